@@ -1,0 +1,82 @@
+// Command alerter is a real-time alerting rules engine for security audit
+// events. See README.md, or run `alerter help`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `alerter: real-time alerting rules for security audit events.
+
+Usage:
+  alerter validate [PATH...]        check rule files: every error as file:line:col
+  alerter test [PATH...]            run the tests written in rule files
+  alerter replay --rules PATH --events FILE [--format F]
+                                    print the alerts rules would have fired
+  alerter help [COMMAND]            explain a command
+
+PATH is a rule file or a folder of them (*.yaml, *.yml); the default is
+examples/rules. Run 'alerter help COMMAND' for a command's flags.
+`
+
+// command is one subcommand.
+type command struct {
+	name  string
+	short string
+	run   func(ctx context.Context, args []string, io stdio) int
+}
+
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+func commands() []command {
+	return []command{
+		{"validate", validateUsage, validateCmd},
+		{"test", testUsage, testCmd},
+		{"replay", replayUsage, replayCmd},
+	}
+}
+
+// run is main without the process: tests call it.
+func run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) int {
+	s := stdio{in: in, out: out, err: errw}
+	if len(args) == 0 {
+		fmt.Fprint(errw, usage)
+		return 2
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			for _, c := range commands() {
+				if c.name == args[1] {
+					fmt.Fprint(out, c.short)
+					return 0
+				}
+			}
+		}
+		fmt.Fprint(out, usage)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, args[1:], s)
+		}
+	}
+	fmt.Fprintf(errw, "alerter: unknown command %q\n\n%s", name, usage)
+	return 2
+}

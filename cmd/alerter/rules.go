@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/internal/yamlx"
+	"github.com/alerter/alerter/rules"
+	"github.com/alerter/alerter/ruletest"
+)
+
+const defaultRules = "examples/rules"
+
+const validateUsage = `Usage: alerter validate [PATH...]
+
+Compiles every rule file under PATH (default examples/rules) and checks
+each expression against the event's fields, macros, lists and helper
+functions. Every problem of every file is printed as
+
+  file:line:col: message
+
+and the exit status is 1 if there is any.
+`
+
+func newFlags(name, usage string, s stdio) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	fs.Usage = func() {
+		fmt.Fprint(s.err, usage)
+		if hasFlags(fs) {
+			fmt.Fprintln(s.err, "\nFlags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// parse parses flags and reports whether to go on; exit is the status
+// when not.
+func parse(fs *flag.FlagSet, args []string) (ok bool, exit int) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, 0
+		}
+		return false, 2
+	}
+	return true, 0
+}
+
+func loadRules(paths []string, s stdio) (*rules.Set, bool) {
+	if len(paths) == 0 {
+		paths = []string{defaultRules}
+	}
+	set, err := rules.Load(paths, rules.Options{})
+	if err != nil {
+		printErr(s, err)
+		return nil, false
+	}
+	return set, true
+}
+
+// printErr prints each positioned error on its own line.
+func printErr(s stdio, err error) {
+	var es yamlx.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			fmt.Fprintln(s.err, e.Error())
+		}
+		return
+	}
+	fmt.Fprintf(s.err, "alerter: %v\n", err)
+}
+
+func validateCmd(ctx context.Context, args []string, s stdio) int {
+	fs := newFlags("validate", validateUsage, s)
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	set, ok := loadRules(fs.Args(), s)
+	if !ok {
+		return 1
+	}
+	enabled, tests := 0, 0
+	for _, r := range set.Rules {
+		if r.Enabled {
+			enabled++
+		}
+		tests += len(r.Tests)
+	}
+	fmt.Fprintf(s.out, "ok: %d rules (%d enabled), %d tests, %d lists, %d macros in %d files\n",
+		len(set.Rules), enabled, tests, len(set.Lists), len(set.Macros), len(set.Files))
+	return 0
+}
+
+const testUsage = `Usage: alerter test [-run REGEXP] [-v] [PATH...]
+
+Runs the tests: of every rule under PATH (default examples/rules). Each
+test sends its events, in order and each with its own timestamp, through
+the normalizers and the rule alone, with fresh window state, and checks
+expect:. One line per test, then "N passed, N failed"; the exit status is
+1 if any test failed or a rule file has errors.
+`
+
+func testCmd(ctx context.Context, args []string, s stdio) int {
+	fs := newFlags("test", testUsage, s)
+	filter := fs.String("run", "", "run only the tests whose `rule-id/test name` contains this text")
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	set, ok := loadRules(fs.Args(), s)
+	if !ok {
+		return 1
+	}
+	passed, failed := 0, 0
+	for _, r := range ruletest.Run(ctx, set, nil) {
+		name := r.Rule + "/" + r.Test
+		if *filter != "" && !strings.Contains(name, *filter) {
+			continue
+		}
+		if r.Err != nil {
+			failed++
+			fmt.Fprintf(s.out, "FAIL %s (%s:%d)\n     %v\n", name, r.Pos.File, r.Pos.Line, r.Err)
+			continue
+		}
+		passed++
+		fmt.Fprintf(s.out, "ok   %s\n", name)
+	}
+	fmt.Fprintf(s.out, "%d passed, %d failed\n", passed, failed)
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+const replayUsage = `Usage: alerter replay --rules PATH --events FILE [--format F]
+
+Evaluates the rules over recorded events and prints, as JSON lines, the
+alerts that would have fired. Nothing is sent. Events are taken in
+event-time order (a stable sort, so events with equal times keep their
+order in the file), and windows are measured in event time, so a replay of
+yesterday gives the alerts yesterday's live run gave.
+
+FILE holds JSON lines, a JSON array, or a page of results ({"results": [...]}
+or {"entities": [...]}); "-" reads standard input. A summary goes to
+standard error.
+`
+
+func replayCmd(ctx context.Context, args []string, s stdio) int {
+	fs := newFlags("replay", replayUsage, s)
+	var paths multi
+	fs.Var(&paths, "rules", "rule file or folder (repeatable; default examples/rules)")
+	eventsFile := fs.String("events", "", "recorded events `FILE` (- for standard input)")
+	format := fs.String("format", event.FormatAuto, "payload format: auto, confluence-audit, confluence-auditing, confluence-webhook or json")
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	if *eventsFile == "" {
+		fmt.Fprintln(s.err, "alerter replay: --events FILE is required")
+		fs.Usage()
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(s.err, "alerter replay: unexpected argument %q (rule paths go in --rules)\n", fs.Arg(0))
+		return 2
+	}
+	set, ok := loadRules(paths, s)
+	if !ok {
+		return 1
+	}
+	var data []byte
+	var err error
+	if *eventsFile == "-" {
+		var b bytes.Buffer
+		_, err = b.ReadFrom(s.in)
+		data = b.Bytes()
+	} else {
+		data, err = os.ReadFile(*eventsFile)
+	}
+	if err != nil {
+		fmt.Fprintf(s.err, "alerter replay: %v\n", err)
+		return 1
+	}
+	evs, err := event.Parse(data, event.Options{Format: *format, Source: "replay"})
+	if err != nil {
+		fmt.Fprintf(s.err, "alerter replay: %s: %v\n", *eventsFile, err)
+		return 1
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
+
+	eng := engine.New(set, &engine.MemStore{})
+	enc := json.NewEncoder(s.out)
+	enc.SetEscapeHTML(false)
+	alerts, suppressed, ruleErrs := 0, 0, 0
+	for i := range evs {
+		res, err := eng.Process(ctx, &evs[i])
+		if err != nil {
+			fmt.Fprintf(s.err, "alerter replay: %v\n", err)
+			return 1
+		}
+		for _, e := range res.Errors {
+			ruleErrs++
+			fmt.Fprintf(s.err, "event %s: %v\n", evs[i].ID, e)
+		}
+		suppressed += len(res.Suppressed)
+		for _, a := range res.Alerts {
+			alerts++
+			if err := enc.Encode(a); err != nil {
+				fmt.Fprintf(s.err, "alerter replay: %v\n", err)
+				return 1
+			}
+		}
+	}
+	var span string
+	if len(evs) > 0 {
+		span = fmt.Sprintf(" from %s to %s", evs[0].Time.Format(time.RFC3339), evs[len(evs)-1].Time.Format(time.RFC3339))
+	}
+	fmt.Fprintf(s.err, "replayed %d events%s: %d alerts, %d suppressed, %d rule errors\n", len(evs), span, alerts, suppressed, ruleErrs)
+	return 0
+}
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }

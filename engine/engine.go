@@ -1,0 +1,432 @@
+// Package engine evaluates a rule set against events: it finds the rules an
+// event can match through an index, runs their conditions, and applies the
+// threshold and dedup windows of each matching rule's group to decide which
+// alerts fire.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
+)
+
+// MemoryBudget bounds what one expression evaluation may allocate, counted
+// in elements as expr counts them, so a rule like `len(1..1e9) > 0` fails
+// alone instead of taking the process down.
+const MemoryBudget = 100_000
+
+// Engine evaluates events against the current rule set. It is safe for
+// concurrent use; the rule set can be swapped while events are evaluated.
+type Engine struct {
+	snap  atomic.Pointer[snapshot]
+	store Store
+	now   func() time.Time
+	log   *slog.Logger
+	pool  sync.Pool // *worker
+
+	mu    sync.Mutex // serializes Swap
+	stats map[string]*RuleStats
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithClock sets the clock used for fired_at (tests, replay).
+func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = now } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
+
+// New returns an engine for set, keeping group state in store.
+func New(set *rules.Set, store Store, opts ...Option) *Engine {
+	e := &Engine{store: store, now: time.Now, log: slog.New(slog.DiscardHandler), stats: map[string]*RuleStats{}}
+	for _, o := range opts {
+		o(e)
+	}
+	e.pool.New = func() any { return &worker{vm: vm.VM{MemoryBudget: MemoryBudget}} }
+	e.Swap(set)
+	return e
+}
+
+// Swap replaces the rule set atomically. Counters and window state of rules
+// whose id stays carry over.
+func (e *Engine) Swap(set *rules.Set) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := newSnapshot(set, e.stats)
+	e.snap.Store(s)
+}
+
+// Rules returns the current rule set.
+func (e *Engine) Rules() *rules.Set { return e.snap.Load().set }
+
+// Stats returns the counters of the rule with id, or nil.
+func (e *Engine) Stats(id string) *RuleStats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats[id]
+}
+
+// RuleStats counts what a rule did.
+type RuleStats struct {
+	Evaluations atomic.Int64
+	Matches     atomic.Int64
+	Alerts      atomic.Int64
+	Suppressed  atomic.Int64
+	Errors      atomic.Int64
+	LastMatch   atomic.Int64 // unix nanos, wall clock
+	lastErr     atomic.Pointer[string]
+}
+
+// LastError is the last evaluation error of the rule, or "".
+func (s *RuleStats) LastError() string {
+	if p := s.lastErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// snapshot is an immutable rule set with its index.
+type snapshot struct {
+	set   *rules.Set
+	rules []*rules.Rule // enabled rules, in set order
+	stats []*RuleStats  // parallel to rules
+	pol   []policy      // parallel to rules
+	// byField maps an indexed field to its values to the rules (indices
+	// into rules, ascending) that need that value.
+	byField []fieldIndex
+	always  []int32 // rules with no usable constraint
+	usesRaw bool
+}
+
+type fieldIndex struct {
+	field string
+	get   func(*event.Event) string
+	rules map[string][]int32
+}
+
+var fieldGetters = map[string]func(*event.Event) string{
+	"action_key":   func(e *event.Event) string { return e.ActionKey },
+	"action":       func(e *event.Event) string { return e.Action },
+	"category_key": func(e *event.Event) string { return e.CategoryKey },
+	"category":     func(e *event.Event) string { return e.Category },
+	"format":       func(e *event.Event) string { return e.Format },
+	"source":       func(e *event.Event) string { return e.Source },
+	"system":       func(e *event.Event) string { return e.System },
+	"actor.type":   func(e *event.Event) string { return e.Actor.Type },
+	"area":         func(e *event.Event) string { return e.Area },
+	"method":       func(e *event.Event) string { return e.Method },
+}
+
+// indexOrder is the preference among a rule's constraints: the field with
+// the most distinct values in practice narrows the candidates most.
+var indexOrder = []string{"action_key", "action", "category_key", "category", "actor.type", "method", "area", "system", "source", "format"}
+
+func newSnapshot(set *rules.Set, stats map[string]*RuleStats) *snapshot {
+	s := &snapshot{set: set}
+	idx := map[string]*fieldIndex{}
+	for _, r := range set.Rules {
+		if !r.Enabled {
+			continue
+		}
+		i := int32(len(s.rules))
+		s.rules = append(s.rules, r)
+		st := stats[r.ID]
+		if st == nil {
+			st = &RuleStats{}
+			stats[r.ID] = st
+		}
+		s.stats = append(s.stats, st)
+		s.pol = append(s.pol, policyOf(r))
+		s.usesRaw = s.usesRaw || r.UsesRaw
+		c, ok := bestConstraint(r.Index)
+		if !ok {
+			s.always = append(s.always, i)
+			continue
+		}
+		fi := idx[c.Field]
+		if fi == nil {
+			fi = &fieldIndex{field: c.Field, get: fieldGetters[c.Field], rules: map[string][]int32{}}
+			idx[c.Field] = fi
+		}
+		for _, v := range c.Values {
+			fi.rules[v] = append(fi.rules[v], i)
+		}
+	}
+	for _, f := range indexOrder {
+		if fi := idx[f]; fi != nil {
+			s.byField = append(s.byField, *fi)
+		}
+	}
+	return s
+}
+
+func bestConstraint(cs []rules.Constraint) (rules.Constraint, bool) {
+	for _, f := range indexOrder {
+		for _, c := range cs {
+			if c.Field == f && fieldGetters[f] != nil {
+				return c, true
+			}
+		}
+	}
+	return rules.Constraint{}, false
+}
+
+func policyOf(r *rules.Rule) policy {
+	p := policy{dedupWindow: int64(r.DedupWindow())}
+	if r.Threshold != nil {
+		p.count = r.Threshold.Count
+		p.within = int64(r.Threshold.Within)
+	}
+	return p
+}
+
+// candidates appends to buf the indices of the rules that can match ev, in
+// rule-set order.
+func (s *snapshot) candidates(ev *event.Event, buf []int32) []int32 {
+	buf = append(buf[:0], s.always...)
+	for i := range s.byField {
+		f := &s.byField[i]
+		buf = append(buf, f.rules[f.get(ev)]...)
+	}
+	if len(s.byField) > 0 && len(buf) > len(s.always) {
+		sort.Slice(buf, func(i, j int) bool { return buf[i] < buf[j] })
+	}
+	return buf
+}
+
+// worker is what one goroutine needs to evaluate: expr VMs are not safe
+// for concurrent use, and reusing one makes a run allocation-free.
+type worker struct {
+	vm   vm.VM
+	env  *rules.Env
+	cand []int32
+}
+
+func (e *Engine) getWorker(s *snapshot, lists map[string][]string) *worker {
+	w := e.pool.Get().(*worker)
+	if w.env == nil {
+		w.env = rules.NewEnv(nil)
+	}
+	w.env.Lists = lists
+	return w
+}
+
+func (e *Engine) putWorker(w *worker) {
+	w.env.Event = nil
+	e.pool.Put(w)
+}
+
+// Match is a rule whose condition an event met.
+type Match struct {
+	Rule  *rules.Rule
+	index int32
+	// Group holds the values of the rule's group-by expressions.
+	Group []string
+}
+
+// RuleError is a rule that failed to evaluate on an event. The rule counts
+// as not matching; the other rules still run.
+type RuleError struct {
+	Rule string
+	Err  error
+}
+
+func (e RuleError) Error() string { return fmt.Sprintf("rule %s: %v", e.Rule, e.Err) }
+
+// Evaluate runs the conditions of the candidate rules for ev and returns
+// the matches. It changes no state.
+func (e *Engine) Evaluate(ev *event.Event) ([]Match, []RuleError) {
+	return e.evaluate(e.snap.Load(), ev, nil)
+}
+
+func (e *Engine) evaluate(s *snapshot, ev *event.Event, lists map[string][]string) ([]Match, []RuleError) {
+	if lists == nil {
+		lists = s.set.Lists
+	}
+	if s.usesRaw {
+		e.loadRaw(ev)
+	}
+	w := e.getWorker(s, lists)
+	defer e.putWorker(w)
+	w.env.Event = ev
+	w.cand = s.candidates(ev, w.cand)
+	var matches []Match
+	var errs []RuleError
+	for _, i := range w.cand {
+		r, st := s.rules[i], s.stats[i]
+		st.Evaluations.Add(1)
+		out, err := w.run(r.When.Program)
+		if err != nil {
+			errs = append(errs, s.fail(i, err))
+			continue
+		}
+		if ok, _ := out.(bool); !ok {
+			continue
+		}
+		m := Match{Rule: r, index: i}
+		if len(r.GroupBy) > 0 {
+			m.Group = make([]string, len(r.GroupBy))
+			for j, g := range r.GroupBy {
+				v, err := w.run(g.Program)
+				if err != nil {
+					errs = append(errs, s.fail(i, fmt.Errorf("group by %s: %w", g.Source, err)))
+					m.Rule = nil
+					break
+				}
+				m.Group[j] = rules.Format(v)
+			}
+			if m.Rule == nil {
+				continue
+			}
+		}
+		st.Matches.Add(1)
+		st.LastMatch.Store(time.Now().UnixNano())
+		matches = append(matches, m)
+	}
+	return matches, errs
+}
+
+func (s *snapshot) fail(i int32, err error) RuleError {
+	st := s.stats[i]
+	st.Errors.Add(1)
+	msg := err.Error()
+	st.lastErr.Store(&msg)
+	return RuleError{Rule: s.rules[i].ID, Err: err}
+}
+
+// run runs a program, containing panics: expr recovers its own, but a
+// helper function or a bug must not take the process down either.
+func (w *worker) run(p *vm.Program) (out any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+			w.vm = vm.VM{MemoryBudget: MemoryBudget}
+		}
+	}()
+	return w.vm.Run(p, w.env)
+}
+
+// Result is what processing one event gave.
+type Result struct {
+	Matches []Match
+	Alerts  []*Alert
+	// Suppressed are the ids of the rules whose match was suppressed.
+	Suppressed []string
+	Errors     []RuleError
+}
+
+// Process evaluates ev and applies every match to its group's state,
+// returning the alerts that fire. An event without a time is given the
+// current time, since windows are measured in event time.
+func (e *Engine) Process(ctx context.Context, ev *event.Event) (Result, error) {
+	return e.ProcessWithLists(ctx, ev, nil)
+}
+
+// ProcessWithLists is Process with the rule set's lists replaced (rule
+// tests use it).
+func (e *Engine) ProcessWithLists(ctx context.Context, ev *event.Event, lists map[string][]string) (Result, error) {
+	s := e.snap.Load()
+	if ev.Time.IsZero() {
+		ev.Time = e.now().UTC()
+	}
+	var res Result
+	res.Matches, res.Errors = e.evaluate(s, ev, lists)
+	var errs []error
+	for _, m := range res.Matches {
+		a, suppressed, err := e.decide(ctx, s, ev, m, lists)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("rule %s: %w", m.Rule.ID, err))
+		case suppressed:
+			res.Suppressed = append(res.Suppressed, m.Rule.ID)
+		case a != nil:
+			res.Alerts = append(res.Alerts, a)
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// decide runs the stateful stage for one match.
+func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Match, lists map[string][]string) (*Alert, bool, error) {
+	r, st, p := m.Rule, s.stats[m.index], s.pol[m.index]
+	hash := groupHash(m.Group)
+	dedupKey := r.ID + ":" + hash
+	var d decision
+	if !r.Stateful() {
+		d = decision{fire: true, count: 1, ids: []string{ev.ID}}
+	} else {
+		ttl := time.Duration(max(p.dedupWindow, p.within))
+		err := e.store.Update(ctx, r.ID+"."+hash, ttl, func(g *GroupState) error {
+			d = decide(g, p, ev.Time.UnixNano(), ev.ID)
+			return nil
+		})
+		if err != nil {
+			return nil, false, fmt.Errorf("update group state: %w", err)
+		}
+	}
+	if d.suppressed {
+		st.Suppressed.Add(1)
+		return nil, true, nil
+	}
+	if !d.fire {
+		return nil, false, nil
+	}
+	st.Alerts.Add(1)
+	e.loadRaw(ev)
+	a := &Alert{
+		ID:         alertID(dedupKey, ev.ID, ev.Time),
+		Rule:       r.ID,
+		Name:       r.Name,
+		Severity:   r.Severity,
+		Runbook:    r.Runbook,
+		Labels:     r.Labels,
+		Tags:       r.Tags,
+		DedupKey:   dedupKey,
+		Time:       ev.Time,
+		FiredAt:    e.now().UTC(),
+		Count:      d.count,
+		Suppressed: d.suppressedBefore,
+		Event:      ev,
+		EventIDs:   d.ids,
+	}
+	if len(r.GroupBy) > 0 {
+		a.Group = make(map[string]string, len(r.GroupBy))
+		for i, g := range r.GroupBy {
+			a.Group[g.Source] = m.Group[i]
+		}
+	}
+	if lists == nil {
+		lists = s.set.Lists
+	}
+	w := e.getWorker(s, lists)
+	w.env.Event = ev
+	a.Title = strings.TrimSpace(r.Title.Render(w, w.env))
+	a.Text = strings.TrimSpace(r.Text.Render(w, w.env))
+	e.putWorker(w)
+	return a, false, nil
+}
+
+// Run implements rules.Runner.
+func (w *worker) Run(p *vm.Program, env any) (any, error) { return w.run(p) }
+
+func (e *Engine) loadRaw(ev *event.Event) {
+	l, ok := any(ev).(interface{ LoadRaw() error })
+	if !ok {
+		return
+	}
+	if err := l.LoadRaw(); err != nil {
+		e.log.Warn("decode event.raw", "event", ev.ID, "err", err)
+	}
+}

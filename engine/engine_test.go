@@ -1,0 +1,201 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
+)
+
+func compile(t testing.TB, src string) *rules.Set {
+	t.Helper()
+	set, err := rules.Compile([]rules.File{{Name: "test.yaml", Data: []byte(src)}}, rules.Options{})
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	return set
+}
+
+var t0 = time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
+
+func ev(id, action, actor string, at time.Duration) *event.Event {
+	return &event.Event{ID: id, Time: t0.Add(at), Action: action, Category: "Soteri Security for Confluence",
+		Actor: event.Actor{Name: actor, DisplayName: strings.ToUpper(actor)}, IP: "203.0.113.24"}
+}
+
+func TestProcessBurstAlertsOnceThenSuppresses(t *testing.T) {
+	set := compile(t, `
+rules:
+  - id: exports-burst
+    name: Burst of exports
+    severity: high
+    labels: {team: security}
+    tags: [soteri]
+    when: event.action == "Findings exported"
+    threshold: {count: 3, within: 10m, by: [event.actor.name]}
+    title: "{{ event.actor.display_name }} exported findings {{ 1 + 1 }} times"
+    text: "from {{ event.ip }}"
+`)
+	fired := t0.Add(time.Hour)
+	e := New(set, &MemStore{}, WithClock(func() time.Time { return fired }))
+	var alerts []*Alert
+	suppressed := 0
+	for i, at := range []time.Duration{0, time.Minute, 2 * time.Minute, 3 * time.Minute, 4 * time.Minute} {
+		res, err := e.Process(t.Context(), ev(fmt.Sprint("e", i), "Findings exported", "akumar", at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		alerts = append(alerts, res.Alerts...)
+		suppressed += len(res.Suppressed)
+	}
+	// Another actor is another group.
+	res, _ := e.Process(t.Context(), ev("x", "Findings exported", "tnguyen", 5*time.Minute))
+	if len(res.Alerts) != 0 || len(res.Suppressed) != 0 {
+		t.Fatalf("other actor's first event: %+v", res)
+	}
+	if len(alerts) != 1 || suppressed != 2 {
+		t.Fatalf("got %d alerts, %d suppressed; want 1 and 2", len(alerts), suppressed)
+	}
+	a := alerts[0]
+	if a.Rule != "exports-burst" || a.Severity != rules.High || a.Count != 3 || a.Suppressed != 0 ||
+		!slices.Equal(a.EventIDs, []string{"e0", "e1", "e2"}) || a.Group["event.actor.name"] != "akumar" ||
+		a.Time != t0.Add(2*time.Minute) || a.FiredAt != fired || a.Labels["team"] != "security" {
+		t.Fatalf("alert fields: %+v", a)
+	}
+	if a.Title != "AKUMAR exported findings 2 times" || a.Text != "from 203.0.113.24" {
+		t.Fatalf("rendered title %q text %q", a.Title, a.Text)
+	}
+	if !strings.HasPrefix(a.DedupKey, "exports-burst:") || len(a.ID) != 26 {
+		t.Fatalf("dedup key %q id %q", a.DedupKey, a.ID)
+	}
+	st := e.Stats("exports-burst")
+	if st.Matches.Load() != 6 || st.Alerts.Load() != 1 || st.Suppressed.Load() != 2 {
+		t.Fatalf("stats: matches %d alerts %d suppressed %d", st.Matches.Load(), st.Alerts.Load(), st.Suppressed.Load())
+	}
+}
+
+func TestAlertIDIsDeterministic(t *testing.T) {
+	set := compile(t, "rules: [{id: r, severity: low, when: 'true'}]\n")
+	a1, _ := New(set, &MemStore{}).Process(t.Context(), ev("same", "x", "a", 0))
+	a2, _ := New(set, &MemStore{}).Process(t.Context(), ev("same", "x", "a", 0))
+	a3, _ := New(set, &MemStore{}).Process(t.Context(), ev("other", "x", "a", 0))
+	if a1.Alerts[0].ID != a2.Alerts[0].ID || a1.Alerts[0].ID == a3.Alerts[0].ID {
+		t.Fatalf("ids: %s %s %s", a1.Alerts[0].ID, a2.Alerts[0].ID, a3.Alerts[0].ID)
+	}
+}
+
+func TestFailingRulesAreContained(t *testing.T) {
+	set := compile(t, `
+rules:
+  - {id: huge, severity: low, when: 'len(1..10000000) > 0'}
+  - {id: nilobj, severity: low, when: 'object("Page").name == "x"'}
+  - {id: badgroup, severity: low, when: 'true', dedup: {by: ['event.objects[5].name'], window: 1m}}
+  - {id: fine, severity: low, when: 'event.action == "x"'}
+`)
+	e := New(set, &MemStore{})
+	res, err := e.Process(t.Context(), ev("1", "x", "a", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Alerts) != 1 || res.Alerts[0].Rule != "fine" {
+		t.Fatalf("the healthy rule did not alert alone: %+v", res.Alerts)
+	}
+	var failed []string
+	for _, re := range res.Errors {
+		failed = append(failed, re.Rule)
+	}
+	if !slices.Equal(failed, []string{"huge", "nilobj", "badgroup"}) {
+		t.Fatalf("errors for %v: %v", failed, res.Errors)
+	}
+	if !strings.Contains(res.Errors[0].Err.Error(), "memory budget exceeded") {
+		t.Fatalf("huge: %v", res.Errors[0].Err)
+	}
+	if e.Stats("huge").Errors.Load() != 1 || e.Stats("huge").LastError() == "" {
+		t.Fatal("error not counted")
+	}
+}
+
+// The index must never change what matches: compare with evaluating every
+// rule on random events.
+func TestIndexMatchesBruteForce(t *testing.T) {
+	actions := []string{"a", "b", "c", "d"}
+	cats := []string{"x", "y"}
+	conds := []string{
+		`event.action == "a"`, `event.action in ["b", "c"]`, `event.category == "x" && event.action == "d"`,
+		`event.action == "a" || event.action == "b"`, `event.action == "a" || event.category == "y"`,
+		`!(event.action == "a")`, `event.category_key == "k" || true`, `"c" == event.action && event.ip != ""`,
+		`event.action == "a" && event.action == "b"`, `event.actor.type == "user" && event.action in ["a", "d"]`,
+	}
+	var src strings.Builder
+	src.WriteString("rules:\n")
+	for i, c := range conds {
+		fmt.Fprintf(&src, "  - {id: r%d, severity: low, when: '%s'}\n", i, c)
+	}
+	set := compile(t, src.String())
+	e := New(set, &MemStore{})
+	var all []*rules.Rule
+	for _, r := range set.Rules {
+		all = append(all, r)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 500 {
+		x := ev(fmt.Sprint(i), actions[rng.IntN(len(actions))], "a", 0)
+		x.Category = cats[rng.IntN(len(cats))]
+		if rng.IntN(2) == 0 {
+			x.Actor.Type = "user"
+		}
+		got, _ := e.Evaluate(x)
+		var gotIDs []string
+		for _, m := range got {
+			gotIDs = append(gotIDs, m.Rule.ID)
+		}
+		brute := New(&rules.Set{Rules: unindexed(all), Lists: set.Lists}, &MemStore{})
+		want, _ := brute.Evaluate(x)
+		var wantIDs []string
+		for _, m := range want {
+			wantIDs = append(wantIDs, m.Rule.ID)
+		}
+		if !slices.Equal(gotIDs, wantIDs) {
+			t.Fatalf("event action=%s category=%s actor.type=%s: index gave %v, all rules give %v",
+				x.Action, x.Category, x.Actor.Type, gotIDs, wantIDs)
+		}
+	}
+}
+
+func unindexed(rs []*rules.Rule) []*rules.Rule {
+	var out []*rules.Rule
+	for _, r := range rs {
+		c := *r
+		c.Index = nil
+		out = append(out, &c)
+	}
+	return out
+}
+
+func TestSwapKeepsCountersOfUnchangedRules(t *testing.T) {
+	e := New(compile(t, "rules: [{id: keep, severity: low, when: 'true'}, {id: gone, severity: low, when: 'true'}]\n"), &MemStore{})
+	if _, err := e.Process(t.Context(), ev("1", "x", "a", 0)); err != nil {
+		t.Fatal(err)
+	}
+	e.Swap(compile(t, "rules: [{id: keep, severity: high, when: 'true'}]\n"))
+	res, _ := e.Process(t.Context(), ev("2", "x", "a", 0))
+	if len(res.Alerts) != 1 || res.Alerts[0].Severity != rules.High {
+		t.Fatalf("new set not in effect: %+v", res.Alerts)
+	}
+	if n := e.Stats("keep").Evaluations.Load(); n != 2 {
+		t.Fatalf("counter lost on swap: %d", n)
+	}
+}
+
+func TestDisabledRulesDoNotRun(t *testing.T) {
+	e := New(compile(t, "rules: [{id: off, severity: low, when: 'true', enabled: false}]\n"), &MemStore{})
+	res, _ := e.Process(t.Context(), ev("1", "x", "a", 0))
+	if len(res.Matches) != 0 {
+		t.Fatal("disabled rule matched")
+	}
+}

@@ -1,0 +1,197 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// GroupState is what the engine remembers of one group of one rule.
+// Times are event times in Unix nanoseconds.
+type GroupState struct {
+	// Alerted is set once the group has fired; LastAlert is then the time
+	// of its last alert.
+	Alerted   bool  `json:"a,omitempty"`
+	LastAlert int64 `json:"l,omitempty"`
+	// Suppressed counts matches suppressed since the last alert.
+	Suppressed int64 `json:"s,omitempty"`
+	// Window holds the events counted toward a threshold, oldest first.
+	Window []Entry `json:"w,omitempty"`
+	// Expires is the event time after which the state no longer affects
+	// any decision and may be dropped.
+	Expires int64 `json:"x,omitempty"`
+}
+
+// Entry is one event in a threshold window.
+type Entry struct {
+	Time int64  `json:"t"`
+	ID   string `json:"i"`
+}
+
+// Empty reports whether the state holds nothing worth keeping.
+func (s *GroupState) Empty() bool {
+	return !s.Alerted && s.Suppressed == 0 && len(s.Window) == 0
+}
+
+// Store keeps group states. Implementations: the in-memory MemStore here,
+// for replay and tests, and a JetStream KV store shared by replicas.
+type Store interface {
+	// Update calls fn with the current state of key (zero if none) and
+	// saves what fn leaves, atomically with respect to other updates of the
+	// same key, also those of other replicas. A state that fn leaves Empty
+	// may be deleted. ttl is how long the state matters in wall-clock time,
+	// for stores that expire keys.
+	Update(ctx context.Context, key string, ttl time.Duration, fn func(*GroupState) error) error
+}
+
+// MemStore is a Store in memory. The zero value is ready to use.
+type MemStore struct {
+	mu     sync.Mutex
+	states map[string]*GroupState
+}
+
+// Update implements Store.
+func (m *MemStore) Update(_ context.Context, key string, _ time.Duration, fn func(*GroupState) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.states == nil {
+		m.states = map[string]*GroupState{}
+	}
+	st, ok := m.states[key]
+	if !ok {
+		st = &GroupState{}
+	}
+	// fn works on a copy so that a failing fn leaves the state untouched.
+	cp := *st
+	cp.Window = append([]Entry(nil), st.Window...)
+	if err := fn(&cp); err != nil {
+		return err
+	}
+	if cp.Empty() {
+		delete(m.states, key)
+		return nil
+	}
+	m.states[key] = &cp
+	return nil
+}
+
+// Sweep drops the states that expired before the event time t.
+func (m *MemStore) Sweep(t int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, st := range m.states {
+		if st.Expires < t {
+			delete(m.states, k)
+		}
+	}
+}
+
+// Len is the number of groups held.
+func (m *MemStore) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.states)
+}
+
+// policy is the stateful part of a rule.
+type policy struct {
+	dedupWindow int64 // 0: no dedup
+	count       int   // 0: no threshold
+	within      int64
+}
+
+// decision is the outcome of one match.
+type decision struct {
+	fire       bool
+	suppressed bool
+	count      int
+	ids        []string
+	// suppressedBefore is the number of matches suppressed in the group
+	// since its previous alert, carried by the alert that fires.
+	suppressedBefore int64
+}
+
+// decide applies one matching event at time t to a group's state. It is a
+// pure function of its inputs, so the window semantics are tested without
+// clocks or stores:
+//  1. A match less than the dedup window after the group's last alert is
+//     suppressed: counted, not alerted, not counted toward a threshold.
+//  2. Otherwise, without a threshold an alert fires at once; with one, the
+//     event joins the window (t-within, t], and when that holds count
+//     events an alert fires and they leave the window.
+func decide(st *GroupState, p policy, t int64, id string) decision {
+	if p.dedupWindow > 0 && st.Alerted && abs(t-st.LastAlert) < p.dedupWindow {
+		st.Suppressed++
+		st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
+		return decision{suppressed: true}
+	}
+	if p.count == 0 {
+		return fire(st, p, t, decision{count: 1, ids: []string{id}})
+	}
+	// Drop what fell out of the window; keep the order by time so that
+	// out-of-order events count in their own window.
+	lo := t - p.within
+	kept := st.Window[:0]
+	for _, e := range st.Window {
+		if e.Time > lo || e.Time > t {
+			kept = append(kept, e)
+		}
+	}
+	st.Window = insert(kept, Entry{Time: t, ID: id})
+	var in []Entry
+	for _, e := range st.Window {
+		if e.Time > lo && e.Time <= t {
+			in = append(in, e)
+		}
+	}
+	if len(in) < p.count {
+		st.Expires = max(st.Expires, st.Window[len(st.Window)-1].Time+p.within)
+		return decision{}
+	}
+	d := decision{count: len(in)}
+	for _, e := range in {
+		d.ids = append(d.ids, e.ID)
+	}
+	// The events that fired leave the window; later ones stay.
+	rest := st.Window[:0]
+	for _, e := range st.Window {
+		if e.Time > t {
+			rest = append(rest, e)
+		}
+	}
+	st.Window = rest
+	return fire(st, p, t, d)
+}
+
+func fire(st *GroupState, p policy, t int64, d decision) decision {
+	d.fire = true
+	d.suppressedBefore = st.Suppressed
+	st.Suppressed = 0
+	if !st.Alerted || t > st.LastAlert {
+		st.LastAlert = t
+	}
+	st.Alerted = p.dedupWindow > 0
+	st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
+	if n := len(st.Window); n > 0 {
+		st.Expires = max(st.Expires, st.Window[n-1].Time+p.within)
+	}
+	return d
+}
+
+func insert(w []Entry, e Entry) []Entry {
+	i := len(w)
+	for i > 0 && w[i-1].Time > e.Time {
+		i--
+	}
+	w = append(w, Entry{})
+	copy(w[i+1:], w[i:])
+	w[i] = e
+	return w
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

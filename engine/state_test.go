@@ -1,0 +1,107 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// step is one matching event fed to decide, and what must come of it.
+type step struct {
+	at   string // offset from the start, a Go duration
+	want string // "fire N (suppressed S)", "suppress", or "wait"
+}
+
+func TestDecide(t *testing.T) {
+	min := int64(time.Minute)
+	tests := []struct {
+		name  string
+		p     policy
+		steps []step
+	}{
+		{"no threshold, no dedup: every match alerts", policy{},
+			[]step{{"0s", "fire 1 (suppressed 0)"}, {"1s", "fire 1 (suppressed 0)"}}},
+		{"dedup: one alert per window, later matches counted", policy{dedupWindow: 30 * min},
+			[]step{{"0s", "fire 1 (suppressed 0)"}, {"1m", "suppress"}, {"29m59s", "suppress"},
+				{"30m", "fire 1 (suppressed 2)"}, {"31m", "suppress"}, {"2h", "fire 1 (suppressed 1)"}}},
+		{"threshold: fires when the window holds count, then empties", policy{count: 3, within: 10 * min},
+			[]step{{"0s", "wait"}, {"1m", "wait"}, {"2m", "fire 3 (suppressed 0)"},
+				{"3m", "wait"}, {"4m", "wait"}, {"5m", "fire 3 (suppressed 0)"}}},
+		{"threshold window is (t-within, t]: an event exactly within old drops out", policy{count: 2, within: 10 * min},
+			[]step{{"0s", "wait"}, {"10m", "wait"}, {"19m59s", "fire 2 (suppressed 0)"}}},
+		{"threshold with dedup: suppressed events do not count", policy{count: 2, within: 10 * min, dedupWindow: 30 * min},
+			[]step{{"0s", "wait"}, {"1m", "fire 2 (suppressed 0)"}, {"2m", "suppress"}, {"20m", "suppress"},
+				{"31m", "wait"}, {"32m", "fire 2 (suppressed 2)"}}},
+		{"out-of-order event inside the dedup window is suppressed", policy{dedupWindow: 10 * min},
+			[]step{{"5m", "fire 1 (suppressed 0)"}, {"1m", "suppress"}, {"16m", "fire 1 (suppressed 1)"}}},
+	}
+	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var st GroupState
+			for i, s := range tt.steps {
+				off, err := time.ParseDuration(s.at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d := decide(&st, tt.p, base.Add(off).UnixNano(), fmt.Sprint("e", i))
+				var got string
+				switch {
+				case d.fire:
+					got = fmt.Sprintf("fire %d (suppressed %d)", d.count, d.suppressedBefore)
+					if len(d.ids) != d.count {
+						t.Errorf("step %d: %d ids for count %d", i, len(d.ids), d.count)
+					}
+				case d.suppressed:
+					got = "suppress"
+				default:
+					got = "wait"
+				}
+				if got != s.want {
+					t.Errorf("step %d at +%s: got %q, want %q", i, s.at, got, s.want)
+				}
+			}
+		})
+	}
+}
+
+func TestDecideThresholdIDsAreTheWindow(t *testing.T) {
+	var st GroupState
+	p := policy{count: 2, within: int64(time.Minute)}
+	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC).UnixNano()
+	decide(&st, p, base, "old")
+	decide(&st, p, base+int64(2*time.Minute), "a")
+	d := decide(&st, p, base+int64(2*time.Minute+time.Second), "b")
+	if !d.fire || strings.Join(d.ids, ",") != "a,b" {
+		t.Fatalf("got fire=%v ids=%v, want the two events inside the window", d.fire, d.ids)
+	}
+	if len(st.Window) != 0 {
+		t.Fatalf("window not emptied after firing: %v", st.Window)
+	}
+}
+
+func TestMemStoreDropsEmptyAndExpired(t *testing.T) {
+	var m MemStore
+	ctx := t.Context()
+	if err := m.Update(ctx, "a", 0, func(s *GroupState) error { s.Alerted, s.Expires = true, 100; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Update(ctx, "b", 0, func(s *GroupState) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if m.Len() != 1 {
+		t.Fatalf("empty state kept: %d keys", m.Len())
+	}
+	failing := fmt.Errorf("boom")
+	if err := m.Update(ctx, "a", 0, func(s *GroupState) error { s.Alerted = false; return failing }); err != failing {
+		t.Fatalf("error not returned: %v", err)
+	}
+	if m.Len() != 1 {
+		t.Fatal("a failed update changed the state")
+	}
+	m.Sweep(101)
+	if m.Len() != 0 {
+		t.Fatal("expired state not swept")
+	}
+}

@@ -1,0 +1,391 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
+)
+
+// MaxNodes bounds the size of one expression after macro expansion, so a
+// hostile or generated rule cannot make compilation or evaluation explode.
+const MaxNodes = 5000
+
+// reserved are the names an expression already has; macros may not take them.
+var reserved = map[string]bool{
+	"event": true, "lists": true, "changed": true, "old": true, "new": true,
+	"object": true, "attr": true, "cidr": true, "in_cidrs": true, "hour": true,
+	"weekday": true, "true": true, "false": true, "nil": true,
+}
+
+var macroNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// exprError is a problem at a position inside an expression's source
+// (line and column are 1-based).
+type exprError struct {
+	Line, Col int
+	Msg       string
+}
+
+func (e *exprError) Error() string { return e.Msg }
+
+// compiler compiles the expressions of one rule set.
+type compiler struct {
+	macros map[string]string
+	lists  map[string]bool
+	funcs  *funcs
+}
+
+// info is what compiling an expression learnt about it.
+type info struct {
+	usesRaw bool
+}
+
+// compile compiles src. With asBool the result must be a bool.
+func (c *compiler) compile(src string, asBool bool) (*vm.Program, info, error) {
+	return c.compileIn(src, asBool, nil)
+}
+
+// compileMacro compiles a macro's own source, so that its errors point into
+// it, with the macro on the expansion stack to catch cycles.
+func (c *compiler) compileMacro(name string) error {
+	_, _, err := c.compileIn(c.macros[name], false, []string{name})
+	return err
+}
+
+func (c *compiler) compileIn(src string, asBool bool, stack []string) (*vm.Program, info, error) {
+	p := &patcher{c: c, src: src, stack: stack, top: len(stack)}
+	opts := []expr.Option{
+		expr.Env(Env{}),
+		expr.MaxNodes(MaxNodes),
+		expr.Patch(p),
+	}
+	opts = append(opts, c.funcs.options()...)
+	if asBool {
+		opts = append(opts, expr.AsBool())
+	}
+	prog, err := expr.Compile(src, opts...)
+	// The patcher's findings come first: an unknown list or macro makes the
+	// checker's own message ("unknown name") less helpful.
+	if p.err != nil {
+		return nil, info{}, p.err
+	}
+	if err != nil {
+		return nil, info{}, cleanExprError(src, err)
+	}
+	return prog, info{usesRaw: p.usesRaw}, nil
+}
+
+// cleanExprError turns expr's error into a positioned one with a message
+// that names things the way rules write them.
+func cleanExprError(src string, err error) error {
+	var fe *file.Error
+	if !errors.As(err, &fe) {
+		fe = &file.Error{Message: err.Error(), Line: 1}
+	}
+	msg := strings.TrimPrefix(fe.Message, "compilation failed: ")
+	msg = strings.NewReplacer(
+		"*event.Event", "event", "event.Event", "event",
+		"event.Actor", "event.actor", "*event.Object", "object", "event.Object", "object",
+		"event.Change", "change", "rules.Env", "the rule environment",
+		"interface {}", "any",
+	).Replace(msg)
+	if strings.HasPrefix(msg, "expected bool, but got") {
+		msg = "when must be a condition (true or false): " + strings.TrimPrefix(msg, "expected bool, but ")
+	}
+	line, col := fe.Line, fe.Column+1
+	if line == 0 {
+		line, col = offsetToLineCol(src, fe.From)
+	}
+	return &exprError{Line: line, Col: col, Msg: msg}
+}
+
+func offsetToLineCol(src string, runeOffset int) (int, int) {
+	line, col, n := 1, 1, 0
+	for _, r := range src {
+		if n == runeOffset {
+			break
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		n++
+	}
+	return line, col
+}
+
+// patcher expands macros and checks names and constant arguments that
+// expr's type checker cannot know about (list names, networks, zones).
+type patcher struct {
+	c       *compiler
+	err     error
+	usesRaw bool
+	stack   []string // macros being expanded, for cycle detection
+	top     int      // len(stack) for the source being compiled itself
+	src     string   // the source being compiled
+}
+
+func (p *patcher) fail(n ast.Node, format string, args ...any) {
+	if p.err != nil {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if len(p.stack) > p.top {
+		// Inside a macro the position is the macro's; the macro is checked
+		// on its own as well, so name it rather than point at the wrong text.
+		p.err = &exprError{Line: 1, Col: 1, Msg: fmt.Sprintf("in macro %s: %s", p.stack[len(p.stack)-1], msg)}
+		return
+	}
+	loc := n.Location()
+	line, col := offsetToLineCol(p.src, loc.From)
+	p.err = &exprError{Line: line, Col: col, Msg: msg}
+}
+
+func (p *patcher) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.IdentifierNode:
+		src, ok := p.c.macros[n.Value]
+		if !ok {
+			return
+		}
+		for _, m := range p.stack {
+			if m == n.Value {
+				p.fail(n, "macro %s refers to itself (%s -> %s)", n.Value, strings.Join(p.stack, " -> "), n.Value)
+				return
+			}
+		}
+		tree, err := parser.Parse(src)
+		if err != nil {
+			p.fail(n, "macro %s does not parse: %v", n.Value, err)
+			return
+		}
+		p.stack = append(p.stack, n.Value)
+		ast.Walk(&tree.Node, p)
+		p.stack = p.stack[:len(p.stack)-1]
+		ast.Patch(node, tree.Node)
+	case *ast.MemberNode:
+		id, ok := n.Node.(*ast.IdentifierNode)
+		if !ok {
+			return
+		}
+		prop, ok := n.Property.(*ast.StringNode)
+		if !ok {
+			return
+		}
+		switch id.Value {
+		case "lists":
+			if !p.c.lists[prop.Value] {
+				p.fail(n, "unknown list %q%s", prop.Value, known(p.c.lists))
+			}
+		case "event":
+			if prop.Value == "raw" {
+				p.usesRaw = true
+			}
+		}
+	case *ast.CallNode:
+		id, ok := n.Callee.(*ast.IdentifierNode)
+		if !ok || len(n.Arguments) != 2 {
+			return
+		}
+		arg, ok := n.Arguments[1].(*ast.StringNode)
+		if !ok {
+			return
+		}
+		switch id.Value {
+		case "cidr":
+			if _, err := parsePrefix(arg.Value); err != nil {
+				p.fail(arg, "cidr: %v", err)
+			}
+		case "hour", "weekday":
+			if _, err := loadZone(arg.Value); err != nil {
+				p.fail(arg, "%s: %v", id.Value, err)
+			}
+		}
+	}
+}
+
+func known(set map[string]bool) string {
+	if len(set) == 0 {
+		return " (no lists are defined)"
+	}
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return " (known: " + strings.Join(names, ", ") + ")"
+}
+
+// indexable are the event fields the engine can index rules by, most
+// selective first.
+var indexable = []string{"action_key", "action", "category_key", "category", "format", "source", "system", "actor.type", "area", "method"}
+
+// constraints extracts from a compiled condition the equality constraints
+// that every event it matches must meet. Only what holds on every path to
+// true is taken: conjunctions, and disjunctions over the same field.
+func constraints(node ast.Node) []Constraint {
+	switch n := node.(type) {
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "&&", "and":
+			return merge(constraints(n.Left), constraints(n.Right))
+		case "||", "or":
+			l, r := constraints(n.Left), constraints(n.Right)
+			// a || b restricts a field only if both sides restrict it.
+			var out []Constraint
+			for _, lc := range l {
+				for _, rc := range r {
+					if lc.Field == rc.Field {
+						out = append(out, Constraint{Field: lc.Field, Values: union(lc.Values, rc.Values)})
+					}
+				}
+			}
+			return out
+		case "==":
+			if f, ok := eventField(n.Left); ok {
+				if v, ok := n.Right.(*ast.StringNode); ok {
+					return []Constraint{{Field: f, Values: []string{v.Value}}}
+				}
+			}
+			if f, ok := eventField(n.Right); ok {
+				if v, ok := n.Left.(*ast.StringNode); ok {
+					return []Constraint{{Field: f, Values: []string{v.Value}}}
+				}
+			}
+		case "in":
+			if f, ok := eventField(n.Left); ok {
+				if vals, ok := constStrings(n.Right); ok {
+					return []Constraint{{Field: f, Values: vals}}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// merge intersects constraints on the same field and keeps the others.
+func merge(a, b []Constraint) []Constraint {
+	out := append([]Constraint(nil), a...)
+next:
+	for _, c := range b {
+		for i := range out {
+			if out[i].Field == c.Field {
+				out[i].Values = intersect(out[i].Values, c.Values)
+				continue next
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func union(a, b []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range append(append([]string(nil), a...), b...) {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func intersect(a, b []string) []string {
+	in := map[string]bool{}
+	for _, v := range b {
+		in[v] = true
+	}
+	out := []string{}
+	for _, v := range a {
+		if in[v] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// eventField recognises event.<field> and event.actor.<field> for the
+// indexable fields.
+func eventField(n ast.Node) (string, bool) {
+	var path []string
+	for {
+		switch m := n.(type) {
+		case *ast.MemberNode:
+			s, ok := m.Property.(*ast.StringNode)
+			if !ok || m.Optional {
+				return "", false
+			}
+			path = append([]string{s.Value}, path...)
+			n = m.Node
+			continue
+		case *ast.ChainNode:
+			n = m.Node
+			continue
+		case *ast.IdentifierNode:
+			if m.Value != "event" {
+				return "", false
+			}
+			f := strings.Join(path, ".")
+			for _, ok := range indexable {
+				if ok == f {
+					return f, true
+				}
+			}
+		}
+		return "", false
+	}
+}
+
+// constStrings reads a constant list of strings, as written or as the
+// optimizer leaves it (a set).
+func constStrings(n ast.Node) ([]string, bool) {
+	switch m := n.(type) {
+	case *ast.ArrayNode:
+		var out []string
+		for _, e := range m.Nodes {
+			s, ok := e.(*ast.StringNode)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, s.Value)
+		}
+		return out, true
+	case *ast.ConstantNode:
+		v := reflect.ValueOf(m.Value)
+		switch v.Kind() {
+		case reflect.Map:
+			if v.Type().Key().Kind() != reflect.String {
+				return nil, false
+			}
+			var out []string
+			for _, k := range v.MapKeys() {
+				out = append(out, k.String())
+			}
+			sort.Strings(out)
+			return out, true
+		case reflect.Slice:
+			var out []string
+			for i := range v.Len() {
+				s, ok := v.Index(i).Interface().(string)
+				if !ok {
+					return nil, false
+				}
+				out = append(out, s)
+			}
+			return out, true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,612 @@
+package rules
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/alerter/alerter/internal/yamlx"
+)
+
+// Options are what a rule set is checked against besides its own files.
+type Options struct {
+	// Lists are named lists from the config. A rule file may not redefine them.
+	Lists map[string][]string
+	// DynamicLists are names of lists filled at run time (from a Confluence
+	// group); rules may use them.
+	DynamicLists []string
+	// Notifiers are the configured notifier names that notify: may name.
+	// Nil means they are not checked (no config was given).
+	Notifiers []string
+}
+
+// File is a rule file's name and content.
+type File struct {
+	Name string
+	Data []byte
+}
+
+var idRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// Load reads the rule files at paths (files, or folders searched for *.yaml
+// and *.yml) and compiles them into one rule set. Every problem of every
+// file is reported at once, as yamlx.Errors.
+func Load(paths []string, opt Options) (*Set, error) {
+	var files []File
+	var errs yamlx.Errors
+	for _, p := range paths {
+		names, err := ruleFiles(p)
+		if err != nil {
+			errs = append(errs, yamlx.Error{File: p, Msg: err.Error()})
+			continue
+		}
+		for _, n := range names {
+			data, err := os.ReadFile(n)
+			if err != nil {
+				errs = append(errs, yamlx.Error{File: n, Msg: err.Error()})
+				continue
+			}
+			files = append(files, File{Name: n, Data: data})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no rule files (*.yaml, *.yml) found in %s", strings.Join(paths, ", "))
+	}
+	return Compile(files, opt)
+}
+
+// ruleFiles lists the rule files at path in a stable order.
+func ruleFiles(path string) ([]string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read rules: %w", unwrapPath(err))
+	}
+	if !st.IsDir() {
+		return []string{path}, nil
+	}
+	var out []string
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != path && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out, err
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+type parsedFile struct {
+	File
+	doc   fileYAML
+	lines []string
+}
+
+// Compile compiles rule files given as content.
+func Compile(files []File, opt Options) (*Set, error) {
+	var errs yamlx.Errors
+	set := &Set{Lists: map[string][]string{}, Macros: map[string]string{}}
+	listPos := map[string]string{}
+	for name, l := range opt.Lists {
+		set.Lists[name] = l
+		listPos[name] = "the config"
+	}
+	macroPos := map[string]*yaml.Node{}
+	macroFile := map[string]string{}
+	var parsed []*parsedFile
+	h := sha256.New()
+	for _, f := range files {
+		set.Files = append(set.Files, f.Name)
+		fmt.Fprintf(h, "%s\x00%d\x00", f.Name, len(f.Data))
+		h.Write(f.Data)
+		root, err := yamlx.Parse(f.Name, f.Data)
+		if err != nil {
+			errs = append(errs, asErrors(f.Name, err)...)
+			continue
+		}
+		pf := &parsedFile{File: f, lines: strings.Split(string(f.Data), "\n")}
+		if root.Kind != yaml.MappingNode {
+			errs = append(errs, yamlx.At(f.Name, root, "a rule file is a mapping with lists:, macros: and rules:"))
+			continue
+		}
+		if e := yamlx.Decode(f.Name, root, &pf.doc); e != nil {
+			errs = append(errs, e...)
+			continue
+		}
+		for name, l := range pf.doc.Lists {
+			k, _ := keyNode(root, "lists")
+			if prev, ok := listPos[name]; ok {
+				errs = append(errs, yamlx.At(f.Name, k, "list %s is already defined in %s", name, prev))
+				continue
+			}
+			listPos[name] = f.Name
+			set.Lists[name] = l
+		}
+		if m := &pf.doc.Macros; m.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(m.Content); i += 2 {
+				k, v := m.Content[i], m.Content[i+1]
+				switch {
+				case !macroNameRE.MatchString(k.Value):
+					errs = append(errs, yamlx.At(f.Name, k, "macro name %q: use lower-case letters, digits and _", k.Value))
+				case reserved[k.Value]:
+					errs = append(errs, yamlx.At(f.Name, k, "macro name %q is taken by a built-in name", k.Value))
+				case macroPos[k.Value] != nil:
+					errs = append(errs, yamlx.At(f.Name, k, "macro %s is already defined at %s:%d", k.Value, macroFile[k.Value], macroPos[k.Value].Line))
+				case v.Kind != yaml.ScalarNode:
+					errs = append(errs, yamlx.At(f.Name, v, "macro %s must be an expression (a string)", k.Value))
+				default:
+					set.Macros[k.Value] = v.Value
+					macroPos[k.Value] = v
+					macroFile[k.Value] = f.Name
+				}
+			}
+		} else if m.Kind != 0 {
+			errs = append(errs, yamlx.At(f.Name, m, "macros: must be a mapping of name: expression"))
+		}
+		parsed = append(parsed, pf)
+	}
+	set.Version = hex.EncodeToString(h.Sum(nil))[:16]
+
+	listNames := map[string]bool{}
+	for n := range set.Lists {
+		listNames[n] = true
+	}
+	for _, n := range opt.DynamicLists {
+		listNames[n] = true
+	}
+	c := &compiler{macros: set.Macros, lists: listNames, funcs: &funcs{}}
+
+	// Macros are checked on their own, so that an error in one is reported
+	// once, at the macro, rather than in every rule that uses it.
+	for name, v := range macroPos {
+		pf := findFile(parsed, macroFile[name])
+		if err := c.compileMacro(name); err != nil {
+			errs = append(errs, exprErr(pf, v, "macro "+name, err))
+		}
+	}
+	if len(errs) > 0 {
+		// A broken macro makes every rule using it fail too; say it once.
+		errs.Sort()
+		return nil, errs
+	}
+
+	seen := map[string]Pos{}
+	for _, pf := range parsed {
+		for i := range pf.doc.Rules {
+			n := &pf.doc.Rules[i]
+			r, e := c.rule(pf, n, opt)
+			errs = append(errs, e...)
+			if r == nil {
+				continue
+			}
+			if prev, ok := seen[r.ID]; ok {
+				_, idv := keyNode(n, "id")
+				errs = append(errs, yamlx.At(pf.Name, idv, "rule id %s is already used at %s", r.ID, prev))
+				continue
+			}
+			seen[r.ID] = r.Pos
+			set.Rules = append(set.Rules, r)
+		}
+	}
+	if len(errs) > 0 {
+		errs.Sort()
+		return nil, errs
+	}
+	return set, nil
+}
+
+func findFile(files []*parsedFile, name string) *parsedFile {
+	for _, f := range files {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+func asErrors(file string, err error) yamlx.Errors {
+	var es yamlx.Errors
+	if errors.As(err, &es) {
+		return es
+	}
+	return yamlx.Errors{{File: file, Msg: err.Error()}}
+}
+
+// keyNode finds key in a mapping node.
+func keyNode(m *yaml.Node, key string) (k, v *yaml.Node) {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i], m.Content[i+1]
+		}
+	}
+	return nil, nil
+}
+
+// rule compiles one rule node. It returns a nil rule when the rule has
+// errors.
+func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx.Errors) {
+	var ry ruleYAML
+	if n.Kind != yaml.MappingNode {
+		return nil, yamlx.Errors{yamlx.At(pf.Name, n, "a rule is a mapping with id:, when: and the other rule keys")}
+	}
+	if e := yamlx.Decode(pf.Name, n, &ry); e != nil {
+		return nil, e
+	}
+	var errs yamlx.Errors
+	at := func(node *yaml.Node, format string, args ...any) {
+		if node == nil || node.Line == 0 {
+			node = n
+		}
+		errs = append(errs, yamlx.At(pf.Name, node, format, args...))
+	}
+	r := &Rule{
+		ID: ry.ID, Name: ry.Name, Description: ry.Description, Severity: Severity(ry.Severity),
+		Tags: ry.Tags, Notify: ry.Notify, Runbook: ry.Runbook, Labels: ry.Labels, Enabled: true,
+		Pos: Pos{File: pf.Name, Line: n.Line, Col: n.Column},
+	}
+	if ry.Enabled != nil {
+		r.Enabled = *ry.Enabled
+	}
+	_, idv := keyNode(n, "id")
+	switch {
+	case ry.ID == "":
+		at(n, "rule has no id")
+	case !idRE.MatchString(ry.ID):
+		at(idv, "rule id %q: use lower-case letters, digits and single dashes ([a-z0-9-]+)", ry.ID)
+	}
+	if r.Name == "" {
+		r.Name = r.ID
+	}
+	_, sv := keyNode(n, "severity")
+	switch {
+	case ry.Severity == "":
+		at(n, "rule %s has no severity (one of info, low, medium, high, critical)", ry.ID)
+	case r.Severity.Rank() < 0:
+		at(sv, "unknown severity %q (one of info, low, medium, high, critical)", ry.Severity)
+	}
+	if ry.When.Kind == 0 {
+		at(n, "rule %s has no when: condition", ry.ID)
+	} else if ry.When.Kind != yaml.ScalarNode {
+		at(&ry.When, "when must be an expression (a string)")
+	} else {
+		prog, inf, err := c.compile(ry.When.Value, true)
+		if err != nil {
+			errs = append(errs, exprErr(pf, &ry.When, "when", err))
+		} else {
+			r.When = Expr{Source: ry.When.Value, Program: prog}
+			r.UsesRaw = r.UsesRaw || inf.usesRaw
+			r.Index = constraints(prog.Node())
+		}
+	}
+	var thresholdBy, dedupBy []Expr
+	if t := ry.Threshold; t != nil {
+		r.Threshold = &Threshold{Count: t.Count}
+		_, tn := keyNode(n, "threshold")
+		_, cn := keyNode(tn, "count")
+		if t.Count < 1 {
+			at(cn, "threshold.count must be at least 1")
+		}
+		r.Threshold.Within = c.duration(pf, &t.Within, "threshold.within", tn, &errs)
+		thresholdBy = c.exprs(pf, t.By, "threshold.by", &errs, r)
+		for _, b := range thresholdBy {
+			r.Threshold.By = append(r.Threshold.By, b.Source)
+		}
+	}
+	if d := ry.Dedup; d != nil {
+		_, dn := keyNode(n, "dedup")
+		r.Dedup = &Dedup{Window: c.duration(pf, &d.Window, "dedup.window", dn, &errs)}
+		dedupBy = c.exprs(pf, d.By, "dedup.by", &errs, r)
+		for _, b := range dedupBy {
+			r.Dedup.By = append(r.Dedup.By, b.Source)
+		}
+	}
+	switch {
+	case len(dedupBy) > 0:
+		r.GroupBy = dedupBy
+		if len(thresholdBy) > 0 && !slices.Equal(r.Threshold.By, r.Dedup.By) {
+			_, dn := keyNode(n, "dedup")
+			_, bn := keyNode(dn, "by")
+			at(bn, "dedup.by and threshold.by differ; a rule has one grouping: give by: in one of them (the other inherits it) or the same list in both")
+		}
+	case len(thresholdBy) > 0:
+		r.GroupBy = thresholdBy
+		if r.Dedup != nil {
+			r.Dedup.By = r.Threshold.By
+		}
+	}
+	r.Title = c.template(pf, &ry.Title, "title", &errs, r)
+	if ry.Title.Kind == 0 {
+		r.Title, _ = c.parseTemplate(r.Name)
+	}
+	r.Text = c.template(pf, &ry.Text, "text", &errs, r)
+	for _, name := range r.Notify {
+		if opt.Notifiers != nil && !slices.Contains(opt.Notifiers, name) {
+			_, nn := keyNode(n, "notify")
+			at(nn, "unknown notifier %q in notify (configured: %s)", name, strings.Join(opt.Notifiers, ", "))
+		}
+	}
+	for i := range ry.Tests {
+		_, tsn := keyNode(n, "tests")
+		var tn *yaml.Node
+		if tsn != nil && i < len(tsn.Content) {
+			tn = tsn.Content[i]
+		}
+		t, e := c.test(pf, &ry.Tests[i], tn, r, opt)
+		errs = append(errs, e...)
+		r.Tests = append(r.Tests, t)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return r, nil
+}
+
+func (c *compiler) duration(pf *parsedFile, v *yaml.Node, what string, parent *yaml.Node, errs *yamlx.Errors) time.Duration {
+	if v.Kind == 0 {
+		*errs = append(*errs, yamlx.At(pf.Name, parent, "%s is required", what))
+		return 0
+	}
+	d, err := yamlx.ParseDuration(v.Value)
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("must be longer than zero")
+	}
+	if err != nil {
+		*errs = append(*errs, yamlx.At(pf.Name, v, "%s: %v", what, err))
+	}
+	return d
+}
+
+func (c *compiler) exprs(pf *parsedFile, nodes []yaml.Node, what string, errs *yamlx.Errors, r *Rule) []Expr {
+	var out []Expr
+	for i := range nodes {
+		n := &nodes[i]
+		if n.Kind != yaml.ScalarNode {
+			*errs = append(*errs, yamlx.At(pf.Name, n, "%s: each entry is an expression such as event.actor.name", what))
+			continue
+		}
+		prog, inf, err := c.compile(n.Value, false)
+		if err != nil {
+			*errs = append(*errs, exprErr(pf, n, what, err))
+			continue
+		}
+		r.UsesRaw = r.UsesRaw || inf.usesRaw
+		out = append(out, Expr{Source: n.Value, Program: prog})
+	}
+	return out
+}
+
+func (c *compiler) template(pf *parsedFile, n *yaml.Node, what string, errs *yamlx.Errors, r *Rule) Template {
+	if n.Kind == 0 {
+		return Template{}
+	}
+	if n.Kind != yaml.ScalarNode {
+		*errs = append(*errs, yamlx.At(pf.Name, n, "%s must be text", what))
+		return Template{}
+	}
+	t, err := c.parseTemplate(n.Value)
+	if err != nil {
+		*errs = append(*errs, exprErr(pf, n, what, err))
+	}
+	if strings.Contains(n.Value, "event.raw") {
+		r.UsesRaw = true
+	}
+	return t
+}
+
+// exprErr positions an expression error in the file: the YAML node's
+// position plus the position inside the expression.
+func exprErr(pf *parsedFile, n *yaml.Node, what string, err error) yamlx.Error {
+	e := yamlx.Error{File: pf.Name, Line: n.Line, Col: n.Column, Msg: what + ": " + err.Error()}
+	var ee *exprError
+	if errors.As(err, &ee) {
+		e.Line, e.Col = filePos(pf, n, ee.Line, ee.Col)
+		e.Msg = what + ": " + ee.Msg
+	}
+	return e
+}
+
+// filePos maps a 1-based line and column inside a scalar's value to the
+// file. Plain and quoted scalars start at the node; block scalars (| and >)
+// start on the next line at the block's indentation. Escapes in quoted
+// strings and folding can shift the column; the line stays right.
+func filePos(pf *parsedFile, n *yaml.Node, line, col int) (int, int) {
+	switch n.Style {
+	case yaml.LiteralStyle, yaml.FoldedStyle:
+		// The block's indentation is its first line's; deeper lines keep
+		// their extra spaces in the value, so col already counts them.
+		indent := 0
+		if n.Line < len(pf.lines) {
+			l := pf.lines[n.Line]
+			indent = len(l) - len(strings.TrimLeft(l, " "))
+		}
+		return n.Line + line, indent + col
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		if line == 1 {
+			return n.Line, n.Column + col
+		}
+	default:
+		if line == 1 {
+			return n.Line, n.Column + col - 1
+		}
+	}
+	fl := n.Line + line - 1
+	indent := 0
+	if fl-1 < len(pf.lines) {
+		l := pf.lines[fl-1]
+		indent = len(l) - len(strings.TrimLeft(l, " "))
+	}
+	return fl, indent + col
+}
+
+var expectWords = map[string]int{"alert": 1, "none": 0}
+
+func (c *compiler) test(pf *parsedFile, ty *testYAML, n *yaml.Node, r *Rule, opt Options) (Test, yamlx.Errors) {
+	var errs yamlx.Errors
+	t := Test{Name: ty.Name, Lists: ty.Lists}
+	if n != nil {
+		t.Pos = Pos{File: pf.Name, Line: n.Line, Col: n.Column}
+	}
+	if t.Name == "" {
+		t.Name = fmt.Sprintf("test %d", len(r.Tests)+1)
+	}
+	add := func(node *yaml.Node) {
+		data, err := nodeJSON(node)
+		if err != nil {
+			errs = append(errs, yamlx.At(pf.Name, node, "test %q: event: %v", t.Name, err))
+			return
+		}
+		t.Events = append(t.Events, data)
+		t.EventPos = append(t.EventPos, Pos{File: pf.Name, Line: node.Line, Col: node.Column})
+	}
+	switch {
+	case ty.Event.Kind != 0 && ty.Events.Kind != 0:
+		errs = append(errs, yamlx.At(pf.Name, n, "test %q: give event: or events:, not both", t.Name))
+	case ty.Event.Kind != 0:
+		add(&ty.Event)
+	case ty.Events.Kind == yaml.SequenceNode:
+		for _, e := range ty.Events.Content {
+			add(e)
+		}
+	case ty.Events.Kind != 0:
+		errs = append(errs, yamlx.At(pf.Name, &ty.Events, "test %q: events: is a list of events", t.Name))
+	default:
+		errs = append(errs, yamlx.At(pf.Name, n, "test %q has no event: or events:", t.Name))
+	}
+	for name := range ty.Lists {
+		if !c.lists[name] {
+			errs = append(errs, yamlx.At(pf.Name, n, "test %q: lists: %s is not a list the rules define", t.Name, name))
+		}
+	}
+	switch ty.Expect.Kind {
+	case 0:
+		errs = append(errs, yamlx.At(pf.Name, n, "test %q has no expect: (alert, none, or a mapping)", t.Name))
+	case yaml.ScalarNode:
+		k, ok := expectWords[ty.Expect.Value]
+		if !ok {
+			errs = append(errs, yamlx.At(pf.Name, &ty.Expect, "test %q: expect is alert, none, or a mapping of alerts, suppressed, severity, group, title, text, notify", t.Name))
+			break
+		}
+		if k == 1 {
+			// "alert" means at least one; a mapping can say how many.
+			atLeastOne := AtLeastOne
+			t.Expect.Alerts = &atLeastOne
+		} else {
+			t.Expect.Alerts = &k
+		}
+	default:
+		var ey expectYAML
+		if e := yamlx.Decode(pf.Name, &ty.Expect, &ey); e != nil {
+			errs = append(errs, e...)
+			break
+		}
+		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Group: ey.Group, Title: ey.Title, Text: ey.Text, Notify: ey.Notify}
+		if ey.Severity != nil {
+			s := Severity(*ey.Severity)
+			if s.Rank() < 0 {
+				errs = append(errs, yamlx.At(pf.Name, &ty.Expect, "test %q: unknown severity %q", t.Name, s))
+			}
+			t.Expect.Severity = &s
+		}
+		if ey.Notify != nil && opt.Notifiers != nil {
+			for _, name := range ey.Notify {
+				if !slices.Contains(opt.Notifiers, name) {
+					errs = append(errs, yamlx.At(pf.Name, &ty.Expect, "test %q: unknown notifier %q", t.Name, name))
+				}
+			}
+		}
+	}
+	return t, errs
+}
+
+// AtLeastOne is the Alerts value of expect: alert.
+const AtLeastOne = -1
+
+// nodeJSON turns an event written in YAML (or JSON, which YAML includes)
+// into JSON bytes for the normalizers.
+func nodeJSON(n *yaml.Node) ([]byte, error) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		// An event may be given as a JSON string, e.g. a pasted audit-file line.
+		s := strings.TrimSpace(n.Value)
+		if json.Valid([]byte(s)) {
+			return []byte(s), nil
+		}
+		return nil, fmt.Errorf("a string event must hold JSON")
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return nil, err
+	}
+	v, err := jsonable(v)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// jsonable converts YAML's map[any]any into JSON objects.
+func jsonable(v any) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			j, err := jsonable(e)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = j
+		}
+		return x, nil
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			j, err := jsonable(e)
+			if err != nil {
+				return nil, err
+			}
+			m[fmt.Sprint(k)] = j
+		}
+		return m, nil
+	case []any:
+		for i, e := range x {
+			j, err := jsonable(e)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = j
+		}
+		return x, nil
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano), nil
+	}
+	return v, nil
+}

@@ -1,0 +1,196 @@
+package rules
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alerter/alerter/internal/yamlx"
+)
+
+func TestLoadGoodFile(t *testing.T) {
+	set, err := Load([]string{"testdata/good.yaml"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Rules) != 2 || len(set.Lists) != 2 || len(set.Macros) != 2 {
+		t.Fatalf("got %d rules, %d lists, %d macros", len(set.Rules), len(set.Lists), len(set.Macros))
+	}
+	r := set.Rule("soteri-global-setting-changed-by-non-admin")
+	if r.Severity != Critical || r.DedupWindow() != 30*time.Minute || len(r.GroupBy) != 1 ||
+		r.Pos.Line != 8 || !r.Enabled || r.Labels["team"] != "security" || len(r.Tests) != 1 {
+		t.Fatalf("rule: %+v", r)
+	}
+	if len(r.Index) != 2 || r.Index[0].Field != "category" || r.Index[1].Field != "action" {
+		t.Fatalf("index constraints through macros: %+v", r.Index)
+	}
+	off := set.Rule("off-hours")
+	if off.Enabled || off.Threshold.Count != 2 || off.DedupWindow() != time.Hour || off.Dedup != nil {
+		t.Fatalf("threshold rule: %+v", off)
+	}
+	if a := off.Tests; a != nil {
+		t.Fatal("tests appeared from nowhere")
+	}
+}
+
+func TestLoadReportsEveryErrorWithItsPosition(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string // errors, in order, without the file name
+	}{
+		{"unknown field, column inside the expression", `
+rules:
+  - id: r1
+    severity: high
+    when: event.actor.nmae == "x"
+`, []string{`5:23: when: type event.actor has no field nmae`}},
+		{"misspelt key", `
+rules:
+  - id: r1
+    severity: high
+    whne: true
+`, []string{`5:5: unknown key "whne" (did you mean "when"?)`}},
+		{"not a condition", `
+rules:
+  - {id: r1, severity: high, when: event.action}
+`, []string{`3:36: when: when must be a condition (true or false): got string`}},
+		{"errors of several rules at once", `
+rules:
+  - id: r1
+    severity: hgh
+    when: "true"
+  - id: R2
+    severity: low
+    when: "true"
+  - id: r3
+    severity: low
+    when: "true"
+    threshold: {count: 0, within: 10x}
+`, []string{
+			`4:15: unknown severity "hgh" (one of info, low, medium, high, critical)`,
+			`6:9: rule id "R2": use lower-case letters, digits and single dashes ([a-z0-9-]+)`,
+			`12:24: threshold.count must be at least 1`,
+			`12:35: threshold.within: invalid duration "10x": write e.g. 30s, 10m, 24h or 7d`,
+		}},
+		{"block scalar position", `
+lists: {admins: [a]}
+rules:
+  - id: r1
+    severity: low
+    when: |
+      event.action == "x" &&
+        event.actor.name in lists.admns
+`, []string{`8:35: when: unknown list "admns" (known: admins)`}},
+		{"template", `
+rules:
+  - id: r1
+    severity: low
+    when: "true"
+    title: "{{ event.actor.display_name }} did {{ event.actoin }}"
+`, []string{`6:57: title: type event has no field actoin`}},
+		{"unclosed template", `
+rules:
+  - {id: r1, severity: low, when: "true", text: "a {{ b"}
+`, []string{`3:52: text: {{ is not closed with }}`}},
+		{"bad constant arguments", `
+rules:
+  - {id: r1, severity: low, when: 'cidr(event.ip, "10.0.0/8")'}
+  - {id: r2, severity: low, when: 'hour(event.time, "Mars/Base") > 1'}
+  - {id: r3, severity: low, when: 'cidr(event.ip)'}
+`, []string{
+			`3:51: when: cidr: "10.0.0/8" is not a network (CIDR such as 10.0.0.0/8) or an address`,
+			`4:53: when: hour: unknown time zone "Mars/Base" (use an IANA name such as Europe/Berlin)`,
+			`5:36: when: not enough arguments to call cidr`,
+		}},
+		{"macro errors are reported at the macro", `
+macros:
+  bad: event.nope == 1
+rules:
+  - {id: r1, severity: low, when: bad}
+`, []string{`3:14: macro bad: type event has no field nope`}},
+		{"macro cycle", `
+macros:
+  a: b
+  b: a
+rules:
+  - {id: r1, severity: low, when: a}
+`, []string{`3:6: macro a: in macro b: macro a refers to itself (a -> b -> a)`, `4:6: macro b: in macro a: macro b refers to itself (b -> a -> b)`}},
+		{"duplicate id", `
+rules:
+  - {id: r1, severity: low, when: "true"}
+  - {id: r1, severity: low, when: "true"}
+`, []string{`4:10: rule id r1 is already used at t.yaml:3:5`}},
+		{"different groupings", `
+rules:
+  - id: r1
+    severity: low
+    when: "true"
+    threshold: {count: 2, within: 1m, by: [event.ip]}
+    dedup: {by: [event.actor.name], window: 1m}
+`, []string{`7:17: dedup.by and threshold.by differ; a rule has one grouping: give by: in one of them (the other inherits it) or the same list in both`}},
+		{"test without expect and with a bad expect word", `
+rules:
+  - id: r1
+    severity: low
+    when: "true"
+    tests:
+      - {name: a, event: {}}
+      - {name: b, event: {}, expect: maybe}
+`, []string{
+			`7:9: test "a" has no expect: (alert, none, or a mapping)`,
+			`8:38: test "b": expect is alert, none, or a mapping of alerts, suppressed, severity, group, title, text, notify`,
+		}},
+		{"type error", `
+rules:
+  - {id: r1, severity: [high], when: "true"}
+`, []string{`3:24: cannot use a list here: expected a string`}},
+		{"invalid YAML", "rules:\n  - id: r1\n   severity: x\n", []string{`1: invalid YAML: did not find expected '-' indicator`}},
+		{"too big", "rules:\n  - {id: r1, severity: low, when: '" + strings.Repeat("1 + ", 6000) + "1 > 0'}\n",
+			[]string{`2:10038: when: expression exceeds maximum allowed nodes`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The sources start with a newline, so line numbers read as in the file.
+			_, err := Compile([]File{{Name: "t.yaml", Data: []byte(tt.src)}}, Options{})
+			var es yamlx.Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("got %v, want positioned errors", err)
+			}
+			var got []string
+			for _, e := range es {
+				got = append(got, strings.TrimPrefix(e.Error(), "t.yaml:"))
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestNotifiersAreCheckedAgainstConfig(t *testing.T) {
+	src := "rules:\n  - {id: r1, severity: low, when: 'true', notify: [slack, nope]}\n"
+	if _, err := Compile([]File{{Name: "t.yaml", Data: []byte(src)}}, Options{}); err != nil {
+		t.Fatalf("without a config notifiers are not checked: %v", err)
+	}
+	_, err := Compile([]File{{Name: "t.yaml", Data: []byte(src)}}, Options{Notifiers: []string{"slack"}})
+	if err == nil || !strings.Contains(err.Error(), `t.yaml:2:51: unknown notifier "nope" in notify (configured: slack)`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestListsFromConfigCannotBeRedefined(t *testing.T) {
+	src := "lists: {admins: [x]}\nrules: []\n"
+	_, err := Compile([]File{{Name: "t.yaml", Data: []byte(src)}}, Options{Lists: map[string][]string{"admins": {"y"}}})
+	if err == nil || !strings.Contains(err.Error(), "list admins is already defined in the config") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestLoadMissingPath(t *testing.T) {
+	_, err := Load([]string{"testdata/nope"}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "testdata/nope: read rules: no such file or directory") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,216 @@
+// Package rules loads rule files, checks every expression in them against
+// the typed event before anything runs, and compiles them into an immutable
+// rule set for the engine.
+package rules
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+	"go.yaml.in/yaml/v3"
+)
+
+// Severity is how bad an alert is.
+type Severity string
+
+// Severities, least severe first.
+const (
+	Info     Severity = "info"
+	Low      Severity = "low"
+	Medium   Severity = "medium"
+	High     Severity = "high"
+	Critical Severity = "critical"
+)
+
+// Severities lists the valid severities, least severe first.
+var Severities = []Severity{Info, Low, Medium, High, Critical}
+
+// Rank orders severities: 0 for info up to 4 for critical, -1 if invalid.
+func (s Severity) Rank() int {
+	for i, v := range Severities {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// Expr is a compiled expression with its source.
+type Expr struct {
+	Source  string
+	Program *vm.Program
+}
+
+// Pos is where something is defined.
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Rule is a compiled rule. A Rule is never modified after Load returns it.
+type Rule struct {
+	ID          string
+	Name        string
+	Description string
+	Severity    Severity
+	Tags        []string
+	When        Expr
+	Threshold   *Threshold
+	Dedup       *Dedup
+	// GroupBy are the expressions whose values name a rule's group: the
+	// dedup.by expressions, or else the threshold.by ones.
+	GroupBy []Expr
+	Notify  []string
+	Title   Template
+	Text    Template
+	Runbook string
+	Labels  map[string]string
+	Enabled bool
+	Tests   []Test
+	Pos     Pos
+
+	// UsesRaw tells the engine to decode event.raw before evaluating.
+	UsesRaw bool
+	// Index holds equality constraints that every matching event meets
+	// (taken from the top-level conjunction of when), which lets the engine
+	// skip the rule for events that cannot match.
+	Index []Constraint
+}
+
+// Threshold fires when Count matching events fall within Within.
+type Threshold struct {
+	Count  int
+	Within time.Duration
+	By     []string
+}
+
+// Dedup suppresses further alerts of a group for Window after one fired.
+type Dedup struct {
+	By     []string
+	Window time.Duration
+}
+
+// DedupWindow is how long after an alert further matches of its group are
+// suppressed: dedup.window, or threshold.within for a threshold rule
+// without dedup, or zero (alert on every match).
+func (r *Rule) DedupWindow() time.Duration {
+	switch {
+	case r.Dedup != nil:
+		return r.Dedup.Window
+	case r.Threshold != nil:
+		return r.Threshold.Within
+	}
+	return 0
+}
+
+// Stateful reports whether the rule keeps per-group state.
+func (r *Rule) Stateful() bool { return r.Dedup != nil || r.Threshold != nil }
+
+// Constraint says that a field of the event equals one of Values.
+type Constraint struct {
+	Field  string // e.g. "action", "category_key", "actor.type"
+	Values []string
+}
+
+// Test is one test case of a rule.
+type Test struct {
+	Name string
+	// Events are the payloads, each as JSON, in any supported format.
+	Events [][]byte
+	// EventPos are the positions of the events in the rule file.
+	EventPos []Pos
+	Expect   Expect
+	// Lists override the rule set's lists for this test.
+	Lists map[string][]string
+	Pos   Pos
+}
+
+// Expect is what a test expects. Nil fields are not checked.
+type Expect struct {
+	Alerts     *int
+	Suppressed *int
+	Severity   *Severity
+	Group      map[string]string
+	Title      *string
+	Text       *string
+	Notify     []string
+}
+
+// Set is a compiled, immutable rule set.
+type Set struct {
+	Rules  []*Rule
+	Lists  map[string][]string
+	Files  []string
+	Macros map[string]string
+	// Version identifies the content the set was built from.
+	Version string
+}
+
+// Rule returns the rule with id, or nil.
+func (s *Set) Rule(id string) *Rule {
+	for _, r := range s.Rules {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}
+
+// The YAML shapes of a rule file. Expressions are kept as nodes so that
+// errors can point into them.
+type fileYAML struct {
+	Lists  map[string][]string `yaml:"lists"`
+	Macros yaml.Node           `yaml:"macros"`
+	Rules  []yaml.Node         `yaml:"rules"`
+}
+
+type ruleYAML struct {
+	ID          string            `yaml:"id"`
+	Name        string            `yaml:"name"`
+	Description string            `yaml:"description"`
+	Severity    string            `yaml:"severity"`
+	Tags        []string          `yaml:"tags"`
+	When        yaml.Node         `yaml:"when"`
+	Threshold   *thresholdYAML    `yaml:"threshold"`
+	Dedup       *dedupYAML        `yaml:"dedup"`
+	Notify      []string          `yaml:"notify"`
+	Title       yaml.Node         `yaml:"title"`
+	Text        yaml.Node         `yaml:"text"`
+	Runbook     string            `yaml:"runbook"`
+	Labels      map[string]string `yaml:"labels"`
+	Enabled     *bool             `yaml:"enabled"`
+	Tests       []testYAML        `yaml:"tests"`
+}
+
+type thresholdYAML struct {
+	Count  int         `yaml:"count"`
+	Within yaml.Node   `yaml:"within"`
+	By     []yaml.Node `yaml:"by"`
+}
+
+type dedupYAML struct {
+	By     []yaml.Node `yaml:"by"`
+	Window yaml.Node   `yaml:"window"`
+}
+
+type testYAML struct {
+	Name   string              `yaml:"name"`
+	Event  yaml.Node           `yaml:"event"`
+	Events yaml.Node           `yaml:"events"`
+	Expect yaml.Node           `yaml:"expect"`
+	Lists  map[string][]string `yaml:"lists"`
+}
+
+type expectYAML struct {
+	Alerts     *int              `yaml:"alerts"`
+	Suppressed *int              `yaml:"suppressed"`
+	Severity   *string           `yaml:"severity"`
+	Group      map[string]string `yaml:"group"`
+	Title      *string           `yaml:"title"`
+	Text       *string           `yaml:"text"`
+	Notify     []string          `yaml:"notify"`
+}

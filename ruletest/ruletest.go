@@ -1,0 +1,147 @@
+// Package ruletest runs the tests written in rule files: each test's events
+// go through the real normalizers and the real engine, with the rule alone
+// in a fresh state, and the alerts are checked against the expectation.
+package ruletest
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
+)
+
+// Result is the outcome of one test.
+type Result struct {
+	Rule string
+	Test string
+	Pos  rules.Pos
+	// Err says why the test failed; nil when it passed.
+	Err error
+}
+
+// Router names the targets of an alert (routing by severity and notify:).
+// Without one, a test's notify expectation is checked against the rule's
+// own notify list.
+type Router func(*engine.Alert) []string
+
+// Run runs the tests of every rule in set, disabled rules included (a rule
+// is tested before it is switched on).
+func Run(ctx context.Context, set *rules.Set, route Router) []Result {
+	var out []Result
+	for _, r := range set.Rules {
+		for _, t := range r.Tests {
+			err := runOne(ctx, set, r, t, route)
+			out = append(out, Result{Rule: r.ID, Test: t.Name, Pos: t.Pos, Err: err})
+		}
+	}
+	return out
+}
+
+// outcome is what a test's events produced.
+type outcome struct {
+	alerts     []*engine.Alert
+	suppressed int
+	events     int
+	matched    int
+	errs       []string
+}
+
+func runOne(ctx context.Context, set *rules.Set, r *rules.Rule, t rules.Test, route Router) error {
+	one := *r
+	one.Enabled = true
+	lists := maps.Clone(set.Lists)
+	maps.Copy(lists, t.Lists)
+	single := &rules.Set{Rules: []*rules.Rule{&one}, Lists: lists, Version: set.Version}
+	// fired_at is the firing event's time in tests, so that nothing in an
+	// expectation depends on when the test runs.
+	var clock time.Time
+	eng := engine.New(single, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
+
+	var o outcome
+	for i, data := range t.Events {
+		evs, err := event.Parse(data, event.Options{Format: event.FormatAuto, Source: "test"})
+		if err != nil {
+			return fmt.Errorf("event %d (%s): %w", i+1, t.EventPos[i], err)
+		}
+		for j := range evs {
+			ev := &evs[j]
+			clock = ev.Time
+			res, err := eng.Process(ctx, ev)
+			if err != nil {
+				return fmt.Errorf("event %d: %w", i+1, err)
+			}
+			o.events++
+			o.matched += len(res.Matches)
+			o.suppressed += len(res.Suppressed)
+			o.alerts = append(o.alerts, res.Alerts...)
+			for _, e := range res.Errors {
+				o.errs = append(o.errs, fmt.Sprintf("event %d: %v", i+1, e.Err))
+			}
+		}
+	}
+	return check(t.Expect, o, r, route)
+}
+
+func check(x rules.Expect, o outcome, r *rules.Rule, route Router) error {
+	var fails []string
+	fail := func(format string, args ...any) { fails = append(fails, fmt.Sprintf(format, args...)) }
+	if x.Alerts != nil {
+		switch want := *x.Alerts; {
+		case want == rules.AtLeastOne && len(o.alerts) == 0:
+			fail("expected an alert, got none (%s)", o.why())
+		case want >= 0 && len(o.alerts) != want:
+			fail("expected %d alert(s), got %d (%s)", want, len(o.alerts), o.why())
+		}
+	}
+	if x.Suppressed != nil && o.suppressed != *x.Suppressed {
+		fail("expected %d suppressed, got %d", *x.Suppressed, o.suppressed)
+	}
+	needAlert := x.Severity != nil || x.Group != nil || x.Title != nil || x.Text != nil || x.Notify != nil
+	if needAlert && len(o.alerts) == 0 {
+		fail("expected an alert to check severity, group, title, text or notify on, got none (%s)", o.why())
+	}
+	if needAlert && len(o.alerts) > 0 {
+		a := o.alerts[0] // the first alert is the one checked
+		if x.Severity != nil && a.Severity != *x.Severity {
+			fail("severity: expected %s, got %s", *x.Severity, a.Severity)
+		}
+		if x.Group != nil && !maps.Equal(x.Group, a.Group) {
+			fail("group: expected %v, got %v", x.Group, a.Group)
+		}
+		if x.Title != nil && strings.TrimSpace(*x.Title) != a.Title {
+			fail("title: expected %q, got %q", strings.TrimSpace(*x.Title), a.Title)
+		}
+		if x.Text != nil && strings.TrimSpace(*x.Text) != a.Text {
+			fail("text: expected %q, got %q", strings.TrimSpace(*x.Text), a.Text)
+		}
+		if x.Notify != nil {
+			got := r.Notify
+			if route != nil {
+				got = route(a)
+			}
+			if !slices.Equal(x.Notify, got) {
+				fail("notify: expected %v, got %v", x.Notify, got)
+			}
+		}
+	}
+	if len(fails) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.Join(fails, "; "))
+}
+
+// why explains an unexpected count, which is the first question a rule
+// writer has.
+func (o outcome) why() string {
+	s := fmt.Sprintf("%d of %d event(s) matched, %d suppressed", o.matched, o.events, o.suppressed)
+	if len(o.errs) > 0 {
+		s += "; errors: " + strings.Join(o.errs, "; ")
+	}
+	return s
+}
