@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,7 +85,7 @@ type RuleStats struct {
 	Alerts      atomic.Int64
 	Suppressed  atomic.Int64
 	Errors      atomic.Int64
-	LastMatch   atomic.Int64 // unix nanos, wall clock
+	LastMatch   atomic.Int64 // event time of the last match, unix nanos
 	lastErr     atomic.Pointer[string]
 }
 
@@ -201,7 +201,7 @@ func (s *snapshot) candidates(ev *event.Event, buf []int32) []int32 {
 		buf = append(buf, f.rules[f.get(ev)]...)
 	}
 	if len(s.byField) > 0 && len(buf) > len(s.always) {
-		sort.Slice(buf, func(i, j int) bool { return buf[i] < buf[j] })
+		slices.Sort(buf)
 	}
 	return buf
 }
@@ -292,7 +292,7 @@ func (e *Engine) evaluate(s *snapshot, ev *event.Event, lists map[string][]strin
 			}
 		}
 		st.Matches.Add(1)
-		st.LastMatch.Store(time.Now().UnixNano())
+		st.LastMatch.Store(ev.Time.UnixNano())
 		matches = append(matches, m)
 	}
 	return matches, errs
@@ -346,7 +346,13 @@ func (e *Engine) ProcessWithLists(ctx context.Context, ev *event.Event, lists ma
 	var errs []error
 	for _, m := range res.Matches {
 		a, suppressed, err := e.decide(ctx, s, ev, m, lists)
+		var rerr RuleError
 		switch {
+		case errors.As(err, &rerr):
+			// A template failed: the alert still goes out, with the error
+			// in its text, and the rule's error is reported.
+			res.Errors = append(res.Errors, rerr)
+			res.Alerts = append(res.Alerts, a)
 		case err != nil:
 			errs = append(errs, fmt.Errorf("rule %s: %w", m.Rule.ID, err))
 		case suppressed:
@@ -393,6 +399,7 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 		Runbook:    r.Runbook,
 		Labels:     r.Labels,
 		Tags:       r.Tags,
+		Group:      map[string]string{},
 		DedupKey:   dedupKey,
 		Time:       ev.Time,
 		FiredAt:    e.now().UTC(),
@@ -401,8 +408,13 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 		Event:      ev,
 		EventIDs:   d.ids,
 	}
+	if a.Labels == nil {
+		a.Labels = map[string]string{}
+	}
+	if a.Tags == nil {
+		a.Tags = []string{}
+	}
 	if len(r.GroupBy) > 0 {
-		a.Group = make(map[string]string, len(r.GroupBy))
 		for i, g := range r.GroupBy {
 			a.Group[g.Source] = m.Group[i]
 		}
@@ -412,9 +424,13 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 	}
 	w := e.getWorker(s, lists)
 	w.env.Event = ev
-	a.Title = strings.TrimSpace(r.Title.Render(w, w.env))
-	a.Text = strings.TrimSpace(r.Text.Render(w, w.env))
+	title, terr := r.Title.Render(w, w.env)
+	text, xerr := r.Text.Render(w, w.env)
 	e.putWorker(w)
+	a.Title, a.Text = strings.TrimSpace(title), strings.TrimSpace(text)
+	if err := errors.Join(terr, xerr); err != nil {
+		return a, false, s.fail(m.index, err)
+	}
 	return a, false, nil
 }
 
@@ -422,11 +438,7 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 func (w *worker) Run(p *vm.Program, env any) (any, error) { return w.run(p) }
 
 func (e *Engine) loadRaw(ev *event.Event) {
-	l, ok := any(ev).(interface{ LoadRaw() error })
-	if !ok {
-		return
-	}
-	if err := l.LoadRaw(); err != nil {
+	if err := ev.LoadRaw(); err != nil {
 		e.log.Warn("decode event.raw", "event", ev.ID, "err", err)
 	}
 }

@@ -96,12 +96,14 @@ type Runner interface {
 }
 
 // Render fills in the template. A part that fails renders as its error in
-// angle brackets, so an alert is never lost to a bad template value.
-func (t Template) Render(r Runner, env *Env) string {
+// angle brackets, so an alert is never lost to a bad template value; the
+// first such error is also returned, for counting and for rule tests.
+func (t Template) Render(r Runner, env *Env) (string, error) {
 	if len(t.parts) == 1 && t.parts[0].prog == nil {
-		return t.parts[0].lit
+		return t.parts[0].lit, nil
 	}
 	var b strings.Builder
+	var first error
 	for _, p := range t.parts {
 		if p.prog == nil {
 			b.WriteString(p.lit)
@@ -109,12 +111,16 @@ func (t Template) Render(r Runner, env *Env) string {
 		}
 		v, err := r.Run(p.prog, env)
 		if err != nil {
-			fmt.Fprintf(&b, "<error: %v>", firstLine(err.Error()))
+			msg := firstLine(err.Error())
+			fmt.Fprintf(&b, "<error: %s>", msg)
+			if first == nil {
+				first = fmt.Errorf("template: %s", msg)
+			}
 			continue
 		}
 		b.WriteString(Format(v))
 	}
-	return b.String()
+	return b.String(), first
 }
 
 // IsZero reports whether the template is empty.

@@ -81,11 +81,20 @@ func runOne(ctx context.Context, set *rules.Set, r *rules.Rule, t rules.Test, ro
 			o.suppressed += len(res.Suppressed)
 			o.alerts = append(o.alerts, res.Alerts...)
 			for _, e := range res.Errors {
-				o.errs = append(o.errs, fmt.Sprintf("event %d: %v", i+1, e.Err))
+				msg, _, _ := strings.Cut(e.Err.Error(), "\n") // drop expr's source snippet
+				o.errs = append(o.errs, fmt.Sprintf("event %d: %s", i+1, msg))
 			}
 		}
 	}
-	return check(t.Expect, o, r, route)
+	if err := check(t.Expect, o, r, route); err != nil {
+		return err
+	}
+	// A rule that fails at run time is broken even where the expectation
+	// happens to hold (a crashing rule "passes" expect: none).
+	if len(o.errs) > 0 {
+		return fmt.Errorf("the rule failed to evaluate: %s", strings.Join(o.errs, "; "))
+	}
+	return nil
 }
 
 func check(x rules.Expect, o outcome, r *rules.Rule, route Router) error {

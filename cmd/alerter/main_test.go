@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/alerter/alerter/engine"
+)
+
+func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errw bytes.Buffer
+	code = run(t.Context(), args, strings.NewReader(stdin), &out, &errw)
+	return code, out.String(), errw.String()
+}
+
+func TestValidateReportsPositions(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("rules:\n  - id: r1\n    severity: high\n    when: event.actor.nmae == \"x\"\n"), 0o644)
+	code, out, errs := runCLI(t, "", "validate", bad)
+	if code != 1 || out != "" || errs != bad+":4:23: when: type event.actor has no field nmae\n" {
+		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, out, _ = runCLI(t, "", "validate", "testdata/burst.yaml")
+	if code != 0 || !strings.HasPrefix(out, "ok: 1 rules (1 enabled), 2 tests") {
+		t.Fatalf("code %d, stdout %q", code, out)
+	}
+}
+
+func TestTestCountsHonestly(t *testing.T) {
+	code, out, _ := runCLI(t, "", "test", "testdata/burst.yaml")
+	want := "ok   burst/two exports alert once, the third is suppressed\n" +
+		"FAIL burst/a wrong expectation fails (testdata/burst.yaml:16)\n" +
+		"     expected an alert, got none (1 of 1 event(s) matched, 0 suppressed)\n" +
+		"1 passed, 1 failed\n"
+	if code != 1 || out != want {
+		t.Fatalf("code %d, stdout:\n%s\nwant:\n%s", code, out, want)
+	}
+}
+
+func TestBrokenRulesFailTheirTests(t *testing.T) {
+	code, out, _ := runCLI(t, "", "test", "testdata/broken.yaml")
+	want := "FAIL crashes/a crashing rule does not pass expect none (testdata/broken.yaml:6)\n" +
+		"     the rule failed to evaluate: event 1: invalid operation: int() (1:1)\n" +
+		"FAIL bad-title/a title that fails to render fails the test (testdata/broken.yaml:14)\n" +
+		"     the rule failed to evaluate: event 1: template: invalid operation: int(x) (1:2)\n" +
+		"0 passed, 2 failed\n"
+	if code != 1 || out != want {
+		t.Fatalf("code %d, stdout:\n%s\nwant:\n%s", code, out, want)
+	}
+}
+
+func TestExampleRulesPass(t *testing.T) {
+	code, out, errs := runCLI(t, "", "test", "../../examples/rules")
+	if code != 0 {
+		t.Fatalf("alerter test examples/rules failed (%d):\n%s%s", code, out, errs)
+	}
+	if !strings.Contains(out, " passed, 0 failed") {
+		t.Fatalf("no summary: %s", out)
+	}
+}
+
+func TestReplayInEventTimeOrder(t *testing.T) {
+	code, out, errs := runCLI(t, "", "replay", "--rules", "testdata/burst.yaml", "--events", "testdata/events.jsonl")
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errs)
+	}
+	var alerts []engine.Alert
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var a engine.Alert
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		alerts = append(alerts, a)
+	}
+	// Sorted by time: 1 (10:00), 2 (10:05) fire; 3 (10:12) is suppressed;
+	// 4 (10:50) is past the 30m dedup window and starts a new count; 5 fires
+	// and carries the one suppressed event.
+	if len(alerts) != 2 ||
+		strings.Join(alerts[0].EventIDs, ",") != "1,2" || alerts[0].Time.Format("15:04") != "10:05" ||
+		strings.Join(alerts[1].EventIDs, ",") != "4,5" || alerts[1].Suppressed != 1 {
+		t.Fatalf("alerts: %s", out)
+	}
+	if !strings.Contains(errs, "replayed 6 events from 2024-05-14T10:00:00Z to 2024-05-14T10:51:00Z: 2 alerts, 1 suppressed, 0 rule errors") {
+		t.Fatalf("summary: %q", errs)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{nil, 2, "Usage:"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"replay", "--rules", "testdata/burst.yaml"}, 2, "--events FILE is required"},
+		{[]string{"replay", "--events", "nope.jsonl", "--rules", "testdata/burst.yaml"}, 1, "no such file"},
+		{[]string{"replay", "--events", "-", "--rules", "testdata/burst.yaml", "--format", "xml"}, 1, "xml"},
+		{[]string{"validate", "--nope"}, 2, "flag provided but not defined"},
+		{[]string{"test", "does/not/exist"}, 1, "does/not/exist: read rules: no such file or directory"},
+	}
+	for _, tt := range tests {
+		code, _, errs := runCLI(t, "{}", tt.args...)
+		if code != tt.code || !strings.Contains(errs, tt.err) {
+			t.Errorf("%v: code %d, stderr %q; want %d and %q", tt.args, code, errs, tt.code, tt.err)
+		}
+	}
+	code, out, _ := runCLI(t, "", "help", "replay")
+	if code != 0 || !strings.Contains(out, "event-time order") {
+		t.Errorf("help replay: %d %q", code, out)
+	}
+}
