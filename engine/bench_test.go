@@ -19,7 +19,7 @@ import (
 // fields. A few of them are about the benchmark event's action, so its
 // candidates are real work. unindexedPct of them have no equality on an
 // indexed field and run on every event.
-func benchRules(tb testing.TB, n, unindexedPct int) *rules.Set {
+func benchRules(tb testing.TB, n, unindexedPct, every int) *rules.Set {
 	var b strings.Builder
 	b.WriteString("lists:\n  admins: [jdoe, mchen]\n  office: [10.0.0.0/8]\n")
 	b.WriteString("macros:\n  soteri: event.category == \"Soteri Security for Confluence\"\n")
@@ -27,8 +27,8 @@ func benchRules(tb testing.TB, n, unindexedPct int) *rules.Set {
 	for i := range n {
 		when := fmt.Sprintf(`soteri && event.action == "Action %d" && !(event.actor.name in lists.admins)`, i)
 		switch {
-		case i%50 == 0:
-			// Every fiftieth rule is about the benchmark event's action.
+		case i%every == 0:
+			// Every every-th rule is about the benchmark event's action.
 			when = fmt.Sprintf(`soteri && event.action == "Global setting changed" && event.actor.name != "user%d"`, i)
 		case unindexedPct > 0 && i%(100/unindexedPct) == 1:
 			when = fmt.Sprintf(`event.ip startsWith "10.%d." && !in_cidrs(event.ip, lists.office)`, i%256)
@@ -80,15 +80,17 @@ func BenchmarkDecodeOnly(b *testing.B) {
 // and normalize the raw JSON, find the candidate rules, run them.
 func BenchmarkRawToDecisions(b *testing.B) {
 	data := benchEvent(b)
+	// every: one rule in every is a candidate for the event (and matches
+	// it); 50 gives 20 candidates of 1,000, 500 gives 2.
 	for _, tc := range []struct {
-		rules, unindexed int
-	}{{10, 0}, {100, 0}, {1000, 0}, {1000, 1}, {1000, 5}} {
-		name := fmt.Sprintf("rules=%d", tc.rules)
+		rules, unindexed, every int
+	}{{10, 0, 50}, {100, 0, 50}, {1000, 0, 50}, {1000, 0, 500}, {1000, 1, 50}, {1000, 5, 50}} {
+		name := fmt.Sprintf("rules=%d/candidates=%d", tc.rules, (tc.rules+tc.every-1)/tc.every)
 		if tc.unindexed > 0 {
 			name += fmt.Sprintf("/unindexed=%d%%", tc.unindexed)
 		}
 		b.Run(name, func(b *testing.B) {
-			e := engine.New(benchRules(b, tc.rules, tc.unindexed), &engine.MemStore{})
+			e := engine.New(benchRules(b, tc.rules, tc.unindexed, tc.every), &engine.MemStore{})
 			opt := event.Options{Format: event.FormatConfluenceAuditing, Source: "bench"}
 			matched := 0
 			b.SetBytes(int64(len(data)))
@@ -101,8 +103,8 @@ func BenchmarkRawToDecisions(b *testing.B) {
 				m, _ := e.Evaluate(&evs[0])
 				matched = len(m)
 			}
-			if matched != (tc.rules+49)/50 {
-				b.Fatalf("%d rules matched, want %d", matched, (tc.rules+49)/50)
+			if want := (tc.rules + tc.every - 1) / tc.every; matched != want {
+				b.Fatalf("%d rules matched, want %d", matched, want)
 			}
 		})
 	}
@@ -112,7 +114,7 @@ func BenchmarkRawToDecisions(b *testing.B) {
 // show what the index is worth.
 func BenchmarkUnindexed(b *testing.B) {
 	data := benchEvent(b)
-	set := benchRules(b, 1000, 0)
+	set := benchRules(b, 1000, 0, 50)
 	for _, r := range set.Rules {
 		r.Index = nil
 	}
