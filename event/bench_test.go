@@ -46,8 +46,6 @@ func benchmarkParse(b *testing.B, data []byte, opt Options, want int) {
 func BenchmarkParse(b *testing.B) {
 	rest := benchEvent(b)
 	file := fixtureLine(b, "soteri-events.file.jsonl", 10)
-	legacy := fixtureLine(b, "legacy-audit-page.json", 1) // placeholder, replaced below
-	_ = legacy
 	page, err := os.ReadFile("testdata/legacy-audit-page.json")
 	if err != nil {
 		b.Fatal(err)
@@ -97,12 +95,12 @@ type benchEntity struct {
 	Type struct {
 		CategoryI18nKey, Category, ActionI18nKey, Action string
 	} `json:"type"`
-	AffectedObjects []struct{ Name, Type, URI, ID string } `json:"affectedObjects"`
-	ChangedValues   []struct{ Key, I18nKey, From, To string } `json:"changedValues"`
-	Source          string `json:"source"`
-	System          string `json:"system"`
-	Node            string `json:"node"`
-	Method          string `json:"method"`
+	AffectedObjects []struct{ Name, Type, URI, ID string }      `json:"affectedObjects"`
+	ChangedValues   []struct{ Key, I18nKey, From, To string }   `json:"changedValues"`
+	Source          string                                      `json:"source"`
+	System          string                                      `json:"system"`
+	Node            string                                      `json:"node"`
+	Method          string                                      `json:"method"`
 	ExtraAttributes []struct{ NameI18nKey, Name, Value string } `json:"extraAttributes"`
 }
 

@@ -73,17 +73,27 @@ func extraAttributes[S str](src []wireAttr[S]) map[string]string {
 // (https://confluence.example.com/admin/users/viewuser.action?username=jdoe),
 // which is the only place the REST shape has the login name, or "".
 func usernameFromURI(uri string) string {
-	_, query, ok := strings.Cut(uri, "?")
-	if !ok {
+	q := strings.IndexByte(uri, '?')
+	if q < 0 {
 		return ""
 	}
-	query, _, _ = strings.Cut(query, "#")
-	for query != "" {
-		var param string
-		param, query, _ = strings.Cut(query, "&")
-		name, value, _ := strings.Cut(param, "=")
-		if name != "username" {
+	query := uri[q:] // keeps the '?', so every parameter follows '?' or '&'
+	if h := strings.IndexByte(query, '#'); h >= 0 {
+		query = query[:h]
+	}
+	for from := 1; ; {
+		i := strings.Index(query[from:], "username=")
+		if i < 0 {
+			return ""
+		}
+		i += from
+		if c := query[i-1]; c != '?' && c != '&' {
+			from = i + 1
 			continue
+		}
+		value := query[i+len("username="):]
+		if end := strings.IndexByte(value, '&'); end >= 0 {
+			value = value[:end]
 		}
 		if strings.ContainsAny(value, "%+") {
 			if v, err := url.QueryUnescape(value); err == nil {
@@ -92,5 +102,4 @@ func usernameFromURI(uri string) string {
 		}
 		return value
 	}
-	return ""
 }

@@ -180,12 +180,19 @@ func (s *looseString) UnmarshalJSON(b []byte) error {
 		*s = looseString(v)
 		return nil
 	}
-	var v string
-	if err := json.Unmarshal(b, &v); err != nil {
+	v, err := unquote(b)
+	if err != nil {
 		return err
 	}
 	*s = looseString(v)
 	return nil
+}
+
+// unquote decodes the JSON string b, escapes and all.
+func unquote(b []byte) (string, error) {
+	var s string
+	err := unmarshalCopy(b, &s)
+	return s, err
 }
 
 // unquoteSimple returns the text of the JSON string b when it has no escape.
@@ -272,19 +279,50 @@ func (a *arena[S]) prepare() {
 // returns that wire instead. It returns the decoder's error (a
 // *json.SyntaxError for malformed JSON) and never panics.
 func decodeWire(obj []byte, a *arena[string]) (*wire[looseString], error) {
-	err := unmarshal(obj, &a.w)
-	var typeErr *json.UnmarshalTypeError
-	if err == nil || !errors.As(err, &typeErr) {
+	if err := unmarshal(obj, &a.w); err == nil || !isTypeError(err) {
 		return nil, err
 	}
+	return decodeLoose(obj)
+}
+
+// decodeSingle is decodeWire for a wire on the caller's stack.
+func decodeSingle(obj []byte, w *wire[string]) (*wire[looseString], error) {
+	if err := unmarshalOf(obj, w); err == nil || !isTypeError(err) {
+		return nil, err
+	}
+	return decodeLoose(obj)
+}
+
+// decodeLoose decodes obj with loose strings, after the plain ones met a value
+// of an unexpected type. What is still of the wrong type (a string where an
+// object is expected) is left out: tolerating it is better than rejecting an
+// audit event.
+func decodeLoose(obj []byte) (*wire[looseString], error) {
 	l := new(arena[looseString])
 	l.prepare()
-	if err := unmarshal(obj, &l.w); err != nil && !errors.As(err, &typeErr) {
+	if err := unmarshal(obj, &l.w); err != nil && !isTypeError(err) {
 		return nil, err
 	}
-	// What is still of the wrong type (a string where an object is expected)
-	// is left out: tolerating it is better than rejecting an audit event.
 	return &l.w, nil
+}
+
+// isTypeError reports whether err is only a value of an unexpected type. It
+// is a function of its own so that the hot path, which has no error, does not
+// allocate the target errors.As needs.
+func isTypeError(err error) bool {
+	var typeErr *json.UnmarshalTypeError
+	return errors.As(err, &typeErr)
+}
+
+// unmarshalOf is unmarshal for a value that may stay on the caller's stack:
+// it must not point into itself (no arena).
+func unmarshalOf[T any](data []byte, v *T) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("JSON decoder failed: %v", r)
+		}
+	}()
+	return json.UnmarshalOf(data, v, decodeOptions...)
 }
 
 // unmarshal is goccy's Unmarshal, with any panic of the decoder turned into an

@@ -10,7 +10,7 @@ import (
 
 // idVersion starts every hashed content, so that a change of what is hashed
 // can never give an old id to a different event.
-const idVersion = "alerter.event.v1\x00"
+const idVersion = "ev1\x00"
 
 // contentID is the id of an event whose source gives none (no Confluence
 // audit API does): a hash of the fields that identify what happened, so that
@@ -76,7 +76,11 @@ func (e *Event) contentID() string {
 		for k, v := range e.Attrs {
 			attrs = append(attrs, [2]string{k, v})
 		}
-		slices.SortFunc(attrs, func(a, c [2]string) int { return strings.Compare(a[0], c[0]) })
+		for i := 1; i < len(attrs); i++ {
+			for j := i; j > 0 && attrs[j-1][0] > attrs[j][0]; j-- {
+				attrs[j-1], attrs[j] = attrs[j], attrs[j-1]
+			}
+		}
 		for _, kv := range attrs {
 			b = appendField(appendField(b, kv[0]), kv[1])
 		}

@@ -131,3 +131,17 @@ func TestSourceID(t *testing.T) {
 		t.Errorf("an event without an id got %q", id)
 	}
 }
+
+func TestSourceIDChecked(t *testing.T) {
+	for _, tt := range []struct{ payload, want string }{
+		{`{"id":"a\r\nX-Injected: 1","action":"a"}`, `object 1 (line 1, column 1): json: id "a\r\nX-Injected: 1" holds a control character`},
+		{`{"id":"` + strings.Repeat("x", 257) + `","action":"a"}`, "json: id is 257 bytes long; at most 256 are allowed"},
+	} {
+		if _, err := Parse([]byte(tt.payload), Options{}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("error %v, want %q", err, tt.want)
+		}
+	}
+	if e := mustParse(t, []byte(`{"id":"évt/42 ok","action":"a"}`), Options{}); e[0].ID != "évt/42 ok" {
+		t.Errorf("id %q", e[0].ID)
+	}
+}

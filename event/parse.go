@@ -182,31 +182,27 @@ type item struct {
 // is something else (JSON lines, a page, malformed) and must be scanned.
 func (p *parser) single(start int) ([]Event, bool, error) {
 	obj := trimRightSpace(p.data[start:])
-	// One allocation for the event and the decoding room: the event keeps
-	// the room alive as long as it lives, which costs less than a second
-	// allocation for each event.
-	s := new(struct {
-		events [1]Event
-		a      arena[string]
-	})
-	s.a.prepare()
-	lw, err := decodeWire(obj, &s.a)
+	// The wire stays on the stack (UnmarshalOf decodes into a pooled copy),
+	// which costs two copies of it and saves allocating and collecting it.
+	var w wire[string]
+	lw, err := decodeSingle(obj, &w)
 	if err != nil {
 		return nil, false, nil
 	}
-	if p.isPage(s.a.w.Entities, s.a.w.Results) || (lw != nil && p.isPage(lw.Entities, lw.Results)) {
+	if p.isPage(w.Entities, w.Results) || (lw != nil && p.isPage(lw.Entities, lw.Results)) {
 		return nil, false, nil
 	}
+	events := make([]Event, 1)
 	it := item{start: start, end: start + len(obj)}
 	if lw != nil {
-		err = normalize(p, lw, it, 0, &s.events[0])
+		err = normalize(p, lw, it, 0, &events[0])
 	} else {
-		err = normalize(p, &s.a.w, it, 0, &s.events[0])
+		err = normalize(p, &w, it, 0, &events[0])
 	}
 	if err != nil {
 		return nil, true, err
 	}
-	return s.events[:], true, nil
+	return events, true, nil
 }
 
 func (p *parser) isPage(entities, results presence) bool {

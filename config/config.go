@@ -1,0 +1,391 @@
+// Package config reads alerter.yaml (SPEC §4): where events come from, where
+// alerts go, and how the service runs. Load checks the whole file before
+// anything starts — unknown keys, types, required fields, URLs, names and
+// references between sections — and reports every problem at once as
+// yamlx.Errors positioned file:line:col. ${VAR} references expand from the
+// environment; credentials are of type Secret, which never prints.
+package config
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/alerter/alerter/internal/yamlx"
+)
+
+// Config is a loaded, defaulted and validated alerter.yaml.
+type Config struct {
+	Server    Server              `yaml:"server" json:"server"`
+	NATS      NATS                `yaml:"nats" json:"nats"`
+	Rules     RulesConfig         `yaml:"rules" json:"rules"`
+	Lists     map[string]ListSpec `yaml:"lists,omitempty" json:"lists,omitempty"`
+	Sources   []Source            `yaml:"sources,omitempty" json:"sources,omitempty"`
+	Notifiers []Notifier          `yaml:"notifiers,omitempty" json:"notifiers,omitempty"`
+	// Routes are the targets of alerts whose rule has no notify:, by
+	// severity (info, low, medium, high, critical) or "default".
+	Routes map[string][]string `yaml:"routes,omitempty" json:"routes,omitempty"`
+}
+
+// Server is the HTTP server: webhooks, API, metrics and web page.
+type Server struct {
+	// Listen is host:port; default 127.0.0.1:8080, so that a first run is
+	// not reachable from the network until asked.
+	Listen string `yaml:"listen" json:"listen"`
+	// MaxBodyBytes caps a request body (413 beyond); default 1048576 (1 MiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
+	// ExternalURL is how users reach this server, for links in
+	// notifications; optional, absolute http(s).
+	ExternalURL string `yaml:"external_url,omitempty" json:"external_url,omitempty"`
+	// APIToken, when set, is required as "Authorization: Bearer" on /api/.
+	APIToken Secret `yaml:"api_token,omitempty" json:"api_token,omitempty"`
+}
+
+// NATS is the JetStream backbone.
+type NATS struct {
+	// URL joins an existing cluster (several servers comma-separated,
+	// nats://, tls://, ws:// or wss://). Empty: an embedded server.
+	URL      string   `yaml:"url,omitempty" json:"url,omitempty"`
+	Embedded Embedded `yaml:"embedded" json:"embedded"`
+	// Retention is how long the EVENTS stream keeps history for replay;
+	// default 168h (7 days).
+	Retention yamlx.Duration `yaml:"retention" json:"retention"`
+	// Sync is "" (JetStream's default: flush to disk on an interval, which
+	// survives a crash of the process) or "always" (fsync every write, which
+	// also survives a crash of the machine, at several times the cost).
+	Sync string `yaml:"sync,omitempty" json:"sync,omitempty"`
+	// Credentials is a .creds file (JWT and NKey). At most one of
+	// credentials, user+password and token is given; all of them, and TLS,
+	// are for nats.url: the embedded server has no authentication.
+	Credentials string `yaml:"credentials,omitempty" json:"credentials,omitempty"`
+	User        string `yaml:"user,omitempty" json:"user,omitempty"`
+	Password    Secret `yaml:"password,omitempty" json:"password,omitempty"`
+	Token       Secret `yaml:"token,omitempty" json:"token,omitempty"`
+	TLS         TLS    `yaml:"tls,omitempty" json:"tls,omitzero"`
+}
+
+// Embedded configures the embedded nats-server used when NATS.URL is empty.
+type Embedded struct {
+	// StoreDir holds JetStream's files; default ./data/nats.
+	StoreDir string `yaml:"store_dir" json:"store_dir"`
+	// Listen is a client address (e.g. 127.0.0.1:4222) to let other
+	// processes in; default "": in-process connections only.
+	Listen string `yaml:"listen,omitempty" json:"listen,omitempty"`
+}
+
+// TLS are PEM files for the connection to nats.url. CA alone verifies the
+// server; Cert and Key together add a client certificate.
+type TLS struct {
+	CA   string `yaml:"ca,omitempty" json:"ca,omitempty"`
+	Cert string `yaml:"cert,omitempty" json:"cert,omitempty"`
+	Key  string `yaml:"key,omitempty" json:"key,omitempty"`
+}
+
+// RulesConfig says where the rule files are.
+type RulesConfig struct {
+	// Paths are files, or folders searched for *.yaml and *.yml; default
+	// [examples/rules].
+	Paths []string `yaml:"paths" json:"paths"`
+	// Watch reloads the rules when a file changes (an invalid set is
+	// rejected and the old one kept); default true.
+	Watch bool `yaml:"watch" json:"watch"`
+}
+
+// ListSpec is a named list for rules (lists.NAME). In YAML it is either a
+// plain list of values (static) or a mapping that loads the members of a
+// Confluence group through a confluence-poll source (dynamic).
+type ListSpec struct {
+	// Values are a static list's values.
+	Values []string `json:"values,omitempty"`
+	// ConfluenceGroup is the group whose members make a dynamic list; set
+	// exactly for dynamic lists.
+	ConfluenceGroup string `json:"confluence_group,omitempty"`
+	// Source names the confluence-poll source whose base URL and
+	// credentials read the group; default: the only confluence-poll
+	// source, when there is exactly one.
+	Source string `json:"source,omitempty"`
+	// Refresh is how often the group is read again; default 10m.
+	Refresh yamlx.Duration `json:"refresh,omitempty"`
+}
+
+// Dynamic tells a list loaded from a Confluence group from a static one.
+func (l ListSpec) Dynamic() bool { return l.ConfluenceGroup != "" }
+
+// listGroup is the mapping form of a ListSpec.
+type listGroup struct {
+	ConfluenceGroup string         `yaml:"confluence_group"`
+	Source          string         `yaml:"source,omitempty"`
+	Refresh         yamlx.Duration `yaml:"refresh,omitempty"`
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler. Parse checks the node strictly
+// before this runs; this only takes the two shapes apart.
+func (l *ListSpec) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		var g listGroup
+		if err := n.Decode(&g); err != nil {
+			return err
+		}
+		*l = ListSpec{ConfluenceGroup: g.ConfluenceGroup, Source: g.Source, Refresh: g.Refresh}
+		return nil
+	}
+	*l = ListSpec{}
+	return n.Decode(&l.Values)
+}
+
+// MarshalYAML implements yaml.Marshaler, writing the shape it was read from.
+func (l ListSpec) MarshalYAML() (any, error) {
+	if l.Dynamic() {
+		return listGroup{ConfluenceGroup: l.ConfluenceGroup, Source: l.Source, Refresh: l.Refresh}, nil
+	}
+	if l.Values == nil {
+		return []string{}, nil
+	}
+	return l.Values, nil
+}
+
+// Source types.
+const (
+	SourceWebhook        = "webhook"
+	SourceNATS           = "nats"
+	SourceConfluencePoll = "confluence-poll"
+	SourceFile           = "file"
+)
+
+// Event formats a source can be read as (SPEC §2).
+const (
+	FormatAuto               = "auto"
+	FormatConfluenceAudit    = "confluence-audit"
+	FormatConfluenceAuditing = "confluence-auditing"
+	FormatConfluenceWebhook  = "confluence-webhook"
+	FormatJSON               = "json"
+)
+
+// Confluence REST APIs a confluence-poll source can read.
+const (
+	// APIAuditing is GET /rest/auditing/1.0/events (Data Center 7.x+).
+	APIAuditing = "auditing"
+	// APILegacy is GET /rest/api/audit (Server, Data Center, and Cloud's
+	// /wiki/rest/api/audit, base_url including /wiki).
+	APILegacy = "legacy"
+)
+
+// Source is where events come from. The fields after Format apply to some
+// types only; a key that does not apply to the source's type is an error.
+type Source struct {
+	// Name is unique among sources, [a-z0-9-]+; it is event.source.
+	Name string `yaml:"name" json:"name"`
+	// Type is webhook, nats, confluence-poll or file.
+	Type string `yaml:"type" json:"type"`
+	// Format is the normalizer: auto (default, detects it per payload),
+	// confluence-audit, confluence-auditing, confluence-webhook or json.
+	Format string `yaml:"format" json:"format"`
+
+	// Path is, for a webhook, the URL path it is served at (default
+	// /webhooks/<name>); for a file, the audit log file to tail.
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// Secret (webhook) checks an HMAC-SHA256 signature or bearer token;
+	// empty: requests are not authenticated.
+	Secret Secret `yaml:"secret,omitempty" json:"secret,omitempty"`
+
+	// Subject (nats) is the subject to subscribe to; wildcards allowed.
+	Subject string `yaml:"subject,omitempty" json:"subject,omitempty"`
+
+	// BaseURL (confluence-poll) is the Confluence base URL, what precedes
+	// /rest/ (for Cloud, https://SITE.atlassian.net/wiki); a trailing slash
+	// is removed. It is also event.system.
+	BaseURL string `yaml:"base_url,omitempty" json:"base_url,omitempty"`
+	// Token is a personal access token (Data Center); or else Username and
+	// Password (for Cloud: the account's e-mail and an API token).
+	Token    Secret `yaml:"token,omitempty" json:"token,omitempty"`
+	Username string `yaml:"username,omitempty" json:"username,omitempty"`
+	Password Secret `yaml:"password,omitempty" json:"password,omitempty"`
+	// Interval between polls; default 30s.
+	Interval yamlx.Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
+	// Lag keeps each poll this far behind now, for servers that write
+	// records late; default 0.
+	Lag yamlx.Duration `yaml:"lag,omitempty" json:"lag,omitempty"`
+	// Overlap re-reads this much before the last poll's end, so that records
+	// that appear late are not missed; the duplicates it reads are dropped by
+	// event id. Default 1m (well inside the EVENTS stream's dedup window);
+	// 0 turns it off.
+	Overlap yamlx.Duration `yaml:"overlap,omitempty" json:"overlap,omitempty"`
+	// API is auditing or legacy; default legacy for Cloud (*.atlassian.net,
+	// which has only that one) and auditing otherwise.
+	API string `yaml:"api,omitempty" json:"api,omitempty"`
+
+	// Fields maps event fields (action, actor.name, attrs.NAME, ...) to expr
+	// expressions over the payload (raw), for json-format events.
+	Fields map[string]string `yaml:"fields,omitempty" json:"fields,omitempty"`
+}
+
+// Notifier types.
+const (
+	NotifierSlack     = "slack"
+	NotifierEmail     = "email"
+	NotifierPagerDuty = "pagerduty"
+	NotifierWebhook   = "webhook"
+	NotifierConsole   = "console"
+)
+
+// Email TLS modes.
+const (
+	TLSStartTLS = "starttls"
+	TLSImplicit = "tls"
+	TLSNone     = "none"
+)
+
+// Defaults the notifiers read when not configured.
+const (
+	DefaultSlackAPIURL     = "https://slack.com/api"
+	DefaultPagerDutyURL    = "https://events.pagerduty.com/v2/enqueue"
+	DefaultNotifierMaxAge  = 24 * time.Hour
+	DefaultNotifierTimeout = 10 * time.Second
+	DefaultMaxBackoff      = 5 * time.Minute
+)
+
+// Notifier is an alert target. The fields between Type and MaxAttempts
+// apply to some types only; a key that does not apply to the notifier's
+// type is an error.
+type Notifier struct {
+	// Name is unique among notifiers, [a-z0-9-]+; rules' notify: and
+	// routes name it.
+	Name string `yaml:"name" json:"name"`
+	// Type is slack, email, pagerduty, webhook or console.
+	Type string `yaml:"type" json:"type"`
+
+	// WebhookURL (slack) is an incoming-webhook URL; a Secret because it
+	// embeds the token. Or else Token (a bot token) and Channel, sent
+	// through chat.postMessage of APIURL.
+	WebhookURL Secret `yaml:"webhook_url,omitempty" json:"webhook_url,omitempty"`
+	Token      Secret `yaml:"token,omitempty" json:"token,omitempty"`
+	Channel    string `yaml:"channel,omitempty" json:"channel,omitempty"`
+	// APIURL (slack) is the Web API base; default https://slack.com/api.
+	APIURL string `yaml:"api_url,omitempty" json:"api_url,omitempty"`
+
+	// Host (email) is the SMTP server.
+	Host string `yaml:"host,omitempty" json:"host,omitempty"`
+	// Port defaults by TLS: 587 for starttls, 465 for tls, 25 for none.
+	Port int `yaml:"port,omitempty" json:"port,omitempty"`
+	// Username and Password authenticate to the SMTP server; both or
+	// neither, and never over tls: none to another machine.
+	Username string `yaml:"username,omitempty" json:"username,omitempty"`
+	Password Secret `yaml:"password,omitempty" json:"password,omitempty"`
+	// TLS is starttls (default), tls (implicit, "SMTPS") or none.
+	TLS  string   `yaml:"tls,omitempty" json:"tls,omitempty"`
+	From string   `yaml:"from,omitempty" json:"from,omitempty"`
+	To   []string `yaml:"to,omitempty" json:"to,omitempty"`
+
+	// RoutingKey (pagerduty) is the Events API v2 integration key.
+	RoutingKey Secret `yaml:"routing_key,omitempty" json:"routing_key,omitempty"`
+	// URL is, for pagerduty, the Events API v2 endpoint (default
+	// https://events.pagerduty.com/v2/enqueue); for a webhook, the target.
+	URL string `yaml:"url,omitempty" json:"url,omitempty"`
+	// Secret (webhook) signs the body with HMAC-SHA256.
+	Secret Secret `yaml:"secret,omitempty" json:"secret,omitempty"`
+	// Headers (webhook) are added to every request; their values are
+	// Secrets because they are where tokens usually go.
+	Headers map[string]Secret `yaml:"headers,omitempty" json:"headers,omitempty"`
+
+	// MaxAttempts ends retrying after this many attempts; default 0: no
+	// limit on attempts, MaxAge ends it. A notification that is not
+	// delivered by then becomes a dead letter.
+	MaxAttempts int `yaml:"max_attempts,omitempty" json:"max_attempts,omitempty"`
+	// MaxAge ends retrying this long after the alert fired; default 24h, so
+	// that a target down for hours still gets every alert.
+	MaxAge yamlx.Duration `yaml:"max_age" json:"max_age"`
+	// MaxBackoff caps the exponential backoff between attempts; default 5m.
+	MaxBackoff yamlx.Duration `yaml:"max_backoff" json:"max_backoff"`
+	// Timeout bounds one attempt; default 10s.
+	Timeout yamlx.Duration `yaml:"timeout" json:"timeout"`
+	// RatePerSecond caps sends to this target; 0 is no limit. Default 1
+	// for slack (Slack's limit per webhook and channel), 2 for pagerduty
+	// (about its 120 events a minute per key), 0 for the others.
+	RatePerSecond float64 `yaml:"rate_per_second" json:"rate_per_second"`
+}
+
+// Severities a route can name besides "default".
+var severities = []string{"info", "low", "medium", "high", "critical"}
+
+// Default is the configuration of `alerter run` without a config file: an
+// embedded NATS under ./data/nats, the example rules, one webhook source
+// "default" at /webhooks/default and alerts printed on the console.
+func Default() *Config {
+	c := &Config{
+		Sources:   []Source{{Name: "default", Type: SourceWebhook}},
+		Notifiers: []Notifier{{Name: "console", Type: NotifierConsole}},
+		Routes:    map[string][]string{"default": {"console"}},
+	}
+	absent := func(string) bool { return false }
+	c.Server.defaults(absent)
+	c.NATS.defaults(absent)
+	c.Rules.defaults(absent)
+	c.Sources[0].defaults(absent)
+	c.Notifiers[0].defaults(absent)
+	return c
+}
+
+// NotifierNames returns the names of the configured notifiers, in order.
+func (c *Config) NotifierNames() []string {
+	names := make([]string, len(c.Notifiers))
+	for i, n := range c.Notifiers {
+		names[i] = n.Name
+	}
+	return names
+}
+
+// Notifier returns the notifier named name, or nil.
+func (c *Config) Notifier(name string) *Notifier {
+	for i := range c.Notifiers {
+		if c.Notifiers[i].Name == name {
+			return &c.Notifiers[i]
+		}
+	}
+	return nil
+}
+
+// Source returns the source named name, or nil.
+func (c *Config) Source(name string) *Source {
+	for i := range c.Sources {
+		if c.Sources[i].Name == name {
+			return &c.Sources[i]
+		}
+	}
+	return nil
+}
+
+// StaticLists returns the lists given as values, for rules.Options.Lists.
+func (c *Config) StaticLists() map[string][]string {
+	out := map[string][]string{}
+	for name, l := range c.Lists {
+		if !l.Dynamic() {
+			out[name] = slices.Clone(l.Values)
+		}
+	}
+	return out
+}
+
+// DynamicLists returns the names of the lists loaded from Confluence
+// groups, sorted, for rules.Options.DynamicLists.
+func (c *Config) DynamicLists() []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(c.Lists)) {
+		if c.Lists[name].Dynamic() {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Route returns the notifiers for an alert of severity whose rule has no
+// notify: routes[severity], else routes[default], else none (the alert is
+// recorded but sent nowhere). The slice is the Config's own, not a copy,
+// because this runs for every alert: do not modify it.
+func (c *Config) Route(severity string) []string {
+	if r := c.Routes[severity]; len(r) > 0 {
+		return r
+	}
+	return c.Routes["default"]
+}

@@ -1,0 +1,826 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/mail"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/internal/yamlx"
+)
+
+var (
+	// nameRE is for source and notifier names, which appear in URLs
+	// (/webhooks/<name>), subjects and metrics labels.
+	nameRE = regexp.MustCompile(`^[a-z0-9-]+$`)
+	// listNameRE keeps list names usable as lists.NAME in expressions.
+	listNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+)
+
+var (
+	sourceTypes   = []string{SourceWebhook, SourceNATS, SourceConfluencePoll, SourceFile}
+	formats       = []string{FormatAuto, FormatConfluenceAudit, FormatConfluenceAuditing, FormatConfluenceWebhook, FormatJSON}
+	notifierTypes = []string{NotifierSlack, NotifierEmail, NotifierPagerDuty, NotifierWebhook, NotifierConsole}
+	emailTLS      = []string{TLSStartTLS, TLSImplicit, TLSNone}
+)
+
+// Keys that apply to every source or notifier, and to each type.
+var (
+	sourceCommon = []string{"name", "type", "format", "fields"}
+	sourceKeys   = map[string][]string{
+		SourceWebhook:        {"path", "secret"},
+		SourceNATS:           {"subject"},
+		SourceConfluencePoll: {"base_url", "token", "username", "password", "interval", "lag", "overlap", "api"},
+		SourceFile:           {"path"},
+	}
+	notifierCommon = []string{"name", "type", "max_attempts", "max_age", "max_backoff", "timeout", "rate_per_second"}
+	notifierKeys   = map[string][]string{
+		NotifierSlack:     {"webhook_url", "token", "channel", "api_url"},
+		NotifierEmail:     {"host", "port", "username", "password", "tls", "from", "to"},
+		NotifierPagerDuty: {"routing_key", "url"},
+		NotifierWebhook:   {"url", "secret", "headers"},
+		NotifierConsole:   nil,
+	}
+)
+
+// validate applies the defaults and checks what the types cannot say.
+func (p *parser) validate(c *Config, root *yaml.Node) {
+	_, sn := get(root, "server")
+	c.Server.defaults(p.hasIn(sn))
+	p.server(&c.Server, sn, root)
+
+	nk, nn := get(root, "nats")
+	c.NATS.defaults(p.hasIn(nn))
+	p.nats(&c.NATS, nn, first(nk, root))
+
+	_, rn := get(root, "rules")
+	c.Rules.defaults(p.hasIn(rn))
+	p.rules(&c.Rules, rn, root)
+
+	_, srcs := get(root, "sources")
+	p.sources(c, items(srcs), first(srcs, root))
+	_, lists := get(root, "lists")
+	p.lists(c, first(lists, root))
+	_, nots := get(root, "notifiers")
+	p.notifiers(c, items(nots), first(nots, root))
+	_, routes := get(root, "routes")
+	p.routes(c, first(routes, root))
+}
+
+func (s *Server) defaults(has func(string) bool) {
+	if s.Listen == "" {
+		s.Listen = "127.0.0.1:8080"
+	}
+	if !has("max_body_bytes") {
+		s.MaxBodyBytes = 1 << 20
+	}
+}
+
+func (p *parser) server(s *Server, n, root *yaml.Node) {
+	p.hostPort("listen", s.Listen, n, root)
+	if s.MaxBodyBytes <= 0 {
+		_, v := get(n, "max_body_bytes")
+		p.errAt(first(v, n, root), "max_body_bytes must be greater than 0")
+	}
+	if s.ExternalURL != "" {
+		_, v := get(n, "external_url")
+		p.url("external_url", s.ExternalURL, first(v, n, root), "http", "https")
+	}
+}
+
+func (s *NATS) defaults(has func(string) bool) {
+	if s.Embedded.StoreDir == "" {
+		s.Embedded.StoreDir = "./data/nats"
+	}
+	if !has("retention") {
+		s.Retention = yamlx.Duration(168 * time.Hour)
+	}
+}
+
+var natsSchemes = []string{"nats", "tls", "ws", "wss"}
+
+// nats checks the nats: section n; errors about the section as a whole go
+// to section, the section's key.
+func (p *parser) nats(s *NATS, n, section *yaml.Node) {
+	at := func(key string) *yaml.Node {
+		_, v := get(n, key)
+		return first(v, n, section)
+	}
+	if s.URL != "" {
+		v := at("url")
+		for u := range strings.SplitSeq(s.URL, ",") {
+			u = strings.TrimSpace(u)
+			if !strings.Contains(u, "://") {
+				u = "nats://" + u // as the NATS client reads it
+			}
+			if reason := urlProblem(u, natsSchemes); reason != "" {
+				p.errAt(v, "%s: every server must be a URL such as nats://host:4222 (%s)", p.hidden("url", v), reason)
+				break
+			}
+		}
+	}
+	_, en := get(n, "embedded")
+	if s.Embedded.Listen != "" {
+		p.hostPort("listen", s.Embedded.Listen, en, first(en, n, section))
+	}
+	p.positive("retention", s.Retention, n, section)
+	if s.Sync != "" && s.Sync != "always" {
+		v := at("sync")
+		p.errAt(v, "%s: write always (fsync every write), or leave sync out for JetStream's default (flush on an interval)", p.subject("sync", v, s.Sync))
+	}
+	methods := 0
+	for _, set := range []bool{s.Credentials != "", s.User != "" || s.Password != "", s.Token != ""} {
+		if set {
+			methods++
+		}
+	}
+	switch {
+	case methods > 1:
+		p.errAt(section, "nats: give one of credentials, user and password, or token")
+	case s.User != "" && s.Password == "":
+		p.errAt(at("user"), "nats: user needs a password")
+	case s.User == "" && s.Password != "":
+		p.errAt(at("password"), "nats: password needs a user")
+	}
+	if s.URL == "" {
+		for _, key := range []string{"credentials", "user", "password", "token", "tls"} {
+			if k, _ := get(n, key); k != nil && p.has(n, key) {
+				p.errAt(k, "%s is for connecting to nats.url; the embedded server has no authentication or TLS", key)
+			}
+		}
+	}
+	if (s.TLS.Cert == "") != (s.TLS.Key == "") {
+		_, tn := get(n, "tls")
+		p.errAt(first(tn, n, section), "nats.tls: cert and key go together")
+	}
+}
+
+func (r *RulesConfig) defaults(has func(string) bool) {
+	if len(r.Paths) == 0 {
+		r.Paths = []string{"examples/rules"}
+	}
+	if !has("watch") {
+		r.Watch = true
+	}
+}
+
+func (p *parser) rules(r *RulesConfig, n, root *yaml.Node) {
+	_, pn := get(n, "paths")
+	ps := items(pn)
+	for i, path := range r.Paths {
+		if strings.TrimSpace(path) == "" {
+			p.errAt(first(at(ps, i), pn, n, root), "paths: an empty path")
+		}
+	}
+}
+
+func (p *parser) lists(c *Config, n *yaml.Node) {
+	var polls []string
+	for _, s := range c.Sources {
+		if s.Type == SourceConfluencePoll && s.Name != "" {
+			polls = append(polls, s.Name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Lists)) {
+		k, v := get(n, name)
+		l := c.Lists[name]
+		if !listNameRE.MatchString(name) {
+			p.errAt(first(k, n), "list name %q: use lower-case letters, digits and _, so that rules can write lists.%s", name, name)
+		}
+		if v == nil || v.Kind != yaml.MappingNode {
+			continue
+		}
+		if l.ConfluenceGroup == "" {
+			_, gv := get(v, "confluence_group")
+			if !p.bad[gv] {
+				p.errAt(first(v, k, n), "list %s: confluence_group is required (the Confluence group whose members make the list)", name)
+			}
+		}
+		_, sv := get(v, "source")
+		switch {
+		case l.Source == "" && len(polls) == 1:
+			l.Source = polls[0]
+		case l.Source == "" && !p.bad[sv]:
+			p.errAt(first(v, k, n), "list %s: source is required: the confluence-poll source whose credentials read the group (%s)", name, configured("confluence-poll sources", polls))
+		case l.Source != "" && !slices.Contains(polls, l.Source):
+			p.errAt(first(sv, v), "%s: not a confluence-poll source (%s)", p.subject("source", sv, l.Source), configured("confluence-poll sources", polls))
+		}
+		if !p.has(v, "refresh") {
+			l.Refresh = yamlx.Duration(10 * time.Minute)
+		}
+		p.positive("refresh", l.Refresh, v, n)
+		c.Lists[name] = l
+	}
+}
+
+func (s *Source) defaults(has func(string) bool) {
+	if s.Format == "" {
+		s.Format = FormatAuto
+	}
+	switch s.Type {
+	case SourceWebhook:
+		if s.Path == "" && nameRE.MatchString(s.Name) {
+			s.Path = "/webhooks/" + s.Name
+		}
+	case SourceConfluencePoll:
+		s.BaseURL = strings.TrimRight(s.BaseURL, "/")
+		if !has("interval") {
+			s.Interval = yamlx.Duration(30 * time.Second)
+		}
+		if !has("overlap") {
+			s.Overlap = yamlx.Duration(time.Minute)
+		}
+		if s.API == "" {
+			s.API = APIAuditing
+			if u, err := url.Parse(s.BaseURL); err == nil && strings.HasSuffix(strings.ToLower(u.Hostname()), ".atlassian.net") {
+				s.API = APILegacy
+			}
+		}
+	}
+}
+
+func (p *parser) sources(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
+	names := map[string]*yaml.Node{}
+	paths := map[string]string{}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		n := first(at(nodes, i), parent)
+		s.defaults(p.hasIn(n))
+		field := func(key string) *yaml.Node {
+			_, v := get(n, key)
+			return first(v, n)
+		}
+		label := "source"
+		if s.Name != "" {
+			label += " " + s.Name
+		}
+		p.name("source", s.Name, n, names)
+		known := p.kind("source", s.Type, sourceTypes, n)
+		if !slices.Contains(formats, s.Format) {
+			v := field("format")
+			p.errAt(v, "%s: unknown format (one of %s)", p.subject("format", v, s.Format), strings.Join(formats, ", "))
+		}
+		if known {
+			p.applies(n, "a "+s.Type+" source", sourceCommon, sourceKeys[s.Type])
+		}
+		if len(s.Fields) > 0 {
+			p.fields(s, n)
+		}
+		switch s.Type {
+		case SourceWebhook:
+			v := field("path")
+			p.webhookPath(s, v)
+			if prev, dup := paths[s.Path]; dup && s.Path != "" {
+				p.errAt(v, "%s: already the path of source %s", p.subject("path", v, s.Path), prev)
+			} else {
+				paths[s.Path] = s.Name
+			}
+		case SourceNATS:
+			if s.Subject == "" {
+				p.missing(n, "subject", "%s: a nats source needs subject", label)
+			} else {
+				p.subjectName(s.Subject, field("subject"))
+			}
+		case SourceConfluencePoll:
+			if s.BaseURL == "" {
+				p.missing(n, "base_url", "%s: a confluence-poll source needs base_url", label)
+			} else {
+				p.url("base_url", s.BaseURL, field("base_url"), "http", "https")
+			}
+			basic := s.Username != "" || s.Password != ""
+			switch {
+			case s.Token != "" && basic:
+				p.errAt(n, "%s: give token, or username and password, not both", label)
+			case s.Token == "" && !basic:
+				if !p.bad[field("token")] {
+					p.errAt(n, "%s: a confluence-poll source needs token, or username and password", label)
+				}
+			case basic && s.Username == "":
+				p.missing(n, "username", "%s: password needs username", label)
+			case basic && s.Password == "":
+				p.missing(n, "password", "%s: username needs password", label)
+			}
+			p.positive("interval", s.Interval, n, n)
+			if s.API != APIAuditing && s.API != APILegacy {
+				v := field("api")
+				p.errAt(v, "%s: one of auditing (/rest/auditing/1.0/events, Data Center 7.x+) or legacy (/rest/api/audit, also Cloud)", p.subject("api", v, s.API))
+			}
+		case SourceFile:
+			if s.Path == "" {
+				p.missing(n, "path", "%s: a file source needs path", label)
+			}
+		}
+	}
+}
+
+// reservedPaths are served by alerter itself (SPEC §6).
+var reservedPaths = []string{"/api", "/healthz", "/readyz", "/metrics"}
+
+func (p *parser) webhookPath(s *Source, v *yaml.Node) {
+	switch {
+	case s.Path == "":
+		// No name either; that is reported.
+	case !strings.HasPrefix(s.Path, "/") || strings.ContainsAny(s.Path, "?# \t") || path.Clean(s.Path) != s.Path:
+		p.errAt(v, "%s: a URL path such as /webhooks/%s", p.subject("path", v, s.Path), s.Name)
+	case s.Path == "/" || slices.ContainsFunc(reservedPaths, func(r string) bool {
+		return s.Path == r || strings.HasPrefix(s.Path, r+"/")
+	}):
+		p.errAt(v, "%s: taken by alerter's own routes (/, /api/, /healthz, /readyz, /metrics)", p.subject("path", v, s.Path))
+	}
+}
+
+// Our own subjects (bus.EventsSubject, bus.AlertsSubject): a source that
+// subscribes to them would read back what alerter itself publishes.
+var ownSubjects = []string{"events", "alerts"}
+
+func (p *parser) subjectName(subject string, v *yaml.Node) {
+	tokens := strings.Split(subject, ".")
+	for i, t := range tokens {
+		if t == "" || strings.ContainsAny(t, " \t\r\n") || (t != "*" && t != ">" && strings.ContainsAny(t, "*>")) || (t == ">" && i != len(tokens)-1) {
+			p.errAt(v, "%s: not a NATS subject (dot-separated tokens; * stands for one token, a final > for the rest)", p.subject("subject", v, subject))
+			return
+		}
+	}
+	switch t := tokens[0]; {
+	case strings.HasPrefix(t, "$"):
+		p.errAt(v, "%s: subjects starting with $ are NATS's own", p.subject("subject", v, subject))
+	case t == "*" || t == ">" || slices.Contains(ownSubjects, t):
+		p.errAt(v, "%s: overlaps alerter's own subjects (events.>, alerts.>); publish audit events under another prefix", p.subject("subject", v, subject))
+	}
+}
+
+// fields checks a json mapping by compiling it, so that a wrong target or
+// expression fails now rather than on the first event.
+func (p *parser) fields(s *Source, n *yaml.Node) {
+	fk, fn := get(n, "fields")
+	if s.Format != FormatAuto && s.Format != FormatJSON {
+		p.errAt(first(fk, n), "fields map json events; this source's format is %s", s.Format)
+		return
+	}
+	for _, target := range slices.Sorted(maps.Keys(s.Fields)) {
+		k, v := get(fn, target)
+		if _, err := event.NewMapping(map[string]string{target: s.Fields[target]}); err != nil {
+			msg, _, _ := strings.Cut(err.Error(), "\n")
+			if strings.Contains(msg, "unknown target") {
+				p.errAt(first(k, fn, n), "fields: unknown target %q (one of %s)", target, strings.Join(event.MappingTargets(), ", "))
+				continue
+			}
+			if p.env[v] != nil {
+				// The message would quote the expression.
+				p.errAt(v, "fields: %s: not a valid expression", p.hidden(target, v))
+				continue
+			}
+			msg = strings.TrimPrefix(msg, fmt.Sprintf("mapping %q: ", target))
+			p.errAt(first(v, fn, n), "fields: %s: %s", target, msg)
+		}
+	}
+}
+
+func (n *Notifier) defaults(has func(string) bool) {
+	switch n.Type {
+	case NotifierSlack:
+		if n.APIURL == "" {
+			n.APIURL = DefaultSlackAPIURL
+		}
+		if !has("rate_per_second") {
+			n.RatePerSecond = 1
+		}
+	case NotifierEmail:
+		if n.TLS == "" {
+			n.TLS = TLSStartTLS
+		}
+		if !has("port") {
+			switch n.TLS {
+			case TLSImplicit:
+				n.Port = 465
+			case TLSNone:
+				n.Port = 25
+			default:
+				n.Port = 587
+			}
+		}
+	case NotifierPagerDuty:
+		if n.URL == "" {
+			n.URL = DefaultPagerDutyURL
+		}
+		if !has("rate_per_second") {
+			n.RatePerSecond = 2
+		}
+	}
+	if !has("max_age") {
+		n.MaxAge = yamlx.Duration(DefaultNotifierMaxAge)
+	}
+	if !has("max_backoff") {
+		n.MaxBackoff = yamlx.Duration(DefaultMaxBackoff)
+	}
+	if !has("timeout") {
+		n.Timeout = yamlx.Duration(DefaultNotifierTimeout)
+	}
+}
+
+func (p *parser) notifiers(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
+	names := map[string]*yaml.Node{}
+	for i := range c.Notifiers {
+		t := &c.Notifiers[i]
+		n := first(at(nodes, i), parent)
+		t.defaults(p.hasIn(n))
+		field := func(key string) *yaml.Node {
+			_, v := get(n, key)
+			return first(v, n)
+		}
+		label := "notifier"
+		if t.Name != "" {
+			label += " " + t.Name
+		}
+		p.name("notifier", t.Name, n, names)
+		if p.kind("notifier", t.Type, notifierTypes, n) {
+			p.applies(n, "a "+t.Type+" notifier", notifierCommon, notifierKeys[t.Type])
+		}
+		switch t.Type {
+		case NotifierSlack:
+			tokenForm := t.Token != "" || t.Channel != ""
+			switch {
+			case t.WebhookURL != "" && tokenForm:
+				p.errAt(n, "%s: give webhook_url, or token and channel, not both", label)
+			case t.WebhookURL != "":
+				p.url("webhook_url", t.WebhookURL.Value(), field("webhook_url"), "http", "https")
+			case !tokenForm:
+				if !p.bad[field("webhook_url")] {
+					p.errAt(n, "%s: a slack notifier needs webhook_url, or token and channel", label)
+				}
+			case t.Token == "":
+				p.missing(n, "token", "%s: channel needs token (a bot token with chat:write)", label)
+			case t.Channel == "":
+				p.missing(n, "channel", "%s: token needs channel", label)
+			}
+			p.url("api_url", t.APIURL, field("api_url"), "http", "https")
+		case NotifierEmail:
+			p.email(t, n, label)
+		case NotifierPagerDuty:
+			if t.RoutingKey == "" {
+				p.missing(n, "routing_key", "%s: a pagerduty notifier needs routing_key", label)
+			}
+			p.url("url", t.URL, field("url"), "http", "https")
+		case NotifierWebhook:
+			if t.URL == "" {
+				p.missing(n, "url", "%s: a webhook notifier needs url", label)
+			} else {
+				p.url("url", t.URL, field("url"), "http", "https")
+			}
+			_, hn := get(n, "headers")
+			for _, h := range slices.Sorted(maps.Keys(t.Headers)) {
+				k, v := get(hn, h)
+				switch {
+				case !headerNameRE.MatchString(h):
+					p.errAt(first(k, hn, n), "headers: %q is not a header name", h)
+				case strings.ContainsAny(t.Headers[h].Value(), "\r\n\x00"):
+					p.errAt(first(v, hn, n), "%s: a header value cannot hold line breaks", p.hidden("headers."+h, v))
+				}
+			}
+		}
+		if t.MaxAttempts < 0 {
+			v := field("max_attempts")
+			p.errAt(v, "max_attempts cannot be negative (0 is no limit)")
+		}
+		if t.RatePerSecond < 0 {
+			v := field("rate_per_second")
+			p.errAt(v, "rate_per_second cannot be negative (0 is no limit)")
+		}
+		p.positive("max_age", t.MaxAge, n, n)
+		p.positive("max_backoff", t.MaxBackoff, n, n)
+		p.positive("timeout", t.Timeout, n, n)
+	}
+}
+
+// headerNameRE is RFC 9110's token.
+var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+func (p *parser) email(t *Notifier, n *yaml.Node, label string) {
+	field := func(key string) *yaml.Node {
+		_, v := get(n, key)
+		return first(v, n)
+	}
+	if t.Host == "" {
+		p.missing(n, "host", "%s: an email notifier needs host", label)
+	} else if _, _, err := net.SplitHostPort(t.Host); err == nil || strings.Contains(t.Host, "/") {
+		v := field("host")
+		p.errAt(v, "%s: a host name or address; the port goes in port", p.subject("host", v, t.Host))
+	}
+	if t.Port < 1 || t.Port > 65535 {
+		v := field("port")
+		p.errAt(v, "%s: a port is 1 to 65535", p.subject("port", v, strconv.Itoa(t.Port)))
+	}
+	if !slices.Contains(emailTLS, t.TLS) {
+		v := field("tls")
+		p.errAt(v, "%s: one of starttls, tls or none", p.subject("tls", v, t.TLS))
+	}
+	if t.From == "" {
+		p.missing(n, "from", "%s: an email notifier needs from", label)
+	} else if _, err := mail.ParseAddress(t.From); err != nil {
+		v := field("from")
+		p.errAt(v, "%s: not an e-mail address", p.subject("from", v, t.From))
+	}
+	_, tn := get(n, "to")
+	tos := items(tn)
+	if len(t.To) == 0 {
+		p.missing(n, "to", "%s: an email notifier needs to (a list of addresses)", label)
+	}
+	for i, to := range t.To {
+		if _, err := mail.ParseAddress(to); err != nil {
+			v := first(at(tos, i), tn, n)
+			p.errAt(v, "%s: not an e-mail address", p.subject("to", v, to))
+		}
+	}
+	switch {
+	case t.Username != "" && t.Password == "":
+		p.missing(n, "password", "%s: username needs password", label)
+	case t.Username == "" && t.Password != "":
+		p.missing(n, "username", "%s: password needs username", label)
+	case t.Password != "" && t.TLS == TLSNone && !loopback(t.Host):
+		p.errAt(field("tls"), "%s: tls none would send the SMTP password in clear text; use starttls or tls", label)
+	}
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (p *parser) routes(c *Config, n *yaml.Node) {
+	names := c.NotifierNames()
+	for _, sev := range slices.Sorted(maps.Keys(c.Routes)) {
+		k, v := get(n, sev)
+		if sev != "default" && !slices.Contains(severities, sev) {
+			p.errAt(first(k, n), "routes: unknown severity %q (one of %s, default)", sev, strings.Join(severities, ", "))
+			continue
+		}
+		if len(c.Routes[sev]) == 0 {
+			hint := " (leave it out to use routes.default)"
+			if sev == "default" {
+				hint = ""
+			}
+			if !p.bad[v] {
+				p.errAt(first(v, k, n), "routes.%s names no notifier%s", sev, hint)
+			}
+			continue
+		}
+		vs := items(v)
+		for i, name := range c.Routes[sev] {
+			if !slices.Contains(names, name) {
+				item := first(at(vs, i), v, n)
+				p.errAt(item, "routes.%s: unknown notifier %s (%s)", sev, p.quoted(item, name), configured("notifiers", names))
+			}
+		}
+	}
+}
+
+// name checks a source's or notifier's name and that it is unique.
+func (p *parser) name(what, name string, n *yaml.Node, seen map[string]*yaml.Node) {
+	_, v := get(n, "name")
+	switch {
+	case name == "":
+		if !p.bad[v] {
+			p.errAt(first(v, n), "%s has no name", what)
+		}
+	case !nameRE.MatchString(name):
+		p.errAt(first(v, n), "%s: use lower-case letters, digits and dashes ([a-z0-9-]+)", p.subject("name", v, name))
+	case seen[name] != nil:
+		p.errAt(first(v, n), "%s: already the name of the %s at line %d", p.subject("name", v, name), what, seen[name].Line)
+	default:
+		seen[name] = first(v, n)
+	}
+}
+
+// kind checks a type: and tells whether it is one of valid.
+func (p *parser) kind(what, typ string, valid []string, n *yaml.Node) bool {
+	_, v := get(n, "type")
+	switch {
+	case typ == "":
+		if !p.bad[v] {
+			p.errAt(first(v, n), "%s has no type (one of %s)", what, strings.Join(valid, ", "))
+		}
+		return false
+	case !slices.Contains(valid, typ):
+		p.errAt(first(v, n), "%s: unknown %s type (one of %s)", p.subject("type", v, typ), what, strings.Join(valid, ", "))
+		return false
+	}
+	return true
+}
+
+// applies reports keys that do not apply to an item's type: a subject on a
+// webhook is a mistake that would otherwise go unnoticed.
+func (p *parser) applies(n *yaml.Node, what string, common, own []string) {
+	for _, k := range keys(n) {
+		if slices.Contains(common, k.Value) || slices.Contains(own, k.Value) {
+			continue
+		}
+		takes := "only " + strings.Join(common[2:], ", ")
+		if len(own) > 0 {
+			takes = strings.Join(own, ", ")
+		}
+		p.errAt(k, "%s does not apply to %s (it takes %s)", k.Value, what, takes)
+	}
+}
+
+// missing reports a required value that is absent, unless it was there but
+// already reported as wrong.
+func (p *parser) missing(n *yaml.Node, key, format string, args ...any) {
+	if _, v := get(n, key); v != nil && p.bad[v] {
+		return
+	}
+	p.errAt(n, format, args...)
+}
+
+func (p *parser) positive(key string, d yamlx.Duration, n, fallback *yaml.Node) {
+	if d > 0 {
+		return
+	}
+	_, v := get(n, key)
+	v = first(v, n, fallback)
+	p.errAt(v, "%s must be longer than zero", key)
+}
+
+func (p *parser) hostPort(key, value string, n, fallback *yaml.Node) {
+	_, v := get(n, key)
+	v = first(v, n, fallback)
+	host, port, err := net.SplitHostPort(value)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil || strings.ContainsAny(host, " /") {
+		p.errAt(v, "%s: not host:port (e.g. 127.0.0.1:8080, or :8080 for every interface)", p.subject(key, v, value))
+	}
+}
+
+// url checks an absolute URL. It never shows the URL: it may carry
+// credentials, or be a Secret.
+func (p *parser) url(key, value string, v *yaml.Node, schemes ...string) {
+	if reason := urlProblem(value, schemes); reason != "" {
+		p.errAt(v, "%s: not an absolute %s URL (%s)", p.hidden(key, v), orList(schemes), reason)
+	}
+}
+
+// urlProblem says what is wrong with a URL, without quoting it.
+func urlProblem(value string, schemes []string) string {
+	u, err := url.Parse(value)
+	switch {
+	case err != nil:
+		return "it does not parse"
+	case u.Scheme == "":
+		return "it has no scheme"
+	case !slices.Contains(schemes, strings.ToLower(u.Scheme)):
+		return "its scheme must be " + orList(schemes)
+	case u.Opaque != "" || u.Host == "":
+		return "it has no host"
+	}
+	if port := u.Port(); port != "" {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return "its port is not a number from 0 to 65535"
+		}
+	}
+	return ""
+}
+
+// quoted shows a value unless it came from the environment.
+func (p *parser) quoted(n *yaml.Node, value string) string {
+	if vars := p.env[n]; len(vars) > 0 {
+		return "(from ${" + strings.Join(vars, "}, ${") + "})"
+	}
+	return strconv.Quote(value)
+}
+
+// orList writes "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+func configured(what string, names []string) string {
+	if len(names) == 0 {
+		return "no " + what + " are configured"
+	}
+	return what + ": " + strings.Join(names, ", ")
+}
+
+// hasIn tells whether mapping n gives key a value, for defaults that differ
+// from the zero value when the key is absent.
+func (p *parser) hasIn(n *yaml.Node) func(string) bool {
+	return func(key string) bool { return p.has(n, key) }
+}
+
+func (p *parser) has(n *yaml.Node, key string) bool {
+	_, v := get(n, key)
+	if v == nil {
+		return false
+	}
+	// A value reset after an error is null too, and takes the default.
+	return v.Kind != yaml.ScalarNode || v.ShortTag() != "!!null"
+}
+
+// get finds key in mapping m as yaml decodes it: aliases followed, the
+// mapping's own keys before merged ones.
+func get(m *yaml.Node, key string) (k, v *yaml.Node) {
+	m = deref(m)
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if c := m.Content[i]; c.Value == key && !isMerge(c) {
+			return c, deref(m.Content[i+1])
+		}
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if !isMerge(m.Content[i]) {
+			continue
+		}
+		mv := deref(m.Content[i+1])
+		sources := []*yaml.Node{mv}
+		if mv != nil && mv.Kind == yaml.SequenceNode {
+			sources = mv.Content
+		}
+		for _, s := range sources {
+			if k, v := get(s, key); k != nil {
+				return k, v
+			}
+		}
+	}
+	return nil, nil
+}
+
+// keys lists the keys of mapping m, merged ones included.
+func keys(m *yaml.Node) []*yaml.Node {
+	m = deref(m)
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	var out []*yaml.Node
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := m.Content[i]
+		if !isMerge(k) {
+			out = append(out, k)
+			continue
+		}
+		mv := deref(m.Content[i+1])
+		if mv != nil && mv.Kind == yaml.SequenceNode {
+			for _, s := range mv.Content {
+				out = append(out, keys(s)...)
+			}
+		} else {
+			out = append(out, keys(mv)...)
+		}
+	}
+	return out
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	if n != nil && n.Kind == yaml.AliasNode {
+		return n.Alias
+	}
+	return n
+}
+
+// items are the entries of a list node, aliases followed.
+func items(n *yaml.Node) []*yaml.Node {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.SequenceNode {
+		return nil
+	}
+	out := make([]*yaml.Node, len(n.Content))
+	for i, c := range n.Content {
+		out[i] = deref(c)
+	}
+	return out
+}
+
+func at(nodes []*yaml.Node, i int) *yaml.Node {
+	if i < len(nodes) {
+		return nodes[i]
+	}
+	return nil
+}
+
+// first returns the first node that is there, for positioning an error at
+// the most precise place known.
+func first(nodes ...*yaml.Node) *yaml.Node {
+	for _, n := range nodes {
+		if n != nil {
+			return n
+		}
+	}
+	return nil
+}
