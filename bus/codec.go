@@ -1,0 +1,126 @@
+package bus
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/alerter/alerter/engine"
+)
+
+// The stored form of a GroupState is binary rather than its JSON: a
+// typical dedup state takes ~20 bytes instead of ~65, and the state bucket
+// holds one of these per live group, which the ≤200 bytes/key memory
+// target counts.
+//
+// Layout (version 1): version byte, flags byte (bit 0: Alerted), then
+// zigzag varints: LastAlert, Suppressed, Expires-LastAlert, then the
+// window: uvarint count and per entry the time as a delta to the previous
+// one (the first to LastAlert) and the id as uvarint length + bytes.
+// Deltas keep nanosecond times, which need 9 bytes absolute, to 5-6.
+const codecV1 = 1
+
+const flagAlerted = 1
+
+var errCorruptState = errors.New("corrupt group state")
+
+func encodeState(dst []byte, st *engine.GroupState) []byte {
+	var flags byte
+	if st.Alerted {
+		flags |= flagAlerted
+	}
+	dst = append(dst, codecV1, flags)
+	dst = binary.AppendVarint(dst, st.LastAlert)
+	dst = binary.AppendVarint(dst, st.Suppressed)
+	dst = binary.AppendVarint(dst, st.Expires-st.LastAlert)
+	dst = binary.AppendUvarint(dst, uint64(len(st.Window)))
+	prev := st.LastAlert
+	for _, e := range st.Window {
+		dst = binary.AppendVarint(dst, e.Time-prev)
+		prev = e.Time
+		dst = binary.AppendUvarint(dst, uint64(len(e.ID)))
+		dst = append(dst, e.ID...)
+	}
+	return dst
+}
+
+func decodeState(b []byte) (engine.GroupState, error) {
+	var st engine.GroupState
+	if len(b) < 2 {
+		return st, fmt.Errorf("%w: %d bytes", errCorruptState, len(b))
+	}
+	if b[0] != codecV1 {
+		return st, fmt.Errorf("%w: unknown version %d", errCorruptState, b[0])
+	}
+	st.Alerted = b[1]&flagAlerted != 0
+	d := decoder{b: b[2:]}
+	st.LastAlert = d.varint()
+	st.Suppressed = d.varint()
+	st.Expires = st.LastAlert + d.varint()
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) { // each entry takes ≥ 2 bytes
+		d.err = fmt.Errorf("%w: window of %d entries in %d bytes", errCorruptState, n, len(d.b))
+	}
+	if d.err == nil && n > 0 {
+		st.Window = make([]engine.Entry, n)
+		prev := st.LastAlert
+		for i := range st.Window {
+			prev += d.varint()
+			st.Window[i] = engine.Entry{Time: prev, ID: d.str()}
+		}
+	}
+	if d.err == nil && len(d.b) > 0 {
+		d.err = fmt.Errorf("%w: %d trailing bytes", errCorruptState, len(d.b))
+	}
+	if d.err != nil {
+		return engine.GroupState{}, d.err
+	}
+	return st, nil
+}
+
+// decoder reads varints, remembering the first error so that decodeState
+// reads straight through and checks once.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = fmt.Errorf("%w: bad varint", errCorruptState)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = fmt.Errorf("%w: bad uvarint", errCorruptState)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.err = fmt.Errorf("%w: string of %d bytes in %d", errCorruptState, n, len(d.b))
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}

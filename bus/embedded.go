@@ -1,0 +1,215 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// defaultReadyTimeout bounds the wait for the embedded server when the
+// caller's context has no deadline: a server that is not up by then has
+// failed (bad store dir, port in use), and waiting longer only hides it.
+const defaultReadyTimeout = 15 * time.Second
+
+// EmbeddedOptions configure the embedded nats-server.
+type EmbeddedOptions struct {
+	// StoreDir holds JetStream's files; it is created if missing.
+	StoreDir string
+	// Listen is the client address, e.g. "127.0.0.1:4222" to let other
+	// processes in ("127.0.0.1:0" picks a free port). Empty: no listener at
+	// all, only in-process connections.
+	Listen string
+	// SyncAlways makes JetStream fsync every write, so that accepted data
+	// also survives a crash of the machine, not only of the process. It
+	// costs several times the write throughput.
+	SyncAlways bool
+	// ServerName names the server in its logs and cluster; default
+	// "alerter".
+	ServerName string
+}
+
+// Embedded is a running in-process nats-server with JetStream.
+type Embedded struct {
+	srv    *server.Server
+	listen bool
+	log    *slog.Logger
+}
+
+// StartEmbedded starts a nats-server with JetStream file storage in
+// opt.StoreDir and waits until it accepts connections. The wait is bounded
+// by ctx, or by 15s when ctx has no deadline.
+func StartEmbedded(ctx context.Context, opt EmbeddedOptions, log *slog.Logger) (*Embedded, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opt.StoreDir == "" {
+		return nil, errors.New("embedded nats: store dir is required")
+	}
+	if err := os.MkdirAll(opt.StoreDir, 0o750); err != nil {
+		return nil, fmt.Errorf("embedded nats: create store dir: %w", err)
+	}
+	name := opt.ServerName
+	if name == "" {
+		name = "alerter"
+	}
+	so := &server.Options{
+		ServerName: name,
+		JetStream:  true,
+		StoreDir:   opt.StoreDir,
+		SyncAlways: opt.SyncAlways,
+		NoSigs:     true, // signals belong to alerter, not to the library
+	}
+	if opt.Listen == "" {
+		so.DontListen = true
+	} else {
+		host, port, err := net.SplitHostPort(opt.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: listen address %q: %w", opt.Listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil || p < 0 || p > 65535 {
+			return nil, fmt.Errorf("embedded nats: listen address %q: bad port", opt.Listen)
+		}
+		if p == 0 {
+			p = server.RANDOM_PORT
+		}
+		so.Host, so.Port = host, p
+	}
+	srv, err := server.NewServer(so)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	slogger := newServerLogger(log.With("component", "nats-server"))
+	srv.SetLogger(slogger, log.Enabled(ctx, slog.LevelDebug), false)
+
+	wait := defaultReadyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		wait = time.Until(dl)
+	}
+	go srv.Start()
+	if !waitReady(srv, slogger, wait) || !srv.JetStreamEnabled() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		if e := slogger.lastError(); e != "" {
+			return nil, fmt.Errorf("embedded nats: start failed: %s", e)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("embedded nats: not ready: %w", err)
+		}
+		return nil, fmt.Errorf("embedded nats: not ready after %s (store dir %s)", wait.Round(time.Millisecond), opt.StoreDir)
+	}
+	e := &Embedded{srv: srv, listen: !so.DontListen, log: log}
+	log.Info("embedded nats-server ready", "store_dir", opt.StoreDir, "client_url", e.ClientURL(), "sync_always", opt.SyncAlways)
+	return e, nil
+}
+
+// waitReady waits for the server in short steps, so that a fatal start
+// error (port in use, unusable store) fails at once rather than after the
+// whole timeout.
+func waitReady(srv *server.Server, l *serverLogger, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		step := min(50*time.Millisecond, time.Until(deadline))
+		if srv.ReadyForConnections(max(step, time.Millisecond)) {
+			return true
+		}
+		if l.fatal.Load() || time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// Connect opens a client connection to the embedded server. It is always
+// in-process (no TCP, even when the server listens), so it is the fastest
+// path and needs no credentials.
+func (e *Embedded) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	all := append([]nats.Option{
+		nats.Name("alerter"),
+		nats.InProcessServer(e.srv),
+		nats.MaxReconnects(-1),
+	}, opts...)
+	nc, err := nats.Connect("", all...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to embedded nats: %w", err)
+	}
+	return nc, nil
+}
+
+// ClientURL is the URL other processes connect to, or "" when the server
+// does not listen.
+func (e *Embedded) ClientURL() string {
+	if !e.listen {
+		return ""
+	}
+	return e.srv.ClientURL()
+}
+
+// Server is the underlying nats-server, for diagnostics.
+func (e *Embedded) Server() *server.Server { return e.srv }
+
+// Shutdown stops the server and waits until it has stopped and flushed its
+// files.
+func (e *Embedded) Shutdown() {
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+	e.log.Info("embedded nats-server stopped")
+}
+
+// serverLogger adapts nats-server's printf-style logger to slog. Notices
+// go to Debug: they are the server's banner and housekeeping, noise in
+// alerter's log where the server is an implementation detail; warnings and
+// errors keep their level.
+type serverLogger struct {
+	log *slog.Logger
+
+	mu    sync.Mutex
+	last  string // last error, to explain a failed start
+	fatal atomic.Bool
+}
+
+func newServerLogger(log *slog.Logger) *serverLogger { return &serverLogger{log: log} }
+
+func (l *serverLogger) Noticef(format string, v ...any) { l.emit(slog.LevelDebug, format, v) }
+func (l *serverLogger) Warnf(format string, v ...any)   { l.emit(slog.LevelWarn, format, v) }
+func (l *serverLogger) Debugf(format string, v ...any)  { l.emit(slog.LevelDebug, format, v) }
+func (l *serverLogger) Tracef(format string, v ...any)  { l.emit(slog.LevelDebug-4, format, v) }
+
+// Fatalf does not exit: the embedding process decides what a failed
+// server means (StartEmbedded reports it as an error).
+func (l *serverLogger) Fatalf(format string, v ...any) {
+	l.errorf(format, v)
+	l.fatal.Store(true)
+}
+func (l *serverLogger) Errorf(format string, v ...any) { l.errorf(format, v) }
+
+func (l *serverLogger) errorf(format string, v []any) {
+	msg := fmt.Sprintf(format, v...)
+	l.mu.Lock()
+	l.last = msg
+	l.mu.Unlock()
+	l.log.Error(msg)
+}
+
+func (l *serverLogger) emit(level slog.Level, format string, v []any) {
+	ctx := context.Background()
+	if !l.log.Enabled(ctx, level) {
+		return
+	}
+	l.log.Log(ctx, level, fmt.Sprintf(format, v...))
+}
+
+func (l *serverLogger) lastError() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}

@@ -1,0 +1,485 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alerter/alerter/engine"
+)
+
+// Defaults of StateOptions.
+const (
+	DefaultStateBucket = "ALERTER_STATE"
+	// DefaultMarkerTTL is how long the marker of an expired or deleted key
+	// stays: long enough for watchers to see the removal, short enough that
+	// dead keys stop costing memory soon.
+	DefaultMarkerTTL      = 10 * time.Second
+	defaultStateTimeout   = 5 * time.Second
+	defaultStateMaxTries  = 16
+	maxKeyLen             = 1024
+	headerKVOperation     = "KV-Operation"
+	kvOpDelete, kvOpPurge = "DEL", "PURGE"
+)
+
+// ErrConflict is returned when an update lost the race for a key more
+// times than StateOptions.MaxTries.
+var ErrConflict = errors.New("state update: too many concurrent updates of one key")
+
+// ErrUnavailable marks errors that mean the state store could not be
+// reached (timeout, no responders, connection closed, JetStream
+// unavailable); the update may be retried later.
+var ErrUnavailable = errors.New("state store unavailable")
+
+// StateOptions configure a StateStore.
+type StateOptions struct {
+	// Bucket is the KV bucket; default ALERTER_STATE.
+	Bucket string
+	// Replicas of the bucket; default 1. Use 3 on a 3-node cluster.
+	Replicas int
+	// MarkerTTL is the bucket's LimitMarkerTTL, which enables per-key TTLs;
+	// default 10s, at least 1s.
+	MarkerTTL time.Duration
+	// FailOpen: when the store is unreachable, Update runs fn on a zero
+	// state and returns nil, so alerts fire (possibly twice) rather than
+	// wait. Without it Update returns an error wrapping ErrUnavailable and
+	// the caller naks the event for a later retry.
+	FailOpen bool
+	// Timeout bounds one Update whose context has no deadline; default 5s.
+	// It is also how long an outage takes to be noticed.
+	Timeout time.Duration
+	// MaxTries bounds the compare-and-set attempts of one Update; default 16.
+	MaxTries int
+	// Logger receives outage reports, once per outage; nil discards them.
+	Logger *slog.Logger
+}
+
+// StateStore is an engine.Store in a JetStream KV bucket, shared by all
+// replicas. Every write is a compare-and-set on the key's last revision and
+// carries the key's TTL, so that concurrent updates from any replica are
+// serialized and a state expires ttl after its last update.
+type StateStore struct {
+	js     jetstream.JetStream
+	kv     jetstream.KeyValue
+	stream jetstream.Stream
+	bucket string
+	prefix string // "$KV.<bucket>.", the keys' subjects in the stream
+	putPre string // prefix to publish to: the API prefix goes first when not the default
+	msgGet string // the leader's get API subject
+	opt    StateOptions
+	log    *slog.Logger
+	bufs   sync.Pool
+	// keyLocks serialize the updates of one key within this process, so
+	// that CAS conflicts only arise between replicas: concurrent local
+	// writers would otherwise keep failing each other's CAS, and a writer
+	// that backs off loses again to fresh ones. Striped by key hash, a
+	// fixed cost however many keys there are. A channel, unlike a mutex,
+	// lets a waiter give up with its context.
+	keyLocks [256]chan struct{}
+	down     atomic.Bool
+	failures atomic.Int64
+	downMu   sync.Mutex
+	downAt   time.Time
+}
+
+var _ engine.Store = (*StateStore)(nil)
+
+// NewStateStore creates the bucket if needed (or updates its replicas and
+// marker TTL) and returns a store on it.
+func NewStateStore(ctx context.Context, js jetstream.JetStream, opt StateOptions) (*StateStore, error) {
+	if opt.Bucket == "" {
+		opt.Bucket = DefaultStateBucket
+	}
+	if opt.Replicas <= 0 {
+		opt.Replicas = 1
+	}
+	if opt.MarkerTTL <= 0 {
+		opt.MarkerTTL = DefaultMarkerTTL
+	}
+	opt.MarkerTTL = ceilSecond(opt.MarkerTTL)
+	if opt.Timeout <= 0 {
+		opt.Timeout = defaultStateTimeout
+	}
+	if opt.MaxTries <= 0 {
+		opt.MaxTries = defaultStateMaxTries
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      opt.Bucket,
+		Description: "alerter: dedup and threshold state per rule group",
+		History:     1,
+		// No bucket TTL: every key carries its own (see Update).
+		LimitMarkerTTL: opt.MarkerTTL,
+		Storage:        jetstream.FileStorage,
+		Replicas:       opt.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state bucket %s: %w", opt.Bucket, err)
+	}
+	stream, err := js.Stream(ctx, "KV_"+opt.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("state bucket %s: %w", opt.Bucket, err)
+	}
+	s := &StateStore{
+		js:     js,
+		kv:     kv,
+		stream: stream,
+		bucket: opt.Bucket,
+		prefix: "$KV." + opt.Bucket + ".",
+		putPre: "$KV." + opt.Bucket + ".",
+		msgGet: apiPrefix(js) + "STREAM.MSG.GET.KV_" + opt.Bucket,
+		opt:    opt,
+		log:    log.With("bucket", opt.Bucket),
+		bufs:   sync.Pool{New: func() any { return new([]byte) }},
+	}
+	if p := apiPrefix(js); p != jetstream.DefaultAPIPrefix {
+		s.putPre = p + s.putPre // as KeyValue does, for imported JetStream
+	}
+	for i := range s.keyLocks {
+		s.keyLocks[i] = make(chan struct{}, 1)
+	}
+	return s, nil
+}
+
+// Update implements engine.Store. It reads the key, runs fn on the state
+// and writes the result only if the key did not change in between; if it
+// did, it starts over (fn may thus run several times and must not have
+// effects beyond the state and its own variables). A state left Empty is
+// purged. Each write carries ttl, rounded up to whole seconds (the
+// server's unit); ttl <= 0 keeps the state until it is emptied.
+func (s *StateStore) Update(ctx context.Context, key string, ttl time.Duration, fn func(*engine.GroupState) error) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	parent := ctx
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	lock := s.keyLocks[keyHash(key)%uint32(len(s.keyLocks))]
+	select {
+	case lock <- struct{}{}:
+		defer func() { <-lock }()
+	case <-ctx.Done():
+		return s.failed(parent, key, fn, ctx.Err())
+	}
+	subj := s.prefix + key
+	for try := range s.opt.MaxTries {
+		if try > 0 {
+			if err := backoff(ctx, try); err != nil {
+				return s.failed(parent, key, fn, err)
+			}
+		}
+		// The first read is a direct get, which any replica answers, so it
+		// may be stale; after a conflict ask the leader, or a lagging
+		// replica could fail every try.
+		st, rev, live, err := s.load(ctx, subj, try > 0)
+		if err != nil {
+			return s.failed(parent, key, fn, err)
+		}
+		if err := fn(&st); err != nil {
+			return err
+		}
+		switch {
+		case st.Empty() && !live:
+			err = nil // nothing stored, nothing to store
+		case st.Empty():
+			err = s.kv.Purge(ctx, key, jetstream.LastRevision(rev), jetstream.PurgeTTL(s.opt.MarkerTTL))
+		default:
+			err = s.put(ctx, s.putPre+key, rev, ttl, &st)
+		}
+		if err == nil {
+			s.reachable()
+			return nil
+		}
+		if !isConflict(err) {
+			return s.failed(parent, key, fn, err)
+		}
+	}
+	return fmt.Errorf("update %s: %w (%d tries)", key, ErrConflict, s.opt.MaxTries)
+}
+
+// Get returns the stored state of key and whether there is one.
+func (s *StateStore) Get(ctx context.Context, key string) (engine.GroupState, bool, error) {
+	if err := checkKey(key); err != nil {
+		return engine.GroupState{}, false, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	st, _, live, err := s.load(ctx, s.prefix+key, false)
+	if err != nil {
+		return engine.GroupState{}, false, fmt.Errorf("get %s: %w", key, err)
+	}
+	return st, live, nil
+}
+
+// Bucket is the name of the KV bucket.
+func (s *StateStore) Bucket() string { return s.bucket }
+
+// load reads the last message of the key's subject: rev is its sequence
+// (0 if none) and live whether it holds a state rather than a delete,
+// purge or expiry marker. CAS needs the marker's revision too, which
+// KeyValue.Get hides, hence the read of the stream itself.
+func (s *StateStore) load(ctx context.Context, subj string, leader bool) (st engine.GroupState, rev uint64, live bool, err error) {
+	var m *jetstream.RawStreamMsg
+	if leader {
+		m, err = s.leaderGet(ctx, subj)
+	} else {
+		m, err = s.stream.GetLastMsgForSubject(ctx, subj)
+	}
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return st, 0, false, nil
+	}
+	if err != nil {
+		return st, 0, false, err
+	}
+	if m.Header.Get(headerKVOperation) != "" || m.Header.Get(jetstream.MarkerReasonHeader) != "" {
+		return st, m.Sequence, false, nil
+	}
+	st, err = decodeState(m.Data)
+	if err != nil {
+		// A state that cannot be read must not block its group forever:
+		// overwrite it, and say so.
+		s.log.Error("dropping unreadable group state", "subject", subj, "revision", m.Sequence, "err", err)
+		return engine.GroupState{}, m.Sequence, true, nil
+	}
+	return st, m.Sequence, true, nil
+}
+
+// leaderGet reads the last message of subj through the stream leader. The
+// jetstream package always uses direct gets on a bucket that allows them,
+// so this is the plain API request.
+func (s *StateStore) leaderGet(ctx context.Context, subj string) (*jetstream.RawStreamMsg, error) {
+	req, err := json.Marshal(struct {
+		LastBySubj string `json:"last_by_subj"`
+	}{subj})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.js.Conn().RequestWithContext(ctx, s.msgGet, req)
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Error   *jetstream.APIError `json:"error"`
+		Message *struct {
+			Subject  string    `json:"subject"`
+			Sequence uint64    `json:"seq"`
+			Header   []byte    `json:"hdrs"`
+			Data     []byte    `json:"data"`
+			Time     time.Time `json:"time"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return nil, fmt.Errorf("stream msg get: %w", err)
+	}
+	if r.Error != nil {
+		if r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
+			return nil, jetstream.ErrMsgNotFound
+		}
+		return nil, r.Error
+	}
+	if r.Message == nil {
+		return nil, jetstream.ErrInvalidJetStreamResponse
+	}
+	m := &jetstream.RawStreamMsg{Subject: r.Message.Subject, Sequence: r.Message.Sequence, Data: r.Message.Data, Time: r.Message.Time}
+	if len(r.Message.Header) > 0 {
+		if m.Header, err = nats.DecodeHeadersMsg(r.Message.Header); err != nil {
+			return nil, fmt.Errorf("stream msg get: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// apiPrefix is the JetStream API prefix js sends requests to.
+func apiPrefix(js jetstream.JetStream) string {
+	o := js.Options()
+	switch {
+	case o.Domain != "":
+		return "$JS." + o.Domain + ".API."
+	case o.APIPrefix != "":
+		return strings.TrimSuffix(o.APIPrefix, ".") + "."
+	}
+	return jetstream.DefaultAPIPrefix
+}
+
+// put writes st if the subject's last sequence is still rev, with the TTL
+// in the same message. KeyValue.Update cannot do this (it drops the TTL,
+// so an updated key would never expire), but the KV is a stream, and a
+// publish with Nats-Expected-Last-Subject-Sequence and Nats-TTL headers is
+// exactly what KeyValue.Create sends, with any revision.
+func (s *StateStore) put(ctx context.Context, subj string, rev uint64, ttl time.Duration, st *engine.GroupState) error {
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	*bp = encodeState((*bp)[:0], st)
+	m := &nats.Msg{Subject: subj, Data: *bp, Header: nats.Header{
+		jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(rev, 10)},
+	}}
+	if ttl > 0 {
+		// Whole seconds: the server's unit; the short form saves bytes in
+		// every stored message.
+		m.Header[jetstream.MsgTTLHeader] = []string{strconv.FormatInt(int64(ceilSecond(ttl)/time.Second), 10)}
+	}
+	_, err := s.js.PublishMsg(ctx, m)
+	return err
+}
+
+// failed handles an error from the store: with FailOpen and an outage, fn
+// runs on a zero state and the update counts as done.
+func (s *StateStore) failed(parent context.Context, key string, fn func(*engine.GroupState) error, err error) error {
+	if parent.Err() != nil || !isUnavailable(err) {
+		// The caller gave up, or the store answered with a real error.
+		return fmt.Errorf("update %s: %w", key, err)
+	}
+	s.unreachable(err)
+	if !s.opt.FailOpen {
+		return fmt.Errorf("update %s: %w: %w", key, ErrUnavailable, err)
+	}
+	var zero engine.GroupState
+	return fn(&zero)
+}
+
+// unreachable and reachable log an outage once at its start and once at
+// its end, not per call: during an outage every event fails the same way.
+func (s *StateStore) unreachable(err error) {
+	s.failures.Add(1)
+	if s.down.Load() {
+		return
+	}
+	s.downMu.Lock()
+	defer s.downMu.Unlock()
+	if s.down.Load() {
+		return
+	}
+	s.downAt = time.Now()
+	s.down.Store(true)
+	if s.opt.FailOpen {
+		s.log.Warn("state store unreachable: failing open, alerts may repeat until it is back", "err", err)
+	} else {
+		s.log.Warn("state store unreachable: updates fail until it is back", "err", err)
+	}
+}
+
+func (s *StateStore) reachable() {
+	if !s.down.Load() {
+		return
+	}
+	s.downMu.Lock()
+	defer s.downMu.Unlock()
+	if !s.down.Load() {
+		return
+	}
+	s.down.Store(false)
+	s.log.Info("state store reachable again", "outage", time.Since(s.downAt).Round(time.Millisecond),
+		"failed_updates", s.failures.Swap(0), "fail_open", s.opt.FailOpen)
+}
+
+func (s *StateStore) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.opt.Timeout)
+}
+
+// backoff waits a little, randomly, before a CAS retry, so that writers
+// colliding on one key spread out instead of colliding again.
+func backoff(ctx context.Context, try int) error {
+	d := time.Duration(rand.Int64N(int64(50*time.Microsecond) << min(try, 8)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// isConflict reports a failed compare-and-set: the key changed since it
+// was read. R1 streams answer 10071, replicated ones 10164.
+func isConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+	}
+	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)
+}
+
+// isUnavailable reports errors that say nothing about the key but that the
+// store could not be reached.
+func isUnavailable(err error) bool {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, jetstream.ErrNoStreamResponse),
+		errors.Is(err, nats.ErrConnectionClosed),
+		errors.Is(err, jetstream.ErrConnectionClosed),
+		errors.Is(err, nats.ErrDisconnected),
+		errors.Is(err, nats.ErrConnectionDraining),
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+		return true
+	}
+	var apiErr *jetstream.APIError
+	// 503: JetStream or the stream's cluster group is not available.
+	return errors.As(err, &apiErr) && apiErr.Code == 503
+}
+
+// checkKey accepts KV keys: letters, digits, '-', '_', '=', '/' and '.',
+// without empty tokens. Engine keys are "<rule id>.<hex hash>".
+func checkKey(key string) error {
+	if key == "" {
+		return errors.New("invalid state key: empty")
+	}
+	if len(key) > maxKeyLen {
+		return fmt.Errorf("invalid state key %.40q...: %d bytes, at most %d", key, len(key), maxKeyLen)
+	}
+	prevDot := true // a leading dot is an empty token
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c == '.':
+			if prevDot {
+				return fmt.Errorf("invalid state key %q: empty token", key)
+			}
+			prevDot = true
+			continue
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '-', c == '_', c == '=', c == '/':
+		default:
+			return fmt.Errorf("invalid state key %q: character %q not allowed (letters, digits, - _ = / and . only)", key, c)
+		}
+		prevDot = false
+	}
+	if prevDot {
+		return fmt.Errorf("invalid state key %q: empty token", key)
+	}
+	return nil
+}
+
+// keyHash is FNV-1a, inline to avoid an allocation per update.
+func keyHash(key string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return h
+}
+
+func ceilSecond(d time.Duration) time.Duration {
+	return max(time.Second, (d+time.Second-1)/time.Second*time.Second)
+}

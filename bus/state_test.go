@@ -1,0 +1,400 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alerter/alerter/engine"
+)
+
+func get(t *testing.T, s *StateStore, key string) (engine.GroupState, bool) {
+	t.Helper()
+	g, ok, err := s.Get(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, ok
+}
+
+func TestStateStoreSemantics(t *testing.T) {
+	ctx := t.Context()
+	_, js := newEnv(t)
+	s := newStore(t, js, StateOptions{})
+	const key = "rule-a.0123456789abcdef"
+
+	// Absent: fn sees a zero state; an Empty result stores nothing.
+	calls := 0
+	if err := s.Update(ctx, key, time.Hour, func(g *engine.GroupState) error {
+		calls++
+		if g.Alerted || g.Suppressed != 0 || g.Window != nil {
+			t.Errorf("absent key: fn got %+v", g)
+		}
+		return nil
+	}); err != nil || calls != 1 {
+		t.Fatalf("update absent: calls=%d err=%v", calls, err)
+	}
+	if _, ok := get(t, s, key); ok {
+		t.Fatal("empty state was stored")
+	}
+
+	// Create.
+	want := engine.GroupState{Alerted: true, LastAlert: 1_715_681_280_000_000_000, Expires: 1_715_683_080_000_000_000,
+		Window: []engine.Entry{{Time: 1_715_681_279_000_000_000, ID: "e1"}, {Time: 1_715_681_281_000_000_000, ID: "e2"}}}
+	if err := s.Update(ctx, key, time.Hour, func(g *engine.GroupState) error {
+		*g = want
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if g, ok := get(t, s, key); !ok || !equalState(g, want) {
+		t.Fatalf("after create: %+v ok=%v, want %+v", g, ok, want)
+	}
+
+	// Update sees the stored state; changes to the window stick.
+	if err := s.Update(ctx, key, time.Hour, func(g *engine.GroupState) error {
+		if !equalState(*g, want) {
+			t.Errorf("fn got %+v, want %+v", *g, want)
+		}
+		g.Suppressed++
+		g.Window = g.Window[:1]
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want.Suppressed, want.Window = 1, want.Window[:1]
+	if g, _ := get(t, s, key); !equalState(g, want) {
+		t.Fatalf("after update: %+v, want %+v", g, want)
+	}
+
+	// A failing fn leaves the state untouched and its error comes back as is.
+	boom := errors.New("boom")
+	if err := s.Update(ctx, key, time.Hour, func(g *engine.GroupState) error {
+		g.Suppressed = 99
+		g.Window = nil
+		return boom
+	}); err != boom {
+		t.Fatalf("err = %v, want boom", err)
+	}
+	if g, _ := get(t, s, key); !equalState(g, want) {
+		t.Fatalf("after failing fn: %+v, want %+v", g, want)
+	}
+
+	// Empty deletes; the key can then be created again.
+	if err := s.Update(ctx, key, time.Hour, func(g *engine.GroupState) error {
+		*g = engine.GroupState{}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := get(t, s, key); ok {
+		t.Fatal("emptied state still there")
+	}
+	if err := s.Update(ctx, key, time.Hour, func(g *engine.GroupState) error {
+		if g.Suppressed != 0 {
+			t.Errorf("after delete fn got %+v", g)
+		}
+		g.Suppressed = 5
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if g, ok := get(t, s, key); !ok || g.Suppressed != 5 {
+		t.Fatalf("re-created: %+v ok=%v", g, ok)
+	}
+
+	// The stored message is compact.
+	m, err := s.stream.GetLastMsgForSubject(ctx, s.prefix+key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stored value %d bytes, headers %v", len(m.Data), m.Header)
+}
+
+func equalState(a, b engine.GroupState) bool {
+	if a.Alerted != b.Alerted || a.LastAlert != b.LastAlert || a.Suppressed != b.Suppressed ||
+		a.Expires != b.Expires || len(a.Window) != len(b.Window) {
+		return false
+	}
+	for i := range a.Window {
+		if a.Window[i] != b.Window[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestStateStoreInvalidKeys(t *testing.T) {
+	_, js := newEnv(t)
+	s := newStore(t, js, StateOptions{})
+	for _, k := range []string{"", "a..b", ".a", "a.", "a b", "a*", "a.>", "ä", strings.Repeat("a", 2000)} {
+		err := s.Update(t.Context(), k, time.Minute, func(*engine.GroupState) error {
+			t.Errorf("fn called for invalid key %q", k)
+			return nil
+		})
+		if err == nil || !strings.Contains(err.Error(), "invalid state key") {
+			t.Errorf("key %q: err = %v", k, err)
+		}
+	}
+	if err := checkKey("soteri-exports-burst.3f2a9c0011aabbcc"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestStateStoreTTL(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	_, js := newEnv(t)
+	s := newStore(t, js, StateOptions{MarkerTTL: time.Second})
+	set := func(key string, ttl time.Duration) {
+		t.Helper()
+		if err := s.Update(ctx, key, ttl, func(g *engine.GroupState) error {
+			g.Suppressed++
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone := func(key string) func() bool {
+		return func() bool { _, ok := get(t, s, key); return !ok }
+	}
+	start := time.Now()
+	set("r.created", time.Second)
+	set("r.updated", time.Second)
+	set("r.updated", time.Second) // the trap: kv.Update would drop the TTL here
+	set("r.forever", 0)
+	eventually(t, 5*time.Second, "created key expires", gone("r.created"))
+	eventually(t, 5*time.Second, "updated key expires", gone("r.updated"))
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Errorf("keys expired after %s, before their 1s TTL", d)
+	}
+	if _, ok := get(t, s, "r.forever"); !ok {
+		t.Error("key without TTL expired")
+	}
+	// An expired key is created afresh, from its expiry marker's revision.
+	set("r.updated", time.Minute)
+	if g, ok := get(t, s, "r.updated"); !ok || g.Suppressed != 1 {
+		t.Errorf("re-created after expiry: %+v ok=%v", g, ok)
+	}
+}
+
+// Each update restarts the key's TTL: the state lives ttl after its last
+// update, not after its creation.
+func TestStateStoreTTLRestartsOnUpdate(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	_, js := newEnv(t)
+	s := newStore(t, js, StateOptions{MarkerTTL: time.Second})
+	inc := func(ttl time.Duration) {
+		t.Helper()
+		if err := s.Update(ctx, "r.k", ttl, func(g *engine.GroupState) error {
+			g.Suppressed++
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	inc(2 * time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	inc(3 * time.Second) // now expires at ~4.5s instead of ~2s
+	time.Sleep(time.Until(start.Add(3500 * time.Millisecond)))
+	if g, ok := get(t, s, "r.k"); !ok || g.Suppressed != 2 {
+		t.Fatalf("at 3.5s: %+v ok=%v, want the updated state alive", g, ok)
+	}
+	eventually(t, 5*time.Second, "updated key expires", func() bool { _, ok := get(t, s, "r.k"); return !ok })
+}
+
+// 8 goroutines increment one counter 200 times each: through one store
+// (local writers queue on the key's lock) and through 8 stores on their
+// own connections, as 8 replicas would (only CAS keeps them exact).
+func TestStateStoreConcurrentCAS(t *testing.T) {
+	const workers, incs = 8, 200
+	for _, shared := range []bool{true, false} {
+		t.Run(map[bool]string{true: "one store", false: "store per writer"}[shared], func(t *testing.T) {
+			e, js := newEnv(t)
+			// Eight replicas hammering one key is harsher than production
+			// (a few replicas, rarely one key at once), so more tries; and
+			// a loaded test machine must not turn into timeouts.
+			opt := StateOptions{MaxTries: 64, Timeout: time.Minute}
+			stores := make([]*StateStore, workers)
+			for i := range stores {
+				if shared {
+					if i == 0 {
+						stores[0] = newStore(t, js, opt)
+					}
+					stores[i] = stores[0]
+					continue
+				}
+				_, js := connectJS(t, e)
+				stores[i] = newStore(t, js, opt)
+			}
+			var wg sync.WaitGroup
+			for _, s := range stores {
+				wg.Go(func() {
+					for range incs {
+						if err := s.Update(t.Context(), "counter.01", time.Minute, func(g *engine.GroupState) error {
+							g.Suppressed++
+							return nil
+						}); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if g, _ := get(t, stores[0], "counter.01"); g.Suppressed != workers*incs {
+				t.Fatalf("counter = %d, want %d", g.Suppressed, workers*incs)
+			}
+		})
+	}
+}
+
+// The store on a 3-node cluster: two stores on different nodes increment
+// one key concurrently, then a node dies and the store goes on.
+func TestStateStoreCluster(t *testing.T) {
+	start := time.Now()
+	c := startCluster(t, 3)
+	t.Logf("cluster formed in %s", time.Since(start))
+	stores := make([]*StateStore, 2)
+	for i := range stores {
+		nc, err := nats.Connect(c.urls(i), nats.DontRandomize(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores[i] = newStore(t, js, StateOptions{Replicas: 3, Timeout: 3 * time.Second})
+	}
+	if u0, u1 := stores[0].js.Conn().ConnectedUrl(), stores[1].js.Conn().ConnectedUrl(); u0 == u1 {
+		t.Fatalf("both stores on %s", u0)
+	}
+	const key, perStore = "cluster.0a", 150
+	inc := func(g *engine.GroupState) error { g.Suppressed++; return nil }
+	// A generous deadline: this part is about exactness, not timeouts.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range stores {
+		wg.Go(func() {
+			for range perStore {
+				if err := s.Update(ctx, key, time.Minute, inc); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if g, _ := get(t, stores[1], key); g.Suppressed != 2*perStore {
+		t.Fatalf("counter = %d, want %d", g.Suppressed, 2*perStore)
+	}
+
+	t.Logf("%d concurrent updates done at %s", 2*perStore, time.Since(start))
+	// Kill the node store 0 is connected to; with the other two the bucket
+	// keeps its quorum. Updates may fail while the client reconnects and a
+	// new stream leader is elected, so each is retried for a bounded time.
+	c.servers[0].Shutdown()
+	before := 2 * perStore
+	for i, s := range stores {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			err := s.Update(t.Context(), key, time.Minute, inc)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("store %d after node loss: %v", i, err)
+			}
+			t.Logf("store %d after node loss, retrying: %v", i, err)
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	t.Logf("updates after node loss done at %s", time.Since(start))
+	// A timed-out write may have landed before its retry, so at least.
+	if g, _ := get(t, stores[0], key); g.Suppressed < int64(before+2) {
+		t.Fatalf("counter = %d after node loss, want ≥ %d", g.Suppressed, before+2)
+	}
+}
+
+func TestStateStoreFailOpen(t *testing.T) {
+	for _, failOpen := range []bool{false, true} {
+		t.Run(map[bool]string{false: "closed", true: "open"}[failOpen], func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			dir := t.TempDir()
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := l.Addr().String()
+			l.Close()
+			e := startEmbedded(t, EmbeddedOptions{StoreDir: dir, Listen: addr})
+			nc, err := nats.Connect(e.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(nc.Close)
+			js, err := jetstream.New(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs logBuffer
+			s := newStore(t, js, StateOptions{FailOpen: failOpen, Timeout: 300 * time.Millisecond,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			const key = "rule-a.ff"
+			alert := func() (fired bool, err error) {
+				err = s.Update(ctx, key, time.Hour, func(g *engine.GroupState) error {
+					fired = !g.Alerted
+					g.Alerted = true
+					return nil
+				})
+				return fired, err
+			}
+			if fired, err := alert(); err != nil || !fired {
+				t.Fatalf("first alert: fired=%v err=%v", fired, err)
+			}
+			if fired, err := alert(); err != nil || fired {
+				t.Fatalf("deduped alert: fired=%v err=%v", fired, err)
+			}
+
+			e.Shutdown()
+			for range 3 {
+				fired, err := alert()
+				if failOpen {
+					if err != nil || !fired {
+						t.Fatalf("fail open: fired=%v err=%v, want a fired alert", fired, err)
+					}
+				} else if !errors.Is(err, ErrUnavailable) {
+					t.Fatalf("fail closed: err = %v, want ErrUnavailable", err)
+				}
+			}
+			if n := logs.count("state store unreachable"); n != 1 {
+				t.Errorf("outage logged %d times, want once:\n%s", n, logs.buf.String())
+			}
+
+			// Back on the same store dir and port: the client reconnects and
+			// the state is what it was before the outage.
+			startEmbedded(t, EmbeddedOptions{StoreDir: dir, Listen: addr})
+			eventually(t, 10*time.Second, "reconnect", nc.IsConnected)
+			if fired, err := alert(); err != nil || fired {
+				t.Fatalf("after outage: fired=%v err=%v, want deduped", fired, err)
+			}
+			if n := logs.count("state store reachable again"); n != 1 {
+				t.Errorf("recovery logged %d times, want once:\n%s", n, logs.buf.String())
+			}
+		})
+	}
+}

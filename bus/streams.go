@@ -1,0 +1,232 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names and subject prefixes.
+const (
+	EventsStream  = "EVENTS"
+	AlertsStream  = "ALERTS"
+	EventsSubject = "events" // events.<source>
+	AlertsSubject = "alerts" // alerts.<rule id>
+)
+
+// Defaults of StreamOptions.
+const (
+	DefaultRetention = 168 * time.Hour
+	// DefaultDuplicates is the window in which a second publish with the
+	// same message id is dropped. It must outlast a sender's retries of one
+	// delivery: webhook senders (Confluence, proxies) retry within seconds
+	// to a few minutes, and our own pollers re-read pages after a restart.
+	// 10 minutes covers those with margin; the cost is the server's memory
+	// for the ids of 10 minutes of traffic (at 100k events/s that is large,
+	// so heavy batched ingest may lower it).
+	DefaultDuplicates = 10 * time.Minute
+	// defaultPublishTimeout bounds a publish whose context has no
+	// deadline, so that a lost NATS turns into an error rather than a hang.
+	defaultPublishTimeout = 5 * time.Second
+	// maxMsgIDLen bounds Nats-Msg-Id: the server keeps every id of the
+	// dedup window in memory.
+	maxMsgIDLen = 512
+)
+
+// StreamOptions configure the EVENTS and ALERTS streams.
+type StreamOptions struct {
+	// Retention is how long messages are kept (MaxAge); default 168h.
+	Retention time.Duration
+	// Duplicates is the message-id dedup window; default 10m. It is capped
+	// at Retention, as the server requires.
+	Duplicates time.Duration
+	// Replicas per stream; default 1. Use 3 on a 3-node cluster.
+	Replicas int
+	// Timeout bounds publishes whose context has no deadline; default 5s.
+	Timeout time.Duration
+}
+
+// Streams publishes into the EVENTS and ALERTS streams.
+type Streams struct {
+	js      jetstream.JetStream
+	timeout time.Duration
+	Events  jetstream.Stream
+	Alerts  jetstream.Stream
+}
+
+// Msg is one message of a batch.
+type Msg struct {
+	ID   string
+	Data []byte
+}
+
+// Result is the outcome of one message of a batch.
+type Result struct {
+	Dup bool // the id was already stored; nothing was written
+	Err error
+}
+
+// EnsureStreams creates the streams, or updates them to opt (a changed
+// retention applies to existing streams).
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, opt StreamOptions) (*Streams, error) {
+	if opt.Retention <= 0 {
+		opt.Retention = DefaultRetention
+	}
+	if opt.Duplicates <= 0 {
+		opt.Duplicates = DefaultDuplicates
+	}
+	opt.Duplicates = min(opt.Duplicates, opt.Retention)
+	if opt.Replicas <= 0 {
+		opt.Replicas = 1
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = defaultPublishTimeout
+	}
+	s := &Streams{js: js, timeout: opt.Timeout}
+	mk := func(name, subj, desc string) (jetstream.Stream, error) {
+		st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        name,
+			Description: desc,
+			Subjects:    []string{subj + ".>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      opt.Retention,
+			Duplicates:  opt.Duplicates,
+			Replicas:    opt.Replicas,
+			Discard:     jetstream.DiscardOld,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("ensure stream %s: %w", name, err)
+		}
+		return st, nil
+	}
+	var err error
+	if s.Events, err = mk(EventsStream, EventsSubject, "alerter: normalized audit events, one subject per source"); err != nil {
+		return nil, err
+	}
+	if s.Alerts, err = mk(AlertsStream, AlertsSubject, "alerter: fired alerts, the alert id as message id"); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// PublishEvent stores one event of source with its id as message id, and
+// reports dup when the id was already stored within the dedup window.
+func (s *Streams) PublishEvent(ctx context.Context, source, id string, data []byte) (dup bool, err error) {
+	return s.publish(ctx, EventsSubject, source, id, data)
+}
+
+// PublishAlert stores one alert of a rule with the alert id as message id,
+// so that an alert re-fired after a crash is stored once.
+func (s *Streams) PublishAlert(ctx context.Context, rule, id string, data []byte) (dup bool, err error) {
+	return s.publish(ctx, AlertsSubject, rule, id, data)
+}
+
+func (s *Streams) publish(ctx context.Context, prefix, token, id string, data []byte) (bool, error) {
+	subj, err := subject(prefix, token)
+	if err != nil {
+		return false, err
+	}
+	if err := checkMsgID(id); err != nil {
+		return false, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subj, Data: data}, jetstream.WithMsgID(id))
+	if err != nil {
+		return false, fmt.Errorf("publish %s %q: %w", subj, id, err)
+	}
+	return ack.Duplicate, nil
+}
+
+// PublishEvents stores a batch of events of one source: all are sent at
+// once and then all acks awaited, which is many times faster than one
+// round trip per event. Per-message outcomes are in the results; the error
+// is for the batch as a whole (bad source, context done), and then the
+// results say which messages were nonetheless acknowledged.
+func (s *Streams) PublishEvents(ctx context.Context, source string, msgs []Msg) ([]Result, error) {
+	subj, err := subject(EventsSubject, source)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	res := make([]Result, len(msgs))
+	futs := make([]jetstream.PubAckFuture, len(msgs))
+	stall := s.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		stall = max(time.Until(dl), time.Millisecond)
+	}
+	for i, m := range msgs {
+		if err := checkMsgID(m.ID); err != nil {
+			res[i].Err = err
+			continue
+		}
+		// Header is allocated here so the client does not grow it per option.
+		nm := &nats.Msg{Subject: subj, Data: m.Data, Header: nats.Header{}}
+		futs[i], res[i].Err = s.js.PublishMsgAsync(nm, jetstream.WithMsgID(m.ID), jetstream.WithStallWait(stall))
+		if res[i].Err != nil {
+			res[i].Err = fmt.Errorf("publish %s %q: %w", subj, m.ID, res[i].Err)
+		}
+	}
+	var batchErr error
+	for i, f := range futs {
+		if f == nil {
+			continue
+		}
+		select {
+		case ack := <-f.Ok():
+			res[i].Dup = ack.Duplicate
+		case err := <-f.Err():
+			res[i].Err = fmt.Errorf("publish %s %q: %w", subj, msgs[i].ID, err)
+		case <-ctx.Done():
+			// The ack may still come; it is only no longer awaited.
+			res[i].Err = fmt.Errorf("publish %s %q: %w", subj, msgs[i].ID, ctx.Err())
+			batchErr = fmt.Errorf("publish batch to %s: %w", subj, ctx.Err())
+		}
+	}
+	return res, batchErr
+}
+
+func (s *Streams) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// subject builds prefix.token, refusing tokens that would change the
+// subject's shape (wildcards, separators, spaces).
+func subject(prefix, token string) (string, error) {
+	if token == "" {
+		return "", fmt.Errorf("empty %s subject token", prefix)
+	}
+	if strings.ContainsAny(token, ".*> \t\r\n") {
+		return "", fmt.Errorf("invalid %s subject token %q: no '.', '*', '>' or whitespace allowed", prefix, token)
+	}
+	return prefix + "." + token, nil
+}
+
+var errBadMsgID = errors.New("invalid message id")
+
+// checkMsgID refuses ids that could not be a header value: a CR or LF in an
+// id from an untrusted payload would inject headers into the message.
+func checkMsgID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("%w: empty", errBadMsgID)
+	case len(id) > maxMsgIDLen:
+		return fmt.Errorf("%w: %d bytes, at most %d", errBadMsgID, len(id), maxMsgIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x20 || c == 0x7f {
+			return fmt.Errorf("%w %q: control character", errBadMsgID, id)
+		}
+	}
+	return nil
+}
