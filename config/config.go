@@ -2,8 +2,16 @@
 // alerts go, and how the service runs. Load checks the whole file before
 // anything starts — unknown keys, types, required fields, URLs, names and
 // references between sections — and reports every problem at once as
-// yamlx.Errors positioned file:line:col. ${VAR} references expand from the
-// environment; credentials are of type Secret, which never prints.
+// yamlx.Errors positioned file:line:col.
+//
+// In any value (never in a key), ${VAR} is replaced by the environment
+// variable VAR, which must be set; ${VAR:-text} gives text when VAR is unset
+// or empty; $${ is a literal ${. A value that came from the environment is
+// named by its variables in error messages, never shown. Credentials are of
+// type Secret, which never prints.
+//
+// Top-level keys starting with x- are ignored, so that they can hold YAML
+// anchors for the rest of the file (x-retry: &retry {max_attempts: 5}).
 package config
 
 import (

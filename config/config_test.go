@@ -623,6 +623,7 @@ func TestErrorsNeverShowEnvironmentValues(t *testing.T) {
 		"PATH":  "SECRET-path",
 		"FMT":   "SECRET-format",
 		"EMAIL": "SECRET-email",
+		"SNAME": "secret-but-valid-name",
 	})
 	src := `
 server: {listen: "${LSTN}", external_url: "${URL}"}
@@ -633,6 +634,7 @@ sources:
   - {name: a, type: confluence-poll, base_url: "${URL}", token: t, api: "${TYPE}", format: "${FMT}"}
   - {name: b, type: nats, subject: "${SUBJ}"}
   - {name: c, type: webhook, path: "${PATH}"}
+  - {name: "${SNAME}", type: nats}
 notifiers:
   - {name: e, type: email, host: "${URL}", port: "${PORT}", tls: "${TYPE}", from: "${EMAIL}", to: ["${TO}"], rate_per_second: "${RATE}"}
   - {name: w, type: webhook, url: "${HOOK}", headers: {X-Token: "${HOOK}"}}
@@ -644,13 +646,13 @@ lists: {admins: {confluence_group: g, source: "${NAME}"}}
 		t.Fatal("no error")
 	}
 	msg := err.Error()
-	if strings.Contains(msg, "SECRET") || strings.Contains(msg, "admin:") || strings.Contains(msg, "hxxps") {
+	if strings.Contains(msg, "SECRET") || strings.Contains(msg, "secret-but") || strings.Contains(msg, "admin:") || strings.Contains(msg, "hxxps") {
 		t.Errorf("an environment value leaked:\n%s", msg)
 	}
 	if n := strings.Count(msg, "\n") + 1; n < 15 {
 		t.Errorf("only %d errors:\n%s", n, msg)
 	}
-	for _, v := range []string{"${URL}", "${PORT}", "${DUR}", "${BOOL}", "${TYPE}", "${HOOK}", "${SEV}", "${SUBJ}", "${PATH}", "${FMT}", "${EMAIL}", "${TO}", "${RATE}", "${NURL}", "${LSTN}", "${LIST}"} {
+	for _, v := range []string{"${URL}", "${PORT}", "${DUR}", "${BOOL}", "${TYPE}", "${HOOK}", "${SEV}", "${SUBJ}", "${PATH}", "${FMT}", "${EMAIL}", "${TO}", "${RATE}", "${NURL}", "${LSTN}", "${LIST}", "${SNAME}"} {
 		if !strings.Contains(msg, v) {
 			t.Errorf("no error names %s:\n%s", v, msg)
 		}

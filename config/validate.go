@@ -260,10 +260,7 @@ func (p *parser) sources(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 			_, v := get(n, key)
 			return first(v, n)
 		}
-		label := "source"
-		if s.Name != "" {
-			label += " " + s.Name
-		}
+		label := p.label("source", s.Name, n)
 		p.name("source", s.Name, n, names)
 		known := p.kind("source", s.Type, sourceTypes, n)
 		if !slices.Contains(formats, s.Format) {
@@ -273,7 +270,7 @@ func (p *parser) sources(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 		if known {
 			p.applies(n, "a "+s.Type+" source", sourceCommon, sourceKeys[s.Type])
 		}
-		if len(s.Fields) > 0 {
+		if len(s.Fields) > 0 && slices.Contains(formats, s.Format) {
 			p.fields(s, n)
 		}
 		switch s.Type {
@@ -438,10 +435,7 @@ func (p *parser) notifiers(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 			_, v := get(n, key)
 			return first(v, n)
 		}
-		label := "notifier"
-		if t.Name != "" {
-			label += " " + t.Name
-		}
+		label := p.label("notifier", t.Name, n)
 		p.name("notifier", t.Name, n, names)
 		if p.kind("notifier", t.Type, notifierTypes, n) {
 			p.applies(n, "a "+t.Type+" notifier", notifierCommon, notifierKeys[t.Type])
@@ -602,6 +596,17 @@ func (p *parser) name(what, name string, n *yaml.Node, seen map[string]*yaml.Nod
 	default:
 		seen[name] = first(v, n)
 	}
+}
+
+// label names a source or notifier in messages about it as a whole.
+func (p *parser) label(what, name string, n *yaml.Node) string {
+	if name == "" {
+		return what
+	}
+	if _, v := get(n, "name"); p.env[v] != nil {
+		return p.hidden(what, v)
+	}
+	return what + " " + name
 }
 
 // kind checks a type: and tells whether it is one of valid.
