@@ -194,3 +194,11 @@ func TestLoadMissingPath(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestSelfReferentialAliasIsAnErrorNotACrash(t *testing.T) {
+	src := "rules:\n  - &r {id: r1, severity: low, when: 'true', <<: *r}\n"
+	_, err := Compile([]File{{Name: "t.yaml", Data: []byte(src)}}, Options{})
+	if err == nil {
+		t.Fatal("a rule that merges itself loaded")
+	}
+}

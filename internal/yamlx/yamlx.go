@@ -121,7 +121,7 @@ func syntaxError(file string, err error) error {
 // that are allowed, and positions type errors at the offending node.
 func Decode(file string, node *yaml.Node, out any) Errors {
 	var errs Errors
-	check(file, node, reflect.TypeOf(out).Elem(), &errs)
+	check(file, node, reflect.TypeOf(out).Elem(), &errs, map[visit]bool{})
 	if len(errs) > 0 {
 		return errs
 	}
@@ -228,14 +228,25 @@ func tagOf(msg string) string { return tagRE.FindString(msg) }
 
 var nodeType = reflect.TypeOf(yaml.Node{})
 
+// visit is a node checked against a type; remembering them stops an alias
+// inside its own anchor (a: &x {<<: *x}) from recursing forever.
+type visit struct {
+	node *yaml.Node
+	t    reflect.Type
+}
+
 // check walks node against t and reports unknown keys.
-func check(file string, node *yaml.Node, t reflect.Type, errs *Errors) {
+func check(file string, node *yaml.Node, t reflect.Type, errs *Errors, seen map[visit]bool) {
 	if node == nil {
 		return
 	}
 	if node.Kind == yaml.AliasNode {
 		node = node.Alias
 	}
+	if seen[visit{node, t}] {
+		return
+	}
+	seen[visit{node, t}] = true
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -251,7 +262,7 @@ func check(file string, node *yaml.Node, t reflect.Type, errs *Errors) {
 		for i := 0; i+1 < len(node.Content); i += 2 {
 			k, v := node.Content[i], node.Content[i+1]
 			if k.Value == "<<" {
-				check(file, v, t, errs)
+				check(file, v, t, errs, seen)
 				continue
 			}
 			ft, ok := fields[k.Value]
@@ -259,18 +270,18 @@ func check(file string, node *yaml.Node, t reflect.Type, errs *Errors) {
 				*errs = append(*errs, At(file, k, "unknown key %q%s", k.Value, suggest(k.Value, fields)))
 				continue
 			}
-			check(file, v, ft, errs)
+			check(file, v, ft, errs, seen)
 		}
 	case reflect.Slice, reflect.Array:
 		if node.Kind == yaml.SequenceNode {
 			for _, c := range node.Content {
-				check(file, c, t.Elem(), errs)
+				check(file, c, t.Elem(), errs, seen)
 			}
 		}
 	case reflect.Map:
 		if node.Kind == yaml.MappingNode {
 			for i := 1; i < len(node.Content); i += 2 {
-				check(file, node.Content[i], t.Elem(), errs)
+				check(file, node.Content[i], t.Elem(), errs, seen)
 			}
 		}
 	}
