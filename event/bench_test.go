@@ -74,6 +74,9 @@ func BenchmarkParse(b *testing.B) {
 
 	b.Run("auditing-rest", func(b *testing.B) { benchmarkParse(b, rest, Options{Format: FormatConfluenceAuditing}, 1) })
 	b.Run("auditing-rest-auto", func(b *testing.B) { benchmarkParse(b, rest, Options{}, 1) })
+	b.Run("auditing-rest-no-content-id", func(b *testing.B) {
+		benchmarkParse(b, rest, Options{Format: FormatConfluenceAuditing, NoContentID: true}, 1)
+	})
 	b.Run("auditing-file", func(b *testing.B) { benchmarkParse(b, file, Options{Format: FormatConfluenceAuditing}, 1) })
 	b.Run("audit", func(b *testing.B) { benchmarkParse(b, legacyRecord, Options{Format: FormatConfluenceAudit}, 1) })
 	b.Run("webhook-dc", func(b *testing.B) { benchmarkParse(b, webhookDC, Options{Format: FormatConfluenceWebhook}, 1) })

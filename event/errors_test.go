@@ -53,6 +53,8 @@ func TestBadInput(t *testing.T) {
 			want: []string{`object 1 (line 1, column 13): "entities" of a page must be an array of events, found an object`}, kind: "object"},
 		{name: "page whose results is a string", payload: []byte("{\n\"results\": \"none\"}"),
 			want: []string{`object 1 (line 2, column 12): "results" of a page must be an array of events, found a string`}, kind: "object"},
+		{name: "malformed member of a page", payload: []byte(`{"entities":[],"x":{""}}`),
+			want: []string{"line 1, column 23 (object 1): invalid character '}' after object key"}, kind: "syntax"},
 		{name: "page with a non-object element", payload: []byte(`{"entities":[{"type":{"action":"a"}}, 5]}`),
 			want: []string{"object 2 (line 1, column 39): element 2 of the array is a number; each event must be a JSON object"}, kind: "object"},
 		{name: "array of strings", payload: []byte(`["a","b"]`),

@@ -3,6 +3,8 @@ package event
 import (
 	"bytes"
 	stdjson "encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -44,7 +46,32 @@ func checkEvents(t *testing.T, data []byte, opt Options, events []Event, err err
 		if events != nil || err.Error() == "" {
 			t.Fatalf("error %q with %d events", err, len(events))
 		}
+		var se *SyntaxError
+		var oe *ObjectError
+		switch {
+		case errors.As(err, &se):
+			if se.Offset < 0 || int(se.Offset) > len(data) || se.Line < 1 || se.Column < 1 || se.Object < -1 {
+				t.Fatalf("syntax error out of the payload: %+v", se)
+			}
+		case errors.As(err, &oe):
+			if oe.Offset < 0 || int(oe.Offset) > len(data) || oe.Line < 1 || oe.Column < 1 || oe.Object < 0 {
+				t.Fatalf("object error out of the payload: %+v", oe)
+			}
+		}
 		return
+	}
+	// What parses is a well-formed sequence of JSON values, as encoding/json
+	// reads them: the scanner lets nothing malformed through.
+	if !bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
+		dec := stdjson.NewDecoder(bytes.NewReader(data))
+		for {
+			var v stdjson.RawMessage
+			if err := dec.Decode(&v); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatalf("parsed, but encoding/json rejects it: %v", err)
+			}
+		}
 	}
 	for i := range events {
 		e := &events[i]
@@ -63,8 +90,8 @@ func checkEvents(t *testing.T, data []byte, opt Options, events []Event, err err
 		if e.Objects == nil || e.Changes == nil {
 			t.Fatalf("event %d: nil objects or changes", i)
 		}
-		if len(e.RawJSON()) == 0 {
-			t.Fatalf("event %d has no raw JSON", i)
+		if raw := e.RawJSON(); len(raw) == 0 || !stdjson.Valid(raw) {
+			t.Fatalf("event %d: raw JSON %q is not JSON", i, raw)
 		}
 		if err := e.LoadRaw(); err != nil {
 			t.Fatalf("event %d: LoadRaw: %v", i, err)

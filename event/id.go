@@ -12,8 +12,8 @@ import (
 // can never give an old id to a different event.
 const idVersion = "ev1\x00"
 
-// contentID is the id of an event whose source gives none (no Confluence
-// audit API does): a hash of the fields that identify what happened, so that
+// ContentID is the id of an event whose source gives none (no Confluence
+// audit API does), which Parse sets as its ID: a hash of the fields that identify what happened, so that
 // the same event seen twice gets the same id however it was serialized (key
 // order, whitespace, escapes), and the REST and file copies of one auditing
 // event get the same id. So it leaves out what those copies do not share
@@ -26,7 +26,7 @@ const idVersion = "ev1\x00"
 //
 // It is SHA-256, truncated to 128 bits: a payload an attacker shapes must not
 // collide with another event's id, or the EVENTS stream's dedup would drop it.
-func (e *Event) contentID() string {
+func (e *Event) ContentID() string {
 	var stack [1024]byte
 	b := append(stack[:0], idVersion...)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.Unix()))

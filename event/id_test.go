@@ -145,3 +145,21 @@ func TestSourceIDChecked(t *testing.T) {
 		t.Errorf("id %q", e[0].ID)
 	}
 }
+
+func TestNoContentID(t *testing.T) {
+	data := readFixture(t, "soteri-events.jsonl")
+	with := mustParse(t, data, Options{})
+	without := mustParse(t, data, Options{NoContentID: true})
+	for i := range with {
+		if without[i].ID != "" {
+			t.Errorf("event %d has id %q with NoContentID", i, without[i].ID)
+		}
+		if got := without[i].ContentID(); got != with[i].ID {
+			t.Errorf("event %d: ContentID %s, Parse's id %s", i, got, with[i].ID)
+		}
+	}
+	// A payload's own id is still kept.
+	if e := mustParse(t, []byte(`{"id":"evt-1","action":"a"}`), Options{NoContentID: true}); e[0].ID != "evt-1" {
+		t.Errorf("id %q", e[0].ID)
+	}
+}

@@ -50,7 +50,9 @@ func normalize[S str](p *parser, w *wire[S], it item, k int, e *Event) error {
 		e.rawJSON = obj
 	}
 	if e.ID == "" {
-		e.ID = e.contentID()
+		if !p.opt.NoContentID {
+			e.ID = e.ContentID()
+		}
 	} else if err := checkID(e.ID); err != nil {
 		return p.objectError(it.start, k, format, err)
 	}
@@ -173,6 +175,11 @@ func parseTime(b json.RawMessage) (time.Time, error) {
 	)
 	switch c := b[0]; {
 	case c == '"':
+		// The REST shape's timestamps: read from the bytes, without making a
+		// string of them.
+		if v, ok := parseRFC3339([]byte(b[1 : len(b)-1])); ok {
+			return inRange(v)
+		}
 		s, ok := unquoteSimple(b)
 		if !ok {
 			if s, err = unquote(b); err != nil {
@@ -263,7 +270,7 @@ func isEpoch(s string) bool {
 // 2024-05-14T09:12:03.417Z or with a ±hh:mm offset, in a fifth of the time
 // time.Parse takes; ok is false for anything else, which time.Parse then
 // reads (or rejects).
-func parseRFC3339(s string) (time.Time, bool) {
+func parseRFC3339[T []byte | string](s T) (time.Time, bool) {
 	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
 		return time.Time{}, false
 	}
@@ -295,7 +302,7 @@ func parseRFC3339(s string) (time.Time, bool) {
 	}
 	offset := 0
 	switch zone := s[i:]; {
-	case zone == "Z":
+	case len(zone) == 1 && zone[0] == 'Z':
 	case len(zone) == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':':
 		h, okh := atoi(zone[1:3])
 		m, okm := atoi(zone[4:6])
@@ -314,7 +321,7 @@ func parseRFC3339(s string) (time.Time, bool) {
 }
 
 // atoi reads a run of decimal digits.
-func atoi(s string) (int, bool) {
+func atoi[T []byte | string](s T) (int, bool) {
 	n := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]

@@ -196,7 +196,7 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintf(s.err, "alerter replay: %v\n", err)
 		return 1
 	}
-	evs, err := event.Parse(data, event.Options{Format: *format, Source: "replay"})
+	evs, err := event.Parse(data, event.Options{Format: *format, Source: "replay", MaxEvents: -1})
 	if err != nil {
 		fmt.Fprintf(s.err, "alerter replay: %s: %v\n", *eventsFile, err)
 		return 1
