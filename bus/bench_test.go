@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,14 @@ func benchStreams(b *testing.B) *Streams {
 	return s
 }
 
+// benchCtx has a generous deadline: benchmarks measure throughput, and on
+// a busy machine a store's default 5s timeout could fail them.
+func benchCtx(b *testing.B) context.Context {
+	ctx, cancel := context.WithTimeout(b.Context(), 10*time.Minute)
+	b.Cleanup(cancel)
+	return ctx
+}
+
 func perSecond(b *testing.B, n int, unit string) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), unit)
 }
@@ -42,7 +51,7 @@ func perSecond(b *testing.B, n int, unit string) {
 // One event per round trip: the single-event webhook path.
 func BenchmarkPublishEventSync(b *testing.B) {
 	s, data := benchStreams(b), benchEvent(b)
-	ctx := b.Context()
+	ctx := benchCtx(b)
 	i := 0
 	for b.Loop() {
 		i++
@@ -66,7 +75,7 @@ func BenchmarkPublishEventsBatch100Parallel4(b *testing.B) {
 
 func benchBatches(b *testing.B, publishers int) {
 	s, data := benchStreams(b), benchEvent(b)
-	ctx := b.Context()
+	ctx := benchCtx(b)
 	const size = 100
 	batches := (b.N + size - 1) / size
 	var next atomic.Int64
@@ -115,7 +124,7 @@ func BenchmarkStateUpdateParallel8(b *testing.B) {
 func benchStateUpdate(b *testing.B, workers int) {
 	_, js := newEnv(b)
 	s := newStore(b, js, StateOptions{})
-	ctx := b.Context()
+	ctx := benchCtx(b)
 	const keys = 1000
 	fn := func(g *engine.GroupState) error {
 		g.Alerted, g.LastAlert, g.Expires = true, time.Now().UnixNano(), time.Now().Add(30*time.Minute).UnixNano()
@@ -160,6 +169,7 @@ func benchKey(i int) string {
 // this process) and in RSS (rss-B/key). With b.N ≥ 10,000 it measures
 // again once the server's block caches have expired (the idle-* metrics),
 // which is the steady state of keys that wait out their dedup window.
+// BUS_MEM_PROFILE=file writes a heap profile at the end.
 //
 //	go test -run '^$' -bench StateMemory -benchtime 100000x ./bus
 func BenchmarkStateMemoryPerKey(b *testing.B) {
@@ -167,7 +177,7 @@ func BenchmarkStateMemoryPerKey(b *testing.B) {
 	e := startEmbedded(b, EmbeddedOptions{StoreDir: dir})
 	_, js := connectJS(b, e)
 	s := newStore(b, js, StateOptions{})
-	ctx := context.Background()
+	ctx := benchCtx(b)
 	now := time.Now().UnixNano()
 	fn := func(g *engine.GroupState) error {
 		g.Alerted, g.LastAlert, g.Expires, g.Suppressed = true, now, now+int64(30*time.Minute), 2
@@ -211,8 +221,25 @@ func BenchmarkStateMemoryPerKey(b *testing.B) {
 	}
 	report("")
 	if b.N >= 10_000 {
-		time.Sleep(12 * time.Second) // the file store's cache expiry is 10s
+		// The file store drops a block's cache after 10s idle and its
+		// per-block subject index after 2m; BUS_MEM_SETTLE=130s waits for
+		// both.
+		settle := 12 * time.Second
+		if d, err := time.ParseDuration(os.Getenv("BUS_MEM_SETTLE")); err == nil {
+			settle = d
+		}
+		time.Sleep(settle)
 		report("idle-")
+	}
+	if f := os.Getenv("BUS_MEM_PROFILE"); f != "" {
+		w, err := os.Create(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer w.Close()
+		if err := pprof.WriteHeapProfile(w); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -97,14 +97,17 @@ func StartEmbedded(ctx context.Context, opt EmbeddedOptions, log *slog.Logger) (
 		wait = time.Until(dl)
 	}
 	go srv.Start()
-	if !waitReady(srv, slogger, wait) || !srv.JetStreamEnabled() {
+	ready := waitReady(srv, slogger, wait)
+	if !ready || !srv.JetStreamEnabled() {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		if e := slogger.lastError(); e != "" {
+		switch e := slogger.lastError(); {
+		case e != "":
 			return nil, fmt.Errorf("embedded nats: start failed: %s", e)
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("embedded nats: not ready: %w", err)
+		case ready:
+			return nil, fmt.Errorf("embedded nats: JetStream did not start (store dir %s)", opt.StoreDir)
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("embedded nats: not ready: %w", ctx.Err())
 		}
 		return nil, fmt.Errorf("embedded nats: not ready after %s (store dir %s)", wait.Round(time.Millisecond), opt.StoreDir)
 	}

@@ -103,7 +103,7 @@ func newEnv(t testing.TB) (*Embedded, jetstream.JetStream) {
 
 func newStore(t testing.TB, js jetstream.JetStream, opt StateOptions) *StateStore {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := NewStateStore(ctx, js, opt)
 	if err != nil {
@@ -157,23 +157,35 @@ func startCluster(t testing.TB, n int) *cluster {
 			t.Fatalf("node %d not ready", i)
 		}
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for !c.hasLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("no JetStream meta leader after 15s")
+	// Ready when a meta leader knows all nodes with their stats: before
+	// that an R3 asset fails with "no suitable peers for placement".
+	eventually(t, 30*time.Second, "JetStream meta leader with all peers", func() bool {
+		for _, s := range c.servers {
+			if s.JetStreamIsLeader() && len(s.JetStreamClusterPeers()) == n {
+				return true
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	})
 	return c
 }
 
-func (c *cluster) hasLeader() bool {
-	for _, s := range c.servers {
-		if s.Running() && s.JetStreamIsLeader() {
-			return true
+// waitStreamCurrent waits until stream has a leader and all its replicas
+// are current, so that a test starts on a settled cluster.
+func waitStreamCurrent(t testing.TB, s jetstream.Stream, replicas int) {
+	t.Helper()
+	eventually(t, 30*time.Second, "stream leader and current replicas", func() bool {
+		info, err := s.Info(testCtx(t))
+		if err != nil || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != replicas-1 {
+			return false
 		}
-	}
-	return false
+		for _, r := range info.Cluster.Replicas {
+			if !r.Current {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // urls lists the client URLs starting with node first, so that a
@@ -194,6 +206,15 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// testCtx has a generous deadline, which Update then uses instead of the
+// store's timeout: on a busy test machine a write can stall for seconds,
+// and tests about semantics must not fail on that.
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 // eventually polls cond until it holds or the deadline passes.

@@ -211,14 +211,16 @@ func (s *StateStore) Update(ctx context.Context, key string, ttl time.Duration, 
 	return fmt.Errorf("update %s: %w (%d tries)", key, ErrConflict, s.opt.MaxTries)
 }
 
-// Get returns the stored state of key and whether there is one.
+// Get returns the stored state of key and whether there is one. It reads
+// through the stream leader, so it sees every acknowledged update (a
+// direct get may be served by a lagging replica).
 func (s *StateStore) Get(ctx context.Context, key string) (engine.GroupState, bool, error) {
 	if err := checkKey(key); err != nil {
 		return engine.GroupState{}, false, err
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	st, _, live, err := s.load(ctx, s.prefix+key, false)
+	st, _, live, err := s.load(ctx, s.prefix+key, true)
 	if err != nil {
 		return engine.GroupState{}, false, fmt.Errorf("get %s: %w", key, err)
 	}
@@ -234,10 +236,14 @@ func (s *StateStore) Bucket() string { return s.bucket }
 // KeyValue.Get hides, hence the read of the stream itself.
 func (s *StateStore) load(ctx context.Context, subj string, leader bool) (st engine.GroupState, rev uint64, live bool, err error) {
 	var m *jetstream.RawStreamMsg
+	if !leader {
+		m, err = s.stream.GetLastMsgForSubject(ctx, subj)
+		// No replica answers direct gets while the stream starts up or
+		// its replicas catch up; the leader may already.
+		leader = errors.Is(err, nats.ErrNoResponders)
+	}
 	if leader {
 		m, err = s.leaderGet(ctx, subj)
-	} else {
-		m, err = s.stream.GetLastMsgForSubject(ctx, subj)
 	}
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return st, 0, false, nil
@@ -394,9 +400,12 @@ func (s *StateStore) withTimeout(ctx context.Context) (context.Context, context.
 }
 
 // backoff waits a little, randomly, before a CAS retry, so that writers
-// colliding on one key spread out instead of colliding again.
+// colliding on one key spread out instead of colliding again. It grows to
+// 200ms, so that 16 tries span about a second: on a replicated bucket the
+// leader rejects a CAS while an earlier write of the key is still being
+// replicated, which under load takes longer than a few quick retries.
 func backoff(ctx context.Context, try int) error {
-	d := time.Duration(rand.Int64N(int64(50*time.Microsecond) << min(try, 8)))
+	d := time.Duration(rand.Int64N(min(int64(100*time.Microsecond)<<min(try, 11), int64(200*time.Millisecond))))
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -18,7 +18,7 @@ import (
 
 func get(t *testing.T, s *StateStore, key string) (engine.GroupState, bool) {
 	t.Helper()
-	g, ok, err := s.Get(t.Context(), key)
+	g, ok, err := s.Get(testCtx(t), key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func get(t *testing.T, s *StateStore, key string) (engine.GroupState, bool) {
 }
 
 func TestStateStoreSemantics(t *testing.T) {
-	ctx := t.Context()
+	ctx := testCtx(t)
 	_, js := newEnv(t)
 	s := newStore(t, js, StateOptions{})
 	const key = "rule-a.0123456789abcdef"
@@ -136,7 +136,7 @@ func TestStateStoreInvalidKeys(t *testing.T) {
 	_, js := newEnv(t)
 	s := newStore(t, js, StateOptions{})
 	for _, k := range []string{"", "a..b", ".a", "a.", "a b", "a*", "a.>", "ä", strings.Repeat("a", 2000)} {
-		err := s.Update(t.Context(), k, time.Minute, func(*engine.GroupState) error {
+		err := s.Update(testCtx(t), k, time.Minute, func(*engine.GroupState) error {
 			t.Errorf("fn called for invalid key %q", k)
 			return nil
 		})
@@ -151,7 +151,7 @@ func TestStateStoreInvalidKeys(t *testing.T) {
 
 func TestStateStoreTTL(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
+	ctx := testCtx(t)
 	_, js := newEnv(t)
 	s := newStore(t, js, StateOptions{MarkerTTL: time.Second})
 	set := func(key string, ttl time.Duration) {
@@ -167,6 +167,13 @@ func TestStateStoreTTL(t *testing.T) {
 		return func() bool { _, ok := get(t, s, key); return !ok }
 	}
 	start := time.Now()
+	set("r.emptied", time.Hour)
+	if err := s.Update(ctx, "r.emptied", time.Hour, func(g *engine.GroupState) error {
+		*g = engine.GroupState{}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	set("r.created", time.Second)
 	set("r.updated", time.Second)
 	set("r.updated", time.Second) // the trap: kv.Update would drop the TTL here
@@ -176,6 +183,12 @@ func TestStateStoreTTL(t *testing.T) {
 	if d := time.Since(start); d < 900*time.Millisecond {
 		t.Errorf("keys expired after %s, before their 1s TTL", d)
 	}
+	// An emptied key leaves a purge marker that expires too, so that it
+	// costs nothing after MarkerTTL.
+	eventually(t, 5*time.Second, "purge marker expires", func() bool {
+		_, err := s.stream.GetLastMsgForSubject(ctx, s.prefix+"r.emptied")
+		return errors.Is(err, jetstream.ErrMsgNotFound)
+	})
 	if _, ok := get(t, s, "r.forever"); !ok {
 		t.Error("key without TTL expired")
 	}
@@ -190,7 +203,7 @@ func TestStateStoreTTL(t *testing.T) {
 // update, not after its creation.
 func TestStateStoreTTLRestartsOnUpdate(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
+	ctx := testCtx(t)
 	_, js := newEnv(t)
 	s := newStore(t, js, StateOptions{MarkerTTL: time.Second})
 	inc := func(ttl time.Duration) {
@@ -220,11 +233,11 @@ func TestStateStoreConcurrentCAS(t *testing.T) {
 	const workers, incs = 8, 200
 	for _, shared := range []bool{true, false} {
 		t.Run(map[bool]string{true: "one store", false: "store per writer"}[shared], func(t *testing.T) {
+			ctx := testCtx(t)
 			e, js := newEnv(t)
 			// Eight replicas hammering one key is harsher than production
-			// (a few replicas, rarely one key at once), so more tries; and
-			// a loaded test machine must not turn into timeouts.
-			opt := StateOptions{MaxTries: 64, Timeout: time.Minute}
+			// (a few replicas, rarely one key at once), so more tries.
+			opt := StateOptions{MaxTries: 64}
 			stores := make([]*StateStore, workers)
 			for i := range stores {
 				if shared {
@@ -241,7 +254,7 @@ func TestStateStoreConcurrentCAS(t *testing.T) {
 			for _, s := range stores {
 				wg.Go(func() {
 					for range incs {
-						if err := s.Update(t.Context(), "counter.01", time.Minute, func(g *engine.GroupState) error {
+						if err := s.Update(ctx, "counter.01", time.Minute, func(g *engine.GroupState) error {
 							g.Suppressed++
 							return nil
 						}); err != nil {
@@ -267,7 +280,8 @@ func TestStateStoreCluster(t *testing.T) {
 	t.Logf("cluster formed in %s", time.Since(start))
 	stores := make([]*StateStore, 2)
 	for i := range stores {
-		nc, err := nats.Connect(c.urls(i), nats.DontRandomize(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+		nc, err := nats.Connect(c.urls(i), nats.DontRandomize(), nats.MaxReconnects(-1),
+			nats.ReconnectWait(100*time.Millisecond), nats.Timeout(10*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -277,15 +291,14 @@ func TestStateStoreCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		stores[i] = newStore(t, js, StateOptions{Replicas: 3, Timeout: 3 * time.Second})
+		waitStreamCurrent(t, stores[i].stream, 3)
 	}
 	if u0, u1 := stores[0].js.Conn().ConnectedUrl(), stores[1].js.Conn().ConnectedUrl(); u0 == u1 {
 		t.Fatalf("both stores on %s", u0)
 	}
 	const key, perStore = "cluster.0a", 150
 	inc := func(g *engine.GroupState) error { g.Suppressed++; return nil }
-	// A generous deadline: this part is about exactness, not timeouts.
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
+	ctx := testCtx(t)
 	var wg sync.WaitGroup
 	for _, s := range stores {
 		wg.Go(func() {
@@ -333,7 +346,6 @@ func TestStateStoreFailOpen(t *testing.T) {
 	for _, failOpen := range []bool{false, true} {
 		t.Run(map[bool]string{false: "closed", true: "open"}[failOpen], func(t *testing.T) {
 			t.Parallel()
-			ctx := t.Context()
 			dir := t.TempDir()
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -342,7 +354,8 @@ func TestStateStoreFailOpen(t *testing.T) {
 			addr := l.Addr().String()
 			l.Close()
 			e := startEmbedded(t, EmbeddedOptions{StoreDir: dir, Listen: addr})
-			nc, err := nats.Connect(e.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+			nc, err := nats.Connect(e.ClientURL(), nats.MaxReconnects(-1),
+				nats.ReconnectWait(50*time.Millisecond), nats.Timeout(10*time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -355,7 +368,10 @@ func TestStateStoreFailOpen(t *testing.T) {
 			s := newStore(t, js, StateOptions{FailOpen: failOpen, Timeout: 300 * time.Millisecond,
 				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			const key = "rule-a.ff"
-			alert := func() (fired bool, err error) {
+			// Calls while the server runs get a generous deadline; during
+			// the outage none, so the store's 300ms timeout applies.
+			up, down := testCtx(t), t.Context()
+			alert := func(ctx context.Context) (fired bool, err error) {
 				err = s.Update(ctx, key, time.Hour, func(g *engine.GroupState) error {
 					fired = !g.Alerted
 					g.Alerted = true
@@ -363,16 +379,16 @@ func TestStateStoreFailOpen(t *testing.T) {
 				})
 				return fired, err
 			}
-			if fired, err := alert(); err != nil || !fired {
+			if fired, err := alert(up); err != nil || !fired {
 				t.Fatalf("first alert: fired=%v err=%v", fired, err)
 			}
-			if fired, err := alert(); err != nil || fired {
+			if fired, err := alert(up); err != nil || fired {
 				t.Fatalf("deduped alert: fired=%v err=%v", fired, err)
 			}
 
 			e.Shutdown()
 			for range 3 {
-				fired, err := alert()
+				fired, err := alert(down)
 				if failOpen {
 					if err != nil || !fired {
 						t.Fatalf("fail open: fired=%v err=%v, want a fired alert", fired, err)
@@ -389,12 +405,34 @@ func TestStateStoreFailOpen(t *testing.T) {
 			// the state is what it was before the outage.
 			startEmbedded(t, EmbeddedOptions{StoreDir: dir, Listen: addr})
 			eventually(t, 10*time.Second, "reconnect", nc.IsConnected)
-			if fired, err := alert(); err != nil || fired {
+			if fired, err := alert(up); err != nil || fired {
 				t.Fatalf("after outage: fired=%v err=%v, want deduped", fired, err)
 			}
 			if n := logs.count("state store reachable again"); n != 1 {
 				t.Errorf("recovery logged %d times, want once:\n%s", n, logs.buf.String())
 			}
 		})
+	}
+}
+
+// The trap StateStore.put avoids (libs.md §2): KeyValue.Update publishes
+// without a TTL, so a key created with KeyTTL and then updated never
+// expires. Should this fail, nats.go changed, and put may be replaceable
+// by KeyValue calls.
+func TestKVUpdateDropsTTL(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	_, js := newEnv(t)
+	s := newStore(t, js, StateOptions{MarkerTTL: time.Second})
+	rev, err := s.kv.Create(ctx, "trap.k", []byte{1, 0, 0, 0, 0, 0}, jetstream.KeyTTL(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.kv.Update(ctx, "trap.k", []byte{1, 0, 2, 0, 0, 0}, rev); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if _, err := s.kv.Get(ctx, "trap.k"); err != nil {
+		t.Fatalf("after 2.5s: %v; KeyValue.Update kept the TTL", err)
 	}
 }
