@@ -18,7 +18,13 @@ import (
 // window: uvarint count and per entry the time as a delta to the previous
 // one (the first to LastAlert) and the id as uvarint length + bytes.
 // Deltas keep nanosecond times, which need 9 bytes absolute, to 5-6.
-const codecV1 = 1
+//
+// Version 2 appends the ids of the last alert's events: uvarint count, then
+// each as uvarint length + bytes. Version 1 states still decode.
+const (
+	codecV1 = 1
+	codecV2 = 2
+)
 
 const flagAlerted = 1
 
@@ -29,7 +35,7 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	if st.Alerted {
 		flags |= flagAlerted
 	}
-	dst = append(dst, codecV1, flags)
+	dst = append(dst, codecV2, flags)
 	dst = binary.AppendVarint(dst, st.LastAlert)
 	dst = binary.AppendVarint(dst, st.Suppressed)
 	dst = binary.AppendVarint(dst, st.Expires-st.LastAlert)
@@ -41,6 +47,11 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(e.ID)))
 		dst = append(dst, e.ID...)
 	}
+	dst = binary.AppendUvarint(dst, uint64(len(st.Fired)))
+	for _, id := range st.Fired {
+		dst = binary.AppendUvarint(dst, uint64(len(id)))
+		dst = append(dst, id...)
+	}
 	return dst
 }
 
@@ -49,7 +60,7 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	if len(b) < 2 {
 		return st, fmt.Errorf("%w: %d bytes", errCorruptState, len(b))
 	}
-	if b[0] != codecV1 {
+	if b[0] != codecV1 && b[0] != codecV2 {
 		return st, fmt.Errorf("%w: unknown version %d", errCorruptState, b[0])
 	}
 	st.Alerted = b[1]&flagAlerted != 0
@@ -67,6 +78,18 @@ func decodeState(b []byte) (engine.GroupState, error) {
 		for i := range st.Window {
 			prev += d.varint()
 			st.Window[i] = engine.Entry{Time: prev, ID: d.str()}
+		}
+	}
+	if b[0] == codecV2 {
+		n := d.uvarint()
+		if d.err == nil && n > uint64(len(d.b)) { // each id takes ≥ 1 byte
+			d.err = fmt.Errorf("%w: %d fired ids in %d bytes", errCorruptState, n, len(d.b))
+		}
+		if d.err == nil && n > 0 {
+			st.Fired = make([]string, n)
+			for i := range st.Fired {
+				st.Fired[i] = d.str()
+			}
 		}
 	}
 	if d.err == nil && len(d.b) > 0 {

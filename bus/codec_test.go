@@ -12,6 +12,7 @@ import (
 func TestCodecRoundTrip(t *testing.T) {
 	const t0 = 1_715_681_280_000_000_000
 	states := []engine.GroupState{
+		{Alerted: true, LastAlert: 1715680805120000000, Expires: 1715682605120000000, Fired: []string{"e1", "e2"}},
 		{},
 		{Alerted: true, LastAlert: t0, Suppressed: 3, Expires: t0 + 30*60e9},
 		{Window: []engine.Entry{{Time: t0 - 5e9, ID: "a"}, {Time: t0, ID: ""}, {Time: t0 - 9e9, ID: "out-of-order"}}, Expires: t0 + 600e9},

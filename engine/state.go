@@ -20,6 +20,12 @@ type GroupState struct {
 	// Expires is the event time after which the state no longer affects
 	// any decision and may be dropped.
 	Expires int64 `json:"x,omitempty"`
+	// Fired are the ids of the events behind the last alert, the firing one
+	// last. If the process dies after saving this state but before the
+	// alert is stored, the redelivered firing event must fire again (its
+	// alert id is the same, so a stored alert is deduplicated) rather than
+	// be suppressed by its own alert.
+	Fired []string `json:"f,omitempty"`
 }
 
 // Entry is one event in a threshold window.
@@ -64,6 +70,7 @@ func (m *MemStore) Update(_ context.Context, key string, _ time.Duration, fn fun
 	// fn works on a copy so that a failing fn leaves the state untouched.
 	cp := *st
 	cp.Window = append([]Entry(nil), st.Window...)
+	cp.Fired = append([]string(nil), st.Fired...)
 	if err := fn(&cp); err != nil {
 		return err
 	}
@@ -71,6 +78,7 @@ func (m *MemStore) Update(_ context.Context, key string, _ time.Duration, fn fun
 		delete(m.states, key)
 		return nil
 	}
+	cp.Fired = append([]string(nil), cp.Fired...)
 	m.states[key] = &cp
 	return nil
 }
@@ -119,7 +127,18 @@ type decision struct {
 //  2. Otherwise, without a threshold an alert fires at once; with one, the
 //     event joins the window (t-within, t], and when that holds count
 //     events an alert fires and they leave the window.
+//
+// Evaluating an event again (a redelivery) is idempotent for the event
+// that fired and for events already in the threshold window.
 func decide(st *GroupState, p policy, t int64, id string) decision {
+	if n := len(st.Fired); n > 0 && st.Fired[n-1] == id {
+		return decision{fire: true, count: n, ids: append([]string(nil), st.Fired...)}
+	}
+	for _, e := range st.Window {
+		if e.ID == id {
+			return decision{}
+		}
+	}
 	if p.dedupWindow > 0 && st.Alerted && abs(t-st.LastAlert) < p.dedupWindow {
 		st.Suppressed++
 		st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
@@ -166,6 +185,7 @@ func decide(st *GroupState, p policy, t int64, id string) decision {
 func fire(st *GroupState, p policy, t int64, d decision) decision {
 	d.fire = true
 	d.suppressedBefore = st.Suppressed
+	st.Fired = append(st.Fired[:0], d.ids...)
 	st.Suppressed = 0
 	if !st.Alerted || t > st.LastAlert {
 		st.LastAlert = t

@@ -105,3 +105,26 @@ func TestMemStoreDropsEmptyAndExpired(t *testing.T) {
 		t.Fatal("expired state not swept")
 	}
 }
+
+// A crash after the state was saved but before the alert was stored
+// redelivers the event: it must fire again, with the same events, and a
+// redelivered window event must not count twice.
+func TestDecideIsIdempotentForRedeliveries(t *testing.T) {
+	p := policy{count: 2, within: int64(10 * time.Minute), dedupWindow: int64(30 * time.Minute)}
+	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC).UnixNano()
+	var st GroupState
+	if d := decide(&st, p, base, "a"); d.fire {
+		t.Fatal("fired on one event")
+	}
+	if d := decide(&st, p, base, "a"); d.fire || len(st.Window) != 1 {
+		t.Fatalf("a redelivered window event counted twice: %+v", st.Window)
+	}
+	first := decide(&st, p, base+int64(time.Minute), "b")
+	again := decide(&st, p, base+int64(time.Minute), "b")
+	if !first.fire || !again.fire || strings.Join(again.ids, ",") != "a,b" || again.count != 2 {
+		t.Fatalf("redelivered firing event: first %+v, again %+v", first, again)
+	}
+	if d := decide(&st, p, base+int64(2*time.Minute), "c"); !d.suppressed {
+		t.Fatalf("a new event inside the dedup window was not suppressed: %+v", d)
+	}
+}
