@@ -214,7 +214,12 @@ type worker struct {
 	cand []int32
 }
 
+// getWorker takes a worker from the pool for the snapshot, with lists
+// overriding the set's own when not nil (rule tests).
 func (e *Engine) getWorker(s *snapshot, lists map[string][]string) *worker {
+	if lists == nil {
+		lists = s.set.Lists
+	}
 	w := e.pool.Get().(*worker)
 	if w.env == nil {
 		w.env = rules.NewEnv(nil)
@@ -252,9 +257,6 @@ func (e *Engine) Evaluate(ev *event.Event) ([]Match, []RuleError) {
 }
 
 func (e *Engine) evaluate(s *snapshot, ev *event.Event, lists map[string][]string) ([]Match, []RuleError) {
-	if lists == nil {
-		lists = s.set.Lists
-	}
 	if s.usesRaw {
 		e.loadRaw(ev)
 	}
@@ -418,9 +420,6 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 		for i, g := range r.GroupBy {
 			a.Group[g.Source] = m.Group[i]
 		}
-	}
-	if lists == nil {
-		lists = s.set.Lists
 	}
 	w := e.getWorker(s, lists)
 	w.env.Event = ev
