@@ -213,3 +213,24 @@ func TestConnectRedactsSecrets(t *testing.T) {
 		t.Log(err)
 	}
 }
+
+func TestCheckpoints(t *testing.T) {
+	ctx := t.Context()
+	_, js := newEnv(t)
+	c, err := NewCheckpoints(ctx, js, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Get(ctx, "poll.confluence"); err != nil || v != nil {
+		t.Fatalf("Get of a missing key = %q, %v; want nil, nil", v, err)
+	}
+	for _, want := range []string{"one", "two"} {
+		if err := c.Put(ctx, "poll.confluence", []byte(want)); err != nil {
+			t.Fatal(err)
+		}
+		v, err := c.Get(ctx, "poll.confluence")
+		if err != nil || string(v) != want {
+			t.Fatalf("Get = %q, %v; want %q", v, err, want)
+		}
+	}
+}

@@ -1,0 +1,45 @@
+// Package ingest takes events in from the sources of SPEC §1 (webhook,
+// NATS subject, Confluence audit poller, audit log file) and hands them,
+// normalized, to a Sink that stores them durably in the EVENTS stream.
+//
+// A source reports an event as taken only after the Sink has stored it: a
+// webhook answers 202, a poller or a file tail advances its checkpoint, a
+// NATS message is acknowledged. What the Sink refused is retried or
+// reported, never dropped silently.
+package ingest
+
+import (
+	"context"
+
+	"github.com/alerter/alerter/event"
+)
+
+// Sink stores normalized events of one source. Store returns once every
+// event it counts is durably stored; a stored event whose id was already
+// stored (within the stream's duplicate window) counts as a duplicate.
+//
+// On error, Stored still counts the events that were stored, and Failed
+// lists the indexes of those that were not (a caller may retry them; ids
+// make the retry safe).
+type Sink interface {
+	Store(ctx context.Context, source string, events []event.Event) (Stored, error)
+}
+
+// Stored counts the outcome of a Store.
+type Stored struct {
+	Accepted   int // newly stored
+	Duplicates int // already stored under the same id
+	// Failed are the indexes, into the events given, of those not stored;
+	// set only with an error.
+	Failed []int
+}
+
+// Checkpoints keep a source's position (a poll window's end, a file offset)
+// across restarts and replicas.
+type Checkpoints interface {
+	// Get returns the value stored under key, or nil (and no error) if
+	// there is none.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Put stores value under key.
+	Put(ctx context.Context, key string, value []byte) error
+}
