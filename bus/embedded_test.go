@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/event"
 )
 
 func TestEmbeddedDedupAndRestart(t *testing.T) {
@@ -232,5 +233,38 @@ func TestCheckpoints(t *testing.T) {
 		if err != nil || string(v) != want {
 			t.Fatalf("Get = %q, %v; want %q", v, err, want)
 		}
+	}
+}
+
+func TestStoreEvents(t *testing.T) {
+	ctx := t.Context()
+	_, js := newEnv(t)
+	s, err := EnsureStreams(ctx, js, StreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := event.Parse([]byte(`{"id":"a","action":"x"}
+{"id":"b","action":"y"}`), event.Options{Source: "hook"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Store(ctx, "hook", events)
+	if err != nil || got.Accepted != 2 || got.Duplicates != 0 {
+		t.Fatalf("first Store = %+v, %v; want 2 accepted", got, err)
+	}
+	got, err = s.Store(ctx, "hook", events[1:])
+	if err != nil || got.Accepted != 0 || got.Duplicates != 1 {
+		t.Fatalf("second Store = %+v, %v; want 1 duplicate", got, err)
+	}
+	m, err := s.Events.GetLastMsgForSubject(ctx, "events.hook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := event.Decode(m.Data)
+	if err != nil || e.ID != "b" || e.Action != "y" || e.Source != "hook" {
+		t.Fatalf("stored event = %+v, %v", e, err)
+	}
+	if _, err := s.Store(ctx, "bad.source", events); err == nil {
+		t.Fatal("Store to a source name with a dot succeeded")
 	}
 }

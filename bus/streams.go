@@ -13,10 +13,14 @@ import (
 
 // Stream names and subject prefixes.
 const (
-	EventsStream  = "EVENTS"
-	AlertsStream  = "ALERTS"
-	EventsSubject = "events" // events.<source>
-	AlertsSubject = "alerts" // alerts.<rule id>
+	EventsStream    = "EVENTS"
+	AlertsStream    = "ALERTS"
+	RejectedStream  = "REJECTED"
+	EventsSubject   = "events"   // events.<source>
+	AlertsSubject   = "alerts"   // alerts.<rule id>
+	RejectedSubject = "rejected" // rejected.<source>
+	// ReasonHeader says why a message in REJECTED was not taken as an event.
+	ReasonHeader = "Alerter-Reason"
 )
 
 // Defaults of StreamOptions.
@@ -56,8 +60,9 @@ type StreamOptions struct {
 type Streams struct {
 	js      jetstream.JetStream
 	timeout time.Duration
-	Events  jetstream.Stream
-	Alerts  jetstream.Stream
+	Events   jetstream.Stream
+	Alerts   jetstream.Stream
+	Rejected jetstream.Stream
 }
 
 // Msg is one message of a batch.
@@ -113,6 +118,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opt StreamOption
 	if s.Alerts, err = mk(AlertsStream, AlertsSubject, "alerter: fired alerts, the alert id as message id"); err != nil {
 		return nil, err
 	}
+	if s.Rejected, err = mk(RejectedStream, RejectedSubject, "alerter: messages of NATS sources that were not events, with the reason"); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -120,6 +128,25 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opt StreamOption
 // reports dup when the id was already stored within the dedup window.
 func (s *Streams) PublishEvent(ctx context.Context, source, id string, data []byte) (dup bool, err error) {
 	return s.publish(ctx, EventsSubject, source, id, data)
+}
+
+// Reject keeps a message a source could not take as an event aside, with
+// the reason, so that it is neither lost nor blocking the source.
+func (s *Streams) Reject(ctx context.Context, source string, data []byte, reason string) error {
+	subj, err := subject(RejectedSubject, source)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	if len(reason) > 1024 {
+		reason = reason[:1024]
+	}
+	m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{ReasonHeader: []string{strings.ToValidUTF8(strings.NewReplacer("\r", " ", "\n", " ").Replace(reason), "?")}}}
+	if _, err := s.js.PublishMsg(ctx, m); err != nil {
+		return fmt.Errorf("publish %s: %w", subj, err)
+	}
+	return nil
 }
 
 // PublishAlert stores one alert of a rule with the alert id as message id,

@@ -1,0 +1,58 @@
+package event
+
+import (
+	"errors"
+	"fmt"
+
+	json "github.com/goccy/go-json"
+)
+
+// plain is Event without its methods, so that the JSON coders below can
+// use the default encoding of its fields without recursing.
+type plain Event
+
+// stored is the normalized JSON shape with raw left as bytes: writing it
+// copies the original payload instead of re-encoding a decoded map, and
+// reading it defers decoding raw until something asks (LoadRaw).
+type stored struct {
+	*plain
+	Raw json.RawMessage `json:"raw"`
+}
+
+// MarshalJSON writes the normalized event (SPEC §2). raw is e.Raw if it was
+// set, else the original payload as it came.
+func (e Event) MarshalJSON() ([]byte, error) {
+	s := stored{plain: (*plain)(&e)}
+	switch {
+	case e.Raw != nil:
+		b, err := json.Marshal(e.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("event %s: encoding raw: %w", e.ID, err)
+		}
+		s.Raw = b
+	case len(e.rawJSON) > 0:
+		s.Raw = e.rawJSON
+	default:
+		s.Raw = json.RawMessage("null")
+	}
+	return json.Marshal(s)
+}
+
+// Decode reads one event in the normalized JSON shape, as MarshalJSON writes
+// it: how events are stored in the EVENTS stream and carried in alerts. Raw
+// stays nil until LoadRaw; RawJSON is the stored raw payload. Decode keeps
+// data, which the caller must not modify afterwards.
+func Decode(data []byte) (Event, error) {
+	var e Event
+	s := stored{plain: (*plain)(&e)}
+	if err := json.UnmarshalNoEscape(data, &s); err != nil {
+		return Event{}, fmt.Errorf("decoding a stored event: %w", err)
+	}
+	if e.ID == "" {
+		return Event{}, errors.New("decoding a stored event: no id")
+	}
+	if len(s.Raw) > 0 && string(s.Raw) != "null" {
+		e.rawJSON = s.Raw
+	}
+	return e, nil
+}
