@@ -64,6 +64,16 @@ type NATS struct {
 	// survives a crash of the process) or "always" (fsync every write, which
 	// also survives a crash of the machine, at several times the cost).
 	Sync string `yaml:"sync,omitempty" json:"sync,omitempty"`
+	// Replicas of alerter's streams and buckets, for a cluster at nats.url:
+	// 3 on a 3-node cluster survives the loss of a node. Default 1; the
+	// embedded server has one node.
+	Replicas int `yaml:"replicas,omitempty" json:"replicas,omitempty"`
+	// FailOpen decides what happens when the dedup and threshold state
+	// cannot be read or written (the KV bucket unreachable): false (the
+	// default) holds the event and retries it until the state is back, so
+	// nothing is paged twice; true evaluates it on empty state, so an alert
+	// goes out at once but may be a duplicate.
+	FailOpen bool `yaml:"fail_open,omitempty" json:"fail_open,omitempty"`
 	// Credentials is a .creds file (JWT and NKey). At most one of
 	// credentials, user+password and token is given; all of them, and TLS,
 	// are for nats.url: the embedded server has no authentication.
@@ -396,4 +406,13 @@ func (c *Config) Route(severity string) []string {
 		return r
 	}
 	return c.Routes["default"]
+}
+
+// Targets returns where an alert goes: its rule's notify: list if it has
+// one, else the routes for its severity. Like Route, the slice is shared.
+func (c *Config) Targets(notify []string, severity string) []string {
+	if len(notify) > 0 {
+		return notify
+	}
+	return c.Route(severity)
 }

@@ -710,3 +710,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestReplicasAndFailOpen(t *testing.T) {
+	for _, tc := range []struct{ in, err string }{
+		{"nats: {url: nats://a:4222, replicas: 3, fail_open: true}\n", ""},
+		{"nats: {replicas: 3}\n", "c.yaml:1:18: replicas 3: the embedded server is a single node"},
+		{"nats: {url: nats://a:4222, replicas: 7}\n", "c.yaml:1:38: replicas 7: JetStream allows 1 to 5"},
+	} {
+		c, err := Parse("c.yaml", []byte(tc.in), func(string) (string, bool) { return "", false })
+		if tc.err == "" {
+			if err != nil {
+				t.Errorf("%q: %v", tc.in, err)
+			} else if c.NATS.Replicas != 3 || !c.NATS.FailOpen {
+				t.Errorf("%q: got %+v", tc.in, c.NATS)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%q: error %v, want %q", tc.in, err, tc.err)
+		}
+	}
+}

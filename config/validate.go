@@ -134,6 +134,11 @@ func (p *parser) nats(s *NATS, n, section *yaml.Node) {
 		p.hostPort("listen", s.Embedded.Listen, en, first(en, n, section))
 	}
 	p.positive("retention", s.Retention, n, section)
+	if s.Replicas < 0 || s.Replicas > 5 {
+		p.errAt(at("replicas"), "replicas %d: JetStream allows 1 to 5", s.Replicas)
+	} else if s.Replicas > 1 && s.URL == "" {
+		p.errAt(at("replicas"), "replicas %d: the embedded server is a single node; replicas need a cluster at nats.url", s.Replicas)
+	}
 	if s.Sync != "" && s.Sync != "always" {
 		v := at("sync")
 		p.errAt(v, "%s: write always (fsync every write), or leave sync out for JetStream's default (flush on an interval)", p.subject("sync", v, s.Sync))

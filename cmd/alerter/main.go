@@ -21,6 +21,7 @@ func main() {
 const usage = `alerter: real-time alerting rules for security audit events.
 
 Usage:
+  alerter run [--config FILE]       run the service (embedded defaults without a config)
   alerter validate [PATH...]        check rule files: every error as file:line:col
   alerter test [PATH...]            run the tests written in rule files
   alerter replay --rules PATH --events FILE [--format F]
@@ -45,6 +46,7 @@ type stdio struct {
 
 func commands() []command {
 	return []command{
+		{"run", runUsage, runCmd},
 		{"validate", validateUsage, validateCmd},
 		{"test", testUsage, testCmd},
 		{"replay", replayUsage, replayCmd},

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/service"
+)
+
+const runUsage = `Usage: alerter run [--config FILE] [--log-level LEVEL] [--log-format FORMAT]
+
+Runs the service: webhook, NATS, Confluence-poll and audit-file sources
+store events in the EVENTS stream; rules evaluate them; alerts are stored
+in the ALERTS stream and delivered to the notifiers.
+
+Without --config it runs on embedded defaults: an embedded NATS JetStream
+server storing under ./data/nats, the rules in examples/rules, a webhook
+source at http://127.0.0.1:8080/webhooks/default, and alerts printed on
+standard output. Try it:
+
+  alerter run
+  curl -H 'Content-Type: application/json' \
+       --data @examples/events/soteri-global-setting.json \
+       http://127.0.0.1:8080/webhooks/default
+
+SIGINT or SIGTERM stops it gracefully: requests under way finish, and
+nothing unfinished is acknowledged, so it is taken up on the next start.
+`
+
+func runCmd(ctx context.Context, args []string, s stdio) int {
+	fs := newFlags("run", runUsage, s)
+	cfgFile := fs.String("config", "", "config `FILE` (alerter.yaml); default: embedded defaults")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	format := fs.String("log-format", "auto", "log format: json, text, or auto (text on a terminal, else json)")
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(s.err, "alerter run: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	log, err := newLogger(s.err, *level, *format)
+	if err != nil {
+		fmt.Fprintf(s.err, "alerter run: %v\n", err)
+		return 2
+	}
+	cfg, ok := loadConfig(*cfgFile, s)
+	if !ok {
+		return 1
+	}
+	svc, err := service.New(ctx, cfg, service.Options{Logger: log, Stdout: s.out})
+	if err != nil {
+		printErr(s, fmt.Errorf("run: %w", err))
+		return 1
+	}
+	if err := svc.Run(ctx); err != nil {
+		log.Error("alerter stopped on an error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// loadConfig reads the config file, or gives the embedded defaults when
+// there is none; errors are printed.
+func loadConfig(path string, s stdio) (*config.Config, bool) {
+	if path == "" {
+		return config.Default(), true
+	}
+	cfg, err := config.Load(path, os.LookupEnv)
+	if err != nil {
+		printErr(s, err)
+		return nil, false
+	}
+	return cfg, true
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "auto":
+		if isTerminal(w) {
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		}
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use json, text or auto", format)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

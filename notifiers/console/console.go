@@ -1,0 +1,86 @@
+// Package console is the notifier that prints one readable line per alert,
+// for the embedded demo and for debugging.
+package console
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alerter/alerter/engine"
+)
+
+// Notifier writes alerts to w, one line each.
+type Notifier struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// New returns a console notifier writing to w.
+func New(w io.Writer) *Notifier { return &Notifier{w: w} }
+
+// Notify writes the alert's line.
+func (n *Notifier) Notify(ctx context.Context, a *engine.Alert) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	line := Line(a)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, err := io.WriteString(n.w, line+"\n"); err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	return nil
+}
+
+// Line is an alert as one line: time, severity, rule, title, then the
+// facts an on-call engineer looks at first.
+//
+//	2024-05-14T10:08:00Z CRITICAL soteri-global-setting-changed "Jane Doe changed ..." actor=jdoe ip=10.1.2.3 count=1 suppressed=0 id=01J...
+func Line(a *engine.Alert) string {
+	var b strings.Builder
+	b.WriteString(a.Time.UTC().Format(time.RFC3339))
+	b.WriteByte(' ')
+	b.WriteString(strings.ToUpper(string(a.Severity)))
+	b.WriteByte(' ')
+	b.WriteString(a.Rule)
+	b.WriteByte(' ')
+	b.WriteString(strconv.Quote(a.Title))
+	if e := a.Event; e != nil {
+		field(&b, "actor", e.Actor.Name)
+		if e.Actor.Name == "" {
+			field(&b, "actor", e.Actor.DisplayName)
+		}
+		field(&b, "ip", e.IP)
+	}
+	keys := make([]string, 0, len(a.Group))
+	for k := range a.Group {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		field(&b, strings.TrimPrefix(k, "event."), a.Group[k])
+	}
+	field(&b, "count", strconv.Itoa(a.Count))
+	field(&b, "suppressed", strconv.FormatInt(a.Suppressed, 10))
+	field(&b, "id", a.ID)
+	return b.String()
+}
+
+func field(b *strings.Builder, k, v string) {
+	if v == "" {
+		return
+	}
+	b.WriteByte(' ')
+	b.WriteString(k)
+	b.WriteByte('=')
+	if strings.ContainsAny(v, " \"=\t\n") || !strconv.CanBackquote(v) {
+		v = strconv.Quote(v)
+	}
+	b.WriteString(v)
+}

@@ -1,0 +1,93 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/engine"
+)
+
+// notifier sends one alert to one target.
+type notifier interface {
+	Notify(ctx context.Context, a *engine.Alert) error
+}
+
+// deliverer sends the alerts routed to one target, each once: a durable
+// consumer of ALERTS per target, so that a slow or failing target does not
+// hold the others up, and an alert is acknowledged only once the target
+// took it.
+type deliverer struct {
+	name  string
+	cons  jetstream.Consumer
+	n     notifier
+	log   *slog.Logger
+	retry time.Duration
+}
+
+func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n notifier, replicas int, log *slog.Logger) (*deliverer, error) {
+	durable := "notify-" + name
+	cons, err := js.CreateOrUpdateConsumer(ctx, bus.AlertsStream, jetstream.ConsumerConfig{
+		Durable:       durable,
+		Description:   "alerter: delivers alerts to notifier " + name,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: 1000,
+		FilterSubject: bus.AlertsSubject + ".>",
+		// A new target starts with the alerts that fire from now on, not
+		// with the whole history.
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		Replicas:      replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", durable, bus.AlertsStream, err)
+	}
+	return &deliverer{name: name, cons: cons, n: n, log: log.With("notifier", name), retry: 5 * time.Second}, nil
+}
+
+func (d *deliverer) run(ctx context.Context) error {
+	it, err := d.cons.Messages(jetstream.PullMaxMessages(64))
+	if err != nil {
+		return fmt.Errorf("consume %s for %s: %w", bus.AlertsStream, d.name, err)
+	}
+	stop := context.AfterFunc(ctx, it.Drain)
+	defer stop()
+	work := context.WithoutCancel(ctx)
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			d.log.Warn("reading alerts", "err", err)
+			continue
+		}
+		d.handle(work, msg)
+	}
+}
+
+func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
+	var a engine.Alert
+	if err := json.Unmarshal(msg.Data(), &a); err != nil {
+		d.log.Error("not an alert in the ALERTS stream; skipped", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return
+	}
+	if !slices.Contains(a.Notify, d.name) {
+		_ = msg.Ack()
+		return
+	}
+	if err := d.n.Notify(ctx, &a); err != nil {
+		d.log.Error("notification failed; will retry", "alert", a.ID, "err", err)
+		_ = msg.NakWithDelay(d.retry)
+		return
+	}
+	_ = msg.Ack()
+}

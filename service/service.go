@@ -1,0 +1,297 @@
+// Package service is alerter as an always-on service (SPEC §1): sources
+// store events in the EVENTS stream, a durable consumer evaluates them and
+// stores the alerts in ALERTS, and one durable consumer per notifier
+// delivers them. It runs on an embedded nats-server, or on a NATS cluster
+// shared by several replicas.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/ingest/webhook"
+	"github.com/alerter/alerter/notifiers/console"
+	"github.com/alerter/alerter/rules"
+)
+
+// Options are what the config file does not say.
+type Options struct {
+	// Logger for the service; default discards.
+	Logger *slog.Logger
+	// Stdout is where the console notifier prints; default os.Stdout.
+	Stdout io.Writer
+	// AckWait is how long an event or alert taken by a replica that then
+	// died waits before another takes it; default 30s.
+	AckWait time.Duration
+	// ShutdownTimeout bounds the graceful shutdown; default 15s.
+	ShutdownTimeout time.Duration
+}
+
+// Service is a running alerter.
+type Service struct {
+	cfg      *config.Config
+	opt      Options
+	log      *slog.Logger
+	embedded *bus.Embedded
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	streams  *bus.Streams
+	state    *bus.StateStore
+	eng      *engine.Engine
+	eval     *evaluator
+	deliver  []*deliverer
+	webhooks map[string]*webhook.Handler
+	listener net.Listener
+	srv      *http.Server
+}
+
+// New starts what the service stands on (NATS, streams, state, rules, the
+// listener) and returns it ready to Run; any error is reported before
+// anything is served. On error, what was started is stopped again.
+func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Stdout == nil {
+		opt.Stdout = os.Stdout
+	}
+	if opt.AckWait <= 0 {
+		opt.AckWait = 30 * time.Second
+	}
+	if opt.ShutdownTimeout <= 0 {
+		opt.ShutdownTimeout = 15 * time.Second
+	}
+	s = &Service{cfg: cfg, opt: opt, log: opt.Logger, webhooks: map[string]*webhook.Handler{}}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+
+	set, err := rules.Load(cfg.Rules.Paths, rules.Options{
+		Lists:        cfg.StaticLists(),
+		DynamicLists: cfg.DynamicLists(),
+		Notifiers:    cfg.NotifierNames(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	if err := s.connect(ctx); err != nil {
+		return nil, err
+	}
+	replicas := max(cfg.NATS.Replicas, 1)
+	s.streams, err = bus.EnsureStreams(ctx, s.js, bus.StreamOptions{Retention: time.Duration(cfg.NATS.Retention), Replicas: replicas})
+	if err != nil {
+		return nil, err
+	}
+	s.state, err = bus.NewStateStore(ctx, s.js, bus.StateOptions{Replicas: replicas, FailOpen: cfg.NATS.FailOpen, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	s.eng = engine.New(set, s.state, engine.WithLogger(s.log))
+	s.eval, err = newEvaluator(ctx, s.js, s.streams, s.eng, evaluatorOptions{ackWait: opt.AckWait, replicas: replicas}, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.eval.route = func(a *engine.Alert) []string {
+		var notify []string
+		if r := s.eng.Rules().Rule(a.Rule); r != nil {
+			notify = r.Notify
+		}
+		return cfg.Targets(notify, string(a.Severity))
+	}
+	if err := s.notifiers(ctx, replicas); err != nil {
+		return nil, err
+	}
+	if err := s.sources(); err != nil {
+		return nil, err
+	}
+	s.listener, err = net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("server.listen: %w", err)
+	}
+	s.srv = &http.Server{
+		Handler:           s.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.log.Info("alerter ready", "listen", s.Addr(), "rules", len(set.Rules), "rule_files", len(set.Files),
+		"nats", s.natsDescription(), "webhooks", s.webhookPaths())
+	return s, nil
+}
+
+func (s *Service) connect(ctx context.Context) error {
+	n := s.cfg.NATS
+	var err error
+	if n.URL == "" {
+		s.embedded, err = bus.StartEmbedded(ctx, bus.EmbeddedOptions{
+			StoreDir:   n.Embedded.StoreDir,
+			Listen:     n.Embedded.Listen,
+			SyncAlways: n.Sync == "always",
+		}, s.log)
+		if err != nil {
+			return err
+		}
+		s.nc, err = s.embedded.Connect()
+	} else {
+		var tls *bus.TLSFiles
+		if n.TLS != (config.TLS{}) {
+			tls = &bus.TLSFiles{CA: n.TLS.CA, Cert: n.TLS.Cert, Key: n.TLS.Key}
+		}
+		s.nc, err = bus.Connect(ctx, n.URL, bus.ConnectOptions{
+			CredsFile: n.Credentials,
+			User:      n.User,
+			Password:  n.Password.Value(),
+			Token:     n.Token.Value(),
+			TLS:       tls,
+			Name:      "alerter",
+			Logger:    s.log,
+		})
+	}
+	if err != nil {
+		return err
+	}
+	s.js, err = jetstream.New(s.nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) natsDescription() string {
+	if s.embedded == nil {
+		return "cluster"
+	}
+	if u := s.embedded.ClientURL(); u != "" {
+		return "embedded, listening on " + u
+	}
+	return "embedded at " + s.cfg.NATS.Embedded.StoreDir
+}
+
+func (s *Service) notifiers(ctx context.Context, replicas int) error {
+	for _, nc := range s.cfg.Notifiers {
+		var n notifier
+		switch nc.Type {
+		case config.NotifierConsole:
+			n = console.New(s.opt.Stdout)
+		default:
+			s.log.Warn("notifier type not available yet; its alerts stay queued in ALERTS", "notifier", nc.Name, "type", nc.Type)
+			continue
+		}
+		d, err := newDeliverer(ctx, s.js, nc.Name, n, replicas, s.log)
+		if err != nil {
+			return err
+		}
+		s.deliver = append(s.deliver, d)
+	}
+	return nil
+}
+
+func (s *Service) sources() error {
+	for _, src := range s.cfg.Sources {
+		switch src.Type {
+		case config.SourceWebhook:
+			h, err := webhook.New(src, s.streams, s.cfg.Server.MaxBodyBytes, s.log)
+			if err != nil {
+				return err
+			}
+			path := src.Path
+			if path == "" {
+				path = "/webhooks/" + src.Name
+			}
+			s.webhooks[path] = h
+		default:
+			return fmt.Errorf("source %s: type %s is not available yet", src.Name, src.Type)
+		}
+	}
+	return nil
+}
+
+// Addr is the address the HTTP server listens on.
+func (s *Service) Addr() string { return s.listener.Addr().String() }
+
+// Run serves until ctx is done, then shuts down gracefully: it stops taking
+// requests, lets those under way finish storing, finishes the events and
+// alerts already taken, and stops NATS. What is not finished is not
+// acknowledged, so it is redelivered on the next start.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.close()
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2+len(s.deliver))
+	start := func(name string, f func(context.Context) error) {
+		wg.Go(func() {
+			if err := f(runCtx); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel(err)
+			}
+		})
+	}
+	start("evaluator", s.eval.run)
+	for _, d := range s.deliver {
+		start("notifier "+d.name, d.run)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.srv.Serve(s.listener) }()
+
+	var err error
+	select {
+	case <-runCtx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("http server: %w", err)
+		cancel(err)
+	}
+	s.log.Info("alerter stopping")
+	shutCtx, done := context.WithTimeout(context.WithoutCancel(ctx), s.opt.ShutdownTimeout)
+	defer done()
+	if serr := s.srv.Shutdown(shutCtx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		s.log.Warn("http shutdown", "err", serr)
+	}
+	cancel(nil)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		err = errors.Join(err, e)
+	}
+	return err
+}
+
+// close stops NATS; it is safe on a partly built Service.
+func (s *Service) close() {
+	if s.listener != nil && s.srv == nil {
+		_ = s.listener.Close()
+	}
+	if s.nc != nil {
+		// Drain flushes acks and publishes still buffered.
+		if err := s.nc.Drain(); err != nil {
+			s.nc.Close()
+		}
+		for deadline := time.Now().Add(5 * time.Second); !s.nc.IsClosed() && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		s.nc.Close()
+	}
+	if s.embedded != nil {
+		s.embedded.Shutdown()
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
