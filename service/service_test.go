@@ -1,0 +1,235 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alerter/alerter/config"
+)
+
+// syncBuffer is the console's output, read while the service writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) lines() []string {
+	return strings.FieldsFunc(s.String(), func(r rune) bool { return r == '\n' })
+}
+
+const testConfig = `
+server: {listen: "127.0.0.1:0", max_body_bytes: 65536}
+nats: {embedded: {store_dir: %q}}
+rules: {paths: [testdata/rules.yaml], watch: false}
+sources:
+  - {name: hook, type: webhook, secret: "${HOOK_SECRET}"}
+  - {name: open, type: webhook, path: /in}
+notifiers:
+  - {name: console, type: console}
+  - {name: quiet, type: console}
+routes: {default: [console]}
+`
+
+type running struct {
+	svc    *Service
+	out    *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+	url    string
+}
+
+func start(t *testing.T, dir string) *running {
+	t.Helper()
+	env := func(k string) (string, bool) {
+		if k == "HOOK_SECRET" {
+			return "tok", true
+		}
+		return "", false
+	}
+	cfg, err := config.Parse("alerter.yaml", fmt.Appendf(nil, testConfig, dir), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := New(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Stdout: out, AckWait: 2 * time.Second})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	r := &running{svc: svc, out: out, cancel: cancel, done: make(chan error, 1), url: "http://" + svc.Addr()}
+	go func() { r.done <- svc.Run(ctx) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *running) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+	r.cancel = nil
+}
+
+func (r *running) post(t *testing.T, path, body string, hdr ...string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest("POST", r.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("answer %d is not JSON: %q", resp.StatusCode, b)
+	}
+	return resp.StatusCode, m
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func setting(id, actor, at string) string {
+	return fmt.Sprintf(`{"id":%q,"time":%q,"action":"Global setting changed","actor":{"name":%q}}`, id, at, actor)
+}
+
+// An event posted to a webhook comes out as an alert on the console of the
+// targets it is routed to, once; the dedup window suppresses the next.
+func TestWebhookToConsole(t *testing.T) {
+	r := start(t, t.TempDir())
+	code, body := r.post(t, "/webhooks/hook", setting("e1", "jdoe", "2024-05-14T10:00:00Z"), "Authorization", "Bearer tok")
+	if code != 202 || body["accepted"] != 1.0 {
+		t.Fatalf("POST: %d %v", code, body)
+	}
+	waitFor(t, "the alert on the console", func() bool { return len(r.out.lines()) == 1 })
+	line := r.out.lines()[0]
+	for _, want := range []string{"2024-05-14T10:00:00Z HIGH setting-changed", `"jdoe changed a global setting"`, "name=jdoe"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("console line %q lacks %q", line, want)
+		}
+	}
+
+	// Suppressed by dedup; a page_created goes to the quiet console only,
+	// which prints on the same output; the unsigned request is refused.
+	r.post(t, "/in", setting("e2", "jdoe", "2024-05-14T10:05:00Z"))
+	r.post(t, "/in", `{"id":"p1","time":"2024-05-14T10:06:00Z","action":"page_created"}`)
+	if code, _ := r.post(t, "/webhooks/hook", setting("e3", "eve", "2024-05-14T10:07:00Z")); code != 401 {
+		t.Errorf("unsigned POST: %d, want 401", code)
+	}
+	r.post(t, "/in", setting("e4", "mallory", "2024-05-14T10:08:00Z"))
+	waitFor(t, "three alerts", func() bool { return len(r.out.lines()) == 3 })
+	out := r.out.String()
+	if !strings.Contains(out, "INFO page-created") || !strings.Contains(out, "name=mallory") || strings.Contains(out, "eve") {
+		t.Errorf("console output:\n%s", out)
+	}
+	r.drained(t)
+	if n := len(r.out.lines()); n != 3 {
+		t.Errorf("%d lines printed, want 3:\n%s", n, r.out)
+	}
+	if got := r.svc.eval.stats.Events.Load(); got != 4 {
+		t.Errorf("evaluated %d events, want 4", got)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	r := start(t, t.TempDir())
+	for path, want := range map[string]string{"/healthz": `"status":"ok"`, "/readyz": `"status":"ready"`} {
+		resp, err := http.Get(r.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+	resp, err := http.Post(r.url+"/webhooks/nope", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.Contains(string(b), "/webhooks/hook") {
+		t.Errorf("unknown webhook: %d %s", resp.StatusCode, b)
+	}
+}
+
+// State and queues live in JetStream on disk: after a restart, the dedup
+// window still holds, and nothing is printed twice.
+func TestRestartKeepsState(t *testing.T) {
+	dir := t.TempDir()
+	r := start(t, dir)
+	r.post(t, "/in", setting("e1", "jdoe", "2024-05-14T10:00:00Z"))
+	waitFor(t, "the first alert", func() bool { return len(r.out.lines()) == 1 })
+	r.stop()
+
+	r2 := start(t, dir)
+	r2.post(t, "/in", setting("e2", "jdoe", "2024-05-14T10:10:00Z")) // suppressed
+	r2.post(t, "/in", setting("e1", "jdoe", "2024-05-14T10:00:00Z")) // a duplicate
+	r2.post(t, "/in", setting("e3", "ann", "2024-05-14T10:11:00Z"))
+	waitFor(t, "all events evaluated", func() bool { return r2.svc.eval.stats.Events.Load() == 2 })
+	r2.drained(t)
+	if lines := r2.out.lines(); len(lines) != 1 || !strings.Contains(lines[0], "name=ann") {
+		t.Errorf("after restart the console printed:\n%s", r2.out)
+	}
+}
+
+// drained waits until the evaluator and every deliverer have nothing
+// pending or unacknowledged.
+func (r *running) drained(t *testing.T) {
+	t.Helper()
+	cons := []jetstream.Consumer{r.svc.eval.cons}
+	for _, d := range r.svc.deliver {
+		cons = append(cons, d.cons)
+	}
+	waitFor(t, "the queues to drain", func() bool {
+		for _, c := range cons {
+			info, err := c.Info(t.Context())
+			if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
