@@ -59,6 +59,13 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 	} else {
 		checks["rules"] = "ok: " + itoa(len(set.Rules)) + " rules"
 	}
+	select {
+	case <-s.ready:
+		checks["sources"] = "ok"
+	default:
+		checks["sources"] = "starting"
+		ok = false
+	}
 	code := http.StatusOK
 	status := "ready"
 	if !ok {

@@ -24,6 +24,7 @@ import (
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/ingest/natsource"
 	"github.com/alerter/alerter/ingest/webhook"
 	"github.com/alerter/alerter/notifiers/console"
 	"github.com/alerter/alerter/rules"
@@ -42,6 +43,13 @@ type Options struct {
 	ShutdownTimeout time.Duration
 }
 
+// input is a source that runs on its own (all but webhooks).
+type input struct {
+	name  string
+	run   func(context.Context) error
+	ready <-chan struct{} // closed once it takes events; nil: at once
+}
+
 // Service is a running alerter.
 type Service struct {
 	cfg      *config.Config
@@ -56,8 +64,10 @@ type Service struct {
 	eval     *evaluator
 	deliver  []*deliverer
 	webhooks map[string]*webhook.Handler
+	inputs   []input
 	listener net.Listener
 	srv      *http.Server
+	ready    chan struct{}
 }
 
 // New starts what the service stands on (NATS, streams, state, rules, the
@@ -76,7 +86,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 	if opt.ShutdownTimeout <= 0 {
 		opt.ShutdownTimeout = 15 * time.Second
 	}
-	s = &Service{cfg: cfg, opt: opt, log: opt.Logger, webhooks: map[string]*webhook.Handler{}}
+	s = &Service{cfg: cfg, opt: opt, log: opt.Logger, webhooks: map[string]*webhook.Handler{}, ready: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -118,7 +128,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 	if err := s.notifiers(ctx, replicas); err != nil {
 		return nil, err
 	}
-	if err := s.sources(); err != nil {
+	if err := s.sources(replicas); err != nil {
 		return nil, err
 	}
 	s.listener, err = net.Listen("tcp", cfg.Server.Listen)
@@ -204,7 +214,7 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 	return nil
 }
 
-func (s *Service) sources() error {
+func (s *Service) sources(replicas int) error {
 	for _, src := range s.cfg.Sources {
 		switch src.Type {
 		case config.SourceWebhook:
@@ -217,12 +227,21 @@ func (s *Service) sources() error {
 				path = "/webhooks/" + src.Name
 			}
 			s.webhooks[path] = h
+		case config.SourceNATS:
+			n, err := natsource.New(src, s.nc, s.js, s.streams, s.streams, natsource.Options{Logger: s.log, Replicas: replicas})
+			if err != nil {
+				return err
+			}
+			s.inputs = append(s.inputs, input{"source " + src.Name, n.Run, n.Ready()})
 		default:
 			return fmt.Errorf("source %s: type %s is not available yet", src.Name, src.Type)
 		}
 	}
 	return nil
 }
+
+// Ready is closed once every source takes events.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
 
 // Addr is the address the HTTP server listens on.
 func (s *Service) Addr() string { return s.listener.Addr().String() }
@@ -236,7 +255,7 @@ func (s *Service) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	errs := make(chan error, 2+len(s.deliver))
+	errs := make(chan error, 1+len(s.deliver)+len(s.inputs))
 	start := func(name string, f func(context.Context) error) {
 		wg.Go(func() {
 			if err := f(runCtx); err != nil {
@@ -249,6 +268,22 @@ func (s *Service) Run(ctx context.Context) error {
 	for _, d := range s.deliver {
 		start("notifier "+d.name, d.run)
 	}
+	for _, in := range s.inputs {
+		start(in.name, in.run)
+	}
+	go func() {
+		for _, in := range s.inputs {
+			if in.ready == nil {
+				continue
+			}
+			select {
+			case <-in.ready:
+			case <-runCtx.Done():
+				return
+			}
+		}
+		close(s.ready)
+	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.srv.Serve(s.listener) }()
 

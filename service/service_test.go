@@ -47,6 +47,7 @@ rules: {paths: [testdata/rules.yaml], watch: false}
 sources:
   - {name: hook, type: webhook, secret: "${HOOK_SECRET}"}
   - {name: open, type: webhook, path: /in}
+  - {name: bus, type: nats, subject: "audit.>"}
 notifiers:
   - {name: console, type: console}
   - {name: quiet, type: console}
@@ -83,6 +84,11 @@ func start(t *testing.T, dir string) *running {
 	r := &running{svc: svc, out: out, cancel: cancel, done: make(chan error, 1), url: "http://" + svc.Addr()}
 	go func() { r.done <- svc.Run(ctx) }()
 	t.Cleanup(r.stop)
+	select {
+	case <-svc.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the service did not get ready")
+	}
 	return r
 }
 
@@ -232,4 +238,31 @@ func (r *running) drained(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// Events published on a NATS subject are alerted on like webhook events;
+// a message that is no event is kept aside and does not stop the others.
+func TestNATSSource(t *testing.T) {
+	r := start(t, t.TempDir())
+	resp, err := r.svc.nc.Request("audit.dc1", []byte(setting("n1", "kim", "2024-05-14T10:00:00Z")), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(resp.Data), `"accepted":1`) {
+		t.Fatalf("answer %s", resp.Data)
+	}
+	if err := r.svc.nc.Publish("audit.dc1", []byte("<xml/>")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.nc.Request("audit.dc1", []byte(setting("n2", "lee", "2024-05-14T10:01:00Z")), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "two alerts", func() bool { return len(r.out.lines()) == 2 })
+	if out := r.out.String(); !strings.Contains(out, "name=kim") || !strings.Contains(out, "name=lee") {
+		t.Errorf("console:\n%s", out)
+	}
+	info, err := r.svc.streams.Rejected.Info(t.Context())
+	if err != nil || info.State.Msgs != 1 {
+		t.Errorf("REJECTED holds %v messages (%v), want 1", info.State.Msgs, err)
+	}
 }
