@@ -240,6 +240,15 @@ func (s *Service) sources(replicas int) error {
 	return nil
 }
 
+// NATSURL is the client URL of the embedded NATS server, "" when it does
+// not listen (nats.embedded.listen) or alerter joined a cluster.
+func (s *Service) NATSURL() string {
+	if s.embedded == nil {
+		return ""
+	}
+	return s.embedded.ClientURL()
+}
+
 // Ready is closed once every source takes events.
 func (s *Service) Ready() <-chan struct{} { return s.ready }
 

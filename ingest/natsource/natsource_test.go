@@ -102,7 +102,6 @@ func TestCoreSubject(t *testing.T) {
 	}
 }
 
-
 // A subject captured by a stream is read through a durable consumer: what
 // was published before alerter started is taken, and nothing twice.
 func TestStreamSubject(t *testing.T) {
