@@ -116,3 +116,43 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("help replay: %d %q", code, out)
 	}
 }
+
+func TestCommandsWithConfig(t *testing.T) {
+	const secret = "hunter2-very-secret"
+	t.Setenv("TEST_HOOK_SECRET", secret)
+	cfg := "testdata/withconfig/alerter.yaml"
+
+	code, out, errs := runCLI(t, "", "validate", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "ok: 1 rules") || !strings.Contains(out, "ok: config "+cfg+": 1 sources, 2 notifiers") {
+		t.Errorf("validate: %d %q %q", code, out, errs)
+	}
+	code, _, errs = runCLI(t, "", "validate", "--config", cfg, "testdata/withconfig/unknown-notifier.yaml")
+	if code != 1 || !strings.Contains(errs, "unknown-notifier.yaml:5:13:") || !strings.Contains(errs, "slack-nowhere") {
+		t.Errorf("validate with an unknown notifier: %d %q", code, errs)
+	}
+	code, out, errs = runCLI(t, "", "test", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "2 passed, 0 failed") {
+		t.Errorf("test: %d %q %q", code, out, errs)
+	}
+	// Without the config the list and the routes are missing.
+	if code, _, _ := runCLI(t, "", "validate", "testdata/withconfig/rules.yaml"); code != 1 {
+		t.Errorf("validate without the config's lists passed")
+	}
+	code, out, errs = runCLI(t, `{"id":"e","time":"2024-05-14T10:00:00Z","action":"Global setting changed","actor":{"name":"bob"}}`,
+		"replay", "--config", cfg, "--rules", "testdata/withconfig/rules.yaml", "--events", "-")
+	var a engine.Alert
+	if err := json.Unmarshal([]byte(out), &a); code != 0 || err != nil || strings.Join(a.Notify, ",") != "pager,console" {
+		t.Errorf("replay: %d %q %q (%v)", code, out, errs, err)
+	}
+	for _, s := range []string{out, errs} {
+		if strings.Contains(s, secret) {
+			t.Errorf("a secret was printed: %q", s)
+		}
+	}
+
+	os.Unsetenv("TEST_HOOK_SECRET")
+	code, _, errs = runCLI(t, "", "validate", "--config", cfg)
+	if code != 1 || !strings.Contains(errs, "TEST_HOOK_SECRET") {
+		t.Errorf("validate with the variable unset: %d %q", code, errs)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/internal/yamlx"
@@ -21,15 +22,18 @@ import (
 
 const defaultRules = "examples/rules"
 
-const validateUsage = `Usage: alerter validate [PATH...]
+const validateUsage = `Usage: alerter validate [--config FILE] [PATH...]
 
-Compiles every rule file under PATH (default examples/rules) and checks
-each expression against the event's fields, macros, lists and helper
-functions. Every problem of every file is printed as
+Compiles every rule file under PATH and checks each expression against the
+event's fields, macros, lists and helper functions. With --config it also
+checks the config file, and the rules against it: the lists it defines and
+the notifiers that notify: names. PATH defaults to the config's
+rules.paths, or examples/rules. Every problem of every file is printed as
 
   file:line:col: message
 
-and the exit status is 1 if there is any.
+and the exit status is 1 if there is any. Secrets from the environment are
+never printed, not even in errors.
 `
 
 func newFlags(name, usage string, s stdio) *flag.FlagSet {
@@ -63,11 +67,20 @@ func parse(fs *flag.FlagSet, args []string) (ok bool, exit int) {
 	return true, 0
 }
 
-func loadRules(paths []string, s stdio) (*rules.Set, bool) {
+// loadRules compiles the rules under paths, against cfg when there is one:
+// its lists and notifiers, and its rules.paths when paths is empty.
+func loadRules(paths []string, cfg *config.Config, s stdio) (*rules.Set, bool) {
+	var opt rules.Options
+	if cfg != nil {
+		opt = rules.Options{Lists: cfg.StaticLists(), DynamicLists: cfg.DynamicLists(), Notifiers: cfg.NotifierNames()}
+		if len(paths) == 0 {
+			paths = cfg.Rules.Paths
+		}
+	}
 	if len(paths) == 0 {
 		paths = []string{defaultRules}
 	}
-	set, err := rules.Load(paths, rules.Options{})
+	set, err := rules.Load(paths, opt)
 	if err != nil {
 		printErr(s, err)
 		return nil, false
@@ -89,12 +102,20 @@ func printErr(s stdio, err error) {
 
 func validateCmd(ctx context.Context, args []string, s stdio) int {
 	fs := newFlags("validate", validateUsage, s)
+	cfgFile := fs.String("config", "", "config `FILE` to check, and to check the rules against")
 	if ok, code := parse(fs, args); !ok {
 		return code
 	}
-	set, ok := loadRules(fs.Args(), s)
+	cfg, ok := optionalConfig(*cfgFile, s)
 	if !ok {
 		return 1
+	}
+	set, ok := loadRules(fs.Args(), cfg, s)
+	if !ok {
+		return 1
+	}
+	if cfg != nil {
+		fmt.Fprintf(s.out, "ok: config %s: %d sources, %d notifiers\n", *cfgFile, len(cfg.Sources), len(cfg.Notifiers))
 	}
 	enabled, tests := 0, 0
 	for _, r := range set.Rules {
@@ -108,27 +129,36 @@ func validateCmd(ctx context.Context, args []string, s stdio) int {
 	return 0
 }
 
-const testUsage = `Usage: alerter test [-run REGEXP] [-v] [PATH...]
+const testUsage = `Usage: alerter test [--config FILE] [-run TEXT] [PATH...]
 
-Runs the tests: of every rule under PATH (default examples/rules). Each
-test sends its events, in order and each with its own timestamp, through
-the normalizers and the rule alone, with fresh window state, and checks
-expect:. One line per test, then "N passed, N failed"; the exit status is
-1 if any test failed or a rule file has errors.
+Runs the tests: of every rule under PATH (default: the config's
+rules.paths, or examples/rules). Each test sends its events, in order and
+each with its own timestamp, through the normalizers and the rule alone,
+with fresh window state, and checks expect:. With --config, the rules see
+the config's lists, and expect: notify: is checked against the targets
+after routing (the rule's notify:, else the config's routes by severity);
+without it, against the rule's own notify:. One line per test, then
+"N passed, N failed"; the exit status is 1 if any test failed or a rule
+file has errors.
 `
 
 func testCmd(ctx context.Context, args []string, s stdio) int {
 	fs := newFlags("test", testUsage, s)
 	filter := fs.String("run", "", "run only the tests whose `rule-id/test name` contains this text")
+	cfgFile := fs.String("config", "", "config `FILE` whose lists and routes the tests use")
 	if ok, code := parse(fs, args); !ok {
 		return code
 	}
-	set, ok := loadRules(fs.Args(), s)
+	cfg, ok := optionalConfig(*cfgFile, s)
+	if !ok {
+		return 1
+	}
+	set, ok := loadRules(fs.Args(), cfg, s)
 	if !ok {
 		return 1
 	}
 	passed, failed := 0, 0
-	for _, r := range ruletest.Run(ctx, set, nil) {
+	for _, r := range ruletest.Run(ctx, set, router(cfg, set)) {
 		name := r.Rule + "/" + r.Test
 		if *filter != "" && !strings.Contains(name, *filter) {
 			continue
@@ -148,7 +178,7 @@ func testCmd(ctx context.Context, args []string, s stdio) int {
 	return 0
 }
 
-const replayUsage = `Usage: alerter replay --rules PATH --events FILE [--format F]
+const replayUsage = `Usage: alerter replay --rules PATH --events FILE [--config FILE] [--format F]
 
 Evaluates the rules over recorded events and prints, as JSON lines, the
 alerts that would have fired. Nothing is sent. Events are taken in
@@ -158,7 +188,8 @@ yesterday gives the alerts yesterday's live run gave.
 
 FILE holds JSON lines, a JSON array, or a page of results ({"results": [...]}
 or {"entities": [...]}); "-" reads standard input. A summary goes to
-standard error.
+standard error. With --config, the rules see the config's lists and each
+alert's "notify" lists the targets it would have been sent to.
 `
 
 func replayCmd(ctx context.Context, args []string, s stdio) int {
@@ -167,6 +198,7 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 	fs.Var(&paths, "rules", "rule file or folder (repeatable; default examples/rules)")
 	eventsFile := fs.String("events", "", "recorded events `FILE` (- for standard input)")
 	format := fs.String("format", event.FormatAuto, "payload format: auto, confluence-audit, confluence-auditing, confluence-webhook or json")
+	cfgFile := fs.String("config", "", "config `FILE` whose lists and routes apply")
 	if ok, code := parse(fs, args); !ok {
 		return code
 	}
@@ -179,10 +211,15 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintf(s.err, "alerter replay: unexpected argument %q (rule paths go in --rules)\n", fs.Arg(0))
 		return 2
 	}
-	set, ok := loadRules(paths, s)
+	cfg, ok := optionalConfig(*cfgFile, s)
 	if !ok {
 		return 1
 	}
+	set, ok := loadRules(paths, cfg, s)
+	if !ok {
+		return 1
+	}
+	route := router(cfg, set)
 	var data []byte
 	var err error
 	if *eventsFile == "-" {
@@ -220,6 +257,9 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 		suppressed += len(res.Suppressed)
 		for _, a := range res.Alerts {
 			alerts++
+			if route != nil {
+				a.Notify = route(a)
+			}
 			if err := enc.Encode(a); err != nil {
 				fmt.Fprintf(s.err, "alerter replay: %v\n", err)
 				return 1
@@ -239,3 +279,25 @@ type multi []string
 
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+// optionalConfig loads the config file if one is named.
+func optionalConfig(path string, s stdio) (*config.Config, bool) {
+	if path == "" {
+		return nil, true
+	}
+	return loadConfig(path, s)
+}
+
+// router routes alerts as the service would with cfg; nil without one.
+func router(cfg *config.Config, set *rules.Set) ruletest.Router {
+	if cfg == nil {
+		return nil
+	}
+	return func(a *engine.Alert) []string {
+		var notify []string
+		if r := set.Rule(a.Rule); r != nil {
+			notify = r.Notify
+		}
+		return cfg.Targets(notify, string(a.Severity))
+	}
+}
