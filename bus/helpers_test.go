@@ -3,17 +3,13 @@ package bus
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -112,64 +108,6 @@ func newStore(t testing.TB, js jetstream.JetStream, opt StateOptions) *StateStor
 	return s
 }
 
-// cluster is a 3-node JetStream cluster in this process.
-type cluster struct {
-	servers []*server.Server
-}
-
-// startCluster forms a cluster as libs.md §2 describes: every node gets the
-// full route list, its own included, so the meta group expects 3 peers.
-func startCluster(t testing.TB, n int) *cluster {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		ports[i] = freePort(t)
-	}
-	var routes []*url.URL
-	for _, p := range ports {
-		u, err := url.Parse(fmt.Sprintf("nats://127.0.0.1:%d", p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		routes = append(routes, u)
-	}
-	// Nodes log every failed route dial once one is down: noise here.
-	log := slog.New(slog.DiscardHandler)
-	c := &cluster{}
-	for i := range n {
-		o := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: server.RANDOM_PORT,
-			JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]},
-			Routes:  routes,
-		}
-		s, err := server.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.SetLogger(newServerLogger(log.With("node", i)), false, false)
-		go s.Start()
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-		c.servers = append(c.servers, s)
-	}
-	for i, s := range c.servers {
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("node %d not ready", i)
-		}
-	}
-	// Ready when a meta leader knows all nodes with their stats: before
-	// that an R3 asset fails with "no suitable peers for placement".
-	eventually(t, 30*time.Second, "JetStream meta leader with all peers", func() bool {
-		for _, s := range c.servers {
-			if s.JetStreamIsLeader() && len(s.JetStreamClusterPeers()) == n {
-				return true
-			}
-		}
-		return false
-	})
-	return c
-}
-
 // waitStreamCurrent waits until stream has a leader and all its replicas
 // are current, so that a test starts on a settled cluster.
 func waitStreamCurrent(t testing.TB, s jetstream.Stream, replicas int) {
@@ -186,26 +124,6 @@ func waitStreamCurrent(t testing.TB, s jetstream.Stream, replicas int) {
 		}
 		return true
 	})
-}
-
-// urls lists the client URLs starting with node first, so that a
-// connection goes to that node and fails over to the others.
-func (c *cluster) urls(first int) string {
-	var u []string
-	for i := range c.servers {
-		u = append(u, c.servers[(first+i)%len(c.servers)].ClientURL())
-	}
-	return strings.Join(u, ",")
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // testCtx has a generous deadline, which Update then uses instead of the

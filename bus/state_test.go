@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"github.com/alerter/alerter/internal/natscluster"
 	"log/slog"
 	"net"
 	"strings"
@@ -276,11 +277,11 @@ func TestStateStoreConcurrentCAS(t *testing.T) {
 // one key concurrently, then a node dies and the store goes on.
 func TestStateStoreCluster(t *testing.T) {
 	start := time.Now()
-	c := startCluster(t, 3)
+	c := natscluster.Start(t, 3)
 	t.Logf("cluster formed in %s", time.Since(start))
 	stores := make([]*StateStore, 2)
 	for i := range stores {
-		nc, err := nats.Connect(c.urls(i), nats.DontRandomize(), nats.MaxReconnects(-1),
+		nc, err := nats.Connect(c.URLs(i), nats.DontRandomize(), nats.MaxReconnects(-1),
 			nats.ReconnectWait(100*time.Millisecond), nats.Timeout(10*time.Second))
 		if err != nil {
 			t.Fatal(err)
@@ -319,7 +320,7 @@ func TestStateStoreCluster(t *testing.T) {
 	// Kill the node store 0 is connected to; with the other two the bucket
 	// keeps its quorum. Updates may fail while the client reconnects and a
 	// new stream leader is elected, so each is retried for a bounded time.
-	c.servers[0].Shutdown()
+	c.Servers[0].Shutdown()
 	before := 2 * perStore
 	for i, s := range stores {
 		deadline := time.Now().Add(20 * time.Second)

@@ -74,6 +74,11 @@ type NATS struct {
 	// nothing is paged twice; true evaluates it on empty state, so an alert
 	// goes out at once but may be a duplicate.
 	FailOpen bool `yaml:"fail_open,omitempty" json:"fail_open,omitempty"`
+	// AckWait is how long an event or alert that a replica took and did
+	// not finish (it crashed) waits before it is handed out again; default
+	// 10s. Work that takes longer is kept alive, so this only bounds how
+	// late alerts are after a crash.
+	AckWait yamlx.Duration `yaml:"ack_wait,omitempty" json:"ack_wait,omitempty"`
 	// Credentials is a .creds file (JWT and NKey). At most one of
 	// credentials, user+password and token is given; all of them, and TLS,
 	// are for nats.url: the embedded server has no authentication.

@@ -53,7 +53,7 @@ func TestLoadSpecExample(t *testing.T) {
 		Server: Server{Listen: "127.0.0.1:8080", MaxBodyBytes: 1048576},
 		NATS: NATS{
 			Embedded:  Embedded{StoreDir: "./data/nats"},
-			Retention: dur(168 * time.Hour),
+			Retention: dur(168 * time.Hour), AckWait: dur(10 * time.Second),
 		},
 		Rules: RulesConfig{Paths: []string{"examples/rules"}, Watch: true},
 		Lists: map[string]ListSpec{"admins": {Values: []string{"alice"}}},

@@ -105,6 +105,9 @@ func (s *NATS) defaults(has func(string) bool) {
 	if !has("retention") {
 		s.Retention = yamlx.Duration(168 * time.Hour)
 	}
+	if !has("ack_wait") {
+		s.AckWait = yamlx.Duration(10 * time.Second)
+	}
 }
 
 var natsSchemes = []string{"nats", "tls", "ws", "wss"}
@@ -134,6 +137,7 @@ func (p *parser) nats(s *NATS, n, section *yaml.Node) {
 		p.hostPort("listen", s.Embedded.Listen, en, first(en, n, section))
 	}
 	p.positive("retention", s.Retention, n, section)
+	p.positive("ack_wait", s.AckWait, n, section)
 	if s.Replicas < 0 || s.Replicas > 5 {
 		p.errAt(at("replicas"), "replicas %d: JetStream allows 1 to 5", s.Replicas)
 	} else if s.Replicas > 1 && s.URL == "" {

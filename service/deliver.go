@@ -32,13 +32,13 @@ type deliverer struct {
 	retry time.Duration
 }
 
-func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n notifier, replicas int, log *slog.Logger) (*deliverer, error) {
+func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n notifier, replicas int, ackWait time.Duration, log *slog.Logger) (*deliverer, error) {
 	durable := "notify-" + name
 	cons, err := js.CreateOrUpdateConsumer(ctx, bus.AlertsStream, jetstream.ConsumerConfig{
 		Durable:       durable,
 		Description:   "alerter: delivers alerts to notifier " + name,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
+		AckWait:       ackWait,
 		MaxAckPending: 1000,
 		FilterSubject: bus.AlertsSubject + ".>",
 		// A new target starts with the alerts that fire from now on, not

@@ -24,6 +24,7 @@ import (
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/ingest/filetail"
 	"github.com/alerter/alerter/ingest/natsource"
 	"github.com/alerter/alerter/ingest/webhook"
 	"github.com/alerter/alerter/notifiers/console"
@@ -36,8 +37,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Stdout is where the console notifier prints; default os.Stdout.
 	Stdout io.Writer
-	// AckWait is how long an event or alert taken by a replica that then
-	// died waits before another takes it; default 30s.
+	// AckWait overrides nats.ack_wait.
 	AckWait time.Duration
 	// ShutdownTimeout bounds the graceful shutdown; default 15s.
 	ShutdownTimeout time.Duration
@@ -65,9 +65,11 @@ type Service struct {
 	deliver  []*deliverer
 	webhooks map[string]*webhook.Handler
 	inputs   []input
-	listener net.Listener
-	srv      *http.Server
-	ready    chan struct{}
+	// checkpoints keep the positions of poll and file sources.
+	checkpoints *bus.Checkpoints
+	listener    net.Listener
+	srv         *http.Server
+	ready       chan struct{}
 }
 
 // New starts what the service stands on (NATS, streams, state, rules, the
@@ -81,7 +83,10 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 		opt.Stdout = os.Stdout
 	}
 	if opt.AckWait <= 0 {
-		opt.AckWait = 30 * time.Second
+		opt.AckWait = time.Duration(cfg.NATS.AckWait)
+	}
+	if opt.AckWait <= 0 {
+		opt.AckWait = 10 * time.Second
 	}
 	if opt.ShutdownTimeout <= 0 {
 		opt.ShutdownTimeout = 15 * time.Second
@@ -205,12 +210,28 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 			s.log.Warn("notifier type not available yet; its alerts stay queued in ALERTS", "notifier", nc.Name, "type", nc.Type)
 			continue
 		}
-		d, err := newDeliverer(ctx, s.js, nc.Name, n, replicas, s.log)
+		d, err := newDeliverer(ctx, s.js, nc.Name, n, replicas, s.opt.AckWait, s.log)
 		if err != nil {
 			return err
 		}
 		s.deliver = append(s.deliver, d)
 	}
+	return nil
+}
+
+// openCheckpoints opens the checkpoint bucket, once, for the sources that
+// keep a position.
+func (s *Service) openCheckpoints(replicas int) error {
+	if s.checkpoints != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cp, err := bus.NewCheckpoints(ctx, s.js, "", replicas)
+	if err != nil {
+		return err
+	}
+	s.checkpoints = cp
 	return nil
 }
 
@@ -233,6 +254,15 @@ func (s *Service) sources(replicas int) error {
 				return err
 			}
 			s.inputs = append(s.inputs, input{"source " + src.Name, n.Run, n.Ready()})
+		case config.SourceFile:
+			if err := s.openCheckpoints(replicas); err != nil {
+				return err
+			}
+			f, err := filetail.New(src, s.streams, s.checkpoints, filetail.Options{Logger: s.log})
+			if err != nil {
+				return err
+			}
+			s.inputs = append(s.inputs, input{"source " + src.Name, f.Run, nil})
 		default:
 			return fmt.Errorf("source %s: type %s is not available yet", src.Name, src.Type)
 		}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -48,7 +50,7 @@ sources:
   - {name: hook, type: webhook, secret: "${HOOK_SECRET}"}
   - {name: open, type: webhook, path: /in}
   - {name: bus, type: nats, subject: "audit.>"}
-notifiers:
+%snotifiers:
   - {name: console, type: console}
   - {name: quiet, type: console}
 routes: {default: [console]}
@@ -64,13 +66,19 @@ type running struct {
 
 func start(t *testing.T, dir string) *running {
 	t.Helper()
+	return startWith(t, dir, "")
+}
+
+// startWith starts alerter with more sources (YAML list items).
+func startWith(t *testing.T, dir, sources string) *running {
+	t.Helper()
 	env := func(k string) (string, bool) {
 		if k == "HOOK_SECRET" {
 			return "tok", true
 		}
 		return "", false
 	}
-	cfg, err := config.Parse("alerter.yaml", fmt.Appendf(nil, testConfig, dir), env)
+	cfg, err := config.Parse("alerter.yaml", fmt.Appendf(nil, testConfig, dir, sources), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,5 +272,38 @@ func TestNATSSource(t *testing.T) {
 	info, err := r.svc.streams.Rejected.Info(t.Context())
 	if err != nil || info.State.Msgs != 1 {
 		t.Errorf("REJECTED holds %v messages (%v), want 1", info.State.Msgs, err)
+	}
+}
+
+// The audit log file source: lines appended to the file alert, and a
+// restart resumes after what was read.
+func TestFileSource(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "current.audit.log")
+	if err := os.WriteFile(log, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := fmt.Sprintf("  - {name: audit-file, type: file, path: %q}\n", log)
+	r := startWith(t, filepath.Join(dir, "nats"), src)
+	appendLine := func(s string) {
+		f, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(s + "\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendLine(setting("f1", "ola", "2024-05-14T10:00:00Z"))
+	waitFor(t, "the alert from the file", func() bool { return strings.Contains(r.out.String(), "name=ola") })
+	r.stop()
+
+	appendLine(setting("f2", "per", "2024-05-14T10:01:00Z"))
+	r2 := startWith(t, filepath.Join(dir, "nats"), src)
+	waitFor(t, "the alert for the line written while stopped", func() bool { return strings.Contains(r2.out.String(), "name=per") })
+	r2.drained(t)
+	if strings.Contains(r2.out.String(), "name=ola") {
+		t.Errorf("the restart read the file again:\n%s", r2.out)
 	}
 }
