@@ -58,8 +58,8 @@ type StreamOptions struct {
 
 // Streams publishes into the EVENTS and ALERTS streams.
 type Streams struct {
-	js      jetstream.JetStream
-	timeout time.Duration
+	js       jetstream.JetStream
+	timeout  time.Duration
 	Events   jetstream.Stream
 	Alerts   jetstream.Stream
 	Rejected jetstream.Stream
