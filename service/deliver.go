@@ -28,11 +28,12 @@ type deliverer struct {
 	name  string
 	cons  jetstream.Consumer
 	n     notifier
+	done  *bus.Deliveries
 	log   *slog.Logger
 	retry time.Duration
 }
 
-func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n notifier, replicas int, ackWait time.Duration, log *slog.Logger) (*deliverer, error) {
+func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n notifier, done *bus.Deliveries, replicas int, ackWait time.Duration, log *slog.Logger) (*deliverer, error) {
 	durable := "notify-" + name
 	cons, err := js.CreateOrUpdateConsumer(ctx, bus.AlertsStream, jetstream.ConsumerConfig{
 		Durable:       durable,
@@ -49,7 +50,7 @@ func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n no
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", durable, bus.AlertsStream, err)
 	}
-	return &deliverer{name: name, cons: cons, n: n, log: log.With("notifier", name), retry: 5 * time.Second}, nil
+	return &deliverer{name: name, cons: cons, n: n, done: done, log: log.With("notifier", name), retry: 5 * time.Second}, nil
 }
 
 func (d *deliverer) run(ctx context.Context) error {
@@ -84,10 +85,25 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Ack()
 		return
 	}
+	// After a crash, alerts already delivered come again: the record of
+	// deliveries stops them. Only a crash between sending and recording
+	// can still send one twice.
+	if sent, err := d.done.Delivered(ctx, d.name, a.ID); err != nil {
+		d.log.Error("reading the deliveries record; will retry", "alert", a.ID, "err", err)
+		_ = msg.NakWithDelay(d.retry)
+		return
+	} else if sent {
+		d.log.Info("alert already delivered before a restart; not sent again", "alert", a.ID)
+		_ = msg.Ack()
+		return
+	}
 	if err := d.n.Notify(ctx, &a); err != nil {
 		d.log.Error("notification failed; will retry", "alert", a.ID, "err", err)
 		_ = msg.NakWithDelay(d.retry)
 		return
+	}
+	if err := d.done.Mark(ctx, d.name, a.ID); err != nil {
+		d.log.Warn("recording a delivery", "alert", a.ID, "err", err)
 	}
 	_ = msg.Ack()
 }

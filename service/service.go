@@ -201,6 +201,15 @@ func (s *Service) natsDescription() string {
 }
 
 func (s *Service) notifiers(ctx context.Context, replicas int) error {
+	// Deliveries are remembered as long as alerts can still be retried.
+	ttl := config.DefaultNotifierMaxAge
+	for _, nc := range s.cfg.Notifiers {
+		ttl = max(ttl, time.Duration(nc.MaxAge))
+	}
+	done, err := bus.NewDeliveries(ctx, s.js, replicas, ttl+time.Hour)
+	if err != nil {
+		return err
+	}
 	for _, nc := range s.cfg.Notifiers {
 		var n notifier
 		switch nc.Type {
@@ -210,7 +219,7 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 			s.log.Warn("notifier type not available yet; its alerts stay queued in ALERTS", "notifier", nc.Name, "type", nc.Type)
 			continue
 		}
-		d, err := newDeliverer(ctx, s.js, nc.Name, n, replicas, s.opt.AckWait, s.log)
+		d, err := newDeliverer(ctx, s.js, nc.Name, n, done, replicas, s.opt.AckWait, s.log)
 		if err != nil {
 			return err
 		}
