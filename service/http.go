@@ -59,6 +59,15 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 	} else {
 		checks["rules"] = "ok: " + itoa(len(set.Rules)) + " rules"
 	}
+	if s.lists != nil {
+		if s.lists.Loaded() {
+			checks["lists"] = "ok"
+		} else {
+			// Not a reason to stop taking events: rules run on the lists
+			// they have, and the events wait for nothing.
+			checks["lists"] = "some Confluence group lists not loaded yet"
+		}
+	}
 	select {
 	case <-s.ready:
 		checks["sources"] = "ok"

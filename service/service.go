@@ -24,6 +24,7 @@ import (
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/ingest/confluence"
 	"github.com/alerter/alerter/ingest/filetail"
 	"github.com/alerter/alerter/ingest/natsource"
 	"github.com/alerter/alerter/ingest/webhook"
@@ -67,6 +68,9 @@ type Service struct {
 	inputs   []input
 	// checkpoints keep the positions of poll and file sources.
 	checkpoints *bus.Checkpoints
+	// dirs read Confluence's users and groups, per confluence-poll source.
+	dirs  map[string]*confluence.Directory
+	lists *confluence.Lists // loaded from Confluence groups; nil without
 	listener    net.Listener
 	srv         *http.Server
 	ready       chan struct{}
@@ -134,6 +138,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 		return nil, err
 	}
 	if err := s.sources(replicas); err != nil {
+		return nil, err
+	}
+	if err := s.dynamicLists(ctx); err != nil {
 		return nil, err
 	}
 	s.listener, err = net.Listen("tcp", cfg.Server.Listen)
@@ -272,6 +279,24 @@ func (s *Service) sources(replicas int) error {
 				return err
 			}
 			s.inputs = append(s.inputs, input{"source " + src.Name, f.Run, nil})
+		case config.SourceConfluencePoll:
+			if err := s.openCheckpoints(replicas); err != nil {
+				return err
+			}
+			copt := confluence.Options{Logger: s.log}
+			p, err := confluence.NewPoller(src, s.streams, s.checkpoints, copt)
+			if err != nil {
+				return err
+			}
+			s.inputs = append(s.inputs, input{"source " + src.Name, p.Run, nil})
+			d, err := confluence.NewDirectory(src, copt)
+			if err != nil {
+				return err
+			}
+			if s.dirs == nil {
+				s.dirs = map[string]*confluence.Directory{}
+			}
+			s.dirs[src.Name] = d
 		default:
 			return fmt.Errorf("source %s: type %s is not available yet", src.Name, src.Type)
 		}
@@ -290,6 +315,52 @@ func (s *Service) NATSURL() string {
 
 // Ready is closed once every source takes events.
 func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// dynamicLists loads the lists of Confluence groups before anything is
+// evaluated, so that rules do not start on empty lists, and keeps them
+// fresh. A group that cannot be read at start is an empty list until it
+// can (logged, and shown by /readyz).
+func (s *Service) dynamicLists(ctx context.Context) error {
+	if len(s.cfg.DynamicLists()) == 0 {
+		return nil
+	}
+	specs := map[string]config.ListSpec{}
+	for name, spec := range s.cfg.Lists {
+		if spec.Dynamic() {
+			if spec.Source == "" {
+				spec.Source = s.onlyPollSource()
+			}
+			specs[name] = spec
+		}
+	}
+	l, err := confluence.NewLists(specs, s.dirs, confluence.Options{Logger: s.log})
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := l.Refresh(rctx); err != nil {
+		s.log.Error("lists from Confluence groups not loaded; they are empty until they are", "err", err)
+	}
+	s.lists = l
+	m := &mergedLists{dynamic: l}
+	s.eval.lists = func() map[string][]string { return m.get(s.eng.Rules()) }
+	s.inputs = append(s.inputs, input{"lists", l.Run, nil})
+	return nil
+}
+
+func (s *Service) onlyPollSource() string {
+	name := ""
+	for _, src := range s.cfg.Sources {
+		if src.Type == config.SourceConfluencePoll {
+			if name != "" {
+				return ""
+			}
+			name = src.Name
+		}
+	}
+	return name
+}
 
 // Addr is the address the HTTP server listens on.
 func (s *Service) Addr() string { return s.listener.Addr().String() }
