@@ -69,11 +69,11 @@ type Service struct {
 	// checkpoints keep the positions of poll and file sources.
 	checkpoints *bus.Checkpoints
 	// dirs read Confluence's users and groups, per confluence-poll source.
-	dirs  map[string]*confluence.Directory
-	lists *confluence.Lists // loaded from Confluence groups; nil without
-	listener    net.Listener
-	srv         *http.Server
-	ready       chan struct{}
+	dirs     map[string]*confluence.Directory
+	lists    *confluence.Lists // loaded from Confluence groups; nil without
+	listener net.Listener
+	srv      *http.Server
+	ready    chan struct{}
 }
 
 // New starts what the service stands on (NATS, streams, state, rules, the
