@@ -1,0 +1,165 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/internal/natscluster"
+)
+
+// SPEC §8: several replicas on one NATS cluster send each alert once, and
+// one replica dying under load loses nothing.
+func TestReplicasAlertOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node cluster")
+	}
+	c := natscluster.Start(t, 3)
+	start := func(first int) (*Service, *syncBuffer, context.CancelFunc, chan error) {
+		yaml := fmt.Sprintf(`
+server: {listen: "127.0.0.1:0"}
+nats: {url: %q, replicas: 3}
+rules: {paths: [testdata/rules.yaml]}
+sources: [{name: hook, type: webhook}]
+notifiers: [{name: console, type: console}, {name: quiet, type: console}]
+routes: {default: [console]}
+`, c.URLs(first))
+		cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := &syncBuffer{}
+		ctx, cancel := context.WithCancel(context.Background())
+		svc, err := New(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Stdout: out, AckWait: time.Second})
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- svc.Run(ctx) }()
+		<-svc.Ready()
+		return svc, out, cancel, done
+	}
+	a, outA, cancelA, doneA := start(0)
+	b, outB, cancelB, doneB := start(1)
+	defer func() { cancelB(); <-doneB }()
+
+	// 200 actors, each changing a setting twice within the dedup window:
+	// 200 alerts, whichever replica takes which event.
+	const actors = 200
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []string
+	post := func(svc *Service, body string) {
+		resp, err := http.Post("http://"+svc.Addr()+"/webhooks/hook", "application/json", strings.NewReader(body))
+		if err == nil {
+			resp.Body.Close()
+		}
+		if err != nil || resp.StatusCode != http.StatusAccepted {
+			mu.Lock()
+			failed = append(failed, body)
+			mu.Unlock()
+		}
+	}
+	var killed bool
+	for round := range 2 {
+		for i := range actors {
+			body := setting(fmt.Sprintf("e%d-%d", i, round), fmt.Sprintf("u%d", i), fmt.Sprintf("2024-05-14T10:%02d:00Z", round))
+			target := b
+			if i%2 == 0 && !killed {
+				target = a
+			}
+			wg.Go(func() { post(target, body) })
+			if round == 0 && i == actors/2 {
+				// Replica a dies with events and alerts in hand: its
+				// connection drops without acknowledging them.
+				wg.Wait()
+				waitFor(t, "replica a to evaluate events", func() bool { return a.eval.stats.Events.Load() > 0 })
+				killed = true
+				a.nc.Close()
+				cancelA()
+				<-doneA
+			}
+		}
+		wg.Wait()
+	}
+	for _, body := range failed {
+		post(b, body) // a sender retries what was not accepted
+	}
+
+	if len(failed) > 0 {
+		t.Logf("%d posts not accepted at first, sent again", len(failed))
+	}
+	waitFor(t, "every alert delivered", func() bool {
+		return len(consoleIDsOf(outA, outB)) >= actors
+	})
+	// Let redeliveries settle, then count.
+	time.Sleep(1500 * time.Millisecond)
+	if info, err := b.streams.Events.Info(t.Context()); err != nil || info.State.Msgs != 2*actors {
+		t.Errorf("EVENTS holds %v events (%v), want %d", info.State.Msgs, err, 2*actors)
+	}
+	alerts := storedAlerts(t, b)
+	groups := map[string]int{}
+	for _, al := range alerts {
+		groups[al.Group["event.actor.name"]]++
+	}
+	if len(groups) != actors {
+		t.Errorf("%d groups alerted, want %d", len(groups), actors)
+	}
+	for g, n := range groups {
+		if n != 1 {
+			t.Errorf("group %s alerted %d times", g, n)
+		}
+	}
+	printed := consoleIDsOf(outA, outB)
+	dups := 0
+	for _, n := range printed {
+		dups += n - 1
+	}
+	if dups > 1 { // the one alert replica a may have printed just as it died
+		t.Errorf("%d alerts printed twice", dups)
+	}
+}
+
+func consoleIDsOf(outs ...*syncBuffer) map[string]int {
+	ids := map[string]int{}
+	for _, o := range outs {
+		for _, line := range o.lines() {
+			if i := strings.LastIndex(line, " id="); i >= 0 {
+				ids[line[i+4:]]++
+			}
+		}
+	}
+	return ids
+}
+
+func storedAlerts(t *testing.T, s *Service) []engine.Alert {
+	t.Helper()
+	ctx := t.Context()
+	info, err := s.streams.Alerts.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []engine.Alert
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.streams.Alerts.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		var a engine.Alert
+		if err := json.Unmarshal(m.Data, &a); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
