@@ -207,7 +207,10 @@ type Source struct {
 	Format string `yaml:"format" json:"format"`
 
 	// Path is, for a webhook, the URL path it is served at (default
-	// /webhooks/<name>); for a file, the audit log file to tail.
+	// /webhooks/<name>); for a file, the audit log file to tail, or a glob
+	// pattern such as /var/atlassian/confluence/log/audit/*.audit.log
+	// (Confluence Data Center starts a new dated file daily and at 100 MB;
+	// the files are read in name order).
 	Path string `yaml:"path,omitempty" json:"path,omitempty"`
 	// Secret (webhook) checks an HMAC-SHA256 signature or bearer token;
 	// empty: requests are not authenticated.
