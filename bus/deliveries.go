@@ -6,18 +6,36 @@ import (
 	"fmt"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// DefaultDeliveriesBucket records which alert was delivered to which
+// DefaultDeliveriesBucket records what became of each alert at each
 // target.
 const DefaultDeliveriesBucket = "ALERTER_DELIVERIES"
 
-// Deliveries record the (alert, target) pairs that were delivered. A
-// consumer's acknowledgements reach the disk some time after they are
-// made, so after a crash JetStream hands out again alerts that were
-// already delivered; this record, written with the delivery, is what keeps
-// them from being sent twice. Entries expire after the bucket's TTL.
+// Delivery outcomes.
+const (
+	Sent     = "sent"     // the target accepted it
+	Silenced = "silenced" // a silence matched: recorded, not sent
+	Dead     = "dead"     // given up on: in the dead letters
+)
+
+// Outcome is what became of one alert at one target.
+type Outcome struct {
+	Status   string    `json:"status"`
+	Attempts int       `json:"attempts"`
+	At       time.Time `json:"at"`
+	Error    string    `json:"error,omitempty"`
+	// Silences are the ids of the silences that matched.
+	Silences []string `json:"silences,omitempty"`
+}
+
+// Deliveries record what became of each (alert, target) pair. A consumer's
+// acknowledgements reach the disk some time after they are made, so after
+// a crash JetStream hands out again alerts that were already delivered;
+// this record, written with the delivery, is what keeps them from being
+// sent twice. Entries expire after the bucket's TTL.
 type Deliveries struct {
 	kv jetstream.KeyValue
 }
@@ -27,7 +45,7 @@ type Deliveries struct {
 func NewDeliveries(ctx context.Context, js jetstream.JetStream, replicas int, ttl time.Duration) (*Deliveries, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      DefaultDeliveriesBucket,
-		Description: "alerter: alerts delivered, per target",
+		Description: "alerter: what became of each alert at each target",
 		History:     1,
 		TTL:         ttl,
 		Storage:     jetstream.FileStorage,
@@ -39,22 +57,52 @@ func NewDeliveries(ctx context.Context, js jetstream.JetStream, replicas int, tt
 	return &Deliveries{kv: kv}, nil
 }
 
-// Delivered tells whether the alert was delivered to target.
-func (d *Deliveries) Delivered(ctx context.Context, target, alertID string) (bool, error) {
-	_, err := d.kv.Get(ctx, target+"."+alertID)
+// Get returns the outcome recorded for the alert at target, if any.
+func (d *Deliveries) Get(ctx context.Context, target, alertID string) (Outcome, bool, error) {
+	e, err := d.kv.Get(ctx, key(target, alertID))
 	switch {
-	case err == nil:
-		return true, nil
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return false, nil
+		return Outcome{}, false, nil
+	case err != nil:
+		return Outcome{}, false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
 	}
-	return false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
+	var o Outcome
+	if err := json.Unmarshal(e.Value(), &o); err != nil {
+		// Written by an older version or by hand: it still says delivered.
+		return Outcome{Status: Sent}, true, nil
+	}
+	return o, true, nil
 }
 
-// Mark records that the alert was delivered to target.
-func (d *Deliveries) Mark(ctx context.Context, target, alertID string) error {
-	if _, err := d.kv.Put(ctx, target+"."+alertID, nil); err != nil {
+// Put records the outcome for the alert at target.
+func (d *Deliveries) Put(ctx context.Context, target, alertID string, o Outcome) error {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	if _, err := d.kv.Put(ctx, key(target, alertID), b); err != nil {
 		return fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
 	}
 	return nil
 }
+
+// For lists the outcomes recorded for an alert, by target.
+func (d *Deliveries) For(ctx context.Context, alertID string) (map[string]Outcome, error) {
+	lister, err := d.kv.ListKeysFiltered(ctx, "*."+alertID)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return map[string]Outcome{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("deliveries of %s: %w", alertID, err)
+	}
+	out := map[string]Outcome{}
+	for k := range lister.Keys() {
+		target := k[:len(k)-len(alertID)-1]
+		if o, ok, err := d.Get(ctx, target, alertID); err == nil && ok {
+			out[target] = o
+		}
+	}
+	return out, nil
+}
+
+func key(target, alertID string) string { return target + "." + alertID }

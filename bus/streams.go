@@ -16,9 +16,11 @@ const (
 	EventsStream    = "EVENTS"
 	AlertsStream    = "ALERTS"
 	RejectedStream  = "REJECTED"
-	EventsSubject   = "events"   // events.<source>
-	AlertsSubject   = "alerts"   // alerts.<rule id>
-	RejectedSubject = "rejected" // rejected.<source>
+	DeadStream      = "DEADLETTERS"
+	DeadSubject     = "deadletters" // deadletters.<notifier>
+	EventsSubject   = "events"      // events.<source>
+	AlertsSubject   = "alerts"      // alerts.<rule id>
+	RejectedSubject = "rejected"    // rejected.<source>
 	// ReasonHeader says why a message in REJECTED was not taken as an event.
 	ReasonHeader = "Alerter-Reason"
 )
@@ -63,6 +65,7 @@ type Streams struct {
 	Events   jetstream.Stream
 	Alerts   jetstream.Stream
 	Rejected jetstream.Stream
+	Dead     jetstream.Stream
 }
 
 // Msg is one message of a batch.
@@ -121,6 +124,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opt StreamOption
 	if s.Rejected, err = mk(RejectedStream, RejectedSubject, "alerter: messages of NATS sources that were not events, with the reason"); err != nil {
 		return nil, err
 	}
+	if s.Dead, err = mk(DeadStream, DeadSubject, "alerter: notifications given up on, per notifier"); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -147,6 +153,13 @@ func (s *Streams) Reject(ctx context.Context, source string, data []byte, reason
 		return fmt.Errorf("publish %s: %w", subj, err)
 	}
 	return nil
+}
+
+// PublishDeadLetter stores a notification given up on, once per alert and
+// target.
+func (s *Streams) PublishDeadLetter(ctx context.Context, target, alertID string, data []byte) error {
+	_, err := s.publish(ctx, DeadSubject, target, target+"."+alertID, data)
+	return err
 }
 
 // PublishAlert stores one alert of a rule with the alert id as message id,

@@ -320,7 +320,7 @@ sources:
 			`c.yaml:5:37: path "/metrics": taken by alerter's own routes (/, /api/, /healthz, /readyz, /metrics)`,
 			`c.yaml:6:37: path "webhooks/w4": a URL path such as /webhooks/w4`,
 			`c.yaml:7:5: source n1: a nats source needs subject`,
-			`c.yaml:8:37: subject "events.>": overlaps alerter's own subjects (events.>, alerts.>, rejected.>); publish audit events under another prefix`,
+			`c.yaml:8:37: subject "events.>": overlaps alerter's own subjects (events.>, alerts.>, rejected.>, deadletters.>); publish audit events under another prefix`,
 			`c.yaml:9:37: subject "a.>.b": not a NATS subject (dot-separated tokens; * stands for one token, a final > for the rest)`,
 			`c.yaml:10:5: source p1: a confluence-poll source needs base_url`,
 			`c.yaml:10:5: source p1: a confluence-poll source needs token, or username and password`,

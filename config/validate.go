@@ -347,7 +347,7 @@ func (p *parser) webhookPath(s *Source, v *yaml.Node) {
 
 // Our own subjects (bus.EventsSubject, bus.AlertsSubject): a source that
 // subscribes to them would read back what alerter itself publishes.
-var ownSubjects = []string{"events", "alerts", "rejected"}
+var ownSubjects = []string{"events", "alerts", "rejected", "deadletters"}
 
 func (p *parser) subjectName(subject string, v *yaml.Node) {
 	tokens := strings.Split(subject, ".")
@@ -361,7 +361,7 @@ func (p *parser) subjectName(subject string, v *yaml.Node) {
 	case strings.HasPrefix(t, "$"):
 		p.errAt(v, "%s: subjects starting with $ are NATS's own", p.subject("subject", v, subject))
 	case t == "*" || t == ">" || slices.Contains(ownSubjects, t):
-		p.errAt(v, "%s: overlaps alerter's own subjects (events.>, alerts.>, rejected.>); publish audit events under another prefix", p.subject("subject", v, subject))
+		p.errAt(v, "%s: overlaps alerter's own subjects (events.>, alerts.>, rejected.>, deadletters.>); publish audit events under another prefix", p.subject("subject", v, subject))
 	}
 }
 

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"time"
 
 	json "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
 
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/notifiers"
 )
 
 // notifier sends one alert to one target.
@@ -20,26 +23,53 @@ type notifier interface {
 	Notify(ctx context.Context, a *engine.Alert) error
 }
 
-// deliverer sends the alerts routed to one target, each once: a durable
-// consumer of ALERTS per target, so that a slow or failing target does not
-// hold the others up, and an alert is acknowledged only once the target
-// took it.
-type deliverer struct {
-	name  string
-	cons  jetstream.Consumer
-	n     notifier
-	done  *bus.Deliveries
-	log   *slog.Logger
-	retry time.Duration
+// silencer tells which silences match an alert now.
+type silencer interface {
+	Matching(a *engine.Alert, now time.Time) []string
 }
 
-func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n notifier, done *bus.Deliveries, replicas int, ackWait time.Duration, log *slog.Logger) (*deliverer, error) {
+// deliveryPolicy is how hard a target is tried.
+type deliveryPolicy struct {
+	maxAttempts int           // 0: no limit
+	maxAge      time.Duration // since the alert fired
+	maxBackoff  time.Duration
+	timeout     time.Duration // of one attempt
+	rate        float64       // sends per second; 0: no limit
+}
+
+// deliverer sends the alerts routed to one target: a durable consumer of
+// ALERTS per target, so that a slow or failing target does not hold the
+// others up. An alert is acknowledged only once the target took it, was
+// silenced, or was given up on (a dead letter); a failed attempt is
+// handed back to JetStream with a delay that grows exponentially, with
+// jitter, or is what the target asked for (Retry-After).
+type deliverer struct {
+	name    string
+	cons    jetstream.Consumer
+	n       notifier
+	done    *bus.Deliveries
+	streams *bus.Streams
+	silence silencer
+	policy  deliveryPolicy
+	limit   *rate.Limiter
+	now     func() time.Time
+	log     *slog.Logger
+	stats   DeliveryStats
+}
+
+// DeliveryStats count what a deliverer did.
+type DeliveryStats struct {
+	Sent, Failed, Retried, Dead, Silenced, Skipped counter
+}
+
+func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n notifier, p deliveryPolicy, replicas int, ackWait time.Duration, log *slog.Logger) (*deliverer, error) {
 	durable := "notify-" + name
 	cons, err := js.CreateOrUpdateConsumer(ctx, bus.AlertsStream, jetstream.ConsumerConfig{
-		Durable:       durable,
-		Description:   "alerter: delivers alerts to notifier " + name,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       ackWait,
+		Durable:     durable,
+		Description: "alerter: delivers alerts to notifier " + name,
+		AckPolicy:   jetstream.AckExplicitPolicy,
+		// An attempt must end before its alert is handed out again.
+		AckWait:       max(ackWait, p.timeout+2*time.Second),
 		MaxAckPending: 1000,
 		FilterSubject: bus.AlertsSubject + ".>",
 		// A new target starts with the alerts that fire from now on, not
@@ -50,7 +80,11 @@ func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n no
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", durable, bus.AlertsStream, err)
 	}
-	return &deliverer{name: name, cons: cons, n: n, done: done, log: log.With("notifier", name), retry: 5 * time.Second}, nil
+	d := &deliverer{name: name, cons: cons, n: n, policy: p, now: time.Now, log: log.With("notifier", name)}
+	if p.rate > 0 {
+		d.limit = rate.NewLimiter(rate.Limit(p.rate), 1)
+	}
+	return d, nil
 }
 
 func (d *deliverer) run(ctx context.Context) error {
@@ -60,7 +94,6 @@ func (d *deliverer) run(ctx context.Context) error {
 	}
 	stop := context.AfterFunc(ctx, it.Drain)
 	defer stop()
-	work := context.WithoutCancel(ctx)
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -70,7 +103,9 @@ func (d *deliverer) run(ctx context.Context) error {
 			d.log.Warn("reading alerts", "err", err)
 			continue
 		}
-		d.handle(work, msg)
+		// A send under way when the service stops is finished (bounded by
+		// the attempt timeout): cutting it off could send it twice.
+		d.handle(context.WithoutCancel(ctx), msg)
 	}
 }
 
@@ -85,25 +120,109 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Ack()
 		return
 	}
-	// After a crash, alerts already delivered come again: the record of
-	// deliveries stops them. Only a crash between sending and recording
-	// can still send one twice.
-	if sent, err := d.done.Delivered(ctx, d.name, a.ID); err != nil {
+	attempt := 1
+	if md, err := msg.Metadata(); err == nil {
+		attempt = int(md.NumDelivered)
+	}
+	// After a crash, alerts already settled come again: the record stops
+	// them. Only a crash between sending and recording can send one twice.
+	if o, ok, err := d.done.Get(ctx, d.name, a.ID); err != nil {
 		d.log.Error("reading the deliveries record; will retry", "alert", a.ID, "err", err)
-		_ = msg.NakWithDelay(d.retry)
+		_ = msg.NakWithDelay(time.Second)
 		return
-	} else if sent {
-		d.log.Info("alert already delivered before a restart; not sent again", "alert", a.ID)
+	} else if ok {
+		d.stats.Skipped.Add(1)
+		d.log.Info("alert already settled before a restart; not sent again", "alert", a.ID, "status", o.Status)
 		_ = msg.Ack()
 		return
 	}
-	if err := d.n.Notify(ctx, &a); err != nil {
-		d.log.Error("notification failed; will retry", "alert", a.ID, "err", err)
-		_ = msg.NakWithDelay(d.retry)
+	if d.silence != nil {
+		if ids := d.silence.Matching(&a, d.now()); len(ids) > 0 {
+			d.stats.Silenced.Add(1)
+			d.record(ctx, msg, &a, bus.Outcome{Status: bus.Silenced, Attempts: attempt - 1, Silences: ids})
+			return
+		}
+	}
+	if d.limit != nil {
+		if err := d.limit.Wait(ctx); err != nil {
+			_ = msg.NakWithDelay(time.Second)
+			return
+		}
+	}
+	actx, cancel := context.WithTimeout(ctx, d.policy.timeout)
+	err := d.n.Notify(actx, &a)
+	cancel()
+	if err == nil {
+		d.stats.Sent.Add(1)
+		d.record(ctx, msg, &a, bus.Outcome{Status: bus.Sent, Attempts: attempt})
 		return
 	}
-	if err := d.done.Mark(ctx, d.name, a.ID); err != nil {
+	d.stats.Failed.Add(1)
+	retry, after := notifiers.Classify(err)
+	age := d.now().Sub(a.FiredAt)
+	var why string
+	switch {
+	case !retry:
+		why = "the target refused it for good"
+	case d.policy.maxAttempts > 0 && attempt >= d.policy.maxAttempts:
+		why = fmt.Sprintf("%d attempts failed", attempt)
+	case d.policy.maxAge > 0 && age >= d.policy.maxAge:
+		why = fmt.Sprintf("not delivered in %s", d.policy.maxAge)
+	}
+	if why != "" {
+		d.dead(ctx, msg, &a, attempt, why, err)
+		return
+	}
+	wait := max(after, backoff(attempt, d.policy.maxBackoff))
+	d.stats.Retried.Add(1)
+	d.log.Warn("notification failed; will retry", "alert", a.ID, "attempt", attempt, "retry_in", wait, "err", err)
+	_ = msg.NakWithDelay(wait)
+}
+
+// record writes the outcome, then acknowledges the alert.
+func (d *deliverer) record(ctx context.Context, msg jetstream.Msg, a *engine.Alert, o bus.Outcome) {
+	o.At = d.now().UTC()
+	if err := d.done.Put(ctx, d.name, a.ID, o); err != nil {
 		d.log.Warn("recording a delivery", "alert", a.ID, "err", err)
 	}
 	_ = msg.Ack()
+}
+
+// DeadLetter is a notification given up on, as stored in DEADLETTERS and
+// listed by the API.
+type DeadLetter struct {
+	Notifier string        `json:"notifier"`
+	Alert    *engine.Alert `json:"alert"`
+	Attempts int           `json:"attempts"`
+	Reason   string        `json:"reason"`
+	Error    string        `json:"error"`
+	At       time.Time     `json:"at"`
+}
+
+func (d *deliverer) dead(ctx context.Context, msg jetstream.Msg, a *engine.Alert, attempt int, why string, cause error) {
+	dl := DeadLetter{Notifier: d.name, Alert: a, Attempts: attempt, Reason: why, Error: cause.Error(), At: d.now().UTC()}
+	b, err := json.Marshal(dl)
+	if err == nil {
+		err = d.streams.PublishDeadLetter(ctx, d.name, a.ID, b)
+	}
+	if err != nil {
+		// Not recorded as dead: try again later rather than lose it.
+		d.log.Error("storing a dead letter; will retry", "alert", a.ID, "err", err)
+		_ = msg.NakWithDelay(5 * time.Second)
+		return
+	}
+	d.stats.Dead.Add(1)
+	d.log.Error("notification given up: dead letter", "alert", a.ID, "rule", a.Rule, "attempts", attempt, "reason", why, "err", cause)
+	d.record(ctx, msg, a, bus.Outcome{Status: bus.Dead, Attempts: attempt, Error: cause.Error()})
+}
+
+// backoff is the wait before attempt+1: 1s doubling, capped, with full
+// jitter over its upper half so that alerts failing together do not
+// retry together.
+func backoff(attempt int, limit time.Duration) time.Duration {
+	if limit <= 0 {
+		limit = 5 * time.Minute
+	}
+	d := min(time.Second<<min(attempt-1, 20), limit)
+	return d/2 + rand.N(d/2+1)
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,17 +17,40 @@ import (
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
 )
 
 // EvaluatorConsumer is the durable consumer of EVENTS that all replicas
 // share, so that each event is evaluated by one of them.
 const EvaluatorConsumer = "evaluator"
 
+// Defaults of evaluatorOptions.
+const (
+	// defaultEvalWorkers evaluate events at once. Evaluating is mostly
+	// waiting: a stateful match costs two round trips to the state bucket,
+	// an alert one to ALERTS; workers overlap those waits.
+	defaultEvalWorkers = 64
+	// defaultEvalInFlight bounds the events taken but not yet finished,
+	// running or waiting for an earlier event of one of their groups.
+	defaultEvalInFlight = 1024
+)
+
 // evaluator takes events from the EVENTS stream, runs them through the
 // engine and stores the alerts they cause in ALERTS; only then is the event
 // acknowledged. A crash before the ack redelivers the event, and evaluating
 // it again is safe: the state store remembers which events it has counted,
 // and a re-fired alert has the same id, which ALERTS deduplicates.
+//
+// Several events are evaluated at once, but the events of one rule group
+// (the key of its dedup and threshold state) in the order the stream holds
+// them: before an event is handed to a worker, the groups it will touch
+// are found by evaluating the rules' conditions and group-by expressions
+// (on an engine of its own, so that rule counters count each event once),
+// and an event waits for the earlier events of any of its groups. This
+// only orders; the state store's compare-and-set keeps every update atomic
+// whatever the order, so a rule set swapped in between, or a list that
+// changed, can at worst reorder two events of a group, as a redelivery
+// does.
 type evaluator struct {
 	cons    jetstream.Consumer
 	streams *bus.Streams
@@ -33,6 +59,14 @@ type evaluator struct {
 	lists   func() map[string][]string
 	log     *slog.Logger
 	retry   time.Duration
+
+	workers  int
+	inFlight int
+
+	// Used by the dispatching goroutine only.
+	shadowSet *rules.Set
+	shadow    *engine.Engine
+	seed      maphash.Seed
 
 	stats EvaluatorStats
 }
@@ -45,14 +79,24 @@ type EvaluatorStats struct {
 	Retried     atomic.Int64 // events handed back for a later retry
 	Poison      atomic.Int64 // stored messages that are no event, terminated
 	RuleErrors  atomic.Int64
+	Waited      atomic.Int64 // events that waited for an earlier one of their group
 }
 
 type evaluatorOptions struct {
 	ackWait  time.Duration
 	replicas int
+	workers  int // default defaultEvalWorkers
+	inFlight int // default defaultEvalInFlight
 }
 
 func newEvaluator(ctx context.Context, js jetstream.JetStream, streams *bus.Streams, eng *engine.Engine, opt evaluatorOptions, log *slog.Logger) (*evaluator, error) {
+	if opt.workers <= 0 {
+		opt.workers = defaultEvalWorkers
+	}
+	if opt.inFlight <= 0 {
+		opt.inFlight = defaultEvalInFlight
+	}
+	opt.inFlight = max(opt.inFlight, opt.workers)
 	cons, err := js.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
 		Durable:       EvaluatorConsumer,
 		Description:   "alerter: evaluates events against the rules",
@@ -65,7 +109,16 @@ func newEvaluator(ctx context.Context, js jetstream.JetStream, streams *bus.Stre
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", EvaluatorConsumer, bus.EventsStream, err)
 	}
-	return &evaluator{cons: cons, streams: streams, eng: eng, log: log, retry: time.Second}, nil
+	return &evaluator{cons: cons, streams: streams, eng: eng, log: log, retry: time.Second,
+		workers: opt.workers, inFlight: opt.inFlight, seed: maphash.MakeSeed()}, nil
+}
+
+// job is one event on its way through the evaluator.
+type job struct {
+	msg   jetstream.Msg
+	ev    event.Event
+	keys  []uint64 // the groups it touches, see evaluator.groups
+	waits int      // groups in which an earlier event is not finished; under ordering.mu
 }
 
 // run evaluates events until ctx is done, then finishes the events already
@@ -80,6 +133,32 @@ func (v *evaluator) run(ctx context.Context) error {
 	// Work under way finishes even when ctx ends: an event half evaluated
 	// would be evaluated again anyway, but finishing it avoids the wait.
 	work := context.WithoutCancel(ctx)
+
+	// slots bounds the jobs in flight, so ready (which holds only jobs in
+	// flight) never blocks a worker handing on the jobs it unblocked.
+	slots := make(chan struct{}, v.inFlight)
+	ready := make(chan *job, v.inFlight)
+	ord := ordering{queues: map[uint64][]*job{}}
+	var wg sync.WaitGroup
+	for range v.workers {
+		wg.Go(func() {
+			for j := range ready {
+				v.handle(work, j)
+				for _, n := range ord.done(j) {
+					ready <- n
+				}
+				<-slots
+			}
+		})
+	}
+	defer func() {
+		// Wait for every job in flight, then stop the workers.
+		for range v.inFlight {
+			slots <- struct{}{}
+		}
+		close(ready)
+		wg.Wait()
+	}()
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -89,11 +168,23 @@ func (v *evaluator) run(ctx context.Context) error {
 			v.log.Warn("reading events", "err", err)
 			continue
 		}
-		v.handle(work, msg)
+		slots <- struct{}{}
+		j := v.prepare(msg)
+		if j == nil {
+			<-slots
+			continue
+		}
+		if ord.add(j) {
+			ready <- j
+		} else {
+			v.stats.Waited.Add(1)
+		}
 	}
 }
 
-func (v *evaluator) handle(ctx context.Context, msg jetstream.Msg) {
+// prepare decodes an event and finds its groups; nil if it is no event
+// (then it is terminated).
+func (v *evaluator) prepare(msg jetstream.Msg) *job {
 	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
 		v.stats.Redelivered.Add(1)
 	}
@@ -104,13 +195,100 @@ func (v *evaluator) handle(ctx context.Context, msg jetstream.Msg) {
 		v.stats.Poison.Add(1)
 		v.log.Error("not an event in the EVENTS stream; dropped", "subject", msg.Subject(), "err", err)
 		_ = msg.Term()
-		return
+		return nil
 	}
+	j := &job{msg: msg, ev: ev}
+	j.keys = v.groups(&j.ev)
+	return j
+}
+
+// groups returns hashes of the state keys (rule and group values) that
+// evaluating ev will update. A collision of two hashes only orders two
+// events that need not be.
+func (v *evaluator) groups(ev *event.Event) []uint64 {
+	set := v.eng.Rules()
+	if set != v.shadowSet {
+		v.shadowSet, v.shadow = set, engine.New(set, nil)
+	}
+	matches, _ := v.shadow.Evaluate(ev)
+	var keys []uint64
+	for _, m := range matches {
+		if !m.Rule.Stateful() {
+			continue
+		}
+		var h maphash.Hash
+		h.SetSeed(v.seed)
+		h.WriteString(m.Rule.ID)
+		for _, g := range m.Group {
+			h.WriteByte(0)
+			h.WriteString(g)
+		}
+		k := h.Sum64()
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// ordering keeps, per group, the jobs touching it in the order they were
+// taken; a job runs once it is first in all of its groups.
+type ordering struct {
+	mu     sync.Mutex
+	queues map[uint64][]*job
+}
+
+// add queues j and reports whether it can run at once.
+func (o *ordering) add(j *job) bool {
+	if len(j.keys) == 0 {
+		return true
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, k := range j.keys {
+		q := o.queues[k]
+		if len(q) > 0 {
+			j.waits++
+		}
+		o.queues[k] = append(q, j)
+	}
+	return j.waits == 0
+}
+
+// done removes the finished job j, first in each of its groups, and
+// returns the jobs that can run now.
+func (o *ordering) done(j *job) []*job {
+	if len(j.keys) == 0 {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var next []*job
+	for _, k := range j.keys {
+		q := o.queues[k]
+		if len(q) <= 1 {
+			delete(o.queues, k)
+			continue
+		}
+		q[0] = nil
+		q = q[1:]
+		o.queues[k] = q
+		h := q[0]
+		h.waits--
+		if h.waits == 0 {
+			next = append(next, h)
+		}
+	}
+	return next
+}
+
+func (v *evaluator) handle(ctx context.Context, j *job) {
+	msg, ev := j.msg, &j.ev
 	var lists map[string][]string
 	if v.lists != nil {
 		lists = v.lists()
 	}
-	res, err := v.eng.ProcessWithLists(ctx, &ev, lists)
+	res, err := v.eng.ProcessWithLists(ctx, ev, lists)
 	for _, re := range res.Errors {
 		v.stats.RuleErrors.Add(1)
 		v.log.Warn("rule failed", "rule", re.Rule, "event", ev.ID, "err", re.Err)

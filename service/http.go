@@ -18,6 +18,7 @@ func (s *Service) handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	s.api(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/webhooks/") {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no webhook source at " + r.URL.Path + "; configured: " + strings.Join(s.webhookPaths(), ", ")})

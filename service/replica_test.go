@@ -30,7 +30,7 @@ server: {listen: "127.0.0.1:0"}
 nats: {url: %q, replicas: 3}
 rules: {paths: [testdata/rules.yaml]}
 sources: [{name: hook, type: webhook}]
-notifiers: [{name: console, type: console}, {name: quiet, type: console}]
+notifiers: [{name: console, type: console, timeout: 1s}, {name: quiet, type: console, timeout: 1s}]
 routes: {default: [console]}
 `, c.URLs(first))
 		cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(string) (string, bool) { return "", false })

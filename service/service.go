@@ -16,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,6 +31,7 @@ import (
 	"github.com/alerter/alerter/ingest/webhook"
 	"github.com/alerter/alerter/notifiers/console"
 	"github.com/alerter/alerter/rules"
+	"github.com/alerter/alerter/silences"
 )
 
 // Options are what the config file does not say.
@@ -42,6 +44,9 @@ type Options struct {
 	AckWait time.Duration
 	// ShutdownTimeout bounds the graceful shutdown; default 15s.
 	ShutdownTimeout time.Duration
+
+	// notifiers replace the configured targets of these names (tests).
+	notifiers map[string]notifier
 }
 
 // input is a source that runs on its own (all but webhooks).
@@ -67,7 +72,9 @@ type Service struct {
 	webhooks map[string]*webhook.Handler
 	inputs   []input
 	// checkpoints keep the positions of poll and file sources.
-	checkpoints *bus.Checkpoints
+	checkpoints  *bus.Checkpoints
+	deliveries   *bus.Deliveries
+	silenceStore *silences.Store
 	// dirs read Confluence's users and groups, per confluence-poll source.
 	dirs     map[string]*confluence.Directory
 	lists    *confluence.Lists // loaded from Confluence groups; nil without
@@ -96,9 +103,10 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 		opt.ShutdownTimeout = 15 * time.Second
 	}
 	s = &Service{cfg: cfg, opt: opt, log: opt.Logger, webhooks: map[string]*webhook.Handler{}, ready: make(chan struct{})}
+	built := s
 	defer func() {
 		if err != nil {
-			s.close()
+			built.close()
 		}
 	}()
 
@@ -133,6 +141,10 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 			notify = r.Notify
 		}
 		return cfg.Targets(notify, string(a.Severity))
+	}
+	s.silenceStore, err = silences.Open(ctx, s.js, replicas, s.log)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.notifiers(ctx, replicas); err != nil {
 		return nil, err
@@ -208,7 +220,7 @@ func (s *Service) natsDescription() string {
 }
 
 func (s *Service) notifiers(ctx context.Context, replicas int) error {
-	// Deliveries are remembered as long as alerts can still be retried.
+	// Outcomes are remembered as long as alerts can still be retried.
 	ttl := config.DefaultNotifierMaxAge
 	for _, nc := range s.cfg.Notifiers {
 		ttl = max(ttl, time.Duration(nc.MaxAge))
@@ -217,22 +229,47 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 	if err != nil {
 		return err
 	}
+	s.deliveries = done
 	for _, nc := range s.cfg.Notifiers {
-		var n notifier
-		switch nc.Type {
-		case config.NotifierConsole:
-			n = console.New(s.opt.Stdout)
-		default:
+		n, err := s.newNotifier(nc)
+		if err != nil {
+			return fmt.Errorf("notifier %s: %w", nc.Name, err)
+		}
+		if n == nil {
 			s.log.Warn("notifier type not available yet; its alerts stay queued in ALERTS", "notifier", nc.Name, "type", nc.Type)
 			continue
 		}
-		d, err := newDeliverer(ctx, s.js, nc.Name, n, done, replicas, s.opt.AckWait, s.log)
+		p := deliveryPolicy{
+			maxAttempts: nc.MaxAttempts,
+			maxAge:      time.Duration(nc.MaxAge),
+			maxBackoff:  time.Duration(nc.MaxBackoff),
+			timeout:     time.Duration(nc.Timeout),
+			rate:        nc.RatePerSecond,
+		}
+		if p.timeout <= 0 {
+			p.timeout = config.DefaultNotifierTimeout
+		}
+		d, err := newDeliverer(ctx, s.js, nc.Name, n, p, replicas, s.opt.AckWait, s.log)
 		if err != nil {
 			return err
 		}
+		d.done, d.streams, d.silence = done, s.streams, s.silenceStore
 		s.deliver = append(s.deliver, d)
 	}
 	return nil
+}
+
+// newNotifier builds the notifier of a config entry; nil for types not
+// available in this build.
+func (s *Service) newNotifier(nc config.Notifier) (notifier, error) {
+	if n, ok := s.opt.notifiers[nc.Name]; ok {
+		return n, nil
+	}
+	switch nc.Type {
+	case config.NotifierConsole:
+		return console.New(s.opt.Stdout), nil
+	}
+	return nil, nil
 }
 
 // openCheckpoints opens the checkpoint bucket, once, for the sources that
@@ -443,9 +480,15 @@ func (s *Service) close() {
 		}
 		s.nc.Close()
 	}
+	if s.silenceStore != nil {
+		s.silenceStore.Close()
+	}
 	if s.embedded != nil {
 		s.embedded.Shutdown()
 	}
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// counter is a statistic, safe for concurrent use.
+type counter = atomic.Int64

@@ -1,0 +1,189 @@
+package service
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/silences"
+)
+
+// api registers the HTTP API of SPEC §6 that this service serves so far.
+func (s *Service) api(mux *http.ServeMux) {
+	mux.Handle("GET /api/v1/silences", s.auth(s.listSilences))
+	mux.Handle("POST /api/v1/silences", s.auth(s.addSilence))
+	mux.Handle("GET /api/v1/silences/{id}", s.auth(s.getSilence))
+	mux.Handle("DELETE /api/v1/silences/{id}", s.auth(s.expireSilence))
+	mux.Handle("GET /api/v1/deadletters", s.auth(s.listDeadLetters))
+	mux.Handle("/api/", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody("no API route "+r.Method+" "+r.URL.Path))
+	}))
+}
+
+// auth requires server.api_token, when set, as a bearer token.
+func (s *Service) auth(h http.HandlerFunc) http.Handler {
+	token := []byte(s.cfg.Server.APIToken.Value())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(token) > 0 {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), token) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="alerter"`)
+				writeJSON(w, http.StatusUnauthorized, errorBody("the API needs Authorization: Bearer <server.api_token>"))
+				return
+			}
+		}
+		h(w, r)
+	})
+}
+
+func errorBody(msg string) map[string]string { return map[string]string{"error": msg} }
+
+// silenceView is a silence with its state now.
+type silenceView struct {
+	silences.Silence
+	State string `json:"state"`
+}
+
+func (s *Service) view(sl silences.Silence) silenceView {
+	return silenceView{Silence: sl, State: sl.State(time.Now())}
+}
+
+func (s *Service) listSilences(w http.ResponseWriter, r *http.Request) {
+	list := s.silenceStore.List()
+	out := make([]silenceView, 0, len(list))
+	for _, sl := range list {
+		out = append(out, s.view(sl))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"silences": out})
+}
+
+func (s *Service) getSilence(w http.ResponseWriter, r *http.Request) {
+	sl, ok := s.silenceStore.Get(r.PathValue("id"))
+	if !ok {
+		writeJSON(w, http.StatusNotFound, errorBody("no silence "+r.PathValue("id")))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.view(sl))
+}
+
+// silenceRequest is a new silence: ends_at, or a duration from starts_at
+// (default now).
+type silenceRequest struct {
+	silences.Silence
+	Duration string `json:"duration"`
+}
+
+func (s *Service) addSilence(w http.ResponseWriter, r *http.Request) {
+	var req silenceRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody("the body must be a silence as JSON: "+err.Error()))
+		return
+	}
+	if req.Duration != "" {
+		d, err := time.ParseDuration(req.Duration)
+		if err != nil || d <= 0 {
+			writeJSON(w, http.StatusBadRequest, errorBody("duration "+strconv.Quote(req.Duration)+": a positive duration such as 2h or 30m"))
+			return
+		}
+		if !req.EndsAt.IsZero() {
+			writeJSON(w, http.StatusBadRequest, errorBody("give ends_at or duration, not both"))
+			return
+		}
+		start := req.StartsAt
+		if start.IsZero() {
+			start = time.Now()
+		}
+		req.EndsAt = start.Add(d)
+	}
+	sl, err := s.silenceStore.Add(r.Context(), req.Silence)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
+		return
+	}
+	s.log.Info("silence added", "silence", sl.ID, "by", sl.CreatedBy, "until", sl.EndsAt)
+	writeJSON(w, http.StatusCreated, s.view(sl))
+}
+
+func (s *Service) expireSilence(w http.ResponseWriter, r *http.Request) {
+	sl, err := s.silenceStore.Expire(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, silences.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, errorBody(err.Error()))
+		return
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
+		return
+	}
+	s.log.Info("silence expired", "silence", sl.ID)
+	writeJSON(w, http.StatusOK, s.view(sl))
+}
+
+// listDeadLetters lists the notifications given up on, newest first:
+// ?notifier=NAME filters, ?limit=N (default 100, at most 1000).
+func (s *Service) listDeadLetters(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			writeJSON(w, http.StatusBadRequest, errorBody("limit must be a positive number"))
+			return
+		}
+		limit = min(n, 1000)
+	}
+	subject := bus.DeadSubject + ".>"
+	if n := r.URL.Query().Get("notifier"); n != "" {
+		if s.cfg.Notifier(n) == nil {
+			writeJSON(w, http.StatusBadRequest, errorBody("no notifier "+strconv.Quote(n)))
+			return
+		}
+		subject = bus.DeadSubject + "." + n
+	}
+	out, err := lastMessages(r, s.streams.Dead, subject, limit)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody("reading dead letters: "+err.Error()))
+		return
+	}
+	letters := make([]json.RawMessage, 0, len(out))
+	for _, m := range out {
+		letters = append(letters, m)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deadletters": letters})
+}
+
+// lastMessages reads up to limit messages of subject, newest first.
+func lastMessages(r *http.Request, st jetstream.Stream, subject string, limit int) ([][]byte, error) {
+	ctx := r.Context()
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	if info.State.Msgs == 0 {
+		return out, nil
+	}
+	for seq := info.State.LastSeq; seq >= info.State.FirstSeq && len(out) < limit; seq-- {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			return nil, err
+		}
+		if subject == bus.DeadSubject+".>" || m.Subject == subject {
+			out = append(out, m.Data)
+		}
+		if seq == 0 {
+			break
+		}
+	}
+	return out, nil
+}

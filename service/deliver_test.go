@@ -1,0 +1,212 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/notifiers"
+)
+
+// target is an alert target that fails as told: the delivery queue's
+// behaviour is what is tested here; the real targets are tested against
+// their contracts in notifiers/.
+type target struct {
+	mu       sync.Mutex
+	fail     func(attempt int) error // nil: accept
+	attempts map[string]int
+	got      []string // alert ids accepted
+	hang     bool
+}
+
+func newTarget(fail func(int) error) *target { return &target{fail: fail, attempts: map[string]int{}} }
+
+func (t *target) Notify(ctx context.Context, a *engine.Alert) error {
+	t.mu.Lock()
+	t.attempts[a.ID]++
+	n := t.attempts[a.ID]
+	hang := t.hang
+	t.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return notifiers.Retry(ctx.Err(), 0)
+	}
+	if t.fail != nil {
+		if err := t.fail(n); err != nil {
+			return err
+		}
+	}
+	t.mu.Lock()
+	t.got = append(t.got, a.ID)
+	t.mu.Unlock()
+	return nil
+}
+
+func (t *target) accepted() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.got...)
+}
+
+const deliveryConfig = `
+server: {listen: "127.0.0.1:0"}
+nats: {embedded: {store_dir: %q}}
+rules: {paths: [testdata/rules.yaml]}
+sources: [{name: in, type: webhook}]
+notifiers:
+  - {name: flaky, type: console, max_backoff: 20ms}
+  - {name: broken, type: console}
+  - {name: limited, type: console, max_attempts: 2, max_backoff: 20ms}
+  - {name: slow, type: console, timeout: 1s}
+  - {name: quiet, type: console}
+routes: {default: [flaky, broken, limited, slow]}
+`
+
+func startDelivery(t *testing.T, targets map[string]notifier) *running {
+	t.Helper()
+	cfg, err := config.Parse("alerter.yaml", fmt.Appendf(nil, deliveryConfig, t.TempDir()), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := New(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard, notifiers: targets})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	r := &running{svc: svc, cancel: cancel, done: make(chan error, 1), url: "http://" + svc.Addr()}
+	go func() { r.done <- svc.Run(ctx) }()
+	t.Cleanup(r.stop)
+	<-svc.Ready()
+	return r
+}
+
+func TestDeliveryRetriesAndDeadLetters(t *testing.T) {
+	flaky := newTarget(func(n int) error {
+		if n <= 3 {
+			return notifiers.Retry(errors.New("503 from the target"), 10*time.Millisecond)
+		}
+		return nil
+	})
+	broken := newTarget(func(int) error { return notifiers.Permanent(errors.New("invalid_auth")) })
+	limited := newTarget(func(int) error { return errors.New("connection refused") })
+	slow := newTarget(nil)
+	slow.hang = true
+	r := startDelivery(t, map[string]notifier{"flaky": flaky, "broken": broken, "limited": limited, "slow": slow})
+
+	r.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
+	r.post(t, "/webhooks/in", setting("e2", "ben", "2024-05-14T10:00:00Z"))
+	// The flaky target gets both once, after its failures, although the
+	// slow one hangs on every attempt.
+	waitFor(t, "the flaky target to accept both", func() bool { return len(flaky.accepted()) == 2 })
+	waitFor(t, "four dead letters", func() bool { return len(deadLetters(t, r, "")) == 4 })
+
+	for _, dl := range deadLetters(t, r, "") {
+		switch dl.Notifier {
+		case "broken":
+			if dl.Attempts != 1 || !strings.Contains(dl.Reason, "refused it for good") || !strings.Contains(dl.Error, "invalid_auth") {
+				t.Errorf("broken: %+v", dl)
+			}
+		case "limited":
+			if dl.Attempts != 2 || dl.Reason != "2 attempts failed" {
+				t.Errorf("limited: %+v", dl)
+			}
+		default:
+			t.Errorf("unexpected dead letter %+v", dl)
+		}
+	}
+	if got := deadLetters(t, r, "broken"); len(got) != 2 {
+		t.Errorf("?notifier=broken listed %d, want 2", len(got))
+	}
+	id := flaky.accepted()[0]
+	o, ok, err := r.svc.deliveries.Get(t.Context(), "flaky", id)
+	if err != nil || !ok || o.Status != bus.Sent || o.Attempts != 4 {
+		t.Errorf("flaky outcome %+v %v %v, want sent after 4 attempts", o, ok, err)
+	}
+	for _, d := range r.svc.deliver {
+		if d.name == "flaky" && d.stats.Retried.Load() != 6 {
+			t.Errorf("flaky retried %d times, want 6", d.stats.Retried.Load())
+		}
+	}
+}
+
+func deadLetters(t *testing.T, r *running, notifier string) []DeadLetter {
+	t.Helper()
+	url := r.url + "/api/v1/deadletters"
+	if notifier != "" {
+		url += "?notifier=" + notifier
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var body struct{ Deadletters []DeadLetter }
+	if err := json.Unmarshal(b, &body); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return body.Deadletters
+}
+
+func TestSilences(t *testing.T) {
+	flaky := newTarget(nil)
+	r := startDelivery(t, map[string]notifier{"flaky": flaky, "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)})
+	call := func(method, path, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, r.url+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		_ = json.Unmarshal(b, &m)
+		return resp.StatusCode, m
+	}
+	code, sl := call("POST", "/api/v1/silences", `{"matchers":[{"name":"group.event.actor.name","value":"ann"}],"duration":"1h","created_by":"oncall","comment":"ann is testing"}`)
+	if code != 201 || sl["state"] != "active" {
+		t.Fatalf("POST silence: %d %v", code, sl)
+	}
+	if code, body := call("POST", "/api/v1/silences", `{"matchers":[],"duration":"1h","created_by":"x","comment":"y"}`); code != 400 || !strings.Contains(fmt.Sprint(body["error"]), "at least one matcher") {
+		t.Errorf("a silence of everything: %d %v", code, body)
+	}
+	r.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
+	r.post(t, "/webhooks/in", setting("e2", "ben", "2024-05-14T10:00:00Z"))
+	waitFor(t, "ben's alert", func() bool { return len(flaky.accepted()) == 1 })
+	r.drained(t)
+	if n := len(flaky.accepted()); n != 1 {
+		t.Fatalf("%d alerts sent, want only ben's", n)
+	}
+	var annID string
+	for _, a := range storedAlerts(t, r.svc) {
+		if a.Group["event.actor.name"] == "ann" {
+			annID = a.ID
+		}
+	}
+	o, ok, _ := r.svc.deliveries.Get(t.Context(), "flaky", annID)
+	if !ok || o.Status != bus.Silenced || len(o.Silences) != 1 || o.Silences[0] != sl["id"] {
+		t.Errorf("ann's outcome %+v, want silenced by %v", o, sl["id"])
+	}
+	code, exp := call("DELETE", "/api/v1/silences/"+sl["id"].(string), "")
+	if code != 200 || exp["state"] != "expired" {
+		t.Fatalf("DELETE: %d %v", code, exp)
+	}
+	r.post(t, "/webhooks/in", setting("e3", "ann", "2024-05-14T12:00:00Z")) // after the dedup window
+	waitFor(t, "ann's alert once the silence expired", func() bool { return len(flaky.accepted()) == 2 })
+	if code, list := call("GET", "/api/v1/silences", ""); code != 200 || len(list["silences"].([]any)) != 1 {
+		t.Errorf("GET silences: %d %v", code, list)
+	}
+}
