@@ -26,6 +26,7 @@ Usage:
   alerter test [PATH...]            run the tests written in rule files
   alerter replay --rules PATH --events FILE [--format F]
                                     print the alerts rules would have fired
+  alerter silence add|list|expire   manage silences of a running alerter
   alerter help [COMMAND]            explain a command
 
 PATH is a rule file or a folder of them (*.yaml, *.yml); the default is
@@ -50,6 +51,7 @@ func commands() []command {
 		{"validate", validateUsage, validateCmd},
 		{"test", testUsage, testCmd},
 		{"replay", replayUsage, replayCmd},
+		{"silence", silenceUsage, silenceCmd},
 	}
 }
 

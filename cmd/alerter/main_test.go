@@ -2,13 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/service"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -154,5 +159,56 @@ func TestCommandsWithConfig(t *testing.T) {
 	code, _, errs = runCLI(t, "", "validate", "--config", cfg)
 	if code != 1 || !strings.Contains(errs, "TEST_HOOK_SECRET") {
 		t.Errorf("validate with the variable unset: %d %q", code, errs)
+	}
+}
+
+// The silence commands against a running alerter.
+func TestSilenceCommands(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "alerter.yaml")
+	os.WriteFile(cfg, fmt.Appendf(nil, "server: {listen: \"127.0.0.1:0\"}\nnats: {embedded: {store_dir: %q}}\nrules: {paths: [testdata/burst.yaml]}\n", dir), 0o644)
+	c, err := config.Load(cfg, os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	svc, err := service.New(ctx, c, service.Options{Stdout: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	url := "http://" + svc.Addr()
+
+	code, out, errs := runCLI(t, "", "silence", "add", "--url", url, "--for", "2h", "--comment", "maintenance", "--author", "kim", "rule=burst", "group.event.actor.name=~svc-.*")
+	id := strings.TrimSpace(out)
+	if code != 0 || len(id) != 26 {
+		t.Fatalf("add: %d %q %q", code, out, errs)
+	}
+	code, out, _ = runCLI(t, "", "silence", "list", "--url", url)
+	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "rule=burst group.event.actor.name=~svc-.*") || !strings.Contains(out, "active") {
+		t.Errorf("list: %d %q", code, out)
+	}
+	if code, out, _ = runCLI(t, "", "silence", "expire", "--url", url, id); code != 0 || !strings.Contains(out, "expired "+id) {
+		t.Errorf("expire: %d %q", code, out)
+	}
+	if code, out, _ = runCLI(t, "", "silence", "list", "--url", url); strings.Contains(out, id) {
+		t.Errorf("an expired silence is listed without --all: %q", out)
+	}
+	if _, out, _ = runCLI(t, "", "silence", "list", "--url", url, "--all"); !strings.Contains(out, "expired") {
+		t.Errorf("list --all: %q", out)
+	}
+	code, _, errs = runCLI(t, "", "silence", "add", "--url", url, "--for", "1h", "--comment", "x", "severity!=low")
+	if code != 1 || !strings.Contains(errs, "could match every alert") {
+		t.Errorf("a silence of everything: %d %q", code, errs)
+	}
+	code, _, errs = runCLI(t, "", "silence", "expire", "--url", url, "01NOSUCHSILENCE0000000000X")
+	if code != 1 || !strings.Contains(errs, "no such silence") {
+		t.Errorf("expire unknown: %d %q", code, errs)
+	}
+	code, _, errs = runCLI(t, "", "silence", "list", "--url", "http://127.0.0.1:1")
+	if code != 1 || !strings.Contains(errs, "is alerter running at http://127.0.0.1:1?") {
+		t.Errorf("no server: %d %q", code, errs)
 	}
 }

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter/silences"
+)
+
+const silenceUsage = `Usage:
+  alerter silence add [--url URL] --for 2h --comment TEXT [--author NAME] MATCHER...
+  alerter silence list [--url URL] [--all]
+  alerter silence expire [--url URL] ID...
+
+Manages silences through a running alerter's HTTP API. A silenced alert is
+recorded as silenced at its targets instead of being sent.
+
+A MATCHER is NAME=VALUE, NAME!=VALUE, NAME=~REGEX or NAME!~REGEX, where NAME
+is rule, severity, dedup_key, label.NAME or group.EXPR (a group's
+by-expression as written in the rule). An alert is silenced when every
+matcher matches. For example:
+
+  alerter silence add --for 2h --comment "migration" rule=soteri-export-burst group.event.actor.name=svc-backup
+
+--url defaults to $ALERTER_URL, else http://127.0.0.1:8080; the API token
+(server.api_token) is read from $ALERTER_API_TOKEN.
+`
+
+func silenceCmd(ctx context.Context, args []string, s stdio) int {
+	if len(args) == 0 {
+		fmt.Fprint(s.err, silenceUsage)
+		return 2
+	}
+	switch args[0] {
+	case "add":
+		return silenceAdd(ctx, args[1:], s)
+	case "list", "ls":
+		return silenceList(ctx, args[1:], s)
+	case "expire", "rm":
+		return silenceExpire(ctx, args[1:], s)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(s.out, silenceUsage)
+		return 0
+	}
+	fmt.Fprintf(s.err, "alerter silence: unknown subcommand %q\n\n%s", args[0], silenceUsage)
+	return 2
+}
+
+// apiClient talks to a running alerter.
+type apiClient struct {
+	url, token string
+	hc         *http.Client
+}
+
+func apiFlags(name string, s stdio) (*apiClient, *flag.FlagSet) {
+	fs := newFlags(name, silenceUsage, s)
+	c := &apiClient{hc: &http.Client{Timeout: 30 * time.Second}, token: os.Getenv("ALERTER_API_TOKEN")}
+	def := os.Getenv("ALERTER_URL")
+	if def == "" {
+		def = "http://127.0.0.1:8080"
+	}
+	fs.StringVar(&c.url, "url", def, "`URL` of the running alerter")
+	return c, fs
+}
+
+// do sends a request and decodes a 2xx answer into out; other answers are
+// errors with the server's message.
+func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.url, "/")+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("is alerter running at %s? %w", c.url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if resp.StatusCode/100 != 2 {
+		var e struct{ Error string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s (%d)", e.Error, resp.StatusCode)
+		}
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+type silenceJSON struct {
+	silences.Silence
+	State string `json:"state"`
+}
+
+func silenceAdd(ctx context.Context, args []string, s stdio) int {
+	c, fs := apiFlags("silence add", s)
+	dur := fs.Duration("for", 0, "how long the silence lasts, e.g. 2h (required)")
+	comment := fs.String("comment", "", "why (required)")
+	author := fs.String("author", os.Getenv("USER"), "who silences")
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	if *dur <= 0 || *comment == "" || fs.NArg() == 0 {
+		fmt.Fprintln(s.err, "alerter silence add: --for, --comment and at least one MATCHER are required")
+		fs.Usage()
+		return 2
+	}
+	sl := silences.Silence{CreatedBy: *author, Comment: *comment, EndsAt: time.Now().Add(*dur)}
+	for _, a := range fs.Args() {
+		m, err := silences.ParseMatcher(a)
+		if err != nil {
+			fmt.Fprintf(s.err, "alerter silence add: %v\n", err)
+			return 2
+		}
+		sl.Matchers = append(sl.Matchers, m)
+	}
+	var out silenceJSON
+	if err := c.do(ctx, "POST", "/api/v1/silences", sl, &out); err != nil {
+		fmt.Fprintf(s.err, "alerter silence add: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(s.out, out.ID)
+	return 0
+}
+
+func silenceList(ctx context.Context, args []string, s stdio) int {
+	c, fs := apiFlags("silence list", s)
+	all := fs.Bool("all", false, "include expired silences")
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	var out struct{ Silences []silenceJSON }
+	if err := c.do(ctx, "GET", "/api/v1/silences", nil, &out); err != nil {
+		fmt.Fprintf(s.err, "alerter silence list: %v\n", err)
+		return 1
+	}
+	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tENDS\tBY\tMATCHERS\tCOMMENT")
+	for _, sl := range out.Silences {
+		if sl.State == silences.Expired && !*all {
+			continue
+		}
+		ms := make([]string, 0, len(sl.Matchers))
+		for _, m := range sl.Matchers {
+			ms = append(ms, m.String())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sl.ID, sl.State, sl.EndsAt.Local().Format(time.DateTime), sl.CreatedBy, strings.Join(ms, " "), sl.Comment)
+	}
+	_ = tw.Flush()
+	return 0
+}
+
+func silenceExpire(ctx context.Context, args []string, s stdio) int {
+	c, fs := apiFlags("silence expire", s)
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(s.err, "alerter silence expire: name the silence IDs to expire")
+		return 2
+	}
+	code := 0
+	for _, id := range fs.Args() {
+		if err := c.do(ctx, "DELETE", "/api/v1/silences/"+id, nil, nil); err != nil {
+			fmt.Fprintf(s.err, "alerter silence expire %s: %v\n", id, err)
+			code = 1
+			continue
+		}
+		fmt.Fprintf(s.out, "expired %s\n", id)
+	}
+	return code
+}
