@@ -38,7 +38,7 @@ func TestStoredRoundTrip(t *testing.T) {
 				if !want.Time.Equal(got.Time) {
 					t.Errorf("time %v, want %v", got.Time, want.Time)
 				}
-				got.Time, want.Time = want.Time, want.Time
+				got.Time = want.Time
 				got.rawJSON, want.rawJSON = nil, nil
 				normalizeEmpty(&got)
 				normalizeEmpty(&want)
