@@ -12,7 +12,7 @@ import (
 func TestStoredRoundTrip(t *testing.T) {
 	for _, name := range []string{"auditing-events-page.json", "legacy-audit-page.json", "soteri-events.jsonl", "webhook-dc-page_created.json"} {
 		t.Run(name, func(t *testing.T) {
-			data, err := os.ReadFile("../../shared/fixtures/confluence/" + name)
+			data, err := os.ReadFile("testdata/" + name)
 			if err != nil {
 				t.Fatal(err)
 			}

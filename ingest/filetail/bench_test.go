@@ -26,7 +26,7 @@ func (s *countingSink) Store(_ context.Context, _ string, events []event.Event) 
 // BenchmarkTail reads a file of 28,000 fixture lines from the start.
 func BenchmarkTail(b *testing.B) {
 	var data []byte
-	for _, dir := range []string{"../../../shared/fixtures/confluence", "../../event/testdata"} {
+	for _, dir := range []string{"../../event/testdata"} {
 		if d, err := os.ReadFile(filepath.Join(dir, "soteri-events.file.jsonl")); err == nil {
 			data = d
 			break

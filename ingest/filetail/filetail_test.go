@@ -278,7 +278,7 @@ func waitCheckpoint(t *testing.T, cps *memCheckpoints, path string, offset int64
 
 func readFixture(t *testing.T, name string) []byte {
 	t.Helper()
-	for _, dir := range []string{"../../../shared/fixtures/confluence", "../../event/testdata"} {
+	for _, dir := range []string{"../../event/testdata"} {
 		data, err := os.ReadFile(filepath.Join(dir, name))
 		if err == nil {
 			return data

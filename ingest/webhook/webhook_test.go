@@ -18,7 +18,7 @@ import (
 	"github.com/alerter/alerter/internal/natstest"
 )
 
-const fixtures = "../../../shared/fixtures/confluence/"
+const fixtures = "../../event/testdata/"
 
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
