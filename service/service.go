@@ -30,6 +30,8 @@ import (
 	"github.com/alerter/alerter/ingest/natsource"
 	"github.com/alerter/alerter/ingest/webhook"
 	"github.com/alerter/alerter/notifiers/console"
+	slacknotifier "github.com/alerter/alerter/notifiers/slack"
+	webhooknotifier "github.com/alerter/alerter/notifiers/webhook"
 	"github.com/alerter/alerter/rules"
 	"github.com/alerter/alerter/silences"
 )
@@ -268,6 +270,10 @@ func (s *Service) newNotifier(nc config.Notifier) (notifier, error) {
 	switch nc.Type {
 	case config.NotifierConsole:
 		return console.New(s.opt.Stdout), nil
+	case config.NotifierSlack:
+		return slacknotifier.New(nc, slacknotifier.Options{ExternalURL: s.cfg.Server.ExternalURL, Logger: s.log})
+	case config.NotifierWebhook:
+		return webhooknotifier.New(nc, webhooknotifier.Options{ExternalURL: s.cfg.Server.ExternalURL, Logger: s.log})
 	}
 	return nil, nil
 }

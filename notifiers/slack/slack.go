@@ -1,0 +1,335 @@
+// Package slack is the notifier that posts alerts to Slack as Block Kit
+// messages, through an incoming webhook (webhook_url) or a bot token and a
+// channel (chat.postMessage of api_url).
+//
+// What Slack answers, and how each answer is classified:
+//
+//	                        incoming webhook              chat.postMessage
+//	accepted                200 "ok"                      200 {"ok":true,...}      → nil
+//	rate limited            429 + Retry-After             429 + Retry-After        → Retry, after Retry-After
+//	Slack down              5xx (500 rollup_error), 408   5xx, 408                 → Retry
+//	no answer               network error, timeout        network error, timeout   → Retry
+//	transient API error     —                             200 {"ok":false} with internal_error, fatal_error,
+//	                                                      service_unavailable, request_timeout, ratelimited,
+//	                                                      team_added_to_org        → Retry
+//	refused                 400 invalid_payload,          200 {"ok":false} with any other error:
+//	                        invalid_blocks; 403           invalid_blocks, channel_not_found, not_in_channel,
+//	                        action_prohibited,            is_archived, invalid_auth, not_authed,
+//	                        invalid_token; 404            token_revoked, account_inactive, missing_scope,
+//	                        no_service, channel_not_found; msg_too_long ...  → Permanent
+//	                        410 channel_is_archived;
+//	                        any other 4xx; 3xx            other non-200 4xx, 3xx   → Permanent
+//
+// Incoming webhooks report errors as an HTTP status with a short string in
+// the body; the Web API answers 200 with {"ok":false,"error":"..."} for
+// nearly everything but rate limits and outages. Redirects are not followed:
+// a POST would turn into a GET, and Slack does not redirect.
+//
+// No secret (the webhook URL, which embeds its token; the bot token) ever
+// appears in an error or a log line: the HTTP client's errors, which quote
+// the URL, are rewritten to name the host only.
+package slack
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/notifiers"
+)
+
+// Options are what the notifier needs besides its config entry.
+type Options struct {
+	// ExternalURL is server.external_url: with it, messages link to the
+	// alert at <ExternalURL>/alerts/<id>.
+	ExternalURL string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// HTTPClient defaults to a client with the notifier's timeout. The
+	// notifier uses a copy of it that does not follow redirects (unless it
+	// sets CheckRedirect) and that reads the status and start of Slack's
+	// error answers.
+	HTTPClient *http.Client
+}
+
+// Notifier posts alerts to one Slack webhook or channel. It is safe for
+// concurrent use.
+type Notifier struct {
+	name    string
+	webhook string        // incoming-webhook URL, or ""
+	api     *slack.Client // with a bot token
+	channel string
+	hc      *http.Client
+	// where names the endpoint in errors, without its secret.
+	where   string
+	ext     string
+	log     *slog.Logger
+	secrets []string
+}
+
+// New checks a slack notifier's config and builds it.
+func New(cfg config.Notifier, opt Options) (*Notifier, error) {
+	name := cfg.Name
+	if name == "" {
+		name = "slack"
+	}
+	n := &Notifier{name: name, ext: opt.ExternalURL, log: opt.Logger}
+	if n.log == nil {
+		n.log = slog.Default()
+	}
+	timeout := time.Duration(cfg.Timeout)
+	if timeout <= 0 {
+		timeout = config.DefaultNotifierTimeout
+	}
+	base := opt.HTTPClient
+	if base == nil {
+		base = &http.Client{Timeout: timeout}
+	}
+	hc := *base
+	if hc.CheckRedirect == nil {
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	hc.Transport = &captureTransport{base: rt}
+	n.hc = &hc
+
+	hook, token := cfg.WebhookURL.Value(), cfg.Token.Value()
+	switch {
+	case hook != "" && token != "":
+		return nil, fmt.Errorf("slack notifier %s: set webhook_url, or token and channel, not both", name)
+	case hook != "":
+		u, err := url.Parse(hook)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			// The parse error would quote the URL, and with it the token.
+			return nil, fmt.Errorf("slack notifier %s: webhook_url is not an absolute http or https URL", name)
+		}
+		n.webhook = hook
+		n.where = "incoming webhook " + u.Scheme + "://" + u.Host
+		n.secrets = append(n.secrets, hook, u.Path, u.RawQuery, u.User.String())
+		if i := strings.LastIndexByte(u.Path, '/'); i >= 0 {
+			n.secrets = append(n.secrets, u.Path[i+1:])
+		}
+	case token != "":
+		if cfg.Channel == "" {
+			return nil, fmt.Errorf("slack notifier %s: a token needs a channel", name)
+		}
+		api := cfg.APIURL
+		if api == "" {
+			api = config.DefaultSlackAPIURL
+		}
+		u, err := url.Parse(api)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("slack notifier %s: api_url %q is not an absolute http or https URL", name, api)
+		}
+		// slack-go appends method names to the prefix as they are.
+		prefix := strings.TrimRight(api, "/") + "/"
+		n.api = slack.New(token, slack.OptionAPIURL(prefix), slack.OptionHTTPClient(n.hc))
+		n.channel = cfg.Channel
+		n.where = "chat.postMessage (" + u.Scheme + "://" + u.Host + ")"
+		n.secrets = append(n.secrets, token)
+	default:
+		return nil, fmt.Errorf("slack notifier %s: set webhook_url, or token and channel", name)
+	}
+	return n, nil
+}
+
+// Notify posts the alert. Its error is classified (notifiers.Retry,
+// notifiers.Permanent) by what Slack answered.
+func (n *Notifier) Notify(ctx context.Context, a *engine.Alert) error {
+	if err := ctx.Err(); err != nil {
+		return notifiers.Retry(fmt.Errorf("slack %s: %w", n.name, err), 0)
+	}
+	m := Render(a, n.ext)
+	c := &capture{}
+	ctx = context.WithValue(ctx, captureKey{}, c)
+	var err error
+	if n.webhook != "" {
+		no := false
+		err = slack.PostWebhookCustomHTTPContext(ctx, n.webhook, n.hc, &slack.WebhookMessage{
+			Text:        m.Text,
+			Blocks:      &slack.Blocks{BlockSet: m.Blocks},
+			UnfurlLinks: &no,
+			UnfurlMedia: &no,
+		})
+	} else {
+		var ts string
+		_, ts, err = n.api.PostMessageContext(ctx, n.channel,
+			slack.MsgOptionText(m.Text, false), // already escaped
+			slack.MsgOptionBlocks(m.Blocks...),
+			slack.MsgOptionDisableLinkUnfurl(),
+			slack.MsgOptionDisableMediaUnfurl())
+		if err == nil && ts == "" {
+			// Slack always gives the posted message's timestamp; an answer
+			// without one ({}, {"ok":false}) is not Slack's.
+			return notifiers.Retry(n.errorf(nil, "%s answered 200 without ok and a message timestamp", n.where), 0)
+		}
+	}
+	if err != nil {
+		return n.classify(err, c)
+	}
+	n.log.Debug("slack notification sent", "notifier", n.name, "alert", a.ID, "rule", a.Rule)
+	return nil
+}
+
+// retryableAPIErrors are the chat.postMessage errors (answered 200
+// {"ok":false}) that Slack documents as transient.
+var retryableAPIErrors = map[string]bool{
+	"internal_error":      true,
+	"fatal_error":         true,
+	"service_unavailable": true,
+	"request_timeout":     true,
+	"ratelimited":         true,
+	"rate_limited":        true,
+	"team_added_to_org":   true,
+}
+
+func (n *Notifier) classify(err error, c *capture) error {
+	var (
+		ue *url.Error
+		se slack.SlackErrorResponse
+		rl *slack.RateLimitedError
+	)
+	switch {
+	case errors.As(err, &ue):
+		// No answer: refused, reset, timed out, cancelled. url.Error quotes
+		// the URL; keep only its cause.
+		return notifiers.Retry(n.errorf(ue.Err, "posting to %s: %s", n.where, n.scrub(ue.Err.Error())), 0)
+	case c.status == http.StatusTooManyRequests:
+		// slack-go reads only delay-seconds; read the header ourselves, so
+		// that an HTTP-date works too and an absurd value is capped.
+		after := notifiers.ParseRetryAfter(c.retryAfter, time.Now())
+		return notifiers.Retry(n.errorf(nil, "%s: rate limited (429)%s", n.where, n.snippet(c.body)), after)
+	case errors.As(err, &rl):
+		return notifiers.Retry(n.errorf(nil, "%s: rate limited", n.where), min(rl.RetryAfter, time.Hour))
+	case errors.As(err, &se):
+		msg := fmt.Sprintf("%s: %s", n.where, n.scrub(se.Err))
+		if details := strings.Join(se.ResponseMetadata.Messages, "; "); details != "" {
+			msg += " (" + n.scrub(clip(details, 300)) + ")"
+		}
+		if se.Needed != "" {
+			msg += " (needs scope " + n.scrub(clip(se.Needed, 100)) + ")"
+		}
+		if retryableAPIErrors[se.Err] {
+			return notifiers.Retry(n.errorf(se, "%s", msg), 0)
+		}
+		return notifiers.Permanent(n.errorf(se, "%s", msg))
+	case c.status != 0 && c.status != http.StatusOK:
+		msg := fmt.Sprintf("%s: HTTP %d%s", n.where, c.status, n.snippet(c.body))
+		switch {
+		case c.status == http.StatusRequestTimeout, c.status == http.StatusTooEarly, c.status >= 500:
+			return notifiers.Retry(n.errorf(err, "%s", msg), 0)
+		case c.status >= 300 && c.status < 400:
+			return notifiers.Permanent(n.errorf(err, "%s (redirects are not followed: configure the final URL)", msg))
+		default:
+			return notifiers.Permanent(n.errorf(err, "%s", msg))
+		}
+	default:
+		// A 200 whose body is not Slack's JSON, or the body cut off: the
+		// message may not have been posted.
+		return notifiers.Retry(n.errorf(err, "%s: %s", n.where, n.scrub(err.Error())), 0)
+	}
+}
+
+// sendError is a failed send whose text has been cleared of secrets; it
+// unwraps to the cause (context.Canceled, a *net.OpError, slack-go's error).
+type sendError struct {
+	msg string
+	err error
+}
+
+func (e *sendError) Error() string { return e.msg }
+func (e *sendError) Unwrap() error { return e.err }
+
+func (n *Notifier) errorf(cause error, format string, args ...any) error {
+	return &sendError{msg: "slack " + n.name + ": " + n.scrub(fmt.Sprintf(format, args...)), err: cause}
+}
+
+// scrub removes every secret from s.
+func (n *Notifier) scrub(s string) string {
+	for _, sec := range n.secrets {
+		if len(sec) >= 4 && sec != "/" {
+			s = strings.ReplaceAll(s, sec, "<secret>")
+		}
+	}
+	return s
+}
+
+// snippet is the start of an error answer, for the error message: ": " and
+// up to 200 bytes, one line, printable.
+func (n *Notifier) snippet(b []byte) string {
+	s := printable(b, 200)
+	if s == "" {
+		return ""
+	}
+	return ": " + n.scrub(s)
+}
+
+func printable(b []byte, limit int) string {
+	if len(b) > limit {
+		b = b[:limit] // a character cut in two becomes a space below
+	}
+	s := strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return ' '
+		}
+		return r
+	}, string(b))
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func clip(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	return printable([]byte(s), limit) + "…"
+}
+
+// capture is what the transport saw of Slack's answer: slack-go drops the
+// body of a non-200 answer (where webhooks put their error string) and
+// reads Retry-After only as seconds.
+type capture struct {
+	status     int
+	retryAfter string
+	body       []byte
+}
+
+type captureKey struct{}
+
+type captureTransport struct{ base http.RoundTripper }
+
+func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	c, _ := req.Context().Value(captureKey{}).(*capture)
+	if err != nil || c == nil {
+		return resp, err
+	}
+	c.status = resp.StatusCode
+	c.retryAfter = resp.Header.Get("Retry-After")
+	if resp.StatusCode != http.StatusOK {
+		peek, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		c.body = peek
+		resp.Body = readCloser{io.MultiReader(bytes.NewReader(peek), resp.Body), resp.Body}
+	}
+	return resp, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
