@@ -267,13 +267,25 @@ func (s *Service) newNotifier(nc config.Notifier) (notifier, error) {
 	if n, ok := s.opt.notifiers[nc.Name]; ok {
 		return n, nil
 	}
+	return NewNotifier(s.cfg, nc, s.opt.Stdout, s.log)
+}
+
+// Notifier sends one alert to one target.
+type Notifier interface {
+	Notify(ctx context.Context, a *engine.Alert) error
+}
+
+// NewNotifier builds the notifier of a config entry, as the service does
+// (alerter notify test uses it); nil for types not available in this
+// build. Console notifiers print on stdout.
+func NewNotifier(cfg *config.Config, nc config.Notifier, stdout io.Writer, log *slog.Logger) (Notifier, error) {
 	switch nc.Type {
 	case config.NotifierConsole:
-		return console.New(s.opt.Stdout), nil
+		return console.New(stdout), nil
 	case config.NotifierSlack:
-		return slacknotifier.New(nc, slacknotifier.Options{ExternalURL: s.cfg.Server.ExternalURL, Logger: s.log})
+		return slacknotifier.New(nc, slacknotifier.Options{ExternalURL: cfg.Server.ExternalURL, Logger: log})
 	case config.NotifierWebhook:
-		return webhooknotifier.New(nc, webhooknotifier.Options{ExternalURL: s.cfg.Server.ExternalURL, Logger: s.log})
+		return webhooknotifier.New(nc, webhooknotifier.Options{ExternalURL: cfg.Server.ExternalURL, Logger: log})
 	}
 	return nil, nil
 }

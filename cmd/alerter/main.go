@@ -27,6 +27,7 @@ Usage:
   alerter replay --rules PATH --events FILE [--format F]
                                     print the alerts rules would have fired
   alerter silence add|list|expire   manage silences of a running alerter
+  alerter notify test NOTIFIER      send a sample alert through one notifier
   alerter help [COMMAND]            explain a command
 
 PATH is a rule file or a folder of them (*.yaml, *.yml); the default is
@@ -52,6 +53,7 @@ func commands() []command {
 		{"test", testUsage, testCmd},
 		{"replay", replayUsage, replayCmd},
 		{"silence", silenceUsage, silenceCmd},
+		{"notify", notifyUsage, notifyCmd},
 	}
 }
 

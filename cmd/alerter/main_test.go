@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/alerter/alerter/config"
@@ -210,5 +213,52 @@ func TestSilenceCommands(t *testing.T) {
 	code, _, errs = runCLI(t, "", "silence", "list", "--url", "http://127.0.0.1:1")
 	if code != 1 || !strings.Contains(errs, "is alerter running at http://127.0.0.1:1?") {
 		t.Errorf("no server: %d %q", code, errs)
+	}
+}
+
+func TestNotifyTest(t *testing.T) {
+	var got atomic.Int32
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ = io.ReadAll(r.Body)
+		if r.URL.Path == "/down" {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		if r.URL.Path == "/denied" {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		got.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	cfg := filepath.Join(t.TempDir(), "alerter.yaml")
+	os.WriteFile(cfg, fmt.Appendf(nil, `notifiers:
+  - {name: siem, type: webhook, url: %q}
+  - {name: down, type: webhook, url: %q}
+  - {name: denied, type: webhook, url: %q}
+  - {name: console, type: console}
+`, srv.URL+"/in", srv.URL+"/down", srv.URL+"/denied"), 0o644)
+
+	code, _, errs := runCLI(t, "", "notify", "test", "--config", cfg, "--severity", "critical", "siem")
+	if code != 0 || got.Load() != 1 || !strings.Contains(errs, "sent a test alert to siem (webhook)") {
+		t.Fatalf("notify test siem: %d %q, %d received", code, errs, got.Load())
+	}
+	var a engine.Alert
+	if err := json.Unmarshal(body, &a); err != nil || a.Severity != "critical" || !strings.HasPrefix(a.Title, "Test notification from alerter") {
+		t.Errorf("the target received %s (%v)", body, err)
+	}
+	if code, _, errs = runCLI(t, "", "notify", "test", "--config", cfg, "down"); code != 1 || !strings.Contains(errs, "may work later") {
+		t.Errorf("down: %d %q", code, errs)
+	}
+	if code, _, errs = runCLI(t, "", "notify", "test", "--config", cfg, "denied"); code != 1 || !strings.Contains(errs, "check the configuration") {
+		t.Errorf("denied: %d %q", code, errs)
+	}
+	if code, out, _ := runCLI(t, "", "notify", "test", "--config", cfg, "console"); code != 0 || !strings.Contains(out, "HIGH soteri-protection-weakened \"Test notification") {
+		t.Errorf("console: %d %q", code, out)
+	}
+	if code, _, errs = runCLI(t, "", "notify", "test", "--config", cfg, "nope"); code != 1 || !strings.Contains(errs, `no notifier "nope"`) {
+		t.Errorf("unknown: %d %q", code, errs)
 	}
 }

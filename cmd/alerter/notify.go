@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/notifiers"
+	"github.com/alerter/alerter/rules"
+	"github.com/alerter/alerter/service"
+)
+
+const notifyUsage = `Usage: alerter notify test [--config FILE] [--severity SEVERITY] NOTIFIER
+
+Sends a sample alert through one configured notifier, at once and once (no
+queue, no retries), to check its address and credentials. The sample is a
+Soteri "Global setting changed" alert; its title says it is a test. The
+exit status is 1 if the target refused it, with the reason.
+`
+
+func notifyCmd(ctx context.Context, args []string, s stdio) int {
+	if len(args) == 0 || args[0] != "test" {
+		fmt.Fprint(s.err, notifyUsage)
+		return 2
+	}
+	fs := newFlags("notify test", notifyUsage, s)
+	cfgFile := fs.String("config", "", "config `FILE` that defines the notifier (default: embedded defaults)")
+	sev := fs.String("severity", "high", "severity of the sample: info, low, medium, high or critical")
+	if ok, code := parse(fs, args[1:]); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(s.err, "alerter notify test: name one notifier")
+		fs.Usage()
+		return 2
+	}
+	if rules.Severity(*sev).Rank() < 0 {
+		fmt.Fprintf(s.err, "alerter notify test: --severity %q: use info, low, medium, high or critical\n", *sev)
+		return 2
+	}
+	cfg, ok := loadConfig(*cfgFile, s)
+	if !ok {
+		return 1
+	}
+	name := fs.Arg(0)
+	nc := cfg.Notifier(name)
+	if nc == nil {
+		fmt.Fprintf(s.err, "alerter notify test: no notifier %q (configured: %v)\n", name, cfg.NotifierNames())
+		return 1
+	}
+	n, err := service.NewNotifier(cfg, *nc, s.out, slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		fmt.Fprintf(s.err, "alerter notify test: %v\n", err)
+		return 1
+	}
+	if n == nil {
+		fmt.Fprintf(s.err, "alerter notify test: notifier type %s is not available in this build\n", nc.Type)
+		return 1
+	}
+	a := notifiers.Sample(rules.Severity(*sev), time.Now().UTC())
+	a.Title = "Test notification from alerter: " + a.Title
+	a.Notify = []string{name}
+	timeout := time.Duration(nc.Timeout)
+	if timeout <= 0 {
+		timeout = config.DefaultNotifierTimeout
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := n.Notify(tctx, a); err != nil {
+		retry, _ := notifiers.Classify(err)
+		hint := "the target refused it: check the configuration"
+		if retry {
+			hint = "it may work later: the target is unreachable, busy or failing"
+		}
+		fmt.Fprintf(s.err, "alerter notify test: %s: %v\n(%s)\n", name, err, hint)
+		return 1
+	}
+	fmt.Fprintf(s.err, "sent a test alert to %s (%s)\n", name, nc.Type)
+	return 0
+}
