@@ -30,6 +30,8 @@ import (
 	"github.com/alerter/alerter/ingest/natsource"
 	"github.com/alerter/alerter/ingest/webhook"
 	"github.com/alerter/alerter/notifiers/console"
+	"github.com/alerter/alerter/notifiers/email"
+	"github.com/alerter/alerter/notifiers/pagerduty"
 	slacknotifier "github.com/alerter/alerter/notifiers/slack"
 	webhooknotifier "github.com/alerter/alerter/notifiers/webhook"
 	"github.com/alerter/alerter/rules"
@@ -286,6 +288,10 @@ func NewNotifier(cfg *config.Config, nc config.Notifier, stdout io.Writer, log *
 		return slacknotifier.New(nc, slacknotifier.Options{ExternalURL: cfg.Server.ExternalURL, Logger: log})
 	case config.NotifierWebhook:
 		return webhooknotifier.New(nc, webhooknotifier.Options{ExternalURL: cfg.Server.ExternalURL, Logger: log})
+	case config.NotifierEmail:
+		return email.New(nc, email.Options{ExternalURL: cfg.Server.ExternalURL, Logger: log})
+	case config.NotifierPagerDuty:
+		return pagerduty.New(nc, pagerduty.Options{ExternalURL: cfg.Server.ExternalURL, Logger: log})
 	}
 	return nil, nil
 }

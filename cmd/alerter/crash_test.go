@@ -4,12 +4,16 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -233,5 +237,94 @@ func waitConsole(t *testing.T, out string, n int) {
 			t.Fatalf("only %d of %d alerts printed", len(consoleIDs(t, out)), n)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// SPEC §8 and issue 4: alerter killed with deliveries pending (the target
+// is down) delivers them after the restart, each once.
+func TestCrashWithPendingDeliveries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts alerter processes")
+	}
+	var down atomic.Bool
+	down.Store(true)
+	var mu sync.Mutex
+	got := map[string]int{}
+	var refused atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			refused.Add(1)
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		var a engine.Alert
+		b, _ := io.ReadAll(r.Body)
+		if json.Unmarshal(b, &a) != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got[a.ID]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+
+	dir := t.TempDir()
+	port := natscluster.FreePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	rulesFile, _ := filepath.Abs("testdata/crash-rules.yaml")
+	cfg := filepath.Join(dir, "alerter.yaml")
+	os.WriteFile(cfg, fmt.Appendf(nil, `
+server: {listen: "127.0.0.1:%d"}
+nats: {embedded: {store_dir: %q}}
+rules: {paths: [%q]}
+sources: [{name: hook, type: webhook}]
+notifiers: [{name: siem, type: webhook, url: %q, max_backoff: 100ms}]
+routes: {default: [siem]}
+`, port, filepath.Join(dir, "nats"), rulesFile, srv.URL), 0o644)
+	out := filepath.Join(dir, "out.txt")
+
+	const actors = 40
+	c := startChild(t, cfg, out)
+	waitReady(t, url)
+	for _, body := range crashEvents(actors)[:actors] {
+		resp, err := http.Post(url+"/webhooks/hook", "application/json", strings.NewReader(body))
+		if err != nil || resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("POST: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for refused.Load() < 2*actors {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d attempts refused", refused.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.kill()
+	down.Store(false)
+	c = startChild(t, cfg, out)
+	waitReady(t, url)
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n == actors {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d alerts delivered after the restart", n, actors)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // a duplicate would come now
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range got {
+		if n != 1 {
+			t.Errorf("alert %s delivered %d times", id, n)
+		}
 	}
 }

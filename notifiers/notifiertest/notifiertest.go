@@ -19,11 +19,11 @@ import (
 type Mode int
 
 const (
-	OK         Mode = iota // accept
-	RateLimit              // 429 (or the target's equivalent) with Retry-After: 7
-	Down                   // 5xx, or the connection refused
-	Reject                 // a permanent refusal: bad credentials, invalid payload
-	Hang                   // accept the connection and never answer
+	OK        Mode = iota // accept
+	RateLimit             // 429 (or the target's equivalent) with Retry-After: 7
+	Down                  // 5xx, or the connection refused
+	Reject                // a permanent refusal: bad credentials, invalid payload
+	Hang                  // accept the connection and never answer
 )
 
 func (m Mode) String() string {

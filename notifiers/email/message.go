@@ -1,0 +1,456 @@
+package email
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"maps"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/rules"
+)
+
+// Header names alerter adds, for mail filters and for recognising re-sends.
+const (
+	HeaderDedupKey = "X-Alerter-Dedup-Key"
+	HeaderAlertID  = "X-Alerter-Alert-Id"
+	HeaderRule     = "X-Alerter-Rule"
+	HeaderSeverity = "X-Alerter-Severity"
+)
+
+// maxSubject caps the title in the subject line, in characters; the whole
+// title is in the body.
+const maxSubject = 200
+
+// Subject is the message's subject: "[SEVERITY] title", on one line (control
+// characters and line breaks become spaces) and at most about 200
+// characters.
+func Subject(a *engine.Alert) string {
+	title := a.Title
+	if strings.TrimSpace(title) == "" {
+		title = cmpStr(a.Name, a.Rule)
+	}
+	return "[" + strings.ToUpper(oneLine(string(a.Severity), 20)) + "] " + oneLine(title, maxSubject)
+}
+
+// message builds the alert's mail, dated now.
+func (n *Notifier) message(a *engine.Alert, now time.Time) (*gomail.Msg, error) {
+	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	// Addresses go through net/mail.ParseAddress: no CR/LF gets in.
+	if err := m.From(n.from); err != nil {
+		return nil, err
+	}
+	if err := m.To(n.to...); err != nil {
+		return nil, err
+	}
+	// Generic headers are RFC 2047-encoded by go-mail when they hold
+	// anything but printable ASCII, and are cleaned to one line before:
+	// event data cannot start a header of its own.
+	m.Subject(Subject(a))
+	m.SetDateWithValue(now)
+	if id := msgIDLocal(a.ID); id != "" {
+		m.SetMessageIDWithValue("alert." + id + "@" + n.domain)
+	}
+	if a.DedupKey != "" {
+		m.SetGenHeader(HeaderDedupKey, oneLine(a.DedupKey, 500))
+		// Re-fires of one group reference one (never sent) root message,
+		// so that mail clients thread them.
+		sum := sha256.Sum256([]byte(a.DedupKey))
+		m.SetGenHeader(gomail.HeaderReferences, "<group."+hex.EncodeToString(sum[:12])+"@"+n.domain+">")
+	}
+	if a.ID != "" {
+		m.SetGenHeader(HeaderAlertID, oneLine(a.ID, 100))
+	}
+	if a.Rule != "" {
+		m.SetGenHeader(HeaderRule, oneLine(a.Rule, 200))
+	}
+	m.SetGenHeader(HeaderSeverity, oneLine(string(a.Severity), 20))
+	// RFC 3834: no vacation replies to alerts.
+	m.SetGenHeader("Auto-Submitted", "auto-generated")
+	m.SetGenHeader(gomail.HeaderXAutoResponseSuppress, "All")
+	if a.Severity == rules.Critical || a.Severity == rules.High {
+		m.SetGenHeader(gomail.HeaderImportance, "high")
+		m.SetGenHeader(gomail.HeaderXPriority, "1")
+	}
+	m.SetUserAgent("alerter")
+
+	v := newView(a, n.extURL)
+	m.SetBodyString(gomail.TypeTextPlain, textBody(v))
+	var html bytes.Buffer
+	if err := htmlTmpl.Execute(&html, v); err != nil {
+		return nil, fmt.Errorf("rendering the HTML part: %w", err)
+	}
+	m.AddAlternativeString(gomail.TypeTextHTML, html.String())
+	return m, nil
+}
+
+// view is what both parts show, cleaned: single-line fields have no line
+// breaks or control characters, Text has "\n" line ends only.
+type view struct {
+	Subject, Severity, SeverityUpper, Title, Text string
+	Color                                         template.CSS
+	Rule, RuleName                                string
+	Time                                          string
+	Actor, IP, Event, System, Method, Node        string
+	Objects                                       []object
+	Changes                                       []change
+	Attrs, Group, Labels                          []pair
+	Tags                                          string
+	Count                                         int
+	Suppressed                                    int64
+	Runbook                                       string
+	RunbookURL, AlertURL                          string // http(s) only, else empty
+	AlertID, DedupKey                             string
+}
+
+type object struct{ Type, Name, ID, URI, Link string }
+type change struct{ Key, From, To string }
+type pair struct{ Key, Value string }
+
+var severityColors = map[rules.Severity]template.CSS{
+	rules.Critical: "#b91c1c",
+	rules.High:     "#c2410c",
+	rules.Medium:   "#a16207",
+	rules.Low:      "#1d4ed8",
+	rules.Info:     "#4b5563",
+}
+
+// Caps on what one message shows; the rest is counted, not listed.
+const (
+	maxField = 2000 // characters of one single-line value
+	maxText  = 20000
+	maxItems = 50 // objects, changes, attributes
+)
+
+func newView(a *engine.Alert, extURL string) *view {
+	v := &view{
+		Subject:       Subject(a),
+		Severity:      oneLine(string(a.Severity), 20),
+		SeverityUpper: strings.ToUpper(oneLine(string(a.Severity), 20)),
+		Title:         oneLine(cmpStr(a.Title, cmpStr(a.Name, a.Rule)), maxField),
+		Text:          multiLine(a.Text, maxText),
+		Color:         severityColors[a.Severity],
+		Rule:          oneLine(a.Rule, maxField),
+		RuleName:      oneLine(a.Name, maxField),
+		Count:         a.Count,
+		Suppressed:    a.Suppressed,
+		Runbook:       oneLine(a.Runbook, maxField),
+		RunbookURL:    httpURL(a.Runbook),
+		AlertID:       oneLine(a.ID, 200),
+		DedupKey:      oneLine(a.DedupKey, 500),
+		Group:         pairs(a.Group),
+		Labels:        pairs(a.Labels),
+	}
+	if v.Color == "" {
+		v.Color = severityColors[rules.Info]
+	}
+	if !a.Time.IsZero() {
+		v.Time = a.Time.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	if extURL != "" && a.ID != "" {
+		v.AlertURL = httpURL(extURL + "/alerts/" + url.PathEscape(a.ID))
+	}
+	tags := make([]string, 0, len(a.Tags))
+	for _, t := range a.Tags {
+		tags = append(tags, oneLine(t, 100))
+	}
+	v.Tags = strings.Join(tags, ", ")
+	e := a.Event
+	if e == nil {
+		return v
+	}
+	act := e.Actor
+	switch name, display := oneLine(act.Name, 200), oneLine(act.DisplayName, 200); {
+	case name != "" && display != "" && name != display:
+		v.Actor = display + " (" + name + ")"
+	case display != "":
+		v.Actor = display
+	case name != "":
+		v.Actor = name
+	default:
+		v.Actor = oneLine(act.ID, 200)
+	}
+	if act.Type != "" && act.Type != "user" {
+		v.Actor = strings.TrimSpace(v.Actor + " [" + oneLine(act.Type, 20) + "]")
+	}
+	v.IP = oneLine(e.IP, 100)
+	cat, action := oneLine(e.Category, 200), oneLine(e.Action, 200)
+	switch {
+	case cat != "" && action != "":
+		v.Event = cat + ": " + action
+	default:
+		v.Event = cat + action
+	}
+	v.System = oneLine(e.System, 500)
+	v.Method = oneLine(e.Method, 100)
+	v.Node = oneLine(e.Node, 100)
+	for _, o := range e.Objects[:min(len(e.Objects), maxItems)] {
+		v.Objects = append(v.Objects, object{
+			Type: oneLine(o.Type, 100), Name: oneLine(o.Name, 500), ID: oneLine(o.ID, 200),
+			URI: oneLine(o.URI, 1000), Link: httpURL(o.URI),
+		})
+	}
+	if more := len(e.Objects) - maxItems; more > 0 {
+		v.Objects = append(v.Objects, object{Name: fmt.Sprintf("… and %d more", more)})
+	}
+	for _, c := range e.Changes[:min(len(e.Changes), maxItems)] {
+		v.Changes = append(v.Changes, change{Key: oneLine(c.Key, 500), From: oneLine(c.From, maxField), To: oneLine(c.To, maxField)})
+	}
+	if more := len(e.Changes) - maxItems; more > 0 {
+		v.Changes = append(v.Changes, change{Key: fmt.Sprintf("… and %d more", more)})
+	}
+	v.Attrs = pairs(e.Attrs)
+	return v
+}
+
+func pairs(m map[string]string) []pair {
+	keys := slices.Sorted(maps.Keys(m))
+	var ps []pair
+	for _, k := range keys[:min(len(keys), maxItems)] {
+		ps = append(ps, pair{oneLine(k, 200), oneLine(m[k], maxField)})
+	}
+	if more := len(keys) - maxItems; more > 0 {
+		ps = append(ps, pair{"…", fmt.Sprintf("and %d more", more)})
+	}
+	return ps
+}
+
+// textBody is the plain-text part.
+func textBody(v *view) string {
+	var b strings.Builder
+	b.WriteString(v.Subject)
+	b.WriteString("\n")
+	if v.Text != "" {
+		b.WriteString("\n")
+		b.WriteString(v.Text)
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+	field := func(k, val string) {
+		if val != "" {
+			fmt.Fprintf(&b, "%-11s %s\n", k, val)
+		}
+	}
+	rule := v.Rule
+	if v.RuleName != "" && v.RuleName != v.Rule {
+		rule = v.RuleName + " (" + v.Rule + ")"
+	}
+	field("Rule", rule)
+	field("Severity", v.Severity)
+	field("Time", v.Time)
+	field("Actor", v.Actor)
+	field("IP", v.IP)
+	field("Event", v.Event)
+	field("System", v.System)
+	field("Method", v.Method)
+	field("Node", v.Node)
+	field("Count", strconv.Itoa(v.Count))
+	field("Suppressed", suppressed(v.Suppressed))
+	for i, g := range v.Group {
+		k := ""
+		if i == 0 {
+			k = "Group"
+		}
+		field(k, g.Key+" = "+g.Value)
+	}
+	field("Tags", v.Tags)
+	if len(v.Objects) > 0 {
+		b.WriteString("\nObjects\n")
+		for _, o := range v.Objects {
+			b.WriteString("  - ")
+			b.WriteString(objectLine(o))
+			b.WriteString("\n")
+		}
+	}
+	if len(v.Changes) > 0 {
+		b.WriteString("\nChanges\n")
+		for _, c := range v.Changes {
+			b.WriteString("  - ")
+			b.WriteString(c.Key)
+			if c.From != "" || c.To != "" {
+				b.WriteString(": " + c.From + " → " + c.To)
+			}
+			b.WriteString("\n")
+		}
+	}
+	if len(v.Attrs) > 0 {
+		b.WriteString("\nAttributes\n")
+		for _, p := range v.Attrs {
+			b.WriteString("  - " + p.Key + ": " + p.Value + "\n")
+		}
+	}
+	if v.Runbook != "" || v.AlertURL != "" {
+		b.WriteString("\n")
+		field("Runbook", v.Runbook)
+		field("Alert", v.AlertURL)
+	}
+	b.WriteString("\n-- \nalerter")
+	if v.AlertID != "" {
+		b.WriteString(" · alert " + v.AlertID)
+	}
+	if v.DedupKey != "" {
+		b.WriteString(" · dedup key " + v.DedupKey)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func objectLine(o object) string {
+	s := o.Name
+	if o.Type != "" {
+		s = o.Type + ": " + s
+	}
+	if o.ID != "" {
+		s += " (" + o.ID + ")"
+	}
+	if o.URI != "" {
+		s += " <" + o.URI + ">"
+	}
+	return s
+}
+
+func suppressed(n int64) string {
+	switch n {
+	case 0:
+		return "0"
+	case 1:
+		return "1 matching event since the previous alert of this group"
+	}
+	return strconv.FormatInt(n, 10) + " matching events since the previous alert of this group"
+}
+
+//go:embed message.html
+var htmlSource string
+
+var htmlTmpl = template.Must(template.New("message.html").Funcs(template.FuncMap{
+	"suppressed": suppressed,
+}).Parse(htmlSource))
+
+// oneLine makes s a single line: control characters and Unicode line and
+// paragraph separators become spaces, runs of spaces one, and the result
+// is cut to max characters, with an ellipsis.
+func oneLine(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if breaks(r) || unicode.IsSpace(r) {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	return truncate(b.String(), max)
+}
+
+// multiLine normalises line ends to "\n", drops other control characters
+// but tabs, trims trailing blank lines and cuts to max characters.
+func multiLine(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\t':
+			return r
+		case r == '\r' || r == '\u2028' || r == '\u2029' || r == '\u0085':
+			return '\n'
+		case unicode.IsControl(r):
+			return -1
+		}
+		return r
+	}, s)
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " \t")
+	}
+	return truncate(strings.Trim(strings.Join(lines, "\n"), "\n"), max)
+}
+
+func breaks(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+}
+
+// truncate cuts s to max characters, the last an ellipsis.
+func truncate(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == max-1 {
+			return strings.TrimRight(s[:i], " ") + "…"
+		}
+		n++
+	}
+	return s
+}
+
+func cmpStr(v, def string) string {
+	if strings.TrimSpace(v) == "" {
+		return def
+	}
+	return v
+}
+
+// httpURL is s if it is an absolute http(s) URL, else "".
+func httpURL(s string) string {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}
+
+// msgIDLocal is id as the left-hand side of a Message-ID (RFC 5322
+// dot-atom-text), "" if it has nothing usable. Alert ids are ULIDs.
+func msgIDLocal(id string) string {
+	ok := id != "" && len(id) <= 100 && !strings.HasPrefix(id, ".") && !strings.HasSuffix(id, ".") && !strings.Contains(id, "..")
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-_+=", r)) {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return id
+	}
+	if id == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "h" + hex.EncodeToString(sum[:16])
+}
+
+// msgIDDomain is the right-hand side of Message-IDs: the From address's
+// domain, as recipients' systems expect, or "alerter.invalid".
+func msgIDDomain(addr string) string {
+	_, d, _ := strings.Cut(addr, "@")
+	d = strings.ToLower(d)
+	valid := d != "" && len(d) <= 253 && !strings.HasPrefix(d, ".") && !strings.HasSuffix(d, ".")
+	for _, r := range d {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-') {
+			valid = false
+			break
+		}
+	}
+	if !valid {
+		return "alerter.invalid"
+	}
+	return d
+}
