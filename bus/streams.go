@@ -19,7 +19,7 @@ const (
 	DeadStream      = "DEADLETTERS"
 	DeadSubject     = "deadletters" // deadletters.<notifier>
 	EventsSubject   = "events"      // events.<source>
-	AlertsSubject   = "alerts"      // alerts.<rule id>
+	AlertsSubject   = "alerts"      // alerts.<rule id>.<alert id>
 	RejectedSubject = "rejected"    // rejected.<source>
 	// ReasonHeader says why a message in REJECTED was not taken as an event.
 	ReasonHeader = "Alerter-Reason"
@@ -164,8 +164,32 @@ func (s *Streams) PublishDeadLetter(ctx context.Context, target, alertID string,
 
 // PublishAlert stores one alert of a rule with the alert id as message id,
 // so that an alert re-fired after a crash is stored once.
+//
+// The alert id is the last token of the subject, so that an alert can be
+// found by its id (Alert) without an index.
 func (s *Streams) PublishAlert(ctx context.Context, rule, id string, data []byte) (dup bool, err error) {
-	return s.publish(ctx, AlertsSubject, rule, id, data)
+	subj, err := subject(AlertsSubject, rule)
+	if err != nil {
+		return false, err
+	}
+	if _, err := subject(subj, id); err != nil {
+		return false, err
+	}
+	return s.publish(ctx, subj, id, id, data)
+}
+
+// Alert returns the stored alert with id, and its stream sequence;
+// jetstream.ErrMsgNotFound if there is none.
+func (s *Streams) Alert(ctx context.Context, id string) ([]byte, uint64, error) {
+	subj, err := subject(AlertsSubject+".*", id)
+	if err != nil {
+		return nil, 0, err
+	}
+	m, err := s.Alerts.GetLastMsgForSubject(ctx, subj)
+	if err != nil {
+		return nil, 0, err
+	}
+	return m.Data, m.Sequence, nil
 }
 
 func (s *Streams) publish(ctx context.Context, prefix, token, id string, data []byte) (bool, error) {

@@ -17,6 +17,10 @@ import (
 
 // api registers the HTTP API of SPEC §6 that this service serves so far.
 func (s *Service) api(mux *http.ServeMux) {
+	mux.Handle("GET /api/v1/rules", s.auth(s.listRules))
+	mux.Handle("GET /api/v1/alerts", s.auth(s.listAlerts))
+	mux.Handle("GET /api/v1/alerts/{id}", s.auth(s.getAlert))
+	mux.Handle("POST /api/v1/evaluate", s.auth(s.evaluate))
 	mux.Handle("GET /api/v1/silences", s.auth(s.listSilences))
 	mux.Handle("POST /api/v1/silences", s.auth(s.addSilence))
 	mux.Handle("GET /api/v1/silences/{id}", s.auth(s.getSilence))

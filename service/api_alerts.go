@@ -1,0 +1,268 @@
+package service
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/rules"
+)
+
+// ruleView is a loaded rule with its counters, as GET /api/v1/rules shows.
+type ruleView struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Description string            `json:"description,omitempty"`
+	Severity    rules.Severity    `json:"severity"`
+	Tags        []string          `json:"tags"`
+	Labels      map[string]string `json:"labels"`
+	Enabled     bool              `json:"enabled"`
+	When        string            `json:"when"`
+	Threshold   *thresholdView    `json:"threshold,omitempty"`
+	Dedup       *dedupView        `json:"dedup,omitempty"`
+	Notify      []string          `json:"notify"`
+	Runbook     string            `json:"runbook,omitempty"`
+	File        string            `json:"file"`
+	Line        int               `json:"line"`
+	Tests       int               `json:"tests"`
+	Stats       statsView         `json:"stats"`
+}
+
+type thresholdView struct {
+	Count  int      `json:"count"`
+	Within string   `json:"within"`
+	By     []string `json:"by"`
+}
+
+type dedupView struct {
+	By     []string `json:"by"`
+	Window string   `json:"window"`
+}
+
+type statsView struct {
+	Evaluations int64      `json:"evaluations"`
+	Matches     int64      `json:"matches"`
+	Alerts      int64      `json:"alerts"`
+	Suppressed  int64      `json:"suppressed"`
+	Errors      int64      `json:"errors"`
+	LastError   string     `json:"last_error,omitempty"`
+	LastMatch   *time.Time `json:"last_match,omitempty"`
+}
+
+func (s *Service) listRules(w http.ResponseWriter, r *http.Request) {
+	set := s.eng.Rules()
+	out := make([]ruleView, 0, len(set.Rules))
+	for _, rl := range set.Rules {
+		v := ruleView{
+			ID: rl.ID, Name: rl.Name, Description: rl.Description, Severity: rl.Severity,
+			Tags: nonNil(rl.Tags), Labels: rl.Labels, Enabled: rl.Enabled, When: rl.When.Source,
+			Notify: nonNil(s.cfg.Targets(rl.Notify, string(rl.Severity))), Runbook: rl.Runbook,
+			File: rl.Pos.File, Line: rl.Pos.Line, Tests: len(rl.Tests),
+		}
+		if v.Labels == nil {
+			v.Labels = map[string]string{}
+		}
+		if t := rl.Threshold; t != nil {
+			v.Threshold = &thresholdView{Count: t.Count, Within: t.Within.String(), By: nonNil(t.By)}
+		}
+		if d := rl.Dedup; d != nil {
+			v.Dedup = &dedupView{By: nonNil(d.By), Window: d.Window.String()}
+		}
+		if st := s.eng.Stats(rl.ID); st != nil {
+			v.Stats = statsView{
+				Evaluations: st.Evaluations.Load(), Matches: st.Matches.Load(), Alerts: st.Alerts.Load(),
+				Suppressed: st.Suppressed.Load(), Errors: st.Errors.Load(), LastError: st.LastError(),
+			}
+			if ns := st.LastMatch.Load(); ns != 0 {
+				t := time.Unix(0, ns).UTC()
+				v.Stats.LastMatch = &t
+			}
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"version": set.Version, "files": nonNil(set.Files), "rules": out})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// alertFilter selects alerts of the history.
+type alertFilter struct {
+	rule     string
+	severity rules.Severity
+	group    map[string]string // by expression (or "" for any) → value
+	since    time.Time
+	until    time.Time
+}
+
+func (f *alertFilter) match(a *engine.Alert) bool {
+	if f.severity != "" && a.Severity != f.severity {
+		return false
+	}
+	if !f.since.IsZero() && a.Time.Before(f.since) {
+		return false
+	}
+	if !f.until.IsZero() && !a.Time.Before(f.until) {
+		return false
+	}
+	for k, v := range f.group {
+		if k == "" {
+			found := false
+			for _, gv := range a.Group {
+				found = found || gv == v
+			}
+			if !found {
+				return false
+			}
+		} else if a.Group[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// maxScan bounds how many stored alerts one page of the history reads, so
+// that a filter that matches little cannot make a request read the whole
+// stream; the answer's "next" continues from where it stopped.
+const maxScan = 20_000
+
+// listAlerts pages through the alert history, newest first. Query:
+// rule, severity, group (VALUE, or EXPR=VALUE, repeatable), since and
+// until (RFC 3339, on the alert's time), limit (default 50, at most 500),
+// before (the "next" cursor of the previous page).
+func (s *Service) listAlerts(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := alertFilter{rule: q.Get("rule"), severity: rules.Severity(q.Get("severity")), group: map[string]string{}}
+	if f.severity != "" && f.severity.Rank() < 0 {
+		writeJSON(w, http.StatusBadRequest, errorBody("severity must be one of info, low, medium, high, critical"))
+		return
+	}
+	if f.rule != "" && strings.ContainsAny(f.rule, ".*> ") {
+		writeJSON(w, http.StatusBadRequest, errorBody("rule: not a rule id"))
+		return
+	}
+	for _, g := range q["group"] {
+		k, v, ok := strings.Cut(g, "=")
+		if !ok {
+			k, v = "", g
+		}
+		f.group[k] = v
+	}
+	var err error
+	for name, dst := range map[string]*time.Time{"since": &f.since, "until": &f.until} {
+		if v := q.Get(name); v != "" {
+			if *dst, err = time.Parse(time.RFC3339, v); err != nil {
+				writeJSON(w, http.StatusBadRequest, errorBody(name+": an RFC 3339 time such as 2024-05-14T10:00:00Z"))
+				return
+			}
+		}
+	}
+	limit, ok := intParam(w, q.Get("limit"), 50, 500)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	info, err := s.streams.Alerts.Info(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody("reading alerts: "+err.Error()))
+		return
+	}
+	seq := info.State.LastSeq
+	if v := q.Get("before"); v != "" {
+		b, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || b == 0 {
+			writeJSON(w, http.StatusBadRequest, errorBody("before: the next cursor of a previous page"))
+			return
+		}
+		seq = min(seq, b-1)
+	}
+	alerts := []*engine.Alert{}
+	var next uint64
+	for scanned := 0; seq >= info.State.FirstSeq && seq > 0; seq-- {
+		if len(alerts) == limit || scanned == maxScan {
+			next = seq + 1
+			break
+		}
+		scanned++
+		m, err := s.streams.Alerts.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // deleted
+		}
+		if err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, errorBody("reading alerts: "+err.Error()))
+			return
+		}
+		if f.rule != "" && !strings.HasPrefix(m.Subject, bus.AlertsSubject+"."+f.rule+".") {
+			continue
+		}
+		var a engine.Alert
+		if json.Unmarshal(m.Data, &a) != nil || !f.match(&a) {
+			continue
+		}
+		alerts = append(alerts, &a)
+	}
+	body := map[string]any{"alerts": alerts}
+	if next > info.State.FirstSeq {
+		body["next"] = strconv.FormatUint(next, 10)
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func intParam(w http.ResponseWriter, v string, def, most int) (int, bool) {
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		writeJSON(w, http.StatusBadRequest, errorBody("limit must be a positive number"))
+		return 0, false
+	}
+	return min(n, most), true
+}
+
+// alertDetail is an alert with what became of it at each target.
+type alertDetail struct {
+	*engine.Alert
+	Deliveries map[string]bus.Outcome `json:"deliveries"`
+}
+
+func (s *Service) getAlert(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	data, _, err := s.streams.Alert(r.Context(), id)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		writeJSON(w, http.StatusNotFound, errorBody("no alert "+id))
+		return
+	case err != nil:
+		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
+		return
+	}
+	var a engine.Alert
+	if err := json.Unmarshal(data, &a); err != nil {
+		writeJSON(w, http.StatusInternalServerError, errorBody("stored alert unreadable: "+err.Error()))
+		return
+	}
+	d, err := s.deliveries.For(r.Context(), id)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
+		return
+	}
+	// Targets that have no outcome yet are pending.
+	for _, t := range a.Notify {
+		if _, ok := d[t]; !ok {
+			d[t] = bus.Outcome{Status: "pending"}
+		}
+	}
+	writeJSON(w, http.StatusOK, alertDetail{Alert: &a, Deliveries: d})
+}

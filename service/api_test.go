@@ -1,0 +1,150 @@
+package service
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	json "github.com/goccy/go-json"
+)
+
+func (r *running) get(t *testing.T, path string, out any) int {
+	t.Helper()
+	resp, err := http.Get(r.url + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("GET %s: %d %q is not JSON", path, resp.StatusCode, b)
+	}
+	return resp.StatusCode
+}
+
+func TestRulesAndAlertsAPI(t *testing.T) {
+	r := start(t, t.TempDir())
+	for i := range 5 {
+		r.post(t, "/in", setting(fmt.Sprintf("e%d", i), fmt.Sprintf("u%d", i%3), fmt.Sprintf("2024-05-14T10:0%d:00Z", i)))
+	}
+	r.post(t, "/in", `{"id":"p1","time":"2024-05-14T11:00:00Z","action":"page_created"}`)
+	r.drained(t)
+
+	var rl struct {
+		Version string
+		Rules   []ruleView
+	}
+	if code := r.get(t, "/api/v1/rules", &rl); code != 200 || len(rl.Rules) != 2 || rl.Version == "" {
+		t.Fatalf("rules: %d %+v", code, rl)
+	}
+	st := rl.Rules[0].Stats
+	if rl.Rules[0].ID != "setting-changed" || st.Matches != 5 || st.Alerts != 3 || st.Suppressed != 2 || st.LastMatch == nil ||
+		rl.Rules[0].Dedup == nil || rl.Rules[0].Dedup.Window != "1h0m0s" || strings.Join(rl.Rules[0].Notify, ",") != "console" {
+		t.Errorf("rule view %+v", rl.Rules[0])
+	}
+
+	type page struct {
+		Alerts []alertDetail
+		Next   string
+		Error  string
+	}
+	var all page
+	if code := r.get(t, "/api/v1/alerts", &all); code != 200 || len(all.Alerts) != 4 || all.Next != "" {
+		t.Fatalf("alerts: %d %d %q", code, len(all.Alerts), all.Next)
+	}
+	if all.Alerts[0].Rule != "page-created" {
+		t.Errorf("newest first: got %s first", all.Alerts[0].Rule)
+	}
+	for q, want := range map[string]int{
+		"?rule=setting-changed":               3,
+		"?severity=info":                      1,
+		"?group=u1":                           1,
+		"?group=event.actor.name=u2":          1,
+		"?since=2024-05-14T10:01:00Z":         3,
+		"?until=2024-05-14T10:01:00Z":         1,
+		"?rule=setting-changed&severity=info": 0,
+	} {
+		var p page
+		if code := r.get(t, "/api/v1/alerts"+q, &p); code != 200 || len(p.Alerts) != want {
+			t.Errorf("%s: %d, %d alerts, want %d", q, code, len(p.Alerts), want)
+		}
+	}
+	// Paging: two pages of two, then none.
+	var p1, p2 page
+	r.get(t, "/api/v1/alerts?limit=2", &p1)
+	r.get(t, "/api/v1/alerts?limit=2&before="+p1.Next, &p2)
+	if len(p1.Alerts) != 2 || len(p2.Alerts) != 2 || p1.Alerts[1].ID == p2.Alerts[0].ID || p2.Next != "" {
+		t.Errorf("paging: %d+%d, next %q/%q", len(p1.Alerts), len(p2.Alerts), p1.Next, p2.Next)
+	}
+	for _, q := range []string{"?severity=urgent", "?since=yesterday", "?limit=0", "?before=x"} {
+		var p page
+		if code := r.get(t, "/api/v1/alerts"+q, &p); code != 400 || p.Error == "" {
+			t.Errorf("%s: %d %q, want 400", q, code, p.Error)
+		}
+	}
+
+	var d alertDetail
+	id := all.Alerts[1].ID
+	if code := r.get(t, "/api/v1/alerts/"+id, &d); code != 200 || d.ID != id || d.Event == nil || d.Deliveries["console"].Status != "sent" {
+		t.Errorf("alert %s: %d %+v", id, code, d)
+	}
+	var e struct{ Error string }
+	if code := r.get(t, "/api/v1/alerts/01NOSUCHALERT000000000000X", &e); code != 404 {
+		t.Errorf("unknown alert: %d %v", code, e)
+	}
+	if code := r.get(t, "/api/v1/nothing", &e); code != 404 || !strings.Contains(e.Error, "no API route") {
+		t.Errorf("unknown route: %d %v", code, e)
+	}
+}
+
+func TestEvaluateAPI(t *testing.T) {
+	r := start(t, t.TempDir())
+	eval := func(body string) (int, EvalResponse) {
+		t.Helper()
+		resp, err := http.Post(r.url+"/api/v1/evaluate", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out EvalResponse
+		b, _ := io.ReadAll(resp.Body)
+		_ = json.Unmarshal(b, &out)
+		return resp.StatusCode, out
+	}
+	req := func(rule, events string) string {
+		b, _ := json.Marshal(map[string]string{"rule": rule, "events": events})
+		return string(b)
+	}
+	ev := setting("x1", "zoe", "2024-05-14T10:00:00Z")
+
+	// An error in a single rule, positioned in the text as typed.
+	code, out := eval(req("id: try\nseverity: high\nwhen: event.actor.nmae == \"zoe\"\n", ev))
+	if code != 200 || out.OK || len(out.Errors) != 1 || out.Errors[0].Line != 3 || out.Errors[0].Column != 19 || !strings.Contains(out.Errors[0].Message, "nmae") {
+		t.Errorf("compile error: %d %+v", code, out)
+	}
+	// A match, with the title rendered and the targets after routing.
+	code, out = eval(req("id: try\nseverity: critical\nwhen: event.actor.name == \"zoe\"\ntitle: \"{{ event.actor.name }} did it\"\n", ev))
+	if code != 200 || !out.OK || len(out.Results) != 1 || len(out.Results[0].Alerts) != 1 {
+		t.Fatalf("match: %d %+v", code, out)
+	}
+	a := out.Results[0].Alerts[0]
+	if a.Title != "zoe did it" || strings.Join(a.Notify, ",") != "console" || out.Results[0].Matches[0] != "try" {
+		t.Errorf("alert %+v", a)
+	}
+	// No match; a file with its own lists; the event in another format.
+	code, out = eval(req("lists: {vips: [ann]}\nrules:\n  - id: vip\n    severity: low\n    when: event.actor.name in lists.vips\n", ev))
+	if code != 200 || !out.OK || len(out.Results[0].Matches) != 0 {
+		t.Errorf("no match: %d %+v", code, out)
+	}
+	// A broken event, positioned.
+	code, out = eval(req("id: try\nseverity: low\nwhen: true\n", "{\"id\": \"a\",\n \"time\": }"))
+	if code != 200 || out.OK || out.Errors[0].File != "events" || out.Errors[0].Line != 2 {
+		t.Errorf("event error: %d %+v", code, out)
+	}
+	// A malformed request.
+	if code, _ := eval(`{"rules": "x"}`); code != 400 {
+		t.Errorf("unknown field: %d", code)
+	}
+}

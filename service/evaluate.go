@@ -1,0 +1,227 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/internal/yamlx"
+	"github.com/alerter/alerter/rules"
+)
+
+// evaluateRequest is what POST /api/v1/evaluate takes: a rule file (or one
+// rule, as a mapping) and events in any supported format.
+type evaluateRequest struct {
+	Rule string `json:"rule"`
+	// Event is a JSON payload: one event, an array, a page of results.
+	Event json.RawMessage `json:"event"`
+	// Events is the same as text, e.g. JSON lines pasted from a log.
+	Events string `json:"events"`
+	Format string `json:"format"`
+}
+
+// EvalError is a problem with a position: in the rule (file "rule") or in
+// the events (file "events").
+type EvalError struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Message string `json:"message"`
+}
+
+// EvalResult is what one event did.
+type EvalResult struct {
+	Event      *event.Event    `json:"event"`
+	Matches    []string        `json:"matches"`
+	Alerts     []*engine.Alert `json:"alerts"`
+	Suppressed []string        `json:"suppressed"`
+	Errors     []string        `json:"errors"`
+}
+
+// EvalResponse is the answer of POST /api/v1/evaluate.
+type EvalResponse struct {
+	OK      bool         `json:"ok"`
+	Errors  []EvalError  `json:"errors"`
+	Rules   []string     `json:"rules"`
+	Results []EvalResult `json:"results"`
+}
+
+const playgroundRule = "rule"
+
+// Evaluate compiles a rule against the running rule set's macros and lists
+// and the configured notifiers, and runs events through it alone, with
+// fresh windows, in event-time order: the playground's question "would
+// this rule fire on this event, and what would it say?".
+func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalResponse {
+	resp := EvalResponse{Errors: []EvalError{}, Rules: []string{}, Results: []EvalResult{}}
+	set, errs := s.compilePlayground(req.Rule)
+	if len(errs) > 0 {
+		resp.Errors = errs
+		return resp
+	}
+	for _, r := range set.Rules {
+		resp.Rules = append(resp.Rules, r.ID)
+		r.Enabled = true // a rule is tried before it is switched on
+	}
+	data := []byte(req.Events)
+	if len(req.Event) > 0 && string(req.Event) != "null" {
+		data = req.Event
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		resp.Errors = append(resp.Errors, EvalError{File: "events", Message: "no event given: paste one (any supported format)"})
+		return resp
+	}
+	evs, err := event.Parse(data, event.Options{Format: req.Format, Source: "playground", MaxEvents: 1000})
+	if err != nil {
+		resp.Errors = append(resp.Errors, eventError(err))
+		return resp
+	}
+	slices.SortStableFunc(evs, func(a, b event.Event) int { return a.Time.Compare(b.Time) })
+	var clock time.Time
+	eng := engine.New(set, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
+	for i := range evs {
+		ev := &evs[i]
+		clock = ev.Time
+		res, err := eng.Process(ctx, ev)
+		r := EvalResult{Event: ev, Matches: []string{}, Alerts: []*engine.Alert{}, Suppressed: nonNil(res.Suppressed), Errors: []string{}}
+		if err != nil {
+			r.Errors = append(r.Errors, err.Error())
+		}
+		for _, m := range res.Matches {
+			r.Matches = append(r.Matches, m.Rule.ID)
+		}
+		for _, a := range res.Alerts {
+			var notify []string
+			if rl := set.Rule(a.Rule); rl != nil {
+				notify = rl.Notify
+			}
+			a.Notify = nonNil(s.cfg.Targets(notify, string(a.Severity)))
+			r.Alerts = append(r.Alerts, a)
+		}
+		for _, e := range res.Errors {
+			r.Errors = append(r.Errors, e.Error())
+		}
+		_ = ev.LoadRaw()
+		resp.Results = append(resp.Results, r)
+	}
+	resp.OK = true
+	return resp
+}
+
+// compilePlayground compiles the playground's rule text. A single rule
+// (a mapping with id:) is wrapped into a rule file, and error positions
+// are given back in the text as typed. The running set's macros and lists
+// are available to it, unless it defines its own of the same name.
+func (s *Service) compilePlayground(text string) (*rules.Set, []EvalError) {
+	if strings.TrimSpace(text) == "" {
+		return nil, []EvalError{{File: playgroundRule, Message: "no rule given"}}
+	}
+	var top map[string]yaml.Node
+	wrapped := false
+	if err := yaml.Unmarshal([]byte(text), &top); err == nil {
+		if _, ok := top["rules"]; !ok {
+			if _, ok := top["id"]; ok {
+				wrapped = true
+			}
+		}
+	}
+	data := text
+	if wrapped {
+		var b strings.Builder
+		b.WriteString("rules:\n")
+		for i, line := range strings.Split(text, "\n") {
+			if i == 0 {
+				b.WriteString("- ")
+			} else {
+				b.WriteString("  ")
+			}
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+		data = b.String()
+	}
+	running := s.eng.Rules()
+	own := map[string]map[string]yaml.Node{}
+	var file struct {
+		Lists  map[string]yaml.Node `yaml:"lists"`
+		Macros map[string]yaml.Node `yaml:"macros"`
+	}
+	_ = yaml.Unmarshal([]byte(data), &file)
+	own["lists"], own["macros"] = file.Lists, file.Macros
+
+	files := []rules.File{{Name: playgroundRule, Data: []byte(data)}}
+	macros := map[string]string{}
+	for name, src := range running.Macros {
+		if _, mine := own["macros"][name]; !mine {
+			macros[name] = src
+		}
+	}
+	if len(macros) > 0 {
+		b, _ := yaml.Marshal(map[string]any{"macros": macros})
+		files = append(files, rules.File{Name: "the loaded rules' macros", Data: b})
+	}
+	lists := map[string][]string{}
+	for name, l := range running.Lists {
+		if _, mine := own["lists"][name]; !mine {
+			lists[name] = l
+		}
+	}
+	set, err := rules.Compile(files, rules.Options{Lists: lists, Notifiers: s.cfg.NotifierNames()})
+	if err == nil {
+		return set, nil
+	}
+	var ye yamlx.Errors
+	if !errors.As(err, &ye) {
+		return nil, []EvalError{{File: playgroundRule, Message: err.Error()}}
+	}
+	out := make([]EvalError, 0, len(ye))
+	for _, e := range ye {
+		ee := EvalError{File: e.File, Line: e.Line, Column: e.Col, Message: e.Msg}
+		if e.File == playgroundRule && wrapped && e.Line > 1 {
+			ee.Line--
+			ee.Column = max(ee.Column-2, 1)
+		}
+		out = append(out, ee)
+	}
+	return nil, out
+}
+
+func eventError(err error) EvalError {
+	e := EvalError{File: "events", Message: err.Error()}
+	var se *event.SyntaxError
+	var oe *event.ObjectError
+	switch {
+	case errors.As(err, &se):
+		e.Line, e.Column = se.Line, se.Column
+	case errors.As(err, &oe):
+		e.Line, e.Column = oe.Line, oe.Column
+	}
+	return e
+}
+
+func (s *Service) evaluate(w http.ResponseWriter, r *http.Request) {
+	var req evaluateRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.Server.MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody(fmt.Sprintf(`the body must be {"rule": "<YAML>", "event": <JSON> or "events": "<text>", "format": "auto"}: %v`, err)))
+		return
+	}
+	if req.Format != "" {
+		if err := event.CheckFormat(req.Format); err != nil {
+			writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, s.Evaluate(r.Context(), req))
+}
+
