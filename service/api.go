@@ -18,6 +18,7 @@ import (
 // api registers the HTTP API of SPEC §6 that this service serves so far.
 func (s *Service) api(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/rules", s.auth(s.listRules))
+	mux.Handle("POST /-/reload", s.auth(s.reloadHandler))
 	mux.Handle("GET /api/v1/alerts", s.auth(s.listAlerts))
 	mux.Handle("GET /api/v1/alerts/{id}", s.auth(s.getAlert))
 	mux.Handle("POST /api/v1/evaluate", s.auth(s.evaluate))

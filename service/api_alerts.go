@@ -87,7 +87,7 @@ func (s *Service) listRules(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"version": set.Version, "files": nonNil(set.Files), "rules": out})
+	writeJSON(w, http.StatusOK, map[string]any{"version": set.Version, "files": nonNil(set.Files), "rules": out, "reload": s.ReloadStatus()})
 }
 
 func nonNil[T any](s []T) []T {

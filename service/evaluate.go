@@ -224,4 +224,3 @@ func (s *Service) evaluate(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, s.Evaluate(r.Context(), req))
 }
-

@@ -34,7 +34,6 @@ import (
 	"github.com/alerter/alerter/notifiers/pagerduty"
 	slacknotifier "github.com/alerter/alerter/notifiers/slack"
 	webhooknotifier "github.com/alerter/alerter/notifiers/webhook"
-	"github.com/alerter/alerter/rules"
 	"github.com/alerter/alerter/silences"
 )
 
@@ -85,6 +84,7 @@ type Service struct {
 	listener net.Listener
 	srv      *http.Server
 	ready    chan struct{}
+	reload   reloader
 }
 
 // New starts what the service stands on (NATS, streams, state, rules, the
@@ -114,14 +114,11 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 		}
 	}()
 
-	set, err := rules.Load(cfg.Rules.Paths, rules.Options{
-		Lists:        cfg.StaticLists(),
-		DynamicLists: cfg.DynamicLists(),
-		Notifiers:    cfg.NotifierNames(),
-	})
+	set, err := s.loadRules()
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
+	s.reload.status = ReloadStatus{At: time.Now().UTC(), OK: true, Trigger: "start", Version: set.Version, Rules: len(set.Rules)}
 	if err := s.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -435,7 +432,7 @@ func (s *Service) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	errs := make(chan error, 1+len(s.deliver)+len(s.inputs))
+	errs := make(chan error, 2+len(s.deliver)+len(s.inputs))
 	start := func(name string, f func(context.Context) error) {
 		wg.Go(func() {
 			if err := f(runCtx); err != nil {
@@ -450,6 +447,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	for _, in := range s.inputs {
 		start(in.name, in.run)
+	}
+	if s.cfg.Rules.Watch {
+		start("rules watch", s.watchRules)
 	}
 	go func() {
 		for _, in := range s.inputs {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/service"
@@ -29,6 +31,9 @@ standard output. Try it:
 
 SIGINT or SIGTERM stops it gracefully: requests under way finish, and
 nothing unfinished is acknowledged, so it is taken up on the next start.
+SIGHUP (or POST /-/reload, or a change to a rule file when rules.watch is
+on) reloads the rules: a set with any error is rejected, its errors are
+logged and shown by GET /api/v1/rules, and the running set stays.
 `
 
 func runCmd(ctx context.Context, args []string, s stdio) int {
@@ -57,6 +62,20 @@ func runCmd(ctx context.Context, args []string, s stdio) int {
 		printErr(s, fmt.Errorf("run: %w", err))
 		return 1
 	}
+	// SIGHUP reloads the rules, as most daemons do.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				svc.Reload("signal")
+			}
+		}
+	}()
 	if err := svc.Run(ctx); err != nil {
 		log.Error("alerter stopped on an error", "err", err)
 		return 1
