@@ -59,6 +59,8 @@ type evaluator struct {
 	lists   func() map[string][]string
 	log     *slog.Logger
 	retry   time.Duration
+	// observe receives how long each evaluation took (metrics).
+	observe func(time.Duration)
 
 	workers  int
 	inFlight int
@@ -288,7 +290,11 @@ func (v *evaluator) handle(ctx context.Context, j *job) {
 	if v.lists != nil {
 		lists = v.lists()
 	}
+	began := time.Now()
 	res, err := v.eng.ProcessWithLists(ctx, ev, lists)
+	if v.observe != nil {
+		v.observe(time.Since(began))
+	}
 	for _, re := range res.Errors {
 		v.stats.RuleErrors.Add(1)
 		v.log.Warn("rule failed", "rule", re.Rule, "event", ev.ID, "err", re.Err)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
@@ -85,6 +86,9 @@ type Service struct {
 	srv      *http.Server
 	ready    chan struct{}
 	reload   reloader
+	// sourceStats and evalLatency feed /metrics.
+	sourceStats []sourceStats
+	evalLatency prometheus.Histogram
 }
 
 // New starts what the service stands on (NATS, streams, state, rules, the
@@ -136,6 +140,12 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 	if err != nil {
 		return nil, err
 	}
+	s.evalLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "alerter_evaluation_duration_seconds",
+		Help:    "Time to evaluate one event against the rules, state updates included.",
+		Buckets: []float64{1e-6, 5e-6, 25e-6, 1e-4, 5e-4, 1e-3, 5e-3, 0.025, 0.1, 0.5, 2.5},
+	})
+	s.eval.observe = func(d time.Duration) { s.evalLatency.Observe(d.Seconds()) }
 	s.eval.route = func(a *engine.Alert) []string {
 		var notify []string
 		if r := s.eng.Rules().Rule(a.Rule); r != nil {
@@ -322,12 +332,20 @@ func (s *Service) sources(replicas int) error {
 				path = "/webhooks/" + src.Name
 			}
 			s.webhooks[path] = h
+			st := h.Stats()
+			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Accepted, rejected: map[string]*atomic.Int64{
+				"malformed": &st.Malformed, "unauthorized": &st.Denied, "too_large": &st.TooLarge, "refused": &st.Refused, "unavailable": &st.Failed,
+			}})
 		case config.SourceNATS:
 			n, err := natsource.New(src, s.nc, s.js, s.streams, s.streams, natsource.Options{Logger: s.log, Replicas: replicas})
 			if err != nil {
 				return err
 			}
 			s.inputs = append(s.inputs, input{"source " + src.Name, n.Run, n.Ready()})
+			st := n.Stats()
+			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Events, rejected: map[string]*atomic.Int64{
+				"not_an_event": &st.Rejected, "dropped": &st.Dropped,
+			}})
 		case config.SourceFile:
 			if err := s.openCheckpoints(replicas); err != nil {
 				return err
@@ -337,6 +355,10 @@ func (s *Service) sources(replicas int) error {
 				return err
 			}
 			s.inputs = append(s.inputs, input{"source " + src.Name, f.Run, nil})
+			st := f.Stats()
+			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Events, rejected: map[string]*atomic.Int64{
+				"malformed": &st.Malformed, "too_large": &st.Oversized,
+			}})
 		case config.SourceConfluencePoll:
 			if err := s.openCheckpoints(replicas); err != nil {
 				return err
@@ -347,6 +369,10 @@ func (s *Service) sources(replicas int) error {
 				return err
 			}
 			s.inputs = append(s.inputs, input{"source " + src.Name, p.Run, nil})
+			st := p.Stats()
+			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Stored, rejected: map[string]*atomic.Int64{
+				"malformed": &st.BadEvents,
+			}})
 			d, err := confluence.NewDirectory(src, copt)
 			if err != nil {
 				return err

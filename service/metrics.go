@@ -1,0 +1,122 @@
+package service
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// sourceStats are a source's counters, read when metrics are scraped.
+type sourceStats struct {
+	name, typ string
+	received  *atomic.Int64            // events taken and stored (duplicates included)
+	rejected  map[string]*atomic.Int64 // by reason
+}
+
+// metrics returns the /metrics handler. Everything is read from the
+// counters the parts keep anyway when Prometheus scrapes, so that metrics
+// cost nothing per event; the label sets are bounded by the config (sources,
+// notifiers) and the rule set.
+func (s *Service) metrics() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(&collector{s: s})
+	reg.MustRegister(s.evalLatency)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+var (
+	descEventsIn     = prometheus.NewDesc("alerter_events_received_total", "Events taken in and stored, by source (duplicates included).", []string{"source", "type"}, nil)
+	descRejected     = prometheus.NewDesc("alerter_events_rejected_total", "Requests, messages or lines refused, by source and reason.", []string{"source", "reason"}, nil)
+	descEvaluated    = prometheus.NewDesc("alerter_events_evaluated_total", "Events evaluated and acknowledged.", nil, nil)
+	descRetried      = prometheus.NewDesc("alerter_events_retried_total", "Events handed back for a later evaluation (state store or ALERTS unavailable).", nil, nil)
+	descRedelivered  = prometheus.NewDesc("alerter_events_redelivered_total", "Events JetStream delivered more than once.", nil, nil)
+	descRuleEvals    = prometheus.NewDesc("alerter_rule_evaluations_total", "Rule evaluations, by rule.", []string{"rule"}, nil)
+	descRuleMatches  = prometheus.NewDesc("alerter_rule_matches_total", "Rule matches, by rule.", []string{"rule"}, nil)
+	descRuleAlerts   = prometheus.NewDesc("alerter_alerts_total", "Alerts fired, by rule and severity.", []string{"rule", "severity"}, nil)
+	descRuleSupp     = prometheus.NewDesc("alerter_alerts_suppressed_total", "Matches suppressed by a dedup window, by rule.", []string{"rule"}, nil)
+	descRuleErrors   = prometheus.NewDesc("alerter_rule_errors_total", "Rule evaluation errors, by rule.", []string{"rule"}, nil)
+	descNotify       = prometheus.NewDesc("alerter_notifications_total", "Notification attempts and outcomes, by notifier: sent, failed (an attempt), retried, dead (given up), silenced, skipped (settled before a restart).", []string{"notifier", "outcome"}, nil)
+	descQueue        = prometheus.NewDesc("alerter_queue_pending", "Messages waiting or unacknowledged, by queue (evaluator, notify-NAME).", []string{"queue"}, nil)
+	descNATS         = prometheus.NewDesc("alerter_nats_connected", "1 when the NATS connection is up.", nil, nil)
+	descRulesInfo    = prometheus.NewDesc("alerter_rules_info", "The running rule set: version and number of rules.", []string{"version"}, nil)
+	descReloads      = prometheus.NewDesc("alerter_rules_reloads_total", "Rule reloads, by outcome.", []string{"outcome"}, nil)
+	descReloadFailed = prometheus.NewDesc("alerter_rules_last_reload_failed", "1 when the last reload was rejected (the previous set still runs).", nil, nil)
+)
+
+type collector struct{ s *Service }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, src := range s.sourceStats {
+		counter(descEventsIn, src.received.Load(), src.name, src.typ)
+		for reason, n := range src.rejected {
+			counter(descRejected, n.Load(), src.name, reason)
+		}
+	}
+	ev := &s.eval.stats
+	counter(descEvaluated, ev.Events.Load())
+	counter(descRetried, ev.Retried.Load())
+	counter(descRedelivered, ev.Redelivered.Load())
+
+	set := s.eng.Rules()
+	for _, r := range set.Rules {
+		st := s.eng.Stats(r.ID)
+		if st == nil {
+			continue
+		}
+		counter(descRuleEvals, st.Evaluations.Load(), r.ID)
+		counter(descRuleMatches, st.Matches.Load(), r.ID)
+		counter(descRuleAlerts, st.Alerts.Load(), r.ID, string(r.Severity))
+		counter(descRuleSupp, st.Suppressed.Load(), r.ID)
+		counter(descRuleErrors, st.Errors.Load(), r.ID)
+	}
+	for _, d := range s.deliver {
+		st := &d.stats
+		for outcome, n := range map[string]int64{
+			"sent": st.Sent.Load(), "failed": st.Failed.Load(), "retried": st.Retried.Load(),
+			"dead": st.Dead.Load(), "silenced": st.Silenced.Load(), "skipped": st.Skipped.Load(),
+		} {
+			counter(descNotify, n, d.name, outcome)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	queue := func(name string, c jetstream.Consumer) {
+		if info, err := c.Info(ctx); err == nil {
+			gauge(descQueue, float64(info.NumPending+uint64(info.NumAckPending)), name)
+		}
+	}
+	queue("evaluator", s.eval.cons)
+	for _, d := range s.deliver {
+		queue("notify-"+d.name, d.cons)
+	}
+	up := 0.0
+	if s.nc.Status() == nats.CONNECTED {
+		up = 1
+	}
+	gauge(descNATS, up)
+	gauge(descRulesInfo, float64(len(set.Rules)), set.Version)
+	counter(descReloads, s.reload.ok.Load(), "ok")
+	counter(descReloads, s.reload.failed.Load(), "rejected")
+	failed := 0.0
+	if !s.ReloadStatus().OK {
+		failed = 1
+	}
+	gauge(descReloadFailed, failed)
+}
