@@ -22,6 +22,7 @@ func (s *Service) api(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/alerts", s.auth(s.listAlerts))
 	mux.Handle("GET /api/v1/alerts/{id}", s.auth(s.getAlert))
 	mux.Handle("POST /api/v1/evaluate", s.auth(s.evaluate))
+	mux.Handle("GET /api/v1/events/{id}/explain", s.auth(s.explainHandler))
 	mux.Handle("GET /api/v1/silences", s.auth(s.listSilences))
 	mux.Handle("POST /api/v1/silences", s.auth(s.addSilence))
 	mux.Handle("GET /api/v1/silences/{id}", s.auth(s.getSilence))

@@ -32,7 +32,7 @@ const (
 	defaultEvalWorkers = 64
 	// defaultEvalInFlight bounds the events taken but not yet finished,
 	// running or waiting for an earlier event of one of their groups.
-	defaultEvalInFlight = 1024
+	defaultEvalInFlight = 4096
 )
 
 // evaluator takes events from the EVENTS stream, runs them through the
@@ -145,10 +145,11 @@ func (v *evaluator) run(ctx context.Context) error {
 	for range v.workers {
 		wg.Go(func() {
 			for j := range ready {
-				v.handle(work, j)
-				for _, n := range ord.done(j) {
-					ready <- n
-				}
+				v.handle(work, j, func() {
+					for _, n := range ord.done(j) {
+						ready <- n
+					}
+				})
 				<-slots
 			}
 		})
@@ -284,7 +285,12 @@ func (o *ordering) done(j *job) []*job {
 	return next
 }
 
-func (v *evaluator) handle(ctx context.Context, j *job) {
+// handle evaluates one event, stores its alerts and acknowledges it.
+// applied is called once the event's group states are updated (or failed
+// to be): the next event of its groups may go ahead then, while this one
+// stores its alerts. That is safe: if storing them fails, this event is
+// redelivered, and the state it left makes it fire the same alert again.
+func (v *evaluator) handle(ctx context.Context, j *job, applied func()) {
 	msg, ev := j.msg, &j.ev
 	var lists map[string][]string
 	if v.lists != nil {
@@ -292,6 +298,7 @@ func (v *evaluator) handle(ctx context.Context, j *job) {
 	}
 	began := time.Now()
 	res, err := v.eng.ProcessWithLists(ctx, ev, lists)
+	applied()
 	if v.observe != nil {
 		v.observe(time.Since(began))
 	}

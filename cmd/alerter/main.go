@@ -28,6 +28,7 @@ Usage:
                                     print the alerts rules would have fired
   alerter silence add|list|expire   manage silences of a running alerter
   alerter notify test NOTIFIER      send a sample alert through one notifier
+  alerter explain EVENT_ID          why an event did (not) alert, from a running alerter
   alerter help [COMMAND]            explain a command
 
 PATH is a rule file or a folder of them (*.yaml, *.yml); the default is
@@ -54,6 +55,7 @@ func commands() []command {
 		{"replay", replayUsage, replayCmd},
 		{"silence", silenceUsage, silenceCmd},
 		{"notify", notifyUsage, notifyCmd},
+		{"explain", explainUsage, explainCmd},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
@@ -260,5 +261,46 @@ func TestNotifyTest(t *testing.T) {
 	}
 	if code, _, errs = runCLI(t, "", "notify", "test", "--config", cfg, "nope"); code != 1 || !strings.Contains(errs, `no notifier "nope"`) {
 		t.Errorf("unknown: %d %q", code, errs)
+	}
+}
+
+func TestExplainCommand(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "alerter.yaml")
+	os.WriteFile(cfgFile, fmt.Appendf(nil, "server: {listen: \"127.0.0.1:0\"}\nnats: {embedded: {store_dir: %q}}\nrules: {paths: [testdata/crash-rules.yaml]}\nsources: [{name: hook, type: webhook}]\nnotifiers: [{name: console, type: console}]\nroutes: {default: [console]}\n", dir), 0o644)
+	c, err := config.Load(cfgFile, os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	svc, err := service.New(ctx, c, service.Options{Stdout: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	url := "http://" + svc.Addr()
+	resp, err := http.Post(url+"/webhooks/hook", "application/json", strings.NewReader(crashEvents(1)[0]))
+	if err != nil || resp.StatusCode != 202 {
+		t.Fatalf("POST: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	var out string
+	for range 100 {
+		var code int
+		code, out, _ = runCLI(t, "", "explain", "--url", url, "ev-0-0")
+		if code == 0 && strings.Contains(out, "→ console: sent") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, want := range []string{"event ev-0-0: Global setting changed", "setting-changed: MATCH", `true   event.action == "Global setting changed"`, "decision: fired alert ", "→ console: sent"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errs := runCLI(t, "", "explain", "--url", url, "nope"); code != 1 || !strings.Contains(errs, `no event "nope"`) {
+		t.Errorf("unknown event: %d %q", code, errs)
 	}
 }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/alerter/alerter/service"
+)
+
+const explainUsage = `Usage: alerter explain [--url URL] [--within 24h] [--json] EVENT_ID
+
+Answers "why was I (not) paged?" for an event a running alerter stored:
+which rules the index offered it to, which matched, for those that did not
+which part of the condition was false, and for matches the group, the
+dedup or threshold decision with the window state, the alert and what
+became of it at each target (sent, silenced, dead, pending).
+
+--url defaults to $ALERTER_URL, else http://127.0.0.1:8080; the API token
+is read from $ALERTER_API_TOKEN.
+`
+
+func explainCmd(ctx context.Context, args []string, s stdio) int {
+	c, fs := apiFlags("explain", s)
+	fs.Usage = func() { fmt.Fprint(s.err, explainUsage); fs.PrintDefaults() }
+	within := fs.Duration("within", 24*time.Hour, "how far back the event was stored")
+	asJSON := fs.Bool("json", false, "print the explanation as JSON")
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(s.err, "alerter explain: name one event id")
+		return 2
+	}
+	var x service.Explanation
+	path := "/api/v1/events/" + url.PathEscape(fs.Arg(0)) + "/explain?within=" + within.String()
+	if err := c.do(ctx, "GET", path, nil, &x); err != nil {
+		fmt.Fprintf(s.err, "alerter explain: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		return printJSON(s, x)
+	}
+	ev := x.Event
+	fmt.Fprintf(s.out, "event %s: %s (%s) by %s at %s, stored %s\n", ev.ID, ev.Action, ev.Category,
+		firstNonEmpty(ev.Actor.Name, ev.Actor.DisplayName, "?"), ev.Time.Format(time.RFC3339), x.Stored.Format(time.RFC3339))
+	fmt.Fprintf(s.out, "%d rules looked at it; %d others skipped by the index (they compare a field with a value this event does not have)\n", len(x.Rules), x.Skipped)
+	for _, r := range x.Rules {
+		verdict := "no match"
+		if r.Matched {
+			verdict = "MATCH"
+		}
+		fmt.Fprintf(s.out, "\n%s: %s\n", r.Rule, verdict)
+		if r.Error != "" {
+			fmt.Fprintf(s.out, "  error: %s\n", r.Error)
+		}
+		for _, c := range r.Clauses {
+			v := "error: " + c.Error
+			if c.Value != nil {
+				v = fmt.Sprint(*c.Value)
+			}
+			fmt.Fprintf(s.out, "  %-5s  %s\n", v, c.Source)
+		}
+		if len(r.Group) > 0 {
+			var g []string
+			for k, v := range r.Group {
+				g = append(g, k+"="+v)
+			}
+			fmt.Fprintf(s.out, "  group: %s\n", strings.Join(g, " "))
+		}
+		if r.Decision != "" {
+			fmt.Fprintf(s.out, "  decision: %s\n", r.Decision)
+		}
+		if st := r.State; st != nil {
+			fmt.Fprintf(s.out, "  state: alerted=%v suppressed since=%d in window=%d\n", st.Alerted, st.Suppressed, st.InWindow)
+		}
+		if a := r.Alert; a != nil {
+			for t, o := range a.Deliveries {
+				line := fmt.Sprintf("  → %s: %s", t, o.Status)
+				if o.Attempts > 0 {
+					line += fmt.Sprintf(" after %d attempt(s)", o.Attempts)
+				}
+				if o.Error != "" {
+					line += ": " + o.Error
+				}
+				if len(o.Silences) > 0 {
+					line += " by silence " + strings.Join(o.Silences, ", ")
+				}
+				fmt.Fprintln(s.out, line)
+			}
+		}
+	}
+	return 0
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func printJSON(s stdio, v any) int {
+	enc := jsonEncoder(s.out)
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(s.err, "alerter: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func jsonEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc
+}

@@ -1,0 +1,42 @@
+package rules
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestClauses(t *testing.T) {
+	set, err := Compile([]File{{Name: "r.yaml", Data: []byte(`
+lists: {admins: [alice]}
+macros:
+  soteri: event.category == "Soteri Security for Confluence" && event.actor.type == "user"
+rules:
+  - id: r
+    severity: high
+    when: soteri and event.action == "Global setting changed" && !(event.actor.name in lists.admins) && (event.ip == "" || cidr(event.ip, "10.0.0.0/8"))
+`)}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := set.Clauses(set.Rules[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range cs {
+		got = append(got, c.Source)
+		if c.Program == nil {
+			t.Errorf("%s: no program", c.Source)
+		}
+	}
+	want := []string{
+		`event.category == "Soteri Security for Confluence"`,
+		`event.actor.type == "user"`,
+		`event.action == "Global setting changed"`,
+		`!(event.actor.name in lists.admins)`,
+		`event.ip == "" || cidr(event.ip, "10.0.0.0/8")`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("clauses:\n got %q\nwant %q", got, want)
+	}
+}

@@ -1,0 +1,286 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+	json "github.com/goccy/go-json"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
+)
+
+// Explanation answers "why was I (not) paged?" for one stored event.
+type Explanation struct {
+	Event *event.Event `json:"event"`
+	// Stored is when the EVENTS stream stored it.
+	Stored time.Time `json:"stored"`
+	// Rules are the enabled rules that the index offered the event to
+	// (candidates), and any that matched; Skipped counts the others, which
+	// compare a field for equality with a value the event does not have.
+	Rules   []RuleExplanation `json:"rules"`
+	Skipped int               `json:"skipped"`
+	Note    string            `json:"note"`
+}
+
+// RuleExplanation is what one rule made of the event.
+type RuleExplanation struct {
+	Rule    string `json:"rule"`
+	Matched bool   `json:"matched"`
+	Error   string `json:"error,omitempty"`
+	// Clauses are the parts of when that must all hold, each with its
+	// value for this event; the first false one is why it did not match.
+	Clauses []ClauseValue `json:"clauses"`
+	// For matches: the group, its window state now, and the alert.
+	Group    map[string]string `json:"group,omitempty"`
+	Decision string            `json:"decision,omitempty"`
+	State    *StateView        `json:"state,omitempty"`
+	Alert    *alertDetail      `json:"alert,omitempty"`
+}
+
+// ClauseValue is one part of a condition and what it gave.
+type ClauseValue struct {
+	Source string `json:"source"`
+	Value  *bool  `json:"value,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// StateView is a group's dedup and threshold state as stored now.
+type StateView struct {
+	Alerted    bool       `json:"alerted"`
+	LastAlert  *time.Time `json:"last_alert,omitempty"`
+	Suppressed int64      `json:"suppressed_since_last_alert"`
+	InWindow   int        `json:"events_in_threshold_window"`
+	Expires    *time.Time `json:"expires,omitempty"`
+}
+
+// explainWithin is how far back in EVENTS an event is looked for.
+const explainWithin = 24 * time.Hour
+
+func (s *Service) explainHandler(w http.ResponseWriter, r *http.Request) {
+	within := explainWithin
+	if v := r.URL.Query().Get("within"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			writeJSON(w, http.StatusBadRequest, errorBody("within: a duration such as 24h"))
+			return
+		}
+		within = d
+	}
+	x, err := s.Explain(r.Context(), r.PathValue("id"), within)
+	switch {
+	case errors.Is(err, errEventNotFound):
+		writeJSON(w, http.StatusNotFound, errorBody(err.Error()))
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
+	default:
+		writeJSON(w, http.StatusOK, x)
+	}
+}
+
+var errEventNotFound = errors.New("event not found")
+
+// Explain finds the event stored within the last `within` and explains what
+// each rule made of it, with today's rules and state.
+func (s *Service) Explain(ctx context.Context, id string, within time.Duration) (*Explanation, error) {
+	data, stored, err := s.findEvent(ctx, id, within)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := event.Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	set := s.eng.Rules()
+	var lists map[string][]string
+	if s.eval.lists != nil {
+		lists = s.eval.lists()
+	} else {
+		lists = set.Lists
+	}
+	// A private engine, so that explaining does not count as evaluating.
+	matches, errs := engine.New(set, &engine.MemStore{}).Evaluate(&ev)
+	matched := map[string]engine.Match{}
+	for _, m := range matches {
+		matched[m.Rule.ID] = m
+	}
+	failed := map[string]string{}
+	for _, e := range errs {
+		failed[e.Rule] = e.Err.Error()
+	}
+	x := &Explanation{Event: &ev, Stored: stored, Rules: []RuleExplanation{},
+		Note: "evaluated with the rules and lists running now; the state is as stored now"}
+	env := rules.NewEnv(lists)
+	env.Event = &ev
+	var machine vm.VM
+	for _, r := range set.Rules {
+		m, isMatch := matched[r.ID]
+		if !r.Enabled || (!isMatch && !candidate(r, &ev)) {
+			x.Skipped++
+			continue
+		}
+		rx := RuleExplanation{Rule: r.ID, Matched: isMatch, Error: failed[r.ID], Clauses: []ClauseValue{}}
+		if clauses, err := set.Clauses(r, s.cfg.DynamicLists()...); err != nil {
+			rx.Error = err.Error()
+		} else {
+			for _, c := range clauses {
+				cv := ClauseValue{Source: c.Source}
+				out, err := machine.Run(c.Program, env)
+				if err != nil {
+					cv.Error = err.Error()
+				} else if b, ok := out.(bool); ok {
+					cv.Value = &b
+				}
+				rx.Clauses = append(rx.Clauses, cv)
+			}
+		}
+		if isMatch {
+			s.explainMatch(ctx, r, m, &ev, &rx)
+		}
+		x.Rules = append(x.Rules, rx)
+	}
+	return x, nil
+}
+
+// explainMatch adds the group's state and the alert, if the event fired one.
+func (s *Service) explainMatch(ctx context.Context, r *rules.Rule, m engine.Match, ev *event.Event, rx *RuleExplanation) {
+	rx.Group = map[string]string{}
+	for i, by := range r.GroupBy {
+		if i < len(m.Group) {
+			rx.Group[by.Source] = m.Group[i]
+		}
+	}
+	if st, live, err := s.state.Get(ctx, engine.StateKey(r.ID, m.Group)); err == nil && live {
+		v := &StateView{Alerted: st.Alerted, Suppressed: st.Suppressed, InWindow: len(st.Window)}
+		if st.Alerted {
+			t := time.Unix(0, st.LastAlert).UTC()
+			v.LastAlert = &t
+		}
+		if st.Expires > 0 {
+			t := time.Unix(0, st.Expires).UTC()
+			v.Expires = &t
+		}
+		rx.State = v
+	}
+	id := engine.AlertID(r.ID, m.Group, ev.ID, ev.Time)
+	data, _, err := s.streams.Alert(ctx, id)
+	if err != nil {
+		switch {
+		case r.Threshold != nil:
+			rx.Decision = fmt.Sprintf("counted toward the threshold (%d within %s), or suppressed; it did not fire an alert itself", r.Threshold.Count, r.Threshold.Within)
+		case r.Dedup != nil:
+			rx.Decision = fmt.Sprintf("suppressed: the group alerted less than %s before", r.Dedup.Window)
+		default:
+			rx.Decision = "matched, but no alert is stored for it (still being evaluated, or older than the ALERTS stream keeps)"
+		}
+		return
+	}
+	var a engine.Alert
+	if json.Unmarshal(data, &a) != nil {
+		return
+	}
+	rx.Decision = "fired alert " + a.ID
+	d, err := s.deliveries.For(ctx, a.ID)
+	if err != nil {
+		d = nil
+	}
+	for _, t := range a.Notify {
+		if _, ok := d[t]; !ok && d != nil {
+			d[t] = bus.Outcome{Status: "pending"}
+		}
+	}
+	rx.Alert = &alertDetail{Alert: &a, Deliveries: d}
+}
+
+// candidate tells whether the index would offer ev to r: every equality
+// constraint it took from r's condition holds.
+func candidate(r *rules.Rule, ev *event.Event) bool {
+	for _, c := range r.Index {
+		v, ok := indexField(ev, c.Field)
+		if !ok {
+			continue
+		}
+		found := false
+		for _, want := range c.Values {
+			found = found || v == want
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func indexField(ev *event.Event, field string) (string, bool) {
+	switch field {
+	case "action":
+		return ev.Action, true
+	case "action_key":
+		return ev.ActionKey, true
+	case "category":
+		return ev.Category, true
+	case "category_key":
+		return ev.CategoryKey, true
+	case "actor.type":
+		return ev.Actor.Type, true
+	case "method":
+		return ev.Method, true
+	case "area":
+		return ev.Area, true
+	case "system":
+		return ev.System, true
+	case "source":
+		return ev.Source, true
+	case "format":
+		return ev.Format, true
+	}
+	return "", false
+}
+
+// findEvent reads EVENTS from `within` ago for the message whose id is id.
+func (s *Service) findEvent(ctx context.Context, id string, within time.Duration) ([]byte, time.Time, error) {
+	start := time.Now().Add(-within)
+	cons, err := s.js.OrderedConsumer(ctx, bus.EventsStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{bus.EventsSubject + ".>"},
+		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
+		OptStartTime:   &start,
+	})
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("reading EVENTS: %w", err)
+	}
+	for {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(500*time.Millisecond))
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("reading EVENTS: %w", err)
+		}
+		n := 0
+		var last jetstream.Msg
+		for m := range batch.Messages() {
+			n++
+			last = m
+			if m.Headers().Get(nats.MsgIdHdr) == id {
+				md, _ := m.Metadata()
+				var at time.Time
+				if md != nil {
+					at = md.Timestamp
+				}
+				return m.Data(), at, nil
+			}
+		}
+		if n == 0 {
+			break
+		}
+		if md, err := last.Metadata(); err == nil && md.NumPending == 0 {
+			break
+		}
+	}
+	return nil, time.Time{}, fmt.Errorf("%w: no event %q stored in the last %s", errEventNotFound, id, within)
+}
