@@ -12,25 +12,53 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/service/openapi"
 	"github.com/alerter/alerter/silences"
 )
 
-// api registers the HTTP API of SPEC §6 that this service serves so far.
+// route is one route of the HTTP API.
+type route struct {
+	method, path string
+	handler      http.HandlerFunc
+	public       bool // served without the API token
+}
+
+// routes are the API's routes; the OpenAPI document must describe exactly
+// these (a test checks), besides webhooks, health and metrics.
+func (s *Service) routes() []route {
+	return []route{
+		{"GET", "/api/v1/rules", s.listRules, false},
+		{"POST", "/-/reload", s.reloadHandler, false},
+		{"GET", "/api/v1/alerts", s.listAlerts, false},
+		{"GET", "/api/v1/alerts/{id}", s.getAlert, false},
+		{"POST", "/api/v1/evaluate", s.evaluate, false},
+		{"GET", "/api/v1/events/{id}/explain", s.explainHandler, false},
+		{"GET", "/api/v1/silences", s.listSilences, false},
+		{"POST", "/api/v1/silences", s.addSilence, false},
+		{"GET", "/api/v1/silences/{id}", s.getSilence, false},
+		{"DELETE", "/api/v1/silences/{id}", s.expireSilence, false},
+		{"GET", "/api/v1/deadletters", s.listDeadLetters, false},
+		{"GET", "/api/v1/openapi.json", serveOpenAPI, true},
+	}
+}
+
+// api registers the HTTP API of SPEC §6.
 func (s *Service) api(mux *http.ServeMux) {
-	mux.Handle("GET /api/v1/rules", s.auth(s.listRules))
-	mux.Handle("POST /-/reload", s.auth(s.reloadHandler))
-	mux.Handle("GET /api/v1/alerts", s.auth(s.listAlerts))
-	mux.Handle("GET /api/v1/alerts/{id}", s.auth(s.getAlert))
-	mux.Handle("POST /api/v1/evaluate", s.auth(s.evaluate))
-	mux.Handle("GET /api/v1/events/{id}/explain", s.auth(s.explainHandler))
-	mux.Handle("GET /api/v1/silences", s.auth(s.listSilences))
-	mux.Handle("POST /api/v1/silences", s.auth(s.addSilence))
-	mux.Handle("GET /api/v1/silences/{id}", s.auth(s.getSilence))
-	mux.Handle("DELETE /api/v1/silences/{id}", s.auth(s.expireSilence))
-	mux.Handle("GET /api/v1/deadletters", s.auth(s.listDeadLetters))
+	for _, rt := range s.routes() {
+		h := http.Handler(rt.handler)
+		if !rt.public {
+			h = s.auth(rt.handler)
+		}
+		mux.Handle(rt.method+" "+rt.path, h)
+	}
 	mux.Handle("/api/", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody("no API route "+r.Method+" "+r.URL.Path))
 	}))
+}
+
+func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openapi.Document)
 }
 
 // auth requires server.api_token, when set, as a bearer token.
