@@ -313,20 +313,8 @@ func permanentSetup(err error) bool {
 // redact keeps the password out of err's text (a server may echo what it
 // was sent), while err still unwraps to its causes.
 func (n *Notifier) redact(err error) error {
-	p := n.password.Value()
-	if p == "" || !strings.Contains(err.Error(), p) {
-		return err
-	}
-	return &redacted{err: err, secret: p}
+	return notifiers.Secrets{n.password.Value()}.Redact(err)
 }
-
-type redacted struct {
-	err    error
-	secret string
-}
-
-func (r *redacted) Error() string { return strings.ReplaceAll(r.err.Error(), r.secret, "<secret>") }
-func (r *redacted) Unwrap() error { return r.err }
 
 func loopback(host string) bool {
 	if host == "localhost" {

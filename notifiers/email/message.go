@@ -14,11 +14,11 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -40,7 +40,7 @@ const maxSubject = 200
 func Subject(a *engine.Alert) string {
 	title := a.Title
 	if strings.TrimSpace(title) == "" {
-		title = cmpStr(a.Name, a.Rule)
+		title = notifiers.Or(a.Name, a.Rule)
 	}
 	return "[" + strings.ToUpper(oneLine(string(a.Severity), 20)) + "] " + oneLine(title, maxSubject)
 }
@@ -139,7 +139,7 @@ func newView(a *engine.Alert, extURL string) *view {
 		Subject:       Subject(a),
 		Severity:      oneLine(string(a.Severity), 20),
 		SeverityUpper: strings.ToUpper(oneLine(string(a.Severity), 20)),
-		Title:         oneLine(cmpStr(a.Title, cmpStr(a.Name, a.Rule)), maxField),
+		Title:         oneLine(notifiers.Or(a.Title, notifiers.Or(a.Name, a.Rule)), maxField),
 		Text:          multiLine(a.Text, maxText),
 		Color:         severityColors[a.Severity],
 		Rule:          oneLine(a.Rule, maxField),
@@ -147,7 +147,7 @@ func newView(a *engine.Alert, extURL string) *view {
 		Count:         a.Count,
 		Suppressed:    a.Suppressed,
 		Runbook:       oneLine(a.Runbook, maxField),
-		RunbookURL:    httpURL(a.Runbook),
+		RunbookURL:    notifiers.HTTPURL(a.Runbook),
 		AlertID:       oneLine(a.ID, 200),
 		DedupKey:      oneLine(a.DedupKey, 500),
 		Group:         pairs(a.Group),
@@ -160,7 +160,7 @@ func newView(a *engine.Alert, extURL string) *view {
 		v.Time = a.Time.UTC().Format("2006-01-02 15:04:05 UTC")
 	}
 	if extURL != "" && a.ID != "" {
-		v.AlertURL = httpURL(extURL + "/alerts/" + url.PathEscape(a.ID))
+		v.AlertURL = notifiers.HTTPURL(extURL + "/alerts/" + url.PathEscape(a.ID))
 	}
 	tags := make([]string, 0, len(a.Tags))
 	for _, t := range a.Tags {
@@ -199,7 +199,7 @@ func newView(a *engine.Alert, extURL string) *view {
 	for _, o := range e.Objects[:min(len(e.Objects), maxItems)] {
 		v.Objects = append(v.Objects, object{
 			Type: oneLine(o.Type, 100), Name: oneLine(o.Name, 500), ID: oneLine(o.ID, 200),
-			URI: oneLine(o.URI, 1000), Link: httpURL(o.URI),
+			URI: oneLine(o.URI, 1000), Link: notifiers.HTTPURL(o.URI),
 		})
 	}
 	if more := len(e.Objects) - maxItems; more > 0 {
@@ -356,7 +356,7 @@ func oneLine(s string, max int) string {
 		space = false
 		b.WriteRune(r)
 	}
-	return truncate(b.String(), max)
+	return notifiers.Truncate(b.String(), max)
 }
 
 // multiLine normalises line ends to "\n", drops other control characters
@@ -379,42 +379,11 @@ func multiLine(s string, max int) string {
 	for i, l := range lines {
 		lines[i] = strings.TrimRight(l, " \t")
 	}
-	return truncate(strings.Trim(strings.Join(lines, "\n"), "\n"), max)
+	return notifiers.Truncate(strings.Trim(strings.Join(lines, "\n"), "\n"), max)
 }
 
 func breaks(r rune) bool {
 	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
-}
-
-// truncate cuts s to max characters, the last an ellipsis.
-func truncate(s string, max int) string {
-	if utf8.RuneCountInString(s) <= max {
-		return s
-	}
-	n := 0
-	for i := range s {
-		if n == max-1 {
-			return strings.TrimRight(s[:i], " ") + "…"
-		}
-		n++
-	}
-	return s
-}
-
-func cmpStr(v, def string) string {
-	if strings.TrimSpace(v) == "" {
-		return def
-	}
-	return v
-}
-
-// httpURL is s if it is an absolute http(s) URL, else "".
-func httpURL(s string) string {
-	u, err := url.Parse(strings.TrimSpace(s))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return ""
-	}
-	return u.String()
 }
 
 // msgIDLocal is id as the left-hand side of a Message-ID (RFC 5322

@@ -264,7 +264,7 @@ func (n *Notifier) Notify(ctx context.Context, a *engine.Alert) error {
 		se.Errors = append(se.Errors, n.scrub(e))
 	}
 	if r.Status == "" && r.Message == "" && len(r.Errors) == 0 {
-		se.Body = n.scrub(oneLine(cut(string(raw), 300)))
+		se.Body = n.scrub(notifiers.OneLine(notifiers.Truncate(string(raw), 300)))
 	}
 	err = fmt.Errorf("pagerduty: %w", se)
 	if rerr != nil && ctx.Err() != nil {
@@ -331,15 +331,15 @@ func (n *Notifier) body(a *engine.Alert) ([]byte, error) {
 	}
 	d := n.details(a)
 	ev.Payload.CustomDetails = &Details{
-		AlertID: cut(d.AlertID, 128), Rule: cut(d.Rule, 256), Severity: d.Severity, Time: d.Time,
-		Actor: trimActor(d.Actor, 256), IP: cut(d.IP, 128), Count: d.Count, Suppressed: d.Suppressed,
+		AlertID: notifiers.Truncate(d.AlertID, 128), Rule: notifiers.Truncate(d.Rule, 256), Severity: d.Severity, Time: d.Time,
+		Actor: trimActor(d.Actor, 256), IP: notifiers.Truncate(d.IP, 128), Count: d.Count, Suppressed: d.Suppressed,
 		Group: trimMap(d.Group, 256, 20), URL: d.URL, Truncated: true,
 	}
 	if b, err = marshal(ev); err != nil || len(b) <= MaxBody {
 		return b, err
 	}
 	// Only the top-level fields are left, each at most maxField.
-	ev.Payload.CustomDetails = &Details{AlertID: cut(d.AlertID, 128), Rule: cut(d.Rule, 256), Severity: cut(d.Severity, 20), Truncated: true}
+	ev.Payload.CustomDetails = &Details{AlertID: notifiers.Truncate(d.AlertID, 128), Rule: notifiers.Truncate(d.Rule, 256), Severity: notifiers.Truncate(d.Severity, 20), Truncated: true}
 	return marshal(ev)
 }
 
@@ -364,26 +364,26 @@ func (n *Notifier) event(a *engine.Alert) *Event {
 		Client:      "alerter",
 	}
 	p := &ev.Payload
-	title := oneLine(a.Title)
+	title := notifiers.OneLine(a.Title)
 	if title == "" {
-		title = oneLine(cmpStr(a.Name, a.Rule))
+		title = notifiers.OneLine(notifiers.Or(a.Name, a.Rule))
 	}
-	p.Summary = cut(title, MaxSummary)
+	p.Summary = notifiers.Truncate(title, MaxSummary)
 	p.Severity = Severity(a.Severity)
 	p.Source = "alerter"
 	if !a.Time.IsZero() {
 		p.Timestamp = a.Time.UTC().Format(time.RFC3339Nano)
 	}
-	p.Group = cut(oneLine(a.Rule), maxField)
+	p.Group = notifiers.Truncate(notifiers.OneLine(a.Rule), maxField)
 	if e := a.Event; e != nil {
-		if s := oneLine(e.System); s != "" {
-			p.Source = cut(s, maxField)
+		if s := notifiers.OneLine(e.System); s != "" {
+			p.Source = notifiers.Truncate(s, maxField)
 		}
-		p.Component = cut(oneLine(cmpStr(e.Category, e.Source)), maxField)
-		p.Class = cut(oneLine(e.Action), maxField)
+		p.Component = notifiers.Truncate(notifiers.OneLine(notifiers.Or(e.Category, e.Source)), maxField)
+		p.Class = notifiers.Truncate(notifiers.OneLine(e.Action), maxField)
 	}
 	p.CustomDetails = n.details(a)
-	if u := httpURL(a.Runbook); u != "" && len(u) <= maxURL {
+	if u := notifiers.HTTPURL(a.Runbook); u != "" && len(u) <= maxURL {
 		ev.Links = append(ev.Links, Link{Href: u, Text: "Runbook"})
 	}
 	if u := n.alertURL(a); u != "" && len(u) <= maxURL {
@@ -397,7 +397,7 @@ func (n *Notifier) alertURL(a *engine.Alert) string {
 	if n.extURL == "" || a.ID == "" {
 		return ""
 	}
-	return httpURL(n.extURL + "/alerts/" + url.PathEscape(a.ID))
+	return notifiers.HTTPURL(n.extURL + "/alerts/" + url.PathEscape(a.ID))
 }
 
 // details are the custom_details of a.
@@ -452,17 +452,17 @@ func trimDetails(d *Details, limit, items int) *Details {
 	t.Truncated = true
 	for _, s := range []*string{&t.AlertID, &t.Rule, &t.RuleName, &t.Title, &t.IP, &t.Category, &t.Action,
 		&t.Summary, &t.Method, &t.Node, &t.Runbook} {
-		*s = cut(*s, limit)
+		*s = notifiers.Truncate(*s, limit)
 	}
-	t.Text = cut(t.Text, 4*limit)
+	t.Text = notifiers.Truncate(t.Text, 4*limit)
 	t.Actor = trimActor(d.Actor, limit)
 	t.Objects = nil
 	for _, o := range d.Objects[:min(len(d.Objects), items)] {
-		t.Objects = append(t.Objects, Object{cut(o.Type, limit), cut(o.ID, limit), cut(o.Name, limit), cut(o.URI, limit)})
+		t.Objects = append(t.Objects, Object{notifiers.Truncate(o.Type, limit), notifiers.Truncate(o.ID, limit), notifiers.Truncate(o.Name, limit), notifiers.Truncate(o.URI, limit)})
 	}
 	t.Changes = nil
 	for _, c := range d.Changes[:min(len(d.Changes), items)] {
-		t.Changes = append(t.Changes, Change{cut(c.Key, limit), cut(c.From, limit), cut(c.To, limit)})
+		t.Changes = append(t.Changes, Change{notifiers.Truncate(c.Key, limit), notifiers.Truncate(c.From, limit), notifiers.Truncate(c.To, limit)})
 	}
 	t.Attrs = trimMap(d.Attrs, limit, items)
 	t.Group = trimMap(d.Group, limit, items)
@@ -476,14 +476,14 @@ func trimActor(a *Actor, limit int) *Actor {
 	if a == nil {
 		return nil
 	}
-	return &Actor{ID: cut(a.ID, limit), Name: cut(a.Name, limit), DisplayName: cut(a.DisplayName, limit),
-		Type: cut(a.Type, limit), Groups: trimList(a.Groups, limit, 20)}
+	return &Actor{ID: notifiers.Truncate(a.ID, limit), Name: notifiers.Truncate(a.Name, limit), DisplayName: notifiers.Truncate(a.DisplayName, limit),
+		Type: notifiers.Truncate(a.Type, limit), Groups: trimList(a.Groups, limit, 20)}
 }
 
 func trimList(l []string, limit, items int) []string {
 	var out []string
 	for _, s := range l[:min(len(l), items)] {
-		out = append(out, cut(s, limit))
+		out = append(out, notifiers.Truncate(s, limit))
 	}
 	return out
 }
@@ -500,7 +500,7 @@ func trimMap(m map[string]string, limit, items int) map[string]string {
 	slices.Sort(keys)
 	out := make(map[string]string, min(len(keys), items))
 	for _, k := range keys[:min(len(keys), items)] {
-		out[cut(k, limit)] = cut(m[k], limit)
+		out[notifiers.Truncate(k, limit)] = notifiers.Truncate(m[k], limit)
 	}
 	return out
 }

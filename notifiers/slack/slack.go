@@ -41,8 +41,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -77,7 +75,7 @@ type Notifier struct {
 	where   string
 	ext     string
 	log     *slog.Logger
-	secrets []string
+	secrets notifiers.Secrets
 }
 
 // New checks a slack notifier's config and builds it.
@@ -209,7 +207,7 @@ func (n *Notifier) classify(err error, c *capture) error {
 	case errors.As(err, &ue):
 		// No answer: refused, reset, timed out, cancelled. url.Error quotes
 		// the URL; keep only its cause.
-		return notifiers.Retry(n.errorf(ue.Err, "posting to %s: %s", n.where, n.scrub(ue.Err.Error())), 0)
+		return notifiers.Retry(n.errorf(ue.Err, "posting to %s: %s", n.where, n.secrets.Scrub(ue.Err.Error())), 0)
 	case c.status == http.StatusTooManyRequests:
 		// slack-go reads only delay-seconds; read the header ourselves, so
 		// that an HTTP-date works too and an absurd value is capped.
@@ -218,12 +216,12 @@ func (n *Notifier) classify(err error, c *capture) error {
 	case errors.As(err, &rl):
 		return notifiers.Retry(n.errorf(nil, "%s: rate limited", n.where), min(rl.RetryAfter, time.Hour))
 	case errors.As(err, &se):
-		msg := fmt.Sprintf("%s: %s", n.where, n.scrub(se.Err))
+		msg := fmt.Sprintf("%s: %s", n.where, n.secrets.Scrub(se.Err))
 		if details := strings.Join(se.ResponseMetadata.Messages, "; "); details != "" {
-			msg += " (" + n.scrub(clip(details, 300)) + ")"
+			msg += " (" + n.secrets.Scrub(clip(details, 300)) + ")"
 		}
 		if se.Needed != "" {
-			msg += " (needs scope " + n.scrub(clip(se.Needed, 100)) + ")"
+			msg += " (needs scope " + n.secrets.Scrub(clip(se.Needed, 100)) + ")"
 		}
 		if retryableAPIErrors[se.Err] {
 			return notifiers.Retry(n.errorf(se, "%s", msg), 0)
@@ -242,62 +240,29 @@ func (n *Notifier) classify(err error, c *capture) error {
 	default:
 		// A 200 whose body is not Slack's JSON, or the body cut off: the
 		// message may not have been posted.
-		return notifiers.Retry(n.errorf(err, "%s: %s", n.where, n.scrub(err.Error())), 0)
+		return notifiers.Retry(n.errorf(err, "%s: %s", n.where, n.secrets.Scrub(err.Error())), 0)
 	}
 }
-
-// sendError is a failed send whose text has been cleared of secrets; it
-// unwraps to the cause (context.Canceled, a *net.OpError, slack-go's error).
-type sendError struct {
-	msg string
-	err error
-}
-
-func (e *sendError) Error() string { return e.msg }
-func (e *sendError) Unwrap() error { return e.err }
 
 func (n *Notifier) errorf(cause error, format string, args ...any) error {
-	return &sendError{msg: "slack " + n.name + ": " + n.scrub(fmt.Sprintf(format, args...)), err: cause}
-}
-
-// scrub removes every secret from s.
-func (n *Notifier) scrub(s string) string {
-	for _, sec := range n.secrets {
-		if len(sec) >= 4 && sec != "/" {
-			s = strings.ReplaceAll(s, sec, "<secret>")
-		}
-	}
-	return s
+	return &notifiers.Redacted{Msg: "slack " + n.name + ": " + n.secrets.Scrub(fmt.Sprintf(format, args...)), Err: cause}
 }
 
 // snippet is the start of an error answer, for the error message: ": " and
 // up to 200 bytes, one line, printable.
 func (n *Notifier) snippet(b []byte) string {
-	s := printable(b, 200)
+	s := notifiers.Printable(b, 200)
 	if s == "" {
 		return ""
 	}
-	return ": " + n.scrub(s)
-}
-
-func printable(b []byte, limit int) string {
-	if len(b) > limit {
-		b = b[:limit] // a character cut in two becomes a space below
-	}
-	s := strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			return ' '
-		}
-		return r
-	}, string(b))
-	return strings.Join(strings.Fields(s), " ")
+	return ": " + n.secrets.Scrub(s)
 }
 
 func clip(s string, limit int) string {
 	if len(s) <= limit {
 		return s
 	}
-	return printable([]byte(s), limit) + "…"
+	return notifiers.Printable([]byte(s), limit) + "…"
 }
 
 // capture is what the transport saw of Slack's answer: slack-go drops the

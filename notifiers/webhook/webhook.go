@@ -59,8 +59,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
@@ -90,7 +88,7 @@ type Notifier struct {
 	secret  []byte
 	hc      *http.Client
 	log     *slog.Logger
-	secrets []string
+	secrets notifiers.Secrets
 }
 
 // Headers alerter always sets itself.
@@ -226,7 +224,7 @@ func (n *Notifier) Notify(ctx context.Context, a *engine.Alert) error {
 	}
 	peek, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	msg := fmt.Sprintf("POST %s: HTTP %d", n.where, resp.StatusCode)
-	if s := printable(peek, 200); s != "" {
+	if s := notifiers.Printable(peek, 200); s != "" {
 		msg += ": " + s
 	}
 	code := resp.StatusCode
@@ -244,41 +242,6 @@ func (n *Notifier) Notify(ctx context.Context, a *engine.Alert) error {
 	}
 }
 
-// sendError is a failed send whose text has been cleared of secrets; it
-// unwraps to the cause (context.Canceled, a *net.OpError).
-type sendError struct {
-	msg string
-	err error
-}
-
-func (e *sendError) Error() string { return e.msg }
-func (e *sendError) Unwrap() error { return e.err }
-
 func (n *Notifier) errorf(cause error, format string, args ...any) error {
-	return &sendError{msg: "webhook " + n.name + ": " + n.scrub(fmt.Sprintf(format, args...)), err: cause}
-}
-
-// scrub removes every secret from s: the URL's path, query and user, the
-// signing secret, the header values (a target may echo them back).
-func (n *Notifier) scrub(s string) string {
-	for _, sec := range n.secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "<secret>")
-		}
-	}
-	return s
-}
-
-// printable is the start of b as one printable line of at most limit bytes.
-func printable(b []byte, limit int) string {
-	if len(b) > limit {
-		b = b[:limit] // a character cut in two becomes a space below
-	}
-	s := strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			return ' '
-		}
-		return r
-	}, string(b))
-	return strings.Join(strings.Fields(s), " ")
+	return &notifiers.Redacted{Msg: "webhook " + n.name + ": " + n.secrets.Scrub(fmt.Sprintf(format, args...)), Err: cause}
 }
