@@ -29,7 +29,7 @@ func TestText(t *testing.T) {
 	if err.Error() != "login <secret>: context canceled" || !errors.Is(err, context.Canceled) {
 		t.Errorf("Redact: %v", err)
 	}
-	if Secrets{"x"}.Redact(nil) != nil {
+	if (Secrets{"x"}).Redact(nil) != nil {
 		t.Error("Redact(nil) is not nil")
 	}
 }
