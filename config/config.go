@@ -242,6 +242,13 @@ type Source struct {
 	// which has only that one) and auditing otherwise.
 	API string `yaml:"api,omitempty" json:"api,omitempty"`
 
+	// EnrichGroups (confluence-poll) fills event.actor.groups, where the
+	// event has none, with the actor's Confluence groups, read through
+	// this source's credentials and cached per user: for events whose
+	// event.system is this base URL, and for events with no system when
+	// this is the only source that enriches.
+	EnrichGroups bool `yaml:"enrich_groups,omitempty" json:"enrich_groups,omitempty"`
+
 	// Fields maps event fields (action, actor.name, attrs.NAME, ...) to expr
 	// expressions over the payload (raw), for json-format events.
 	Fields map[string]string `yaml:"fields,omitempty" json:"fields,omitempty"`

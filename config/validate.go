@@ -40,7 +40,7 @@ var (
 	sourceKeys   = map[string][]string{
 		SourceWebhook:        {"path", "secret"},
 		SourceNATS:           {"subject"},
-		SourceConfluencePoll: {"base_url", "token", "username", "password", "interval", "lag", "overlap", "api"},
+		SourceConfluencePoll: {"base_url", "token", "username", "password", "interval", "lag", "overlap", "api", "enrich_groups"},
 		SourceFile:           {"path"},
 	}
 	notifierCommon = []string{"name", "type", "max_attempts", "max_age", "max_backoff", "timeout", "rate_per_second"}

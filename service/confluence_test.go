@@ -55,6 +55,15 @@ func (c *confluenceDC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"results": res, "start": 0, "limit": 200, "size": len(res), "_links": map[string]any{}})
+	case r.URL.Path == "/rest/api/user/memberof":
+		res := []map[string]any{{"type": "group", "name": "confluence-users"}}
+		if r.URL.Query().Get("username") == "carol" {
+			res = append(res, map[string]any{"type": "group", "name": "finance"})
+		}
+		if r.URL.Query().Get("start") != "" && r.URL.Query().Get("start") != "0" {
+			res = []map[string]any{}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"results": res, "start": 0, "limit": 200, "size": len(res), "_links": map[string]any{}})
 	case r.URL.Path == "/rest/api/user/current":
 		_ = json.NewEncoder(w).Encode(map[string]any{"type": "known", "username": "svc-audit", "userKey": "key-svc"})
 	default:
@@ -87,7 +96,7 @@ rules: {paths: [testdata/admin-rules.yaml]}
 lists:
   admins: {confluence_group: confluence-administrators, refresh: 1m}
 sources:
-  - {name: dc, type: confluence-poll, base_url: %q, token: "${PAT}", interval: 1s}
+  - {name: dc, type: confluence-poll, base_url: %q, token: "${PAT}", interval: 1s, enrich_groups: true}
 notifiers: [{name: console, type: console}]
 routes: {default: [console]}
 `, t.TempDir(), srv.URL)
@@ -115,7 +124,8 @@ routes: {default: [console]}
 	}
 	fake.record("carol", time.Now())
 	waitFor(t, "carol's alert", func() bool { return strings.Contains(out.String(), "actor=carol") })
-	if s := out.String(); strings.Contains(s, "alice") || strings.Count(s, "\n") != 2 {
+	waitFor(t, "carol's finance alert", func() bool { return strings.Contains(out.String(), "finance-member-setting") })
+	if s := out.String(); strings.Contains(s, "alice") || strings.Count(s, "\n") != 3 || strings.Count(s, "finance-member-setting") != 1 {
 		t.Errorf("console:\n%s", s)
 	}
 }

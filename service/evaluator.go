@@ -61,6 +61,8 @@ type evaluator struct {
 	retry   time.Duration
 	// observe receives how long each evaluation took (metrics).
 	observe func(time.Duration)
+	// enrich fills in what the event lacks (actor groups) before rules see it.
+	enrich func(context.Context, *event.Event)
 
 	workers  int
 	inFlight int
@@ -297,6 +299,9 @@ func (v *evaluator) handle(ctx context.Context, j *job, applied func()) {
 		lists = v.lists()
 	}
 	began := time.Now()
+	if v.enrich != nil {
+		v.enrich(ctx, ev)
+	}
 	res, err := v.eng.ProcessWithLists(ctx, ev, lists)
 	applied()
 	if v.observe != nil {

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,7 @@ type Service struct {
 	srv      *http.Server
 	ready    chan struct{}
 	reload   reloader
+	enricher *groupEnricher // when a source enriches actor groups
 	// sourceStats and evalLatency feed /metrics.
 	sourceStats []sourceStats
 	evalLatency prometheus.Histogram
@@ -381,6 +383,9 @@ func (s *Service) sources(replicas int) error {
 				s.dirs = map[string]*confluence.Directory{}
 			}
 			s.dirs[src.Name] = d
+			if src.EnrichGroups {
+				s.enrichFrom(src, d)
+			}
 		default:
 			return fmt.Errorf("source %s: type %s is not available yet", src.Name, src.Type)
 		}
@@ -395,6 +400,21 @@ func (s *Service) NATSURL() string {
 		return ""
 	}
 	return s.embedded.ClientURL()
+}
+
+// enrichFrom makes the evaluator fill actor groups through d for events
+// of src's Confluence.
+func (s *Service) enrichFrom(src config.Source, d *confluence.Directory) {
+	g := s.enricher
+	if g == nil {
+		g = &groupEnricher{bySystem: map[string]*confluence.Directory{}, log: s.log}
+		s.enricher = g
+		g.fallback = d
+		s.eval.enrich = g.enrich
+	} else {
+		g.fallback = nil // several: events without a system are ambiguous
+	}
+	g.bySystem[strings.TrimRight(src.BaseURL, "/")] = d
 }
 
 // Ready is closed once every source takes events.
