@@ -20,10 +20,14 @@ import (
 // Deltas keep nanosecond times, which need 9 bytes absolute, to 5-6.
 //
 // Version 2 appends the ids of the last alert's events: uvarint count, then
-// each as uvarint length + bytes. Version 1 states still decode.
+// each as uvarint length + bytes. Version 3 appends FiredSuppressed (zigzag
+// varint) and the Seen fingerprints: uvarint count, then 8 big-endian bytes
+// each (they are hash values, for which varints would be longer). Older
+// versions still decode, with the newer fields zero.
 const (
 	codecV1 = 1
 	codecV2 = 2
+	codecV3 = 3
 )
 
 const flagAlerted = 1
@@ -35,7 +39,7 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	if st.Alerted {
 		flags |= flagAlerted
 	}
-	dst = append(dst, codecV2, flags)
+	dst = append(dst, codecV3, flags)
 	dst = binary.AppendVarint(dst, st.LastAlert)
 	dst = binary.AppendVarint(dst, st.Suppressed)
 	dst = binary.AppendVarint(dst, st.Expires-st.LastAlert)
@@ -52,6 +56,11 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(id)))
 		dst = append(dst, id...)
 	}
+	dst = binary.AppendVarint(dst, st.FiredSuppressed)
+	dst = binary.AppendUvarint(dst, uint64(len(st.Seen)))
+	for _, fp := range st.Seen {
+		dst = binary.BigEndian.AppendUint64(dst, fp)
+	}
 	return dst
 }
 
@@ -60,7 +69,7 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	if len(b) < 2 {
 		return st, fmt.Errorf("%w: %d bytes", errCorruptState, len(b))
 	}
-	if b[0] != codecV1 && b[0] != codecV2 {
+	if b[0] < codecV1 || b[0] > codecV3 {
 		return st, fmt.Errorf("%w: unknown version %d", errCorruptState, b[0])
 	}
 	st.Alerted = b[1]&flagAlerted != 0
@@ -80,7 +89,7 @@ func decodeState(b []byte) (engine.GroupState, error) {
 			st.Window[i] = engine.Entry{Time: prev, ID: d.str()}
 		}
 	}
-	if b[0] == codecV2 {
+	if b[0] >= codecV2 {
 		n := d.uvarint()
 		if d.err == nil && n > uint64(len(d.b)) { // each id takes ≥ 1 byte
 			d.err = fmt.Errorf("%w: %d fired ids in %d bytes", errCorruptState, n, len(d.b))
@@ -89,6 +98,20 @@ func decodeState(b []byte) (engine.GroupState, error) {
 			st.Fired = make([]string, n)
 			for i := range st.Fired {
 				st.Fired[i] = d.str()
+			}
+		}
+	}
+	if b[0] >= codecV3 {
+		st.FiredSuppressed = d.varint()
+		n := d.uvarint()
+		if d.err == nil && n > uint64(len(d.b))/8 {
+			d.err = fmt.Errorf("%w: %d fingerprints in %d bytes", errCorruptState, n, len(d.b))
+		}
+		if d.err == nil && n > 0 {
+			st.Seen = make([]uint64, n)
+			for i := range st.Seen {
+				st.Seen[i] = binary.BigEndian.Uint64(d.b)
+				d.b = d.b[8:]
 			}
 		}
 	}

@@ -18,6 +18,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Window: []engine.Entry{{Time: t0 - 5e9, ID: "a"}, {Time: t0, ID: ""}, {Time: t0 - 9e9, ID: "out-of-order"}}, Expires: t0 + 600e9},
 		{LastAlert: math.MinInt64, Expires: math.MaxInt64, Suppressed: math.MaxInt64},
 		{LastAlert: math.MaxInt64, Expires: math.MinInt64, Suppressed: -1},
+		{Alerted: true, LastAlert: t0, Suppressed: 2, FiredSuppressed: 5, Fired: []string{"f"}, Seen: []uint64{0, 1, math.MaxUint64, 0xdeadbeef}},
 	}
 	for _, st := range states {
 		b := encodeState(nil, &st)
@@ -41,7 +42,8 @@ func TestCodecCorrupt(t *testing.T) {
 		good[:len(good)-1],                            // truncated id
 		append(good[:len(good):len(good)], 0),         // trailing byte
 		{1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, // huge window count
-		{1, 0, 0x80}, // unterminated varint
+		{1, 0, 0x80},                         // unterminated varint
+		{3, 0, 0, 0, 0, 0, 0, 0, 2, 1, 2, 3}, // two fingerprints in 3 bytes
 	}
 	for _, b := range bad {
 		if _, err := decodeState(b); !errors.Is(err, errCorruptState) {
@@ -53,6 +55,7 @@ func TestCodecCorrupt(t *testing.T) {
 func FuzzDecodeState(f *testing.F) {
 	f.Add(encodeState(nil, &engine.GroupState{Alerted: true, LastAlert: 7, Window: []engine.Entry{{Time: 1, ID: "x"}}}))
 	f.Add([]byte{1, 0})
+	f.Add(encodeState(nil, &engine.GroupState{FiredSuppressed: 3, Seen: []uint64{42, 7}, Fired: []string{"a"}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := decodeState(b)
 		if err != nil {
@@ -64,4 +67,17 @@ func FuzzDecodeState(f *testing.F) {
 			t.Fatalf("re-decode of %x: %+v vs %+v (%v)", b, st, st2, err)
 		}
 	})
+}
+
+// States written by the previous versions still decode.
+func TestCodecOlderVersions(t *testing.T) {
+	v2 := []byte{2, 1, 14, 6, 0, 0, 1, 2, 'e', '1'} // alerted at 7, suppressed 3, fired e1
+	st, err := decodeState(v2)
+	if err != nil || !st.Alerted || st.LastAlert != 7 || st.Suppressed != 3 || len(st.Fired) != 1 || st.Fired[0] != "e1" || st.Seen != nil {
+		t.Errorf("v2: %+v, %v", st, err)
+	}
+	v1 := []byte{1, 0, 0, 2, 0, 0}
+	if st, err := decodeState(v1); err != nil || st.Suppressed != 1 {
+		t.Errorf("v1: %+v, %v", st, err)
+	}
 }

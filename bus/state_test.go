@@ -6,6 +6,7 @@ import (
 	"github.com/alerter/alerter/internal/natscluster"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -122,7 +123,8 @@ func TestStateStoreSemantics(t *testing.T) {
 
 func equalState(a, b engine.GroupState) bool {
 	if a.Alerted != b.Alerted || a.LastAlert != b.LastAlert || a.Suppressed != b.Suppressed ||
-		a.Expires != b.Expires || len(a.Window) != len(b.Window) {
+		a.Expires != b.Expires || len(a.Window) != len(b.Window) ||
+		a.FiredSuppressed != b.FiredSuppressed || !slices.Equal(a.Seen, b.Seen) || !slices.Equal(a.Fired, b.Fired) {
 		return false
 	}
 	for i := range a.Window {

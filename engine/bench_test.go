@@ -114,11 +114,7 @@ func BenchmarkRawToDecisions(b *testing.B) {
 // show what the index is worth.
 func BenchmarkUnindexed(b *testing.B) {
 	data := benchEvent(b)
-	set := benchRules(b, 1000, 0, 50)
-	for _, r := range set.Rules {
-		r.Index = nil
-	}
-	e := engine.New(set, &engine.MemStore{})
+	e := engine.New(benchRules(b, 1000, 0, 50), &engine.MemStore{}, engine.WithoutIndex())
 	b.ReportAllocs()
 	for b.Loop() {
 		evs, _ := event.Parse(data, event.Options{Format: event.FormatConfluenceAuditing})

@@ -37,6 +37,9 @@ type Engine struct {
 
 	mu    sync.Mutex // serializes Swap
 	stats map[string]*RuleStats
+	// noIndex runs every rule on every event, which tests and benchmarks
+	// compare the index with.
+	noIndex bool
 }
 
 // Option configures an Engine.
@@ -47,6 +50,8 @@ func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = n
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
+
+func withoutIndex() Option { return func(e *Engine) { e.noIndex = true } }
 
 // New returns an engine for set, keeping group state in store.
 func New(set *rules.Set, store Store, opts ...Option) *Engine {
@@ -64,7 +69,7 @@ func New(set *rules.Set, store Store, opts ...Option) *Engine {
 func (e *Engine) Swap(set *rules.Set) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := newSnapshot(set, e.stats)
+	s := newSnapshot(set, e.stats, !e.noIndex)
 	e.snap.Store(s)
 }
 
@@ -103,39 +108,25 @@ type snapshot struct {
 	rules []*rules.Rule // enabled rules, in set order
 	stats []*RuleStats  // parallel to rules
 	pol   []policy      // parallel to rules
+	// direct, when and groupBy are the rules' conditions and group-by
+	// programs as evaluate runs them, parallel to rules; a condition runs
+	// direct where it is not nil.
+	direct  []direct
+	when    []program
+	groupBy [][]program
+	slots   slotPlan
 	// byField maps an indexed field to its values to the rules (indices
 	// into rules, ascending) that need that value.
 	byField []fieldIndex
 	always  []int32 // rules with no usable constraint
+	multi   bool    // a rule can be reached through two fields
 	usesRaw bool
 }
 
-type fieldIndex struct {
-	field string
-	get   func(*event.Event) string
-	rules map[string][]int32
-}
-
-var fieldGetters = map[string]func(*event.Event) string{
-	"action_key":   func(e *event.Event) string { return e.ActionKey },
-	"action":       func(e *event.Event) string { return e.Action },
-	"category_key": func(e *event.Event) string { return e.CategoryKey },
-	"category":     func(e *event.Event) string { return e.Category },
-	"format":       func(e *event.Event) string { return e.Format },
-	"source":       func(e *event.Event) string { return e.Source },
-	"system":       func(e *event.Event) string { return e.System },
-	"actor.type":   func(e *event.Event) string { return e.Actor.Type },
-	"area":         func(e *event.Event) string { return e.Area },
-	"method":       func(e *event.Event) string { return e.Method },
-}
-
-// indexOrder is the preference among a rule's constraints: the field with
-// the most distinct values in practice narrows the candidates most.
-var indexOrder = []string{"action_key", "action", "category_key", "category", "actor.type", "method", "area", "system", "source", "format"}
-
-func newSnapshot(set *rules.Set, stats map[string]*RuleStats) *snapshot {
+func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed bool) *snapshot {
 	s := &snapshot{set: set}
-	idx := map[string]*fieldIndex{}
+	b := indexBuilder{fields: map[string]*fieldIndex{}}
+	var progs []*vm.Program
 	for _, r := range set.Rules {
 		if !r.Enabled {
 			continue
@@ -150,37 +141,44 @@ func newSnapshot(set *rules.Set, stats map[string]*RuleStats) *snapshot {
 		s.stats = append(s.stats, st)
 		s.pol = append(s.pol, policyOf(r))
 		s.usesRaw = s.usesRaw || r.UsesRaw
-		c, ok := bestConstraint(r.Index)
-		if !ok {
-			s.always = append(s.always, i)
-			continue
+		var d direct
+		if r.When.Program != nil {
+			d, _ = compileDirect(r.When.Program.Node())
 		}
-		fi := idx[c.Field]
-		if fi == nil {
-			fi = &fieldIndex{field: c.Field, get: fieldGetters[c.Field], rules: map[string][]int32{}}
-			idx[c.Field] = fi
+		s.direct = append(s.direct, d)
+		if d == nil {
+			progs = append(progs, r.When.Program)
 		}
-		for _, v := range c.Values {
-			fi.rules[v] = append(fi.rules[v], i)
+		for _, g := range r.GroupBy {
+			progs = append(progs, g.Program)
+		}
+		switch {
+		case !indexed || r.When.Program == nil:
+			b.always = append(b.always, i)
+		default:
+			b.add(i, r.When.Program.Node())
 		}
 	}
+	s.always, s.multi = b.always, b.multi
 	for _, f := range indexOrder {
-		if fi := idx[f]; fi != nil {
+		if fi := b.fields[f]; fi != nil {
 			s.byField = append(s.byField, *fi)
 		}
 	}
-	return s
-}
-
-func bestConstraint(cs []rules.Constraint) (rules.Constraint, bool) {
-	for _, f := range indexOrder {
-		for _, c := range cs {
-			if c.Field == f && fieldGetters[f] != nil {
-				return c, true
-			}
+	s.slots = newSlotPlan(progs)
+	for i, r := range s.rules {
+		w := program{prog: r.When.Program}
+		if s.direct[i] == nil {
+			w = s.slots.rewrite(r.When.Program)
 		}
+		s.when = append(s.when, w)
+		var gs []program
+		for _, g := range r.GroupBy {
+			gs = append(gs, s.slots.rewrite(g.Program))
+		}
+		s.groupBy = append(s.groupBy, gs)
 	}
-	return rules.Constraint{}, false
+	return s
 }
 
 func policyOf(r *rules.Rule) policy {
@@ -192,26 +190,18 @@ func policyOf(r *rules.Rule) policy {
 	return p
 }
 
-// candidates appends to buf the indices of the rules that can match ev, in
-// rule-set order.
-func (s *snapshot) candidates(ev *event.Event, buf []int32) []int32 {
-	buf = append(buf[:0], s.always...)
-	for i := range s.byField {
-		f := &s.byField[i]
-		buf = append(buf, f.rules[f.get(ev)]...)
-	}
-	if len(s.byField) > 0 && len(buf) > len(s.always) {
-		slices.Sort(buf)
-	}
-	return buf
-}
-
 // worker is what one goroutine needs to evaluate: expr VMs are not safe
 // for concurrent use, and reusing one makes a run allocation-free.
 type worker struct {
 	vm   vm.VM
 	env  *rules.Env
-	cand []int32
+	fast evalEnv // embeds env
+	// slots point into fast; filled has a bit for each slot holding the
+	// current event's value.
+	slots   [slotCount]*any
+	filled  uint32
+	cand    []int32
+	matches []Match
 }
 
 // getWorker takes a worker from the pool for the snapshot, with lists
@@ -223,6 +213,8 @@ func (e *Engine) getWorker(s *snapshot, lists map[string][]string) *worker {
 	w := e.pool.Get().(*worker)
 	if w.env == nil {
 		w.env = rules.NewEnv(nil)
+		w.fast.Env = w.env
+		w.slots = slotPointers(&w.fast)
 	}
 	w.env.Lists = lists
 	return w
@@ -230,6 +222,9 @@ func (e *Engine) getWorker(s *snapshot, lists map[string][]string) *worker {
 
 func (e *Engine) putWorker(w *worker) {
 	w.env.Event = nil
+	w.clearSlots()
+	clear(w.matches)
+	w.matches = w.matches[:0]
 	e.pool.Put(w)
 }
 
@@ -264,24 +259,26 @@ func (e *Engine) evaluate(s *snapshot, ev *event.Event, lists map[string][]strin
 	defer e.putWorker(w)
 	w.env.Event = ev
 	w.cand = s.candidates(ev, w.cand)
-	var matches []Match
+	// Matches gather in the worker's buffer and leave in one allocation of
+	// the right size, rather than one per doubling.
+	matches := w.matches[:0]
 	var errs []RuleError
 	for _, i := range w.cand {
 		r, st := s.rules[i], s.stats[i]
 		st.Evaluations.Add(1)
-		out, err := w.run(r.When.Program)
+		ok, err := w.match(s, ev, i)
 		if err != nil {
 			errs = append(errs, s.fail(i, err))
 			continue
 		}
-		if ok, _ := out.(bool); !ok {
+		if !ok {
 			continue
 		}
 		m := Match{Rule: r, index: i}
-		if len(r.GroupBy) > 0 {
+		if len(s.groupBy[i]) > 0 {
 			m.Group = make([]string, len(r.GroupBy))
 			for j, g := range r.GroupBy {
-				v, err := w.run(g.Program)
+				v, err := w.runFor(s, ev, s.groupBy[i][j])
 				if err != nil {
 					errs = append(errs, s.fail(i, fmt.Errorf("group by %s: %w", g.Source, err)))
 					m.Rule = nil
@@ -297,7 +294,11 @@ func (e *Engine) evaluate(s *snapshot, ev *event.Event, lists map[string][]strin
 		st.LastMatch.Store(ev.Time.UnixNano())
 		matches = append(matches, m)
 	}
-	return matches, errs
+	w.matches = matches
+	if len(matches) == 0 {
+		return nil, errs
+	}
+	return slices.Clone(matches), errs
 }
 
 func (s *snapshot) fail(i int32, err error) RuleError {
@@ -308,16 +309,41 @@ func (s *snapshot) fail(i int32, err error) RuleError {
 	return RuleError{Rule: s.rules[i].ID, Err: err}
 }
 
+// match runs the condition of rule i on ev.
+func (w *worker) match(s *snapshot, ev *event.Event, i int32) (bool, error) {
+	if d := s.direct[i]; d != nil {
+		return d(ev, w.env.Lists), nil
+	}
+	out, err := w.runFor(s, ev, s.when[i])
+	if err != nil {
+		return false, err
+	}
+	ok, _ := out.(bool)
+	return ok, nil
+}
+
+// runFor runs p on ev, which is in w.env, boxing the event fields it reads
+// from slots that no earlier program filled for ev.
+func (w *worker) runFor(s *snapshot, ev *event.Event, p program) (any, error) {
+	if !p.fast {
+		return w.run(p.prog, w.env)
+	}
+	if missing := p.need &^ w.filled; missing != 0 {
+		w.fill(&s.slots, ev, missing)
+	}
+	return w.run(p.prog, &w.fast)
+}
+
 // run runs a program, containing panics: expr recovers its own, but a
 // helper function or a bug must not take the process down either.
-func (w *worker) run(p *vm.Program) (out any, err error) {
+func (w *worker) run(p *vm.Program, env any) (out any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
 			w.vm = vm.VM{MemoryBudget: MemoryBudget}
 		}
 	}()
-	return w.vm.Run(p, w.env)
+	return w.vm.Run(p, env)
 }
 
 // Result is what processing one event gave.
@@ -434,7 +460,7 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 }
 
 // Run implements rules.Runner.
-func (w *worker) Run(p *vm.Program, env any) (any, error) { return w.run(p) }
+func (w *worker) Run(p *vm.Program, env any) (any, error) { return w.run(p, w.env) }
 
 func (e *Engine) loadRaw(ev *event.Event) {
 	if err := ev.LoadRaw(); err != nil {

@@ -130,6 +130,16 @@ func TestIndexMatchesBruteForce(t *testing.T) {
 		`event.action == "a" || event.action == "b"`, `event.action == "a" || event.category == "y"`,
 		`!(event.action == "a")`, `event.category_key == "k" || true`, `"c" == event.action && event.ip != ""`,
 		`event.action == "a" && event.action == "b"`, `event.actor.type == "user" && event.action in ["a", "d"]`,
+		// Alternatives on different fields, as the example rules fall back
+		// from the action key to the English action.
+		`event.action_key == "k1" || event.action == "b"`,
+		`event.action_key == "k2" || (event.action_key == "" && event.action == "c")`,
+		`(event.action_key == "k1" || event.action == "a") && (event.category == "x" || event.category_key == "ck")`,
+		`(event.action_key == "k1" || event.action == "a") && event.ip startsWith "203."`,
+		`event.action_key == "k2" || event.ip == "203.0.113.24"`,
+		`event.action in ["a", "b"] || event.action_key in ["k1", "k2"] || event.category == "y"`,
+		`!(event.action_key == "k1" || event.action == "a")`,
+		`(event.action == "a" || event.action == "b") && (event.action == "b" || event.action == "c")`,
 	}
 	var src strings.Builder
 	src.WriteString("rules:\n")
@@ -138,43 +148,34 @@ func TestIndexMatchesBruteForce(t *testing.T) {
 	}
 	set := compile(t, src.String())
 	e := New(set, &MemStore{})
-	var all []*rules.Rule
-	for _, r := range set.Rules {
-		all = append(all, r)
-	}
+	brute := New(set, &MemStore{}, withoutIndex())
+	keys := []string{"", "k1", "k2"}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range 500 {
+	for i := range 2000 {
 		x := ev(fmt.Sprint(i), actions[rng.IntN(len(actions))], "a", 0)
 		x.Category = cats[rng.IntN(len(cats))]
+		x.ActionKey = keys[rng.IntN(len(keys))]
 		if rng.IntN(2) == 0 {
 			x.Actor.Type = "user"
+		}
+		if rng.IntN(2) == 0 {
+			x.CategoryKey = "ck"
 		}
 		got, _ := e.Evaluate(x)
 		var gotIDs []string
 		for _, m := range got {
 			gotIDs = append(gotIDs, m.Rule.ID)
 		}
-		brute := New(&rules.Set{Rules: unindexed(all), Lists: set.Lists}, &MemStore{})
 		want, _ := brute.Evaluate(x)
 		var wantIDs []string
 		for _, m := range want {
 			wantIDs = append(wantIDs, m.Rule.ID)
 		}
 		if !slices.Equal(gotIDs, wantIDs) {
-			t.Fatalf("event action=%s category=%s actor.type=%s: index gave %v, all rules give %v",
-				x.Action, x.Category, x.Actor.Type, gotIDs, wantIDs)
+			t.Fatalf("event action=%s action_key=%s category=%s category_key=%s actor.type=%s: index gave %v, all rules give %v",
+				x.Action, x.ActionKey, x.Category, x.CategoryKey, x.Actor.Type, gotIDs, wantIDs)
 		}
 	}
-}
-
-func unindexed(rs []*rules.Rule) []*rules.Rule {
-	var out []*rules.Rule
-	for _, r := range rs {
-		c := *r
-		c.Index = nil
-		out = append(out, &c)
-	}
-	return out
 }
 
 func TestSwapKeepsCountersOfUnchangedRules(t *testing.T) {
@@ -197,5 +198,40 @@ func TestDisabledRulesDoNotRun(t *testing.T) {
 	res, _ := e.Process(t.Context(), ev("1", "x", "a", 0))
 	if len(res.Matches) != 0 {
 		t.Fatal("disabled rule matched")
+	}
+}
+
+// JetStream redelivers an event whose ack was lost; a suppressed one must
+// not be reported or counted again, here or in the next alert.
+func TestProcessRedeliveredSuppressedEventCountsOnce(t *testing.T) {
+	set := compile(t, `
+rules:
+  - id: exports
+    severity: high
+    when: event.action == "Findings exported"
+    dedup: {by: [event.actor.name], window: 30m}
+`)
+	e := New(set, &MemStore{})
+	var suppressed int
+	var alerts []*Alert
+	for _, x := range []*event.Event{
+		ev("a", "Findings exported", "akumar", 0),
+		ev("b", "Findings exported", "akumar", time.Minute),
+		ev("c", "Findings exported", "akumar", 2*time.Minute),
+		ev("b", "Findings exported", "akumar", time.Minute),
+		ev("d", "Findings exported", "akumar", time.Hour),
+	} {
+		res, err := e.Process(t.Context(), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		suppressed += len(res.Suppressed)
+		alerts = append(alerts, res.Alerts...)
+	}
+	if suppressed != 2 || len(alerts) != 2 || alerts[1].Suppressed != 2 {
+		t.Fatalf("got %d suppressed, %d alerts (%+v); want 2 suppressed, carried by the second alert", suppressed, len(alerts), alerts)
+	}
+	if n := e.Stats("exports").Suppressed.Load(); n != 2 {
+		t.Fatalf("stats count %d suppressed, want 2", n)
 	}
 }

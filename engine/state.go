@@ -2,6 +2,9 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"slices"
 	"sync"
 	"time"
 )
@@ -26,6 +29,15 @@ type GroupState struct {
 	// alert id is the same, so a stored alert is deduplicated) rather than
 	// be suppressed by its own alert.
 	Fired []string `json:"f,omitempty"`
+	// FiredSuppressed is the suppressed count the last alert carried, so
+	// that its re-fire on redelivery carries the same.
+	FiredSuppressed int64 `json:"fs,omitempty"`
+	// Seen holds fingerprints of the last events this group counted that
+	// Window and Fired no longer name: suppressed ones, ones that left the
+	// window unfired, those of earlier alerts. Oldest first, at most
+	// seenMax. They make a redelivery of such an event a no-op instead of
+	// counting it again; fingerprints rather than ids keep the state small.
+	Seen []uint64 `json:"n,omitempty"`
 }
 
 // Entry is one event in a threshold window.
@@ -71,6 +83,7 @@ func (m *MemStore) Update(_ context.Context, key string, _ time.Duration, fn fun
 	cp := *st
 	cp.Window = append([]Entry(nil), st.Window...)
 	cp.Fired = append([]string(nil), st.Fired...)
+	cp.Seen = append([]uint64(nil), st.Seen...)
 	if err := fn(&cp); err != nil {
 		return err
 	}
@@ -79,6 +92,7 @@ func (m *MemStore) Update(_ context.Context, key string, _ time.Duration, fn fun
 		return nil
 	}
 	cp.Fired = append([]string(nil), cp.Fired...)
+	cp.Seen = append([]uint64(nil), cp.Seen...)
 	m.states[key] = &cp
 	return nil
 }
@@ -119,6 +133,13 @@ type decision struct {
 	suppressedBefore int64
 }
 
+// seenMax bounds Seen. JetStream redelivers a message whose ack did not
+// come within the ack wait, and the in-flight messages of a replica that
+// died; meanwhile the other replicas go on with later messages, some of
+// them for the same group. Eight covers a redelivery with up to seven
+// other events of its group counted in between, for 64 bytes of state.
+const seenMax = 8
+
 // decide applies one matching event at time t to a group's state. It is a
 // pure function of its inputs, so the window semantics are tested without
 // clocks or stores:
@@ -128,19 +149,21 @@ type decision struct {
 //     event joins the window (t-within, t], and when that holds count
 //     events an alert fires and they leave the window.
 //
-// Evaluating an event again (a redelivery) is idempotent for the event
-// that fired and for events already in the threshold window.
+// A redelivered event (the same id again) leaves the state as it is: the
+// event that fired the last alert fires it again, identical, since the
+// process may have died before the alert was stored; any other event the
+// state remembers (see Seen) decides nothing.
 func decide(st *GroupState, p policy, t int64, id string) decision {
 	if n := len(st.Fired); n > 0 && st.Fired[n-1] == id {
-		return decision{fire: true, count: n, ids: append([]string(nil), st.Fired...)}
+		return decision{fire: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
 	}
-	for _, e := range st.Window {
-		if e.ID == id {
-			return decision{}
-		}
+	fp := fingerprint(id)
+	if st.holds(id, fp) {
+		return decision{}
 	}
 	if p.dedupWindow > 0 && st.Alerted && abs(t-st.LastAlert) < p.dedupWindow {
 		st.Suppressed++
+		st.remember(fp)
 		st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
 		return decision{suppressed: true}
 	}
@@ -154,6 +177,8 @@ func decide(st *GroupState, p policy, t int64, id string) decision {
 	for _, e := range st.Window {
 		if e.Time > lo || e.Time > t {
 			kept = append(kept, e)
+		} else {
+			st.remember(fingerprint(e.ID))
 		}
 	}
 	st.Window = insert(kept, Entry{Time: t, ID: id})
@@ -185,7 +210,13 @@ func decide(st *GroupState, p policy, t int64, id string) decision {
 func fire(st *GroupState, p policy, t int64, d decision) decision {
 	d.fire = true
 	d.suppressedBefore = st.Suppressed
+	// The previous alert's events are about to leave Fired; only the
+	// newest can fit in Seen.
+	for _, id := range st.Fired[max(0, len(st.Fired)-seenMax):] {
+		st.remember(fingerprint(id))
+	}
 	st.Fired = append(st.Fired[:0], d.ids...)
+	st.FiredSuppressed = st.Suppressed
 	st.Suppressed = 0
 	if !st.Alerted || t > st.LastAlert {
 		st.LastAlert = t
@@ -196,6 +227,35 @@ func fire(st *GroupState, p policy, t int64, d decision) decision {
 		st.Expires = max(st.Expires, st.Window[n-1].Time+p.within)
 	}
 	return d
+}
+
+// holds reports whether the state already counts the event id, whose
+// fingerprint is fp.
+func (s *GroupState) holds(id string, fp uint64) bool {
+	for _, e := range s.Window {
+		if e.ID == id {
+			return true
+		}
+	}
+	return slices.Contains(s.Fired, id) || slices.Contains(s.Seen, fp)
+}
+
+// remember adds fp to Seen, forgetting the oldest beyond seenMax.
+func (s *GroupState) remember(fp uint64) {
+	if len(s.Seen) < seenMax {
+		s.Seen = append(s.Seen, fp)
+		return
+	}
+	copy(s.Seen, s.Seen[1:])
+	s.Seen[len(s.Seen)-1] = fp
+}
+
+// fingerprint stands for an event id in Seen. It must be the same in every
+// replica and for every run, and hard to collide on purpose: an event
+// whose fingerprint is taken counts as a redelivery and is not counted.
+func fingerprint(id string) uint64 {
+	h := sha256.Sum256([]byte(id))
+	return binary.BigEndian.Uint64(h[:8])
 }
 
 func insert(w []Entry, e Entry) []Entry {

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,4 +129,123 @@ func TestDecideIsIdempotentForRedeliveries(t *testing.T) {
 	if d := decide(&st, p, base+int64(2*time.Minute), "c"); !d.suppressed {
 		t.Fatalf("a new event inside the dedup window was not suppressed: %+v", d)
 	}
+}
+
+// delivery is one event fed to decide; an id seen before is a redelivery.
+type delivery struct {
+	id   string
+	at   string // offset from the start, a Go duration
+	want string // as in step, "wait" also for "nothing happens"
+}
+
+// Processing an event id again, in whatever branch decide took for it the
+// first time, must neither change the state nor count anything again, and
+// the event that fired the last alert must fire it again, identical.
+func TestDecideRedeliveries(t *testing.T) {
+	min := int64(time.Minute)
+	dedup := policy{dedupWindow: 30 * min}
+	burst := policy{count: 3, within: 10 * min, dedupWindow: 30 * min}
+	tests := []struct {
+		name string
+		p    policy
+		ds   []delivery
+	}{
+		{"a suppressed event redelivered at once is counted once", dedup, []delivery{
+			{"a", "0s", "fire 1 (suppressed 0)"}, {"b", "1m", "suppress"}, {"b", "1m", "wait"},
+			{"c", "2m", "suppress"}, {"d", "30m", "fire 1 (suppressed 2)"}}},
+		{"a suppressed event redelivered after others of its group is counted once", dedup, []delivery{
+			{"a", "0s", "fire 1 (suppressed 0)"}, {"b", "1m", "suppress"}, {"c", "2m", "suppress"},
+			{"d", "3m", "suppress"}, {"c", "2m", "wait"}, {"b", "1m", "wait"}, {"e", "31m", "fire 1 (suppressed 3)"}}},
+		{"a suppressed event redelivered after the next alert is not counted into the one after", dedup, []delivery{
+			{"a", "0s", "fire 1 (suppressed 0)"}, {"b", "1m", "suppress"}, {"c", "30m", "fire 1 (suppressed 1)"},
+			{"b", "1m", "wait"}, {"d", "31m", "suppress"}, {"e", "1h", "fire 1 (suppressed 1)"}}},
+		{"the firing event fires again with the suppressed count it had", dedup, []delivery{
+			{"a", "0s", "fire 1 (suppressed 0)"}, {"b", "1m", "suppress"}, {"c", "30m", "fire 1 (suppressed 1)"},
+			{"d", "31m", "suppress"}, {"c", "30m", "fire 1 (suppressed 1)"}, {"e", "1h", "fire 1 (suppressed 1)"}}},
+		{"an earlier alert's firing event does not fire or count again", dedup, []delivery{
+			{"a", "0s", "fire 1 (suppressed 0)"}, {"b", "1m", "suppress"}, {"c", "30m", "fire 1 (suppressed 1)"},
+			{"a", "0s", "wait"}, {"d", "31m", "suppress"}, {"e", "1h", "fire 1 (suppressed 1)"}}},
+		{"a window event is counted once", burst, []delivery{
+			{"a", "0s", "wait"}, {"a", "0s", "wait"}, {"b", "1m", "wait"}, {"a", "0s", "wait"},
+			{"c", "2m", "fire 3 (suppressed 0)"}}},
+		{"the events that fired with the firing one do not start a new window", policy{count: 2, within: 10 * min, dedupWindow: 1 * min}, []delivery{
+			{"a", "0s", "wait"}, {"b", "1m", "fire 2 (suppressed 0)"}, {"a", "0s", "wait"}, {"c", "3m", "wait"},
+			{"b", "1m", "fire 2 (suppressed 0)"}, {"d", "4m", "fire 2 (suppressed 0)"}}},
+		{"a threshold's firing event fires again with the same events", burst, []delivery{
+			{"a", "0s", "wait"}, {"b", "1m", "wait"}, {"c", "2m", "fire 3 (suppressed 0)"}, {"d", "3m", "suppress"},
+			{"c", "2m", "fire 3 (suppressed 0)"}, {"d", "3m", "wait"}, {"b", "1m", "wait"}}},
+		{"an event that left the window unfired does not come back into it", policy{count: 2, within: 10 * min}, []delivery{
+			{"a", "0s", "wait"}, {"b", "20m", "wait"}, {"a", "0s", "wait"},
+			// Out of order, within 10m of a: had a come back, this would fire.
+			{"x", "5m", "wait"}}},
+	}
+	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var st GroupState
+			first := map[string]decision{}
+			for i, dl := range tt.ds {
+				off, err := time.ParseDuration(dl.at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				before := cloneState(st)
+				d := decide(&st, tt.p, base.Add(off).UnixNano(), dl.id)
+				if got := outcome(d); got != dl.want {
+					t.Errorf("delivery %d of %s at +%s: got %q, want %q", i, dl.id, dl.at, got, dl.want)
+				}
+				f, again := first[dl.id]
+				if !again {
+					first[dl.id] = d
+					continue
+				}
+				if !reflect.DeepEqual(st, before) {
+					t.Errorf("redelivery %d of %s changed the state:\nbefore %+v\nafter  %+v", i, dl.id, before, st)
+				}
+				if d.fire && !reflect.DeepEqual(d, f) {
+					t.Errorf("redelivery %d of %s fired %+v, first time %+v", i, dl.id, d, f)
+				}
+			}
+		})
+	}
+}
+
+// Seen is bounded: a redelivery is recognised while fewer than seenMax
+// other events of its group were counted after it.
+func TestDecideRemembersTheLastSeenMaxEvents(t *testing.T) {
+	p := policy{dedupWindow: int64(time.Hour)}
+	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC).UnixNano()
+	var st GroupState
+	decide(&st, p, base, "alert")
+	for i := range seenMax + 1 {
+		if d := decide(&st, p, base+int64(i+1), fmt.Sprint("s", i)); !d.suppressed {
+			t.Fatalf("s%d: %+v", i, d)
+		}
+	}
+	if len(st.Seen) != seenMax {
+		t.Fatalf("Seen holds %d fingerprints, want %d", len(st.Seen), seenMax)
+	}
+	if d := decide(&st, p, base+2, "s1"); d.suppressed || st.Suppressed != seenMax+1 {
+		t.Fatalf("s1, %d events back, counted again: %+v, suppressed %d", seenMax, d, st.Suppressed)
+	}
+	if d := decide(&st, p, base+1, "s0"); !d.suppressed {
+		t.Fatalf("s0, %d events back, is past the bound but was not counted: %+v", seenMax+1, d)
+	}
+}
+
+func outcome(d decision) string {
+	switch {
+	case d.fire:
+		return fmt.Sprintf("fire %d (suppressed %d)", d.count, d.suppressedBefore)
+	case d.suppressed:
+		return "suppress"
+	}
+	return "wait"
+}
+
+func cloneState(s GroupState) GroupState {
+	s.Window = slices.Clone(s.Window)
+	s.Fired = slices.Clone(s.Fired)
+	s.Seen = slices.Clone(s.Seen)
+	return s
 }
