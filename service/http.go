@@ -6,7 +6,6 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go"
-
 )
 
 // handler is the HTTP surface: webhook sources, health and readiness.
