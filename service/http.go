@@ -6,6 +6,8 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go"
+
+	"github.com/alerter/alerter/ui"
 )
 
 // handler is the HTTP surface: webhook sources, health and readiness.
@@ -20,6 +22,7 @@ func (s *Service) handler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics())
 	s.api(mux)
+	ui.Register(mux, ui.Options{})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/webhooks/") {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no webhook source at " + r.URL.Path + "; configured: " + strings.Join(s.webhookPaths(), ", ")})

@@ -1,0 +1,430 @@
+package ui_test
+
+// End-to-end tests of the pages in headless Chromium, against a real
+// alerter running in-process. They are in package ui_test because the
+// service imports ui. Without a browser they skip, saying so.
+//
+// ALERTER_SCREENSHOTS=1 also writes screenshots of the main pages to
+// docs/screenshots/.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/service"
+)
+
+// chromium finds a browser, or skips the test.
+func chromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("ALERTER_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no Chromium found: install Debian's chromium package (.ci/run does)")
+	return ""
+}
+
+const token = "ui-test-token"
+
+// alerter is a running alerter with the example rules.
+type alerter struct {
+	url string
+}
+
+func startAlerter(t *testing.T) *alerter {
+	t.Helper()
+	// A webhook target that refuses connections gives up after two
+	// attempts, so that high alerts leave a dead letter.
+	yaml := fmt.Sprintf(`
+server: {listen: "127.0.0.1:0", api_token: %q}
+nats: {embedded: {store_dir: %q}}
+rules: {paths: [../examples/rules], watch: false}
+sources:
+  - {name: default, type: webhook}
+notifiers:
+  - {name: console, type: console}
+  - {name: siem, type: webhook, url: "http://127.0.0.1:1/in", max_attempts: 2, max_backoff: 1s}
+routes: {high: [console, siem], default: [console]}
+`, token, filepath.Join(t.TempDir(), "nats"))
+	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := service.New(ctx, cfg, service.Options{Stdout: io.Discard, ShutdownTimeout: 5 * time.Second})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("alerter: %v", err)
+		}
+	})
+	select {
+	case <-svc.Ready():
+	case err := <-done:
+		t.Fatalf("alerter stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("alerter not ready after 30s")
+	}
+	return &alerter{url: "http://" + svc.Addr()}
+}
+
+// post sends events to the webhook source.
+func (a *alerter) post(t *testing.T, file string) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Post(a.url+"/webhooks/default", "application/json", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("webhook: %d %s", res.StatusCode, b)
+	}
+}
+
+// api GETs an API path with the token.
+func (a *alerter) api(t *testing.T, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, a.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", path, res.StatusCode)
+	}
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// browser starts headless Chromium. Script errors of the pages fail the
+// test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		// This machine has no outside network: without these Chromium
+		// keeps trying to reach Google's services.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-domain-reliability", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	var mu sync.Mutex
+	var problems []string
+	report := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		problems = append(problems, s)
+	}
+	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
+	console := chromedp.Events(ctx, runtime.ConsoleAPICalled)
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			report(fmt.Sprintf("uncaught: %s %v", ev.ExceptionDetails.Text, ev.ExceptionDetails.Exception))
+		}
+	}()
+	go func() {
+		for ev, err := range console {
+			if err != nil {
+				return
+			}
+			if ev.Type == "error" || ev.Type == "assert" {
+				var args []string
+				for _, a := range ev.Args {
+					args = append(args, fmt.Sprintf("%s", a.Value))
+				}
+				report("console." + string(ev.Type) + ": " + strings.Join(args, " "))
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range problems {
+			t.Errorf("page script: %s", p)
+		}
+	})
+	return ctx
+}
+
+func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitFor waits until the JavaScript expression is truthy. It tries again
+// on errors, which happen while a page is replaced by the next.
+func waitFor(t *testing.T, ctx context.Context, what, expr string) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var ok bool
+		if ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(`+expr+`)`)); ok && err == nil {
+			return
+		}
+	}
+	text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main')?.innerText ?? ''`))
+	t.Fatalf("waiting for %s (%v); the page says:\n%s", what, err, text)
+}
+
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// screenshot writes docs/screenshots/name.png when ALERTER_SCREENSHOTS is set.
+func screenshot(t *testing.T, ctx context.Context, name string, full bool) {
+	t.Helper()
+	if os.Getenv("ALERTER_SCREENSHOTS") == "" {
+		return
+	}
+	shot := chromedp.CaptureScreenshot()
+	if full {
+		shot = chromedp.FullScreenshot(100)
+	}
+	png, err := chromedp.Run(ctx, shot)
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "docs", "screenshots", name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBrowser(t *testing.T) {
+	ctx := browser(t)
+	a := startAlerter(t)
+
+	t.Run("an alert arrives and is silenced from its page", func(t *testing.T) {
+		do(t, ctx, "open the alerts page", chromedp.Navigate(a.url+"/"))
+		// The API needs the token: the page asks for it once.
+		do(t, ctx, "give the token",
+			chromedp.WaitVisible(chromedp.ID("token-input")),
+			chromedp.SendKeys(chromedp.ID("token-input"), token),
+			chromedp.Click(chromedp.CSS(`#token-form button[value="ok"]`)),
+		)
+		waitFor(t, ctx, "the empty list", `document.getElementById('alerts-status').textContent.includes('No alerts yet')`)
+
+		// The event arrives while the page is open: the list updates itself.
+		a.post(t, "../examples/events/soteri-global-setting.json")
+		waitFor(t, ctx, "the alert in the list", `[...document.querySelectorAll('#alerts-body tr.new a')].some(a => a.textContent === 'Ming Chen (mchen) weakened Soteri protection')`)
+		waitFor(t, ctx, "the announcement", `document.getElementById('announce').textContent.includes('weakened Soteri protection')`)
+		if got := eval[string](t, ctx, `document.querySelector('#alerts-body tr .sev').textContent`); got == "" {
+			t.Error("no severity word in the list")
+		}
+
+		do(t, ctx, "open the alert", chromedp.Click(chromedp.Search(`//a[text()="Ming Chen (mchen) weakened Soteri protection"]`)))
+		waitFor(t, ctx, "the alert's page", `document.getElementById('alert-title').textContent.includes('weakened Soteri protection')`)
+		waitFor(t, ctx, "its deliveries", `document.getElementById('deliveries').textContent.includes('console')`)
+		waitFor(t, ctx, "why it fired", `document.getElementById('alert-why').textContent.includes('weakened')`)
+		for _, want := range []string{"event.actor.name", "mchen", "Security hook (scan content on publish): Enabled → Disabled", "198.51.100.7"} {
+			if !strings.Contains(eval[string](t, ctx, `document.getElementById('event-fields').textContent`), want) {
+				t.Errorf("the event's fields have no %q", want)
+			}
+		}
+		waitFor(t, ctx, "the console delivery", `document.getElementById('deliveries').textContent.includes('sent')`)
+		waitFor(t, ctx, "the dead letter", `document.getElementById('deliveries').textContent.includes('dead')`)
+		screenshot(t, ctx, "alert", true)
+
+		do(t, ctx, "silence similar", chromedp.Click(chromedp.ID("silence-similar")))
+		waitFor(t, ctx, "the prefilled matchers", `document.querySelectorAll('#matchers .matcher').length === 2 && document.querySelector('#matchers .m-value').value !== ''`)
+		matchers := eval[[]string](t, ctx, `[...document.querySelectorAll('#matchers .matcher')].map(r => r.querySelector('.m-name').value + r.querySelector('.m-op').value + r.querySelector('.m-value').value)`)
+		want := []string{"rule=soteri-protection-weakened", "group.event.actor.id=8a7f808a8b1c2d3e018b1c2e11220001"}
+		if strings.Join(matchers, " ") != strings.Join(want, " ") {
+			t.Errorf("matchers %q, want %q", matchers, want)
+		}
+		// Without an author the API refuses it, next to the form.
+		do(t, ctx, "submit without author", chromedp.Click(chromedp.ID("create-silence")))
+		waitFor(t, ctx, "the API's error", `document.getElementById('silence-errors').textContent.includes('created_by is required')`)
+		do(t, ctx, "create the silence",
+			chromedp.SendKeys(chromedp.ID("created-by"), "test-admin"),
+			chromedp.Click(chromedp.ID("create-silence")),
+		)
+		waitFor(t, ctx, "the silence listed as active", `document.querySelector('#silences-active tbody').textContent.includes('rule="soteri-protection-weakened"')`)
+		if got := eval[string](t, ctx, `document.getElementById('silence-errors').textContent`); got != "" {
+			t.Errorf("errors after creating: %s", got)
+		}
+		screenshot(t, ctx, "silences", true)
+
+		var list struct {
+			Silences []struct {
+				State     string `json:"state"`
+				CreatedBy string `json:"created_by"`
+				Comment   string `json:"comment"`
+				Matchers  []struct{ Name, Value string }
+			} `json:"silences"`
+		}
+		a.api(t, "/api/v1/silences", &list)
+		if len(list.Silences) != 1 {
+			t.Fatalf("%d silences, want 1: %+v", len(list.Silences), list)
+		}
+		s := list.Silences[0]
+		if s.State != "active" || s.CreatedBy != "test-admin" || !strings.Contains(s.Comment, "weakened Soteri protection") || len(s.Matchers) != 2 ||
+			s.Matchers[0].Name+"="+s.Matchers[0].Value != want[0] || s.Matchers[1].Name+"="+s.Matchers[1].Value != want[1] {
+			t.Errorf("silence %+v", s)
+		}
+
+		do(t, ctx, "expire it", chromedp.Click(chromedp.CSS(`#silences-active button`)))
+		waitFor(t, ctx, "the silence listed as expired", `document.getElementById('count-expired').textContent === '(1)' && document.getElementById('count-active').textContent === '(0)'`)
+		a.api(t, "/api/v1/silences", &list)
+		if len(list.Silences) != 1 || list.Silences[0].State != "expired" {
+			t.Errorf("after expiring: %+v", list.Silences)
+		}
+	})
+
+	t.Run("the playground finds an error, then a match", func(t *testing.T) {
+		do(t, ctx, "open the playground", chromedp.Navigate(a.url+"/playground"))
+		waitFor(t, ctx, "the example event", `document.getElementById('events').value.includes('Ming Chen')`)
+		rule := strings.Join([]string{
+			"id: typo",
+			"name: A rule with a typo",
+			"severity: medium",
+			`when: event.action == "Global setting changed" && event.actor.nmae == "mchen"`,
+			`title: "{{ event.actor.display_name }} changed {{ event.changes[0].key }}"`,
+		}, "\n")
+		col := strings.Index(strings.Split(rule, "\n")[3], "nmae") + 1
+		do(t, ctx, "type the rule and try it",
+			chromedp.Evaluate[chromedp.Void](`document.getElementById('rule').value = ''`),
+			chromedp.SendKeys(chromedp.ID("rule"), rule),
+			chromedp.Click(chromedp.ID("try")),
+		)
+		pos := fmt.Sprintf("rule:4:%d", col)
+		waitFor(t, ctx, "the error", `document.getElementById('errors').textContent.includes('`+pos+`') && document.getElementById('errors').textContent.includes('nmae')`)
+		if !eval[bool](t, ctx, `document.querySelector('.gutter div.err')?.textContent === '4'`) {
+			t.Error("line 4 is not marked in the editor")
+		}
+		if os.Getenv("ALERTER_SCREENSHOTS") != "" {
+			do(t, ctx, "scroll back", chromedp.Evaluate[chromedp.Void](`document.getElementById('rule').scrollLeft = 0`))
+			screenshot(t, ctx, "playground-error", true)
+		}
+		// The error leads to its place in the rule, where it is fixed.
+		do(t, ctx, "go to the error", chromedp.Click(chromedp.Search(`//button[text()="`+pos+`"]`)))
+		at := eval[[]any](t, ctx, `(() => { const ta = document.getElementById('rule'); const before = ta.value.slice(0, ta.selectionStart);
+			return [document.activeElement === ta, before.split('\n').length, before.length - before.lastIndexOf('\n')]; })()`)
+		if fmt.Sprint(at) != fmt.Sprintf("[true 4 %d]", col) {
+			t.Errorf("after the click, [focused line column] = %v, want [true 4 %d]", at, col)
+		}
+		do(t, ctx, "fix the typo and try with Ctrl+Enter",
+			chromedp.KeyEvent(kb.Delete+kb.Delete+kb.Delete+kb.Delete+"name"),
+			chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+		)
+		waitFor(t, ctx, "the match", `document.getElementById('summary').textContent.startsWith('Matched 1 of 1 event')`)
+		title := eval[string](t, ctx, `document.querySelector('#results .alert-title').textContent`)
+		if title != "Ming Chen changed Security hook (scan content on publish)" {
+			t.Errorf("rendered title %q", title)
+		}
+		if !eval[bool](t, ctx, `document.getElementById('errors-section').hidden && !document.querySelector('.gutter div.err')`) {
+			t.Error("the errors are still shown")
+		}
+		targets := eval[string](t, ctx, `[...document.querySelectorAll('#results .notification h5')].map(e => e.textContent).join(' ')`)
+		if targets != "console" {
+			t.Errorf("notification targets %q, want console", targets)
+		}
+
+		// From an alert: its event and its rule (as the API shows it),
+		// which match again.
+		var alerts struct {
+			Alerts []struct{ ID, Rule string } `json:"alerts"`
+		}
+		a.api(t, "/api/v1/alerts?rule=soteri-protection-weakened", &alerts)
+		if len(alerts.Alerts) != 1 {
+			t.Fatalf("%d alerts of soteri-protection-weakened", len(alerts.Alerts))
+		}
+		do(t, ctx, "open the playground from the alert", chromedp.Navigate(a.url+"/playground?alert="+alerts.Alerts[0].ID))
+		waitFor(t, ctx, "the alert's rule", `document.getElementById('rule').value.includes('id: soteri-protection-weakened')`)
+		do(t, ctx, "try it", chromedp.Click(chromedp.ID("try")))
+		waitFor(t, ctx, "its match", `document.getElementById('summary').textContent.startsWith('Matched 1 of 1 event: 1 alert')`)
+
+		if os.Getenv("ALERTER_SCREENSHOTS") != "" {
+			// A fuller example for the picture: the example rule, with
+			// a text and labels.
+			do(t, ctx, "reset the rule", chromedp.Click(chromedp.ID("reset-rule")))
+			do(t, ctx, "try it", chromedp.Click(chromedp.ID("try")))
+			waitFor(t, ctx, "the example's match", `document.getElementById('summary').textContent.startsWith('Matched')`)
+			screenshot(t, ctx, "playground", true)
+		}
+	})
+
+	t.Run("rules and dead letters", func(t *testing.T) {
+		do(t, ctx, "open the rules", chromedp.Navigate(a.url+"/rules"))
+		waitFor(t, ctx, "the counters", `document.querySelector('#rule-soteri-protection-weakened td:nth-child(7)')?.textContent === '1'`)
+		do(t, ctx, "filter the rules", chromedp.SendKeys(chromedp.ID("rules-filter"), "soteri high"))
+		if n := eval[int](t, ctx, `[...document.querySelectorAll('#rules-body tr')].filter(r => !r.hidden).length`); n == 0 || n == eval[int](t, ctx, `document.querySelectorAll('#rules-body tr').length`) {
+			t.Errorf("the filter shows %d rules", n)
+		}
+		screenshot(t, ctx, "rules", false)
+		do(t, ctx, "open the dead letters", chromedp.Navigate(a.url+"/deadletters"))
+		waitFor(t, ctx, "the dead letter", `document.getElementById('dead-body').textContent.includes('weakened Soteri protection')`)
+		screenshot(t, ctx, "deadletters", false)
+	})
+
+	if os.Getenv("ALERTER_SCREENSHOTS") != "" {
+		// A busier list for the picture.
+		a.post(t, "../examples/events/soteri-events.jsonl")
+		do(t, ctx, "open the alerts", chromedp.Navigate(a.url+"/"))
+		waitFor(t, ctx, "more alerts", `document.querySelectorAll('#alerts-body tr').length >= 8`)
+		time.Sleep(4 * time.Second) // later alerts arrive; their highlight fades
+		screenshot(t, ctx, "alerts", false)
+	}
+}

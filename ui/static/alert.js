@@ -1,0 +1,133 @@
+// An alert's page: what fired, why, the event, and what became of it at
+// each target.
+import { $, APIError, api, groupText, h, href, poll, safeURL, severity, showError, time } from './app.js';
+
+const id = $('alert').dataset.alertId;
+
+function facts(a) {
+  const runbook = safeURL(a.runbook);
+  const labels = Object.entries(a.labels ?? {});
+  const items = [
+    ['Severity', severity(a.severity)],
+    ['Rule', [h('a', { href: href('rules#rule-' + a.rule) }, a.rule), a.name ? ` (${a.name})` : '']],
+    ['Group', groupText(a.group) || h('span', { class: 'empty' }, 'none: the rule has one group')],
+    ['Count', `${a.count} event${a.count === 1 ? '' : 's'} made it fire`],
+    ['Suppressed', `${a.suppressed} matching event${a.suppressed === 1 ? ' was' : 's were'} suppressed in this group since its previous alert`],
+    ['Time', [time(a.time), ' (the firing event)']],
+    ['Fired at', time(a.fired_at)],
+    ['Runbook', runbook ? h('a', { href: runbook, rel: 'noopener noreferrer' }, a.runbook) : h('span', { class: 'empty' }, 'none')],
+    ['Notify', (a.notify ?? []).join(', ') || h('span', { class: 'empty' }, 'no target')],
+    ['Labels', labels.length ? labels.map(([k, v]) => `${k}=${v}`).join(', ') : h('span', { class: 'empty' }, 'none')],
+    ['Tags', (a.tags ?? []).join(', ') || h('span', { class: 'empty' }, 'none')],
+    ['Dedup key', h('code', null, a.dedup_key)],
+    ['Alert id', h('code', null, a.id)],
+  ];
+  return items.flatMap(([k, v]) => [h('dt', null, k), h('dd', null, v)]);
+}
+
+function why(a, rule) {
+  if (!rule) {
+    return [h('p', null, `The rule ${a.rule} is not loaded any more, so its condition cannot be shown.`)];
+  }
+  const out = [
+    h('p', null, 'The rule ', h('a', { href: href('rules#rule-' + rule.id) }, rule.id),
+      ' matched the event below because its condition was true:'),
+    h('pre', { class: 'code' }, h('code', null, rule.when)),
+  ];
+  const t = rule.threshold;
+  if (t) {
+    out.push(h('p', null, `Threshold: it fires when ${t.count} matching events arrive within ${t.within}` +
+      (t.by?.length ? `, counted per ${t.by.join(', ')}` : '') + `. This alert counts ${a.count}.`));
+  }
+  const d = rule.dedup;
+  if (d) {
+    out.push(h('p', null, `Dedup: one alert per ${d.by?.length ? d.by.join(', ') : 'rule'} every ${d.window}; ` +
+      'later matches in that window are counted as suppressed, not alerted.'));
+  }
+  return out;
+}
+
+const fieldNames = ['id', 'source', 'format', 'system', 'category', 'category_key', 'action', 'action_key',
+  'summary', 'area', 'level'];
+
+// fields are the event's fields as rules name them, with their values.
+function fields(ev) {
+  const rows = [];
+  const add = (name, value) => {
+    if (value === undefined || value === null || value === '' || (Array.isArray(value) && !value.length)) return;
+    rows.push(h('tr', null, h('th', { scope: 'row' }, h('code', null, 'event.' + name)), h('td', null, value)));
+  };
+  add('time', ev.time ? time(ev.time) : null);
+  for (const f of fieldNames) add(f, ev[f]);
+  const actor = ev.actor ?? {};
+  for (const f of ['display_name', 'name', 'id', 'type']) add('actor.' + f, actor[f]);
+  if (actor.sysadmin) add('actor.sysadmin', 'true');
+  add('actor.groups', (actor.groups ?? []).join(', '));
+  for (const f of ['ip', 'node', 'method']) add(f, ev[f]);
+  add('objects', (ev.objects ?? []).map((o) => {
+    const url = safeURL(o.uri);
+    const text = `${o.type}: ${o.name || '(no name)'}${o.id ? ` (${o.id})` : ''}`;
+    return h('div', null, url && o.uri.includes('://') ? h('a', { href: url, rel: 'noopener noreferrer' }, text) : text);
+  }));
+  add('changes', (ev.changes ?? []).map((c) => h('div', null, `${c.key}: ${c.from} → ${c.to}`)));
+  add('attrs', Object.entries(ev.attrs ?? {}).map(([k, v]) => h('div', null, `${k}: ${v}`)));
+  return rows;
+}
+
+function deliveries(d) {
+  const targets = Object.keys(d ?? {}).sort();
+  if (!targets.length) return [h('tr', null, h('td', { colspan: 5, class: 'empty' }, 'No targets: the alert was routed nowhere.'))];
+  return targets.map((t) => {
+    const o = d[t];
+    const detail = o.error
+      ? o.error
+      : (o.silences ?? []).map((s, i) => [i ? ', ' : 'silence ', h('a', { href: href('silences#silence-' + s) }, s)]);
+    return h('tr', null,
+      h('th', { scope: 'row' }, t),
+      h('td', null, h('span', { class: 'state state-' + o.status }, o.status)),
+      h('td', { class: 'num' }, o.attempts ?? 0),
+      h('td', { class: 'time' }, time(o.at)),
+      h('td', null, detail));
+  });
+}
+
+let rendered = false;
+let rulesAsked = null;
+
+async function load() {
+  let a;
+  try {
+    a = await api('api/v1/alerts/' + encodeURIComponent(id));
+  } catch (e) {
+    if (e instanceof APIError && e.status === 404 && !rendered) {
+      throw new APIError(404, `There is no alert ${id}: it may be older than the history kept (nats.retention).`);
+    }
+    throw e;
+  }
+  if (!rendered) {
+    rendered = true;
+    document.title = `${a.title} · ${document.title.split(' · ').pop()}`;
+    $('alert-title').replaceChildren(severity(a.severity), ' ', a.title || a.name);
+    $('alert-text').textContent = a.text || '';
+    $('alert-text').hidden = !a.text;
+    $('alert-facts').replaceChildren(...facts(a));
+    $('silence-similar').href = href('silences?alert=' + encodeURIComponent(a.id));
+    $('try-rule').href = href('playground?alert=' + encodeURIComponent(a.id));
+    $('rule-alerts').href = href('?rule=' + encodeURIComponent(a.rule));
+    const ids = a.event_ids ?? [];
+    $('event-ids').textContent = ids.length > 1
+      ? `The ${ids.length} events that made it fire: ${ids.join(', ')}. This is the last of them:`
+      : '';
+    $('event-fields').replaceChildren(...fields(a.event ?? {}));
+    $('event-json').textContent = JSON.stringify(a.event, null, 2);
+    $('alert-body').hidden = false;
+    rulesAsked ??= api('api/v1/rules').then(
+      (data) => $('alert-why').replaceChildren(...why(a, data.rules.find((r) => r.id === a.rule))),
+      (e) => $('alert-why').replaceChildren(h('p', { class: 'error' }, 'The rule could not be read: ' + e.message)),
+    );
+  }
+  $('deliveries').replaceChildren(...deliveries(a.deliveries));
+}
+
+// The deliveries change until every target has an outcome.
+poll(load, { every: 3000, onError: (e) => showError($('alert-error'), e) });

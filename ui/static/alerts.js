@@ -1,0 +1,76 @@
+// The alerts page: recent alerts, newest first, checked every 2 s; new
+// ones are added at the top and announced to screen readers.
+import { $, api, clock, groupText, h, href, poll, severity, showError, time } from './app.js';
+
+const filters = new URLSearchParams();
+for (const [k, v] of new URLSearchParams(location.search)) {
+  if (v && ['rule', 'severity', 'group', 'since', 'until'].includes(k)) filters.append(k, v);
+}
+const filtered = [...filters.keys()].length > 0;
+const body = $('alerts-body');
+const shown = new Set();
+let loaded = false;
+let next = null; // cursor of the page after the oldest shown
+
+function row(a, fresh) {
+  return h('tr', { class: fresh ? 'new' : null, 'data-id': a.id },
+    h('td', { class: 'time' }, time(a.time)),
+    h('td', null, severity(a.severity)),
+    h('th', { scope: 'row' }, h('a', { href: href('alerts/' + encodeURIComponent(a.id)) }, a.title || a.name || a.rule)),
+    h('td', null, h('a', { href: href('?rule=' + encodeURIComponent(a.rule)), title: 'Alerts of this rule' }, a.rule)),
+    h('td', { class: 'group' }, groupText(a.group)),
+    h('td', { class: 'num' }, a.count),
+    h('td', { class: 'num' }, a.suppressed),
+  );
+}
+
+function status() {
+  const n = shown.size;
+  const what = n === 0
+    ? (filtered ? 'No alerts match these filters.' : 'No alerts yet: they appear here as they fire.')
+    : `${n} alert${n === 1 ? '' : 's'} shown${filtered ? ' (filtered)' : ''}.`;
+  $('alerts-status').textContent = `${what} Updated ${clock()}; checked every 2 seconds.`;
+}
+
+async function refresh() {
+  const q = new URLSearchParams(filters);
+  q.set('limit', '50');
+  const data = await api('api/v1/alerts?' + q);
+  const fresh = data.alerts.filter((a) => !shown.has(a.id));
+  fresh.forEach((a) => shown.add(a.id));
+  if (!loaded) {
+    body.append(...fresh.map((a) => row(a, false)));
+    next = data.next ?? null;
+    $('older').hidden = !next;
+    loaded = true;
+  } else if (fresh.length) {
+    body.prepend(...fresh.map((a) => row(a, true)));
+    $('announce').textContent = (fresh.length === 1 ? 'New alert: ' : `${fresh.length} new alerts: `) +
+      fresh.slice(0, 3).map((a) => `${a.severity}, ${a.title}`).join('; ');
+  }
+  status();
+}
+
+$('older').addEventListener('click', async () => {
+  const q = new URLSearchParams(filters);
+  q.set('limit', '50');
+  q.set('before', next);
+  try {
+    const data = await api('api/v1/alerts?' + q);
+    const older = data.alerts.filter((a) => !shown.has(a.id));
+    older.forEach((a) => shown.add(a.id));
+    body.append(...older.map((a) => row(a, false)));
+    next = data.next ?? null;
+    $('older').hidden = !next;
+    status();
+  } catch (e) {
+    showError($('alerts-error'), e);
+  }
+});
+
+poll(refresh, { onError: (e) => showError($('alerts-error'), e) });
+
+// Rule ids for the filter's suggestions; not needed to show alerts.
+api('api/v1/rules').then((data) => {
+  $('rule-ids').replaceChildren(...data.rules.map((r) => h('option', { value: r.id }, r.name)));
+}, () => {});

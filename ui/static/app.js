@@ -1,0 +1,192 @@
+// What every page shares: the API client (which asks for the API token
+// when the API answers 401), building DOM nodes, and formatting.
+
+const root = document.querySelector('meta[name="alerter-root"]')?.content ?? './';
+
+// href is the address of a path under the root (no leading slash), so that
+// the pages also work behind a proxy that mounts them under a prefix.
+export const href = (path) => root + path;
+
+export const severities = ['info', 'low', 'medium', 'high', 'critical'];
+
+// APIError is an answer other than 2xx: its status, and the API's message.
+export class APIError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+const tokenKey = 'alerter.api-token';
+let asking = null; // the open token prompt, shared by calls that wait on it
+let declined = false; // the prompt was cancelled: do not ask again unprompted
+
+// api calls the JSON API and gives its answer; it throws an APIError with
+// the API's {"error"} message. On 401 it asks for the token once (however
+// many calls are under way), keeps it in sessionStorage and tries again.
+export async function api(path, { method = 'GET', body } = {}) {
+  for (let attempt = 0; ; attempt++) {
+    const token = sessionStorage.getItem(tokenKey);
+    const headers = { Accept: 'application/json' };
+    if (token) headers.Authorization = 'Bearer ' + token;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let res;
+    try {
+      res = await fetch(new URL(root + path, location.href), {
+        method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new APIError(0, `alerter did not answer (${e.message}); is it running?`);
+    }
+    if (res.status === 401 && attempt < 3) {
+      await askToken(token ? 'That token was refused. Check server.api_token.' : '');
+      continue;
+    }
+    let data = null;
+    try {
+      data = await res.json();
+    } catch {
+      // Not JSON: a proxy's error page, say.
+    }
+    if (!res.ok) throw new APIError(res.status, data?.error || `${res.status} ${res.statusText}`);
+    return data;
+  }
+}
+
+function askToken(problem) {
+  if (declined) {
+    return Promise.reject(new APIError(401, 'The API needs its token: use the “API token” button at the top of the page.'));
+  }
+  if (asking) return asking;
+  const dialog = document.getElementById('token-dialog');
+  const input = document.getElementById('token-input');
+  asking = new Promise((resolve, reject) => {
+    document.getElementById('token-error').textContent = problem;
+    input.value = '';
+    dialog.returnValue = '';
+    dialog.addEventListener('close', () => {
+      asking = null;
+      const token = input.value.trim();
+      input.value = '';
+      if (dialog.returnValue === 'ok' && token) {
+        sessionStorage.setItem(tokenKey, token);
+        showTokenButton();
+        resolve();
+      } else {
+        declined = true;
+        showTokenButton();
+        reject(new APIError(401, 'The API needs its token: use the “API token” button at the top of the page.'));
+      }
+    }, { once: true });
+    dialog.showModal();
+    input.focus();
+  });
+  return asking;
+}
+
+function showTokenButton() {
+  document.getElementById('token-button').hidden = false;
+}
+
+// The header's button asks for a (new) token, then reloads the page.
+document.getElementById('token-button')?.addEventListener('click', () => {
+  declined = false;
+  askToken('').then(() => location.reload(), () => {});
+});
+if (sessionStorage.getItem(tokenKey)) showTokenButton();
+
+// h builds an element: h('a', {href: '...', class: 'x'}, 'text', child).
+// Children are text or nodes; text is never parsed as HTML.
+export function h(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs ?? {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(c instanceof Node ? c : String(c));
+  }
+  return e;
+}
+
+// $ is document.getElementById.
+export const $ = (id) => document.getElementById(id);
+
+// severity is a severity as a word, coloured.
+export function severity(s) {
+  const known = severities.includes(s) ? s : 'info';
+  return h('span', { class: 'sev sev-' + known }, s || 'unknown');
+}
+
+const pad = (n, w = 2) => String(n).padStart(w, '0');
+
+// time is a <time> in local time, with UTC in its title.
+export function time(iso) {
+  if (!iso || iso.startsWith('0001-')) return h('span', { class: 'empty' }, '—');
+  const d = new Date(iso);
+  if (isNaN(d)) return h('span', null, iso);
+  const text = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return h('time', { datetime: iso, title: d.toISOString() }, text);
+}
+
+// clock is now as HH:MM:SS.
+export function clock() {
+  const d = new Date();
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+// safeURL is u when it is an http(s) address, else null: a runbook link
+// never runs script.
+export function safeURL(u) {
+  try {
+    const p = new URL(u, location.href);
+    return p.protocol === 'https:' || p.protocol === 'http:' ? p.href : null;
+  } catch {
+    return null;
+  }
+}
+
+// group writes an alert's group as "expr = value" pairs.
+export function groupText(group) {
+  const e = Object.entries(group ?? {});
+  return e.length ? e.map(([k, v]) => `${k} = ${v}`).join(', ') : '';
+}
+
+// showError puts an error's message in a role=alert element ("" clears).
+export function showError(el, err) {
+  el.replaceChildren();
+  if (!err) return;
+  const lines = String(err.message ?? err).split('\n').filter(Boolean);
+  if (lines.length > 1) el.append(h('ul', null, lines.map((l) => h('li', null, l))));
+  else el.textContent = lines[0] ?? '';
+}
+
+// poll runs fn now and then every `every` ms, or every `hidden` ms while
+// the tab is hidden, and at once when it is shown again. fn never runs
+// twice at a time; an error goes to onError and polling goes on.
+export function poll(fn, { every = 2000, hidden = 30000, onError = () => {} } = {}) {
+  let timer;
+  let busy = false;
+  const tick = async () => {
+    clearTimeout(timer);
+    if (busy) return;
+    busy = true;
+    try {
+      await fn();
+      onError(null);
+    } catch (e) {
+      onError(e);
+    } finally {
+      busy = false;
+      timer = setTimeout(tick, document.hidden ? hidden : every);
+    }
+  };
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) tick();
+  });
+  tick();
+  return tick;
+}
