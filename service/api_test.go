@@ -138,6 +138,9 @@ func TestEvaluateAPI(t *testing.T) {
 	if a.Title != "zoe did it" || strings.Join(a.Notify, ",") != "console" || out.Results[0].Matches[0] != "try" {
 		t.Errorf("alert %+v", a)
 	}
+	if ns := out.Results[0].Notifications; len(ns) != 1 || ns[0].Target != "console" || !strings.Contains(ns[0].Text, `CRITICAL try "zoe did it"`) {
+		t.Errorf("notifications %+v", ns)
+	}
 	// No match; a file with its own lists; the event in another format.
 	code, out = eval(req("lists: {vips: [ann]}\nrules:\n  - id: vip\n    severity: low\n    when: event.actor.name in lists.vips\n", ev))
 	if code != 200 || !out.OK || len(out.Results[0].Matches) != 0 {

@@ -12,9 +12,14 @@ import (
 	json "github.com/goccy/go-json"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/internal/yamlx"
+	"github.com/alerter/alerter/notifiers/console"
+	"github.com/alerter/alerter/notifiers/email"
+	"github.com/alerter/alerter/notifiers/pagerduty"
+	slacknotifier "github.com/alerter/alerter/notifiers/slack"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -45,6 +50,20 @@ type EvalResult struct {
 	Alerts     []*engine.Alert `json:"alerts"`
 	Suppressed []string        `json:"suppressed"`
 	Errors     []string        `json:"errors"`
+	// Notifications are what each alert's targets would be sent.
+	Notifications []Notification `json:"notifications"`
+}
+
+// Notification is what one target would be sent for an alert: a subject
+// or title line, the text, and for targets that take a structured body
+// (Slack blocks, the PagerDuty event, the webhook's JSON), the body.
+type Notification struct {
+	Alert   string `json:"alert"`
+	Target  string `json:"target"`
+	Type    string `json:"type"`
+	Subject string `json:"subject"`
+	Text    string `json:"text"`
+	Body    any    `json:"body,omitempty"`
 }
 
 // EvalResponse is the answer of POST /api/v1/evaluate.
@@ -92,7 +111,7 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 		ev := &evs[i]
 		clock = ev.Time
 		res, err := eng.Process(ctx, ev)
-		r := EvalResult{Event: ev, Matches: []string{}, Alerts: []*engine.Alert{}, Suppressed: nonNil(res.Suppressed), Errors: []string{}}
+		r := EvalResult{Event: ev, Matches: []string{}, Alerts: []*engine.Alert{}, Suppressed: nonNil(res.Suppressed), Errors: []string{}, Notifications: []Notification{}}
 		if err != nil {
 			r.Errors = append(r.Errors, err.Error())
 		}
@@ -106,6 +125,11 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 			}
 			a.Notify = nonNil(s.cfg.Targets(notify, string(a.Severity)))
 			r.Alerts = append(r.Alerts, a)
+			for _, t := range a.Notify {
+				if nc := s.cfg.Notifier(t); nc != nil {
+					r.Notifications = append(r.Notifications, preview(a, nc, s.cfg.Server.ExternalURL))
+				}
+			}
 		}
 		for _, e := range res.Errors {
 			r.Errors = append(r.Errors, e.Error())
@@ -223,4 +247,25 @@ func (s *Service) evaluate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, s.Evaluate(r.Context(), req))
+}
+
+// preview renders what the notifier nc would send for a, without sending
+// and without its credentials.
+func preview(a *engine.Alert, nc *config.Notifier, externalURL string) Notification {
+	n := Notification{Alert: a.ID, Target: nc.Name, Type: nc.Type, Subject: a.Title, Text: a.Text}
+	switch nc.Type {
+	case config.NotifierConsole:
+		n.Text = console.Line(a)
+	case config.NotifierSlack:
+		m := slacknotifier.Render(a, externalURL)
+		n.Text, n.Body = m.Text, map[string]any{"text": m.Text, "blocks": m.Blocks}
+	case config.NotifierEmail:
+		n.Subject, n.Text = email.Subject(a), email.Text(a, externalURL)
+	case config.NotifierPagerDuty:
+		ev := pagerduty.Preview(a, externalURL)
+		n.Subject, n.Body = ev.Payload.Summary, ev
+	case config.NotifierWebhook:
+		n.Body = a
+	}
+	return n
 }

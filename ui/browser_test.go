@@ -378,8 +378,12 @@ func TestBrowser(t *testing.T) {
 			t.Error("the errors are still shown")
 		}
 		targets := eval[string](t, ctx, `[...document.querySelectorAll('#results .notification h5')].map(e => e.textContent).join(' ')`)
-		if targets != "console" {
-			t.Errorf("notification targets %q, want console", targets)
+		if targets != "console (console)" {
+			t.Errorf("notification targets %q, want console (console)", targets)
+		}
+		// The console target shows its line, as the notifier prints it.
+		if body := eval[string](t, ctx, `document.querySelector('#results .notification .body').textContent`); !strings.Contains(body, "MEDIUM typo ") || !strings.Contains(body, " id=") {
+			t.Errorf("console preview %q", body)
 		}
 
 		// From an alert: its event and its rule (as the API shows it),

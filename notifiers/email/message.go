@@ -423,3 +423,9 @@ func msgIDDomain(addr string) string {
 	}
 	return d
 }
+
+// Text is the plain-text part of the message for a: what the playground
+// shows for an email target, under its Subject.
+func Text(a *engine.Alert, externalURL string) string {
+	return textBody(newView(a, strings.TrimRight(externalURL, "/")))
+}

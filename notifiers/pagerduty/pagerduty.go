@@ -528,3 +528,11 @@ func (n *Notifier) scrub(s string) string {
 	}
 	return s
 }
+
+// Preview is the event that would be sent for a, without the routing key:
+// what the playground shows for a PagerDuty target.
+func Preview(a *engine.Alert, externalURL string) *Event {
+	ev := (&Notifier{extURL: strings.TrimRight(externalURL, "/")}).event(a)
+	ev.RoutingKey = ""
+	return ev
+}

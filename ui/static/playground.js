@@ -188,11 +188,11 @@ function eventResult(r, n) {
     h('h3', null, eventTitle(r, n)),
     h('p', null, h('strong', null, verdict(r)[0]), verdict(r)[1]),
     r.errors.length ? h('div', { class: 'error' }, h('ul', null, r.errors.map((e) => h('li', null, e)))) : null,
-    r.alerts.map(alertCard),
+    r.alerts.map((a) => alertCard(a, (r.notifications ?? []).filter((n) => n.alert === a.id))),
     eventFields(r.event));
 }
 
-function alertCard(a) {
+function alertCard(a, notifications) {
   const facts = [
     ['Group', groupText(a.group) || 'none (one group)'],
     ['Count', a.count],
@@ -207,11 +207,24 @@ function alertCard(a) {
     h('dl', { class: 'facts' }, facts.flatMap(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
     h('h5', null, `Notifications (${targets.length} target${targets.length === 1 ? '' : 's'})`),
     targets.length
-      ? targets.map((t) => h('div', { class: 'notification' },
-        h('h5', null, t),
-        h('div', { class: 'subject' }, `[${(a.severity ?? '').toUpperCase()}] ${a.title}`),
-        a.text ? h('div', { class: 'body' }, a.text) : null))
+      ? targets.map((t) => notificationView(a, t, notifications.find((n) => n.target === t)))
       : h('p', { class: 'empty' }, 'No target: the rule routes nowhere.'));
+}
+
+// notificationView shows what one target would be sent, as its notifier
+// renders it (the server's preview), with the structured body on demand.
+function notificationView(a, target, n) {
+  if (!n) {
+    return h('div', { class: 'notification' },
+      h('h5', null, target),
+      h('div', { class: 'subject' }, `[${(a.severity ?? '').toUpperCase()}] ${a.title}`),
+      a.text ? h('div', { class: 'body' }, a.text) : null);
+  }
+  return h('div', { class: 'notification' },
+    h('h5', null, `${target} (${n.type})`),
+    n.subject ? h('div', { class: 'subject' }, n.subject) : null,
+    n.text ? h('div', { class: 'body' }, n.text) : null,
+    n.body ? h('details', null, h('summary', null, 'What is sent'), h('pre', null, JSON.stringify(n.body, null, 2))) : null);
 }
 
 const alertID = new URLSearchParams(location.search).get('alert');

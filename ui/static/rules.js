@@ -76,6 +76,24 @@ async function refresh() {
   const files = data.files.length;
   $('rules-status').textContent = `${data.rules.length} rules from ${files} file${files === 1 ? '' : 's'} ` +
     `(rule set ${data.version}). Counters since this alerter started; updated ${clock()}.`;
+  showReload(data.reload);
+}
+
+// showReload tells of a rejected reload: its errors, and that the set
+// before it still runs.
+function showReload(rl) {
+  const box = $('rules-reload');
+  if (!rl || rl.ok) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  box.hidden = false;
+  box.replaceChildren(
+    h('h2', null, 'The last reload was rejected'),
+    h('p', null, `At `, time(rl.at), ` (${rl.trigger}) the rule files had ${rl.errors?.length ?? 0} error${rl.errors?.length === 1 ? '' : 's'}; `,
+      `the rule set ${rl.version} keeps running until they are fixed.`),
+    h('ul', null, (rl.errors ?? []).map((e) => h('li', null, h('code', null, e)))));
 }
 
 $('rules-filter').addEventListener('input', filter);
