@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -231,10 +233,12 @@ func intParam(w http.ResponseWriter, v string, def, most int) (int, bool) {
 	return min(n, most), true
 }
 
-// alertDetail is an alert with what became of it at each target.
+// alertDetail is an alert with what became of it at each target, and,
+// for an alert of several events (a threshold), those events as stored.
 type alertDetail struct {
 	*engine.Alert
 	Deliveries map[string]bus.Outcome `json:"deliveries"`
+	Events     []*event.Event         `json:"events,omitempty"`
 }
 
 func (s *Service) getAlert(w http.ResponseWriter, r *http.Request) {
@@ -264,5 +268,37 @@ func (s *Service) getAlert(w http.ResponseWriter, r *http.Request) {
 			d[t] = bus.Outcome{Status: "pending"}
 		}
 	}
-	writeJSON(w, http.StatusOK, alertDetail{Alert: &a, Deliveries: d})
+	writeJSON(w, http.StatusOK, alertDetail{Alert: &a, Deliveries: d, Events: s.alertEvents(r.Context(), &a)})
+}
+
+// alertEvents are the events behind an alert of a threshold, in the order
+// of its event_ids. They were stored before the alert fired, within the
+// rule's window plus the time they may have taken to arrive (an hour is
+// allowed); events not found there are left out.
+func (s *Service) alertEvents(ctx context.Context, a *engine.Alert) []*event.Event {
+	if len(a.EventIDs) < 2 || a.FiredAt.IsZero() {
+		return nil
+	}
+	span := time.Hour
+	if r := s.eng.Rules().Rule(a.Rule); r != nil && r.Threshold != nil {
+		span += r.Threshold.Within
+	}
+	want := map[string]bool{}
+	for _, id := range a.EventIDs {
+		want[id] = true
+	}
+	found, err := s.findEvents(ctx, want, a.FiredAt.Add(-span), a.FiredAt.Add(time.Minute))
+	if err != nil {
+		s.log.Warn("reading an alert's events", "alert", a.ID, "err", err)
+		return nil
+	}
+	var out []*event.Event
+	for _, id := range a.EventIDs {
+		if se, ok := found[id]; ok {
+			if ev, err := event.Decode(se.data); err == nil {
+				out = append(out, &ev)
+			}
+		}
+	}
+	return out
 }

@@ -247,40 +247,62 @@ func indexField(ev *event.Event, field string) (string, bool) {
 
 // findEvent reads EVENTS from `within` ago for the message whose id is id.
 func (s *Service) findEvent(ctx context.Context, id string, within time.Duration) ([]byte, time.Time, error) {
-	start := time.Now().Add(-within)
+	found, err := s.findEvents(ctx, map[string]bool{id: true}, time.Now().Add(-within), time.Time{})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	m, ok := found[id]
+	if !ok {
+		return nil, time.Time{}, fmt.Errorf("%w: no event %q stored in the last %s", errEventNotFound, id, within)
+	}
+	return m.data, m.stored, nil
+}
+
+// storedEvent is an event as the EVENTS stream holds it.
+type storedEvent struct {
+	data   []byte
+	stored time.Time
+}
+
+// findEvents reads EVENTS stored from start (until end, if not zero) for
+// the messages whose ids are wanted, stopping when all are found. There is
+// no index by id (one would cost a write per event); the scan reads
+// thousands of events per millisecond.
+func (s *Service) findEvents(ctx context.Context, want map[string]bool, start, end time.Time) (map[string]storedEvent, error) {
+	found := map[string]storedEvent{}
 	cons, err := s.js.OrderedConsumer(ctx, bus.EventsStream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{bus.EventsSubject + ".>"},
 		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
 		OptStartTime:   &start,
 	})
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("reading EVENTS: %w", err)
+		return nil, fmt.Errorf("reading EVENTS: %w", err)
 	}
-	for {
+	for len(found) < len(want) {
 		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(500*time.Millisecond))
 		if err != nil {
-			return nil, time.Time{}, fmt.Errorf("reading EVENTS: %w", err)
+			return nil, fmt.Errorf("reading EVENTS: %w", err)
 		}
 		n := 0
 		var last jetstream.Msg
 		for m := range batch.Messages() {
 			n++
 			last = m
-			if m.Headers().Get(nats.MsgIdHdr) == id {
-				md, _ := m.Metadata()
-				var at time.Time
-				if md != nil {
-					at = md.Timestamp
+			if id := m.Headers().Get(nats.MsgIdHdr); want[id] {
+				se := storedEvent{data: m.Data()}
+				if md, err := m.Metadata(); err == nil {
+					se.stored = md.Timestamp
 				}
-				return m.Data(), at, nil
+				found[id] = se
 			}
 		}
 		if n == 0 {
 			break
 		}
-		if md, err := last.Metadata(); err == nil && md.NumPending == 0 {
+		md, err := last.Metadata()
+		if err != nil || md.NumPending == 0 || (!end.IsZero() && md.Timestamp.After(end)) {
 			break
 		}
 	}
-	return nil, time.Time{}, fmt.Errorf("%w: no event %q stored in the last %s", errEventNotFound, id, within)
+	return found, nil
 }

@@ -115,9 +115,16 @@ async function load() {
     $('try-rule').href = href('playground?alert=' + encodeURIComponent(a.id));
     $('rule-alerts').href = href('?rule=' + encodeURIComponent(a.rule));
     const ids = a.event_ids ?? [];
-    $('event-ids').textContent = ids.length > 1
-      ? `The ${ids.length} events that made it fire: ${ids.join(', ')}. This is the last of them:`
-      : '';
+    if (ids.length > 1 && a.events?.length) {
+      $('event-ids').replaceChildren(
+        `The ${ids.length} events that made it fire, the last of them in detail below:`,
+        h('ol', null, a.events.map((e) => h('li', null, time(e.time), ` ${e.action} by ${e.actor?.name || e.actor?.display_name || '?'}`,
+          e.ip ? ` from ${e.ip}` : '', ' ', h('code', null, e.id)))));
+    } else {
+      $('event-ids').textContent = ids.length > 1
+        ? `The ${ids.length} events that made it fire: ${ids.join(', ')}. This is the last of them:`
+        : '';
+    }
     $('event-fields').replaceChildren(...fields(a.event ?? {}));
     $('event-json').textContent = JSON.stringify(a.event, null, 2);
     $('alert-body').hidden = false;

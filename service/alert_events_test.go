@@ -1,0 +1,53 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/alerter/alerter/config"
+)
+
+// An alert of a threshold shows the events that made it fire.
+func TestAlertEvents(t *testing.T) {
+	yaml := fmt.Sprintf(`
+server: {listen: "127.0.0.1:0"}
+nats: {embedded: {store_dir: %q}}
+rules: {paths: [testdata/threshold-rules.yaml]}
+sources: [{name: in, type: webhook}]
+notifiers: [{name: console, type: console}]
+routes: {default: [console]}
+`, t.TempDir())
+	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := New(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &running{svc: svc, cancel: cancel, done: make(chan error, 1), url: "http://" + svc.Addr()}
+	go func() { r.done <- svc.Run(ctx) }()
+	t.Cleanup(r.stop)
+	<-svc.Ready()
+	for i := range 3 {
+		r.post(t, "/webhooks/in", fmt.Sprintf(`{"id":"x%d","time":"2024-05-14T10:0%d:00Z","action":"All findings exported","actor":{"name":"akumar"}}`, i, i))
+	}
+	r.drained(t)
+	alerts := storedAlerts(t, svc)
+	if len(alerts) != 1 || len(alerts[0].EventIDs) != 3 {
+		t.Fatalf("alerts: %+v", alerts)
+	}
+	var d alertDetail
+	if code := r.get(t, "/api/v1/alerts/"+alerts[0].ID, &d); code != 200 || len(d.Events) != 3 {
+		t.Fatalf("GET alert: %d, %d events", code, len(d.Events))
+	}
+	for i, ev := range d.Events {
+		if ev.ID != alerts[0].EventIDs[i] || ev.Actor.Name != "akumar" {
+			t.Errorf("event %d: %+v, want %s", i, ev, alerts[0].EventIDs[i])
+		}
+	}
+}
