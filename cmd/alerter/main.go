@@ -24,7 +24,7 @@ Usage:
   alerter run [--config FILE]       run the service (embedded defaults without a config)
   alerter validate [PATH...]        check rule files: every error as file:line:col
   alerter test [PATH...]            run the tests written in rule files
-  alerter replay --rules PATH --events FILE [--format F]
+  alerter replay --rules PATH (--events FILE | --since 24h) [--config F]
                                     print the alerts rules would have fired
   alerter silence add|list|expire   manage silences of a running alerter
   alerter notify test NOTIFIER      send a sample alert through one notifier

@@ -17,6 +17,7 @@ import (
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/internal/natscluster"
 	"github.com/alerter/alerter/service"
 )
 
@@ -302,5 +303,46 @@ func TestExplainCommand(t *testing.T) {
 	}
 	if code, _, errs := runCLI(t, "", "explain", "--url", url, "nope"); code != 1 || !strings.Contains(errs, `no event "nope"`) {
 		t.Errorf("unknown event: %d %q", code, errs)
+	}
+}
+
+// replay --since reads the EVENTS stream: from a running alerter's
+// embedded server, and from its store once it stopped.
+func TestReplaySince(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "alerter.yaml")
+	port := natscluster.FreePort(t)
+	os.WriteFile(cfgFile, fmt.Appendf(nil, "server: {listen: \"127.0.0.1:0\"}\nnats: {embedded: {store_dir: %q, listen: \"127.0.0.1:%d\"}}\nrules: {paths: [testdata/crash-rules.yaml]}\nsources: [{name: hook, type: webhook}]\nnotifiers: [{name: console, type: console}]\nroutes: {default: [console]}\n", filepath.Join(dir, "nats"), port), 0o644)
+	c, err := config.Load(cfgFile, os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	svc, err := service.New(ctx, c, service.Options{Stdout: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	for _, body := range crashEvents(3) { // 3 actors, twice each
+		resp, err := http.Post("http://"+svc.Addr()+"/webhooks/hook", "application/json", strings.NewReader(body))
+		if err != nil || resp.StatusCode != 202 {
+			t.Fatalf("POST: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	check := func(when string) {
+		t.Helper()
+		code, out, errs := runCLI(t, "", "replay", "--since", "1h", "--config", cfgFile)
+		if code != 0 || strings.Count(out, "\n") != 3 || !strings.Contains(errs, "replayed 6 events") || !strings.Contains(errs, "3 alerts, 3 suppressed") {
+			t.Errorf("%s: %d\n%s\n%s", when, code, out, errs)
+		}
+	}
+	check("alerter running")
+	cancel()
+	<-done
+	check("alerter stopped")
+	if code, _, errs := runCLI(t, "", "replay", "--since", "1h", "--events", "x.json"); code != 2 || !strings.Contains(errs, "give --events FILE or --since DURATION") {
+		t.Errorf("both: %d %q", code, errs)
 	}
 }

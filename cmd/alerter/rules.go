@@ -178,7 +178,7 @@ func testCmd(ctx context.Context, args []string, s stdio) int {
 	return 0
 }
 
-const replayUsage = `Usage: alerter replay --rules PATH --events FILE [--config FILE] [--format F]
+const replayUsage = `Usage: alerter replay --rules PATH (--events FILE | --since DURATION) [--config FILE] [--format F]
 
 Evaluates the rules over recorded events and prints, as JSON lines, the
 alerts that would have fired. Nothing is sent. Events are taken in
@@ -190,6 +190,12 @@ FILE holds JSON lines, a JSON array, or a page of results ({"results": [...]}
 or {"entities": [...]}); "-" reads standard input. A summary goes to
 standard error. With --config, the rules see the config's lists and each
 alert's "notify" lists the targets it would have been sent to.
+
+--since 24h replays the EVENTS stream's history instead (what alerter
+stored in the last 24 hours, as far back as nats.retention keeps): from
+the cluster at nats.url; or from the embedded server of a running alerter
+when nats.embedded.listen is set; or else from nats.embedded.store_dir
+while alerter is stopped.
 `
 
 func replayCmd(ctx context.Context, args []string, s stdio) int {
@@ -199,11 +205,12 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 	eventsFile := fs.String("events", "", "recorded events `FILE` (- for standard input)")
 	format := fs.String("format", event.FormatAuto, "payload format: auto, confluence-audit, confluence-auditing, confluence-webhook or json")
 	cfgFile := fs.String("config", "", "config `FILE` whose lists and routes apply")
+	since := fs.Duration("since", 0, "replay the EVENTS stream's history of this long (e.g. 24h) instead of a file")
 	if ok, code := parse(fs, args); !ok {
 		return code
 	}
-	if *eventsFile == "" {
-		fmt.Fprintln(s.err, "alerter replay: --events FILE is required")
+	if (*eventsFile == "") == (*since == 0) {
+		fmt.Fprintln(s.err, "alerter replay: give --events FILE or --since DURATION")
 		fs.Usage()
 		return 2
 	}
@@ -220,22 +227,18 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 		return 1
 	}
 	route := router(cfg, set)
-	var data []byte
+	var evs []event.Event
 	var err error
-	if *eventsFile == "-" {
-		var b bytes.Buffer
-		_, err = b.ReadFrom(s.in)
-		data = b.Bytes()
-	} else {
-		data, err = os.ReadFile(*eventsFile)
-	}
-	if err != nil {
-		fmt.Fprintf(s.err, "alerter replay: %v\n", err)
-		return 1
-	}
-	evs, err := event.Parse(data, event.Options{Format: *format, Source: "replay", MaxEvents: -1})
-	if err != nil {
-		fmt.Fprintf(s.err, "alerter replay: %s: %v\n", *eventsFile, err)
+	if *since > 0 {
+		if cfg == nil {
+			cfg = config.Default()
+		}
+		evs, err = storedEvents(ctx, cfg, *since)
+		if err != nil {
+			fmt.Fprintf(s.err, "alerter replay: %v\n", err)
+			return 1
+		}
+	} else if evs, ok = readEventsFile(*eventsFile, *format, s); !ok {
 		return 1
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
@@ -300,4 +303,27 @@ func router(cfg *config.Config, set *rules.Set) ruletest.Router {
 		}
 		return cfg.Targets(notify, string(a.Severity))
 	}
+}
+
+// readEventsFile parses a file of recorded events ("-": standard input).
+func readEventsFile(name, format string, s stdio) ([]event.Event, bool) {
+	var data []byte
+	var err error
+	if name == "-" {
+		var b bytes.Buffer
+		_, err = b.ReadFrom(s.in)
+		data = b.Bytes()
+	} else {
+		data, err = os.ReadFile(name)
+	}
+	if err != nil {
+		fmt.Fprintf(s.err, "alerter replay: %v\n", err)
+		return nil, false
+	}
+	evs, err := event.Parse(data, event.Options{Format: format, Source: "replay", MaxEvents: -1})
+	if err != nil {
+		fmt.Fprintf(s.err, "alerter replay: %s: %v\n", name, err)
+		return nil, false
+	}
+	return evs, true
 }
