@@ -109,7 +109,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{nil, 2, "Usage:"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
-		{[]string{"replay", "--rules", "testdata/burst.yaml"}, 2, "--events FILE is required"},
+		{[]string{"replay", "--rules", "testdata/burst.yaml"}, 2, "give --events FILE or --since DURATION"},
 		{[]string{"replay", "--events", "nope.jsonl", "--rules", "testdata/burst.yaml"}, 1, "no such file"},
 		{[]string{"replay", "--events", "-", "--rules", "testdata/burst.yaml", "--format", "xml"}, 1, "xml"},
 		{[]string{"validate", "--nope"}, 2, "flag provided but not defined"},
