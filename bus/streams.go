@@ -227,14 +227,19 @@ func (s *Streams) PublishEvents(ctx context.Context, source string, msgs []Msg) 
 	if dl, ok := ctx.Deadline(); ok {
 		stall = max(time.Until(dl), time.Millisecond)
 	}
+	// One allocation for all the messages, which the client keeps until
+	// their acks come (to publish again after a "no responders").
+	nms := make([]nats.Msg, len(msgs))
+	stallOpt := jetstream.WithStallWait(stall)
 	for i, m := range msgs {
 		if err := checkMsgID(m.ID); err != nil {
 			res[i].Err = err
 			continue
 		}
-		// Header is allocated here so the client does not grow it per option.
-		nm := &nats.Msg{Subject: subj, Data: m.Data, Header: nats.Header{}}
-		futs[i], res[i].Err = s.js.PublishMsgAsync(nm, jetstream.WithMsgID(m.ID), jetstream.WithStallWait(stall))
+		// The id header is set here, as jetstream.WithMsgID would.
+		nm := &nms[i]
+		nm.Subject, nm.Data, nm.Header = subj, m.Data, nats.Header{jetstream.MsgIDHeader: {m.ID}}
+		futs[i], res[i].Err = s.js.PublishMsgAsync(nm, stallOpt)
 		if res[i].Err != nil {
 			res[i].Err = fmt.Errorf("publish %s %q: %w", subj, m.ID, res[i].Err)
 		}

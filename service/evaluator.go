@@ -66,8 +66,9 @@ type evaluator struct {
 
 	workers  int
 	inFlight int
+	ackWait  time.Duration
 
-	// Used by the dispatching goroutine only.
+	// Used by one goroutine at a time (see run's enqueue).
 	shadowSet *rules.Set
 	shadow    *engine.Engine
 	seed      maphash.Seed
@@ -114,15 +115,16 @@ func newEvaluator(ctx context.Context, js jetstream.JetStream, streams *bus.Stre
 		return nil, fmt.Errorf("consumer %s on %s: %w", EvaluatorConsumer, bus.EventsStream, err)
 	}
 	return &evaluator{cons: cons, streams: streams, eng: eng, log: log, retry: time.Second,
-		workers: opt.workers, inFlight: opt.inFlight, seed: maphash.MakeSeed()}, nil
+		workers: opt.workers, inFlight: opt.inFlight, ackWait: opt.ackWait, seed: maphash.MakeSeed()}, nil
 }
 
 // job is one event on its way through the evaluator.
 type job struct {
-	msg   jetstream.Msg
-	ev    event.Event
-	keys  []uint64 // the groups it touches, see evaluator.groups
-	waits int      // groups in which an earlier event is not finished; under ordering.mu
+	msg      jetstream.Msg
+	ev       event.Event
+	enriched chan struct{} // closed once enrich is done with ev
+	keys     []uint64      // the groups it touches, see evaluator.groups
+	waits    int           // groups in which an earlier event is not finished; under ordering.mu
 }
 
 // run evaluates events until ctx is done, then finishes the events already
@@ -143,6 +145,7 @@ func (v *evaluator) run(ctx context.Context) error {
 	slots := make(chan struct{}, v.inFlight)
 	ready := make(chan *job, v.inFlight)
 	ord := ordering{queues: map[uint64][]*job{}}
+	taken := inFlight{jobs: map[*job]time.Time{}}
 	var wg sync.WaitGroup
 	for range v.workers {
 		wg.Go(func() {
@@ -152,15 +155,51 @@ func (v *evaluator) run(ctx context.Context) error {
 						ready <- n
 					}
 				})
+				taken.remove(j)
 				<-slots
 			}
 		})
 	}
+	sweep := make(chan struct{})
+	if v.ackWait > 0 {
+		wg.Go(func() { taken.extend(sweep, v.ackWait) })
+	}
+	// enqueue finds a job's groups and queues it; one goroutine at a time.
+	enqueue := func(j *job) {
+		j.keys = v.groups(&j.ev)
+		taken.add(j)
+		if ord.add(j) {
+			ready <- j
+		} else {
+			v.stats.Waited.Add(1)
+		}
+	}
+	// Enriching an event (actor groups from a directory) may wait for the
+	// directory, so events are enriched at once, and taken on in stream
+	// order as they are done: rules that group by what enrich fills see it
+	// when the groups are found.
+	enrich := v.enrich
+	var enriched chan *job
+	var sequenced sync.WaitGroup
+	if enrich != nil {
+		enriched = make(chan *job, v.inFlight)
+		sequenced.Go(func() {
+			for j := range enriched {
+				<-j.enriched
+				enqueue(j)
+			}
+		})
+	}
 	defer func() {
+		if enriched != nil {
+			close(enriched)
+			sequenced.Wait()
+		}
 		// Wait for every job in flight, then stop the workers.
 		for range v.inFlight {
 			slots <- struct{}{}
 		}
+		close(sweep)
 		close(ready)
 		wg.Wait()
 	}()
@@ -179,16 +218,20 @@ func (v *evaluator) run(ctx context.Context) error {
 			<-slots
 			continue
 		}
-		if ord.add(j) {
-			ready <- j
-		} else {
-			v.stats.Waited.Add(1)
+		if enrich == nil {
+			enqueue(j)
+			continue
 		}
+		j.enriched = make(chan struct{})
+		go func() {
+			defer close(j.enriched)
+			enrich(work, &j.ev)
+		}()
+		enriched <- j
 	}
 }
 
-// prepare decodes an event and finds its groups; nil if it is no event
-// (then it is terminated).
+// prepare decodes an event; nil if it is no event (then it is terminated).
 func (v *evaluator) prepare(msg jetstream.Msg) *job {
 	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
 		v.stats.Redelivered.Add(1)
@@ -202,9 +245,7 @@ func (v *evaluator) prepare(msg jetstream.Msg) *job {
 		_ = msg.Term()
 		return nil
 	}
-	j := &job{msg: msg, ev: ev}
-	j.keys = v.groups(&j.ev)
-	return j
+	return &job{msg: msg, ev: ev}
 }
 
 // groups returns hashes of the state keys (rule and group values) that
@@ -234,6 +275,49 @@ func (v *evaluator) groups(ev *event.Event) []uint64 {
 		}
 	}
 	return keys
+}
+
+// inFlight are the jobs taken and not finished. One that waits long, behind
+// the earlier events of a busy group, gets its ack wait extended, so that
+// it is not redelivered while it is still here.
+type inFlight struct {
+	mu   sync.Mutex
+	jobs map[*job]time.Time // when taken, or last extended
+}
+
+func (f *inFlight) add(j *job) {
+	f.mu.Lock()
+	f.jobs[j] = time.Now()
+	f.mu.Unlock()
+}
+
+func (f *inFlight) remove(j *job) {
+	f.mu.Lock()
+	delete(f.jobs, j)
+	f.mu.Unlock()
+}
+
+// extend tells the server "in progress" for the jobs held longer than half
+// the ack wait, until stop is closed.
+func (f *inFlight) extend(stop <-chan struct{}, ackWait time.Duration) {
+	t := time.NewTicker(max(ackWait/4, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		f.mu.Lock()
+		for j, since := range f.jobs {
+			if now.Sub(since) > ackWait/2 {
+				_ = j.msg.InProgress()
+				f.jobs[j] = now
+			}
+		}
+		f.mu.Unlock()
+	}
 }
 
 // ordering keeps, per group, the jobs touching it in the order they were
@@ -299,9 +383,6 @@ func (v *evaluator) handle(ctx context.Context, j *job, applied func()) {
 		lists = v.lists()
 	}
 	began := time.Now()
-	if v.enrich != nil {
-		v.enrich(ctx, ev)
-	}
 	res, err := v.eng.ProcessWithLists(ctx, ev, lists)
 	applied()
 	if v.observe != nil {

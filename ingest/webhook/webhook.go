@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,11 +154,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	var webhookEvent string
+	if r.URL.RawQuery != "" {
+		webhookEvent = r.URL.Query().Get("event")
+	}
 	events, err := event.Parse(body, event.Options{
 		Format:       h.format,
 		Source:       h.name,
 		Mapping:      h.mapping,
-		WebhookEvent: r.URL.Query().Get("event"),
+		WebhookEvent: webhookEvent,
 	})
 	if err != nil {
 		h.badPayload(w, err)
@@ -182,13 +187,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	reply(w, http.StatusAccepted, accepted{Accepted: st.Accepted, Duplicates: st.Duplicates})
+	replyAccepted(w, st.Accepted, st.Duplicates)
 }
 
-type accepted struct {
-	Accepted   int `json:"accepted"`
-	Duplicates int `json:"duplicates"`
+// replyAccepted answers 202 {"accepted":N,"duplicates":M}, written by hand:
+// it is the answer to nearly every request.
+func replyAccepted(w http.ResponseWriter, accepted, duplicates int) {
+	var buf [64]byte
+	b := append(buf[:0], `{"accepted":`...)
+	b = strconv.AppendInt(b, int64(accepted), 10)
+	b = append(b, `,"duplicates":`...)
+	b = strconv.AppendInt(b, int64(duplicates), 10)
+	b = append(b, "}\n"...)
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(b)
 }
+
+var jsonContentType = []string{"application/json"}
 
 func (h *Handler) deny(w http.ResponseWriter, r *http.Request, msg string) {
 	h.stats.Denied.Add(1)
@@ -258,7 +274,8 @@ func (h *Handler) badPayload(w http.ResponseWriter, err error) {
 // senders set none); anything else is most likely a misconfigured sender,
 // such as curl -d without a Content-Type.
 func checkContentType(ct string) string {
-	if ct == "" {
+	switch ct {
+	case "", "application/json", "application/x-ndjson", "application/json; charset=utf-8":
 		return ""
 	}
 	mt, _, err := mime.ParseMediaType(ct)

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
+)
+
+func exampleDirs(t *testing.T) (rulesDir, eventsDir string) {
+	t.Helper()
+	root := repoRoot()
+	return filepath.Join(root, "examples", "rules"), filepath.Join(root, "examples", "events")
+}
+
+// Every generated event parses, is unique, and the events the latency and
+// memory scenarios send alert exactly as those scenarios assume.
+func TestGeneratedEvents(t *testing.T) {
+	rulesDir, eventsDir := exampleDirs(t)
+	fixtures, err := loadFixtures(eventsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := templates(fixtures, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := newGenerator(all, 50, 0)
+	evs, err := event.Parse(gen.batch(nil, 3*len(all)), event.Options{Source: webhookSource})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 3*len(all) {
+		t.Fatalf("%d events parsed, want %d", len(evs), 3*len(all))
+	}
+	ids := map[string]bool{}
+	for _, ev := range evs {
+		if ids[ev.ID] {
+			t.Fatalf("duplicate event id %s", ev.ID)
+		}
+		ids[ev.ID] = true
+		if ev.Actor.ID == "" || ev.Actor.Name == "" || ev.Time.IsZero() {
+			t.Fatalf("event without actor or time: %+v", ev)
+		}
+	}
+
+	set, err := rules.Load([]string{rulesDir}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(set, &engine.MemStore{})
+	for _, tc := range []struct {
+		action, rule string
+		stateful     bool
+	}{
+		{"Global setting changed", "soteri-global-setting-changed-by-non-admin", true},
+		{"Custom scanning rule created", "soteri-custom-rule-created-by-non-admin", false},
+	} {
+		ts, err := templates(fixtures, quietSetting, tc.action)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gen := newGenerator(ts[:1], 0, 1<<32)
+		for range 3 {
+			body, _ := gen.next(nil)
+			evs, err := event.Parse(body, event.Options{Source: webhookSource})
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("%s: %v", body, err)
+			}
+			res, err := eng.Process(t.Context(), &evs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fired []string
+			for _, a := range res.Alerts {
+				fired = append(fired, a.Rule)
+			}
+			if !slices.Equal(fired, []string{tc.rule}) || len(res.Suppressed) > 0 {
+				t.Fatalf("%s: alerts %v, suppressed %v; want exactly %s", tc.action, fired, res.Suppressed, tc.rule)
+			}
+			if got := set.Rule(tc.rule).Stateful(); got != tc.stateful {
+				t.Fatalf("rule %s stateful %v, want %v", tc.rule, got, tc.stateful)
+			}
+		}
+	}
+}
+
+// A run of every scenario, each for a moment, gives a report with every
+// row filled in. It checks no timing: the machine may be busy.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts alerter and drives every scenario")
+	}
+	rulesDir, eventsDir := exampleDirs(t)
+	s := defaults()
+	s.Duration = 300 * time.Millisecond
+	s.FloorDuration = 200 * time.Millisecond
+	s.Conns, s.BatchConns, s.LatencyConns, s.Publishers = 4, 2, 4, 2
+	s.Batch = 20
+	s.Rate = 200
+	s.Keys = 300
+	s.Settle = 100 * time.Millisecond
+	s.Actors = 20
+	s.Rules, s.Events = rulesDir, eventsDir
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	rep, err := run(ctx, s, testWriter{t}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want := map[string]int{"post": 1, "batch": 2, "latency": 4, "memory": 2}
+	got := map[string]int{}
+	for _, row := range rep.Rows {
+		got[row.Scenario]++
+		if row.Metric == "" || row.Unit == "" {
+			t.Errorf("row without metric or unit: %+v", row)
+		}
+		for _, v := range []float64{row.Result, row.Floor, row.Ratio} {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Errorf("row %s/%s: not a number: %+v", row.Scenario, row.Metric, row)
+			}
+		}
+		if row.Pass != nil && row.Target == "" {
+			t.Errorf("row %s/%s passes or fails without a target", row.Scenario, row.Metric)
+		}
+		switch row.Unit {
+		case "ev/s":
+			if row.Result <= 0 || row.Floor <= 0 || row.Ratio <= 0 {
+				t.Errorf("row %s/%s: rate, floor and ratio must be positive: %+v", row.Scenario, row.Metric, row)
+			}
+		case "ms":
+			if row.Result <= 0 || row.Floor <= 0 {
+				t.Errorf("row %s/%s: latency and floor must be positive: %+v", row.Scenario, row.Metric, row)
+			}
+		}
+	}
+	for sc, n := range want {
+		if got[sc] != n {
+			t.Errorf("scenario %s: %d rows, want %d", sc, got[sc], n)
+		}
+	}
+	if d := rep.Details["latency"]; d == nil || d["alerts_missing"] != 0 {
+		t.Errorf("latency details: %v", d)
+	}
+	if d := rep.Details["memory"]; d == nil || d["keys_created"].(float64) < float64(s.Keys) {
+		t.Errorf("memory details: %v", d)
+	}
+
+	var table, js bytes.Buffer
+	rep.writeTable(&table)
+	if err := rep.writeJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"scenario", "post", "batch", "latency", "memory"} {
+		if !strings.Contains(table.String(), w) {
+			t.Errorf("table lacks %q:\n%s", w, table.String())
+		}
+	}
+	if !strings.Contains(js.String(), `"rows"`) {
+		t.Errorf("JSON report lacks rows:\n%s", js.String())
+	}
+	t.Logf("\n%s", table.String())
+}
+
+func TestParseScenarios(t *testing.T) {
+	for in, want := range map[string][]string{
+		"all":            allScenarios,
+		"":               allScenarios,
+		"post,3":         {"post", "latency"},
+		" memory ,batch": {"memory", "batch"},
+	} {
+		got, err := parseScenarios(in)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("parseScenarios(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := parseScenarios("post,nope"); err == nil {
+		t.Error("an unknown scenario is accepted")
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

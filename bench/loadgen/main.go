@@ -1,0 +1,294 @@
+// Command loadgen measures alerter as a service against the performance
+// targets of SPEC §9, each next to a floor measured in the same run on the
+// same machine.
+//
+// It starts alerter in this process (embedded NATS in a temporary
+// directory, the rules of examples/rules, a webhook source, a NATS source
+// on load.> read through a stream, the console notifier writing to
+// io.Discard), then drives it:
+//
+//	post      single-event webhook POSTs over N keep-alive connections, flat
+//	          out, vs bare net/http POSTs of the same bodies to a handler
+//	          that reads the body and answers 202
+//	batch     NDJSON batches of 100 through the webhook, then NATS
+//	          publishers (JetStream publish into a stream on load.>), flat
+//	          out: events per second stored, evaluated and acknowledged by
+//	          the evaluator, vs JetStream async publish and pull consume
+//	          alone on the same server
+//	latency   events that alert, at a fixed rate: receipt (just before the
+//	          POST) to the alert stored in ALERTS (seen by a core NATS
+//	          subscriber on alerts.>), vs a bare JetStream publish seen
+//	          by a core subscriber at the same rate
+//	memory    N new groups of a dedup rule, each from its own alerting
+//	          event: RSS growth per key (after GC, once JetStream's block
+//	          caches expired), also beyond what as many stateless alerting
+//	          events grow it by, next to the bytes per key the state bucket
+//	          stores
+//
+// Events are the Confluence auditing fixtures of examples/events (Soteri and
+// core Confluence audit entities), each with a time of its own so that none
+// is deduplicated away, and an actor from a pool (-actors), or a new actor
+// where a scenario needs new groups.
+//
+// Run it from the repository root:
+//
+//	go run ./bench/loadgen                       # everything, about 1.5 minutes
+//	go run ./bench/loadgen -scenarios latency -rate 10000 -duration 10s
+//	go run ./bench/loadgen -json > run.json
+//	go run ./bench/loadgen -scenarios batch -cpuprofile cpu.out
+//
+// It prints a table (scenario, metric, result, floor, ratio, target,
+// pass) and per-scenario details (CPU time per event, the cores other
+// processes took meanwhile, ...); -json prints the same as JSON. The load
+// generator shares the CPUs with alerter and NATS, as SPEC §9 asks, so
+// compare ratios within a run. docs/benchmarks.md has a run and what limits
+// each number.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Settings are the knobs of a run.
+type Settings struct {
+	Scenarios     []string      `json:"scenarios"`
+	Duration      time.Duration `json:"duration"`       // each measured phase
+	FloorDuration time.Duration `json:"floor_duration"` // each floor
+	Conns         int           `json:"conns"`          // post: connections
+	BatchConns    int           `json:"batch_conns"`    // batch: connections
+	Batch         int           `json:"batch"`          // batch: events per POST
+	Publishers    int           `json:"publishers"`     // batch: NATS publishers
+	NATSBatch     int           `json:"nats_batch"`     // batch: events per NATS message
+	MaxBacklog    int           `json:"max_backlog"`    // batch: events stored but not yet evaluated
+	Rate          int           `json:"rate"`           // latency: events per second
+	LatencyConns  int           `json:"latency_conns"`  // latency: connections
+	Keys          int           `json:"keys"`           // memory: groups
+	Settle        time.Duration `json:"settle"`         // memory: wait before reading RSS
+	Actors        int           `json:"actors"`         // post, batch: actor pool
+	Rules         string        `json:"rules"`
+	Events        string        `json:"events"`
+	StoreDir      string        `json:"store_dir,omitempty"`
+	HeapProfile   string        `json:"-"` // memory: heap profiles at each sample
+}
+
+var allScenarios = []string{"post", "batch", "latency", "memory"}
+
+func defaults() Settings {
+	return Settings{
+		Scenarios:     allScenarios,
+		Duration:      5 * time.Second,
+		FloorDuration: 2 * time.Second,
+		Conns:         32,
+		BatchConns:    8,
+		Batch:         100,
+		Publishers:    4,
+		NATSBatch:     1,
+		MaxBacklog:    20_000,
+		Rate:          5000,
+		LatencyConns:  16,
+		Keys:          50_000,
+		Settle:        11 * time.Second,
+		Actors:        1000,
+	}
+}
+
+func main() {
+	s := defaults()
+	var scen, cpuProfile, memProfile, blockProfile string
+	var asJSON, verbose bool
+	flag.StringVar(&scen, "scenarios", "all", "scenarios to run, comma-separated: "+strings.Join(allScenarios, ",")+" (or 1-4)")
+	flag.DurationVar(&s.Duration, "duration", s.Duration, "length of each measured phase")
+	flag.DurationVar(&s.FloorDuration, "floor-duration", s.FloorDuration, "length of each floor measurement")
+	flag.IntVar(&s.Conns, "conns", s.Conns, "post: concurrent keep-alive connections")
+	flag.IntVar(&s.BatchConns, "batch-conns", s.BatchConns, "batch: concurrent connections posting NDJSON batches")
+	flag.IntVar(&s.Batch, "batch", s.Batch, "batch: events per NDJSON POST")
+	flag.IntVar(&s.Publishers, "publishers", s.Publishers, "batch: concurrent NATS publishers")
+	flag.IntVar(&s.NATSBatch, "nats-batch", s.NATSBatch, "batch: events per NATS message (JSON lines)")
+	flag.IntVar(&s.MaxBacklog, "max-backlog", s.MaxBacklog, "batch: senders pause while this many events are stored but not yet evaluated")
+	flag.IntVar(&s.Rate, "rate", s.Rate, "latency: events per second")
+	flag.IntVar(&s.LatencyConns, "latency-conns", s.LatencyConns, "latency: connections")
+	flag.IntVar(&s.Keys, "keys", s.Keys, "memory: distinct dedup groups")
+	flag.DurationVar(&s.Settle, "settle", s.Settle, "memory: pause before reading RSS, for NATS' block caches to expire")
+	flag.IntVar(&s.Actors, "actors", s.Actors, "post, batch: size of the actor pool events are drawn from")
+	flag.StringVar(&s.Rules, "rules", "", "rule files or folder (default: examples/rules of the repository)")
+	flag.StringVar(&s.Events, "events", "", "folder of fixture events (default: examples/events of the repository)")
+	flag.StringVar(&s.StoreDir, "store-dir", "", "JetStream store directory (default: a temporary one, removed afterwards)")
+	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	flag.BoolVar(&verbose, "v", false, "log progress and alerter's warnings to stderr")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run (alerter, NATS and the load generator) to this file")
+	flag.StringVar(&memProfile, "memprofile", "", "write an allocation profile to this file at the end")
+	flag.StringVar(&s.HeapProfile, "heapprofile", "", "memory: write a heap profile to this file.N at each memory sample (1: before the control round, 2: before the keys, 3: after)")
+	flag.StringVar(&blockProfile, "blockprofile", "", "write a profile of where goroutines waited (blocking and mutex contention) to this file and this file.mutex")
+	flag.Parse()
+
+	var err error
+	if s.Scenarios, err = parseScenarios(scen); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	var stopProfile func()
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		stopProfile = func() { pprof.StopCPUProfile() }
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+	}
+	if blockProfile != "" {
+		runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+		runtime.SetMutexProfileFraction(10)
+	}
+	progress := io.Discard
+	if verbose {
+		progress = os.Stderr
+	}
+	rep, err := run(ctx, s, progress, verbose)
+	if stopProfile != nil {
+		stopProfile()
+	}
+	if blockProfile != "" {
+		writeProfile("block", blockProfile)
+		writeProfile("mutex", blockProfile+".mutex")
+	}
+	if memProfile != "" {
+		writeProfile("allocs", memProfile)
+	}
+	if rep != nil {
+		if asJSON {
+			_ = rep.writeJSON(os.Stdout)
+		} else {
+			rep.writeTable(os.Stdout)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func writeProfile(name, file string) {
+	f, err := os.Create(file)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		return
+	}
+	defer f.Close()
+	_ = pprof.Lookup(name).WriteTo(f, 0)
+}
+
+func parseScenarios(s string) ([]string, error) {
+	if s == "" || s == "all" {
+		return allScenarios, nil
+	}
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if len(f) == 1 && f[0] >= '1' && f[0] <= '4' {
+			f = allScenarios[f[0]-'1']
+		}
+		if !slices.Contains(allScenarios, f) {
+			return nil, fmt.Errorf("unknown scenario %q (have %s)", f, strings.Join(allScenarios, ", "))
+		}
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// repoRoot finds the module root from the working directory, for the
+// default rules and events.
+func repoRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
+}
+
+// run starts alerter, runs the scenarios in s and returns the report; on
+// an error it returns what was measured so far with the error.
+func run(ctx context.Context, s Settings, progress io.Writer, verbose bool) (*Report, error) {
+	root := repoRoot()
+	if s.Rules == "" {
+		s.Rules = filepath.Join(root, "examples", "rules")
+	}
+	if s.Events == "" {
+		s.Events = filepath.Join(root, "examples", "events")
+	}
+	fixtures, err := loadFixtures(s.Events)
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	rep := &Report{Started: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Settings: map[string]any{}}
+	rep.Settings["scenarios"] = s.Scenarios
+	rep.Settings["duration"] = s.Duration.String()
+	rep.Settings["floor_duration"] = s.FloorDuration.String()
+	rep.Settings["conns"], rep.Settings["batch_conns"], rep.Settings["batch"] = s.Conns, s.BatchConns, s.Batch
+	rep.Settings["publishers"], rep.Settings["nats_batch"] = s.Publishers, s.NATSBatch
+	rep.Settings["rate"], rep.Settings["latency_conns"], rep.Settings["keys"] = s.Rate, s.LatencyConns, s.Keys
+	rep.Settings["actors"], rep.Settings["rules"] = s.Actors, s.Rules
+
+	log := slog.New(slog.DiscardHandler)
+	if verbose {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	h, err := startHarness(ctx, s.Rules, s.StoreDir, log)
+	if err != nil {
+		return rep, err
+	}
+	defer h.stop()
+	r := &runner{s: s, h: h, rep: rep, fixtures: fixtures, out: progress}
+	for _, name := range s.Scenarios {
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
+		fmt.Fprintf(progress, "== %s\n", name)
+		var err error
+		switch name {
+		case "post":
+			err = r.post(ctx)
+		case "batch":
+			err = r.batch(ctx)
+		case "latency":
+			err = r.latency(ctx)
+		case "memory":
+			err = r.memory(ctx)
+		}
+		if err != nil {
+			return rep, fmt.Errorf("scenario %s: %w", name, err)
+		}
+	}
+	if len(rep.Rows) == 0 {
+		return rep, errors.New("nothing measured")
+	}
+	return rep, nil
+}

@@ -1,0 +1,865 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/event"
+)
+
+type runner struct {
+	s        Settings
+	h        *harness
+	rep      *Report
+	fixtures []map[string]any
+	out      io.Writer
+	// actorBase keeps the actors of scenarios that want fresh groups apart.
+	actorBase   uint64
+	heapSamples int
+}
+
+func (r *runner) logf(format string, args ...any) { fmt.Fprintf(r.out, format+"\n", args...) }
+
+// freshActors reserves a range of actor numbers no other scenario uses.
+func (r *runner) freshActors() uint64 {
+	r.actorBase += 1 << 32
+	return r.actorBase
+}
+
+// ---------------------------------------------------------------- post
+
+// driveResult is what drive measured.
+type driveResult struct {
+	rate      float64 // events/s answered 202
+	requests  int64
+	events    int64
+	errors    int64
+	firstErr  string
+	latencies []time.Duration // per request, sampled
+	use       usage           // over the measured part
+}
+
+// drive runs conns workers POSTing what body makes (and how many events
+// that is) to url, each waiting for gate first if it is not nil, for a
+// warm-up and then for d, and returns what it measured over d.
+func drive(ctx context.Context, client *http.Client, url string, conns int, d time.Duration,
+	body func(dst []byte) ([]byte, int), gate func()) driveResult {
+	warm := min(d/10, 500*time.Millisecond)
+	var counting atomic.Bool
+	var reqs, evs, errs atomic.Int64
+	var firstErr atomic.Pointer[string]
+	lat := make([][]time.Duration, conns)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range conns {
+		wg.Go(func() {
+			var buf []byte
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if gate != nil {
+					gate()
+				}
+				var k int
+				buf, k = body(buf[:0])
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(buf))
+				if err != nil {
+					panic(err)
+				}
+				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusAccepted {
+						err = fmt.Errorf("HTTP %d", resp.StatusCode)
+					}
+				}
+				if !counting.Load() {
+					continue
+				}
+				if err != nil {
+					errs.Add(1)
+					msg := err.Error()
+					firstErr.CompareAndSwap(nil, &msg)
+					if ctx.Err() != nil {
+						return
+					}
+					continue
+				}
+				reqs.Add(1)
+				evs.Add(int64(k))
+				if n%16 == 0 {
+					lat[w] = append(lat[w], time.Since(t0))
+				}
+			}
+		})
+	}
+	time.Sleep(warm)
+	counting.Store(true)
+	m := startMeter()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	counting.Store(false)
+	use := m.stop()
+	el := use.Wall
+	res := driveResult{requests: reqs.Load(), events: evs.Load(), errors: errs.Load(), use: use}
+	close(stop)
+	wg.Wait()
+	res.rate = float64(res.events) / el.Seconds()
+	if p := firstErr.Load(); p != nil {
+		res.firstErr = *p
+	}
+	for _, l := range lat {
+		res.latencies = append(res.latencies, l...)
+	}
+	slices.Sort(res.latencies)
+	return res
+}
+
+// floorServer answers every POST like the webhook does, without doing
+// anything with the body but reading it.
+func floorServer() (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	answer := []byte(`{"accepted":1,"duplicates":0}` + "\n")
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write(answer)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String() + "/webhooks/load", func() { _ = srv.Close() }, nil
+}
+
+func (r *runner) post(ctx context.Context) error {
+	ts, err := templates(r.fixtures, nil)
+	if err != nil {
+		return err
+	}
+	gen := newGenerator(ts, uint64(r.s.Actors), 0)
+	one := func(dst []byte) ([]byte, int) {
+		dst, _ = gen.next(dst)
+		return dst, 1
+	}
+	floorURL, stopFloor, err := floorServer()
+	if err != nil {
+		return err
+	}
+	client := newClient(r.s.Conns)
+	defer client.CloseIdleConnections()
+	r.logf("floor: bare net/http, %d connections, %s", r.s.Conns, r.s.FloorDuration)
+	floor := drive(ctx, client, floorURL, r.s.Conns, r.s.FloorDuration, one, nil)
+	stopFloor()
+	r.logf("  %.0f req/s", floor.rate)
+	a0 := r.h.acked.Load()
+	r.logf("alerter webhook, %d connections, %s", r.s.Conns, r.s.Duration)
+	res := drive(ctx, client, r.h.url, r.s.Conns, r.s.Duration, one, nil)
+	r.logf("  %.0f req/s, %d errors %s", res.rate, res.errors, res.firstErr)
+	drained, derr := r.h.drain(ctx, time.Minute)
+	ok := res.rate >= 0.5*floor.rate && res.errors == 0
+	r.rep.add(Row{Scenario: "post", Metric: "single-event POSTs stored before 202", Result: res.rate, Unit: "ev/s",
+		Floor: floor.rate, FloorName: "bare net/http", Target: "≥ 50% of floor", Pass: pass(ok)})
+	r.rep.detail("post", "conns", r.s.Conns)
+	r.rep.detail("post", "errors", res.errors)
+	if res.firstErr != "" {
+		r.rep.detail("post", "first_error", res.firstErr)
+	}
+	r.rep.detail("post", "post_p50_ms", round2(ms(percentile(res.latencies, 0.5))))
+	r.rep.detail("post", "post_p99_ms", round2(ms(percentile(res.latencies, 0.99))))
+	r.rep.detail("post", "floor_p99_ms", round2(ms(percentile(floor.latencies, 0.99))))
+	r.rep.detail("post", "evaluated_after_s", round2(drained.Seconds()))
+	r.rep.detail("post", "cpu_us_per_event", round2(res.use.perEvent(float64(res.events))))
+	r.rep.detail("post", "floor_cpu_us_per_request", round2(floor.use.perEvent(float64(floor.events))))
+	r.rep.detail("post", "other_processes_cores", round2(res.use.cores(res.use.Others)))
+	r.rep.detail("post", "events_evaluated", r.h.acked.Load()-a0)
+	return derr
+}
+
+// ---------------------------------------------------------------- batch
+
+func (r *runner) batch(ctx context.Context) error {
+	ts, err := templates(r.fixtures, nil)
+	if err != nil {
+		return err
+	}
+	gen := newGenerator(ts, uint64(r.s.Actors), 0)
+	var sample []byte
+	sample, _ = gen.next(sample)
+	evs, err := event.Parse(sample, event.Options{Source: webhookSource})
+	if err != nil || len(evs) != 1 {
+		return fmt.Errorf("parsing a generated event: %v", err)
+	}
+	stored, err := json.Marshal(evs[0])
+	if err != nil {
+		return err
+	}
+	pubRate, consRate, err := r.jsFloors(ctx, stored)
+	if err != nil {
+		return fmt.Errorf("floors: %w", err)
+	}
+	floor := min(pubRate, consRate)
+	r.logf("floors: JetStream async publish %.0f msg/s, pull consume+ack %.0f msg/s (%d-byte messages)", pubRate, consRate, len(stored))
+	r.rep.detail("batch", "floor_js_publish_msgs", round0(pubRate))
+	r.rep.detail("batch", "floor_js_consume_msgs", round0(consRate))
+	r.rep.detail("batch", "stored_event_bytes", len(stored))
+
+	// Webhook, NDJSON batches.
+	client := newClient(r.s.BatchConns)
+	defer client.CloseIdleConnections()
+	var sent atomic.Int64
+	a0 := r.h.acked.Load()
+	gate := r.backlogGate(&sent, a0)
+	body := func(dst []byte) ([]byte, int) {
+		sent.Add(int64(r.s.Batch))
+		return gen.batch(dst, r.s.Batch), r.s.Batch
+	}
+	r.logf("webhook NDJSON batches of %d, %d connections, %s", r.s.Batch, r.s.BatchConns, r.s.Duration)
+	var res driveResult
+	evalRate, webUse, err := r.measureEvaluated(ctx, func(d time.Duration) { res = drive(ctx, client, r.h.url, r.s.BatchConns, d, body, gate) })
+	if err != nil {
+		return err
+	}
+	drainedWebhook, err := r.h.drain(ctx, 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	r.logf("  accepted %.0f ev/s, evaluated %.0f ev/s, drained in %s", res.rate, evalRate, drainedWebhook.Round(time.Millisecond))
+	r.rep.add(Row{Scenario: "batch", Metric: fmt.Sprintf("webhook NDJSON×%d: stored, evaluated, acked", r.s.Batch), Result: evalRate, Unit: "ev/s",
+		Floor: floor, FloorName: "min(JS publish, JS consume)", Target: "≥ 100,000 ev/s", Pass: pass(evalRate >= 100_000)})
+	r.rep.detail("batch", "webhook_accepted_evs", round0(res.rate))
+	r.rep.detail("batch", "webhook_cpu_us_per_event", round2(webUse.perEvent(webUse.events)))
+	r.rep.detail("batch", "webhook_other_processes_cores", round2(webUse.cores(webUse.Others)))
+	r.rep.detail("batch", "webhook_errors", res.errors)
+	if res.firstErr != "" {
+		r.rep.detail("batch", "webhook_first_error", res.firstErr)
+	}
+
+	// NATS publishers into the LOAD stream, which the source reads.
+	sent.Store(0)
+	a0 = r.h.acked.Load()
+	gate = r.backlogGate(&sent, a0)
+	var pubErrs atomic.Int64
+	r.logf("NATS: %d publishers, %d event(s) per message, %s", r.s.Publishers, r.s.NATSBatch, r.s.Duration)
+	natsRate, natsUse, err := r.measureEvaluated(ctx, func(d time.Duration) {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for p := range r.s.Publishers {
+			subj := "load.dc" + strconv.Itoa(p)
+			wg.Go(func() {
+				var buf []byte
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					gate()
+					if r.s.NATSBatch == 1 {
+						buf, _ = gen.next(buf[:0])
+					} else {
+						buf = gen.batch(buf[:0], r.s.NATSBatch)
+					}
+					// PublishAsync keeps the data until acknowledged.
+					data := bytes.Clone(buf)
+					for {
+						if _, err := r.h.js.PublishAsync(subj, data); err == nil {
+							break
+						}
+						pubErrs.Add(1)
+						select {
+						case <-r.h.js.PublishAsyncComplete():
+						case <-time.After(10 * time.Millisecond):
+						}
+					}
+					sent.Add(int64(r.s.NATSBatch))
+				}
+			})
+		}
+		time.Sleep(d)
+		close(stop)
+		wg.Wait()
+		select {
+		case <-r.h.js.PublishAsyncComplete():
+		case <-time.After(time.Minute):
+		}
+	})
+	if err != nil {
+		return err
+	}
+	drainedNATS, err := r.h.drain(ctx, 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	r.logf("  evaluated %.0f ev/s, drained in %s", natsRate, drainedNATS.Round(time.Millisecond))
+	r.rep.add(Row{Scenario: "batch", Metric: "NATS publishers: stored, evaluated, acked", Result: natsRate, Unit: "ev/s",
+		Floor: floor, FloorName: "min(JS publish, JS consume)", Target: "≥ 100,000 ev/s", Pass: pass(natsRate >= 100_000)})
+	r.rep.detail("batch", "nats_publish_retries", pubErrs.Load())
+	r.rep.detail("batch", "nats_cpu_us_per_event", round2(natsUse.perEvent(natsUse.events)))
+	r.rep.detail("batch", "nats_other_processes_cores", round2(natsUse.cores(natsUse.Others)))
+	r.rep.detail("batch", "drain_after_webhook_s", round2(drainedWebhook.Seconds()))
+	r.rep.detail("batch", "drain_after_nats_s", round2(drainedNATS.Seconds()))
+	return nil
+}
+
+// backlogGate holds senders while more than MaxBacklog of the events they
+// sent are not yet evaluated, so that a sustained rate is measured rather
+// than a queue filling up.
+func (r *runner) backlogGate(sent *atomic.Int64, a0 uint64) func() {
+	return func() {
+		for {
+			done := int64(r.h.acked.Load() - a0)
+			if sent.Load()-done <= int64(r.s.MaxBacklog) {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// measureEvaluated runs load for a warm-up and the measured duration and
+// returns the evaluator's acknowledged events per second in the measured
+// part.
+func (r *runner) measureEvaluated(ctx context.Context, load func(time.Duration)) (float64, usage, error) {
+	warm := min(r.s.Duration/5, time.Second)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		load(warm + r.s.Duration)
+	}()
+	defer func() { <-done }()
+	time.Sleep(warm)
+	a1, err := r.h.ackedNow(ctx)
+	if err != nil {
+		return 0, usage{}, err
+	}
+	m := startMeter()
+	time.Sleep(r.s.Duration)
+	a2, err := r.h.ackedNow(ctx)
+	if err != nil {
+		return 0, usage{}, err
+	}
+	use := m.stop()
+	use.events = float64(a2 - a1)
+	return use.events / use.Wall.Seconds(), use, nil
+}
+
+// jsFloors measures JetStream alone on the embedded server: async publish
+// of msg-sized messages into a file stream, then a durable pull consumer
+// taking and acknowledging them.
+func (r *runner) jsFloors(ctx context.Context, msg []byte) (pub, cons float64, err error) {
+	js := r.h.js
+	const name = "LOADGEN_FLOOR"
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"loadgen.floor.>"}, Storage: jetstream.FileStorage})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() { _ = js.DeleteStream(context.WithoutCancel(ctx), name) }()
+	// Flat out, with up to 4,000 acks outstanding (the client's limit is
+	// 4,096): past that, wait for the oldest.
+	var pending []jetstream.PubAckFuture
+	start := time.Now()
+	n := 0
+	for time.Since(start) < r.s.FloorDuration {
+		for range 256 {
+			if len(pending) >= 4000 {
+				select {
+				case <-pending[0].Ok():
+				case err := <-pending[0].Err():
+					return 0, 0, err
+				case <-time.After(time.Minute):
+					return 0, 0, errors.New("floor publish not acknowledged")
+				}
+				pending = pending[1:]
+			}
+			f, err := js.PublishAsync("loadgen.floor.x", msg)
+			if err != nil {
+				return 0, 0, err
+			}
+			pending = append(pending, f)
+			n++
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		return 0, 0, errors.New("floor publishes not acknowledged")
+	}
+	pub = float64(n) / time.Since(start).Seconds()
+
+	c, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "floor", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 10_000})
+	if err != nil {
+		return 0, 0, err
+	}
+	it, err := c.Messages(jetstream.PullMaxMessages(512))
+	if err != nil {
+		return 0, 0, err
+	}
+	start = time.Now()
+	got := 0
+	for got < n && time.Since(start) < r.s.FloorDuration+time.Minute {
+		m, err := it.Next()
+		if err != nil {
+			break
+		}
+		_ = m.Ack()
+		got++
+	}
+	cons = float64(got) / time.Since(start).Seconds()
+	it.Stop()
+	return pub, cons, nil
+}
+
+// ---------------------------------------------------------------- latency
+
+func (r *runner) latency(ctx context.Context) error {
+	// Soteri "Global setting changed" by a new non-admin each time:
+	// soteri-global-setting-changed-by-non-admin (dedup by actor) fires,
+	// with a state update, and nothing else matches (see quietSetting).
+	ts, err := templates(r.fixtures, quietSetting, "Global setting changed")
+	if err != nil {
+		return err
+	}
+	gen := newGenerator(ts[:1], 0, r.freshActors())
+	n := max(int(float64(r.s.Rate)*r.s.Duration.Seconds()), 1)
+	bodies := make([][]byte, n)
+	index := make(map[string]int, n)
+	for i := range bodies {
+		bodies[i], _ = gen.next(nil)
+		evs, err := event.Parse(bodies[i], event.Options{Source: webhookSource})
+		if err != nil || len(evs) != 1 {
+			return fmt.Errorf("parsing a generated event: %v", err)
+		}
+		index[evs[0].ID] = i
+	}
+
+	floor, err := r.jsLatencyFloor(ctx, n, len(bodies[0]))
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	r.logf("floor: JetStream publish → core subscriber, %d msgs at %d/s: p99 %.2f ms", n, r.s.Rate, ms(percentile(floor, 0.99)))
+
+	nc, err := nats.Connect(r.h.svc.NATSURL(), nats.Name("loadgen-alerts"))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	sent := make([]atomic.Int64, n)
+	recv := make([]atomic.Int64, n)
+	var got atomic.Int64
+	var extra atomic.Int64
+	sub, err := nc.Subscribe(bus.AlertsSubject+".>", func(m *nats.Msg) {
+		now := time.Now().UnixNano()
+		var a struct {
+			EventIDs []string `json:"event_ids"`
+		}
+		if json.Unmarshal(m.Data, &a) != nil {
+			return
+		}
+		for _, id := range a.EventIDs {
+			i, ok := index[id]
+			if !ok {
+				extra.Add(1)
+				continue
+			}
+			if recv[i].CompareAndSwap(0, now) {
+				got.Add(1)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	_ = sub.SetPendingLimits(-1, -1)
+	if err := nc.Flush(); err != nil {
+		return err
+	}
+
+	client := newClient(r.s.LatencyConns)
+	defer client.CloseIdleConnections()
+	var postErrs atomic.Int64
+	var firstErr atomic.Pointer[string]
+	post := make([]time.Duration, n)
+	r.logf("alerter: %d alerting events at %d/s over %d connections", n, r.s.Rate, r.s.LatencyConns)
+	m := startMeter()
+	behind := paced(ctx, n, r.s.Rate, r.s.LatencyConns, func(i int) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.h.url, bytes.NewReader(bodies[i]))
+		req.Header.Set("Content-Type", "application/json")
+		t0 := time.Now()
+		sent[i].Store(t0.UnixNano())
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				err = fmt.Errorf("HTTP %d", resp.StatusCode)
+			}
+		}
+		post[i] = time.Since(t0)
+		if err != nil {
+			postErrs.Add(1)
+			msg := err.Error()
+			firstErr.CompareAndSwap(nil, &msg)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for got.Load() < int64(n)-postErrs.Load() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	use := m.stop()
+	var lat []time.Duration
+	for i := range n {
+		s, t := sent[i].Load(), recv[i].Load()
+		if s != 0 && t != 0 {
+			lat = append(lat, time.Duration(t-s))
+		}
+	}
+	slices.Sort(lat)
+	slices.Sort(post)
+	missing := n - len(lat)
+	p := func(q float64) float64 { return round2(ms(percentile(lat, q))) }
+	fp := func(q float64) float64 { return round2(ms(percentile(floor, q))) }
+	r.logf("  p50 %.2f p90 %.2f p99 %.2f max %.2f ms; %d missing", p(0.5), p(0.9), p(0.99), p(1), missing)
+	target := fmt.Sprintf("p99 ≤ 5 ms at %d/s", r.s.Rate)
+	r.rep.add(Row{Scenario: "latency", Metric: "receipt → alert stored, p50", Result: p(0.5), Unit: "ms", Floor: fp(0.5), FloorName: "JS publish→sub"})
+	r.rep.add(Row{Scenario: "latency", Metric: "receipt → alert stored, p90", Result: p(0.9), Unit: "ms", Floor: fp(0.9), FloorName: "JS publish→sub"})
+	r.rep.add(Row{Scenario: "latency", Metric: "receipt → alert stored, p99", Result: p(0.99), Unit: "ms", Floor: fp(0.99), FloorName: "JS publish→sub",
+		Target: target, Pass: pass(p(0.99) <= 5 && missing == 0)})
+	r.rep.add(Row{Scenario: "latency", Metric: "receipt → alert stored, max", Result: p(1), Unit: "ms", Floor: fp(1), FloorName: "JS publish→sub"})
+	r.rep.detail("latency", "events", n)
+	r.rep.detail("latency", "alerts_missing", missing)
+	r.rep.detail("latency", "alerts_of_other_events", extra.Load())
+	r.rep.detail("latency", "post_errors", postErrs.Load())
+	if e := firstErr.Load(); e != nil {
+		r.rep.detail("latency", "first_error", *e)
+	}
+	r.rep.detail("latency", "post_202_p50_ms", round2(ms(percentile(post, 0.5))))
+	r.rep.detail("latency", "post_202_p99_ms", round2(ms(percentile(post, 0.99))))
+	r.rep.detail("latency", "sender_max_behind_ms", round2(ms(behind)))
+	r.rep.detail("latency", "cpu_us_per_event", round2(use.perEvent(float64(n))))
+	r.rep.detail("latency", "other_processes_cores", round2(use.cores(use.Others)))
+	if missing > 0 {
+		return fmt.Errorf("%d of %d alerts not seen", missing, n)
+	}
+	return nil
+}
+
+// paced calls send(i) for i in [0, n) at rate per second from conns
+// goroutines, and returns how far behind schedule a call started at most.
+func paced(ctx context.Context, n, rate, conns int, send func(int)) time.Duration {
+	work := make(chan int, n)
+	var behind atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now().Add(20 * time.Millisecond)
+	due := func(i int) time.Time { return start.Add(time.Duration(int64(i) * int64(time.Second) / int64(rate))) }
+	for range conns {
+		wg.Go(func() {
+			for i := range work {
+				if late := time.Since(due(i)); late > time.Duration(behind.Load()) {
+					behind.Store(int64(late))
+				}
+				send(i)
+			}
+		})
+	}
+	for i := 0; i < n && ctx.Err() == nil; {
+		now := time.Now()
+		for ; i < n && !due(i).After(now); i++ {
+			work <- i
+		}
+		if i < n {
+			time.Sleep(time.Until(due(i)))
+		}
+	}
+	close(work)
+	wg.Wait()
+	return time.Duration(behind.Load())
+}
+
+// jsLatencyFloor publishes n messages of size bytes into a stream at the
+// latency rate and measures when a core subscriber on another connection
+// sees each.
+func (r *runner) jsLatencyFloor(ctx context.Context, n, size int) ([]time.Duration, error) {
+	js := r.h.js
+	const name = "LOADGEN_LATENCY"
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"loadgen.lat.>"}, Storage: jetstream.FileStorage}); err != nil {
+		return nil, err
+	}
+	defer func() { _ = js.DeleteStream(context.WithoutCancel(ctx), name) }()
+	nc, err := nats.Connect(r.h.svc.NATSURL())
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	sent := make([]atomic.Int64, n)
+	recv := make([]atomic.Int64, n)
+	var got atomic.Int64
+	sub, err := nc.Subscribe("loadgen.lat.>", func(m *nats.Msg) {
+		now := time.Now().UnixNano()
+		if len(m.Data) < 8 {
+			return
+		}
+		i := int(uint64(m.Data[0]) | uint64(m.Data[1])<<8 | uint64(m.Data[2])<<16 | uint64(m.Data[3])<<24)
+		if i < n && recv[i].CompareAndSwap(0, now) {
+			got.Add(1)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe()
+	_ = sub.SetPendingLimits(-1, -1)
+	if err := nc.Flush(); err != nil {
+		return nil, err
+	}
+	paced(ctx, n, r.s.Rate, r.s.LatencyConns, func(i int) {
+		data := make([]byte, max(size, 8))
+		data[0], data[1], data[2], data[3] = byte(i), byte(i>>8), byte(i>>16), byte(i>>24)
+		sent[i].Store(time.Now().UnixNano())
+		_, _ = js.Publish(ctx, "loadgen.lat.x", data)
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for got.Load() < int64(n) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	var lat []time.Duration
+	for i := range n {
+		if s, t := sent[i].Load(), recv[i].Load(); s != 0 && t != 0 {
+			lat = append(lat, time.Duration(t-s))
+		}
+	}
+	slices.Sort(lat)
+	return lat, nil
+}
+
+// ---------------------------------------------------------------- memory
+
+type memSample struct {
+	rss  uint64
+	heap uint64
+}
+
+func (r *runner) sampleMemory(ctx context.Context) (memSample, error) {
+	if _, err := r.h.drain(ctx, 5*time.Minute); err != nil {
+		return memSample{}, err
+	}
+	if err := r.h.deliveredAll(ctx, 5*time.Minute); err != nil {
+		return memSample{}, err
+	}
+	time.Sleep(r.s.Settle)
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if r.s.HeapProfile != "" {
+		r.heapSamples++
+		writeProfile("heap", fmt.Sprintf("%s.%d", r.s.HeapProfile, r.heapSamples))
+	}
+	return memSample{rss: rss(), heap: ms.HeapInuse}, nil
+}
+
+func (r *runner) memory(ctx context.Context) error {
+	// Rounds of n events, each alerting once (see quietSetting):
+	//   0. a warm-up of stateless alerts, so that pools and caches are grown;
+	//   1. control: n "Custom scanning rule created", which
+	//      soteri-custom-rule-created-by-non-admin alerts on without state;
+	//   2. keys: n "Global setting changed" by new actors, which
+	//      soteri-global-setting-changed-by-non-admin (dedup by actor)
+	//      alerts on, each a new group in the state bucket.
+	// The headline is round 2's RSS growth per key, with its event and
+	// alert; growth beyond round 1's is what the groups themselves cost.
+	control, err := templates(r.fixtures, quietSetting, "Custom scanning rule created")
+	if err != nil {
+		return err
+	}
+	keyed, err := templates(r.fixtures, quietSetting, "Global setting changed")
+	if err != nil {
+		return err
+	}
+	n := r.s.Keys
+	send := func(gen *generator, n int) error {
+		client := newClient(4)
+		defer client.CloseIdleConnections()
+		work := make(chan int, n/max(r.s.Batch, 1)+1)
+		for left := n; left > 0; left -= r.s.Batch {
+			work <- min(left, r.s.Batch)
+		}
+		close(work)
+		var wg sync.WaitGroup
+		var firstErr atomic.Pointer[error]
+		for range 4 {
+			wg.Go(func() {
+				var buf []byte
+				for k := range work {
+					for r.h.backlog.Load() > uint64(r.s.MaxBacklog) {
+						time.Sleep(time.Millisecond)
+					}
+					buf = gen.batch(buf[:0], k)
+					resp, err := client.Post(r.h.url, "application/x-ndjson", bytes.NewReader(buf))
+					if err == nil {
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusAccepted {
+							err = fmt.Errorf("HTTP %d", resp.StatusCode)
+						}
+					}
+					if err != nil {
+						firstErr.CompareAndSwap(nil, &err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if p := firstErr.Load(); p != nil {
+			return *p
+		}
+		return nil
+	}
+	alerts := func() (uint64, error) {
+		info, err := r.h.alerts.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return info.State.Msgs, nil
+	}
+
+	r.logf("round 0: %d stateless alerting events (warm-up)", max(n/4, 1))
+	if err := send(newGenerator(control[:1], 0, r.freshActors()), max(n/4, 1)); err != nil {
+		return err
+	}
+	m0, err := r.sampleMemory(ctx)
+	if err != nil {
+		return err
+	}
+	kv0, err := r.h.kv.Info(ctx)
+	if err != nil {
+		return err
+	}
+	a0, err := alerts()
+	if err != nil {
+		return err
+	}
+	r.logf("round 1: %d stateless alerting events", n)
+	start := time.Now()
+	if err := send(newGenerator(control[:1], 0, r.freshActors()), n); err != nil {
+		return err
+	}
+	m1, err := r.sampleMemory(ctx)
+	if err != nil {
+		return err
+	}
+	controlTime := time.Since(start) - r.s.Settle
+	kv1, err := r.h.kv.Info(ctx)
+	if err != nil {
+		return err
+	}
+	a1, err := alerts()
+	if err != nil {
+		return err
+	}
+	r.logf("round 2: %d events, each a new dedup group", n)
+	start = time.Now()
+	if err := send(newGenerator(keyed[:1], 0, r.freshActors()), n); err != nil {
+		return err
+	}
+	m2, err := r.sampleMemory(ctx)
+	if err != nil {
+		return err
+	}
+	keysTime := time.Since(start) - r.s.Settle
+	kv2, err := r.h.kv.Info(ctx)
+	if err != nil {
+		return err
+	}
+	a2, err := alerts()
+	if err != nil {
+		return err
+	}
+
+	keys := float64(int64(kv2.State.NumSubjects) - int64(kv1.State.NumSubjects))
+	var storedPerKey float64
+	if m := int64(kv2.State.Msgs) - int64(kv1.State.Msgs); m > 0 {
+		storedPerKey = float64(int64(kv2.State.Bytes)-int64(kv1.State.Bytes)) / float64(m)
+	}
+	delta := func(a, b uint64) float64 { return float64(b) - float64(a) }
+	perKey := func(v float64) float64 {
+		if keys <= 0 {
+			return 0
+		}
+		return v / keys
+	}
+	rawRSS := perKey(delta(m1.rss, m2.rss))
+	netRSS := perKey(delta(m1.rss, m2.rss) - delta(m0.rss, m1.rss))
+	netHeap := perKey(delta(m1.heap, m2.heap) - delta(m0.heap, m1.heap))
+	r.logf("  RSS +%.0f B per key with its event and alert; %.0f B beyond the control round's %+.0f B/event; heap %.0f B/key beyond; KV stores %.0f B/key; %.0f keys",
+		rawRSS, netRSS, delta(m0.rss, m1.rss)/float64(n), netHeap, storedPerKey, keys)
+	r.rep.add(Row{Scenario: "memory", Metric: "RSS growth per new dedup key, with its event and alert", Result: rawRSS, Unit: "B",
+		Floor: storedPerKey, FloorName: "KV stored/key", Target: "≤ 200 B", Pass: pass(rawRSS <= 200 && keys >= float64(n)*0.99)})
+	r.rep.add(Row{Scenario: "memory", Metric: "RSS growth per new dedup key beyond a stateless alert's (noisy)", Result: netRSS, Unit: "B"})
+	r.rep.detail("memory", "keys_created", keys)
+	r.rep.detail("memory", "keys_created_by_control", int64(kv1.State.NumSubjects)-int64(kv0.State.NumSubjects))
+	r.rep.detail("memory", "alerts_control", a1-a0)
+	r.rep.detail("memory", "alerts_keys", a2-a1)
+	r.rep.detail("memory", "control_rss_per_event_b", round0(delta(m0.rss, m1.rss)/float64(n)))
+	r.rep.detail("memory", "net_heap_per_key_b", round0(netHeap))
+	r.rep.detail("memory", "kv_stored_bytes_per_key", round0(storedPerKey))
+	r.rep.detail("memory", "rss_mb", round0(float64(m2.rss)/(1<<20)))
+	r.rep.detail("memory", "control_evs", round0(float64(n)/controlTime.Seconds()))
+	r.rep.detail("memory", "keys_evs", round0(float64(n)/keysTime.Seconds()))
+	if keys < float64(n)*0.99 {
+		return fmt.Errorf("only %.0f of %d keys created", keys, n)
+	}
+	return nil
+}
+
+// rss is the resident set size of this process, in bytes.
+func rss() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				f := strings.Fields(rest)
+				if len(f) > 0 {
+					kb, _ := strconv.ParseUint(f[0], 10, 64)
+					return kb << 10
+				}
+			}
+		}
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Sys - ms.HeapReleased
+}
+
+func round0(v float64) float64 { return float64(int64(v + 0.5)) }
+func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
