@@ -2,6 +2,7 @@ package rules
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -38,5 +39,29 @@ rules:
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("clauses:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestTimezone(t *testing.T) {
+	set, err := Compile([]File{{Name: "r.yaml", Data: []byte(`
+rules:
+  - id: r
+    severity: low
+    when: event.time.In(timezone("Europe/Berlin")).Hour() == 12
+`)}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Rules) != 1 {
+		t.Fatal("no rule")
+	}
+	_, err = Compile([]File{{Name: "r.yaml", Data: []byte(`
+rules:
+  - id: r
+    severity: low
+    when: event.time.In(timezone("Europe/Nowhere")).Hour() == 12
+`)}}, Options{})
+	if err == nil || !strings.Contains(err.Error(), `r.yaml:5:34: when: timezone: unknown time zone "Europe/Nowhere"`) {
+		t.Errorf("an unknown zone: %v", err)
 	}
 }

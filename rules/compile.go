@@ -23,7 +23,7 @@ const MaxNodes = 5000
 var reserved = map[string]bool{
 	"event": true, "lists": true, "changed": true, "old": true, "new": true,
 	"object": true, "attr": true, "cidr": true, "in_cidrs": true, "hour": true,
-	"weekday": true, "true": true, "false": true, "nil": true,
+	"weekday": true, "timezone": true, "true": true, "false": true, "nil": true,
 }
 
 var macroNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
@@ -194,6 +194,14 @@ func (p *patcher) Visit(node *ast.Node) {
 		}
 	case *ast.CallNode:
 		id, ok := n.Callee.(*ast.IdentifierNode)
+		if ok && id.Value == "timezone" && len(n.Arguments) == 1 {
+			if arg, ok := n.Arguments[0].(*ast.StringNode); ok {
+				if _, err := loadZone(arg.Value); err != nil {
+					p.fail(arg, "timezone: %v", err)
+				}
+			}
+			return
+		}
 		if !ok || len(n.Arguments) != 2 {
 			return
 		}

@@ -145,6 +145,12 @@ func (f *funcs) cidr(ip, network string) (bool, error) {
 
 func (f *funcs) options() []expr.Option {
 	return []expr.Option{
+		// expr's own timezone() reads the zone database on every call;
+		// this one reads each zone once.
+		expr.DisableBuiltin("timezone"),
+		expr.Function("timezone", func(p ...any) (any, error) {
+			return f.zone(p[0].(string))
+		}, new(func(name string) *time.Location)),
 		expr.Function("cidr", func(p ...any) (any, error) {
 			return f.cidr(p[0].(string), p[1].(string))
 		}, new(func(ip, network string) bool)),
