@@ -6,6 +6,7 @@ import (
 	"github.com/expr-lang/expr/ast"
 
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
 )
 
 // Most of what a typical condition does is compare the event's string
@@ -95,7 +96,7 @@ func membership(l, r ast.Node) (direct, bool) {
 		return nil, false
 	}
 	get := stringFields[f]
-	if vals, ok := constStrings(r); ok {
+	if vals, ok := rules.ConstStrings(r); ok {
 		if len(vals) <= 8 {
 			return func(ev *event.Event, _ map[string][]string) bool { return slices.Contains(vals, get(ev)) }, true
 		}

@@ -1,10 +1,7 @@
 package engine
 
 import (
-	"reflect"
 	"slices"
-	"sort"
-	"strings"
 
 	"github.com/expr-lang/expr/ast"
 
@@ -106,7 +103,7 @@ func alternatives(node ast.Node) []alternative {
 			}
 		case "in":
 			if f, ok := indexedField(n.Left); ok {
-				if vals, ok := constStrings(n.Right); ok {
+				if vals, ok := rules.ConstStrings(n.Right); ok {
 					return []alternative{{{Field: f, Values: vals}}}
 				}
 			}
@@ -200,34 +197,6 @@ func indexedField(n ast.Node) (string, bool) {
 	return f, ok && slices.Contains(indexOrder, f)
 }
 
-// eventField recognises event.<field> and event.actor.<field> for the
-// string fields.
-func eventField(n ast.Node) (string, bool) {
-	var path []string
-	for {
-		switch m := n.(type) {
-		case *ast.MemberNode:
-			s, ok := m.Property.(*ast.StringNode)
-			if !ok || m.Optional || m.Method {
-				return "", false
-			}
-			path = append([]string{s.Value}, path...)
-			n = m.Node
-			continue
-		case *ast.ChainNode:
-			n = m.Node
-			continue
-		case *ast.IdentifierNode:
-			if m.Value != "event" {
-				return "", false
-			}
-			f := strings.Join(path, ".")
-			return f, stringFields[f] != nil
-		}
-		return "", false
-	}
-}
-
 func constString(n ast.Node) (string, bool) {
 	switch m := n.(type) {
 	case *ast.StringNode:
@@ -237,48 +206,6 @@ func constString(n ast.Node) (string, bool) {
 		return s, ok
 	}
 	return "", false
-}
-
-// constStrings reads a constant list of strings, as written or as the
-// optimizer leaves it (a set).
-func constStrings(n ast.Node) ([]string, bool) {
-	switch m := n.(type) {
-	case *ast.ArrayNode:
-		var out []string
-		for _, e := range m.Nodes {
-			s, ok := constString(e)
-			if !ok {
-				return nil, false
-			}
-			out = append(out, s)
-		}
-		return out, true
-	case *ast.ConstantNode:
-		v := reflect.ValueOf(m.Value)
-		switch v.Kind() {
-		case reflect.Map:
-			if v.Type().Key().Kind() != reflect.String {
-				return nil, false
-			}
-			var out []string
-			for _, k := range v.MapKeys() {
-				out = append(out, k.String())
-			}
-			sort.Strings(out)
-			return out, true
-		case reflect.Slice:
-			var out []string
-			for i := range v.Len() {
-				s, ok := v.Index(i).Interface().(string)
-				if !ok {
-					return nil, false
-				}
-				out = append(out, s)
-			}
-			return out, true
-		}
-	}
-	return nil, false
 }
 
 // indexBuilder files rules under the values they need.
@@ -350,4 +277,11 @@ func (s *snapshot) candidates(ev *event.Event, buf []int32) []int32 {
 		}
 	}
 	return buf
+}
+
+// eventField recognises event.<field> and event.actor.<field> for the
+// string fields.
+func eventField(n ast.Node) (string, bool) {
+	f, ok := rules.EventPath(n)
+	return f, ok && stringFields[f] != nil
 }

@@ -3,8 +3,8 @@ package rules
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -272,7 +272,7 @@ func constraints(node ast.Node) []Constraint {
 			}
 		case "in":
 			if f, ok := eventField(n.Left); ok {
-				if vals, ok := constStrings(n.Right); ok {
+				if vals, ok := ConstStrings(n.Right); ok {
 					return []Constraint{{Field: f, Values: vals}}
 				}
 			}
@@ -327,73 +327,6 @@ func intersect(a, b []string) []string {
 // eventField recognises event.<field> and event.actor.<field> for the
 // indexable fields.
 func eventField(n ast.Node) (string, bool) {
-	var path []string
-	for {
-		switch m := n.(type) {
-		case *ast.MemberNode:
-			s, ok := m.Property.(*ast.StringNode)
-			if !ok || m.Optional {
-				return "", false
-			}
-			path = append([]string{s.Value}, path...)
-			n = m.Node
-			continue
-		case *ast.ChainNode:
-			n = m.Node
-			continue
-		case *ast.IdentifierNode:
-			if m.Value != "event" {
-				return "", false
-			}
-			f := strings.Join(path, ".")
-			for _, ok := range indexable {
-				if ok == f {
-					return f, true
-				}
-			}
-		}
-		return "", false
-	}
-}
-
-// constStrings reads a constant list of strings, as written or as the
-// optimizer leaves it (a set).
-func constStrings(n ast.Node) ([]string, bool) {
-	switch m := n.(type) {
-	case *ast.ArrayNode:
-		var out []string
-		for _, e := range m.Nodes {
-			s, ok := e.(*ast.StringNode)
-			if !ok {
-				return nil, false
-			}
-			out = append(out, s.Value)
-		}
-		return out, true
-	case *ast.ConstantNode:
-		v := reflect.ValueOf(m.Value)
-		switch v.Kind() {
-		case reflect.Map:
-			if v.Type().Key().Kind() != reflect.String {
-				return nil, false
-			}
-			var out []string
-			for _, k := range v.MapKeys() {
-				out = append(out, k.String())
-			}
-			sort.Strings(out)
-			return out, true
-		case reflect.Slice:
-			var out []string
-			for i := range v.Len() {
-				s, ok := v.Index(i).Interface().(string)
-				if !ok {
-					return nil, false
-				}
-				out = append(out, s)
-			}
-			return out, true
-		}
-	}
-	return nil, false
+	f, ok := EventPath(n)
+	return f, ok && slices.Contains(indexable, f)
 }
