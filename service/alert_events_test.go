@@ -1,13 +1,9 @@
 package service
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"testing"
-
-	"github.com/alerter/alerter/config"
 )
 
 // An alert of a threshold shows the events that made it fire.
@@ -20,19 +16,8 @@ sources: [{name: in, type: webhook}]
 notifiers: [{name: console, type: console}]
 routes: {default: [console]}
 `, t.TempDir())
-	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &running{svc: svc, cancel: cancel, done: make(chan error, 1), url: "http://" + svc.Addr()}
-	go func() { r.done <- svc.Run(ctx) }()
-	t.Cleanup(r.stop)
-	<-svc.Ready()
+	r := run(t, yaml, nil, Options{Stdout: io.Discard})
+	svc := r.svc
 	for i := range 3 {
 		r.post(t, "/webhooks/in", fmt.Sprintf(`{"id":"x%d","time":"2024-05-14T10:0%d:00Z","action":"All findings exported","actor":{"name":"akumar"}}`, i, i))
 	}

@@ -1,9 +1,7 @@
 package service
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,8 +10,6 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
-
-	"github.com/alerter/alerter/config"
 )
 
 // confluenceDC is the part of Confluence Data Center's REST API that the
@@ -100,22 +96,9 @@ sources:
 notifiers: [{name: console, type: console}]
 routes: {default: [console]}
 `, t.TempDir(), srv.URL)
-	cfg, err := config.Parse("alerter.yaml", []byte(cfgYAML), func(k string) (string, bool) { return "pat-123", k == "PAT" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	svc, err := New(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Stdout: out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	r := run(t, cfgYAML, map[string]string{"PAT": "pat-123"}, Options{})
+	svc, out := r.svc, r.out
 
-	<-svc.Ready()
 	fake.record("alice", time.Now())
 	fake.record("bob", time.Now())
 	waitFor(t, "bob's alert", func() bool { return strings.Contains(out.String(), "actor=bob") })

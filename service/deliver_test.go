@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter/bus"
-	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/notifiers"
 )
@@ -76,20 +74,7 @@ routes: {default: [flaky, broken, limited, slow]}
 
 func startDelivery(t *testing.T, targets map[string]notifier) *running {
 	t.Helper()
-	cfg, err := config.Parse("alerter.yaml", fmt.Appendf(nil, deliveryConfig, t.TempDir()), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard, notifiers: targets})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	r := &running{svc: svc, cancel: cancel, done: make(chan error, 1), url: "http://" + svc.Addr()}
-	go func() { r.done <- svc.Run(ctx) }()
-	t.Cleanup(r.stop)
-	<-svc.Ready()
+	r := run(t, string(fmt.Appendf(nil, deliveryConfig, t.TempDir())), nil, Options{Stdout: io.Discard, notifiers: targets})
 	return r
 }
 

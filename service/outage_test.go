@@ -1,10 +1,8 @@
 package service
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -13,7 +11,6 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 )
 
@@ -72,19 +69,7 @@ notifiers:
   - {name: quiet, type: console}
 routes: {default: [siem]}
 `, t.TempDir(), srv.URL)
-	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &running{svc: svc, cancel: cancel, done: make(chan error, 1), url: "http://" + svc.Addr()}
-	go func() { r.done <- svc.Run(ctx) }()
-	t.Cleanup(r.stop)
-	<-svc.Ready()
+	r := run(t, yaml, nil, Options{Stdout: io.Discard})
 
 	const n = 30
 	for i := range n {

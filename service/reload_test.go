@@ -1,10 +1,8 @@
 package service
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,8 +10,6 @@ import (
 	"testing"
 
 	json "github.com/goccy/go-json"
-
-	"github.com/alerter/alerter/config"
 )
 
 // A broken rule file never replaces a good rule set; a good one replaces it
@@ -32,20 +28,8 @@ sources: [{name: in, type: webhook}]
 notifiers: [{name: console, type: console}, {name: quiet, type: console}]
 routes: {default: [console]}
 `, filepath.Join(dir, "nats"), rulesDir)
-	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Stdout: out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &running{svc: svc, out: out, cancel: cancel, done: make(chan error, 1), url: "http://" + svc.Addr()}
-	go func() { r.done <- svc.Run(ctx) }()
-	t.Cleanup(r.stop)
-	<-svc.Ready()
+	r := run(t, yaml, nil, Options{})
+	svc, out := r.svc, r.out
 
 	r.post(t, "/webhooks/in", setting("e1", "jdoe", "2024-05-14T10:00:00Z"))
 	waitFor(t, "the first alert", func() bool { return len(out.lines()) == 1 })

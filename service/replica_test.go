@@ -1,9 +1,7 @@
 package service
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,7 +10,6 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/internal/natscluster"
 )
@@ -24,7 +21,7 @@ func TestReplicasAlertOnce(t *testing.T) {
 		t.Skip("starts a 3-node cluster")
 	}
 	c := natscluster.Start(t, 3)
-	start := func(first int) (*Service, *syncBuffer, context.CancelFunc, chan error) {
+	start := func(first int) (*Service, *syncBuffer, func()) {
 		yaml := fmt.Sprintf(`
 server: {listen: "127.0.0.1:0"}
 nats: {url: %q, replicas: 3}
@@ -33,25 +30,11 @@ sources: [{name: hook, type: webhook}]
 notifiers: [{name: console, type: console, timeout: 1s}, {name: quiet, type: console, timeout: 1s}]
 routes: {default: [console]}
 `, c.URLs(first))
-		cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := &syncBuffer{}
-		ctx, cancel := context.WithCancel(context.Background())
-		svc, err := New(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Stdout: out, AckWait: time.Second})
-		if err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- svc.Run(ctx) }()
-		<-svc.Ready()
-		return svc, out, cancel, done
+		r := run(t, yaml, nil, Options{AckWait: time.Second})
+		return r.svc, r.out, r.stop
 	}
-	a, outA, cancelA, doneA := start(0)
-	b, outB, cancelB, doneB := start(1)
-	defer func() { cancelB(); <-doneB }()
+	a, outA, stopA := start(0)
+	b, outB, _ := start(1)
 
 	// 200 actors, each changing a setting twice within the dedup window:
 	// 200 alerts, whichever replica takes which event.
@@ -86,8 +69,7 @@ routes: {default: [console]}
 				waitFor(t, "replica a to evaluate events", func() bool { return a.eval.stats.Events.Load() > 0 })
 				killed = true
 				a.nc.Close()
-				cancelA()
-				<-doneA
+				stopA()
 			}
 		}
 		wg.Wait()

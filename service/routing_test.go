@@ -1,11 +1,9 @@
 package service
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,8 +14,6 @@ import (
 
 	"github.com/emersion/go-smtp"
 	json "github.com/goccy/go-json"
-
-	"github.com/alerter/alerter/config"
 )
 
 // mailbox is an SMTP server that keeps the messages it receives.
@@ -110,19 +106,7 @@ routes:
   default: [console]
 `, t.TempDir(), slackSrv.URL, ln.Addr().(*net.TCPAddr).Port, pdSrv.URL)
 	env := map[string]string{"SLACK_TOKEN": "xoxb-secret-slack", "PD_KEY": "R0UT1NGKEY0123456789abcdef012345"}
-	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &running{svc: svc, cancel: cancel, done: make(chan error, 1), url: "http://" + svc.Addr()}
-	go func() { r.done <- svc.Run(ctx) }()
-	t.Cleanup(r.stop)
-	<-svc.Ready()
+	r := run(t, yaml, env, Options{Stdout: io.Discard})
 
 	r.post(t, "/webhooks/in", `{"id":"c1","time":"2024-05-14T10:00:00Z","action":"Global setting changed","actor":{"name":"mchen","display_name":"Ming <Chen>"},"ip":"198.51.100.7"}`)
 	r.post(t, "/webhooks/in", `{"id":"h1","time":"2024-05-14T10:01:00Z","action":"All findings exported","actor":{"name":"akumar"}}`)

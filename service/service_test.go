@@ -72,19 +72,27 @@ func start(t *testing.T, dir string) *running {
 // startWith starts alerter with more sources (YAML list items).
 func startWith(t *testing.T, dir, sources string) *running {
 	t.Helper()
-	env := func(k string) (string, bool) {
-		if k == "HOOK_SECRET" {
-			return "tok", true
-		}
-		return "", false
-	}
-	cfg, err := config.Parse("alerter.yaml", fmt.Appendf(nil, testConfig, dir, sources), env)
+	return run(t, string(fmt.Appendf(nil, testConfig, dir, sources)), map[string]string{"HOOK_SECRET": "tok"}, Options{AckWait: 2 * time.Second})
+}
+
+// run starts alerter on a config file's text, with env as the
+// environment, and waits until it is ready; it stops when the test ends.
+// The console prints into the running's out, unless opt says otherwise.
+func run(t *testing.T, yaml string, env map[string]string, opt Options) *running {
+	t.Helper()
+	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := &syncBuffer{}
+	if opt.Stdout == nil {
+		opt.Stdout = out
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, Options{Logger: slog.New(slog.DiscardHandler), Stdout: out, AckWait: 2 * time.Second})
+	svc, err := New(ctx, cfg, opt)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
