@@ -63,6 +63,29 @@ type StateOptions struct {
 	MaxTries int
 	// Logger receives outage reports, once per outage; nil discards them.
 	Logger *slog.Logger
+	// CacheEntries bounds the keys whose last state and revision the store
+	// remembers, so that their next update is one round trip (a
+	// compare-and-set on the remembered revision) instead of two (read,
+	// then compare-and-set). An entry takes about 60 bytes plus the
+	// encoded state (82 bytes for a typical 22-byte dedup state; states
+	// over 1 KiB are not cached). Default DefaultStateCacheEntries (about
+	// 5 MB); rounded up to a multiple of 256, bounded per 256th of the
+	// keys; negative: no cache.
+	CacheEntries int
+}
+
+// StateStats count what a StateStore did since it was created. Round
+// trips per update are (Reads+Writes)/Updates.
+type StateStats struct {
+	Updates int64 // Update calls with a valid key
+	Reads   int64 // requests reading a key from the server (Get's too)
+	Writes  int64 // compare-and-set writes (states and purges), failed ones included
+	// CacheHits are updates done on the cached state in one round trip;
+	// CacheMisses cached states the server rejected, because another
+	// replica, an expiry or a purge moved the key: those updates read the
+	// key and tried again.
+	CacheHits, CacheMisses int64
+	CacheEntries           int64 // keys cached now
 }
 
 // StateStore is an engine.Store in a JetStream KV bucket, shared by all
@@ -87,6 +110,10 @@ type StateStore struct {
 	// fixed cost however many keys there are. A channel, unlike a mutex,
 	// lets a waiter give up with its context.
 	keyLocks [256]chan struct{}
+	// cache is sharded like keyLocks, each shard used under its lock; nil
+	// without a cache.
+	cache    *stateCache
+	stats    stateCounters
 	down     atomic.Bool
 	failures atomic.Int64
 	downMu   sync.Mutex
@@ -94,6 +121,10 @@ type StateStore struct {
 }
 
 var _ engine.Store = (*StateStore)(nil)
+
+type stateCounters struct {
+	updates, reads, writes, hits, misses, entries atomic.Int64
+}
 
 // NewStateStore creates the bucket if needed (or updates its replicas and
 // marker TTL) and returns a store on it.
@@ -146,6 +177,7 @@ func NewStateStore(ctx context.Context, js jetstream.JetStream, opt StateOptions
 		log:    log.With("bucket", opt.Bucket),
 		bufs:   sync.Pool{New: func() any { return new([]byte) }},
 	}
+	s.cache = newStateCache(opt.CacheEntries, len(s.keyLocks))
 	if p := apiPrefix(js); p != jetstream.DefaultAPIPrefix {
 		s.putPre = p + s.putPre // as KeyValue does, for imported JetStream
 	}
@@ -155,12 +187,17 @@ func NewStateStore(ctx context.Context, js jetstream.JetStream, opt StateOptions
 	return s, nil
 }
 
-// Update implements engine.Store. It reads the key, runs fn on the state
-// and writes the result only if the key did not change in between; if it
-// did, it starts over (fn may thus run several times and must not have
-// effects beyond the state and its own variables). A state left Empty is
-// purged. Each write carries ttl, rounded up to whole seconds (the
-// server's unit); ttl <= 0 keeps the state until it is emptied.
+// Update implements engine.Store. It runs fn on the key's state and
+// writes the result only if the key did not change in between; if it did,
+// it reads the key and starts over (fn may thus run several times and must
+// not have effects beyond the state and its own variables). A state left
+// Empty is purged. Each write carries ttl, rounded up to whole seconds
+// (the server's unit); ttl <= 0 keeps the state until it is emptied.
+//
+// The state fn starts from is the one this process last wrote, if it
+// remembers it (see StateOptions.CacheEntries), without reading it: the
+// compare-and-set on its revision proves it current, in one round trip.
+// Otherwise, or when the server rejects it, the key is read first.
 func (s *StateStore) Update(ctx context.Context, key string, ttl time.Duration, fn func(*engine.GroupState) error) error {
 	if err := checkKey(key); err != nil {
 		return err
@@ -168,12 +205,38 @@ func (s *StateStore) Update(ctx context.Context, key string, ttl time.Duration, 
 	parent := ctx
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	lock := s.keyLocks[keyHash(key)%uint32(len(s.keyLocks))]
+	stripe := keyHash(key) % uint32(len(s.keyLocks))
+	lock := s.keyLocks[stripe]
 	select {
 	case lock <- struct{}{}:
 		defer func() { <-lock }()
 	case <-ctx.Done():
 		return s.failed(parent, key, fn, ctx.Err())
+	}
+	s.stats.updates.Add(1)
+	c := s.cacheRef(stripe, key)
+	cached, ok := c.get()
+	// contended: another replica or an expiry moved the key since this
+	// process last wrote it, so guessing costs a round trip more. It stays
+	// so until a read finds the key as this process left it.
+	contended := ok && cached.flags&slotContended != 0
+	leader := false
+	if ok && !contended {
+		done, err := s.updateCached(ctx, c, key, ttl, fn, cached)
+		switch {
+		case done && err == nil:
+			s.reachable()
+			return nil
+		case done && isConflict(err):
+			// Read the key from the leader: a direct get may be served by
+			// a replica that has not seen what moved it yet.
+			s.stats.misses.Add(1)
+			contended, leader = true, true
+		case done:
+			return s.failed(parent, key, fn, err)
+		case err != nil:
+			return err // fn's
+		}
 	}
 	subj := s.prefix + key
 	for try := range s.opt.MaxTries {
@@ -185,21 +248,25 @@ func (s *StateStore) Update(ctx context.Context, key string, ttl time.Duration, 
 		// The first read is a direct get, which any replica answers, so it
 		// may be stale; after a conflict ask the leader, or a lagging
 		// replica could fail every try.
-		st, rev, live, err := s.load(ctx, subj, try > 0)
+		start := time.Now()
+		st, rev, live, err := s.load(ctx, subj, leader || try > 0)
 		if err != nil {
 			return s.failed(parent, key, fn, err)
+		}
+		if ok && rev == cached.rev {
+			contended = false
 		}
 		if err := fn(&st); err != nil {
 			return err
 		}
-		switch {
-		case st.Empty() && !live:
-			err = nil // nothing stored, nothing to store
-		case st.Empty():
-			err = s.kv.Purge(ctx, key, jetstream.LastRevision(rev), jetstream.PurgeTTL(s.opt.MarkerTTL))
-		default:
-			err = s.put(ctx, s.putPre+key, rev, ttl, &st)
+		if st.Empty() && !live {
+			// Nothing stored, nothing to store. The absence is cached, for
+			// a while, so that a state created next is one round trip.
+			c.put("", rev, start, s.opt.MarkerTTL, contended)
+			s.reachable()
+			return nil
 		}
+		err = s.write(ctx, c, key, rev, live, ttl, &st, contended)
 		if err == nil {
 			s.reachable()
 			return nil
@@ -208,7 +275,71 @@ func (s *StateStore) Update(ctx context.Context, key string, ttl time.Duration, 
 			return s.failed(parent, key, fn, err)
 		}
 	}
+	c.remove()
 	return fmt.Errorf("update %s: %w (%d tries)", key, ErrConflict, s.opt.MaxTries)
+}
+
+// updateCached is Update's first try, on the cached state: done reports
+// that it wrote or tried to, with err the write's outcome; otherwise err
+// is fn's, or nil when the key must be read (an absent state fn left
+// Empty: the absence is not proven by a write).
+func (s *StateStore) updateCached(ctx context.Context, c cacheRef, key string, ttl time.Duration, fn func(*engine.GroupState) error, e cacheSlot) (done bool, err error) {
+	var st engine.GroupState
+	live := e.state != ""
+	if live {
+		if st, err = decodeState([]byte(e.state)); err != nil {
+			c.remove() // cannot be: the store encoded it
+			return false, nil
+		}
+	}
+	if err := fn(&st); err != nil {
+		return false, err
+	}
+	if st.Empty() && !live {
+		return false, nil
+	}
+	err = s.write(ctx, c, key, e.rev, live, ttl, &st, false)
+	if err == nil {
+		s.stats.hits.Add(1)
+	}
+	return true, err
+}
+
+// write stores st, or purges the key if st is Empty, provided the key's
+// last revision is still rev, and caches what it stored.
+func (s *StateStore) write(ctx context.Context, c cacheRef, key string, rev uint64, live bool, ttl time.Duration, st *engine.GroupState, contended bool) error {
+	// The entry ends no later than what it mirrors on the server: the
+	// message is stored, and its TTL starts, after start.
+	start := time.Now()
+	s.stats.writes.Add(1)
+	var err error
+	if st.Empty() {
+		var seq uint64
+		if seq, err = s.purge(ctx, key, rev); err == nil {
+			// The purge marker is the key's last message until it expires.
+			c.put("", seq, start, s.opt.MarkerTTL, contended)
+			return nil
+		}
+	} else {
+		bp := s.bufs.Get().(*[]byte)
+		defer s.bufs.Put(bp)
+		*bp = encodeState((*bp)[:0], st)
+		var seq uint64
+		if seq, err = s.put(ctx, s.putPre+key, rev, ttl, *bp); err == nil {
+			if c.sh != nil && len(*bp) <= maxCachedState {
+				c.put(string(*bp), seq, start, ceilTTL(ttl), contended)
+			} else {
+				c.remove()
+			}
+			return nil
+		}
+	}
+	if !isConflict(err) {
+		// It may have been stored all the same (a timeout): the cached
+		// revision is unknown.
+		c.remove()
+	}
+	return err
 }
 
 // Get returns the stored state of key and whether there is one. It reads
@@ -237,12 +368,14 @@ func (s *StateStore) Bucket() string { return s.bucket }
 func (s *StateStore) load(ctx context.Context, subj string, leader bool) (st engine.GroupState, rev uint64, live bool, err error) {
 	var m *jetstream.RawStreamMsg
 	if !leader {
+		s.stats.reads.Add(1)
 		m, err = s.stream.GetLastMsgForSubject(ctx, subj)
 		// No replica answers direct gets while the stream starts up or
 		// its replicas catch up; the leader may already.
 		leader = errors.Is(err, nats.ErrNoResponders)
 	}
 	if leader {
+		s.stats.reads.Add(1)
 		m, err = s.leaderGet(ctx, subj)
 	}
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -321,25 +454,64 @@ func apiPrefix(js jetstream.JetStream) string {
 	return jetstream.DefaultAPIPrefix
 }
 
-// put writes st if the subject's last sequence is still rev, with the TTL
-// in the same message. KeyValue.Update cannot do this (it drops the TTL,
-// so an updated key would never expire), but the KV is a stream, and a
-// publish with Nats-Expected-Last-Subject-Sequence and Nats-TTL headers is
-// exactly what KeyValue.Create sends, with any revision.
-func (s *StateStore) put(ctx context.Context, subj string, rev uint64, ttl time.Duration, st *engine.GroupState) error {
-	bp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bp)
-	*bp = encodeState((*bp)[:0], st)
-	m := &nats.Msg{Subject: subj, Data: *bp, Header: nats.Header{
+// put writes the encoded state data if the subject's last sequence is
+// still rev, with the TTL in the same message, and returns the message's
+// sequence. KeyValue.Update cannot do this (it drops the TTL, so an
+// updated key would never expire), but the KV is a stream, and a publish
+// with Nats-Expected-Last-Subject-Sequence and Nats-TTL headers is exactly
+// what KeyValue.Create sends, with any revision.
+func (s *StateStore) put(ctx context.Context, subj string, rev uint64, ttl time.Duration, data []byte) (uint64, error) {
+	m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{
 		jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(rev, 10)},
 	}}
 	if ttl > 0 {
 		// Whole seconds: the server's unit; the short form saves bytes in
 		// every stored message.
-		m.Header[jetstream.MsgTTLHeader] = []string{strconv.FormatInt(int64(ceilSecond(ttl)/time.Second), 10)}
+		m.Header[jetstream.MsgTTLHeader] = []string{strconv.FormatInt(int64(ceilTTL(ttl)/time.Second), 10)}
 	}
-	_, err := s.js.PublishMsg(ctx, m)
-	return err
+	ack, err := s.js.PublishMsg(ctx, m)
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+// purge replaces the key's state (revision rev) by a purge marker that
+// expires after MarkerTTL, and returns the marker's sequence. It sends
+// what KeyValue.Purge with LastRevision and PurgeTTL does, which does not
+// tell the marker's revision.
+func (s *StateStore) purge(ctx context.Context, key string, rev uint64) (uint64, error) {
+	m := &nats.Msg{Subject: s.putPre + key, Header: nats.Header{
+		headerKVOperation:                   {kvOpPurge},
+		jetstream.MsgRollup:                 {jetstream.MsgRollupSubject},
+		jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(rev, 10)},
+		jetstream.MsgTTLHeader:              {strconv.FormatInt(int64(s.opt.MarkerTTL/time.Second), 10)},
+	}}
+	ack, err := s.js.PublishMsg(ctx, m)
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+// Stats returns the store's counts.
+func (s *StateStore) Stats() StateStats {
+	return StateStats{
+		Updates:      s.stats.updates.Load(),
+		Reads:        s.stats.reads.Load(),
+		Writes:       s.stats.writes.Load(),
+		CacheHits:    s.stats.hits.Load(),
+		CacheMisses:  s.stats.misses.Load(),
+		CacheEntries: s.stats.entries.Load(),
+	}
+}
+
+// cacheRef is key's place in the cache, stripe that of its lock.
+func (s *StateStore) cacheRef(stripe uint32, key string) cacheRef {
+	if s.cache == nil {
+		return cacheRef{}
+	}
+	return cacheRef{c: s.cache, sh: &s.cache.shards[stripe], h: s.cache.hash(key), n: &s.stats.entries}
 }
 
 // failed handles an error from the store: with FailOpen and an outage, fn
@@ -487,6 +659,15 @@ func keyHash(key string) uint32 {
 		h *= 16777619
 	}
 	return h
+}
+
+// ceilTTL is the TTL a write of ttl carries: whole seconds, at least
+// one; ttl <= 0 (none) stays.
+func ceilTTL(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		return 0
+	}
+	return ceilSecond(ttl)
 }
 
 func ceilSecond(d time.Duration) time.Duration {

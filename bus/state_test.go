@@ -319,6 +319,10 @@ func TestStateStoreCluster(t *testing.T) {
 	}
 
 	t.Logf("%d concurrent updates done at %s", 2*perStore, time.Since(start))
+	for i, s := range stores {
+		st := s.Stats()
+		t.Logf("store %d: %+v, %.2f round trips/update", i, st, float64(st.Reads+st.Writes)/float64(st.Updates))
+	}
 	// Kill the node store 0 is connected to; with the other two the bucket
 	// keeps its quorum. Updates may fail while the client reconnects and a
 	// new stream leader is elected, so each is retried for a bounded time.
