@@ -27,8 +27,9 @@ const EvaluatorConsumer = "evaluator"
 // Defaults of evaluatorOptions.
 const (
 	// defaultEvalWorkers evaluate events at once. Evaluating is mostly
-	// waiting: a stateful match costs two round trips to the state bucket,
-	// an alert one to ALERTS; workers overlap those waits.
+	// waiting: a stateful match costs a round trip to the state bucket (two
+	// when another replica wrote the group last), an alert one to ALERTS;
+	// workers overlap those waits.
 	defaultEvalWorkers = 64
 	// defaultEvalInFlight bounds the events taken but not yet finished,
 	// running or waiting for an earlier event of one of their groups.
