@@ -32,6 +32,7 @@ func (s *Service) routes() []route {
 		{"GET", "/api/v1/alerts", s.listAlerts, false},
 		{"GET", "/api/v1/alerts/{id}", s.getAlert, false},
 		{"POST", "/api/v1/evaluate", s.evaluate, false},
+		{"GET", "/api/v1/events/{id}", s.getEvent, false},
 		{"GET", "/api/v1/events/{id}/explain", s.explainHandler, false},
 		{"GET", "/api/v1/silences", s.listSilences, false},
 		{"POST", "/api/v1/silences", s.addSilence, false},

@@ -88,6 +88,38 @@ func (s *Service) explainHandler(w http.ResponseWriter, r *http.Request) {
 
 var errEventNotFound = errors.New("event not found")
 
+// getEvent answers one stored event (within the last ?within=, default
+// 24h), as the EVENTS stream holds it, raw payload included.
+func (s *Service) getEvent(w http.ResponseWriter, r *http.Request) {
+	within := explainWithin
+	if v := r.URL.Query().Get("within"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			writeJSON(w, http.StatusBadRequest, errorBody("within: a duration such as 24h"))
+			return
+		}
+		within = d
+	}
+	data, _, err := s.findEvent(r.Context(), r.PathValue("id"), within)
+	switch {
+	case errors.Is(err, errEventNotFound):
+		writeJSON(w, http.StatusNotFound, errorBody(err.Error()))
+		return
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
+		return
+	}
+	ev, err := event.Decode(data)
+	if err == nil {
+		err = ev.LoadRaw()
+	}
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, errorBody("stored event unreadable: "+err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusOK, &ev)
+}
+
 // Explain finds the event stored within the last `within` and explains what
 // each rule made of it, with today's rules and state.
 func (s *Service) Explain(ctx context.Context, id string, within time.Duration) (*Explanation, error) {

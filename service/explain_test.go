@@ -32,6 +32,13 @@ func TestExplain(t *testing.T) {
 	if r.get(t, "/api/v1/events/e2/explain", &x2); len(x2.Rules) != 1 || !strings.HasPrefix(x2.Rules[0].Decision, "suppressed") || x2.Rules[0].Alert != nil {
 		t.Errorf("e2: %+v", x2.Rules)
 	}
+	var ev struct {
+		ID  string
+		Raw map[string]any
+	}
+	if code := r.get(t, "/api/v1/events/e2", &ev); code != 200 || ev.ID != "e2" || ev.Raw["action"] != "Global setting changed" {
+		t.Errorf("GET event: %d %+v", code, ev)
+	}
 	var e struct{ Error string }
 	if code := r.get(t, "/api/v1/events/nope/explain", &e); code != 404 || !strings.Contains(e.Error, `no event "nope"`) {
 		t.Errorf("unknown event: %d %q", code, e.Error)

@@ -104,6 +104,8 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"GET", "/api/v1/alerts/{id}", "/api/v1/alerts/" + page.Alerts[0].ID, ""},
 		{"GET", "/api/v1/alerts/{id}", "/api/v1/alerts/nope", ""},
 		{"GET", "/api/v1/events/{id}/explain", "/api/v1/events/e1/explain", ""},
+		{"GET", "/api/v1/events/{id}", "/api/v1/events/e1", ""},
+		{"GET", "/api/v1/events/{id}", "/api/v1/events/nope", ""},
 		{"GET", "/api/v1/events/{id}/explain", "/api/v1/events/nope/explain", ""},
 		{"POST", "/api/v1/evaluate", "/api/v1/evaluate", `{"rule":"id: x\nseverity: low\nwhen: true\ntitle: hi","events":` + jsonString(setting("z", "zed", "2024-05-14T10:00:00Z")) + `}`},
 		{"POST", "/api/v1/evaluate", "/api/v1/evaluate", `{"rule":"id: x\nwhen: nope"}`},
