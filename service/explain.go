@@ -66,24 +66,39 @@ type StateView struct {
 const explainWithin = 24 * time.Hour
 
 func (s *Service) explainHandler(w http.ResponseWriter, r *http.Request) {
-	within := explainWithin
-	if v := r.URL.Query().Get("within"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			writeJSON(w, http.StatusBadRequest, errorBody("within: a duration such as 24h"))
-			return
-		}
-		within = d
+	within, ok := withinParam(w, r)
+	if !ok {
+		return
 	}
 	x, err := s.Explain(r.Context(), r.PathValue("id"), within)
-	switch {
-	case errors.Is(err, errEventNotFound):
-		writeJSON(w, http.StatusNotFound, errorBody(err.Error()))
-	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
-	default:
-		writeJSON(w, http.StatusOK, x)
+	if err != nil {
+		lookupError(w, err)
+		return
 	}
+	writeJSON(w, http.StatusOK, x)
+}
+
+// withinParam reads ?within= (default 24h): how far back EVENTS is searched.
+func withinParam(w http.ResponseWriter, r *http.Request) (time.Duration, bool) {
+	v := r.URL.Query().Get("within")
+	if v == "" {
+		return explainWithin, true
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		writeJSON(w, http.StatusBadRequest, errorBody("within: a duration such as 24h"))
+		return 0, false
+	}
+	return d, true
+}
+
+// lookupError answers a failed lookup of a stored event.
+func lookupError(w http.ResponseWriter, err error) {
+	if errors.Is(err, errEventNotFound) {
+		writeJSON(w, http.StatusNotFound, errorBody(err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
 }
 
 var errEventNotFound = errors.New("event not found")
@@ -91,22 +106,13 @@ var errEventNotFound = errors.New("event not found")
 // getEvent answers one stored event (within the last ?within=, default
 // 24h), as the EVENTS stream holds it, raw payload included.
 func (s *Service) getEvent(w http.ResponseWriter, r *http.Request) {
-	within := explainWithin
-	if v := r.URL.Query().Get("within"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			writeJSON(w, http.StatusBadRequest, errorBody("within: a duration such as 24h"))
-			return
-		}
-		within = d
+	within, ok := withinParam(w, r)
+	if !ok {
+		return
 	}
 	data, _, err := s.findEvent(r.Context(), r.PathValue("id"), within)
-	switch {
-	case errors.Is(err, errEventNotFound):
-		writeJSON(w, http.StatusNotFound, errorBody(err.Error()))
-		return
-	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
+	if err != nil {
+		lookupError(w, err)
 		return
 	}
 	ev, err := event.Decode(data)
