@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -185,6 +187,9 @@ type generator struct {
 	// event an actor of its own (from actorBase on).
 	actors    uint64
 	actorBase uint64
+	// other and frac make a mixed stream (see mixed).
+	other []*template
+	frac  float64
 }
 
 func newGenerator(ts []*template, actors, actorBase uint64) *generator {
@@ -194,7 +199,7 @@ func newGenerator(ts []*template, actors, actorBase uint64) *generator {
 // next appends one event and returns the sequence number it used.
 func (g *generator) next(dst []byte) ([]byte, uint64) {
 	n := g.seq.Add(1)
-	t := g.templates[n%uint64(len(g.templates))]
+	t := g.pick(n)
 	actor := g.actorBase + n
 	if g.actors > 0 {
 		// A fixed scramble of n spreads a template's events over the pool.
@@ -227,4 +232,137 @@ func quietSetting(m map[string]any) {
 			"key": "Notify authors by email", "i18nKey": "Notify authors by email", "from": "No", "to": "Yes",
 		}}
 	}
+}
+
+// ordinaryEntities are Confluence auditing entities of the everyday kind
+// that make up most of a real audit log — pages, blog posts, comments and
+// attachments created or changed, a space renamed — from an office
+// address. None of the example rules is about these categories or actions
+// (TestOrdinaryEventsMatchNothing checks it with the engine, at office
+// hours and off hours); the generator gives each its own time and an
+// actor like the fixtures'.
+func ordinaryEntities() []map[string]any {
+	space := map[string]any{"name": "Engineering", "type": "Space", "uri": "https://confluence.example.com/display/ENG", "id": "98305"}
+	page := func(title, id string) map[string]any {
+		return map[string]any{"name": title, "type": "Page", "uri": "https://confluence.example.com/pages/viewpage.action?pageId=" + id, "id": id}
+	}
+	entity := func(categoryKey, category, actionKey, action string, objects []any, changes []any) map[string]any {
+		if changes == nil {
+			changes = []any{}
+		}
+		return map[string]any{
+			"timestamp": "2024-05-14T09:00:00.000Z",
+			"author":    map[string]any{"name": "Sam Example", "type": "user", "id": "8a7f808a8b1c2d3e018b1c2e77770007", "uri": "", "avatarUri": ""},
+			"type": map[string]any{
+				"categoryI18nKey": categoryKey, "category": category,
+				"actionI18nKey": actionKey, "action": action,
+			},
+			"affectedObjects": objects,
+			"changedValues":   changes,
+			"source":          "10.20.30.57",
+			"system":          "https://confluence.example.com",
+			"node":            "node-1",
+			"method":          "Browser",
+			"extraAttributes": []any{},
+		}
+	}
+	change := func(key, from, to string) map[string]any {
+		return map[string]any{"key": key, "i18nKey": key, "from": from, "to": to}
+	}
+	const pages, catPages = "audit.logging.category.pages", "Pages"
+	return []map[string]any{
+		entity(pages, catPages, "audit.logging.summary.page.created", "Page created",
+			[]any{page("Q3 planning", "1638401"), space}, nil),
+		entity(pages, catPages, "audit.logging.summary.page.updated", "Page updated",
+			[]any{page("Release checklist", "1638417"), space}, []any{change("Version", "7", "8")}),
+		entity(pages, catPages, "audit.logging.summary.page.moved", "Page moved",
+			[]any{page("Meeting notes 2024-05-13", "1638433"), space}, []any{change("Parent page", "Meeting notes", "Archive")}),
+		entity(pages, catPages, "audit.logging.summary.blogpost.created", "Blog post created",
+			[]any{page("Sprint 42 review", "1638449"), space}, nil),
+		entity("audit.logging.category.comments", "Comments", "audit.logging.summary.comment.created", "Comment added",
+			[]any{page("Q3 planning", "1638401"), space}, nil),
+		entity("audit.logging.category.attachments", "Attachments", "audit.logging.summary.attachment.created", "Attachment created",
+			[]any{map[string]any{"name": "architecture.png", "type": "Attachment", "id": "1638465"}, page("Q3 planning", "1638401"), space}, nil),
+		entity("audit.logging.category.spaces", "Spaces", "audit.logging.summary.space.config.updated", "Space configuration updated",
+			[]any{space}, []any{change("Name", "Engineering", "Engineering (all teams)")}),
+	}
+}
+
+// A mix is the make-up of the stream a scenario sends: the security-heavy
+// fixture stream as it is (Frac < 0), or a fraction Frac of events that
+// match a rule among ordinary events that match none.
+type mix struct {
+	Name string  `json:"name"`
+	Frac float64 `json:"frac"`
+}
+
+var securityMix = mix{Name: "security", Frac: -1}
+
+func (m mix) String() string { return m.Name }
+
+// label is what a row's metric says of the mix: nothing for the security
+// stream, as the rows read before mixes existed.
+func (m mix) label() string {
+	if m.Frac < 0 {
+		return ""
+	}
+	return " (" + m.Name + ")"
+}
+
+// parseMixes reads -match: "security" and fractions in (0, 1], comma-separated.
+func parseMixes(s string) ([]mix, error) {
+	var out []mix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		switch {
+		case f == "":
+			continue
+		case f == "security":
+			out = append(out, securityMix)
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSuffix(f, "%"), 64)
+		if strings.HasSuffix(f, "%") {
+			v /= 100
+		}
+		if err != nil || v <= 0 || v > 1 {
+			return nil, fmt.Errorf("-match: %q is neither \"security\" nor a fraction in (0, 1]", f)
+		}
+		name := strconv.FormatFloat(100*v, 'f', -1, 64) + "% match"
+		if !slices.ContainsFunc(out, func(m mix) bool { return m.Frac == v }) {
+			out = append(out, mix{Name: name, Frac: v})
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-match: no mix")
+	}
+	return out, nil
+}
+
+// mixed returns a generator of templates, or, with other set, of events of
+// which a fraction frac comes from templates (cycling) and the rest from
+// other, spread evenly.
+func (g *generator) mixed(other []*template, frac float64) *generator {
+	g.other, g.frac = other, frac
+	return g
+}
+
+// matching reports whether event n of a mixed generator comes from its
+// templates rather than from other.
+func (g *generator) matching(n uint64) bool {
+	if g.other == nil {
+		return true
+	}
+	return uint64(float64(n)*g.frac) != uint64(float64(n-1)*g.frac)
+}
+
+func (g *generator) pick(n uint64) *template {
+	if g.other == nil {
+		return g.templates[n%uint64(len(g.templates))]
+	}
+	k := uint64(float64(n) * g.frac)
+	if g.matching(n) {
+		return g.templates[k%uint64(len(g.templates))]
+	}
+	return g.other[(n-k)%uint64(len(g.other))]
 }

@@ -29,17 +29,30 @@ const (
 )
 
 const harnessConfig = `
-server: {listen: "127.0.0.1:0", max_body_bytes: 16777216}
+server: {listen: "127.0.0.1:0", max_body_bytes: 16777216%s}
 nats:
   embedded: {store_dir: %q, listen: "127.0.0.1:0"}
 rules: {paths: [%q], watch: false}
 sources:
   - {name: ` + webhookSource + `, type: webhook, path: ` + webhookPath + `, format: auto}
   - {name: ` + natsSource + `, type: nats, subject: "` + natsSubject + `", format: auto}
-notifiers:
-  - {name: console, type: console}
-routes: {default: [console]}
-`
+%s`
+
+// targets are where a harness sends alerts: the notifiers: and routes:
+// sections of its config, the names of the notifiers, and
+// server.external_url (Slack messages link to the alert under it).
+type targets struct {
+	yaml        string
+	names       []string
+	externalURL string
+}
+
+// consoleTargets is the console notifier writing to io.Discard, for every
+// alert.
+var consoleTargets = targets{
+	yaml:  "notifiers:\n  - {name: console, type: console}\nroutes: {default: [console]}\n",
+	names: []string{"console"},
+}
 
 // harness is alerter running in this process, and a separate client
 // connection to its embedded NATS server.
@@ -56,6 +69,8 @@ type harness struct {
 	kv     jetstream.Stream
 	dir    string
 	keep   bool
+	// notifiers are the configured targets' names.
+	notifiers []string
 
 	// Updated by monitor: events the evaluator acknowledged since the
 	// harness started, and events stored but not yet acknowledged.
@@ -65,8 +80,8 @@ type harness struct {
 	ackBase uint64
 }
 
-func startHarness(ctx context.Context, rulesPath, storeDir string, log *slog.Logger) (h *harness, err error) {
-	h = &harness{done: make(chan error, 1)}
+func startHarness(ctx context.Context, rulesPath, storeDir string, to targets, log *slog.Logger) (h *harness, err error) {
+	h = &harness{done: make(chan error, 1), notifiers: to.names}
 	if storeDir == "" {
 		if h.dir, err = os.MkdirTemp("", "alerter-loadgen-"); err != nil {
 			return nil, err
@@ -79,7 +94,11 @@ func startHarness(ctx context.Context, rulesPath, storeDir string, log *slog.Log
 			h.stop()
 		}
 	}()
-	cfg, err := config.Parse("loadgen.yaml", fmt.Appendf(nil, harnessConfig, h.dir, rulesPath), func(string) (string, bool) { return "", false })
+	server := ""
+	if to.externalURL != "" {
+		server = fmt.Sprintf(", external_url: %q", to.externalURL)
+	}
+	cfg, err := config.Parse("loadgen.yaml", fmt.Appendf(nil, harnessConfig, server, h.dir, rulesPath, to.yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		return nil, err
 	}
@@ -198,23 +217,40 @@ func (h *harness) drain(ctx context.Context, timeout time.Duration) (time.Durati
 	}
 }
 
-// deliveredAll waits until the console notifier took every alert.
+// deliveredAll waits until every notifier took every alert.
 func (h *harness) deliveredAll(ctx context.Context, timeout time.Duration) error {
-	cons, err := h.js.Consumer(ctx, bus.AlertsStream, "notify-console")
-	if err != nil {
-		return err
-	}
 	deadline := time.Now().Add(timeout)
-	for {
-		info, err := cons.Info(ctx)
-		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-			return nil
+	for _, name := range h.notifiers {
+		cons, err := h.js.Consumer(ctx, bus.AlertsStream, "notify-"+name)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("alerts not delivered after %s", timeout)
+		for {
+			info, err := cons.Info(ctx)
+			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("alerts not delivered to %s after %s", name, timeout)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	return nil
+}
+
+// settled tells whether notifier name has nothing left to send: no alert
+// waiting for it, none out with it or waiting for a retry.
+func (h *harness) settled(ctx context.Context, name string) (bool, error) {
+	cons, err := h.js.Consumer(ctx, bus.AlertsStream, "notify-"+name)
+	if err != nil {
+		return false, err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	return info.NumPending == 0 && info.NumAckPending == 0, nil
 }
 
 func (h *harness) stop() {

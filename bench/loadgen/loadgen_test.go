@@ -109,6 +109,8 @@ func TestSmoke(t *testing.T) {
 	s.Keys = 300
 	s.Settle = 100 * time.Millisecond
 	s.Actors = 20
+	s.DeliveryRate = 200
+	s.DeliveryWait = time.Minute
 	s.Rules, s.Events = rulesDir, eventsDir
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -117,7 +119,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	want := map[string]int{"post": 1, "batch": 2, "latency": 4, "memory": 2}
+	// batch and latency report each of the two default mixes.
+	want := map[string]int{"post": 1, "batch": 4, "latency": 8, "memory": 2, "delivery": 5, "delivery-429": 4}
 	got := map[string]int{}
 	for _, row := range rep.Rows {
 		got[row.Scenario]++
@@ -133,7 +136,7 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("row %s/%s passes or fails without a target", row.Scenario, row.Metric)
 		}
 		switch row.Unit {
-		case "ev/s":
+		case "ev/s", "alerts/s", "alerts":
 			if row.Result <= 0 || row.Floor <= 0 || row.Ratio <= 0 {
 				t.Errorf("row %s/%s: rate, floor and ratio must be positive: %+v", row.Scenario, row.Metric, row)
 			}
@@ -148,8 +151,17 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("scenario %s: %d rows, want %d", sc, got[sc], n)
 		}
 	}
-	if d := rep.Details["latency"]; d == nil || d["alerts_missing"] != 0 {
+	if d := rep.Details["latency"]; d == nil || d["alerts_missing"] != 0 || d["match5pct_alerts_missing"] != 0 ||
+		d["match5pct_alerts_of_other_events"] != int64(0) || d["match5pct_alerting_events"] == 0 {
 		t.Errorf("latency details: %v", d)
+	}
+	for _, sc := range []string{"delivery", "delivery-429"} {
+		if d := rep.Details[sc]; d == nil || d["hook_missing"] != 0 || d["hook_duplicates"] != 0 || d["alerts_fired"] != d["events"] {
+			t.Errorf("%s details: %v", sc, d)
+		}
+	}
+	if d := rep.Details["delivery-429"]; d == nil || d["slack_exactly_once"] != true {
+		t.Errorf("delivery-429: Slack did not get every alert exactly once: %v", d)
 	}
 	if d := rep.Details["memory"]; d == nil || d["keys_created"].(float64) < float64(s.Keys) {
 		t.Errorf("memory details: %v", d)
@@ -160,7 +172,7 @@ func TestSmoke(t *testing.T) {
 	if err := rep.writeJSON(&js); err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"scenario", "post", "batch", "latency", "memory"} {
+	for _, w := range []string{"scenario", "post", "batch", "latency", "memory", "delivery", "delivery-429", "5% match", "bare POST"} {
 		if !strings.Contains(table.String(), w) {
 			t.Errorf("table lacks %q:\n%s", w, table.String())
 		}
@@ -176,11 +188,17 @@ func TestParseScenarios(t *testing.T) {
 		"all":            allScenarios,
 		"":               allScenarios,
 		"post,3":         {"post", "latency"},
+		"5,6":            {"delivery", "delivery-429"},
 		" memory ,batch": {"memory", "batch"},
 	} {
 		got, err := parseScenarios(in)
 		if err != nil || !slices.Equal(got, want) {
 			t.Errorf("parseScenarios(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"post,nope", "7", "0"} {
+		if _, err := parseScenarios(bad); err == nil {
+			t.Errorf("parseScenarios(%q) accepted", bad)
 		}
 	}
 	if _, err := parseScenarios("post,nope"); err == nil {

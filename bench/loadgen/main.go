@@ -5,7 +5,8 @@
 // It starts alerter in this process (embedded NATS in a temporary
 // directory, the rules of examples/rules, a webhook source, a NATS source
 // on load.> read through a stream, the console notifier writing to
-// io.Discard), then drives it:
+// io.Discard; the delivery scenarios start one each with their own
+// notifiers), then drives it:
 //
 //	post      single-event webhook POSTs over N keep-alive connections, flat
 //	          out, vs bare net/http POSTs of the same bodies to a handler
@@ -24,18 +25,39 @@
 //	          caches expired), also beyond what as many stateless alerting
 //	          events grow it by, next to the bytes per key the state bucket
 //	          stores
+//	delivery  events that each fire an alert, at a fixed rate
+//	          (-delivery-rate), to an alerter of their own whose alerts go
+//	          to a webhook notifier aimed at a net/http server in this
+//	          process: receipt (just before the POST) to the target
+//	          accepting the alert (it decodes it, finds its events by
+//	          event_ids, answers 204), vs receipt → alert stored for the
+//	          same events and a bare POST of an alert to the same server
+//	delivery-429
+//	          the same, with a second target of type slack whose incoming
+//	          webhook (a fake in this process) answers every request 429
+//	          with Retry-After: 1 for the first half of the run, then
+//	          200 ok: the webhook target's latency during the storm, the
+//	          attempts Slack refused, and whether Slack got every alert
+//	          exactly once afterwards (waiting up to -delivery-wait)
 //
 // Events are the Confluence auditing fixtures of examples/events (Soteri and
 // core Confluence audit entities), each with a time of its own so that none
 // is deduplicated away, and an actor from a pool (-actors), or a new actor
-// where a scenario needs new groups.
-//
+// where a scenario needs new groups. batch and latency each send two
+// streams (-match): the fixture stream as it is, security-heavy (in
+// latency, every event alerts), and one where 5% of the events match a
+// rule (fixture events that do) and the rest are ordinary audit events —
+// pages, blog posts, comments, attachments, a space renamed — that no
+// example rule matches (checked against the rules in use at the start).
+
 // Run it from the repository root:
 //
-//	go run ./bench/loadgen                       # everything, about 1.5 minutes
+//	go run ./bench/loadgen                       # everything, about 3 minutes
 //	go run ./bench/loadgen -scenarios latency -rate 10000 -duration 10s
 //	go run ./bench/loadgen -json > run.json
 //	go run ./bench/loadgen -scenarios batch -cpuprofile cpu.out
+//	go run ./bench/loadgen -scenarios latency,batch -match 0.05,0.2
+//	go run ./bench/loadgen -scenarios delivery,delivery-429 -delivery-rate 2000
 //
 // It prints a table (scenario, metric, result, floor, ratio, target,
 // pass) and per-scenario details (CPU time per event, the cores other
@@ -74,7 +96,10 @@ type Settings struct {
 	NATSBatch     int           `json:"nats_batch"`     // batch: events per NATS message
 	MaxBacklog    int           `json:"max_backlog"`    // batch: events stored but not yet evaluated
 	Rate          int           `json:"rate"`           // latency: events per second
-	LatencyConns  int           `json:"latency_conns"`  // latency: connections
+	LatencyConns  int           `json:"latency_conns"`  // latency, delivery: connections
+	Mixes         []mix         `json:"mixes"`          // batch, latency: streams
+	DeliveryRate  int           `json:"delivery_rate"`  // delivery: events (each an alert) per second
+	DeliveryWait  time.Duration `json:"delivery_wait"`  // delivery: how long to wait for every alert after the run
 	Keys          int           `json:"keys"`           // memory: groups
 	Settle        time.Duration `json:"settle"`         // memory: wait before reading RSS
 	Actors        int           `json:"actors"`         // post, batch: actor pool
@@ -84,7 +109,7 @@ type Settings struct {
 	HeapProfile   string        `json:"-"` // memory: heap profiles at each sample
 }
 
-var allScenarios = []string{"post", "batch", "latency", "memory"}
+var allScenarios = []string{"post", "batch", "latency", "memory", "delivery", "delivery-429"}
 
 func defaults() Settings {
 	return Settings{
@@ -99,6 +124,9 @@ func defaults() Settings {
 		MaxBacklog:    20_000,
 		Rate:          5000,
 		LatencyConns:  16,
+		Mixes:         []mix{securityMix, {Name: "5% match", Frac: 0.05}},
+		DeliveryRate:  5000,
+		DeliveryWait:  2 * time.Minute,
 		Keys:          50_000,
 		Settle:        11 * time.Second,
 		Actors:        1000,
@@ -107,9 +135,9 @@ func defaults() Settings {
 
 func main() {
 	s := defaults()
-	var scen, cpuProfile, memProfile, blockProfile string
+	var scen, match, cpuProfile, memProfile, blockProfile string
 	var asJSON, verbose bool
-	flag.StringVar(&scen, "scenarios", "all", "scenarios to run, comma-separated: "+strings.Join(allScenarios, ",")+" (or 1-4)")
+	flag.StringVar(&scen, "scenarios", "all", "scenarios to run, comma-separated: "+strings.Join(allScenarios, ",")+" (or 1-6)")
 	flag.DurationVar(&s.Duration, "duration", s.Duration, "length of each measured phase")
 	flag.DurationVar(&s.FloorDuration, "floor-duration", s.FloorDuration, "length of each floor measurement")
 	flag.IntVar(&s.Conns, "conns", s.Conns, "post: concurrent keep-alive connections")
@@ -119,7 +147,10 @@ func main() {
 	flag.IntVar(&s.NATSBatch, "nats-batch", s.NATSBatch, "batch: events per NATS message (JSON lines)")
 	flag.IntVar(&s.MaxBacklog, "max-backlog", s.MaxBacklog, "batch: senders pause while this many events are stored but not yet evaluated")
 	flag.IntVar(&s.Rate, "rate", s.Rate, "latency: events per second")
-	flag.IntVar(&s.LatencyConns, "latency-conns", s.LatencyConns, "latency: connections")
+	flag.IntVar(&s.LatencyConns, "latency-conns", s.LatencyConns, "latency, delivery: connections")
+	flag.StringVar(&match, "match", "security,0.05", "batch, latency: the streams to send, comma-separated: \"security\" (the fixture stream as it is; for latency every event alerts) or the fraction of events that match a rule (0.05 or 5%), the rest ordinary audit events that match none")
+	flag.IntVar(&s.DeliveryRate, "delivery-rate", s.DeliveryRate, "delivery, delivery-429: events per second, each firing an alert")
+	flag.DurationVar(&s.DeliveryWait, "delivery-wait", s.DeliveryWait, "delivery, delivery-429: how long to wait after the run for every alert to reach the targets")
 	flag.IntVar(&s.Keys, "keys", s.Keys, "memory: distinct dedup groups")
 	flag.DurationVar(&s.Settle, "settle", s.Settle, "memory: pause before reading RSS, for NATS' block caches to expire")
 	flag.IntVar(&s.Actors, "actors", s.Actors, "post, batch: size of the actor pool events are drawn from")
@@ -136,6 +167,10 @@ func main() {
 
 	var err error
 	if s.Scenarios, err = parseScenarios(scen); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+	if s.Mixes, err = parseMixes(match); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
@@ -204,7 +239,7 @@ func parseScenarios(s string) ([]string, error) {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
-		if len(f) == 1 && f[0] >= '1' && f[0] <= '4' {
+		if len(f) == 1 && f[0] >= '1' && f[0] <= '0'+byte(len(allScenarios)) {
 			f = allScenarios[f[0]-'1']
 		}
 		if !slices.Contains(allScenarios, f) {
@@ -216,6 +251,10 @@ func parseScenarios(s string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// sharesHarness tells the scenarios that run on the shared alerter from
+// those that start their own.
+func sharesHarness(name string) bool { return name != "delivery" && name != "delivery-429" }
 
 // repoRoot finds the module root from the working directory, for the
 // default rules and events.
@@ -256,32 +295,53 @@ func run(ctx context.Context, s Settings, progress io.Writer, verbose bool) (*Re
 	rep.Settings["publishers"], rep.Settings["nats_batch"] = s.Publishers, s.NATSBatch
 	rep.Settings["rate"], rep.Settings["latency_conns"], rep.Settings["keys"] = s.Rate, s.LatencyConns, s.Keys
 	rep.Settings["actors"], rep.Settings["rules"] = s.Actors, s.Rules
+	rep.Settings["mixes"], rep.Settings["delivery_rate"] = s.Mixes, s.DeliveryRate
 
 	log := slog.New(slog.DiscardHandler)
 	if verbose {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	h, err := startHarness(ctx, s.Rules, s.StoreDir, log)
-	if err != nil {
-		return rep, err
-	}
-	defer h.stop()
-	r := &runner{s: s, h: h, rep: rep, fixtures: fixtures, out: progress}
-	for _, name := range s.Scenarios {
+	r := &runner{s: s, rep: rep, fixtures: fixtures, out: progress, log: log}
+	defer func() {
+		if r.h != nil {
+			r.h.stop()
+		}
+	}()
+	for k, name := range s.Scenarios {
 		if ctx.Err() != nil {
 			return rep, ctx.Err()
 		}
 		fmt.Fprintf(progress, "== %s\n", name)
 		var err error
+		if r.h != nil && !slices.ContainsFunc(s.Scenarios[k:], sharesHarness) {
+			// Nothing left needs the shared alerter: let it go before the
+			// delivery scenarios start their own.
+			r.h.stop()
+			r.h = nil
+		}
 		switch name {
-		case "post":
-			err = r.post(ctx)
-		case "batch":
-			err = r.batch(ctx)
-		case "latency":
-			err = r.latency(ctx)
-		case "memory":
-			err = r.memory(ctx)
+		case "delivery":
+			err = r.delivery(ctx, false)
+		case "delivery-429":
+			err = r.delivery(ctx, true)
+		default:
+			// The scenarios before delivery share one alerter, with the
+			// console notifier, started when the first needs it.
+			if r.h == nil {
+				if r.h, err = startHarness(ctx, s.Rules, s.StoreDir, consoleTargets, log); err != nil {
+					return rep, err
+				}
+			}
+			switch name {
+			case "post":
+				err = r.post(ctx)
+			case "batch":
+				err = r.batch(ctx)
+			case "latency":
+				err = r.latency(ctx)
+			case "memory":
+				err = r.memory(ctx)
+			}
 		}
 		if err != nil {
 			return rep, fmt.Errorf("scenario %s: %w", name, err)

@@ -21,6 +21,10 @@ type Row struct {
 	// Floor is what the same work costs without alerter (0: none).
 	Floor     float64 `json:"floor,omitempty"`
 	FloorName string  `json:"floor_name,omitempty"`
+	// Floor2 is a second floor, shown beside the first; the ratio is to
+	// the first.
+	Floor2     float64 `json:"floor2,omitempty"`
+	Floor2Name string  `json:"floor2_name,omitempty"`
 	// Ratio is Result / Floor: for rates the share of the floor reached
 	// (higher is better), for latencies and memory how many times the
 	// floor it takes (lower is better).
@@ -73,6 +77,9 @@ func (r *Report) writeTable(w io.Writer) {
 		floor, ratio := "—", "—"
 		if row.Floor > 0 {
 			floor = num(row.Floor, row.Unit) + " " + row.FloorName
+			if row.Floor2 > 0 {
+				floor += "; " + num(row.Floor2, row.Unit) + " " + row.Floor2Name
+			}
 			switch row.Unit {
 			case "ms", "B":
 				ratio = fmt.Sprintf("%.1f×", row.Ratio)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -35,6 +36,8 @@ type runner struct {
 	// actorBase keeps the actors of scenarios that want fresh groups apart.
 	actorBase   uint64
 	heapSamples int
+	log         *slog.Logger
+	classes     *classified
 }
 
 func (r *runner) logf(format string, args ...any) { fmt.Fprintf(r.out, format+"\n", args...) }
@@ -211,9 +214,8 @@ func (r *runner) batch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	gen := newGenerator(ts, uint64(r.s.Actors), 0)
 	var sample []byte
-	sample, _ = gen.next(sample)
+	sample, _ = newGenerator(ts, uint64(r.s.Actors), 0).next(sample)
 	evs, err := event.Parse(sample, event.Options{Source: webhookSource})
 	if err != nil || len(evs) != 1 {
 		return fmt.Errorf("parsing a generated event: %v", err)
@@ -231,7 +233,30 @@ func (r *runner) batch(ctx context.Context) error {
 	r.rep.detail("batch", "floor_js_publish_msgs", round0(pubRate))
 	r.rep.detail("batch", "floor_js_consume_msgs", round0(consRate))
 	r.rep.detail("batch", "stored_event_bytes", len(stored))
+	for _, m := range r.s.Mixes {
+		gen, err := r.batchGenerator(m)
+		if err != nil {
+			return err
+		}
+		if err := r.batchMix(ctx, m, gen, floor); err != nil {
+			return fmt.Errorf("%s: %w", m, err)
+		}
+	}
+	return nil
+}
 
+// mixKey prefixes the detail keys of a mix other than the security stream.
+func mixKey(m mix, key string) string {
+	if m.Frac < 0 {
+		return key
+	}
+	return "match" + strconv.FormatFloat(100*m.Frac, 'f', -1, 64) + "pct_" + key
+}
+
+// batchMix measures the webhook, then the NATS publishers, sending the
+// events of gen.
+func (r *runner) batchMix(ctx context.Context, m mix, gen *generator, floor float64) error {
+	key := func(k string) string { return mixKey(m, k) }
 	// Webhook, NDJSON batches.
 	client := newClient(r.s.BatchConns)
 	defer client.CloseIdleConnections()
@@ -242,7 +267,11 @@ func (r *runner) batch(ctx context.Context) error {
 		sent.Add(int64(r.s.Batch))
 		return gen.batch(dst, r.s.Batch), r.s.Batch
 	}
-	r.logf("webhook NDJSON batches of %d, %d connections, %s", r.s.Batch, r.s.BatchConns, r.s.Duration)
+	al0, err := r.alertCount(ctx)
+	if err != nil {
+		return err
+	}
+	r.logf("%s: webhook NDJSON batches of %d, %d connections, %s", m, r.s.Batch, r.s.BatchConns, r.s.Duration)
 	var res driveResult
 	evalRate, webUse, err := r.measureEvaluated(ctx, func(d time.Duration) { res = drive(ctx, client, r.h.url, r.s.BatchConns, d, body, gate) })
 	if err != nil {
@@ -252,15 +281,23 @@ func (r *runner) batch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	evaluated := float64(r.h.acked.Load() - a0)
+	al1, err := r.alertCount(ctx)
+	if err != nil {
+		return err
+	}
 	r.logf("  accepted %.0f ev/s, evaluated %.0f ev/s, drained in %s", res.rate, evalRate, drainedWebhook.Round(time.Millisecond))
-	r.rep.add(Row{Scenario: "batch", Metric: fmt.Sprintf("webhook NDJSON×%d: stored, evaluated, acked", r.s.Batch), Result: evalRate, Unit: "ev/s",
+	r.rep.add(Row{Scenario: "batch", Metric: fmt.Sprintf("webhook NDJSON×%d: stored, evaluated, acked%s", r.s.Batch, m.label()), Result: evalRate, Unit: "ev/s",
 		Floor: floor, FloorName: "min(JS publish, JS consume)", Target: "≥ 100,000 ev/s", Pass: pass(evalRate >= 100_000)})
-	r.rep.detail("batch", "webhook_accepted_evs", round0(res.rate))
-	r.rep.detail("batch", "webhook_cpu_us_per_event", round2(webUse.perEvent(webUse.events)))
-	r.rep.detail("batch", "webhook_other_processes_cores", round2(webUse.cores(webUse.Others)))
-	r.rep.detail("batch", "webhook_errors", res.errors)
+	r.rep.detail("batch", key("webhook_accepted_evs"), round0(res.rate))
+	r.rep.detail("batch", key("webhook_cpu_us_per_event"), round2(webUse.perEvent(webUse.events)))
+	r.rep.detail("batch", key("webhook_other_processes_cores"), round2(webUse.cores(webUse.Others)))
+	r.rep.detail("batch", key("webhook_errors"), res.errors)
+	if evaluated > 0 {
+		r.rep.detail("batch", key("alerts_per_event"), round3(float64(al1-al0)/evaluated))
+	}
 	if res.firstErr != "" {
-		r.rep.detail("batch", "webhook_first_error", res.firstErr)
+		r.rep.detail("batch", key("webhook_first_error"), res.firstErr)
 	}
 
 	// NATS publishers into the LOAD stream, which the source reads.
@@ -268,7 +305,7 @@ func (r *runner) batch(ctx context.Context) error {
 	a0 = r.h.acked.Load()
 	gate = r.backlogGate(&sent, a0)
 	var pubErrs atomic.Int64
-	r.logf("NATS: %d publishers, %d event(s) per message, %s", r.s.Publishers, r.s.NATSBatch, r.s.Duration)
+	r.logf("%s: NATS: %d publishers, %d event(s) per message, %s", m, r.s.Publishers, r.s.NATSBatch, r.s.Duration)
 	natsRate, natsUse, err := r.measureEvaluated(ctx, func(d time.Duration) {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
@@ -320,14 +357,23 @@ func (r *runner) batch(ctx context.Context) error {
 		return err
 	}
 	r.logf("  evaluated %.0f ev/s, drained in %s", natsRate, drainedNATS.Round(time.Millisecond))
-	r.rep.add(Row{Scenario: "batch", Metric: "NATS publishers: stored, evaluated, acked", Result: natsRate, Unit: "ev/s",
+	r.rep.add(Row{Scenario: "batch", Metric: "NATS publishers: stored, evaluated, acked" + m.label(), Result: natsRate, Unit: "ev/s",
 		Floor: floor, FloorName: "min(JS publish, JS consume)", Target: "≥ 100,000 ev/s", Pass: pass(natsRate >= 100_000)})
-	r.rep.detail("batch", "nats_publish_retries", pubErrs.Load())
-	r.rep.detail("batch", "nats_cpu_us_per_event", round2(natsUse.perEvent(natsUse.events)))
-	r.rep.detail("batch", "nats_other_processes_cores", round2(natsUse.cores(natsUse.Others)))
-	r.rep.detail("batch", "drain_after_webhook_s", round2(drainedWebhook.Seconds()))
-	r.rep.detail("batch", "drain_after_nats_s", round2(drainedNATS.Seconds()))
+	r.rep.detail("batch", key("nats_publish_retries"), pubErrs.Load())
+	r.rep.detail("batch", key("nats_cpu_us_per_event"), round2(natsUse.perEvent(natsUse.events)))
+	r.rep.detail("batch", key("nats_other_processes_cores"), round2(natsUse.cores(natsUse.Others)))
+	r.rep.detail("batch", key("drain_after_webhook_s"), round2(drainedWebhook.Seconds()))
+	r.rep.detail("batch", key("drain_after_nats_s"), round2(drainedNATS.Seconds()))
 	return nil
+}
+
+// alertCount is how many alerts the ALERTS stream holds.
+func (r *runner) alertCount(ctx context.Context) (uint64, error) {
+	info, err := r.h.alerts.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Msgs, nil
 }
 
 // backlogGate holds senders while more than MaxBacklog of the events they
@@ -448,24 +494,54 @@ func (r *runner) latency(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	gen := newGenerator(ts[:1], 0, r.freshActors())
 	n := max(int(float64(r.s.Rate)*r.s.Duration.Seconds()), 1)
+	size := len(ts[0].appendEvent(nil, time.Now(), 1))
+	floor, err := r.jsLatencyFloor(ctx, n, size)
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	r.logf("floor: JetStream publish → core subscriber, %d msgs at %d/s: p99 %.2f ms", n, r.s.Rate, ms(percentile(floor, 0.99)))
+	for _, m := range r.s.Mixes {
+		// The security stream is every event alerting; a mix is a fraction
+		// of such events among ordinary ones, at the same event rate.
+		gen := newGenerator(ts[:1], 0, r.freshActors())
+		if m.Frac >= 0 {
+			c, err := r.classified()
+			if err != nil {
+				return err
+			}
+			gen.mixed(c.ordinary, m.Frac)
+		}
+		if err := r.latencyMix(ctx, m, gen, n, floor); err != nil {
+			return fmt.Errorf("%s: %w", m, err)
+		}
+	}
+	return nil
+}
+
+// latencyMix sends n events of gen at the latency rate and measures, for
+// each of its alerting ones, receipt (just before the POST) to the alert
+// stored.
+func (r *runner) latencyMix(ctx context.Context, m mix, gen *generator, n int, floor []time.Duration) error {
+	key := func(k string) string { return mixKey(m, k) }
 	bodies := make([][]byte, n)
+	// index maps the id of each alerting event to its place in bodies.
 	index := make(map[string]int, n)
+	isAlerting := make([]bool, n)
 	for i := range bodies {
-		bodies[i], _ = gen.next(nil)
+		var seq uint64
+		bodies[i], seq = gen.next(nil)
+		if !gen.matching(seq) {
+			continue
+		}
+		isAlerting[i] = true
 		evs, err := event.Parse(bodies[i], event.Options{Source: webhookSource})
 		if err != nil || len(evs) != 1 {
 			return fmt.Errorf("parsing a generated event: %v", err)
 		}
 		index[evs[0].ID] = i
 	}
-
-	floor, err := r.jsLatencyFloor(ctx, n, len(bodies[0]))
-	if err != nil {
-		return fmt.Errorf("floor: %w", err)
-	}
-	r.logf("floor: JetStream publish → core subscriber, %d msgs at %d/s: p99 %.2f ms", n, r.s.Rate, ms(percentile(floor, 0.99)))
+	alerting := len(index)
 
 	nc, err := nats.Connect(r.h.svc.NATSURL(), nats.Name("loadgen-alerts"))
 	if err != nil {
@@ -476,12 +552,12 @@ func (r *runner) latency(ctx context.Context) error {
 	recv := make([]atomic.Int64, n)
 	var got atomic.Int64
 	var extra atomic.Int64
-	sub, err := nc.Subscribe(bus.AlertsSubject+".>", func(m *nats.Msg) {
+	sub, err := nc.Subscribe(bus.AlertsSubject+".>", func(msg *nats.Msg) {
 		now := time.Now().UnixNano()
 		var a struct {
 			EventIDs []string `json:"event_ids"`
 		}
-		if json.Unmarshal(m.Data, &a) != nil {
+		if json.Unmarshal(msg.Data, &a) != nil {
 			return
 		}
 		for _, id := range a.EventIDs {
@@ -506,11 +582,11 @@ func (r *runner) latency(ctx context.Context) error {
 
 	client := newClient(r.s.LatencyConns)
 	defer client.CloseIdleConnections()
-	var postErrs atomic.Int64
+	var postErrs, alertingErrs atomic.Int64
 	var firstErr atomic.Pointer[string]
 	post := make([]time.Duration, n)
-	r.logf("alerter: %d alerting events at %d/s over %d connections", n, r.s.Rate, r.s.LatencyConns)
-	m := startMeter()
+	r.logf("%s: %d events, %d alerting, at %d/s over %d connections", m, n, alerting, r.s.Rate, r.s.LatencyConns)
+	meter := startMeter()
 	behind := paced(ctx, n, r.s.Rate, r.s.LatencyConns, func(i int) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.h.url, bytes.NewReader(bodies[i]))
 		req.Header.Set("Content-Type", "application/json")
@@ -527,17 +603,20 @@ func (r *runner) latency(ctx context.Context) error {
 		post[i] = time.Since(t0)
 		if err != nil {
 			postErrs.Add(1)
+			if isAlerting[i] {
+				alertingErrs.Add(1)
+			}
 			msg := err.Error()
 			firstErr.CompareAndSwap(nil, &msg)
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
-	for got.Load() < int64(n)-postErrs.Load() && time.Now().Before(deadline) {
+	for got.Load() < int64(alerting)-alertingErrs.Load() && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	use := m.stop()
+	use := meter.stop()
 	var lat []time.Duration
-	for i := range n {
+	for _, i := range index {
 		s, t := sent[i].Load(), recv[i].Load()
 		if s != 0 && t != 0 {
 			lat = append(lat, time.Duration(t-s))
@@ -545,30 +624,37 @@ func (r *runner) latency(ctx context.Context) error {
 	}
 	slices.Sort(lat)
 	slices.Sort(post)
-	missing := n - len(lat)
+	missing := alerting - len(lat)
 	p := func(q float64) float64 { return round2(ms(percentile(lat, q))) }
 	fp := func(q float64) float64 { return round2(ms(percentile(floor, q))) }
 	r.logf("  p50 %.2f p90 %.2f p99 %.2f max %.2f ms; %d missing", p(0.5), p(0.9), p(0.99), p(1), missing)
-	target := fmt.Sprintf("p99 ≤ 5 ms at %d/s", r.s.Rate)
-	r.rep.add(Row{Scenario: "latency", Metric: "receipt → alert stored, p50", Result: p(0.5), Unit: "ms", Floor: fp(0.5), FloorName: "JS publish→sub"})
-	r.rep.add(Row{Scenario: "latency", Metric: "receipt → alert stored, p90", Result: p(0.9), Unit: "ms", Floor: fp(0.9), FloorName: "JS publish→sub"})
-	r.rep.add(Row{Scenario: "latency", Metric: "receipt → alert stored, p99", Result: p(0.99), Unit: "ms", Floor: fp(0.99), FloorName: "JS publish→sub",
-		Target: target, Pass: pass(p(0.99) <= 5 && missing == 0)})
-	r.rep.add(Row{Scenario: "latency", Metric: "receipt → alert stored, max", Result: p(1), Unit: "ms", Floor: fp(1), FloorName: "JS publish→sub"})
-	r.rep.detail("latency", "events", n)
-	r.rep.detail("latency", "alerts_missing", missing)
-	r.rep.detail("latency", "alerts_of_other_events", extra.Load())
-	r.rep.detail("latency", "post_errors", postErrs.Load())
-	if e := firstErr.Load(); e != nil {
-		r.rep.detail("latency", "first_error", *e)
+	target := fmt.Sprintf("p99 ≤ 5 ms at %s/s", group(float64(r.s.Rate)))
+	metric := "receipt → alert stored, "
+	for _, q := range []struct {
+		name string
+		q    float64
+	}{{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"max", 1}} {
+		row := Row{Scenario: "latency", Metric: metric + q.name + m.label(), Result: p(q.q), Unit: "ms", Floor: fp(q.q), FloorName: "JS publish→sub"}
+		if q.name == "p99" {
+			row.Target, row.Pass = target, pass(p(0.99) <= 5 && missing == 0)
+		}
+		r.rep.add(row)
 	}
-	r.rep.detail("latency", "post_202_p50_ms", round2(ms(percentile(post, 0.5))))
-	r.rep.detail("latency", "post_202_p99_ms", round2(ms(percentile(post, 0.99))))
-	r.rep.detail("latency", "sender_max_behind_ms", round2(ms(behind)))
-	r.rep.detail("latency", "cpu_us_per_event", round2(use.perEvent(float64(n))))
-	r.rep.detail("latency", "other_processes_cores", round2(use.cores(use.Others)))
+	r.rep.detail("latency", key("events"), n)
+	r.rep.detail("latency", key("alerting_events"), alerting)
+	r.rep.detail("latency", key("alerts_missing"), missing)
+	r.rep.detail("latency", key("alerts_of_other_events"), extra.Load())
+	r.rep.detail("latency", key("post_errors"), postErrs.Load())
+	if e := firstErr.Load(); e != nil {
+		r.rep.detail("latency", key("first_error"), *e)
+	}
+	r.rep.detail("latency", key("post_202_p50_ms"), round2(ms(percentile(post, 0.5))))
+	r.rep.detail("latency", key("post_202_p99_ms"), round2(ms(percentile(post, 0.99))))
+	r.rep.detail("latency", key("sender_max_behind_ms"), round2(ms(behind)))
+	r.rep.detail("latency", key("cpu_us_per_event"), round2(use.perEvent(float64(n))))
+	r.rep.detail("latency", key("other_processes_cores"), round2(use.cores(use.Others)))
 	if missing > 0 {
-		return fmt.Errorf("%d of %d alerts not seen", missing, n)
+		return fmt.Errorf("%d of %d alerts not seen", missing, alerting)
 	}
 	return nil
 }
@@ -863,3 +949,4 @@ func rss() uint64 {
 
 func round0(v float64) float64 { return float64(int64(v + 0.5)) }
 func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
+func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
