@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -87,6 +88,12 @@ func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n no
 	return d, nil
 }
 
+// deliveryWorkers send to one target at once: a send is mostly waiting
+// (the target's answer, the deliveries record), and one at a time caps a
+// target at a few thousand alerts a second. The rate limit, if any, still
+// holds across them.
+const deliveryWorkers = 16
+
 func (d *deliverer) run(ctx context.Context) error {
 	it, err := d.cons.Messages(jetstream.PullMaxMessages(64))
 	if err != nil {
@@ -94,6 +101,20 @@ func (d *deliverer) run(ctx context.Context) error {
 	}
 	stop := context.AfterFunc(ctx, it.Drain)
 	defer stop()
+	// A send under way when the service stops is finished (bounded by the
+	// attempt timeout): cutting it off could send it twice.
+	work := context.WithoutCancel(ctx)
+	msgs := make(chan jetstream.Msg)
+	var wg sync.WaitGroup
+	for range deliveryWorkers {
+		wg.Go(func() {
+			for msg := range msgs {
+				d.handle(work, msg)
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(msgs)
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -103,9 +124,7 @@ func (d *deliverer) run(ctx context.Context) error {
 			d.log.Warn("reading alerts", "err", err)
 			continue
 		}
-		// A send under way when the service stops is finished (bounded by
-		// the attempt timeout): cutting it off could send it twice.
-		d.handle(context.WithoutCancel(ctx), msg)
+		msgs <- msg
 	}
 }
 
