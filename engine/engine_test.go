@@ -235,3 +235,25 @@ rules:
 		t.Fatalf("stats count %d suppressed, want 2", n)
 	}
 }
+
+func TestCandidates(t *testing.T) {
+	set, err := rules.Compile([]rules.File{{Name: "r.yaml", Data: []byte(`
+rules:
+  - {id: a, severity: low, when: 'event.action == "x"'}
+  - {id: b, severity: low, when: 'event.action_key == "k" || event.action == "y"'}
+  - {id: c, severity: low, when: 'event.ip != ""'}
+`)}}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := New(set, &MemStore{})
+	for action, want := range map[string]string{"x": "a c", "y": "b c", "z": "c"} {
+		var got []string
+		for _, r := range eng.Candidates(&event.Event{Action: action}) {
+			got = append(got, r.ID)
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("action %s: candidates %v, want %s", action, got, want)
+		}
+	}
+}

@@ -1,6 +1,11 @@
 package engine
 
-import "time"
+import (
+	"time"
+
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
+)
 
 // StateKey is the state store key of a rule's group, whose values are the
 // rule's group-by values for an event (Match.Group).
@@ -10,4 +15,16 @@ func StateKey(rule string, group []string) string { return rule + "." + groupHas
 // the same whenever that event is evaluated again.
 func AlertID(rule string, group []string, eventID string, t time.Time) string {
 	return alertID(rule+":"+groupHash(group), eventID, t)
+}
+
+// Candidates are the enabled rules the index offers ev to, in rule-set
+// order: the only ones evaluated for it (explanations show them).
+func (e *Engine) Candidates(ev *event.Event) []*rules.Rule {
+	s := e.snap.Load()
+	idx := s.candidates(ev, nil)
+	out := make([]*rules.Rule, 0, len(idx))
+	for _, i := range idx {
+		out = append(out, s.rules[i])
+	}
+	return out
 }

@@ -145,7 +145,12 @@ func (s *Service) Explain(ctx context.Context, id string, within time.Duration) 
 		lists = set.Lists
 	}
 	// A private engine, so that explaining does not count as evaluating.
-	matches, errs := engine.New(set, &engine.MemStore{}).Evaluate(&ev)
+	private := engine.New(set, &engine.MemStore{})
+	matches, errs := private.Evaluate(&ev)
+	offered := map[string]bool{}
+	for _, r := range private.Candidates(&ev) {
+		offered[r.ID] = true
+	}
 	matched := map[string]engine.Match{}
 	for _, m := range matches {
 		matched[m.Rule.ID] = m
@@ -161,7 +166,7 @@ func (s *Service) Explain(ctx context.Context, id string, within time.Duration) 
 	var machine vm.VM
 	for _, r := range set.Rules {
 		m, isMatch := matched[r.ID]
-		if !r.Enabled || (!isMatch && !candidate(r, &ev)) {
+		if !r.Enabled || (!isMatch && !offered[r.ID]) {
 			x.Skipped++
 			continue
 		}
@@ -236,51 +241,6 @@ func (s *Service) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 		}
 	}
 	rx.Alert = &alertDetail{Alert: &a, Deliveries: d}
-}
-
-// candidate tells whether the index would offer ev to r: every equality
-// constraint it took from r's condition holds.
-func candidate(r *rules.Rule, ev *event.Event) bool {
-	for _, c := range r.Index {
-		v, ok := indexField(ev, c.Field)
-		if !ok {
-			continue
-		}
-		found := false
-		for _, want := range c.Values {
-			found = found || v == want
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
-func indexField(ev *event.Event, field string) (string, bool) {
-	switch field {
-	case "action":
-		return ev.Action, true
-	case "action_key":
-		return ev.ActionKey, true
-	case "category":
-		return ev.Category, true
-	case "category_key":
-		return ev.CategoryKey, true
-	case "actor.type":
-		return ev.Actor.Type, true
-	case "method":
-		return ev.Method, true
-	case "area":
-		return ev.Area, true
-	case "system":
-		return ev.System, true
-	case "source":
-		return ev.Source, true
-	case "format":
-		return ev.Format, true
-	}
-	return "", false
 }
 
 // findEvent reads EVENTS from `within` ago for the message whose id is id.

@@ -107,7 +107,7 @@ routes: {default: [console]}
 	for _, n := range printed {
 		dups += n - 1
 	}
-	if dups > 1 { // the one alert replica a may have printed just as it died
+	if dups > deliveryWorkers { // only what replica a was sending as it died
 		t.Errorf("%d alerts printed twice", dups)
 	}
 }

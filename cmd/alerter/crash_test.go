@@ -201,8 +201,9 @@ routes: {default: [console]}
 		dups += n - 1
 	}
 	// Only an alert printed in the instant between printing and recording
-	// it as delivered can come twice: at most one per kill.
-	if dups > 1 {
+	// it as delivered can come twice: at most the sends a target has in
+	// flight (16) per kill.
+	if dups > 16 {
 		b, _ := os.ReadFile(out)
 		t.Errorf("%d alerts printed twice after one kill:\n%s", dups, b)
 	}
