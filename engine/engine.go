@@ -418,7 +418,9 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 		return nil, false, nil
 	}
 	st.Alerts.Add(1)
-	e.loadRaw(ev)
+	// The alert's event carries its raw payload as the original bytes
+	// (event.MarshalJSON), so raw is not decoded for it; rules and
+	// templates that read event.raw had it decoded before evaluation.
 	a := &Alert{
 		ID:         alertID(dedupKey, ev.ID, ev.Time),
 		Rule:       r.ID,

@@ -257,3 +257,23 @@ rules:
 		}
 	}
 }
+
+// A template that reads event.raw gets it, although the condition does not
+// read it and alerts no longer decode raw themselves.
+func TestTemplateReadsRaw(t *testing.T) {
+	set := compile(t, `
+rules:
+  - id: r
+    severity: low
+    when: event.action == "x"
+    title: "{{ event.raw.extra }}"
+`)
+	evs, err := event.Parse([]byte(`{"id":"1","action":"x","extra":"from raw"}`), event.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := New(set, &MemStore{}).Process(t.Context(), &evs[0])
+	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Title != "from raw" {
+		t.Fatalf("alerts %+v, %v, errors %v", res.Alerts, err, res.Errors)
+	}
+}
