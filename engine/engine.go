@@ -365,15 +365,43 @@ func (e *Engine) Process(ctx context.Context, ev *event.Event) (Result, error) {
 // ProcessWithLists is Process with the rule set's lists replaced (rule
 // tests use it).
 func (e *Engine) ProcessWithLists(ctx context.Context, ev *event.Event, lists map[string][]string) (Result, error) {
+	return e.Apply(ctx, e.Plan(ev, lists))
+}
+
+// Plan is an event evaluated against the rules, before the stateful stage:
+// which rules matched it, and their groups. A caller that must know an
+// event's groups before applying it (to keep each group's events in
+// order) plans first and applies later, and the event is evaluated once.
+type Plan struct {
+	s     *snapshot
+	ev    *event.Event
+	lists map[string][]string
+	// Matches are the rules that matched, with their group values.
+	Matches []Match
+	// Errors are the rules that failed on the event.
+	Errors []RuleError
+}
+
+// Plan evaluates ev against the current rules (lists, if not nil, replace
+// the rule set's). An event without a time is given the current time.
+func (e *Engine) Plan(ev *event.Event, lists map[string][]string) *Plan {
 	s := e.snap.Load()
 	if ev.Time.IsZero() {
 		ev.Time = e.now().UTC()
 	}
-	var res Result
-	res.Matches, res.Errors = e.evaluate(s, ev, lists)
+	p := &Plan{s: s, ev: ev, lists: lists}
+	p.Matches, p.Errors = e.evaluate(s, ev, lists)
+	return p
+}
+
+// Apply runs the stateful stage of a plan: each match's group state, and
+// the alerts that fire. It uses the rule set the plan was made with, even
+// if another was swapped in since.
+func (e *Engine) Apply(ctx context.Context, p *Plan) (Result, error) {
+	res := Result{Matches: p.Matches, Errors: p.Errors}
 	var errs []error
-	for _, m := range res.Matches {
-		a, suppressed, err := e.decide(ctx, s, ev, m, lists)
+	for _, m := range p.Matches {
+		a, suppressed, err := e.decide(ctx, p.s, p.ev, m, p.lists)
 		var rerr RuleError
 		switch {
 		case errors.As(err, &rerr):

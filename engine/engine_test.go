@@ -277,3 +277,27 @@ rules:
 		t.Fatalf("alerts %+v, %v, errors %v", res.Alerts, err, res.Errors)
 	}
 }
+
+// A plan is applied with the rule set it was made with, even after a swap.
+func TestPlanApplyAcrossSwap(t *testing.T) {
+	one := compile(t, `
+rules:
+  - {id: a, severity: low, when: 'event.action == "x"', dedup: {by: [event.actor.name], window: 1h}}
+`)
+	two := compile(t, `
+rules:
+  - {id: b, severity: low, when: 'event.action == "y"'}
+  - {id: a, severity: high, when: 'event.action == "x"', dedup: {by: [event.actor.name], window: 1h}}
+`)
+	eng := New(one, &MemStore{})
+	ev := &event.Event{ID: "e1", Action: "x", Actor: event.Actor{Name: "kim"}, Time: time.Unix(1e9, 0)}
+	p := eng.Plan(ev, nil)
+	eng.Swap(two)
+	res, err := eng.Apply(t.Context(), p)
+	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Rule != "a" || res.Alerts[0].Severity != "low" {
+		t.Fatalf("apply after swap: %+v, %v", res.Alerts, err)
+	}
+	if st := eng.Stats("a"); st.Matches.Load() != 1 || st.Alerts.Load() != 1 {
+		t.Errorf("stats of a: %d matches, %d alerts", st.Matches.Load(), st.Alerts.Load())
+	}
+}

@@ -17,7 +17,6 @@ import (
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
-	"github.com/alerter/alerter/rules"
 )
 
 // EvaluatorConsumer is the durable consumer of EVENTS that all replicas
@@ -69,10 +68,7 @@ type evaluator struct {
 	inFlight int
 	ackWait  time.Duration
 
-	// Used by one goroutine at a time (see run's enqueue).
-	shadowSet *rules.Set
-	shadow    *engine.Engine
-	seed      maphash.Seed
+	seed maphash.Seed // of the group hashes
 
 	stats EvaluatorStats
 }
@@ -124,7 +120,9 @@ type job struct {
 	msg      jetstream.Msg
 	ev       event.Event
 	enriched chan struct{} // closed once enrich is done with ev
+	plan     *engine.Plan  // ev evaluated: its matches and groups
 	keys     []uint64      // the groups it touches, see evaluator.groups
+	planned  time.Duration // how long evaluating it took
 	waits    int           // groups in which an earlier event is not finished; under ordering.mu
 }
 
@@ -167,7 +165,14 @@ func (v *evaluator) run(ctx context.Context) error {
 	}
 	// enqueue finds a job's groups and queues it; one goroutine at a time.
 	enqueue := func(j *job) {
-		j.keys = v.groups(&j.ev)
+		var lists map[string][]string
+		if v.lists != nil {
+			lists = v.lists()
+		}
+		began := time.Now()
+		j.plan = v.eng.Plan(&j.ev, lists)
+		j.planned = time.Since(began)
+		j.keys = v.groups(j.plan)
 		taken.add(j)
 		if ord.add(j) {
 			ready <- j
@@ -250,16 +255,11 @@ func (v *evaluator) prepare(msg jetstream.Msg) *job {
 }
 
 // groups returns hashes of the state keys (rule and group values) that
-// evaluating ev will update. A collision of two hashes only orders two
+// applying the plan will update. A collision of two hashes only orders two
 // events that need not be.
-func (v *evaluator) groups(ev *event.Event) []uint64 {
-	set := v.eng.Rules()
-	if set != v.shadowSet {
-		v.shadowSet, v.shadow = set, engine.New(set, nil)
-	}
-	matches, _ := v.shadow.Evaluate(ev)
+func (v *evaluator) groups(p *engine.Plan) []uint64 {
 	var keys []uint64
-	for _, m := range matches {
+	for _, m := range p.Matches {
 		if !m.Rule.Stateful() {
 			continue
 		}
@@ -379,15 +379,13 @@ func (o *ordering) done(j *job) []*job {
 // redelivered, and the state it left makes it fire the same alert again.
 func (v *evaluator) handle(ctx context.Context, j *job, applied func()) {
 	msg, ev := j.msg, &j.ev
-	var lists map[string][]string
-	if v.lists != nil {
-		lists = v.lists()
-	}
 	began := time.Now()
-	res, err := v.eng.ProcessWithLists(ctx, ev, lists)
+	res, err := v.eng.Apply(ctx, j.plan)
 	applied()
 	if v.observe != nil {
-		v.observe(time.Since(began))
+		// Evaluating and applying, not the wait in between for earlier
+		// events of the same groups.
+		v.observe(j.planned + time.Since(began))
 	}
 	for _, re := range res.Errors {
 		v.stats.RuleErrors.Add(1)
