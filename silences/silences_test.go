@@ -143,3 +143,26 @@ func wait(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// FuzzParseMatcher: matchers come from the CLI and the API; none may crash
+// the parser or a match, and what parses prints back to itself.
+func FuzzParseMatcher(f *testing.F) {
+	for _, s := range []string{"rule=a", "severity!=low", "group.event.actor.name=~svc-.*", "label.team!~a|b", "=x", "rule=~(", "a=b=c"} {
+		f.Add(s)
+	}
+	a := alert()
+	f.Fuzz(func(t *testing.T, in string) {
+		m, err := ParseMatcher(in)
+		if err != nil {
+			return
+		}
+		back, err := ParseMatcher(m.String())
+		if err != nil || back.String() != m.String() {
+			t.Fatalf("%q parsed as %q, which parses as %q (%v)", in, m.String(), back.String(), err)
+		}
+		s := Silence{Matchers: []Matcher{m}, StartsAt: t0, EndsAt: t0.Add(time.Hour), CreatedBy: "f", Comment: "f"}
+		if s.Check(t0) == nil {
+			s.Matches(a, t0)
+		}
+	})
+}
