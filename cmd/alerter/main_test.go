@@ -346,3 +346,20 @@ func TestReplaySince(t *testing.T) {
 		t.Errorf("both: %d %q", code, errs)
 	}
 }
+
+// The example config is valid, and valid with the example rules.
+func TestExampleConfig(t *testing.T) {
+	for _, v := range []string{"ALERTER_API_TOKEN", "CONFLUENCE_WEBHOOK_SECRET", "CONFLUENCE_TOKEN", "SLACK_WEBHOOK_URL",
+		"SMTP_USER", "SMTP_PASSWORD", "PAGERDUTY_ROUTING_KEY", "SIEM_WEBHOOK_SECRET"} {
+		t.Setenv(v, "test-value-"+strings.ToLower(v))
+	}
+	t.Setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/x")
+	t.Chdir("../..") // the config names examples/rules, relative to the repository
+	code, out, errs := runCLI(t, "", "validate", "--config", "examples/alerter.yaml")
+	if code != 0 || !strings.Contains(out, "ok: config examples/alerter.yaml: 4 sources, 5 notifiers") {
+		t.Fatalf("validate: %d %q %q", code, out, errs)
+	}
+	if strings.Contains(out+errs, "test-value-") {
+		t.Errorf("a secret was printed: %q %q", out, errs)
+	}
+}
