@@ -430,7 +430,7 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 		d = decision{fire: true, count: 1, ids: []string{ev.ID}}
 	} else {
 		ttl := time.Duration(max(p.dedupWindow, p.within))
-		err := e.store.Update(ctx, r.ID+"."+hash, ttl, func(g *GroupState) error {
+		err := e.store.Update(ctx, StateKey(r.ID, m.Group), ttl, func(g *GroupState) error {
 			d = decide(g, p, ev.Time.UnixNano(), ev.ID)
 			return nil
 		})

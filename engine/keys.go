@@ -8,8 +8,13 @@ import (
 )
 
 // StateKey is the state store key of a rule's group, whose values are the
-// rule's group-by values for an event (Match.Group).
-func StateKey(rule string, group []string) string { return rule + "." + groupHash(group) }
+// rule's group-by values for an event (Match.Group): a hash of both, 16 hex
+// digits. The store keeps a key per live group, and the server holds each
+// key's subject in memory, so it is kept short rather than readable; 64
+// bits make a collision between live groups vanishingly unlikely.
+func StateKey(rule string, group []string) string {
+	return groupHash(append([]string{rule}, group...))
+}
 
 // AlertID is the id of the alert that an event fires for a rule's group:
 // the same whenever that event is evaluated again.
