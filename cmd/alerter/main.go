@@ -22,8 +22,10 @@ const usage = `alerter: real-time alerting rules for security audit events.
 
 Usage:
   alerter run [--config FILE]       run the service (embedded defaults without a config)
-  alerter validate [PATH...]        check rule files: every error as file:line:col
-  alerter test [PATH...]            run the tests written in rule files
+  alerter validate [--config FILE] [PATH...]
+                                    check rule files (and the config): every error as file:line:col
+  alerter test [--config FILE] [PATH...]
+                                    run the tests written in rule files
   alerter replay --rules PATH (--events FILE | --since 24h) [--config F]
                                     print the alerts rules would have fired
   alerter silence add|list|expire   manage silences of a running alerter
@@ -32,7 +34,9 @@ Usage:
   alerter help [COMMAND]            explain a command
 
 PATH is a rule file or a folder of them (*.yaml, *.yml); the default is
-examples/rules. Run 'alerter help COMMAND' for a command's flags.
+the config's rules.paths, or examples/rules. The web UI and the HTTP API
+are served by 'alerter run' (http://127.0.0.1:8080/ by default). Run
+'alerter help COMMAND' for a command's flags.
 `
 
 // command is one subcommand.
