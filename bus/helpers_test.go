@@ -101,11 +101,19 @@ func newStore(t testing.TB, js jetstream.JetStream, opt StateOptions) *StateStor
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := NewStateStore(ctx, js, opt)
-	if err != nil {
-		t.Fatal(err)
+	// A cluster that has just formed may answer "no response from stream"
+	// while it places the bucket's stream; that passes.
+	for {
+		s, err := NewStateStore(ctx, js, opt)
+		if err == nil {
+			return s
+		}
+		if ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		t.Logf("creating the state store: %v; trying again", err)
+		time.Sleep(200 * time.Millisecond)
 	}
-	return s
 }
 
 // waitStreamCurrent waits until stream has a leader and all its replicas
