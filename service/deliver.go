@@ -53,9 +53,13 @@ type deliverer struct {
 	silence silencer
 	policy  deliveryPolicy
 	limit   *rate.Limiter
-	now     func() time.Time
-	log     *slog.Logger
-	stats   DeliveryStats
+	// freshAfter is when the embedded NATS server started (zero with a
+	// cluster): its consumers' state, lost only with it, is intact for
+	// alerts stored since, so their first delivery is their first send.
+	freshAfter time.Time
+	now        func() time.Time
+	log        *slog.Logger
+	stats      DeliveryStats
 }
 
 // DeliveryStats count what a deliverer did.
@@ -139,20 +143,16 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Ack()
 		return
 	}
-	attempt := 1
+	attempt, fresh := 1, false
 	if md, err := msg.Metadata(); err == nil {
 		attempt = int(md.NumDelivered)
+		fresh = attempt == 1 && !d.freshAfter.IsZero() && md.Timestamp.After(d.freshAfter)
 	}
 	// After a crash, alerts already settled come again: the record stops
 	// them. Only a crash between sending and recording can send one twice.
-	if o, ok, err := d.done.Get(ctx, d.name, a.ID); err != nil {
-		d.log.Error("reading the deliveries record; will retry", "alert", a.ID, "err", err)
-		_ = msg.NakWithDelay(time.Second)
-		return
-	} else if ok {
-		d.stats.Skipped.Add(1)
-		d.log.Info("alert already settled before a restart; not sent again", "alert", a.ID, "status", o.Status)
-		_ = msg.Ack()
+	// An alert stored since this embedded server started, on its first
+	// delivery, cannot have been settled: the record is not read for it.
+	if !fresh && d.settled(ctx, msg, &a) {
 		return
 	}
 	if d.silence != nil {
@@ -196,6 +196,25 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 	d.stats.Retried.Add(1)
 	d.log.Warn("notification failed; will retry", "alert", a.ID, "attempt", attempt, "retry_in", wait, "err", err)
 	_ = msg.NakWithDelay(wait)
+}
+
+// settled tells whether the alert needs nothing more now: it was settled
+// at this target before a crash or restart (it is acknowledged), or the
+// record could not be read (it is handed back, to be tried again).
+func (d *deliverer) settled(ctx context.Context, msg jetstream.Msg, a *engine.Alert) bool {
+	o, ok, err := d.done.Get(ctx, d.name, a.ID)
+	switch {
+	case err != nil:
+		d.log.Error("reading the deliveries record; will retry", "alert", a.ID, "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return true
+	case ok:
+		d.stats.Skipped.Add(1)
+		d.log.Info("alert already settled before a restart; not sent again", "alert", a.ID, "status", o.Status)
+		_ = msg.Ack()
+		return true
+	}
+	return false
 }
 
 // record writes the outcome, then acknowledges the alert.
