@@ -107,7 +107,8 @@ routes: {default: [console]}
 	}
 	fake.record("carol", time.Now())
 	waitFor(t, "carol's alert", func() bool { return strings.Contains(out.String(), "actor=carol") })
-	waitFor(t, "carol's finance alert", func() bool { return strings.Contains(out.String(), "finance-member-setting") })
+	waitFor(t, "carol's two alerts", func() bool { return strings.Count(out.String(), "actor=carol") == 2 })
+	r.drained(t)
 	if s := out.String(); strings.Contains(s, "alice") || strings.Count(s, "\n") != 3 || strings.Count(s, "finance-member-setting") != 1 {
 		t.Errorf("console:\n%s", s)
 	}
