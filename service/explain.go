@@ -146,7 +146,8 @@ func (s *Service) Explain(ctx context.Context, id string, within time.Duration) 
 	}
 	// A private engine, so that explaining does not count as evaluating.
 	private := engine.New(set, &engine.MemStore{})
-	matches, errs := private.Evaluate(&ev)
+	plan := private.Plan(&ev, lists) // with the Confluence group lists, as live
+	matches, errs := plan.Matches, plan.Errors
 	offered := map[string]bool{}
 	for _, r := range private.Candidates(&ev) {
 		offered[r.ID] = true
