@@ -19,8 +19,11 @@ routes: {default: [console]}
 	r := run(t, yaml, nil, Options{Stdout: io.Discard})
 	svc := r.svc
 	for i := range 3 {
-		r.post(t, "/webhooks/in", fmt.Sprintf(`{"id":"x%d","time":"2024-05-14T10:0%d:00Z","action":"All findings exported","actor":{"name":"akumar"}}`, i, i))
+		if code, body := r.post(t, "/webhooks/in", fmt.Sprintf(`{"id":"x%d","time":"2024-05-14T10:0%d:00Z","action":"All findings exported","actor":{"name":"akumar"}}`, i, i)); code != 202 {
+			t.Fatalf("POST %d: %d %v", i, code, body)
+		}
 	}
+	waitFor(t, "the threshold's alert", func() bool { return len(storedAlerts(t, svc)) > 0 })
 	r.drained(t)
 	alerts := storedAlerts(t, svc)
 	if len(alerts) != 1 || len(alerts[0].EventIDs) != 3 {
