@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -170,20 +171,8 @@ func TestCommandsWithConfig(t *testing.T) {
 // The silence commands against a running alerter.
 func TestSilenceCommands(t *testing.T) {
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "alerter.yaml")
-	os.WriteFile(cfg, fmt.Appendf(nil, "server: {listen: \"127.0.0.1:0\"}\nnats: {embedded: {store_dir: %q}}\nrules: {paths: [testdata/burst.yaml]}\n", dir), 0o644)
-	c, err := config.Load(cfg, os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	svc, err := service.New(ctx, c, service.Options{Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	svc, stop := startService(t, dir, fmt.Sprintf("server: {listen: \"127.0.0.1:0\"}\nnats: {embedded: {store_dir: %q}}\nrules: {paths: [testdata/burst.yaml]}\n", dir))
+	defer stop()
 	url := "http://" + svc.Addr()
 
 	code, out, errs := runCLI(t, "", "silence", "add", "--url", url, "--for", "2h", "--comment", "maintenance", "--author", "kim", "rule=burst", "group.event.actor.name=~svc-.*")
@@ -267,20 +256,8 @@ func TestNotifyTest(t *testing.T) {
 
 func TestExplainCommand(t *testing.T) {
 	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "alerter.yaml")
-	os.WriteFile(cfgFile, fmt.Appendf(nil, "server: {listen: \"127.0.0.1:0\"}\nnats: {embedded: {store_dir: %q}}\nrules: {paths: [testdata/crash-rules.yaml]}\nsources: [{name: hook, type: webhook}]\nnotifiers: [{name: console, type: console}]\nroutes: {default: [console]}\n", dir), 0o644)
-	c, err := config.Load(cfgFile, os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	svc, err := service.New(ctx, c, service.Options{Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	svc, stop := startService(t, dir, fmt.Sprintf("server: {listen: \"127.0.0.1:0\"}\nnats: {embedded: {store_dir: %q}}\nrules: {paths: [testdata/crash-rules.yaml]}\nsources: [{name: hook, type: webhook}]\nnotifiers: [{name: console, type: console}]\nroutes: {default: [console]}\n", dir))
+	defer stop()
 	url := "http://" + svc.Addr()
 	resp, err := http.Post(url+"/webhooks/hook", "application/json", strings.NewReader(crashEvents(1)[0]))
 	if err != nil || resp.StatusCode != 202 {
@@ -312,18 +289,7 @@ func TestReplaySince(t *testing.T) {
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "alerter.yaml")
 	port := natscluster.FreePort(t)
-	os.WriteFile(cfgFile, fmt.Appendf(nil, "server: {listen: \"127.0.0.1:0\"}\nnats: {embedded: {store_dir: %q, listen: \"127.0.0.1:%d\"}}\nrules: {paths: [testdata/crash-rules.yaml]}\nsources: [{name: hook, type: webhook}]\nnotifiers: [{name: console, type: console}]\nroutes: {default: [console]}\n", filepath.Join(dir, "nats"), port), 0o644)
-	c, err := config.Load(cfgFile, os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	svc, err := service.New(ctx, c, service.Options{Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	svc, stop := startService(t, dir, fmt.Sprintf("server: {listen: \"127.0.0.1:0\"}\nnats: {embedded: {store_dir: %q, listen: \"127.0.0.1:%d\"}}\nrules: {paths: [testdata/crash-rules.yaml]}\nsources: [{name: hook, type: webhook}]\nnotifiers: [{name: console, type: console}]\nroutes: {default: [console]}\n", filepath.Join(dir, "nats"), port))
 	for _, body := range crashEvents(3) { // 3 actors, twice each
 		resp, err := http.Post("http://"+svc.Addr()+"/webhooks/hook", "application/json", strings.NewReader(body))
 		if err != nil || resp.StatusCode != 202 {
@@ -339,8 +305,7 @@ func TestReplaySince(t *testing.T) {
 		}
 	}
 	check("alerter running")
-	cancel()
-	<-done
+	stop()
 	check("alerter stopped")
 	if code, _, errs := runCLI(t, "", "replay", "--since", "1h", "--events", "x.json"); code != 2 || !strings.Contains(errs, "give --events FILE or --since DURATION") {
 		t.Errorf("both: %d %q", code, errs)
@@ -362,4 +327,30 @@ func TestExampleConfig(t *testing.T) {
 	if strings.Contains(out+errs, "test-value-") {
 		t.Errorf("a secret was printed: %q %q", out, errs)
 	}
+}
+
+// startService writes yaml into dir/alerter.yaml and runs alerter on it
+// in this process; stop stops it (once).
+func startService(t *testing.T, dir, yaml string) (svc *service.Service, stop func()) {
+	t.Helper()
+	file := filepath.Join(dir, "alerter.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(file, os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	svc, err = service.New(ctx, c, service.Options{Stdout: io.Discard})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return svc, stop
 }
