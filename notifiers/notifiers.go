@@ -10,6 +10,7 @@ import (
 
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/internal/retry"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -63,23 +64,11 @@ func Classify(err error) (retry bool, after time.Duration) {
 }
 
 // ParseRetryAfter reads a Retry-After header: delay-seconds or an
-// HTTP-date (RFC 9110 §10.2.3), relative to now. Missing or malformed: 0.
-// Negative or past values are 0; absurd ones are capped at an hour, so a
-// broken header cannot park a queue for days.
+// HTTP date, relative to now. Missing, malformed or past: 0; capped at an
+// hour, so a broken header cannot park a queue for days.
 func ParseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	var secs int64
-	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && fmt.Sprint(secs) == v {
-		d = time.Duration(secs) * time.Second
-	} else if t, err := time.Parse(time.RFC1123, v); err == nil {
-		d = t.Sub(now)
-	} else {
-		return 0
-	}
-	return min(max(d, 0), time.Hour)
+	d, _ := retry.After(v, now)
+	return d
 }
 
 // Sample is the alert `alerter notify test` sends and the notifiers' golden

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -15,7 +14,9 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/internal/retry"
 	"github.com/alerter/alerter/notifiers"
 )
 
@@ -177,11 +178,11 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	d.stats.Failed.Add(1)
-	retry, after := notifiers.Classify(err)
+	retryable, after := notifiers.Classify(err)
 	age := d.now().Sub(a.FiredAt)
 	var why string
 	switch {
-	case !retry:
+	case !retryable:
 		why = "the target refused it for good"
 	case d.policy.maxAttempts > 0 && attempt >= d.policy.maxAttempts:
 		why = fmt.Sprintf("%d attempts failed", attempt)
@@ -192,7 +193,11 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 		d.dead(ctx, msg, &a, attempt, why, err)
 		return
 	}
-	wait := max(after, backoff(attempt, d.policy.maxBackoff))
+	limit := d.policy.maxBackoff
+	if limit <= 0 {
+		limit = config.DefaultMaxBackoff
+	}
+	wait := max(after, retry.Backoff(attempt, time.Second, limit))
 	d.stats.Retried.Add(1)
 	d.log.Warn("notification failed; will retry", "alert", a.ID, "attempt", attempt, "retry_in", wait, "err", err)
 	_ = msg.NakWithDelay(wait)
@@ -252,15 +257,4 @@ func (d *deliverer) dead(ctx context.Context, msg jetstream.Msg, a *engine.Alert
 	d.stats.Dead.Add(1)
 	d.log.Error("notification given up: dead letter", "alert", a.ID, "rule", a.Rule, "attempts", attempt, "reason", why, "err", cause)
 	d.record(ctx, msg, a, bus.Outcome{Status: bus.Dead, Attempts: attempt, Error: cause.Error()})
-}
-
-// backoff is the wait before attempt+1: 1s doubling, capped, with full
-// jitter over its upper half so that alerts failing together do not
-// retry together.
-func backoff(attempt int, limit time.Duration) time.Duration {
-	if limit <= 0 {
-		limit = 5 * time.Minute
-	}
-	d := min(time.Second<<min(attempt-1, 20), limit)
-	return d/2 + rand.N(d/2+1)
 }

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/internal/retry"
 )
 
 // Options tune a Poller, a Directory and Lists; the zero value is the
@@ -44,9 +44,8 @@ const (
 	defaultTimeout    = 2 * time.Minute
 	defaultMaxBackoff = 5 * time.Minute
 	firstBackoff      = time.Second
-	// maxRetryAfter bounds a server's Retry-After, so that a garbled or
-	// hostile value cannot park a source for days.
-	maxRetryAfter = time.Hour
+	// maxRetryAfter bounds a server's Retry-After (retry.After's bound).
+	maxRetryAfter = retry.MaxAfter
 	// maxBody bounds a response: a page of 1000 audit events is about 2 MB.
 	maxBody = 64 << 20
 )
@@ -62,27 +61,12 @@ func (o Options) withDefaults() Options {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = retry.Sleep
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = defaultMaxBackoff
 	}
 	return o
-}
-
-// sleep waits d, or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // ErrUnauthorized is wrapped by the error of a request Confluence refused
@@ -281,47 +265,18 @@ func (c *client) try(ctx context.Context, u string) ([]byte, error) {
 // capped, with the upper half jittered so that replicas and sources that
 // failed together do not retry together.
 func (c *client) backoff(attempt int) time.Duration {
-	return backoff(attempt, firstBackoff, c.opt.MaxBackoff)
-}
-
-func backoff(attempt int, first, limit time.Duration) time.Duration {
-	d := first
-	for i := 1; i < attempt && d < limit; i++ {
-		d *= 2
-	}
-	d = min(d, limit)
-	half := d / 2
-	return half + rand.N(half+1)
+	return retry.Backoff(attempt, firstBackoff, c.opt.MaxBackoff)
 }
 
 // parseRetryAfter reads a Retry-After value: delay seconds or an HTTP date.
 // The wait is at least 1s, so that "0" cannot make a busy loop, and at most
 // maxRetryAfter.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
+	d, ok := retry.After(v, now)
+	if !ok {
 		return 0, false
 	}
-	var d time.Duration
-	if strings.Trim(v, "0123456789") == "" {
-		const maxSeconds = int64(maxRetryAfter / time.Second)
-		var n int64
-		for _, c := range v {
-			n = n*10 + int64(c-'0')
-			if n > maxSeconds {
-				n = maxSeconds
-				break
-			}
-		}
-		d = time.Duration(n) * time.Second
-	} else {
-		t, err := http.ParseTime(v)
-		if err != nil {
-			return 0, false
-		}
-		d = t.Sub(now)
-	}
-	return min(max(d, time.Second), maxRetryAfter), true
+	return max(d, time.Second), true
 }
 
 // snippet is the start of a response body, on one line, for an error.

@@ -84,17 +84,3 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		}
 	})
 }
-
-func TestBackoff(t *testing.T) {
-	for attempt := 1; attempt <= 70; attempt++ {
-		limit := time.Minute
-		d := backoff(attempt, time.Second, limit)
-		want := min(time.Second<<min(attempt-1, 62), limit)
-		if attempt > 7 {
-			want = limit
-		}
-		if d < want/2 || d > want {
-			t.Errorf("backoff(%d) = %s, want within [%s, %s]", attempt, d, want/2, want)
-		}
-	}
-}

@@ -19,6 +19,7 @@ import (
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/ingest"
+	"github.com/alerter/alerter/internal/retry"
 )
 
 const (
@@ -185,7 +186,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		switch {
 		case err != nil:
 			failures++
-			wait = backoff(failures, p.interval, max(p.interval, p.opt.MaxBackoff))
+			wait = retry.Backoff(failures, p.interval, max(p.interval, p.opt.MaxBackoff))
 			p.log.Error("confluence poll failed; its window will be read again",
 				"source", p.src.Name, "error", err, "failures", failures, "retry_in", wait)
 		case !caughtUp:

@@ -14,6 +14,7 @@ import (
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/ingest"
+	"github.com/alerter/alerter/internal/retry"
 )
 
 // Defaults of Options.
@@ -254,7 +255,7 @@ func (t *Tail) loadCheckpoint(ctx context.Context) bool {
 			return false
 		}
 		t.log.Warn("reading the checkpoint failed; retrying", "key", t.key, "err", err, "retry_in", backoff)
-		if sleep(ctx, jitter(backoff)) != nil {
+		if retry.Sleep(ctx, retry.Jitter(backoff)) != nil {
 			return false
 		}
 		backoff = min(2*backoff, t.opt.MaxBackoff)

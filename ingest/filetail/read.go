@@ -6,10 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"time"
 
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/internal/retry"
 )
 
 // checkTruncation starts the file again from 0 when it has become shorter
@@ -216,7 +215,7 @@ func (t *Tail) store(ctx context.Context, events []event.Event) error {
 		}
 		t.log.Warn("storing events failed; retrying", "path", t.cur.path, "line", t.batch.line,
 			"events", len(events), "attempt", attempt, "err", err, "retry_in", backoff)
-		if err := sleep(ctx, jitter(backoff)); err != nil {
+		if err := retry.Sleep(ctx, retry.Jitter(backoff)); err != nil {
 			return err
 		}
 		backoff = min(2*backoff, t.opt.MaxBackoff)
@@ -278,25 +277,4 @@ func (t *Tail) saveCheckpoint(ctx context.Context) {
 		return
 	}
 	t.dirty = false
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
-}
-
-// jitter returns a duration between d/2 and d, so that sources failing
-// together do not retry together.
-func jitter(d time.Duration) time.Duration {
-	if d < 2 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
 }

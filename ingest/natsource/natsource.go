@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +31,7 @@ import (
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/ingest"
+	"github.com/alerter/alerter/internal/retry"
 )
 
 // Rejecter keeps aside a message that is no event, with the reason.
@@ -166,7 +166,7 @@ func (s *Source) runStream(ctx context.Context, stream string) error {
 		batch, err := cons.FetchNoWait(s.batch)
 		if err != nil {
 			s.log.Warn("fetching", "err", err)
-			sleep(ctx, time.Second)
+			_ = retry.Sleep(ctx, time.Second)
 			continue
 		}
 		var msgs []message
@@ -300,7 +300,7 @@ func (s *Source) take(ctx context.Context, msgs []message, hold bool) {
 			}
 			return
 		}
-		sleep(ctx, backoff(try))
+		_ = retry.Sleep(ctx, retry.Backoff(try+1, 100*time.Millisecond, 10*time.Second))
 	}
 }
 
@@ -313,18 +313,4 @@ func (s *Source) reject(ctx context.Context, m message, reason error) {
 		return
 	}
 	m.refuse(fmt.Errorf("not an event: %w", reason))
-}
-
-func backoff(try int) time.Duration {
-	d := min(100*time.Millisecond<<min(try, 8), 10*time.Second)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
