@@ -2,16 +2,22 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// ReadEvents calls fn with every event stored in the EVENTS stream since
+// ErrStop, returned by ReadEvents' fn, ends the reading without an error.
+var ErrStop = errors.New("stop reading")
+
+// ReadEvents calls fn with every message stored in the EVENTS stream since
 // since, oldest first, until the end of the stream as it was when reading
-// began (events stored meanwhile are not waited for).
-func ReadEvents(ctx context.Context, js jetstream.JetStream, since time.Time, fn func(data []byte) error) error {
+// began (events stored meanwhile are not waited for), or until fn returns
+// ErrStop. There is no index by event id (one would cost a write per
+// event): finding one is this scan, thousands of events a millisecond.
+func ReadEvents(ctx context.Context, js jetstream.JetStream, since time.Time, fn func(m jetstream.Msg) error) error {
 	st, err := js.Stream(ctx, EventsStream)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", EventsStream, err)
@@ -46,7 +52,10 @@ func ReadEvents(ctx context.Context, js jetstream.JetStream, since time.Time, fn
 			if md.Sequence.Stream > last {
 				return nil
 			}
-			if err := fn(m.Data()); err != nil {
+			if err := fn(m); err != nil {
+				if errors.Is(err, ErrStop) {
+					return nil
+				}
 				return err
 			}
 			if md.Sequence.Stream == last || md.NumPending == 0 {

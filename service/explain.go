@@ -264,44 +264,27 @@ type storedEvent struct {
 }
 
 // findEvents reads EVENTS stored from start (until end, if not zero) for
-// the messages whose ids are wanted, stopping when all are found. There is
-// no index by id (one would cost a write per event); the scan reads
-// thousands of events per millisecond.
+// the messages whose ids are wanted, stopping when all are found.
 func (s *Service) findEvents(ctx context.Context, want map[string]bool, start, end time.Time) (map[string]storedEvent, error) {
 	found := map[string]storedEvent{}
-	cons, err := s.js.OrderedConsumer(ctx, bus.EventsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.EventsSubject + ".>"},
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
-		OptStartTime:   &start,
+	err := bus.ReadEvents(ctx, s.js, start, func(m jetstream.Msg) error {
+		md, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		if !end.IsZero() && md.Timestamp.After(end) {
+			return bus.ErrStop
+		}
+		if id := m.Headers().Get(nats.MsgIdHdr); want[id] {
+			found[id] = storedEvent{data: m.Data(), stored: md.Timestamp}
+			if len(found) == len(want) {
+				return bus.ErrStop
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading EVENTS: %w", err)
-	}
-	for len(found) < len(want) {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(500*time.Millisecond))
-		if err != nil {
-			return nil, fmt.Errorf("reading EVENTS: %w", err)
-		}
-		n := 0
-		var last jetstream.Msg
-		for m := range batch.Messages() {
-			n++
-			last = m
-			if id := m.Headers().Get(nats.MsgIdHdr); want[id] {
-				se := storedEvent{data: m.Data()}
-				if md, err := m.Metadata(); err == nil {
-					se.stored = md.Timestamp
-				}
-				found[id] = se
-			}
-		}
-		if n == 0 {
-			break
-		}
-		md, err := last.Metadata()
-		if err != nil || md.NumPending == 0 || (!end.IsZero() && md.Timestamp.After(end)) {
-			break
-		}
 	}
 	return found, nil
 }

@@ -30,8 +30,8 @@ func storedEvents(ctx context.Context, cfg *config.Config, since time.Duration) 
 		return nil, err
 	}
 	var evs []event.Event
-	err = bus.ReadEvents(ctx, js, time.Now().Add(-since), func(data []byte) error {
-		ev, err := event.Decode(append([]byte(nil), data...))
+	err = bus.ReadEvents(ctx, js, time.Now().Add(-since), func(m jetstream.Msg) error {
+		ev, err := event.Decode(m.Data())
 		if err != nil {
 			return err
 		}
