@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/alerter/alerter/internal/yamlx"
+	"github.com/alerter/alerter/rules"
 )
 
 // Config is a loaded, defaulted and validated alerter.yaml.
@@ -430,4 +431,11 @@ func (c *Config) Targets(notify []string, severity string) []string {
 		return notify
 	}
 	return c.Route(severity)
+}
+
+// RuleOptions are what rule files are checked against with this config:
+// its lists (static, and the names of those loaded from Confluence
+// groups) and its notifiers.
+func (c *Config) RuleOptions() rules.Options {
+	return rules.Options{Lists: c.StaticLists(), DynamicLists: c.DynamicLists(), Notifiers: c.NotifierNames()}
 }

@@ -35,11 +35,7 @@ type reloader struct {
 }
 
 func (s *Service) loadRules() (*rules.Set, error) {
-	return rules.Load(s.cfg.Rules.Paths, rules.Options{
-		Lists:        s.cfg.StaticLists(),
-		DynamicLists: s.cfg.DynamicLists(),
-		Notifiers:    s.cfg.NotifierNames(),
-	})
+	return rules.Load(s.cfg.Rules.Paths, s.cfg.RuleOptions())
 }
 
 // Reload compiles the rule files again and swaps the new set in whole; a

@@ -72,7 +72,7 @@ func parse(fs *flag.FlagSet, args []string) (ok bool, exit int) {
 func loadRules(paths []string, cfg *config.Config, s stdio) (*rules.Set, bool) {
 	var opt rules.Options
 	if cfg != nil {
-		opt = rules.Options{Lists: cfg.StaticLists(), DynamicLists: cfg.DynamicLists(), Notifiers: cfg.NotifierNames()}
+		opt = cfg.RuleOptions()
 		if len(paths) == 0 {
 			paths = cfg.Rules.Paths
 		}
