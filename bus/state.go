@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/internal/retry"
 )
 
 // Defaults of StateOptions.
@@ -27,6 +28,7 @@ const (
 	// dead keys stop costing memory soon.
 	DefaultMarkerTTL      = 10 * time.Second
 	defaultStateTimeout   = 5 * time.Second
+	defaultRequestTimeout = time.Second
 	defaultStateMaxTries  = 16
 	maxKeyLen             = 1024
 	headerKVOperation     = "KV-Operation"
@@ -59,6 +61,11 @@ type StateOptions struct {
 	// Timeout bounds one Update whose context has no deadline; default 5s.
 	// It is also how long an outage takes to be noticed.
 	Timeout time.Duration
+	// RequestTimeout bounds each request to the server within an Update,
+	// which tries again while Timeout allows; default 1s. A write sent to
+	// a stream leader that steps down is never answered: without it, the
+	// update would wait out all of Timeout.
+	RequestTimeout time.Duration
 	// MaxTries bounds the compare-and-set attempts of one Update; default 16.
 	MaxTries int
 	// Logger receives outage reports, once per outage; nil discards them.
@@ -86,6 +93,9 @@ type StateStats struct {
 	// key and tried again.
 	CacheHits, CacheMisses int64
 	CacheEntries           int64 // keys cached now
+	// Retries are requests the server left unanswered (no stream leader,
+	// a timeout, a reconnect) and that were sent again.
+	Retries int64
 }
 
 // StateStore is an engine.Store in a JetStream KV bucket, shared by all
@@ -123,7 +133,7 @@ type StateStore struct {
 var _ engine.Store = (*StateStore)(nil)
 
 type stateCounters struct {
-	updates, reads, writes, hits, misses, entries atomic.Int64
+	updates, reads, writes, hits, misses, entries, waits atomic.Int64
 }
 
 // NewStateStore creates the bucket if needed (or updates its replicas and
@@ -141,6 +151,9 @@ func NewStateStore(ctx context.Context, js jetstream.JetStream, opt StateOptions
 	opt.MarkerTTL = ceilSecond(opt.MarkerTTL)
 	if opt.Timeout <= 0 {
 		opt.Timeout = defaultStateTimeout
+	}
+	if opt.RequestTimeout <= 0 {
+		opt.RequestTimeout = defaultRequestTimeout
 	}
 	if opt.MaxTries <= 0 {
 		opt.MaxTries = defaultStateMaxTries
@@ -215,6 +228,38 @@ func (s *StateStore) Update(ctx context.Context, key string, ttl time.Duration, 
 	}
 	s.stats.updates.Add(1)
 	c := s.cacheRef(stripe, key)
+	for wait := 1; ; wait++ {
+		err := s.update(ctx, c, key, ttl, fn)
+		var se storeError
+		if !errors.As(err, &se) {
+			return err // nil, fn's, or too many conflicts
+		}
+		// The server did not answer: no stream leader (a replicated bucket
+		// has none for a moment while it elects one, after a node is lost
+		// or a leader steps down: writes sent to the old one go
+		// unanswered), or no connection while the client reconnects. Try
+		// again within the deadline rather than fail events that a second
+		// later would succeed. A write that timed out may have been stored:
+		// the next try reads the key again, and fn, which must be
+		// idempotent for what it records (see engine.Store), sees it.
+		if transient(se.err) && ctx.Err() == nil &&
+			retry.Sleep(ctx, retry.Backoff(wait, 20*time.Millisecond, 500*time.Millisecond)) == nil {
+			s.stats.waits.Add(1)
+			continue
+		}
+		return s.failed(parent, key, fn, se.err)
+	}
+}
+
+// storeError marks an error of the server, as opposed to fn's.
+type storeError struct{ err error }
+
+func (e storeError) Error() string { return e.err.Error() }
+func (e storeError) Unwrap() error { return e.err }
+
+// update is one Update on the locked key; the server's errors come back
+// as storeError.
+func (s *StateStore) update(ctx context.Context, c cacheRef, key string, ttl time.Duration, fn func(*engine.GroupState) error) error {
 	cached, ok := c.get()
 	// contended: another replica or an expiry moved the key since this
 	// process last wrote it, so guessing costs a round trip more. It stays
@@ -233,7 +278,7 @@ func (s *StateStore) Update(ctx context.Context, key string, ttl time.Duration, 
 			s.stats.misses.Add(1)
 			contended, leader = true, true
 		case done:
-			return s.failed(parent, key, fn, err)
+			return storeError{err}
 		case err != nil:
 			return err // fn's
 		}
@@ -242,7 +287,7 @@ func (s *StateStore) Update(ctx context.Context, key string, ttl time.Duration, 
 	for try := range s.opt.MaxTries {
 		if try > 0 {
 			if err := backoff(ctx, try); err != nil {
-				return s.failed(parent, key, fn, err)
+				return storeError{err}
 			}
 		}
 		// The first read is a direct get, which any replica answers, so it
@@ -251,7 +296,7 @@ func (s *StateStore) Update(ctx context.Context, key string, ttl time.Duration, 
 		start := time.Now()
 		st, rev, live, err := s.load(ctx, subj, leader || try > 0)
 		if err != nil {
-			return s.failed(parent, key, fn, err)
+			return storeError{err}
 		}
 		if ok && rev == cached.rev {
 			contended = false
@@ -272,7 +317,7 @@ func (s *StateStore) Update(ctx context.Context, key string, ttl time.Duration, 
 			return nil
 		}
 		if !isConflict(err) {
-			return s.failed(parent, key, fn, err)
+			return storeError{err}
 		}
 	}
 	c.remove()
@@ -369,7 +414,9 @@ func (s *StateStore) load(ctx context.Context, subj string, leader bool) (st eng
 	var m *jetstream.RawStreamMsg
 	if !leader {
 		s.stats.reads.Add(1)
-		m, err = s.stream.GetLastMsgForSubject(ctx, subj)
+		rctx, cancel := context.WithTimeout(ctx, s.opt.RequestTimeout)
+		m, err = s.stream.GetLastMsgForSubject(rctx, subj)
+		cancel()
 		// No replica answers direct gets while the stream starts up or
 		// its replicas catch up; the leader may already.
 		leader = errors.Is(err, nats.ErrNoResponders)
@@ -407,6 +454,8 @@ func (s *StateStore) leaderGet(ctx context.Context, subj string) (*jetstream.Raw
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.opt.RequestTimeout)
+	defer cancel()
 	resp, err := s.js.Conn().RequestWithContext(ctx, s.msgGet, req)
 	if err != nil {
 		return nil, err
@@ -469,6 +518,8 @@ func (s *StateStore) put(ctx context.Context, subj string, rev uint64, ttl time.
 		// every stored message.
 		m.Header[jetstream.MsgTTLHeader] = []string{strconv.FormatInt(int64(ceilTTL(ttl)/time.Second), 10)}
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.opt.RequestTimeout)
+	defer cancel()
 	ack, err := s.js.PublishMsg(ctx, m)
 	if err != nil {
 		return 0, err
@@ -487,6 +538,8 @@ func (s *StateStore) purge(ctx context.Context, key string, rev uint64) (uint64,
 		jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(rev, 10)},
 		jetstream.MsgTTLHeader:              {strconv.FormatInt(int64(s.opt.MarkerTTL/time.Second), 10)},
 	}}
+	ctx, cancel := context.WithTimeout(ctx, s.opt.RequestTimeout)
+	defer cancel()
 	ack, err := s.js.PublishMsg(ctx, m)
 	if err != nil {
 		return 0, err
@@ -503,6 +556,7 @@ func (s *StateStore) Stats() StateStats {
 		CacheHits:    s.stats.hits.Load(),
 		CacheMisses:  s.stats.misses.Load(),
 		CacheEntries: s.stats.entries.Load(),
+		Retries:      s.stats.waits.Load(),
 	}
 }
 
@@ -597,6 +651,12 @@ func isConflict(err error) bool {
 			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 	}
 	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)
+}
+
+// transient reports an unavailable store that may be back in a moment.
+func transient(err error) bool {
+	return isUnavailable(err) && !errors.Is(err, nats.ErrConnectionClosed) &&
+		!errors.Is(err, jetstream.ErrConnectionClosed) && !errors.Is(err, jetstream.ErrJetStreamNotEnabled)
 }
 
 // isUnavailable reports errors that say nothing about the key but that the

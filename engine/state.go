@@ -58,7 +58,10 @@ type Store interface {
 	// saves what fn leaves, atomically with respect to other updates of the
 	// same key, also those of other replicas. A state that fn leaves Empty
 	// may be deleted. ttl is how long the state matters in wall-clock time,
-	// for stores that expire keys.
+	// for stores that expire keys. fn may run more than once, also after
+	// a write whose outcome the store could not learn (a timeout), so what
+	// it records must count once however often it runs; the engine's
+	// decisions remember their event ids for that.
 	Update(ctx context.Context, key string, ttl time.Duration, fn func(*GroupState) error) error
 }
 

@@ -48,6 +48,8 @@ var (
 	descNATS         = prometheus.NewDesc("alerter_nats_connected", "1 when the NATS connection is up.", nil, nil)
 	descRulesInfo    = prometheus.NewDesc("alerter_rules_info", "The running rule set: version and number of rules.", []string{"version"}, nil)
 	descReloads      = prometheus.NewDesc("alerter_rules_reloads_total", "Rule reloads, by outcome.", []string{"outcome"}, nil)
+	descStateOps     = prometheus.NewDesc("alerter_state_requests_total", "Requests to the dedup and threshold state bucket, by kind: read, write, retry (sent again after no answer: leader election, reconnect, timeout).", []string{"kind"}, nil)
+	descStateCache   = prometheus.NewDesc("alerter_state_cache_total", "State updates done on the remembered state in one round trip (hit) or that had to read the key (miss).", []string{"result"}, nil)
 	descReloadFailed = prometheus.NewDesc("alerter_rules_last_reload_failed", "1 when the last reload was rejected (the previous set still runs).", nil, nil)
 )
 
@@ -94,6 +96,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		} {
 			counter(descNotify, n, d.name, outcome)
 		}
+	}
+	if s.state != nil {
+		st := s.state.Stats()
+		counter(descStateOps, st.Reads, "read")
+		counter(descStateOps, st.Writes, "write")
+		counter(descStateOps, st.Retries, "retry")
+		counter(descStateCache, st.CacheHits, "hit")
+		counter(descStateCache, st.CacheMisses, "miss")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -37,6 +37,11 @@ func TestMetrics(t *testing.T) {
 		`alerter_queue_pending{queue="notify-console"} 0`,
 		`alerter_evaluation_duration_seconds_count 2`,
 		`alerter_nats_connected 1`,
+		// The second update of the group is a compare-and-set on the
+		// state the first one wrote, without a read.
+		`alerter_state_requests_total{kind="write"} 2`,
+		`alerter_state_requests_total{kind="retry"} 0`,
+		`alerter_state_cache_total{result="hit"} 1`,
 		`alerter_rules_last_reload_failed 0`,
 		`go_goroutines `,
 	} {
