@@ -119,8 +119,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// batch and latency report each of the two default mixes.
-	want := map[string]int{"post": 1, "batch": 4, "latency": 8, "memory": 2, "delivery": 5, "delivery-429": 4}
+	// post, batch and latency report each of the two default mixes.
+	want := map[string]int{"post": 2, "batch": 4, "latency": 8, "memory": 3, "delivery": 5, "delivery-429": 4}
 	got := map[string]int{}
 	for _, row := range rep.Rows {
 		got[row.Scenario]++

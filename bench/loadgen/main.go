@@ -127,8 +127,8 @@ func defaults() Settings {
 		Mixes:         []mix{securityMix, {Name: "5% match", Frac: 0.05}},
 		DeliveryRate:  5000,
 		DeliveryWait:  2 * time.Minute,
-		Keys:          50_000,
-		Settle:        11 * time.Second,
+		Keys:          100_000,
+		Settle:        130 * time.Second,
 		Actors:        1000,
 	}
 }
@@ -148,11 +148,11 @@ func main() {
 	flag.IntVar(&s.MaxBacklog, "max-backlog", s.MaxBacklog, "batch: senders pause while this many events are stored but not yet evaluated")
 	flag.IntVar(&s.Rate, "rate", s.Rate, "latency: events per second")
 	flag.IntVar(&s.LatencyConns, "latency-conns", s.LatencyConns, "latency, delivery: connections")
-	flag.StringVar(&match, "match", "security,0.05", "batch, latency: the streams to send, comma-separated: \"security\" (the fixture stream as it is; for latency every event alerts) or the fraction of events that match a rule (0.05 or 5%), the rest ordinary audit events that match none")
+	flag.StringVar(&match, "match", "security,0.05", "post, batch, latency: the streams to send, comma-separated: \"security\" (the fixture stream as it is; for latency every event alerts) or the fraction of events that match a rule (0.05 or 5%), the rest ordinary audit events that match none")
 	flag.IntVar(&s.DeliveryRate, "delivery-rate", s.DeliveryRate, "delivery, delivery-429: events per second, each firing an alert")
 	flag.DurationVar(&s.DeliveryWait, "delivery-wait", s.DeliveryWait, "delivery, delivery-429: how long to wait after the run for every alert to reach the targets")
 	flag.IntVar(&s.Keys, "keys", s.Keys, "memory: distinct dedup groups")
-	flag.DurationVar(&s.Settle, "settle", s.Settle, "memory: pause before reading RSS, for NATS' block caches to expire")
+	flag.DurationVar(&s.Settle, "settle", s.Settle, "memory: pause before each memory sample, for nats-server's block caches (10s) and per-block subject state (2m) to expire")
 	flag.IntVar(&s.Actors, "actors", s.Actors, "post, batch: size of the actor pool events are drawn from")
 	flag.StringVar(&s.Rules, "rules", "", "rule files or folder (default: examples/rules of the repository)")
 	flag.StringVar(&s.Events, "events", "", "folder of fixture events (default: examples/events of the repository)")

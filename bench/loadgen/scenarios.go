@@ -164,14 +164,9 @@ func floorServer() (url string, stop func(), err error) {
 }
 
 func (r *runner) post(ctx context.Context) error {
-	ts, err := templates(r.fixtures, nil)
+	floorGen, err := r.batchGenerator(r.s.Mixes[0])
 	if err != nil {
 		return err
-	}
-	gen := newGenerator(ts, uint64(r.s.Actors), 0)
-	one := func(dst []byte) ([]byte, int) {
-		dst, _ = gen.next(dst)
-		return dst, 1
 	}
 	floorURL, stopFloor, err := floorServer()
 	if err != nil {
@@ -180,30 +175,54 @@ func (r *runner) post(ctx context.Context) error {
 	client := newClient(r.s.Conns)
 	defer client.CloseIdleConnections()
 	r.logf("floor: bare net/http, %d connections, %s", r.s.Conns, r.s.FloorDuration)
-	floor := drive(ctx, client, floorURL, r.s.Conns, r.s.FloorDuration, one, nil)
+	floor := drive(ctx, client, floorURL, r.s.Conns, r.s.FloorDuration, oneEvent(floorGen), nil)
 	stopFloor()
 	r.logf("  %.0f req/s", floor.rate)
+	r.rep.detail("post", "conns", r.s.Conns)
+	r.rep.detail("post", "floor_p99_ms", round2(ms(percentile(floor.latencies, 0.99))))
+	r.rep.detail("post", "floor_cpu_us_per_request", round2(floor.use.perEvent(float64(floor.events))))
+	// Each stream of -match: what evaluating the events costs meanwhile
+	// takes from the same cores.
+	for _, m := range r.s.Mixes {
+		gen, err := r.batchGenerator(m)
+		if err != nil {
+			return err
+		}
+		if err := r.postMix(ctx, client, m, gen, floor); err != nil {
+			return fmt.Errorf("%s: %w", m, err)
+		}
+	}
+	return nil
+}
+
+// oneEvent makes single-event bodies from gen.
+func oneEvent(gen *generator) func(dst []byte) ([]byte, int) {
+	return func(dst []byte) ([]byte, int) {
+		dst, _ = gen.next(dst)
+		return dst, 1
+	}
+}
+
+func (r *runner) postMix(ctx context.Context, client *http.Client, m mix, gen *generator, floor driveResult) error {
+	key := func(k string) string { return mixKey(m, k) }
 	a0 := r.h.acked.Load()
-	r.logf("alerter webhook, %d connections, %s", r.s.Conns, r.s.Duration)
-	res := drive(ctx, client, r.h.url, r.s.Conns, r.s.Duration, one, nil)
+	r.logf("%s: alerter webhook, %d connections, %s", m, r.s.Conns, r.s.Duration)
+	res := drive(ctx, client, r.h.url, r.s.Conns, r.s.Duration, oneEvent(gen), nil)
 	r.logf("  %.0f req/s, %d errors %s", res.rate, res.errors, res.firstErr)
 	drained, derr := r.h.drain(ctx, time.Minute)
 	ok := res.rate >= 0.5*floor.rate && res.errors == 0
-	r.rep.add(Row{Scenario: "post", Metric: "single-event POSTs stored before 202", Result: res.rate, Unit: "ev/s",
+	r.rep.add(Row{Scenario: "post", Metric: "single-event POSTs stored before 202" + m.label(), Result: res.rate, Unit: "ev/s",
 		Floor: floor.rate, FloorName: "bare net/http", Target: "≥ 50% of floor", Pass: pass(ok)})
-	r.rep.detail("post", "conns", r.s.Conns)
-	r.rep.detail("post", "errors", res.errors)
+	r.rep.detail("post", key("errors"), res.errors)
 	if res.firstErr != "" {
-		r.rep.detail("post", "first_error", res.firstErr)
+		r.rep.detail("post", key("first_error"), res.firstErr)
 	}
-	r.rep.detail("post", "post_p50_ms", round2(ms(percentile(res.latencies, 0.5))))
-	r.rep.detail("post", "post_p99_ms", round2(ms(percentile(res.latencies, 0.99))))
-	r.rep.detail("post", "floor_p99_ms", round2(ms(percentile(floor.latencies, 0.99))))
-	r.rep.detail("post", "evaluated_after_s", round2(drained.Seconds()))
-	r.rep.detail("post", "cpu_us_per_event", round2(res.use.perEvent(float64(res.events))))
-	r.rep.detail("post", "floor_cpu_us_per_request", round2(floor.use.perEvent(float64(floor.events))))
-	r.rep.detail("post", "other_processes_cores", round2(res.use.cores(res.use.Others)))
-	r.rep.detail("post", "events_evaluated", r.h.acked.Load()-a0)
+	r.rep.detail("post", key("post_p50_ms"), round2(ms(percentile(res.latencies, 0.5))))
+	r.rep.detail("post", key("post_p99_ms"), round2(ms(percentile(res.latencies, 0.99))))
+	r.rep.detail("post", key("evaluated_after_s"), round2(drained.Seconds()))
+	r.rep.detail("post", key("cpu_us_per_event"), round2(res.use.perEvent(float64(res.events))))
+	r.rep.detail("post", key("other_processes_cores"), round2(res.use.cores(res.use.Others)))
+	r.rep.detail("post", key("events_evaluated"), r.h.acked.Load()-a0)
 	return derr
 }
 
@@ -781,8 +800,11 @@ func (r *runner) memory(ctx context.Context) error {
 	//   2. keys: n "Global setting changed" by new actors, which
 	//      soteri-global-setting-changed-by-non-admin (dedup by actor)
 	//      alerts on, each a new group in the state bucket.
-	// The headline is round 2's RSS growth per key, with its event and
-	// alert; growth beyond round 1's is what the groups themselves cost.
+	// Round 2's growth beyond round 1's is what the groups themselves
+	// cost: the headline. Each sample waits for -settle first, which must
+	// outlast nats-server's per-block subject state (it drops that after 2
+	// minutes without use; until then a block's subjects are in memory
+	// twice).
 	control, err := templates(r.fixtures, quietSetting, "Custom scanning rule created")
 	if err != nil {
 		return err
@@ -909,9 +931,13 @@ func (r *runner) memory(ctx context.Context) error {
 	netHeap := perKey(delta(m1.heap, m2.heap) - delta(m0.heap, m1.heap))
 	r.logf("  RSS +%.0f B per key with its event and alert; %.0f B beyond the control round's %+.0f B/event; heap %.0f B/key beyond; KV stores %.0f B/key; %.0f keys",
 		rawRSS, netRSS, delta(m0.rss, m1.rss)/float64(n), netHeap, storedPerKey, keys)
-	r.rep.add(Row{Scenario: "memory", Metric: "RSS growth per new dedup key, with its event and alert", Result: rawRSS, Unit: "B",
-		Floor: storedPerKey, FloorName: "KV stored/key", Target: "≤ 200 B", Pass: pass(rawRSS <= 200 && keys >= float64(n)*0.99)})
-	r.rep.add(Row{Scenario: "memory", Metric: "RSS growth per new dedup key beyond a stateless alert's (noisy)", Result: netRSS, Unit: "B"})
+	// The target is about the key: what the event and its alert add (their
+	// history, the message ids of the dedup window) is the same in the
+	// control round, so it cancels out.
+	r.rep.add(Row{Scenario: "memory", Metric: "RSS per live dedup key (growth beyond a stateless alert's)", Result: netRSS, Unit: "B",
+		Floor: storedPerKey, FloorName: "KV stored/key", Target: "≤ 200 B", Pass: pass(netRSS <= 200 && keys >= float64(n)*0.99)})
+	r.rep.add(Row{Scenario: "memory", Metric: "Go heap per live dedup key (growth beyond a stateless alert's)", Result: netHeap, Unit: "B"})
+	r.rep.add(Row{Scenario: "memory", Metric: "RSS growth per alerting event with a new key (event, alert, key)", Result: rawRSS, Unit: "B"})
 	r.rep.detail("memory", "keys_created", keys)
 	r.rep.detail("memory", "keys_created_by_control", int64(kv1.State.NumSubjects)-int64(kv0.State.NumSubjects))
 	r.rep.detail("memory", "alerts_control", a1-a0)
