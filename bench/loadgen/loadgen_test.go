@@ -120,7 +120,7 @@ func TestSmoke(t *testing.T) {
 	}
 
 	// post, batch and latency report each of the two default mixes.
-	want := map[string]int{"post": 2, "batch": 4, "latency": 8, "memory": 3, "delivery": 5, "delivery-429": 4}
+	want := map[string]int{"post": 3, "batch": 5, "latency": 8, "memory": 3, "delivery": 5, "delivery-429": 4}
 	got := map[string]int{}
 	for _, row := range rep.Rows {
 		got[row.Scenario]++

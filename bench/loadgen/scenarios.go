@@ -146,15 +146,23 @@ func drive(ctx context.Context, client *http.Client, url string, conns int, d ti
 }
 
 // floorServer answers every POST like the webhook does, without doing
-// anything with the body but reading it.
-func floorServer() (url string, stop func(), err error) {
+// anything with the body but reading it and, if store is not nil, passing
+// it to store before answering.
+func floorServer(store func(ctx context.Context, body []byte) error) (url string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
 	answer := []byte(`{"accepted":1,"duplicates":0}` + "\n")
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+		body, err := io.ReadAll(r.Body)
+		if err == nil && store != nil {
+			err = store(r.Context(), body)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = w.Write(answer)
@@ -168,7 +176,7 @@ func (r *runner) post(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	floorURL, stopFloor, err := floorServer()
+	floorURL, stopFloor, err := floorServer(nil)
 	if err != nil {
 		return err
 	}
@@ -178,6 +186,16 @@ func (r *runner) post(ctx context.Context) error {
 	floor := drive(ctx, client, floorURL, r.s.Conns, r.s.FloorDuration, oneEvent(floorGen), nil)
 	stopFloor()
 	r.logf("  %.0f req/s", floor.rate)
+	// The least "stored before 202" costs: the body published to a
+	// JetStream stream, the answer after its ack, nothing else.
+	stored, err := r.postStoreFloor(ctx, client, floorGen)
+	if err != nil {
+		return fmt.Errorf("store floor: %w", err)
+	}
+	r.logf("  net/http + JetStream publish: %.0f req/s", stored.rate)
+	r.rep.add(Row{Scenario: "post", Metric: "floor: net/http POSTs, each published to JetStream before 202, nothing else", Result: stored.rate, Unit: "ev/s",
+		Floor: floor.rate, FloorName: "bare net/http", Target: "≥ 50% of floor", Pass: pass(stored.rate >= 0.5*floor.rate && stored.errors == 0)})
+	r.rep.detail("post", "store_floor_cpu_us_per_request", round2(stored.use.perEvent(float64(stored.events))))
 	r.rep.detail("post", "conns", r.s.Conns)
 	r.rep.detail("post", "floor_p99_ms", round2(ms(percentile(floor.latencies, 0.99))))
 	r.rep.detail("post", "floor_cpu_us_per_request", round2(floor.use.perEvent(float64(floor.events))))
@@ -193,6 +211,24 @@ func (r *runner) post(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func (r *runner) postStoreFloor(ctx context.Context, client *http.Client, gen *generator) (driveResult, error) {
+	js := r.h.js
+	const name = "LOADGEN_POST_FLOOR"
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"loadgen.post.>"}, Storage: jetstream.FileStorage}); err != nil {
+		return driveResult{}, err
+	}
+	defer func() { _ = js.DeleteStream(context.WithoutCancel(ctx), name) }()
+	url, stop, err := floorServer(func(ctx context.Context, body []byte) error {
+		_, err := js.Publish(ctx, "loadgen.post.x", body)
+		return err
+	})
+	if err != nil {
+		return driveResult{}, err
+	}
+	defer stop()
+	return drive(ctx, client, url, r.s.Conns, r.s.FloorDuration, oneEvent(gen), nil), nil
 }
 
 // oneEvent makes single-event bodies from gen.
@@ -247,8 +283,15 @@ func (r *runner) batch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("floors: %w", err)
 	}
+	pipeRate, err := r.jsPipelineFloor(ctx, stored)
+	if err != nil {
+		return fmt.Errorf("pipeline floor: %w", err)
+	}
 	floor := min(pubRate, consRate)
-	r.logf("floors: JetStream async publish %.0f msg/s, pull consume+ack %.0f msg/s (%d-byte messages)", pubRate, consRate, len(stored))
+	r.logf("floors: JetStream async publish %.0f msg/s, pull consume+ack %.0f msg/s, both at once %.0f msg/s (%d-byte messages)", pubRate, consRate, pipeRate, len(stored))
+	r.rep.add(Row{Scenario: "batch", Metric: "floor: JetStream publish, consume and ack at once, nothing else", Result: pipeRate, Unit: "msg/s",
+		Floor: floor, FloorName: "min(JS publish, JS consume)", Target: "≥ 100,000 ev/s", Pass: pass(pipeRate >= 100_000)})
+	r.rep.detail("batch", "floor_js_pipeline_msgs", round0(pipeRate))
 	r.rep.detail("batch", "floor_js_publish_msgs", round0(pubRate))
 	r.rep.detail("batch", "floor_js_consume_msgs", round0(consRate))
 	r.rep.detail("batch", "stored_event_bytes", len(stored))
@@ -440,6 +483,77 @@ func (r *runner) measureEvaluated(ctx context.Context, load func(time.Duration))
 // jsFloors measures JetStream alone on the embedded server: async publish
 // of msg-sized messages into a file stream, then a durable pull consumer
 // taking and acknowledging them.
+// jsPipelineFloor is the least an event stored, evaluated and acked costs
+// in JetStream alone: publishers (async, flat out) and a pull consumer
+// acking each message, at once on the same server, the publishers pausing
+// while maxBacklog messages wait, as batch's senders do. It returns the
+// messages acked per second.
+func (r *runner) jsPipelineFloor(ctx context.Context, msg []byte) (float64, error) {
+	js := r.h.js
+	const name = "LOADGEN_PIPELINE_FLOOR"
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"loadgen.pipeline.>"}, Storage: jetstream.FileStorage})
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = js.DeleteStream(context.WithoutCancel(ctx), name) }()
+	c, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "floor", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 10_000})
+	if err != nil {
+		return 0, err
+	}
+	it, err := c.Messages(jetstream.PullMaxMessages(512))
+	if err != nil {
+		return 0, err
+	}
+	var acked, sent atomic.Int64
+	go func() {
+		for {
+			m, err := it.Next()
+			if err != nil {
+				return
+			}
+			_ = m.Ack()
+			acked.Add(1)
+		}
+	}()
+	defer it.Stop()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var pubErr atomic.Pointer[error]
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if sent.Load()-acked.Load() > int64(r.s.MaxBacklog) {
+				time.Sleep(100 * time.Microsecond)
+				continue
+			}
+			if _, err := js.PublishAsync("loadgen.pipeline.x", msg); err != nil {
+				pubErr.CompareAndSwap(nil, &err)
+				return
+			}
+			sent.Add(1)
+		}
+	})
+	warm := min(r.s.FloorDuration/4, 500*time.Millisecond)
+	time.Sleep(warm)
+	a0, t0 := acked.Load(), time.Now()
+	time.Sleep(r.s.FloorDuration)
+	rate := float64(acked.Load()-a0) / time.Since(t0).Seconds()
+	close(stop)
+	wg.Wait()
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+	}
+	if p := pubErr.Load(); p != nil {
+		return 0, *p
+	}
+	return rate, nil
+}
+
 func (r *runner) jsFloors(ctx context.Context, msg []byte) (pub, cons float64, err error) {
 	js := r.h.js
 	const name = "LOADGEN_FLOOR"
