@@ -326,7 +326,14 @@ func run(ctx context.Context, s Settings, progress io.Writer, verbose bool) (*Re
 			err = r.delivery(ctx, true)
 		default:
 			// The scenarios before delivery share one alerter, with the
-			// console notifier, started when the first needs it.
+			// console notifier, started when the first needs it. memory
+			// has one of its own: while it waits for caches to expire,
+			// what the earlier scenarios left (message-id windows, keys
+			// with TTLs) would expire too and blur its differences.
+			if name == "memory" && r.h != nil {
+				r.h.stop()
+				r.h = nil
+			}
 			if r.h == nil {
 				if r.h, err = startHarness(ctx, s.Rules, s.StoreDir, consoleTargets, log); err != nil {
 					return rep, err
@@ -341,6 +348,8 @@ func run(ctx context.Context, s Settings, progress io.Writer, verbose bool) (*Re
 				err = r.latency(ctx)
 			case "memory":
 				err = r.memory(ctx)
+				r.h.stop()
+				r.h = nil
 			}
 		}
 		if err != nil {
