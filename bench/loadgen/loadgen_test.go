@@ -188,6 +188,7 @@ func TestParseScenarios(t *testing.T) {
 		"post,3":         {"post", "latency"},
 		"5,6":            {"delivery", "delivery-429"},
 		" memory ,batch": {"memory", "batch"},
+		"alertmanager,2": {"alertmanager", "batch"},
 	} {
 		got, err := parseScenarios(in)
 		if err != nil || !slices.Equal(got, want) {
@@ -209,4 +210,35 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// The Alertmanager side by side, where an Alertmanager binary is
+// installed (Debian's prometheus-alertmanager).
+func TestAlertmanagerScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts alerter and Alertmanager")
+	}
+	if _, err := findAlertmanager(""); err != nil {
+		t.Skip(err)
+	}
+	rulesDir, eventsDir := exampleDirs(t)
+	s := defaults()
+	s.Scenarios = []string{"alertmanager"}
+	s.Duration = 300 * time.Millisecond
+	s.BatchConns = 2
+	s.Rules, s.Events = rulesDir, eventsDir
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := run(ctx, s, testWriter{t}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 2 {
+		t.Fatalf("%d rows, want 2: %+v", len(rep.Rows), rep.Rows)
+	}
+	for _, row := range rep.Rows {
+		if row.Result <= 0 || row.Floor <= 0 {
+			t.Errorf("row %s: nothing measured: %+v", row.Metric, row)
+		}
+	}
 }

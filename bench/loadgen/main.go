@@ -101,6 +101,7 @@ type Settings struct {
 	DeliveryRate  int           `json:"delivery_rate"`  // delivery: events (each an alert) per second
 	DeliveryWait  time.Duration `json:"delivery_wait"`  // delivery: how long to wait for every alert after the run
 	Keys          int           `json:"keys"`           // memory: groups
+	Alertmanager  string        `json:"alertmanager"`   // alertmanager: the binary
 	Settle        time.Duration `json:"settle"`         // memory: wait before reading RSS
 	Actors        int           `json:"actors"`         // post, batch: actor pool
 	Rules         string        `json:"rules"`
@@ -110,6 +111,10 @@ type Settings struct {
 }
 
 var allScenarios = []string{"post", "batch", "latency", "memory", "delivery", "delivery-429"}
+
+// extraScenarios run only when named: they need more than this module
+// (alertmanager: an Alertmanager binary).
+var extraScenarios = []string{"alertmanager"}
 
 func defaults() Settings {
 	return Settings{
@@ -137,7 +142,7 @@ func main() {
 	s := defaults()
 	var scen, match, cpuProfile, memProfile, blockProfile string
 	var asJSON, verbose bool
-	flag.StringVar(&scen, "scenarios", "all", "scenarios to run, comma-separated: "+strings.Join(allScenarios, ",")+" (or 1-6)")
+	flag.StringVar(&scen, "scenarios", "all", "scenarios to run, comma-separated: "+strings.Join(allScenarios, ",")+" (or 1-6; all of them by default), and "+strings.Join(extraScenarios, ",")+" (Alertmanager side by side, only when named)")
 	flag.DurationVar(&s.Duration, "duration", s.Duration, "length of each measured phase")
 	flag.DurationVar(&s.FloorDuration, "floor-duration", s.FloorDuration, "length of each floor measurement")
 	flag.IntVar(&s.Conns, "conns", s.Conns, "post: concurrent keep-alive connections")
@@ -152,6 +157,7 @@ func main() {
 	flag.IntVar(&s.DeliveryRate, "delivery-rate", s.DeliveryRate, "delivery, delivery-429: events per second, each firing an alert")
 	flag.DurationVar(&s.DeliveryWait, "delivery-wait", s.DeliveryWait, "delivery, delivery-429: how long to wait after the run for every alert to reach the targets")
 	flag.IntVar(&s.Keys, "keys", s.Keys, "memory: distinct dedup groups")
+	flag.StringVar(&s.Alertmanager, "alertmanager", "", "alertmanager: the Alertmanager binary (default: prometheus-alertmanager or alertmanager on the PATH)")
 	flag.DurationVar(&s.Settle, "settle", s.Settle, "memory: pause before each memory sample, for nats-server's block caches (10s) and per-block subject state (2m) to expire")
 	flag.IntVar(&s.Actors, "actors", s.Actors, "post, batch: size of the actor pool events are drawn from")
 	flag.StringVar(&s.Rules, "rules", "", "rule files or folder (default: examples/rules of the repository)")
@@ -242,8 +248,8 @@ func parseScenarios(s string) ([]string, error) {
 		if len(f) == 1 && f[0] >= '1' && f[0] <= '0'+byte(len(allScenarios)) {
 			f = allScenarios[f[0]-'1']
 		}
-		if !slices.Contains(allScenarios, f) {
-			return nil, fmt.Errorf("unknown scenario %q (have %s)", f, strings.Join(allScenarios, ", "))
+		if !slices.Contains(allScenarios, f) && !slices.Contains(extraScenarios, f) {
+			return nil, fmt.Errorf("unknown scenario %q (have %s)", f, strings.Join(slices.Concat(allScenarios, extraScenarios), ", "))
 		}
 		if !slices.Contains(out, f) {
 			out = append(out, f)
@@ -346,6 +352,8 @@ func run(ctx context.Context, s Settings, progress io.Writer, verbose bool) (*Re
 				err = r.batch(ctx)
 			case "latency":
 				err = r.latency(ctx)
+			case "alertmanager":
+				err = r.alertmanager(ctx)
 			case "memory":
 				err = r.memory(ctx)
 				r.h.stop()
