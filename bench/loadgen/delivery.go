@@ -279,6 +279,27 @@ func (f *firedAlerts) handle(m *nats.Msg) {
 	}
 }
 
+// watchAlerts subscribes to every alert stored, on a connection of its
+// own, and notes when each of the n events of index first shows up in
+// one.
+func watchAlerts(url string, index map[string]int, n int) (*firedAlerts, func(), error) {
+	f := &firedAlerts{index: index, recv: make([]atomic.Int64, n), ids: map[string]bool{}}
+	nc, err := nats.Connect(url, nats.Name("loadgen-alerts"))
+	if err != nil {
+		return nil, nil, err
+	}
+	sub, err := nc.Subscribe(bus.AlertsSubject+".>", f.handle)
+	if err == nil {
+		_ = sub.SetPendingLimits(-1, -1)
+		err = nc.Flush()
+	}
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return f, nc.Close, nil
+}
+
 func (f *firedAlerts) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -358,21 +379,11 @@ func (r *runner) delivery(ctx context.Context, storm bool) error {
 	}
 	defer h.stop()
 
-	fired := &firedAlerts{index: index, recv: make([]atomic.Int64, n), ids: map[string]bool{}}
-	nc, err := nats.Connect(h.svc.NATSURL(), nats.Name("loadgen-alerts"))
+	fired, stopWatch, err := watchAlerts(h.svc.NATSURL(), index, n)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	sub, err := nc.Subscribe(bus.AlertsSubject+".>", fired.handle)
-	if err != nil {
-		return err
-	}
-	defer sub.Unsubscribe()
-	_ = sub.SetPendingLimits(-1, -1)
-	if err := nc.Flush(); err != nil {
-		return err
-	}
+	defer stopWatch()
 
 	client := newClient(r.s.LatencyConns)
 	defer client.CloseIdleConnections()

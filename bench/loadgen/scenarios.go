@@ -23,7 +23,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/event"
 )
 
@@ -676,42 +675,12 @@ func (r *runner) latencyMix(ctx context.Context, m mix, gen *generator, n int, f
 	}
 	alerting := len(index)
 
-	nc, err := nats.Connect(r.h.svc.NATSURL(), nats.Name("loadgen-alerts"))
+	fired, stopWatch, err := watchAlerts(r.h.svc.NATSURL(), index, n)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
+	defer stopWatch()
 	sent := make([]atomic.Int64, n)
-	recv := make([]atomic.Int64, n)
-	var got atomic.Int64
-	var extra atomic.Int64
-	sub, err := nc.Subscribe(bus.AlertsSubject+".>", func(msg *nats.Msg) {
-		now := time.Now().UnixNano()
-		var a struct {
-			EventIDs []string `json:"event_ids"`
-		}
-		if json.Unmarshal(msg.Data, &a) != nil {
-			return
-		}
-		for _, id := range a.EventIDs {
-			i, ok := index[id]
-			if !ok {
-				extra.Add(1)
-				continue
-			}
-			if recv[i].CompareAndSwap(0, now) {
-				got.Add(1)
-			}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	defer sub.Unsubscribe()
-	_ = sub.SetPendingLimits(-1, -1)
-	if err := nc.Flush(); err != nil {
-		return err
-	}
 
 	client := newClient(r.s.LatencyConns)
 	defer client.CloseIdleConnections()
@@ -744,13 +713,13 @@ func (r *runner) latencyMix(ctx context.Context, m mix, gen *generator, n int, f
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
-	for got.Load() < int64(alerting)-alertingErrs.Load() && time.Now().Before(deadline) {
+	for fired.got.Load() < int64(alerting)-alertingErrs.Load() && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	use := meter.stop()
 	var lat []time.Duration
 	for _, i := range index {
-		s, t := sent[i].Load(), recv[i].Load()
+		s, t := sent[i].Load(), fired.recv[i].Load()
 		if s != 0 && t != 0 {
 			lat = append(lat, time.Duration(t-s))
 		}
@@ -776,7 +745,7 @@ func (r *runner) latencyMix(ctx context.Context, m mix, gen *generator, n int, f
 	r.rep.detail("latency", key("events"), n)
 	r.rep.detail("latency", key("alerting_events"), alerting)
 	r.rep.detail("latency", key("alerts_missing"), missing)
-	r.rep.detail("latency", key("alerts_of_other_events"), extra.Load())
+	r.rep.detail("latency", key("alerts_of_other_events"), fired.extra.Load())
 	r.rep.detail("latency", key("post_errors"), postErrs.Load())
 	if e := firstErr.Load(); e != nil {
 		r.rep.detail("latency", key("first_error"), *e)
@@ -967,71 +936,55 @@ func (r *runner) memory(ctx context.Context) error {
 		}
 		return nil
 	}
-	alerts := func() (uint64, error) {
-		info, err := r.h.alerts.Info(ctx)
-		if err != nil {
-			return 0, err
+	// round sends n events of ts, each from a new actor, then samples the
+	// process's memory and the streams.
+	type sample struct {
+		mem                memSample
+		kvSubjects, kvMsgs uint64
+		kvBytes, alerts    uint64
+		took               time.Duration // sending and draining, not settling
+	}
+	round := func(what string, ts []*template, n int) (sample, error) {
+		r.logf("%s: %d events", what, n)
+		start := time.Now()
+		if err := send(newGenerator(ts[:1], 0, r.freshActors()), n); err != nil {
+			return sample{}, err
 		}
-		return info.State.Msgs, nil
+		var sm sample
+		var err error
+		if sm.mem, err = r.sampleMemory(ctx); err != nil {
+			return sample{}, err
+		}
+		sm.took = time.Since(start) - r.s.Settle
+		kv, err := r.h.kv.Info(ctx)
+		if err != nil {
+			return sample{}, err
+		}
+		al, err := r.h.alerts.Info(ctx)
+		if err != nil {
+			return sample{}, err
+		}
+		sm.kvSubjects, sm.kvMsgs, sm.kvBytes, sm.alerts = kv.State.NumSubjects, kv.State.Msgs, kv.State.Bytes, al.State.Msgs
+		return sm, nil
 	}
+	s0, err := round("round 0, stateless alerting (warm-up)", control, max(n/4, 1))
+	if err != nil {
+		return err
+	}
+	s1, err := round("round 1, stateless alerting", control, n)
+	if err != nil {
+		return err
+	}
+	s2, err := round("round 2, each a new dedup group", keyed, n)
+	if err != nil {
+		return err
+	}
+	m0, m1, m2 := s0.mem, s1.mem, s2.mem
 
-	r.logf("round 0: %d stateless alerting events (warm-up)", max(n/4, 1))
-	if err := send(newGenerator(control[:1], 0, r.freshActors()), max(n/4, 1)); err != nil {
-		return err
-	}
-	m0, err := r.sampleMemory(ctx)
-	if err != nil {
-		return err
-	}
-	kv0, err := r.h.kv.Info(ctx)
-	if err != nil {
-		return err
-	}
-	a0, err := alerts()
-	if err != nil {
-		return err
-	}
-	r.logf("round 1: %d stateless alerting events", n)
-	start := time.Now()
-	if err := send(newGenerator(control[:1], 0, r.freshActors()), n); err != nil {
-		return err
-	}
-	m1, err := r.sampleMemory(ctx)
-	if err != nil {
-		return err
-	}
-	controlTime := time.Since(start) - r.s.Settle
-	kv1, err := r.h.kv.Info(ctx)
-	if err != nil {
-		return err
-	}
-	a1, err := alerts()
-	if err != nil {
-		return err
-	}
-	r.logf("round 2: %d events, each a new dedup group", n)
-	start = time.Now()
-	if err := send(newGenerator(keyed[:1], 0, r.freshActors()), n); err != nil {
-		return err
-	}
-	m2, err := r.sampleMemory(ctx)
-	if err != nil {
-		return err
-	}
-	keysTime := time.Since(start) - r.s.Settle
-	kv2, err := r.h.kv.Info(ctx)
-	if err != nil {
-		return err
-	}
-	a2, err := alerts()
-	if err != nil {
-		return err
-	}
-
-	keys := float64(int64(kv2.State.NumSubjects) - int64(kv1.State.NumSubjects))
+	keys := float64(int64(s2.kvSubjects) - int64(s1.kvSubjects))
 	var storedPerKey float64
-	if m := int64(kv2.State.Msgs) - int64(kv1.State.Msgs); m > 0 {
-		storedPerKey = float64(int64(kv2.State.Bytes)-int64(kv1.State.Bytes)) / float64(m)
+	if m := int64(s2.kvMsgs) - int64(s1.kvMsgs); m > 0 {
+		storedPerKey = float64(int64(s2.kvBytes)-int64(s1.kvBytes)) / float64(m)
 	}
 	delta := func(a, b uint64) float64 { return float64(b) - float64(a) }
 	perKey := func(v float64) float64 {
@@ -1045,23 +998,25 @@ func (r *runner) memory(ctx context.Context) error {
 	netHeap := perKey(delta(m1.heap, m2.heap) - delta(m0.heap, m1.heap))
 	r.logf("  RSS +%.0f B per key with its event and alert; %.0f B beyond the control round's %+.0f B/event; heap %.0f B/key beyond; KV stores %.0f B/key; %.0f keys",
 		rawRSS, netRSS, delta(m0.rss, m1.rss)/float64(n), netHeap, storedPerKey, keys)
-	// The target is about the key: what the event and its alert add (their
+	// A growth below zero is noise (too few keys for the differences to
+	// stand out), not a pass. The target is about the key: what the event
+	// and its alert add (their
 	// history, the message ids of the dedup window) is the same in the
 	// control round, so it cancels out.
 	r.rep.add(Row{Scenario: "memory", Metric: "RSS per live dedup key (growth beyond a stateless alert's)", Result: netRSS, Unit: "B",
-		Floor: storedPerKey, FloorName: "KV stored/key", Target: "≤ 200 B", Pass: pass(netRSS <= 200 && keys >= float64(n)*0.99)})
+		Floor: storedPerKey, FloorName: "KV stored/key", Target: "≤ 200 B", Pass: pass(netRSS > 0 && netRSS <= 200 && keys >= float64(n)*0.99)})
 	r.rep.add(Row{Scenario: "memory", Metric: "Go heap per live dedup key (growth beyond a stateless alert's)", Result: netHeap, Unit: "B"})
 	r.rep.add(Row{Scenario: "memory", Metric: "RSS growth per alerting event with a new key (event, alert, key)", Result: rawRSS, Unit: "B"})
 	r.rep.detail("memory", "keys_created", keys)
-	r.rep.detail("memory", "keys_created_by_control", int64(kv1.State.NumSubjects)-int64(kv0.State.NumSubjects))
-	r.rep.detail("memory", "alerts_control", a1-a0)
-	r.rep.detail("memory", "alerts_keys", a2-a1)
+	r.rep.detail("memory", "keys_created_by_control", int64(s1.kvSubjects)-int64(s0.kvSubjects))
+	r.rep.detail("memory", "alerts_control", s1.alerts-s0.alerts)
+	r.rep.detail("memory", "alerts_keys", s2.alerts-s1.alerts)
 	r.rep.detail("memory", "control_rss_per_event_b", round0(delta(m0.rss, m1.rss)/float64(n)))
 	r.rep.detail("memory", "net_heap_per_key_b", round0(netHeap))
 	r.rep.detail("memory", "kv_stored_bytes_per_key", round0(storedPerKey))
 	r.rep.detail("memory", "rss_mb", round0(float64(m2.rss)/(1<<20)))
-	r.rep.detail("memory", "control_evs", round0(float64(n)/controlTime.Seconds()))
-	r.rep.detail("memory", "keys_evs", round0(float64(n)/keysTime.Seconds()))
+	r.rep.detail("memory", "control_evs", round0(float64(n)/s1.took.Seconds()))
+	r.rep.detail("memory", "keys_evs", round0(float64(n)/s2.took.Seconds()))
 	if keys < float64(n)*0.99 {
 		return fmt.Errorf("only %.0f of %d keys created", keys, n)
 	}
