@@ -998,11 +998,10 @@ func (r *runner) memory(ctx context.Context) error {
 	netHeap := perKey(delta(m1.heap, m2.heap) - delta(m0.heap, m1.heap))
 	r.logf("  RSS +%.0f B per key with its event and alert; %.0f B beyond the control round's %+.0f B/event; heap %.0f B/key beyond; KV stores %.0f B/key; %.0f keys",
 		rawRSS, netRSS, delta(m0.rss, m1.rss)/float64(n), netHeap, storedPerKey, keys)
-	// A growth below zero is noise (too few keys for the differences to
-	// stand out), not a pass. The target is about the key: what the event
-	// and its alert add (their
+	// The target is about the key: what the event and its alert add (their
 	// history, the message ids of the dedup window) is the same in the
-	// control round, so it cancels out.
+	// control round, so it cancels out. A growth below zero is noise (too
+	// few keys for the differences to stand out), not a pass.
 	r.rep.add(Row{Scenario: "memory", Metric: "RSS per live dedup key (growth beyond a stateless alert's)", Result: netRSS, Unit: "B",
 		Floor: storedPerKey, FloorName: "KV stored/key", Target: "≤ 200 B", Pass: pass(netRSS > 0 && netRSS <= 200 && keys >= float64(n)*0.99)})
 	r.rep.add(Row{Scenario: "memory", Metric: "Go heap per live dedup key (growth beyond a stateless alert's)", Result: netHeap, Unit: "B"})
