@@ -338,25 +338,10 @@ var htmlTmpl = template.Must(template.New("message.html").Funcs(template.FuncMap
 	"suppressed": suppressed,
 }).Parse(htmlSource))
 
-// oneLine makes s a single line: control characters and Unicode line and
-// paragraph separators become spaces, runs of spaces one, and the result
-// is cut to max characters, with an ellipsis.
+// oneLine makes s a single line (notifiers.OneLine) of at most max
+// characters.
 func oneLine(s string, max int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	var b strings.Builder
-	space := false
-	for _, r := range s {
-		if breaks(r) || unicode.IsSpace(r) {
-			space = true
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		b.WriteRune(r)
-	}
-	return notifiers.Truncate(b.String(), max)
+	return notifiers.Truncate(notifiers.OneLine(s), max)
 }
 
 // multiLine normalises line ends to "\n", drops other control characters
@@ -380,10 +365,6 @@ func multiLine(s string, max int) string {
 		lines[i] = strings.TrimRight(l, " \t")
 	}
 	return notifiers.Truncate(strings.Trim(strings.Join(lines, "\n"), "\n"), max)
-}
-
-func breaks(r rune) bool {
-	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
 }
 
 // msgIDLocal is id as the left-hand side of a Message-ID (RFC 5322
