@@ -6,8 +6,10 @@ package notifiers
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/internal/retry"
@@ -115,4 +117,23 @@ func Sample(severity rules.Severity, now time.Time) *engine.Alert {
 		Event:      ev,
 		EventIDs:   []string{ev.ID},
 	}
+}
+
+// HTTPClient is the client a notifier sends with: a copy of base (nil: a
+// client with the timeout, config.DefaultNotifierTimeout if timeout <= 0)
+// that does not follow redirects unless base says how. A redirect from a
+// target is a misconfiguration to report, not a place to send the alert
+// (and its credentials) to.
+func HTTPClient(base *http.Client, timeout time.Duration) *http.Client {
+	if timeout <= 0 {
+		timeout = config.DefaultNotifierTimeout
+	}
+	if base == nil {
+		base = &http.Client{Timeout: timeout}
+	}
+	hc := *base
+	if hc.CheckRedirect == nil {
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	return &hc
 }

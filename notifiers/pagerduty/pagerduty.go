@@ -56,9 +56,10 @@ type Options struct {
 	// Logger receives debug lines about deliveries; nil: discard. It never
 	// receives the routing key.
 	Logger *slog.Logger
-	// HTTPClient sends the requests; nil: a client with Go's default
-	// transport. Its own Timeout may be zero: each attempt is bounded by
-	// the config's timeout through its context.
+	// HTTPClient sends the requests, through a copy that does not follow
+	// redirects unless it sets CheckRedirect (notifiers.HTTPClient); nil:
+	// a client with Go's default transport. Its own Timeout may be zero:
+	// each attempt is bounded by the config's timeout through its context.
 	HTTPClient *http.Client
 }
 
@@ -91,9 +92,7 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	if n.timeout <= 0 {
 		n.timeout = config.DefaultNotifierTimeout
 	}
-	if n.client == nil {
-		n.client = &http.Client{}
-	}
+	n.client = notifiers.HTTPClient(n.client, n.timeout)
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}

@@ -88,24 +88,13 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	if n.log == nil {
 		n.log = slog.Default()
 	}
-	timeout := time.Duration(cfg.Timeout)
-	if timeout <= 0 {
-		timeout = config.DefaultNotifierTimeout
-	}
-	base := opt.HTTPClient
-	if base == nil {
-		base = &http.Client{Timeout: timeout}
-	}
-	hc := *base
-	if hc.CheckRedirect == nil {
-		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
+	hc := notifiers.HTTPClient(opt.HTTPClient, time.Duration(cfg.Timeout))
 	rt := hc.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
 	hc.Transport = &captureTransport{base: rt}
-	n.hc = &hc
+	n.hc = hc
 
 	hook, token := cfg.WebhookURL.Value(), cfg.Token.Value()
 	switch {

@@ -148,19 +148,7 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 		n.headers.Set("User-Agent", "alerter")
 	}
 
-	timeout := time.Duration(cfg.Timeout)
-	if timeout <= 0 {
-		timeout = config.DefaultNotifierTimeout
-	}
-	base := opt.HTTPClient
-	if base == nil {
-		base = &http.Client{Timeout: timeout}
-	}
-	hc := *base
-	if hc.CheckRedirect == nil {
-		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
-	n.hc = &hc
+	n.hc = notifiers.HTTPClient(opt.HTTPClient, time.Duration(cfg.Timeout))
 	return n, nil
 }
 
