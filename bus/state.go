@@ -518,13 +518,7 @@ func (s *StateStore) put(ctx context.Context, subj string, rev uint64, ttl time.
 		// every stored message.
 		m.Header[jetstream.MsgTTLHeader] = []string{strconv.FormatInt(int64(ceilTTL(ttl)/time.Second), 10)}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opt.RequestTimeout)
-	defer cancel()
-	ack, err := s.js.PublishMsg(ctx, m)
-	if err != nil {
-		return 0, err
-	}
-	return ack.Sequence, nil
+	return s.publish(ctx, m)
 }
 
 // purge replaces the key's state (revision rev) by a purge marker that
@@ -538,6 +532,11 @@ func (s *StateStore) purge(ctx context.Context, key string, rev uint64) (uint64,
 		jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(rev, 10)},
 		jetstream.MsgTTLHeader:              {strconv.FormatInt(int64(s.opt.MarkerTTL/time.Second), 10)},
 	}}
+	return s.publish(ctx, m)
+}
+
+// publish stores m, within RequestTimeout, and returns its sequence.
+func (s *StateStore) publish(ctx context.Context, m *nats.Msg) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opt.RequestTimeout)
 	defer cancel()
 	ack, err := s.js.PublishMsg(ctx, m)
