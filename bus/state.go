@@ -133,7 +133,7 @@ type StateStore struct {
 var _ engine.Store = (*StateStore)(nil)
 
 type stateCounters struct {
-	updates, reads, writes, hits, misses, entries, waits atomic.Int64
+	updates, reads, writes, hits, misses, entries, retries atomic.Int64
 }
 
 // NewStateStore creates the bucket if needed (or updates its replicas and
@@ -244,7 +244,7 @@ func (s *StateStore) Update(ctx context.Context, key string, ttl time.Duration, 
 		// idempotent for what it records (see engine.Store), sees it.
 		if transient(se.err) && ctx.Err() == nil &&
 			retry.Sleep(ctx, retry.Backoff(wait, 20*time.Millisecond, 500*time.Millisecond)) == nil {
-			s.stats.waits.Add(1)
+			s.stats.retries.Add(1)
 			continue
 		}
 		return s.failed(parent, key, fn, se.err)
@@ -555,7 +555,7 @@ func (s *StateStore) Stats() StateStats {
 		CacheHits:    s.stats.hits.Load(),
 		CacheMisses:  s.stats.misses.Load(),
 		CacheEntries: s.stats.entries.Load(),
-		Retries:      s.stats.waits.Load(),
+		Retries:      s.stats.retries.Load(),
 	}
 }
 
