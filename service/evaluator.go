@@ -43,10 +43,10 @@ const (
 //
 // Several events are evaluated at once, but the events of one rule group
 // (the key of its dedup and threshold state) in the order the stream holds
-// them: before an event is handed to a worker, the groups it will touch
-// are found by evaluating the rules' conditions and group-by expressions
-// (on an engine of its own, so that rule counters count each event once),
-// and an event waits for the earlier events of any of its groups. This
+// them: before an event is handed to a worker, it is evaluated
+// (Engine.Plan: the rules' conditions and group-by expressions, once), which
+// tells the groups it will touch, and it waits for the earlier events of
+// any of those groups; the worker then applies the plan. This
 // only orders; the state store's compare-and-set keeps every update atomic
 // whatever the order, so a rule set swapped in between, or a list that
 // changed, can at worst reorder two events of a group, as a redelivery
