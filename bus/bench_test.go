@@ -112,18 +112,20 @@ func benchBatches(b *testing.B, publishers int) {
 
 // A dedup update of an existing key: read, decide, CAS write.
 func BenchmarkStateUpdate(b *testing.B) {
-	benchStateUpdate(b, 1)
+	benchStateUpdate(b, 1, StateOptions{})
 }
 
 // The same from 8 goroutines on distinct keys, as concurrent event
 // workers would.
 func BenchmarkStateUpdateParallel8(b *testing.B) {
-	benchStateUpdate(b, 8)
+	benchStateUpdate(b, 8, StateOptions{})
 }
 
-func benchStateUpdate(b *testing.B, workers int) {
+// benchStateUpdate reports updates per second and the round trips each
+// took.
+func benchStateUpdate(b *testing.B, workers int, opt StateOptions) {
 	_, js := newEnv(b)
-	s := newStore(b, js, StateOptions{})
+	s := newStore(b, js, opt)
 	ctx := benchCtx(b)
 	const keys = 1000
 	fn := func(g *engine.GroupState) error {
@@ -136,6 +138,7 @@ func benchStateUpdate(b *testing.B, workers int) {
 			b.Fatal(err)
 		}
 	}
+	before := s.Stats()
 	var next atomic.Int64
 	b.ResetTimer()
 	var wg sync.WaitGroup
@@ -155,6 +158,8 @@ func benchStateUpdate(b *testing.B, workers int) {
 	}
 	wg.Wait()
 	perSecond(b, b.N, "updates/s")
+	st := statsSince(s, before)
+	b.ReportMetric(float64(st.Reads+st.Writes)/float64(st.Updates), "rt/update")
 }
 
 // benchKey looks like an engine key: a rule id and a 16-hex group hash.

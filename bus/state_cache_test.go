@@ -499,47 +499,8 @@ func BenchmarkStateUpdateCache(b *testing.B) {
 	for _, workers := range []int{1, 8} {
 		for _, entries := range []int{-1, 0} {
 			b.Run(fmt.Sprintf("workers=%d/cache=%v", workers, entries >= 0), func(b *testing.B) {
-				benchStateUpdateCache(b, workers, StateOptions{CacheEntries: entries})
+				benchStateUpdate(b, workers, StateOptions{CacheEntries: entries})
 			})
 		}
 	}
-}
-
-func benchStateUpdateCache(b *testing.B, workers int, opt StateOptions) {
-	_, js := newEnv(b)
-	s := newStore(b, js, opt)
-	ctx := benchCtx(b)
-	const keys = 1000
-	fn := func(g *engine.GroupState) error {
-		g.Alerted, g.LastAlert, g.Expires = true, time.Now().UnixNano(), time.Now().Add(30*time.Minute).UnixNano()
-		g.Suppressed++
-		return nil
-	}
-	for k := range keys {
-		if err := s.Update(ctx, benchKey(k), 30*time.Minute, fn); err != nil {
-			b.Fatal(err)
-		}
-	}
-	before := s.Stats()
-	var next atomic.Int64
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				n := next.Add(1) - 1
-				if n >= int64(b.N) {
-					return
-				}
-				if err := s.Update(ctx, benchKey(int(n)%keys), 30*time.Minute, fn); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	perSecond(b, b.N, "updates/s")
-	st := statsSince(s, before)
-	b.ReportMetric(float64(st.Reads+st.Writes)/float64(st.Updates), "rt/update")
 }
