@@ -438,7 +438,7 @@ func TestStateStoreFailOpen(t *testing.T) {
 				}
 			}
 			if n := logs.count("state store unreachable"); n != 1 {
-				t.Errorf("outage logged %d times, want once:\n%s", n, logs.buf.String())
+				t.Errorf("outage logged %d times, want once:\n%s", n, logs.String())
 			}
 
 			// Back on the same store dir and port: the client reconnects and
@@ -449,7 +449,7 @@ func TestStateStoreFailOpen(t *testing.T) {
 				t.Fatalf("after outage: fired=%v err=%v, want deduped", fired, err)
 			}
 			if n := logs.count("state store reachable again"); n != 1 {
-				t.Errorf("recovery logged %d times, want once:\n%s", n, logs.buf.String())
+				t.Errorf("recovery logged %d times, want once:\n%s", n, logs.String())
 			}
 		})
 	}

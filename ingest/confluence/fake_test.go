@@ -23,6 +23,7 @@ import (
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/ingest"
+	"github.com/alerter/alerter/internal/syncbuf"
 	"github.com/alerter/alerter/internal/yamlx"
 )
 
@@ -83,22 +84,7 @@ func (c *fakeClock) Sleeps() []time.Duration {
 }
 
 // logBuffer collects a test's logs, from any goroutine.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -18,6 +18,7 @@ import (
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/ingest"
+	"github.com/alerter/alerter/internal/syncbuf"
 )
 
 // recordingSink records what it stores. reject, when set, makes a call
@@ -133,22 +134,7 @@ func (c *memCheckpoints) get(t *testing.T) (checkpoint, bool) {
 const sourceName = "audit-file"
 
 // syncBuffer is a log destination tests read while the tail writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type syncBuffer struct{ syncbuf.Buffer }
 
 // start runs a tail of path until the test ends or stop is called.
 func start(t *testing.T, path string, sink ingest.Sink, cps ingest.Checkpoints, opt Options) (tail *Tail, stop func()) {

@@ -15,13 +15,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/internal/syncbuf"
 	"github.com/alerter/alerter/internal/yamlx"
 	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/notifiers/notifiertest"
@@ -36,22 +36,7 @@ const (
 )
 
 // logBuffer collects what a notifier logs, safely across goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 func newNotifier(t *testing.T, cfg config.Notifier, logs io.Writer) *Notifier {
 	t.Helper()

@@ -22,6 +22,7 @@ import (
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/internal/syncbuf"
 	"github.com/alerter/alerter/internal/yamlx"
 	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/notifiers/notifiertest"
@@ -198,22 +199,7 @@ func validate(body []byte) []string {
 	return errs
 }
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 func newNotifier(t *testing.T, url string, logs io.Writer) *Notifier {
 	t.Helper()

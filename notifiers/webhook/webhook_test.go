@@ -28,6 +28,7 @@ import (
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/ingest"
 	ingestwebhook "github.com/alerter/alerter/ingest/webhook"
+	"github.com/alerter/alerter/internal/syncbuf"
 	"github.com/alerter/alerter/internal/yamlx"
 	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/notifiers/notifiertest"
@@ -45,22 +46,7 @@ const (
 	queryKey  = "QuErY-KeY-555"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer struct{ syncbuf.Buffer }
 
 // receiver is a webhook target: it checks the signature with its own
 // HMAC computation, and answers as told.
