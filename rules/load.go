@@ -137,8 +137,9 @@ func Compile(files []File, opt Options) (*Set, error) {
 			errs = append(errs, yamlx.At(f.Name, root, "a rule file is a mapping with lists:, macros: and rules:"))
 			continue
 		}
-		if e := yamlx.Decode(f.Name, root, &pf.doc); e != nil {
-			errs = append(errs, e...)
+		e, wellTyped := yamlx.DecodeAll(f.Name, root, &pf.doc)
+		errs = append(errs, e...)
+		if !wellTyped {
 			continue
 		}
 		for name, l := range pf.doc.Lists {
@@ -186,14 +187,17 @@ func Compile(files []File, opt Options) (*Set, error) {
 
 	// Macros are checked on their own, so that an error in one is reported
 	// once, at the macro, rather than in every rule that uses it.
+	// A broken macro makes every rule using it fail too, so the rules are
+	// not checked until the macros compile.
+	brokenMacro := false
 	for name, v := range macroPos {
 		pf := findFile(parsed, macroFile[name])
 		if err := c.compileMacro(name); err != nil {
 			errs = append(errs, exprErr(pf, v, "macro "+name, err))
+			brokenMacro = true
 		}
 	}
-	if len(errs) > 0 {
-		// A broken macro makes every rule using it fail too; say it once.
+	if brokenMacro {
 		errs.Sort()
 		return nil, errs
 	}
@@ -204,16 +208,20 @@ func Compile(files []File, opt Options) (*Set, error) {
 			n := &pf.doc.Rules[i]
 			r, e := c.rule(pf, n, opt)
 			errs = append(errs, e...)
-			if r == nil {
+			if r == nil || r.ID == "" {
 				continue
 			}
+			// A broken rule still claims its id, so that a second rule of
+			// that id is reported now rather than once the first is mended.
 			if prev, ok := seen[r.ID]; ok {
 				_, idv := keyNode(n, "id")
 				errs = append(errs, yamlx.At(pf.Name, idv, "rule id %s is already used at %s", r.ID, prev))
 				continue
 			}
 			seen[r.ID] = r.Pos
-			set.Rules = append(set.Rules, r)
+			if len(e) == 0 {
+				set.Rules = append(set.Rules, r)
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -253,17 +261,23 @@ func keyNode(m *yaml.Node, key string) (k, v *yaml.Node) {
 	return nil, nil
 }
 
-// rule compiles one rule node. It returns a nil rule when the rule has
-// errors.
+// rule compiles one rule node. A rule with errors is returned with them,
+// checked as far as it could be; it is nil only when it could not be read.
 func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx.Errors) {
 	var ry ruleYAML
 	if n.Kind != yaml.MappingNode {
 		return nil, yamlx.Errors{yamlx.At(pf.Name, n, "a rule is a mapping with id:, when: and the other rule keys")}
 	}
-	if e := yamlx.Decode(pf.Name, n, &ry); e != nil {
-		return nil, e
+	// An unknown key (a typo such as "tresholds") does not stop the rest of
+	// the rule being checked; a value of the wrong type does, since what
+	// follows from its absence would only repeat the error.
+	errs, wellTyped := yamlx.DecodeAll(pf.Name, n, &ry)
+	if !wellTyped {
+		return nil, errs
 	}
-	var errs yamlx.Errors
+	// A missing id, severity or when next to an unknown key is most likely
+	// that key misspelt, which is already said.
+	misspelt := len(errs) > 0
 	at := func(node *yaml.Node, format string, args ...any) {
 		if node == nil || node.Line == 0 {
 			node = n
@@ -280,6 +294,7 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	}
 	_, idv := keyNode(n, "id")
 	switch {
+	case ry.ID == "" && misspelt:
 	case ry.ID == "":
 		at(n, "rule has no id")
 	case !idRE.MatchString(ry.ID):
@@ -290,13 +305,16 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	}
 	_, sv := keyNode(n, "severity")
 	switch {
+	case ry.Severity == "" && misspelt:
 	case ry.Severity == "":
 		at(n, "rule %s has no severity (one of info, low, medium, high, critical)", ry.ID)
 	case r.Severity.Rank() < 0:
 		at(sv, "unknown severity %q (one of info, low, medium, high, critical)", ry.Severity)
 	}
 	if ry.When.Kind == 0 {
-		at(n, "rule %s has no when: condition", ry.ID)
+		if !misspelt {
+			at(n, "rule %s has no when: condition", ry.ID)
+		}
 	} else if ry.When.Kind != yaml.ScalarNode {
 		at(&ry.When, "when must be an expression (a string)")
 	} else {
@@ -366,10 +384,7 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 		errs = append(errs, e...)
 		r.Tests = append(r.Tests, t)
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return r, nil
+	return r, errs
 }
 
 func (c *compiler) duration(pf *parsedFile, v *yaml.Node, what string, parent *yaml.Node, errs *yamlx.Errors) time.Duration {
@@ -526,8 +541,9 @@ func (c *compiler) test(pf *parsedFile, ty *testYAML, n *yaml.Node, r *Rule, opt
 		}
 	default:
 		var ey expectYAML
-		if e := yamlx.Decode(pf.Name, &ty.Expect, &ey); e != nil {
-			errs = append(errs, e...)
+		e, wellTyped := yamlx.DecodeAll(pf.Name, &ty.Expect, &ey)
+		errs = append(errs, e...)
+		if !wellTyped {
 			break
 		}
 		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Group: ey.Group, Title: ey.Title, Text: ey.Text, Notify: ey.Notify}

@@ -122,6 +122,27 @@ rules:
   - {id: r1, severity: low, when: "true"}
   - {id: r1, severity: low, when: "true"}
 `, []string{`4:10: rule id r1 is already used at t.yaml:3:5`}},
+		{"a misspelt key does not hide the rule's other errors", `
+rules:
+  - id: r1
+    severity: hihg
+    when: event.actor.nmae == "x"
+    tresholds: {count: 3}
+  - {id: r1, severity: low, when: "true"}
+`, []string{
+			`4:15: unknown severity "hihg" (one of info, low, medium, high, critical)`,
+			`5:23: when: type event.actor has no field nmae`,
+			`6:5: unknown key "tresholds" (did you mean "threshold"?)`,
+			`7:10: rule id r1 is already used at t.yaml:3:5`,
+		}},
+		{"a misspelt top-level key does not hide the rules' errors", `
+rule: []
+rules:
+  - {id: r1, severity: low, when: event.nope}
+`, []string{
+			`2:1: unknown key "rule" (did you mean "rules"?)`,
+			`4:41: when: type event has no field nope`,
+		}},
 		{"different groupings", `
 rules:
   - id: r1

@@ -120,22 +120,28 @@ func syntaxError(file string, err error) error {
 // strict mode it reports every unknown key, with its position and the keys
 // that are allowed, and positions type errors at the offending node.
 func Decode(file string, node *yaml.Node, out any) Errors {
-	var errs Errors
+	errs, _ := DecodeAll(file, node, out)
+	return errs
+}
+
+// DecodeAll is Decode that goes on past unknown keys: their values are
+// ignored and out is filled from the rest, so that the caller can check
+// what was written and report those problems along with the unknown keys.
+// wellTyped is false when a value had the wrong type; out is then
+// incomplete, and checking it further would only repeat that error.
+func DecodeAll(file string, node *yaml.Node, out any) (errs Errors, wellTyped bool) {
 	check(file, node, reflect.TypeOf(out).Elem(), &errs, map[visit]bool{})
-	if len(errs) > 0 {
-		return errs
-	}
 	if err := node.Decode(out); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			for _, m := range te.Errors {
 				errs = append(errs, typeError(file, node, m))
 			}
-			return errs
+			return errs, false
 		}
-		return Errors{typeError(file, node, err.Error())}
+		return append(errs, typeError(file, node, err.Error())), false
 	}
-	return nil
+	return errs, true
 }
 
 // typeError turns yaml's "line N: cannot unmarshal ..." into a positioned
