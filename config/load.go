@@ -22,6 +22,18 @@ import (
 // applied and everything is checked. Every problem is reported at once, as
 // yamlx.Errors.
 func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
+	c, err := Check(path, getenv)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Check is Load for checking a config rather than running it: with the
+// errors it also returns the config as far as it could be read (nil when it
+// could not be decoded at all), so that rules can still be checked against
+// its lists and notifiers, say where the secrets of ${VAR}s are not set.
+func Check(path string, getenv func(string) (string, bool)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		var pe *fs.PathError
@@ -30,11 +42,19 @@ func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
 		}
 		return nil, yamlx.Errors{{File: path, Msg: "cannot read the config: " + err.Error()}}
 	}
-	return Parse(path, data, getenv)
+	return parse(path, data, getenv)
 }
 
 // Parse is Load for content; name is the file name errors carry.
 func Parse(name string, data []byte, getenv func(string) (string, bool)) (*Config, error) {
+	c, err := parse(name, data, getenv)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func parse(name string, data []byte, getenv func(string) (string, bool)) (*Config, error) {
 	if getenv == nil {
 		getenv = os.LookupEnv
 	}
@@ -84,10 +104,7 @@ func Parse(name string, data []byte, getenv func(string) (string, bool)) (*Confi
 		}
 	}
 	p.validate(&c, root)
-	if err := p.result(); err != nil {
-		return nil, err
-	}
-	return &c, nil
+	return &c, p.result()
 }
 
 // selfAlias finds an alias inside the node it refers to. Anchors come

@@ -163,8 +163,14 @@ func TestCommandsWithConfig(t *testing.T) {
 
 	os.Unsetenv("TEST_HOOK_SECRET")
 	code, _, errs = runCLI(t, "", "validate", "--config", cfg)
-	if code != 1 || !strings.Contains(errs, "TEST_HOOK_SECRET") {
+	if code != 1 || !strings.Contains(errs, "alerter.yaml:5:47: environment variable TEST_HOOK_SECRET is not set") {
 		t.Errorf("validate with the variable unset: %d %q", code, errs)
+	}
+	// Where the secrets are not set (a rules repository's CI job), the
+	// rules are still checked against the config's lists and notifiers.
+	code, _, errs = runCLI(t, "", "validate", "--config", cfg, "testdata/withconfig/unknown-notifier.yaml")
+	if code != 1 || !strings.Contains(errs, "TEST_HOOK_SECRET") || !strings.Contains(errs, "unknown-notifier.yaml:5:13:") {
+		t.Errorf("validate with the variable unset and an unknown notifier: %d %q", code, errs)
 	}
 }
 

@@ -33,7 +33,10 @@ rules.paths, or examples/rules. Every problem of every file is printed as
   file:line:col: message
 
 and the exit status is 1 if there is any. Secrets from the environment are
-never printed, not even in errors.
+never printed, not even in errors. A ${VAR} of the config that is not set
+is one such error, and the rules are still checked against the rest of
+the config, so that a rules repository's CI job without the secrets still
+learns everything else that is wrong.
 `
 
 func newFlags(name, usage string, s stdio) *flag.FlagSet {
@@ -106,12 +109,23 @@ func validateCmd(ctx context.Context, args []string, s stdio) int {
 	if ok, code := parse(fs, args); !ok {
 		return code
 	}
-	cfg, ok := optionalConfig(*cfgFile, s)
-	if !ok {
-		return 1
+	var cfg *config.Config
+	cfgOK := true
+	if *cfgFile != "" {
+		// A config with errors (an unset ${VAR}, say) is reported, and the
+		// rules are still checked against what of it could be read.
+		var err error
+		cfg, err = config.Check(*cfgFile, os.LookupEnv)
+		if err != nil {
+			printErr(s, err)
+			cfgOK = false
+		}
+		if cfg == nil {
+			return 1
+		}
 	}
 	set, ok := loadRules(fs.Args(), cfg, s)
-	if !ok {
+	if !ok || !cfgOK {
 		return 1
 	}
 	if cfg != nil {
