@@ -287,7 +287,7 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	r := &Rule{
 		ID: ry.ID, Name: ry.Name, Description: ry.Description, Severity: Severity(ry.Severity),
 		Tags: ry.Tags, Notify: ry.Notify, Runbook: ry.Runbook, Labels: ry.Labels, Enabled: true,
-		Pos: Pos{File: pf.Name, Line: n.Line, Col: n.Column},
+		Pos: Pos{File: pf.Name, Line: n.Line, Col: n.Column}, Source: encodeYAML(n),
 	}
 	if ry.Enabled != nil {
 		r.Enabled = *ry.Enabled
@@ -385,6 +385,18 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 		r.Tests = append(r.Tests, t)
 	}
 	return r, errs
+}
+
+// encodeYAML writes a node as a YAML document, indented by two spaces.
+func encodeYAML(n *yaml.Node) string {
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(n); err != nil {
+		return ""
+	}
+	_ = enc.Close()
+	return b.String()
 }
 
 func (c *compiler) duration(pf *parsedFile, v *yaml.Node, what string, parent *yaml.Node, errs *yamlx.Errors) time.Duration {

@@ -72,6 +72,9 @@ type Rule struct {
 	Enabled bool
 	Tests   []Test
 	Pos     Pos
+	// Source is the rule's YAML, re-encoded from its file (comments kept,
+	// indentation normalized): what a user edits to change it.
+	Source string
 
 	// UsesRaw tells the engine to decode event.raw before evaluating.
 	UsesRaw bool

@@ -27,6 +27,8 @@ type ruleView struct {
 	Labels      map[string]string `json:"labels"`
 	Enabled     bool              `json:"enabled"`
 	When        string            `json:"when"`
+	Title       string            `json:"title"`
+	Text        string            `json:"text,omitempty"`
 	Threshold   *thresholdView    `json:"threshold,omitempty"`
 	Dedup       *dedupView        `json:"dedup,omitempty"`
 	Notify      []string          `json:"notify"`
@@ -34,7 +36,10 @@ type ruleView struct {
 	File        string            `json:"file"`
 	Line        int               `json:"line"`
 	Tests       int               `json:"tests"`
-	Stats       statsView         `json:"stats"`
+	// Source is the rule's YAML, tests included, for editing it elsewhere
+	// (the playground).
+	Source string    `json:"source"`
+	Stats  statsView `json:"stats"`
 }
 
 type thresholdView struct {
@@ -67,6 +72,7 @@ func (s *Service) listRules(w http.ResponseWriter, r *http.Request) {
 			Tags: nonNil(rl.Tags), Labels: rl.Labels, Enabled: rl.Enabled, When: rl.When.Source,
 			Notify: nonNil(s.cfg.Targets(rl.Notify, string(rl.Severity))), Runbook: rl.Runbook,
 			File: rl.Pos.File, Line: rl.Pos.Line, Tests: len(rl.Tests),
+			Title: rl.Title.Source, Text: rl.Text.Source, Source: rl.Source,
 		}
 		if v.Labels == nil {
 			v.Labels = map[string]string{}

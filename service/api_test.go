@@ -44,6 +44,12 @@ func TestRulesAndAlertsAPI(t *testing.T) {
 		rl.Rules[0].Dedup == nil || rl.Rules[0].Dedup.Window != "1h0m0s" || strings.Join(rl.Rules[0].Notify, ",") != "console" {
 		t.Errorf("rule view %+v", rl.Rules[0])
 	}
+	// The rule as written, for the playground to edit.
+	wantSource := "id: setting-changed\nname: Global setting changed\nseverity: high\nwhen: event.action == \"Global setting changed\"\n" +
+		"dedup:\n  by: [event.actor.name]\n  window: 1h\ntitle: \"{{ event.actor.name }} changed a global setting\"\n"
+	if got := rl.Rules[0]; got.Source != wantSource || got.Title != "{{ event.actor.name }} changed a global setting" {
+		t.Errorf("rule source %q, title %q; want source %q", got.Source, got.Title, wantSource)
+	}
 
 	type page struct {
 		Alerts []alertDetail

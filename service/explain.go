@@ -59,7 +59,8 @@ type StateView struct {
 	LastAlert  *time.Time `json:"last_alert,omitempty"`
 	Suppressed int64      `json:"suppressed_since_last_alert"`
 	InWindow   int        `json:"events_in_threshold_window"`
-	Expires    *time.Time `json:"expires,omitempty"`
+	// Expires is in event time: later events of the group ignore this state.
+	Expires *time.Time `json:"expires,omitempty"`
 }
 
 // explainWithin is how far back in EVENTS an event is looked for.

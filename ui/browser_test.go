@@ -333,6 +333,47 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("explain tells why one rule fired and another did not", func(t *testing.T) {
+		var alerts struct {
+			Alerts []struct{ ID string } `json:"alerts"`
+		}
+		a.api(t, "/api/v1/alerts?rule=soteri-protection-weakened", &alerts)
+		if len(alerts.Alerts) != 1 {
+			t.Fatalf("%d alerts of soteri-protection-weakened", len(alerts.Alerts))
+		}
+		do(t, ctx, "open the alert", chromedp.Navigate(a.url+"/alerts/"+alerts.Alerts[0].ID))
+		waitFor(t, ctx, "the link to explain its event", `document.getElementById('explain-event').search.startsWith('?event=') && document.getElementById('explain-event').search.length > 7`)
+		do(t, ctx, "explain the event", chromedp.Click(chromedp.ID("explain-event")))
+		waitFor(t, ctx, "the rules that looked at it", `document.querySelectorAll('#explain-rules .explain-rule').length >= 2`)
+		if got := eval[string](t, ctx, `document.getElementById('explain-event').textContent`); !strings.Contains(got, "Ming Chen (mchen)") {
+			t.Errorf("the event's facts: %q", got)
+		}
+		// mchen is in the examples' admins list: the non-admin rule's
+		// first false part says so, and nothing after it is marked.
+		verdict := func(rule string) string {
+			return eval[string](t, ctx, `document.getElementById('explain-`+rule+`').textContent`)
+		}
+		if got := verdict("soteri-global-setting-changed-by-non-admin"); !strings.HasSuffix(got, ": did not match") {
+			t.Errorf("non-admin rule: %q", got)
+		}
+		if got := eval[[]string](t, ctx, `[...document.querySelectorAll('#explain-rules tr.first-false code')].map(c => c.textContent)`); len(got) != 1 || got[0] != "!is_admin" {
+			t.Errorf("first false parts %q, want [!is_admin]", got)
+		}
+		if got := verdict("soteri-protection-weakened"); !strings.HasSuffix(got, ": matched") {
+			t.Errorf("the alerting rule: %q", got)
+		}
+		fired := `document.getElementById('explain-soteri-protection-weakened').parentElement.textContent`
+		for _, want := range []string{"fired alert " + alerts.Alerts[0].ID, "event.actor.id = 8a7f808a8b1c2d3e018b1c2e11220001", "last alerted", "console"} {
+			if got := eval[string](t, ctx, fired); !strings.Contains(got, want) {
+				t.Errorf("the alerting rule's explanation has no %q: %q", want, got)
+			}
+		}
+		screenshot(t, ctx, "explain", true)
+
+		do(t, ctx, "explain an unknown id", chromedp.Navigate(a.url+"/explain?event=no-such-event&within=1h"))
+		waitFor(t, ctx, "the not-found message", `document.getElementById('explain-error').textContent.includes('no event "no-such-event" stored in the last 1h')`)
+	})
+
 	t.Run("the playground finds an error, then a match", func(t *testing.T) {
 		do(t, ctx, "open the playground", chromedp.Navigate(a.url+"/playground"))
 		waitFor(t, ctx, "the example event", `document.getElementById('events').value.includes('Ming Chen')`)
@@ -386,8 +427,8 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("console preview %q", body)
 		}
 
-		// From an alert: its event and its rule (as the API shows it),
-		// which match again.
+		// From an alert: its event and its rule (as written in its
+		// file), which match again.
 		var alerts struct {
 			Alerts []struct{ ID, Rule string } `json:"alerts"`
 		}
@@ -399,6 +440,8 @@ func TestBrowser(t *testing.T) {
 		waitFor(t, ctx, "the alert's rule", `document.getElementById('rule').value.includes('id: soteri-protection-weakened')`)
 		do(t, ctx, "try it", chromedp.Click(chromedp.ID("try")))
 		waitFor(t, ctx, "its match", `document.getElementById('summary').textContent.startsWith('Matched 1 of 1 event: 1 alert')`)
+		// The rule came whole, its title template included.
+		waitFor(t, ctx, "the alert's own title", `document.getElementById('results').textContent.includes('Ming Chen (mchen) weakened Soteri protection')`)
 
 		if os.Getenv("ALERTER_SCREENSHOTS") != "" {
 			// A fuller example for the picture: the example rule, with

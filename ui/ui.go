@@ -1,6 +1,6 @@
 // Package ui is alerter's web interface (SPEC §6): recent alerts, an
-// alert's detail, rules with their counters, silences, dead letters and a
-// playground for writing rules. The pages are HTML templates and a little
+// alert's detail, rules with their counters, silences, dead letters, a
+// playground for writing rules, and the explanation of one event. The pages are HTML templates and a little
 // JavaScript that calls the JSON API under /api/v1; everything is embedded
 // in the binary and nothing is loaded from elsewhere.
 package ui
@@ -46,6 +46,7 @@ var pages = []page{
 	{"GET /silences", "silences", "Silences", "silences"},
 	{"GET /deadletters", "deadletters", "Dead letters", "deadletters"},
 	{"GET /playground", "playground", "Playground", "playground"},
+	{"GET /explain", "explain", "Explain an event", "explain"},
 }
 
 const staticPattern = "GET /static/"
@@ -62,8 +63,8 @@ func Register(mux *http.ServeMux, opt Options) {
 }
 
 // Handler serves the pages at /, /alerts/{id}, /rules, /silences,
-// /deadletters and /playground, and their assets under /static/; anything
-// else is 404.
+// /deadletters, /playground and /explain, and their assets under /static/;
+// anything else is 404.
 func Handler(opt Options) http.Handler {
 	if opt.Title == "" {
 		opt.Title = "alerter"

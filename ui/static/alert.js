@@ -1,6 +1,6 @@
 // An alert's page: what fired, why, the event, and what became of it at
 // each target.
-import { $, APIError, api, groupText, h, href, poll, safeURL, severity, showError, time } from './app.js';
+import { $, APIError, api, deliveryRows, groupText, h, href, poll, safeURL, severity, showError, time } from './app.js';
 
 const id = $('alert').dataset.alertId;
 
@@ -74,23 +74,6 @@ function fields(ev) {
   return rows;
 }
 
-function deliveries(d) {
-  const targets = Object.keys(d ?? {}).sort();
-  if (!targets.length) return [h('tr', null, h('td', { colspan: 5, class: 'empty' }, 'No targets: the alert was routed nowhere.'))];
-  return targets.map((t) => {
-    const o = d[t];
-    const detail = o.error
-      ? o.error
-      : (o.silences ?? []).map((s, i) => [i ? ', ' : 'silence ', h('a', { href: href('silences#silence-' + s) }, s)]);
-    return h('tr', null,
-      h('th', { scope: 'row' }, t),
-      h('td', null, h('span', { class: 'state state-' + o.status }, o.status)),
-      h('td', { class: 'num' }, o.attempts ?? 0),
-      h('td', { class: 'time' }, time(o.at)),
-      h('td', null, detail));
-  });
-}
-
 let rendered = false;
 let rulesAsked = null;
 
@@ -114,12 +97,14 @@ async function load() {
     $('silence-similar').href = href('silences?alert=' + encodeURIComponent(a.id));
     $('try-rule').href = href('playground?alert=' + encodeURIComponent(a.id));
     $('rule-alerts').href = href('?rule=' + encodeURIComponent(a.rule));
+    const explain = (eid) => href('explain?event=' + encodeURIComponent(eid));
+    $('explain-event').href = explain(a.event?.id ?? '');
     const ids = a.event_ids ?? [];
     if (ids.length > 1 && a.events?.length) {
       $('event-ids').replaceChildren(
         `The ${ids.length} events that made it fire, the last of them in detail below:`,
         h('ol', null, a.events.map((e) => h('li', null, time(e.time), ` ${e.action} by ${e.actor?.name || e.actor?.display_name || '?'}`,
-          e.ip ? ` from ${e.ip}` : '', ' ', h('code', null, e.id)))));
+          e.ip ? ` from ${e.ip}` : '', ' ', h('a', { href: explain(e.id), title: 'Explain this event' }, h('code', null, e.id))))));
     } else {
       $('event-ids').textContent = ids.length > 1
         ? `The ${ids.length} events that made it fire: ${ids.join(', ')}. This is the last of them:`
@@ -133,7 +118,7 @@ async function load() {
       (e) => $('alert-why').replaceChildren(h('p', { class: 'error' }, 'The rule could not be read: ' + e.message)),
     );
   }
-  $('deliveries').replaceChildren(...deliveries(a.deliveries));
+  $('deliveries').replaceChildren(...deliveryRows(a.deliveries));
 }
 
 // The deliveries change until every target has an outcome.

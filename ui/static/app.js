@@ -190,3 +190,22 @@ export function poll(fn, { every = 2000, hidden = 30000, onError = () => {} } = 
   tick();
   return tick;
 }
+
+// deliveryRows are the rows of a deliveries table (target, status,
+// attempts, at, error or silences): what became of an alert at each target.
+export function deliveryRows(d) {
+  const targets = Object.keys(d ?? {}).sort();
+  if (!targets.length) return [h('tr', null, h('td', { colspan: 5, class: 'empty' }, 'No targets: the alert was routed nowhere.'))];
+  return targets.map((t) => {
+    const o = d[t];
+    const detail = o.error
+      ? o.error
+      : (o.silences ?? []).map((s, i) => [i ? ', ' : 'silence ', h('a', { href: href('silences#silence-' + s) }, s)]);
+    return h('tr', null,
+      h('th', { scope: 'row' }, t),
+      h('td', null, h('span', { class: 'state state-' + o.status }, o.status)),
+      h('td', { class: 'num' }, o.attempts ?? 0),
+      h('td', { class: 'time' }, time(o.at)),
+      h('td', null, detail));
+  });
+}

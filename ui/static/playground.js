@@ -25,31 +25,10 @@ function restoreDraft() {
   }
 }
 
-// ruleYAML writes a loaded rule (as GET /api/v1/rules shows it) as a rule
-// to edit. The API shows neither title nor text, so they are left out.
-function ruleYAML(r) {
-  const q = (s) => JSON.stringify(s);
-  const list = (xs) => '[' + xs.map(q).join(', ') + ']';
-  const lines = [
-    `# The rule ${r.id} from ${r.file}:${r.line}, as the API shows it: its title,`,
-    '# text and tests are not shown there, so they are left out.',
-    `id: ${r.id}`,
-    `name: ${q(r.name)}`,
-    `severity: ${r.severity}`,
-    'when: |-',
-    ...r.when.trim().split('\n').map((l) => '  ' + l),
-  ];
-  if (r.threshold) lines.push(`threshold: {count: ${r.threshold.count}, within: ${r.threshold.within}, by: ${list(r.threshold.by ?? [])}}`);
-  if (r.dedup) lines.push(`dedup: {by: ${list(r.dedup.by ?? [])}, window: ${r.dedup.window}}`);
-  const labels = Object.entries(r.labels ?? {});
-  if (labels.length) lines.push('labels: {' + labels.map(([k, v]) => `${q(k)}: ${q(v)}`).join(', ') + '}');
-  return lines.join('\n') + '\n';
-}
-
 async function fromAlert(id) {
   const [a, rules] = await Promise.all([api('api/v1/alerts/' + encodeURIComponent(id)), api('api/v1/rules')]);
   const r = rules.rules.find((x) => x.id === a.rule);
-  if (r) rule.value = ruleYAML(r);
+  if (r) rule.value = `# The rule ${r.id}, as loaded from ${r.file}:${r.line}\n` + r.source;
   events.value = JSON.stringify(a.event?.raw ?? a.event, null, 2) + '\n';
   $('format').value = 'auto';
   $('try-status').textContent = `Loaded the event and rule of the alert “${a.title}”.`;
