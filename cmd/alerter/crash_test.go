@@ -329,3 +329,83 @@ routes: {default: [siem]}
 		}
 	}
 }
+
+// SIGHUP reloads the rules of a running alerter: a good set replaces the
+// running one, a broken one is rejected and the running set stays.
+func TestSIGHUPReloadsRules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an alerter process")
+	}
+	dir := t.TempDir()
+	port := natscluster.FreePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	rulesDir := filepath.Join(dir, "rules")
+	os.Mkdir(rulesDir, 0o755)
+	base, _ := os.ReadFile("testdata/crash-rules.yaml")
+	os.WriteFile(filepath.Join(rulesDir, "base.yaml"), base, 0o644)
+	cfg := filepath.Join(dir, "alerter.yaml")
+	os.WriteFile(cfg, fmt.Appendf(nil, `
+server: {listen: "127.0.0.1:%d"}
+nats: {embedded: {store_dir: %q}}
+rules: {paths: [%q], watch: false}
+sources: [{name: hook, type: webhook}]
+notifiers: [{name: console, type: console}]
+routes: {default: [console]}
+`, port, filepath.Join(dir, "nats"), rulesDir), 0o644)
+	c := startChild(t, cfg, filepath.Join(dir, "out.txt"))
+	waitReady(t, url)
+
+	type status struct {
+		Rules []struct{ ID string } `json:"rules"`
+		Reload struct {
+			OK      bool     `json:"ok"`
+			Trigger string   `json:"trigger"`
+			Errors  []string `json:"errors"`
+		} `json:"reload"`
+	}
+	get := func() status {
+		t.Helper()
+		var s status
+		resp, err := http.Get(url + "/api/v1/rules")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := len(get().Rules)
+	hup := func(what string, done func(status) bool) status {
+		t.Helper()
+		if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if s := get(); done(s) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s after SIGHUP: %+v", what, get())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	os.WriteFile(filepath.Join(rulesDir, "new.yaml"), []byte("rules:\n  - {id: added, severity: low, when: event.action == \"x\"}\n"), 0o644)
+	s := hup("reload", func(s status) bool { return len(s.Rules) == before+1 })
+	if !s.Reload.OK || s.Reload.Trigger != "signal" {
+		t.Errorf("after a good file: %+v", s.Reload)
+	}
+
+	os.WriteFile(filepath.Join(rulesDir, "new.yaml"), []byte("rules:\n  - {id: added, severity: low, when: event.actoin == \"x\"}\n"), 0o644)
+	s = hup("rejected reload", func(s status) bool { return !s.Reload.OK })
+	if len(s.Rules) != before+1 || s.Reload.Trigger != "signal" || len(s.Reload.Errors) != 1 || !strings.Contains(s.Reload.Errors[0], "new.yaml:2:") {
+		t.Errorf("after a broken file: %d rules, %+v", len(s.Rules), s.Reload)
+	}
+	if c.cmd.ProcessState != nil {
+		t.Fatal("alerter stopped on SIGHUP")
+	}
+}
