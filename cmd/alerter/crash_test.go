@@ -356,7 +356,7 @@ routes: {default: [console]}
 	waitReady(t, url)
 
 	type status struct {
-		Rules []struct{ ID string } `json:"rules"`
+		Rules  []struct{ ID string } `json:"rules"`
 		Reload struct {
 			OK      bool     `json:"ok"`
 			Trigger string   `json:"trigger"`
