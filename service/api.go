@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -32,6 +33,7 @@ func (s *Service) routes() []route {
 		{"GET", "/api/v1/alerts", s.listAlerts, false},
 		{"GET", "/api/v1/alerts/{id}", s.getAlert, false},
 		{"POST", "/api/v1/evaluate", s.evaluate, false},
+		{"GET", "/api/v1/events", s.listEvents, false},
 		{"GET", "/api/v1/events/{id}", s.getEvent, false},
 		{"GET", "/api/v1/events/{id}/explain", s.explainHandler, false},
 		{"GET", "/api/v1/silences", s.listSilences, false},
@@ -163,18 +165,18 @@ func (s *Service) expireSilence(w http.ResponseWriter, r *http.Request) {
 }
 
 // listDeadLetters lists the notifications given up on, newest first:
-// ?notifier=NAME filters, ?limit=N (default 100, at most 1000).
+// ?notifier=NAME filters, ?limit=N (default 100, at most 1000), ?before=
+// continues from a previous page's "next".
 func (s *Service) listDeadLetters(w http.ResponseWriter, r *http.Request) {
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			writeJSON(w, http.StatusBadRequest, errorBody("limit must be a positive number"))
-			return
-		}
-		limit = min(n, 1000)
+	limit, ok := intParam(w, r.URL.Query().Get("limit"), 100, 1000)
+	if !ok {
+		return
 	}
-	subject := bus.DeadSubject + ".>"
+	before, ok := cursorParam(w, r)
+	if !ok {
+		return
+	}
+	subject := ""
 	if n := r.URL.Query().Get("notifier"); n != "" {
 		if s.cfg.Notifier(n) == nil {
 			writeJSON(w, http.StatusBadRequest, errorBody("no notifier "+strconv.Quote(n)))
@@ -182,43 +184,83 @@ func (s *Service) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		}
 		subject = bus.DeadSubject + "." + n
 	}
-	out, err := lastMessages(r, s.streams.Dead, subject, limit)
+	letters := []json.RawMessage{}
+	next, err := newestFirst(r.Context(), s.streams.Dead, before, func(m *jetstream.RawStreamMsg) bool {
+		if subject == "" || m.Subject == subject {
+			letters = append(letters, m.Data)
+		}
+		return len(letters) < limit
+	})
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody("reading dead letters: "+err.Error()))
 		return
 	}
-	letters := make([]json.RawMessage, 0, len(out))
-	for _, m := range out {
-		letters = append(letters, m)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"deadletters": letters})
+	page(w, "deadletters", letters, next)
 }
 
-// lastMessages reads up to limit messages of subject, newest first.
-func lastMessages(r *http.Request, st jetstream.Stream, subject string, limit int) ([][]byte, error) {
-	ctx := r.Context()
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
+// maxScan bounds how many stored messages one page of a history reads, so
+// that a filter that matches little cannot make a request read the whole
+// stream; the answer's "next" continues from where it stopped.
+const maxScan = 20_000
+
+// newestFirst calls fn with the messages of st, newest first, starting below
+// sequence before (0: at the newest), until fn returns false or maxScan
+// messages were read. next continues below the last message read (as the
+// next page's before), or is 0 when the first message was read.
+func newestFirst(ctx context.Context, st jetstream.Stream, before uint64, fn func(*jetstream.RawStreamMsg) bool) (next uint64, err error) {
+	info, err := st.Info(ctx)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	var out [][]byte
+	first, seq := info.State.FirstSeq, info.State.LastSeq
 	if info.State.Msgs == 0 {
-		return out, nil
+		return 0, nil
 	}
-	for seq := info.State.LastSeq; seq >= info.State.FirstSeq && len(out) < limit; seq-- {
+	if before != 0 {
+		seq = min(seq, before-1)
+	}
+	for scanned := 0; seq >= first && seq > 0; seq-- {
+		if scanned == maxScan {
+			return seq + 1, nil
+		}
+		scanned++
 		m, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // deleted
+		}
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				continue
+			return 0, err
+		}
+		if !fn(m) {
+			if seq > first {
+				return seq, nil
 			}
-			return nil, err
-		}
-		if subject == bus.DeadSubject+".>" || m.Subject == subject {
-			out = append(out, m.Data)
-		}
-		if seq == 0 {
-			break
+			return 0, nil
 		}
 	}
-	return out, nil
+	return 0, nil
+}
+
+// cursorParam reads ?before=, the "next" of a previous page (0 if absent).
+func cursorParam(w http.ResponseWriter, r *http.Request) (uint64, bool) {
+	v := r.URL.Query().Get("before")
+	if v == "" {
+		return 0, true
+	}
+	b, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || b == 0 {
+		writeJSON(w, http.StatusBadRequest, errorBody("before: the next cursor of a previous page"))
+		return 0, false
+	}
+	return b, true
+}
+
+// page writes one page of a history: the items under key, and the cursor
+// of the next page when there is one.
+func page(w http.ResponseWriter, key string, items any, next uint64) {
+	body := map[string]any{key: items}
+	if next != 0 {
+		body["next"] = strconv.FormatUint(next, 10)
+	}
+	writeJSON(w, http.StatusOK, body)
 }

@@ -140,11 +140,6 @@ func (f *alertFilter) match(a *engine.Alert) bool {
 	return true
 }
 
-// maxScan bounds how many stored alerts one page of the history reads, so
-// that a filter that matches little cannot make a request read the whole
-// stream; the answer's "next" continues from where it stopped.
-const maxScan = 20_000
-
 // listAlerts pages through the alert history, newest first. Query:
 // rule, severity, group (VALUE, or EXPR=VALUE, repeatable), since and
 // until (RFC 3339, on the alert's time), limit (default 50, at most 500),
@@ -167,64 +162,48 @@ func (s *Service) listAlerts(w http.ResponseWriter, r *http.Request) {
 		}
 		f.group[k] = v
 	}
-	var err error
-	for name, dst := range map[string]*time.Time{"since": &f.since, "until": &f.until} {
-		if v := q.Get(name); v != "" {
-			if *dst, err = time.Parse(time.RFC3339, v); err != nil {
-				writeJSON(w, http.StatusBadRequest, errorBody(name+": an RFC 3339 time such as 2024-05-14T10:00:00Z"))
-				return
-			}
-		}
+	var ok bool
+	if f.since, f.until, ok = timeRange(w, r); !ok {
+		return
 	}
 	limit, ok := intParam(w, q.Get("limit"), 50, 500)
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	info, err := s.streams.Alerts.Info(ctx)
+	before, ok := cursorParam(w, r)
+	if !ok {
+		return
+	}
+	alerts := []*engine.Alert{}
+	next, err := newestFirst(r.Context(), s.streams.Alerts, before, func(m *jetstream.RawStreamMsg) bool {
+		if f.rule != "" && !strings.HasPrefix(m.Subject, bus.AlertsSubject+"."+f.rule+".") {
+			return true
+		}
+		var a engine.Alert
+		if json.Unmarshal(m.Data, &a) == nil && f.match(&a) {
+			alerts = append(alerts, &a)
+		}
+		return len(alerts) < limit
+	})
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody("reading alerts: "+err.Error()))
 		return
 	}
-	seq := info.State.LastSeq
-	if v := q.Get("before"); v != "" {
-		b, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || b == 0 {
-			writeJSON(w, http.StatusBadRequest, errorBody("before: the next cursor of a previous page"))
-			return
+	page(w, "alerts", alerts, next)
+}
+
+// timeRange reads ?since= and ?until= (RFC 3339; zero when absent).
+func timeRange(w http.ResponseWriter, r *http.Request) (since, until time.Time, ok bool) {
+	for name, dst := range map[string]*time.Time{"since": &since, "until": &until} {
+		if v := r.URL.Query().Get(name); v != "" {
+			var err error
+			if *dst, err = time.Parse(time.RFC3339, v); err != nil {
+				writeJSON(w, http.StatusBadRequest, errorBody(name+": an RFC 3339 time such as 2024-05-14T10:00:00Z"))
+				return since, until, false
+			}
 		}
-		seq = min(seq, b-1)
 	}
-	alerts := []*engine.Alert{}
-	var next uint64
-	for scanned := 0; seq >= info.State.FirstSeq && seq > 0; seq-- {
-		if len(alerts) == limit || scanned == maxScan {
-			next = seq + 1
-			break
-		}
-		scanned++
-		m, err := s.streams.Alerts.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue // deleted
-		}
-		if err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, errorBody("reading alerts: "+err.Error()))
-			return
-		}
-		if f.rule != "" && !strings.HasPrefix(m.Subject, bus.AlertsSubject+"."+f.rule+".") {
-			continue
-		}
-		var a engine.Alert
-		if json.Unmarshal(m.Data, &a) != nil || !f.match(&a) {
-			continue
-		}
-		alerts = append(alerts, &a)
-	}
-	body := map[string]any{"alerts": alerts}
-	if next > info.State.FirstSeq {
-		body["next"] = strconv.FormatUint(next, 10)
-	}
-	writeJSON(w, http.StatusOK, body)
+	return since, until, true
 }
 
 func intParam(w http.ResponseWriter, v string, def, most int) (int, bool) {

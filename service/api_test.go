@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	json "github.com/goccy/go-json"
 )
@@ -160,5 +161,71 @@ func TestEvaluateAPI(t *testing.T) {
 	// A malformed request.
 	if code, _ := eval(`{"rules": "x"}`); code != 400 {
 		t.Errorf("unknown field: %d", code)
+	}
+}
+
+// The stored events, newest first, found by words, source and time, in
+// pages: how an event is found to be explained without its id.
+func TestEventsAPI(t *testing.T) {
+	r := start(t, t.TempDir())
+	for i := range 5 {
+		r.post(t, "/in", setting(fmt.Sprintf("e%d", i), fmt.Sprintf("u%d", i%3), fmt.Sprintf("2024-05-14T10:0%d:00Z", i)))
+	}
+	r.post(t, "/in", `{"id":"p1","time":"2024-05-14T11:00:00Z","action":"page_created","objects":[{"type":"page","name":"Q3 Board Minutes"}]}`)
+
+	type page struct {
+		Events []struct {
+			Stored time.Time
+			Event  struct{ ID string }
+		}
+		Next  string
+		Error string
+	}
+	ids := func(p page) string {
+		var s []string
+		for _, e := range p.Events {
+			if e.Stored.IsZero() {
+				t.Errorf("event %s without its stored time", e.Event.ID)
+			}
+			s = append(s, e.Event.ID)
+		}
+		return strings.Join(s, ",")
+	}
+	for q, want := range map[string]string{
+		"":                                 "p1,e4,e3,e2,e1,e0",
+		"?q=u1":                            "e4,e1",
+		"?q=GLOBAL+u1":                     "e4,e1",
+		"?q=board+minutes":                 "p1",
+		"?q=u1+board":                      "",
+		"?since=2024-05-14T10:03:00Z":      "p1,e4,e3",
+		"?until=2024-05-14T10:01:00Z":      "e0",
+		"?source=open&q=setting&limit=1":   "e4",
+		"?source=hook":                     "",
+		"?since=2024-05-14T10:02:00Z&q=u0": "e3",
+	} {
+		var p page
+		if code := r.get(t, "/api/v1/events"+q, &p); code != 200 || ids(p) != want {
+			t.Errorf("%s: %d %q, want %q (%s)", q, code, ids(p), want, p.Error)
+		}
+	}
+	var all []string
+	before := ""
+	for range 4 {
+		var p page
+		r.get(t, "/api/v1/events?limit=4"+before, &p)
+		all = append(all, ids(p))
+		if p.Next == "" {
+			break
+		}
+		before = "&before=" + p.Next
+	}
+	if got := strings.Join(all, " | "); got != "p1,e4,e3,e2 | e1,e0" {
+		t.Errorf("pages %q", got)
+	}
+	for _, q := range []string{"?source=nope", "?limit=0", "?before=x", "?since=today"} {
+		var p page
+		if code := r.get(t, "/api/v1/events"+q, &p); code != 400 || p.Error == "" {
+			t.Errorf("%s: %d %q, want 400", q, code, p.Error)
+		}
 	}
 }
