@@ -370,6 +370,18 @@ func TestBrowser(t *testing.T) {
 		}
 		screenshot(t, ctx, "explain", true)
 
+		// Without the id: find the event by words, then explain it.
+		do(t, ctx, "open explain", chromedp.Navigate(a.url+"/explain"))
+		waitFor(t, ctx, "the stored events", `document.querySelectorAll('#events-body tr').length >= 1`)
+		do(t, ctx, "find Ming's setting change",
+			chromedp.SendKeys(chromedp.ID("f-q"), "ming GLOBAL"),
+			chromedp.Submit(chromedp.ID("f-q")),
+		)
+		waitFor(t, ctx, "the event found", `location.search === '?q=ming+GLOBAL' && document.getElementById('events-status').textContent.startsWith('1 event with these words')`)
+		screenshot(t, ctx, "explain-find", false)
+		do(t, ctx, "explain it", chromedp.Click(chromedp.CSS(`#events-body a`)))
+		waitFor(t, ctx, "its explanation", `document.querySelectorAll('#explain-rules .explain-rule').length >= 2`)
+
 		do(t, ctx, "explain an unknown id", chromedp.Navigate(a.url+"/explain?event=no-such-event&within=1h"))
 		waitFor(t, ctx, "the not-found message", `document.getElementById('explain-error').textContent.includes('no event "no-such-event" stored in the last 1h')`)
 	})

@@ -120,8 +120,44 @@ async function explain() {
   $('explain-body').hidden = false;
 }
 
+// The stored events, newest first, to find the one to explain.
+const words = (q.get('q') ?? '').trim();
+let next = null;
+
+function eventRow(x) {
+  const ev = x.event ?? {};
+  const actor = ev.actor ?? {};
+  const objects = (ev.objects ?? []).map((o) => o.name || o.id).filter(Boolean);
+  return h('tr', null,
+    h('td', { class: 'time' }, time(ev.time)),
+    h('th', { scope: 'row' }, h('a', { href: href('explain?event=' + encodeURIComponent(ev.id)), title: 'Explain this event' },
+      ev.action || ev.summary || ev.id)),
+    h('td', null, actor.display_name && actor.name ? `${actor.display_name} (${actor.name})` : (actor.display_name || actor.name || actor.id || '')),
+    h('td', null, ev.ip ?? ''),
+    h('td', null, objects.slice(0, 3).join(', ') + (objects.length > 3 ? ', …' : '')),
+    h('td', null, ev.source ?? ''),
+  );
+}
+
+async function findEvents(older) {
+  const p = new URLSearchParams({ limit: '50' });
+  if (words) p.set('q', words);
+  if (older) p.set('before', next);
+  const data = await api('api/v1/events?' + p);
+  const rows = (data.events ?? []).map(eventRow);
+  if (older) $('events-body').append(...rows);
+  else $('events-body').replaceChildren(...rows);
+  next = data.next ?? null;
+  $('older-events').hidden = !next;
+  const n = $('events-body').children.length;
+  $('events-status').textContent = n === 0
+    ? (next ? 'None found yet among the newest stored events: look further with Older events.' : `No stored events${words ? ' with these words' : ''}.`)
+    : `${n} event${n === 1 ? '' : 's'}${words ? ' with these words' : ''}, newest first. Choose one to explain it.`;
+}
+
 if (id) {
   explain().catch((e) => showError($('explain-error'), e));
 } else {
-  $('explain-status').textContent = 'Give an event id to see what the rules made of it.';
+  findEvents(false).catch((e) => showError($('events-error'), e));
+  $('older-events').addEventListener('click', () => findEvents(true).catch((e) => showError($('events-error'), e)));
 }
