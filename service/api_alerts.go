@@ -162,20 +162,13 @@ func (s *Service) listAlerts(w http.ResponseWriter, r *http.Request) {
 		}
 		f.group[k] = v
 	}
-	var ok bool
-	if f.since, f.until, ok = timeRange(w, r); !ok {
-		return
-	}
-	limit, ok := intParam(w, q.Get("limit"), 50, 500)
+	hq, ok := historyParams(w, r)
 	if !ok {
 		return
 	}
-	before, ok := cursorParam(w, r)
-	if !ok {
-		return
-	}
+	f.since, f.until = hq.since, hq.until
 	alerts := []*engine.Alert{}
-	next, err := newestFirst(r.Context(), s.streams.Alerts, before, func(m *jetstream.RawStreamMsg) bool {
+	next, err := newestFirst(r.Context(), s.streams.Alerts, hq.before, func(m *jetstream.RawStreamMsg) bool {
 		if f.rule != "" && !strings.HasPrefix(m.Subject, bus.AlertsSubject+"."+f.rule+".") {
 			return true
 		}
@@ -183,7 +176,7 @@ func (s *Service) listAlerts(w http.ResponseWriter, r *http.Request) {
 		if json.Unmarshal(m.Data, &a) == nil && f.match(&a) {
 			alerts = append(alerts, &a)
 		}
-		return len(alerts) < limit
+		return len(alerts) < hq.limit
 	})
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody("reading alerts: "+err.Error()))
@@ -192,18 +185,32 @@ func (s *Service) listAlerts(w http.ResponseWriter, r *http.Request) {
 	page(w, "alerts", alerts, next)
 }
 
-// timeRange reads ?since= and ?until= (RFC 3339; zero when absent).
-func timeRange(w http.ResponseWriter, r *http.Request) (since, until time.Time, ok bool) {
-	for name, dst := range map[string]*time.Time{"since": &since, "until": &until} {
+// historyQuery is what a page of the alert or event history is asked:
+// since and until (RFC 3339, on the item's own time; zero when absent),
+// limit (default 50, at most 500) and before (the previous page's next).
+type historyQuery struct {
+	since, until time.Time
+	limit        int
+	before       uint64
+}
+
+func historyParams(w http.ResponseWriter, r *http.Request) (historyQuery, bool) {
+	var hq historyQuery
+	for name, dst := range map[string]*time.Time{"since": &hq.since, "until": &hq.until} {
 		if v := r.URL.Query().Get(name); v != "" {
 			var err error
 			if *dst, err = time.Parse(time.RFC3339, v); err != nil {
 				writeJSON(w, http.StatusBadRequest, errorBody(name+": an RFC 3339 time such as 2024-05-14T10:00:00Z"))
-				return since, until, false
+				return hq, false
 			}
 		}
 	}
-	return since, until, true
+	var ok bool
+	if hq.limit, ok = intParam(w, r.URL.Query().Get("limit"), 50, 500); !ok {
+		return hq, false
+	}
+	hq.before, ok = cursorParam(w, r)
+	return hq, ok
 }
 
 func intParam(w http.ResponseWriter, v string, def, most int) (int, bool) {

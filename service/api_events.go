@@ -31,31 +31,23 @@ func (s *Service) listEvents(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody("source: no source "+source))
 		return
 	}
-	since, until, ok := timeRange(w, r)
-	if !ok {
-		return
-	}
-	limit, ok := intParam(w, q.Get("limit"), 50, 500)
-	if !ok {
-		return
-	}
-	before, ok := cursorParam(w, r)
+	hq, ok := historyParams(w, r)
 	if !ok {
 		return
 	}
 	words := strings.Fields(strings.ToLower(q.Get("q")))
 	events := []storedEventView{}
-	next, err := newestFirst(r.Context(), s.streams.Events, before, func(m *jetstream.RawStreamMsg) bool {
+	next, err := newestFirst(r.Context(), s.streams.Events, hq.before, func(m *jetstream.RawStreamMsg) bool {
 		if source != "" && m.Subject != bus.EventsSubject+"."+source {
 			return true
 		}
 		ev, err := event.Decode(m.Data)
-		if err != nil || (!since.IsZero() && ev.Time.Before(since)) || (!until.IsZero() && !ev.Time.Before(until)) ||
+		if err != nil || (!hq.since.IsZero() && ev.Time.Before(hq.since)) || (!hq.until.IsZero() && !ev.Time.Before(hq.until)) ||
 			!hasWords(&ev, words) {
 			return true
 		}
 		events = append(events, storedEventView{Stored: m.Time.UTC(), Event: &ev})
-		return len(events) < limit
+		return len(events) < hq.limit
 	})
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody("reading events: "+err.Error()))
