@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/service/openapi"
 	"github.com/alerter/alerter/silences"
 )
@@ -38,6 +39,7 @@ func (s *Service) routes() []route {
 		{"GET", "/api/v1/events/{id}/explain", s.explainHandler, false},
 		{"GET", "/api/v1/silences", s.listSilences, false},
 		{"POST", "/api/v1/silences", s.addSilence, false},
+		{"POST", "/api/v1/silences/preview", s.previewSilence, false},
 		{"GET", "/api/v1/silences/{id}", s.getSilence, false},
 		{"DELETE", "/api/v1/silences/{id}", s.expireSilence, false},
 		{"GET", "/api/v1/deadletters", s.listDeadLetters, false},
@@ -117,12 +119,60 @@ type silenceRequest struct {
 	Duration string `json:"duration"`
 }
 
-func (s *Service) addSilence(w http.ResponseWriter, r *http.Request) {
+// readSilence reads a silence request of at most 64 KiB, strictly.
+func readSilence(w http.ResponseWriter, r *http.Request) (silenceRequest, bool) {
 	var req silenceRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody("the body must be a silence as JSON: "+err.Error()))
+		return req, false
+	}
+	return req, true
+}
+
+// previewScan is how many of the newest alerts a silence's preview reads.
+const previewScan = 1000
+
+// previewShown is how many of the matched alerts a preview lists.
+const previewShown = 10
+
+// previewSilence answers which of the newest alerts the matchers of a
+// silence (the rest of it is not needed) would have muted: the matched
+// count, the newest of them, and how many alerts were read.
+func (s *Service) previewSilence(w http.ResponseWriter, r *http.Request) {
+	req, ok := readSilence(w, r)
+	if !ok {
+		return
+	}
+	sl := req.Silence
+	if err := sl.CheckMatchers(); err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
+		return
+	}
+	matched, scanned := 0, 0
+	shown := []*engine.Alert{}
+	_, err := newestFirst(r.Context(), s.streams.Alerts, 0, func(m *jetstream.RawStreamMsg) bool {
+		scanned++
+		var a engine.Alert
+		if json.Unmarshal(m.Data, &a) == nil && sl.MatchesAlert(&a) {
+			matched++
+			if len(shown) < previewShown {
+				shown = append(shown, &a)
+			}
+		}
+		return scanned < previewScan
+	})
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody("reading alerts: "+err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"matched": matched, "scanned": scanned, "alerts": shown})
+}
+
+func (s *Service) addSilence(w http.ResponseWriter, r *http.Request) {
+	req, ok := readSilence(w, r)
+	if !ok {
 		return
 	}
 	if req.Duration != "" {

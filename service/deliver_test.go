@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -193,5 +194,29 @@ func TestSilences(t *testing.T) {
 	waitFor(t, "ann's alert once the silence expired", func() bool { return len(flaky.accepted()) == 2 })
 	if code, list := call("GET", "/api/v1/silences", ""); code != 200 || len(list["silences"].([]any)) != 1 {
 		t.Errorf("GET silences: %d %v", code, list)
+	}
+
+	// Before a silence is created: which recent alerts it would have muted.
+	r.drained(t)
+	for body, want := range map[string]string{
+		`{"matchers":[{"name":"group.event.actor.name","value":"ann"}]}`:                                                         "2 of 3: ann,ann",
+		`{"matchers":[{"name":"rule","value":"setting-changed"},{"name":"group.event.actor.name","value":"ann","negate":true}]}`: "1 of 3: ben",
+		`{"matchers":[{"name":"group.event.actor.name","value":"a.*|b.*","regex":true}]}`:                                        "3 of 3: ann,ann,ben",
+		`{"matchers":[{"name":"rule","value":"setting-changed"},{"name":"severity","value":"low"}]}`:                             "0 of 3: ",
+	} {
+		code, p := call("POST", "/api/v1/silences/preview", body)
+		var who []string
+		alerts, _ := p["alerts"].([]any)
+		for _, a := range alerts {
+			g := a.(map[string]any)["group"].(map[string]any)
+			who = append(who, fmt.Sprint(g["event.actor.name"]))
+		}
+		sort.Strings(who) // alerts are stored as evaluated, not as posted
+		if got := fmt.Sprintf("%v of %v: %s", p["matched"], p["scanned"], strings.Join(who, ",")); code != 200 || got != want {
+			t.Errorf("preview %s: %d %s, want %s", body, code, got, want)
+		}
+	}
+	if code, p := call("POST", "/api/v1/silences/preview", `{"matchers":[{"name":"rule","value":"x.*","regex":true,"negate":true}]}`); code != 400 || !strings.Contains(fmt.Sprint(p["error"]), "could match every alert") {
+		t.Errorf("preview of a silence of everything: %d %v", code, p)
 	}
 }

@@ -95,6 +95,8 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"POST", "/api/v1/silences", "/api/v1/silences", `{"matchers":[{"name":"rule","value":"y"}],"duration":"1h","created_by":"a","comment":"b"}`},
 		{"POST", "/api/v1/silences", "/api/v1/silences", `{"matchers":[]}`},
 		{"GET", "/api/v1/silences", "/api/v1/silences", ""},
+		{"POST", "/api/v1/silences/preview", "/api/v1/silences/preview", `{"matchers":[{"name":"rule","value":"setting-changed"}]}`},
+		{"POST", "/api/v1/silences/preview", "/api/v1/silences/preview", `{"matchers":[{"name":"nope","value":"x"}]}`},
 		{"GET", "/api/v1/silences/{id}", "/api/v1/silences/" + sl.ID, ""},
 		{"DELETE", "/api/v1/silences/{id}", "/api/v1/silences/" + sl.ID, ""},
 		{"GET", "/api/v1/silences/{id}", "/api/v1/silences/nope", ""},

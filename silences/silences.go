@@ -95,6 +95,14 @@ func (s *Silence) Check(now time.Time) error {
 	if strings.TrimSpace(s.Comment) == "" {
 		errs = append(errs, errors.New("comment is required: why it is silenced"))
 	}
+	errs = append(errs, s.CheckMatchers())
+	return errors.Join(errs...)
+}
+
+// CheckMatchers compiles the matchers and checks that together they name
+// something; every problem is reported at once.
+func (s *Silence) CheckMatchers() error {
+	var errs []error
 	switch {
 	case len(s.Matchers) == 0:
 		errs = append(errs, errors.New("at least one matcher is required: a silence of everything is not allowed"))
@@ -183,9 +191,12 @@ func (m *Matcher) matchString(v string) bool {
 
 // Matches tells whether s mutes a at now.
 func (s *Silence) Matches(a *engine.Alert, now time.Time) bool {
-	if s.State(now) != Active {
-		return false
-	}
+	return s.State(now) == Active && s.MatchesAlert(a)
+}
+
+// MatchesAlert tells whether the matchers (compiled by CheckMatchers) all
+// match a, whenever the silence applies.
+func (s *Silence) MatchesAlert(a *engine.Alert) bool {
 	for i := range s.Matchers {
 		if !s.Matchers[i].matchString(s.Matchers[i].value(a)) {
 			return false

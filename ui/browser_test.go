@@ -294,6 +294,16 @@ func TestBrowser(t *testing.T) {
 		if strings.Join(matchers, " ") != strings.Join(want, " ") {
 			t.Errorf("matchers %q, want %q", matchers, want)
 		}
+		// Before it is created, it says which alerts it would have muted.
+		waitFor(t, ctx, "the preview", `document.getElementById('silence-preview').textContent.startsWith('Would silence 1 of the last ')`)
+		if got := eval[string](t, ctx, `document.querySelector('#silence-preview li a').textContent`); got != "Ming Chen (mchen) weakened Soteri protection" {
+			t.Errorf("the preview lists %q", got)
+		}
+		screenshot(t, ctx, "silence-preview", false)
+		do(t, ctx, "change the group's value", chromedp.SendKeys(chromedp.CSS(`#matchers .matcher:nth-child(2) .m-value`), "x"))
+		waitFor(t, ctx, "the preview of the changed silence", `document.getElementById('silence-preview').textContent.startsWith('Would silence 0 of the last ')`)
+		do(t, ctx, "change it back", chromedp.SendKeys(chromedp.CSS(`#matchers .matcher:nth-child(2) .m-value`), kb.Backspace))
+		waitFor(t, ctx, "the preview again", `document.getElementById('silence-preview').textContent.startsWith('Would silence 1 of the last ')`)
 		// Without an author the API refuses it, next to the form.
 		do(t, ctx, "submit without author", chromedp.Click(chromedp.ID("create-silence")))
 		waitFor(t, ctx, "the API's error", `document.getElementById('silence-errors').textContent.includes('created_by is required')`)

@@ -1,6 +1,6 @@
 // Silences: create one (from an alert: ?alert=ID prefills it), list them
 // by state, expire them.
-import { $, api, h, href, poll, showError, time } from './app.js';
+import { $, APIError, api, h, href, poll, severity, showError, time } from './app.js';
 
 const ops = [
   { op: '=', regex: false, negate: false, label: '= equals' },
@@ -47,6 +47,8 @@ function renumber() {
 function setMatchers(list) {
   $('matchers').replaceChildren(...(list.length ? list : [{ name: 'rule', value: '' }]).map(matcherRow));
   renumber();
+  $('silence-preview').replaceChildren();
+  previewSoon();
 }
 
 function readMatchers() {
@@ -55,6 +57,48 @@ function readMatchers() {
     return { name: row.querySelector('.m-name').value.trim(), value: row.querySelector('.m-value').value, regex: o.regex, negate: o.negate };
   }).filter((m) => m.name || m.value);
 }
+
+// preview shows which of the newest alerts the matchers would have muted,
+// as they are typed.
+let previewTimer;
+let previewAsked = 0;
+async function preview() {
+  const matchers = readMatchers().filter((m) => m.name);
+  const box = $('silence-preview');
+  const asked = ++previewAsked;
+  if (!matchers.some((m) => m.value)) {
+    box.replaceChildren(); // nothing typed yet that names an alert
+    return;
+  }
+  let p;
+  try {
+    p = await api('api/v1/silences/preview', { method: 'POST', body: { matchers } });
+  } catch (e) {
+    if (asked !== previewAsked) return;
+    // The matchers are not complete yet; the API's words say what is missing.
+    box.replaceChildren(h('span', { class: 'help' }, e instanceof APIError && e.status === 400 ? 'Preview: ' + e.message.split('\n')[0] : 'No preview: ' + e.message));
+    return;
+  }
+  if (asked !== previewAsked) return; // a newer preview is on its way
+  const alerts = p.alerts ?? [];
+  box.replaceChildren(
+    h('p', null, h('strong', null, `Would silence ${p.matched} of the last ${p.scanned} alert${p.scanned === 1 ? '' : 's'}`),
+      p.matched ? (p.matched > alerts.length ? `; the newest ${alerts.length}:` : ':') : '.'),
+    alerts.length ? h('ul', null, alerts.map((a) => h('li', null, severity(a.severity), ' ',
+      h('a', { href: href('alerts/' + encodeURIComponent(a.id)) }, a.title || a.rule), ' ', time(a.time)))) : null,
+  );
+}
+
+function previewSoon() {
+  clearTimeout(previewTimer);
+  previewTimer = setTimeout(preview, 300);
+}
+
+$('matchers').addEventListener('input', previewSoon);
+$('matchers').addEventListener('change', previewSoon);
+$('matchers').addEventListener('click', (ev) => {
+  if (ev.target.closest('.remove')) previewSoon();
+});
 
 $('add-matcher').addEventListener('click', () => {
   const row = matcherRow();
