@@ -177,11 +177,41 @@ func TestCommandsWithConfig(t *testing.T) {
 // The silence commands against a running alerter.
 func TestSilenceCommands(t *testing.T) {
 	dir := t.TempDir()
-	svc, stop := startService(t, dir, fmt.Sprintf("server: {listen: \"127.0.0.1:0\"}\nnats: {embedded: {store_dir: %q}}\nrules: {paths: [testdata/burst.yaml]}\n", dir))
+	svc, stop := startService(t, dir, fmt.Sprintf("server: {listen: \"127.0.0.1:0\"}\nnats: {embedded: {store_dir: %q}}\nrules: {paths: [testdata/burst.yaml]}\nsources: [{name: in, type: webhook}]\n", dir))
 	defer stop()
 	url := "http://" + svc.Addr()
 
-	code, out, errs := runCLI(t, "", "silence", "add", "--url", url, "--for", "2h", "--comment", "maintenance", "--author", "kim", "rule=burst", "group.event.actor.name=~svc-.*")
+	// Two bursts, svc-backup's and akumar's: a dry run lists what the
+	// matchers would mute, and creates nothing.
+	for i, actor := range []string{"svc-backup", "svc-backup", "akumar", "akumar"} {
+		body := fmt.Sprintf(`{"id":"x%d","time":"2024-05-14T10:0%d:00Z","action":"export","actor":{"name":%q}}`, i, i, actor)
+		resp, err := http.Post(url+"/webhooks/in", "application/json", strings.NewReader(body))
+		if err != nil || resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("post: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, out, _ := runCLI(t, "", "silence", "add", "--url", url, "--dry-run", "rule=burst")
+		if strings.HasPrefix(out, "would silence 2 of the last 2 alerts:") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the two alerts never showed: %q", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	code, out, errs := runCLI(t, "", "silence", "add", "--url", url, "--dry-run", "rule=burst", "group.event.actor.name=~svc-.*")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 2 || lines[0] != "would silence 1 of the last 2 alerts:" ||
+		!strings.Contains(lines[1], "high  burst  svc-backup exported 2 times") {
+		t.Errorf("dry run: %d %q %q", code, out, errs)
+	}
+	if _, out, _ := runCLI(t, "", "silence", "list", "--url", url, "--all"); strings.Count(out, "\n") != 1 {
+		t.Errorf("a dry run created a silence: %q", out)
+	}
+
+	code, out, errs = runCLI(t, "", "silence", "add", "--url", url, "--for", "2h", "--comment", "maintenance", "--author", "kim", "rule=burst", "group.event.actor.name=~svc-.*")
 	id := strings.TrimSpace(out)
 	if code != 0 || len(id) != 26 {
 		t.Fatalf("add: %d %q %q", code, out, errs)

@@ -14,11 +14,13 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/silences"
 )
 
 const silenceUsage = `Usage:
   alerter silence add [--url URL] --for 2h --comment TEXT [--author NAME] MATCHER...
+  alerter silence add [--url URL] --dry-run MATCHER...
   alerter silence list [--url URL] [--all]
   alerter silence expire [--url URL] ID...
 
@@ -31,6 +33,9 @@ by-expression as written in the rule). An alert is silenced when every
 matcher matches. For example:
 
   alerter silence add --for 2h --comment "migration" rule=soteri-export-burst group.event.actor.name=svc-backup
+
+--dry-run creates nothing: it lists which of the newest 1,000 alerts the
+matchers would have muted, to check them first.
 
 --url defaults to $ALERTER_URL, else http://127.0.0.1:8080; the API token
 (server.api_token) is read from $ALERTER_API_TOKEN.
@@ -121,10 +126,11 @@ func silenceAdd(ctx context.Context, args []string, s stdio) int {
 	dur := fs.Duration("for", 0, "how long the silence lasts, e.g. 2h (required)")
 	comment := fs.String("comment", "", "why (required)")
 	author := fs.String("author", os.Getenv("USER"), "who silences")
+	dryRun := fs.Bool("dry-run", false, "create nothing: list the recent alerts the matchers would have muted")
 	if ok, code := parse(fs, args); !ok {
 		return code
 	}
-	if *dur <= 0 || *comment == "" || fs.NArg() == 0 {
+	if fs.NArg() == 0 || (!*dryRun && (*dur <= 0 || *comment == "")) {
 		fmt.Fprintln(s.err, "alerter silence add: --for, --comment and at least one MATCHER are required")
 		fs.Usage()
 		return 2
@@ -138,12 +144,40 @@ func silenceAdd(ctx context.Context, args []string, s stdio) int {
 		}
 		sl.Matchers = append(sl.Matchers, m)
 	}
+	if *dryRun {
+		return silencePreview(ctx, c, sl.Matchers, s)
+	}
 	var out silenceJSON
 	if err := c.do(ctx, "POST", "/api/v1/silences", sl, &out); err != nil {
 		fmt.Fprintf(s.err, "alerter silence add: %v\n", err)
 		return 1
 	}
 	fmt.Fprintln(s.out, out.ID)
+	return 0
+}
+
+// silencePreview prints which recent alerts matchers would have muted.
+func silencePreview(ctx context.Context, c *apiClient, matchers []silences.Matcher, s stdio) int {
+	var out struct {
+		Matched, Scanned int
+		Alerts           []engine.Alert
+	}
+	if err := c.do(ctx, "POST", "/api/v1/silences/preview", map[string]any{"matchers": matchers}, &out); err != nil {
+		fmt.Fprintf(s.err, "alerter silence add --dry-run: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(s.out, "would silence %d of the last %d alerts", out.Matched, out.Scanned)
+	if len(out.Alerts) < out.Matched {
+		fmt.Fprintf(s.out, "; the newest %d:", len(out.Alerts))
+	} else if out.Matched > 0 {
+		fmt.Fprint(s.out, ":")
+	}
+	fmt.Fprintln(s.out)
+	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
+	for _, a := range out.Alerts {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.Time.Local().Format(time.DateTime), a.Severity, a.Rule, a.Title)
+	}
+	_ = tw.Flush()
 	return 0
 }
 
