@@ -172,6 +172,16 @@ func (v *evaluator) run(ctx context.Context) error {
 		began := time.Now()
 		j.plan = v.eng.Plan(&j.ev, lists)
 		j.planned = time.Since(began)
+		if len(j.plan.Matches) == 0 && len(j.plan.Errors) == 0 {
+			// Most events match nothing, and are done now: nothing to
+			// store, no group to wait for, no hand-off to a worker.
+			if v.observe != nil {
+				v.observe(j.planned)
+			}
+			v.ack(j)
+			<-slots
+			return
+		}
 		j.keys = v.groups(j.plan)
 		taken.add(j)
 		if ord.add(j) {
@@ -410,9 +420,14 @@ func (v *evaluator) handle(ctx context.Context, j *job, applied func()) {
 		}
 		v.stats.Alerts.Add(1)
 	}
-	// A lost ack only redelivers the event, which is safe (see evaluator).
-	if err := msg.Ack(); err != nil {
-		v.log.Warn("acknowledging an event", "event", ev.ID, "err", err)
+	v.ack(j)
+}
+
+// ack acknowledges an event that is done with. A lost ack only redelivers
+// the event, which is safe (see evaluator).
+func (v *evaluator) ack(j *job) {
+	if err := j.msg.Ack(); err != nil {
+		v.log.Warn("acknowledging an event", "event", j.ev.ID, "err", err)
 	}
 	v.stats.Events.Add(1)
 }
