@@ -108,6 +108,43 @@ type parsedFile struct {
 	File
 	doc   fileYAML
 	lines []string
+	// rulesEnd is the last line of the rules: list.
+	rulesEnd int
+}
+
+// ruleSource is the text of rule i of the file as written, unindented:
+// from its first key to the line before the next rule (or the end of the
+// rules: list), without the blank and comment lines that end it (they
+// introduce what follows).
+func (pf *parsedFile) ruleSource(i int) string {
+	n := &pf.doc.Rules[i]
+	end := pf.rulesEnd
+	if i+1 < len(pf.doc.Rules) {
+		end = pf.doc.Rules[i+1].Line - 1
+	}
+	if n.Line < 1 || end > len(pf.lines) || end < n.Line {
+		return ""
+	}
+	lines := slices.Clone(pf.lines[n.Line-1 : end])
+	indent := n.Column - 1
+	for j, l := range lines {
+		switch {
+		case j == 0 && len(l) >= indent:
+			lines[j] = l[indent:] // after the "- " of the list
+		case len(l) >= indent && strings.TrimSpace(l[:indent]) == "":
+			lines[j] = l[indent:]
+		default:
+			lines[j] = strings.TrimLeft(l, " ")
+		}
+	}
+	for len(lines) > 1 {
+		last := strings.TrimSpace(lines[len(lines)-1])
+		if last != "" && !strings.HasPrefix(last, "#") {
+			break
+		}
+		lines = lines[:len(lines)-1]
+	}
+	return strings.Join(lines, "\n") + "\n"
 }
 
 // Compile compiles rule files given as content.
@@ -141,6 +178,12 @@ func Compile(files []File, opt Options) (*Set, error) {
 		errs = append(errs, e...)
 		if !wellTyped {
 			continue
+		}
+		pf.rulesEnd = len(pf.lines)
+		for i := 0; i+2 < len(root.Content); i += 2 {
+			if root.Content[i].Value == "rules" {
+				pf.rulesEnd = root.Content[i+2].Line - 1
+			}
 		}
 		for name, l := range pf.doc.Lists {
 			k, _ := keyNode(root, "lists")
@@ -211,6 +254,7 @@ func Compile(files []File, opt Options) (*Set, error) {
 			if r == nil || r.ID == "" {
 				continue
 			}
+			r.Source = pf.ruleSource(i)
 			// A broken rule still claims its id, so that a second rule of
 			// that id is reported now rather than once the first is mended.
 			if prev, ok := seen[r.ID]; ok {
@@ -287,7 +331,7 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	r := &Rule{
 		ID: ry.ID, Name: ry.Name, Description: ry.Description, Severity: Severity(ry.Severity),
 		Tags: ry.Tags, Notify: ry.Notify, Runbook: ry.Runbook, Labels: ry.Labels, Enabled: true,
-		Pos: Pos{File: pf.Name, Line: n.Line, Col: n.Column}, Source: encodeYAML(n),
+		Pos: Pos{File: pf.Name, Line: n.Line, Col: n.Column},
 	}
 	if ry.Enabled != nil {
 		r.Enabled = *ry.Enabled
@@ -385,18 +429,6 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 		r.Tests = append(r.Tests, t)
 	}
 	return r, errs
-}
-
-// encodeYAML writes a node as a YAML document, indented by two spaces.
-func encodeYAML(n *yaml.Node) string {
-	var b strings.Builder
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(n); err != nil {
-		return ""
-	}
-	_ = enc.Close()
-	return b.String()
 }
 
 func (c *compiler) duration(pf *parsedFile, v *yaml.Node, what string, parent *yaml.Node, errs *yamlx.Errors) time.Duration {

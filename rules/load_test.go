@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +222,74 @@ func TestSelfReferentialAliasIsAnErrorNotACrash(t *testing.T) {
 	_, err := Compile([]File{{Name: "t.yaml", Data: []byte(src)}}, Options{})
 	if err == nil {
 		t.Fatal("a rule that merges itself loaded")
+	}
+}
+
+// A rule's Source is its text as written, which compiles back to the same
+// rule: what the playground edits.
+func TestRuleSource(t *testing.T) {
+	src := `rules:
+  # the first rule
+  - id: r1
+    severity: low
+    when: >-
+      event.action == "x" &&
+        event.actor.name != ""
+    title: "{{ event.actor.name }} did x"   # trailing comment
+
+  # ---- the next section
+  - {id: r2, severity: high, when: 'event.ip != ""'}
+  -   id: r3
+      severity: info
+      when: "true"
+lists:
+  admins: [a]
+`
+	set, err := Compile([]File{{Name: "t.yaml", Data: []byte(src)}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"r1": "id: r1\nseverity: low\nwhen: >-\n  event.action == \"x\" &&\n    event.actor.name != \"\"\ntitle: \"{{ event.actor.name }} did x\"   # trailing comment\n",
+		"r2": "{id: r2, severity: high, when: 'event.ip != \"\"'}\n",
+		"r3": "id: r3\nseverity: info\nwhen: \"true\"\n",
+	}
+	for id, w := range want {
+		if got := set.Rule(id).Source; got != w {
+			t.Errorf("%s: source %q, want %q", id, got, w)
+		}
+	}
+
+	// Every example rule, compiled from its source alone (with the set's
+	// macros and lists), is the rule it was.
+	ex, err := Load([]string{"../examples/rules"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var macros strings.Builder
+	macros.WriteString("macros:\n")
+	for name, m := range ex.Macros {
+		fmt.Fprintf(&macros, "  %s: %q\n", name, m)
+	}
+	for _, r := range ex.Rules {
+		var b strings.Builder
+		b.WriteString("rules:\n")
+		for i, line := range strings.Split(strings.TrimSuffix(r.Source, "\n"), "\n") {
+			if i == 0 {
+				b.WriteString("- " + line + "\n")
+			} else {
+				b.WriteString("  " + line + "\n")
+			}
+		}
+		one, err := Compile([]File{{Name: "rule", Data: []byte(b.String())}, {Name: "macros", Data: []byte(macros.String())}}, Options{Lists: ex.Lists})
+		if err != nil {
+			t.Errorf("%s: its source does not compile: %v\n%s", r.ID, err, r.Source)
+			continue
+		}
+		got := one.Rules[0]
+		if got.ID != r.ID || got.When.Source != r.When.Source || got.Title.Source != r.Title.Source || got.Text.Source != r.Text.Source ||
+			len(got.Tests) != len(r.Tests) || got.Severity != r.Severity {
+			t.Errorf("%s: compiled from its source, it differs", r.ID)
+		}
 	}
 }

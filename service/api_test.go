@@ -169,6 +169,71 @@ func TestEvaluateAPI(t *testing.T) {
 	}
 }
 
+// The playground's backtest: a rule run over the stored events, with
+// windows in event time, answering the counts and the matching events.
+func TestEvaluateBacktest(t *testing.T) {
+	r := start(t, t.TempDir())
+	for i := range 5 {
+		r.post(t, "/in", setting(fmt.Sprintf("e%d", i), fmt.Sprintf("u%d", i%3), fmt.Sprintf("2024-05-14T10:0%d:00Z", i)))
+	}
+	r.post(t, "/in", `{"id":"p1","time":"2024-05-14T09:00:00Z","action":"page_created"}`)
+	backtest := func(rule, since, events string) EvalResponse {
+		t.Helper()
+		b, _ := json.Marshal(map[string]string{"rule": rule, "since": since, "events": events})
+		resp, err := http.Post(r.url+"/api/v1/evaluate", "application/json", strings.NewReader(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out EvalResponse
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%d %v", resp.StatusCode, err)
+		}
+		return out
+	}
+	const when = "id: bt\nseverity: low\nwhen: event.action == \"Global setting changed\"\n"
+	for _, tt := range []struct {
+		name, rule, want string
+	}{
+		{"dedup by actor", when + "dedup: {by: [event.actor.name], window: 1h}\n", "6 events, 5 matched, 3 alerts, 2 suppressed, 5 shown: e0 e1 e2 e3 e4"},
+		{"two within 10m by actor", when + "threshold: {count: 2, within: 10m, by: [event.actor.name]}\n", "6 events, 5 matched, 2 alerts, 0 suppressed, 5 shown: e0 e1 e2 e3 e4"},
+		{"no match", "id: bt\nseverity: low\nwhen: event.action == \"nothing\"\n", "6 events, 0 matched, 0 alerts, 0 suppressed, 0 shown: "},
+	} {
+		out := backtest(tt.rule, "1h", "")
+		bt := out.Backtest
+		if !out.OK || bt == nil {
+			t.Errorf("%s: %+v", tt.name, out)
+			continue
+		}
+		var ids []string
+		for _, res := range out.Results {
+			ids = append(ids, res.Event.ID)
+		}
+		got := fmt.Sprintf("%d events, %d matched, %d alerts, %d suppressed, %d shown: %s", bt.Events, bt.Matched, bt.Alerts, bt.Suppressed, bt.Shown, strings.Join(ids, " "))
+		if got != tt.want || bt.Truncated || !bt.From.Equal(time.Date(2024, 5, 14, 9, 0, 0, 0, time.UTC)) || !bt.To.Equal(time.Date(2024, 5, 14, 10, 4, 0, 0, time.UTC)) {
+			t.Errorf("%s: %s (%+v), want %s", tt.name, got, bt, tt.want)
+		}
+	}
+	for since, want := range map[string]string{"yesterday": `since "yesterday": a duration such as 24h`, "-1h": `since "-1h": a duration such as 24h`} {
+		if out := backtest(when, since, ""); out.OK || len(out.Errors) != 1 || out.Errors[0].Message != want {
+			t.Errorf("since %s: %+v", since, out.Errors)
+		}
+	}
+	if out := backtest(when, "1h", setting("x", "y", "2024-05-14T10:00:00Z")); out.OK || len(out.Errors) != 1 || !strings.Contains(out.Errors[0].Message, "not both") {
+		t.Errorf("events and since: %+v", out.Errors)
+	}
+
+	// Over the bound, the newest are kept, in the order stored.
+	evs, truncated, err := r.svc.storedEvents(t.Context(), time.Now().Add(-time.Hour), 4)
+	var ids []string
+	for _, e := range evs {
+		ids = append(ids, e.ID)
+	}
+	if err != nil || !truncated || strings.Join(ids, " ") != "e2 e3 e4 p1" {
+		t.Errorf("the newest 4: %v %v %v", ids, truncated, err)
+	}
+}
+
 // The stored events, newest first, found by words, source and time, in
 // pages: how an event is found to be explained without its id.
 func TestEventsAPI(t *testing.T) {

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
@@ -32,6 +34,35 @@ type evaluateRequest struct {
 	// Events is the same as text, e.g. JSON lines pasted from a log.
 	Events string `json:"events"`
 	Format string `json:"format"`
+	// Since backtests instead: the rule runs over the events stored in
+	// the last Since (e.g. "24h"), the newest backtestEvents of them.
+	Since string `json:"since"`
+}
+
+// Bounds of a backtest, so that one request cannot hold the whole stream.
+const (
+	// backtestEvents is how many stored events a backtest reads at most
+	// (the newest of the time asked for).
+	backtestEvents = 50_000
+	// backtestShown is how many matching events a backtest answers with.
+	backtestShown = 100
+)
+
+// Backtest sums up a rule's run over stored events.
+type Backtest struct {
+	// Events were read; From and To are the first and last event time.
+	Events int       `json:"events"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	// Truncated: more events were stored in the time asked for; the
+	// oldest were left out.
+	Truncated  bool `json:"truncated"`
+	Matched    int  `json:"matched"`
+	Alerts     int  `json:"alerts"`
+	Suppressed int  `json:"suppressed"`
+	// Shown is how many of the matching events are in the results (the
+	// first in event time).
+	Shown int `json:"shown"`
 }
 
 // EvalError is a problem with a position: in the rule (file "rule") or in
@@ -72,6 +103,9 @@ type EvalResponse struct {
 	Errors  []EvalError  `json:"errors"`
 	Rules   []string     `json:"rules"`
 	Results []EvalResult `json:"results"`
+	// Backtest is set when the rule ran over stored events; Results then
+	// hold only matching events, the first Backtest.Shown of them.
+	Backtest *Backtest `json:"backtest,omitempty"`
 }
 
 const playgroundRule = "rule"
@@ -95,22 +129,57 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 	if len(req.Event) > 0 && string(req.Event) != "null" {
 		data = req.Event
 	}
-	if len(strings.TrimSpace(string(data))) == 0 {
+	given := len(strings.TrimSpace(string(data))) > 0
+	var evs []event.Event
+	switch {
+	case req.Since != "" && given:
+		resp.Errors = append(resp.Errors, EvalError{File: "events", Message: "give events or since (a backtest on stored events), not both"})
+		return resp
+	case req.Since != "":
+		d, err := time.ParseDuration(req.Since)
+		if err != nil || d <= 0 {
+			resp.Errors = append(resp.Errors, EvalError{File: "since", Message: fmt.Sprintf("since %q: a duration such as 24h", req.Since)})
+			return resp
+		}
+		var bt Backtest
+		if evs, bt.Truncated, err = s.storedEvents(ctx, time.Now().Add(-d), backtestEvents); err != nil {
+			resp.Errors = append(resp.Errors, EvalError{File: "since", Message: err.Error()})
+			return resp
+		}
+		resp.Backtest = &bt
+	case !given:
 		resp.Errors = append(resp.Errors, EvalError{File: "events", Message: "no event given: paste one (any supported format)"})
 		return resp
-	}
-	evs, err := event.Parse(data, event.Options{Format: req.Format, Source: "playground", MaxEvents: 1000})
-	if err != nil {
-		resp.Errors = append(resp.Errors, eventError(err))
-		return resp
+	default:
+		var err error
+		if evs, err = event.Parse(data, event.Options{Format: req.Format, Source: "playground", MaxEvents: 1000}); err != nil {
+			resp.Errors = append(resp.Errors, eventError(err))
+			return resp
+		}
 	}
 	slices.SortStableFunc(evs, func(a, b event.Event) int { return a.Time.Compare(b.Time) })
+	if bt := resp.Backtest; bt != nil && len(evs) > 0 {
+		bt.Events, bt.From, bt.To = len(evs), evs[0].Time, evs[len(evs)-1].Time
+	}
 	var clock time.Time
 	eng := engine.New(set, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
 	for i := range evs {
 		ev := &evs[i]
 		clock = ev.Time
 		res, err := eng.Process(ctx, ev)
+		if bt := resp.Backtest; bt != nil {
+			// Over history, only what matched is told, and only so much.
+			if len(res.Matches) == 0 && len(res.Errors) == 0 && err == nil {
+				continue
+			}
+			bt.Matched++
+			bt.Alerts += len(res.Alerts)
+			bt.Suppressed += len(res.Suppressed)
+			if bt.Shown == backtestShown {
+				continue
+			}
+			bt.Shown++
+		}
 		r := EvalResult{Event: ev, Matches: []string{}, Alerts: []*engine.Alert{}, Suppressed: nonNil(res.Suppressed), Errors: []string{}, Notifications: []Notification{}}
 		if err != nil {
 			r.Errors = append(r.Errors, err.Error())
@@ -139,6 +208,31 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 	}
 	resp.OK = true
 	return resp
+}
+
+// storedEvents reads the events stored since start, the newest max of
+// them; truncated tells that older ones were left out.
+func (s *Service) storedEvents(ctx context.Context, start time.Time, max int) (evs []event.Event, truncated bool, err error) {
+	ring := make([]event.Event, 0, min(max, 1024))
+	next := 0 // where the next event goes once the ring is full
+	err = bus.ReadEvents(ctx, s.js, start, func(m jetstream.Msg) error {
+		ev, err := event.Decode(m.Data())
+		if err != nil {
+			return nil // not an event; the evaluator drops it too
+		}
+		if len(ring) < max {
+			ring = append(ring, ev)
+			return nil
+		}
+		truncated = true
+		ring[next] = ev
+		next = (next + 1) % max
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("reading the stored events: %w", err)
+	}
+	return slices.Concat(ring[next:], ring[:next]), truncated, nil
 }
 
 // compilePlayground compiles the playground's rule text. A single rule

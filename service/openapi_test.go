@@ -113,6 +113,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"GET", "/api/v1/events/{id}/explain", "/api/v1/events/nope/explain", ""},
 		{"POST", "/api/v1/evaluate", "/api/v1/evaluate", `{"rule":"id: x\nseverity: low\nwhen: true\ntitle: hi","events":` + jsonString(setting("z", "zed", "2024-05-14T10:00:00Z")) + `}`},
 		{"POST", "/api/v1/evaluate", "/api/v1/evaluate", `{"rule":"id: x\nwhen: nope"}`},
+		{"POST", "/api/v1/evaluate", "/api/v1/evaluate", `{"rule":"id: x\nseverity: low\nwhen: true","since":"1h"}`},
 		{"GET", "/api/v1/deadletters", "/api/v1/deadletters", ""},
 		{"GET", "/api/v1/deadletters", "/api/v1/deadletters?limit=1&before=x", ""},
 		{"POST", "/-/reload", "/-/reload", ""},

@@ -464,6 +464,14 @@ func TestBrowser(t *testing.T) {
 		waitFor(t, ctx, "its match", `document.getElementById('summary').textContent.startsWith('Matched 1 of 1 event: 1 alert')`)
 		// The rule came whole, its title template included.
 		waitFor(t, ctx, "the alert's own title", `document.getElementById('results').textContent.includes('Ming Chen (mchen) weakened Soteri protection')`)
+		// The same rule over what alerter stored: the one event, which
+		// fired it.
+		do(t, ctx, "backtest it", chromedp.Click(chromedp.ID("backtest")))
+		waitFor(t, ctx, "the backtest", `document.getElementById('summary').textContent.startsWith('Over 1 stored event, from ')`)
+		if got := eval[string](t, ctx, `document.getElementById('summary').textContent`); !strings.HasSuffix(got, ": matched 1 time, 1 alert, 0 suppressed.") {
+			t.Errorf("backtest summary %q", got)
+		}
+		screenshot(t, ctx, "playground-backtest", false)
 
 		if os.Getenv("ALERTER_SCREENSHOTS") != "" {
 			// A fuller example for the picture: the example rule, with

@@ -72,24 +72,30 @@ $('playground').addEventListener('submit', (ev) => {
 
 let running = false;
 
-async function tryRule() {
+// evaluate sends the rule with body's events (or since: a backtest).
+async function evaluate(body, doing) {
   if (running) return;
   running = true;
-  $('try').disabled = true;
-  $('try-status').textContent = 'Trying…';
+  $('try').disabled = $('backtest').disabled = true;
+  $('try-status').textContent = doing;
   try {
-    const res = await api('api/v1/evaluate', {
-      method: 'POST',
-      body: { rule: rule.value, events: events.value, format: $('format').value },
-    });
-    show(res);
+    show(await api('api/v1/evaluate', { method: 'POST', body: { rule: rule.value, ...body } }));
   } catch (e) {
     show({ ok: false, errors: [{ file: '', message: e.message }], results: [] });
   } finally {
     running = false;
-    $('try').disabled = false;
+    $('try').disabled = $('backtest').disabled = false;
   }
 }
+
+function tryRule() {
+  return evaluate({ events: events.value, format: $('format').value }, 'Trying…');
+}
+
+$('backtest').addEventListener('click', () => {
+  const since = $('backtest-since');
+  evaluate({ since: since.value }, `Running the rule over the events stored in the last ${since.selectedOptions[0].textContent}…`);
+});
 
 function position(e) {
   return [e.file, e.line, e.column].filter(Boolean).join(':');
@@ -121,10 +127,19 @@ function show(res) {
   const matched = results.filter((r) => r.matches.length > 0);
   const alerts = results.reduce((n, r) => n + r.alerts.length, 0);
   const summary = $('summary');
-  const of = `${results.length} event${results.length === 1 ? '' : 's'}`;
-  summary.textContent = matched.length
-    ? `Matched ${matched.length} of ${of}: ${alerts} alert${alerts === 1 ? '' : 's'}.`
-    : `No match: the rule matched none of the ${of}.`;
+  const plural = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? '' : 's'}`;
+  const of = plural(results.length, 'event');
+  const bt = res.backtest;
+  if (bt) {
+    summary.textContent = (bt.events === 0 ? 'No events were stored in that time.'
+      : `Over ${plural(bt.events, 'stored event')}${bt.truncated ? ' (the newest; older ones were left out)' : ''}, from ${new Date(bt.from).toLocaleString()} to ${new Date(bt.to).toLocaleString()}: `
+        + (bt.matched ? `matched ${plural(bt.matched, 'time')}, ${plural(bt.alerts, 'alert')}, ${bt.suppressed.toLocaleString()} suppressed.` : 'no match.'))
+      + (bt.shown < bt.matched ? ` The first ${bt.shown} matches are shown.` : '');
+  } else {
+    summary.textContent = matched.length
+      ? `Matched ${matched.length} of ${of}: ${plural(alerts, 'alert')}.`
+      : `No match: the rule matched none of the ${of}.`;
+  }
   summary.className = 'summary' + (matched.length ? ' matched' : '');
   $('try-status').textContent = summary.textContent;
 
