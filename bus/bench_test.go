@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/event"
 )
 
 // benchEvent is a real 1.3 KB Confluence audit event.
@@ -278,4 +279,18 @@ func dirSize(b *testing.B, dir string) int64 {
 		b.Fatal(err)
 	}
 	return n
+}
+
+// What storing writes for one event: its normalized JSON, raw included.
+func BenchmarkEncodeEvent(b *testing.B) {
+	evs, err := event.Parse(benchEvent(b), event.Options{Source: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := encodeEvent(&evs[0]); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

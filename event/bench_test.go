@@ -142,3 +142,34 @@ func BenchmarkDecodeOnly_EncodingJSONMap(b *testing.B) {
 		}
 	}
 }
+
+// The stored form (EVENTS, alerts): an event written as the webhook stores
+// it, and read back as the evaluator reads it.
+func BenchmarkStored(b *testing.B) {
+	evs, err := Parse(benchEvent(b), Options{Source: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := evs[0].MarshalJSON()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, err := evs[0].MarshalJSON(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, err := Decode(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
