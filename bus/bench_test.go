@@ -29,7 +29,11 @@ func benchEvent(b *testing.B) []byte {
 }
 
 func benchStreams(b *testing.B) *Streams {
-	_, js := newEnv(b)
+	return benchStreamsWith(b, EmbeddedOptions{StoreDir: b.TempDir()})
+}
+
+func benchStreamsWith(b *testing.B, opt EmbeddedOptions) *Streams {
+	_, js := connectJS(b, startEmbedded(b, opt))
 	s, err := EnsureStreams(b.Context(), js, StreamOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -51,7 +55,17 @@ func perSecond(b *testing.B, n int, unit string) {
 
 // One event per round trip: the single-event webhook path.
 func BenchmarkPublishEventSync(b *testing.B) {
-	s, data := benchStreams(b), benchEvent(b)
+	benchPublishSync(b, benchStreams(b))
+}
+
+// The same with nats.sync: always, each write fsynced before it is
+// acknowledged: what surviving a crash of the machine costs.
+func BenchmarkPublishEventSyncAlways(b *testing.B) {
+	benchPublishSync(b, benchStreamsWith(b, EmbeddedOptions{StoreDir: b.TempDir(), SyncAlways: true}))
+}
+
+func benchPublishSync(b *testing.B, s *Streams) {
+	data := benchEvent(b)
 	ctx := benchCtx(b)
 	i := 0
 	for b.Loop() {
@@ -65,17 +79,22 @@ func BenchmarkPublishEventSync(b *testing.B) {
 
 // Batches of 100 events, one after the other (b.N counts events).
 func BenchmarkPublishEventsBatch100(b *testing.B) {
-	benchBatches(b, 1)
+	benchBatches(b, benchStreams(b), 1)
 }
 
 // Batches of 100 from 4 concurrent publishers, as concurrent NDJSON
 // webhook requests would send them.
 func BenchmarkPublishEventsBatch100Parallel4(b *testing.B) {
-	benchBatches(b, 4)
+	benchBatches(b, benchStreams(b), 4)
 }
 
-func benchBatches(b *testing.B, publishers int) {
-	s, data := benchStreams(b), benchEvent(b)
+// The same with nats.sync: always.
+func BenchmarkPublishEventsBatch100Parallel4SyncAlways(b *testing.B) {
+	benchBatches(b, benchStreamsWith(b, EmbeddedOptions{StoreDir: b.TempDir(), SyncAlways: true}), 4)
+}
+
+func benchBatches(b *testing.B, s *Streams, publishers int) {
+	data := benchEvent(b)
 	ctx := benchCtx(b)
 	const size = 100
 	batches := (b.N + size - 1) / size
