@@ -7,18 +7,28 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"text/tabwriter"
 	"time"
 
+	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/service"
 )
 
 const explainUsage = `Usage: alerter explain [--url URL] [--within 24h] [--json] EVENT_ID
+       alerter explain [--url URL] --find WORDS
 
 Answers "why was I (not) paged?" for an event a running alerter stored:
 which rules the index offered it to, which matched, for those that did not
 which part of the condition was false, and for matches the group, the
 dedup or threshold decision with the window state, the alert and what
 became of it at each target (sent, silenced, dead, pending).
+
+--find lists the stored events, newest first, in which every word appears
+(in any case) in the action, category, summary, actor, IP or objects, with
+their ids: Confluence's audit APIs give an event no id, and alerter's is a
+hash. For example:
+
+  alerter explain --find "mchen global setting"
 
 --url defaults to $ALERTER_URL, else http://127.0.0.1:8080; the API token
 is read from $ALERTER_API_TOKEN.
@@ -29,8 +39,16 @@ func explainCmd(ctx context.Context, args []string, s stdio) int {
 	fs.Usage = func() { fmt.Fprint(s.err, explainUsage); fs.PrintDefaults() }
 	within := fs.Duration("within", 24*time.Hour, "how far back the event was stored")
 	asJSON := fs.Bool("json", false, "print the explanation as JSON")
+	find := fs.String("find", "", "list the stored events with these `WORDS`, to find the id to explain")
 	if ok, code := parse(fs, args); !ok {
 		return code
+	}
+	if *find != "" {
+		if fs.NArg() > 0 {
+			fmt.Fprintln(s.err, "alerter explain: give --find or an event id, not both")
+			return 2
+		}
+		return findEvents(ctx, c, *find, s)
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintln(s.err, "alerter explain: name one event id")
@@ -120,4 +138,34 @@ func jsonEncoder(w io.Writer) *json.Encoder {
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc
+}
+
+// findEvents prints the stored events with words, newest first.
+func findEvents(ctx context.Context, c *apiClient, words string, s stdio) int {
+	var page struct {
+		Events []struct {
+			Event *event.Event `json:"event"`
+		} `json:"events"`
+		Next string `json:"next"`
+	}
+	if err := c.do(ctx, "GET", "/api/v1/events?limit=50&q="+url.QueryEscape(words), nil, &page); err != nil {
+		fmt.Fprintf(s.err, "alerter explain --find: %v\n", err)
+		return 1
+	}
+	if len(page.Events) == 0 {
+		fmt.Fprintf(s.out, "no stored event has all of %q\n", words)
+		return 0
+	}
+	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTIME\tACTION\tACTOR\tIP")
+	for _, e := range page.Events {
+		ev := e.Event
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.ID, ev.Time.Format(time.RFC3339), ev.Action,
+			firstNonEmpty(ev.Actor.Name, ev.Actor.DisplayName, ev.Actor.ID, "?"), ev.IP)
+	}
+	_ = tw.Flush()
+	if page.Next != "" {
+		fmt.Fprintln(s.out, "(more are older: add words to narrow the search)")
+	}
+	return 0
 }

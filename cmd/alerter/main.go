@@ -31,6 +31,7 @@ Usage:
   alerter silence add|list|expire   manage silences of a running alerter
   alerter notify test NOTIFIER      send a sample alert through one notifier
   alerter explain EVENT_ID          why an event did (not) alert, from a running alerter
+  alerter explain --find WORDS      find a stored event's id by words
   alerter help [COMMAND]            explain a command
 
 PATH is a rule file or a folder of them (*.yaml, *.yml); the default is

@@ -317,6 +317,18 @@ func TestExplainCommand(t *testing.T) {
 	if code, _, errs := runCLI(t, "", "explain", "--url", url, "nope"); code != 1 || !strings.Contains(errs, `no event "nope"`) {
 		t.Errorf("unknown event: %d %q", code, errs)
 	}
+	// Without the id: found by words.
+	code, out, errs := runCLI(t, "", "explain", "--url", url, "--find", "USER0 global")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], "ID ") ||
+		!strings.HasPrefix(lines[1], "ev-0-0  2024-05-14T10:00:00Z  Global setting changed  user0") {
+		t.Errorf("--find: %d %q %q", code, out, errs)
+	}
+	if code, out, _ := runCLI(t, "", "explain", "--url", url, "--find", "nobody"); code != 0 || out != "no stored event has all of \"nobody\"\n" {
+		t.Errorf("--find nothing: %d %q", code, out)
+	}
+	if code, _, _ := runCLI(t, "", "explain", "--url", url, "--find", "x", "ev-0-0"); code != 2 {
+		t.Errorf("--find and an id: %d", code)
+	}
 }
 
 // replay --since reads the EVENTS stream: from a running alerter's
