@@ -26,8 +26,10 @@ Usage:
                                     check rule files (and the config): every error as file:line:col
   alerter test [--config FILE] [PATH...]
                                     run the tests written in rule files
-  alerter replay --rules PATH (--events FILE | --since 24h) [--config F]
+  alerter replay --rules PATH (--events FILE | --since 24h) [--config F] [--against PATH]
                                     print the alerts rules would have fired
+                                    (with --against, only those a change adds,
+                                    removes or changes)
   alerter silence add|list|expire   manage silences of a running alerter
   alerter notify test NOTIFIER      send a sample alert through one notifier
   alerter explain EVENT_ID          why an event did (not) alert, from a running alerter

@@ -102,6 +102,63 @@ func TestReplayInEventTimeOrder(t *testing.T) {
 	}
 }
 
+// replay --against: what a change to the rules does to the alerts, over
+// the same events.
+func TestReplayAgainst(t *testing.T) {
+	orig, err := os.ReadFile("testdata/burst.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, from, to []string) string {
+		src := string(orig)
+		for i := range from {
+			src = strings.Replace(src, from[i], to[i], 1)
+		}
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(src), 0o644)
+		return p
+	}
+	type line struct {
+		Change string
+		Alert  engine.Alert
+	}
+	run := func(rules string) (got []string, summary string) {
+		t.Helper()
+		code, out, errs := runCLI(t, "", "replay", "--rules", rules, "--against", "testdata/burst.yaml", "--events", "testdata/events.jsonl")
+		if code != 0 {
+			t.Fatalf("code %d: %s", code, errs)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			var c line
+			if err := json.Unmarshal([]byte(l), &c); err != nil {
+				t.Fatalf("not JSON: %q", l)
+			}
+			got = append(got, c.Change+" "+c.Alert.Time.Format("15:04")+" "+c.Alert.Title)
+		}
+		return got, errs
+	}
+
+	// Only the title changes: the same alerts, changed.
+	got, summary := run(write("title.yaml", []string{"exported {{ 2 }} times"}, []string{"exported a lot"}))
+	if want := "changed 10:05 akumar exported a lot|changed 10:51 akumar exported a lot"; strings.Join(got, "|") != want {
+		t.Errorf("title change:\n%s\nwant\n%s", strings.Join(got, "\n"), want)
+	}
+	if !strings.Contains(summary, "2 alerts with --against, 2 with --rules (0 added, 0 removed, 2 changed)") || !strings.Contains(summary, "every rule fired as many alerts on both sides") {
+		t.Errorf("title change summary: %q", summary)
+	}
+
+	// Three within an hour instead of two within 10 minutes: one alert,
+	// later, instead of two.
+	got, summary = run(write("count.yaml", []string{"count: 2, within: 10m"}, []string{"count: 3, within: 60m"}))
+	if want := "removed 10:05 akumar exported 2 times|added 10:12 akumar exported 2 times|removed 10:51 akumar exported 2 times"; strings.Join(got, "|") != want {
+		t.Errorf("threshold change:\n%s\nwant\n%s", strings.Join(got, "\n"), want)
+	}
+	if !strings.Contains(summary, "(1 added, 2 removed, 0 changed)") || !strings.Contains(summary, "burst  2          1") {
+		t.Errorf("threshold change summary: %q", summary)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	tests := []struct {
 		args []string

@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/alerter/alerter/config"
@@ -192,7 +194,7 @@ func testCmd(ctx context.Context, args []string, s stdio) int {
 	return 0
 }
 
-const replayUsage = `Usage: alerter replay --rules PATH (--events FILE | --since DURATION) [--config FILE] [--format F]
+const replayUsage = `Usage: alerter replay --rules PATH (--events FILE | --since DURATION) [--config FILE] [--format F] [--against PATH]
 
 Evaluates the rules over recorded events and prints, as JSON lines, the
 alerts that would have fired. Nothing is sent. Events are taken in
@@ -210,12 +212,24 @@ stored in the last 24 hours, as far back as nats.retention keeps): from
 the cluster at nats.url; or from the embedded server of a running alerter
 when nats.embedded.listen is set; or else from nats.embedded.store_dir
 while alerter is stopped.
+
+--against PATH compares: the same events also go through the rules at
+PATH (the rules as they are now, say, with --rules the changed ones), and
+only the alerts that differ are printed, each as
+{"change": "added" | "removed" | "changed", "alert": {...}}: fired only by
+--rules, only by --against, or by both with another severity, title,
+text or targets. Standard error then says, per rule, how many alerts each
+side fired: what a change to the rules does to the pages, before it is
+deployed. For example:
+
+  alerter replay --since 168h --rules rules-new/ --against rules/
 `
 
 func replayCmd(ctx context.Context, args []string, s stdio) int {
 	fs := newFlags("replay", replayUsage, s)
-	var paths multi
+	var paths, against multi
 	fs.Var(&paths, "rules", "rule file or folder (repeatable; default examples/rules)")
+	fs.Var(&against, "against", "rule file or folder to compare with (repeatable): print only the alerts that differ")
 	eventsFile := fs.String("events", "", "recorded events `FILE` (- for standard input)")
 	format := fs.String("format", event.FormatAuto, "payload format: auto, confluence-audit, confluence-auditing, confluence-webhook or json")
 	cfgFile := fs.String("config", "", "config `FILE` whose lists and routes apply")
@@ -240,14 +254,20 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 	if !ok {
 		return 1
 	}
-	route := router(cfg, set)
+	var old *rules.Set
+	if len(against) > 0 {
+		if old, ok = loadRules(against, cfg, s); !ok {
+			return 1
+		}
+	}
 	var evs []event.Event
 	var err error
 	if *since > 0 {
-		if cfg == nil {
-			cfg = config.Default()
+		c := cfg
+		if c == nil {
+			c = config.Default()
 		}
-		evs, err = storedEvents(ctx, cfg, *since)
+		evs, err = storedEvents(ctx, c, *since)
 		if err != nil {
 			fmt.Fprintf(s.err, "alerter replay: %v\n", err)
 			return 1
@@ -256,39 +276,150 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 		return 1
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
-
-	eng := engine.New(set, &engine.MemStore{})
-	enc := json.NewEncoder(s.out)
-	enc.SetEscapeHTML(false)
-	alerts, suppressed, ruleErrs := 0, 0, 0
-	for i := range evs {
-		res, err := eng.Process(ctx, &evs[i])
-		if err != nil {
-			fmt.Fprintf(s.err, "alerter replay: %v\n", err)
-			return 1
-		}
-		for _, e := range res.Errors {
-			ruleErrs++
-			fmt.Fprintf(s.err, "event %s: %v\n", evs[i].ID, e)
-		}
-		suppressed += len(res.Suppressed)
-		for _, a := range res.Alerts {
-			alerts++
-			if route != nil {
-				a.Notify = route(a)
-			}
-			if err := enc.Encode(a); err != nil {
-				fmt.Fprintf(s.err, "alerter replay: %v\n", err)
-				return 1
-			}
-		}
-	}
 	var span string
 	if len(evs) > 0 {
 		span = fmt.Sprintf(" from %s to %s", evs[0].Time.Format(time.RFC3339), evs[len(evs)-1].Time.Format(time.RFC3339))
 	}
-	fmt.Fprintf(s.err, "replayed %d events%s: %d alerts, %d suppressed, %d rule errors\n", len(evs), span, alerts, suppressed, ruleErrs)
+	enc := json.NewEncoder(s.out)
+	enc.SetEscapeHTML(false)
+
+	if old == nil {
+		r, err := replay(ctx, set, router(cfg, set), evs, enc.Encode, s)
+		if err != nil {
+			fmt.Fprintf(s.err, "alerter replay: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(s.err, "replayed %d events%s: %d alerts, %d suppressed, %d rule errors\n", len(evs), span, len(r.alerts), r.suppressed, r.errors)
+		return 0
+	}
+	keep := func(any) error { return nil }
+	now, err := replay(ctx, set, router(cfg, set), evs, keep, s)
+	if err == nil {
+		var before replayed
+		before, err = replay(ctx, old, router(cfg, old), evs, keep, s)
+		if err == nil {
+			err = printDiff(s, enc, before, now, len(evs), span)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(s.err, "alerter replay: %v\n", err)
+		return 1
+	}
 	return 0
+}
+
+// replayed is what a rule set made of the events.
+type replayed struct {
+	alerts             []*engine.Alert
+	suppressed, errors int
+}
+
+// replay runs evs, in order, through set alone with fresh windows, and
+// hands each alert to out as it fires.
+func replay(ctx context.Context, set *rules.Set, route ruletest.Router, evs []event.Event, out func(any) error, s stdio) (replayed, error) {
+	var r replayed
+	eng := engine.New(set, &engine.MemStore{})
+	for i := range evs {
+		res, err := eng.Process(ctx, &evs[i])
+		if err != nil {
+			return r, err
+		}
+		for _, e := range res.Errors {
+			r.errors++
+			fmt.Fprintf(s.err, "event %s: %v\n", evs[i].ID, e)
+		}
+		r.suppressed += len(res.Suppressed)
+		for _, a := range res.Alerts {
+			if route != nil {
+				a.Notify = route(a)
+			}
+			r.alerts = append(r.alerts, a)
+			if err := out(a); err != nil {
+				return r, err
+			}
+		}
+	}
+	return r, nil
+}
+
+// alertChange is a line of replay --against.
+type alertChange struct {
+	Change string        `json:"change"`
+	Alert  *engine.Alert `json:"alert"`
+}
+
+// printDiff prints the alerts that differ between before (--against) and
+// now (--rules), in event-time order, then a summary per rule. Alert ids
+// are made of the rule, the group and the firing event, so the same alert
+// has the same id on both sides.
+func printDiff(s stdio, enc *json.Encoder, before, now replayed, events int, span string) error {
+	was := map[string]*engine.Alert{}
+	for _, a := range before.alerts {
+		was[a.ID] = a
+	}
+	is := map[string]bool{}
+	var changes []alertChange
+	for _, a := range now.alerts {
+		is[a.ID] = true
+		switch b, ok := was[a.ID]; {
+		case !ok:
+			changes = append(changes, alertChange{"added", a})
+		case b.Severity != a.Severity || b.Title != a.Title || b.Text != a.Text || !slices.Equal(b.Notify, a.Notify):
+			changes = append(changes, alertChange{"changed", a})
+		}
+	}
+	for _, a := range before.alerts {
+		if !is[a.ID] {
+			changes = append(changes, alertChange{"removed", a})
+		}
+	}
+	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Alert.Time.Before(changes[j].Alert.Time) })
+	for _, c := range changes {
+		if err := enc.Encode(c); err != nil {
+			return err
+		}
+	}
+
+	count := func(as []*engine.Alert) map[string]int {
+		n := map[string]int{}
+		for _, a := range as {
+			n[a.Rule]++
+		}
+		return n
+	}
+	nb, nn := count(before.alerts), count(now.alerts)
+	var ids []string
+	for id := range nb {
+		ids = append(ids, id)
+	}
+	for id := range nn {
+		if _, ok := nb[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	kinds := map[string]int{}
+	for _, c := range changes {
+		kinds[c.Change]++
+	}
+	fmt.Fprintf(s.err, "replayed %d events%s: %d alerts with --against, %d with --rules (%d added, %d removed, %d changed)\n",
+		events, span, len(before.alerts), len(now.alerts), kinds["added"], kinds["removed"], kinds["changed"])
+	tw := tabwriter.NewWriter(s.err, 0, 4, 2, ' ', 0)
+	header := false
+	for _, id := range ids {
+		if nb[id] == nn[id] {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(tw, "RULE\t--against\t--rules")
+			header = true
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", id, nb[id], nn[id])
+	}
+	if !header {
+		fmt.Fprintln(tw, "every rule fired as many alerts on both sides")
+	}
+	return tw.Flush()
 }
 
 // multi is a repeatable string flag.
