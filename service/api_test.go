@@ -214,6 +214,15 @@ func TestEvaluateBacktest(t *testing.T) {
 			t.Errorf("%s: %s (%+v), want %s", tt.name, got, bt, tt.want)
 		}
 	}
+	if out := backtest(when, "1h", ""); out.Backtest == nil || out.Backtest.Running != nil {
+		t.Errorf("a new rule has no running counterpart: %+v", out.Backtest)
+	}
+	// The loaded setting-changed dedups by actor for an hour; without the
+	// dedup, the change fires 5 alerts where it fired 3.
+	changed := "id: setting-changed\nseverity: high\nwhen: event.action == \"Global setting changed\"\n"
+	if out := backtest(changed, "1h", ""); out.Backtest == nil || out.Backtest.Alerts != 5 || fmt.Sprint(out.Backtest.Running) != "map[setting-changed:3]" {
+		t.Errorf("a change to a loaded rule: %+v", out.Backtest)
+	}
 	for since, want := range map[string]string{"yesterday": `since "yesterday": a duration such as 24h`, "-1h": `since "-1h": a duration such as 24h`} {
 		if out := backtest(when, since, ""); out.OK || len(out.Errors) != 1 || out.Errors[0].Message != want {
 			t.Errorf("since %s: %+v", since, out.Errors)

@@ -63,6 +63,10 @@ type Backtest struct {
 	// Shown is how many of the matching events are in the results (the
 	// first in event time).
 	Shown int `json:"shown"`
+	// Running is, for each rule tried that has the id of a loaded rule,
+	// how many alerts the loaded one fired over the same events: what the
+	// change does.
+	Running map[string]int `json:"running,omitempty"`
 }
 
 // EvalError is a problem with a position: in the rule (file "rule") or in
@@ -206,8 +210,40 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 		_ = ev.LoadRaw()
 		resp.Results = append(resp.Results, r)
 	}
+	if bt := resp.Backtest; bt != nil {
+		bt.Running = s.runningAlerts(ctx, set, evs)
+	}
 	resp.OK = true
 	return resp
+}
+
+// runningAlerts runs the loaded rules that have the ids of tried's over
+// evs, as they run now, and counts their alerts by rule id.
+func (s *Service) runningAlerts(ctx context.Context, tried *rules.Set, evs []event.Event) map[string]int {
+	running := s.eng.Rules()
+	loaded := &rules.Set{Lists: running.Lists, Macros: running.Macros}
+	for _, r := range tried.Rules {
+		if lr := running.Rule(r.ID); lr != nil {
+			loaded.Rules = append(loaded.Rules, lr)
+		}
+	}
+	if len(loaded.Rules) == 0 {
+		return nil
+	}
+	counts := map[string]int{}
+	for _, r := range loaded.Rules {
+		counts[r.ID] = 0
+	}
+	var clock time.Time
+	eng := engine.New(loaded, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
+	for i := range evs {
+		clock = evs[i].Time
+		res, _ := eng.Process(ctx, &evs[i])
+		for _, a := range res.Alerts {
+			counts[a.Rule]++
+		}
+	}
+	return counts
 }
 
 // storedEvents reads the events stored since start, the newest max of

@@ -468,7 +468,7 @@ func TestBrowser(t *testing.T) {
 		// fired it.
 		do(t, ctx, "backtest it", chromedp.Click(chromedp.ID("backtest")))
 		waitFor(t, ctx, "the backtest", `document.getElementById('summary').textContent.startsWith('Over 1 stored event, from ')`)
-		if got := eval[string](t, ctx, `document.getElementById('summary').textContent`); !strings.HasSuffix(got, ": matched 1 time, 1 alert, 0 suppressed.") {
+		if got := eval[string](t, ctx, `document.getElementById('summary').textContent`); !strings.HasSuffix(got, ": matched 1 time, 1 alert, 0 suppressed. The rule soteri-protection-weakened as loaded now fired 1 alert over the same events.") {
 			t.Errorf("backtest summary %q", got)
 		}
 		screenshot(t, ctx, "playground-backtest", false)
