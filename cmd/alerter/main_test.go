@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/xml"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -51,6 +52,34 @@ func TestTestCountsHonestly(t *testing.T) {
 		"1 passed, 1 failed\n"
 	if code != 1 || out != want {
 		t.Fatalf("code %d, stdout:\n%s\nwant:\n%s", code, out, want)
+	}
+}
+
+// --junit writes what CI systems show per test: the same results.
+func TestTestJUnit(t *testing.T) {
+	report := filepath.Join(t.TempDir(), "report.xml")
+	code, _, _ := runCLI(t, "", "test", "--junit", report, "testdata/burst.yaml")
+	data, err := os.ReadFile(report)
+	if code != 1 || err != nil {
+		t.Fatalf("code %d, %v", code, err)
+	}
+	var suite junitSuite
+	if err := xml.Unmarshal(data, &suite); err != nil {
+		t.Fatalf("not JUnit XML: %v\n%s", err, data)
+	}
+	if suite.Tests != 2 || suite.Failures != 1 || len(suite.Cases) != 2 {
+		t.Fatalf("suite %+v", suite)
+	}
+	ok, bad := suite.Cases[0], suite.Cases[1]
+	if ok.Class != "burst" || ok.Name != "two exports alert once, the third is suppressed" || ok.Failure != nil || ok.File != "testdata/burst.yaml" || ok.Line != 10 {
+		t.Errorf("passing case %+v", ok)
+	}
+	if bad.Name != "a wrong expectation fails" || bad.Failure == nil || bad.Failure.Message != "expected an alert, got none (1 of 1 event(s) matched, 0 suppressed)" ||
+		!strings.HasPrefix(bad.Failure.Text, "testdata/burst.yaml:16: ") {
+		t.Errorf("failing case %+v", bad)
+	}
+	if code, _, errs := runCLI(t, "", "test", "--junit", filepath.Join(t.TempDir(), "no", "such", "dir.xml"), "testdata/burst.yaml"); code != 1 || !strings.Contains(errs, "writing the JUnit report") {
+		t.Errorf("unwritable report: %d %q", code, errs)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"flag"
 	"fmt"
@@ -145,7 +146,7 @@ func validateCmd(ctx context.Context, args []string, s stdio) int {
 	return 0
 }
 
-const testUsage = `Usage: alerter test [--config FILE] [-run TEXT] [PATH...]
+const testUsage = `Usage: alerter test [--config FILE] [-run TEXT] [--junit FILE] [PATH...]
 
 Runs the tests: of every rule under PATH (default: the config's
 rules.paths, or examples/rules). Each test sends its events, in order and
@@ -155,13 +156,15 @@ the config's lists, and expect: notify: is checked against the targets
 after routing (the rule's notify:, else the config's routes by severity);
 without it, against the rule's own notify:. One line per test, then
 "N passed, N failed"; the exit status is 1 if any test failed or a rule
-file has errors.
+file has errors. --junit FILE also writes the results as JUnit XML, which
+CI systems (GitLab, Jenkins, GitHub Actions reporters) show per test.
 `
 
 func testCmd(ctx context.Context, args []string, s stdio) int {
 	fs := newFlags("test", testUsage, s)
 	filter := fs.String("run", "", "run only the tests whose `rule-id/test name` contains this text")
 	cfgFile := fs.String("config", "", "config `FILE` whose lists and routes the tests use")
+	junit := fs.String("junit", "", "also write the results as JUnit XML to `FILE`")
 	if ok, code := parse(fs, args); !ok {
 		return code
 	}
@@ -173,12 +176,15 @@ func testCmd(ctx context.Context, args []string, s stdio) int {
 	if !ok {
 		return 1
 	}
+	began := time.Now()
+	var ran []ruletest.Result
 	passed, failed := 0, 0
 	for _, r := range ruletest.Run(ctx, set, router(cfg, set)) {
 		name := r.Rule + "/" + r.Test
 		if *filter != "" && !strings.Contains(name, *filter) {
 			continue
 		}
+		ran = append(ran, r)
 		if r.Err != nil {
 			failed++
 			fmt.Fprintf(s.out, "FAIL %s (%s:%d)\n     %v\n", name, r.Pos.File, r.Pos.Line, r.Err)
@@ -188,10 +194,63 @@ func testCmd(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintf(s.out, "ok   %s\n", name)
 	}
 	fmt.Fprintf(s.out, "%d passed, %d failed\n", passed, failed)
+	if *junit != "" {
+		if err := writeJUnit(*junit, ran, time.Since(began)); err != nil {
+			fmt.Fprintf(s.err, "alerter test: %v\n", err)
+			return 1
+		}
+	}
 	if failed > 0 {
 		return 1
 	}
 	return 0
+}
+
+// junitSuite is the JUnit XML that CI systems read: one suite, a test case
+// per rule test, named rule-id / test name, with its file and line.
+type junitSuite struct {
+	XMLName  xml.Name    `xml:"testsuite"`
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Time     string      `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Class   string        `xml:"classname,attr"`
+	Name    string        `xml:"name,attr"`
+	File    string        `xml:"file,attr,omitempty"`
+	Line    int           `xml:"line,attr,omitempty"`
+	Failure *junitFailure `xml:"failure"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Text    string `xml:",chardata"`
+}
+
+func writeJUnit(path string, results []ruletest.Result, took time.Duration) error {
+	suite := junitSuite{Name: "alerter rules", Tests: len(results), Time: fmt.Sprintf("%.3f", took.Seconds())}
+	for _, r := range results {
+		c := junitCase{Class: r.Rule, Name: r.Test, File: r.Pos.File, Line: r.Pos.Line}
+		if r.Err != nil {
+			suite.Failures++
+			msg := r.Err.Error()
+			first, _, _ := strings.Cut(msg, "\n")
+			c.Failure = &junitFailure{Message: first, Text: fmt.Sprintf("%s:%d: %s", r.Pos.File, r.Pos.Line, msg)}
+		}
+		suite.Cases = append(suite.Cases, c)
+	}
+	data, err := xml.MarshalIndent(suite, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append([]byte(xml.Header), append(data, '\n')...)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("writing the JUnit report: %w", err)
+	}
+	return nil
 }
 
 const replayUsage = `Usage: alerter replay --rules PATH (--events FILE | --since DURATION) [--config FILE] [--format F] [--against PATH]
