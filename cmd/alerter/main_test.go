@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
-	"encoding/xml"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
