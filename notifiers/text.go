@@ -63,6 +63,25 @@ func HTTPURL(s string) string {
 	return u.String()
 }
 
+// AlertURL is the alert's page in alerter's web UI, <externalURL>/alerts/<id>,
+// or "" without server.external_url (or with one that is not http(s)).
+func AlertURL(externalURL, id string) string {
+	if externalURL == "" || id == "" {
+		return ""
+	}
+	return HTTPURL(strings.TrimRight(externalURL, "/") + "/alerts/" + url.PathEscape(id))
+}
+
+// SilenceURL is the web UI's silence form prefilled from the alert (its
+// rule and group), <externalURL>/silences?alert=<id>: one click from a page
+// to muting its repeats. "" as for AlertURL.
+func SilenceURL(externalURL, id string) string {
+	if externalURL == "" || id == "" {
+		return ""
+	}
+	return HTTPURL(strings.TrimRight(externalURL, "/") + "/silences?alert=" + url.QueryEscape(id))
+}
+
 // Printable is the start of b, at most limit bytes, as one line of
 // printable characters: for quoting a target's answer in an error.
 func Printable(b []byte, limit int) string {

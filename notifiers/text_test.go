@@ -33,3 +33,21 @@ func TestText(t *testing.T) {
 		t.Error("Redact(nil) is not nil")
 	}
 }
+
+func TestAlertAndSilenceURLs(t *testing.T) {
+	for _, tt := range []struct{ ext, id, alert, silence string }{
+		{"https://alerter.example.com", "01HX", "https://alerter.example.com/alerts/01HX", "https://alerter.example.com/silences?alert=01HX"},
+		{"https://tools.example.com/alerter/", "01HX", "https://tools.example.com/alerter/alerts/01HX", "https://tools.example.com/alerter/silences?alert=01HX"},
+		{"https://a.example.com", "a/b c&d", "https://a.example.com/alerts/a%2Fb%20c&d", "https://a.example.com/silences?alert=a%2Fb+c%26d"},
+		{"", "01HX", "", ""},
+		{"https://a.example.com", "", "", ""},
+		{"javascript:alert(1)//", "01HX", "", ""},
+	} {
+		if got := AlertURL(tt.ext, tt.id); got != tt.alert {
+			t.Errorf("AlertURL(%q, %q) = %q, want %q", tt.ext, tt.id, got, tt.alert)
+		}
+		if got := SilenceURL(tt.ext, tt.id); got != tt.silence {
+			t.Errorf("SilenceURL(%q, %q) = %q, want %q", tt.ext, tt.id, got, tt.silence)
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"html/template"
 	"maps"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -111,7 +110,7 @@ type view struct {
 	Count                                         int
 	Suppressed                                    int64
 	Runbook                                       string
-	RunbookURL, AlertURL                          string // http(s) only, else empty
+	RunbookURL, AlertURL, SilenceURL              string // http(s) only, else empty
 	AlertID, DedupKey                             string
 }
 
@@ -159,9 +158,7 @@ func newView(a *engine.Alert, extURL string) *view {
 	if !a.Time.IsZero() {
 		v.Time = a.Time.UTC().Format("2006-01-02 15:04:05 UTC")
 	}
-	if extURL != "" && a.ID != "" {
-		v.AlertURL = notifiers.HTTPURL(extURL + "/alerts/" + url.PathEscape(a.ID))
-	}
+	v.AlertURL, v.SilenceURL = notifiers.AlertURL(extURL, a.ID), notifiers.SilenceURL(extURL, a.ID)
 	tags := make([]string, 0, len(a.Tags))
 	for _, t := range a.Tags {
 		tags = append(tags, oneLine(t, 100))
@@ -295,6 +292,7 @@ func textBody(v *view) string {
 		b.WriteString("\n")
 		field("Runbook", v.Runbook)
 		field("Alert", v.AlertURL)
+		field("Silence", v.SilenceURL)
 	}
 	b.WriteString("\n-- \nalerter")
 	if v.AlertID != "" {

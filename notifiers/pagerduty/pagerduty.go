@@ -385,18 +385,14 @@ func (n *Notifier) event(a *engine.Alert) *Event {
 	if u := notifiers.HTTPURL(a.Runbook); u != "" && len(u) <= maxURL {
 		ev.Links = append(ev.Links, Link{Href: u, Text: "Runbook"})
 	}
-	if u := n.alertURL(a); u != "" && len(u) <= maxURL {
+	if u := notifiers.AlertURL(n.extURL, a.ID); u != "" && len(u) <= maxURL {
 		ev.Links = append(ev.Links, Link{Href: u, Text: "Alert in alerter"})
 		ev.ClientURL = u
 	}
-	return ev
-}
-
-func (n *Notifier) alertURL(a *engine.Alert) string {
-	if n.extURL == "" || a.ID == "" {
-		return ""
+	if u := notifiers.SilenceURL(n.extURL, a.ID); u != "" && len(u) <= maxURL {
+		ev.Links = append(ev.Links, Link{Href: u, Text: "Silence similar in alerter"})
 	}
-	return notifiers.HTTPURL(n.extURL + "/alerts/" + url.PathEscape(a.ID))
+	return ev
 }
 
 // details are the custom_details of a.
@@ -415,7 +411,7 @@ func (n *Notifier) details(a *engine.Alert) *Details {
 		Tags:       a.Tags,
 		EventIDs:   a.EventIDs,
 		Runbook:    a.Runbook,
-		URL:        n.alertURL(a),
+		URL:        notifiers.AlertURL(n.extURL, a.ID),
 	}
 	if !a.Time.IsZero() {
 		d.Time = a.Time.UTC().Format(time.RFC3339Nano)

@@ -337,7 +337,8 @@ func TestEvent(t *testing.T) {
 	}
 	links, _ := json.Marshal(m["links"])
 	if string(links) != `[{"href":"https://wiki.example.com/runbooks/soteri-settings","text":"Runbook"},`+
-		`{"href":"https://alerter.example.com/alerts/01HXV8VQSYBTC29ZQ6YHKQYR13","text":"Alert in alerter"}]` {
+		`{"href":"https://alerter.example.com/alerts/01HXV8VQSYBTC29ZQ6YHKQYR13","text":"Alert in alerter"},`+
+		`{"href":"https://alerter.example.com/silences?alert=01HXV8VQSYBTC29ZQ6YHKQYR13","text":"Silence similar in alerter"}]` {
 		t.Errorf("links %s", links)
 	}
 	if _, ok := d["raw"]; ok {

@@ -12,6 +12,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -64,7 +65,7 @@ type Message struct {
 //	section  the alert's text
 //	section  fields: Actor, IP, Time (UTC), Action, Objects, Changes, Count, Suppressed
 //	context  rule id and name · group values · source, format and system · labels and tags · alert id
-//	actions  buttons "Runbook" and "View alert" (only for http(s) URLs)
+//	actions  buttons "Runbook", "View alert" and "Silence similar" (only for http(s) URLs)
 func Render(a *engine.Alert, externalURL string) Message {
 	label := Escape(strings.ToUpper(string(a.Severity)))
 	if label == "" {
@@ -102,11 +103,13 @@ func Render(a *engine.Alert, externalURL string) Message {
 		buttons = append(buttons, slack.NewButtonBlockElement("runbook", "",
 			slack.NewTextBlockObject(slack.PlainTextType, "Runbook", false, false)).WithURL(u))
 	}
-	if externalURL != "" && a.ID != "" {
-		if u, ok := linkURL(strings.TrimRight(externalURL, "/") + "/alerts/" + url.PathEscape(a.ID)); ok {
-			buttons = append(buttons, slack.NewButtonBlockElement("alert", "",
-				slack.NewTextBlockObject(slack.PlainTextType, truncate("View alert", maxButtonText), false, false)).WithURL(u))
-		}
+	if u, ok := linkURL(notifiers.AlertURL(externalURL, a.ID)); ok {
+		buttons = append(buttons, slack.NewButtonBlockElement("alert", "",
+			slack.NewTextBlockObject(slack.PlainTextType, "View alert", false, false)).WithURL(u))
+	}
+	if u, ok := linkURL(notifiers.SilenceURL(externalURL, a.ID)); ok {
+		buttons = append(buttons, slack.NewButtonBlockElement("silence", "",
+			slack.NewTextBlockObject(slack.PlainTextType, "Silence similar", false, false)).WithURL(u))
 	}
 	if len(buttons) > 0 {
 		blocks = append(blocks, slack.NewActionBlock("links", buttons...))

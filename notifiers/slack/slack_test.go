@@ -248,11 +248,15 @@ func TestMessageLayout(t *testing.T) {
 	}
 
 	els := blockOf(t, m, "links")["elements"].([]any)
-	if len(els) != 2 {
+	if len(els) != 3 {
 		t.Fatalf("buttons: %v", els)
 	}
-	urls := []string{els[0].(map[string]any)["url"].(string), els[1].(map[string]any)["url"].(string)}
-	if urls[0] != a.Runbook || urls[1] != "https://alerter.example.com/alerts/01HXV8VQSYBTC29ZQ6YHKQYR13" {
+	var urls []string
+	for _, e := range els {
+		urls = append(urls, e.(map[string]any)["url"].(string))
+	}
+	if urls[0] != a.Runbook || urls[1] != "https://alerter.example.com/alerts/01HXV8VQSYBTC29ZQ6YHKQYR13" ||
+		urls[2] != "https://alerter.example.com/silences?alert=01HXV8VQSYBTC29ZQ6YHKQYR13" {
 		t.Errorf("button urls %q", urls)
 	}
 }
