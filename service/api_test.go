@@ -232,6 +232,14 @@ func TestEvaluateBacktest(t *testing.T) {
 		t.Errorf("events and since: %+v", out.Errors)
 	}
 
+	// One backtest at a time: a second one, while the first holds its
+	// place, is refused with a reason.
+	r.svc.backtest <- struct{}{}
+	if out := backtest(when, "1h", ""); out.OK || len(out.Errors) != 1 || !strings.Contains(out.Errors[0].Message, "another backtest is running") {
+		t.Errorf("a second backtest: %+v", out.Errors)
+	}
+	<-r.svc.backtest
+
 	// Over the bound, the newest are kept, in the order stored.
 	evs, truncated, err := r.svc.storedEvents(t.Context(), time.Now().Add(-time.Hour), 4)
 	var ids []string

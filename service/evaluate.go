@@ -42,8 +42,9 @@ type evaluateRequest struct {
 // Bounds of a backtest, so that one request cannot hold the whole stream.
 const (
 	// backtestEvents is how many stored events a backtest reads at most
-	// (the newest of the time asked for).
-	backtestEvents = 50_000
+	// (the newest of the time asked for): about 60 MB held while it runs,
+	// and one backtest runs at a time.
+	backtestEvents = 20_000
 	// backtestShown is how many matching events a backtest answers with.
 	backtestShown = 100
 )
@@ -143,6 +144,13 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 		d, err := time.ParseDuration(req.Since)
 		if err != nil || d <= 0 {
 			resp.Errors = append(resp.Errors, EvalError{File: "since", Message: fmt.Sprintf("since %q: a duration such as 24h", req.Since)})
+			return resp
+		}
+		select {
+		case s.backtest <- struct{}{}:
+			defer func() { <-s.backtest }()
+		default:
+			resp.Errors = append(resp.Errors, EvalError{File: "since", Message: "another backtest is running; try again when it is done"})
 			return resp
 		}
 		var bt Backtest

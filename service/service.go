@@ -92,6 +92,9 @@ type Service struct {
 	// sourceStats and evalLatency feed /metrics.
 	sourceStats []sourceStats
 	evalLatency prometheus.Histogram
+	// backtest is held by the one backtest running (each holds up to
+	// backtestEvents events in memory).
+	backtest chan struct{}
 }
 
 // New starts what the service stands on (NATS, streams, state, rules, the
@@ -113,7 +116,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 	if opt.ShutdownTimeout <= 0 {
 		opt.ShutdownTimeout = 15 * time.Second
 	}
-	s = &Service{cfg: cfg, opt: opt, log: opt.Logger, webhooks: map[string]*webhook.Handler{}, ready: make(chan struct{})}
+	s = &Service{cfg: cfg, opt: opt, log: opt.Logger, webhooks: map[string]*webhook.Handler{}, ready: make(chan struct{}), backtest: make(chan struct{}, 1)}
 	built := s
 	defer func() {
 		if err != nil {
