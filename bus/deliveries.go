@@ -86,23 +86,4 @@ func (d *Deliveries) Put(ctx context.Context, target, alertID string, o Outcome)
 	return nil
 }
 
-// For lists the outcomes recorded for an alert, by target.
-func (d *Deliveries) For(ctx context.Context, alertID string) (map[string]Outcome, error) {
-	lister, err := d.kv.ListKeysFiltered(ctx, "*."+alertID)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return map[string]Outcome{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("deliveries of %s: %w", alertID, err)
-	}
-	out := map[string]Outcome{}
-	for k := range lister.Keys() {
-		target := k[:len(k)-len(alertID)-1]
-		if o, ok, err := d.Get(ctx, target, alertID); err == nil && ok {
-			out[target] = o
-		}
-	}
-	return out, nil
-}
-
 func key(target, alertID string) string { return target + "." + alertID }

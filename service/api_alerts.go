@@ -167,20 +167,29 @@ func (s *Service) listAlerts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.since, f.until = hq.since, hq.until
-	alerts := []*engine.Alert{}
+	withDeliveries := q.Get("deliveries") == "true"
+	alerts := []alertItem{}
 	next, err := newestFirst(r.Context(), s.streams.Alerts, hq.before, func(m *jetstream.RawStreamMsg) bool {
 		if f.rule != "" && !strings.HasPrefix(m.Subject, bus.AlertsSubject+"."+f.rule+".") {
 			return true
 		}
 		var a engine.Alert
 		if json.Unmarshal(m.Data, &a) == nil && f.match(&a) {
-			alerts = append(alerts, &a)
+			alerts = append(alerts, alertItem{Alert: &a})
 		}
 		return len(alerts) < hq.limit
 	})
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody("reading alerts: "+err.Error()))
 		return
+	}
+	if withDeliveries {
+		for i := range alerts {
+			if alerts[i].Deliveries, err = s.outcomes(r.Context(), alerts[i].Alert); err != nil {
+				writeJSON(w, http.StatusServiceUnavailable, errorBody("reading deliveries: "+err.Error()))
+				return
+			}
+		}
 	}
 	page(w, "alerts", alerts, next)
 }
@@ -227,6 +236,13 @@ func intParam(w http.ResponseWriter, v string, def, most int) (int, bool) {
 
 // alertDetail is an alert with what became of it at each target, and,
 // for an alert of several events (a threshold), those events as stored.
+// alertItem is an alert of the history, with ?deliveries=true what became
+// of it at each target.
+type alertItem struct {
+	*engine.Alert
+	Deliveries map[string]bus.Outcome `json:"deliveries,omitempty"`
+}
+
 type alertDetail struct {
 	*engine.Alert
 	Deliveries map[string]bus.Outcome `json:"deliveries"`
@@ -249,18 +265,29 @@ func (s *Service) getAlert(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, errorBody("stored alert unreadable: "+err.Error()))
 		return
 	}
-	d, err := s.deliveries.For(r.Context(), id)
+	d, err := s.outcomes(r.Context(), &a)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
 		return
 	}
-	// Targets that have no outcome yet are pending.
-	for _, t := range a.Notify {
-		if _, ok := d[t]; !ok {
-			d[t] = bus.Outcome{Status: "pending"}
-		}
-	}
 	writeJSON(w, http.StatusOK, alertDetail{Alert: &a, Deliveries: d, Events: s.alertEvents(r.Context(), &a)})
+}
+
+// outcomes are what became of a at each of its targets; a target with no
+// outcome recorded yet is pending.
+func (s *Service) outcomes(ctx context.Context, a *engine.Alert) (map[string]bus.Outcome, error) {
+	out := make(map[string]bus.Outcome, len(a.Notify))
+	for _, t := range a.Notify {
+		o, ok, err := s.deliveries.Get(ctx, t, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			o = bus.Outcome{Status: "pending"}
+		}
+		out[t] = o
+	}
+	return out, nil
 }
 
 // alertEvents are the events behind an alert of a threshold, in the order

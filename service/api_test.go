@@ -97,6 +97,21 @@ func TestRulesAndAlertsAPI(t *testing.T) {
 		}
 	}
 
+	// ?deliveries=true: each alert with what became of it at its targets.
+	var withD struct{ Alerts []alertItem }
+	if code := r.get(t, "/api/v1/alerts?deliveries=true", &withD); code != 200 || len(withD.Alerts) != 4 {
+		t.Fatalf("alerts with deliveries: %d %d", code, len(withD.Alerts))
+	}
+	for _, a := range withD.Alerts {
+		if len(a.Deliveries) != len(a.Notify) || len(a.Notify) != 1 {
+			t.Errorf("alert %s to %v: deliveries %v", a.ID, a.Notify, a.Deliveries)
+		}
+		for target, o := range a.Deliveries {
+			if target != a.Notify[0] || (o.Status != "sent" && o.Status != "pending") {
+				t.Errorf("alert %s: %s %+v", a.ID, target, o)
+			}
+		}
+	}
 	var d alertDetail
 	var id string // an alert routed to console (the page's goes to quiet)
 	for _, a := range all.Alerts {

@@ -233,15 +233,7 @@ func (s *Service) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 		return
 	}
 	rx.Decision = "fired alert " + a.ID
-	d, err := s.deliveries.For(ctx, a.ID)
-	if err != nil {
-		d = nil
-	}
-	for _, t := range a.Notify {
-		if _, ok := d[t]; !ok && d != nil {
-			d[t] = bus.Outcome{Status: "pending"}
-		}
-	}
+	d, _ := s.outcomes(ctx, &a) // without them, the alert is still told
 	rx.Alert = &alertDetail{Alert: &a, Deliveries: d}
 }
 

@@ -102,6 +102,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"GET", "/api/v1/silences/{id}", "/api/v1/silences/nope", ""},
 		{"GET", "/api/v1/rules", "/api/v1/rules", ""},
 		{"GET", "/api/v1/alerts", "/api/v1/alerts", ""},
+		{"GET", "/api/v1/alerts", "/api/v1/alerts?deliveries=true", ""},
 		{"GET", "/api/v1/alerts", "/api/v1/alerts?severity=x", ""},
 		{"GET", "/api/v1/alerts/{id}", "/api/v1/alerts/" + page.Alerts[0].ID, ""},
 		{"GET", "/api/v1/alerts/{id}", "/api/v1/alerts/nope", ""},

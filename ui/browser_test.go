@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -272,6 +273,14 @@ func TestBrowser(t *testing.T) {
 		waitFor(t, ctx, "the announcement", `document.getElementById('announce').textContent.includes('weakened Soteri protection')`)
 		if got := eval[string](t, ctx, `document.querySelector('#alerts-body tr .sev').textContent`); got == "" {
 			t.Error("no severity word in the list")
+		}
+		// The list follows the deliveries: the webhook target gives up.
+		waitFor(t, ctx, "the deliveries in the list", `[...document.querySelectorAll('#alerts-body td.delivery')].some(td => td.textContent === 'console sent, siem dead')`)
+		// and every row says it in words, after updates as at first.
+		status := eval[string](t, ctx, `document.getElementById('alerts-status').textContent`)
+		waitFor(t, ctx, "the next check", `document.getElementById('alerts-status').textContent !== `+strconv.Quote(status))
+		if got := eval[[]string](t, ctx, `[...document.querySelectorAll('#alerts-body td.delivery')].map(td => td.textContent).filter(s => !/^(\w+ (sent|silenced|dead|pending)(, |$))+$/.test(s))`); len(got) > 0 {
+			t.Errorf("delivery cells %q", got)
 		}
 
 		do(t, ctx, "open the alert", chromedp.Click(chromedp.Search(`//a[text()="Ming Chen (mchen) weakened Soteri protection"]`)))

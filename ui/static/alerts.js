@@ -12,8 +12,19 @@ const shown = new Set();
 let loaded = false;
 let next = null; // cursor of the page after the oldest shown
 
+// delivery says what became of an alert at each target: sent, silenced,
+// dead (the error on hover) or pending.
+function delivery(d) {
+  const entries = Object.entries(d ?? {}).sort(([x], [y]) => x.localeCompare(y));
+  if (!entries.length) return [h('span', { class: 'empty' }, 'no target')];
+  return entries.flatMap(([t, o], i) => [i ? ', ' : '',
+    h('span', { class: 'state state-' + o.status, title: o.error || null }, `${t} ${o.status}`)]);
+}
+
+const rows = new Map(); // alert id → its row
+
 function row(a, fresh) {
-  return h('tr', { class: fresh ? 'new' : null, 'data-id': a.id },
+  const tr = h('tr', { class: fresh ? 'new' : null, 'data-id': a.id },
     h('td', { class: 'time' }, time(a.time)),
     h('td', null, severity(a.severity)),
     h('th', { scope: 'row' }, h('a', { href: href('alerts/' + encodeURIComponent(a.id)) }, a.title || a.name || a.rule)),
@@ -21,7 +32,10 @@ function row(a, fresh) {
     h('td', { class: 'group' }, groupText(a.group)),
     h('td', { class: 'num' }, a.count),
     h('td', { class: 'num' }, a.suppressed),
+    h('td', { class: 'delivery' }, delivery(a.deliveries)),
   );
+  rows.set(a.id, tr);
+  return tr;
 }
 
 function status() {
@@ -35,7 +49,12 @@ function status() {
 async function refresh() {
   const q = new URLSearchParams(filters);
   q.set('limit', '50');
+  q.set('deliveries', 'true');
   const data = await api('api/v1/alerts?' + q);
+  // Deliveries change until every target has an outcome.
+  for (const a of data.alerts) {
+    rows.get(a.id)?.querySelector('td.delivery').replaceChildren(...delivery(a.deliveries));
+  }
   const fresh = data.alerts.filter((a) => !shown.has(a.id));
   fresh.forEach((a) => shown.add(a.id));
   if (!loaded) {
@@ -54,6 +73,7 @@ async function refresh() {
 $('older').addEventListener('click', async () => {
   const q = new URLSearchParams(filters);
   q.set('limit', '50');
+  q.set('deliveries', 'true');
   q.set('before', next);
   try {
     const data = await api('api/v1/alerts?' + q);
