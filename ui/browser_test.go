@@ -287,6 +287,9 @@ func TestBrowser(t *testing.T) {
 		waitFor(t, ctx, "the alert's page", `document.getElementById('alert-title').textContent.includes('weakened Soteri protection')`)
 		waitFor(t, ctx, "its deliveries", `document.getElementById('deliveries').textContent.includes('console')`)
 		waitFor(t, ctx, "why it fired", `document.getElementById('alert-why').textContent.includes('weakened')`)
+		if got := eval[string](t, ctx, `document.querySelector('#alert-why details pre')?.textContent ?? ''`); !strings.HasPrefix(got, "id: soteri-protection-weakened\n") {
+			t.Errorf("the rule as written: %q", got)
+		}
 		for _, want := range []string{"event.actor.name", "mchen", "Security hook (scan content on publish): Enabled → Disabled", "198.51.100.7"} {
 			if !strings.Contains(eval[string](t, ctx, `document.getElementById('event-fields').textContent`), want) {
 				t.Errorf("the event's fields have no %q", want)
@@ -500,6 +503,11 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the filter shows %d rules", n)
 		}
 		screenshot(t, ctx, "rules", false)
+		// From a rule to the playground, with the rule as written.
+		do(t, ctx, "open the rule in the playground", chromedp.Click(chromedp.CSS(`#rule-soteri-protection-weakened a.try-rule`)))
+		waitFor(t, ctx, "the rule as written", `document.getElementById('rule').value.includes('id: soteri-protection-weakened') && document.getElementById('rule').value.includes('runbook: ')`)
+		do(t, ctx, "backtest it", chromedp.Click(chromedp.ID("backtest")))
+		waitFor(t, ctx, "the backtest", `document.getElementById('summary').textContent.includes('The rule soteri-protection-weakened as loaded now fired 1 alert')`)
 		do(t, ctx, "open the dead letters", chromedp.Navigate(a.url+"/deadletters"))
 		waitFor(t, ctx, "the dead letter", `document.getElementById('dead-body').textContent.includes('weakened Soteri protection')`)
 		screenshot(t, ctx, "deadletters", false)

@@ -44,6 +44,10 @@ function why(a, rule) {
     out.push(h('p', null, `Dedup: one alert per ${d.by?.length ? d.by.join(', ') : 'rule'} every ${d.window}; ` +
       'later matches in that window are counted as suppressed, not alerted.'));
   }
+  if (rule.source) {
+    out.push(h('details', null, h('summary', null, `The rule as written (${rule.file}:${rule.line})`),
+      h('pre', { class: 'code', tabindex: 0 }, rule.source)));
+  }
   return out;
 }
 

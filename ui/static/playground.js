@@ -222,9 +222,20 @@ function notificationView(a, target, n) {
     n.body ? h('details', null, h('summary', null, 'What is sent'), h('pre', null, JSON.stringify(n.body, null, 2))) : null);
 }
 
-const alertID = new URLSearchParams(location.search).get('alert');
-if (alertID) {
-  fromAlert(alertID).catch((e) => showError($('try-status'), e));
+// fromRule loads a loaded rule as written, to change it and backtest the
+// change; the events stay as they were.
+async function fromRule(id) {
+  const rules = await api('api/v1/rules');
+  const r = rules.rules.find((x) => x.id === id);
+  if (!r) throw new Error(`There is no loaded rule ${id}.`);
+  rule.value = `# The rule ${r.id}, as loaded from ${r.file}:${r.line}\n` + r.source;
+  $('try-status').textContent = `Loaded the rule ${r.id}: change it, then Try it on an event or Backtest it on the stored ones.`;
+}
+
+const params = new URLSearchParams(location.search);
+if (params.get('alert')) {
+  fromAlert(params.get('alert')).catch((e) => showError($('try-status'), e));
 } else {
   restoreDraft();
+  if (params.get('rule')) fromRule(params.get('rule')).catch((e) => showError($('try-status'), e));
 }
