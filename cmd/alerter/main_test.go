@@ -55,6 +55,16 @@ func TestTestCountsHonestly(t *testing.T) {
 	}
 }
 
+// Rules without tests are named, without failing the run.
+func TestUntestedRulesAreNamed(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "r.yaml")
+	os.WriteFile(f, []byte("rules:\n  - {id: a, severity: low, when: \"true\"}\n  - {id: b, severity: low, when: \"true\", tests: [{event: {}, expect: alert}]}\n"), 0o644)
+	code, out, errs := runCLI(t, "", "test", f)
+	if code != 0 || !strings.HasSuffix(out, "1 passed, 0 failed\n") || errs != "note: 1 rule has no tests: a\n" {
+		t.Errorf("%d %q %q", code, out, errs)
+	}
+}
+
 // --junit writes what CI systems show per test: the same results.
 func TestTestJUnit(t *testing.T) {
 	report := filepath.Join(t.TempDir(), "report.xml")

@@ -156,7 +156,7 @@ the config's lists, and expect: notify: is checked against the targets
 after routing (the rule's notify:, else the config's routes by severity);
 without it, against the rule's own notify:. One line per test, then
 "N passed, N failed"; the exit status is 1 if any test failed or a rule
-file has errors. --junit FILE also writes the results as JUnit XML, which
+file has errors. Rules without tests are named on standard error. --junit FILE also writes the results as JUnit XML, which
 CI systems (GitLab, Jenkins, GitHub Actions reporters) show per test.
 `
 
@@ -192,6 +192,21 @@ func testCmd(ctx context.Context, args []string, s stdio) int {
 		}
 		passed++
 		fmt.Fprintf(s.out, "ok   %s\n", name)
+	}
+	if *filter == "" {
+		var untested []string
+		for _, r := range set.Rules {
+			if len(r.Tests) == 0 {
+				untested = append(untested, r.ID)
+			}
+		}
+		switch len(untested) {
+		case 0:
+		case 1:
+			fmt.Fprintf(s.err, "note: 1 rule has no tests: %s\n", untested[0])
+		default:
+			fmt.Fprintf(s.err, "note: %d rules have no tests: %s\n", len(untested), strings.Join(untested, ", "))
+		}
 	}
 	fmt.Fprintf(s.out, "%d passed, %d failed\n", passed, failed)
 	if *junit != "" {
