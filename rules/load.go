@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -112,11 +114,33 @@ type parsedFile struct {
 	rulesEnd int
 }
 
-// ruleSource is the text of rule i of the file as written, unindented:
-// from its first key to the line before the next rule (or the end of the
-// rules: list), without the blank and comment lines that end it (they
-// introduce what follows).
+// ruleSource is rule i as its file writes it, unindented, when that text
+// stands on its own as the same rule; otherwise (a rule of a flow-style
+// list, one that merges an anchor defined elsewhere) the rule re-encoded,
+// without its comments.
 func (pf *parsedFile) ruleSource(i int) string {
+	n := &pf.doc.Rules[i]
+	if text := pf.ruleText(i); text != "" && sameValue(text, n) {
+		return text
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return ""
+	}
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if enc.Encode(v) != nil || enc.Close() != nil {
+		return ""
+	}
+	return b.String()
+}
+
+// ruleText is the text from rule i's first key to the line before the next
+// rule (or the end of the rules: list), unindented, without the blank
+// lines, comments at the rule's own indentation or less and document
+// markers that end it: they introduce what follows.
+func (pf *parsedFile) ruleText(i int) string {
 	n := &pf.doc.Rules[i]
 	end := pf.rulesEnd
 	if i+1 < len(pf.doc.Rules) {
@@ -138,13 +162,26 @@ func (pf *parsedFile) ruleSource(i int) string {
 		}
 	}
 	for len(lines) > 1 {
-		last := strings.TrimSpace(lines[len(lines)-1])
-		if last != "" && !strings.HasPrefix(last, "#") {
+		raw := pf.lines[n.Line-1+len(lines)-1]
+		last := strings.TrimSpace(raw)
+		outdented := len(raw)-len(strings.TrimLeft(raw, " ")) <= indent
+		if last != "" && !(strings.HasPrefix(last, "#") && outdented) && last != "..." && last != "---" {
 			break
 		}
 		lines = lines[:len(lines)-1]
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// sameValue reports whether text, read as one YAML document and nothing
+// after it, is the value of n.
+func sameValue(text string, n *yaml.Node) bool {
+	dec := yaml.NewDecoder(strings.NewReader(text))
+	var a, b, rest any
+	if dec.Decode(&a) != nil || !errors.Is(dec.Decode(&rest), io.EOF) || n.Decode(&b) != nil {
+		return false
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 // Compile compiles rule files given as content.

@@ -266,30 +266,66 @@ lists:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var macros strings.Builder
-	macros.WriteString("macros:\n")
-	for name, m := range ex.Macros {
-		fmt.Fprintf(&macros, "  %s: %q\n", name, m)
-	}
 	for _, r := range ex.Rules {
-		var b strings.Builder
-		b.WriteString("rules:\n")
-		for i, line := range strings.Split(strings.TrimSuffix(r.Source, "\n"), "\n") {
-			if i == 0 {
-				b.WriteString("- " + line + "\n")
-			} else {
-				b.WriteString("  " + line + "\n")
-			}
-		}
-		one, err := Compile([]File{{Name: "rule", Data: []byte(b.String())}, {Name: "macros", Data: []byte(macros.String())}}, Options{Lists: ex.Lists})
+		sameRule(t, r, recompile(t, r, ex))
+	}
+
+	// YAML whose rule text cannot stand alone: the source is the rule
+	// re-encoded, which still compiles to the same rule.
+	for name, src := range map[string]string{
+		"flow list":        "rules: [{id: a, severity: low, when: 'true'}, {id: b, severity: low,\n  when: 'false'}]\n",
+		"merge key":        "rules:\n  - &base {id: a, severity: low, when: 'true'}\n  - <<: *base\n    id: b\n",
+		"text ending in #": "rules:\n  - id: a\n    severity: low\n    when: 'true'\n    text: |\n      Escalate in\n      #sec-oncall\n",
+		"kept blank lines": "rules:\n  - id: a\n    severity: low\n    when: 'true'\n    text: |+\n      two blank lines follow\n\n\n",
+		"document end":     "rules:\n  - id: a\n    severity: low\n    when: 'true'\n...\n",
+	} {
+		set, err := Compile([]File{{Name: "t.yaml", Data: []byte(src)}}, Options{})
 		if err != nil {
-			t.Errorf("%s: its source does not compile: %v\n%s", r.ID, err, r.Source)
+			t.Errorf("%s: %v", name, err)
 			continue
 		}
-		got := one.Rules[0]
-		if got.ID != r.ID || got.When.Source != r.When.Source || got.Title.Source != r.Title.Source || got.Text.Source != r.Text.Source ||
-			len(got.Tests) != len(r.Tests) || got.Severity != r.Severity {
-			t.Errorf("%s: compiled from its source, it differs", r.ID)
+		for _, r := range set.Rules {
+			if r.Source == "" {
+				t.Errorf("%s: rule %s has no source", name, r.ID)
+				continue
+			}
+			sameRule(t, r, recompile(t, r, set))
 		}
+	}
+}
+
+// recompile compiles r's Source alone, with set's macros and lists.
+func recompile(t *testing.T, r *Rule, set *Set) *Rule {
+	t.Helper()
+	var macros strings.Builder
+	macros.WriteString("macros:\n")
+	for name, m := range set.Macros {
+		fmt.Fprintf(&macros, "  %s: %q\n", name, m)
+	}
+	var b strings.Builder
+	b.WriteString("rules:\n")
+	for i, line := range strings.Split(strings.TrimSuffix(r.Source, "\n"), "\n") {
+		if i == 0 {
+			b.WriteString("- " + line + "\n")
+		} else {
+			b.WriteString("  " + line + "\n")
+		}
+	}
+	files := []File{{Name: "rule", Data: []byte(b.String())}}
+	if len(set.Macros) > 0 {
+		files = append(files, File{Name: "macros", Data: []byte(macros.String())})
+	}
+	one, err := Compile(files, Options{Lists: set.Lists})
+	if err != nil {
+		t.Fatalf("%s: its source does not compile: %v\n%s", r.ID, err, r.Source)
+	}
+	return one.Rules[0]
+}
+
+func sameRule(t *testing.T, want, got *Rule) {
+	t.Helper()
+	if got.ID != want.ID || got.When.Source != want.When.Source || got.Title.Source != want.Title.Source || got.Text.Source != want.Text.Source ||
+		len(got.Tests) != len(want.Tests) || got.Severity != want.Severity {
+		t.Errorf("%s: compiled from its source, it differs:\n%s", want.ID, want.Source)
 	}
 }

@@ -72,8 +72,10 @@ type Rule struct {
 	Enabled bool
 	Tests   []Test
 	Pos     Pos
-	// Source is the rule's YAML, re-encoded from its file (comments kept,
-	// indentation normalized): what a user edits to change it.
+	// Source is the rule's YAML as its file writes it, comments included:
+	// what a user edits to change it. Where that text cannot stand alone (a
+	// rule of a flow-style list, one merging an anchor defined elsewhere),
+	// it is the rule re-encoded, without comments.
 	Source string
 
 	// UsesRaw tells the engine to decode event.raw before evaluating.
