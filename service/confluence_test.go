@@ -112,4 +112,18 @@ routes: {default: [console]}
 	if s := out.String(); strings.Contains(s, "alice") || strings.Count(s, "\n") != 3 || strings.Count(s, "finance-member-setting") != 1 {
 		t.Errorf("console:\n%s", s)
 	}
+
+	// The playground and its backtest see what the evaluator sees: the
+	// group list, and the actor's groups.
+	try := func(rule string) EvalResponse {
+		return svc.Evaluate(t.Context(), evaluateRequest{Rule: rule, Since: "1h"})
+	}
+	byGroupList := try("id: by-list\nseverity: low\nwhen: event.action == \"Global setting changed\" && event.actor.name in lists.admins\n")
+	if !byGroupList.OK || byGroupList.Backtest == nil || byGroupList.Backtest.Alerts != 1 || byGroupList.Results[0].Event.Actor.Name != "alice" {
+		t.Errorf("a rule on the group list: %+v %+v", byGroupList.Errors, byGroupList.Backtest)
+	}
+	byGroups := try("id: by-groups\nseverity: low\nwhen: '\"finance\" in event.actor.groups'\n")
+	if !byGroups.OK || byGroups.Backtest == nil || byGroups.Backtest.Alerts != 1 {
+		t.Errorf("a rule on the actor's groups: %+v %+v", byGroups.Errors, byGroups.Backtest)
+	}
 }

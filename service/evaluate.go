@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -173,12 +174,16 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 	if bt := resp.Backtest; bt != nil && len(evs) > 0 {
 		bt.Events, bt.From, bt.To = len(evs), evs[0].Time, evs[len(evs)-1].Time
 	}
+	for i := range evs {
+		s.enrichLive(ctx, &evs[i])
+	}
+	lists := s.liveLists(set)
 	var clock time.Time
 	eng := engine.New(set, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
 	for i := range evs {
 		ev := &evs[i]
 		clock = ev.Time
-		res, err := eng.Process(ctx, ev)
+		res, err := eng.ProcessWithLists(ctx, ev, lists)
 		if bt := resp.Backtest; bt != nil {
 			// Over history, only what matched is told, and only so much.
 			if len(res.Matches) == 0 && len(res.Errors) == 0 && err == nil {
@@ -242,16 +247,45 @@ func (s *Service) runningAlerts(ctx context.Context, tried *rules.Set, evs []eve
 	for _, r := range loaded.Rules {
 		counts[r.ID] = 0
 	}
+	lists := s.liveLists(loaded)
 	var clock time.Time
 	eng := engine.New(loaded, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
 	for i := range evs {
 		clock = evs[i].Time
-		res, _ := eng.Process(ctx, &evs[i])
+		res, _ := eng.ProcessWithLists(ctx, &evs[i], lists)
 		for _, a := range res.Alerts {
 			counts[a.Rule]++
 		}
 	}
 	return counts
+}
+
+// liveLists are the lists rules compiled as set see live: set's own, and
+// those loaded from Confluence groups; nil (set's own) without the latter.
+func (s *Service) liveLists(set *rules.Set) map[string][]string {
+	dynamic := s.cfg.DynamicLists()
+	if s.eval == nil || s.eval.lists == nil || len(dynamic) == 0 {
+		return nil
+	}
+	live := s.eval.lists()
+	out := maps.Clone(set.Lists)
+	if out == nil {
+		out = map[string][]string{}
+	}
+	for _, name := range dynamic {
+		if _, own := set.Lists[name]; !own {
+			out[name] = live[name]
+		}
+	}
+	return out
+}
+
+// enrichLive fills in what the evaluator fills in before rules see an
+// event (the actor's Confluence groups), where that is configured.
+func (s *Service) enrichLive(ctx context.Context, ev *event.Event) {
+	if s.eval != nil && s.eval.enrich != nil {
+		s.eval.enrich(ctx, ev)
+	}
 }
 
 // storedEvents reads the events stored since start, the newest max of
@@ -337,7 +371,7 @@ func (s *Service) compilePlayground(text string) (*rules.Set, []EvalError) {
 			lists[name] = l
 		}
 	}
-	set, err := rules.Compile(files, rules.Options{Lists: lists, Notifiers: s.cfg.NotifierNames()})
+	set, err := rules.Compile(files, rules.Options{Lists: lists, DynamicLists: s.cfg.DynamicLists(), Notifiers: s.cfg.NotifierNames()})
 	if err == nil {
 		return set, nil
 	}

@@ -138,6 +138,7 @@ func (s *Service) Explain(ctx context.Context, id string, within time.Duration) 
 	if err != nil {
 		return nil, err
 	}
+	s.enrichLive(ctx, &ev) // as the evaluator did before the rules saw it
 	set := s.eng.Rules()
 	var lists map[string][]string
 	if s.eval.lists != nil {
