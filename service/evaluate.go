@@ -291,26 +291,16 @@ func (s *Service) enrichLive(ctx context.Context, ev *event.Event) {
 // storedEvents reads the events stored since start, the newest max of
 // them; truncated tells that older ones were left out.
 func (s *Service) storedEvents(ctx context.Context, start time.Time, max int) (evs []event.Event, truncated bool, err error) {
-	ring := make([]event.Event, 0, min(max, 1024))
-	next := 0 // where the next event goes once the ring is full
-	err = bus.ReadEvents(ctx, s.js, start, func(m jetstream.Msg) error {
-		ev, err := event.Decode(m.Data())
-		if err != nil {
-			return nil // not an event; the evaluator drops it too
+	truncated, err = bus.ReadNewestEvents(ctx, s.js, start, max, func(m jetstream.Msg) error {
+		if ev, err := event.Decode(m.Data()); err == nil { // else not an event; the evaluator drops it too
+			evs = append(evs, ev)
 		}
-		if len(ring) < max {
-			ring = append(ring, ev)
-			return nil
-		}
-		truncated = true
-		ring[next] = ev
-		next = (next + 1) % max
 		return nil
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("reading the stored events: %w", err)
 	}
-	return slices.Concat(ring[next:], ring[:next]), truncated, nil
+	return evs, truncated, nil
 }
 
 // compilePlayground compiles the playground's rule text. A single rule
