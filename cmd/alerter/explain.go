@@ -140,6 +140,10 @@ func jsonEncoder(w io.Writer) *json.Encoder {
 	return enc
 }
 
+// findPages is how many pages (of up to 20,000 stored events read each) a
+// search that finds nothing goes through.
+const findPages = 10
+
 // findEvents prints the stored events with words, newest first.
 func findEvents(ctx context.Context, c *apiClient, words string, s stdio) int {
 	var page struct {
@@ -148,9 +152,23 @@ func findEvents(ctx context.Context, c *apiClient, words string, s stdio) int {
 		} `json:"events"`
 		Next string `json:"next"`
 	}
-	if err := c.do(ctx, "GET", "/api/v1/events?limit=50&q="+url.QueryEscape(words), nil, &page); err != nil {
-		fmt.Fprintf(s.err, "alerter explain --find: %v\n", err)
-		return 1
+	// A page that found nothing may have stopped at the server's bound on
+	// events read; the search goes on from there, for a while.
+	path := "/api/v1/events?limit=50&q=" + url.QueryEscape(words)
+	for pages := 0; ; pages++ {
+		page.Next = ""
+		if err := c.do(ctx, "GET", path, nil, &page); err != nil {
+			fmt.Fprintf(s.err, "alerter explain --find: %v\n", err)
+			return 1
+		}
+		if len(page.Events) > 0 || page.Next == "" {
+			break
+		}
+		if pages == findPages {
+			fmt.Fprintf(s.out, "no stored event among the newest searched has all of %q; older ones were not searched\n", words)
+			return 0
+		}
+		path = "/api/v1/events?limit=50&q=" + url.QueryEscape(words) + "&before=" + url.QueryEscape(page.Next)
 	}
 	if len(page.Events) == 0 {
 		fmt.Fprintf(s.out, "no stored event has all of %q\n", words)

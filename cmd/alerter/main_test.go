@@ -425,6 +425,24 @@ func TestExplainCommand(t *testing.T) {
 	if code, _, _ := runCLI(t, "", "explain", "--url", url, "--find", "x", "ev-0-0"); code != 2 {
 		t.Errorf("--find and an id: %d", code)
 	}
+
+	// ev-0-0 is now older than the 20,000 events a page of the search
+	// reads: --find goes on to the next page for it.
+	for b := range 10 {
+		var body strings.Builder
+		for i := range 2000 {
+			fmt.Fprintf(&body, `{"id":"v-%d-%d","time":"2024-05-14T11:00:00Z","action":"view","actor":{"name":"viewer"}}`+"\n", b, i)
+		}
+		resp, err := http.Post(url+"/webhooks/hook", "application/x-ndjson", strings.NewReader(body.String()))
+		if err != nil || resp.StatusCode != 202 {
+			t.Fatalf("POST: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	code, out, errs = runCLI(t, "", "explain", "--url", url, "--find", "user0 global")
+	if code != 0 || !strings.Contains(out, "ev-0-0  2024-05-14T10:00:00Z") {
+		t.Errorf("--find past the first page: %d %q %q", code, out, errs)
+	}
 }
 
 // replay --since reads the EVENTS stream: from a running alerter's
