@@ -356,9 +356,15 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	if !wellTyped {
 		return nil, errs
 	}
-	// A missing id, severity or when next to an unknown key is most likely
-	// that key misspelt, which is already said.
-	misspelt := len(errs) > 0
+	// A missing id, severity or when next to an unknown key of the rule is
+	// most likely that key misspelt, which is already said.
+	misspelt := false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		for _, e := range errs {
+			misspelt = misspelt || (e.Line == k.Line && e.Col == k.Column)
+		}
+	}
 	at := func(node *yaml.Node, format string, args ...any) {
 		if node == nil || node.Line == 0 {
 			node = n

@@ -136,6 +136,16 @@ rules:
 			`6:5: unknown key "tresholds" (did you mean "threshold"?)`,
 			`7:10: rule id r1 is already used at t.yaml:3:5`,
 		}},
+		{"a misspelt key inside the rule does not hide a missing when", `
+rules:
+  - id: r1
+    severity: low
+    threshold: {count: 2, withn: 10m}
+`, []string{
+			`3:5: rule r1 has no when: condition`,
+			`5:16: threshold.within is required`,
+			`5:27: unknown key "withn" (did you mean "within"?)`,
+		}},
 		{"a misspelt top-level key does not hide the rules' errors", `
 rule: []
 rules:

@@ -358,7 +358,7 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 	enc.SetEscapeHTML(false)
 
 	if old == nil {
-		r, err := replay(ctx, set, router(cfg, set), evs, enc.Encode, s)
+		r, err := replay(ctx, set, router(cfg, set), evs, enc.Encode, "", s)
 		if err != nil {
 			fmt.Fprintf(s.err, "alerter replay: %v\n", err)
 			return 1
@@ -367,10 +367,10 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 		return 0
 	}
 	keep := func(any) error { return nil }
-	now, err := replay(ctx, set, router(cfg, set), evs, keep, s)
+	now, err := replay(ctx, set, router(cfg, set), evs, keep, "--rules: ", s)
 	if err == nil {
 		var before replayed
-		before, err = replay(ctx, old, router(cfg, old), evs, keep, s)
+		before, err = replay(ctx, old, router(cfg, old), evs, keep, "--against: ", s)
 		if err == nil {
 			err = printDiff(s, enc, before, now, len(evs), span)
 		}
@@ -390,7 +390,9 @@ type replayed struct {
 
 // replay runs evs, in order, through set alone with fresh windows, and
 // hands each alert to out as it fires.
-func replay(ctx context.Context, set *rules.Set, route ruletest.Router, evs []event.Event, out func(any) error, s stdio) (replayed, error) {
+// Rule errors go to standard error, each line led by side ("" or the flag
+// that named the rules).
+func replay(ctx context.Context, set *rules.Set, route ruletest.Router, evs []event.Event, out func(any) error, side string, s stdio) (replayed, error) {
 	var r replayed
 	eng := engine.New(set, &engine.MemStore{})
 	for i := range evs {
@@ -400,7 +402,7 @@ func replay(ctx context.Context, set *rules.Set, route ruletest.Router, evs []ev
 		}
 		for _, e := range res.Errors {
 			r.errors++
-			fmt.Fprintf(s.err, "event %s: %v\n", evs[i].ID, e)
+			fmt.Fprintf(s.err, "%sevent %s: %v\n", side, evs[i].ID, e)
 		}
 		r.suppressed += len(res.Suppressed)
 		for _, a := range res.Alerts {
