@@ -19,7 +19,11 @@ const (
 	Sent     = "sent"     // the target accepted it
 	Silenced = "silenced" // a silence matched: recorded, not sent
 	Dead     = "dead"     // given up on: in the dead letters
+	Requeued = "requeued" // a dead letter handed back to be tried again
 )
+
+// ErrNotDead is what Requeue says of a delivery that is not a dead letter.
+var ErrNotDead = errors.New("not a dead letter")
 
 // Outcome is what became of one alert at one target.
 type Outcome struct {
@@ -87,3 +91,44 @@ func (d *Deliveries) Put(ctx context.Context, target, alertID string, o Outcome)
 }
 
 func key(target, alertID string) string { return target + "." + alertID }
+
+// Requeue marks the dead delivery of an alert to target to be tried again,
+// by compare-and-set, and returns the revision of that mark: of several
+// callers at once, all get the same revision, which names the one
+// redelivery they ask for. A delivery already requeued gives its revision
+// again, with already set; any other is ErrNotDead.
+func (d *Deliveries) Requeue(ctx context.Context, target, alertID string) (rev uint64, already bool, err error) {
+	k := key(target, alertID)
+	for {
+		e, err := d.kv.Get(ctx, k)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			return 0, false, fmt.Errorf("%w: no outcome is recorded at %s yet", ErrNotDead, target)
+		case err != nil:
+			return 0, false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
+		}
+		var o Outcome
+		if err := json.Unmarshal(e.Value(), &o); err != nil {
+			o.Status = Sent // see Get
+		}
+		switch o.Status {
+		case Requeued:
+			return e.Revision(), true, nil
+		case Dead:
+		default:
+			return 0, false, fmt.Errorf("%w: it was %s", ErrNotDead, o.Status)
+		}
+		b, err := json.Marshal(Outcome{Status: Requeued, Attempts: o.Attempts, At: time.Now().UTC(), Error: o.Error})
+		if err != nil {
+			return 0, false, err
+		}
+		rev, err := d.kv.Update(ctx, k, b, e.Revision())
+		if err == nil {
+			return rev, false, nil
+		}
+		if !isConflict(err) {
+			return 0, false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
+		}
+		// Changed since it was read (another caller's mark): read again.
+	}
+}

@@ -155,10 +155,15 @@ func (s *Streams) Reject(ctx context.Context, source string, data []byte, reason
 	return nil
 }
 
-// PublishDeadLetter stores a notification given up on, once per alert and
-// target.
-func (s *Streams) PublishDeadLetter(ctx context.Context, target, alertID string, data []byte) error {
-	_, err := s.publish(ctx, DeadSubject, target, target+"."+alertID, data)
+// PublishDeadLetter stores a notification given up on, once per alert,
+// target and round of tries: round is "" for the first, and names a
+// redelivery for the others, each of which is a dead letter of its own.
+func (s *Streams) PublishDeadLetter(ctx context.Context, target, alertID, round string, data []byte) error {
+	id := target + "." + alertID
+	if round != "" {
+		id += "." + round
+	}
+	_, err := s.publish(ctx, DeadSubject, target, id, data)
 	return err
 }
 
@@ -190,6 +195,35 @@ func (s *Streams) Alert(ctx context.Context, id string) ([]byte, uint64, error) 
 		return nil, 0, err
 	}
 	return m.Data, m.Sequence, nil
+}
+
+// RedeliverHeader names the one target a copy of an alert in ALERTS is
+// for: a dead letter handed back (PublishRedelivery). Other targets skip
+// it, and histories of alerts leave it out.
+const RedeliverHeader = "Alerter-Redeliver-To"
+
+// PublishRedelivery stores a copy of an alert for target alone, under the
+// alert's subject; rev (from Deliveries.Requeue) makes its message id, so
+// that several requests for one redelivery store it once.
+func (s *Streams) PublishRedelivery(ctx context.Context, rule, id, target string, rev uint64, data []byte) error {
+	subj, err := subject(AlertsSubject, rule)
+	if err == nil {
+		subj, err = subject(subj, id)
+	}
+	if err != nil {
+		return err
+	}
+	msgID := fmt.Sprintf("%s/redeliver/%s/%d", id, target, rev)
+	if err := checkMsgID(msgID); err != nil {
+		return err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{RedeliverHeader: {target}}}
+	if _, err := s.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID)); err != nil {
+		return fmt.Errorf("publish %s %q: %w", subj, msgID, err)
+	}
+	return nil
 }
 
 func (s *Streams) publish(ctx context.Context, prefix, token, id string, data []byte) (bool, error) {

@@ -33,6 +33,7 @@ func (s *Service) routes() []route {
 		{"POST", "/-/reload", s.reloadHandler, false},
 		{"GET", "/api/v1/alerts", s.listAlerts, false},
 		{"GET", "/api/v1/alerts/{id}", s.getAlert, false},
+		{"POST", "/api/v1/alerts/{id}/redeliver", s.redeliver, false},
 		{"POST", "/api/v1/evaluate", s.evaluate, false},
 		{"GET", "/api/v1/events", s.listEvents, false},
 		{"GET", "/api/v1/events/{id}", s.getEvent, false},
@@ -153,6 +154,9 @@ func (s *Service) previewSilence(w http.ResponseWriter, r *http.Request) {
 	matched, scanned := 0, 0
 	shown := []*engine.Alert{}
 	_, err := newestFirst(r.Context(), s.streams.Alerts, 0, func(m *jetstream.RawStreamMsg) bool {
+		if isRedelivery(m) {
+			return true
+		}
 		scanned++
 		var a engine.Alert
 		if json.Unmarshal(m.Data, &a) == nil && sl.MatchesAlert(&a) {

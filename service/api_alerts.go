@@ -3,7 +3,9 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -170,7 +172,7 @@ func (s *Service) listAlerts(w http.ResponseWriter, r *http.Request) {
 	withDeliveries := q.Get("deliveries") == "true"
 	alerts := []alertItem{}
 	next, err := newestFirst(r.Context(), s.streams.Alerts, hq.before, func(m *jetstream.RawStreamMsg) bool {
-		if f.rule != "" && !strings.HasPrefix(m.Subject, bus.AlertsSubject+"."+f.rule+".") {
+		if (f.rule != "" && !strings.HasPrefix(m.Subject, bus.AlertsSubject+"."+f.rule+".")) || isRedelivery(m) {
 			return true
 		}
 		var a engine.Alert
@@ -273,6 +275,63 @@ func (s *Service) getAlert(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, alertDetail{Alert: &a, Deliveries: d, Events: s.alertEvents(r.Context(), &a)})
 }
 
+// redeliverRequest is the body of POST /api/v1/alerts/{id}/redeliver.
+type redeliverRequest struct {
+	Target string `json:"target"`
+}
+
+// redeliver hands a dead letter back to its target's queue, to be tried
+// again (after the target was mended, say): the alert is sent to that one
+// target, with its tries and max_age counted afresh. Only a dead delivery
+// can be handed back, and asking twice at once hands it back once (the
+// answer says "already" to all but the first).
+func (s *Service) redeliver(w http.ResponseWriter, r *http.Request) {
+	var req redeliverRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || req.Target == "" {
+		writeJSON(w, http.StatusBadRequest, errorBody(`the body must be {"target": "<notifier>"}`))
+		return
+	}
+	id := r.PathValue("id")
+	data, _, err := s.streams.Alert(r.Context(), id)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		writeJSON(w, http.StatusNotFound, errorBody("no alert "+id))
+		return
+	case err != nil:
+		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
+		return
+	}
+	var a engine.Alert
+	if err := json.Unmarshal(data, &a); err != nil {
+		writeJSON(w, http.StatusInternalServerError, errorBody("stored alert unreadable: "+err.Error()))
+		return
+	}
+	if !slices.Contains(a.Notify, req.Target) {
+		writeJSON(w, http.StatusBadRequest, errorBody(fmt.Sprintf("alert %s was not routed to %q (its targets: %s)", id, req.Target, strings.Join(a.Notify, ", "))))
+		return
+	}
+	rev, already, err := s.deliveries.Requeue(r.Context(), req.Target, id)
+	switch {
+	case errors.Is(err, bus.ErrNotDead):
+		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("alert %s at %s: only a dead letter can be redelivered: %v", id, req.Target, err)))
+		return
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
+		return
+	}
+	if err := s.streams.PublishRedelivery(r.Context(), a.Rule, id, req.Target, rev, data); err != nil {
+		// The mark stays: asking again stores the same redelivery.
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
+		return
+	}
+	if !already {
+		s.log.Info("dead letter handed back", "alert", id, "target", req.Target)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"alert": id, "target": req.Target, "status": bus.Requeued, "already": already})
+}
+
 // outcomes are what became of a at each of its targets; a target with no
 // outcome recorded yet is pending.
 func (s *Service) outcomes(ctx context.Context, a *engine.Alert) (map[string]bus.Outcome, error) {
@@ -320,4 +379,10 @@ func (s *Service) alertEvents(ctx context.Context, a *engine.Alert) []*event.Eve
 		}
 	}
 	return out
+}
+
+// isRedelivery tells a dead letter handed back, a copy of an alert that
+// histories leave out.
+func isRedelivery(m *jetstream.RawStreamMsg) bool {
+	return m.Header.Get(bus.RedeliverHeader) != ""
 }

@@ -140,14 +140,27 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
+	// A dead letter handed back (POST /api/v1/alerts/{id}/redeliver) is
+	// for its one target; its tries and age count from the handing back.
+	redeliver := false
+	if h := msg.Headers(); h != nil && h.Get(bus.RedeliverHeader) != "" {
+		if h.Get(bus.RedeliverHeader) != d.name {
+			_ = msg.Ack()
+			return
+		}
+		redeliver = true
+	}
 	if !slices.Contains(a.Notify, d.name) {
 		_ = msg.Ack()
 		return
 	}
-	attempt, fresh := 1, false
+	attempt, fresh, since, round := 1, false, a.FiredAt, ""
 	if md, err := msg.Metadata(); err == nil {
 		attempt = int(md.NumDelivered)
-		fresh = attempt == 1 && !d.freshAfter.IsZero() && md.Timestamp.After(d.freshAfter)
+		fresh = attempt == 1 && !redeliver && !d.freshAfter.IsZero() && md.Timestamp.After(d.freshAfter)
+		if redeliver {
+			since, round = md.Timestamp, fmt.Sprintf("r%d", md.Sequence.Stream)
+		}
 	}
 	// After a crash, alerts already settled come again: the record stops
 	// them. Only a crash between sending and recording can send one twice.
@@ -179,7 +192,7 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	d.stats.Failed.Add(1)
 	retryable, after := notifiers.Classify(err)
-	age := d.now().Sub(a.FiredAt)
+	age := d.now().Sub(since)
 	var why string
 	switch {
 	case !retryable:
@@ -190,7 +203,7 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 		why = fmt.Sprintf("not delivered in %s", d.policy.maxAge)
 	}
 	if why != "" {
-		d.dead(ctx, msg, &a, attempt, why, err)
+		d.dead(ctx, msg, &a, attempt, round, why, err)
 		return
 	}
 	limit := d.policy.maxBackoff
@@ -205,7 +218,8 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 
 // settled tells whether the alert needs nothing more now: it was settled
 // at this target before a crash or restart (it is acknowledged), or the
-// record could not be read (it is handed back, to be tried again).
+// record could not be read (it is handed back, to be tried again). A dead
+// letter requeued is not settled: it is to be sent.
 func (d *deliverer) settled(ctx context.Context, msg jetstream.Msg, a *engine.Alert) bool {
 	o, ok, err := d.done.Get(ctx, d.name, a.ID)
 	switch {
@@ -213,7 +227,7 @@ func (d *deliverer) settled(ctx context.Context, msg jetstream.Msg, a *engine.Al
 		d.log.Error("reading the deliveries record; will retry", "alert", a.ID, "err", err)
 		_ = msg.NakWithDelay(time.Second)
 		return true
-	case ok:
+	case ok && o.Status != bus.Requeued:
 		d.stats.Skipped.Add(1)
 		d.log.Info("alert already settled before a restart; not sent again", "alert", a.ID, "status", o.Status)
 		_ = msg.Ack()
@@ -242,11 +256,12 @@ type DeadLetter struct {
 	At       time.Time     `json:"at"`
 }
 
-func (d *deliverer) dead(ctx context.Context, msg jetstream.Msg, a *engine.Alert, attempt int, why string, cause error) {
+// dead records a dead letter; round names a redelivery's (else "").
+func (d *deliverer) dead(ctx context.Context, msg jetstream.Msg, a *engine.Alert, attempt int, round, why string, cause error) {
 	dl := DeadLetter{Notifier: d.name, Alert: a, Attempts: attempt, Reason: why, Error: cause.Error(), At: d.now().UTC()}
 	b, err := json.Marshal(dl)
 	if err == nil {
-		err = d.streams.PublishDeadLetter(ctx, d.name, a.ID, b)
+		err = d.streams.PublishDeadLetter(ctx, d.name, a.ID, round, b)
 	}
 	if err != nil {
 		// Not recorded as dead: try again later rather than lose it.

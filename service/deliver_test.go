@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -218,5 +219,87 @@ func TestSilences(t *testing.T) {
 	}
 	if code, p := call("POST", "/api/v1/silences/preview", `{"matchers":[{"name":"rule","value":"x.*","regex":true,"negate":true}]}`); code != 400 || !strings.Contains(fmt.Sprint(p["error"]), "could match every alert") {
 		t.Errorf("preview of a silence of everything: %d %v", code, p)
+	}
+}
+
+// A dead letter handed back once its target is mended is delivered to that
+// target alone, once, however often it is asked for.
+func TestRedeliverDeadLetter(t *testing.T) {
+	var mended atomic.Bool
+	gate := make(chan struct{}) // holds the redelivered send until closed
+	broken := newTarget(func(int) error {
+		if mended.Load() {
+			<-gate
+			return nil
+		}
+		return notifiers.Permanent(errors.New("invalid_auth"))
+	})
+	flaky, limited, slow := newTarget(nil), newTarget(nil), newTarget(nil)
+	r := startDelivery(t, map[string]notifier{"flaky": flaky, "broken": broken, "limited": limited, "slow": slow})
+	r.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
+	waitFor(t, "the dead letter", func() bool { return len(deadLetters(t, r, "broken")) == 1 })
+	waitFor(t, "the other targets", func() bool {
+		return len(flaky.accepted()) == 1 && len(limited.accepted()) == 1 && len(slow.accepted()) == 1
+	})
+	id := deadLetters(t, r, "broken")[0].Alert.ID
+	redeliver := func(body string) (int, string) {
+		t.Helper()
+		resp, err := http.Post(r.url+"/api/v1/alerts/"+id+"/redeliver", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct{ Error, Status string }
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out.Error + out.Status
+	}
+	for body, want := range map[string]string{
+		`{"target":"flaky"}`: "409 only a dead letter can be redelivered: not a dead letter: it was sent",
+		`{"target":"quiet"}`: `400 was not routed to "quiet"`,
+		`{}`:                 `400 the body must be`,
+	} {
+		if code, got := redeliver(body); fmt.Sprint(code) != want[:3] || !strings.Contains(got, want[4:]) {
+			t.Errorf("%s: %d %s, want %s", body, code, got, want)
+		}
+	}
+
+	mended.Store(true)
+	for range 3 { // asked for three times while the first is being sent: handed back once
+		if code, got := redeliver(`{"target":"broken"}`); code != http.StatusAccepted || got != "requeued" {
+			t.Fatalf("redeliver: %d %s", code, got)
+		}
+	}
+	waitFor(t, "the send under way", func() bool {
+		broken.mu.Lock()
+		defer broken.mu.Unlock()
+		return broken.attempts[id] == 2
+	})
+	close(gate)
+	waitFor(t, "the redelivery", func() bool { return len(broken.accepted()) == 1 })
+	waitFor(t, "its outcome", func() bool {
+		o, ok, _ := r.svc.deliveries.Get(t.Context(), "broken", id)
+		return ok && o.Status == bus.Sent && o.Attempts == 1
+	})
+	r.drained(t)
+	time.Sleep(200 * time.Millisecond) // a second handing back would be sent by now
+	if n := len(broken.accepted()); n != 1 {
+		t.Errorf("the mended target got it %d times", n)
+	}
+	if code, got := redeliver(`{"target":"broken"}`); code != http.StatusConflict || !strings.Contains(got, "it was sent") {
+		t.Errorf("once delivered: %d %s", code, got)
+	}
+	for name, tg := range map[string]*target{"flaky": flaky, "limited": limited, "slow": slow} {
+		if n := len(tg.accepted()); n != 1 {
+			t.Errorf("%s got the alert %d times", name, n)
+		}
+	}
+	// The copy handed back is not another alert in the history; the dead
+	// letter stays listed.
+	var page struct{ Alerts []struct{ ID string } }
+	if r.get(t, "/api/v1/alerts", &page); len(page.Alerts) != 1 || page.Alerts[0].ID != id {
+		t.Errorf("history %+v", page.Alerts)
+	}
+	if n := len(deadLetters(t, r, "broken")); n != 1 {
+		t.Errorf("%d dead letters of broken", n)
 	}
 }

@@ -511,6 +511,13 @@ func TestBrowser(t *testing.T) {
 		do(t, ctx, "open the dead letters", chromedp.Navigate(a.url+"/deadletters"))
 		waitFor(t, ctx, "the dead letter", `document.getElementById('dead-body').textContent.includes('weakened Soteri protection')`)
 		screenshot(t, ctx, "deadletters", false)
+		// Handed back, the target is tried again: still refusing, it
+		// leaves a second dead letter of the same alert.
+		rows := eval[int](t, ctx, `document.querySelectorAll('#dead-body tr').length`)
+		do(t, ctx, "redeliver it", chromedp.Click(chromedp.CSS(`#dead-body button.redeliver`)))
+		waitFor(t, ctx, "the handing back", `document.getElementById('dead-body').textContent.includes("Handed back to siem's queue.")`)
+		do(t, ctx, "open the dead letters again", chromedp.Navigate(a.url+"/deadletters"))
+		waitFor(t, ctx, "the second dead letter", fmt.Sprintf(`document.querySelectorAll('#dead-body tr').length === %d`, rows+1))
 	})
 
 	if os.Getenv("ALERTER_SCREENSHOTS") != "" {

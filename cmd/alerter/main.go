@@ -34,6 +34,8 @@ Usage:
   alerter notify test NOTIFIER      send a sample alert through one notifier
   alerter explain EVENT_ID          why an event did (not) alert, from a running alerter
   alerter explain --find WORDS      find a stored event's id by words
+  alerter deadletters list|redeliver
+                                    list dead letters; hand them back once a target is mended
   alerter help [COMMAND]            explain a command
 
 PATH is a rule file or a folder of them (*.yaml, *.yml); the default is
@@ -63,6 +65,7 @@ func commands() []command {
 		{"silence", silenceUsage, silenceCmd},
 		{"notify", notifyUsage, notifyCmd},
 		{"explain", explainUsage, explainCmd},
+		{"deadletters", deadlettersUsage, deadlettersCmd},
 	}
 }
 

@@ -516,3 +516,73 @@ func startService(t *testing.T, dir, yaml string) (svc *service.Service, stop fu
 	t.Cleanup(stop)
 	return svc, stop
 }
+
+// After an outage: the dead letters are listed, then handed back in one
+// command, each once.
+func TestDeadLettersCommands(t *testing.T) {
+	var up atomic.Bool
+	var got atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		got.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	svc, stop := startService(t, dir, fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+nats: {embedded: {store_dir: %q}}
+rules: {paths: [testdata/crash-rules.yaml]}
+sources: [{name: hook, type: webhook}]
+notifiers: [{name: siem, type: webhook, url: %q, max_attempts: 1}]
+routes: {default: [siem]}
+`, dir, srv.URL))
+	defer stop()
+	url := "http://" + svc.Addr()
+	for _, body := range crashEvents(2)[:2] { // two actors, two alerts
+		resp, err := http.Post(url+"/webhooks/hook", "application/json", strings.NewReader(body))
+		if err != nil || resp.StatusCode != 202 {
+			t.Fatalf("POST: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	var out string
+	for range 200 {
+		_, out, _ = runCLI(t, "", "deadletters", "list", "--url", url)
+		if strings.Count(out, "\n") == 3 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 3 || !strings.Contains(lines[1], "siem") || !strings.Contains(lines[1], "1 attempts failed") {
+		t.Fatalf("list: %q", out)
+	}
+
+	up.Store(true)
+	code, out, errs := runCLI(t, "", "deadletters", "redeliver", "--url", url, "--notifier", "siem")
+	if code != 0 || strings.Count(out, "handed back 0") != 2 || !strings.HasSuffix(out, "2 handed back, 0 skipped (handed back already or delivered since), 0 failed\n") {
+		t.Fatalf("redeliver: %d %q %q", code, out, errs)
+	}
+	for range 200 {
+		if got.Load() == 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got.Load() != 2 {
+		t.Fatalf("the mended target got %d alerts, want 2", got.Load())
+	}
+	code, out, _ = runCLI(t, "", "deadletters", "redeliver", "--url", url)
+	if code != 0 || !strings.HasSuffix(out, "0 handed back, 2 skipped (handed back already or delivered since), 0 failed\n") {
+		t.Errorf("redeliver again: %d %q", code, out)
+	}
+	if code, _, errs := runCLI(t, "", "deadletters", "redeliver", "--url", url, "01NOSUCHALERT0000000000000"); code != 1 || !strings.Contains(errs, "no dead letter of 01NOSUCHALERT") {
+		t.Errorf("an alert with no dead letter: %d %q", code, errs)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got.Load() != 2 {
+		t.Errorf("the target got %d alerts in all, want 2", got.Load())
+	}
+}

@@ -122,7 +122,7 @@ async function load() {
       (e) => $('alert-why').replaceChildren(h('p', { class: 'error' }, 'The rule could not be read: ' + e.message)),
     );
   }
-  $('deliveries').replaceChildren(...deliveryRows(a.deliveries));
+  $('deliveries').replaceChildren(...deliveryRows(a.deliveries, a.id));
 }
 
 // The deliveries change until every target has an outcome.

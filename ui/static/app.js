@@ -193,7 +193,8 @@ export function poll(fn, { every = 2000, hidden = 30000, onError = () => {} } = 
 
 // deliveryRows are the rows of a deliveries table (target, status,
 // attempts, at, error or silences): what became of an alert at each target.
-export function deliveryRows(d) {
+// With the alert's id, a dead delivery has a button to hand it back.
+export function deliveryRows(d, alertID) {
   const targets = Object.keys(d ?? {}).sort();
   if (!targets.length) return [h('tr', null, h('td', { colspan: 5, class: 'empty' }, 'No targets: the alert was routed nowhere.'))];
   return targets.map((t) => {
@@ -206,6 +207,22 @@ export function deliveryRows(d) {
       h('td', null, h('span', { class: 'state state-' + o.status }, o.status)),
       h('td', { class: 'num' }, o.attempts ?? 0),
       h('td', { class: 'time' }, time(o.at)),
-      h('td', null, detail));
+      h('td', null, detail, o.status === 'dead' && alertID ? [' ', redeliverButton(alertID, t)] : null));
   });
+}
+
+// redeliverButton hands a dead letter back to its target's queue, to be
+// tried again once the target is mended.
+export function redeliverButton(alertID, target) {
+  const b = h('button', { type: 'button', class: 'secondary small redeliver', 'aria-label': `Redeliver to ${target}` }, 'Redeliver');
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    try {
+      const r = await api(`api/v1/alerts/${encodeURIComponent(alertID)}/redeliver`, { method: 'POST', body: { target } });
+      b.replaceWith(h('span', { class: 'status', role: 'status' }, r.already ? `Handed back to ${target}'s queue already.` : `Handed back to ${target}'s queue.`));
+    } catch (e) {
+      b.replaceWith(h('span', { class: 'error', role: 'alert' }, e.message));
+    }
+  });
+  return b;
 }

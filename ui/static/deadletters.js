@@ -1,5 +1,5 @@
 // Dead letters: notifications given up on, newest first.
-import { $, api, clock, h, href, poll, severity, showError, time } from './app.js';
+import { $, api, clock, h, href, poll, redeliverButton, severity, showError, time } from './app.js';
 
 const notifier = new URLSearchParams(location.search).get('notifier') ?? '';
 
@@ -13,6 +13,7 @@ function row(d) {
     h('td', { class: 'num' }, d.attempts),
     h('td', null, d.reason),
     h('td', null, d.error),
+    h('td', null, a.id ? redeliverButton(a.id, d.notifier) : null),
   );
 }
 
@@ -23,7 +24,7 @@ async function refresh() {
   const list = data.deadletters ?? [];
   $('dead-body').replaceChildren(...(list.length
     ? list.map(row)
-    : [h('tr', null, h('td', { colspan: 7, class: 'empty' }, 'No dead letters: every notification was delivered, silenced or is still being tried.'))]));
+    : [h('tr', null, h('td', { colspan: 8, class: 'empty' }, 'No dead letters: every notification was delivered, silenced or is still being tried.'))]));
   $('dead-status').textContent = `${list.length} dead letter${list.length === 1 ? '' : 's'}${notifier ? ` of ${notifier}` : ''}; updated ${clock()}.`;
 }
 

@@ -86,7 +86,7 @@ function ruleSection(r) {
       out.push(h('div', { class: 'table-wrap' }, h('table', null,
         h('caption', { class: 'visually-hidden' }, `Deliveries of the alert ${a.id}`),
         h('thead', null, h('tr', null, ['Target', 'Status', 'Attempts', 'At', 'Error or silence'].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', null, deliveryRows(a.deliveries)))));
+        h('tbody', null, deliveryRows(a.deliveries, a.id)))));
     }
   }
   return h('article', { class: 'explain-rule' }, out);

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+const deadlettersUsage = `Usage:
+  alerter deadletters list [--url URL] [--notifier NAME] [--limit N]
+  alerter deadletters redeliver [--url URL] [--notifier NAME] [--since 2h] [ALERT_ID...]
+
+Dead letters are notifications a target gave up on after its retry limit
+(max_attempts, max_age). Once the target is mended (a token renewed, an
+outage over), redeliver hands them back to that target's queue alone, to
+be tried again with their tries counted afresh; the other targets of the
+same alerts are not sent anything again.
+
+redeliver takes the dead letters given up on in the last --since (default
+24h), of --notifier if given, or only those of the ALERT_IDs named. One
+handed back already, or delivered since, is skipped. For example, after
+Slack was down for an afternoon:
+
+  alerter deadletters redeliver --notifier slack-secops --since 6h
+
+--url defaults to $ALERTER_URL, else http://127.0.0.1:8080; the API token
+is read from $ALERTER_API_TOKEN.
+`
+
+// deadLetterJSON is a dead letter as the API lists it.
+type deadLetterJSON struct {
+	Notifier string `json:"notifier"`
+	Alert    struct {
+		ID       string `json:"id"`
+		Rule     string `json:"rule"`
+		Title    string `json:"title"`
+		Severity string `json:"severity"`
+	} `json:"alert"`
+	Attempts int       `json:"attempts"`
+	Reason   string    `json:"reason"`
+	Error    string    `json:"error"`
+	At       time.Time `json:"at"`
+}
+
+func deadlettersCmd(ctx context.Context, args []string, s stdio) int {
+	if len(args) == 0 {
+		fmt.Fprint(s.err, deadlettersUsage)
+		return 2
+	}
+	switch args[0] {
+	case "list", "ls":
+		return deadlettersList(ctx, args[1:], s)
+	case "redeliver":
+		return deadlettersRedeliver(ctx, args[1:], s)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(s.out, deadlettersUsage)
+		return 0
+	}
+	fmt.Fprintf(s.err, "alerter deadletters: unknown subcommand %q\n\n%s", args[0], deadlettersUsage)
+	return 2
+}
+
+// deadLetters reads the dead letters of notifier ("" for all), newest
+// first, until keep says stop or there are no more.
+func deadLetters(ctx context.Context, c *apiClient, notifier string, keep func(deadLetterJSON) bool) error {
+	q := url.Values{"limit": {"1000"}}
+	if notifier != "" {
+		q.Set("notifier", notifier)
+	}
+	for {
+		var page struct {
+			Deadletters []deadLetterJSON `json:"deadletters"`
+			Next        string           `json:"next"`
+		}
+		if err := c.do(ctx, "GET", "/api/v1/deadletters?"+q.Encode(), nil, &page); err != nil {
+			return err
+		}
+		for _, d := range page.Deadletters {
+			if !keep(d) {
+				return nil
+			}
+		}
+		if page.Next == "" {
+			return nil
+		}
+		q.Set("before", page.Next)
+	}
+}
+
+func deadlettersList(ctx context.Context, args []string, s stdio) int {
+	c, fs := apiFlags("deadletters list", s)
+	fs.Usage = func() { fmt.Fprint(s.err, deadlettersUsage); fs.PrintDefaults() }
+	notifier := fs.String("notifier", "", "only the dead letters of this notifier")
+	limit := fs.Int("limit", 100, "at most this many, newest first")
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AT\tNOTIFIER\tALERT\tSEVERITY\tATTEMPTS\tREASON\tTITLE")
+	n := 0
+	err := deadLetters(ctx, c, *notifier, func(d deadLetterJSON) bool {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.At.Local().Format(time.DateTime), d.Notifier, d.Alert.ID,
+			d.Alert.Severity, d.Attempts, d.Reason, d.Alert.Title)
+		n++
+		return n < *limit
+	})
+	_ = tw.Flush()
+	if err != nil {
+		fmt.Fprintf(s.err, "alerter deadletters list: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func deadlettersRedeliver(ctx context.Context, args []string, s stdio) int {
+	c, fs := apiFlags("deadletters redeliver", s)
+	fs.Usage = func() { fmt.Fprint(s.err, deadlettersUsage); fs.PrintDefaults() }
+	notifier := fs.String("notifier", "", "only the dead letters of this notifier")
+	since := fs.Duration("since", 24*time.Hour, "the dead letters given up on in this last duration")
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	only := map[string]bool{}
+	for _, id := range fs.Args() {
+		only[id] = true
+	}
+	// Each (alert, target) once: a redelivery that died again is listed
+	// twice.
+	type pair struct{ alert, target string }
+	seen := map[pair]bool{}
+	var todo []pair
+	oldest := time.Now().Add(-*since)
+	err := deadLetters(ctx, c, *notifier, func(d deadLetterJSON) bool {
+		if d.At.Before(oldest) {
+			return false
+		}
+		p := pair{d.Alert.ID, d.Notifier}
+		if (len(only) == 0 || only[p.alert]) && !seen[p] {
+			seen[p] = true
+			todo = append(todo, p)
+		}
+		return true
+	})
+	if err != nil {
+		fmt.Fprintf(s.err, "alerter deadletters redeliver: %v\n", err)
+		return 1
+	}
+	handed, skipped, failed := 0, 0, 0
+	for _, p := range todo {
+		var ans struct{ Already bool }
+		err := c.do(ctx, "POST", "/api/v1/alerts/"+url.PathEscape(p.alert)+"/redeliver", map[string]string{"target": p.target}, &ans)
+		var se *statusError
+		switch {
+		case err == nil && ans.Already:
+			skipped++
+		case err == nil:
+			handed++
+			fmt.Fprintf(s.out, "handed back %s to %s\n", p.alert, p.target)
+		case errors.As(err, &se) && se.code == 409:
+			skipped++ // handed back already, or delivered since
+		default:
+			failed++
+			fmt.Fprintf(s.err, "alerter deadletters redeliver %s to %s: %v\n", p.alert, p.target, err)
+		}
+	}
+	fmt.Fprintf(s.out, "%d handed back, %d skipped (handed back already or delivered since), %d failed\n", handed, skipped, failed)
+	if failed > 0 {
+		return 1
+	}
+	if len(todo) == 0 && len(only) > 0 {
+		fmt.Fprintf(s.err, "alerter deadletters redeliver: no dead letter of %s in the last %s\n", strings.Join(fs.Args(), ", "), *since)
+		return 1
+	}
+	return 0
+}
