@@ -73,6 +73,15 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	return d
 }
 
+// TestAlert is the sample alert a test notification sends to target: the
+// Sample, its title saying it is a test.
+func TestAlert(target string, severity rules.Severity, now time.Time) *engine.Alert {
+	a := Sample(severity, now)
+	a.Title = "Test notification from alerter: " + a.Title
+	a.Notify = []string{target}
+	return a
+}
+
 // Sample is the alert `alerter notify test` sends and the notifiers' golden
 // files render: realistic, with every field filled, and with the characters
 // that each target must escape (mrkdwn's & < >, HTML, CR LF in headers).

@@ -44,6 +44,8 @@ func (s *Service) routes() []route {
 		{"GET", "/api/v1/silences/{id}", s.getSilence, false},
 		{"DELETE", "/api/v1/silences/{id}", s.expireSilence, false},
 		{"GET", "/api/v1/deadletters", s.listDeadLetters, false},
+		{"GET", "/api/v1/notifiers", s.listNotifiers, false},
+		{"POST", "/api/v1/notifiers/{name}/test", s.testNotifier, false},
 		{"GET", "/api/v1/openapi.json", serveOpenAPI, true},
 	}
 }

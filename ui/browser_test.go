@@ -518,6 +518,14 @@ func TestBrowser(t *testing.T) {
 		waitFor(t, ctx, "the handing back", `document.getElementById('dead-body').textContent.includes("Handed back to siem's queue.")`)
 		do(t, ctx, "open the dead letters again", chromedp.Navigate(a.url+"/deadletters"))
 		waitFor(t, ctx, "the second dead letter", fmt.Sprintf(`document.querySelectorAll('#dead-body tr').length === %d`, rows+1))
+
+		do(t, ctx, "open the targets", chromedp.Navigate(a.url+"/notifiers"))
+		waitFor(t, ctx, "the counters", `document.querySelector('#notifier-siem td:nth-child(7)')?.textContent === '2'`)
+		do(t, ctx, "test the console", chromedp.Click(chromedp.CSS(`#notifier-console button`)))
+		waitFor(t, ctx, "the console's test", `document.querySelector('#notifier-console .test-result').textContent === 'Sent.'`)
+		do(t, ctx, "test the refusing webhook", chromedp.Click(chromedp.CSS(`#notifier-siem button`)))
+		waitFor(t, ctx, "the webhook's failure", `document.querySelector('#notifier-siem .test-result').textContent.includes('connection refused') && document.querySelector('#notifier-siem .test-result').textContent.includes('it may work later')`)
+		screenshot(t, ctx, "notifiers", false)
 	})
 
 	if os.Getenv("ALERTER_SCREENSHOTS") != "" {

@@ -1,6 +1,7 @@
 // Package ui is alerter's web interface (SPEC §6): recent alerts, an
-// alert's detail, rules with their counters, silences, dead letters, a
-// playground for writing rules, and the explanation of one event. The pages are HTML templates and a little
+// alert's detail, rules with their counters, silences, dead letters, the
+// targets, a playground for writing rules, and the explanation of one
+// event. The pages are HTML templates and a little
 // JavaScript that calls the JSON API under /api/v1; everything is embedded
 // in the binary and nothing is loaded from elsewhere.
 package ui
@@ -45,6 +46,7 @@ var pages = []page{
 	{"GET /rules", "rules", "Rules", "rules"},
 	{"GET /silences", "silences", "Silences", "silences"},
 	{"GET /deadletters", "deadletters", "Dead letters", "deadletters"},
+	{"GET /notifiers", "notifiers", "Targets", "notifiers"},
 	{"GET /playground", "playground", "Playground", "playground"},
 	{"GET /explain", "explain", "Explain an event", "explain"},
 }
@@ -63,8 +65,8 @@ func Register(mux *http.ServeMux, opt Options) {
 }
 
 // Handler serves the pages at /, /alerts/{id}, /rules, /silences,
-// /deadletters, /playground and /explain, and their assets under /static/;
-// anything else is 404.
+// /deadletters, /notifiers, /playground and /explain, and their assets
+// under /static/; anything else is 404.
 func Handler(opt Options) http.Handler {
 	if opt.Title == "" {
 		opt.Title = "alerter"

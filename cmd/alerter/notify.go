@@ -59,9 +59,7 @@ func notifyCmd(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintf(s.err, "alerter notify test: notifier type %s is not available in this build\n", nc.Type)
 		return 1
 	}
-	a := notifiers.Sample(rules.Severity(*sev), time.Now().UTC())
-	a.Title = "Test notification from alerter: " + a.Title
-	a.Notify = []string{name}
+	a := notifiers.TestAlert(name, rules.Severity(*sev), time.Now().UTC())
 	timeout := time.Duration(nc.Timeout)
 	if timeout <= 0 {
 		timeout = config.DefaultNotifierTimeout

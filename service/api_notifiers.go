@@ -1,0 +1,99 @@
+package service
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/notifiers"
+	"github.com/alerter/alerter/rules"
+)
+
+// notifierView is a configured target as GET /api/v1/notifiers shows it:
+// no address or credential, only what it did.
+type notifierView struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// Pending are the alerts in its queue, waiting or being tried.
+	Pending *uint64 `json:"pending,omitempty"`
+	// Stats count what this replica did since it started.
+	Stats map[string]int64 `json:"stats"`
+}
+
+func (s *Service) listNotifiers(w http.ResponseWriter, r *http.Request) {
+	out := make([]notifierView, 0, len(s.deliver))
+	for _, d := range s.deliver {
+		v := notifierView{Name: d.name, Stats: map[string]int64{
+			"sent": d.stats.Sent.Load(), "failed": d.stats.Failed.Load(), "retried": d.stats.Retried.Load(),
+			"dead": d.stats.Dead.Load(), "silenced": d.stats.Silenced.Load(),
+		}}
+		if nc := s.cfg.Notifier(d.name); nc != nil {
+			v.Type = nc.Type
+		}
+		if info, err := d.cons.Info(r.Context()); err == nil {
+			n := info.NumPending + uint64(info.NumAckPending)
+			v.Pending = &n
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"notifiers": out})
+}
+
+// testResult is the answer of POST /api/v1/notifiers/{name}/test.
+type testResult struct {
+	OK bool `json:"ok"`
+	// Error is the target's answer when it failed; Retryable says whether
+	// it may work later (unreachable, busy) or was refused for good
+	// (credentials, address, payload).
+	Error     string `json:"error,omitempty"`
+	Retryable bool   `json:"retryable,omitempty"`
+}
+
+// testNotifier sends a sample alert through one target, at once and once,
+// outside its queue: to check an address and credentials from the UI.
+func (s *Service) testNotifier(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var d *deliverer
+	for _, x := range s.deliver {
+		if x.name == name {
+			d = x
+		}
+	}
+	if d == nil {
+		writeJSON(w, http.StatusNotFound, errorBody("no notifier "+name))
+		return
+	}
+	req := struct {
+		Severity string `json:"severity"`
+	}{Severity: string(rules.High)}
+	if r.ContentLength != 0 {
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, errorBody(`the body is {"severity": "high"} or empty`))
+			return
+		}
+	}
+	if rules.Severity(req.Severity).Rank() < 0 {
+		writeJSON(w, http.StatusBadRequest, errorBody("severity must be one of info, low, medium, high, critical"))
+		return
+	}
+	timeout := d.policy.timeout
+	if timeout <= 0 {
+		timeout = config.DefaultNotifierTimeout
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	err := d.n.Notify(ctx, notifiers.TestAlert(name, rules.Severity(req.Severity), time.Now().UTC()))
+	if err != nil {
+		retryable, _ := notifiers.Classify(err)
+		s.log.Warn("test notification failed", "notifier", name, "err", err)
+		writeJSON(w, http.StatusOK, testResult{Error: err.Error(), Retryable: retryable})
+		return
+	}
+	s.log.Info("test notification sent", "notifier", name)
+	writeJSON(w, http.StatusOK, testResult{OK: true})
+}
