@@ -22,8 +22,16 @@ const (
 	Requeued = "requeued" // a dead letter handed back to be tried again
 )
 
-// ErrNotDead is what Requeue says of a delivery that is not a dead letter.
-var ErrNotDead = errors.New("not a dead letter")
+// Errors of Requeue.
+var (
+	// ErrNotDead: the delivery is not a dead letter (sent, silenced,
+	// pending).
+	ErrNotDead = errors.New("not a dead letter")
+	// ErrNoRecord: no outcome is recorded, which for a dead letter means
+	// its record expired (the bucket keeps them for the longest max_age
+	// and an hour).
+	ErrNoRecord = errors.New("no delivery record: it expired, or the alert was never routed there")
+)
 
 // Outcome is what became of one alert at one target.
 type Outcome struct {
@@ -33,6 +41,9 @@ type Outcome struct {
 	Error    string    `json:"error,omitempty"`
 	// Silences are the ids of the silences that matched.
 	Silences []string `json:"silences,omitempty"`
+	// Copy is, while requeued, the stream sequence of the copy being tried
+	// (see Deliveries.Claim).
+	Copy uint64 `json:"copy,omitempty"`
 }
 
 // Deliveries record what became of each (alert, target) pair. A consumer's
@@ -95,17 +106,20 @@ func key(target, alertID string) string { return target + "." + alertID }
 // Requeue marks the dead delivery of an alert to target to be tried again,
 // by compare-and-set, and returns the revision of that mark: of several
 // callers at once, all get the same revision, which names the one
-// redelivery they ask for. A delivery already requeued gives its revision
-// again, with already set; any other is ErrNotDead.
-func (d *Deliveries) Requeue(ctx context.Context, target, alertID string) (rev uint64, already bool, err error) {
+// redelivery they ask for (the copy stored for it carries it, see Claim).
+// A delivery requeued already gives its revision again with already set,
+// and claimed when a copy has taken it (nothing more is to be stored). A
+// delivery that is not dead is ErrNotDead; one whose record has expired is
+// ErrNoRecord.
+func (d *Deliveries) Requeue(ctx context.Context, target, alertID string) (rev uint64, already, claimed bool, err error) {
 	k := key(target, alertID)
 	for {
 		e, err := d.kv.Get(ctx, k)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
-			return 0, false, fmt.Errorf("%w: no outcome is recorded at %s yet", ErrNotDead, target)
+			return 0, false, false, ErrNoRecord
 		case err != nil:
-			return 0, false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
+			return 0, false, false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
 		}
 		var o Outcome
 		if err := json.Unmarshal(e.Value(), &o); err != nil {
@@ -113,22 +127,61 @@ func (d *Deliveries) Requeue(ctx context.Context, target, alertID string) (rev u
 		}
 		switch o.Status {
 		case Requeued:
-			return e.Revision(), true, nil
+			return e.Revision(), true, o.Copy != 0, nil
 		case Dead:
 		default:
-			return 0, false, fmt.Errorf("%w: it was %s", ErrNotDead, o.Status)
+			return 0, false, false, fmt.Errorf("%w: it was %s", ErrNotDead, o.Status)
 		}
 		b, err := json.Marshal(Outcome{Status: Requeued, Attempts: o.Attempts, At: time.Now().UTC(), Error: o.Error})
 		if err != nil {
-			return 0, false, err
+			return 0, false, false, err
 		}
 		rev, err := d.kv.Update(ctx, k, b, e.Revision())
 		if err == nil {
-			return rev, false, nil
+			return rev, false, false, nil
 		}
 		if !isConflict(err) {
-			return 0, false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
+			return 0, false, false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
 		}
 		// Changed since it was read (another caller's mark): read again.
+	}
+}
+
+// Claim tells whether the copy of an alert at stream sequence seq, stored
+// for the requeue of revision rev, is the one to send to target: the
+// first such copy claims the requeued record (by compare-and-set) and is
+// the one from then on, also when it is handed out again; any other copy,
+// or a record no longer requeued at that revision, is not.
+func (d *Deliveries) Claim(ctx context.Context, target, alertID string, rev, seq uint64) (bool, error) {
+	k := key(target, alertID)
+	for {
+		e, err := d.kv.Get(ctx, k)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
+		}
+		var o Outcome
+		if json.Unmarshal(e.Value(), &o) != nil || o.Status != Requeued {
+			return false, nil
+		}
+		switch {
+		case o.Copy == seq:
+			return true, nil
+		case o.Copy != 0 || e.Revision() != rev:
+			return false, nil
+		}
+		o.Copy = seq
+		b, err := json.Marshal(o)
+		if err != nil {
+			return false, err
+		}
+		if _, err := d.kv.Update(ctx, k, b, rev); err == nil {
+			return true, nil
+		} else if !isConflict(err) {
+			return false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
+		}
+		// Another copy claimed it meanwhile: read again.
 	}
 }

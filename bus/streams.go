@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -202,6 +203,10 @@ func (s *Streams) Alert(ctx context.Context, id string) ([]byte, uint64, error) 
 // it, and histories of alerts leave it out.
 const RedeliverHeader = "Alerter-Redeliver-To"
 
+// RedeliverRevHeader carries the revision of the requeue a copy was stored
+// for (see Deliveries.Claim).
+const RedeliverRevHeader = "Alerter-Redeliver-Rev"
+
 // PublishRedelivery stores a copy of an alert for target alone, under the
 // alert's subject; rev (from Deliveries.Requeue) makes its message id, so
 // that several requests for one redelivery store it once.
@@ -219,7 +224,7 @@ func (s *Streams) PublishRedelivery(ctx context.Context, rule, id, target string
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{RedeliverHeader: {target}}}
+	m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{RedeliverHeader: {target}, RedeliverRevHeader: {strconv.FormatUint(rev, 10)}}}
 	if _, err := s.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID)); err != nil {
 		return fmt.Errorf("publish %s %q: %w", subj, msgID, err)
 	}

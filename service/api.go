@@ -240,10 +240,11 @@ func (s *Service) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		}
 		subject = bus.DeadSubject + "." + n
 	}
-	letters := []json.RawMessage{}
+	letters := []deadLetterView{}
 	next, err := newestFirst(r.Context(), s.streams.Dead, before, func(m *jetstream.RawStreamMsg) bool {
-		if subject == "" || m.Subject == subject {
-			letters = append(letters, m.Data)
+		var dl DeadLetter
+		if (subject == "" || m.Subject == subject) && json.Unmarshal(m.Data, &dl) == nil && dl.Alert != nil {
+			letters = append(letters, deadLetterView{DeadLetter: dl})
 		}
 		return len(letters) < limit
 	})
@@ -251,7 +252,26 @@ func (s *Service) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody("reading dead letters: "+err.Error()))
 		return
 	}
+	// What became of each since: still dead, handed back, or delivered.
+	for i := range letters {
+		l := &letters[i]
+		switch o, ok, err := s.deliveries.Get(r.Context(), l.Notifier, l.Alert.ID); {
+		case err != nil:
+		case ok:
+			l.Now = o.Status
+		default:
+			l.Now = "expired"
+		}
+	}
 	page(w, "deadletters", letters, next)
+}
+
+// deadLetterView is a dead letter with what became of its alert at the
+// target since ("now"): dead, requeued, sent, silenced; "expired" when the
+// record is gone (it can no longer be handed back); absent when unknown.
+type deadLetterView struct {
+	DeadLetter
+	Now string `json:"now,omitempty"`
 }
 
 // maxScan bounds how many stored messages one page of a history reads, so

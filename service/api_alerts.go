@@ -312,8 +312,15 @@ func (s *Service) redeliver(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody(fmt.Sprintf("alert %s was not routed to %q (its targets: %s)", id, req.Target, strings.Join(a.Notify, ", "))))
 		return
 	}
-	rev, already, err := s.deliveries.Requeue(r.Context(), req.Target, id)
+	if !slices.ContainsFunc(s.deliver, func(d *deliverer) bool { return d.name == req.Target }) {
+		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("%s has no queue running here (removed from the config, or its type is not in this build)", req.Target)))
+		return
+	}
+	rev, already, claimed, err := s.deliveries.Requeue(r.Context(), req.Target, id)
 	switch {
+	case errors.Is(err, bus.ErrNoRecord):
+		writeJSON(w, http.StatusGone, errorBody(fmt.Sprintf("alert %s at %s: %v; it cannot be redelivered", id, req.Target, err)))
+		return
 	case errors.Is(err, bus.ErrNotDead):
 		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("alert %s at %s: only a dead letter can be redelivered: %v", id, req.Target, err)))
 		return
@@ -321,10 +328,14 @@ func (s *Service) redeliver(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
 		return
 	}
-	if err := s.streams.PublishRedelivery(r.Context(), a.Rule, id, req.Target, rev, data); err != nil {
-		// The mark stays: asking again stores the same redelivery.
-		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
-		return
+	// A copy for this handing back is stored unless one took it already;
+	// storing it again (a request repeated after a failure to store) is
+	// harmless: the first copy claims the handing back.
+	if !claimed {
+		if err := s.streams.PublishRedelivery(r.Context(), a.Rule, id, req.Target, rev, data); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
+			return
+		}
 	}
 	if !already {
 		s.log.Info("dead letter handed back", "alert", id, "target", req.Target)

@@ -87,6 +87,14 @@ func (s *Service) testNotifier(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
+	// A test counts against the target's rate limit, so that it cannot
+	// earn the alerts a 429.
+	if d.limit != nil {
+		if err := d.limit.Wait(ctx); err != nil {
+			writeJSON(w, http.StatusOK, testResult{Error: "the target's rate limit: " + err.Error(), Retryable: true})
+			return
+		}
+	}
 	err := d.n.Notify(ctx, notifiers.TestAlert(name, rules.Severity(req.Severity), time.Now().UTC()))
 	if err != nil {
 		retryable, _ := notifiers.Classify(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -140,33 +141,53 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	// A dead letter handed back (POST /api/v1/alerts/{id}/redeliver) is
-	// for its one target; its tries and age count from the handing back.
-	redeliver := false
+	// A dead letter handed back (POST /api/v1/alerts/{id}/redeliver) is a
+	// copy for its one target; its tries and age count from the handing
+	// back.
+	redeliver, rev := false, uint64(0)
 	if h := msg.Headers(); h != nil && h.Get(bus.RedeliverHeader) != "" {
 		if h.Get(bus.RedeliverHeader) != d.name {
 			_ = msg.Ack()
 			return
 		}
 		redeliver = true
+		rev, _ = strconv.ParseUint(h.Get(bus.RedeliverRevHeader), 10, 64)
 	}
 	if !slices.Contains(a.Notify, d.name) {
 		_ = msg.Ack()
 		return
 	}
-	attempt, fresh, since, round := 1, false, a.FiredAt, ""
-	if md, err := msg.Metadata(); err == nil {
-		attempt = int(md.NumDelivered)
-		fresh = attempt == 1 && !redeliver && !d.freshAfter.IsZero() && md.Timestamp.After(d.freshAfter)
-		if redeliver {
-			since, round = md.Timestamp, fmt.Sprintf("r%d", md.Sequence.Stream)
-		}
+	md, err := msg.Metadata()
+	if err != nil {
+		d.log.Warn("reading an alert's delivery metadata; will retry", "alert", a.ID, "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
 	}
-	// After a crash, alerts already settled come again: the record stops
-	// them. Only a crash between sending and recording can send one twice.
-	// An alert stored since this embedded server started, on its first
-	// delivery, cannot have been settled: the record is not read for it.
-	if !fresh && d.settled(ctx, msg, &a) {
+	attempt, since, round := int(md.NumDelivered), a.FiredAt, ""
+	switch {
+	case redeliver:
+		// Of the copies stored for one handing back (a request repeated
+		// after the duplicate window), the first claims it; the others,
+		// and any copy once the record moved on, are skipped.
+		claimed, err := d.done.Claim(ctx, d.name, a.ID, rev, md.Sequence.Stream)
+		if err != nil {
+			d.log.Warn("claiming a redelivery; will retry", "alert", a.ID, "err", err)
+			_ = msg.NakWithDelay(time.Second)
+			return
+		}
+		if !claimed {
+			d.stats.Skipped.Add(1)
+			_ = msg.Ack()
+			return
+		}
+		since, round = md.Timestamp, fmt.Sprintf("r%d", md.Sequence.Stream)
+	case attempt == 1 && !d.freshAfter.IsZero() && md.Timestamp.After(d.freshAfter):
+		// An alert stored since this embedded server started, on its first
+		// delivery, cannot have been settled: the record is not read for it.
+	case d.settled(ctx, msg, &a):
+		// After a crash, alerts already settled come again: the record
+		// stops them (a requeued one too: its copy is the one to send).
+		// Only a crash between sending and recording can send one twice.
 		return
 	}
 	if d.silence != nil {
@@ -183,7 +204,7 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 	}
 	actx, cancel := context.WithTimeout(ctx, d.policy.timeout)
-	err := d.n.Notify(actx, &a)
+	err = d.n.Notify(actx, &a)
 	cancel()
 	if err == nil {
 		d.stats.Sent.Add(1)
@@ -218,8 +239,7 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 
 // settled tells whether the alert needs nothing more now: it was settled
 // at this target before a crash or restart (it is acknowledged), or the
-// record could not be read (it is handed back, to be tried again). A dead
-// letter requeued is not settled: it is to be sent.
+// record could not be read (it is handed back, to be tried again).
 func (d *deliverer) settled(ctx context.Context, msg jetstream.Msg, a *engine.Alert) bool {
 	o, ok, err := d.done.Get(ctx, d.name, a.ID)
 	switch {
@@ -227,7 +247,7 @@ func (d *deliverer) settled(ctx context.Context, msg jetstream.Msg, a *engine.Al
 		d.log.Error("reading the deliveries record; will retry", "alert", a.ID, "err", err)
 		_ = msg.NakWithDelay(time.Second)
 		return true
-	case ok && o.Status != bus.Requeued:
+	case ok:
 		d.stats.Skipped.Add(1)
 		d.log.Info("alert already settled before a restart; not sent again", "alert", a.ID, "status", o.Status)
 		_ = msg.Ack()

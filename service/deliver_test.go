@@ -14,6 +14,8 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/engine"
@@ -129,7 +131,7 @@ func TestDeliveryRetriesAndDeadLetters(t *testing.T) {
 	}
 }
 
-func deadLetters(t *testing.T, r *running, notifier string) []DeadLetter {
+func deadLetters(t *testing.T, r *running, notifier string) []deadLetterView {
 	t.Helper()
 	url := r.url + "/api/v1/deadletters"
 	if notifier != "" {
@@ -141,7 +143,7 @@ func deadLetters(t *testing.T, r *running, notifier string) []DeadLetter {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var body struct{ Deadletters []DeadLetter }
+	var body struct{ Deadletters []deadLetterView }
 	if err := json.Unmarshal(b, &body); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
 	}
@@ -274,6 +276,43 @@ func TestRedeliverDeadLetter(t *testing.T) {
 		defer broken.mu.Unlock()
 		return broken.attempts[id] == 2
 	})
+	// While that copy is being sent: the original alert handed out again
+	// (its ack lost in a crash), and a second copy stored for the same
+	// handing back (a request repeated after the duplicate window), are
+	// both passed over.
+	var d *deliverer
+	for _, x := range r.svc.deliver {
+		if x.name == "broken" {
+			d = x
+		}
+	}
+	data, _, err := r.svc.streams.Alert(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	original := alertMsg(t, r, id, false, 2)
+	copy2 := &nats.Msg{Subject: original.Subject(), Data: data, Header: nats.Header{}}
+	last, _ := r.svc.streams.Alerts.GetLastMsgForSubject(t.Context(), original.Subject())
+	copy2.Header.Set(bus.RedeliverHeader, "broken")
+	copy2.Header.Set(bus.RedeliverRevHeader, last.Header.Get(bus.RedeliverRevHeader))
+	copy2.Header.Set(jetstream.MsgIDHeader, id+"/a-second-copy")
+	if _, err := r.svc.js.PublishMsg(t.Context(), copy2); err != nil {
+		t.Fatal(err)
+	}
+	passedOver := func(what string, m jetstream.Msg) {
+		done := make(chan struct{})
+		go func() { d.handle(t.Context(), m); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s is being sent again", what) // held by the gate until it closes
+		}
+	}
+	passedOver("the original alert", original)
+	passedOver("a second copy", alertMsg(t, r, id, true, 1))
+	if n := func() int { broken.mu.Lock(); defer broken.mu.Unlock(); return broken.attempts[id] }(); n != 2 {
+		t.Errorf("%d attempts at the mended target while its copy is sent, want 2", n)
+	}
 	close(gate)
 	waitFor(t, "the redelivery", func() bool { return len(broken.accepted()) == 1 })
 	waitFor(t, "its outcome", func() bool {
@@ -299,66 +338,58 @@ func TestRedeliverDeadLetter(t *testing.T) {
 	if r.get(t, "/api/v1/alerts", &page); len(page.Alerts) != 1 || page.Alerts[0].ID != id {
 		t.Errorf("history %+v", page.Alerts)
 	}
-	if n := len(deadLetters(t, r, "broken")); n != 1 {
-		t.Errorf("%d dead letters of broken", n)
+	if dls := deadLetters(t, r, "broken"); len(dls) != 1 || dls[0].Now != "sent" {
+		t.Errorf("dead letters of broken: %+v", dls)
+	}
+
+	// Once its record expired, a dead letter cannot be handed back, and
+	// the answer says why.
+	kv, err := r.svc.js.KeyValue(t.Context(), bus.DefaultDeliveriesBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Purge(t.Context(), "slow."+id); err != nil {
+		t.Fatal(err)
+	}
+	if code, got := redeliver(`{"target":"slow"}`); code != http.StatusGone || !strings.Contains(got, "expired") {
+		t.Errorf("an expired record: %d %s", code, got)
+	}
+	if err := kv.Purge(t.Context(), "broken."+id); err != nil {
+		t.Fatal(err)
+	}
+	if dls := deadLetters(t, r, "broken"); len(dls) != 1 || dls[0].Now != "expired" {
+		t.Errorf("dead letters of broken once its record expired: %+v", dls)
 	}
 }
 
-// The targets with what they did, and a test notification through one,
-// outside its queue.
-func TestNotifiersAPI(t *testing.T) {
-	broken := newTarget(func(int) error { return notifiers.Permanent(errors.New("invalid_auth")) })
-	flaky := newTarget(nil)
-	r := startDelivery(t, map[string]notifier{"flaky": flaky, "broken": broken, "limited": newTarget(nil), "slow": newTarget(nil)})
-	r.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
-	waitFor(t, "the alert at flaky", func() bool { return len(flaky.accepted()) == 1 })
-	waitFor(t, "the dead letter", func() bool { return len(deadLetters(t, r, "broken")) == 1 })
-
-	var list struct {
-		Notifiers []notifierView
+// alertMsg is a message of ALERTS at the alert's subject, the first (the
+// original) or the latest, handed out times times through a consumer of
+// the test's own.
+func alertMsg(t *testing.T, r *running, id string, latest bool, times int) jetstream.Msg {
+	t.Helper()
+	ctx := t.Context()
+	policy := jetstream.DeliverAllPolicy
+	if latest {
+		policy = jetstream.DeliverLastPerSubjectPolicy
 	}
-	if code := r.get(t, "/api/v1/notifiers", &list); code != 200 || len(list.Notifiers) != 5 {
-		t.Fatalf("notifiers: %d %+v", code, list)
+	cons, err := r.svc.streams.Alerts.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject: bus.AlertsSubject + ".*." + id, DeliverPolicy: policy, AckPolicy: jetstream.AckExplicitPolicy,
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	byName := map[string]notifierView{}
-	for _, n := range list.Notifiers {
-		byName[n.Name] = n
-	}
-	if n := byName["flaky"]; n.Type != "console" || n.Stats["sent"] != 1 || n.Pending == nil {
-		t.Errorf("flaky %+v", n)
-	}
-	if n := byName["broken"]; n.Stats["dead"] != 1 || n.Stats["failed"] != 1 || n.Stats["sent"] != 0 {
-		t.Errorf("broken %+v", n)
-	}
-
-	test := func(name, body string) (int, testResult) {
-		t.Helper()
-		resp, err := http.Post(r.url+"/api/v1/notifiers/"+name+"/test", "application/json", strings.NewReader(body))
+	for {
+		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		var out testResult
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
-	if code, got := test("flaky", ""); code != 200 || !got.OK || len(flaky.accepted()) != 2 || flaky.accepted()[1] == flaky.accepted()[0] {
-		t.Errorf("test flaky: %d %+v", code, got)
-	}
-	if code, got := test("broken", `{"severity":"critical"}`); code != 200 || got.OK || got.Retryable || !strings.Contains(got.Error, "invalid_auth") {
-		t.Errorf("test broken: %d %+v", code, got)
-	}
-	if code, _ := test("nowhere", ""); code != 404 {
-		t.Errorf("test an unknown notifier: %d", code)
-	}
-	if code, _ := test("flaky", `{"severity":"urgent"}`); code != 400 {
-		t.Errorf("test with a bad severity: %d", code)
-	}
-	// A test is not a delivery: it is in no queue's counters.
-	r.get(t, "/api/v1/notifiers", &list)
-	for _, n := range list.Notifiers {
-		if n.Name == "flaky" && n.Stats["sent"] != 1 {
-			t.Errorf("flaky counted the test: %+v", n)
+		if !latest && msg.Headers().Get(bus.RedeliverHeader) != "" {
+			_ = msg.Ack() // a copy, not the original
+			continue
 		}
+		if md, err := msg.Metadata(); err == nil && int(md.NumDelivered) >= times {
+			return msg
+		}
+		_ = msg.Nak()
 	}
 }

@@ -22,8 +22,10 @@ same alerts are not sent anything again.
 
 redeliver takes the dead letters given up on in the last --since (default
 24h), of --notifier if given, or only those of the ALERT_IDs named. One
-handed back already, or delivered since, is skipped. For example, after
-Slack was down for an afternoon:
+handed back already, or delivered since, is skipped. One whose delivery
+record expired (records are kept for the longest max_age and an hour)
+cannot be handed back: it is reported, and the exit status is 1. For
+example, after Slack was down for an afternoon:
 
   alerter deadletters redeliver --notifier slack-secops --since 6h
 
@@ -160,8 +162,8 @@ func deadlettersRedeliver(ctx context.Context, args []string, s stdio) int {
 		case err == nil:
 			handed++
 			fmt.Fprintf(s.out, "handed back %s to %s\n", p.alert, p.target)
-		case errors.As(err, &se) && se.code == 409:
-			skipped++ // handed back already, or delivered since
+		case errors.As(err, &se) && se.code == 409 && strings.Contains(se.msg, "only a dead letter"):
+			skipped++ // delivered since
 		default:
 			failed++
 			fmt.Fprintf(s.err, "alerter deadletters redeliver %s to %s: %v\n", p.alert, p.target, err)
@@ -171,8 +173,18 @@ func deadlettersRedeliver(ctx context.Context, args []string, s stdio) int {
 	if failed > 0 {
 		return 1
 	}
-	if len(todo) == 0 && len(only) > 0 {
-		fmt.Fprintf(s.err, "alerter deadletters redeliver: no dead letter of %s in the last %s\n", strings.Join(fs.Args(), ", "), *since)
+	var missing []string
+	for _, id := range fs.Args() {
+		found := false
+		for p := range seen {
+			found = found || p.alert == id
+		}
+		if !found {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(s.err, "alerter deadletters redeliver: no dead letter of %s in the last %s\n", strings.Join(missing, ", "), *since)
 		return 1
 	}
 	return 0

@@ -13,7 +13,8 @@ function row(d) {
     h('td', { class: 'num' }, d.attempts),
     h('td', null, d.reason),
     h('td', null, d.error),
-    h('td', null, a.id ? redeliverButton(a.id, d.notifier) : null),
+    h('td', null, a.id && d.now === 'dead' ? redeliverButton(a.id, d.notifier)
+      : d.now ? h('span', { class: 'state state-' + d.now, title: 'What became of it since' }, d.now) : null),
   );
 }
 
