@@ -252,27 +252,37 @@ type alertDetail struct {
 }
 
 func (s *Service) getAlert(w http.ResponseWriter, r *http.Request) {
+	a, _, ok := s.storedAlert(w, r)
+	if !ok {
+		return
+	}
+	d, err := s.outcomes(r.Context(), a)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusOK, alertDetail{Alert: a, Deliveries: d, Events: s.alertEvents(r.Context(), a)})
+}
+
+// storedAlert reads the alert of the request's {id} from ALERTS, answering
+// for it when it cannot: 404 when there is none.
+func (s *Service) storedAlert(w http.ResponseWriter, r *http.Request) (*engine.Alert, []byte, bool) {
 	id := r.PathValue("id")
 	data, _, err := s.streams.Alert(r.Context(), id)
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		writeJSON(w, http.StatusNotFound, errorBody("no alert "+id))
-		return
+		return nil, nil, false
 	case err != nil:
 		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
-		return
+		return nil, nil, false
 	}
 	var a engine.Alert
 	if err := json.Unmarshal(data, &a); err != nil {
 		writeJSON(w, http.StatusInternalServerError, errorBody("stored alert unreadable: "+err.Error()))
-		return
+		return nil, nil, false
 	}
-	d, err := s.outcomes(r.Context(), &a)
-	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
-		return
-	}
-	writeJSON(w, http.StatusOK, alertDetail{Alert: &a, Deliveries: d, Events: s.alertEvents(r.Context(), &a)})
+	return &a, data, true
 }
 
 // redeliverRequest is the body of POST /api/v1/alerts/{id}/redeliver.
@@ -293,21 +303,11 @@ func (s *Service) redeliver(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody(`the body must be {"target": "<notifier>"}`))
 		return
 	}
-	id := r.PathValue("id")
-	data, _, err := s.streams.Alert(r.Context(), id)
-	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound):
-		writeJSON(w, http.StatusNotFound, errorBody("no alert "+id))
-		return
-	case err != nil:
-		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
+	a, data, ok := s.storedAlert(w, r)
+	if !ok {
 		return
 	}
-	var a engine.Alert
-	if err := json.Unmarshal(data, &a); err != nil {
-		writeJSON(w, http.StatusInternalServerError, errorBody("stored alert unreadable: "+err.Error()))
-		return
-	}
+	id := a.ID
 	if !slices.Contains(a.Notify, req.Target) {
 		writeJSON(w, http.StatusBadRequest, errorBody(fmt.Sprintf("alert %s was not routed to %q (its targets: %s)", id, req.Target, strings.Join(a.Notify, ", "))))
 		return
