@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/rules"
@@ -29,6 +30,18 @@ type Result struct {
 // Without one, a test's notify expectation is checked against the rule's
 // own notify list.
 type Router func(*engine.Alert) []string
+
+// ConfigRouter routes as the service does with cfg: a rule's notify:, else
+// the config's routes by severity.
+func ConfigRouter(cfg *config.Config, set *rules.Set) Router {
+	return func(a *engine.Alert) []string {
+		var notify []string
+		if r := set.Rule(a.Rule); r != nil {
+			notify = r.Notify
+		}
+		return cfg.Targets(notify, string(a.Severity))
+	}
+}
 
 // Run runs the tests of every rule in set, disabled rules included (a rule
 // is tested before it is switched on).

@@ -178,6 +178,15 @@ func TestEvaluateAPI(t *testing.T) {
 	if code != 200 || out.OK || out.Errors[0].File != "events" || out.Errors[0].Line != 2 {
 		t.Errorf("event error: %d %+v", code, out)
 	}
+	// The rule's own tests run too, their lines as typed.
+	withTests := "id: try\nseverity: low\nwhen: event.actor.name == \"zoe\"\ntests:\n" +
+		"  - {name: zoe fires, event: {id: t1, time: \"2024-05-14T10:00:00Z\", actor: {name: zoe}}, expect: alert}\n" +
+		"  - {name: wrong, event: {id: t2, time: \"2024-05-14T10:00:00Z\", actor: {name: ann}}, expect: alert}\n"
+	code, out = eval(req(withTests, ev))
+	if code != 200 || len(out.Tests) != 2 || !out.Tests[0].OK || out.Tests[0].Line != 5 || out.Tests[1].OK || out.Tests[1].Line != 6 ||
+		out.Tests[1].Test != "wrong" || !strings.Contains(out.Tests[1].Error, "expected an alert, got none") {
+		t.Errorf("tests: %d %+v", code, out.Tests)
+	}
 	// A malformed request.
 	if code, _ := eval(`{"rules": "x"}`); code != 400 {
 		t.Errorf("unknown field: %d", code)

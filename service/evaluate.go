@@ -24,6 +24,7 @@ import (
 	"github.com/alerter/alerter/notifiers/pagerduty"
 	slacknotifier "github.com/alerter/alerter/notifiers/slack"
 	"github.com/alerter/alerter/rules"
+	"github.com/alerter/alerter/ruletest"
 )
 
 // evaluateRequest is what POST /api/v1/evaluate takes: a rule file (or one
@@ -112,6 +113,33 @@ type EvalResponse struct {
 	// Backtest is set when the rule ran over stored events; Results then
 	// hold only matching events, the first Backtest.Shown of them.
 	Backtest *Backtest `json:"backtest,omitempty"`
+	// Tests are the outcomes of the rules' own tests:, as alerter test
+	// runs them.
+	Tests []EvalTest `json:"tests"`
+}
+
+// EvalTest is the outcome of one test of a rule tried in the playground.
+type EvalTest struct {
+	Rule string `json:"rule"`
+	Test string `json:"test"`
+	// Line is where the test is in the rule text as typed.
+	Line  int    `json:"line"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// playgroundTests runs the tests of the rules tried, routed as live;
+// shift is how many lines the rule text was moved down to compile it.
+func (s *Service) playgroundTests(ctx context.Context, set *rules.Set, shift int) []EvalTest {
+	out := []EvalTest{}
+	for _, r := range ruletest.Run(ctx, set, ruletest.ConfigRouter(s.cfg, set)) {
+		t := EvalTest{Rule: r.Rule, Test: r.Test, Line: max(r.Pos.Line-shift, 0), OK: r.Err == nil}
+		if r.Err != nil {
+			t.Error = r.Err.Error()
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 const playgroundRule = "rule"
@@ -121,12 +149,13 @@ const playgroundRule = "rule"
 // fresh windows, in event-time order: the playground's question "would
 // this rule fire on this event, and what would it say?".
 func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalResponse {
-	resp := EvalResponse{Errors: []EvalError{}, Rules: []string{}, Results: []EvalResult{}}
-	set, errs := s.compilePlayground(req.Rule)
+	resp := EvalResponse{Errors: []EvalError{}, Rules: []string{}, Results: []EvalResult{}, Tests: []EvalTest{}}
+	set, shift, errs := s.compilePlayground(req.Rule)
 	if len(errs) > 0 {
 		resp.Errors = errs
 		return resp
 	}
+	resp.Tests = s.playgroundTests(ctx, set, shift)
 	for _, r := range set.Rules {
 		resp.Rules = append(resp.Rules, r.ID)
 		r.Enabled = true // a rule is tried before it is switched on
@@ -307,9 +336,9 @@ func (s *Service) storedEvents(ctx context.Context, start time.Time, max int) (e
 // (a mapping with id:) is wrapped into a rule file, and error positions
 // are given back in the text as typed. The running set's macros and lists
 // are available to it, unless it defines its own of the same name.
-func (s *Service) compilePlayground(text string) (*rules.Set, []EvalError) {
+func (s *Service) compilePlayground(text string) (set *rules.Set, shift int, errs []EvalError) {
 	if strings.TrimSpace(text) == "" {
-		return nil, []EvalError{{File: playgroundRule, Message: "no rule given"}}
+		return nil, 0, []EvalError{{File: playgroundRule, Message: "no rule given"}}
 	}
 	var top map[string]yaml.Node
 	wrapped := false
@@ -361,13 +390,16 @@ func (s *Service) compilePlayground(text string) (*rules.Set, []EvalError) {
 			lists[name] = l
 		}
 	}
+	if wrapped {
+		shift = 1 // the "rules:" line put before the text
+	}
 	set, err := rules.Compile(files, rules.Options{Lists: lists, DynamicLists: s.cfg.DynamicLists(), Notifiers: s.cfg.NotifierNames()})
 	if err == nil {
-		return set, nil
+		return set, shift, nil
 	}
 	var ye yamlx.Errors
 	if !errors.As(err, &ye) {
-		return nil, []EvalError{{File: playgroundRule, Message: err.Error()}}
+		return nil, 0, []EvalError{{File: playgroundRule, Message: err.Error()}}
 	}
 	out := make([]EvalError, 0, len(ye))
 	for _, e := range ye {
@@ -378,7 +410,7 @@ func (s *Service) compilePlayground(text string) (*rules.Set, []EvalError) {
 		}
 		out = append(out, ee)
 	}
-	return nil, out
+	return nil, 0, out
 }
 
 func eventError(err error) EvalError {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -474,8 +475,12 @@ func TestBrowser(t *testing.T) {
 		waitFor(t, ctx, "the alert's rule", `document.getElementById('rule').value.includes('id: soteri-protection-weakened')`)
 		do(t, ctx, "try it", chromedp.Click(chromedp.ID("try")))
 		waitFor(t, ctx, "its match", `document.getElementById('summary').textContent.startsWith('Matched 1 of 1 event: 1 alert')`)
-		// The rule came whole, its title template included.
+		// The rule came whole, its title template included, and its tests
+		// ran with it.
 		waitFor(t, ctx, "the alert's own title", `document.getElementById('results').textContent.includes('Ming Chen (mchen) weakened Soteri protection')`)
+		if got := eval[string](t, ctx, `document.getElementById('tests-summary').textContent`); !regexp.MustCompile(`^[1-9]\d* passed, 0 failed$`).MatchString(got) {
+			t.Errorf("the rule's tests: %q", got)
+		}
 		// The same rule over what alerter stored: the one event, which
 		// fired it.
 		do(t, ctx, "backtest it", chromedp.Click(chromedp.ID("backtest")))

@@ -517,13 +517,7 @@ func router(cfg *config.Config, set *rules.Set) ruletest.Router {
 	if cfg == nil {
 		return nil
 	}
-	return func(a *engine.Alert) []string {
-		var notify []string
-		if r := set.Rule(a.Rule); r != nil {
-			notify = r.Notify
-		}
-		return cfg.Targets(notify, string(a.Severity))
-	}
+	return ruletest.ConfigRouter(cfg, set)
 }
 
 // readEventsFile parses a file of recorded events ("-": standard input).

@@ -118,6 +118,7 @@ function show(res) {
     return h('li', null, where, where ? ': ' : '', e.message);
   }));
   $('errors-section').hidden = errors.length === 0;
+  showTests(res.tests ?? []);
   if (!res.ok) {
     $('results-section').hidden = true;
     $('try-status').textContent = `${errors.length} error${errors.length === 1 ? '' : 's'}: see the list below the editors.`;
@@ -154,6 +155,21 @@ function show(res) {
   }
   $('results').replaceChildren(...out);
   $('results-section').hidden = false;
+}
+
+// showTests lists the outcomes of the rule's own tests:, as alerter test
+// runs them; a test's line leads to it in the editor.
+function showTests(tests) {
+  $('tests-section').hidden = tests.length === 0;
+  if (!tests.length) return;
+  const failed = tests.filter((t) => !t.ok).length;
+  const summary = $('tests-summary');
+  summary.textContent = `${tests.length - failed} passed, ${failed} failed`;
+  summary.className = 'summary' + (failed ? ' failed' : ' matched');
+  $('tests').replaceChildren(...tests.map((t) => h('li', { class: t.ok ? 'test-ok' : 'test-failed' },
+    h('strong', null, t.ok ? 'ok' : 'FAIL'), ' ',
+    t.line ? h('button', { type: 'button', class: 'link pos', title: `Go to line ${t.line}`, onclick: () => editors.rule.goto(t.line, 1) }, `${t.rule}/${t.test}`) : `${t.rule}/${t.test}`,
+    t.error ? h('div', { class: 'help' }, t.error) : null)));
 }
 
 function eventTitle(r, n) {
