@@ -49,21 +49,9 @@ type deadLetterJSON struct {
 }
 
 func deadlettersCmd(ctx context.Context, args []string, s stdio) int {
-	if len(args) == 0 {
-		fmt.Fprint(s.err, deadlettersUsage)
-		return 2
-	}
-	switch args[0] {
-	case "list", "ls":
-		return deadlettersList(ctx, args[1:], s)
-	case "redeliver":
-		return deadlettersRedeliver(ctx, args[1:], s)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(s.out, deadlettersUsage)
-		return 0
-	}
-	fmt.Fprintf(s.err, "alerter deadletters: unknown subcommand %q\n\n%s", args[0], deadlettersUsage)
-	return 2
+	return subcommand(ctx, "deadletters", deadlettersUsage, map[string]func(context.Context, []string, stdio) int{
+		"list": deadlettersList, "ls": deadlettersList, "redeliver": deadlettersRedeliver,
+	}, args, s)
 }
 
 // deadLetters reads the dead letters of notifier ("" for all), newest

@@ -42,22 +42,26 @@ matchers would have muted, to check them first.
 `
 
 func silenceCmd(ctx context.Context, args []string, s stdio) int {
+	return subcommand(ctx, "silence", silenceUsage, map[string]func(context.Context, []string, stdio) int{
+		"add": silenceAdd, "list": silenceList, "ls": silenceList, "expire": silenceExpire, "rm": silenceExpire,
+	}, args, s)
+}
+
+// subcommand runs the subcommand args[0] of command name, or prints usage.
+func subcommand(ctx context.Context, name, usage string, subs map[string]func(context.Context, []string, stdio) int, args []string, s stdio) int {
 	if len(args) == 0 {
-		fmt.Fprint(s.err, silenceUsage)
+		fmt.Fprint(s.err, usage)
 		return 2
 	}
 	switch args[0] {
-	case "add":
-		return silenceAdd(ctx, args[1:], s)
-	case "list", "ls":
-		return silenceList(ctx, args[1:], s)
-	case "expire", "rm":
-		return silenceExpire(ctx, args[1:], s)
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(s.out, silenceUsage)
+		fmt.Fprint(s.out, usage)
 		return 0
 	}
-	fmt.Fprintf(s.err, "alerter silence: unknown subcommand %q\n\n%s", args[0], silenceUsage)
+	if run, ok := subs[args[0]]; ok {
+		return run(ctx, args[1:], s)
+	}
+	fmt.Fprintf(s.err, "alerter %s: unknown subcommand %q\n\n%s", name, args[0], usage)
 	return 2
 }
 
