@@ -237,6 +237,13 @@ func TestEvaluateBacktest(t *testing.T) {
 		if got != tt.want || bt.Truncated || !bt.From.Equal(time.Date(2024, 5, 14, 9, 0, 0, 0, time.UTC)) || !bt.To.Equal(time.Date(2024, 5, 14, 10, 4, 0, 0, time.UTC)) {
 			t.Errorf("%s: %s (%+v), want %s", tt.name, got, bt, tt.want)
 		}
+		wantDays := "[]"
+		if bt.Alerts > 0 {
+			wantDays = fmt.Sprintf("[{2024-05-14 %d}]", bt.Alerts)
+		}
+		if fmt.Sprint(bt.ByDay) != wantDays {
+			t.Errorf("%s: by day %v, want %s", tt.name, bt.ByDay, wantDays)
+		}
 	}
 	if out := backtest(when, "1h", ""); out.Backtest == nil || out.Backtest.Running != nil {
 		t.Errorf("a new rule has no running counterpart: %+v", out.Backtest)

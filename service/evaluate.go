@@ -70,6 +70,15 @@ type Backtest struct {
 	// how many alerts the loaded one fired over the same events: what the
 	// change does.
 	Running map[string]int `json:"running,omitempty"`
+	// ByDay counts the alerts by the UTC day of the event that fired them:
+	// the pages a day the rule would cost.
+	ByDay []DayCount `json:"by_day"`
+}
+
+// DayCount is a number of alerts on a day (YYYY-MM-DD, UTC).
+type DayCount struct {
+	Day    string `json:"day"`
+	Alerts int    `json:"alerts"`
 }
 
 // EvalError is a problem with a position: in the rule (file "rule") or in
@@ -183,7 +192,7 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 			resp.Errors = append(resp.Errors, EvalError{File: "since", Message: "another backtest is running; try again when it is done"})
 			return resp
 		}
-		var bt Backtest
+		bt := Backtest{ByDay: []DayCount{}}
 		if evs, bt.Truncated, err = s.storedEvents(ctx, time.Now().Add(-d), backtestEvents); err != nil {
 			resp.Errors = append(resp.Errors, EvalError{File: "since", Message: err.Error()})
 			return resp
@@ -221,6 +230,14 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 			bt.Matched++
 			bt.Alerts += len(res.Alerts)
 			bt.Suppressed += len(res.Suppressed)
+			if len(res.Alerts) > 0 {
+				day := ev.Time.UTC().Format(time.DateOnly)
+				if n := len(bt.ByDay); n > 0 && bt.ByDay[n-1].Day == day {
+					bt.ByDay[n-1].Alerts += len(res.Alerts)
+				} else {
+					bt.ByDay = append(bt.ByDay, DayCount{Day: day, Alerts: len(res.Alerts)})
+				}
+			}
 			if bt.Shown == backtestShown {
 				continue
 			}

@@ -135,6 +135,7 @@ function show(res) {
     summary.textContent = (bt.events === 0 ? 'No events were stored in that time.'
       : `Over ${plural(bt.events, 'stored event')}${bt.truncated ? ' (the newest; older ones were left out)' : ''}, from ${new Date(bt.from).toLocaleString()} to ${new Date(bt.to).toLocaleString()}: `
         + (bt.matched ? `matched ${plural(bt.matched, 'time')}, ${plural(bt.alerts, 'alert')}, ${bt.suppressed.toLocaleString()} suppressed.` : 'no match.'))
+      + ((bt.by_day ?? []).length > 1 ? ` Alerts by day (UTC): ${bt.by_day.map((d) => `${d.day} ${d.alerts}`).join(', ')}.` : '')
       + Object.entries(bt.running ?? {}).map(([id, n]) => ` The rule ${id} as loaded now fired ${plural(n, 'alert')} over the same events.`).join('')
       + (bt.shown < bt.matched ? ` The first ${bt.shown} matches are shown.` : '');
   } else {
