@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -204,7 +205,8 @@ func (s *Service) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 			rx.Group[by.Source] = m.Group[i]
 		}
 	}
-	if st, live, err := s.state.Get(ctx, engine.StateKey(r.ID, m.Group)); err == nil && live {
+	st, live, err := s.state.Get(ctx, engine.StateKey(r.ID, m.Group))
+	if err == nil && live {
 		v := &StateView{Alerted: st.Alerted, Suppressed: st.Suppressed, InWindow: len(st.Window)}
 		if st.Alerted {
 			t := time.Unix(0, st.LastAlert).UTC()
@@ -219,14 +221,7 @@ func (s *Service) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 	id := engine.AlertID(r.ID, m.Group, ev.ID, ev.Time)
 	data, _, err := s.streams.Alert(ctx, id)
 	if err != nil {
-		switch {
-		case r.Threshold != nil:
-			rx.Decision = fmt.Sprintf("counted toward the threshold (%d within %s), or suppressed; it did not fire an alert itself", r.Threshold.Count, r.Threshold.Within)
-		case r.Dedup != nil:
-			rx.Decision = fmt.Sprintf("suppressed: the group alerted less than %s before", r.Dedup.Window)
-		default:
-			rx.Decision = "matched, but no alert is stored for it (still being evaluated, or older than the ALERTS stream keeps)"
-		}
+		rx.Decision = noAlertDecision(r, ev, st, live)
 		return
 	}
 	var a engine.Alert
@@ -236,6 +231,24 @@ func (s *Service) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 	rx.Decision = "fired alert " + a.ID
 	d, _ := s.outcomes(ctx, &a) // without them, the alert is still told
 	rx.Alert = &alertDetail{Alert: &a, Deliveries: d}
+}
+
+// noAlertDecision says why a matching event fired no alert, as far as the
+// group's state as stored now tells.
+func noAlertDecision(r *rules.Rule, ev *event.Event, st engine.GroupState, live bool) string {
+	t := ev.Time.UnixNano()
+	switch {
+	case live && r.Threshold != nil && slices.ContainsFunc(st.Window, func(e engine.Entry) bool { return e.ID == ev.ID }):
+		return fmt.Sprintf("counted toward the threshold: %d of %d within %s are in the window now", len(st.Window), r.Threshold.Count, r.Threshold.Within)
+	case live && st.Alerted && st.LastAlert <= t && t < st.LastAlert+int64(r.DedupWindow()):
+		return fmt.Sprintf("suppressed: the group last alerted at %s, less than %s (its dedup window) before this event",
+			time.Unix(0, st.LastAlert).UTC().Format(time.RFC3339), r.DedupWindow())
+	case r.Threshold != nil:
+		return fmt.Sprintf("counted toward the threshold (%d within %s), or suppressed; it did not fire an alert itself, and the window it was in has moved on", r.Threshold.Count, r.Threshold.Within)
+	case r.Dedup != nil:
+		return fmt.Sprintf("suppressed: the group alerted less than %s before", r.Dedup.Window)
+	}
+	return "matched, but no alert is stored for it (still being evaluated, or older than the ALERTS stream keeps)"
 }
 
 // findEvent reads EVENTS from `within` ago for the message whose id is id.

@@ -3,6 +3,11 @@ package service
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
 )
 
 func TestExplain(t *testing.T) {
@@ -29,7 +34,8 @@ func TestExplain(t *testing.T) {
 	}
 
 	var x2 Explanation
-	if r.get(t, "/api/v1/events/e2/explain", &x2); len(x2.Rules) != 1 || !strings.HasPrefix(x2.Rules[0].Decision, "suppressed") || x2.Rules[0].Alert != nil {
+	if r.get(t, "/api/v1/events/e2/explain", &x2); len(x2.Rules) != 1 || x2.Rules[0].Alert != nil ||
+		x2.Rules[0].Decision != "suppressed: the group last alerted at 2024-05-14T10:00:00Z, less than 1h0m0s (its dedup window) before this event" {
 		t.Errorf("e2: %+v", x2.Rules)
 	}
 	var ev struct {
@@ -42,5 +48,36 @@ func TestExplain(t *testing.T) {
 	var e struct{ Error string }
 	if code := r.get(t, "/api/v1/events/nope/explain", &e); code != 404 || !strings.Contains(e.Error, `no event "nope"`) {
 		t.Errorf("unknown event: %d %q", code, e.Error)
+	}
+}
+
+func TestNoAlertDecision(t *testing.T) {
+	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(`rules:
+  - {id: th, severity: low, when: "true", threshold: {count: 3, within: 10m}, dedup: {window: 1h}}
+`)}}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := set.Rules[0]
+	at := func(s string) time.Time { v, _ := time.Parse(time.RFC3339, s); return v }
+	ev := &event.Event{ID: "e2", Time: at("2024-05-14T10:05:00Z")}
+	for _, tt := range []struct {
+		name string
+		st   engine.GroupState
+		live bool
+		want string
+	}{
+		{"in the window", engine.GroupState{Window: []engine.Entry{{ID: "e1"}, {ID: "e2"}}}, true,
+			"counted toward the threshold: 2 of 3 within 10m0s are in the window now"},
+		{"after the group's alert", engine.GroupState{Alerted: true, LastAlert: at("2024-05-14T10:00:00Z").UnixNano()}, true,
+			"suppressed: the group last alerted at 2024-05-14T10:00:00Z, less than 1h0m0s (its dedup window) before this event"},
+		{"before the group's alert", engine.GroupState{Alerted: true, LastAlert: at("2024-05-14T10:06:00Z").UnixNano()}, true,
+			"counted toward the threshold (3 within 10m0s), or suppressed; it did not fire an alert itself, and the window it was in has moved on"},
+		{"no state", engine.GroupState{}, false,
+			"counted toward the threshold (3 within 10m0s), or suppressed; it did not fire an alert itself, and the window it was in has moved on"},
+	} {
+		if got := noAlertDecision(r, ev, tt.st, tt.live); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
