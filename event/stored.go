@@ -41,11 +41,13 @@ func (e Event) MarshalJSON() ([]byte, error) {
 // Decode reads one event in the normalized JSON shape, as MarshalJSON writes
 // it: how events are stored in the EVENTS stream and carried in alerts. Raw
 // stays nil until LoadRaw; RawJSON is the stored raw payload. Decode keeps
-// data, which the caller must not modify afterwards.
+// data, which the caller must not modify afterwards: the event's strings
+// and raw payload are slices of it, not copies (1.6 µs and 6 allocations
+// for a 2.3 KB stored event instead of 2.0 µs and 34, BenchmarkStored).
 func Decode(data []byte) (Event, error) {
 	var e Event
 	s := stored{plain: (*plain)(&e)}
-	if err := json.UnmarshalNoEscape(data, &s); err != nil {
+	if err := json.UnmarshalNoEscape(data, &s, json.DecodeNoCopyString()); err != nil {
 		return Event{}, fmt.Errorf("decoding a stored event: %w", err)
 	}
 	if e.ID == "" {
