@@ -44,7 +44,14 @@ func (e Event) MarshalJSON() ([]byte, error) {
 // data, which the caller must not modify afterwards: the event's strings
 // and raw payload are slices of it, not copies (1.6 µs and 6 allocations
 // for a 2.3 KB stored event instead of 2.0 µs and 34, BenchmarkStored).
-func Decode(data []byte) (Event, error) {
+func Decode(data []byte) (ev Event, err error) {
+	// What is stored on the events subjects may come from anyone who can
+	// publish there: a panic of the decoder is an error, as in Parse.
+	defer func() {
+		if r := recover(); r != nil {
+			ev, err = Event{}, fmt.Errorf("decoding a stored event: JSON decoder failed: %v", r)
+		}
+	}()
 	var e Event
 	s := stored{plain: (*plain)(&e)}
 	if err := json.UnmarshalNoEscape(data, &s, json.DecodeNoCopyString()); err != nil {
