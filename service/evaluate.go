@@ -169,111 +169,128 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 		resp.Rules = append(resp.Rules, r.ID)
 		r.Enabled = true // a rule is tried before it is switched on
 	}
-	data := []byte(req.Events)
-	if len(req.Event) > 0 && string(req.Event) != "null" {
-		data = req.Event
-	}
-	given := len(strings.TrimSpace(string(data))) > 0
-	var evs []event.Event
-	switch {
-	case req.Since != "" && given:
-		resp.Errors = append(resp.Errors, EvalError{File: "events", Message: "give events or since (a backtest on stored events), not both"})
+	evs, bt, release, err := s.playgroundEvents(ctx, req)
+	defer release()
+	if err != nil {
+		resp.Errors = append(resp.Errors, *err)
 		return resp
-	case req.Since != "":
-		d, err := time.ParseDuration(req.Since)
-		if err != nil || d <= 0 {
-			resp.Errors = append(resp.Errors, EvalError{File: "since", Message: fmt.Sprintf("since %q: a duration such as 24h", req.Since)})
-			return resp
-		}
-		select {
-		case s.backtest <- struct{}{}:
-			defer func() { <-s.backtest }()
-		default:
-			resp.Errors = append(resp.Errors, EvalError{File: "since", Message: "another backtest is running; try again when it is done"})
-			return resp
-		}
-		bt := Backtest{ByDay: []DayCount{}}
-		if evs, bt.Truncated, err = s.storedEvents(ctx, time.Now().Add(-d), backtestEvents); err != nil {
-			resp.Errors = append(resp.Errors, EvalError{File: "since", Message: err.Error()})
-			return resp
-		}
-		resp.Backtest = &bt
-	case !given:
-		resp.Errors = append(resp.Errors, EvalError{File: "events", Message: "no event given: paste one (any supported format)"})
-		return resp
-	default:
-		var err error
-		if evs, err = event.Parse(data, event.Options{Format: req.Format, Source: "playground", MaxEvents: 1000}); err != nil {
-			resp.Errors = append(resp.Errors, eventError(err))
-			return resp
-		}
 	}
+	resp.Backtest = bt
 	slices.SortStableFunc(evs, func(a, b event.Event) int { return a.Time.Compare(b.Time) })
-	if bt := resp.Backtest; bt != nil && len(evs) > 0 {
+	if bt != nil && len(evs) > 0 {
 		bt.Events, bt.From, bt.To = len(evs), evs[0].Time, evs[len(evs)-1].Time
 	}
 	for i := range evs {
 		s.enrichLive(ctx, &evs[i])
 	}
-	lists := s.liveLists(set)
+	lists, route := s.liveLists(set), ruletest.ConfigRouter(s.cfg, set)
 	var clock time.Time
 	eng := engine.New(set, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
 	for i := range evs {
 		ev := &evs[i]
 		clock = ev.Time
 		res, err := eng.ProcessWithLists(ctx, ev, lists)
-		if bt := resp.Backtest; bt != nil {
-			// Over history, only what matched is told, and only so much.
-			if len(res.Matches) == 0 && len(res.Errors) == 0 && err == nil {
-				continue
-			}
-			bt.Matched++
-			bt.Alerts += len(res.Alerts)
-			bt.Suppressed += len(res.Suppressed)
-			if len(res.Alerts) > 0 {
-				day := ev.Time.UTC().Format(time.DateOnly)
-				if n := len(bt.ByDay); n > 0 && bt.ByDay[n-1].Day == day {
-					bt.ByDay[n-1].Alerts += len(res.Alerts)
-				} else {
-					bt.ByDay = append(bt.ByDay, DayCount{Day: day, Alerts: len(res.Alerts)})
-				}
-			}
-			if bt.Shown == backtestShown {
-				continue
-			}
-			bt.Shown++
+		if bt != nil && !bt.count(ev, res, err) {
+			continue
 		}
-		r := EvalResult{Event: ev, Matches: []string{}, Alerts: []*engine.Alert{}, Suppressed: nonNil(res.Suppressed), Errors: []string{}, Notifications: []Notification{}}
-		if err != nil {
-			r.Errors = append(r.Errors, err.Error())
-		}
-		for _, m := range res.Matches {
-			r.Matches = append(r.Matches, m.Rule.ID)
-		}
-		for _, a := range res.Alerts {
-			var notify []string
-			if rl := set.Rule(a.Rule); rl != nil {
-				notify = rl.Notify
-			}
-			a.Notify = nonNil(s.cfg.Targets(notify, string(a.Severity)))
-			r.Alerts = append(r.Alerts, a)
-			for _, t := range a.Notify {
-				if nc := s.cfg.Notifier(t); nc != nil {
-					r.Notifications = append(r.Notifications, preview(a, nc, s.cfg.Server.ExternalURL))
-				}
-			}
-		}
-		for _, e := range res.Errors {
-			r.Errors = append(r.Errors, e.Error())
-		}
-		_ = ev.LoadRaw()
-		resp.Results = append(resp.Results, r)
+		resp.Results = append(resp.Results, s.evalResult(ev, res, err, route))
 	}
-	if bt := resp.Backtest; bt != nil {
+	if bt != nil {
 		bt.Running = s.runningAlerts(ctx, set, evs)
 	}
 	resp.OK = true
 	return resp
+}
+
+// playgroundEvents are the events a rule is tried on: those given, or for
+// a backtest (since) the stored ones, with the backtest's summary to fill
+// in. release frees the backtest's place when the caller is done.
+func (s *Service) playgroundEvents(ctx context.Context, req evaluateRequest) (evs []event.Event, bt *Backtest, release func(), _ *EvalError) {
+	release = func() {}
+	data := []byte(req.Events)
+	if len(req.Event) > 0 && string(req.Event) != "null" {
+		data = req.Event
+	}
+	given := len(strings.TrimSpace(string(data))) > 0
+	switch {
+	case req.Since != "" && given:
+		return nil, nil, release, &EvalError{File: "events", Message: "give events or since (a backtest on stored events), not both"}
+	case req.Since != "":
+		d, err := time.ParseDuration(req.Since)
+		if err != nil || d <= 0 {
+			return nil, nil, release, &EvalError{File: "since", Message: fmt.Sprintf("since %q: a duration such as 24h", req.Since)}
+		}
+		select {
+		case s.backtest <- struct{}{}:
+			release = func() { <-s.backtest }
+		default:
+			return nil, nil, release, &EvalError{File: "since", Message: "another backtest is running; try again when it is done"}
+		}
+		bt := &Backtest{ByDay: []DayCount{}}
+		if evs, bt.Truncated, err = s.storedEvents(ctx, time.Now().Add(-d), backtestEvents); err != nil {
+			return nil, nil, release, &EvalError{File: "since", Message: err.Error()}
+		}
+		return evs, bt, release, nil
+	case !given:
+		return nil, nil, release, &EvalError{File: "events", Message: "no event given: paste one (any supported format)"}
+	}
+	evs, err := event.Parse(data, event.Options{Format: req.Format, Source: "playground", MaxEvents: 1000})
+	if err != nil {
+		e := eventError(err)
+		return nil, nil, release, &e
+	}
+	return evs, nil, release, nil
+}
+
+// count adds what a rule made of one stored event to the backtest's sums,
+// and tells whether the event is one of the results to show: over history,
+// only what matched is told, and only so much.
+func (bt *Backtest) count(ev *event.Event, res engine.Result, err error) bool {
+	if len(res.Matches) == 0 && len(res.Errors) == 0 && err == nil {
+		return false
+	}
+	bt.Matched++
+	bt.Alerts += len(res.Alerts)
+	bt.Suppressed += len(res.Suppressed)
+	if len(res.Alerts) > 0 {
+		day := ev.Time.UTC().Format(time.DateOnly)
+		if n := len(bt.ByDay); n > 0 && bt.ByDay[n-1].Day == day {
+			bt.ByDay[n-1].Alerts += len(res.Alerts)
+		} else {
+			bt.ByDay = append(bt.ByDay, DayCount{Day: day, Alerts: len(res.Alerts)})
+		}
+	}
+	if bt.Shown == backtestShown {
+		return false
+	}
+	bt.Shown++
+	return true
+}
+
+// evalResult is what one event did: its matches, its alerts routed as
+// live with what each target would be sent, and errors.
+func (s *Service) evalResult(ev *event.Event, res engine.Result, err error, route ruletest.Router) EvalResult {
+	r := EvalResult{Event: ev, Matches: []string{}, Alerts: []*engine.Alert{}, Suppressed: nonNil(res.Suppressed), Errors: []string{}, Notifications: []Notification{}}
+	if err != nil {
+		r.Errors = append(r.Errors, err.Error())
+	}
+	for _, m := range res.Matches {
+		r.Matches = append(r.Matches, m.Rule.ID)
+	}
+	for _, a := range res.Alerts {
+		a.Notify = nonNil(route(a))
+		r.Alerts = append(r.Alerts, a)
+		for _, t := range a.Notify {
+			if nc := s.cfg.Notifier(t); nc != nil {
+				r.Notifications = append(r.Notifications, preview(a, nc, s.cfg.Server.ExternalURL))
+			}
+		}
+	}
+	for _, e := range res.Errors {
+		r.Errors = append(r.Errors, e.Error())
+	}
+	_ = ev.LoadRaw()
+	return r
 }
 
 // runningAlerts runs the loaded rules that have the ids of tried's over
