@@ -30,6 +30,8 @@ Usage:
                                     print the alerts rules would have fired
                                     (with --against, only those a change adds,
                                     removes or changes)
+  alerter alerts [--rule ID] [--since 24h]
+                                    the alerts a running alerter fired, and their deliveries
   alerter silence add|list|expire   manage silences of a running alerter
   alerter notify test NOTIFIER      send a sample alert through one notifier
   alerter explain EVENT_ID          why an event did (not) alert, from a running alerter
@@ -66,6 +68,7 @@ func commands() []command {
 		{"notify", notifyUsage, notifyCmd},
 		{"explain", explainUsage, explainCmd},
 		{"deadletters", deadlettersUsage, deadlettersCmd},
+		{"alerts", alertsUsage, alertsCmd},
 	}
 }
 

@@ -585,4 +585,26 @@ routes: {default: [siem]}
 	if got.Load() != 2 {
 		t.Errorf("the target got %d alerts in all, want 2", got.Load())
 	}
+
+	// alerter alerts: the two alerts, delivered in the end.
+	code, out, errs = runCLI(t, "", "alerts", "--url", url)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], "TIME") ||
+		!strings.Contains(lines[1], "high      setting-changed  siem sent") || !strings.Contains(out, "user1 changed a global setting") {
+		t.Errorf("alerts: %d %q %q", code, out, errs)
+	}
+	for args, want := range map[string]int{
+		"--group user0":                    1,
+		"--rule setting-changed --limit 1": 1,
+		"--severity low":                   0,
+		"--since 1h":                       0, // the events are of 2024
+	} {
+		code, out, errs := runCLI(t, "", append([]string{"alerts", "--url", url}, strings.Fields(args)...)...)
+		n := strings.Count(out, "changed a global setting")
+		if code != 0 || n != want || (want == 0 && out != "no alerts\n") {
+			t.Errorf("alerts %s: %d, %d alerts, want %d: %q %q", args, code, n, want, out, errs)
+		}
+	}
+	if code, _, errs := runCLI(t, "", "alerts", "--url", url, "--severity", "urgent"); code != 2 || !strings.Contains(errs, "--severity") {
+		t.Errorf("a bad severity: %d %q", code, errs)
+	}
 }

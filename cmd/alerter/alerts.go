@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/rules"
+)
+
+const alertsUsage = `Usage: alerter alerts [--url URL] [--rule ID] [--severity S] [--group VALUE] [--since 24h] [--limit N]
+
+Lists the alerts a running alerter fired, newest first, each with what
+became of it at each target (sent, silenced, dead, requeued, pending): what
+the on-call engineer would see on the web UI's alerts page, in a terminal.
+--group takes a group value (akumar) or EXPR=VALUE
+(event.actor.name=akumar); --since is on the time of the event that fired
+the alert.
+
+--url defaults to $ALERTER_URL, else http://127.0.0.1:8080; the API token
+is read from $ALERTER_API_TOKEN.
+`
+
+func alertsCmd(ctx context.Context, args []string, s stdio) int {
+	c, fs := apiFlags("alerts", s)
+	fs.Usage = func() { fmt.Fprint(s.err, alertsUsage); fs.PrintDefaults() }
+	rule := fs.String("rule", "", "only the alerts of this rule `ID`")
+	sev := fs.String("severity", "", "only the alerts of this severity")
+	group := fs.String("group", "", "only the alerts of this group: VALUE or EXPR=VALUE")
+	since := fs.Duration("since", 0, "only the alerts whose event is at most this old (e.g. 24h)")
+	limit := fs.Int("limit", 50, "at most this many (up to 500)")
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(s.err, "alerter alerts: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *sev != "" && rules.Severity(*sev).Rank() < 0 {
+		fmt.Fprintf(s.err, "alerter alerts: --severity %q: use info, low, medium, high or critical\n", *sev)
+		return 2
+	}
+	q := url.Values{"deliveries": {"true"}, "limit": {fmt.Sprint(max(*limit, 1))}}
+	for k, v := range map[string]string{"rule": *rule, "severity": *sev, "group": *group} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if *since > 0 {
+		q.Set("since", time.Now().Add(-*since).UTC().Format(time.RFC3339))
+	}
+	var page struct {
+		Alerts []struct {
+			engine.Alert
+			Deliveries map[string]struct{ Status string } `json:"deliveries"`
+		} `json:"alerts"`
+		Next string `json:"next"`
+	}
+	if err := c.do(ctx, "GET", "/api/v1/alerts?"+q.Encode(), nil, &page); err != nil {
+		fmt.Fprintf(s.err, "alerter alerts: %v\n", err)
+		return 1
+	}
+	if len(page.Alerts) == 0 {
+		fmt.Fprintln(s.out, "no alerts")
+		return 0
+	}
+	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tSEVERITY\tRULE\tDELIVERY\tTITLE\tID")
+	for _, a := range page.Alerts {
+		targets := make([]string, 0, len(a.Deliveries))
+		for t, o := range a.Deliveries {
+			targets = append(targets, t+" "+o.Status)
+		}
+		sort.Strings(targets)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Time.Local().Format(time.DateTime), a.Severity, a.Rule,
+			strings.Join(targets, ", "), a.Title, a.ID)
+	}
+	_ = tw.Flush()
+	if page.Next != "" {
+		fmt.Fprintln(s.out, "(older ones not shown: raise --limit or narrow the filters)")
+	}
+	return 0
+}
