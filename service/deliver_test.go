@@ -393,3 +393,62 @@ func alertMsg(t *testing.T, r *running, id string, latest bool, times int) jetst
 		_ = msg.Nak()
 	}
 }
+
+// The targets with what they did, and a test notification through one,
+// outside its queue.
+func TestNotifiersAPI(t *testing.T) {
+	broken := newTarget(func(int) error { return notifiers.Permanent(errors.New("invalid_auth")) })
+	flaky := newTarget(nil)
+	r := startDelivery(t, map[string]notifier{"flaky": flaky, "broken": broken, "limited": newTarget(nil), "slow": newTarget(nil)})
+	r.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
+	waitFor(t, "the alert at flaky", func() bool { return len(flaky.accepted()) == 1 })
+	waitFor(t, "the dead letter", func() bool { return len(deadLetters(t, r, "broken")) == 1 })
+
+	var list struct {
+		Notifiers []notifierView
+	}
+	if code := r.get(t, "/api/v1/notifiers", &list); code != 200 || len(list.Notifiers) != 5 {
+		t.Fatalf("notifiers: %d %+v", code, list)
+	}
+	byName := map[string]notifierView{}
+	for _, n := range list.Notifiers {
+		byName[n.Name] = n
+	}
+	if n := byName["flaky"]; n.Type != "console" || n.Stats["sent"] != 1 || n.Pending == nil {
+		t.Errorf("flaky %+v", n)
+	}
+	if n := byName["broken"]; n.Stats["dead"] != 1 || n.Stats["failed"] != 1 || n.Stats["sent"] != 0 {
+		t.Errorf("broken %+v", n)
+	}
+
+	test := func(name, body string) (int, testResult) {
+		t.Helper()
+		resp, err := http.Post(r.url+"/api/v1/notifiers/"+name+"/test", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out testResult
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if code, got := test("flaky", ""); code != 200 || !got.OK || len(flaky.accepted()) != 2 || flaky.accepted()[1] == flaky.accepted()[0] {
+		t.Errorf("test flaky: %d %+v", code, got)
+	}
+	if code, got := test("broken", `{"severity":"critical"}`); code != 200 || got.OK || got.Retryable || !strings.Contains(got.Error, "invalid_auth") {
+		t.Errorf("test broken: %d %+v", code, got)
+	}
+	if code, _ := test("nowhere", ""); code != 404 {
+		t.Errorf("test an unknown notifier: %d", code)
+	}
+	if code, _ := test("flaky", `{"severity":"urgent"}`); code != 400 {
+		t.Errorf("test with a bad severity: %d", code)
+	}
+	// A test is not a delivery: it is in no queue's counters.
+	r.get(t, "/api/v1/notifiers", &list)
+	for _, n := range list.Notifiers {
+		if n.Name == "flaky" && n.Stats["sent"] != 1 {
+			t.Errorf("flaky counted the test: %+v", n)
+		}
+	}
+}
