@@ -318,8 +318,11 @@ func (s *Service) redeliver(w http.ResponseWriter, r *http.Request) {
 	}
 	rev, already, claimed, err := s.deliveries.Requeue(r.Context(), req.Target, id)
 	switch {
+	case errors.Is(err, bus.ErrNoRecord) && time.Since(a.FiredAt) < s.deliveriesTTL:
+		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("alert %s at %s: only a dead letter can be redelivered: it is still being tried there (pending)", id, req.Target)))
+		return
 	case errors.Is(err, bus.ErrNoRecord):
-		writeJSON(w, http.StatusGone, errorBody(fmt.Sprintf("alert %s at %s: %v; it cannot be redelivered", id, req.Target, err)))
+		writeJSON(w, http.StatusGone, errorBody(fmt.Sprintf("alert %s at %s: its delivery record expired (records are kept for %s); it cannot be redelivered", id, req.Target, s.deliveriesTTL)))
 		return
 	case errors.Is(err, bus.ErrNotDead):
 		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("alert %s at %s: only a dead letter can be redelivered: %v", id, req.Target, err)))

@@ -71,13 +71,16 @@ type DeliveryStats struct {
 
 func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n notifier, p deliveryPolicy, replicas int, ackWait time.Duration, log *slog.Logger) (*deliverer, error) {
 	durable := "notify-" + name
+	// An attempt must end before its alert is handed out again.
+	ackWait = max(ackWait, p.timeout+2*time.Second)
 	cons, err := js.CreateOrUpdateConsumer(ctx, bus.AlertsStream, jetstream.ConsumerConfig{
 		Durable:     durable,
 		Description: "alerter: delivers alerts to notifier " + name,
 		AckPolicy:   jetstream.AckExplicitPolicy,
-		// An attempt must end before its alert is handed out again.
-		AckWait:       max(ackWait, p.timeout+2*time.Second),
-		MaxAckPending: 1000,
+		AckWait:     ackWait,
+		// No more alerts out than workers to take them: one that waited in
+		// the client's buffer past the ack wait would be handed out again.
+		MaxAckPending: deliveryWorkers,
 		FilterSubject: bus.AlertsSubject + ".>",
 		// A new target starts with the alerts that fire from now on, not
 		// with the whole history.
@@ -197,11 +200,9 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 			return
 		}
 	}
-	if d.limit != nil {
-		if err := d.limit.Wait(ctx); err != nil {
-			_ = msg.NakWithDelay(time.Second)
-			return
-		}
+	if err := d.waitTurn(ctx, msg); err != nil {
+		_ = msg.NakWithDelay(time.Second)
+		return
 	}
 	actx, cancel := context.WithTimeout(ctx, d.policy.timeout)
 	err = d.n.Notify(actx, &a)
@@ -235,6 +236,36 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 	d.stats.Retried.Add(1)
 	d.log.Warn("notification failed; will retry", "alert", a.ID, "attempt", attempt, "retry_in", wait, "err", err)
 	_ = msg.NakWithDelay(wait)
+}
+
+// waitTurn waits for the target's rate limit, telling JetStream meanwhile
+// that the alert is in progress: a wait longer than the ack wait must not
+// hand the alert to another worker, which would send it too. (The consumer
+// hands out no more alerts than there are workers, so none waits for a
+// worker unseen.)
+func (d *deliverer) waitTurn(ctx context.Context, msg jetstream.Msg) error {
+	if d.limit == nil {
+		return nil
+	}
+	r := d.limit.Reserve()
+	if !r.OK() {
+		return errors.New("the rate limit cannot be met")
+	}
+	turn := time.NewTimer(r.Delay())
+	defer turn.Stop()
+	alive := time.NewTicker(time.Second)
+	defer alive.Stop()
+	for {
+		select {
+		case <-turn.C:
+			return nil
+		case <-alive.C:
+			_ = msg.InProgress()
+		case <-ctx.Done():
+			r.Cancel()
+			return ctx.Err()
+		}
+	}
 }
 
 // settled tells whether the alert needs nothing more now: it was settled

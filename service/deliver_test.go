@@ -351,6 +351,10 @@ func TestRedeliverDeadLetter(t *testing.T) {
 	if err := kv.Purge(t.Context(), "slow."+id); err != nil {
 		t.Fatal(err)
 	}
+	if code, got := redeliver(`{"target":"slow"}`); code != http.StatusConflict || !strings.Contains(got, "still being tried there (pending)") {
+		t.Errorf("no record of a recent alert: %d %s", code, got)
+	}
+	r.svc.deliveriesTTL = time.Millisecond // as if the alert were older than the records are kept
 	if code, got := redeliver(`{"target":"slow"}`); code != http.StatusGone || !strings.Contains(got, "expired") {
 		t.Errorf("an expired record: %d %s", code, got)
 	}
@@ -450,5 +454,44 @@ func TestNotifiersAPI(t *testing.T) {
 		if n.Name == "flaky" && n.Stats["sent"] != 1 {
 			t.Errorf("flaky counted the test: %+v", n)
 		}
+	}
+}
+
+// Alerts that wait for a target's rate limit longer than the ack wait are
+// still sent once each: the wait tells JetStream they are in progress.
+func TestRateLimitWaitSendsOnce(t *testing.T) {
+	paced := newTarget(nil)
+	yaml := fmt.Sprintf(`
+server: {listen: "127.0.0.1:0"}
+nats: {embedded: {store_dir: %q}}
+rules: {paths: [testdata/rules.yaml]}
+sources: [{name: in, type: webhook}]
+notifiers: [{name: paced, type: console, rate_per_second: 4, timeout: 1s}, {name: quiet, type: console}]
+routes: {default: [paced]}
+`, t.TempDir())
+	r := run(t, yaml, nil, Options{Stdout: io.Discard, AckWait: time.Second, notifiers: map[string]notifier{"paced": paced}})
+	const n = 20 // five seconds at 4 a second: with 16 at once, waits past the ack wait of 3s
+	var body strings.Builder
+	for i := range n {
+		body.WriteString(setting(fmt.Sprintf("e%d", i), fmt.Sprintf("actor%d", i), "2024-05-14T10:00:00Z") + "\n")
+	}
+	resp, err := http.Post(r.url+"/webhooks/in", "application/x-ndjson", strings.NewReader(body.String()))
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("post: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	waitFor(t, "every alert", func() bool { return len(paced.accepted()) >= n })
+	time.Sleep(500 * time.Millisecond) // a second send of any would come now
+	seen := map[string]int{}
+	for _, id := range paced.accepted() {
+		seen[id]++
+	}
+	for id, c := range seen {
+		if c > 1 {
+			t.Errorf("alert %s sent %d times", id, c)
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d alerts sent, want %d", len(seen), n)
 	}
 }

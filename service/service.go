@@ -95,6 +95,8 @@ type Service struct {
 	// backtest is held by the one backtest running (each holds up to
 	// backtestEvents events in memory).
 	backtest chan struct{}
+	// deliveriesTTL is how long outcomes are remembered.
+	deliveriesTTL time.Duration
 }
 
 // New starts what the service stands on (NATS, streams, state, rules, the
@@ -243,7 +245,8 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 	for _, nc := range s.cfg.Notifiers {
 		ttl = max(ttl, time.Duration(nc.MaxAge))
 	}
-	done, err := bus.NewDeliveries(ctx, s.js, replicas, ttl+time.Hour)
+	s.deliveriesTTL = ttl + time.Hour
+	done, err := bus.NewDeliveries(ctx, s.js, replicas, s.deliveriesTTL)
 	if err != nil {
 		return err
 	}
