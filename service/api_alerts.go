@@ -358,6 +358,7 @@ func (s *Service) outcomes(ctx context.Context, a *engine.Alert) (map[string]bus
 		if !ok {
 			o = bus.Outcome{Status: "pending"}
 		}
+		o.Copy = 0 // internal to redelivery
 		out[t] = o
 	}
 	return out, nil

@@ -236,19 +236,31 @@ func (s *Service) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 // noAlertDecision says why a matching event fired no alert, as far as the
 // group's state as stored now tells.
 func noAlertDecision(r *rules.Rule, ev *event.Event, st engine.GroupState, live bool) string {
-	t := ev.Time.UnixNano()
+	t, w := ev.Time.UnixNano(), r.DedupWindow()
 	switch {
+	case live && slices.Contains(st.Fired, ev.ID):
+		return fmt.Sprintf("it made the group's last alert fire, at %s; that alert is not stored (yet, or any more)",
+			time.Unix(0, st.LastAlert).UTC().Format(time.RFC3339))
 	case live && r.Threshold != nil && slices.ContainsFunc(st.Window, func(e engine.Entry) bool { return e.ID == ev.ID }):
-		return fmt.Sprintf("counted toward the threshold: %d of %d within %s are in the window now", len(st.Window), r.Threshold.Count, r.Threshold.Within)
-	case live && st.Alerted && st.LastAlert <= t && t < st.LastAlert+int64(r.DedupWindow()):
-		return fmt.Sprintf("suppressed: the group last alerted at %s, less than %s (its dedup window) before this event",
-			time.Unix(0, st.LastAlert).UTC().Format(time.RFC3339), r.DedupWindow())
+		return fmt.Sprintf("counted toward the threshold: %d of the %d events within %s it needs are in the group's window", len(st.Window), r.Threshold.Count, r.Threshold.Within)
+	case live && st.Alerted && w > 0 && abs(t-st.LastAlert) < int64(w):
+		// As the engine decides: one alert per group per window, either
+		// side of it (an event may arrive late).
+		return fmt.Sprintf("suppressed: the group alerted at %s, less than %s from this event (one alert per group per %s)",
+			time.Unix(0, st.LastAlert).UTC().Format(time.RFC3339), w, w)
 	case r.Threshold != nil:
 		return fmt.Sprintf("counted toward the threshold (%d within %s), or suppressed; it did not fire an alert itself, and the window it was in has moved on", r.Threshold.Count, r.Threshold.Within)
 	case r.Dedup != nil:
-		return fmt.Sprintf("suppressed: the group alerted less than %s before", r.Dedup.Window)
+		return fmt.Sprintf("suppressed: the group alerted less than %s from it", r.Dedup.Window)
 	}
 	return "matched, but no alert is stored for it (still being evaluated, or older than the ALERTS stream keeps)"
+}
+
+func abs(d int64) int64 {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // findEvent reads EVENTS from `within` ago for the message whose id is id.

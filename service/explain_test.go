@@ -35,7 +35,7 @@ func TestExplain(t *testing.T) {
 
 	var x2 Explanation
 	if r.get(t, "/api/v1/events/e2/explain", &x2); len(x2.Rules) != 1 || x2.Rules[0].Alert != nil ||
-		x2.Rules[0].Decision != "suppressed: the group last alerted at 2024-05-14T10:00:00Z, less than 1h0m0s (its dedup window) before this event" {
+		x2.Rules[0].Decision != "suppressed: the group alerted at 2024-05-14T10:00:00Z, less than 1h0m0s from this event (one alert per group per 1h0m0s)" {
 		t.Errorf("e2: %+v", x2.Rules)
 	}
 	var ev struct {
@@ -68,11 +68,15 @@ func TestNoAlertDecision(t *testing.T) {
 		want string
 	}{
 		{"in the window", engine.GroupState{Window: []engine.Entry{{ID: "e1"}, {ID: "e2"}}}, true,
-			"counted toward the threshold: 2 of 3 within 10m0s are in the window now"},
+			"counted toward the threshold: 2 of the 3 events within 10m0s it needs are in the group's window"},
 		{"after the group's alert", engine.GroupState{Alerted: true, LastAlert: at("2024-05-14T10:00:00Z").UnixNano()}, true,
-			"suppressed: the group last alerted at 2024-05-14T10:00:00Z, less than 1h0m0s (its dedup window) before this event"},
-		{"before the group's alert", engine.GroupState{Alerted: true, LastAlert: at("2024-05-14T10:06:00Z").UnixNano()}, true,
+			"suppressed: the group alerted at 2024-05-14T10:00:00Z, less than 1h0m0s from this event (one alert per group per 1h0m0s)"},
+		{"late, before the group's alert", engine.GroupState{Alerted: true, LastAlert: at("2024-05-14T10:06:00Z").UnixNano()}, true,
+			"suppressed: the group alerted at 2024-05-14T10:06:00Z, less than 1h0m0s from this event (one alert per group per 1h0m0s)"},
+		{"long after the group's alert", engine.GroupState{Alerted: true, LastAlert: at("2024-05-14T08:00:00Z").UnixNano()}, true,
 			"counted toward the threshold (3 within 10m0s), or suppressed; it did not fire an alert itself, and the window it was in has moved on"},
+		{"the firing event, its alert not stored yet", engine.GroupState{Alerted: true, LastAlert: at("2024-05-14T10:05:00Z").UnixNano(), Fired: []string{"e0", "e1", "e2"}}, true,
+			"it made the group's last alert fire, at 2024-05-14T10:05:00Z; that alert is not stored (yet, or any more)"},
 		{"no state", engine.GroupState{}, false,
 			"counted toward the threshold (3 within 10m0s), or suppressed; it did not fire an alert itself, and the window it was in has moved on"},
 	} {

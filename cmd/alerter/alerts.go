@@ -54,24 +54,41 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 	if *since > 0 {
 		q.Set("since", time.Now().Add(-*since).UTC().Format(time.RFC3339))
 	}
-	var page struct {
-		Alerts []struct {
-			engine.Alert
-			Deliveries map[string]struct{ Status string } `json:"deliveries"`
-		} `json:"alerts"`
-		Next string `json:"next"`
+	type alertJSON struct {
+		engine.Alert
+		Deliveries map[string]struct{ Status string } `json:"deliveries"`
 	}
-	if err := c.do(ctx, "GET", "/api/v1/alerts?"+q.Encode(), nil, &page); err != nil {
-		fmt.Fprintf(s.err, "alerter alerts: %v\n", err)
-		return 1
+	var alerts []alertJSON
+	next := ""
+	// A page stops at the server's bound on alerts read, so a narrow filter
+	// may need several to fill --limit.
+	for pages := 0; pages < 10 && len(alerts) < *limit; pages++ {
+		var page struct {
+			Alerts []alertJSON `json:"alerts"`
+			Next   string      `json:"next"`
+		}
+		q.Set("limit", fmt.Sprint(max(*limit-len(alerts), 1)))
+		if err := c.do(ctx, "GET", "/api/v1/alerts?"+q.Encode(), nil, &page); err != nil {
+			fmt.Fprintf(s.err, "alerter alerts: %v\n", err)
+			return 1
+		}
+		alerts, next = append(alerts, page.Alerts...), page.Next
+		if next == "" {
+			break
+		}
+		q.Set("before", next)
 	}
-	if len(page.Alerts) == 0 {
+	if len(alerts) == 0 {
+		if next != "" {
+			fmt.Fprintln(s.out, "no alerts among the newest searched; older ones were not searched")
+			return 0
+		}
 		fmt.Fprintln(s.out, "no alerts")
 		return 0
 	}
 	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tSEVERITY\tRULE\tDELIVERY\tTITLE\tID")
-	for _, a := range page.Alerts {
+	for _, a := range alerts {
 		targets := make([]string, 0, len(a.Deliveries))
 		for t, o := range a.Deliveries {
 			targets = append(targets, t+" "+o.Status)
@@ -81,7 +98,7 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 			strings.Join(targets, ", "), a.Title, a.ID)
 	}
 	_ = tw.Flush()
-	if page.Next != "" {
+	if next != "" {
 		fmt.Fprintln(s.out, "(older ones not shown: raise --limit or narrow the filters)")
 	}
 	return 0
