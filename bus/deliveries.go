@@ -27,10 +27,12 @@ var (
 	// ErrNotDead: the delivery is not a dead letter (sent, silenced,
 	// pending).
 	ErrNotDead = errors.New("not a dead letter")
-	// ErrNoRecord: no outcome is recorded, which for a dead letter means
-	// its record expired (the bucket keeps them for the longest max_age
-	// and an hour).
-	ErrNoRecord = errors.New("no delivery record: it expired, or the alert was never routed there")
+	// ErrNoRecord: no outcome is recorded: the alert is still being tried
+	// at the target, or its record expired (the bucket keeps them for the
+	// longest max_age and an hour).
+	ErrNoRecord = errors.New("no outcome is recorded")
+	// errStale: a read older than what is known to be written.
+	errStale = errors.New("read a stale record; will read again")
 )
 
 // Outcome is what became of one alert at one target.
@@ -161,6 +163,11 @@ func (d *Deliveries) Claim(ctx context.Context, target, alertID string, rev, seq
 			return false, nil
 		case err != nil:
 			return false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
+		}
+		if e.Revision() < rev {
+			// A replica behind the leader answered (a direct get): the
+			// requeue this copy was stored for is not there yet.
+			return false, fmt.Errorf("deliveries %s %s: %w", target, alertID, errStale)
 		}
 		var o Outcome
 		if json.Unmarshal(e.Value(), &o) != nil || o.Status != Requeued {
