@@ -155,16 +155,12 @@ func (s *Service) previewSilence(w http.ResponseWriter, r *http.Request) {
 	}
 	matched, scanned := 0, 0
 	shown := []*engine.Alert{}
-	_, err := newestFirst(r.Context(), s.streams.Alerts, 0, func(m *jetstream.RawStreamMsg) bool {
-		if isRedelivery(m) {
-			return true
-		}
+	_, err := s.newestAlerts(r.Context(), 0, "", func(a *engine.Alert) bool {
 		scanned++
-		var a engine.Alert
-		if json.Unmarshal(m.Data, &a) == nil && sl.MatchesAlert(&a) {
+		if sl.MatchesAlert(a) {
 			matched++
 			if len(shown) < previewShown {
-				shown = append(shown, &a)
+				shown = append(shown, a)
 			}
 		}
 		return scanned < previewScan

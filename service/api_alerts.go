@@ -171,13 +171,9 @@ func (s *Service) listAlerts(w http.ResponseWriter, r *http.Request) {
 	f.since, f.until = hq.since, hq.until
 	withDeliveries := q.Get("deliveries") == "true"
 	alerts := []alertItem{}
-	next, err := newestFirst(r.Context(), s.streams.Alerts, hq.before, func(m *jetstream.RawStreamMsg) bool {
-		if (f.rule != "" && !strings.HasPrefix(m.Subject, bus.AlertsSubject+"."+f.rule+".")) || isRedelivery(m) {
-			return true
-		}
-		var a engine.Alert
-		if json.Unmarshal(m.Data, &a) == nil && f.match(&a) {
-			alerts = append(alerts, alertItem{Alert: &a})
+	next, err := s.newestAlerts(r.Context(), hq.before, f.rule, func(a *engine.Alert) bool {
+		if f.match(a) {
+			alerts = append(alerts, alertItem{Alert: a})
 		}
 		return len(alerts) < hq.limit
 	})
@@ -396,8 +392,18 @@ func (s *Service) alertEvents(ctx context.Context, a *engine.Alert) []*event.Eve
 	return out
 }
 
-// isRedelivery tells a dead letter handed back, a copy of an alert that
-// histories leave out.
-func isRedelivery(m *jetstream.RawStreamMsg) bool {
-	return m.Header.Get(bus.RedeliverHeader) != ""
+// newestAlerts calls fn with the alerts of the history, newest first (of
+// rule only, if not ""), as newestFirst pages: the copies that hand dead
+// letters back (bus.RedeliverHeader) are not alerts of their own.
+func (s *Service) newestAlerts(ctx context.Context, before uint64, rule string, fn func(*engine.Alert) bool) (next uint64, err error) {
+	return newestFirst(ctx, s.streams.Alerts, before, func(m *jetstream.RawStreamMsg) bool {
+		if (rule != "" && !strings.HasPrefix(m.Subject, bus.AlertsSubject+"."+rule+".")) || m.Header.Get(bus.RedeliverHeader) != "" {
+			return true
+		}
+		var a engine.Alert
+		if json.Unmarshal(m.Data, &a) != nil {
+			return true
+		}
+		return fn(&a)
+	})
 }
