@@ -251,6 +251,9 @@ func (d *deliverer) waitTurn(ctx context.Context, msg jetstream.Msg) error {
 	if !r.OK() {
 		return errors.New("the rate limit cannot be met")
 	}
+	if r.Delay() == 0 {
+		return nil
+	}
 	turn := time.NewTimer(r.Delay())
 	defer turn.Stop()
 	alive := time.NewTicker(time.Second)
