@@ -308,7 +308,7 @@ func (s *Service) redeliver(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody(fmt.Sprintf("alert %s was not routed to %q (its targets: %s)", id, req.Target, strings.Join(a.Notify, ", "))))
 		return
 	}
-	if !slices.ContainsFunc(s.deliver, func(d *deliverer) bool { return d.name == req.Target }) {
+	if s.deliverer(req.Target) == nil {
 		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("%s has no queue running here (removed from the config, or its type is not in this build)", req.Target)))
 		return
 	}

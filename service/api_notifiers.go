@@ -56,12 +56,7 @@ type testResult struct {
 // outside its queue: to check an address and credentials from the UI.
 func (s *Service) testNotifier(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	var d *deliverer
-	for _, x := range s.deliver {
-		if x.name == name {
-			d = x
-		}
-	}
+	d := s.deliverer(name)
 	if d == nil {
 		writeJSON(w, http.StatusNotFound, errorBody("no notifier "+name))
 		return
@@ -104,4 +99,15 @@ func (s *Service) testNotifier(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("test notification sent", "notifier", name)
 	writeJSON(w, http.StatusOK, testResult{OK: true})
+}
+
+// deliverer is the queue of the target name, nil if none runs here
+// (removed from the config, or of a type not in this build).
+func (s *Service) deliverer(name string) *deliverer {
+	for _, d := range s.deliver {
+		if d.name == name {
+			return d
+		}
+	}
+	return nil
 }
