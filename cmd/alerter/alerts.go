@@ -45,7 +45,7 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintf(s.err, "alerter alerts: --severity %q: use info, low, medium, high or critical\n", *sev)
 		return 2
 	}
-	q := url.Values{"deliveries": {"true"}, "limit": {fmt.Sprint(max(*limit, 1))}}
+	q := url.Values{"deliveries": {"true"}, "limit": {fmt.Sprint(min(max(*limit, 1), 500))}}
 	for k, v := range map[string]string{"rule": *rule, "severity": *sev, "group": *group} {
 		if v != "" {
 			q.Set(k, v)
@@ -58,28 +58,19 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 		engine.Alert
 		Deliveries map[string]struct{ Status string } `json:"deliveries"`
 	}
-	var alerts []alertJSON
-	next := ""
 	// A page stops at the server's bound on alerts read, so a narrow filter
 	// may need several to fill --limit.
-	for pages := 0; pages < 10 && len(alerts) < *limit; pages++ {
-		var page struct {
-			Alerts []alertJSON `json:"alerts"`
-			Next   string      `json:"next"`
-		}
-		q.Set("limit", fmt.Sprint(max(*limit-len(alerts), 1)))
-		if err := c.do(ctx, "GET", "/api/v1/alerts?"+q.Encode(), nil, &page); err != nil {
-			fmt.Fprintf(s.err, "alerter alerts: %v\n", err)
-			return 1
-		}
-		alerts, next = append(alerts, page.Alerts...), page.Next
-		if next == "" {
-			break
-		}
-		q.Set("before", next)
+	var alerts []alertJSON
+	older, err := pageThrough(ctx, c, "/api/v1/alerts", "alerts", q, 10, func(a alertJSON) bool {
+		alerts = append(alerts, a)
+		return len(alerts) < *limit
+	})
+	if err != nil {
+		fmt.Fprintf(s.err, "alerter alerts: %v\n", err)
+		return 1
 	}
 	if len(alerts) == 0 {
-		if next != "" {
+		if older {
 			fmt.Fprintln(s.out, "no alerts among the newest searched; older ones were not searched")
 			return 0
 		}
@@ -98,7 +89,7 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 			strings.Join(targets, ", "), a.Title, a.ID)
 	}
 	_ = tw.Flush()
-	if next != "" {
+	if older {
 		fmt.Fprintln(s.out, "(older ones not shown: raise --limit or narrow the filters)")
 	}
 	return 0

@@ -61,24 +61,8 @@ func deadLetters(ctx context.Context, c *apiClient, notifier string, keep func(d
 	if notifier != "" {
 		q.Set("notifier", notifier)
 	}
-	for {
-		var page struct {
-			Deadletters []deadLetterJSON `json:"deadletters"`
-			Next        string           `json:"next"`
-		}
-		if err := c.do(ctx, "GET", "/api/v1/deadletters?"+q.Encode(), nil, &page); err != nil {
-			return err
-		}
-		for _, d := range page.Deadletters {
-			if !keep(d) {
-				return nil
-			}
-		}
-		if page.Next == "" {
-			return nil
-		}
-		q.Set("before", page.Next)
-	}
+	_, err := pageThrough(ctx, c, "/api/v1/deadletters", "deadletters", q, 0, keep)
+	return err
 }
 
 func deadlettersList(ctx context.Context, args []string, s stdio) int {

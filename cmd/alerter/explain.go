@@ -146,43 +146,36 @@ const findPages = 10
 
 // findEvents prints the stored events with words, newest first.
 func findEvents(ctx context.Context, c *apiClient, words string, s stdio) int {
-	var page struct {
-		Events []struct {
-			Event *event.Event `json:"event"`
-		} `json:"events"`
-		Next string `json:"next"`
-	}
 	// A page that found nothing may have stopped at the server's bound on
 	// events read; the search goes on from there, for a while.
-	path := "/api/v1/events?limit=50&q=" + url.QueryEscape(words)
-	for pages := 0; ; pages++ {
-		page.Next = ""
-		if err := c.do(ctx, "GET", path, nil, &page); err != nil {
-			fmt.Fprintf(s.err, "alerter explain --find: %v\n", err)
-			return 1
-		}
-		if len(page.Events) > 0 || page.Next == "" {
-			break
-		}
-		if pages == findPages {
-			fmt.Fprintf(s.out, "no stored event among the newest searched has all of %q; older ones were not searched\n", words)
-			return 0
-		}
-		path = "/api/v1/events?limit=50&q=" + url.QueryEscape(words) + "&before=" + url.QueryEscape(page.Next)
+	var found []*event.Event
+	q := url.Values{"limit": {"50"}, "q": {words}}
+	older, err := pageThrough(ctx, c, "/api/v1/events", "events", q, findPages, func(e struct {
+		Event *event.Event `json:"event"`
+	}) bool {
+		found = append(found, e.Event)
+		return len(found) < 50
+	})
+	if err != nil {
+		fmt.Fprintf(s.err, "alerter explain --find: %v\n", err)
+		return 1
 	}
-	if len(page.Events) == 0 {
+	switch {
+	case len(found) == 0 && older:
+		fmt.Fprintf(s.out, "no stored event among the newest searched has all of %q; older ones were not searched\n", words)
+		return 0
+	case len(found) == 0:
 		fmt.Fprintf(s.out, "no stored event has all of %q\n", words)
 		return 0
 	}
 	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTIME\tACTION\tACTOR\tIP")
-	for _, e := range page.Events {
-		ev := e.Event
+	for _, ev := range found {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.ID, ev.Time.Format(time.RFC3339), ev.Action,
 			firstNonEmpty(ev.Actor.Name, ev.Actor.DisplayName, ev.Actor.ID, "?"), ev.IP)
 	}
 	_ = tw.Flush()
-	if page.Next != "" {
+	if older {
 		fmt.Fprintln(s.out, "(more are older: add words to narrow the search)")
 	}
 	return 0

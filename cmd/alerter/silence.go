@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -118,6 +120,40 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 		return json.Unmarshal(b, out)
 	}
 	return nil
+}
+
+// pageThrough reads a history of the API (path, the items under key, and
+// the "next" cursor), page after page, calling fn with each item until fn
+// returns false, there are no more, or maxPages pages were read (0: no
+// bound). A page may come back short, or empty, when the server stopped at
+// its bound on messages read. older tells that the history goes on.
+func pageThrough[T any](ctx context.Context, c *apiClient, path, key string, q url.Values, maxPages int, fn func(T) bool) (older bool, err error) {
+	q = maps.Clone(q)
+	for pages := 1; ; pages++ {
+		var page map[string]json.RawMessage
+		if err := c.do(ctx, "GET", path+"?"+q.Encode(), nil, &page); err != nil {
+			return false, err
+		}
+		var items []T
+		var next string
+		if err := json.Unmarshal(page[key], &items); err != nil && page[key] != nil {
+			return false, err
+		}
+		if page["next"] != nil {
+			if err := json.Unmarshal(page["next"], &next); err != nil {
+				return false, err
+			}
+		}
+		for _, it := range items {
+			if !fn(it) {
+				return next != "", nil
+			}
+		}
+		if next == "" || pages == maxPages {
+			return next != "", nil
+		}
+		q.Set("before", next)
+	}
 }
 
 // statusError is an answer of the API other than 2xx.
