@@ -46,13 +46,19 @@ type child struct {
 
 func startChild(t *testing.T, cfg, out string) *child {
 	t.Helper()
+	return startChildEnv(t, cfg, out, nil)
+}
+
+// startChildEnv is startChild with more environment (KEY=value).
+func startChildEnv(t *testing.T, cfg, out string, env []string) *child {
+	t.Helper()
 	stdout, err := os.OpenFile(out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stdout.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildAlerter$")
-	cmd.Env = append(os.Environ(), "ALERTER_CHILD_CONFIG="+cfg)
+	cmd.Env = append(append(os.Environ(), "ALERTER_CHILD_CONFIG="+cfg), env...)
 	cmd.Stdout = stdout
 	cmd.Stderr = stdout // logs are JSON; console lines are not
 	if err := cmd.Start(); err != nil {
