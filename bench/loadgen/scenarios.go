@@ -525,7 +525,10 @@ func (r *runner) jsPipelineFloor(ctx context.Context, msg []byte) (float64, erro
 				return
 			default:
 			}
-			if sent.Load()-acked.Load() > int64(r.s.MaxBacklog) {
+			// The backlog bound counts consumer acks; publish acks have a
+			// bound of their own (the client's 4,096), past which
+			// PublishAsync stalls and fails on a loaded machine.
+			if sent.Load()-acked.Load() > int64(r.s.MaxBacklog) || js.PublishAsyncPending() >= 4000 {
 				time.Sleep(100 * time.Microsecond)
 				continue
 			}
