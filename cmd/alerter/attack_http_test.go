@@ -16,14 +16,15 @@ import (
 	"testing"
 )
 
-// everySilence is the issue's one-year silence of everything.
-const everySilence = `{"matchers":[{"name":"rule","value":"","negate":true}],"duration":"8760h","created_by":"ops","comment":"maintenance"}`
+// silenceOfEverything is the issue's one-year silence of everything.
+const silenceOfEverything = `{"matchers":[{"name":"rule","value":"","negate":true}],"duration":"8760h","created_by":"ops","comment":"maintenance"}`
 
-// oneSilence is a silence the UI makes: one rule, for an hour.
-const oneSilence = `{"matchers":[{"name":"rule","value":"setting-changed"}],"duration":"1h","created_by":"ops","comment":"planned change"}`
+// ruleSilence is a silence the UI makes: one rule's alerts about one
+// actor, for an hour.
+const ruleSilence = `{"matchers":[{"name":"rule","value":"setting-changed"},{"name":"group.event.actor.name","value":"ann"}],"duration":"1h","created_by":"ops","comment":"planned change"}`
 
-// silenceCount is the number of silences the API lists.
-func silenceCount(t *testing.T, tg *target) int {
+// listedSilences is the number of silences the API lists.
+func listedSilences(t *testing.T, tg *target) int {
 	t.Helper()
 	code, body := tg.do(request{method: "GET", path: "/api/v1/silences"})
 	var ans struct{ Silences []json.RawMessage }
@@ -33,8 +34,8 @@ func silenceCount(t *testing.T, tg *target) int {
 	return len(ans.Silences)
 }
 
-// eventCount is the number of stored events the API lists.
-func eventCount(t *testing.T, tg *target) int {
+// listedEvents is the number of stored events the API lists.
+func listedEvents(t *testing.T, tg *target) int {
 	t.Helper()
 	code, body := tg.do(request{method: "GET", path: "/api/v1/events"})
 	var ans struct{ Events []json.RawMessage }
@@ -44,9 +45,9 @@ func eventCount(t *testing.T, tg *target) int {
 	return len(ans.Events)
 }
 
-// mustBeError fails unless the answer is code with a JSON {"error"} that
+// wantRefusal fails unless the answer is code with a JSON {"error"} that
 // mentions want.
-func mustBeError(t *testing.T, what string, code int, body string, wantCode int, want string) {
+func wantRefusal(t *testing.T, what string, code int, body string, wantCode int, want string) {
 	t.Helper()
 	var ans struct{ Error string }
 	if code != wantCode || json.Unmarshal([]byte(body), &ans) != nil || !strings.Contains(ans.Error, want) {
@@ -57,9 +58,9 @@ func mustBeError(t *testing.T, what string, code int, body string, wantCode int,
 	}
 }
 
-// browser is the headers a browser adds to a request a page at origin
+// pageHeaders are the headers a browser adds to a request a page at origin
 // makes; site is its Sec-Fetch-Site ("" for a browser before 2023).
-func browser(origin, site, contentType string) map[string]string {
+func pageHeaders(origin, site, contentType string) map[string]string {
 	h := map[string]string{"Content-Type": contentType}
 	if origin != "" {
 		h["Origin"] = origin
@@ -80,27 +81,27 @@ func TestAttackCrossSiteSilence(t *testing.T) {
 		why    string
 	}{
 		// fetch(url, {method: 'POST', mode: 'no-cors', body: JSON.stringify(...)})
-		{"no-cors fetch", browser(evil, "cross-site", "text/plain;charset=UTF-8"), 403, "cross-site"},
-		{"no-cors fetch, browser without Sec-Fetch-Site", browser(evil, "", "text/plain;charset=UTF-8"), 403, evil},
+		{"no-cors fetch", pageHeaders(evil, "cross-site", "text/plain;charset=UTF-8"), 403, "cross-site"},
+		{"no-cors fetch, browser without Sec-Fetch-Site", pageHeaders(evil, "", "text/plain;charset=UTF-8"), 403, evil},
 		// <form method=post enctype=text/plain>, and a plain form.
-		{"text/plain form", browser("", "cross-site", "text/plain"), 403, "cross-site"},
-		{"urlencoded form", browser("", "cross-site", "application/x-www-form-urlencoded"), 403, "cross-site"},
+		{"text/plain form", pageHeaders("", "cross-site", "text/plain"), 403, "cross-site"},
+		{"urlencoded form", pageHeaders("", "cross-site", "application/x-www-form-urlencoded"), 403, "cross-site"},
 		// A page of another service on this machine (another port):
 		// same-site, but not same-origin.
-		{"another port of this machine", browser("http://127.0.0.1:3000", "same-site", "application/json"), 403, "same-site"},
+		{"another port of this machine", pageHeaders("http://127.0.0.1:3000", "same-site", "application/json"), 403, "same-site"},
 		// A sandboxed frame, a file, or a page with Referrer-Policy:
 		// no-referrer sends Origin: null.
-		{"Origin null", browser("null", "", "application/json"), 403, "null"},
+		{"Origin null", pageHeaders("null", "", "application/json"), 403, "null"},
 		// A fetch of a Blob body has no Content-Type; a page may forge
 		// neither Origin nor Sec-Fetch-Site, but a browser extension or an
 		// old browser may send none: the body's type still counts.
-		{"text/plain without Origin", browser("", "", "text/plain"), 415, "application/json"},
+		{"text/plain without Origin", pageHeaders("", "", "text/plain"), 415, "application/json"},
 		{"body without Content-Type", map[string]string{"Content-Type": ""}, 415, "application/json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, body := tg.do(request{method: "POST", path: "/api/v1/silences", body: []byte(everySilence), header: tc.header})
-			mustBeError(t, tc.name, code, body, tc.code, tc.why)
-			if n := silenceCount(t, tg); n != 0 {
+			code, body := tg.do(request{method: "POST", path: "/api/v1/silences", body: []byte(silenceOfEverything), header: tc.header})
+			wantRefusal(t, tc.name, code, body, tc.code, tc.why)
+			if n := listedSilences(t, tg); n != 0 {
 				t.Fatalf("%d silences after a refused request", n)
 			}
 		})
@@ -108,16 +109,16 @@ func TestAttackCrossSiteSilence(t *testing.T) {
 	// Expiring a silence cross-site is refused too (a DELETE from a page
 	// needs CORS, which alerter never grants, but the check does not rely
 	// on that).
-	code, body := tg.do(request{method: "POST", path: "/api/v1/silences", body: []byte(oneSilence)})
+	code, body := tg.do(request{method: "POST", path: "/api/v1/silences", body: []byte(ruleSilence)})
 	if code != 201 {
 		t.Fatalf("a silence from a client: %d %s", code, body)
 	}
 	var sl struct{ ID string }
 	_ = json.Unmarshal([]byte(body), &sl)
 	code, body = tg.do(request{method: "DELETE", path: "/api/v1/silences/" + sl.ID, header: map[string]string{"Origin": evil}})
-	mustBeError(t, "cross-site DELETE", code, body, 403, evil)
-	code, body = tg.do(request{method: "POST", path: "/-/reload", header: browser(evil, "cross-site", "text/plain")})
-	mustBeError(t, "cross-site reload", code, body, 403, "cross-site")
+	wantRefusal(t, "cross-site DELETE", code, body, 403, evil)
+	code, body = tg.do(request{method: "POST", path: "/-/reload", header: pageHeaders(evil, "cross-site", "text/plain")})
+	wantRefusal(t, "cross-site reload", code, body, 403, "cross-site")
 	tg.mustBeAlive()
 }
 
@@ -132,21 +133,21 @@ func TestAttackCrossSiteEventInjection(t *testing.T) {
 		header map[string]string
 		why    string
 	}{
-		{"fetch with Origin", browser("http://evil.example", "cross-site", "text/plain"), "cross-site"},
-		{"fetch from an old browser", browser("http://evil.example", "", "application/json"), "http://evil.example"},
-		{"form", browser("", "cross-site", "application/x-www-form-urlencoded"), "cross-site"},
+		{"fetch with Origin", pageHeaders("http://evil.example", "cross-site", "text/plain"), "cross-site"},
+		{"fetch from an old browser", pageHeaders("http://evil.example", "", "application/json"), "http://evil.example"},
+		{"form", pageHeaders("", "cross-site", "application/x-www-form-urlencoded"), "cross-site"},
 	} {
 		code, body := tg.do(request{method: "POST", path: "/webhooks/hook", body: ev, header: tc.header})
-		mustBeError(t, tc.name, code, body, 403, tc.why)
+		wantRefusal(t, tc.name, code, body, 403, tc.why)
 	}
-	if n := eventCount(t, tg); n != 0 {
+	if n := listedEvents(t, tg); n != 0 {
 		t.Fatalf("%d events stored by cross-site posts", n)
 	}
 	// Confluence's server sends neither Origin nor Sec-Fetch-*.
 	if code, body := tg.do(request{method: "POST", path: "/webhooks/hook", body: ev}); code != 202 {
 		t.Fatalf("a webhook post from a server: %d %s", code, body)
 	}
-	if n := eventCount(t, tg); n != 1 {
+	if n := listedEvents(t, tg); n != 1 {
 		t.Fatalf("%d events stored after a server's post, want 1", n)
 	}
 }
@@ -162,11 +163,11 @@ func TestAttackCrossSiteTestNotification(t *testing.T) {
 		// fetch(url, {method: 'POST', mode: 'no-cors'}): no body, no
 		// Content-Type.
 		{"no-cors fetch without a body", nil, map[string]string{"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}, "cross-site"},
-		{"no-cors fetch", []byte(`{"severity":"critical"}`), browser("http://evil.example", "cross-site", "text/plain"), "cross-site"},
-		{"form", nil, browser("", "cross-site", "application/x-www-form-urlencoded"), "cross-site"},
+		{"no-cors fetch", []byte(`{"severity":"critical"}`), pageHeaders("http://evil.example", "cross-site", "text/plain"), "cross-site"},
+		{"form", nil, pageHeaders("", "cross-site", "application/x-www-form-urlencoded"), "cross-site"},
 	} {
 		code, body := tg.do(request{method: "POST", path: "/api/v1/notifiers/console/test", body: tc.body, header: tc.header})
-		mustBeError(t, tc.name, code, body, 403, tc.why)
+		wantRefusal(t, tc.name, code, body, 403, tc.why)
 	}
 	const sent = "Test notification from alerter"
 	if strings.Contains(tg.output(), sent) {
@@ -175,7 +176,7 @@ func TestAttackCrossSiteTestNotification(t *testing.T) {
 	// The UI's own button still works, and shows up where the refused ones
 	// would have.
 	code, body := tg.do(request{method: "POST", path: "/api/v1/notifiers/console/test", body: []byte(`{"severity":"high"}`),
-		header: browser(tg.url, "same-origin", "application/json")})
+		header: pageHeaders(tg.url, "same-origin", "application/json")})
 	if code != 200 || !strings.Contains(body, `"ok":true`) {
 		t.Fatalf("the UI's test notification: %d %s", code, body)
 	}
@@ -191,24 +192,24 @@ func TestAttackDNSRebinding(t *testing.T) {
 	tg := startTarget(t, targetConfig{})
 	_, port, _ := strings.Cut(tg.listen, ":")
 	rebound := "evil.example:" + port
-	page := browser("http://"+rebound, "same-origin", "application/json")
+	page := pageHeaders("http://"+rebound, "same-origin", "application/json")
 	for _, req := range []request{
 		{method: "GET", path: "/api/v1/silences", header: map[string]string{"Host": rebound}},
 		{method: "GET", path: "/api/v1/events", header: map[string]string{"Host": rebound}},
 		{method: "GET", path: "/metrics", header: map[string]string{"Host": rebound}},
-		{method: "POST", path: "/api/v1/silences", body: []byte(everySilence), header: page},
+		{method: "POST", path: "/api/v1/silences", body: []byte(silenceOfEverything), header: page},
 		{method: "POST", path: "/webhooks/hook", body: []byte(`{"action":"Global setting changed"}`), header: page},
 	} {
 		if req.header["Origin"] != "" {
 			req.header["Host"] = rebound
 		}
 		code, body := tg.do(req)
-		mustBeError(t, req.method+" "+req.path, code, body, http.StatusMisdirectedRequest, rebound)
+		wantRefusal(t, req.method+" "+req.path, code, body, http.StatusMisdirectedRequest, rebound)
 	}
-	if n := silenceCount(t, tg); n != 0 {
+	if n := listedSilences(t, tg); n != 0 {
 		t.Fatalf("%d silences created through a rebound name", n)
 	}
-	if n := eventCount(t, tg); n != 0 {
+	if n := listedEvents(t, tg); n != 0 {
 		t.Fatalf("%d events stored through a rebound name", n)
 	}
 	// The names a user of this machine opens still answer.
@@ -223,21 +224,21 @@ func TestAttackDNSRebinding(t *testing.T) {
 // its name is accepted as Host, and its origin as Origin.
 func TestAttackExternalURLIsOwn(t *testing.T) {
 	tg := startTarget(t, targetConfig{server: `external_url: "https://alerter.example.com/"`})
-	code, body := tg.do(request{method: "POST", path: "/api/v1/silences", body: []byte(oneSilence),
+	code, body := tg.do(request{method: "POST", path: "/api/v1/silences", body: []byte(ruleSilence),
 		header: map[string]string{"Host": "alerter.example.com", "Origin": "https://alerter.example.com"}})
 	if code != 201 {
 		t.Fatalf("a silence from the UI behind its proxy: %d %s", code, body)
 	}
 	// A proxy that passes its upstream's address as Host: an old browser's
 	// Origin is then the external URL's.
-	code, body = tg.do(request{method: "POST", path: "/api/v1/silences/preview", body: []byte(oneSilence),
+	code, body = tg.do(request{method: "POST", path: "/api/v1/silences/preview", body: []byte(ruleSilence),
 		header: map[string]string{"Origin": "https://alerter.example.com"}})
 	if code != 200 {
 		t.Fatalf("a preview from the UI behind a proxy that rewrites Host: %d %s", code, body)
 	}
-	code, body = tg.do(request{method: "POST", path: "/api/v1/silences", body: []byte(everySilence),
+	code, body = tg.do(request{method: "POST", path: "/api/v1/silences", body: []byte(silenceOfEverything),
 		header: map[string]string{"Host": "alerter.example.com", "Origin": "http://alerter.example.com.evil.example"}})
-	mustBeError(t, "a look-alike origin", code, body, 403, "alerter.example.com.evil.example")
+	wantRefusal(t, "a look-alike origin", code, body, 403, "alerter.example.com.evil.example")
 }
 
 // The UI's own requests (Origin: its own address, Sec-Fetch-Site:
@@ -247,9 +248,9 @@ func TestAttackSameOriginStillWorks(t *testing.T) {
 	_, port, _ := strings.Cut(tg.listen, ":")
 	for _, origin := range []string{tg.url, "http://localhost:" + port} {
 		host := strings.TrimPrefix(origin, "http://")
-		ui := browser(origin, "same-origin", "application/json")
+		ui := pageHeaders(origin, "same-origin", "application/json")
 		ui["Host"] = host
-		code, body := tg.do(request{method: "POST", path: "/api/v1/silences", body: []byte(oneSilence), header: ui})
+		code, body := tg.do(request{method: "POST", path: "/api/v1/silences", body: []byte(ruleSilence), header: ui})
 		if code != 201 {
 			t.Fatalf("%s: the UI's silence: %d %s", origin, code, body)
 		}
@@ -273,12 +274,12 @@ func TestAttackSameOriginStillWorks(t *testing.T) {
 	// A proxy that passes its upstream's address as Host, without
 	// server.external_url: a browser's Sec-Fetch-Site says the page is
 	// the server's own, under the address the user opened.
-	code, body := tg.do(request{method: "POST", path: "/api/v1/silences/preview", body: []byte(oneSilence),
-		header: browser("https://alerter.corp.example", "same-origin", "application/json")})
+	code, body := tg.do(request{method: "POST", path: "/api/v1/silences/preview", body: []byte(ruleSilence),
+		header: pageHeaders("https://alerter.corp.example", "same-origin", "application/json")})
 	if code != 200 {
 		t.Fatalf("a preview from the UI behind a proxy: %d %s", code, body)
 	}
-	if n := silenceCount(t, tg); n != 2 {
+	if n := listedSilences(t, tg); n != 2 {
 		t.Fatalf("%d silences listed, want the 2 expired ones", n)
 	}
 }
@@ -319,10 +320,10 @@ func TestAttackRebindingWithToken(t *testing.T) {
 	tg := startTarget(t, targetConfig{server: "api_token: t0ken"})
 	_, port, _ := strings.Cut(tg.listen, ":")
 	code, body := tg.do(request{method: "GET", path: "/api/v1/silences", header: map[string]string{"Host": "evil.example:" + port}})
-	mustBeError(t, "a rebound GET without the token", code, body, 401, "Bearer")
-	code, body = tg.do(request{method: "POST", path: "/api/v1/silences", body: []byte(everySilence),
+	wantRefusal(t, "a rebound GET without the token", code, body, 401, "Bearer")
+	code, body = tg.do(request{method: "POST", path: "/api/v1/silences", body: []byte(silenceOfEverything),
 		header: map[string]string{"Authorization": "Bearer t0ken", "Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}})
-	mustBeError(t, "a cross-site write with the token", code, body, 403, "cross-site")
+	wantRefusal(t, "a cross-site write with the token", code, body, 403, "cross-site")
 	code, body = tg.do(request{method: "GET", path: "/api/v1/silences", header: map[string]string{"Authorization": "Bearer t0ken", "Host": "alerter.internal:" + port}})
 	if code != 200 || !strings.Contains(body, `"silences":[]`) {
 		t.Fatalf("a GET with the token under a proxy's name: %d %s", code, body)
