@@ -155,6 +155,9 @@ func TestSilences(t *testing.T) {
 	r := startDelivery(t, map[string]notifier{"flaky": flaky, "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)})
 	call := func(method, path, body string) (int, map[string]any) {
 		req, _ := http.NewRequest(method, r.url+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -1,7 +1,10 @@
 package service
 
 import (
+	"mime"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	json "github.com/goccy/go-json"
@@ -30,7 +33,154 @@ func (s *Service) handler() http.Handler {
 		}
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found: " + r.URL.Path})
 	})
-	return mux
+	return s.guard(mux)
+}
+
+// apiCSP is the Content-Security-Policy of every answer but the UI's pages
+// (which set their own): JSON and text run nothing and are framed nowhere,
+// should a browser be made to render one.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'"
+
+// guard is what every request passes before its route, because any page
+// the operator opens can make the browser send requests to alerter
+// (docs/api.md, "Requests from browsers"):
+//   - without a token, the Host must be one of this server's names (421),
+//     so that a page whose own name resolves to alerter (DNS rebinding)
+//     can neither read nor write;
+//   - a request that changes something (any method but GET, HEAD and
+//     OPTIONS) must not come from another origin (403): a form or a no-cors
+//     fetch reaches any address without asking first;
+//   - an API write with a body must say it is JSON (415): no form and no
+//     no-cors fetch can send application/json.
+func (s *Service) guard(next http.Handler) http.Handler {
+	checkHost := !s.tokensConfigured()
+	names := s.ownNames()
+	// Go's check: Sec-Fetch-Site, which browsers send since 2023 and no
+	// page can set, must be same-origin or none ("same-site" is a page on
+	// another port or subdomain: another application); without it, an
+	// Origin must be the request's own Host. A request with neither is not
+	// a browser's (Confluence's webhooks, curl, the CLI) and passes.
+	// server.external_url's origin is the UI's own behind a proxy that
+	// passes its upstream's address as Host.
+	cross := http.NewCrossOriginProtection()
+	if o := externalOrigin(s.cfg.Server.ExternalURL); o != "" {
+		if err := cross.AddTrustedOrigin(o); err != nil {
+			s.log.Warn("server.external_url is not an origin browsers send", "err", err)
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", apiCSP)
+		if checkHost && !ownHost(r.Host, names) {
+			s.log.Warn("refused a request for another host name", "host", r.Host, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			writeJSON(w, http.StatusMisdirectedRequest, errorBody("Host "+r.Host+" is not a name of this server: without an API token, alerter answers only to "+
+				"localhost, IP addresses and the host names of server.listen and server.external_url, so that no other site's page can reach it under its own name (DNS rebinding); "+
+				"set server.external_url to the address you open"))
+			return
+		}
+		if safeMethod(r.Method) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if cross.Check(r) != nil {
+			why := "Origin: " + r.Header.Get("Origin")
+			if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+				why = "Sec-Fetch-Site: " + site
+			}
+			s.log.Warn("refused a cross-site request", "method", r.Method, "path", r.URL.Path, "why", why, "remote", r.RemoteAddr)
+			writeJSON(w, http.StatusForbidden, errorBody("refused a request from another site ("+why+"): pages of other sites cannot change anything here; "+
+				"use alerter's own pages, or a client that is not a browser; behind a proxy, set server.external_url to the address you open"))
+			return
+		}
+		if isAPI(r.URL.Path) {
+			if ct, ok := jsonBody(r); !ok {
+				writeJSON(w, http.StatusUnsupportedMediaType, errorBody("a request with a body needs Content-Type: application/json, not "+ct+
+					" (with curl: -H 'Content-Type: application/json')"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// tokensConfigured tells whether the API needs a token: then a request
+// from a page that is not alerter's own carries none, and the Host needs
+// no check.
+func (s *Service) tokensConfigured() bool {
+	return s.cfg.Server.APIToken.Value() != ""
+}
+
+// ownNames are the host names, beside localhost and IP addresses, that
+// this server answers to without a token: server.listen's and
+// server.external_url's, in lower case.
+func (s *Service) ownNames() map[string]bool {
+	names := map[string]bool{"localhost": true}
+	if host, _, err := net.SplitHostPort(s.cfg.Server.Listen); err == nil && host != "" {
+		names[strings.ToLower(host)] = true
+	}
+	if u, err := url.Parse(s.cfg.Server.ExternalURL); err == nil && u.Hostname() != "" {
+		names[strings.ToLower(u.Hostname())] = true
+	}
+	return names
+}
+
+// ownHost tells whether host (a Host header, with or without a port) is
+// one of names or an IP address. The port is not checked: a rebinding
+// page's name is its own, whatever the port, while an SSH tunnel or a
+// container's published port changes the port of a name that is ours.
+// An IP address cannot be rebound: a page at it is served by whoever has
+// the address.
+func ownHost(host string, names map[string]bool) bool {
+	if host == "" {
+		return true // HTTP/1.0 without Host: no browser sends that
+	}
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+	return net.ParseIP(name) != nil || names[strings.ToLower(name)]
+}
+
+// externalOrigin is the origin of server.external_url as a browser sends
+// it (scheme://host[:port], lower case, no default port), "" when it is
+// not set.
+func externalOrigin(external string) string {
+	u, err := url.Parse(external)
+	if err != nil || u.Scheme == "" || u.Hostname() == "" {
+		return ""
+	}
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	if p := u.Port(); (scheme == "http" && p == "80") || (scheme == "https" && p == "443") {
+		host = strings.ToLower(u.Hostname())
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+	}
+	return scheme + "://" + host
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// isAPI tells whether path is the API's or an operation's (/-/reload):
+// their writes take JSON only.
+func isAPI(path string) bool {
+	return strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/-/")
+}
+
+// jsonBody tells whether r's body, if it has one, is declared JSON; ct is
+// the declared type. A request without a body and without a Content-Type
+// (DELETE, a reload) is fine: it has nothing to forge.
+func jsonBody(r *http.Request) (ct string, ok bool) {
+	ct = r.Header.Get("Content-Type")
+	if ct == "" {
+		return "none", r.ContentLength == 0
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return ct, err == nil && mt == "application/json"
 }
 
 func (s *Service) webhookPaths() []string {

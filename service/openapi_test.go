@@ -80,6 +80,9 @@ func TestOpenAPIResponses(t *testing.T) {
 	}
 	call := func(method, path, body string) (int, []byte) {
 		req, _ := http.NewRequest(method, r.url+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,13 @@ type alerter struct {
 
 func startAlerter(t *testing.T) *alerter {
 	t.Helper()
+	return startAlerterWith(t, token)
+}
+
+// startAlerterWith starts an alerter whose server.api_token is apiToken
+// ("": none).
+func startAlerterWith(t *testing.T, apiToken string) *alerter {
+	t.Helper()
 	// A webhook target that refuses connections gives up after two
 	// attempts, so that high alerts leave a dead letter.
 	yaml := fmt.Sprintf(`
@@ -68,7 +76,7 @@ notifiers:
   - {name: console, type: console}
   - {name: siem, type: webhook, url: "http://127.0.0.1:1/in", max_attempts: 2, max_backoff: 1s}
 routes: {high: [console, siem], default: [console]}
-`, token, filepath.Join(t.TempDir(), "nats"))
+`, apiToken, filepath.Join(t.TempDir(), "nats"))
 	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -540,5 +548,42 @@ func TestBrowser(t *testing.T) {
 		waitFor(t, ctx, "more alerts", `document.querySelectorAll('#alerts-body tr').length >= 8`)
 		time.Sleep(4 * time.Second) // later alerts arrive; their highlight fades
 		screenshot(t, ctx, "alerts", false)
+	}
+}
+
+// A page of another site, open in the operator's browser, sends what the
+// issue reproduced: a no-cors fetch of a one-year silence of everything,
+// and an event injected into the webhook. alerter has no token (the
+// default), so only its check of where a request comes from stops them.
+func TestBrowserCrossSite(t *testing.T) {
+	ctx := browser(t)
+	a := startAlerterWith(t, "")
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><title>cute cats</title><script>
+const target = %q;
+const silence = JSON.stringify({matchers: [{name: "rule", value: "", negate: true}], duration: "8760h", created_by: "ops", comment: "maintenance"});
+const event = JSON.stringify({timestamp: "2024-05-14T10:02:40Z", author: {name: "x"}, type: {category: "c", action: "Global setting changed"}});
+Promise.allSettled([
+  fetch(target + "/api/v1/silences", {method: "POST", mode: "no-cors", body: silence}),
+  fetch(target + "/webhooks/default", {method: "POST", mode: "no-cors", body: event}),
+]).then(rs => { document.title = "sent " + rs.filter(r => r.status === "fulfilled").length; });
+</script>`, a.url)
+	}))
+	t.Cleanup(evil.Close)
+	// localhost is another site than 127.0.0.1, where alerter listens.
+	page := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)
+	do(t, ctx, "open the other site's page", chromedp.Navigate(page))
+	waitFor(t, ctx, "the requests sent", `document.title === "sent 2"`)
+
+	var silences struct{ Silences []json.RawMessage }
+	a.api(t, "/api/v1/silences", &silences)
+	if len(silences.Silences) != 0 {
+		t.Errorf("another site's page created %d silences", len(silences.Silences))
+	}
+	var events struct{ Events []json.RawMessage }
+	a.api(t, "/api/v1/events", &events)
+	if len(events.Events) != 0 {
+		t.Errorf("another site's page stored %d events", len(events.Events))
 	}
 }
