@@ -121,7 +121,9 @@ func bearer(token string) map[string]string {
 // the example rule for long silences alerts on.
 func TestAttackIdentityRoles(t *testing.T) {
 	tg := identityTarget(t)
-	longSilence := []byte(`{"matchers":[{"name":"rule","value":"alerter-reload-removed-rules"}],"duration":"72h","created_by":"bob","comment":"quiet weekend"}`)
+	// The silence covers the rule that alerts on long silences: it must
+	// not mute the alert about itself.
+	longSilence := []byte(`{"matchers":[{"name":"rule","value":"alerter-silence-longer-than-a-day"}],"duration":"72h","created_by":"bob","comment":"quiet weekend"}`)
 
 	attacks := []struct {
 		name   string
@@ -172,11 +174,32 @@ func TestAttackIdentityRoles(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// The example rule alerts on it: printed by the console target.
-	want := "alice silenced rule=alerter-reload-removed-rules for 72h0m0s"
+	// The example rule alerts on it, though the silence covers that rule:
+	// printed by the console target.
+	want := "alice silenced rule=alerter-silence-longer-than-a-day for 72h0m0s"
 	for !strings.Contains(tg.output(), want) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the long-silence rule did not fire (%q):\n%s", want, lastLines(tg.output(), 30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// An admin reloads a rule set with a rule removed: the example rule
+	// on reloads alerts, naming who and what.
+	file := filepath.Join(tg.dir, "rules.yaml")
+	text, _ := os.ReadFile(file)
+	start := strings.Index(string(text), "  - id: alerter-silence-covers-critical-rule")
+	end := strings.Index(string(text), "  - id: alerter-silence-longer-than-a-day")
+	if err := os.WriteFile(file, append(text[:start:start], text[end:]...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := tg.do(request{method: "POST", path: "/-/reload", header: bearer("root-secret")}); code != 200 || !strings.Contains(body, `"by":"api_token"`) {
+		t.Fatalf("admin's reload: %d %s", code, body)
+	}
+	want = "Rules reloaded by api_token removed 1 rule(s): alerter-silence-covers-critical-rule"
+	for !strings.Contains(tg.output(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reload rule did not fire (%q):\n%s", want, lastLines(tg.output(), 30))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
