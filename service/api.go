@@ -34,13 +34,13 @@ type route struct {
 // public marks a route served without a token.
 const public = ""
 
-// routes are the API's routes, each with the role it needs (documented in
-// docs/api.md, Authentication); the OpenAPI document must describe exactly
-// these (a test checks), besides webhooks, health and metrics. Viewers
-// read (the playground and a silence's preview change nothing); writers
-// also change what is sent (silences, redeliveries); admins also change
-// how alerter runs (reload) or reach outside (a test notification pages a
-// real target).
+// routes are the API's routes, each with the role it needs (the table
+// of docs/api.md, "Tokens and roles"); the OpenAPI document must describe
+// exactly these (a test checks), besides webhooks, health and metrics.
+// Viewers read (the playground and a silence's preview change nothing);
+// writers also change what is sent (silences, redeliveries); admins also
+// change how alerter runs (reload) or reach outside (a test notification
+// pages a real target).
 func (s *Service) routes() []route {
 	const viewer, writer, admin = config.RoleViewer, config.RoleWriter, config.RoleAdmin
 	return []route{
