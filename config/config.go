@@ -16,6 +16,7 @@ package config
 
 import (
 	"maps"
+	"net"
 	"slices"
 	"time"
 
@@ -48,9 +49,53 @@ type Server struct {
 	// ExternalURL is how users reach this server, for links in
 	// notifications; optional, absolute http(s).
 	ExternalURL string `yaml:"external_url,omitempty" json:"external_url,omitempty"`
-	// APIToken, when set, is required as "Authorization: Bearer" on /api/.
+	// APIToken, when set, is required as "Authorization: Bearer" on /api/;
+	// it is one admin token, named APITokenName in who-did-what records.
 	APIToken Secret `yaml:"api_token,omitempty" json:"api_token,omitempty"`
+	// Tokens are API tokens with a name (recorded on what they change) and
+	// a role (what they may do), beside or instead of APIToken.
+	Tokens []Token `yaml:"tokens,omitempty" json:"tokens,omitempty"`
 }
+
+// APITokenName names server.api_token where a token's name is recorded.
+const APITokenName = "api_token"
+
+// Roles of API tokens, each allowed what the ones before it are.
+const (
+	RoleViewer = "viewer" // reads
+	RoleWriter = "writer" // also silences, expires, redelivers
+	RoleAdmin  = "admin"  // also reloads rules and tests notifiers
+)
+
+// Roles are the roles a token can have, least allowed first.
+var Roles = []string{RoleViewer, RoleWriter, RoleAdmin}
+
+// Token is one named API token of server.tokens.
+type Token struct {
+	// Name is unique among tokens ([a-z0-9-]+ and the like); it is recorded
+	// as who created a silence, handed back an alert, reloaded the rules.
+	Name string `yaml:"name" json:"name"`
+	// Token is the bearer token itself.
+	Token Secret `yaml:"token" json:"token"`
+	// Role is viewer, writer or admin.
+	Role string `yaml:"role" json:"role"`
+}
+
+// HasTokens tells whether the API needs a token: api_token or tokens set.
+func (s *Server) HasTokens() bool { return s.APIToken != "" || len(s.Tokens) > 0 }
+
+// Exposed tells whether Listen takes connections from other machines:
+// ":8080", 0.0.0.0, an address of an interface or a host name other than
+// localhost; not 127.0.0.1, [::1] or localhost.
+func (s *Server) Exposed() bool {
+	host, _, err := net.SplitHostPort(s.Listen)
+	return err == nil && !loopback(host)
+}
+
+// OwnSource is the source of the events alerter publishes about its own
+// actions (a silence created, the rules reloaded); no configured source
+// may take the name.
+const OwnSource = "alerter"
 
 // NATS is the JetStream backbone.
 type NATS struct {
@@ -216,6 +261,11 @@ type Source struct {
 	// Secret (webhook) checks an HMAC-SHA256 signature or bearer token;
 	// empty: requests are not authenticated.
 	Secret Secret `yaml:"secret,omitempty" json:"secret,omitempty"`
+	// Insecure (webhook) says that a webhook without a secret on a
+	// server.listen reachable from other machines is meant: without it such
+	// a source is refused, since anyone who reaches the port could forge
+	// its events.
+	Insecure bool `yaml:"insecure,omitempty" json:"insecure,omitempty"`
 
 	// Subject (nats) is the subject to subscribe to; wildcards allowed.
 	Subject string `yaml:"subject,omitempty" json:"subject,omitempty"`

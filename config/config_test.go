@@ -33,6 +33,8 @@ var exampleEnv = map[string]string{
 	"CLOUD_API_TOKEN":           "SECRET-cloud-aa00",
 	"SLACK_BOT_TOKEN":           "SECRET-xoxb-7777",
 	"SIEM_TOKEN":                "SECRET-siem-9d9d",
+	"ALICE_TOKEN":               "SECRET-alice-4d4d",
+	"DASHBOARD_TOKEN":           "SECRET-dash-6e6e",
 }
 
 func envOf(m map[string]string) func(string) (string, bool) {
@@ -122,6 +124,10 @@ func TestLoadExtended(t *testing.T) {
 	if c.Server.Listen != ":9090" || c.Server.MaxBodyBytes != 65536 || c.Server.APIToken.Value() != "SECRET-api-3c3c" {
 		t.Errorf("server: %+v", c.Server)
 	}
+	wantTokens := []Token{{Name: "alice", Token: "SECRET-alice-4d4d", Role: RoleWriter}, {Name: "dashboard", Token: "SECRET-dash-6e6e", Role: RoleViewer}}
+	if !slices.Equal(c.Server.Tokens, wantTokens) || !c.Server.HasTokens() || !c.Server.Exposed() {
+		t.Errorf("server tokens: %+v", c.Server.Tokens)
+	}
 	n := c.NATS
 	if n.URL != "nats://a.example.com:4222, tls://b.example.com:4222" || n.Retention != dur(30*24*time.Hour) ||
 		n.Sync != "always" || n.User != "alerter" || n.Password.Value() != "SECRET-nats-1e1e" || n.TLS.Key != "/etc/alerter/key.pem" {
@@ -151,6 +157,8 @@ func TestLoadExtended(t *testing.T) {
 	}
 	if g := c.Source("generic"); g.Path != "/webhooks/generic" || g.Format != "json" || g.Fields["attrs.tenant"] != "raw.tenant" {
 		t.Errorf("generic source: %+v", g)
+	} else if !g.Insecure {
+		t.Error("generic source: insecure: true lost")
 	}
 	bot := c.Notifier("slack-bot")
 	if bot.Token.Value() != "SECRET-xoxb-7777" || bot.Channel != "#secops" || bot.APIURL != "http://127.0.0.1:9999/api" ||
@@ -246,8 +254,8 @@ sources: {name: x}
 		}},
 		{"a key given twice", `
 server:
-  listen: :1
-  listen: :2
+  listen: 127.0.0.1:1
+  listen: 127.0.0.1:2
 `, []string{`c.yaml:4:3: "listen" is already set at line 3`}},
 		{"an alias inside its own anchor", `
 server: &s {<<: *s}
@@ -260,6 +268,43 @@ server: {listen: localhost, max_body_bytes: 0, external_url: /alerts}
 			`c.yaml:2:18: listen "localhost": not host:port (e.g. 127.0.0.1:8080, or :8080 for every interface)`,
 			`c.yaml:2:45: max_body_bytes must be greater than 0`,
 			`c.yaml:2:62: external_url: not an absolute http or https URL (it has no scheme)`,
+		}},
+		{"an open door: beyond loopback without a token, or a webhook without secret", `
+server: {listen: "0.0.0.0:8080"}
+sources:
+  - {name: hook, type: webhook}
+  - {name: meant, type: webhook, insecure: true}
+  - {name: signed, type: webhook, secret: s}
+`, []string{
+			`c.yaml:2:18: listen "0.0.0.0:8080" is reachable from other machines, and the API has no token: set api_token (or tokens), or listen on 127.0.0.1`,
+			`c.yaml:4:5: source hook: a webhook without secret on server.listen 0.0.0.0:8080 takes events from anyone who reaches it: set secret, or insecure: true to say that is meant`,
+		}},
+		{"every interface, a token, and a webhook without secret", `
+server: {listen: ":8080", api_token: t}
+sources: [{name: hook, type: webhook}, {name: both, type: webhook, secret: s, insecure: true}, {name: alerter, type: nats, subject: x}]
+`, []string{
+			`c.yaml:3:11: source hook: a webhook without secret on server.listen :8080 takes events from anyone who reaches it: set secret, or insecure: true to say that is meant`,
+			`c.yaml:3:89: source both: insecure: true with a secret; the secret is checked, leave insecure out`,
+			`c.yaml:3:103: source name "alerter" is alerter's own: its actions (silences, reloads) are events of that source`,
+		}},
+		{"tokens", `
+server:
+  api_token: same
+  tokens:
+    - {name: alice, token: a, role: writer}
+    - {name: alice, token: b, role: boss}
+    - {name: api_token, token: same}
+    - {token: c, role: viewer}
+    - {name: "bad name", role: admin}
+`, []string{
+			`c.yaml:6:14: name "alice": already the name of the token at line 5`,
+			`c.yaml:6:37: role "boss": one of viewer, writer, admin`,
+			`c.yaml:7:7: tokens: token api_token needs a role (one of viewer, writer, admin)`,
+			`c.yaml:7:14: tokens: name "api_token" is server.api_token's; choose another`,
+			`c.yaml:7:32: token: the same as the token of api_token; every token must be its own`,
+			`c.yaml:8:7: tokens: a token needs a name, recorded as who did what with it`,
+			`c.yaml:9:7: tokens: token bad name has no token (give it from the environment: token: ${VAR})`,
+			`c.yaml:9:14: name "bad name": use letters, digits, dots, dashes and underscores (at most 64)`,
 		}},
 		{"nats", `
 nats:
@@ -296,7 +341,7 @@ sources:
 `, []string{
 			`c.yaml:3:21: type "natz": unknown source type (one of webhook, nats, confluence-poll, file)`,
 			`c.yaml:4:12: name "a": already the name of the source at line 3`,
-			`c.yaml:4:30: subject does not apply to a webhook source (it takes path, secret)`,
+			`c.yaml:4:30: subject does not apply to a webhook source (it takes path, secret, insecure)`,
 			`c.yaml:5:12: name "Bad_Name": use lower-case letters, digits and dashes ([a-z0-9-]+)`,
 			`c.yaml:6:5: source has no name`,
 			`c.yaml:6:5: source: a file source needs path`,

@@ -38,7 +38,7 @@ var (
 var (
 	sourceCommon = []string{"name", "type", "format", "fields"}
 	sourceKeys   = map[string][]string{
-		SourceWebhook:        {"path", "secret"},
+		SourceWebhook:        {"path", "secret", "insecure"},
 		SourceNATS:           {"subject"},
 		SourceConfluencePoll: {"base_url", "token", "username", "password", "interval", "lag", "overlap", "api", "enrich_groups"},
 		SourceFile:           {"path"},
@@ -96,7 +96,65 @@ func (p *parser) server(s *Server, n, root *yaml.Node) {
 		_, v := get(n, "external_url")
 		p.url("external_url", s.ExternalURL, first(v, n, root), "http", "https")
 	}
+	p.tokens(s, n, root)
+	if s.Exposed() && !s.HasTokens() {
+		// Anyone who reaches the port could read every alert, silence them
+		// all and reload the rules: see docs/running.md, server.
+		_, v := get(n, "listen")
+		p.errAt(first(v, n, root), "%s is reachable from other machines, and the API has no token: set api_token (or tokens), or listen on 127.0.0.1", p.subject("listen", v, s.Listen))
+	}
 }
+
+// tokens checks server.tokens: each named uniquely, with a token of its own
+// and a known role.
+func (p *parser) tokens(s *Server, n, root *yaml.Node) {
+	_, tn := get(n, "tokens")
+	nodes := items(tn)
+	names := map[string]*yaml.Node{}
+	values := map[string]string{}
+	if s.APIToken != "" {
+		values[s.APIToken.Value()] = "api_token"
+	}
+	for i, t := range s.Tokens {
+		item := first(at(nodes, i), tn, n, root)
+		field := func(key string) *yaml.Node {
+			_, v := get(item, key)
+			return first(v, item)
+		}
+		switch v := field("name"); {
+		case t.Name == "":
+			p.missing(item, "name", "tokens: a token needs a name, recorded as who did what with it")
+		case !tokenNameRE.MatchString(t.Name):
+			p.errAt(v, "%s: use letters, digits, dots, dashes and underscores (at most 64)", p.subject("name", v, t.Name))
+		case t.Name == APITokenName:
+			p.errAt(v, "tokens: name %q is server.api_token's; choose another", t.Name)
+		case names[t.Name] != nil:
+			p.errAt(v, "%s: already the name of the token at line %d", p.subject("name", v, t.Name), names[t.Name].Line)
+		default:
+			names[t.Name] = v
+		}
+		switch v := field("token"); {
+		case t.Token == "":
+			p.missing(item, "token", "tokens: token %s has no token (give it from the environment: token: ${VAR})", t.Name)
+		case values[t.Token.Value()] != "":
+			// The same secret twice could not tell who used it.
+			p.errAt(v, "%s: the same as the token of %s; every token must be its own", p.hidden("token", v), values[t.Token.Value()])
+		default:
+			values[t.Token.Value()] = "token " + t.Name
+		}
+		if !slices.Contains(Roles, t.Role) {
+			v := field("role")
+			if t.Role == "" {
+				p.missing(item, "role", "tokens: token %s needs a role (one of %s)", t.Name, strings.Join(Roles, ", "))
+			} else {
+				p.errAt(v, "%s: one of %s", p.subject("role", v, t.Role), strings.Join(Roles, ", "))
+			}
+		}
+	}
+}
+
+// tokenNameRE is for token names, which appear in records and events.
+var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 func (s *NATS) defaults(has func(string) bool) {
 	if s.Embedded.StoreDir == "" {
@@ -271,6 +329,10 @@ func (p *parser) sources(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 		}
 		label := p.label("source", s.Name, n)
 		p.name("source", s.Name, n, names)
+		if s.Name == OwnSource {
+			_, v := get(n, "name")
+			p.errAt(first(v, n), "source name %q is alerter's own: its actions (silences, reloads) are events of that source", OwnSource)
+		}
 		known := p.kind("source", s.Type, sourceTypes, n)
 		if !slices.Contains(formats, s.Format) {
 			v := field("format")
@@ -286,6 +348,14 @@ func (p *parser) sources(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 		case SourceWebhook:
 			v := field("path")
 			p.webhookPath(s, v)
+			switch {
+			case s.Secret == "" && !s.Insecure && c.Server.Exposed():
+				// Anyone who reaches the port could store events that
+				// fire alerts, or bury real ones: docs/running.md, sources.
+				p.errAt(n, "%s: a webhook without secret on server.listen %s takes events from anyone who reaches it: set secret, or insecure: true to say that is meant", label, c.Server.Listen)
+			case s.Secret != "" && s.Insecure:
+				p.errAt(field("insecure"), "%s: insecure: true with a secret; the secret is checked, leave insecure out", label)
+			}
 			if prev, dup := paths[s.Path]; dup && s.Path != "" {
 				p.errAt(v, "%s: already the path of source %s", p.subject("path", v, s.Path), prev)
 			} else {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/service/openapi"
 	"github.com/alerter/alerter/silences"
@@ -22,44 +26,57 @@ import (
 type route struct {
 	method, path string
 	handler      http.HandlerFunc
-	public       bool // served without the API token
+	// role is the least a token must have for the route (config.RoleViewer,
+	// RoleWriter, RoleAdmin), or public: served without a token.
+	role string
 }
 
-// routes are the API's routes; the OpenAPI document must describe exactly
-// these (a test checks), besides webhooks, health and metrics.
+// public marks a route served without a token.
+const public = ""
+
+// routes are the API's routes, each with the role it needs (the table
+// of docs/api.md, "Tokens and roles"); the OpenAPI document must describe
+// exactly these (a test checks), besides webhooks, health and metrics.
+// Viewers read (the playground and a silence's preview change nothing);
+// writers also change what is sent (silences, redeliveries); admins also
+// change how alerter runs (reload) or reach outside (a test notification
+// pages a real target).
 func (s *Service) routes() []route {
+	const viewer, writer, admin = config.RoleViewer, config.RoleWriter, config.RoleAdmin
 	return []route{
-		{"GET", "/api/v1/rules", s.listRules, false},
-		{"POST", "/-/reload", s.reloadHandler, false},
-		{"GET", "/api/v1/alerts", s.listAlerts, false},
-		{"GET", "/api/v1/alerts/{id}", s.getAlert, false},
-		{"POST", "/api/v1/alerts/{id}/redeliver", s.redeliver, false},
-		{"POST", "/api/v1/evaluate", s.evaluate, false},
-		{"GET", "/api/v1/events", s.listEvents, false},
-		{"GET", "/api/v1/events/{id}", s.getEvent, false},
-		{"GET", "/api/v1/events/{id}/explain", s.explainHandler, false},
-		{"GET", "/api/v1/silences", s.listSilences, false},
-		{"POST", "/api/v1/silences", s.addSilence, false},
-		{"POST", "/api/v1/silences/preview", s.previewSilence, false},
-		{"GET", "/api/v1/silences/{id}", s.getSilence, false},
-		{"DELETE", "/api/v1/silences/{id}", s.expireSilence, false},
-		{"GET", "/api/v1/deadletters", s.listDeadLetters, false},
-		{"GET", "/api/v1/notifiers", s.listNotifiers, false},
-		{"POST", "/api/v1/notifiers/{name}/test", s.testNotifier, false},
-		{"GET", "/api/v1/openapi.json", serveOpenAPI, true},
+		{"GET", "/api/v1/rules", s.listRules, viewer},
+		{"POST", "/-/reload", s.reloadHandler, admin},
+		{"GET", "/api/v1/alerts", s.listAlerts, viewer},
+		{"GET", "/api/v1/alerts/{id}", s.getAlert, viewer},
+		{"POST", "/api/v1/alerts/{id}/redeliver", s.redeliver, writer},
+		{"POST", "/api/v1/evaluate", s.evaluate, viewer},
+		{"GET", "/api/v1/events", s.listEvents, viewer},
+		{"GET", "/api/v1/events/{id}", s.getEvent, viewer},
+		{"GET", "/api/v1/events/{id}/explain", s.explainHandler, viewer},
+		{"GET", "/api/v1/silences", s.listSilences, viewer},
+		{"POST", "/api/v1/silences", s.addSilence, writer},
+		{"POST", "/api/v1/silences/preview", s.previewSilence, viewer},
+		{"GET", "/api/v1/silences/{id}", s.getSilence, viewer},
+		{"DELETE", "/api/v1/silences/{id}", s.expireSilence, writer},
+		{"GET", "/api/v1/deadletters", s.listDeadLetters, viewer},
+		{"GET", "/api/v1/notifiers", s.listNotifiers, viewer},
+		{"POST", "/api/v1/notifiers/{name}/test", s.testNotifier, admin},
+		{"GET", "/api/v1/whoami", s.whoami, viewer},
+		{"GET", "/api/v1/openapi.json", serveOpenAPI, public},
 	}
 }
 
 // api registers the HTTP API of SPEC §6.
 func (s *Service) api(mux *http.ServeMux) {
+	tokens := s.apiTokens()
 	for _, rt := range s.routes() {
 		h := http.Handler(rt.handler)
-		if !rt.public {
-			h = s.auth(rt.handler)
+		if rt.role != public {
+			h = auth(tokens, rt.role, rt.handler)
 		}
 		mux.Handle(rt.method+" "+rt.path, h)
 	}
-	mux.Handle("/api/", s.auth(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/api/", auth(tokens, config.RoleViewer, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody("no API route "+r.Method+" "+r.URL.Path))
 	}))
 }
@@ -69,20 +86,101 @@ func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(openapi.Document)
 }
 
-// auth requires server.api_token, when set, as a bearer token.
-func (s *Service) auth(h http.HandlerFunc) http.Handler {
-	token := []byte(s.cfg.Server.APIToken.Value())
+// apiToken is one token the API takes, with the name recorded for what is
+// done with it and its role.
+type apiToken struct {
+	name, role string
+	token      []byte
+}
+
+// apiTokens are server.api_token (an admin named config.APITokenName) and
+// server.tokens.
+func (s *Service) apiTokens() []apiToken {
+	var out []apiToken
+	if t := s.cfg.Server.APIToken.Value(); t != "" {
+		out = append(out, apiToken{name: config.APITokenName, role: config.RoleAdmin, token: []byte(t)})
+	}
+	for _, t := range s.cfg.Server.Tokens {
+		out = append(out, apiToken{name: t.Name, role: t.Role, token: []byte(t.Token.Value())})
+	}
+	return out
+}
+
+// tokensConfigured tells whether the API needs a token (server.api_token
+// or server.tokens): without one, other checks (the Host of a request)
+// stand in for it.
+func (s *Service) tokensConfigured() bool { return s.cfg.Server.HasTokens() }
+
+// Identity is who made an API request: the name of the token it carried
+// and that token's role, or, when no tokens are configured, the remote
+// address (with the role admin: anyone who reaches the port may do
+// anything, which config only allows on loopback).
+type Identity struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// Token says Name is a token's name rather than an address.
+	Token bool `json:"token"`
+}
+
+type identityKey struct{}
+
+// identity is who made r, as auth found it; the remote address outside
+// auth (tests calling a handler directly).
+func identity(r *http.Request) Identity {
+	if id, ok := r.Context().Value(identityKey{}).(Identity); ok {
+		return id
+	}
+	return Identity{Name: remoteAddr(r), Role: config.RoleAdmin}
+}
+
+// remoteAddr is the address a request came from, without the port, which
+// changes with every connection.
+func remoteAddr(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// roleRank orders roles: each is allowed what the ones before it are.
+func roleRank(role string) int { return slices.Index(config.Roles, role) }
+
+// auth requires, when tokens are configured, a bearer token of at least
+// role: 401 without one (or with one that is none of them), 403 naming
+// the role needed when its role is less. Every token is compared, in
+// constant time, so that the answer's timing does not tell which one
+// nearly matched.
+func auth(tokens []apiToken, role string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(token) > 0 {
+		id := Identity{Name: remoteAddr(r), Role: config.RoleAdmin}
+		if len(tokens) > 0 {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), token) != 1 {
+			given := []byte(strings.TrimSpace(got))
+			var match *apiToken
+			for i := range tokens {
+				if subtle.ConstantTimeCompare(given, tokens[i].token) == 1 && ok {
+					match = &tokens[i]
+				}
+			}
+			if match == nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="alerter"`)
-				writeJSON(w, http.StatusUnauthorized, errorBody("the API needs Authorization: Bearer <server.api_token>"))
+				writeJSON(w, http.StatusUnauthorized, errorBody("the API needs Authorization: Bearer <token> (server.api_token or one of server.tokens)"))
 				return
 			}
+			id = Identity{Name: match.name, Role: match.role, Token: true}
 		}
-		h(w, r)
+		if roleRank(id.Role) < roleRank(role) {
+			writeJSON(w, http.StatusForbidden, errorBody(fmt.Sprintf("%s %s needs the role %s or more; token %s is a %s", r.Method, r.URL.Path, role, id.Name, id.Role)))
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 	})
+}
+
+// whoami answers who the caller is: the token's name and role, so that
+// the web page shows only what the role may do.
+func (s *Service) whoami(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, identity(r))
 }
 
 func errorBody(msg string) map[string]string { return map[string]string{"error": msg} }
@@ -193,16 +291,26 @@ func (s *Service) addSilence(w http.ResponseWriter, r *http.Request) {
 		}
 		req.EndsAt = start.Add(d)
 	}
+	// Who it was is what the server authenticated, whatever the body says;
+	// created_by, what the caller wrote, defaults to it.
+	who := identity(r)
+	req.Identity = who.Name
+	if strings.TrimSpace(req.CreatedBy) == "" {
+		req.CreatedBy = who.Name
+	}
 	sl, err := s.silenceStore.Add(r.Context(), req.Silence)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
 		return
 	}
-	s.log.Info("silence added", "silence", sl.ID, "by", sl.CreatedBy, "until", sl.EndsAt)
+	s.log.Info("silence added", "silence", sl.ID, "by", sl.Identity, "created_by", sl.CreatedBy, "until", sl.EndsAt)
+	s.publishAction(r.Context(), s.silenceAction(ActionSilenceCreated, who, sl))
 	writeJSON(w, http.StatusCreated, s.view(sl))
 }
 
 func (s *Service) expireSilence(w http.ResponseWriter, r *http.Request) {
+	who := identity(r)
+	before, _ := s.silenceStore.Get(r.PathValue("id"))
 	sl, err := s.silenceStore.Expire(r.Context(), r.PathValue("id"))
 	switch {
 	case errors.Is(err, silences.ErrNotFound):
@@ -212,7 +320,10 @@ func (s *Service) expireSilence(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
 		return
 	}
-	s.log.Info("silence expired", "silence", sl.ID)
+	if before.State(time.Now()) != silences.Expired {
+		s.log.Info("silence expired", "silence", sl.ID, "by", who.Name)
+		s.publishAction(r.Context(), s.silenceAction(ActionSilenceExpired, who, sl))
+	}
 	writeJSON(w, http.StatusOK, s.view(sl))
 }
 

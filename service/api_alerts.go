@@ -337,7 +337,11 @@ func (s *Service) redeliver(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !already {
-		s.log.Info("dead letter handed back", "alert", id, "target", req.Target)
+		who := identity(r)
+		s.log.Info("dead letter handed back", "alert", id, "target", req.Target, "by", who.Name)
+		s.publishAction(r.Context(), action{name: ActionAlertRedelivered, who: who,
+			attrs:   map[string]string{"alert_id": id, "rule": a.Rule, "severity": string(a.Severity), "target": req.Target, "title": a.Title},
+			objects: []event.Object{{Type: "alert", ID: id, Name: a.Title}, {Type: "rule", ID: a.Rule, Name: a.Name}}})
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"alert": id, "target": req.Target, "status": bus.Requeued, "already": already})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/event"
 )
 
@@ -27,7 +28,7 @@ type storedEventView struct {
 func (s *Service) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	source := q.Get("source")
-	if source != "" && s.cfg.Source(source) == nil {
+	if source != "" && source != config.OwnSource && s.cfg.Source(source) == nil {
 		writeJSON(w, http.StatusBadRequest, errorBody("source: no source "+source))
 		return
 	}

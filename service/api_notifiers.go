@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -91,13 +92,18 @@ func (s *Service) testNotifier(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	err := d.n.Notify(ctx, notifiers.TestAlert(name, rules.Severity(req.Severity), time.Now().UTC()))
+	// A test pages a real target: who did it is recorded, sent or not
+	// (the error is left out: a target's answer may echo credentials).
+	who := identity(r)
+	s.publishAction(r.Context(), action{name: ActionTestNotification, who: who,
+		attrs: map[string]string{"notifier": name, "severity": req.Severity, "ok": strconv.FormatBool(err == nil)}})
 	if err != nil {
 		retryable, _ := notifiers.Classify(err)
-		s.log.Warn("test notification failed", "notifier", name, "err", err)
+		s.log.Warn("test notification failed", "notifier", name, "by", who.Name, "err", err)
 		writeJSON(w, http.StatusOK, testResult{Error: err.Error(), Retryable: retryable})
 		return
 	}
-	s.log.Info("test notification sent", "notifier", name)
+	s.log.Info("test notification sent", "notifier", name, "by", who.Name)
 	writeJSON(w, http.StatusOK, testResult{OK: true})
 }
 

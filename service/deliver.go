@@ -193,7 +193,7 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 		// Only a crash between sending and recording can send one twice.
 		return
 	}
-	if d.silence != nil {
+	if d.silence != nil && !ownAction(&a) {
 		if ids := d.silence.Matching(&a, d.now()); len(ids) > 0 {
 			d.stats.Silenced.Add(1)
 			d.record(ctx, msg, &a, bus.Outcome{Status: bus.Silenced, Attempts: attempt - 1, Silences: ids})

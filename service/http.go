@@ -104,13 +104,6 @@ func (s *Service) guard(next http.Handler) http.Handler {
 	})
 }
 
-// tokensConfigured tells whether the API needs a token: then a request
-// from a page that is not alerter's own carries none, and the Host needs
-// no check.
-func (s *Service) tokensConfigured() bool {
-	return s.cfg.Server.APIToken.Value() != ""
-}
-
 // ownNames are the host names, beside localhost and IP addresses, that
 // this server answers to without a token: server.listen's and
 // server.external_url's, in lower case.

@@ -23,6 +23,9 @@ type ReloadStatus struct {
 	Trigger string    `json:"trigger"` // start, signal, api, watch
 	Version string    `json:"version"` // of the rule set running now
 	Rules   int       `json:"rules"`
+	// By is who asked: the API token's name (or the remote address without
+	// tokens) for trigger api, else alerter itself.
+	By string `json:"by,omitempty"`
 	// Errors are the problems of a rejected set, file:line:col: message.
 	Errors []string `json:"errors,omitempty"`
 }
@@ -44,10 +47,17 @@ func (s *Service) loadRules() (*rules.Set, error) {
 // and group, so it carries over to the new set. It reports whether the
 // new set runs.
 func (s *Service) Reload(trigger string) bool {
+	return s.reloadBy(context.Background(), trigger, alerterIdentity(trigger))
+}
+
+// reloadBy is Reload asked by who; a new set that runs is published as
+// alerter's own action (ActionRulesReloaded), with the rules it added and
+// removed.
+func (s *Service) reloadBy(ctx context.Context, trigger string, who Identity) bool {
 	s.reload.mu.Lock()
 	defer s.reload.mu.Unlock()
 	set, err := s.loadRules()
-	st := ReloadStatus{At: time.Now().UTC(), Trigger: trigger}
+	st := ReloadStatus{At: time.Now().UTC(), Trigger: trigger, By: who.Name}
 	if err != nil {
 		s.reload.failed.Add(1)
 		cur := s.eng.Rules()
@@ -60,7 +70,7 @@ func (s *Service) Reload(trigger string) bool {
 		} else {
 			st.Errors = []string{err.Error()}
 		}
-		s.log.Error("rules not reloaded; the running set stays", "trigger", trigger, "errors", len(st.Errors), "first", st.Errors[0])
+		s.log.Error("rules not reloaded; the running set stays", "trigger", trigger, "by", who.Name, "errors", len(st.Errors), "first", st.Errors[0])
 		s.reload.status = st
 		return false
 	}
@@ -69,11 +79,13 @@ func (s *Service) Reload(trigger string) bool {
 		s.reload.status = st
 		return true
 	}
+	old := s.eng.Rules()
 	s.eng.Swap(set)
 	s.reload.ok.Add(1)
 	st.OK, st.Version, st.Rules = true, set.Version, len(set.Rules)
 	s.reload.status = st
-	s.log.Info("rules reloaded", "trigger", trigger, "rules", len(set.Rules), "version", set.Version)
+	s.log.Info("rules reloaded", "trigger", trigger, "by", who.Name, "rules", len(set.Rules), "version", set.Version)
+	s.publishAction(ctx, reloadAction(who, trigger, old, set))
 	return true
 }
 
@@ -85,7 +97,7 @@ func (s *Service) ReloadStatus() ReloadStatus {
 }
 
 func (s *Service) reloadHandler(w http.ResponseWriter, r *http.Request) {
-	ok := s.Reload("api")
+	ok := s.reloadBy(r.Context(), "api", identity(r))
 	code := http.StatusOK
 	if !ok {
 		code = http.StatusUnprocessableEntity

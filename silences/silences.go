@@ -30,6 +30,10 @@ type Silence struct {
 	StartsAt  time.Time `json:"starts_at"`
 	EndsAt    time.Time `json:"ends_at"`
 	CreatedBy string    `json:"created_by"`
+	// Identity is who created it as the server authenticated them: the
+	// name of the API token, or the remote address when no tokens are
+	// configured. CreatedBy is what the caller wrote and may name anyone.
+	Identity  string    `json:"identity,omitempty"`
 	Comment   string    `json:"comment"`
 	CreatedAt time.Time `json:"created_at"`
 	// UpdatedAt is when it was last changed (expired early, for one).

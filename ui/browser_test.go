@@ -50,6 +50,9 @@ func chromium(t *testing.T) string {
 
 const token = "ui-test-token"
 
+// viewerToken is a token of role viewer, which reads only.
+const viewerToken = "ui-viewer-token"
+
 // alerter is a running alerter with the example rules.
 type alerter struct {
 	url string
@@ -60,14 +63,18 @@ func startAlerter(t *testing.T) *alerter {
 	return startAlerterWith(t, token)
 }
 
-// startAlerterWith starts an alerter whose server.api_token is apiToken
-// ("": none).
+// startAlerterWith starts an alerter whose server.api_token is apiToken,
+// with a viewer token beside it ("": no tokens at all).
 func startAlerterWith(t *testing.T, apiToken string) *alerter {
 	t.Helper()
+	tokens := ""
+	if apiToken != "" {
+		tokens = fmt.Sprintf(", api_token: %q, tokens: [{name: wallboard, token: %q, role: viewer}]", apiToken, viewerToken)
+	}
 	// A webhook target that refuses connections gives up after two
 	// attempts, so that high alerts leave a dead letter.
 	yaml := fmt.Sprintf(`
-server: {listen: "127.0.0.1:0", api_token: %q}
+server: {listen: "127.0.0.1:0"%s}
 nats: {embedded: {store_dir: %q}}
 rules: {paths: [../examples/rules], watch: false}
 sources:
@@ -76,7 +83,7 @@ notifiers:
   - {name: console, type: console}
   - {name: siem, type: webhook, url: "http://127.0.0.1:1/in", max_attempts: 2, max_backoff: 1s}
 routes: {high: [console, siem], default: [console]}
-`, apiToken, filepath.Join(t.TempDir(), "nats"))
+`, tokens, filepath.Join(t.TempDir(), "nats"))
 	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -325,14 +332,20 @@ func TestBrowser(t *testing.T) {
 		waitFor(t, ctx, "the preview of the changed silence", `document.getElementById('silence-preview').textContent.startsWith('Would silence 0 of the last ')`)
 		do(t, ctx, "change it back", chromedp.SendKeys(chromedp.CSS(`#matchers .matcher:nth-child(2) .m-value`), kb.Backspace))
 		waitFor(t, ctx, "the preview again", `document.getElementById('silence-preview').textContent.startsWith('Would silence 1 of the last ')`)
-		// Without an author the API refuses it, next to the form.
-		do(t, ctx, "submit without author", chromedp.Click(chromedp.ID("create-silence")))
-		waitFor(t, ctx, "the API's error", `document.getElementById('silence-errors').textContent.includes('created_by is required')`)
+		// What the API refuses is shown next to the form.
+		do(t, ctx, "submit a wrong duration",
+			chromedp.SetValue(chromedp.ID("duration"), "forever"),
+			chromedp.Click(chromedp.ID("create-silence")),
+		)
+		waitFor(t, ctx, "the API's error", `document.getElementById('silence-errors').textContent.includes('duration "forever"')`)
 		do(t, ctx, "create the silence",
+			chromedp.SetValue(chromedp.ID("duration"), "2h"),
 			chromedp.SendKeys(chromedp.ID("created-by"), "test-admin"),
 			chromedp.Click(chromedp.ID("create-silence")),
 		)
 		waitFor(t, ctx, "the silence listed as active", `document.querySelector('#silences-active tbody').textContent.includes('rule="soteri-protection-weakened"')`)
+		// Beside the author typed, who the server authenticated.
+		waitFor(t, ctx, "the token that created it", `document.querySelector('#silences-active tbody').textContent.includes('test-admin (as api_token)')`)
 		if got := eval[string](t, ctx, `document.getElementById('silence-errors').textContent`); got != "" {
 			t.Errorf("errors after creating: %s", got)
 		}
@@ -490,9 +503,10 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the rule's tests: %q", got)
 		}
 		// The same rule over what alerter stored: the one event, which
-		// fired it.
+		// fired it, and alerter's own events of the silence created and
+		// expired above.
 		do(t, ctx, "backtest it", chromedp.Click(chromedp.ID("backtest")))
-		waitFor(t, ctx, "the backtest", `document.getElementById('summary').textContent.startsWith('Over 1 stored event, from ')`)
+		waitFor(t, ctx, "the backtest", `document.getElementById('summary').textContent.startsWith('Over 3 stored events, from ')`)
 		if got := eval[string](t, ctx, `document.getElementById('summary').textContent`); !strings.HasSuffix(got, ": matched 1 time, 1 alert, 0 suppressed. The rule soteri-protection-weakened as loaded now fired 1 alert over the same events.") {
 			t.Errorf("backtest summary %q", got)
 		}
@@ -539,6 +553,18 @@ func TestBrowser(t *testing.T) {
 		do(t, ctx, "test the refusing webhook", chromedp.Click(chromedp.CSS(`#notifier-siem button`)))
 		waitFor(t, ctx, "the webhook's failure", `document.querySelector('#notifier-siem .test-result').textContent.includes('connection refused') && document.querySelector('#notifier-siem .test-result').textContent.includes('it may work later')`)
 		screenshot(t, ctx, "notifiers", false)
+	})
+
+	t.Run("a viewer's token shows no controls it cannot use", func(t *testing.T) {
+		do(t, ctx, "use the viewer's token", chromedp.Navigate(a.url+"/silences"),
+			chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('alerter.api-token', '`+viewerToken+`')`),
+			chromedp.Reload())
+		waitFor(t, ctx, "the note instead of the form", `!document.getElementById('silence-form') && document.querySelector('.role-note')?.textContent.includes('(wallboard) is a viewer')`)
+		waitFor(t, ctx, "the token's name and role", `document.getElementById('token-button').textContent === 'wallboard (viewer)'`)
+		waitFor(t, ctx, "the silences listed", `document.getElementById('count-expired').textContent === '(1)'`)
+		do(t, ctx, "open the targets", chromedp.Navigate(a.url+"/notifiers"))
+		waitFor(t, ctx, "no test buttons", `document.querySelector('#notifier-console')?.textContent.includes('admin only') && !document.querySelector('#notifiers-body button, #notifier-console button')`)
+		do(t, ctx, "back to the admin token", chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('alerter.api-token', '`+token+`')`))
 	})
 
 	if os.Getenv("ALERTER_SCREENSHOTS") != "" {

@@ -39,8 +39,14 @@ matcher matches. For example:
 --dry-run creates nothing: it lists which of the newest 1,000 alerts the
 matchers would have muted, to check them first.
 
+--author is optional. The server records, besides it, who created the
+silence as it authenticated them: the API token's name (or the remote
+address when it has no tokens); list shows that name in brackets when it
+differs from the author.
+
 --url defaults to $ALERTER_URL, else http://127.0.0.1:8080; the API token
-(server.api_token) is read from $ALERTER_API_TOKEN.
+(server.api_token or one of server.tokens) is read from $ALERTER_API_TOKEN.
+Adding and expiring silences needs a token of role writer or admin.
 `
 
 func silenceCmd(ctx context.Context, args []string, s stdio) int {
@@ -173,7 +179,7 @@ func silenceAdd(ctx context.Context, args []string, s stdio) int {
 	c, fs := apiFlags("silence add", s)
 	dur := fs.Duration("for", 0, "how long the silence lasts, e.g. 2h (required)")
 	comment := fs.String("comment", "", "why (required)")
-	author := fs.String("author", os.Getenv("USER"), "who silences")
+	author := fs.String("author", os.Getenv("USER"), "who silences, recorded as created_by; optional: default $USER, and without it\nthe server records the API token's name (or your address when it has no tokens)")
 	dryRun := fs.Bool("dry-run", false, "create nothing: list the recent alerts the matchers would have muted")
 	if ok, code := parse(fs, args); !ok {
 		return code
@@ -250,7 +256,11 @@ func silenceList(ctx context.Context, args []string, s stdio) int {
 		for _, m := range sl.Matchers {
 			ms = append(ms, m.String())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sl.ID, sl.State, sl.EndsAt.Local().Format(time.DateTime), sl.CreatedBy, strings.Join(ms, " "), sl.Comment)
+		by := sl.CreatedBy
+		if sl.Identity != "" && sl.Identity != sl.CreatedBy {
+			by += " [" + sl.Identity + "]"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sl.ID, sl.State, sl.EndsAt.Local().Format(time.DateTime), by, strings.Join(ms, " "), sl.Comment)
 	}
 	_ = tw.Flush()
 	return 0

@@ -39,7 +39,7 @@ export async function api(path, { method = 'GET', body } = {}) {
       throw new APIError(0, `alerter did not answer (${e.message}); is it running?`);
     }
     if (res.status === 401 && attempt < 3) {
-      await askToken(token ? 'That token was refused. Check server.api_token.' : '');
+      await askToken(token ? 'That token was refused. Check server.api_token and server.tokens.' : '');
       continue;
     }
     let data = null;
@@ -88,12 +88,51 @@ function showTokenButton() {
   document.getElementById('token-button').hidden = false;
 }
 
+// roles, least allowed first: viewers read, writers also silence and hand
+// dead letters back, admins also reload rules and test targets.
+const roles = ['viewer', 'writer', 'admin'];
+let identity = null; // who the API takes this tab for, once known
+let asked = null;
+
+// whoami asks the API once who this tab is ({name, role, token}); null
+// when it cannot say (then every control is shown, and the API's 403
+// says what is missing). With a token, the header's button shows its name
+// and role.
+export function whoami() {
+  asked ??= api('api/v1/whoami').then((id) => {
+    identity = id;
+    const b = document.getElementById('token-button');
+    if (b && id?.token) {
+      b.textContent = `${id.name} (${id.role})`;
+      b.title = 'The API token this tab uses; click to change it';
+      b.hidden = false;
+    }
+    return id;
+  }, () => null);
+  return asked;
+}
+
+// allowed tells whether this tab's token has at least role, as far as is
+// known yet (whoami not answered: yes).
+export function allowed(role) {
+  return !identity || roles.indexOf(identity.role) >= roles.indexOf(role);
+}
+
+// roleNote says that the token's role does not allow something, for
+// where its controls would be.
+export function roleNote(role, what) {
+  return h('p', { class: 'note role-note' },
+    `Your token (${identity?.name}) is a ${identity?.role}: ${what} needs a ${role} or admin token. `,
+    'Use the button at the top of the page to change it.');
+}
+
 // The header's button asks for a (new) token, then reloads the page.
 document.getElementById('token-button')?.addEventListener('click', () => {
   declined = false;
   askToken('').then(() => location.reload(), () => {});
 });
 if (sessionStorage.getItem(tokenKey)) showTokenButton();
+whoami();
 
 // h builds an element: h('a', {href: '...', class: 'x'}, 'text', child).
 // Children are text or nodes; text is never parsed as HTML.
@@ -207,7 +246,7 @@ export function deliveryRows(d, alertID) {
       h('td', null, h('span', { class: 'state state-' + o.status }, o.status)),
       h('td', { class: 'num' }, o.attempts ?? 0),
       h('td', { class: 'time' }, time(o.at)),
-      h('td', null, detail, o.status === 'dead' && alertID ? [' ', redeliverButton(alertID, t)] : null));
+      h('td', null, detail, o.status === 'dead' && alertID && allowed('writer') ? [' ', redeliverButton(alertID, t)] : null));
   });
 }
 

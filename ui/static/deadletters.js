@@ -1,5 +1,5 @@
 // Dead letters: notifications given up on, newest first.
-import { $, api, clock, h, href, poll, redeliverButton, severity, showError, time } from './app.js';
+import { $, allowed, api, clock, h, href, poll, redeliverButton, severity, showError, time } from './app.js';
 
 const notifier = new URLSearchParams(location.search).get('notifier') ?? '';
 
@@ -13,7 +13,7 @@ function row(d) {
     h('td', { class: 'num' }, d.attempts),
     h('td', null, d.reason),
     h('td', null, d.error),
-    h('td', null, a.id && d.now === 'dead' ? redeliverButton(a.id, d.notifier)
+    h('td', null, a.id && d.now === 'dead' && allowed('writer') ? redeliverButton(a.id, d.notifier)
       : d.now ? h('span', { class: 'state state-' + d.now, title: 'What became of it since' }, d.now) : null),
   );
 }

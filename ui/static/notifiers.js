@@ -1,11 +1,13 @@
 // Targets: each notifier with its counters and queue, refreshed every 5 s,
 // and a test notification through one.
-import { $, api, clock, h, href, poll, showError } from './app.js';
+import { $, allowed, api, clock, h, href, poll, showError, whoami } from './app.js';
 
 const rows = new Map(); // name → {row, cells}
 const counters = ['sent', 'failed', 'retried', 'dead', 'silenced'];
 
 function testButton(name) {
+  // A test pages a real target: admins only.
+  if (!allowed('admin')) return h('span', { class: 'empty', title: 'Sending a test needs an admin token' }, 'admin only');
   const result = h('span', { class: 'test-result', role: 'status' });
   const b = h('button', { type: 'button', class: 'secondary small', 'aria-label': `Send a test to ${name}` }, 'Send test');
   b.addEventListener('click', async () => {
@@ -61,4 +63,5 @@ async function refresh() {
   $('notifiers-status').textContent = `${data.notifiers.length} target${data.notifiers.length === 1 ? '' : 's'}. Counters since this alerter started; updated ${clock()}.`;
 }
 
-poll(refresh, { every: 5000, hidden: 60000, onError: (e) => showError($('notifiers-error'), e) });
+// The test buttons are built once per row: know the token's role first.
+whoami().then(() => poll(refresh, { every: 5000, hidden: 60000, onError: (e) => showError($('notifiers-error'), e) }));

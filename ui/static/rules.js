@@ -75,8 +75,10 @@ async function refresh() {
   }
   for (const r of data.rules) update(rows.get(r.id), r);
   const files = data.files.length;
+  const rl = data.reload;
+  const reloaded = rl?.ok && rl.trigger !== 'start' && rl.by ? ` Last reloaded (${rl.trigger}) by ${rl.by}.` : '';
   $('rules-status').textContent = `${data.rules.length} rules from ${files} file${files === 1 ? '' : 's'} ` +
-    `(rule set ${data.version}). Counters since this alerter started; updated ${clock()}.`;
+    `(rule set ${data.version}).${reloaded} Counters since this alerter started; updated ${clock()}.`;
   showReload(data.reload);
 }
 
@@ -92,7 +94,7 @@ function showReload(rl) {
   box.hidden = false;
   box.replaceChildren(
     h('h2', null, 'The last reload was rejected'),
-    h('p', null, `At `, time(rl.at), ` (${rl.trigger}) the rule files had ${rl.errors?.length ?? 0} error${rl.errors?.length === 1 ? '' : 's'}; `,
+    h('p', null, `At `, time(rl.at), ` (${rl.trigger}${rl.by ? ', asked by ' + rl.by : ''}) the rule files had ${rl.errors?.length ?? 0} error${rl.errors?.length === 1 ? '' : 's'}; `,
       `the rule set ${rl.version} keeps running until they are fixed.`),
     h('ul', null, (rl.errors ?? []).map((e) => h('li', null, h('code', null, e)))));
 }

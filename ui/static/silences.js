@@ -1,6 +1,6 @@
 // Silences: create one (from an alert: ?alert=ID prefills it), list them
 // by state, expire them.
-import { $, APIError, api, h, href, poll, severity, showError, time } from './app.js';
+import { $, APIError, allowed, api, h, href, poll, roleNote, severity, showError, time, whoami } from './app.js';
 
 const ops = [
   { op: '=', regex: false, negate: false, label: '= equals' },
@@ -65,6 +65,7 @@ let previewAsked = 0;
 async function preview() {
   const matchers = readMatchers().filter((m) => m.name);
   const box = $('silence-preview');
+  if (!box) return; // no form: the token cannot create silences
   const asked = ++previewAsked;
   if (!matchers.some((m) => m.value)) {
     box.replaceChildren(); // nothing typed yet that names an alert
@@ -151,11 +152,13 @@ function silenceRow(s) {
     h('td', { class: 'matchers' }, matchersText(s.matchers ?? [])),
     h('td', { class: 'time' }, time(s.starts_at)),
     h('td', { class: 'time' }, time(s.ends_at)),
-    h('td', null, s.created_by),
+    h('td', null, s.created_by, s.identity && s.identity !== s.created_by
+      ? [' ', h('span', { class: 'identity', title: 'who the server authenticated: the API token, or the address without tokens' }, `(as ${s.identity})`)]
+      : null),
     h('td', { class: 'comment' }, s.comment),
   ];
   const actions = h('td', null);
-  if (s.state !== 'expired') {
+  if (s.state !== 'expired' && allowed('writer')) {
     actions.append(h('button', {
       type: 'button', class: 'secondary', 'aria-label': `Expire silence ${s.id}`,
       onclick: async (ev) => {
@@ -207,5 +210,12 @@ async function prefill() {
   }
 }
 
+// A viewer's token cannot create or expire silences: no form, and a note
+// saying why.
+whoami().then(() => {
+  if (!allowed('writer')) {
+    $('silence-form').replaceWith(roleNote('writer', 'creating and expiring silences'));
+  }
+});
 prefill();
 poll(refresh, { every: 10000, hidden: 60000, onError: (e) => showError($('silences-error'), e) });
