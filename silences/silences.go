@@ -114,7 +114,17 @@ func (s *Silence) CheckMatchers() error {
 			errs = append(errs, fmt.Errorf("matcher %d: %w", i+1, err))
 		}
 	}
-	if len(s.Matchers) > 0 && s.matchesEverything() {
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// A matcher that takes every value narrows nothing: refused on its own
+	// merit, as it could only hide that the rest names nothing either.
+	for i := range s.Matchers {
+		if s.Matchers[i].matchesAll() {
+			errs = append(errs, fmt.Errorf("matcher %d (%s) matches every value, so it names nothing: a silence of everything is not allowed", i+1, s.Matchers[i]))
+		}
+	}
+	if len(errs) == 0 && len(s.Matchers) > 0 && s.matchesEverything() {
 		errs = append(errs, errors.New("every matcher matches an empty value, so the silence could match every alert: add one that names something (rule=..., label.team=...)"))
 	}
 	return errors.Join(errs...)
@@ -130,17 +140,6 @@ func (s *Silence) matchesEverything() bool {
 		}
 	}
 	return true
-}
-
-// compileMatchers prepares the matchers of a silence read back from the
-// bucket, which was checked whole when it was added.
-func (s *Silence) compileMatchers() error {
-	for i := range s.Matchers {
-		if err := s.Matchers[i].compile(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (m *Matcher) compile() error {
