@@ -1,6 +1,7 @@
 package silences
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter/internal/natstest"
+	"github.com/alerter/alerter/internal/syncbuf"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -146,7 +148,9 @@ func TestCheckDuration(t *testing.T) {
 func TestStoreRefusesWhatTheBucketHolds(t *testing.T) {
 	env := natstest.Start(t)
 	ctx := t.Context()
-	st, err := Open(ctx, env.JS, Options{Replicas: 1, Policy: Policy{MaxDuration: 24 * time.Hour, Rules: loaded}})
+	var logs syncbuf.Buffer
+	st, err := Open(ctx, env.JS, Options{Replicas: 1, Policy: Policy{MaxDuration: 24 * time.Hour, Rules: loaded},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +187,9 @@ func TestStoreRefusesWhatTheBucketHolds(t *testing.T) {
 		if !strings.Contains(reasons[id], want) {
 			t.Errorf("%s refused for %q, want %q", id, reasons[id], want)
 		}
+	}
+	if !strings.Contains(logs.String(), `msg="silence in the bucket refused; not applied" key=everything`) {
+		t.Errorf("no log line for a refused silence:\n%s", logs.String())
 	}
 	// Replaced by a valid one, it applies and is no longer counted.
 	write("century", time.Hour, "rule=soteri-export")
