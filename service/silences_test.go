@@ -20,9 +20,9 @@ func TestSilencesThatMuteEverything(t *testing.T) {
 	flaky := newTarget(nil)
 	r := startDelivery(t, map[string]notifier{"flaky": flaky, "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)})
 	for body, want := range map[string]string{
-		`{"matchers":[{"name":"rule","value":"","negate":true}],"duration":"1h","created_by":"x","comment":"y"}`:  "would mute everything",
-		`{"matchers":[{"name":"rule","value":".+","regex":true}],"duration":"1h","created_by":"x","comment":"y"}`: "would mute everything",
-		`{"matchers":[{"name":"severity","value":".*","regex":true}],"duration":"1h","created_by":"x","comment":"y"}`: "matches every value",
+		`{"matchers":[{"name":"rule","value":"","negate":true}],"duration":"1h","created_by":"x","comment":"y"}`:       "would mute everything",
+		`{"matchers":[{"name":"rule","value":".+","regex":true}],"duration":"1h","created_by":"x","comment":"y"}`:      "would mute everything",
+		`{"matchers":[{"name":"severity","value":".*","regex":true}],"duration":"1h","created_by":"x","comment":"y"}`:  "matches every value",
 		`{"matchers":[{"name":"rule","value":"setting-changed"}],"duration":"876000h","created_by":"x","comment":"y"}`: "longer than silences.max_duration (30 days)",
 	} {
 		code, got := r.post(t, "/api/v1/silences", body, "Content-Type", "application/json")
