@@ -82,11 +82,11 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 	for _, a := range alerts {
 		targets := make([]string, 0, len(a.Deliveries))
 		for t, o := range a.Deliveries {
-			targets = append(targets, t+" "+o.Status)
+			targets = append(targets, safe(t)+" "+safe(o.Status))
 		}
 		sort.Strings(targets)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Time.Local().Format(time.DateTime), a.Severity, a.Rule,
-			strings.Join(targets, ", "), a.Title, a.ID)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Time.Local().Format(time.DateTime), safe(string(a.Severity)), safe(a.Rule),
+			strings.Join(targets, ", "), safe(a.Title), safe(a.ID))
 	}
 	_ = tw.Flush()
 	if older {

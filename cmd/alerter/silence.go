@@ -112,7 +112,8 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	if resp.StatusCode/100 != 2 {
 		var e struct{ Error string }
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s (%d)", e.Error, resp.StatusCode)}
+			// The server's message may quote what was sent or stored.
+			return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s (%d)", safe(e.Error), resp.StatusCode)}
 		}
 		return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s", method, path, resp.Status)}
 	}
@@ -200,7 +201,7 @@ func silenceAdd(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintf(s.err, "alerter silence add: %v\n", err)
 		return 1
 	}
-	fmt.Fprintln(s.out, out.ID)
+	fmt.Fprintln(s.out, safe(out.ID))
 	return 0
 }
 
@@ -223,7 +224,7 @@ func silencePreview(ctx context.Context, c *apiClient, matchers []silences.Match
 	fmt.Fprintln(s.out)
 	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 	for _, a := range out.Alerts {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.Time.Local().Format(time.DateTime), a.Severity, a.Rule, a.Title)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.Time.Local().Format(time.DateTime), safe(string(a.Severity)), safe(a.Rule), safe(a.Title))
 	}
 	_ = tw.Flush()
 	return 0
@@ -248,9 +249,9 @@ func silenceList(ctx context.Context, args []string, s stdio) int {
 		}
 		ms := make([]string, 0, len(sl.Matchers))
 		for _, m := range sl.Matchers {
-			ms = append(ms, m.String())
+			ms = append(ms, safe(m.String()))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sl.ID, sl.State, sl.EndsAt.Local().Format(time.DateTime), sl.CreatedBy, strings.Join(ms, " "), sl.Comment)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safe(sl.ID), safe(sl.State), sl.EndsAt.Local().Format(time.DateTime), safe(sl.CreatedBy), strings.Join(ms, " "), safe(sl.Comment))
 	}
 	_ = tw.Flush()
 	return 0
