@@ -588,7 +588,7 @@ routes: {default: [siem]}
 
 	// alerter alerts: the two alerts, delivered in the end.
 	code, out, errs = runCLI(t, "", "alerts", "--url", url)
-	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], "TIME") ||
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], "FIRED") ||
 		!strings.Contains(lines[1], "high      setting-changed  siem sent") || !strings.Contains(out, "user1 changed a global setting") {
 		t.Errorf("alerts: %d %q %q", code, out, errs)
 	}
