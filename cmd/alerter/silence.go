@@ -112,8 +112,13 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	if resp.StatusCode/100 != 2 {
 		var e struct{ Error string }
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			// The server's message may quote what was sent or stored.
-			return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s (%d)", safe(e.Error), resp.StatusCode)}
+			// The server's message may quote what was sent or stored; it
+			// may be several problems, a line each.
+			lines := strings.Split(e.Error, "\n")
+			for i := range lines {
+				lines[i] = safe(lines[i])
+			}
+			return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s (%d)", strings.Join(lines, "\n"), resp.StatusCode)}
 		}
 		return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s", method, path, resp.Status)}
 	}

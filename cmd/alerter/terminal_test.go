@@ -27,7 +27,7 @@ func hostileAPI(t *testing.T) string {
 		"GET /api/v1/silences": `{"silences":[{"id":"S1` + evil + `","matchers":[{"name":"group.event.actor.name","value":"` + evil + `"}],"starts_at":"2024-05-14T10:00:00Z",
 			"ends_at":"2024-05-14T11:00:00Z","created_by":"` + evil + `","comment":"` + evil + `","state":"active"}]}`,
 		"POST /api/v1/silences/preview": `{"matched":1,"scanned":1,"alerts":[` + alert + `]}`,
-		"POST /api/v1/silences":         `{"error":"` + evil + `"}`,
+		"POST /api/v1/silences":         `{"error":"first problem\nsecond: ` + evil + `"}`,
 		"GET /api/v1/events":            `{"events":[{"event":` + ev + `}]}`,
 		"GET /api/v1/events/E1/explain": `{"event":` + ev + `,"stored":"2024-05-14T10:00:00Z","rules":[{"rule":"r1` + evil + `","matched":true,"error":"` + evil + `",
 			"clauses":[{"source":"` + evil + `","value":true}],"group":{"event.actor.name":"` + evil + `"},"decision":"` + evil + `",
@@ -55,15 +55,18 @@ func TestCLIEscapesEventData(t *testing.T) {
 	url := hostileAPI(t)
 	for _, tc := range []struct {
 		cmd, args []string
-		lines     int // of stdout and stderr together
+		lines     int    // of stdout and stderr together
+		shown     string // evil as shown; default evilShown
 	}{
-		{[]string{"alerts"}, nil, 2},
-		{[]string{"deadletters", "list"}, nil, 2},
-		{[]string{"silence", "list"}, nil, 2},
-		{[]string{"silence", "add"}, []string{"--dry-run", "rule=r1"}, 2},
-		{[]string{"silence", "add"}, []string{"--for", "1h", "--comment", "c", "--author", "a", "rule=r1"}, 1},
-		{[]string{"explain"}, []string{"--find", "Esc"}, 2},
-		{[]string{"explain"}, []string{"E1"}, 9},
+		{[]string{"alerts"}, nil, 2, ""},
+		{[]string{"deadletters", "list"}, nil, 2, ""},
+		{[]string{"silence", "list"}, nil, 2, ""},
+		{[]string{"silence", "add"}, []string{"--dry-run", "rule=r1"}, 2, ""},
+		// An error of several lines (errors.Join) keeps them; each is escaped.
+		{[]string{"silence", "add"}, []string{"--for", "1h", "--comment", "c", "--author", "a", "rule=r1"}, 3,
+			"first problem\n\"second: Esc \\x1b[2J\\x1b[31mRED\\x1b]0;pwned\\a\"\n\"FORGED ROW\\tcol\" (400)"},
+		{[]string{"explain"}, []string{"--find", "Esc"}, 2, ""},
+		{[]string{"explain"}, []string{"E1"}, 9, ""},
 	} {
 		args := append(append(append([]string{}, tc.cmd...), "--url", url), tc.args...)
 		_, out, errs := runCLI(t, "", args...)
@@ -74,7 +77,10 @@ func TestCLIEscapesEventData(t *testing.T) {
 		if n := strings.Count(all, "\n"); n != tc.lines {
 			t.Errorf("%v printed %d lines, want %d:\n%s", args, n, tc.lines, all)
 		}
-		if !strings.Contains(all, evilShown) {
+		if tc.shown == "" {
+			tc.shown = evilShown
+		}
+		if !strings.Contains(all, tc.shown) {
 			t.Errorf("%v does not show the data escaped:\n%s", args, all)
 		}
 	}
