@@ -173,6 +173,8 @@ func TestStoreRefusesWhatTheBucketHolds(t *testing.T) {
 	write("century", 100*365*24*time.Hour, "rule=soteri-export")
 	write("garbage", time.Hour, "rule=~(")
 	write("fine", time.Hour, "rule=login-failed")
+	write("expired", -30*time.Second, "rule=~.*") // from before the checks: listed, applies to nothing
+	wait(t, func() bool { _, ok := st.Get("expired"); return ok })
 	wait(t, func() bool { return len(st.Refused()) == 4 })
 	a := alert() // soteri-export: every refused silence would mute it
 	if ids := st.Matching(a, time.Now()); len(ids) != 0 {
@@ -180,6 +182,9 @@ func TestStoreRefusesWhatTheBucketHolds(t *testing.T) {
 	}
 	if _, ok := st.Get("fine"); !ok {
 		t.Error("the valid silence was not loaded")
+	}
+	if _, ok := st.Refused()["expired"]; ok {
+		t.Error("an expired silence was refused")
 	}
 	reasons := st.Refused()
 	for id, want := range map[string]string{"everything": "matches every value", "every-rule": "mute everything",

@@ -142,6 +142,17 @@ func (s *Silence) matchesEverything() bool {
 	return true
 }
 
+// compileMatchers prepares the matchers of an expired silence read back
+// from the bucket, which is listed but matches nothing.
+func (s *Silence) compileMatchers() error {
+	for i := range s.Matchers {
+		if err := s.Matchers[i].compile(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (m *Matcher) compile() error {
 	switch {
 	case m.Name == "rule", m.Name == "severity", m.Name == "dedup_key":

@@ -130,13 +130,17 @@ func (s *Store) admit(b []byte) (*Silence, error) {
 		return nil, fmt.Errorf("unreadable: %w", err)
 	}
 	now := s.now()
+	if sl.State(now) == Expired {
+		if err := sl.compileMatchers(); err != nil {
+			return nil, err
+		}
+		return &sl, nil
+	}
 	if err := sl.CheckMatchers(); err != nil {
 		return nil, err
 	}
-	if sl.State(now) != Expired {
-		if err := s.policy.Check(&sl, now); err != nil {
-			return nil, err
-		}
+	if err := s.policy.Check(&sl, now); err != nil {
+		return nil, err
 	}
 	return &sl, nil
 }
