@@ -55,8 +55,10 @@ func (p Policy) Check(sl *Silence, now time.Time) error {
 // CheckScope refuses a silence whose matchers an alert of every loaded
 // (enabled) rule would satisfy, whatever its event: a rule's id, severity
 // and labels are known before it fires, its dedup key is its id and a
-// hash, and a group value is "" unless the rule groups by it. The matchers
-// must be compiled (CheckMatchers).
+// hash, and a group value is "" unless the rule groups by it. A negation
+// on a value the rule groups by (group.event.actor.name!=ann) names what
+// is let through, not what is muted: it counts as taking every value. The
+// matchers must be compiled (CheckMatchers).
 func (p Policy) CheckScope(sl *Silence) error {
 	if p.Rules == nil {
 		return nil
@@ -118,7 +120,7 @@ func (s *Silence) coversRule(r *rules.Rule) bool {
 				if !m.matchString("") {
 					return false
 				}
-			} else if !m.matchesAll() {
+			} else if !m.Negate && !m.matchesAll() {
 				return false
 			}
 		}

@@ -85,8 +85,11 @@ func TestCheckScope(t *testing.T) {
 		{[]string{`label.team=security`}, true},
 		{[]string{`label.team=~.+`, `rule!=x`}, true},
 		{[]string{`dedup_key=~[a-z-]+:[0-9a-f]+`}, true},
-		{[]string{`group.event.ip!=10.0.0.1`, `rule=~.+`}, true}, // no rule groups by ip: "" for all
-		{[]string{`rule!=old-rule`}, true},                       // the disabled rule fires nothing
+		{[]string{`group.event.ip!=10.0.0.1`, `rule=~.+`}, true},      // no rule groups by ip: "" for all
+		{[]string{`rule!=old-rule`}, true},                            // the disabled rule fires nothing
+		{[]string{`rule=~.+`, `group.event.actor.name!=mchen`}, true}, // all but one actor's
+		{[]string{`rule=~.+`, `group.event.actor.name!~svc-.*`}, true},
+		{[]string{`rule=soteri-export`, `group.event.actor.name!=mchen`}, false},
 		{[]string{`rule=~.+`, `group.event.actor.name=mchen`}, false},
 		{[]string{`rule=soteri-export`}, false},
 		{[]string{`severity=high`}, false},
