@@ -36,6 +36,10 @@ matcher matches. For example:
 
   alerter silence add --for 2h --comment "migration" rule=soteri-export-burst group.event.actor.name=svc-backup
 
+The server refuses a silence that would mute every alert of its rules
+(rule!="", rule=~.+, a matcher that takes every value) or that lasts longer
+than its silences.max_duration (30 days unless configured).
+
 --dry-run creates nothing: it lists which of the newest 1,000 alerts the
 matchers would have muted, to check them first.
 
