@@ -64,6 +64,8 @@ func TestCheck(t *testing.T) {
 		{silence("rule=~.*"), "matches every value"},
 		{silence("severity!=low"), "could match every alert"},
 		{silence("rule=~("), "missing closing )"},
+		{silence("rule=~(a|b){1,1000}"), "a regex of 4001 steps; at most 1000"},
+		{silence("rule=~[a-z]{0,300}", "label.team=~[a-z]{0,300}"), "the regexes add up to 1204 steps; at most 1000"},
 		{silence("actor=x"), `name "actor": one of rule, severity`},
 		{Silence{Matchers: []Matcher{{Name: "rule", Value: "x"}}, EndsAt: t0}, "created_by is required"},
 	} {
