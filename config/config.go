@@ -37,6 +37,20 @@ type Config struct {
 	// Routes are the targets of alerts whose rule has no notify:, by
 	// severity (info, low, medium, high, critical) or "default".
 	Routes map[string][]string `yaml:"routes,omitempty" json:"routes,omitempty"`
+	// Silences bounds the silences people create.
+	Silences Silences `yaml:"silences" json:"silences"`
+}
+
+// DefaultSilenceMaxDuration is how long a silence may last unless
+// silences.max_duration says otherwise: 30 days.
+const DefaultSilenceMaxDuration = 30 * 24 * time.Hour
+
+// Silences bounds the silences people create (docs/notifications.md).
+type Silences struct {
+	// MaxDuration is the longest a silence may last, from its start to its
+	// end; default 720h (30 days). A longer one is refused: a forgotten
+	// silence hides alerts for as long as it lasts.
+	MaxDuration yamlx.Duration `yaml:"max_duration" json:"max_duration"`
 }
 
 // Server is the HTTP server: webhooks, API, metrics and web page.
@@ -406,6 +420,7 @@ func Default() *Config {
 	c.Server.defaults(absent)
 	c.NATS.defaults(absent)
 	c.Rules.defaults(absent)
+	c.Silences.defaults(absent)
 	c.Sources[0].defaults(absent)
 	c.Notifiers[0].defaults(absent)
 	return c

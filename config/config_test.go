@@ -57,8 +57,9 @@ func TestLoadSpecExample(t *testing.T) {
 			Embedded:  Embedded{StoreDir: "./data/nats"},
 			Retention: dur(168 * time.Hour), AckWait: dur(10 * time.Second),
 		},
-		Rules: RulesConfig{Paths: []string{"examples/rules"}, Watch: true},
-		Lists: map[string]ListSpec{"admins": {Values: []string{"alice"}}},
+		Rules:    RulesConfig{Paths: []string{"examples/rules"}, Watch: true},
+		Silences: Silences{MaxDuration: dur(720 * time.Hour)},
+		Lists:    map[string]ListSpec{"admins": {Values: []string{"alice"}}},
 		Sources: []Source{
 			{Name: "confluence", Type: "webhook", Format: "auto", Path: "/webhooks/confluence", Secret: "SECRET-webhook-7f3a"},
 			{Name: "bus", Type: "nats", Format: "auto", Subject: "audit.>"},
@@ -460,6 +461,9 @@ routes:
 			`c.yaml:5:23: routes.critical: unknown notifier "pagerduty" (notifiers: console)`,
 			`c.yaml:6:9: routes.high names no notifier (leave it out to use routes.default)`,
 		}},
+		{"silences", `
+silences: {max_duration: 0s}
+`, []string{`c.yaml:2:26: max_duration must be longer than zero`}},
 		{"routes without notifiers", `
 routes: {default: [console]}
 `, []string{`c.yaml:2:20: routes.default: unknown notifier "console" (no notifiers are configured)`}},

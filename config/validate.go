@@ -67,6 +67,10 @@ func (p *parser) validate(c *Config, root *yaml.Node) {
 	c.Rules.defaults(p.hasIn(rn))
 	p.rules(&c.Rules, rn, root)
 
+	sk, sln := get(root, "silences")
+	c.Silences.defaults(p.hasIn(sln))
+	p.positive("max_duration", c.Silences.MaxDuration, sln, first(sk, root))
+
 	_, srcs := get(root, "sources")
 	p.sources(c, items(srcs), first(srcs, root))
 	_, lists := get(root, "lists")
@@ -238,6 +242,12 @@ func (r *RulesConfig) defaults(has func(string) bool) {
 	}
 	if !has("watch") {
 		r.Watch = true
+	}
+}
+
+func (s *Silences) defaults(has func(string) bool) {
+	if !has("max_duration") {
+		s.MaxDuration = yamlx.Duration(DefaultSilenceMaxDuration)
 	}
 }
 

@@ -2,6 +2,7 @@ package notifiers
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -27,6 +28,24 @@ func OneLine(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// TerminalSafe is s as text from an event may be written to a terminal
+// or a line of a log: s itself when every character shows as itself
+// (letters, marks, numbers, punctuation, symbols, the ASCII space), else s
+// quoted as a Go string. Control characters (an ESC sequence that clears
+// the screen or sets the window title, BEL, a newline or tab that forges a
+// line or a column), other spaces, line separators, bidirectional
+// overrides and invalid UTF-8 then show as escapes (\x1b, \n, \u202e) and
+// do nothing. The console notifier and every command of the CLI print event
+// data through it.
+func TerminalSafe(s string) string {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // Truncate cuts s to max characters, the last an ellipsis.

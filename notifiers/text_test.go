@@ -19,6 +19,11 @@ func TestText(t *testing.T) {
 		{HTTPURL("see wiki"), ""},
 		{Printable([]byte("bad\x00\nbody  here"), 100), "bad body here"},
 		{Printable([]byte("abcdef"), 3), "abc"},
+		{TerminalSafe(`Jane "jd" Doe: ünïcode 日本 ✓`), `Jane "jd" Doe: ünïcode 日本 ✓`},
+		{TerminalSafe("Esc \x1b[2J\x1b[31mRED\x1b]0;pwned\x07"), `"Esc \x1b[2J\x1b[31mRED\x1b]0;pwned\a"`},
+		{TerminalSafe("page\nFORGED\tROW"), `"page\nFORGED\tROW"`},
+		{TerminalSafe("evil\u202etxt.exe \u2028 \u00a0"), `"evil\u202etxt.exe \u2028 \u00a0"`},
+		{TerminalSafe("bad \xff\x9b2J"), `"bad \xff\x9b2J"`},
 		{Secrets{"tok-12345", "ab"}.Scrub("Bearer tok-12345 ab"), "Bearer <secret> ab"},
 	} {
 		if tc.got != tc.want {

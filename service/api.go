@@ -247,7 +247,7 @@ func (s *Service) previewSilence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sl := req.Silence
-	if err := sl.CheckMatchers(); err != nil {
+	if err := s.silenceStore.CheckMatchers(&sl); err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
 		return
 	}

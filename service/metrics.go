@@ -51,6 +51,7 @@ var (
 	descStateOps     = prometheus.NewDesc("alerter_state_requests_total", "Requests to the dedup and threshold state bucket, by kind: read, write, retry (sent again after no answer: leader election, reconnect, timeout).", []string{"kind"}, nil)
 	descStateCache   = prometheus.NewDesc("alerter_state_cache_total", "State updates done on the remembered state in one round trip (hit) or that had to read the key (miss).", []string{"result"}, nil)
 	descReloadFailed = prometheus.NewDesc("alerter_rules_last_reload_failed", "1 when the last reload was rejected (the previous set still runs).", nil, nil)
+	descSilRefused   = prometheus.NewDesc("alerter_silences_refused", "Silences in the bucket that are not applied: they mute every alert or last past silences.max_duration (written past the API).", nil, nil)
 )
 
 type collector struct{ s *Service }
@@ -129,4 +130,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		failed = 1
 	}
 	gauge(descReloadFailed, failed)
+	if s.silenceStore != nil {
+		gauge(descSilRefused, float64(len(s.silenceStore.Refused())))
+	}
 }

@@ -161,7 +161,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 		}
 		return cfg.Targets(notify, string(a.Severity))
 	}
-	s.silenceStore, err = silences.Open(ctx, s.js, replicas, s.log)
+	s.silenceStore, err = silences.Open(ctx, s.js, silences.Options{Replicas: replicas, Logger: s.log,
+		Policy: silences.Policy{MaxDuration: time.Duration(cfg.Silences.MaxDuration), Rules: s.eng.Rules}})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 	"time"
@@ -52,7 +53,8 @@ type Matcher struct {
 	Regex  bool   `json:"regex,omitempty"`
 	Negate bool   `json:"negate,omitempty"`
 
-	re *regexp.Regexp
+	re    *regexp.Regexp
+	steps int // the size of re's program
 }
 
 // State of a silence at a time.
@@ -73,11 +75,14 @@ func (s *Silence) State(now time.Time) string {
 	return Expired
 }
 
-// MaxMatchers and MaxValue bound what a silence may hold: they are checked
-// against every alert.
+// MaxMatchers, MaxValue and MaxRegexSteps bound what a silence may hold:
+// they are checked against every alert. A regex costs its program's size
+// per character of a value, and a short one can be large ((a|b){1,1000}),
+// so the sizes of a silence's regexes together are bounded too.
 const (
-	MaxMatchers = 32
-	MaxValue    = 1024
+	MaxMatchers   = 32
+	MaxValue      = 1024
+	MaxRegexSteps = 1000
 )
 
 // Check fills in defaults (StartsAt now) and compiles the matchers; every
@@ -113,12 +118,27 @@ func (s *Silence) CheckMatchers() error {
 	case len(s.Matchers) > MaxMatchers:
 		errs = append(errs, fmt.Errorf("%d matchers; at most %d", len(s.Matchers), MaxMatchers))
 	}
+	steps := 0
 	for i := range s.Matchers {
 		if err := s.Matchers[i].compile(); err != nil {
 			errs = append(errs, fmt.Errorf("matcher %d: %w", i+1, err))
 		}
+		steps += s.Matchers[i].steps
 	}
-	if len(s.Matchers) > 0 && s.matchesEverything() {
+	if steps > MaxRegexSteps && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("the regexes add up to %d steps; at most %d", steps, MaxRegexSteps))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// A matcher that takes every value narrows nothing: refused on its own
+	// merit, as it could only hide that the rest names nothing either.
+	for i := range s.Matchers {
+		if s.Matchers[i].matchesAll() {
+			errs = append(errs, fmt.Errorf("matcher %d (%s) matches every value, so it names nothing: a silence of everything is not allowed", i+1, s.Matchers[i]))
+		}
+	}
+	if len(errs) == 0 && len(s.Matchers) > 0 && s.matchesEverything() {
 		errs = append(errs, errors.New("every matcher matches an empty value, so the silence could match every alert: add one that names something (rule=..., label.team=...)"))
 	}
 	return errors.Join(errs...)
@@ -136,8 +156,8 @@ func (s *Silence) matchesEverything() bool {
 	return true
 }
 
-// compileMatchers prepares the matchers of a silence read back from the
-// bucket, which was checked whole when it was added.
+// compileMatchers prepares the matchers of an expired silence read back
+// from the bucket, which is listed but matches nothing.
 func (s *Silence) compileMatchers() error {
 	for i := range s.Matchers {
 		if err := s.Matchers[i].compile(); err != nil {
@@ -159,6 +179,11 @@ func (m *Matcher) compile() error {
 		return fmt.Errorf("value of %d bytes; at most %d", len(m.Value), MaxValue)
 	}
 	if m.Regex {
+		// The size first: compiling a huge program costs too.
+		m.steps = regexSteps(m.Value)
+		if m.steps > MaxRegexSteps {
+			return fmt.Errorf("%s=~%q: a regex of %d steps; at most %d (a bounded repeat such as {1,1000} counts its copies)", m.Name, m.Value, m.steps, MaxRegexSteps)
+		}
 		re, err := regexp.Compile("^(?:" + m.Value + ")$")
 		if err != nil {
 			return fmt.Errorf("%s=~%q: %w", m.Name, m.Value, err)
@@ -166,6 +191,20 @@ func (m *Matcher) compile() error {
 		m.re = re
 	}
 	return nil
+}
+
+// regexSteps is the size of the program a regex compiles to: what matching
+// it costs per character of a value.
+func regexSteps(expr string) int {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return 0 // regexp.Compile reports it
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return 0
+	}
+	return len(prog.Inst)
 }
 
 func (m *Matcher) value(a *engine.Alert) string {

@@ -61,9 +61,11 @@ func TestCheck(t *testing.T) {
 	}{
 		{Silence{}, "ends_at is required"},
 		{silence(), "at least one matcher"},
-		{silence("rule=~.*"), "could match every alert"},
+		{silence("rule=~.*"), "matches every value"},
 		{silence("severity!=low"), "could match every alert"},
 		{silence("rule=~("), "missing closing )"},
+		{silence("rule=~(a|b){1,1000}"), "a regex of 4001 steps; at most 1000"},
+		{silence("rule=~[a-z]{0,300}", "label.team=~[a-z]{0,300}"), "the regexes add up to 1204 steps; at most 1000"},
 		{silence("actor=x"), `name "actor": one of rule, severity`},
 		{Silence{Matchers: []Matcher{{Name: "rule", Value: "x"}}, EndsAt: t0}, "created_by is required"},
 	} {
@@ -88,12 +90,12 @@ func TestCheck(t *testing.T) {
 func TestStoreSharesSilences(t *testing.T) {
 	env := natstest.Start(t)
 	ctx := t.Context()
-	a, err := Open(ctx, env.JS, 1, nil)
+	a, err := Open(ctx, env.JS, Options{Replicas: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := Open(ctx, env.JS, 1, nil)
+	b, err := Open(ctx, env.JS, Options{Replicas: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +125,7 @@ func TestStoreSharesSilences(t *testing.T) {
 		t.Errorf("adding an ended silence: %v", err)
 	}
 	// A restarted replica loads them.
-	c, err := Open(ctx, env.JS, 1, nil)
+	c, err := Open(ctx, env.JS, Options{Replicas: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,19 +25,34 @@ var ErrNotFound = errors.New("no such silence")
 // Store keeps silences in the KV bucket and a copy in memory, which a watch
 // keeps current; it is safe for concurrent use.
 type Store struct {
-	kv   jetstream.KeyValue
-	log  *slog.Logger
-	now  func() time.Time
-	stop context.CancelFunc
-	done chan struct{}
+	kv     jetstream.KeyValue
+	log    *slog.Logger
+	policy Policy
+	now    func() time.Time
+	stop   context.CancelFunc
+	done   chan struct{}
 
 	mu  sync.RWMutex
 	all map[string]*Silence
+	// refused are the silences in the bucket that are not applied, by key,
+	// with the reason: written past the API (the bucket is reachable on
+	// the NATS port) or by a version without today's policy.
+	refused map[string]string
+}
+
+// Options configure a Store.
+type Options struct {
+	// Replicas of the bucket; default 1.
+	Replicas int
+	// Policy refuses silences, from Add and when read from the bucket.
+	Policy Policy
+	Logger *slog.Logger
 }
 
 // Open opens (creating it if needed) the silences bucket and loads it; the
 // copy in memory follows the bucket until Close.
-func Open(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) (*Store, error) {
+func Open(ctx context.Context, js jetstream.JetStream, opt Options) (*Store, error) {
+	log, replicas := opt.Logger, opt.Replicas
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -57,7 +72,8 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.L
 		stop()
 		return nil, fmt.Errorf("watching silences: %w", err)
 	}
-	s := &Store{kv: kv, log: log, now: time.Now, stop: stop, done: make(chan struct{}), all: map[string]*Silence{}}
+	s := &Store{kv: kv, log: log, policy: opt.Policy, now: time.Now, stop: stop, done: make(chan struct{}),
+		all: map[string]*Silence{}, refused: map[string]string{}}
 	loaded := make(chan struct{})
 	go s.follow(w, loaded)
 	select {
@@ -83,21 +99,67 @@ func (s *Store) follow(w jetstream.KeyWatcher, loaded chan struct{}) {
 			}
 			continue
 		}
+		var sl *Silence
+		var err error
+		if e.Operation() == jetstream.KeyValuePut {
+			sl, err = s.admit(e.Value())
+		}
 		s.mu.Lock()
-		if e.Operation() != jetstream.KeyValuePut {
-			delete(s.all, e.Key())
-		} else {
-			var sl Silence
-			if err := json.Unmarshal(e.Value(), &sl); err != nil {
-				s.log.Error("unreadable silence in the bucket; ignored", "key", e.Key(), "err", err)
-			} else if err := sl.compileMatchers(); err != nil {
-				s.log.Error("invalid silence in the bucket; ignored", "key", e.Key(), "err", err)
-			} else {
-				s.all[e.Key()] = &sl
-			}
+		delete(s.all, e.Key())
+		delete(s.refused, e.Key())
+		switch {
+		case err != nil:
+			s.refused[e.Key()] = err.Error()
+		case sl != nil:
+			s.all[e.Key()] = sl
 		}
 		s.mu.Unlock()
+		if err != nil {
+			s.log.Error("silence in the bucket refused; not applied", "key", e.Key(), "err", err)
+		}
 	}
+}
+
+// admit reads a silence from the bucket and checks it as Add would: the
+// bucket can be written past the API, and a silence that mutes every alert
+// or lasts past the cap must not apply however it got there. An expired
+// one applies to nothing and is kept for the list as it is.
+func (s *Store) admit(b []byte) (*Silence, error) {
+	var sl Silence
+	if err := json.Unmarshal(b, &sl); err != nil {
+		return nil, fmt.Errorf("unreadable: %w", err)
+	}
+	now := s.now()
+	if sl.State(now) == Expired {
+		if err := sl.compileMatchers(); err != nil {
+			return nil, err
+		}
+		return &sl, nil
+	}
+	if err := sl.CheckMatchers(); err != nil {
+		return nil, err
+	}
+	if err := s.policy.Check(&sl, now); err != nil {
+		return nil, err
+	}
+	return &sl, nil
+}
+
+// Refused returns the silences in the bucket that are not applied, by id,
+// with the reason.
+func (s *Store) Refused() map[string]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.refused)
+}
+
+// CheckMatchers checks the matchers of sl as Add does (compiling them),
+// without the rest: for a preview of what it would mute.
+func (s *Store) CheckMatchers(sl *Silence) error {
+	if err := sl.CheckMatchers(); err != nil {
+		return err
+	}
+	return s.policy.CheckScope(sl)
 }
 
 // Close stops following the bucket.
@@ -112,6 +174,9 @@ func (s *Store) Add(ctx context.Context, sl Silence) (Silence, error) {
 	sl.ID = newID(now)
 	sl.CreatedAt, sl.UpdatedAt = now, now
 	if err := sl.Check(now); err != nil {
+		return Silence{}, err
+	}
+	if err := s.policy.Check(&sl, now); err != nil {
 		return Silence{}, err
 	}
 	if !sl.EndsAt.After(now) {

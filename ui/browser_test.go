@@ -567,10 +567,36 @@ func TestBrowser(t *testing.T) {
 		do(t, ctx, "back to the admin token", chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('alerter.api-token', '`+token+`')`))
 	})
 
+	t.Run("the alerts list reads in the order it is shown, rule ids whole", func(t *testing.T) {
+		a.post(t, "../examples/events/soteri-events.jsonl")
+		do(t, ctx, "open the alerts at 1400 px", chromedp.EmulateViewport(1400, 900), chromedp.Navigate(a.url+"/"))
+		waitFor(t, ctx, "more alerts", `document.querySelectorAll('#alerts-body tr').length >= 8`)
+		// The time shown first is when each alert fired, which orders the
+		// list; the event's time is under it.
+		fired := eval[[]string](t, ctx, `[...document.querySelectorAll('#alerts-body td.time > time')].map(e => e.dateTime)`)
+		for i := 1; i < len(fired); i++ {
+			above, _ := time.Parse(time.RFC3339Nano, fired[i-1])
+			at, err := time.Parse(time.RFC3339Nano, fired[i])
+			if err != nil || at.Truncate(time.Millisecond).After(above) {
+				t.Errorf("row %d fired at %s, after the row above it (%s)", i+1, fired[i], fired[i-1])
+			}
+		}
+		if n := eval[int](t, ctx, `document.querySelectorAll('#alerts-body td.time .event-time time').length`); n != len(fired) {
+			t.Errorf("%d rows show their event's time, want %d", n, len(fired))
+		}
+		// A rule id takes at most two lines, however long.
+		lines := eval[map[string]int](t, ctx, `Object.fromEntries([...document.querySelectorAll('#alerts-body td.rule a')].map(a => [a.textContent, a.getClientRects().length]))`)
+		for id, n := range lines {
+			if n > 2 || len(id) <= 30 && n > 1 {
+				t.Errorf("rule id %s takes %d lines", id, n)
+			}
+		}
+	})
+
 	if os.Getenv("ALERTER_SCREENSHOTS") != "" {
 		// A busier list for the picture.
 		a.post(t, "../examples/events/soteri-events.jsonl")
-		do(t, ctx, "open the alerts", chromedp.Navigate(a.url+"/"))
+		do(t, ctx, "open the alerts", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(a.url+"/"))
 		waitFor(t, ctx, "more alerts", `document.querySelectorAll('#alerts-body tr').length >= 8`)
 		time.Sleep(4 * time.Second) // later alerts arrive; their highlight fades
 		screenshot(t, ctx, "alerts", false)

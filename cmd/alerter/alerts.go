@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -15,12 +16,13 @@ import (
 
 const alertsUsage = `Usage: alerter alerts [--url URL] [--rule ID] [--severity S] [--group VALUE] [--since 24h] [--limit N]
 
-Lists the alerts a running alerter fired, newest first, each with what
-became of it at each target (sent, silenced, dead, requeued, pending): what
-the on-call engineer would see on the web UI's alerts page, in a terminal.
+Lists the alerts a running alerter fired, the latest fired first, each with
+what became of it at each target (sent, silenced, dead, requeued, pending):
+what the on-call engineer would see on the web UI's alerts page, in a
+terminal. FIRED is when it fired, which orders the list; EVENT is the time
+of the event that fired it (older for a replayed or late event).
 --group takes a group value (akumar) or EXPR=VALUE
-(event.actor.name=akumar); --since is on the time of the event that fired
-the alert.
+(event.actor.name=akumar); --since is on the event's time.
 
 --url defaults to $ALERTER_URL, else http://127.0.0.1:8080; the API token
 is read from $ALERTER_API_TOKEN.
@@ -77,16 +79,19 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintln(s.out, "no alerts")
 		return 0
 	}
+	// The API lists alerts as stored, which can differ a little from the
+	// order they fired in; the list reads in the order of what it shows.
+	slices.SortStableFunc(alerts, func(a, b alertJSON) int { return b.FiredAt.Compare(a.FiredAt) })
 	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tSEVERITY\tRULE\tDELIVERY\tTITLE\tID")
+	fmt.Fprintln(tw, "FIRED\tEVENT\tSEVERITY\tRULE\tDELIVERY\tTITLE\tID")
 	for _, a := range alerts {
 		targets := make([]string, 0, len(a.Deliveries))
 		for t, o := range a.Deliveries {
-			targets = append(targets, t+" "+o.Status)
+			targets = append(targets, safe(t)+" "+safe(o.Status))
 		}
 		sort.Strings(targets)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Time.Local().Format(time.DateTime), a.Severity, a.Rule,
-			strings.Join(targets, ", "), a.Title, a.ID)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.FiredAt.Local().Format(time.DateTime), a.Time.Local().Format(time.DateTime), safe(string(a.Severity)), safe(a.Rule),
+			strings.Join(targets, ", "), safe(a.Title), safe(a.ID))
 	}
 	_ = tw.Flush()
 	if older {

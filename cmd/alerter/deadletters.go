@@ -77,8 +77,8 @@ func deadlettersList(ctx context.Context, args []string, s stdio) int {
 	fmt.Fprintln(tw, "AT\tNOTIFIER\tALERT\tSEVERITY\tATTEMPTS\tREASON\tTITLE")
 	n := 0
 	err := deadLetters(ctx, c, *notifier, func(d deadLetterJSON) bool {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.At.Local().Format(time.DateTime), d.Notifier, d.Alert.ID,
-			d.Alert.Severity, d.Attempts, d.Reason, d.Alert.Title)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.At.Local().Format(time.DateTime), safe(d.Notifier), safe(d.Alert.ID),
+			safe(d.Alert.Severity), d.Attempts, safe(d.Reason), safe(d.Alert.Title))
 		n++
 		return n < *limit
 	})
@@ -133,12 +133,12 @@ func deadlettersRedeliver(ctx context.Context, args []string, s stdio) int {
 			skipped++
 		case err == nil:
 			handed++
-			fmt.Fprintf(s.out, "handed back %s to %s\n", p.alert, p.target)
+			fmt.Fprintf(s.out, "handed back %s to %s\n", safe(p.alert), safe(p.target))
 		case errors.As(err, &se) && se.code == 409 && strings.Contains(se.msg, "only a dead letter"):
 			skipped++ // delivered since
 		default:
 			failed++
-			fmt.Fprintf(s.err, "alerter deadletters redeliver %s to %s: %v\n", p.alert, p.target, err)
+			fmt.Fprintf(s.err, "alerter deadletters redeliver %s to %s: %v\n", safe(p.alert), safe(p.target), err)
 		}
 	}
 	fmt.Fprintf(s.out, "%d handed back, %d skipped (handed back already or delivered since), %d failed\n", handed, skipped, failed)

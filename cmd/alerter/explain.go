@@ -64,49 +64,49 @@ func explainCmd(ctx context.Context, args []string, s stdio) int {
 		return printJSON(s, x)
 	}
 	ev := x.Event
-	fmt.Fprintf(s.out, "event %s: %s (%s) by %s at %s, stored %s\n", ev.ID, ev.Action, ev.Category,
-		firstNonEmpty(ev.Actor.Name, ev.Actor.DisplayName, "?"), ev.Time.Format(time.RFC3339), x.Stored.Format(time.RFC3339))
+	fmt.Fprintf(s.out, "event %s: %s (%s) by %s at %s, stored %s\n", safe(ev.ID), safe(ev.Action), safe(ev.Category),
+		safe(firstNonEmpty(ev.Actor.Name, ev.Actor.DisplayName, "?")), ev.Time.Format(time.RFC3339), x.Stored.Format(time.RFC3339))
 	fmt.Fprintf(s.out, "%d rules looked at it; %d others skipped by the index (they compare a field with a value this event does not have)\n", len(x.Rules), x.Skipped)
 	for _, r := range x.Rules {
 		verdict := "no match"
 		if r.Matched {
 			verdict = "MATCH"
 		}
-		fmt.Fprintf(s.out, "\n%s: %s\n", r.Rule, verdict)
+		fmt.Fprintf(s.out, "\n%s: %s\n", safe(r.Rule), verdict)
 		if r.Error != "" {
-			fmt.Fprintf(s.out, "  error: %s\n", r.Error)
+			fmt.Fprintf(s.out, "  error: %s\n", safe(r.Error))
 		}
 		for _, c := range r.Clauses {
 			v := "error: " + c.Error
 			if c.Value != nil {
 				v = fmt.Sprint(*c.Value)
 			}
-			fmt.Fprintf(s.out, "  %-5s  %s\n", v, c.Source)
+			fmt.Fprintf(s.out, "  %-5s  %s\n", safe(v), safe(c.Source))
 		}
 		if len(r.Group) > 0 {
 			var g []string
 			for k, v := range r.Group {
-				g = append(g, k+"="+v)
+				g = append(g, safe(k)+"="+safe(v))
 			}
 			fmt.Fprintf(s.out, "  group: %s\n", strings.Join(g, " "))
 		}
 		if r.Decision != "" {
-			fmt.Fprintf(s.out, "  decision: %s\n", r.Decision)
+			fmt.Fprintf(s.out, "  decision: %s\n", safe(r.Decision))
 		}
 		if st := r.State; st != nil {
 			fmt.Fprintf(s.out, "  state: alerted=%v suppressed since=%d in window=%d\n", st.Alerted, st.Suppressed, st.InWindow)
 		}
 		if a := r.Alert; a != nil {
 			for t, o := range a.Deliveries {
-				line := fmt.Sprintf("  → %s: %s", t, o.Status)
+				line := fmt.Sprintf("  → %s: %s", safe(t), safe(string(o.Status)))
 				if o.Attempts > 0 {
 					line += fmt.Sprintf(" after %d attempt(s)", o.Attempts)
 				}
 				if o.Error != "" {
-					line += ": " + o.Error
+					line += ": " + safe(o.Error)
 				}
 				if len(o.Silences) > 0 {
-					line += " by silence " + strings.Join(o.Silences, ", ")
+					line += " by silence " + safe(strings.Join(o.Silences, ", "))
 				}
 				fmt.Fprintln(s.out, line)
 			}
@@ -171,8 +171,8 @@ func findEvents(ctx context.Context, c *apiClient, words string, s stdio) int {
 	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTIME\tACTION\tACTOR\tIP")
 	for _, ev := range found {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.ID, ev.Time.Format(time.RFC3339), ev.Action,
-			firstNonEmpty(ev.Actor.Name, ev.Actor.DisplayName, ev.Actor.ID, "?"), ev.IP)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(ev.ID), ev.Time.Format(time.RFC3339), safe(ev.Action),
+			safe(firstNonEmpty(ev.Actor.Name, ev.Actor.DisplayName, ev.Actor.ID, "?")), safe(ev.IP))
 	}
 	_ = tw.Flush()
 	if older {

@@ -9,7 +9,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/alerter/alerter/notifiers"
 )
+
+// safe is text from events, alerts or the server (which anyone who can
+// post an event or a silence writes) as it may be printed: control
+// characters escaped, so that it can neither drive the terminal nor forge
+// a line (notifiers.TerminalSafe).
+func safe(s string) string { return notifiers.TerminalSafe(s) }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

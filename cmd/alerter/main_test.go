@@ -273,7 +273,9 @@ func TestCommandsWithConfig(t *testing.T) {
 // The silence commands against a running alerter.
 func TestSilenceCommands(t *testing.T) {
 	dir := t.TempDir()
-	svc, stop := startService(t, dir, fmt.Sprintf("server: {listen: \"127.0.0.1:0\"}\nnats: {embedded: {store_dir: %q}}\nrules: {paths: [testdata/burst.yaml]}\nsources: [{name: in, type: webhook}]\n", dir))
+	// Two rules: with burst.yaml's alone, rule=burst would mute every
+	// alert, which is refused.
+	svc, stop := startService(t, dir, fmt.Sprintf("server: {listen: \"127.0.0.1:0\"}\nnats: {embedded: {store_dir: %q}}\nrules: {paths: [testdata/burst.yaml, testdata/crash-rules.yaml]}\nsources: [{name: in, type: webhook}]\n", dir))
 	defer stop()
 	url := "http://" + svc.Addr()
 
@@ -328,6 +330,10 @@ func TestSilenceCommands(t *testing.T) {
 	code, _, errs = runCLI(t, "", "silence", "add", "--url", url, "--for", "1h", "--comment", "x", "severity!=low")
 	if code != 1 || !strings.Contains(errs, "could match every alert") {
 		t.Errorf("a silence of everything: %d %q", code, errs)
+	}
+	code, _, errs = runCLI(t, "", "silence", "add", "--url", url, "--for", "1h", "--comment", "x", "--author", "kim", "rule=~burst|setting-changed")
+	if code != 1 || !strings.Contains(errs, "would mute everything") {
+		t.Errorf("a silence of every rule: %d %q", code, errs)
 	}
 	code, _, errs = runCLI(t, "", "silence", "expire", "--url", url, "01NOSUCHSILENCE0000000000X")
 	if code != 1 || !strings.Contains(errs, "no such silence") {
@@ -588,7 +594,7 @@ routes: {default: [siem]}
 
 	// alerter alerts: the two alerts, delivered in the end.
 	code, out, errs = runCLI(t, "", "alerts", "--url", url)
-	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], "TIME") ||
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], "FIRED") ||
 		!strings.Contains(lines[1], "high      setting-changed  siem sent") || !strings.Contains(out, "user1 changed a global setting") {
 		t.Errorf("alerts: %d %q %q", code, out, errs)
 	}

@@ -402,7 +402,7 @@ func replay(ctx context.Context, set *rules.Set, route ruletest.Router, evs []ev
 		}
 		for _, e := range res.Errors {
 			r.errors++
-			fmt.Fprintf(s.err, "%sevent %s: %v\n", side, evs[i].ID, e)
+			fmt.Fprintf(s.err, "%sevent %s: %s\n", side, safe(evs[i].ID), safe(e.Error()))
 		}
 		r.suppressed += len(res.Suppressed)
 		for _, a := range res.Alerts {
@@ -490,7 +490,7 @@ func printDiff(s stdio, enc *json.Encoder, before, now replayed, events int, spa
 			fmt.Fprintln(tw, "RULE\t--against\t--rules")
 			header = true
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\n", id, nb[id], nn[id])
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", safe(id), nb[id], nn[id])
 	}
 	if !header {
 		fmt.Fprintln(tw, "every rule fired as many alerts on both sides")

@@ -36,6 +36,10 @@ matcher matches. For example:
 
   alerter silence add --for 2h --comment "migration" rule=soteri-export-burst group.event.actor.name=svc-backup
 
+The server refuses a silence that would mute every alert of its rules
+(rule!="", rule=~.+, a matcher that takes every value) or that lasts longer
+than its silences.max_duration (30 days unless configured).
+
 --dry-run creates nothing: it lists which of the newest 1,000 alerts the
 matchers would have muted, to check them first.
 
@@ -118,7 +122,13 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	if resp.StatusCode/100 != 2 {
 		var e struct{ Error string }
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s (%d)", e.Error, resp.StatusCode)}
+			// The server's message may quote what was sent or stored; it
+			// may be several problems, a line each.
+			lines := strings.Split(e.Error, "\n")
+			for i := range lines {
+				lines[i] = safe(lines[i])
+			}
+			return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s (%d)", strings.Join(lines, "\n"), resp.StatusCode)}
 		}
 		return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s", method, path, resp.Status)}
 	}
@@ -206,7 +216,7 @@ func silenceAdd(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintf(s.err, "alerter silence add: %v\n", err)
 		return 1
 	}
-	fmt.Fprintln(s.out, out.ID)
+	fmt.Fprintln(s.out, safe(out.ID))
 	return 0
 }
 
@@ -229,7 +239,7 @@ func silencePreview(ctx context.Context, c *apiClient, matchers []silences.Match
 	fmt.Fprintln(s.out)
 	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 	for _, a := range out.Alerts {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.Time.Local().Format(time.DateTime), a.Severity, a.Rule, a.Title)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.Time.Local().Format(time.DateTime), safe(string(a.Severity)), safe(a.Rule), safe(a.Title))
 	}
 	_ = tw.Flush()
 	return 0
@@ -254,13 +264,13 @@ func silenceList(ctx context.Context, args []string, s stdio) int {
 		}
 		ms := make([]string, 0, len(sl.Matchers))
 		for _, m := range sl.Matchers {
-			ms = append(ms, m.String())
+			ms = append(ms, safe(m.String()))
 		}
 		by := sl.CreatedBy
 		if sl.Identity != "" && sl.Identity != sl.CreatedBy {
 			by += " [" + sl.Identity + "]"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sl.ID, sl.State, sl.EndsAt.Local().Format(time.DateTime), by, strings.Join(ms, " "), sl.Comment)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safe(sl.ID), safe(sl.State), sl.EndsAt.Local().Format(time.DateTime), safe(by), strings.Join(ms, " "), safe(sl.Comment))
 	}
 	_ = tw.Flush()
 	return 0

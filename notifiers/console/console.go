@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/notifiers"
 )
 
 // Notifier writes alerts to w, one line each.
@@ -46,9 +47,9 @@ func Line(a *engine.Alert) string {
 	var b strings.Builder
 	b.WriteString(a.Time.UTC().Format(time.RFC3339))
 	b.WriteByte(' ')
-	b.WriteString(strings.ToUpper(string(a.Severity)))
+	b.WriteString(notifiers.TerminalSafe(strings.ToUpper(string(a.Severity))))
 	b.WriteByte(' ')
-	b.WriteString(a.Rule)
+	b.WriteString(notifiers.TerminalSafe(a.Rule))
 	b.WriteByte(' ')
 	b.WriteString(strconv.Quote(a.Title))
 	if e := a.Event; e != nil {
@@ -79,8 +80,8 @@ func field(b *strings.Builder, k, v string) {
 	b.WriteByte(' ')
 	b.WriteString(k)
 	b.WriteByte('=')
-	if strings.ContainsAny(v, " \"=\t\n") || !strconv.CanBackquote(v) {
+	if strings.ContainsAny(v, " \"=") {
 		v = strconv.Quote(v)
 	}
-	b.WriteString(v)
+	b.WriteString(notifiers.TerminalSafe(v))
 }

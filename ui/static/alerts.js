@@ -1,5 +1,7 @@
-// The alerts page: recent alerts, newest first, checked every 2 s; new
-// ones are added at the top and announced to screen readers.
+// The alerts page: recent alerts, the latest fired first, checked every
+// 2 s; new ones are added at the top and announced to screen readers. The
+// time shown first is when an alert fired, the order of the list; the
+// event's own time is under it (a replayed or late event can be old).
 import { $, api, clock, groupText, h, href, poll, severity, showError, time } from './app.js';
 
 const filters = new URLSearchParams();
@@ -24,11 +26,12 @@ function delivery(d) {
 const rows = new Map(); // alert id → its row
 
 function row(a, fresh) {
-  const tr = h('tr', { class: fresh ? 'new' : null, 'data-id': a.id },
-    h('td', { class: 'time' }, time(a.time)),
+  const tr = h('tr', { class: fresh ? 'new' : null, 'data-id': a.id, 'data-fired': a.fired_at },
+    h('td', { class: 'time' }, time(a.fired_at),
+      h('small', { class: 'event-time', title: 'Time of the event that fired it' }, 'event ', time(a.time))),
     h('td', null, severity(a.severity)),
     h('th', { scope: 'row' }, h('a', { href: href('alerts/' + encodeURIComponent(a.id)) }, a.title || a.name || a.rule)),
-    h('td', null, h('a', { href: href('?rule=' + encodeURIComponent(a.rule)), title: 'Alerts of this rule' }, a.rule)),
+    h('td', { class: 'rule' }, h('a', { href: href('?rule=' + encodeURIComponent(a.rule)), title: 'Alerts of this rule' }, a.rule)),
     h('td', { class: 'group' }, groupText(a.group)),
     h('td', { class: 'num' }, a.count),
     h('td', { class: 'num' }, a.suppressed),
@@ -36,6 +39,21 @@ function row(a, fresh) {
   );
   rows.set(a.id, tr);
   return tr;
+}
+
+// place puts a row where its firing time goes: the API lists alerts as
+// they were stored, which replicas and concurrent evaluation can do a
+// little out of the order they fired in, and the list must read in the
+// order of the time it shows.
+function place(tr) {
+  const t = Date.parse(tr.dataset.fired);
+  for (const r of body.rows) {
+    if (Date.parse(r.dataset.fired) < t) {
+      body.insertBefore(tr, r);
+      return;
+    }
+  }
+  body.append(tr);
 }
 
 function status() {
@@ -58,12 +76,12 @@ async function refresh() {
   const fresh = data.alerts.filter((a) => !shown.has(a.id));
   fresh.forEach((a) => shown.add(a.id));
   if (!loaded) {
-    body.append(...fresh.map((a) => row(a, false)));
+    fresh.forEach((a) => place(row(a, false)));
     next = data.next ?? null;
     $('older').hidden = !next;
     loaded = true;
   } else if (fresh.length) {
-    body.prepend(...fresh.map((a) => row(a, true)));
+    fresh.forEach((a) => place(row(a, true)));
     $('announce').textContent = (fresh.length === 1 ? 'New alert: ' : `${fresh.length} new alerts: `) +
       fresh.slice(0, 3).map((a) => `${a.severity}, ${a.title}`).join('; ');
   }
@@ -79,7 +97,7 @@ $('older').addEventListener('click', async () => {
     const data = await api('api/v1/alerts?' + q);
     const older = data.alerts.filter((a) => !shown.has(a.id));
     older.forEach((a) => shown.add(a.id));
-    body.append(...older.map((a) => row(a, false)));
+    older.forEach((a) => place(row(a, false)));
     next = data.next ?? null;
     $('older').hidden = !next;
     status();

@@ -1,0 +1,27 @@
+package console
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/event"
+)
+
+// Event data reaches the console line escaped: one line, no control
+// character a terminal would act on.
+func TestLineEscapesEventData(t *testing.T) {
+	evil := "Esc \x1b[2J\x1b]0;pwned\x07\nFORGED"
+	a := &engine.Alert{ID: "01J", Rule: "r\x1b[31m", Severity: "high", Title: evil, Time: time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC),
+		Group: map[string]string{"event.actor.name": evil, "event.ip": "10.0.0.1"}, Count: 1,
+		Event: &event.Event{Actor: event.Actor{Name: evil}, IP: "10.0.0.1\t"}}
+	got := Line(a)
+	want := `2024-05-14T10:00:00Z HIGH "r\x1b[31m" "Esc \x1b[2J\x1b]0;pwned\a\nFORGED" actor="Esc \x1b[2J\x1b]0;pwned\a\nFORGED" ip="10.0.0.1\t" actor.name="Esc \x1b[2J\x1b]0;pwned\a\nFORGED" ip=10.0.0.1 count=1 suppressed=0 id=01J`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if strings.ContainsFunc(got, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		t.Errorf("a control character in %q", got)
+	}
+}
