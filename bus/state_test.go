@@ -256,10 +256,21 @@ func TestStateStoreConcurrentCAS(t *testing.T) {
 				stores[i] = newStore(t, js, opt)
 			}
 			var wg sync.WaitGroup
-			for _, s := range stores {
+			for w, s := range stores {
 				wg.Go(func() {
-					for range incs {
+					for i := range incs {
+						// Idempotent per increment, as the engine's updates
+						// are per event (engine.Store): a write that landed
+						// but timed out is tried again on a loaded machine.
+						// Seen[w] is how many of writer w's are applied.
 						if err := s.Update(ctx, "counter.01", time.Minute, func(g *engine.GroupState) error {
+							if len(g.Seen) < workers {
+								g.Seen = append(g.Seen, make([]uint64, workers-len(g.Seen))...)
+							}
+							if g.Seen[w] > uint64(i) {
+								return nil
+							}
+							g.Seen[w] = uint64(i) + 1
 							g.Suppressed++
 							return nil
 						}); err != nil {
