@@ -29,7 +29,7 @@ const MemoryBudget = 100_000
 
 // EvalTimeout is how long one rule may take on one event by default (its
 // condition and group-by, or its title and text): a rule that runs past it
-// is stopped and reported, and the other rules run (docs/rules.md, Limits).
+// is stopped and reported, and the other rules run (docs/rules.md, Safety limits).
 const EvalTimeout = exprlimit.Timeout
 
 // Engine evaluates events against the current rule set. It is safe for

@@ -113,7 +113,7 @@ type setter func(e *Event, v any) error
 type mappingEnv struct {
 	Raw map[string]any `expr:"raw"`
 	// Budget bounds what one mapping builds and how long it loops: it runs
-	// on the payload a sender chose (docs/rules.md, Limits).
+	// on the payload a sender chose (docs/rules.md, Safety limits).
 	Budget *exprlimit.Budget `expr:"$budget"`
 }
 

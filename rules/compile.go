@@ -75,7 +75,7 @@ func (c *compiler) compileIn(src string, asBool bool, stack []string) (*vm.Progr
 	}
 	opts = append(opts, c.funcs.options()...)
 	// After the macros are expanded: every evaluation counts the strings
-	// and lists it builds and the turns of its loops (docs/rules.md, Limits).
+	// and lists it builds and the turns of its loops (docs/rules.md, Safety limits).
 	opts = append(opts, exprlimit.Options()...)
 	if asBool {
 		opts = append(opts, expr.AsBool())

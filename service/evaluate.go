@@ -534,6 +534,7 @@ func (s *Service) evaluate(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), playgroundTimeout)
 	defer cancel()
 	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	defer context.AfterFunc(s.stopping, func() { stop(errStopping) })()
 	writeJSON(w, http.StatusOK, s.Evaluate(ctx, req))
 }

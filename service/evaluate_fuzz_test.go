@@ -27,7 +27,7 @@ func FuzzEvaluate(f *testing.F) {
 	f.Add("lists: {vips: [ann]}\nrules:\n  - id: vip\n    severity: low\n    when: event.actor.name in lists.vips\n", "[]")
 	f.Add("- id: x\n  when: |\n    true &&\n      event.nope\n", "{\"id\": \"a\",\n \"time\": }")
 	f.Add("id: t\nseverity: low\nwhen: true\nthreshold: {count: 2, within: 1m}\n", `{"results": [{"id": "a"}, {"id": "b"}]}`)
-	// The attacks on evaluation (docs/rules.md, Limits): nesting that
+	// The attacks on evaluation (docs/rules.md, Safety limits): nesting that
 	// overflowed expr's parser, an expression past the length limit,
 	// strings doubled past any memory, quadratic growth, an endless loop.
 	ev := setting("x1", "zoe", "2024-05-14T10:00:00Z")

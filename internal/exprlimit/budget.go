@@ -79,7 +79,7 @@ func (b *Budget) check() error {
 		return nil
 	}
 	if now.After(b.deadline) {
-		return fmt.Errorf("%w: an evaluation may run for %v (see Limits in docs/rules.md)", ErrTime, b.timeout)
+		return fmt.Errorf("%w: an evaluation may run for %v (see Safety limits in docs/rules.md)", ErrTime, b.timeout)
 	}
 	return nil
 }
@@ -87,7 +87,7 @@ func (b *Budget) check() error {
 // charge counts n bytes against the budget before they are allocated.
 func (b *Budget) charge(n int) error {
 	if n < 0 || n > MemoryBytes-b.bytes {
-		return fmt.Errorf("%w: an evaluation may build %d MiB of strings and lists (see Limits in docs/rules.md)", ErrMemory, MemoryBytes>>20)
+		return fmt.Errorf("%w: an evaluation may build %d MiB of strings and lists (see Safety limits in docs/rules.md)", ErrMemory, MemoryBytes>>20)
 	}
 	// No look at the clock here: what is built is bounded by the budget,
 	// and an evaluation over it must fail on it, however slow the machine.

@@ -4,7 +4,7 @@
 // templates, group-by expressions and the `fields:` mappings of sources all
 // go through it, since all of them may come from people other than the
 // operator (the playground, the API) or run on attacker-controlled event
-// content. docs/rules.md ("Limits") describes the limits to rule writers.
+// content. docs/rules.md ("Safety limits") describes the limits to rule writers.
 package exprlimit
 
 import "fmt"
