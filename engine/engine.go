@@ -280,7 +280,10 @@ func (e *Engine) evaluate(ctx context.Context, s *snapshot, ev *event.Event, lis
 	for _, i := range w.cand {
 		r, st := s.rules[i], s.stats[i]
 		st.Evaluations.Add(1)
-		exprlimit.Begin(w.env.Budget, ctx, e.timeout)
+		if s.direct[i] == nil || len(s.groupBy[i]) > 0 {
+			// Only expr programs count: a direct condition is bounded.
+			exprlimit.Begin(w.env.Budget, ctx, e.timeout)
+		}
 		ok, err := w.match(s, ev, i)
 		if err != nil {
 			errs = append(errs, s.fail(i, err))
