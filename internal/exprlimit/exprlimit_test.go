@@ -175,3 +175,19 @@ func TestCheckSource(t *testing.T) {
 		}
 	}
 }
+
+// An expression cannot shed its budget by declaring a $budget of its own,
+// and an environment without one does not run unbounded: the counted
+// functions fail.
+func TestBudgetCannotBeShed(t *testing.T) {
+	opts := append([]expr.Option{expr.Env(env{})}, exprlimit.Options()...)
+	if _, err := expr.Compile(`let $budget = nil; all(1..3, {true})`, opts...); err == nil {
+		t.Error("a $budget of its own compiled")
+	}
+	for _, src := range []string{`all(1..3, {true})`, `"a" + raw.s`, `upper(raw.s)`} {
+		var m vm.VM
+		if _, err := m.Run(compile(t, src), env{Raw: map[string]any{"s": "x"}}); err == nil || !strings.Contains(err.Error(), "no budget") {
+			t.Errorf("%s without a budget: %v", src, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package exprlimit
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 
@@ -13,7 +14,8 @@ import (
 
 // Field is the expr name of the environment field that holds the *Budget
 // of the evaluation, a field tagged expr:"$budget". An environment
-// compiled with Options must have it.
+// compiled with Options must have it, set: without a budget, the counted
+// functions fail. expr refuses an expression that declares its own.
 const Field = "$budget"
 
 // Names of the functions the patched programs call. They start with $ like
@@ -35,18 +37,20 @@ var budgetType = reflect.TypeFor[*Budget]()
 func Options() []expr.Option {
 	opts := []expr.Option{
 		expr.Function(tickName, func(p ...any) (any, error) {
-			if b, _ := p[0].(*Budget); b != nil {
-				if err := b.tick(); err != nil {
-					return nil, err
-				}
+			b, err := budgetOf(p[0])
+			if err != nil {
+				return nil, err
+			}
+			if err := b.tick(); err != nil {
+				return nil, err
 			}
 			return true, nil
 		}, new(func(*Budget) bool)),
 		expr.Function(catName, func(p ...any) (any, error) {
-			return add(p[0].(*Budget), p[1], p[2])
+			return add(p[0], p[1], p[2])
 		}, new(func(*Budget, string, string) string)),
 		expr.Function(addName, func(p ...any) (any, error) {
-			return add(p[0].(*Budget), p[1], p[2])
+			return add(p[0], p[1], p[2])
 		}, new(func(*Budget, any, any) any)),
 	}
 	for name := range countedBuiltins {
@@ -57,10 +61,14 @@ func Options() []expr.Option {
 	return append(opts, expr.Patch(budgetArgs{}), expr.Patch(counting{}))
 }
 
-func add(b *Budget, x, y any) (any, error) {
+func add(budget, x, y any) (any, error) {
 	if xs, ok := x.(string); ok {
 		if ys, ok := y.(string); ok {
-			if err := budgetOf(b).charge(len(xs) + len(ys)); err != nil {
+			b, err := budgetOf(budget)
+			if err != nil {
+				return nil, err
+			}
+			if err := b.charge(len(xs) + len(ys)); err != nil {
 				return nil, err
 			}
 			return xs + ys, nil
@@ -69,13 +77,16 @@ func add(b *Budget, x, y any) (any, error) {
 	return runtime.Add(x, y), nil
 }
 
-// budgetOf is b, or for an environment that has none, a budget for this
-// one call, so that a single call is still bounded.
-func budgetOf(b *Budget) *Budget {
-	if b == nil {
-		return &Budget{}
+// errNoBudget is an evaluation without its budget: an environment without
+// one, or an expression that declared a $budget of its own to shed it.
+var errNoBudget = errors.New("the evaluation has no budget ($budget is reserved)")
+
+// budgetOf is the budget the patched program passed.
+func budgetOf(v any) (*Budget, error) {
+	if b, _ := v.(*Budget); b != nil {
+		return b, nil
 	}
-	return b
+	return nil, errNoBudget
 }
 
 func budgetIdent(loc ast.Node) ast.Node {
@@ -177,8 +188,10 @@ func withBudget(name string) expr.Option {
 		}
 	}
 	f.Func = func(args ...any) (any, error) {
-		b, _ := args[0].(*Budget)
-		b = budgetOf(b)
+		b, err := budgetOf(args[0])
+		if err != nil {
+			return nil, err
+		}
 		args = args[1:]
 		for i, a := range args {
 			args[i] = deref(a) // as expr does for its builtins
