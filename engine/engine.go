@@ -18,6 +18,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/internal/exprlimit"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -25,6 +26,11 @@ import (
 // in elements as expr counts them, so a rule like `len(1..1e9) > 0` fails
 // alone instead of taking the process down.
 const MemoryBudget = 100_000
+
+// EvalTimeout is how long one rule may take on one event by default (its
+// condition and group-by, or its title and text): a rule that runs past it
+// is stopped and reported, and the other rules run (docs/rules.md, Safety limits).
+const EvalTimeout = exprlimit.Timeout
 
 // Engine evaluates events against the current rule set. It is safe for
 // concurrent use; the rule set can be swapped while events are evaluated.
@@ -34,6 +40,8 @@ type Engine struct {
 	now   func() time.Time
 	log   *slog.Logger
 	pool  sync.Pool // *worker
+	// timeout is how long one rule may take on one event.
+	timeout time.Duration
 
 	mu    sync.Mutex // serializes Swap
 	stats map[string]*RuleStats
@@ -48,6 +56,10 @@ type Option func(*Engine)
 // WithClock sets the clock used for fired_at (tests, replay).
 func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = now } }
 
+// WithEvalTimeout sets how long one rule may take on one event
+// (EvalTimeout by default); 0 leaves only the context's end.
+func WithEvalTimeout(d time.Duration) Option { return func(e *Engine) { e.timeout = d } }
+
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
 
@@ -55,7 +67,7 @@ func withoutIndex() Option { return func(e *Engine) { e.noIndex = true } }
 
 // New returns an engine for set, keeping group state in store.
 func New(set *rules.Set, store Store, opts ...Option) *Engine {
-	e := &Engine{store: store, now: time.Now, log: slog.New(slog.DiscardHandler), stats: map[string]*RuleStats{}}
+	e := &Engine{store: store, now: time.Now, log: slog.New(slog.DiscardHandler), stats: map[string]*RuleStats{}, timeout: EvalTimeout}
 	for _, o := range opts {
 		o(e)
 	}
@@ -248,10 +260,12 @@ func (e RuleError) Error() string { return fmt.Sprintf("rule %s: %v", e.Rule, e.
 // Evaluate runs the conditions of the candidate rules for ev and returns
 // the matches. It changes no state.
 func (e *Engine) Evaluate(ev *event.Event) ([]Match, []RuleError) {
-	return e.evaluate(e.snap.Load(), ev, nil)
+	return e.evaluate(context.Background(), e.snap.Load(), ev, nil)
 }
 
-func (e *Engine) evaluate(s *snapshot, ev *event.Event, lists map[string][]string) ([]Match, []RuleError) {
+// evaluate runs the candidate rules on ev. Each rule has its own time
+// limit; ctx's end stops them all (each then fails with the reason).
+func (e *Engine) evaluate(ctx context.Context, s *snapshot, ev *event.Event, lists map[string][]string) ([]Match, []RuleError) {
 	if s.usesRaw {
 		e.loadRaw(ev)
 	}
@@ -266,6 +280,10 @@ func (e *Engine) evaluate(s *snapshot, ev *event.Event, lists map[string][]strin
 	for _, i := range w.cand {
 		r, st := s.rules[i], s.stats[i]
 		st.Evaluations.Add(1)
+		if s.direct[i] == nil || len(s.groupBy[i]) > 0 {
+			// Only expr programs count: a direct condition is bounded.
+			exprlimit.Begin(w.env.Budget, ctx, e.timeout)
+		}
 		ok, err := w.match(s, ev, i)
 		if err != nil {
 			errs = append(errs, s.fail(i, err))
@@ -365,7 +383,7 @@ func (e *Engine) Process(ctx context.Context, ev *event.Event) (Result, error) {
 // ProcessWithLists is Process with the rule set's lists replaced (rule
 // tests use it).
 func (e *Engine) ProcessWithLists(ctx context.Context, ev *event.Event, lists map[string][]string) (Result, error) {
-	return e.Apply(ctx, e.Plan(ev, lists))
+	return e.Apply(ctx, e.Plan(ctx, ev, lists))
 }
 
 // Plan is an event evaluated against the rules, before the stateful stage:
@@ -384,13 +402,14 @@ type Plan struct {
 
 // Plan evaluates ev against the current rules (lists, if not nil, replace
 // the rule set's). An event without a time is given the current time.
-func (e *Engine) Plan(ev *event.Event, lists map[string][]string) *Plan {
+// ctx's end stops the rules still running, which then fail.
+func (e *Engine) Plan(ctx context.Context, ev *event.Event, lists map[string][]string) *Plan {
 	s := e.snap.Load()
 	if ev.Time.IsZero() {
 		ev.Time = e.now().UTC()
 	}
 	p := &Plan{s: s, ev: ev, lists: lists}
-	p.Matches, p.Errors = e.evaluate(s, ev, lists)
+	p.Matches, p.Errors = e.evaluate(ctx, s, ev, lists)
 	return p
 }
 
@@ -479,6 +498,7 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 	}
 	w := e.getWorker(s, lists)
 	w.env.Event = ev
+	exprlimit.Begin(w.env.Budget, ctx, e.timeout)
 	title, terr := r.Title.Render(w, w.env)
 	text, xerr := r.Text.Render(w, w.env)
 	e.putWorker(w)

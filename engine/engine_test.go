@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/internal/exprlimit"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -117,6 +120,78 @@ rules:
 	}
 	if e.Stats("huge").Errors.Load() != 1 || e.Stats("huge").LastError() == "" {
 		t.Fatal("error not counted")
+	}
+}
+
+// A rule that runs away (a loop of a trillion turns, strings doubled to
+// gigabytes, in its condition, group-by or title) is stopped at its limit
+// and reported; the other rules alert on the same event.
+func TestRunawayRulesAreStopped(t *testing.T) {
+	grows := compile(t, `
+rules:
+  - {id: grows, severity: low, when: 'let a = repeat("x", 99999); let b = a + a; let c = b + b; let d = c + c; let e = d + d; let f = e + e; let g = f + f; let h = g + g; let i = h + h; len(i + i) > 0'}
+  - {id: fine, severity: low, when: 'event.action == "x"'}
+`)
+	// No time limit: it is the memory budget that stops this one.
+	res, err := New(grows, &MemStore{}, WithEvalTimeout(0)).Process(t.Context(), ev("1", "x", "a", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Alerts) != 1 || len(res.Errors) != 1 || !errors.Is(res.Errors[0].Err, exprlimit.ErrMemory) {
+		t.Fatalf("got alerts %v and errors %v, want fine's alert and grows stopped by the memory budget", res.Alerts, res.Errors)
+	}
+
+	set := compile(t, `
+rules:
+  - {id: loops, severity: low, when: 'let a = 1..1000; all(a, {all(a, {all(a, {all(a, {true})})})})'}
+  - {id: loops-in-group, severity: low, when: 'true', dedup: {by: ['let a = 1..1000; any(a, {any(a, {any(a, {false})})})'], window: 1m}}
+  - {id: loops-in-title, severity: low, when: 'event.action == "x"', title: '{{ let a = 1..1000; any(a, {any(a, {any(a, {false})})}) }}'}
+  - {id: fine, severity: low, when: 'event.action == "x"'}
+`)
+	e := New(set, &MemStore{}, WithEvalTimeout(20*time.Millisecond))
+	res, err = e.Process(t.Context(), ev("1", "x", "a", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alerted []string
+	for _, a := range res.Alerts {
+		alerted = append(alerted, a.Rule)
+	}
+	// A title that fails still alerts, with the error in its place.
+	if !slices.Equal(alerted, []string{"loops-in-title", "fine"}) {
+		t.Fatalf("alerts of %v", alerted)
+	}
+	want := map[string]error{"loops": exprlimit.ErrTime, "loops-in-group": exprlimit.ErrTime, "loops-in-title": exprlimit.ErrTime}
+	for _, re := range res.Errors {
+		if !errors.Is(re.Err, want[re.Rule]) {
+			t.Errorf("%s: got %v, want %v", re.Rule, re.Err, want[re.Rule])
+		}
+		delete(want, re.Rule)
+		if e.Stats(re.Rule).Errors.Load() != 1 {
+			t.Errorf("%s: error not counted", re.Rule)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("not reported: %v", want)
+	}
+}
+
+// When the caller gives up (a playground request whose client left), the
+// rules still running stop.
+func TestEvaluationStopsWithContext(t *testing.T) {
+	set := compile(t, `
+rules:
+  - {id: loops, severity: low, when: 'let a = 1..1000; all(a, {all(a, {all(a, {all(a, {true})})})})'}
+`)
+	e := New(set, &MemStore{}, WithEvalTimeout(0))
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(10*time.Millisecond, cancel)
+	res, err := e.Process(ctx, ev("1", "x", "a", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 1 || !errors.Is(res.Errors[0].Err, exprlimit.ErrStopped) {
+		t.Fatalf("got %v, want the rule stopped", res.Errors)
 	}
 }
 
@@ -291,7 +366,7 @@ rules:
 `)
 	eng := New(one, &MemStore{})
 	ev := &event.Event{ID: "e1", Action: "x", Actor: event.Actor{Name: "kim"}, Time: time.Unix(1e9, 0)}
-	p := eng.Plan(ev, nil)
+	p := eng.Plan(t.Context(), ev, nil)
 	eng.Swap(two)
 	res, err := eng.Apply(t.Context(), p)
 	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Rule != "a" || res.Alerts[0].Severity != "low" {

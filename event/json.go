@@ -1,6 +1,7 @@
 package event
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,6 +13,8 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter/internal/exprlimit"
 )
 
 // normalized normalizes any JSON object: the members named as the fields of
@@ -109,6 +112,9 @@ type setter func(e *Event, v any) error
 // mappingEnv is what mapping expressions see.
 type mappingEnv struct {
 	Raw map[string]any `expr:"raw"`
+	// Budget bounds what one mapping builds and how long it loops: it runs
+	// on the payload a sender chose (docs/rules.md, Safety limits).
+	Budget *exprlimit.Budget `expr:"$budget"`
 }
 
 // mappingTargets are the fields a mapping can fill, besides "attrs.NAME" (one
@@ -169,7 +175,11 @@ func NewMapping(fields map[string]string) (*Mapping, error) {
 			errs = append(errs, fmt.Errorf("mapping %q: empty expression", target))
 			continue
 		}
-		program, err := expr.Compile(source, expr.Env(mappingEnv{}))
+		if err := exprlimit.CheckSource(source); err != nil {
+			errs = append(errs, fmt.Errorf("mapping %q: %w", target, err))
+			continue
+		}
+		program, err := expr.Compile(source, append([]expr.Option{expr.Env(mappingEnv{})}, exprlimit.Options()...)...)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("mapping %q: %w", target, err))
 			continue
@@ -183,8 +193,9 @@ func NewMapping(fields map[string]string) (*Mapping, error) {
 }
 
 func (m *Mapping) apply(e *Event, raw map[string]any) error {
-	env := mappingEnv{Raw: raw}
+	env := mappingEnv{Raw: raw, Budget: &exprlimit.Budget{}}
 	for _, f := range m.fields {
+		exprlimit.Begin(env.Budget, context.Background(), exprlimit.Timeout)
 		v, err := run(f.program, env)
 		if err != nil {
 			return fmt.Errorf("mapping %q (%s): %w", f.target, f.source, err)

@@ -141,6 +141,9 @@ func TestMappingErrors(t *testing.T) {
 		{map[string]string{"attrs.": "raw.x"}, []string{`mapping "attrs.": unknown target`}},
 		// Every problem is reported at once.
 		{map[string]string{"nope": "raw.x", "ip": "(("}, []string{`mapping "ip"`, `mapping "nope"`}},
+		// The source is bounded before expr parses it (its parser recurses).
+		{map[string]string{"action": strings.Repeat("(", 30000) + "raw.x" + strings.Repeat(")", 30000)}, []string{`mapping "action": expression nests ( [ { more than 100 levels deep`}},
+		{map[string]string{"action": `"` + strings.Repeat("x", 70000) + `"`}, []string{`mapping "action": expression is 70002 bytes long, over the limit of 64 KiB`}},
 	}
 	for _, tt := range bad {
 		m, err := NewMapping(tt.fields)
@@ -167,6 +170,11 @@ func TestMappingErrors(t *testing.T) {
 		{map[string]string{"actor.sysadmin": "raw.a"}, `{"a":"maybe"}`, `expected a boolean, got "maybe"`},
 		{map[string]string{"objects": "raw.o"}, `{"o":[1]}`, `element 0: expected an object, got float64`},
 		{map[string]string{"attrs": "raw.o"}, `{"o":[1]}`, `expected an object, got []interface {}`},
+		// A mapping runs on what the sender chose: what it builds and how
+		// long it loops are bounded.
+		{map[string]string{"action": "let a = raw.s; let b = a + a; let c = b + b; let d = c + c; let e = d + d; let f = e + e; let g = f + f; let h = g + g; h + h"},
+			`{"s":"` + strings.Repeat("x", 100000) + `"}`, `memory budget exceeded: an evaluation may build 16 MiB`},
+		{map[string]string{"action": `let a = 1..1000; all(a, {all(a, {all(a, {all(a, {true})})})}) ? "x" : "y"`}, `{}`, `time limit exceeded`},
 	}
 	for _, tt := range runtime {
 		m, err := NewMapping(tt.fields)

@@ -13,6 +13,8 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/alerter/alerter/internal/exprlimit"
 )
 
 // MaxNodes bounds the size of one expression after macro expansion, so a
@@ -62,6 +64,9 @@ func (c *compiler) compileMacro(name string) error {
 }
 
 func (c *compiler) compileIn(src string, asBool bool, stack []string) (*vm.Program, info, error) {
+	if err := checkSource(src); err != nil {
+		return nil, info{}, err
+	}
 	p := &patcher{c: c, src: src, stack: stack, top: len(stack)}
 	opts := []expr.Option{
 		expr.Env(Env{}),
@@ -69,6 +74,9 @@ func (c *compiler) compileIn(src string, asBool bool, stack []string) (*vm.Progr
 		expr.Patch(p),
 	}
 	opts = append(opts, c.funcs.options()...)
+	// After the macros are expanded: every evaluation counts the strings
+	// and lists it builds and the turns of its loops (docs/rules.md, Safety limits).
+	opts = append(opts, exprlimit.Options()...)
 	if asBool {
 		opts = append(opts, expr.AsBool())
 	}
@@ -82,6 +90,17 @@ func (c *compiler) compileIn(src string, asBool bool, stack []string) (*vm.Progr
 		return nil, info{}, cleanExprError(src, err)
 	}
 	return prog, info{usesRaw: p.usesRaw}, nil
+}
+
+// checkSource refuses an expression too long or too deeply nested to be
+// parsed safely, at the position where it goes over the limit.
+func checkSource(src string) error {
+	var se *exprlimit.SourceError
+	if err := exprlimit.CheckSource(src); errors.As(err, &se) {
+		line, col := byteLineCol(src, se.Offset)
+		return &exprError{Line: line, Col: col, Msg: se.Msg}
+	}
+	return nil
 }
 
 // cleanExprError turns expr's error into a positioned one with a message
@@ -163,6 +182,10 @@ func (p *patcher) Visit(node *ast.Node) {
 				p.fail(n, "macro %s refers to itself (%s -> %s)", n.Value, strings.Join(p.stack, " -> "), n.Value)
 				return
 			}
+		}
+		if err := checkSource(src); err != nil {
+			p.fail(n, "macro %s: %v", n.Value, err)
+			return
 		}
 		tree, err := parser.Parse(src)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/expr-lang/expr"
 
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/internal/exprlimit"
 )
 
 // Env is what an expression sees: the event, the named lists and the helper
@@ -24,13 +25,18 @@ type Env struct {
 	New     func(key string) string        `expr:"new"`
 	Object  func(typ string) *event.Object `expr:"object"`
 	Attr    func(name string) string       `expr:"attr"`
+	// Budget is what the evaluation running may still spend: its user
+	// starts each evaluation with exprlimit.Begin (a method here would be
+	// a function rules could call). Compiled expressions pass it to the
+	// functions that count.
+	Budget *exprlimit.Budget `expr:"$budget"`
 }
 
 // NewEnv returns an Env whose helpers read whatever event is in Event at
 // the time of the call, so one Env serves every evaluation of a worker
 // without allocating.
 func NewEnv(lists map[string][]string) *Env {
-	env := &Env{Lists: lists}
+	env := &Env{Lists: lists, Budget: &exprlimit.Budget{}}
 	env.Changed = func(key string) bool {
 		_, ok := change(env.Event, key)
 		return ok

@@ -181,6 +181,16 @@ rules:
 		{"invalid YAML", "rules:\n  - id: r1\n   severity: x\n", []string{`1: invalid YAML: did not find expected '-' indicator`}},
 		{"too big", "rules:\n  - {id: r1, severity: low, when: '" + strings.Repeat("1 + ", 6000) + "1 > 0'}\n",
 			[]string{`2:10038: when: expression exceeds maximum allowed nodes`}},
+		// expr's parser recurses on brackets: a deep nesting is refused
+		// before it is parsed, where it passes the limit.
+		{"nested too deep", "rules:\n  - {id: r1, severity: low, when: '" + strings.Repeat("(", 30000) + "true" + strings.Repeat(")", 30000) + "'}\n",
+			[]string{`2:136: when: expression nests ( [ { more than 100 levels deep`}},
+		{"too long", "rules:\n  - {id: r1, severity: low, when: 'event.action == \"" + strings.Repeat("x", 70000) + "\"'}\n",
+			[]string{`2:65572: when: expression is 70018 bytes long, over the limit of 64 KiB`}},
+		{"template nested too deep", "rules:\n  - {id: r1, severity: low, when: 'true', title: 'a {{ " + strings.Repeat("[", 101) + " }}'}\n",
+			[]string{`2:156: title: expression nests ( [ { more than 100 levels deep`}},
+		{"macro nested too deep", "macros: {m: '" + strings.Repeat("{", 101) + "'}\nrules:\n  - {id: r1, severity: low, when: m}\n",
+			[]string{`1:114: macro m: expression nests ( [ { more than 100 levels deep`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

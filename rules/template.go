@@ -114,7 +114,7 @@ func (t Template) Render(r Runner, env *Env) (string, error) {
 			msg := firstLine(err.Error())
 			fmt.Fprintf(&b, "<error: %s>", msg)
 			if first == nil {
-				first = fmt.Errorf("template: %s", msg)
+				first = &renderError{msg: msg, err: err}
 			}
 			continue
 		}
@@ -122,6 +122,16 @@ func (t Template) Render(r Runner, env *Env) (string, error) {
 	}
 	return b.String(), first
 }
+
+// renderError is a part of a template that failed: its message's first
+// line, and the error it wraps (a limit of the evaluation, say).
+type renderError struct {
+	msg string
+	err error
+}
+
+func (e *renderError) Error() string { return "template: " + e.msg }
+func (e *renderError) Unwrap() error { return e.err }
 
 // IsZero reports whether the template is empty.
 func (t Template) IsZero() bool { return len(t.parts) == 0 }

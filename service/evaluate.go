@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +50,18 @@ const (
 	backtestEvents = 20_000
 	// backtestShown is how many matching events a backtest answers with.
 	backtestShown = 100
+)
+
+// Bounds of the playground (POST /api/v1/evaluate), which runs rules
+// anyone who reaches the API can write (docs/api.md).
+const (
+	// playgroundSlots is how many playground requests run at a time; the
+	// others wait for a slot, up to playgroundWait.
+	playgroundSlots = 2
+	playgroundWait  = 5 * time.Second
+	// playgroundTimeout is how long one request may evaluate in all (each
+	// rule on each event has its own engine.EvalTimeout besides).
+	playgroundTimeout = 10 * time.Second
 )
 
 // Backtest sums up a rule's run over stored events.
@@ -165,6 +178,9 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 		return resp
 	}
 	resp.Tests = s.playgroundTests(ctx, set, shift)
+	if stopped(ctx, &resp) {
+		return resp
+	}
 	for _, r := range set.Rules {
 		resp.Rules = append(resp.Rules, r.ID)
 		r.Enabled = true // a rule is tried before it is switched on
@@ -187,6 +203,9 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 	var clock time.Time
 	eng := engine.New(set, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
 	for i := range evs {
+		if stopped(ctx, &resp) {
+			return resp
+		}
 		ev := &evs[i]
 		clock = ev.Time
 		res, err := eng.ProcessWithLists(ctx, ev, lists)
@@ -198,8 +217,30 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 	if bt != nil {
 		bt.Running = s.runningAlerts(ctx, set, evs)
 	}
+	if stopped(ctx, &resp) {
+		return resp
+	}
 	resp.OK = true
 	return resp
+}
+
+// stopped tells whether ctx ended, and if so, says why in resp: the rules
+// still running were stopped, and what they did so far is not the answer.
+func stopped(ctx context.Context, resp *EvalResponse) bool {
+	err := ctx.Err()
+	if err == nil {
+		return false
+	}
+	msg := "the evaluation was stopped: the request ended"
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errStopping):
+		msg = "the evaluation was stopped: " + cause.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		msg = fmt.Sprintf("the evaluation was stopped after %v, the limit of a playground request: try it on fewer events, or with a rule that does less", playgroundTimeout)
+	}
+	resp.OK = false
+	resp.Errors = append(resp.Errors, EvalError{File: playgroundRule, Message: msg})
+	return true
 }
 
 // playgroundEvents are the events a rule is tried on: those given, or for
@@ -314,6 +355,9 @@ func (s *Service) runningAlerts(ctx context.Context, tried *rules.Set, evs []eve
 	var clock time.Time
 	eng := engine.New(loaded, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
 	for i := range evs {
+		if ctx.Err() != nil {
+			return nil
+		}
 		clock = evs[i].Time
 		res, _ := eng.ProcessWithLists(ctx, &evs[i], lists)
 		for _, a := range res.Alerts {
@@ -474,7 +518,43 @@ func (s *Service) evaluate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, s.Evaluate(r.Context(), req))
+	release, ok := s.playgroundSlot(r.Context())
+	if !ok {
+		if s.stopping.Err() != nil {
+			writeJSON(w, http.StatusServiceUnavailable, errorBody(errStopping.Error()))
+			return
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(playgroundWait/time.Second)))
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(fmt.Sprintf("the playground is busy: %d evaluations are running; try again in a few seconds", playgroundSlots)))
+		return
+	}
+	defer release()
+	// The client leaving, or the request's time running out, stops the
+	// rules where they are.
+	ctx, cancel := context.WithTimeout(r.Context(), playgroundTimeout)
+	defer cancel()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	defer context.AfterFunc(s.stopping, func() { stop(errStopping) })()
+	writeJSON(w, http.StatusOK, s.Evaluate(ctx, req))
+}
+
+// errStopping ends the playground's requests when the service stops.
+var errStopping = errors.New("alerter is stopping")
+
+// playgroundSlot waits for one of the playground's slots, up to
+// s.playgroundWait and while ctx lasts; release gives it back.
+func (s *Service) playgroundSlot(ctx context.Context) (release func(), ok bool) {
+	wait := time.NewTimer(s.playgroundWait)
+	defer wait.Stop()
+	select {
+	case s.playground <- struct{}{}:
+		return func() { <-s.playground }, true
+	case <-wait.C:
+	case <-ctx.Done():
+	case <-s.stopping.Done():
+	}
+	return nil, false
 }
 
 // preview renders what the notifier nc would send for a, without sending

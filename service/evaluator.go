@@ -170,7 +170,7 @@ func (v *evaluator) run(ctx context.Context) error {
 			lists = v.lists()
 		}
 		began := time.Now()
-		j.plan = v.eng.Plan(&j.ev, lists)
+		j.plan = v.eng.Plan(work, &j.ev, lists)
 		j.planned = time.Since(began)
 		if len(j.plan.Matches) == 0 && len(j.plan.Errors) == 0 {
 			// Most events match nothing, and are done now: nothing to

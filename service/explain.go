@@ -16,6 +16,7 @@ import (
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/internal/exprlimit"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -149,7 +150,7 @@ func (s *Service) Explain(ctx context.Context, id string, within time.Duration) 
 	}
 	// A private engine, so that explaining does not count as evaluating.
 	private := engine.New(set, &engine.MemStore{})
-	plan := private.Plan(&ev, lists) // with the Confluence group lists, as live
+	plan := private.Plan(ctx, &ev, lists) // with the Confluence group lists, as live
 	matches, errs := plan.Matches, plan.Errors
 	offered := map[string]bool{}
 	for _, r := range private.Candidates(&ev) {
@@ -167,7 +168,7 @@ func (s *Service) Explain(ctx context.Context, id string, within time.Duration) 
 		Note: "evaluated with the rules and lists running now; the state is as stored now"}
 	env := rules.NewEnv(lists)
 	env.Event = &ev
-	var machine vm.VM
+	machine := vm.VM{MemoryBudget: engine.MemoryBudget}
 	for _, r := range set.Rules {
 		m, isMatch := matched[r.ID]
 		if !r.Enabled || (!isMatch && !offered[r.ID]) {
@@ -180,6 +181,8 @@ func (s *Service) Explain(ctx context.Context, id string, within time.Duration) 
 		} else {
 			for _, c := range clauses {
 				cv := ClauseValue{Source: c.Source}
+				// Bounded as the engine bounds a rule: a clause may loop.
+				exprlimit.Begin(env.Budget, ctx, engine.EvalTimeout)
 				out, err := machine.Run(c.Program, env)
 				if err != nil {
 					cv.Error = err.Error()

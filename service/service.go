@@ -95,6 +95,14 @@ type Service struct {
 	// backtest is held by the one backtest running (each holds up to
 	// backtestEvents events in memory).
 	backtest chan struct{}
+	// playground holds a place for each playground request running; a
+	// request waits playgroundWait at most for one.
+	playground     chan struct{}
+	playgroundWait time.Duration
+	// stopping ends when the service begins to stop: playground requests
+	// end then, rather than hold the shutdown for their whole time.
+	stopping context.Context
+	stop     context.CancelFunc
 	// deliveriesTTL is how long outcomes are remembered.
 	deliveriesTTL time.Duration
 }
@@ -118,7 +126,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 	if opt.ShutdownTimeout <= 0 {
 		opt.ShutdownTimeout = 15 * time.Second
 	}
-	s = &Service{cfg: cfg, opt: opt, log: opt.Logger, webhooks: map[string]*webhook.Handler{}, ready: make(chan struct{}), backtest: make(chan struct{}, 1)}
+	s = &Service{cfg: cfg, opt: opt, log: opt.Logger, webhooks: map[string]*webhook.Handler{}, ready: make(chan struct{}), backtest: make(chan struct{}, 1), playground: make(chan struct{}, playgroundSlots), playgroundWait: playgroundWait}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	built := s
 	defer func() {
 		if err != nil {
@@ -533,6 +542,7 @@ func (s *Service) Run(ctx context.Context) error {
 		cancel(err)
 	}
 	s.log.Info("alerter stopping")
+	s.stop()
 	shutCtx, done := context.WithTimeout(context.WithoutCancel(ctx), s.opt.ShutdownTimeout)
 	defer done()
 	if serr := s.srv.Shutdown(shutCtx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
