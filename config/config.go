@@ -82,7 +82,7 @@ type NATS struct {
 	AckWait yamlx.Duration `yaml:"ack_wait,omitempty" json:"ack_wait,omitempty"`
 	// Credentials is a .creds file (JWT and NKey). At most one of
 	// credentials, user+password and token is given; all of them, and TLS,
-	// are for nats.url: the embedded server has no authentication.
+	// are for nats.url (the embedded server's token is embedded.token).
 	Credentials string `yaml:"credentials,omitempty" json:"credentials,omitempty"`
 	User        string `yaml:"user,omitempty" json:"user,omitempty"`
 	Password    Secret `yaml:"password,omitempty" json:"password,omitempty"`
@@ -97,6 +97,11 @@ type Embedded struct {
 	// Listen is a client address (e.g. 127.0.0.1:4222) to let other
 	// processes in; default "": in-process connections only.
 	Listen string `yaml:"listen,omitempty" json:"listen,omitempty"`
+	// Token is what every client must give (nats://TOKEN@host:port, or
+	// the nats CLI's --user TOKEN). Default, when the server listens: a
+	// random token kept in store_dir/alerter-nats.token (mode 0600), made
+	// on the first start.
+	Token Secret `yaml:"token,omitempty" json:"token,omitempty"`
 }
 
 // TLS are PEM files for the connection to nats.url. CA alone verifies the

@@ -227,7 +227,7 @@ lists: {admins: {confluence_group: g, refersh: 1m}}
 `, []string{
 			`c.yaml:2:1: unknown key "serverr" (did you mean "server"?)`,
 			`c.yaml:3:8: unknown key "retension" (did you mean "retention"?)`,
-			`c.yaml:3:34: unknown key "store" (allowed: listen, store_dir)`,
+			`c.yaml:3:34: unknown key "store" (allowed: listen, store_dir, token)`,
 			`c.yaml:4:17: list admins: source is required: the confluence-poll source whose credentials read the group (no confluence-poll sources are configured)`,
 			`c.yaml:4:39: unknown key "refersh" (did you mean "refresh"?)`,
 		}},
@@ -279,10 +279,20 @@ nats:
 		{"nats credentials without a url", `
 nats: {user: u, tls: {ca: ca.pem}, embedded: {listen: "4222"}}
 `, []string{
-			`c.yaml:2:8: user is for connecting to nats.url; the embedded server has no authentication or TLS`,
+			`c.yaml:2:8: user is for connecting to nats.url; the embedded server takes a token (nats.embedded.token) and no TLS`,
 			`c.yaml:2:14: nats: user needs a password`,
-			`c.yaml:2:17: tls is for connecting to nats.url; the embedded server has no authentication or TLS`,
+			`c.yaml:2:17: tls is for connecting to nats.url; the embedded server takes a token (nats.embedded.token) and no TLS`,
 			`c.yaml:2:55: listen "4222": not host:port (e.g. 127.0.0.1:8080, or :8080 for every interface)`,
+		}},
+		{"nats tokens in the wrong place", `
+nats: {token: t, embedded: {listen: "127.0.0.1:4222"}}
+`, []string{
+			`c.yaml:2:8: token is for connecting to nats.url; the embedded server's token is nats.embedded.token`,
+		}},
+		{"an embedded token with a cluster", `
+nats: {url: "nats://n1:4222", embedded: {token: t}}
+`, []string{
+			`c.yaml:2:42: embedded.token is for the embedded server; with nats.url, give nats.token (or credentials, or user and password)`,
 		}},
 		{"rules", `
 rules: {paths: [rules, ""]}

@@ -136,6 +136,10 @@ func (p *parser) nats(s *NATS, n, section *yaml.Node) {
 	if s.Embedded.Listen != "" {
 		p.hostPort("listen", s.Embedded.Listen, en, first(en, n, section))
 	}
+	if s.URL != "" && s.Embedded.Token != "" {
+		k, _ := get(en, "token")
+		p.errAt(first(k, en, section), "embedded.token is for the embedded server; with nats.url, give nats.token (or credentials, or user and password)")
+	}
 	p.positive("retention", s.Retention, n, section)
 	p.positive("ack_wait", s.AckWait, n, section)
 	if s.Replicas < 0 || s.Replicas > 5 {
@@ -164,7 +168,11 @@ func (p *parser) nats(s *NATS, n, section *yaml.Node) {
 	if s.URL == "" {
 		for _, key := range []string{"credentials", "user", "password", "token", "tls"} {
 			if k, _ := get(n, key); k != nil && p.has(n, key) {
-				p.errAt(k, "%s is for connecting to nats.url; the embedded server has no authentication or TLS", key)
+				if key == "token" {
+					p.errAt(k, "token is for connecting to nats.url; the embedded server's token is nats.embedded.token")
+					continue
+				}
+				p.errAt(k, "%s is for connecting to nats.url; the embedded server takes a token (nats.embedded.token) and no TLS", key)
 			}
 		}
 	}

@@ -195,10 +195,15 @@ func (s *Service) connect(ctx context.Context) error {
 	var err error
 	if n.URL == "" {
 		s.started = time.Now()
+		token, err := embeddedToken(n.Embedded)
+		if err != nil {
+			return err
+		}
 		s.embedded, err = bus.StartEmbedded(ctx, bus.EmbeddedOptions{
 			StoreDir:   n.Embedded.StoreDir,
 			Listen:     n.Embedded.Listen,
 			SyncAlways: n.Sync == "always",
+			Token:      token,
 		}, s.log)
 		if err != nil {
 			return err
@@ -229,12 +234,29 @@ func (s *Service) connect(ctx context.Context) error {
 	return nil
 }
 
+// embeddedToken is the token the embedded server requires: the configured
+// one, or, when it listens, the one kept in its store dir (made on the
+// first start). Without a listener and a configured token only alerter's
+// in-process connection reaches it, and it needs none.
+func embeddedToken(e config.Embedded) (string, error) {
+	switch {
+	case e.Token != "":
+		return e.Token.Value(), nil
+	case e.Listen == "":
+		return "", nil
+	}
+	return bus.EmbeddedToken(e.StoreDir)
+}
+
 func (s *Service) natsDescription() string {
 	if s.embedded == nil {
 		return "cluster"
 	}
 	if u := s.embedded.ClientURL(); u != "" {
-		return "embedded, listening on " + u
+		if s.cfg.NATS.Embedded.Token == "" {
+			return "embedded, listening on " + u + " (token in " + bus.TokenFile(s.cfg.NATS.Embedded.StoreDir) + ")"
+		}
+		return "embedded, listening on " + u + " (token: nats.embedded.token)"
 	}
 	return "embedded at " + s.cfg.NATS.Embedded.StoreDir
 }
