@@ -55,13 +55,9 @@ type deliverer struct {
 	silence silencer
 	policy  deliveryPolicy
 	limit   *rate.Limiter
-	// freshAfter is when the embedded NATS server started (zero with a
-	// cluster): its consumers' state, lost only with it, is intact for
-	// alerts stored since, so their first delivery is their first send.
-	freshAfter time.Time
-	now        func() time.Time
-	log        *slog.Logger
-	stats      DeliveryStats
+	now     func() time.Time
+	log     *slog.Logger
+	stats   DeliveryStats
 }
 
 // DeliveryStats count what a deliverer did.
@@ -184,13 +180,13 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 			return
 		}
 		since, round = md.Timestamp, fmt.Sprintf("r%d", md.Sequence.Stream)
-	case attempt == 1 && !d.freshAfter.IsZero() && md.Timestamp.After(d.freshAfter):
-		// An alert stored since this embedded server started, on its first
-		// delivery, cannot have been settled: the record is not read for it.
 	case d.settled(ctx, msg, &a):
-		// After a crash, alerts already settled come again: the record
-		// stops them (a requeued one too: its copy is the one to send).
-		// Only a crash between sending and recording can send one twice.
+		// After a crash, alerts already settled come again, and an alert id
+		// can be stored again once the message-id window has passed (a
+		// signed webhook replayed later, an event evaluated again): the
+		// record stops them, whenever they were stored (a requeued one
+		// too: its copy is the one to send). Only a crash between sending
+		// and recording can send one twice.
 		return
 	}
 	if d.silence != nil {
@@ -272,7 +268,7 @@ func (d *deliverer) waitTurn(ctx context.Context, msg jetstream.Msg) error {
 }
 
 // settled tells whether the alert needs nothing more now: it was settled
-// at this target before a crash or restart (it is acknowledged), or the
+// at this target already (it is acknowledged), or the
 // record could not be read (it is handed back, to be tried again).
 func (d *deliverer) settled(ctx context.Context, msg jetstream.Msg, a *engine.Alert) bool {
 	o, ok, err := d.done.Get(ctx, d.name, a.ID)
@@ -283,7 +279,7 @@ func (d *deliverer) settled(ctx context.Context, msg jetstream.Msg, a *engine.Al
 		return true
 	case ok:
 		d.stats.Skipped.Add(1)
-		d.log.Info("alert already settled before a restart; not sent again", "alert", a.ID, "status", o.Status)
+		d.log.Info("alert already settled at this target; not sent again", "alert", a.ID, "status", o.Status)
 		_ = msg.Ack()
 		return true
 	}

@@ -43,7 +43,7 @@ var (
 	descRuleAlerts   = prometheus.NewDesc("alerter_alerts_total", "Alerts fired, by rule and severity.", []string{"rule", "severity"}, nil)
 	descRuleSupp     = prometheus.NewDesc("alerter_alerts_suppressed_total", "Matches suppressed by a dedup window, by rule.", []string{"rule"}, nil)
 	descRuleErrors   = prometheus.NewDesc("alerter_rule_errors_total", "Rule evaluation errors, by rule.", []string{"rule"}, nil)
-	descNotify       = prometheus.NewDesc("alerter_notifications_total", "Notification attempts and outcomes, by notifier: sent, failed (an attempt), retried, dead (given up), silenced, skipped (settled before a restart).", []string{"notifier", "outcome"}, nil)
+	descNotify       = prometheus.NewDesc("alerter_notifications_total", "Notification attempts and outcomes, by notifier: sent, failed (an attempt), retried, dead (given up), silenced, skipped (settled already: handed out again after a restart, or the alert id stored again).", []string{"notifier", "outcome"}, nil)
 	descQueue        = prometheus.NewDesc("alerter_queue_pending", "Messages waiting or unacknowledged, by queue (evaluator, notify-NAME).", []string{"queue"}, nil)
 	descNATS         = prometheus.NewDesc("alerter_nats_connected", "1 when the NATS connection is up.", nil, nil)
 	descRulesInfo    = prometheus.NewDesc("alerter_rules_info", "The running rule set: version and number of rules.", []string{"version"}, nil)

@@ -87,7 +87,6 @@ type Service struct {
 	srv      *http.Server
 	ready    chan struct{}
 	reload   reloader
-	started  time.Time      // when New started the embedded server, if any
 	enricher *groupEnricher // when a source enriches actor groups
 	// sourceStats and evalLatency feed /metrics.
 	sourceStats []sourceStats
@@ -194,7 +193,6 @@ func (s *Service) connect(ctx context.Context) error {
 	n := s.cfg.NATS
 	var err error
 	if n.URL == "" {
-		s.started = time.Now()
 		token, err := embeddedToken(n.Embedded)
 		if err != nil {
 			return err
@@ -297,9 +295,6 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 			return err
 		}
 		d.done, d.streams, d.silence = done, s.streams, s.silenceStore
-		if s.embedded != nil {
-			d.freshAfter = s.started
-		}
 		s.deliver = append(s.deliver, d)
 	}
 	return nil
