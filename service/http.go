@@ -10,8 +10,8 @@ import (
 	"github.com/alerter/alerter/ui"
 )
 
-// handler is the HTTP surface: webhook sources, health and readiness.
-func (s *Service) handler() http.Handler {
+// httpHandler is the HTTP surface: webhook sources, health and readiness.
+func (s *Service) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	for path, h := range s.webhooks {
 		mux.Handle(path, h)

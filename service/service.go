@@ -96,6 +96,11 @@ type Service struct {
 	backtest chan struct{}
 	// deliveriesTTL is how long outcomes are remembered.
 	deliveriesTTL time.Duration
+	// start says what New waits for; handler serves the starting answers
+	// until New is done; serveErr is the HTTP server's end.
+	start    startup
+	handler  swapHandler
+	serveErr chan error
 }
 
 // New starts what the service stands on (NATS, streams, state, rules, the
@@ -130,20 +135,50 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 		return nil, fmt.Errorf("rules: %w", err)
 	}
 	s.reload.status = ReloadStatus{At: time.Now().UTC(), OK: true, Trigger: "start", Version: set.Version, Rules: len(set.Rules)}
+	// The HTTP server answers from the start, so that /readyz can say
+	// what alerter waits for while NATS is not ready for it (a cluster
+	// that is still forming).
+	s.listener, err = net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("server.listen: %w", err)
+	}
+	s.start.set("connecting to NATS")
+	s.handler.set(s.startingHandler())
+	s.srv = &http.Server{
+		Handler:           &s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	srv, l, served := s.srv, s.listener, make(chan error, 1)
+	s.serveErr = served
+	go func() { served <- srv.Serve(l) }()
+
 	if err := s.connect(ctx); err != nil {
 		return nil, err
 	}
+	s.start.set("creating streams, consumers and buckets")
 	replicas := max(cfg.NATS.Replicas, 1)
-	s.streams, err = bus.EnsureStreams(ctx, s.js, bus.StreamOptions{Retention: time.Duration(cfg.NATS.Retention), Replicas: replicas})
+	err = s.ensure(ctx, "streams", func(ctx context.Context) (err error) {
+		s.streams, err = bus.EnsureStreams(ctx, s.js, bus.StreamOptions{Retention: time.Duration(cfg.NATS.Retention), Replicas: replicas})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	s.state, err = bus.NewStateStore(ctx, s.js, bus.StateOptions{Replicas: replicas, FailOpen: cfg.NATS.FailOpen, Logger: s.log})
+	err = s.ensure(ctx, "the state bucket", func(ctx context.Context) (err error) {
+		s.state, err = bus.NewStateStore(ctx, s.js, bus.StateOptions{Replicas: replicas, FailOpen: cfg.NATS.FailOpen, Logger: s.log})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	s.eng = engine.New(set, s.state, engine.WithLogger(s.log))
-	s.eval, err = newEvaluator(ctx, s.js, s.streams, s.eng, evaluatorOptions{ackWait: opt.AckWait, replicas: replicas}, s.log)
+	err = s.ensure(ctx, "the evaluator's consumer", func(ctx context.Context) (err error) {
+		s.eval, err = newEvaluator(ctx, s.js, s.streams, s.eng, evaluatorOptions{ackWait: opt.AckWait, replicas: replicas}, s.log)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -160,30 +195,23 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 		}
 		return cfg.Targets(notify, string(a.Severity))
 	}
-	s.silenceStore, err = silences.Open(ctx, s.js, replicas, s.log)
+	err = s.ensure(ctx, "the silences bucket", func(ctx context.Context) (err error) {
+		s.silenceStore, err = silences.Open(ctx, s.js, replicas, s.log)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	if err := s.notifiers(ctx, replicas); err != nil {
 		return nil, err
 	}
-	if err := s.sources(replicas); err != nil {
+	if err := s.sources(ctx, replicas); err != nil {
 		return nil, err
 	}
 	if err := s.dynamicLists(ctx); err != nil {
 		return nil, err
 	}
-	s.listener, err = net.Listen("tcp", cfg.Server.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("server.listen: %w", err)
-	}
-	s.srv = &http.Server{
-		Handler:           s.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	s.handler.set(s.httpHandler())
 	s.log.Info("alerter ready", "listen", s.Addr(), "rules", len(set.Rules), "rule_files", len(set.Files),
 		"nats", s.natsDescription(), "webhooks", s.webhookPaths())
 	return s, nil
@@ -266,11 +294,14 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 		ttl = max(ttl, time.Duration(nc.MaxAge))
 	}
 	s.deliveriesTTL = ttl + time.Hour
-	done, err := bus.NewDeliveries(ctx, s.js, replicas, s.deliveriesTTL)
+	err := s.ensure(ctx, "the deliveries bucket", func(ctx context.Context) (err error) {
+		s.deliveries, err = bus.NewDeliveries(ctx, s.js, replicas, s.deliveriesTTL)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	s.deliveries = done
+	done := s.deliveries
 	for _, nc := range s.cfg.Notifiers {
 		n, err := s.newNotifier(nc)
 		if err != nil {
@@ -290,7 +321,11 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 		if p.timeout <= 0 {
 			p.timeout = config.DefaultNotifierTimeout
 		}
-		d, err := newDeliverer(ctx, s.js, nc.Name, n, p, replicas, s.opt.AckWait, s.log)
+		var d *deliverer
+		err = s.ensure(ctx, "the queue of notifier "+nc.Name, func(ctx context.Context) (err error) {
+			d, err = newDeliverer(ctx, s.js, nc.Name, n, p, replicas, s.opt.AckWait, s.log)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -335,21 +370,17 @@ func NewNotifier(cfg *config.Config, nc config.Notifier, stdout io.Writer, log *
 
 // openCheckpoints opens the checkpoint bucket, once, for the sources that
 // keep a position.
-func (s *Service) openCheckpoints(replicas int) error {
+func (s *Service) openCheckpoints(ctx context.Context, replicas int) error {
 	if s.checkpoints != nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cp, err := bus.NewCheckpoints(ctx, s.js, "", replicas)
-	if err != nil {
+	return s.ensure(ctx, "the checkpoints bucket", func(ctx context.Context) (err error) {
+		s.checkpoints, err = bus.NewCheckpoints(ctx, s.js, "", replicas)
 		return err
-	}
-	s.checkpoints = cp
-	return nil
+	})
 }
 
-func (s *Service) sources(replicas int) error {
+func (s *Service) sources(ctx context.Context, replicas int) error {
 	for _, src := range s.cfg.Sources {
 		switch src.Type {
 		case config.SourceWebhook:
@@ -377,7 +408,7 @@ func (s *Service) sources(replicas int) error {
 				"not_an_event": &st.Rejected, "dropped": &st.Dropped,
 			}})
 		case config.SourceFile:
-			if err := s.openCheckpoints(replicas); err != nil {
+			if err := s.openCheckpoints(ctx, replicas); err != nil {
 				return err
 			}
 			f, err := filetail.New(src, s.streams, s.checkpoints, filetail.Options{Logger: s.log})
@@ -390,7 +421,7 @@ func (s *Service) sources(replicas int) error {
 				"malformed": &st.Malformed, "too_large": &st.Oversized,
 			}})
 		case config.SourceConfluencePoll:
-			if err := s.openCheckpoints(replicas); err != nil {
+			if err := s.openCheckpoints(ctx, replicas); err != nil {
 				return err
 			}
 			copt := confluence.Options{Logger: s.log}
@@ -538,13 +569,10 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		close(s.ready)
 	}()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- s.srv.Serve(s.listener) }()
-
 	var err error
 	select {
 	case <-runCtx.Done():
-	case err = <-serveErr:
+	case err = <-s.serveErr:
 		err = fmt.Errorf("http server: %w", err)
 		cancel(err)
 	}
@@ -565,8 +593,10 @@ func (s *Service) Run(ctx context.Context) error {
 
 // close stops NATS; it is safe on a partly built Service.
 func (s *Service) close() {
-	if s.listener != nil && s.srv == nil {
-		_ = s.listener.Close()
+	if s.srv != nil {
+		// Closed already after a graceful shutdown; on a failed start,
+		// this stops the starting answers.
+		_ = s.srv.Close()
 	}
 	if s.nc != nil {
 		// Drain flushes acks and publishes still buffered.
