@@ -80,6 +80,11 @@ func StartEmbedded(ctx context.Context, opt EmbeddedOptions, log *slog.Logger) (
 		SyncAlways:    opt.SyncAlways,
 		NoSigs:        true, // signals belong to alerter, not to the library
 		Authorization: opt.Token,
+		// The streams' byte limits (nats.max_bytes) are the disk budget.
+		// Without this the server reserves them against 75% of the disk
+		// free when it starts, which shrinks as the streams fill: a store
+		// that fit when it was made would fail to load its streams later.
+		JetStreamMaxStore: server.JetStreamMaxStoreDefault,
 	}
 	if opt.Listen == "" {
 		so.DontListen = true

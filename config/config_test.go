@@ -54,6 +54,7 @@ func TestLoadSpecExample(t *testing.T) {
 		NATS: NATS{
 			Embedded:  Embedded{StoreDir: "./data/nats"},
 			Retention: dur(168 * time.Hour), AckWait: dur(10 * time.Second),
+			MaxBytes:  StreamBytes{Events: 10 << 30, Alerts: 1 << 30, Rejected: 1 << 30, DeadLetters: 512 << 20},
 		},
 		Rules: RulesConfig{Paths: []string{"examples/rules"}, Watch: true},
 		Lists: map[string]ListSpec{"admins": {Values: []string{"alice"}}},
@@ -275,6 +276,14 @@ nats:
 			`c.yaml:6:9: sync "sometimes": write always (fsync every write), or leave sync out for JetStream's default (flush on an interval)`,
 			`c.yaml:7:14: retention must be longer than zero`,
 			`c.yaml:8:8: nats.tls: cert and key go together`,
+		}},
+		{"nats max_bytes", `
+nats: {max_bytes: {events: 10, alerts: lots, rejected: -1GiB, evnts: 1GiB}}
+`, []string{
+			`c.yaml:2:28: max_bytes.events 10: at least 1MiB (write a unit: 512MiB, 10GiB)`,
+			`c.yaml:2:40: alerts "lots": expected a size such as 1048576, 512MiB or 10GiB`,
+			`c.yaml:2:56: rejected "-1GiB": expected a size such as 1048576, 512MiB or 10GiB`,
+			`c.yaml:2:63: unknown key "evnts" (did you mean "events"?)`,
 		}},
 		{"nats credentials without a url", `
 nats: {user: u, tls: {ca: ca.pem}, embedded: {listen: "4222"}}

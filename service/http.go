@@ -55,6 +55,9 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.streams.Events.Info(r.Context()); err != nil {
 		checks["streams"] = "EVENTS stream unavailable: " + err.Error()
 		ok = false
+	} else if p := s.watch.problems(); len(p) > 0 {
+		// Not a reason to stop taking events, but to be seen.
+		checks["streams"] = "ok; " + strings.Join(p, "; ")
 	} else {
 		checks["streams"] = "ok"
 	}

@@ -101,6 +101,18 @@ type Service struct {
 	start    startup
 	handler  swapHandler
 	serveErr chan error
+	// watch makes losses of the streams loud.
+	watch *streamWatch
+}
+
+// streamBytes are the byte limits of the streams, by stream name.
+func streamBytes(b config.StreamBytes) map[string]int64 {
+	return map[string]int64{
+		bus.EventsStream:   int64(b.Events),
+		bus.AlertsStream:   int64(b.Alerts),
+		bus.RejectedStream: int64(b.Rejected),
+		bus.DeadStream:     int64(b.DeadLetters),
+	}
 }
 
 // New starts what the service stands on (NATS, streams, state, rules, the
@@ -161,7 +173,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 	s.start.set("creating streams, consumers and buckets")
 	replicas := max(cfg.NATS.Replicas, 1)
 	err = s.ensure(ctx, "streams", func(ctx context.Context) (err error) {
-		s.streams, err = bus.EnsureStreams(ctx, s.js, bus.StreamOptions{Retention: time.Duration(cfg.NATS.Retention), Replicas: replicas})
+		s.streams, err = bus.EnsureStreams(ctx, s.js, bus.StreamOptions{Retention: time.Duration(cfg.NATS.Retention), Replicas: replicas, MaxBytes: streamBytes(cfg.NATS.MaxBytes)})
 		return err
 	})
 	if err != nil {
@@ -182,6 +194,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 	if err != nil {
 		return nil, err
 	}
+	s.watch = newStreamWatch(s.streams, s.eval.cons, s.log)
 	s.evalLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "alerter_evaluation_duration_seconds",
 		Help:    "Time to evaluate one event against the rules, state updates included.",
@@ -547,6 +560,7 @@ func (s *Service) Run(ctx context.Context) error {
 		})
 	}
 	start("evaluator", s.eval.run)
+	start("stream watch", s.watch.run)
 	for _, d := range s.deliver {
 		start("notifier "+d.name, d.run)
 	}
