@@ -54,7 +54,7 @@ func TestLoadSpecExample(t *testing.T) {
 		NATS: NATS{
 			Embedded:  Embedded{StoreDir: "./data/nats"},
 			Retention: dur(168 * time.Hour), AckWait: dur(10 * time.Second),
-			MaxBytes:  StreamBytes{Events: 10 << 30, Alerts: 1 << 30, Rejected: 1 << 30, DeadLetters: 512 << 20},
+			MaxBytes: StreamBytes{Events: 10 << 30, Alerts: 1 << 30, Rejected: 1 << 30, DeadLetters: 512 << 20},
 		},
 		Rules: RulesConfig{Paths: []string{"examples/rules"}, Watch: true},
 		Lists: map[string]ListSpec{"admins": {Values: []string{"alice"}}},
