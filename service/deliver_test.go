@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -536,5 +537,61 @@ func TestAlertStoredAgainIsSentOnce(t *testing.T) {
 	}
 	if n := d.stats.Skipped.Load(); n != 1 {
 		t.Errorf("skipped %d, want 1", n)
+	}
+}
+
+// A notifier's queue deleted while alerts wait in it (its consumer state
+// lost) is made again and resumes from the deliveries record: the alerts
+// pending are sent, those already sent are not sent again, and the loss
+// is logged and counted.
+func TestDeletedQueueResumes(t *testing.T) {
+	var down atomic.Bool
+	flaky := newTarget(func(int) error {
+		if down.Load() {
+			return notifiers.Retry(errors.New("503 from the target"), 10*time.Millisecond)
+		}
+		return nil
+	})
+	targets := map[string]notifier{"flaky": flaky, "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)}
+	logs := &syncBuffer{}
+	r := run(t, string(fmt.Appendf(nil, deliveryConfig, t.TempDir())), nil, Options{Stdout: io.Discard, notifiers: targets, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+
+	post := func(i int) {
+		r.post(t, "/webhooks/in", setting(fmt.Sprintf("e%d", i), fmt.Sprintf("actor%d", i), "2024-05-14T10:00:00Z"))
+	}
+	post(0)
+	post(1)
+	waitFor(t, "two alerts sent", func() bool { return len(flaky.accepted()) == 2 })
+	down.Store(true)
+	for i := 2; i < 5; i++ {
+		post(i)
+	}
+	waitFor(t, "three alerts tried and pending", func() bool {
+		flaky.mu.Lock()
+		defer flaky.mu.Unlock()
+		return len(flaky.attempts) == 5
+	})
+	if err := r.svc.js.DeleteConsumer(t.Context(), bus.AlertsStream, "notify-flaky"); err != nil {
+		t.Fatal(err)
+	}
+	down.Store(false)
+	waitFor(t, "the pending alerts sent", func() bool { return len(flaky.accepted()) == 5 })
+	post(5)
+	waitFor(t, "an alert fired after the loss sent", func() bool { return len(flaky.accepted()) == 6 })
+
+	seen := map[string]int{}
+	for _, id := range flaky.accepted() {
+		seen[id]++
+	}
+	if len(seen) != 6 {
+		t.Errorf("sent %v, want 6 alerts once each", seen)
+	}
+	for _, d := range r.svc.deliver {
+		if d.name == "flaky" && d.stats.QueueLost.Load() != 1 {
+			t.Errorf("queue losses counted: %d, want 1", d.stats.QueueLost.Load())
+		}
+	}
+	if !strings.Contains(logs.String(), "the notifier's queue was deleted") {
+		t.Errorf("the loss is not logged:\n%s", logs.String())
 	}
 }

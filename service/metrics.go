@@ -44,6 +44,7 @@ var (
 	descRuleSupp      = prometheus.NewDesc("alerter_alerts_suppressed_total", "Matches suppressed by a dedup window, by rule.", []string{"rule"}, nil)
 	descRuleErrors    = prometheus.NewDesc("alerter_rule_errors_total", "Rule evaluation errors, by rule.", []string{"rule"}, nil)
 	descNotify        = prometheus.NewDesc("alerter_notifications_total", "Notification attempts and outcomes, by notifier: sent, failed (an attempt), retried, dead (given up), silenced, skipped (settled already: handed out again after a restart, or the alert id stored again).", []string{"notifier", "outcome"}, nil)
+	descQueueLost     = prometheus.NewDesc("alerter_notifier_queue_lost_total", "Times a notifier's queue (its consumer of ALERTS) was deleted under it and made again, resuming from the deliveries record.", []string{"notifier"}, nil)
 	descQueue         = prometheus.NewDesc("alerter_queue_pending", "Messages waiting or unacknowledged, by queue (evaluator, notify-NAME).", []string{"queue"}, nil)
 	descNATS          = prometheus.NewDesc("alerter_nats_connected", "1 when the NATS connection is up.", nil, nil)
 	descRulesInfo     = prometheus.NewDesc("alerter_rules_info", "The running rule set: version and number of rules.", []string{"version"}, nil)
@@ -100,6 +101,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		} {
 			counter(descNotify, n, d.name, outcome)
 		}
+		counter(descQueueLost, st.QueueLost.Load(), d.name)
 	}
 	if s.state != nil {
 		st := s.state.Stats()
