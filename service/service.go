@@ -194,7 +194,10 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 	if err != nil {
 		return nil, err
 	}
-	s.watch = newStreamWatch(s.streams, s.eval.cons, s.log)
+	if err := s.openCheckpoints(ctx, replicas); err != nil {
+		return nil, err
+	}
+	s.watch = newStreamWatch(s.streams, s.eval.cons, s.checkpoints, s.log)
 	s.evalLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "alerter_evaluation_duration_seconds",
 		Help:    "Time to evaluate one event against the rules, state updates included.",

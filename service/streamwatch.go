@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,7 +35,12 @@ type streamWatch struct {
 	// evaluator is the consumer of EVENTS, whose position tells where the
 	// stream ended before.
 	evaluator jetstream.Consumer
-	log       *slog.Logger
+	// marks keep where each stream ended at the last look, across
+	// restarts: a stream that ends before its mark lost its end (the
+	// server resets its consumers' positions to match, so they cannot
+	// tell).
+	marks *bus.Checkpoints
+	log   *slog.Logger
 
 	mu     sync.Mutex
 	status map[string]*streamStatus
@@ -48,12 +54,17 @@ type streamStatus struct {
 	missing    uint64
 	warnedFill bool
 	checked    bool
+	// mark is where the stream ended at the last look (from the marks at
+	// the first); endLost what it lost from its end since alerter started.
+	mark, endLost uint64
+	markRead      bool
 }
 
-func newStreamWatch(s *bus.Streams, evaluator jetstream.Consumer, log *slog.Logger) *streamWatch {
+func newStreamWatch(s *bus.Streams, evaluator jetstream.Consumer, marks *bus.Checkpoints, log *slog.Logger) *streamWatch {
 	return &streamWatch{
 		streams:   []jetstream.Stream{s.Events, s.Alerts, s.Rejected, s.Dead},
 		evaluator: evaluator,
+		marks:     marks,
 		log:       log,
 		status:    map[string]*streamStatus{},
 	}
@@ -66,10 +77,29 @@ func (w *streamWatch) run(ctx context.Context) error {
 		w.check(ctx)
 		select {
 		case <-ctx.Done():
+			// A last look as alerter stops, so that the marks say where
+			// the streams ended.
+			w.check(context.WithoutCancel(ctx))
 			return nil
 		case <-t.C:
 		}
 	}
+}
+
+// markKey is the checkpoint key of a stream's end.
+func markKey(stream string) string { return "stream-end." + stream }
+
+// readMark returns the stream's end at the last look, 0 if unknown.
+func (w *streamWatch) readMark(ctx context.Context, stream string) uint64 {
+	if w.marks == nil {
+		return 0
+	}
+	b, err := w.marks.Get(ctx, markKey(stream))
+	if err != nil || b == nil {
+		return 0
+	}
+	v, _ := strconv.ParseUint(string(b), 10, 64)
+	return v
 }
 
 // check looks at every stream once.
@@ -83,18 +113,39 @@ func (w *streamWatch) check(ctx context.Context) {
 				delivered = ci.Delivered.Stream
 			}
 		}
-		cancel()
 		if err != nil {
+			cancel()
 			// readyz reports an unavailable stream; nothing to add here.
 			continue
 		}
-		w.observe(info, delivered)
+		name := info.Config.Name
+		w.mu.Lock()
+		s := w.status[name]
+		if s == nil {
+			s = &streamStatus{}
+			w.status[name] = s
+		}
+		read := s.markRead
+		w.mu.Unlock()
+		if !read {
+			mark := w.readMark(cctx, name)
+			w.mu.Lock()
+			s.mark, s.markRead = mark, true
+			w.mu.Unlock()
+		}
+		if w.observe(info, delivered) && w.marks != nil {
+			if err := w.marks.Put(cctx, markKey(name), []byte(strconv.FormatUint(info.State.LastSeq, 10))); err != nil {
+				w.log.Warn("recording where a stream ends", "stream", name, "err", err)
+			}
+		}
+		cancel()
 	}
 }
 
 // observe records one stream's state; delivered is the last sequence of
-// it the evaluator was given (0: not known).
-func (w *streamWatch) observe(info *jetstream.StreamInfo, delivered uint64) {
+// it the evaluator was given (0: not known). It tells whether the
+// stream's end moved, so that its mark is to be written.
+func (w *streamWatch) observe(info *jetstream.StreamInfo, delivered uint64) (moved bool) {
 	name, st := info.Config.Name, info.State
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -104,6 +155,11 @@ func (w *streamWatch) observe(info *jetstream.StreamInfo, delivered uint64) {
 		w.status[name] = s
 	}
 	s.checked = true
+	if s.mark > st.LastSeq {
+		s.endLost += s.mark - st.LastSeq
+	}
+	moved = s.mark != st.LastSeq
+	s.mark = st.LastSeq
 	s.bytes = st.Bytes
 	s.maxBytes = 0
 	if info.Config.MaxBytes > 0 {
@@ -124,13 +180,17 @@ func (w *streamWatch) observe(info *jetstream.StreamInfo, delivered uint64) {
 		lost += delivered - st.LastSeq
 		why = append(why, fmt.Sprintf("%d lost from its end (the evaluator had read up to sequence %d, the stream now ends at %d)", delivered-st.LastSeq, delivered, st.LastSeq))
 	}
+	if s.endLost > 0 {
+		lost += s.endLost
+		why = append(why, fmt.Sprintf("%d lost from its end (it had reached sequence %d before, it now ends at %d)", s.endLost, st.LastSeq+s.endLost, st.LastSeq))
+	}
 	if lost > s.missing {
 		w.log.Error("messages missing from a stream: they did not age out or pass its byte limit, they were lost on disk or deleted", "stream", name, "missing", lost, "detail", strings.Join(why, "; "))
 	}
 	s.missing = lost
 
 	if s.maxBytes == 0 {
-		return
+		return moved
 	}
 	fill := float64(s.bytes) / float64(s.maxBytes)
 	switch {
@@ -142,6 +202,7 @@ func (w *streamWatch) observe(info *jetstream.StreamInfo, delivered uint64) {
 	case fill < fillWarn-0.05:
 		s.warnedFill = false // warn again when it fills again
 	}
+	return moved
 }
 
 // configKey is the nats.max_bytes key of a stream.
