@@ -360,7 +360,10 @@ func (d *deliverer) settled(ctx context.Context, msg jetstream.Msg, a *engine.Al
 		return true
 	case ok:
 		d.stats.Skipped.Add(1)
-		d.log.Info("alert already settled at this target; not sent again", "alert", a.ID, "status", o.Status)
+		// Debug: a queue made anew passes over every alert of max_age
+		// that was settled; the count is alerter_notifications_total
+		// {outcome="skipped"}.
+		d.log.Debug("alert already settled at this target; not sent again", "alert", a.ID, "status", o.Status)
 		_ = msg.Ack()
 		return true
 	}
