@@ -2,12 +2,17 @@ package bus
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,12 +41,18 @@ type EmbeddedOptions struct {
 	// ServerName names the server in its logs and cluster; default
 	// "alerter".
 	ServerName string
+	// Token, when set, is required of every client, in-process ones
+	// included (Connect gives it). A server that listens must have one:
+	// anyone who reaches the port could otherwise read, forge and delete
+	// every stream.
+	Token string
 }
 
 // Embedded is a running in-process nats-server with JetStream.
 type Embedded struct {
 	srv    *server.Server
 	listen bool
+	token  string
 	log    *slog.Logger
 }
 
@@ -63,11 +74,17 @@ func StartEmbedded(ctx context.Context, opt EmbeddedOptions, log *slog.Logger) (
 		name = "alerter"
 	}
 	so := &server.Options{
-		ServerName: name,
-		JetStream:  true,
-		StoreDir:   opt.StoreDir,
-		SyncAlways: opt.SyncAlways,
-		NoSigs:     true, // signals belong to alerter, not to the library
+		ServerName:    name,
+		JetStream:     true,
+		StoreDir:      opt.StoreDir,
+		SyncAlways:    opt.SyncAlways,
+		NoSigs:        true, // signals belong to alerter, not to the library
+		Authorization: opt.Token,
+		// The streams' byte limits (nats.max_bytes) are the disk budget.
+		// Without this the server reserves them against 75% of the disk
+		// free when it starts, which shrinks as the streams fill: a store
+		// that fit when it was made would fail to load its streams later.
+		JetStreamMaxStore: server.JetStreamMaxStoreDefault,
 	}
 	if opt.Listen == "" {
 		so.DontListen = true
@@ -82,6 +99,9 @@ func StartEmbedded(ctx context.Context, opt EmbeddedOptions, log *slog.Logger) (
 		}
 		if p == 0 {
 			p = server.RANDOM_PORT
+		}
+		if opt.Token == "" {
+			return nil, fmt.Errorf("embedded nats: listen address %q: a server that listens needs a token", opt.Listen)
 		}
 		so.Host, so.Port = host, p
 	}
@@ -111,8 +131,8 @@ func StartEmbedded(ctx context.Context, opt EmbeddedOptions, log *slog.Logger) (
 		}
 		return nil, fmt.Errorf("embedded nats: not ready after %s (store dir %s)", wait.Round(time.Millisecond), opt.StoreDir)
 	}
-	e := &Embedded{srv: srv, listen: !so.DontListen, log: log}
-	log.Info("embedded nats-server ready", "store_dir", opt.StoreDir, "client_url", e.ClientURL(), "sync_always", opt.SyncAlways)
+	e := &Embedded{srv: srv, listen: !so.DontListen, token: opt.Token, log: log}
+	log.Info("embedded nats-server ready", "store_dir", opt.StoreDir, "client_url", e.ClientURL(), "sync_always", opt.SyncAlways, "auth", opt.Token != "")
 	return e, nil
 }
 
@@ -134,13 +154,17 @@ func waitReady(srv *server.Server, l *serverLogger, wait time.Duration) bool {
 
 // Connect opens a client connection to the embedded server. It is always
 // in-process (no TCP, even when the server listens), so it is the fastest
-// path and needs no credentials.
+// path; it gives the server's token, if any.
 func (e *Embedded) Connect(opts ...nats.Option) (*nats.Conn, error) {
-	all := append([]nats.Option{
+	all := []nats.Option{
 		nats.Name("alerter"),
 		nats.InProcessServer(e.srv),
 		nats.MaxReconnects(-1),
-	}, opts...)
+	}
+	if e.token != "" {
+		all = append(all, nats.Token(e.token))
+	}
+	all = append(all, opts...)
 	nc, err := nats.Connect("", all...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to embedded nats: %w", err)
@@ -215,4 +239,77 @@ func (l *serverLogger) lastError() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.last
+}
+
+// TokenFileName is the file in the store dir that holds the embedded
+// server's generated token (see EmbeddedToken).
+const TokenFileName = "alerter-nats.token"
+
+// TokenFile is the path of the embedded server's token file in storeDir.
+func TokenFile(storeDir string) string { return filepath.Join(storeDir, TokenFileName) }
+
+// EmbeddedToken returns the token kept in storeDir's token file, creating
+// the file (mode 0600, 32 random bytes) when there is none, so that the
+// token stays the same across restarts and alerter's other commands (and
+// the operator's nats CLI) can read it. A file others could read is made
+// private again, since whoever holds the token owns every stream.
+func EmbeddedToken(storeDir string) (string, error) {
+	if err := os.MkdirAll(storeDir, 0o750); err != nil {
+		return "", fmt.Errorf("embedded nats: create store dir: %w", err)
+	}
+	path := TokenFile(storeDir)
+	tok, err := ReadTokenFile(storeDir)
+	if err == nil {
+		return tok, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	tok = hex.EncodeToString(b)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		// Another process created it meanwhile: theirs is the token.
+		return ReadTokenFile(storeDir)
+	}
+	if err != nil {
+		return "", fmt.Errorf("embedded nats: create token file: %w", err)
+	}
+	_, err = f.WriteString(tok + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return "", fmt.Errorf("embedded nats: write token file: %w", err)
+	}
+	return tok, nil
+}
+
+// ReadTokenFile reads the token file of storeDir (fs.ErrNotExist when there
+// is none), making it private (0600) if it was not.
+func ReadTokenFile(storeDir string) (string, error) {
+	path := TokenFile(storeDir)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return "", fmt.Errorf("embedded nats: token file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("embedded nats: token file %s is not a regular file", path)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return "", fmt.Errorf("embedded nats: token file %s is readable by others and cannot be made private: %w", path, err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("embedded nats: token file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("embedded nats: token file %s is empty; delete it to have a new token made", path)
+	}
+	return tok, nil
 }

@@ -113,14 +113,14 @@ func wantMsgs(t *testing.T, s jetstream.Stream, n uint64) {
 }
 
 func TestEmbeddedListen(t *testing.T) {
-	e := startEmbedded(t, EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", SyncAlways: true})
+	e := startEmbedded(t, EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", SyncAlways: true, Token: "t"})
 	if !strings.HasPrefix(e.ClientURL(), "nats://127.0.0.1:") {
 		t.Fatalf("ClientURL = %q", e.ClientURL())
 	}
 	if c := e.Server().JetStreamConfig(); c == nil || !c.SyncAlways {
 		t.Error("SyncAlways not applied")
 	}
-	nc, err := Connect(t.Context(), e.ClientURL(), ConnectOptions{Name: "test"})
+	nc, err := Connect(t.Context(), e.ClientURL(), ConnectOptions{Name: "test", Token: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,11 +154,11 @@ func TestStartEmbeddedBadStoreDir(t *testing.T) {
 }
 
 func TestStartEmbeddedPortInUse(t *testing.T) {
-	first := startEmbedded(t, EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	first := startEmbedded(t, EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Token: "t"})
 	addr := strings.TrimPrefix(first.ClientURL(), "nats://")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
-	_, err := StartEmbedded(ctx, EmbeddedOptions{StoreDir: t.TempDir(), Listen: addr}, testLog(t))
+	_, err := StartEmbedded(ctx, EmbeddedOptions{StoreDir: t.TempDir(), Listen: addr, Token: "t"}, testLog(t))
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("err = %v, want address already in use", err)
 	}
@@ -267,4 +267,56 @@ func TestStoreEvents(t *testing.T) {
 	if _, err := s.Store(ctx, "bad.source", events); err == nil {
 		t.Fatal("Store to a source name with a dot succeeded")
 	}
+}
+
+// The token file is made once, private, and kept across restarts; one made
+// readable by others is made private again.
+func TestEmbeddedTokenFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nats")
+	if _, err := ReadTokenFile(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("no file yet: %v, want not exist", err)
+	}
+	tok, err := EmbeddedToken(dir)
+	if err != nil || len(tok) != 64 {
+		t.Fatalf("token %q: %v", tok, err)
+	}
+	fi, err := os.Stat(TokenFile(dir))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v, mode %v", err, fi.Mode())
+	}
+	if err := os.Chmod(TokenFile(dir), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	again, err := EmbeddedToken(dir)
+	if err != nil || again != tok {
+		t.Errorf("second start: %q %v, want the same token", again, err)
+	}
+	if fi, _ := os.Stat(TokenFile(dir)); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v after reading, want 0600", fi.Mode().Perm())
+	}
+}
+
+// A listening server refuses clients without its token; alerter's own
+// in-process connection gives it.
+func TestEmbeddedRequiresToken(t *testing.T) {
+	if _, err := StartEmbedded(t.Context(), EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"}, nil); err == nil {
+		t.Fatal("a listening server without a token started")
+	}
+	e := startEmbedded(t, EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Token: "tok"})
+	if nc, err := nats.Connect(e.ClientURL()); !errors.Is(err, nats.ErrAuthorization) {
+		if err == nil {
+			nc.Close()
+		}
+		t.Errorf("anonymous client: %v, want an authorization violation", err)
+	}
+	nc, err := e.Connect()
+	if err != nil {
+		t.Fatalf("in-process connection: %v", err)
+	}
+	nc.Close()
+	nc, err = nats.Connect(e.ClientURL(), nats.Token("tok"))
+	if err != nil {
+		t.Fatalf("client with the token: %v", err)
+	}
+	nc.Close()
 }

@@ -404,8 +404,8 @@ func TestStateStoreFailOpen(t *testing.T) {
 			}
 			addr := l.Addr().String()
 			l.Close()
-			e := startEmbedded(t, EmbeddedOptions{StoreDir: dir, Listen: addr})
-			nc, err := nats.Connect(e.ClientURL(), nats.MaxReconnects(-1),
+			e := startEmbedded(t, EmbeddedOptions{StoreDir: dir, Listen: addr, Token: "t"})
+			nc, err := nats.Connect(e.ClientURL(), nats.Token("t"), nats.MaxReconnects(-1),
 				nats.ReconnectWait(50*time.Millisecond), nats.Timeout(10*time.Second))
 			if err != nil {
 				t.Fatal(err)
@@ -454,7 +454,7 @@ func TestStateStoreFailOpen(t *testing.T) {
 
 			// Back on the same store dir and port: the client reconnects and
 			// the state is what it was before the outage.
-			startEmbedded(t, EmbeddedOptions{StoreDir: dir, Listen: addr})
+			startEmbedded(t, EmbeddedOptions{StoreDir: dir, Listen: addr, Token: "t"})
 			eventually(t, 10*time.Second, "reconnect", nc.IsConnected)
 			if fired, err := alert(up); err != nil || fired {
 				t.Fatalf("after outage: fired=%v err=%v, want deduped", fired, err)

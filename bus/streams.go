@@ -53,6 +53,10 @@ type StreamOptions struct {
 	// Duplicates is the message-id dedup window; default 5m. It is capped
 	// at Retention, as the server requires.
 	Duplicates time.Duration
+	// MaxBytes caps the size of the streams it names (EventsStream, ...):
+	// past it the oldest messages are dropped. A stream not named has no
+	// cap but its age.
+	MaxBytes map[string]int64
 	// Replicas per stream; default 1. Use 3 on a 3-node cluster.
 	Replicas int
 	// Timeout bounds publishes whose context has no deadline; default 5s.
@@ -99,6 +103,10 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opt StreamOption
 	}
 	s := &Streams{js: js, timeout: opt.Timeout}
 	mk := func(name, subj, desc string) (jetstream.Stream, error) {
+		maxBytes := int64(-1)
+		if b, ok := opt.MaxBytes[name]; ok && b > 0 {
+			maxBytes = b
+		}
 		st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        name,
 			Description: desc,
@@ -106,10 +114,15 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opt StreamOption
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      opt.Retention,
+			MaxBytes:    maxBytes,
 			Duplicates:  opt.Duplicates,
 			Replicas:    opt.Replicas,
 			Discard:     jetstream.DiscardOld,
 		})
+		var api *jetstream.APIError
+		if errors.As(err, &api) && api.ErrorCode == errCodeStorageExceeded {
+			return nil, fmt.Errorf("ensure stream %s: %w (its byte limit, %d, does not fit the storage JetStream has left: lower nats.max_bytes, or give the servers more storage)", name, err, maxBytes)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("ensure stream %s: %w", name, err)
 		}
@@ -322,6 +335,10 @@ func subject(prefix, token string) (string, error) {
 }
 
 var errBadMsgID = errors.New("invalid message id")
+
+// errCodeStorageExceeded is JetStream's "insufficient storage resources
+// available": the byte limits of the streams are reserved on the server.
+const errCodeStorageExceeded = 10047
 
 // checkMsgID refuses ids that could not be a header value: a CR or LF in an
 // id from an untrusted payload would inject headers into the message.

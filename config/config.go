@@ -120,6 +120,10 @@ type NATS struct {
 	// Retention is how long the EVENTS stream keeps history for replay;
 	// default 168h (7 days).
 	Retention yamlx.Duration `yaml:"retention" json:"retention"`
+	// MaxBytes caps each stream's size on disk as Retention caps its age:
+	// past it, JetStream drops the oldest messages. alerter warns (log and
+	// alerter_stream_fill_ratio) when a stream passes 80% of its cap.
+	MaxBytes StreamBytes `yaml:"max_bytes" json:"max_bytes"`
 	// Sync is "" (JetStream's default: flush to disk on an interval, which
 	// survives a crash of the process) or "always" (fsync every write, which
 	// also survives a crash of the machine, at several times the cost).
@@ -141,13 +145,36 @@ type NATS struct {
 	AckWait yamlx.Duration `yaml:"ack_wait,omitempty" json:"ack_wait,omitempty"`
 	// Credentials is a .creds file (JWT and NKey). At most one of
 	// credentials, user+password and token is given; all of them, and TLS,
-	// are for nats.url: the embedded server has no authentication.
+	// are for nats.url (the embedded server's token is embedded.token).
 	Credentials string `yaml:"credentials,omitempty" json:"credentials,omitempty"`
 	User        string `yaml:"user,omitempty" json:"user,omitempty"`
 	Password    Secret `yaml:"password,omitempty" json:"password,omitempty"`
 	Token       Secret `yaml:"token,omitempty" json:"token,omitempty"`
 	TLS         TLS    `yaml:"tls,omitempty" json:"tls,omitzero"`
 }
+
+// StreamBytes are the byte caps of alerter's streams. The defaults fit a
+// small disk (12.5 GiB in all); a cluster reserves them on every node that
+// holds a replica.
+type StreamBytes struct {
+	// Events: EVENTS, the history replay and backtests read; default 10GiB.
+	Events ByteSize `yaml:"events" json:"events"`
+	// Alerts: ALERTS; default 1GiB.
+	Alerts ByteSize `yaml:"alerts" json:"alerts"`
+	// Rejected: REJECTED, messages of NATS sources that were no events;
+	// default 1GiB.
+	Rejected ByteSize `yaml:"rejected" json:"rejected"`
+	// DeadLetters: DEADLETTERS; default 512MiB.
+	DeadLetters ByteSize `yaml:"deadletters" json:"deadletters"`
+}
+
+// Default stream caps.
+const (
+	DefaultEventsBytes      ByteSize = 10 << 30
+	DefaultAlertsBytes      ByteSize = 1 << 30
+	DefaultRejectedBytes    ByteSize = 1 << 30
+	DefaultDeadLettersBytes ByteSize = 512 << 20
+)
 
 // Embedded configures the embedded nats-server used when NATS.URL is empty.
 type Embedded struct {
@@ -156,6 +183,11 @@ type Embedded struct {
 	// Listen is a client address (e.g. 127.0.0.1:4222) to let other
 	// processes in; default "": in-process connections only.
 	Listen string `yaml:"listen,omitempty" json:"listen,omitempty"`
+	// Token is what every client must give (nats://TOKEN@host:port, or
+	// the nats CLI's --user TOKEN). Default, when the server listens: a
+	// random token kept in store_dir/alerter-nats.token (mode 0600), made
+	// on the first start.
+	Token Secret `yaml:"token,omitempty" json:"token,omitempty"`
 }
 
 // TLS are PEM files for the connection to nats.url. CA alone verifies the

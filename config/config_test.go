@@ -56,6 +56,7 @@ func TestLoadSpecExample(t *testing.T) {
 		NATS: NATS{
 			Embedded:  Embedded{StoreDir: "./data/nats"},
 			Retention: dur(168 * time.Hour), AckWait: dur(10 * time.Second),
+			MaxBytes: StreamBytes{Events: 10 << 30, Alerts: 1 << 30, Rejected: 1 << 30, DeadLetters: 512 << 20},
 		},
 		Rules:    RulesConfig{Paths: []string{"examples/rules"}, Watch: true},
 		Silences: Silences{MaxDuration: dur(720 * time.Hour)},
@@ -236,7 +237,7 @@ lists: {admins: {confluence_group: g, refersh: 1m}}
 `, []string{
 			`c.yaml:2:1: unknown key "serverr" (did you mean "server"?)`,
 			`c.yaml:3:8: unknown key "retension" (did you mean "retention"?)`,
-			`c.yaml:3:34: unknown key "store" (allowed: listen, store_dir)`,
+			`c.yaml:3:34: unknown key "store" (allowed: listen, store_dir, token)`,
 			`c.yaml:4:17: list admins: source is required: the confluence-poll source whose credentials read the group (no confluence-poll sources are configured)`,
 			`c.yaml:4:39: unknown key "refersh" (did you mean "refresh"?)`,
 		}},
@@ -322,13 +323,31 @@ nats:
 			`c.yaml:7:14: retention must be longer than zero`,
 			`c.yaml:8:8: nats.tls: cert and key go together`,
 		}},
+		{"nats max_bytes", `
+nats: {max_bytes: {events: 10, alerts: lots, rejected: -1GiB, evnts: 1GiB}}
+`, []string{
+			`c.yaml:2:28: max_bytes.events 10: at least 1MiB (write a unit: 512MiB, 10GiB)`,
+			`c.yaml:2:40: alerts "lots": expected a size such as 1048576, 512MiB or 10GiB`,
+			`c.yaml:2:56: rejected "-1GiB": expected a size such as 1048576, 512MiB or 10GiB`,
+			`c.yaml:2:63: unknown key "evnts" (did you mean "events"?)`,
+		}},
 		{"nats credentials without a url", `
 nats: {user: u, tls: {ca: ca.pem}, embedded: {listen: "4222"}}
 `, []string{
-			`c.yaml:2:8: user is for connecting to nats.url; the embedded server has no authentication or TLS`,
+			`c.yaml:2:8: user is for connecting to nats.url; the embedded server takes a token (nats.embedded.token) and no TLS`,
 			`c.yaml:2:14: nats: user needs a password`,
-			`c.yaml:2:17: tls is for connecting to nats.url; the embedded server has no authentication or TLS`,
+			`c.yaml:2:17: tls is for connecting to nats.url; the embedded server takes a token (nats.embedded.token) and no TLS`,
 			`c.yaml:2:55: listen "4222": not host:port (e.g. 127.0.0.1:8080, or :8080 for every interface)`,
+		}},
+		{"nats tokens in the wrong place", `
+nats: {token: t, embedded: {listen: "127.0.0.1:4222"}}
+`, []string{
+			`c.yaml:2:8: token is for connecting to nats.url; the embedded server's token is nats.embedded.token`,
+		}},
+		{"an embedded token with a cluster", `
+nats: {url: "nats://n1:4222", embedded: {token: t}}
+`, []string{
+			`c.yaml:2:42: embedded.token is for the embedded server; with nats.url, give nats.token (or credentials, or user and password)`,
 		}},
 		{"rules", `
 rules: {paths: [rules, ""]}

@@ -296,6 +296,7 @@ func expand(s string, getenv func(string) (string, bool)) (string, []string, []s
 
 var (
 	durationType = reflect.TypeFor[yamlx.Duration]()
+	byteSizeType = reflect.TypeFor[ByteSize]()
 	listSpecType = reflect.TypeFor[ListSpec]()
 )
 
@@ -326,6 +327,9 @@ func (p *parser) check(n *yaml.Node, t reflect.Type, key string) {
 	switch {
 	case t == durationType:
 		p.duration(n, key)
+		return
+	case t == byteSizeType:
+		p.byteSize(n, key)
 		return
 	case t == listSpecType:
 		p.list(n, key)
@@ -471,6 +475,17 @@ func (p *parser) duration(n *yaml.Node, key string) {
 		} else {
 			p.errAt(n, "%s: expected a duration such as 30s, 10m, 24h or 7d", p.subject(key, n, n.Value))
 		}
+		p.reset(n)
+	}
+}
+
+func (p *parser) byteSize(n *yaml.Node, key string) {
+	if n.Kind != yaml.ScalarNode {
+		p.wrong(n, key, "a size")
+		return
+	}
+	if _, err := ParseByteSize(n.Value); err != nil {
+		p.errAt(n, "%s: expected a size such as 1048576, 512MiB or 10GiB", p.subject(key, n, n.Value))
 		p.reset(n)
 	}
 }

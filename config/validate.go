@@ -170,6 +170,15 @@ func (s *NATS) defaults(has func(string) bool) {
 	if !has("ack_wait") {
 		s.AckWait = yamlx.Duration(10 * time.Second)
 	}
+	for _, d := range []struct {
+		v   *ByteSize
+		def ByteSize
+	}{{&s.MaxBytes.Events, DefaultEventsBytes}, {&s.MaxBytes.Alerts, DefaultAlertsBytes},
+		{&s.MaxBytes.Rejected, DefaultRejectedBytes}, {&s.MaxBytes.DeadLetters, DefaultDeadLettersBytes}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
 }
 
 var natsSchemes = []string{"nats", "tls", "ws", "wss"}
@@ -197,6 +206,19 @@ func (p *parser) nats(s *NATS, n, section *yaml.Node) {
 	_, en := get(n, "embedded")
 	if s.Embedded.Listen != "" {
 		p.hostPort("listen", s.Embedded.Listen, en, first(en, n, section))
+	}
+	if s.URL != "" && s.Embedded.Token != "" {
+		k, _ := get(en, "token")
+		p.errAt(first(k, en, section), "embedded.token is for the embedded server; with nats.url, give nats.token (or credentials, or user and password)")
+	}
+	_, mb := get(n, "max_bytes")
+	for key, v := range map[string]ByteSize{"events": s.MaxBytes.Events, "alerts": s.MaxBytes.Alerts, "rejected": s.MaxBytes.Rejected, "deadletters": s.MaxBytes.DeadLetters} {
+		// Below a megabyte a stream holds a few events: surely a unit
+		// left out.
+		if v < 1<<20 {
+			_, kv := get(mb, key)
+			p.errAt(first(kv, mb, section), "max_bytes.%s %d: at least 1MiB (write a unit: 512MiB, 10GiB)", key, int64(v))
+		}
 	}
 	p.positive("retention", s.Retention, n, section)
 	p.positive("ack_wait", s.AckWait, n, section)
@@ -226,7 +248,11 @@ func (p *parser) nats(s *NATS, n, section *yaml.Node) {
 	if s.URL == "" {
 		for _, key := range []string{"credentials", "user", "password", "token", "tls"} {
 			if k, _ := get(n, key); k != nil && p.has(n, key) {
-				p.errAt(k, "%s is for connecting to nats.url; the embedded server has no authentication or TLS", key)
+				if key == "token" {
+					p.errAt(k, "token is for connecting to nats.url; the embedded server's token is nats.embedded.token")
+					continue
+				}
+				p.errAt(k, "%s is for connecting to nats.url; the embedded server takes a token (nats.embedded.token) and no TLS", key)
 			}
 		}
 	}

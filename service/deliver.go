@@ -47,54 +47,100 @@ type deliveryPolicy struct {
 // handed back to JetStream with a delay that grows exponentially, with
 // jitter, or is what the target asked for (Retry-After).
 type deliverer struct {
-	name    string
-	cons    jetstream.Consumer
-	n       notifier
-	done    *bus.Deliveries
-	streams *bus.Streams
-	silence silencer
-	policy  deliveryPolicy
-	limit   *rate.Limiter
-	// freshAfter is when the embedded NATS server started (zero with a
-	// cluster): its consumers' state, lost only with it, is intact for
-	// alerts stored since, so their first delivery is their first send.
-	freshAfter time.Time
-	now        func() time.Time
-	log        *slog.Logger
-	stats      DeliveryStats
+	name string
+	cons jetstream.Consumer
+	// js, replicas and ackWait make the queue again if it is deleted.
+	js       jetstream.JetStream
+	replicas int
+	ackWait  time.Duration
+	n        notifier
+	done     *bus.Deliveries
+	streams  *bus.Streams
+	silence  silencer
+	policy   deliveryPolicy
+	limit    *rate.Limiter
+	now      func() time.Time
+	log      *slog.Logger
+	stats    DeliveryStats
 }
 
 // DeliveryStats count what a deliverer did.
 type DeliveryStats struct {
 	Sent, Failed, Retried, Dead, Silenced, Skipped counter
+	// QueueLost counts the times the target's queue was deleted under it
+	// (and made again).
+	QueueLost counter
 }
 
 func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n notifier, p deliveryPolicy, replicas int, ackWait time.Duration, log *slog.Logger) (*deliverer, error) {
-	durable := "notify-" + name
+	d := &deliverer{name: name, js: js, replicas: replicas, ackWait: ackWait, n: n, policy: p, now: time.Now, log: log.With("notifier", name)}
+	if err := d.ensureConsumer(ctx); err != nil {
+		return nil, err
+	}
+	if p.rate > 0 {
+		d.limit = rate.NewLimiter(rate.Limit(p.rate), 1)
+	}
+	return d, nil
+}
+
+// ensureConsumer creates the target's queue, a durable consumer of ALERTS,
+// or updates it to the config.
+//
+// A queue that is created starts with the alerts fired in the last
+// max_age, not with new ones only: the queue of a target that existed may
+// have been lost (its state deleted or corrupt) with alerts pending, which
+// would otherwise never be sent. Of those alerts, the ones settled already
+// are skipped by the deliveries record (kept longer than max_age), and
+// the ones not routed to this target (all of them, for a target that is
+// new) are passed over: a new target gets no old alerts.
+func (d *deliverer) ensureConsumer(ctx context.Context) error {
+	durable := "notify-" + d.name
 	// An attempt must end before its alert is handed out again.
-	ackWait = max(ackWait, p.timeout+2*time.Second)
-	cons, err := js.CreateOrUpdateConsumer(ctx, bus.AlertsStream, jetstream.ConsumerConfig{
+	ackWait := max(d.ackWait, d.policy.timeout+2*time.Second)
+	cfg := jetstream.ConsumerConfig{
 		Durable:     durable,
-		Description: "alerter: delivers alerts to notifier " + name,
+		Description: "alerter: delivers alerts to notifier " + d.name,
 		AckPolicy:   jetstream.AckExplicitPolicy,
 		AckWait:     ackWait,
 		// No more alerts out than workers to take them: one that waited in
 		// the client's buffer past the ack wait would be handed out again.
 		MaxAckPending: deliveryWorkers,
 		FilterSubject: bus.AlertsSubject + ".>",
-		// A new target starts with the alerts that fire from now on, not
-		// with the whole history.
-		DeliverPolicy: jetstream.DeliverNewPolicy,
-		Replicas:      replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("consumer %s on %s: %w", durable, bus.AlertsStream, err)
+		Replicas:      d.replicas,
 	}
-	d := &deliverer{name: name, cons: cons, n: n, policy: p, now: time.Now, log: log.With("notifier", name)}
-	if p.rate > 0 {
-		d.limit = rate.NewLimiter(rate.Limit(p.rate), 1)
+	for {
+		cons, err := d.js.Consumer(ctx, bus.AlertsStream, durable)
+		if err == nil {
+			// Where a queue starts cannot change once it is made.
+			old := cons.CachedInfo().Config
+			cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = old.DeliverPolicy, old.OptStartSeq, old.OptStartTime
+			if cons, err = d.js.UpdateConsumer(ctx, bus.AlertsStream, cfg); err != nil {
+				return fmt.Errorf("consumer %s on %s: %w", durable, bus.AlertsStream, err)
+			}
+			d.cons = cons
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("consumer %s on %s: %w", durable, bus.AlertsStream, err)
+		}
+		window := d.policy.maxAge
+		if window <= 0 {
+			window = config.DefaultNotifierMaxAge
+		}
+		from := d.now().Add(-window).UTC()
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
+		cons, err = d.js.CreateConsumer(ctx, bus.AlertsStream, cfg)
+		if errors.Is(err, jetstream.ErrConsumerExists) {
+			continue // another replica made it meanwhile: take theirs
+		}
+		if err != nil {
+			return fmt.Errorf("consumer %s on %s: %w", durable, bus.AlertsStream, err)
+		}
+		d.log.Info("notifier queue created: it starts with the alerts of the last max_age that this target has not settled (none for a new target)",
+			"queue", durable, "from", from)
+		d.cons = cons
+		return nil
 	}
-	return d, nil
 }
 
 // deliveryWorkers send to one target at once: a send is mostly waiting
@@ -104,12 +150,6 @@ func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n no
 const deliveryWorkers = 16
 
 func (d *deliverer) run(ctx context.Context) error {
-	it, err := d.cons.Messages(jetstream.PullMaxMessages(64))
-	if err != nil {
-		return fmt.Errorf("consume %s for %s: %w", bus.AlertsStream, d.name, err)
-	}
-	stop := context.AfterFunc(ctx, it.Drain)
-	defer stop()
 	// A send under way when the service stops is finished (bounded by the
 	// attempt timeout): cutting it off could send it twice.
 	work := context.WithoutCancel(ctx)
@@ -125,15 +165,52 @@ func (d *deliverer) run(ctx context.Context) error {
 	defer wg.Wait()
 	defer close(msgs)
 	for {
-		msg, err := it.Next()
+		it, err := d.cons.Messages(jetstream.PullMaxMessages(64))
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return fmt.Errorf("consume %s for %s: %w", bus.AlertsStream, d.name, err)
+		}
+		stop := context.AfterFunc(ctx, it.Drain)
+		deleted := d.consume(ctx, it, msgs)
+		stop()
+		it.Stop()
+		if !deleted {
+			return nil
+		}
+		// Its pending alerts would otherwise never be sent, and no other
+		// alert either.
+		d.stats.QueueLost.Add(1)
+		d.log.Error("the notifier's queue was deleted; making it again, from the alerts of the last max_age that this target has not settled", "queue", "notify-"+d.name)
+		for attempt := 1; ; attempt++ {
+			err := d.ensureConsumer(ctx)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
 				return nil
 			}
-			d.log.Warn("reading alerts", "err", err)
-			continue
+			d.log.Error("making the notifier's queue again; will retry", "attempt", attempt, "err", err)
+			if retry.Sleep(ctx, retry.Backoff(attempt, time.Second, time.Minute)) != nil {
+				return nil
+			}
 		}
-		msgs <- msg
+	}
+}
+
+// consume hands the queue's alerts to the workers until ctx is done
+// (false) or the queue is deleted (true).
+func (d *deliverer) consume(ctx context.Context, it jetstream.MessagesContext, msgs chan<- jetstream.Msg) bool {
+	for {
+		msg, err := it.Next()
+		switch {
+		case err == nil:
+			msgs <- msg
+		case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
+			return ctx.Err() == nil
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			return false
+		default:
+			d.log.Warn("reading alerts", "err", err)
+		}
 	}
 }
 
@@ -184,13 +261,13 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 			return
 		}
 		since, round = md.Timestamp, fmt.Sprintf("r%d", md.Sequence.Stream)
-	case attempt == 1 && !d.freshAfter.IsZero() && md.Timestamp.After(d.freshAfter):
-		// An alert stored since this embedded server started, on its first
-		// delivery, cannot have been settled: the record is not read for it.
 	case d.settled(ctx, msg, &a):
-		// After a crash, alerts already settled come again: the record
-		// stops them (a requeued one too: its copy is the one to send).
-		// Only a crash between sending and recording can send one twice.
+		// After a crash, alerts already settled come again, and an alert id
+		// can be stored again once the message-id window has passed (a
+		// signed webhook replayed later, an event evaluated again): the
+		// record stops them, whenever they were stored (a requeued one
+		// too: its copy is the one to send). Only a crash between sending
+		// and recording can send one twice.
 		return
 	}
 	if d.silence != nil && !ownAction(&a) {
@@ -272,7 +349,7 @@ func (d *deliverer) waitTurn(ctx context.Context, msg jetstream.Msg) error {
 }
 
 // settled tells whether the alert needs nothing more now: it was settled
-// at this target before a crash or restart (it is acknowledged), or the
+// at this target already (it is acknowledged), or the
 // record could not be read (it is handed back, to be tried again).
 func (d *deliverer) settled(ctx context.Context, msg jetstream.Msg, a *engine.Alert) bool {
 	o, ok, err := d.done.Get(ctx, d.name, a.ID)
@@ -283,7 +360,10 @@ func (d *deliverer) settled(ctx context.Context, msg jetstream.Msg, a *engine.Al
 		return true
 	case ok:
 		d.stats.Skipped.Add(1)
-		d.log.Info("alert already settled before a restart; not sent again", "alert", a.ID, "status", o.Status)
+		// Debug: a queue made anew passes over every alert of max_age
+		// that was settled; the count is alerter_notifications_total
+		// {outcome="skipped"}.
+		d.log.Debug("alert already settled at this target; not sent again", "alert", a.ID, "status", o.Status)
 		_ = msg.Ack()
 		return true
 	}

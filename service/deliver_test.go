@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -496,5 +497,104 @@ routes: {default: [paced]}
 	}
 	if len(seen) != n {
 		t.Errorf("%d alerts sent, want %d", len(seen), n)
+	}
+}
+
+// An alert id stored again in ALERTS after the duplicate window (a signed
+// webhook replayed minutes later, an event re-evaluated) is not sent again
+// to a target that had it: the deliveries record is read for every alert,
+// not only for those stored before the server started.
+func TestAlertStoredAgainIsSentOnce(t *testing.T) {
+	targets := map[string]notifier{"flaky": newTarget(nil), "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)}
+	r := startDelivery(t, targets)
+	flaky := targets["flaky"].(*target)
+
+	r.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
+	waitFor(t, "the alert to be sent", func() bool { return len(flaky.accepted()) == 1 })
+	stored := storedAlerts(t, r.svc)
+	if len(stored) != 1 {
+		t.Fatalf("%d alerts stored, want 1", len(stored))
+	}
+	a := stored[0]
+	// Stored again under its id, as it is once the message-id window has
+	// passed (the publish carries no message id, so none is deduplicated).
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.js.Publish(t.Context(), bus.AlertsSubject+"."+a.Rule+"."+a.ID, b); err != nil {
+		t.Fatal(err)
+	}
+	var d *deliverer
+	for _, x := range r.svc.deliver {
+		if x.name == "flaky" {
+			d = x
+		}
+	}
+	waitFor(t, "the copy to be handled", func() bool {
+		info, err := d.cons.Info(t.Context())
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream >= 2
+	})
+	if got := flaky.accepted(); len(got) != 1 {
+		t.Errorf("alert %s sent %d times: %v", a.ID, len(got), got)
+	}
+	if n := d.stats.Skipped.Load(); n != 1 {
+		t.Errorf("skipped %d, want 1", n)
+	}
+}
+
+// A notifier's queue deleted while alerts wait in it (its consumer state
+// lost) is made again and resumes from the deliveries record: the alerts
+// pending are sent, those already sent are not sent again, and the loss
+// is logged and counted.
+func TestDeletedQueueResumes(t *testing.T) {
+	var down atomic.Bool
+	flaky := newTarget(func(int) error {
+		if down.Load() {
+			return notifiers.Retry(errors.New("503 from the target"), 10*time.Millisecond)
+		}
+		return nil
+	})
+	targets := map[string]notifier{"flaky": flaky, "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)}
+	logs := &syncBuffer{}
+	r := run(t, string(fmt.Appendf(nil, deliveryConfig, t.TempDir())), nil, Options{Stdout: io.Discard, notifiers: targets, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+
+	post := func(i int) {
+		r.post(t, "/webhooks/in", setting(fmt.Sprintf("e%d", i), fmt.Sprintf("actor%d", i), "2024-05-14T10:00:00Z"))
+	}
+	post(0)
+	post(1)
+	waitFor(t, "two alerts sent", func() bool { return len(flaky.accepted()) == 2 })
+	down.Store(true)
+	for i := 2; i < 5; i++ {
+		post(i)
+	}
+	waitFor(t, "three alerts tried and pending", func() bool {
+		flaky.mu.Lock()
+		defer flaky.mu.Unlock()
+		return len(flaky.attempts) == 5
+	})
+	if err := r.svc.js.DeleteConsumer(t.Context(), bus.AlertsStream, "notify-flaky"); err != nil {
+		t.Fatal(err)
+	}
+	down.Store(false)
+	waitFor(t, "the pending alerts sent", func() bool { return len(flaky.accepted()) == 5 })
+	post(5)
+	waitFor(t, "an alert fired after the loss sent", func() bool { return len(flaky.accepted()) == 6 })
+
+	seen := map[string]int{}
+	for _, id := range flaky.accepted() {
+		seen[id]++
+	}
+	if len(seen) != 6 {
+		t.Errorf("sent %v, want 6 alerts once each", seen)
+	}
+	for _, d := range r.svc.deliver {
+		if d.name == "flaky" && d.stats.QueueLost.Load() != 1 {
+			t.Errorf("queue losses counted: %d, want 1", d.stats.QueueLost.Load())
+		}
+	}
+	if !strings.Contains(logs.String(), "the notifier's queue was deleted") {
+		t.Errorf("the loss is not logged:\n%s", logs.String())
 	}
 }

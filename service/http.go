@@ -13,8 +13,8 @@ import (
 	"github.com/alerter/alerter/ui"
 )
 
-// handler is the HTTP surface: webhook sources, health and readiness.
-func (s *Service) handler() http.Handler {
+// httpHandler is the HTTP surface: webhook sources, health and readiness.
+func (s *Service) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	for path, h := range s.webhooks {
 		mux.Handle(path, h)
@@ -198,6 +198,9 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.streams.Events.Info(r.Context()); err != nil {
 		checks["streams"] = "EVENTS stream unavailable: " + err.Error()
 		ok = false
+	} else if p := s.watch.problems(); len(p) > 0 {
+		// Not a reason to stop taking events, but to be seen.
+		checks["streams"] = "ok; " + strings.Join(p, "; ")
 	} else {
 		checks["streams"] = "ok"
 	}

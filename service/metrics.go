@@ -33,25 +33,30 @@ func (s *Service) metrics() http.Handler {
 }
 
 var (
-	descEventsIn     = prometheus.NewDesc("alerter_events_received_total", "Events taken in and stored, by source (duplicates included).", []string{"source", "type"}, nil)
-	descRejected     = prometheus.NewDesc("alerter_events_rejected_total", "Requests, messages or lines refused, by source and reason.", []string{"source", "reason"}, nil)
-	descEvaluated    = prometheus.NewDesc("alerter_events_evaluated_total", "Events evaluated and acknowledged.", nil, nil)
-	descRetried      = prometheus.NewDesc("alerter_events_retried_total", "Events handed back for a later evaluation (state store or ALERTS unavailable).", nil, nil)
-	descRedelivered  = prometheus.NewDesc("alerter_events_redelivered_total", "Events JetStream delivered more than once.", nil, nil)
-	descRuleEvals    = prometheus.NewDesc("alerter_rule_evaluations_total", "Rule evaluations, by rule.", []string{"rule"}, nil)
-	descRuleMatches  = prometheus.NewDesc("alerter_rule_matches_total", "Rule matches, by rule.", []string{"rule"}, nil)
-	descRuleAlerts   = prometheus.NewDesc("alerter_alerts_total", "Alerts fired, by rule and severity.", []string{"rule", "severity"}, nil)
-	descRuleSupp     = prometheus.NewDesc("alerter_alerts_suppressed_total", "Matches suppressed by a dedup window, by rule.", []string{"rule"}, nil)
-	descRuleErrors   = prometheus.NewDesc("alerter_rule_errors_total", "Rule evaluation errors, by rule.", []string{"rule"}, nil)
-	descNotify       = prometheus.NewDesc("alerter_notifications_total", "Notification attempts and outcomes, by notifier: sent, failed (an attempt), retried, dead (given up), silenced, skipped (settled before a restart).", []string{"notifier", "outcome"}, nil)
-	descQueue        = prometheus.NewDesc("alerter_queue_pending", "Messages waiting or unacknowledged, by queue (evaluator, notify-NAME).", []string{"queue"}, nil)
-	descNATS         = prometheus.NewDesc("alerter_nats_connected", "1 when the NATS connection is up.", nil, nil)
-	descRulesInfo    = prometheus.NewDesc("alerter_rules_info", "The running rule set: version and number of rules.", []string{"version"}, nil)
-	descReloads      = prometheus.NewDesc("alerter_rules_reloads_total", "Rule reloads, by outcome.", []string{"outcome"}, nil)
-	descStateOps     = prometheus.NewDesc("alerter_state_requests_total", "Requests to the dedup and threshold state bucket, by kind: read, write, retry (sent again after no answer: leader election, reconnect, timeout).", []string{"kind"}, nil)
-	descStateCache   = prometheus.NewDesc("alerter_state_cache_total", "State updates done on the remembered state in one round trip (hit) or that had to read the key (miss).", []string{"result"}, nil)
-	descReloadFailed = prometheus.NewDesc("alerter_rules_last_reload_failed", "1 when the last reload was rejected (the previous set still runs).", nil, nil)
-	descSilRefused   = prometheus.NewDesc("alerter_silences_refused", "Silences in the bucket that are not applied: they mute every alert or last past silences.max_duration (written past the API).", nil, nil)
+	descEventsIn      = prometheus.NewDesc("alerter_events_received_total", "Events taken in and stored, by source (duplicates included).", []string{"source", "type"}, nil)
+	descRejected      = prometheus.NewDesc("alerter_events_rejected_total", "Requests, messages or lines refused, by source and reason.", []string{"source", "reason"}, nil)
+	descEvaluated     = prometheus.NewDesc("alerter_events_evaluated_total", "Events evaluated and acknowledged.", nil, nil)
+	descRetried       = prometheus.NewDesc("alerter_events_retried_total", "Events handed back for a later evaluation (state store or ALERTS unavailable).", nil, nil)
+	descRedelivered   = prometheus.NewDesc("alerter_events_redelivered_total", "Events JetStream delivered more than once.", nil, nil)
+	descRuleEvals     = prometheus.NewDesc("alerter_rule_evaluations_total", "Rule evaluations, by rule.", []string{"rule"}, nil)
+	descRuleMatches   = prometheus.NewDesc("alerter_rule_matches_total", "Rule matches, by rule.", []string{"rule"}, nil)
+	descRuleAlerts    = prometheus.NewDesc("alerter_alerts_total", "Alerts fired, by rule and severity.", []string{"rule", "severity"}, nil)
+	descRuleSupp      = prometheus.NewDesc("alerter_alerts_suppressed_total", "Matches suppressed by a dedup window, by rule.", []string{"rule"}, nil)
+	descRuleErrors    = prometheus.NewDesc("alerter_rule_errors_total", "Rule evaluation errors, by rule.", []string{"rule"}, nil)
+	descNotify        = prometheus.NewDesc("alerter_notifications_total", "Notification attempts and outcomes, by notifier: sent, failed (an attempt), retried, dead (given up), silenced, skipped (settled already: handed out again after a restart, or the alert id stored again).", []string{"notifier", "outcome"}, nil)
+	descQueueLost     = prometheus.NewDesc("alerter_notifier_queue_lost_total", "Times a notifier's queue (its consumer of ALERTS) was deleted under it and made again, resuming from the deliveries record.", []string{"notifier"}, nil)
+	descQueue         = prometheus.NewDesc("alerter_queue_pending", "Messages waiting or unacknowledged, by queue (evaluator, notify-NAME).", []string{"queue"}, nil)
+	descNATS          = prometheus.NewDesc("alerter_nats_connected", "1 when the NATS connection is up.", nil, nil)
+	descRulesInfo     = prometheus.NewDesc("alerter_rules_info", "The running rule set: version and number of rules.", []string{"version"}, nil)
+	descReloads       = prometheus.NewDesc("alerter_rules_reloads_total", "Rule reloads, by outcome.", []string{"outcome"}, nil)
+	descStateOps      = prometheus.NewDesc("alerter_state_requests_total", "Requests to the dedup and threshold state bucket, by kind: read, write, retry (sent again after no answer: leader election, reconnect, timeout).", []string{"kind"}, nil)
+	descStateCache    = prometheus.NewDesc("alerter_state_cache_total", "State updates done on the remembered state in one round trip (hit) or that had to read the key (miss).", []string{"result"}, nil)
+	descStreamBytes   = prometheus.NewDesc("alerter_stream_bytes", "Bytes a stream holds, as last looked at (every 30s).", []string{"stream"}, nil)
+	descStreamMax     = prometheus.NewDesc("alerter_stream_max_bytes", "A stream's byte limit (nats.max_bytes); past it the oldest messages are dropped.", []string{"stream"}, nil)
+	descStreamFill    = prometheus.NewDesc("alerter_stream_fill_ratio", "Bytes a stream holds over its byte limit; alerter warns from 0.8.", []string{"stream"}, nil)
+	descStreamMissing = prometheus.NewDesc("alerter_stream_messages_missing", "Messages gone from a stream without aging out or passing its byte limit: lost on disk, deleted, or a lost end.", []string{"stream"}, nil)
+	descSilRefused    = prometheus.NewDesc("alerter_silences_refused", "Silences in the bucket that are not applied: they mute every alert or last past silences.max_duration (written past the API).", nil, nil)
+	descReloadFailed  = prometheus.NewDesc("alerter_rules_last_reload_failed", "1 when the last reload was rejected (the previous set still runs).", nil, nil)
 )
 
 type collector struct{ s *Service }
@@ -97,6 +102,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		} {
 			counter(descNotify, n, d.name, outcome)
 		}
+		counter(descQueueLost, st.QueueLost.Load(), d.name)
 	}
 	if s.state != nil {
 		st := s.state.Stats()
@@ -122,6 +128,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	gauge(descNATS, up)
+	for name, st := range s.watch.snapshot() {
+		gauge(descStreamBytes, float64(st.bytes), name)
+		gauge(descStreamMissing, float64(st.missing), name)
+		if st.maxBytes > 0 {
+			gauge(descStreamMax, float64(st.maxBytes), name)
+			gauge(descStreamFill, float64(st.bytes)/float64(st.maxBytes), name)
+		}
+	}
 	gauge(descRulesInfo, float64(len(set.Rules)), set.Version)
 	counter(descReloads, s.reload.ok.Load(), "ok")
 	counter(descReloads, s.reload.failed.Load(), "rejected")

@@ -87,7 +87,6 @@ type Service struct {
 	srv      *http.Server
 	ready    chan struct{}
 	reload   reloader
-	started  time.Time      // when New started the embedded server, if any
 	enricher *groupEnricher // when a source enriches actor groups
 	// sourceStats and evalLatency feed /metrics.
 	sourceStats []sourceStats
@@ -105,6 +104,23 @@ type Service struct {
 	stop     context.CancelFunc
 	// deliveriesTTL is how long outcomes are remembered.
 	deliveriesTTL time.Duration
+	// start says what New waits for; handler serves the starting answers
+	// until New is done; serveErr is the HTTP server's end.
+	start    startup
+	handler  swapHandler
+	serveErr chan error
+	// watch makes losses of the streams loud.
+	watch *streamWatch
+}
+
+// streamBytes are the byte limits of the streams, by stream name.
+func streamBytes(b config.StreamBytes) map[string]int64 {
+	return map[string]int64{
+		bus.EventsStream:   int64(b.Events),
+		bus.AlertsStream:   int64(b.Alerts),
+		bus.RejectedStream: int64(b.Rejected),
+		bus.DeadStream:     int64(b.DeadLetters),
+	}
 }
 
 // New starts what the service stands on (NATS, streams, state, rules, the
@@ -140,23 +156,57 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 		return nil, fmt.Errorf("rules: %w", err)
 	}
 	s.reload.status = ReloadStatus{At: time.Now().UTC(), OK: true, Trigger: "start", Version: set.Version, Rules: len(set.Rules)}
+	// The HTTP server answers from the start, so that /readyz can say
+	// what alerter waits for while NATS is not ready for it (a cluster
+	// that is still forming).
+	s.listener, err = net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("server.listen: %w", err)
+	}
+	s.start.set("connecting to NATS")
+	s.handler.set(s.startingHandler())
+	s.srv = &http.Server{
+		Handler:           &s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	srv, l, served := s.srv, s.listener, make(chan error, 1)
+	s.serveErr = served
+	go func() { served <- srv.Serve(l) }()
+
 	if err := s.connect(ctx); err != nil {
 		return nil, err
 	}
+	s.start.set("creating streams, consumers and buckets")
 	replicas := max(cfg.NATS.Replicas, 1)
-	s.streams, err = bus.EnsureStreams(ctx, s.js, bus.StreamOptions{Retention: time.Duration(cfg.NATS.Retention), Replicas: replicas})
+	err = s.ensure(ctx, "streams", func(ctx context.Context) (err error) {
+		s.streams, err = bus.EnsureStreams(ctx, s.js, bus.StreamOptions{Retention: time.Duration(cfg.NATS.Retention), Replicas: replicas, MaxBytes: streamBytes(cfg.NATS.MaxBytes)})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	s.state, err = bus.NewStateStore(ctx, s.js, bus.StateOptions{Replicas: replicas, FailOpen: cfg.NATS.FailOpen, Logger: s.log})
+	err = s.ensure(ctx, "the state bucket", func(ctx context.Context) (err error) {
+		s.state, err = bus.NewStateStore(ctx, s.js, bus.StateOptions{Replicas: replicas, FailOpen: cfg.NATS.FailOpen, Logger: s.log})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	s.eng = engine.New(set, s.state, engine.WithLogger(s.log))
-	s.eval, err = newEvaluator(ctx, s.js, s.streams, s.eng, evaluatorOptions{ackWait: opt.AckWait, replicas: replicas}, s.log)
+	err = s.ensure(ctx, "the evaluator's consumer", func(ctx context.Context) (err error) {
+		s.eval, err = newEvaluator(ctx, s.js, s.streams, s.eng, evaluatorOptions{ackWait: opt.AckWait, replicas: replicas}, s.log)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
+	if err := s.openCheckpoints(ctx, replicas); err != nil {
+		return nil, err
+	}
+	s.watch = newStreamWatch(s.streams, s.eval.cons, s.checkpoints, s.log)
 	s.evalLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "alerter_evaluation_duration_seconds",
 		Help:    "Time to evaluate one event against the rules, state updates included.",
@@ -170,31 +220,24 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 		}
 		return cfg.Targets(notify, string(a.Severity))
 	}
-	s.silenceStore, err = silences.Open(ctx, s.js, silences.Options{Replicas: replicas, Logger: s.log,
-		Policy: silences.Policy{MaxDuration: time.Duration(cfg.Silences.MaxDuration), Rules: s.eng.Rules}})
+	err = s.ensure(ctx, "the silences bucket", func(ctx context.Context) (err error) {
+		s.silenceStore, err = silences.Open(ctx, s.js, silences.Options{Replicas: replicas, Logger: s.log,
+			Policy: silences.Policy{MaxDuration: time.Duration(cfg.Silences.MaxDuration), Rules: s.eng.Rules}})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	if err := s.notifiers(ctx, replicas); err != nil {
 		return nil, err
 	}
-	if err := s.sources(replicas); err != nil {
+	if err := s.sources(ctx, replicas); err != nil {
 		return nil, err
 	}
 	if err := s.dynamicLists(ctx); err != nil {
 		return nil, err
 	}
-	s.listener, err = net.Listen("tcp", cfg.Server.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("server.listen: %w", err)
-	}
-	s.srv = &http.Server{
-		Handler:           s.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	s.handler.set(s.httpHandler())
 	s.log.Info("alerter ready", "listen", s.Addr(), "rules", len(set.Rules), "rule_files", len(set.Files),
 		"nats", s.natsDescription(), "webhooks", s.webhookPaths())
 	return s, nil
@@ -204,11 +247,15 @@ func (s *Service) connect(ctx context.Context) error {
 	n := s.cfg.NATS
 	var err error
 	if n.URL == "" {
-		s.started = time.Now()
+		token, err := embeddedToken(n.Embedded)
+		if err != nil {
+			return err
+		}
 		s.embedded, err = bus.StartEmbedded(ctx, bus.EmbeddedOptions{
 			StoreDir:   n.Embedded.StoreDir,
 			Listen:     n.Embedded.Listen,
 			SyncAlways: n.Sync == "always",
+			Token:      token,
 		}, s.log)
 		if err != nil {
 			return err
@@ -239,12 +286,29 @@ func (s *Service) connect(ctx context.Context) error {
 	return nil
 }
 
+// embeddedToken is the token the embedded server requires: the configured
+// one, or, when it listens, the one kept in its store dir (made on the
+// first start). Without a listener and a configured token only alerter's
+// in-process connection reaches it, and it needs none.
+func embeddedToken(e config.Embedded) (string, error) {
+	switch {
+	case e.Token != "":
+		return e.Token.Value(), nil
+	case e.Listen == "":
+		return "", nil
+	}
+	return bus.EmbeddedToken(e.StoreDir)
+}
+
 func (s *Service) natsDescription() string {
 	if s.embedded == nil {
 		return "cluster"
 	}
 	if u := s.embedded.ClientURL(); u != "" {
-		return "embedded, listening on " + u
+		if s.cfg.NATS.Embedded.Token == "" {
+			return "embedded, listening on " + u + " (token in " + bus.TokenFile(s.cfg.NATS.Embedded.StoreDir) + ")"
+		}
+		return "embedded, listening on " + u + " (token: nats.embedded.token)"
 	}
 	return "embedded at " + s.cfg.NATS.Embedded.StoreDir
 }
@@ -256,11 +320,14 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 		ttl = max(ttl, time.Duration(nc.MaxAge))
 	}
 	s.deliveriesTTL = ttl + time.Hour
-	done, err := bus.NewDeliveries(ctx, s.js, replicas, s.deliveriesTTL)
+	err := s.ensure(ctx, "the deliveries bucket", func(ctx context.Context) (err error) {
+		s.deliveries, err = bus.NewDeliveries(ctx, s.js, replicas, s.deliveriesTTL)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	s.deliveries = done
+	done := s.deliveries
 	for _, nc := range s.cfg.Notifiers {
 		n, err := s.newNotifier(nc)
 		if err != nil {
@@ -280,14 +347,15 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 		if p.timeout <= 0 {
 			p.timeout = config.DefaultNotifierTimeout
 		}
-		d, err := newDeliverer(ctx, s.js, nc.Name, n, p, replicas, s.opt.AckWait, s.log)
+		var d *deliverer
+		err = s.ensure(ctx, "the queue of notifier "+nc.Name, func(ctx context.Context) (err error) {
+			d, err = newDeliverer(ctx, s.js, nc.Name, n, p, replicas, s.opt.AckWait, s.log)
+			return err
+		})
 		if err != nil {
 			return err
 		}
 		d.done, d.streams, d.silence = done, s.streams, s.silenceStore
-		if s.embedded != nil {
-			d.freshAfter = s.started
-		}
 		s.deliver = append(s.deliver, d)
 	}
 	return nil
@@ -328,21 +396,17 @@ func NewNotifier(cfg *config.Config, nc config.Notifier, stdout io.Writer, log *
 
 // openCheckpoints opens the checkpoint bucket, once, for the sources that
 // keep a position.
-func (s *Service) openCheckpoints(replicas int) error {
+func (s *Service) openCheckpoints(ctx context.Context, replicas int) error {
 	if s.checkpoints != nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cp, err := bus.NewCheckpoints(ctx, s.js, "", replicas)
-	if err != nil {
+	return s.ensure(ctx, "the checkpoints bucket", func(ctx context.Context) (err error) {
+		s.checkpoints, err = bus.NewCheckpoints(ctx, s.js, "", replicas)
 		return err
-	}
-	s.checkpoints = cp
-	return nil
+	})
 }
 
-func (s *Service) sources(replicas int) error {
+func (s *Service) sources(ctx context.Context, replicas int) error {
 	for _, src := range s.cfg.Sources {
 		switch src.Type {
 		case config.SourceWebhook:
@@ -370,7 +434,7 @@ func (s *Service) sources(replicas int) error {
 				"not_an_event": &st.Rejected, "dropped": &st.Dropped,
 			}})
 		case config.SourceFile:
-			if err := s.openCheckpoints(replicas); err != nil {
+			if err := s.openCheckpoints(ctx, replicas); err != nil {
 				return err
 			}
 			f, err := filetail.New(src, s.streams, s.checkpoints, filetail.Options{Logger: s.log})
@@ -383,7 +447,7 @@ func (s *Service) sources(replicas int) error {
 				"malformed": &st.Malformed, "too_large": &st.Oversized,
 			}})
 		case config.SourceConfluencePoll:
-			if err := s.openCheckpoints(replicas); err != nil {
+			if err := s.openCheckpoints(ctx, replicas); err != nil {
 				return err
 			}
 			copt := confluence.Options{Logger: s.log}
@@ -509,6 +573,7 @@ func (s *Service) Run(ctx context.Context) error {
 		})
 	}
 	start("evaluator", s.eval.run)
+	start("stream watch", s.watch.run)
 	for _, d := range s.deliver {
 		start("notifier "+d.name, d.run)
 	}
@@ -531,13 +596,10 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		close(s.ready)
 	}()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- s.srv.Serve(s.listener) }()
-
 	var err error
 	select {
 	case <-runCtx.Done():
-	case err = <-serveErr:
+	case err = <-s.serveErr:
 		err = fmt.Errorf("http server: %w", err)
 		cancel(err)
 	}
@@ -559,8 +621,13 @@ func (s *Service) Run(ctx context.Context) error {
 
 // close stops NATS; it is safe on a partly built Service.
 func (s *Service) close() {
-	if s.listener != nil && s.srv == nil {
-		_ = s.listener.Close()
+	if s.stop != nil {
+		s.stop()
+	}
+	if s.srv != nil {
+		// Closed already after a graceful shutdown; on a failed start,
+		// this stops the starting answers.
+		_ = s.srv.Close()
 	}
 	if s.nc != nil {
 		// Drain flushes acks and publishes still buffered.

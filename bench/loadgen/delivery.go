@@ -284,7 +284,7 @@ func (f *firedAlerts) handle(m *nats.Msg) {
 // one.
 func watchAlerts(url string, index map[string]int, n int) (*firedAlerts, func(), error) {
 	f := &firedAlerts{index: index, recv: make([]atomic.Int64, n), ids: map[string]bool{}}
-	nc, err := nats.Connect(url, nats.Name("loadgen-alerts"))
+	nc, err := nats.Connect(url, nats.Name("loadgen-alerts"), nats.Token(natsToken))
 	if err != nil {
 		return nil, nil, err
 	}

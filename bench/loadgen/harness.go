@@ -26,12 +26,15 @@ const (
 	natsSource    = "bus"
 	natsSubject   = "load.>"
 	loadStream    = "LOAD"
+	// natsToken is the embedded server's token: a listening server
+	// requires one, and loadgen connects to it from outside.
+	natsToken = "loadgen"
 )
 
 const harnessConfig = `
 server: {listen: "127.0.0.1:0", max_body_bytes: 16777216%s}
 nats:
-  embedded: {store_dir: %q, listen: "127.0.0.1:0"}
+  embedded: {store_dir: %q, listen: "127.0.0.1:0", token: ` + natsToken + `}
 rules: {paths: [%q], watch: false}
 sources:
   - {name: ` + webhookSource + `, type: webhook, path: ` + webhookPath + `, format: auto}
@@ -109,7 +112,7 @@ func startHarness(ctx context.Context, rulesPath, storeDir string, to targets, l
 		return nil, fmt.Errorf("starting alerter: %w", err)
 	}
 	h.url = "http://" + h.svc.Addr() + webhookPath
-	if h.nc, err = nats.Connect(h.svc.NATSURL(), nats.Name("loadgen")); err != nil {
+	if h.nc, err = nats.Connect(h.svc.NATSURL(), nats.Name("loadgen"), nats.Token(natsToken)); err != nil {
 		return nil, err
 	}
 	if h.js, err = jetstream.New(h.nc, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {

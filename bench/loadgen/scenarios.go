@@ -806,7 +806,7 @@ func (r *runner) jsLatencyFloor(ctx context.Context, n, size int) ([]time.Durati
 		return nil, err
 	}
 	defer func() { _ = js.DeleteStream(context.WithoutCancel(ctx), name) }()
-	nc, err := nats.Connect(r.h.svc.NATSURL())
+	nc, err := nats.Connect(r.h.svc.NATSURL(), nats.Token(natsToken))
 	if err != nil {
 		return nil, err
 	}

@@ -59,8 +59,18 @@ func historyConn(ctx context.Context, cfg *config.Config) (*nats.Conn, func(), e
 		return nc, nc.Close, nil
 	}
 	if n.Embedded.Listen != "" {
-		if nc, err := nats.Connect("nats://"+n.Embedded.Listen, nats.Name("alerter replay"), nats.Timeout(2*time.Second)); err == nil {
+		// The running server requires its token: the configured one, or
+		// the one it keeps in its store dir.
+		token := n.Embedded.Token.Value()
+		if token == "" {
+			token, _ = bus.ReadTokenFile(n.Embedded.StoreDir)
+		}
+		nc, err := nats.Connect("nats://"+n.Embedded.Listen, nats.Name("alerter replay"), nats.Timeout(2*time.Second), nats.Token(token))
+		switch {
+		case err == nil:
 			return nc, nc.Close, nil
+		case errors.Is(err, nats.ErrAuthorization):
+			return nil, nil, fmt.Errorf("connect to the embedded nats at %s: the token was refused (nats.embedded.token, or %s)", n.Embedded.Listen, bus.TokenFile(n.Embedded.StoreDir))
 		}
 	}
 	srv, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: n.Embedded.StoreDir}, nil)

@@ -3,6 +3,7 @@
 package natscluster
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,26 +12,40 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Cluster is a running cluster.
+// Cluster is a cluster of nodes, each started or not.
 type Cluster struct {
+	// Servers are the nodes; one not started yet (see Launch) is not
+	// running.
 	Servers []*server.Server
 }
 
-// Start forms a cluster of n nodes (every node is given the full route
-// list, its own included, so the meta group expects n peers) and waits
-// until JetStream has a meta leader that knows every node: before that an
-// asset with n replicas fails with "no suitable peers for placement".
-// The nodes stop when the test ends.
+// Start forms a cluster of n nodes and waits until it can place an asset
+// with n replicas (see WaitReady). The nodes stop when the test ends.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		ports[i] = FreePort(t)
+	c := Launch(t, n, n)
+	c.WaitReady(t)
+	return c
+}
+
+// Launch makes a cluster of n nodes (every node is given the full route
+// list, its own included, so the meta group expects n peers) and starts
+// the first `running` of them, waiting only until they accept
+// connections: JetStream is still forming, as it is when alerter's
+// replicas start together with a new cluster. StartNode starts the
+// others. The nodes stop when the test ends.
+func Launch(t testing.TB, n, running int) *Cluster {
+	t.Helper()
+	routePorts := make([]int, n)
+	for i := range routePorts {
+		routePorts[i] = FreePort(t)
 	}
 	var routes []*url.URL
-	for _, p := range ports {
+	for _, p := range routePorts {
 		u, err := url.Parse(fmt.Sprintf("nats://127.0.0.1:%d", p))
 		if err != nil {
 			t.Fatal(err)
@@ -39,25 +54,43 @@ func Start(t testing.TB, n int) *Cluster {
 	}
 	c := &Cluster{}
 	for i := range n {
+		// Client ports are fixed, so that URLs lists nodes not started yet.
 		o := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: server.RANDOM_PORT,
+			ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: FreePort(t),
 			JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
-			Cluster: server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]},
+			Cluster: server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: routePorts[i]},
 			Routes:  routes,
 		}
 		s, err := server.NewServer(o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		go s.Start()
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 		c.Servers = append(c.Servers, s)
 	}
-	for i, s := range c.Servers {
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("node %d not ready", i)
-		}
+	for i := range running {
+		c.StartNode(t, i)
 	}
+	return c
+}
+
+// StartNode starts node i and waits until it accepts connections.
+func (c *Cluster) StartNode(t testing.TB, i int) {
+	t.Helper()
+	s := c.Servers[i]
+	go s.Start()
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatalf("node %d not ready", i)
+	}
+}
+
+// WaitReady waits until JetStream has a meta leader that knows every node
+// and a stream with one replica per node can be placed: before that such
+// an asset fails with "no suitable peers for placement", also once the
+// leader lists every peer (a peer's first statistics may not have come).
+func (c *Cluster) WaitReady(t testing.TB) {
+	t.Helper()
+	n := len(c.Servers)
 	deadline := time.Now().Add(30 * time.Second)
 	for !c.hasLeader(n) {
 		if time.Now().After(deadline) {
@@ -65,7 +98,33 @@ func Start(t testing.TB, n int) *Cluster {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return c
+	nc, err := nats.Connect(c.URLs(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const probe = "NATSCLUSTER_PROBE"
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: probe, Subjects: []string{"natscluster.probe"}, Replicas: n, Storage: jetstream.MemoryStorage})
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stream with %d replicas can be placed: %v", n, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := js.DeleteStream(ctx, probe); err != nil {
+		t.Fatalf("delete the probe stream: %v", err)
+	}
 }
 
 func (c *Cluster) hasLeader(n int) bool {
@@ -82,7 +141,8 @@ func (c *Cluster) hasLeader(n int) bool {
 func (c *Cluster) URLs(first int) string {
 	var u []string
 	for i := range c.Servers {
-		u = append(u, c.Servers[(first+i)%len(c.Servers)].ClientURL())
+		o := c.Servers[(first+i)%len(c.Servers)].ClientURL()
+		u = append(u, o)
 	}
 	return strings.Join(u, ",")
 }
