@@ -445,7 +445,9 @@ func TestExplainCommand(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	code, out, errs = runCLI(t, "", "explain", "--url", url, "--find", "user0 global")
+	// A page of 20,000 events takes seconds under -race on a loaded
+	// machine: more than the default 30 s per request at worst.
+	code, out, errs = runCLI(t, "", "explain", "--url", url, "--timeout", "5m", "--find", "user0 global")
 	if code != 0 || !strings.Contains(out, "ev-0-0  2024-05-14T10:00:00Z") {
 		t.Errorf("--find past the first page: %d %q %q", code, out, errs)
 	}

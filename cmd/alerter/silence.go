@@ -91,6 +91,7 @@ func apiFlags(name string, s stdio) (*apiClient, *flag.FlagSet) {
 		def = "http://127.0.0.1:8080"
 	}
 	fs.StringVar(&c.url, "url", def, "`URL` of the running alerter")
+	fs.DurationVar(&c.hc.Timeout, "timeout", c.hc.Timeout, "how long one request to the API may take (a search of the stored events reads up to 20,000 of them)")
 	return c, fs
 }
 
