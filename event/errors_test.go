@@ -30,7 +30,15 @@ func TestBadInput(t *testing.T) {
 		{name: "bare number", payload: []byte("  42"),
 			want: []string{"(line 1, column 3): expected a JSON object, an array of objects, or JSON lines, found a number"}, kind: "object"},
 		{name: "not JSON", payload: []byte("hello"),
-			want: []string{"line 1, column 1: invalid character 'h' looking for beginning of value"}, kind: "syntax"},
+			want: []string{"line 1, column 1: not JSON: invalid character 'h' looking for beginning of value"}, kind: "syntax"},
+		{name: "not JSON, starting as null", payload: []byte("not json"),
+			want: []string{"line 1, column 1: not JSON: invalid character 'n' looking for beginning of value"}, kind: "syntax"},
+		{name: "not JSON, starting as true", payload: []byte("this is not json"),
+			want: []string{"line 1, column 1: not JSON: invalid character 't' looking for beginning of value"}, kind: "syntax"},
+		{name: "an empty object", payload: []byte("{}"),
+			want: []string{"object 1 (line 1, column 1): json: no event fields"}, kind: "object"},
+		{name: "an object with no event field", payload: []byte("{\"id\":\"1\"}\n{\"foo\":1}"),
+			want: []string{"object 2 (line 2, column 1): json: no event fields"}, kind: "object"},
 		{name: "truncated object", payload: line1[:len(line1)/2],
 			want: []string{"line 1, column 372 (object 1): unexpected end of JSON input"}, kind: "syntax"},
 		{name: "truncated pretty object", payload: hook[:60],
@@ -43,8 +51,8 @@ func TestBadInput(t *testing.T) {
 			want: []string{"line 1, column 744 (object 2): invalid character 'x' after top-level value"}, kind: "syntax"},
 		{name: "objects separated by commas", payload: []byte(`{"a":1},{"a":2}`),
 			want: []string{"line 1, column 8 (object 2): invalid character ',' after top-level value (the objects of JSON lines are separated by newlines, not commas)"}, kind: "syntax"},
-		{name: "bad third line of JSON lines", payload: []byte("{\"a\":1}\n{\"a\":2}\n{\"a\":3,,}\n"),
-			want: []string{"line 3, column 8 (object 3): invalid character ',' looking for beginning of object key string"}, kind: "syntax"},
+		{name: "bad third line of JSON lines", payload: []byte("{\"id\":1}\n{\"id\":2}\n{\"id\":3,,}\n"),
+			want: []string{"line 3, column 9 (object 3): invalid character ',' looking for beginning of object key string"}, kind: "syntax"},
 		{name: "unterminated string", payload: []byte(`{"a":"b`),
 			want: []string{"(object 1): unexpected end of JSON input"}, kind: "syntax"},
 		{name: "mismatched brackets", payload: []byte(`{"a":[1,2}`),
@@ -120,7 +128,7 @@ func TestBadInput(t *testing.T) {
 
 // TestSyntaxErrorPosition checks the fields, not only the message.
 func TestSyntaxErrorPosition(t *testing.T) {
-	payload := []byte("{\"a\":1}\n{\"a\":2}\n{\"a\": 3, \"b\": }\n")
+	payload := []byte("{\"id\":1}\n{\"id\":2}\n{\"a\": 3, \"b\": }\n")
 	_, err := Parse(payload, Options{})
 	var se *SyntaxError
 	if !errors.As(err, &se) {
@@ -152,7 +160,7 @@ func TestOversizedInput(t *testing.T) {
 
 	// The same as JSON lines, and a long string, without a cap.
 	lines := bytes.Repeat([]byte("{}\n"), 150_000)
-	events, err := Parse(lines, Options{MaxEvents: -1})
+	events, err := Parse(lines, Options{MaxEvents: -1, Format: FormatJSON})
 	if err != nil || len(events) != 150_000 {
 		t.Fatalf("%d events, %v", len(events), err)
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -61,7 +60,7 @@ func post(t *testing.T, h http.Handler, body []byte, hdr map[string]string) answ
 
 func newHandler(t *testing.T, env *natstest.Env, secret string, maxBody int64) *Handler {
 	t.Helper()
-	h, err := New(config.Source{Name: "confluence", Type: "webhook", Format: "auto", Secret: config.Secret(secret)}, env.Streams, maxBody, slog.New(slog.DiscardHandler))
+	h, err := New(config.Source{Name: "confluence", Type: "webhook", Format: "auto", Secret: config.Secret(secret)}, env.Streams, Options{MaxBody: maxBody})
 	if err != nil {
 		t.Fatal(err)
 	}
