@@ -50,7 +50,7 @@ func TestLoadSpecExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		Server: Server{Listen: "127.0.0.1:8080", MaxBodyBytes: 1048576, MaxIngestBytes: 8 << 20},
+		Server: Server{Listen: "127.0.0.1:8080", MaxBodyBytes: 1048576, MaxIngestBytes: 4 << 20},
 		NATS: NATS{
 			Embedded:  Embedded{StoreDir: "./data/nats"},
 			Retention: dur(168 * time.Hour), AckWait: dur(10 * time.Second),

@@ -94,7 +94,7 @@ func (s *Server) defaults(has func(string) bool) {
 // stored (1 MiB of small JSON lines: 18,000 events), so 8 MiB keeps a burst
 // of large bodies within a few hundred MB, while thousands of ordinary
 // webhook calls (a few KB each) still fit at once.
-const DefaultMaxIngestBytes = 8 << 20
+const DefaultMaxIngestBytes = 4 << 20
 
 func (p *parser) server(s *Server, n, root *yaml.Node) {
 	p.hostPort("listen", s.Listen, n, root)

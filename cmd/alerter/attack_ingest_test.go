@@ -64,7 +64,8 @@ func TestAttackIngestMemory(t *testing.T) {
 	var (
 		wg       sync.WaitGroup
 		accepted atomic.Int64
-		refused  atomic.Int64
+		refused  atomic.Int64 // at the ingest limit, unread
+		partial  atomic.Int64 // some events not stored
 		mu       sync.Mutex
 		errs     []string
 	)
@@ -103,7 +104,11 @@ func TestAttackIngestMemory(t *testing.T) {
 					t.Errorf("503 without Retry-After or a JSON error: %v %s", resp.Header, b)
 				}
 				accepted.Add(a.Accepted + a.Duplicates)
-				refused.Add(1)
+				if strings.Contains(a.Error, "max_ingest_bytes") {
+					refused.Add(1)
+				} else {
+					partial.Add(1)
+				}
 			default:
 				mu.Lock()
 				errs = append(errs, fmt.Sprintf("%d %s", resp.StatusCode, b))
@@ -114,7 +119,8 @@ func TestAttackIngestMemory(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	p := <-peak
-	t.Logf("RSS before %d MB, peak %d MB; %d events accepted, %d posts refused", before>>20, p>>20, accepted.Load(), refused.Load())
+	t.Logf("RSS before %d MB, peak %d MB; %d events accepted, %d posts refused at the limit, %d partly stored",
+		before>>20, p>>20, accepted.Load(), refused.Load(), partial.Load())
 	if len(errs) > 0 {
 		t.Fatalf("unexpected answers: %v", errs)
 	}
@@ -122,11 +128,13 @@ func TestAttackIngestMemory(t *testing.T) {
 	if p > 400<<20 {
 		t.Errorf("RSS reached %d MB under 12 concurrent 1 MiB posts; want < 400 MB", p>>20)
 	}
-	if accepted.Load() == 0 {
-		t.Fatal("no post was accepted")
+	if accepted.Load() == 0 || refused.Load() == 0 {
+		t.Fatalf("%d events accepted, %d posts refused at the limit; want some of each", accepted.Load(), refused.Load())
 	}
-	if n := evaluatedEvents(t, tg, accepted.Load()); n != accepted.Load() {
-		t.Errorf("%d events stored, %d answered as accepted", n, accepted.Load())
+	// Events a 503 listed as not stored may be stored all the same (the
+	// ack was late): more may be stored than answered, never fewer.
+	if n := evaluatedEvents(t, tg, accepted.Load()); n < accepted.Load() {
+		t.Errorf("%d events stored, %d answered as accepted: %d lost", n, accepted.Load(), accepted.Load()-n)
 	}
 }
 
