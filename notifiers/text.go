@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -111,14 +112,19 @@ type Secrets []string
 // shorter than four bytes are not secrets worth hiding and would mangle the
 // text.
 func (sec Secrets) Scrub(s string) string {
+	var forms []string
 	for _, v := range sec {
 		if len(v) < 4 || v == "/" {
 			continue
 		}
-		for _, enc := range encodings(v) {
-			if len(enc) >= 4 {
-				s = strings.ReplaceAll(s, enc, "<secret>")
-			}
+		forms = append(forms, encodings(v)...)
+	}
+	// Longest first: a secret's form may hold another's (the AUTH PLAIN
+	// blob holds the password's base64), and the whole must go, not a part.
+	slices.SortStableFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	for _, f := range forms {
+		if len(f) >= 4 {
+			s = strings.ReplaceAll(s, f, "<secret>")
 		}
 	}
 	return s

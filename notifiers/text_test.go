@@ -89,6 +89,9 @@ func TestScrubEncodings(t *testing.T) {
 					t.Errorf("Scrub(%q) = %q: %q left", tc.in, got, leak)
 				}
 			}
+			if strings.Contains(got, "AGFsZXJ0ZXIA") {
+				t.Errorf("Scrub(%q) = %q: part of the AUTH blob left", tc.in, got)
+			}
 			if prefix, _, _ := strings.Cut(tc.in, " "); !strings.HasPrefix(got, prefix) {
 				t.Errorf("Scrub(%q) = %q: the text around the secret is lost", tc.in, got)
 			}
