@@ -261,6 +261,9 @@ server: {listen: localhost, max_body_bytes: 0, external_url: /alerts}
 			`c.yaml:2:45: max_body_bytes must be greater than 0`,
 			`c.yaml:2:62: external_url: not an absolute http or https URL (it has no scheme)`,
 		}},
+		{"ingest cap below the body cap", `
+server: {max_body_bytes: 2000000, max_ingest_bytes: 1000000}
+`, []string{`c.yaml:2:53: max_ingest_bytes must be at least max_body_bytes (2000000)`}},
 		{"nats", `
 nats:
   url: http://nats.example.com
