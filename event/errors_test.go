@@ -35,9 +35,9 @@ func TestBadInput(t *testing.T) {
 			want: []string{"line 1, column 1: not JSON: invalid character 'n' looking for beginning of value"}, kind: "syntax"},
 		{name: "not JSON, starting as true", payload: []byte("this is not json"),
 			want: []string{"line 1, column 1: not JSON: invalid character 't' looking for beginning of value"}, kind: "syntax"},
-		{name: "an empty object", payload: []byte("{}"),
+		{name: "an empty object", payload: []byte("{}"), opt: Options{RequireFields: true},
 			want: []string{"object 1 (line 1, column 1): json: no event fields"}, kind: "object"},
-		{name: "an object with no event field", payload: []byte("{\"id\":\"1\"}\n{\"foo\":1}"),
+		{name: "an object with no event field", payload: []byte("{\"id\":\"1\"}\n{\"foo\":1}"), opt: Options{RequireFields: true},
 			want: []string{"object 2 (line 2, column 1): json: no event fields"}, kind: "object"},
 		{name: "truncated object", payload: line1[:len(line1)/2],
 			want: []string{"line 1, column 372 (object 1): unexpected end of JSON input"}, kind: "syntax"},
@@ -51,8 +51,8 @@ func TestBadInput(t *testing.T) {
 			want: []string{"line 1, column 744 (object 2): invalid character 'x' after top-level value"}, kind: "syntax"},
 		{name: "objects separated by commas", payload: []byte(`{"a":1},{"a":2}`),
 			want: []string{"line 1, column 8 (object 2): invalid character ',' after top-level value (the objects of JSON lines are separated by newlines, not commas)"}, kind: "syntax"},
-		{name: "bad third line of JSON lines", payload: []byte("{\"id\":1}\n{\"id\":2}\n{\"id\":3,,}\n"),
-			want: []string{"line 3, column 9 (object 3): invalid character ',' looking for beginning of object key string"}, kind: "syntax"},
+		{name: "bad third line of JSON lines", payload: []byte("{\"a\":1}\n{\"a\":2}\n{\"a\":3,,}\n"),
+			want: []string{"line 3, column 8 (object 3): invalid character ',' looking for beginning of object key string"}, kind: "syntax"},
 		{name: "unterminated string", payload: []byte(`{"a":"b`),
 			want: []string{"(object 1): unexpected end of JSON input"}, kind: "syntax"},
 		{name: "mismatched brackets", payload: []byte(`{"a":[1,2}`),
@@ -118,6 +118,10 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+	// Without RequireFields (rule tests, the playground) {} is an event.
+	if evs, err := Parse([]byte("{}"), Options{}); err != nil || len(evs) != 1 {
+		t.Errorf("{} without RequireFields: %d events, %v", len(evs), err)
+	}
 	if err := CheckFormat("nope"); !errors.Is(err, ErrUnknownFormat) {
 		t.Errorf("CheckFormat error %v does not wrap ErrUnknownFormat", err)
 	}
@@ -128,7 +132,7 @@ func TestBadInput(t *testing.T) {
 
 // TestSyntaxErrorPosition checks the fields, not only the message.
 func TestSyntaxErrorPosition(t *testing.T) {
-	payload := []byte("{\"id\":1}\n{\"id\":2}\n{\"a\": 3, \"b\": }\n")
+	payload := []byte("{\"a\":1}\n{\"a\":2}\n{\"a\": 3, \"b\": }\n")
 	_, err := Parse(payload, Options{})
 	var se *SyntaxError
 	if !errors.As(err, &se) {
@@ -160,7 +164,7 @@ func TestOversizedInput(t *testing.T) {
 
 	// The same as JSON lines, and a long string, without a cap.
 	lines := bytes.Repeat([]byte("{}\n"), 150_000)
-	events, err := Parse(lines, Options{MaxEvents: -1, Format: FormatJSON})
+	events, err := Parse(lines, Options{MaxEvents: -1})
 	if err != nil || len(events) != 150_000 {
 		t.Fatalf("%d events, %v", len(events), err)
 	}

@@ -39,7 +39,7 @@ func normalize[S str](p *parser, w *wire[S], it item, k int, e *Event) error {
 	// Under auto, an object in no known shape and with no field of an event
 	// is refused; an explicit json format takes any object (for rules that
 	// read only event.raw).
-	if err == nil && p.format == FormatAuto && format == FormatJSON && e.isEmpty() {
+	if err == nil && p.opt.RequireFields && p.format == FormatAuto && format == FormatJSON && e.isEmpty() {
 		err = errNoEvent(p.opt.Mapping != nil)
 	}
 	if err != nil {

@@ -58,6 +58,12 @@ type Options struct {
 	// that live evaluation, replay, backtests and the API all see one time;
 	// zero leaves such an event's time zero. Its id never depends on it.
 	Received time.Time
+	// RequireFields refuses, under FormatAuto, an object in no known shape
+	// that gives none of an event's fields ({}, {"foo": 1}): from a source,
+	// such an object is a sender not set up for alerter, and taking it would
+	// store events no rule can tell apart. Rule tests and the playground
+	// leave it off: {} is a fine test event there.
+	RequireFields bool
 	// MaxEvents caps the events of one payload: 0 means DefaultMaxEvents, a
 	// negative value means no cap. The cap is checked before anything is
 	// decoded, so an oversized batch costs only a scan of its bytes.

@@ -69,6 +69,9 @@ func peakRSS(tg *target, stop <-chan struct{}) <-chan int64 {
 // counts is stored.
 func TestAttackIngestMemory(t *testing.T) {
 	tg := startTarget(t, targetConfig{})
+	// A post admitted waits for its events to be stored, which takes long
+	// on a loaded machine.
+	client := &http.Client{Timeout: 2 * time.Minute}
 	before := tg.rssBytes()
 	stop := make(chan struct{})
 	peak := peakRSS(tg, stop)
@@ -89,7 +92,7 @@ func TestAttackIngestMemory(t *testing.T) {
 			body := ndjson(run, 1<<20)
 			req, _ := http.NewRequest("POST", tg.url+"/webhooks/hook", bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/x-ndjson")
-			resp, err := tg.client.Do(req)
+			resp, err := client.Do(req)
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, err.Error())
@@ -138,7 +141,7 @@ func TestAttackIngestMemory(t *testing.T) {
 		t.Fatalf("unexpected answers: %v", errs)
 	}
 	tg.mustBeAlive()
-	if p > 400<<20 {
+	if p > 400<<20 && !raceEnabled {
 		t.Errorf("RSS reached %d MB under 12 concurrent 1 MiB posts; want < 400 MB", p>>20)
 	}
 	if accepted.Load() == 0 || refused.Load() == 0 {
@@ -175,7 +178,7 @@ func metric(t *testing.T, tg *target, name string) int64 {
 // it took: the events stored.
 func evaluatedEvents(t *testing.T, tg *target, want int64) int64 {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		n := metric(t, tg, "alerter_events_evaluated_total")
 		if n >= want || time.Now().After(deadline) {

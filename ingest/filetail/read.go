@@ -150,7 +150,7 @@ func (t *Tail) handleLine(ctx context.Context, line []byte, oversize bool, end i
 		// A blank line holds no event; it is not an error either.
 	default:
 		opt := t.parse
-		opt.Received = time.Now()
+		opt.Received, opt.RequireFields = time.Now(), true
 		events, err := event.Parse(line, opt)
 		if err != nil {
 			t.stats.Malformed.Add(1)

@@ -261,7 +261,7 @@ func (s *Source) take(ctx context.Context, msgs []message, hold bool) {
 	var owners []int // message index of each event
 	var good []int
 	opt := s.opts
-	opt.Received = time.Now()
+	opt.Received, opt.RequireFields = time.Now(), true
 	for i, m := range msgs {
 		evs, err := event.Parse(m.data, opt)
 		if err != nil {

@@ -220,11 +220,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	events, err := event.Parse(body, event.Options{
-		Format:       h.format,
-		Source:       h.name,
-		Mapping:      h.mapping,
-		WebhookEvent: webhookEvent,
-		Received:     time.Now(),
+		Format:        h.format,
+		Source:        h.name,
+		Mapping:       h.mapping,
+		WebhookEvent:  webhookEvent,
+		Received:      time.Now(),
+		RequireFields: true,
 	})
 	if err != nil {
 		h.badPayload(w, err)
