@@ -60,6 +60,10 @@ type Server struct {
 	Listen string `yaml:"listen" json:"listen"`
 	// MaxBodyBytes caps a request body (413 beyond); default 1048576 (1 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
+	// MaxIngestBytes caps the bytes of webhook bodies being taken in at
+	// once, over all webhook sources (503 with Retry-After beyond); default
+	// 8 MiB, and at least MaxBodyBytes.
+	MaxIngestBytes int64 `yaml:"max_ingest_bytes" json:"max_ingest_bytes"`
 	// ExternalURL is how users reach this server, for links in
 	// notifications; optional, absolute http(s).
 	ExternalURL string `yaml:"external_url,omitempty" json:"external_url,omitempty"`

@@ -52,7 +52,7 @@ func TestLoadSpecExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		Server: Server{Listen: "127.0.0.1:8080", MaxBodyBytes: 1048576},
+		Server: Server{Listen: "127.0.0.1:8080", MaxBodyBytes: 1048576, MaxIngestBytes: 4 << 20},
 		NATS: NATS{
 			Embedded:  Embedded{StoreDir: "./data/nats"},
 			Retention: dur(168 * time.Hour), AckWait: dur(10 * time.Second),
@@ -308,6 +308,9 @@ server:
 			`c.yaml:9:7: tokens: token bad name has no token (give it from the environment: token: ${VAR})`,
 			`c.yaml:9:14: name "bad name": use letters, digits, dots, dashes and underscores (at most 64)`,
 		}},
+		{"ingest cap below the body cap", `
+server: {max_body_bytes: 2000000, max_ingest_bytes: 1000000}
+`, []string{`c.yaml:2:53: max_ingest_bytes must be at least max_body_bytes (2000000)`}},
 		{"nats", `
 nats:
   url: http://nats.example.com

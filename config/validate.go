@@ -88,13 +88,27 @@ func (s *Server) defaults(has func(string) bool) {
 	if !has("max_body_bytes") {
 		s.MaxBodyBytes = 1 << 20
 	}
+	if !has("max_ingest_bytes") {
+		s.MaxIngestBytes = max(DefaultMaxIngestBytes, s.MaxBodyBytes)
+	}
 }
+
+// DefaultMaxIngestBytes is server.max_ingest_bytes unless set. A webhook
+// body costs up to about 30 times its size in memory until its events are
+// stored (1 MiB of small JSON lines: 18,000 events), so 8 MiB keeps a burst
+// of large bodies within a few hundred MB, while thousands of ordinary
+// webhook calls (a few KB each) still fit at once.
+const DefaultMaxIngestBytes = 4 << 20
 
 func (p *parser) server(s *Server, n, root *yaml.Node) {
 	p.hostPort("listen", s.Listen, n, root)
 	if s.MaxBodyBytes <= 0 {
 		_, v := get(n, "max_body_bytes")
 		p.errAt(first(v, n, root), "max_body_bytes must be greater than 0")
+	}
+	if s.MaxIngestBytes < s.MaxBodyBytes && s.MaxBodyBytes > 0 {
+		_, v := get(n, "max_ingest_bytes")
+		p.errAt(first(v, n, root), "max_ingest_bytes must be at least max_body_bytes (%d)", s.MaxBodyBytes)
 	}
 	if s.ExternalURL != "" {
 		_, v := get(n, "external_url")

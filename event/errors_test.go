@@ -30,7 +30,15 @@ func TestBadInput(t *testing.T) {
 		{name: "bare number", payload: []byte("  42"),
 			want: []string{"(line 1, column 3): expected a JSON object, an array of objects, or JSON lines, found a number"}, kind: "object"},
 		{name: "not JSON", payload: []byte("hello"),
-			want: []string{"line 1, column 1: invalid character 'h' looking for beginning of value"}, kind: "syntax"},
+			want: []string{"line 1, column 1: not JSON: invalid character 'h' looking for beginning of value"}, kind: "syntax"},
+		{name: "not JSON, starting as null", payload: []byte("not json"),
+			want: []string{"line 1, column 1: not JSON: invalid character 'n' looking for beginning of value"}, kind: "syntax"},
+		{name: "not JSON, starting as true", payload: []byte("this is not json"),
+			want: []string{"line 1, column 1: not JSON: invalid character 't' looking for beginning of value"}, kind: "syntax"},
+		{name: "an empty object", payload: []byte("{}"), opt: Options{RequireFields: true},
+			want: []string{"object 1 (line 1, column 1): json: no event fields"}, kind: "object"},
+		{name: "an object with no event field", payload: []byte("{\"id\":\"1\"}\n{\"foo\":1}"), opt: Options{RequireFields: true},
+			want: []string{"object 2 (line 2, column 1): json: no event fields"}, kind: "object"},
 		{name: "truncated object", payload: line1[:len(line1)/2],
 			want: []string{"line 1, column 372 (object 1): unexpected end of JSON input"}, kind: "syntax"},
 		{name: "truncated pretty object", payload: hook[:60],
@@ -109,6 +117,10 @@ func TestBadInput(t *testing.T) {
 				}
 			}
 		})
+	}
+	// Without RequireFields (rule tests, the playground) {} is an event.
+	if evs, err := Parse([]byte("{}"), Options{}); err != nil || len(evs) != 1 {
+		t.Errorf("{} without RequireFields: %d events, %v", len(evs), err)
 	}
 	if err := CheckFormat("nope"); !errors.Is(err, ErrUnknownFormat) {
 		t.Errorf("CheckFormat error %v does not wrap ErrUnknownFormat", err)

@@ -1,11 +1,14 @@
 package event
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"slices"
 	"strings"
+
+	json "github.com/goccy/go-json"
 )
 
 // idVersion starts every hashed content, so that a change of what is hashed
@@ -28,7 +31,41 @@ const idVersion = "ev1\x00"
 // collide with another event's id, or the EVENTS stream's dedup would drop it.
 func (e *Event) ContentID() string {
 	var stack [1024]byte
-	b := append(stack[:0], idVersion...)
+	sum := sha256.Sum256(e.appendContent(append(stack[:0], idVersion...)))
+	return hex.EncodeToString(sum[:16])
+}
+
+// wholeIDVersion starts the content hashed by WholeContentID.
+const wholeIDVersion = "ev1-whole\x00"
+
+// WholeContentID is the id of an event whose source gives neither an id nor
+// a time: what ContentID hashes and the whole raw payload, compacted.
+// Such an event has nothing else that tells it from another: without the
+// whole payload, two failed logins of different users would be one event,
+// and a threshold rule could never fire. The same payload sent twice gets
+// the same id, whatever its whitespace; its bytes are not otherwise
+// canonicalized (key order, escapes), as decoding and encoding them again
+// would make payloads an attacker shapes (duplicate keys, long numbers)
+// collide with others.
+func (e *Event) WholeContentID() string {
+	var stack [1024]byte
+	b := e.appendContent(append(stack[:0], wholeIDVersion...))
+	d := sha256.New()
+	d.Write(b)
+	raw := e.rawJSON
+	var c bytes.Buffer
+	c.Grow(len(raw))
+	if err := json.Compact(&c, raw); err == nil {
+		raw = c.Bytes()
+	}
+	d.Write(binary.AppendUvarint(nil, uint64(len(raw))))
+	d.Write(raw)
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(d.Sum(sum[:0])[:16])
+}
+
+// appendContent appends the fields ContentID hashes to b.
+func (e *Event) appendContent(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.Unix()))
 	b = binary.BigEndian.AppendUint32(b, uint32(e.Time.Nanosecond()))
 	b = appendField(b, e.Actor.ID)
@@ -85,9 +122,7 @@ func (e *Event) ContentID() string {
 			b = appendField(appendField(b, kv[0]), kv[1])
 		}
 	}
-
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
+	return b
 }
 
 // appendField appends s with its length, so that no two field lists encode

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // reserialize decodes an object and encodes it again with sorted keys,
@@ -161,5 +162,51 @@ func TestNoContentID(t *testing.T) {
 	// A payload's own id is still kept.
 	if e := mustParse(t, []byte(`{"id":"evt-1","action":"a"}`), Options{NoContentID: true}); e[0].ID != "evt-1" {
 		t.Errorf("id %q", e[0].ID)
+	}
+}
+
+// TestIDWithoutTimeOrID checks events whose payload has neither an id nor a
+// time: two events that differ only in what ContentID leaves out (the
+// actor's name, unknown members) get different ids, the same payload sent
+// again gets the same id whatever its whitespace, and the receive time is
+// their time without changing their id.
+func TestIDWithoutTimeOrID(t *testing.T) {
+	carol := []byte(`{"action":"Login failed","actor":{"name":"carol"}}`)
+	tests := []struct {
+		name  string
+		other []byte
+		same  bool
+	}{
+		{"another actor's name", []byte(`{"action":"Login failed","actor":{"name":"dave"}}`), false},
+		{"an unknown member", []byte(`{"action":"Login failed","actor":{"name":"carol"},"attempt":2}`), false},
+		{"the same payload", []byte(`{"action":"Login failed","actor":{"name":"carol"}}`), true},
+		{"the same payload, other whitespace", []byte("{ \"action\": \"Login failed\",\n  \"actor\": {\"name\": \"carol\"} }"), true},
+	}
+	first := mustParse(t, carol, Options{Source: "s"})[0]
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			received := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+			got := mustParse(t, tt.other, Options{Source: "s", Received: received})[0]
+			if (got.ID == first.ID) != tt.same {
+				t.Errorf("ids %s and %s: same = %v, want %v", first.ID, got.ID, got.ID == first.ID, tt.same)
+			}
+			if !got.Time.Equal(received) || got.Attrs[ReceivedTimeAttr] != "true" {
+				t.Errorf("time %s, attrs %v: want the receive time %s, marked", got.Time, got.Attrs, received)
+			}
+		})
+	}
+	if !first.Time.IsZero() || first.Attrs[ReceivedTimeAttr] != "" {
+		t.Errorf("without Received: time %s, attrs %v; want the zero time, unmarked", first.Time, first.Attrs)
+	}
+
+	// With the source's time, the id still leaves the actor's name out, so
+	// that the REST and file copies of one event stay one.
+	timed := func(name string) []byte {
+		return []byte(`{"time":"2026-12-07T03:00:00Z","action":"Login failed","actor":{"name":"` + name + `"}}`)
+	}
+	a := mustParse(t, timed("carol"), Options{Received: time.Now()})[0]
+	b := mustParse(t, timed("dave"), Options{})[0]
+	if a.ID != b.ID || a.Attrs[ReceivedTimeAttr] != "" || a.Time.Year() != 2026 {
+		t.Errorf("timed events: ids %s %s, attrs %v, time %s", a.ID, b.ID, a.Attrs, a.Time)
 	}
 }

@@ -36,6 +36,12 @@ func normalize[S str](p *parser, w *wire[S], it item, k int, e *Event) error {
 	default:
 		err = w.normalized(e, obj, p.opt.Mapping)
 	}
+	// Under auto, an object in no known shape and with no field of an event
+	// is refused; an explicit json format takes any object (for rules that
+	// read only event.raw).
+	if err == nil && p.opt.RequireFields && p.format == FormatAuto && format == FormatJSON && e.isEmpty() {
+		err = errNoEvent(p.opt.Mapping != nil)
+	}
 	if err != nil {
 		return p.objectError(it.start, k, format, err)
 	}
@@ -49,14 +55,55 @@ func normalize[S str](p *parser, w *wire[S], it item, k int, e *Event) error {
 	if e.rawJSON == nil {
 		e.rawJSON = obj
 	}
-	if e.ID == "" {
-		if !p.opt.NoContentID {
-			e.ID = e.ContentID()
+	timeless := e.Time.IsZero()
+	switch {
+	case e.ID != "":
+		if err := checkID(e.ID); err != nil {
+			return p.objectError(it.start, k, format, err)
 		}
-	} else if err := checkID(e.ID); err != nil {
-		return p.objectError(it.start, k, format, err)
+	case p.opt.NoContentID:
+	case timeless:
+		// Without the source's id or time, the fields ContentID leaves out
+		// (the actor's name, unknown members) may be all that tells two
+		// events apart: "Login failed" by carol and by dave.
+		e.ID = e.WholeContentID()
+	default:
+		e.ID = e.ContentID()
+	}
+	if timeless && !p.opt.Received.IsZero() {
+		e.Time = p.opt.Received.UTC()
+		if e.Attrs == nil {
+			e.Attrs = make(map[string]string, 1)
+		}
+		e.Attrs[ReceivedTimeAttr] = "true"
 	}
 	return nil
+}
+
+// ReceivedTimeAttr is the attribute that marks an event whose time is when
+// alerter received it, its payload having none.
+const ReceivedTimeAttr = "alerter_received_time"
+
+// errNoEvent is the error of an object, in no known shape, that gives none
+// of the fields of an event: {} or {"foo": 1} is no event (most likely a sender
+// that is not configured for alerter, or a source lacking a fields:
+// mapping), and taking it would store events that no rule can match.
+func errNoEvent(mapped bool) error {
+	const msg = `no event fields: an event needs at least one of "id", "time", "action", "category", "actor", "objects", ...`
+	if mapped {
+		return errors.New(msg + "; the source's fields: mapping gave none for this object")
+	}
+	return errors.New(msg + "; for payloads of another shape, map their fields with fields: on the source, or set format: json to take any JSON object")
+}
+
+// isEmpty reports whether the event has none of the normalized fields set
+// (raw aside).
+func (e *Event) isEmpty() bool {
+	a := &e.Actor
+	return e.ID == "" && e.Time.IsZero() && e.System == "" && e.Category == "" && e.CategoryKey == "" &&
+		e.Action == "" && e.ActionKey == "" && e.Summary == "" && e.Area == "" && e.Level == "" &&
+		a.ID == "" && a.Name == "" && a.DisplayName == "" && a.Type == "" && !a.Sysadmin && len(a.Groups) == 0 &&
+		e.IP == "" && e.Node == "" && e.Method == "" && len(e.Objects) == 0 && len(e.Changes) == 0 && len(e.Attrs) == 0
 }
 
 // MaxIDLength is the longest id a payload may give its event.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
@@ -52,6 +53,17 @@ type Options struct {
 	// Nats-Msg-Id) or need it only for the few events that alert. ContentID
 	// computes it later.
 	NoContentID bool
+	// Received is when the payload was received. An event whose payload has
+	// no time gets it as its time, with the attribute ReceivedTimeAttr, so
+	// that live evaluation, replay, backtests and the API all see one time;
+	// zero leaves such an event's time zero. Its id never depends on it.
+	Received time.Time
+	// RequireFields refuses, under FormatAuto, an object in no known shape
+	// that gives none of an event's fields ({}, {"foo": 1}): from a source,
+	// such an object is a sender not set up for alerter, and taking it would
+	// store events no rule can tell apart. Rule tests and the playground
+	// leave it off: {} is a fine test event there.
+	RequireFields bool
 	// MaxEvents caps the events of one payload: 0 means DefaultMaxEvents, a
 	// negative value means no cap. The cap is checked before anything is
 	// decoded, so an oversized batch costs only a scan of its bytes.
@@ -240,8 +252,8 @@ func (p *parser) scanned(start int) ([]Event, error) {
 				}
 				return nil, p.syntaxError(i, len(p.items), msg, nil)
 			}
-			if !isValueStart(c) {
-				return nil, p.syntaxError(i, -1, "invalid character "+quoteByte(c)+" looking for beginning of value", nil)
+			if !p.isScalar(i) {
+				return nil, p.notJSON(i, -1)
 			}
 			return nil, p.objectError(i, -1, "", fmt.Errorf("expected a JSON object, an array of objects, or JSON lines, found %s", jsonKind(c)))
 		}
@@ -340,7 +352,7 @@ func (p *parser) array(i, depth int, system string, top int) (int, error) {
 		}
 		c := p.data[i]
 		if c != '{' {
-			if !isValueStart(c) {
+			if c != '[' && !p.isScalar(i) {
 				return 0, p.decoderSyntaxError(top, i, "invalid character "+quoteByte(c)+" looking for beginning of value")
 			}
 			return 0, p.objectError(i, len(p.items), "", fmt.Errorf("element %d of the array is %s; each event must be a JSON object", k+1, jsonKind(c)))
@@ -532,12 +544,34 @@ func skipString(d []byte, i int) int {
 	}
 }
 
-func isValueStart(c byte) bool {
-	switch {
-	case c == '{', c == '[', c == '"', c == 't', c == 'f', c == 'n', c == '-', '0' <= c && c <= '9':
-		return true
+// isScalar reports whether a well-formed JSON string, number, boolean or
+// null starts at i, so that an error can say it is not an object, rather
+// than call text that merely starts like one ("not json", "true story") a
+// null or a boolean.
+func (p *parser) isScalar(i int) bool {
+	d := p.data
+	end := i
+	if d[i] == '"' {
+		if end = skipString(d, i); end < 0 {
+			return false
+		}
+	} else {
+		for end < len(d) {
+			switch d[end] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r', '{', '[', '"':
+			default:
+				end++
+				continue
+			}
+			break
+		}
 	}
-	return false
+	return json.Valid(d[i:end])
+}
+
+// notJSON is the error of a payload that does not start as JSON at all.
+func (p *parser) notJSON(i, object int) error {
+	return p.syntaxError(i, object, "not JSON: invalid character "+quoteByte(p.data[i])+" looking for beginning of value", nil)
 }
 
 // decodeItem decodes and normalizes the k-th item into e, decoding in a.
@@ -669,8 +703,8 @@ func Detect(obj []byte) (string, error) {
 		return "", p.utf8Error()
 	}
 	if c := obj[start]; c != '{' {
-		if !isValueStart(c) {
-			return "", p.syntaxError(start, -1, "invalid character "+quoteByte(c)+" looking for beginning of value", nil)
+		if c != '[' && !p.isScalar(start) {
+			return "", p.notJSON(start, -1)
 		}
 		return "", p.objectError(start, 0, "", fmt.Errorf("expected a JSON object, found %s", jsonKind(c)))
 	}

@@ -1,7 +1,10 @@
 package notifiers
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -121,15 +124,62 @@ func Printable(b []byte, limit int) string {
 // and HTTP clients quote URLs in their errors.
 type Secrets []string
 
-// Scrub replaces every secret in s by <secret>. Values shorter than four
-// bytes are not secrets worth hiding and would mangle the text.
+// Scrub replaces every secret in s by <secret>, as it is and in the
+// encodings a protocol may carry it in, which a target that echoes what it
+// was sent quotes back: base64 (standard and URL alphabets, with and without
+// padding; SMTP AUTH, HTTP Basic), hex, and URL query escaping. Values
+// shorter than four bytes are not secrets worth hiding and would mangle the
+// text.
 func (sec Secrets) Scrub(s string) string {
+	var forms []string
 	for _, v := range sec {
-		if len(v) >= 4 && v != "/" {
-			s = strings.ReplaceAll(s, v, "<secret>")
+		if len(v) < 4 || v == "/" {
+			continue
+		}
+		forms = append(forms, encodings(v)...)
+	}
+	// Longest first: a secret's form may hold another's (the AUTH PLAIN
+	// blob holds the password's base64), and the whole must go, not a part.
+	slices.SortStableFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	for _, f := range forms {
+		if len(f) >= 4 {
+			s = strings.ReplaceAll(s, f, "<secret>")
 		}
 	}
 	return s
+}
+
+// encodings are v and its encodings, longest form of each first (padded
+// base64 before unpadded, so that no "=" is left behind).
+func encodings(v string) []string {
+	b := []byte(v)
+	return []string{
+		base64.StdEncoding.EncodeToString(b),
+		base64.URLEncoding.EncodeToString(b),
+		base64.RawStdEncoding.EncodeToString(b),
+		base64.RawURLEncoding.EncodeToString(b),
+		hex.EncodeToString(b),
+		strings.ToUpper(hex.EncodeToString(b)),
+		url.QueryEscape(v),
+		v,
+	}
+}
+
+// SMTPAuth are the secrets of an SMTP login: the password, and the blobs
+// that AUTH PLAIN ("\0user\0password", with or without the user as
+// authorization identity) and AUTH LOGIN (the user, then the password, each
+// base64 on its own) send, which a server may quote in its error reply.
+func SMTPAuth(user, password string) Secrets {
+	if password == "" {
+		return nil
+	}
+	sec := Secrets{password, "\x00" + user + "\x00" + password, user + "\x00" + user + "\x00" + password}
+	if user != "" {
+		// Only the base64 form: the user name itself is no secret, and
+		// errors that name it help.
+		sec = append(sec, base64.StdEncoding.EncodeToString([]byte(user)))
+	}
+	return sec
 }
 
 // Redacted is an error whose text has been cleared of secrets; it unwraps

@@ -2,8 +2,12 @@ package notifiers
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -54,5 +58,51 @@ func TestAlertAndSilenceURLs(t *testing.T) {
 		if got := SilenceURL(tt.ext, tt.id); got != tt.silence {
 			t.Errorf("SilenceURL(%q, %q) = %q, want %q", tt.ext, tt.id, got, tt.silence)
 		}
+	}
+}
+
+// A target that echoes what it was sent quotes secrets in the encoding it
+// got them in: each is scrubbed, and the text around it kept.
+func TestScrubEncodings(t *testing.T) {
+	const user, pass = "alerter", "SMTPPASSWORD-xyz"
+	smtp := SMTPAuth(user, pass)
+	tests := []struct {
+		name string
+		sec  Secrets
+		in   string
+	}{
+		{"raw", Secrets{pass}, "535 bad password " + pass},
+		{"AUTH PLAIN blob", smtp, "535 5.7.8 auth failed: AGFsZXJ0ZXIAU01UUFBBU1NXT1JELXh5eg=="},
+		{"AUTH PLAIN blob with the user as identity", smtp, "535 " + base64.StdEncoding.EncodeToString([]byte(user+"\x00"+user+"\x00"+pass))},
+		{"AUTH PLAIN blob, unpadded", smtp, "535 AGFsZXJ0ZXIAU01UUFBBU1NXT1JELXh5eg"},
+		{"AUTH LOGIN password", smtp, "535 you sent " + base64.StdEncoding.EncodeToString([]byte(pass))},
+		{"AUTH LOGIN user", smtp, "535 you sent " + base64.StdEncoding.EncodeToString([]byte(user))},
+		{"base64url", Secrets{"tok+/en??>>"}, "bad " + base64.URLEncoding.EncodeToString([]byte("tok+/en??>>"))},
+		{"base64 raw", Secrets{"token-12345"}, "bad " + base64.RawStdEncoding.EncodeToString([]byte("token-12345"))},
+		{"hex", Secrets{"token-12345"}, "bad " + hex.EncodeToString([]byte("token-12345"))},
+		{"HEX", Secrets{"token-12345"}, "bad " + strings.ToUpper(hex.EncodeToString([]byte("token-12345")))},
+		{"query escaped", Secrets{"a b&c=d/e"}, "GET /x?k=" + url.QueryEscape("a b&c=d/e")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.sec.Scrub(tc.in)
+			if !strings.Contains(got, "<secret>") {
+				t.Fatalf("Scrub(%q) = %q: nothing scrubbed", tc.in, got)
+			}
+			for _, leak := range []string{pass, "AGFsZXJ0ZXIAU01UUFBBU1NXT1JELXh5eg", "U01UUFBBU1NXT1JELXh5eg", "token-12345", "746f6b656e"} {
+				if strings.Contains(got, leak) {
+					t.Errorf("Scrub(%q) = %q: %q left", tc.in, got, leak)
+				}
+			}
+			if strings.Contains(got, "AGFsZXJ0ZXIA") {
+				t.Errorf("Scrub(%q) = %q: part of the AUTH blob left", tc.in, got)
+			}
+			if prefix, _, _ := strings.Cut(tc.in, " "); !strings.HasPrefix(got, prefix) {
+				t.Errorf("Scrub(%q) = %q: the text around the secret is lost", tc.in, got)
+			}
+		})
+	}
+	if got := SMTPAuth(user, pass).Scrub("535 no such user alerter"); got != "535 no such user alerter" {
+		t.Errorf("the user name alone was scrubbed: %q", got)
 	}
 }

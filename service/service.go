@@ -394,6 +394,21 @@ func NewNotifier(cfg *config.Config, nc config.Notifier, stdout io.Writer, log *
 	return nil, nil
 }
 
+// openReplays opens the bucket of signed webhook requests already taken,
+// kept as long as EVENTS keeps their events (and an hour, as the
+// deliveries are).
+func (s *Service) openReplays(ctx context.Context, replicas int) (r *bus.Replays, err error) {
+	retention := time.Duration(s.cfg.NATS.Retention)
+	if retention <= 0 {
+		retention = bus.DefaultRetention
+	}
+	err = s.ensure(ctx, "the signed requests bucket", func(ctx context.Context) (err error) {
+		r, err = bus.NewReplays(ctx, s.js, replicas, retention+time.Hour)
+		return err
+	})
+	return r, err
+}
+
 // openCheckpoints opens the checkpoint bucket, once, for the sources that
 // keep a position.
 func (s *Service) openCheckpoints(ctx context.Context, replicas int) error {
@@ -407,10 +422,25 @@ func (s *Service) openCheckpoints(ctx context.Context, replicas int) error {
 }
 
 func (s *Service) sources(ctx context.Context, replicas int) error {
+	// One limit for all webhook sources: it bounds the memory of the
+	// process, whichever source the bodies come to.
+	limiter := webhook.NewLimiter(s.cfg.Server.MaxIngestBytes)
+	var replays webhook.Replays
 	for _, src := range s.cfg.Sources {
 		switch src.Type {
 		case config.SourceWebhook:
-			h, err := webhook.New(src, s.streams, s.cfg.Server.MaxBodyBytes, s.log)
+			if replays == nil && src.Secret != "" {
+				r, err := s.openReplays(ctx, replicas)
+				if err != nil {
+					return err
+				}
+				replays = r
+			}
+			opt := webhook.Options{MaxBody: s.cfg.Server.MaxBodyBytes, Limiter: limiter, Log: s.log}
+			if src.Secret != "" {
+				opt.Replays = replays
+			}
+			h, err := webhook.New(src, s.streams, opt)
 			if err != nil {
 				return err
 			}

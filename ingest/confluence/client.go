@@ -151,7 +151,57 @@ func newClient(src config.Source, opt Options, stats *Stats) (*client, error) {
 			c.secrets = append(c.secrets, p)
 		}
 	}
+	c.opt.Client = sameOriginClient(c.opt.Client, u)
 	return c, nil
+}
+
+// errOffOrigin is wrapped by the error of a redirect to another origin.
+var errOffOrigin = errors.New("redirect to another origin not followed")
+
+// sameOriginClient returns a copy of hc that follows redirects only within
+// the origin (scheme, host and port) of base. Go's client drops the
+// Authorization header on a redirect to another host, but keeps it when
+// only the port or the scheme differs (a 302 from :443 to :8443, or to
+// http:), and the requests carry the source's token or password: a server
+// at the base URL, or anyone who can answer for it, must not be able to send
+// them elsewhere.
+func sameOriginClient(hc *http.Client, base *url.URL) *http.Client {
+	c := *hc
+	next := hc.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !sameOrigin(req.URL, base) {
+			return fmt.Errorf("%w: the server at base_url redirected to %s, and the request carries the source's credentials; set base_url to the address Confluence answers at",
+				errOffOrigin, origin(req.URL))
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
+}
+
+// origin is scheme://host[:port] of u, for messages: no user info, path or
+// query, which may hold credentials.
+func origin(u *url.URL) string {
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
 }
 
 // isCloud tells Confluence Cloud, which has other directory endpoints, by
@@ -207,7 +257,7 @@ func (c *client) get(ctx context.Context, path string, query url.Values, attempt
 				c.stats.AuthErrors.Add(1)
 			}
 			return nil, err
-		case errors.Is(err, errTooLarge):
+		case errors.Is(err, errTooLarge), errors.Is(err, errOffOrigin):
 			return nil, err
 		default:
 			c.stats.NetworkErrors.Add(1)
@@ -235,6 +285,13 @@ func (c *client) try(ctx context.Context, u string) ([]byte, error) {
 	c.auth(req)
 	c.stats.Requests.Add(1)
 	resp, err := c.opt.Client.Do(req)
+	if errors.Is(err, errOffOrigin) {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("source %s: GET %s: %w", c.source, redactURL(u), err)
+	}
 	if err != nil {
 		// net/http leaves the password out of the URL in its errors; the
 		// redaction is for a base URL that carries a token elsewhere.

@@ -1,10 +1,17 @@
 package confluence
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/alerter/alerter/config"
 )
 
 func TestParseRetryAfter(t *testing.T) {
@@ -83,4 +90,58 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 			t.Errorf("round trip of %s: %+v, %v", out, again, err)
 		}
 	})
+}
+
+// The requests carry the source's credentials: a redirect is followed only
+// within base_url's origin, so a 302 to another port or scheme of the same
+// host (where Go's client keeps the Authorization header) sends nothing
+// there, and the error names where it was sent.
+func TestNoRedirectOffOrigin(t *testing.T) {
+	var leaked atomic.Int64
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			leaked.Add(1)
+		}
+		_, _ = w.Write([]byte(`{"results":[]}`))
+	}))
+	defer elsewhere.Close()
+	// The same host (127.0.0.1), another port: Go keeps the header there.
+	base := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/rest/moved":
+			http.Redirect(w, r, "/rest/here", http.StatusFound)
+		case "/rest/here":
+			_, _ = w.Write([]byte(`{"ok":true}`))
+		default:
+			http.Redirect(w, r, elsewhere.URL+r.URL.Path+"?token=x", http.StatusFound)
+		}
+	}))
+	defer base.Close()
+
+	for _, src := range []config.Source{
+		{Name: "pat", BaseURL: base.URL, Token: "PAT-SECRET-123"},
+		{Name: "basic", BaseURL: base.URL, Username: "alerter", Password: "PASSWORD-xyz"},
+	} {
+		t.Run(src.Name, func(t *testing.T) {
+			c, err := newClient(src, Options{Sleep: func(context.Context, time.Duration) error { return nil }}.withDefaults(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.get(t.Context(), "/rest/api/audit", nil, 0)
+			if !errors.Is(err, errOffOrigin) || !strings.Contains(err.Error(), elsewhere.URL) {
+				t.Fatalf("error %v: want a refused redirect naming %s", err, elsewhere.URL)
+			}
+			for _, s := range []string{"PAT-SECRET-123", "PASSWORD-xyz", "token=x"} {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error %q shows %q", err, s)
+				}
+			}
+			if n := leaked.Load(); n != 0 {
+				t.Errorf("%d requests with credentials reached the other origin", n)
+			}
+			if body, err := c.get(t.Context(), "/rest/moved", nil, 1); err != nil || string(body) != `{"ok":true}` {
+				t.Errorf("a redirect within the origin: %q, %v", body, err)
+			}
+		})
+	}
 }

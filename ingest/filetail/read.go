@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/internal/retry"
@@ -148,7 +149,9 @@ func (t *Tail) handleLine(ctx context.Context, line []byte, oversize bool, end i
 	case len(bytes.TrimSpace(line)) == 0:
 		// A blank line holds no event; it is not an error either.
 	default:
-		events, err := event.Parse(line, t.parse)
+		opt := t.parse
+		opt.Received, opt.RequireFields = time.Now(), true
+		events, err := event.Parse(line, opt)
 		if err != nil {
 			t.stats.Malformed.Add(1)
 			t.skipped(err)

@@ -260,8 +260,10 @@ func (s *Source) take(ctx context.Context, msgs []message, hold bool) {
 	var events []event.Event
 	var owners []int // message index of each event
 	var good []int
+	opt := s.opts
+	opt.Received, opt.RequireFields = time.Now(), true
 	for i, m := range msgs {
-		evs, err := event.Parse(m.data, s.opts)
+		evs, err := event.Parse(m.data, opt)
 		if err != nil {
 			s.reject(ctx, m, err)
 			continue

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -56,7 +55,7 @@ func FuzzServeHTTP(f *testing.F) {
 			src.Secret = config.Secret(secret)
 		}
 		sink := &memSink{}
-		h, err := New(src, sink, 64<<10, slog.New(slog.DiscardHandler))
+		h, err := New(src, sink, Options{MaxBody: 64 << 10})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,9 +6,12 @@
 //
 //	202 {"accepted": N, "duplicates": M}    every event stored (M were already)
 //	400 {"error": "line 3, column 7 (object 2): ...", "line": 3, "column": 7, "object": 2}
+//	                                        malformed, no event, or a bad ?event=
 //	401 {"error": "..."}                    signature or token missing or wrong
 //	405, 415                                not a POST; not a JSON content type
 //	413 {"error": "..."}                    body over max_body_bytes, or too many events
+//	503 {"error": "..."}                    the ingest limit is reached (Retry-After);
+//	                                        nothing was read
 //	503 {"error": "...", "accepted": N, "duplicates": M, "not_stored": [ids]}
 //	                                        storage failed: the ids listed were not
 //	                                        stored and must be sent again (sending
@@ -18,6 +21,7 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -31,6 +35,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	json "github.com/goccy/go-json"
 
@@ -47,9 +52,37 @@ type Handler struct {
 	mapping *event.Mapping
 	sink    ingest.Sink
 	maxBody int64
+	limiter *Limiter
+	replays Replays
 	log     *slog.Logger
 	bufs    sync.Pool // *bytes.Buffer
 	stats   Stats
+}
+
+// Options of a Handler.
+type Options struct {
+	// MaxBody caps a request body in bytes (413 beyond).
+	MaxBody int64
+	// Limiter, shared by the webhook sources of a process, caps the bytes
+	// of the bodies they hold at once; nil: no cap.
+	Limiter *Limiter
+	// Replays remembers the signed requests already stored, so that one
+	// sent again after the EVENTS stream's dedup window is still a
+	// duplicate; nil: only that window applies.
+	Replays Replays
+	Log     *slog.Logger
+}
+
+// Replays remembers signed requests whose events were all stored, by a key
+// made from the source and the body's signature. The EVENTS stream drops an
+// event id it has seen only within its dedup window (minutes); a signed
+// request captured and sent again an hour later would be stored, evaluated
+// and alerted on again without this.
+type Replays interface {
+	// Seen reports whether key was remembered.
+	Seen(ctx context.Context, key string) (bool, error)
+	// Remember records key.
+	Remember(ctx context.Context, key string) error
 }
 
 // Stats count what a Handler answered.
@@ -64,9 +97,8 @@ type Stats struct {
 	Failed     atomic.Int64 // 503
 }
 
-// New returns the handler of a webhook source. maxBody caps a request body
-// in bytes.
-func New(src config.Source, sink ingest.Sink, maxBody int64, log *slog.Logger) (*Handler, error) {
+// New returns the handler of a webhook source.
+func New(src config.Source, sink ingest.Sink, opt Options) (*Handler, error) {
 	if err := event.CheckFormat(src.Format); err != nil {
 		return nil, fmt.Errorf("source %s: %w", src.Name, err)
 	}
@@ -77,6 +109,7 @@ func New(src config.Source, sink ingest.Sink, maxBody int64, log *slog.Logger) (
 			return nil, fmt.Errorf("source %s: fields: %w", src.Name, err)
 		}
 	}
+	log := opt.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -86,7 +119,9 @@ func New(src config.Source, sink ingest.Sink, maxBody int64, log *slog.Logger) (
 		secret:  []byte(src.Secret.Value()),
 		mapping: m,
 		sink:    sink,
-		maxBody: maxBody,
+		maxBody: opt.MaxBody,
+		limiter: opt.Limiter,
+		replays: opt.Replays,
 		log:     log.With("source", src.Name),
 	}, nil
 }
@@ -114,13 +149,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sig == "" {
 		sig = r.Header.Get("X-Hub-Signature-256")
 	}
+	signed := len(h.secret) > 0 && sig != ""
 	// A bearer token is checked before the body is read; a signature needs it.
-	if len(h.secret) > 0 && sig == "" {
+	if len(h.secret) > 0 && !signed {
 		if msg := h.checkBearer(r.Header.Get("Authorization")); msg != "" {
 			h.deny(w, r, msg)
 			return
 		}
 	}
+	webhookEvent, msg := h.queryEvent(r, signed)
+	if msg != "" {
+		h.stats.Malformed.Add(1)
+		reply(w, http.StatusBadRequest, errorBody(msg))
+		return
+	}
+	if r.ContentLength > h.maxBody {
+		h.tooLarge(w)
+		return
+	}
+	// The body's room is taken before it is read: a body costs several
+	// times its size until its events are stored (decoded events, their
+	// encoding, the publishes in flight), so many large bodies at once
+	// would exhaust memory. One whose size is not announced takes the most
+	// it may have.
+	reserve := h.maxBody
+	if r.ContentLength >= 0 {
+		reserve = r.ContentLength
+	}
+	if !h.limiter.tryAcquire(reserve) {
+		h.stats.Failed.Add(1)
+		w.Header().Set("Retry-After", retryAfter)
+		reply(w, http.StatusServiceUnavailable, errorBody(fmt.Sprintf(
+			"busy: the webhooks are taking in %d bytes already (server.max_ingest_bytes); send again in a few seconds",
+			h.limiter.max)))
+		return
+	}
+	defer h.limiter.release(reserve)
 
 	buf := h.bufs.Get()
 	if buf == nil {
@@ -138,8 +202,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, err := b.ReadFrom(http.MaxBytesReader(w, r.Body, h.maxBody)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			h.stats.TooLarge.Add(1)
-			reply(w, http.StatusRequestEntityTooLarge, errorBody(fmt.Sprintf("body is larger than %d bytes (server.max_body_bytes): send fewer events per request", h.maxBody)))
+			h.tooLarge(w)
 			return
 		}
 		h.stats.Malformed.Add(1)
@@ -147,26 +210,40 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := b.Bytes()
-	if len(h.secret) > 0 && sig != "" {
-		if msg := h.checkSignature(sig, body); msg != "" {
+	var mac []byte
+	if signed {
+		var msg string
+		if mac, msg = h.checkSignature(sig, body); msg != "" {
 			h.deny(w, r, msg)
 			return
 		}
 	}
 
-	var webhookEvent string
-	if r.URL.RawQuery != "" {
-		webhookEvent = r.URL.Query().Get("event")
-	}
 	events, err := event.Parse(body, event.Options{
-		Format:       h.format,
-		Source:       h.name,
-		Mapping:      h.mapping,
-		WebhookEvent: webhookEvent,
+		Format:        h.format,
+		Source:        h.name,
+		Mapping:       h.mapping,
+		WebhookEvent:  webhookEvent,
+		Received:      time.Now(),
+		RequireFields: true,
 	})
 	if err != nil {
 		h.badPayload(w, err)
 		return
+	}
+	replayKey := ""
+	if mac != nil && h.replays != nil && len(events) > 0 {
+		replayKey = h.replayKey(mac)
+		seen, err := h.replays.Seen(r.Context(), replayKey)
+		if err != nil {
+			// The stream's own dedup window still applies: take the events.
+			h.log.Warn("cannot tell whether a signed request was already taken", "err", err)
+		} else if seen {
+			h.stats.Duplicates.Add(int64(len(events)))
+			h.log.Info("signed webhook request sent again; its events are duplicates", "remote", r.RemoteAddr, "events", len(events))
+			replyAccepted(w, 0, len(events))
+			return
+		}
 	}
 	st, err := h.sink.Store(r.Context(), h.name, events)
 	h.stats.Accepted.Add(int64(st.Accepted))
@@ -187,7 +264,73 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
+	if replayKey != "" {
+		// Remembered only once every event is stored: a request that failed
+		// must be taken when it is sent again.
+		if err := h.replays.Remember(r.Context(), replayKey); err != nil {
+			h.log.Warn("cannot remember a signed request; a replay after the dedup window would be taken again", "err", err)
+		}
+	}
 	replyAccepted(w, st.Accepted, st.Duplicates)
+}
+
+// retryAfter is the Retry-After of an answer refused at the ingest limit:
+// bodies are read and stored in well under a second.
+const retryAfter = "2"
+
+func (h *Handler) tooLarge(w http.ResponseWriter) {
+	h.stats.TooLarge.Add(1)
+	reply(w, http.StatusRequestEntityTooLarge, errorBody(fmt.Sprintf("body is larger than %d bytes (server.max_body_bytes): send fewer events per request", h.maxBody)))
+}
+
+// queryEvent returns the ?event= of a request: the event name of Confluence
+// Cloud bodies, which carry none. A signature covers only the body, so on a
+// signed request the query could be changed by anyone who saw it pass (a
+// page_created turned into a space_permissions_updated): it is refused
+// there. A request with the bearer token comes whole from the secret's
+// holder and may carry it. msg says what is wrong, for a 400.
+func (h *Handler) queryEvent(r *http.Request, signed bool) (name, msg string) {
+	if r.URL.RawQuery == "" {
+		return "", ""
+	}
+	q := r.URL.Query()
+	if !q.Has("event") {
+		return "", ""
+	}
+	if signed {
+		return "", "?event= is not covered by the signature, which signs only the body: on a signed request the event name must come from the body (or authenticate with Authorization: Bearer instead of signing)"
+	}
+	name = q.Get("event")
+	if !validEventName(name) {
+		return "", "?event= must be a Confluence event name: 1 to 64 lowercase letters, digits and _, starting with a letter (page_created)"
+	}
+	return name, ""
+}
+
+// validEventName accepts the shape of Confluence event names (page_created,
+// space_permissions_updated): anything else in the query is not one, and
+// would become event.action, which alerts show and rules match.
+func validEventName(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// replayKey is the key of a signed request in Replays: the source and the
+// body's HMAC, hashed into a valid bucket key.
+func (h *Handler) replayKey(mac []byte) string {
+	d := sha256.New()
+	d.Write([]byte(h.name))
+	d.Write([]byte{0})
+	d.Write(mac)
+	return hex.EncodeToString(d.Sum(nil))
 }
 
 // replyAccepted answers 202 {"accepted":N,"duplicates":M}, written by hand:
@@ -227,25 +370,26 @@ func (h *Handler) checkBearer(auth string) string {
 }
 
 // checkSignature checks an HMAC-SHA256 of the body, given as sha256=<hex>
-// or bare hex (Confluence Data Center does not document which it sends).
-func (h *Handler) checkSignature(sig string, body []byte) string {
+// or bare hex (Confluence Data Center does not document which it sends),
+// and returns it.
+func (h *Handler) checkSignature(sig string, body []byte) ([]byte, string) {
 	hexSig := sig
 	if alg, rest, ok := strings.Cut(sig, "="); ok {
 		if !strings.EqualFold(alg, "sha256") {
-			return fmt.Sprintf("unsupported signature algorithm %q: use sha256=<hex>", alg)
+			return nil, fmt.Sprintf("unsupported signature algorithm %q: use sha256=<hex>", alg)
 		}
 		hexSig = rest
 	}
 	got, err := hex.DecodeString(strings.TrimSpace(hexSig))
 	if err != nil || len(got) != sha256.Size {
-		return "malformed X-Hub-Signature: want sha256=<64 hex digits>"
+		return nil, "malformed X-Hub-Signature: want sha256=<64 hex digits>"
 	}
 	mac := hmac.New(sha256.New, h.secret)
 	mac.Write(body)
 	if !hmac.Equal(got, mac.Sum(nil)) {
-		return "signature does not match the body: check the webhook secret"
+		return nil, "signature does not match the body: check the webhook secret"
 	}
-	return ""
+	return got, ""
 }
 
 func (h *Handler) badPayload(w http.ResponseWriter, err error) {
@@ -272,7 +416,8 @@ func (h *Handler) badPayload(w http.ResponseWriter, err error) {
 
 // checkContentType accepts JSON and JSON lines, and a missing type (some
 // senders set none); anything else is most likely a misconfigured sender,
-// such as curl -d without a Content-Type.
+// such as curl -d without a Content-Type, or a cross-site form post
+// (text/plain is what a page can send without asking first).
 func checkContentType(ct string) string {
 	switch ct {
 	case "", "application/json", "application/x-ndjson", "application/json; charset=utf-8":
@@ -284,7 +429,7 @@ func checkContentType(ct string) string {
 	}
 	switch {
 	case mt == "application/json", mt == "application/x-ndjson", mt == "application/jsonl",
-		mt == "application/json-lines", mt == "application/x-jsonlines", mt == "text/plain",
+		mt == "application/json-lines", mt == "application/x-jsonlines",
 		strings.HasSuffix(mt, "+json"):
 		return ""
 	}

@@ -179,7 +179,7 @@ func (n *Notifier) Notify(ctx context.Context, a *engine.Alert) error {
 	}
 	n.log.LogAttrs(ctx, slog.LevelDebug, "email sent",
 		slog.String("alert", a.ID), slog.String("rule", a.Rule), slog.String("server", n.addr()),
-		slog.Int("recipients", len(n.to)), slog.String("response", oneLine(msg.ServerResponse(), 200)))
+		slog.Int("recipients", len(n.to)), slog.String("response", notifiers.SMTPAuth(n.username, n.password.Value()).Scrub(oneLine(msg.ServerResponse(), 200))))
 	return nil
 }
 
@@ -310,10 +310,11 @@ func permanentSetup(err error) bool {
 	return strings.Contains(s, "does not support STARTTLS") || strings.Contains(s, "does not support SMTP AUTH")
 }
 
-// redact keeps the password out of err's text (a server may echo what it
-// was sent), while err still unwraps to its causes.
+// redact keeps the password out of err's text, in any encoding (a server
+// may echo what it was sent: AUTH PLAIN's base64 blob), while err still
+// unwraps to its causes.
 func (n *Notifier) redact(err error) error {
-	return notifiers.Secrets{n.password.Value()}.Redact(err)
+	return notifiers.SMTPAuth(n.username, n.password.Value()).Redact(err)
 }
 
 func loopback(host string) bool {

@@ -3,6 +3,7 @@ package email
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"io"
@@ -418,6 +419,28 @@ func TestRedactsPasswordEchoedByServer(t *testing.T) {
 	}
 	if retry, _ := notifiers.Classify(err); retry {
 		t.Errorf("%v: a 550 is retryable", err)
+	}
+}
+
+// A server that quotes the AUTH PLAIN blob it got in its refusal (base64 of
+// "\0user\0password") must not put the password, in any encoding, into the
+// error, which dead letters, test answers and logs show.
+func TestRedactsAuthEchoedByServer(t *testing.T) {
+	s := newSMTPServer(t, config.TLSStartTLS, testUser, testPass)
+	s.echoAuth = true
+	n := newNotifier(t, s.notifierConfig(), nil)
+	err := n.Notify(t.Context(), notifiers.Sample(rules.High, time.Now()))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	blob := base64.StdEncoding.EncodeToString([]byte("\x00" + testUser + "\x00" + testPass))
+	for _, leak := range []string{testPass, blob, strings.TrimRight(blob, "=")} {
+		if strings.Contains(err.Error(), leak) {
+			t.Errorf("error %q shows %q", err, leak)
+		}
+	}
+	if !strings.Contains(err.Error(), "Authentication failed for <secret>") {
+		t.Errorf("error %q: want the server's reply with the blob scrubbed", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"io"
 	"log"
 	"math/big"
@@ -93,6 +94,7 @@ type smtpServer struct {
 	dataErr  *smtp.SMTPError // the reply after DATA, nil: accept
 	msgs     []received
 	held     []net.Conn
+	echoAuth bool     // refuse AUTH, quoting the AUTH PLAIN blob it got (as some servers log and answer)
 	authed   []string // the usernames that authenticated
 	tlsAuth  []bool   // whether each AUTH came over TLS
 	closed   bool
@@ -240,6 +242,10 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 		s := ss.s
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if s.echoAuth {
+			blob := base64.StdEncoding.EncodeToString([]byte(identity + "\x00" + username + "\x00" + password))
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed for " + blob}
+		}
 		if (s.state == notifiertest.Reject && s.reject == 535) || username != s.user || password != s.pass {
 			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
 		}

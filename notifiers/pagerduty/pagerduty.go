@@ -516,10 +516,11 @@ func dedupKey(k string) string {
 	return k[:i] + "~" + h
 }
 
-// scrub replaces the routing key in s.
+// scrub replaces the routing key in s, also in the encodings
+// notifiers.Secrets knows.
 func (n *Notifier) scrub(s string) string {
 	if k := n.key.Value(); k != "" {
-		s = strings.ReplaceAll(s, k, "<routing key>")
+		s = notifiers.Secrets{k}.Scrub(strings.ReplaceAll(s, k, "<routing key>"))
 	}
 	return s
 }
