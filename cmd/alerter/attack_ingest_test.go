@@ -226,9 +226,10 @@ func listEvents(t *testing.T, tg *target) []map[string]any {
 // another event, or markup, is refused; and the same signed request sent
 // again after the EVENTS stream's dedup window is a duplicate.
 func TestAttackSignedWebhook(t *testing.T) {
+	const natsToken = "attack-test-nats-token"
 	natsPort := natscluster.FreePort(t)
 	tg := startTarget(t, targetConfig{
-		nats: fmt.Sprintf("listen: \"127.0.0.1:%d\"", natsPort),
+		nats: fmt.Sprintf("listen: \"127.0.0.1:%d\", token: %s", natsPort, natsToken),
 		rest: fmt.Sprintf(`
 sources: [{name: conf, type: webhook, secret: %q}]
 notifiers: [{name: console, type: console}]
@@ -254,7 +255,7 @@ routes: {default: [console]}
 
 	// The replay, after the dedup window: shortened here through the NATS
 	// port so as not to wait minutes.
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", natsPort))
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", natsPort), nats.Token(natsToken))
 	if err != nil {
 		t.Fatal(err)
 	}
