@@ -631,9 +631,17 @@ func TestUndecodableCheckpointIsIgnored(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "current.audit.log")
 	writeFile(t, path, auditLines(1, 2))
 	sink := &recordingSink{}
-	cps := &memCheckpoints{m: map[string][]byte{"file." + sourceName: []byte(`{"v":1,"offset":-5}`)}}
+	bad := `{"v":1,"offset":-5}`
+	cps := &memCheckpoints{m: map[string][]byte{"file." + sourceName: []byte(bad)}}
 	start(t, path, sink, cps, Options{})
 	waitActions(t, sink, actionRange(1, 2))
+	// The checkpoint is written after the events are stored: until then
+	// the undecodable one is still there.
+	waitFor(t, "a new checkpoint", func() bool {
+		cps.mu.Lock()
+		defer cps.mu.Unlock()
+		return string(cps.m["file."+sourceName]) != bad
+	})
 	waitCheckpoint(t, cps, path, fileSize(t, path))
 }
 
