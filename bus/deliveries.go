@@ -60,14 +60,7 @@ type Deliveries struct {
 // NewDeliveries opens (creating it if needed) the deliveries bucket, whose
 // entries live for ttl.
 func NewDeliveries(ctx context.Context, js jetstream.JetStream, replicas int, ttl time.Duration) (*Deliveries, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      DefaultDeliveriesBucket,
-		Description: "alerter: what became of each alert at each target",
-		History:     1,
-		TTL:         ttl,
-		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
-	})
+	kv, err := openBucket(ctx, js, DefaultDeliveriesBucket, "alerter: what became of each alert at each target", replicas, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("deliveries bucket: %w", err)
 	}
