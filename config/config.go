@@ -1,4 +1,4 @@
-// Package config reads alerter.yaml (SPEC §4): where events come from, where
+// Package config reads alerter.yaml (docs/running.md, examples/alerter.yaml): where events come from, where
 // alerts go, and how the service runs. Load checks the whole file before
 // anything starts — unknown keys, types, required fields, URLs, names and
 // references between sections — and reports every problem at once as
@@ -273,7 +273,7 @@ const (
 	SourceFile           = "file"
 )
 
-// Event formats a source can be read as (SPEC §2).
+// Event formats a source can be read as (event/README.md).
 const (
 	FormatAuto               = "auto"
 	FormatConfluenceAudit    = "confluence-audit"

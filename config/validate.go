@@ -449,7 +449,7 @@ func (p *parser) sources(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 	}
 }
 
-// reservedPaths are served by alerter itself (SPEC §6).
+// reservedPaths are served by alerter itself (docs/api.md).
 var reservedPaths = []string{"/api", "/healthz", "/readyz", "/metrics"}
 
 func (p *parser) webhookPath(s *Source, v *yaml.Node) {

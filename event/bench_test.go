@@ -88,7 +88,7 @@ func BenchmarkParse(b *testing.B) {
 }
 
 // The decode-only baselines decode the same event as BenchmarkParse's
-// auditing-rest, without normalizing it: the floor SPEC §9 measures against.
+// auditing-rest, without normalizing it: the floor docs/benchmarks.md measures against.
 
 type benchEntity struct {
 	Timestamp string `json:"timestamp"`

@@ -46,7 +46,7 @@ func (w *wire[S]) auditing(e *Event) error {
 	return nil
 }
 
-// extraAttributes maps extra attributes by their display name, as SPEC §2 has
+// extraAttributes maps extra attributes by their display name, as docs/rules.md (The event) has
 // attrs "by name" and as the audit log UI shows them. The i18n keys are not
 // added as keys too: that would double every attribute in alerts and in
 // templates that list attrs, and the keys stay in event.raw. An attribute

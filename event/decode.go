@@ -62,7 +62,7 @@ type wire[S str] struct {
 	User                  *wireContent[S] `json:"user"`
 	Content               *wireContent[S] `json:"content"`
 
-	// json: the normalized shape of SPEC §2
+	// json: the normalized shape of docs/rules.md (The event)
 	ID          looseString     `json:"id"`
 	Time        json.RawMessage `json:"time"`
 	Format      S               `json:"format"`

@@ -18,7 +18,7 @@ import (
 )
 
 // normalized normalizes any JSON object: the members named as the fields of
-// the normalized event (SPEC §2: id, time, action, actor{...}, objects, ...)
+// the normalized event (docs/rules.md, The event: id, time, action, actor{...}, objects, ...)
 // are taken as they are, so that users can write test events in that shape and
 // replay our own events and alerts' events; then m, if any, fills the fields it
 // maps, overriding those.

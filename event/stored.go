@@ -19,7 +19,7 @@ type stored struct {
 	Raw json.RawMessage `json:"raw"`
 }
 
-// MarshalJSON writes the normalized event (SPEC §2). raw is e.Raw if it was
+// MarshalJSON writes the normalized event (docs/rules.md, The event). raw is e.Raw if it was
 // set, else the original payload as it came.
 func (e Event) MarshalJSON() ([]byte, error) {
 	s := stored{plain: (*plain)(&e)}

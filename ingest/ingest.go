@@ -1,4 +1,4 @@
-// Package ingest takes events in from the sources of SPEC §1 (webhook,
+// Package ingest takes events in from the sources of docs/running.md (webhook,
 // NATS subject, Confluence audit poller, audit log file) and hands them,
 // normalized, to a Sink that stores them durably in the EVENTS stream.
 //

@@ -66,7 +66,7 @@ func (s *Service) routes() []route {
 	}
 }
 
-// api registers the HTTP API of SPEC §6.
+// api registers the HTTP API of docs/api.md.
 func (s *Service) api(mux *http.ServeMux) {
 	tokens := s.apiTokens()
 	for _, rt := range s.routes() {

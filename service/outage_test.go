@@ -52,7 +52,7 @@ func (rc *receiver) counts() map[string]int {
 	return out
 }
 
-// SPEC §8: a notifier down for a while gets every alert once it is back,
+// docs/notifications.md: a notifier down for a while gets every alert once it is back,
 // and each once.
 func TestTargetOutage(t *testing.T) {
 	rc := &receiver{got: map[string]int{}}

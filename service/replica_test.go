@@ -17,7 +17,7 @@ import (
 	"github.com/alerter/alerter/internal/natscluster"
 )
 
-// SPEC §8: several replicas on one NATS cluster send each alert once, and
+// docs/running.md, Replicas: several replicas on one NATS cluster send each alert once, and
 // one replica dying under load loses nothing.
 func TestReplicasAlertOnce(t *testing.T) {
 	if testing.Short() {

@@ -67,7 +67,7 @@ func (rc *recorder) all() []string {
 	return append([]string(nil), rc.bodies...)
 }
 
-// SPEC §4 wired as it shows: a critical alert reaches PagerDuty and Slack,
+// examples/alerter.yaml's routes wired as it shows: a critical alert reaches PagerDuty and Slack,
 // a high one Slack and email, through the real notifiers.
 func TestRoutesToRealTargets(t *testing.T) {
 	slackHook := &recorder{answer: func(w http.ResponseWriter) { _, _ = io.WriteString(w, "ok") }}

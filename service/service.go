@@ -1,4 +1,4 @@
-// Package service is alerter as an always-on service (SPEC §1): sources
+// Package service is alerter as an always-on service (docs/running.md, The pipeline): sources
 // store events in the EVENTS stream, a durable consumer evaluates them and
 // stores the alerts in ALERTS, and one durable consumer per notifier
 // delivers them. It runs on an embedded nats-server, or on a NATS cluster

@@ -1,4 +1,4 @@
-// Package ui is alerter's web interface (SPEC §6): recent alerts, an
+// Package ui is alerter's web interface (docs/ui.md): recent alerts, an
 // alert's detail, rules with their counters, silences, dead letters, the
 // targets, a playground for writing rules, and the explanation of one
 // event. The pages are HTML templates and a little

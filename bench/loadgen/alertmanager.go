@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// Alertmanager side by side (SPEC §9): the same two workloads sent to
+// Alertmanager side by side (docs/benchmarks.md): the same two workloads sent to
 // Prometheus Alertmanager (a binary on this machine, run with a receiver
 // that sends nothing) and to alerter:
 //

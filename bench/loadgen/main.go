@@ -1,5 +1,5 @@
 // Command loadgen measures alerter as a service against the performance
-// targets of SPEC §9, each next to a floor measured in the same run on the
+// targets of docs/benchmarks.md, each next to a floor measured in the same run on the
 // same machine.
 //
 // It starts alerter in this process (embedded NATS in a temporary
@@ -62,7 +62,7 @@
 // It prints a table (scenario, metric, result, floor, ratio, target,
 // pass) and per-scenario details (CPU time per event, the cores other
 // processes took meanwhile, ...); -json prints the same as JSON. The load
-// generator shares the CPUs with alerter and NATS, as SPEC §9 asks, so
+// generator shares the CPUs with alerter and NATS, as docs/benchmarks.md says, so
 // compare ratios within a run. docs/benchmarks.md has a run and what limits
 // each number.
 package main

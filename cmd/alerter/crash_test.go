@@ -106,7 +106,7 @@ func crashEvents(n int) []string {
 	return out
 }
 
-// SPEC §8: kill -9 of alerter mid-stream loses no accepted event and sends
+// docs/running.md (Stopping, crashing, restarting): kill -9 of alerter mid-stream loses no accepted event and sends
 // no duplicate alert. The sender retries what was not accepted, as
 // webhook senders do.
 func TestCrash(t *testing.T) {
@@ -247,7 +247,7 @@ func waitConsole(t *testing.T, out string, n int) {
 	}
 }
 
-// SPEC §8 and issue 4: alerter killed with deliveries pending (the target
+// docs/running.md (Stopping, crashing, restarting): alerter killed with deliveries pending (the target
 // is down) delivers them after the restart, each once.
 func TestCrashWithPendingDeliveries(t *testing.T) {
 	if testing.Short() {

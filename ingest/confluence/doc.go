@@ -1,4 +1,4 @@
-// Package confluence reads a confluence-poll source (SPEC §1, §4): a Poller
+// Package confluence reads a confluence-poll source (docs/running.md, "confluence-poll"): a Poller
 // that walks Confluence's audit REST API window by window and hands the
 // events to an ingest.Sink, a Directory that reads group membership through
 // the same base URL and credentials, and Lists that keep the dynamic lists of
@@ -35,7 +35,7 @@
 //
 // # What is assumed about Confluence
 //
-// See shared/fixtures/confluence/README.md for the sources.
+// See event/testdata/README.md for the sources.
 //
 //   - auditing (Data Center 7.5+): GET {base}/rest/auditing/1.0/events?from=
 //     &to=&limit= with from/to as UTC instants (2024-05-14T08:30:00.000Z, read

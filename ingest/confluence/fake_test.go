@@ -28,7 +28,7 @@ import (
 )
 
 // The fixture scenario's accounts (testdata/*.json, from
-// shared/fixtures/confluence).
+// event/testdata).
 const (
 	jdoeKey = "8a7f808a8b1c2d3e018b1c2d45670000"
 	svcKey  = "8a7f808a8b1c2d3e018b1c2e99aa0005"
@@ -197,7 +197,7 @@ type record struct {
 type member struct{ username, key, accountID string }
 
 // fakeConfluence serves what the package reads of Confluence's REST API, as
-// the research notes describe it (shared/fixtures/confluence/README.md):
+// the research notes describe it (event/testdata/README.md):
 // the auditing events newest first with a "<ms>,<id>" keyset pageCursor
 // and a nextPageLink to a host the poller must not follow, the legacy audit
 // with epoch-ms dates and start/limit, an "Audit Log search performed" event

@@ -1,4 +1,4 @@
-// Package filetail is the file source of SPEC §1: it tails a Confluence
+// Package filetail is the file source (docs/running.md, "file"): it tails a Confluence
 // audit log file (JSON lines, one audit entity a line) and hands the events
 // to an ingest.Sink, advancing a checkpoint only after the sink stored them.
 //

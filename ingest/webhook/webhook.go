@@ -1,4 +1,4 @@
-// Package webhook is the HTTP source of SPEC §6: POST /webhooks/{source}
+// Package webhook is the HTTP source (docs/running.md, "webhook"): POST /webhooks/{source}
 // takes one JSON event, a JSON array or JSON lines, checks the sender, and
 // answers 202 only once every event is stored.
 //

@@ -1,5 +1,5 @@
 // Package webhook is the notifier that POSTs each alert, as the JSON of
-// SPEC §3 (the shape replay prints and the API serves), to a URL.
+// docs/notifications.md, The alert (the shape replay prints and the API serves), to a URL.
 //
 // # The request
 //
@@ -152,7 +152,7 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	return n, nil
 }
 
-// Body is the request body for an alert: its JSON (SPEC §3).
+// Body is the request body for an alert: its JSON (docs/notifications.md, The alert).
 func Body(a *engine.Alert) ([]byte, error) { return json.Marshal(a) }
 
 // Sign is the X-Hub-Signature value of body under secret:

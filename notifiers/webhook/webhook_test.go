@@ -223,7 +223,7 @@ func TestRequest(t *testing.T) {
 		t.Errorf("signature format: %q", req.Header.Get("X-Hub-Signature"))
 	}
 
-	// The body is SPEC §3's alert: these keys, the event in the §2 shape.
+	// The body is the alert of docs/notifications.md: these keys, the event in its normalized shape.
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil {
 		t.Fatal(err)
