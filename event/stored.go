@@ -54,7 +54,7 @@ func Decode(data []byte) (ev Event, err error) {
 	}()
 	var e Event
 	s := stored{plain: (*plain)(&e)}
-	if err := json.UnmarshalNoEscape(data, &s, json.DecodeNoCopyString()); err != nil {
+	if err := json.UnmarshalWithOption(data, &s, json.DecodeNoCopyString()); err != nil {
 		return Event{}, fmt.Errorf("decoding a stored event: %w", err)
 	}
 	if e.ID == "" {
