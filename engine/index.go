@@ -10,12 +10,11 @@ import (
 )
 
 // The index finds the rules an event can match without running them. It
-// is built from each rule's compiled condition rather than from
-// rules.Rule.Index, which keeps only what holds on every path to true: a
-// rule written as `event.action_key == K || event.action == A` (how the
-// example rules fall back to the English action) restricts no single
-// field, yet each of its two alternatives does, so the rule is filed under
-// K and under A.
+// is built from each rule's compiled condition, alternative by
+// alternative: a rule written as `event.action_key == K || event.action ==
+// A` (how the example rules fall back to the English action) restricts no
+// single field, yet each of its two alternatives does, so the rule is
+// filed under K and under A.
 
 type fieldIndex struct {
 	field string

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 
@@ -257,99 +256,3 @@ func known(set map[string]bool) string {
 	return " (known: " + strings.Join(names, ", ") + ")"
 }
 
-// indexable are the event fields the engine can index rules by, most
-// selective first.
-var indexable = []string{"action_key", "action", "category_key", "category", "format", "source", "system", "actor.type", "area", "method"}
-
-// constraints extracts from a compiled condition the equality constraints
-// that every event it matches must meet. Only what holds on every path to
-// true is taken: conjunctions, and disjunctions over the same field.
-func constraints(node ast.Node) []Constraint {
-	switch n := node.(type) {
-	case *ast.BinaryNode:
-		switch n.Operator {
-		case "&&", "and":
-			return merge(constraints(n.Left), constraints(n.Right))
-		case "||", "or":
-			l, r := constraints(n.Left), constraints(n.Right)
-			// a || b restricts a field only if both sides restrict it.
-			var out []Constraint
-			for _, lc := range l {
-				for _, rc := range r {
-					if lc.Field == rc.Field {
-						out = append(out, Constraint{Field: lc.Field, Values: union(lc.Values, rc.Values)})
-					}
-				}
-			}
-			return out
-		case "==":
-			if f, ok := eventField(n.Left); ok {
-				if v, ok := n.Right.(*ast.StringNode); ok {
-					return []Constraint{{Field: f, Values: []string{v.Value}}}
-				}
-			}
-			if f, ok := eventField(n.Right); ok {
-				if v, ok := n.Left.(*ast.StringNode); ok {
-					return []Constraint{{Field: f, Values: []string{v.Value}}}
-				}
-			}
-		case "in":
-			if f, ok := eventField(n.Left); ok {
-				if vals, ok := ConstStrings(n.Right); ok {
-					return []Constraint{{Field: f, Values: vals}}
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// merge intersects constraints on the same field and keeps the others.
-func merge(a, b []Constraint) []Constraint {
-	out := append([]Constraint(nil), a...)
-next:
-	for _, c := range b {
-		for i := range out {
-			if out[i].Field == c.Field {
-				out[i].Values = intersect(out[i].Values, c.Values)
-				continue next
-			}
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
-func union(a, b []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, v := range append(append([]string(nil), a...), b...) {
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func intersect(a, b []string) []string {
-	in := map[string]bool{}
-	for _, v := range b {
-		in[v] = true
-	}
-	out := []string{}
-	for _, v := range a {
-		if in[v] {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// eventField recognises event.<field> and event.actor.<field> for the
-// indexable fields.
-func eventField(n ast.Node) (string, bool) {
-	f, ok := EventPath(n)
-	return f, ok && slices.Contains(indexable, f)
-}

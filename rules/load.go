@@ -411,7 +411,6 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 		} else {
 			r.When = Expr{Source: ry.When.Value, Program: prog}
 			r.UsesRaw = r.UsesRaw || inf.usesRaw
-			r.Index = constraints(prog.Node())
 		}
 	}
 	var thresholdBy, dedupBy []Expr

@@ -23,9 +23,6 @@ func TestLoadGoodFile(t *testing.T) {
 		r.Pos.Line != 8 || !r.Enabled || r.Labels["team"] != "security" || len(r.Tests) != 1 {
 		t.Fatalf("rule: %+v", r)
 	}
-	if len(r.Index) != 2 || r.Index[0].Field != "category" || r.Index[1].Field != "action" {
-		t.Fatalf("index constraints through macros: %+v", r.Index)
-	}
 	off := set.Rule("off-hours")
 	if off.Enabled || off.Threshold.Count != 2 || off.DedupWindow() != time.Hour || off.Dedup != nil {
 		t.Fatalf("threshold rule: %+v", off)

@@ -80,10 +80,6 @@ type Rule struct {
 
 	// UsesRaw tells the engine to decode event.raw before evaluating.
 	UsesRaw bool
-	// Index holds equality constraints that every matching event meets
-	// (taken from the top-level conjunction of when), which lets the engine
-	// skip the rule for events that cannot match.
-	Index []Constraint
 }
 
 // Threshold fires when Count matching events fall within Within.
@@ -115,7 +111,8 @@ func (r *Rule) DedupWindow() time.Duration {
 // Stateful reports whether the rule keeps per-group state.
 func (r *Rule) Stateful() bool { return r.Dedup != nil || r.Threshold != nil }
 
-// Constraint says that a field of the event equals one of Values.
+// Constraint says that a field of the event equals one of Values: what
+// the engine files a rule under in its index.
 type Constraint struct {
 	Field  string // e.g. "action", "category_key", "actor.type"
 	Values []string
