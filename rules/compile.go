@@ -255,4 +255,3 @@ func known(set map[string]bool) string {
 	sort.Strings(names)
 	return " (known: " + strings.Join(names, ", ") + ")"
 }
-
