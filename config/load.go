@@ -373,7 +373,7 @@ func (p *parser) check(n *yaml.Node, t reflect.Type, key string) {
 			p.wrong(n, key, "a mapping")
 			return
 		}
-		fields := yamlFields(t)
+		fields := yamlx.StructFields(t)
 		p.mapping(n, key, t, func(k, v *yaml.Node) {
 			ft, ok := fields[k.Value]
 			if !ok {
@@ -586,25 +586,4 @@ func (p *parser) dropUnknown() {
 			}
 		}
 	}
-}
-
-// yamlFields maps the YAML keys of struct t to their field types, as
-// yamlx.Decode sees them.
-func yamlFields(t reflect.Type) map[string]reflect.Type {
-	out := map[string]reflect.Type{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		switch name {
-		case "-":
-			continue
-		case "":
-			name = strings.ToLower(f.Name)
-		}
-		out[name] = f.Type
-	}
-	return out
 }

@@ -264,7 +264,7 @@ func check(file string, node *yaml.Node, t reflect.Type, errs *Errors, seen map[
 		if node.Kind != yaml.MappingNode {
 			return // the type error is reported by Decode
 		}
-		fields := structFields(t)
+		fields := StructFields(t)
 		for i := 0; i+1 < len(node.Content); i += 2 {
 			k, v := node.Content[i], node.Content[i+1]
 			if k.Value == "<<" {
@@ -295,7 +295,9 @@ func check(file string, node *yaml.Node, t reflect.Type, errs *Errors, seen map[
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 
-func structFields(t reflect.Type) map[string]reflect.Type {
+// StructFields maps the YAML keys of struct type t (tag names, or the
+// lower-cased field name; inline fields flattened) to their types.
+func StructFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -308,7 +310,7 @@ func structFields(t reflect.Type) map[string]reflect.Type {
 			continue
 		}
 		if strings.Contains(opts, "inline") {
-			for k, v := range structFields(f.Type) {
+			for k, v := range StructFields(f.Type) {
 				out[k] = v
 			}
 			continue
