@@ -392,7 +392,7 @@ func (p *parser) mapping(n *yaml.Node, key string, t reflect.Type, f func(k, v *
 	kept := make([]*yaml.Node, 0, len(n.Content))
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if isMerge(k) {
+		if yamlx.IsMerge(k) {
 			if p.merge(v, t, key) {
 				kept = append(kept, k, v)
 			}
@@ -442,10 +442,6 @@ func (p *parser) merge(v *yaml.Node, t reflect.Type, key string) bool {
 	}
 	p.errAt(v, "<< merges a mapping or a list of mappings")
 	return false
-}
-
-func isMerge(k *yaml.Node) bool {
-	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "" || k.Tag == "!" || k.ShortTag() == "!!merge")
 }
 
 // list checks a lists: entry, a list of values or a Confluence group.

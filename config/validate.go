@@ -55,29 +55,29 @@ var (
 
 // validate applies the defaults and checks what the types cannot say.
 func (p *parser) validate(c *Config, root *yaml.Node) {
-	_, sn := get(root, "server")
+	_, sn := yamlx.Get(root, "server")
 	c.Server.defaults(p.hasIn(sn))
 	p.server(&c.Server, sn, root)
 
-	nk, nn := get(root, "nats")
+	nk, nn := yamlx.Get(root, "nats")
 	c.NATS.defaults(p.hasIn(nn))
 	p.nats(&c.NATS, nn, first(nk, root))
 
-	_, rn := get(root, "rules")
+	_, rn := yamlx.Get(root, "rules")
 	c.Rules.defaults(p.hasIn(rn))
 	p.rules(&c.Rules, rn, root)
 
-	sk, sln := get(root, "silences")
+	sk, sln := yamlx.Get(root, "silences")
 	c.Silences.defaults(p.hasIn(sln))
 	p.positive("max_duration", c.Silences.MaxDuration, sln, first(sk, root))
 
-	_, srcs := get(root, "sources")
+	_, srcs := yamlx.Get(root, "sources")
 	p.sources(c, items(srcs), first(srcs, root))
-	_, lists := get(root, "lists")
+	_, lists := yamlx.Get(root, "lists")
 	p.lists(c, first(lists, root))
-	_, nots := get(root, "notifiers")
+	_, nots := yamlx.Get(root, "notifiers")
 	p.notifiers(c, items(nots), first(nots, root))
-	_, routes := get(root, "routes")
+	_, routes := yamlx.Get(root, "routes")
 	p.routes(c, first(routes, root))
 }
 
@@ -103,22 +103,22 @@ const DefaultMaxIngestBytes = 4 << 20
 func (p *parser) server(s *Server, n, root *yaml.Node) {
 	p.hostPort("listen", s.Listen, n, root)
 	if s.MaxBodyBytes <= 0 {
-		_, v := get(n, "max_body_bytes")
+		_, v := yamlx.Get(n, "max_body_bytes")
 		p.errAt(first(v, n, root), "max_body_bytes must be greater than 0")
 	}
 	if s.MaxIngestBytes < s.MaxBodyBytes && s.MaxBodyBytes > 0 {
-		_, v := get(n, "max_ingest_bytes")
+		_, v := yamlx.Get(n, "max_ingest_bytes")
 		p.errAt(first(v, n, root), "max_ingest_bytes must be at least max_body_bytes (%d)", s.MaxBodyBytes)
 	}
 	if s.ExternalURL != "" {
-		_, v := get(n, "external_url")
+		_, v := yamlx.Get(n, "external_url")
 		p.url("external_url", s.ExternalURL, first(v, n, root), "http", "https")
 	}
 	p.tokens(s, n, root)
 	if s.Exposed() && !s.HasTokens() {
 		// Anyone who reaches the port could read every alert, silence them
 		// all and reload the rules: see docs/running.md, server.
-		_, v := get(n, "listen")
+		_, v := yamlx.Get(n, "listen")
 		p.errAt(first(v, n, root), "%s is reachable from other machines, and the API has no token: set api_token (or tokens), or listen on 127.0.0.1", p.subject("listen", v, s.Listen))
 	}
 }
@@ -126,7 +126,7 @@ func (p *parser) server(s *Server, n, root *yaml.Node) {
 // tokens checks server.tokens: each named uniquely, with a token of its own
 // and a known role.
 func (p *parser) tokens(s *Server, n, root *yaml.Node) {
-	_, tn := get(n, "tokens")
+	_, tn := yamlx.Get(n, "tokens")
 	nodes := items(tn)
 	names := map[string]*yaml.Node{}
 	values := map[string]string{}
@@ -136,7 +136,7 @@ func (p *parser) tokens(s *Server, n, root *yaml.Node) {
 	for i, t := range s.Tokens {
 		item := first(at(nodes, i), tn, n, root)
 		field := func(key string) *yaml.Node {
-			_, v := get(item, key)
+			_, v := yamlx.Get(item, key)
 			return first(v, item)
 		}
 		switch v := field("name"); {
@@ -201,7 +201,7 @@ var natsSchemes = []string{"nats", "tls", "ws", "wss"}
 // to section, the section's key.
 func (p *parser) nats(s *NATS, n, section *yaml.Node) {
 	at := func(key string) *yaml.Node {
-		_, v := get(n, key)
+		_, v := yamlx.Get(n, key)
 		return first(v, n, section)
 	}
 	if s.URL != "" {
@@ -217,20 +217,20 @@ func (p *parser) nats(s *NATS, n, section *yaml.Node) {
 			}
 		}
 	}
-	_, en := get(n, "embedded")
+	_, en := yamlx.Get(n, "embedded")
 	if s.Embedded.Listen != "" {
 		p.hostPort("listen", s.Embedded.Listen, en, first(en, n, section))
 	}
 	if s.URL != "" && s.Embedded.Token != "" {
-		k, _ := get(en, "token")
+		k, _ := yamlx.Get(en, "token")
 		p.errAt(first(k, en, section), "embedded.token is for the embedded server; with nats.url, give nats.token (or credentials, or user and password)")
 	}
-	_, mb := get(n, "max_bytes")
+	_, mb := yamlx.Get(n, "max_bytes")
 	for key, v := range map[string]ByteSize{"events": s.MaxBytes.Events, "alerts": s.MaxBytes.Alerts, "rejected": s.MaxBytes.Rejected, "deadletters": s.MaxBytes.DeadLetters} {
 		// Below a megabyte a stream holds a few events: surely a unit
 		// left out.
 		if v < 1<<20 {
-			_, kv := get(mb, key)
+			_, kv := yamlx.Get(mb, key)
 			p.errAt(first(kv, mb, section), "max_bytes.%s %d: at least 1MiB (write a unit: 512MiB, 10GiB)", key, int64(v))
 		}
 	}
@@ -261,7 +261,7 @@ func (p *parser) nats(s *NATS, n, section *yaml.Node) {
 	}
 	if s.URL == "" {
 		for _, key := range []string{"credentials", "user", "password", "token", "tls"} {
-			if k, _ := get(n, key); k != nil && p.has(n, key) {
+			if k, _ := yamlx.Get(n, key); k != nil && p.has(n, key) {
 				if key == "token" {
 					p.errAt(k, "token is for connecting to nats.url; the embedded server's token is nats.embedded.token")
 					continue
@@ -271,7 +271,7 @@ func (p *parser) nats(s *NATS, n, section *yaml.Node) {
 		}
 	}
 	if (s.TLS.Cert == "") != (s.TLS.Key == "") {
-		_, tn := get(n, "tls")
+		_, tn := yamlx.Get(n, "tls")
 		p.errAt(first(tn, n, section), "nats.tls: cert and key go together")
 	}
 }
@@ -292,7 +292,7 @@ func (s *Silences) defaults(has func(string) bool) {
 }
 
 func (p *parser) rules(r *RulesConfig, n, root *yaml.Node) {
-	_, pn := get(n, "paths")
+	_, pn := yamlx.Get(n, "paths")
 	ps := items(pn)
 	for i, path := range r.Paths {
 		if strings.TrimSpace(path) == "" {
@@ -309,7 +309,7 @@ func (p *parser) lists(c *Config, n *yaml.Node) {
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Lists)) {
-		k, v := get(n, name)
+		k, v := yamlx.Get(n, name)
 		l := c.Lists[name]
 		if !listNameRE.MatchString(name) {
 			p.errAt(first(k, n), "list name %q: use lower-case letters, digits and _, so that rules can write lists.%s", name, name)
@@ -318,12 +318,12 @@ func (p *parser) lists(c *Config, n *yaml.Node) {
 			continue
 		}
 		if l.ConfluenceGroup == "" {
-			_, gv := get(v, "confluence_group")
+			_, gv := yamlx.Get(v, "confluence_group")
 			if !p.bad[gv] {
 				p.errAt(first(v, k, n), "list %s: confluence_group is required (the Confluence group whose members make the list)", name)
 			}
 		}
-		_, sv := get(v, "source")
+		_, sv := yamlx.Get(v, "source")
 		switch {
 		case l.Source == "" && len(polls) == 1:
 			l.Source = polls[0]
@@ -374,13 +374,13 @@ func (p *parser) sources(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 		n := first(at(nodes, i), parent)
 		s.defaults(p.hasIn(n))
 		field := func(key string) *yaml.Node {
-			_, v := get(n, key)
+			_, v := yamlx.Get(n, key)
 			return first(v, n)
 		}
 		label := p.label("source", s.Name, n)
 		p.name("source", s.Name, n, names)
 		if s.Name == OwnSource {
-			_, v := get(n, "name")
+			_, v := yamlx.Get(n, "name")
 			p.errAt(first(v, n), "source name %q is alerter's own: its actions (silences, reloads) are events of that source", OwnSource)
 		}
 		known := p.kind("source", s.Type, sourceTypes, n)
@@ -488,13 +488,13 @@ func (p *parser) subjectName(subject string, v *yaml.Node) {
 // fields checks a json mapping by compiling it, so that a wrong target or
 // expression fails now rather than on the first event.
 func (p *parser) fields(s *Source, n *yaml.Node) {
-	fk, fn := get(n, "fields")
+	fk, fn := yamlx.Get(n, "fields")
 	if s.Format != FormatAuto && s.Format != FormatJSON {
 		p.errAt(first(fk, n), "fields map json events; this source's format is %s", s.Format)
 		return
 	}
 	for _, target := range slices.Sorted(maps.Keys(s.Fields)) {
-		k, v := get(fn, target)
+		k, v := yamlx.Get(fn, target)
 		if _, err := event.NewMapping(map[string]string{target: s.Fields[target]}); err != nil {
 			msg, _, _ := strings.Cut(err.Error(), "\n")
 			if strings.Contains(msg, "unknown target") {
@@ -561,7 +561,7 @@ func (p *parser) notifiers(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 		n := first(at(nodes, i), parent)
 		t.defaults(p.hasIn(n))
 		field := func(key string) *yaml.Node {
-			_, v := get(n, key)
+			_, v := yamlx.Get(n, key)
 			return first(v, n)
 		}
 		label := p.label("notifier", t.Name, n)
@@ -600,9 +600,9 @@ func (p *parser) notifiers(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 			} else {
 				p.url("url", t.URL, field("url"), "http", "https")
 			}
-			_, hn := get(n, "headers")
+			_, hn := yamlx.Get(n, "headers")
 			for _, h := range slices.Sorted(maps.Keys(t.Headers)) {
-				k, v := get(hn, h)
+				k, v := yamlx.Get(hn, h)
 				switch {
 				case !headerNameRE.MatchString(h):
 					p.errAt(first(k, hn, n), "headers: %q is not a header name", h)
@@ -630,7 +630,7 @@ var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 func (p *parser) email(t *Notifier, n *yaml.Node, label string) {
 	field := func(key string) *yaml.Node {
-		_, v := get(n, key)
+		_, v := yamlx.Get(n, key)
 		return first(v, n)
 	}
 	if t.Host == "" {
@@ -653,7 +653,7 @@ func (p *parser) email(t *Notifier, n *yaml.Node, label string) {
 		v := field("from")
 		p.errAt(v, "%s: not an e-mail address", p.subject("from", v, t.From))
 	}
-	_, tn := get(n, "to")
+	_, tn := yamlx.Get(n, "to")
 	tos := items(tn)
 	if len(t.To) == 0 {
 		p.missing(n, "to", "%s: an email notifier needs to (a list of addresses)", label)
@@ -685,7 +685,7 @@ func loopback(host string) bool {
 func (p *parser) routes(c *Config, n *yaml.Node) {
 	names := c.NotifierNames()
 	for _, sev := range slices.Sorted(maps.Keys(c.Routes)) {
-		k, v := get(n, sev)
+		k, v := yamlx.Get(n, sev)
 		if sev != "default" && !slices.Contains(severities, sev) {
 			p.errAt(first(k, n), "routes: unknown severity %q (one of %s, default)", sev, strings.Join(severities, ", "))
 			continue
@@ -712,7 +712,7 @@ func (p *parser) routes(c *Config, n *yaml.Node) {
 
 // name checks a source's or notifier's name and that it is unique.
 func (p *parser) name(what, name string, n *yaml.Node, seen map[string]*yaml.Node) {
-	_, v := get(n, "name")
+	_, v := yamlx.Get(n, "name")
 	switch {
 	case name == "":
 		if !p.bad[v] {
@@ -732,7 +732,7 @@ func (p *parser) label(what, name string, n *yaml.Node) string {
 	if name == "" {
 		return what
 	}
-	if _, v := get(n, "name"); p.env[v] != nil {
+	if _, v := yamlx.Get(n, "name"); p.env[v] != nil {
 		return p.hidden(what, v)
 	}
 	return what + " " + name
@@ -740,7 +740,7 @@ func (p *parser) label(what, name string, n *yaml.Node) string {
 
 // kind checks a type: and tells whether it is one of valid.
 func (p *parser) kind(what, typ string, valid []string, n *yaml.Node) bool {
-	_, v := get(n, "type")
+	_, v := yamlx.Get(n, "type")
 	switch {
 	case typ == "":
 		if !p.bad[v] {
@@ -772,7 +772,7 @@ func (p *parser) applies(n *yaml.Node, what string, common, own []string) {
 // missing reports a required value that is absent, unless it was there but
 // already reported as wrong.
 func (p *parser) missing(n *yaml.Node, key, format string, args ...any) {
-	if _, v := get(n, key); v != nil && p.bad[v] {
+	if _, v := yamlx.Get(n, key); v != nil && p.bad[v] {
 		return
 	}
 	p.errAt(n, format, args...)
@@ -782,13 +782,13 @@ func (p *parser) positive(key string, d yamlx.Duration, n, fallback *yaml.Node) 
 	if d > 0 {
 		return
 	}
-	_, v := get(n, key)
+	_, v := yamlx.Get(n, key)
 	v = first(v, n, fallback)
 	p.errAt(v, "%s must be longer than zero", key)
 }
 
 func (p *parser) hostPort(key, value string, n, fallback *yaml.Node) {
-	_, v := get(n, key)
+	_, v := yamlx.Get(n, key)
 	v = first(v, n, fallback)
 	host, port, err := net.SplitHostPort(value)
 	if err == nil {
@@ -858,7 +858,7 @@ func (p *parser) hasIn(n *yaml.Node) func(string) bool {
 }
 
 func (p *parser) has(n *yaml.Node, key string) bool {
-	_, v := get(n, key)
+	_, v := yamlx.Get(n, key)
 	if v == nil {
 		return false
 	}
@@ -866,50 +866,20 @@ func (p *parser) has(n *yaml.Node, key string) bool {
 	return v.Kind != yaml.ScalarNode || v.ShortTag() != "!!null"
 }
 
-// get finds key in mapping m as yaml decodes it: aliases followed, the
-// mapping's own keys before merged ones.
-func get(m *yaml.Node, key string) (k, v *yaml.Node) {
-	m = deref(m)
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil, nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if c := m.Content[i]; c.Value == key && !isMerge(c) {
-			return c, deref(m.Content[i+1])
-		}
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if !isMerge(m.Content[i]) {
-			continue
-		}
-		mv := deref(m.Content[i+1])
-		sources := []*yaml.Node{mv}
-		if mv != nil && mv.Kind == yaml.SequenceNode {
-			sources = mv.Content
-		}
-		for _, s := range sources {
-			if k, v := get(s, key); k != nil {
-				return k, v
-			}
-		}
-	}
-	return nil, nil
-}
-
 // keys lists the keys of mapping m, merged ones included.
 func keys(m *yaml.Node) []*yaml.Node {
-	m = deref(m)
+	m = yamlx.Deref(m)
 	if m == nil || m.Kind != yaml.MappingNode {
 		return nil
 	}
 	var out []*yaml.Node
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k := m.Content[i]
-		if !isMerge(k) {
+		if !yamlx.IsMerge(k) {
 			out = append(out, k)
 			continue
 		}
-		mv := deref(m.Content[i+1])
+		mv := yamlx.Deref(m.Content[i+1])
 		if mv != nil && mv.Kind == yaml.SequenceNode {
 			for _, s := range mv.Content {
 				out = append(out, keys(s)...)
@@ -921,22 +891,15 @@ func keys(m *yaml.Node) []*yaml.Node {
 	return out
 }
 
-func deref(n *yaml.Node) *yaml.Node {
-	if n != nil && n.Kind == yaml.AliasNode {
-		return n.Alias
-	}
-	return n
-}
-
 // items are the entries of a list node, aliases followed.
 func items(n *yaml.Node) []*yaml.Node {
-	n = deref(n)
+	n = yamlx.Deref(n)
 	if n == nil || n.Kind != yaml.SequenceNode {
 		return nil
 	}
 	out := make([]*yaml.Node, len(n.Content))
 	for i, c := range n.Content {
-		out[i] = deref(c)
+		out[i] = yamlx.Deref(c)
 	}
 	return out
 }

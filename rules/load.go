@@ -223,7 +223,7 @@ func Compile(files []File, opt Options) (*Set, error) {
 			}
 		}
 		for name, l := range pf.doc.Lists {
-			k, _ := keyNode(root, "lists")
+			k, _ := yamlx.Get(root, "lists")
 			if prev, ok := listPos[name]; ok {
 				errs = append(errs, yamlx.At(f.Name, k, "list %s is already defined in %s", name, prev))
 				continue
@@ -295,7 +295,7 @@ func Compile(files []File, opt Options) (*Set, error) {
 			// A broken rule still claims its id, so that a second rule of
 			// that id is reported now rather than once the first is mended.
 			if prev, ok := seen[r.ID]; ok {
-				_, idv := keyNode(n, "id")
+				_, idv := yamlx.Get(n, "id")
 				errs = append(errs, yamlx.At(pf.Name, idv, "rule id %s is already used at %s", r.ID, prev))
 				continue
 			}
@@ -327,19 +327,6 @@ func asErrors(file string, err error) yamlx.Errors {
 		return es
 	}
 	return yamlx.Errors{{File: file, Msg: err.Error()}}
-}
-
-// keyNode finds key in a mapping node.
-func keyNode(m *yaml.Node, key string) (k, v *yaml.Node) {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil, nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i], m.Content[i+1]
-		}
-	}
-	return nil, nil
 }
 
 // rule compiles one rule node. A rule with errors is returned with them,
@@ -379,7 +366,7 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	if ry.Enabled != nil {
 		r.Enabled = *ry.Enabled
 	}
-	_, idv := keyNode(n, "id")
+	_, idv := yamlx.Get(n, "id")
 	switch {
 	case ry.ID == "" && misspelt:
 	case ry.ID == "":
@@ -390,7 +377,7 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	if r.Name == "" {
 		r.Name = r.ID
 	}
-	_, sv := keyNode(n, "severity")
+	_, sv := yamlx.Get(n, "severity")
 	switch {
 	case ry.Severity == "" && misspelt:
 	case ry.Severity == "":
@@ -416,8 +403,8 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	var thresholdBy, dedupBy []Expr
 	if t := ry.Threshold; t != nil {
 		r.Threshold = &Threshold{Count: t.Count}
-		_, tn := keyNode(n, "threshold")
-		_, cn := keyNode(tn, "count")
+		_, tn := yamlx.Get(n, "threshold")
+		_, cn := yamlx.Get(tn, "count")
 		if t.Count < 1 {
 			at(cn, "threshold.count must be at least 1")
 		}
@@ -428,7 +415,7 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 		}
 	}
 	if d := ry.Dedup; d != nil {
-		_, dn := keyNode(n, "dedup")
+		_, dn := yamlx.Get(n, "dedup")
 		r.Dedup = &Dedup{Window: c.duration(pf, &d.Window, "dedup.window", dn, &errs)}
 		dedupBy = c.exprs(pf, d.By, "dedup.by", &errs, r)
 		for _, b := range dedupBy {
@@ -439,8 +426,8 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	case len(dedupBy) > 0:
 		r.GroupBy = dedupBy
 		if len(thresholdBy) > 0 && !slices.Equal(r.Threshold.By, r.Dedup.By) {
-			_, dn := keyNode(n, "dedup")
-			_, bn := keyNode(dn, "by")
+			_, dn := yamlx.Get(n, "dedup")
+			_, bn := yamlx.Get(dn, "by")
 			at(bn, "dedup.by and threshold.by differ; a rule has one grouping: give by: in one of them (the other inherits it) or the same list in both")
 		}
 	case len(thresholdBy) > 0:
@@ -456,12 +443,12 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	r.Text = c.template(pf, &ry.Text, "text", &errs, r)
 	for _, name := range r.Notify {
 		if opt.Notifiers != nil && !slices.Contains(opt.Notifiers, name) {
-			_, nn := keyNode(n, "notify")
+			_, nn := yamlx.Get(n, "notify")
 			at(nn, "unknown notifier %q in notify (configured: %s)", name, strings.Join(opt.Notifiers, ", "))
 		}
 	}
 	for i := range ry.Tests {
-		_, tsn := keyNode(n, "tests")
+		_, tsn := yamlx.Get(n, "tests")
 		var tn *yaml.Node
 		if tsn != nil && i < len(tsn.Content) {
 			tn = tsn.Content[i]

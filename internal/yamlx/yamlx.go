@@ -398,3 +398,46 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	return v, nil
 }
+
+// Get finds key in mapping m as yaml decodes it: aliases followed, the
+// mapping's own keys before merged ones (<<).
+func Get(m *yaml.Node, key string) (k, v *yaml.Node) {
+	m = Deref(m)
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if c := m.Content[i]; c.Value == key && !IsMerge(c) {
+			return c, Deref(m.Content[i+1])
+		}
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if !IsMerge(m.Content[i]) {
+			continue
+		}
+		mv := Deref(m.Content[i+1])
+		sources := []*yaml.Node{mv}
+		if mv != nil && mv.Kind == yaml.SequenceNode {
+			sources = mv.Content
+		}
+		for _, s := range sources {
+			if k, v := Get(s, key); k != nil {
+				return k, v
+			}
+		}
+	}
+	return nil, nil
+}
+
+// Deref follows an alias to the node it names.
+func Deref(n *yaml.Node) *yaml.Node {
+	if n != nil && n.Kind == yaml.AliasNode {
+		return n.Alias
+	}
+	return n
+}
+
+// IsMerge tells whether k is the merge key <<.
+func IsMerge(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "" || k.Tag == "!" || k.ShortTag() == "!!merge")
+}
