@@ -21,11 +21,6 @@ import (
 	"github.com/alerter/alerter/notifiers"
 )
 
-// notifier sends one alert to one target.
-type notifier interface {
-	Notify(ctx context.Context, a *engine.Alert) error
-}
-
 // silencer tells which silences match an alert now.
 type silencer interface {
 	Matching(a *engine.Alert, now time.Time) []string
@@ -53,7 +48,7 @@ type deliverer struct {
 	js       jetstream.JetStream
 	replicas int
 	ackWait  time.Duration
-	n        notifier
+	n        Notifier
 	done     *bus.Deliveries
 	streams  *bus.Streams
 	silence  silencer
@@ -72,7 +67,7 @@ type DeliveryStats struct {
 	QueueLost counter
 }
 
-func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n notifier, p deliveryPolicy, replicas int, ackWait time.Duration, log *slog.Logger) (*deliverer, error) {
+func newDeliverer(ctx context.Context, js jetstream.JetStream, name string, n Notifier, p deliveryPolicy, replicas int, ackWait time.Duration, log *slog.Logger) (*deliverer, error) {
 	d := &deliverer{name: name, js: js, replicas: replicas, ackWait: ackWait, n: n, policy: p, now: time.Now, log: log.With("notifier", name)}
 	if err := d.ensureConsumer(ctx); err != nil {
 		return nil, err

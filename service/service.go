@@ -51,7 +51,7 @@ type Options struct {
 	ShutdownTimeout time.Duration
 
 	// notifiers replace the configured targets of these names (tests).
-	notifiers map[string]notifier
+	notifiers map[string]Notifier
 }
 
 // input is a source that runs on its own (all but webhooks).
@@ -363,7 +363,7 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 
 // newNotifier builds the notifier of a config entry; nil for types not
 // available in this build.
-func (s *Service) newNotifier(nc config.Notifier) (notifier, error) {
+func (s *Service) newNotifier(nc config.Notifier) (Notifier, error) {
 	if n, ok := s.opt.notifiers[nc.Name]; ok {
 		return n, nil
 	}

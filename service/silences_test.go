@@ -18,7 +18,7 @@ import (
 // NATS port could): the alert it would mute still goes out.
 func TestSilencesThatMuteEverything(t *testing.T) {
 	flaky := newTarget(nil)
-	r := startDelivery(t, map[string]notifier{"flaky": flaky, "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)})
+	r := startDelivery(t, map[string]Notifier{"flaky": flaky, "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)})
 	for body, want := range map[string]string{
 		`{"matchers":[{"name":"rule","value":"","negate":true}],"duration":"1h","created_by":"x","comment":"y"}`:       "would mute everything",
 		`{"matchers":[{"name":"rule","value":".+","regex":true}],"duration":"1h","created_by":"x","comment":"y"}`:      "would mute everything",
