@@ -10,7 +10,6 @@ package ui_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,6 +27,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/service"
@@ -203,7 +203,7 @@ func browser(t *testing.T) context.Context {
 			if ev.Type == "error" || ev.Type == "assert" {
 				var args []string
 				for _, a := range ev.Args {
-					args = append(args, fmt.Sprintf("%s", a.Value))
+					args = append(args, fmt.Sprint(a.Value))
 				}
 				report("console." + string(ev.Type) + ": " + strings.Join(args, " "))
 			}

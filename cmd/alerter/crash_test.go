@@ -20,7 +20,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/internal/natscluster"
 	"github.com/alerter/alerter/internal/natstest"
 )
@@ -175,7 +175,7 @@ routes: {default: [console]}
 	perActor := map[string]int{}
 	ids := map[string]bool{}
 	for _, b := range env.Alerts(t) {
-		var a engine.Alert
+		var a alerter.Alert
 		if err := json.Unmarshal(b, &a); err != nil {
 			t.Fatal(err)
 		}
@@ -264,7 +264,7 @@ func TestCrashWithPendingDeliveries(t *testing.T) {
 			w.WriteHeader(http.StatusBadGateway)
 			return
 		}
-		var a engine.Alert
+		var a alerter.Alert
 		b, _ := io.ReadAll(r.Body)
 		if json.Unmarshal(b, &a) != nil {
 			w.WriteHeader(http.StatusBadRequest)
@@ -311,7 +311,7 @@ routes: {default: [siem]}
 	}
 	c.kill()
 	down.Store(false)
-	c = startChild(t, cfg, out)
+	_ = startChild(t, cfg, out) // stopped by its cleanup
 	waitReady(t, url)
 	deadline = time.Now().Add(60 * time.Second)
 	for {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -17,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/internal/natscluster"
 	"github.com/alerter/alerter/service"
 )
@@ -120,9 +121,9 @@ func TestReplayInEventTimeOrder(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("code %d: %s", code, errs)
 	}
-	var alerts []engine.Alert
+	var alerts []alerter.Alert
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		var a engine.Alert
+		var a alerter.Alert
 		if err := json.Unmarshal([]byte(line), &a); err != nil {
 			t.Fatalf("not JSON: %q", line)
 		}
@@ -160,7 +161,7 @@ func TestReplayAgainst(t *testing.T) {
 	}
 	type line struct {
 		Change string
-		Alert  engine.Alert
+		Alert  alerter.Alert
 	}
 	run := func(rules string) (got []string, summary string) {
 		t.Helper()
@@ -247,7 +248,7 @@ func TestCommandsWithConfig(t *testing.T) {
 	}
 	code, out, errs = runCLI(t, `{"id":"e","time":"2024-05-14T10:00:00Z","action":"Global setting changed","actor":{"name":"bob"}}`,
 		"replay", "--config", cfg, "--rules", "testdata/withconfig/rules.yaml", "--events", "-")
-	var a engine.Alert
+	var a alerter.Alert
 	if err := json.Unmarshal([]byte(out), &a); code != 0 || err != nil || strings.Join(a.Notify, ",") != "pager,console" {
 		t.Errorf("replay: %d %q %q (%v)", code, out, errs, err)
 	}
@@ -321,7 +322,7 @@ func TestSilenceCommands(t *testing.T) {
 	if code, out, _ = runCLI(t, "", "silence", "expire", "--url", url, id); code != 0 || !strings.Contains(out, "expired "+id) {
 		t.Errorf("expire: %d %q", code, out)
 	}
-	if code, out, _ = runCLI(t, "", "silence", "list", "--url", url); strings.Contains(out, id) {
+	if _, out, _ = runCLI(t, "", "silence", "list", "--url", url); strings.Contains(out, id) {
 		t.Errorf("an expired silence is listed without --all: %q", out)
 	}
 	if _, out, _ = runCLI(t, "", "silence", "list", "--url", url, "--all"); !strings.Contains(out, "expired") {
@@ -374,7 +375,7 @@ func TestNotifyTest(t *testing.T) {
 	if code != 0 || got.Load() != 1 || !strings.Contains(errs, "sent a test alert to siem (webhook)") {
 		t.Fatalf("notify test siem: %d %q, %d received", code, errs, got.Load())
 	}
-	var a engine.Alert
+	var a alerter.Alert
 	if err := json.Unmarshal(body, &a); err != nil || a.Severity != "critical" || !strings.HasPrefix(a.Title, "Test notification from alerter") {
 		t.Errorf("the target received %s (%v)", body, err)
 	}

@@ -164,12 +164,6 @@ func (s *smtpServer) set(m notifiertest.Mode) {
 	}
 }
 
-func (s *smtpServer) current() notifiertest.Mode {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state
-}
-
 func (s *smtpServer) messages() []received {
 	s.mu.Lock()
 	defer s.mu.Unlock()
