@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 )
@@ -321,7 +322,7 @@ func BenchmarkEncodeEvent(b *testing.B) {
 func BenchmarkDeliveriesPut(b *testing.B) {
 	d := benchDeliveries(b)
 	ctx := benchCtx(b)
-	o := Outcome{Status: Sent, Attempts: 1, At: time.Now()}
+	o := alerter.Outcome{Status: alerter.Sent, Attempts: 1, At: time.Now()}
 	i := 0
 	for b.Loop() {
 		if err := d.Put(ctx, "console", fmt.Sprintf("01HXV8VQSY8NHHNRHYCW%06d", i), o); err != nil {

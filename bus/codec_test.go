@@ -1,10 +1,11 @@
 package bus
 
 import (
-	"encoding/json"
 	"errors"
 	"math"
 	"testing"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter/engine"
 )

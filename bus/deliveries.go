@@ -8,19 +8,13 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alerter/alerter"
 )
 
 // DefaultDeliveriesBucket records what became of each alert at each
 // target.
 const DefaultDeliveriesBucket = "ALERTER_DELIVERIES"
-
-// Delivery outcomes.
-const (
-	Sent     = "sent"     // the target accepted it
-	Silenced = "silenced" // a silence matched: recorded, not sent
-	Dead     = "dead"     // given up on: in the dead letters
-	Requeued = "requeued" // a dead letter handed back to be tried again
-)
 
 // Errors of Requeue.
 var (
@@ -34,19 +28,6 @@ var (
 	// errStale: a read older than what is known to be written.
 	errStale = errors.New("read a stale record; will read again")
 )
-
-// Outcome is what became of one alert at one target.
-type Outcome struct {
-	Status   string    `json:"status"`
-	Attempts int       `json:"attempts"`
-	At       time.Time `json:"at"`
-	Error    string    `json:"error,omitempty"`
-	// Silences are the ids of the silences that matched.
-	Silences []string `json:"silences,omitempty"`
-	// Copy is, while requeued, the stream sequence of the copy being tried
-	// (see Deliveries.Claim).
-	Copy uint64 `json:"copy,omitempty"`
-}
 
 // Deliveries record what became of each (alert, target) pair. A consumer's
 // acknowledgements reach the disk some time after they are made, so after
@@ -68,24 +49,24 @@ func NewDeliveries(ctx context.Context, js jetstream.JetStream, replicas int, tt
 }
 
 // Get returns the outcome recorded for the alert at target, if any.
-func (d *Deliveries) Get(ctx context.Context, target, alertID string) (Outcome, bool, error) {
+func (d *Deliveries) Get(ctx context.Context, target, alertID string) (alerter.Outcome, bool, error) {
 	e, err := d.kv.Get(ctx, key(target, alertID))
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return Outcome{}, false, nil
+		return alerter.Outcome{}, false, nil
 	case err != nil:
-		return Outcome{}, false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
+		return alerter.Outcome{}, false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
 	}
-	var o Outcome
+	var o alerter.Outcome
 	if err := json.Unmarshal(e.Value(), &o); err != nil {
 		// Written by an older version or by hand: it still says delivered.
-		return Outcome{Status: Sent}, true, nil
+		return alerter.Outcome{Status: alerter.Sent}, true, nil
 	}
 	return o, true, nil
 }
 
 // Put records the outcome for the alert at target.
-func (d *Deliveries) Put(ctx context.Context, target, alertID string, o Outcome) error {
+func (d *Deliveries) Put(ctx context.Context, target, alertID string, o alerter.Outcome) error {
 	b, err := json.Marshal(o)
 	if err != nil {
 		return err
@@ -116,18 +97,18 @@ func (d *Deliveries) Requeue(ctx context.Context, target, alertID string) (rev u
 		case err != nil:
 			return 0, false, false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
 		}
-		var o Outcome
+		var o alerter.Outcome
 		if err := json.Unmarshal(e.Value(), &o); err != nil {
-			o.Status = Sent // see Get
+			o.Status = alerter.Sent // see Get
 		}
 		switch o.Status {
-		case Requeued:
+		case alerter.Requeued:
 			return e.Revision(), true, o.Copy != 0, nil
-		case Dead:
+		case alerter.Dead:
 		default:
 			return 0, false, false, fmt.Errorf("%w: it was %s", ErrNotDead, o.Status)
 		}
-		b, err := json.Marshal(Outcome{Status: Requeued, Attempts: o.Attempts, At: time.Now().UTC(), Error: o.Error})
+		b, err := json.Marshal(alerter.Outcome{Status: alerter.Requeued, Attempts: o.Attempts, At: time.Now().UTC(), Error: o.Error})
 		if err != nil {
 			return 0, false, false, err
 		}
@@ -162,8 +143,8 @@ func (d *Deliveries) Claim(ctx context.Context, target, alertID string, rev, seq
 			// requeue this copy was stored for is not there yet.
 			return false, fmt.Errorf("deliveries %s %s: %w", target, alertID, errStale)
 		}
-		var o Outcome
-		if json.Unmarshal(e.Value(), &o) != nil || o.Status != Requeued {
+		var o alerter.Outcome
+		if json.Unmarshal(e.Value(), &o) != nil || o.Status != alerter.Requeued {
 			return false, nil
 		}
 		switch {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/alerter/alerter"
 )
 
 // A dead delivery is requeued once however often it is asked for, and its
@@ -18,13 +20,13 @@ func TestRequeueAndClaim(t *testing.T) {
 	if _, _, _, err := d.Requeue(ctx, "slack", "a1"); !errors.Is(err, ErrNoRecord) {
 		t.Errorf("no record: %v", err)
 	}
-	if err := d.Put(ctx, "slack", "a1", Outcome{Status: Sent}); err != nil {
+	if err := d.Put(ctx, "slack", "a1", alerter.Outcome{Status: alerter.Sent}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, _, err := d.Requeue(ctx, "slack", "a1"); !errors.Is(err, ErrNotDead) {
 		t.Errorf("a sent delivery: %v", err)
 	}
-	if err := d.Put(ctx, "slack", "a2", Outcome{Status: Dead, Attempts: 3, Error: "invalid_auth"}); err != nil {
+	if err := d.Put(ctx, "slack", "a2", alerter.Outcome{Status: alerter.Dead, Attempts: 3, Error: "invalid_auth"}); err != nil {
 		t.Fatal(err)
 	}
 	rev, already, claimed, err := d.Requeue(ctx, "slack", "a2")
@@ -51,7 +53,7 @@ func TestRequeueAndClaim(t *testing.T) {
 	if _, already, claimed, err := d.Requeue(ctx, "slack", "a2"); err != nil || !already || !claimed {
 		t.Errorf("requeue once claimed: %v %v %v", already, claimed, err)
 	}
-	if o, ok, err := d.Get(ctx, "slack", "a2"); err != nil || !ok || o.Status != Requeued || o.Copy != 7 || o.Attempts != 3 {
+	if o, ok, err := d.Get(ctx, "slack", "a2"); err != nil || !ok || o.Status != alerter.Requeued || o.Copy != 7 || o.Attempts != 3 {
 		t.Errorf("the record: %+v %v %v", o, ok, err)
 	}
 }

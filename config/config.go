@@ -22,6 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/internal/yamlx"
 	"github.com/alerter/alerter/rules"
 )
@@ -36,7 +37,7 @@ type Config struct {
 	Notifiers []Notifier          `yaml:"notifiers,omitempty" json:"notifiers,omitempty"`
 	// Routes are the targets of alerts whose rule has no notify:, by
 	// severity (info, low, medium, high, critical) or "default".
-	Routes map[string][]string `yaml:"routes,omitempty" json:"routes,omitempty"`
+	Routes alerter.Routes `yaml:"routes,omitempty" json:"routes,omitempty"`
 	// Silences bounds the silences people create.
 	Silences Silences `yaml:"silences" json:"silences"`
 }
@@ -450,7 +451,7 @@ func Default() *Config {
 	c := &Config{
 		Sources:   []Source{{Name: "default", Type: SourceWebhook}},
 		Notifiers: []Notifier{{Name: "console", Type: NotifierConsole}},
-		Routes:    map[string][]string{"default": {"console"}},
+		Routes:    alerter.Routes{"default": {"console"}},
 	}
 	absent := func(string) bool { return false }
 	c.Server.defaults(absent)
@@ -512,26 +513,6 @@ func (c *Config) DynamicLists() []string {
 		}
 	}
 	return out
-}
-
-// Route returns the notifiers for an alert of severity whose rule has no
-// notify: routes[severity], else routes[default], else none (the alert is
-// recorded but sent nowhere). The slice is the Config's own, not a copy,
-// because this runs for every alert: do not modify it.
-func (c *Config) Route(severity string) []string {
-	if r := c.Routes[severity]; len(r) > 0 {
-		return r
-	}
-	return c.Routes["default"]
-}
-
-// Targets returns where an alert goes: its rule's notify: list if it has
-// one, else the routes for its severity. Like Route, the slice is shared.
-func (c *Config) Targets(notify []string, severity string) []string {
-	if len(notify) > 0 {
-		return notify
-	}
-	return c.Route(severity)
 }
 
 // RuleOptions are what rule files are checked against with this config:

@@ -2,7 +2,6 @@ package config
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/internal/yamlx"
 )
 
@@ -112,7 +113,7 @@ func TestLoadSpecExample(t *testing.T) {
 		"medium":   {"console"},
 		"info":     {"console"},
 	} {
-		if got := c.Route(sev); !slices.Equal(got, want) {
+		if got := c.Routes.Targets(nil, alerter.Severity(sev)); !slices.Equal(got, want) {
 			t.Errorf("Route(%s) = %v, want %v", sev, got, want)
 		}
 	}
@@ -176,10 +177,10 @@ func TestLoadExtended(t *testing.T) {
 		siem.Headers["X-Tenant"].Value() != "security" || siem.RatePerSecond != 50 {
 		t.Errorf("siem: %+v", siem)
 	}
-	if got := c.Route("low"); got != nil {
+	if got := c.Routes.Targets(nil, alerter.Severity("low")); got != nil {
 		t.Errorf("Route(low) without a default route = %v, want none", got)
 	}
-	if got := c.Route("info"); !slices.Equal(got, []string{"mail"}) {
+	if got := c.Routes.Targets(nil, alerter.Severity("info")); !slices.Equal(got, []string{"mail"}) {
 		t.Errorf("Route(info) = %v", got)
 	}
 }
@@ -194,7 +195,7 @@ func TestDefault(t *testing.T) {
 	if !reflect.DeepEqual(d.Sources, []Source{{Name: "default", Type: "webhook", Format: "auto", Path: "/webhooks/default"}}) {
 		t.Errorf("Default() sources: %+v", d.Sources)
 	}
-	if !slices.Equal(d.NotifierNames(), []string{"console"}) || !slices.Equal(d.Route("critical"), []string{"console"}) {
+	if !slices.Equal(d.NotifierNames(), []string{"console"}) || !slices.Equal(d.Routes.Targets(nil, alerter.Critical), []string{"console"}) {
 		t.Errorf("Default() notifiers %v, routes %v", d.NotifierNames(), d.Routes)
 	}
 	// Written out and read back, it is valid and unchanged.
@@ -756,7 +757,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatal("nil config without an error")
 			}
 			for _, sev := range slices.Concat(severities, []string{"default"}) {
-				for _, n := range c.Route(sev) {
+				for _, n := range c.Routes.Targets(nil, alerter.Severity(sev)) {
 					if c.Notifier(n) == nil {
 						t.Fatalf("route %s names unknown notifier %q", sev, n)
 					}

@@ -7,34 +7,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
-
-	"github.com/alerter/alerter/event"
-	"github.com/alerter/alerter/rules"
 )
-
-// Alert is one firing of a rule for a group. Its JSON shape is the same
-// everywhere: replay output, the webhook notifier's body, the API.
-type Alert struct {
-	ID         string            `json:"id"`
-	Rule       string            `json:"rule"`
-	Name       string            `json:"name"`
-	Severity   rules.Severity    `json:"severity"`
-	Title      string            `json:"title"`
-	Text       string            `json:"text"`
-	Runbook    string            `json:"runbook"`
-	Labels     map[string]string `json:"labels"`
-	Tags       []string          `json:"tags"`
-	Group      map[string]string `json:"group"`
-	DedupKey   string            `json:"dedup_key"`
-	Time       time.Time         `json:"time"`
-	FiredAt    time.Time         `json:"fired_at"`
-	Count      int               `json:"count"`
-	Suppressed int64             `json:"suppressed"`
-	Event      *event.Event      `json:"event"`
-	EventIDs   []string          `json:"event_ids"`
-	// Notify are the targets after routing, where routing has been done.
-	Notify []string `json:"notify,omitempty"`
-}
 
 // groupHash names a group by its values. It is stable across processes and
 // versions, because dedup state and PagerDuty incidents are keyed by it.

@@ -1,7 +1,7 @@
 package engine_test
 
 import (
-	"encoding/json"
+	stdjson "encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -69,7 +69,7 @@ func BenchmarkDecodeOnly(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var m map[string]any
-			if err := json.Unmarshal(data, &m); err != nil {
+			if err := stdjson.Unmarshal(data, &m); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/internal/exprlimit"
 	"github.com/alerter/alerter/rules"
@@ -367,7 +368,7 @@ func (w *worker) run(p *vm.Program, env any) (out any, err error) {
 // Result is what processing one event gave.
 type Result struct {
 	Matches []Match
-	Alerts  []*Alert
+	Alerts  []*alerter.Alert
 	// Suppressed are the ids of the rules whose match was suppressed.
 	Suppressed []string
 	Errors     []RuleError
@@ -440,7 +441,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (Result, error) {
 }
 
 // decide runs the stateful stage for one match.
-func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Match, lists map[string][]string) (*Alert, bool, error) {
+func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Match, lists map[string][]string) (*alerter.Alert, bool, error) {
 	r, st, p := m.Rule, s.stats[m.index], s.pol[m.index]
 	hash := groupHash(m.Group)
 	dedupKey := r.ID + ":" + hash
@@ -468,7 +469,7 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 	// The alert's event carries its raw payload as the original bytes
 	// (event.MarshalJSON), so raw is not decoded for it; rules and
 	// templates that read event.raw had it decoded before evaluation.
-	a := &Alert{
+	a := &alerter.Alert{
 		ID:         alertID(dedupKey, ev.ID, ev.Time),
 		Rule:       r.ID,
 		Name:       r.Name,

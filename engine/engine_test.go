@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/internal/exprlimit"
 	"github.com/alerter/alerter/rules"
@@ -46,7 +47,7 @@ rules:
 `)
 	fired := t0.Add(time.Hour)
 	e := New(set, &MemStore{}, WithClock(func() time.Time { return fired }))
-	var alerts []*Alert
+	var alerts []*alerter.Alert
 	suppressed := 0
 	for i, at := range []time.Duration{0, time.Minute, 2 * time.Minute, 3 * time.Minute, 4 * time.Minute} {
 		res, err := e.Process(t.Context(), ev(fmt.Sprint("e", i), "Findings exported", "akumar", at))
@@ -65,7 +66,7 @@ rules:
 		t.Fatalf("got %d alerts, %d suppressed; want 1 and 2", len(alerts), suppressed)
 	}
 	a := alerts[0]
-	if a.Rule != "exports-burst" || a.Severity != rules.High || a.Count != 3 || a.Suppressed != 0 ||
+	if a.Rule != "exports-burst" || a.Severity != alerter.High || a.Count != 3 || a.Suppressed != 0 ||
 		!slices.Equal(a.EventIDs, []string{"e0", "e1", "e2"}) || a.Group["event.actor.name"] != "akumar" ||
 		a.Time != t0.Add(2*time.Minute) || a.FiredAt != fired || a.Labels["team"] != "security" {
 		t.Fatalf("alert fields: %+v", a)
@@ -260,7 +261,7 @@ func TestSwapKeepsCountersOfUnchangedRules(t *testing.T) {
 	}
 	e.Swap(compile(t, "rules: [{id: keep, severity: high, when: 'true'}]\n"))
 	res, _ := e.Process(t.Context(), ev("2", "x", "a", 0))
-	if len(res.Alerts) != 1 || res.Alerts[0].Severity != rules.High {
+	if len(res.Alerts) != 1 || res.Alerts[0].Severity != alerter.High {
 		t.Fatalf("new set not in effect: %+v", res.Alerts)
 	}
 	if n := e.Stats("keep").Evaluations.Load(); n != 2 {
@@ -288,7 +289,7 @@ rules:
 `)
 	e := New(set, &MemStore{})
 	var suppressed int
-	var alerts []*Alert
+	var alerts []*alerter.Alert
 	for _, x := range []*event.Event{
 		ev("a", "Findings exported", "akumar", 0),
 		ev("b", "Findings exported", "akumar", time.Minute),

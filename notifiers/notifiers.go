@@ -9,11 +9,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/internal/retry"
-	"github.com/alerter/alerter/rules"
 )
 
 // Error is a failed delivery, classified. A notifier returns one (through
@@ -75,7 +74,7 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 
 // TestAlert is the sample alert a test notification sends to target: the
 // Sample, its title saying it is a test.
-func TestAlert(target string, severity rules.Severity, now time.Time) *engine.Alert {
+func TestAlert(target string, severity alerter.Severity, now time.Time) *alerter.Alert {
 	a := Sample(severity, now)
 	a.Title = "Test notification from alerter: " + a.Title
 	a.Notify = []string{target}
@@ -85,7 +84,7 @@ func TestAlert(target string, severity rules.Severity, now time.Time) *engine.Al
 // Sample is the alert `alerter notify test` sends and the notifiers' golden
 // files render: realistic, with every field filled, and with the characters
 // that each target must escape (mrkdwn's & < >, HTML, CR LF in headers).
-func Sample(severity rules.Severity, now time.Time) *engine.Alert {
+func Sample(severity alerter.Severity, now time.Time) *alerter.Alert {
 	ev := &event.Event{
 		ID:          "3f2a9c0d5e6b7a8190a1b2c3d4e5f607",
 		Time:        time.Date(2024, 5, 14, 10, 8, 0, 0, time.UTC),
@@ -106,7 +105,7 @@ func Sample(severity rules.Severity, now time.Time) *engine.Alert {
 		Changes: []event.Change{{Key: "Security hook (scan content on publish)", From: "Enabled", To: "Disabled"}},
 		Attrs:   map[string]string{"Setting": "securityHook"},
 	}
-	return &engine.Alert{
+	return &alerter.Alert{
 		ID:       "01HXV8VQSYBTC29ZQ6YHKQYR13",
 		Rule:     "soteri-protection-weakened",
 		Name:     "Soteri protection weakened",

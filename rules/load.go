@@ -3,7 +3,6 @@ package rules
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +16,10 @@ import (
 	"strings"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/internal/yamlx"
 )
 
@@ -359,7 +360,7 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 		errs = append(errs, yamlx.At(pf.Name, node, format, args...))
 	}
 	r := &Rule{
-		ID: ry.ID, Name: ry.Name, Description: ry.Description, Severity: Severity(ry.Severity),
+		ID: ry.ID, Name: ry.Name, Description: ry.Description, Severity: alerter.Severity(ry.Severity),
 		Tags: ry.Tags, Notify: ry.Notify, Runbook: ry.Runbook, Labels: ry.Labels, Enabled: true,
 		Pos: Pos{File: pf.Name, Line: n.Line, Col: n.Column},
 	}
@@ -621,7 +622,7 @@ func (c *compiler) test(pf *parsedFile, ty *testYAML, n *yaml.Node, r *Rule, opt
 		}
 		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Group: ey.Group, Title: ey.Title, Text: ey.Text, Notify: ey.Notify}
 		if ey.Severity != nil {
-			s := Severity(*ey.Severity)
+			s := alerter.Severity(*ey.Severity)
 			if s.Rank() < 0 {
 				errs = append(errs, yamlx.At(pf.Name, &ty.Expect, "test %q: unknown severity %q", t.Name, s))
 			}

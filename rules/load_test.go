@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/internal/yamlx"
 )
 
@@ -19,7 +20,7 @@ func TestLoadGoodFile(t *testing.T) {
 		t.Fatalf("got %d rules, %d lists, %d macros", len(set.Rules), len(set.Lists), len(set.Macros))
 	}
 	r := set.Rule("soteri-global-setting-changed-by-non-admin")
-	if r.Severity != Critical || r.DedupWindow() != 30*time.Minute || len(r.GroupBy) != 1 ||
+	if r.Severity != alerter.Critical || r.DedupWindow() != 30*time.Minute || len(r.GroupBy) != 1 ||
 		r.Pos.Line != 8 || !r.Enabled || r.Labels["team"] != "security" || len(r.Tests) != 1 {
 		t.Fatalf("rule: %+v", r)
 	}

@@ -9,32 +9,9 @@ import (
 
 	"github.com/expr-lang/expr/vm"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/alerter/alerter"
 )
-
-// Severity is how bad an alert is.
-type Severity string
-
-// Severities, least severe first.
-const (
-	Info     Severity = "info"
-	Low      Severity = "low"
-	Medium   Severity = "medium"
-	High     Severity = "high"
-	Critical Severity = "critical"
-)
-
-// Severities lists the valid severities, least severe first.
-var Severities = []Severity{Info, Low, Medium, High, Critical}
-
-// Rank orders severities: 0 for info up to 4 for critical, -1 if invalid.
-func (s Severity) Rank() int {
-	for i, v := range Severities {
-		if v == s {
-			return i
-		}
-	}
-	return -1
-}
 
 // Expr is a compiled expression with its source.
 type Expr struct {
@@ -56,7 +33,7 @@ type Rule struct {
 	ID          string
 	Name        string
 	Description string
-	Severity    Severity
+	Severity    alerter.Severity
 	Tags        []string
 	When        Expr
 	Threshold   *Threshold
@@ -135,7 +112,7 @@ type Test struct {
 type Expect struct {
 	Alerts     *int
 	Suppressed *int
-	Severity   *Severity
+	Severity   *alerter.Severity
 	Group      map[string]string
 	Title      *string
 	Text       *string
@@ -150,6 +127,25 @@ type Set struct {
 	Macros map[string]string
 	// Version identifies the content the set was built from.
 	Version string
+}
+
+// Router routes the alerts of this set's rules: a rule's notify: list if it
+// has one, else routes by severity.
+func (s *Set) Router(routes alerter.Routes) alerter.Router {
+	return router{set: s, routes: routes}
+}
+
+type router struct {
+	set    *Set
+	routes alerter.Routes
+}
+
+func (r router) Route(a *alerter.Alert) []string {
+	var notify []string
+	if rl := r.set.Rule(a.Rule); rl != nil {
+		notify = rl.Notify
+	}
+	return r.routes.Targets(notify, a.Severity)
 }
 
 // Rule returns the rule with id, or nil.

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/rules"
@@ -26,26 +26,9 @@ type Result struct {
 	Err error
 }
 
-// Router names the targets of an alert (routing by severity and notify:).
-// Without one, a test's notify expectation is checked against the rule's
-// own notify list.
-type Router func(*engine.Alert) []string
-
-// ConfigRouter routes as the service does with cfg: a rule's notify:, else
-// the config's routes by severity.
-func ConfigRouter(cfg *config.Config, set *rules.Set) Router {
-	return func(a *engine.Alert) []string {
-		var notify []string
-		if r := set.Rule(a.Rule); r != nil {
-			notify = r.Notify
-		}
-		return cfg.Targets(notify, string(a.Severity))
-	}
-}
-
 // Run runs the tests of every rule in set, disabled rules included (a rule
 // is tested before it is switched on).
-func Run(ctx context.Context, set *rules.Set, route Router) []Result {
+func Run(ctx context.Context, set *rules.Set, route alerter.Router) []Result {
 	var out []Result
 	for _, r := range set.Rules {
 		for _, t := range r.Tests {
@@ -58,14 +41,14 @@ func Run(ctx context.Context, set *rules.Set, route Router) []Result {
 
 // outcome is what a test's events produced.
 type outcome struct {
-	alerts     []*engine.Alert
+	alerts     []*alerter.Alert
 	suppressed int
 	events     int
 	matched    int
 	errs       []string
 }
 
-func runOne(ctx context.Context, set *rules.Set, r *rules.Rule, t rules.Test, route Router) error {
+func runOne(ctx context.Context, set *rules.Set, r *rules.Rule, t rules.Test, route alerter.Router) error {
 	one := *r
 	one.Enabled = true
 	lists := maps.Clone(set.Lists)
@@ -110,7 +93,7 @@ func runOne(ctx context.Context, set *rules.Set, r *rules.Rule, t rules.Test, ro
 	return nil
 }
 
-func check(x rules.Expect, o outcome, r *rules.Rule, route Router) error {
+func check(x rules.Expect, o outcome, r *rules.Rule, route alerter.Router) error {
 	var fails []string
 	fail := func(format string, args ...any) { fails = append(fails, fmt.Sprintf(format, args...)) }
 	if x.Alerts != nil {
@@ -145,7 +128,7 @@ func check(x rules.Expect, o outcome, r *rules.Rule, route Router) error {
 		if x.Notify != nil {
 			got := r.Notify
 			if route != nil {
-				got = route(a)
+				got = route.Route(a)
 			}
 			if !slices.Equal(x.Notify, got) {
 				fail("notify: expected %v, got %v", x.Notify, got)

@@ -15,9 +15,9 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/service/openapi"
 	"github.com/alerter/alerter/silences"
 )
@@ -252,8 +252,8 @@ func (s *Service) previewSilence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	matched, scanned := 0, 0
-	shown := []*engine.Alert{}
-	_, err := s.newestAlerts(r.Context(), 0, "", func(a *engine.Alert) bool {
+	shown := []*alerter.Alert{}
+	_, err := s.newestAlerts(r.Context(), 0, "", func(a *alerter.Alert) bool {
 		scanned++
 		if sl.MatchesAlert(a) {
 			matched++
@@ -349,7 +349,7 @@ func (s *Service) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	}
 	letters := []deadLetterView{}
 	next, err := newestFirst(r.Context(), s.streams.Dead, before, func(m *jetstream.RawStreamMsg) bool {
-		var dl DeadLetter
+		var dl alerter.DeadLetter
 		if (subject == "" || m.Subject == subject) && json.Unmarshal(m.Data, &dl) == nil && dl.Alert != nil {
 			letters = append(letters, deadLetterView{DeadLetter: dl})
 		}
@@ -377,7 +377,7 @@ func (s *Service) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 // target since ("now"): dead, requeued, sent, silenced; "expired" when the
 // record is gone (it can no longer be handed back); absent when unknown.
 type deadLetterView struct {
-	DeadLetter
+	alerter.DeadLetter
 	Now string `json:"now,omitempty"`
 }
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/rules"
 	"github.com/alerter/alerter/silences"
@@ -93,7 +93,7 @@ func (s *Service) publishAction(ctx context.Context, act action) {
 // ownAction tells an alert on one of alerter's own actions, which no
 // silence mutes: a silence could otherwise mute the alert about itself
 // (a silence of the rule that watches silences, created with it).
-func ownAction(a *engine.Alert) bool {
+func ownAction(a *alerter.Alert) bool {
 	return a.Event != nil && a.Event.Source == config.OwnSource
 }
 
@@ -119,14 +119,14 @@ func (s *Service) silenceAction(name string, who Identity, sl silences.Silence) 
 	objects := []event.Object{{Type: "silence", ID: sl.ID, Name: attrs["matchers"]}}
 	covered := coveredRules(sl, s.eng.Rules())
 	ids := make([]string, 0, len(covered))
-	top := rules.Severity("")
+	top := alerter.Severity("")
 	critical := 0
 	for _, r := range covered {
 		ids = append(ids, r.ID)
 		if r.Severity.Rank() > top.Rank() {
 			top = r.Severity
 		}
-		if r.Severity == rules.Critical {
+		if r.Severity == alerter.Critical {
 			critical++
 		}
 		if len(objects) <= maxCovered {
@@ -157,7 +157,7 @@ func coveredRules(sl silences.Silence, set *rules.Set) []*rules.Rule {
 	})
 	var out []*rules.Rule
 	for _, r := range set.Rules {
-		if static.MatchesAlert(&engine.Alert{Rule: r.ID, Severity: r.Severity, Labels: r.Labels}) {
+		if static.MatchesAlert(&alerter.Alert{Rule: r.ID, Severity: r.Severity, Labels: r.Labels}) {
 			out = append(out, r)
 		}
 	}

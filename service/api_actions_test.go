@@ -4,14 +4,15 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/rules"
 	"github.com/alerter/alerter/silences"
 )
 
 var actionRules = &rules.Set{Version: "v2", Rules: []*rules.Rule{
-	{ID: "admin-added", Name: "Admin added", Severity: rules.Critical, Labels: map[string]string{"team": "security"}},
-	{ID: "export-burst", Name: "Export burst", Severity: rules.High, Labels: map[string]string{"team": "data"}},
-	{ID: "page-created", Name: "Page created", Severity: rules.Info},
+	{ID: "admin-added", Name: "Admin added", Severity: alerter.Critical, Labels: map[string]string{"team": "security"}},
+	{ID: "export-burst", Name: "Export burst", Severity: alerter.High, Labels: map[string]string{"team": "data"}},
+	{ID: "page-created", Name: "Page created", Severity: alerter.Info},
 }}
 
 // A silence covers the rules its matchers on rule, severity and labels

@@ -13,10 +13,9 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/bus"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
-	"github.com/alerter/alerter/rules"
 )
 
 // ruleView is a loaded rule with its counters, as GET /api/v1/rules shows.
@@ -24,7 +23,7 @@ type ruleView struct {
 	ID          string            `json:"id"`
 	Name        string            `json:"name"`
 	Description string            `json:"description,omitempty"`
-	Severity    rules.Severity    `json:"severity"`
+	Severity    alerter.Severity  `json:"severity"`
 	Tags        []string          `json:"tags"`
 	Labels      map[string]string `json:"labels"`
 	Enabled     bool              `json:"enabled"`
@@ -72,7 +71,7 @@ func (s *Service) listRules(w http.ResponseWriter, r *http.Request) {
 		v := ruleView{
 			ID: rl.ID, Name: rl.Name, Description: rl.Description, Severity: rl.Severity,
 			Tags: nonNil(rl.Tags), Labels: rl.Labels, Enabled: rl.Enabled, When: rl.When.Source,
-			Notify: nonNil(s.cfg.Targets(rl.Notify, string(rl.Severity))), Runbook: rl.Runbook,
+			Notify: nonNil(s.cfg.Routes.Targets(rl.Notify, rl.Severity)), Runbook: rl.Runbook,
 			File: rl.Pos.File, Line: rl.Pos.Line, Tests: len(rl.Tests),
 			Title: rl.Title.Source, Text: rl.Text.Source, Source: rl.Source,
 		}
@@ -110,13 +109,13 @@ func nonNil[T any](s []T) []T {
 // alertFilter selects alerts of the history.
 type alertFilter struct {
 	rule     string
-	severity rules.Severity
+	severity alerter.Severity
 	group    map[string]string // by expression (or "" for any) → value
 	since    time.Time
 	until    time.Time
 }
 
-func (f *alertFilter) match(a *engine.Alert) bool {
+func (f *alertFilter) match(a *alerter.Alert) bool {
 	if f.severity != "" && a.Severity != f.severity {
 		return false
 	}
@@ -148,7 +147,7 @@ func (f *alertFilter) match(a *engine.Alert) bool {
 // before (the "next" cursor of the previous page).
 func (s *Service) listAlerts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := alertFilter{rule: q.Get("rule"), severity: rules.Severity(q.Get("severity")), group: map[string]string{}}
+	f := alertFilter{rule: q.Get("rule"), severity: alerter.Severity(q.Get("severity")), group: map[string]string{}}
 	if f.severity != "" && f.severity.Rank() < 0 {
 		writeJSON(w, http.StatusBadRequest, errorBody("severity must be one of info, low, medium, high, critical"))
 		return
@@ -171,7 +170,7 @@ func (s *Service) listAlerts(w http.ResponseWriter, r *http.Request) {
 	f.since, f.until = hq.since, hq.until
 	withDeliveries := q.Get("deliveries") == "true"
 	alerts := []alertItem{}
-	next, err := s.newestAlerts(r.Context(), hq.before, f.rule, func(a *engine.Alert) bool {
+	next, err := s.newestAlerts(r.Context(), hq.before, f.rule, func(a *alerter.Alert) bool {
 		if f.match(a) {
 			alerts = append(alerts, alertItem{Alert: a})
 		}
@@ -237,14 +236,14 @@ func intParam(w http.ResponseWriter, v string, def, most int) (int, bool) {
 // alertItem is an alert of the history, with ?deliveries=true what became
 // of it at each target.
 type alertItem struct {
-	*engine.Alert
-	Deliveries map[string]bus.Outcome `json:"deliveries,omitempty"`
+	*alerter.Alert
+	Deliveries map[string]alerter.Outcome `json:"deliveries,omitempty"`
 }
 
 type alertDetail struct {
-	*engine.Alert
-	Deliveries map[string]bus.Outcome `json:"deliveries"`
-	Events     []*event.Event         `json:"events,omitempty"`
+	*alerter.Alert
+	Deliveries map[string]alerter.Outcome `json:"deliveries"`
+	Events     []*event.Event             `json:"events,omitempty"`
 }
 
 func (s *Service) getAlert(w http.ResponseWriter, r *http.Request) {
@@ -262,7 +261,7 @@ func (s *Service) getAlert(w http.ResponseWriter, r *http.Request) {
 
 // storedAlert reads the alert of the request's {id} from ALERTS, answering
 // for it when it cannot: 404 when there is none.
-func (s *Service) storedAlert(w http.ResponseWriter, r *http.Request) (*engine.Alert, []byte, bool) {
+func (s *Service) storedAlert(w http.ResponseWriter, r *http.Request) (*alerter.Alert, []byte, bool) {
 	id := r.PathValue("id")
 	data, _, err := s.streams.Alert(r.Context(), id)
 	switch {
@@ -273,7 +272,7 @@ func (s *Service) storedAlert(w http.ResponseWriter, r *http.Request) (*engine.A
 		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
 		return nil, nil, false
 	}
-	var a engine.Alert
+	var a alerter.Alert
 	if err := json.Unmarshal(data, &a); err != nil {
 		writeJSON(w, http.StatusInternalServerError, errorBody("stored alert unreadable: "+err.Error()))
 		return nil, nil, false
@@ -343,20 +342,20 @@ func (s *Service) redeliver(w http.ResponseWriter, r *http.Request) {
 			attrs:   map[string]string{"alert_id": id, "rule": a.Rule, "severity": string(a.Severity), "target": req.Target, "title": a.Title},
 			objects: []event.Object{{Type: "alert", ID: id, Name: a.Title}, {Type: "rule", ID: a.Rule, Name: a.Name}}})
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"alert": id, "target": req.Target, "status": bus.Requeued, "already": already})
+	writeJSON(w, http.StatusAccepted, map[string]any{"alert": id, "target": req.Target, "status": alerter.Requeued, "already": already})
 }
 
 // outcomes are what became of a at each of its targets; a target with no
 // outcome recorded yet is pending.
-func (s *Service) outcomes(ctx context.Context, a *engine.Alert) (map[string]bus.Outcome, error) {
-	out := make(map[string]bus.Outcome, len(a.Notify))
+func (s *Service) outcomes(ctx context.Context, a *alerter.Alert) (map[string]alerter.Outcome, error) {
+	out := make(map[string]alerter.Outcome, len(a.Notify))
 	for _, t := range a.Notify {
 		o, ok, err := s.deliveries.Get(ctx, t, a.ID)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			o = bus.Outcome{Status: "pending"}
+			o = alerter.Outcome{Status: "pending"}
 		}
 		o.Copy = 0 // internal to redelivery
 		out[t] = o
@@ -368,7 +367,7 @@ func (s *Service) outcomes(ctx context.Context, a *engine.Alert) (map[string]bus
 // of its event_ids. They were stored before the alert fired, within the
 // rule's window plus the time they may have taken to arrive (an hour is
 // allowed); events not found there are left out.
-func (s *Service) alertEvents(ctx context.Context, a *engine.Alert) []*event.Event {
+func (s *Service) alertEvents(ctx context.Context, a *alerter.Alert) []*event.Event {
 	if len(a.EventIDs) < 2 || a.FiredAt.IsZero() {
 		return nil
 	}
@@ -399,12 +398,12 @@ func (s *Service) alertEvents(ctx context.Context, a *engine.Alert) []*event.Eve
 // newestAlerts calls fn with the alerts of the history, newest first (of
 // rule only, if not ""), as newestFirst pages: the copies that hand dead
 // letters back (bus.RedeliverHeader) are not alerts of their own.
-func (s *Service) newestAlerts(ctx context.Context, before uint64, rule string, fn func(*engine.Alert) bool) (next uint64, err error) {
+func (s *Service) newestAlerts(ctx context.Context, before uint64, rule string, fn func(*alerter.Alert) bool) (next uint64, err error) {
 	return newestFirst(ctx, s.streams.Alerts, before, func(m *jetstream.RawStreamMsg) bool {
 		if (rule != "" && !strings.HasPrefix(m.Subject, bus.AlertsSubject+"."+rule+".")) || m.Header.Get(bus.RedeliverHeader) != "" {
 			return true
 		}
-		var a engine.Alert
+		var a alerter.Alert
 		if json.Unmarshal(m.Data, &a) != nil {
 			return true
 		}

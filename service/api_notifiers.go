@@ -8,9 +8,9 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/notifiers"
-	"github.com/alerter/alerter/rules"
 )
 
 // notifierView is a configured target as GET /api/v1/notifiers shows it:
@@ -64,7 +64,7 @@ func (s *Service) testNotifier(w http.ResponseWriter, r *http.Request) {
 	}
 	req := struct {
 		Severity string `json:"severity"`
-	}{Severity: string(rules.High)}
+	}{Severity: string(alerter.High)}
 	if r.ContentLength != 0 {
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 		dec.DisallowUnknownFields()
@@ -73,7 +73,7 @@ func (s *Service) testNotifier(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if rules.Severity(req.Severity).Rank() < 0 {
+	if alerter.Severity(req.Severity).Rank() < 0 {
 		writeJSON(w, http.StatusBadRequest, errorBody("severity must be one of info, low, medium, high, critical"))
 		return
 	}
@@ -91,7 +91,7 @@ func (s *Service) testNotifier(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	err := d.n.Notify(ctx, notifiers.TestAlert(name, rules.Severity(req.Severity), time.Now().UTC()))
+	err := d.n.Notify(ctx, notifiers.TestAlert(name, alerter.Severity(req.Severity), time.Now().UTC()))
 	// A test pages a real target: who did it is recorded, sent or not
 	// (the error is left out: a target's answer may echo credentials).
 	who := identity(r)

@@ -14,16 +14,16 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/internal/retry"
 	"github.com/alerter/alerter/notifiers"
 )
 
 // silencer tells which silences match an alert now.
 type silencer interface {
-	Matching(a *engine.Alert, now time.Time) []string
+	Matching(a *alerter.Alert, now time.Time) []string
 }
 
 // deliveryPolicy is how hard a target is tried.
@@ -210,7 +210,7 @@ func (d *deliverer) consume(ctx context.Context, it jetstream.MessagesContext, m
 }
 
 func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
-	var a engine.Alert
+	var a alerter.Alert
 	if err := json.Unmarshal(msg.Data(), &a); err != nil {
 		d.log.Error("not an alert in the ALERTS stream; skipped", "subject", msg.Subject(), "err", err)
 		_ = msg.Term()
@@ -268,7 +268,7 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 	if d.silence != nil && !ownAction(&a) {
 		if ids := d.silence.Matching(&a, d.now()); len(ids) > 0 {
 			d.stats.Silenced.Add(1)
-			d.record(ctx, msg, &a, bus.Outcome{Status: bus.Silenced, Attempts: attempt - 1, Silences: ids})
+			d.record(ctx, msg, &a, alerter.Outcome{Status: alerter.Silenced, Attempts: attempt - 1, Silences: ids})
 			return
 		}
 	}
@@ -281,7 +281,7 @@ func (d *deliverer) handle(ctx context.Context, msg jetstream.Msg) {
 	cancel()
 	if err == nil {
 		d.stats.Sent.Add(1)
-		d.record(ctx, msg, &a, bus.Outcome{Status: bus.Sent, Attempts: attempt})
+		d.record(ctx, msg, &a, alerter.Outcome{Status: alerter.Sent, Attempts: attempt})
 		return
 	}
 	d.stats.Failed.Add(1)
@@ -346,7 +346,7 @@ func (d *deliverer) waitTurn(ctx context.Context, msg jetstream.Msg) error {
 // settled tells whether the alert needs nothing more now: it was settled
 // at this target already (it is acknowledged), or the
 // record could not be read (it is handed back, to be tried again).
-func (d *deliverer) settled(ctx context.Context, msg jetstream.Msg, a *engine.Alert) bool {
+func (d *deliverer) settled(ctx context.Context, msg jetstream.Msg, a *alerter.Alert) bool {
 	o, ok, err := d.done.Get(ctx, d.name, a.ID)
 	switch {
 	case err != nil:
@@ -366,7 +366,7 @@ func (d *deliverer) settled(ctx context.Context, msg jetstream.Msg, a *engine.Al
 }
 
 // record writes the outcome, then acknowledges the alert.
-func (d *deliverer) record(ctx context.Context, msg jetstream.Msg, a *engine.Alert, o bus.Outcome) {
+func (d *deliverer) record(ctx context.Context, msg jetstream.Msg, a *alerter.Alert, o alerter.Outcome) {
 	o.At = d.now().UTC()
 	if err := d.done.Put(ctx, d.name, a.ID, o); err != nil {
 		d.log.Warn("recording a delivery", "alert", a.ID, "err", err)
@@ -374,20 +374,9 @@ func (d *deliverer) record(ctx context.Context, msg jetstream.Msg, a *engine.Ale
 	_ = msg.Ack()
 }
 
-// DeadLetter is a notification given up on, as stored in DEADLETTERS and
-// listed by the API.
-type DeadLetter struct {
-	Notifier string        `json:"notifier"`
-	Alert    *engine.Alert `json:"alert"`
-	Attempts int           `json:"attempts"`
-	Reason   string        `json:"reason"`
-	Error    string        `json:"error"`
-	At       time.Time     `json:"at"`
-}
-
 // dead records a dead letter; round names a redelivery's (else "").
-func (d *deliverer) dead(ctx context.Context, msg jetstream.Msg, a *engine.Alert, attempt int, round, why string, cause error) {
-	dl := DeadLetter{Notifier: d.name, Alert: a, Attempts: attempt, Reason: why, Error: cause.Error(), At: d.now().UTC()}
+func (d *deliverer) dead(ctx context.Context, msg jetstream.Msg, a *alerter.Alert, attempt int, round, why string, cause error) {
+	dl := alerter.DeadLetter{Notifier: d.name, Alert: a, Attempts: attempt, Reason: why, Error: cause.Error(), At: d.now().UTC()}
 	b, err := json.Marshal(dl)
 	if err == nil {
 		err = d.streams.PublishDeadLetter(ctx, d.name, a.ID, round, b)
@@ -400,5 +389,5 @@ func (d *deliverer) dead(ctx context.Context, msg jetstream.Msg, a *engine.Alert
 	}
 	d.stats.Dead.Add(1)
 	d.log.Error("notification given up: dead letter", "alert", a.ID, "rule", a.Rule, "attempts", attempt, "reason", why, "err", cause)
-	d.record(ctx, msg, a, bus.Outcome{Status: bus.Dead, Attempts: attempt, Error: cause.Error()})
+	d.record(ctx, msg, a, alerter.Outcome{Status: alerter.Dead, Attempts: attempt, Error: cause.Error()})
 }

@@ -18,8 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/bus"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/notifiers"
 )
 
@@ -36,7 +36,7 @@ type target struct {
 
 func newTarget(fail func(int) error) *target { return &target{fail: fail, attempts: map[string]int{}} }
 
-func (t *target) Notify(ctx context.Context, a *engine.Alert) error {
+func (t *target) Notify(ctx context.Context, a *alerter.Alert) error {
 	t.mu.Lock()
 	t.attempts[a.ID]++
 	n := t.attempts[a.ID]
@@ -122,7 +122,7 @@ func TestDeliveryRetriesAndDeadLetters(t *testing.T) {
 	}
 	id := flaky.accepted()[0]
 	o, ok, err := r.svc.deliveries.Get(t.Context(), "flaky", id)
-	if err != nil || !ok || o.Status != bus.Sent || o.Attempts != 4 {
+	if err != nil || !ok || o.Status != alerter.Sent || o.Attempts != 4 {
 		t.Errorf("flaky outcome %+v %v %v, want sent after 4 attempts", o, ok, err)
 	}
 	for _, d := range r.svc.deliver {
@@ -190,7 +190,7 @@ func TestSilences(t *testing.T) {
 		}
 	}
 	o, ok, _ := r.svc.deliveries.Get(t.Context(), "flaky", annID)
-	if !ok || o.Status != bus.Silenced || len(o.Silences) != 1 || o.Silences[0] != sl["id"] {
+	if !ok || o.Status != alerter.Silenced || len(o.Silences) != 1 || o.Silences[0] != sl["id"] {
 		t.Errorf("ann's outcome %+v, want silenced by %v", o, sl["id"])
 	}
 	code, exp := call("DELETE", "/api/v1/silences/"+sl["id"].(string), "")
@@ -321,7 +321,7 @@ func TestRedeliverDeadLetter(t *testing.T) {
 	waitFor(t, "the redelivery", func() bool { return len(broken.accepted()) == 1 })
 	waitFor(t, "its outcome", func() bool {
 		o, ok, _ := r.svc.deliveries.Get(t.Context(), "broken", id)
-		return ok && o.Status == bus.Sent && o.Attempts == 1
+		return ok && o.Status == alerter.Sent && o.Attempts == 1
 	})
 	r.drained(t)
 	time.Sleep(200 * time.Millisecond) // a second handing back would be sent by now

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
@@ -105,11 +106,11 @@ type EvalError struct {
 
 // EvalResult is what one event did.
 type EvalResult struct {
-	Event      *event.Event    `json:"event"`
-	Matches    []string        `json:"matches"`
-	Alerts     []*engine.Alert `json:"alerts"`
-	Suppressed []string        `json:"suppressed"`
-	Errors     []string        `json:"errors"`
+	Event      *event.Event     `json:"event"`
+	Matches    []string         `json:"matches"`
+	Alerts     []*alerter.Alert `json:"alerts"`
+	Suppressed []string         `json:"suppressed"`
+	Errors     []string         `json:"errors"`
 	// Notifications are what each alert's targets would be sent.
 	Notifications []Notification `json:"notifications"`
 }
@@ -154,7 +155,7 @@ type EvalTest struct {
 // shift is how many lines the rule text was moved down to compile it.
 func (s *Service) playgroundTests(ctx context.Context, set *rules.Set, shift int) []EvalTest {
 	out := []EvalTest{}
-	for _, r := range ruletest.Run(ctx, set, ruletest.ConfigRouter(s.cfg, set)) {
+	for _, r := range ruletest.Run(ctx, set, set.Router(s.cfg.Routes)) {
 		t := EvalTest{Rule: r.Rule, Test: r.Test, Line: max(r.Pos.Line-shift, 0), OK: r.Err == nil}
 		if r.Err != nil {
 			t.Error = r.Err.Error()
@@ -199,7 +200,7 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 	for i := range evs {
 		s.enrichLive(ctx, &evs[i])
 	}
-	lists, route := s.liveLists(set), ruletest.ConfigRouter(s.cfg, set)
+	lists, route := s.liveLists(set), set.Router(s.cfg.Routes)
 	var clock time.Time
 	eng := engine.New(set, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
 	for i := range evs {
@@ -310,8 +311,8 @@ func (bt *Backtest) count(ev *event.Event, res engine.Result, err error) bool {
 
 // evalResult is what one event did: its matches, its alerts routed as
 // live with what each target would be sent, and errors.
-func (s *Service) evalResult(ev *event.Event, res engine.Result, err error, route ruletest.Router) EvalResult {
-	r := EvalResult{Event: ev, Matches: []string{}, Alerts: []*engine.Alert{}, Suppressed: nonNil(res.Suppressed), Errors: []string{}, Notifications: []Notification{}}
+func (s *Service) evalResult(ev *event.Event, res engine.Result, err error, route alerter.Router) EvalResult {
+	r := EvalResult{Event: ev, Matches: []string{}, Alerts: []*alerter.Alert{}, Suppressed: nonNil(res.Suppressed), Errors: []string{}, Notifications: []Notification{}}
 	if err != nil {
 		r.Errors = append(r.Errors, err.Error())
 	}
@@ -319,7 +320,7 @@ func (s *Service) evalResult(ev *event.Event, res engine.Result, err error, rout
 		r.Matches = append(r.Matches, m.Rule.ID)
 	}
 	for _, a := range res.Alerts {
-		a.Notify = nonNil(route(a))
+		a.Notify = nonNil(route.Route(a))
 		r.Alerts = append(r.Alerts, a)
 		for _, t := range a.Notify {
 			if nc := s.cfg.Notifier(t); nc != nil {
@@ -559,7 +560,7 @@ func (s *Service) playgroundSlot(ctx context.Context) (release func(), ok bool) 
 
 // preview renders what the notifier nc would send for a, without sending
 // and without its credentials.
-func preview(a *engine.Alert, nc *config.Notifier, externalURL string) Notification {
+func preview(a *alerter.Alert, nc *config.Notifier, externalURL string) Notification {
 	n := Notification{Alert: a.ID, Target: nc.Name, Type: nc.Type, Subject: a.Title, Text: a.Text}
 	switch nc.Type {
 	case config.NotifierConsole:

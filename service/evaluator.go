@@ -14,6 +14,7 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
@@ -55,7 +56,7 @@ type evaluator struct {
 	cons    jetstream.Consumer
 	streams *bus.Streams
 	eng     *engine.Engine
-	route   func(*engine.Alert) []string
+	route   func(*alerter.Alert) []string
 	lists   func() map[string][]string
 	log     *slog.Logger
 	retry   time.Duration

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
@@ -227,7 +228,7 @@ func (s *Service) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 		rx.Decision = noAlertDecision(r, ev, st, live)
 		return
 	}
-	var a engine.Alert
+	var a alerter.Alert
 	if json.Unmarshal(data, &a) != nil {
 		return
 	}

@@ -11,7 +11,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter"
 )
 
 // receiver is a webhook target that can be down (503 with Retry-After),
@@ -30,7 +30,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
-	var a engine.Alert
+	var a alerter.Alert
 	b, _ := io.ReadAll(r.Body)
 	if err := json.Unmarshal(b, &a); err != nil {
 		w.WriteHeader(http.StatusBadRequest)

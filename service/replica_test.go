@@ -12,8 +12,8 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/internal/natscluster"
 )
 
@@ -132,20 +132,20 @@ func consoleIDsOf(outs ...*syncBuffer) map[string]int {
 	return ids
 }
 
-func storedAlerts(t *testing.T, s *Service) []engine.Alert {
+func storedAlerts(t *testing.T, s *Service) []alerter.Alert {
 	t.Helper()
 	ctx := t.Context()
 	info, err := s.streams.Alerts.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []engine.Alert
+	var out []alerter.Alert
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := s.streams.Alerts.GetMsg(ctx, seq)
 		if err != nil {
 			continue
 		}
-		var a engine.Alert
+		var a alerter.Alert
 		if err := json.Unmarshal(m.Data, &a); err != nil {
 			t.Fatal(err)
 		}

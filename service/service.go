@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
@@ -213,13 +214,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 		Buckets: []float64{1e-6, 5e-6, 25e-6, 1e-4, 5e-4, 1e-3, 5e-3, 0.025, 0.1, 0.5, 2.5},
 	})
 	s.eval.observe = func(d time.Duration) { s.evalLatency.Observe(d.Seconds()) }
-	s.eval.route = func(a *engine.Alert) []string {
-		var notify []string
-		if r := s.eng.Rules().Rule(a.Rule); r != nil {
-			notify = r.Notify
-		}
-		return cfg.Targets(notify, string(a.Severity))
-	}
+	// Routed with the rules in force when the alert fires (they reload).
+	s.eval.route = func(a *alerter.Alert) []string { return s.eng.Rules().Router(cfg.Routes).Route(a) }
 	err = s.ensure(ctx, "the silences bucket", func(ctx context.Context) (err error) {
 		s.silenceStore, err = silences.Open(ctx, s.js, silences.Options{Replicas: replicas, Logger: s.log,
 			Policy: silences.Policy{MaxDuration: time.Duration(cfg.Silences.MaxDuration), Rules: s.eng.Rules}})
@@ -247,8 +243,8 @@ func (s *Service) connect(ctx context.Context) error {
 	n := s.cfg.NATS
 	var err error
 	if n.URL == "" {
-		token, err := embeddedToken(n.Embedded)
-		if err != nil {
+		var token string
+		if token, err = embeddedToken(n.Embedded); err != nil {
 			return err
 		}
 		s.embedded, err = bus.StartEmbedded(ctx, bus.EmbeddedOptions{
@@ -372,7 +368,7 @@ func (s *Service) newNotifier(nc config.Notifier) (Notifier, error) {
 
 // Notifier sends one alert to one target.
 type Notifier interface {
-	Notify(ctx context.Context, a *engine.Alert) error
+	Notify(ctx context.Context, a *alerter.Alert) error
 }
 
 // NewNotifier builds the notifier of a config entry, as the service does

@@ -20,7 +20,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter"
 )
 
 // Silence mutes the alerts that all its matchers match, from StartsAt until
@@ -207,7 +207,7 @@ func regexSteps(expr string) int {
 	return len(prog.Inst)
 }
 
-func (m *Matcher) value(a *engine.Alert) string {
+func (m *Matcher) value(a *alerter.Alert) string {
 	switch {
 	case m.Name == "rule":
 		return a.Rule
@@ -233,13 +233,13 @@ func (m *Matcher) matchString(v string) bool {
 }
 
 // Matches tells whether s mutes a at now.
-func (s *Silence) Matches(a *engine.Alert, now time.Time) bool {
+func (s *Silence) Matches(a *alerter.Alert, now time.Time) bool {
 	return s.State(now) == Active && s.MatchesAlert(a)
 }
 
 // MatchesAlert tells whether the matchers (compiled by CheckMatchers) all
 // match a, whenever the silence applies.
-func (s *Silence) MatchesAlert(a *engine.Alert) bool {
+func (s *Silence) MatchesAlert(a *alerter.Alert) bool {
 	for i := range s.Matchers {
 		if !s.Matchers[i].matchString(s.Matchers[i].value(a)) {
 			return false

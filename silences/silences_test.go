@@ -5,14 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/internal/natstest"
 )
 
 var t0 = time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
 
-func alert() *engine.Alert {
-	return &engine.Alert{Rule: "soteri-export", Severity: "high", DedupKey: "soteri-export:ab12",
+func alert() *alerter.Alert {
+	return &alerter.Alert{Rule: "soteri-export", Severity: "high", DedupKey: "soteri-export:ab12",
 		Labels: map[string]string{"team": "security"}, Group: map[string]string{"event.actor.name": "mchen"}}
 }
 

@@ -13,7 +13,7 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter"
 )
 
 // Bucket is the KV bucket of silences.
@@ -249,7 +249,7 @@ func (s *Store) List() []Silence {
 }
 
 // Matching returns the ids of the silences that mute a at now.
-func (s *Store) Matching(a *engine.Alert, now time.Time) []string {
+func (s *Store) Matching(a *alerter.Alert, now time.Time) []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var ids []string

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
@@ -134,8 +135,8 @@ func TestSlackSinkAccounting(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := []string{"01JX0000000000000000000001", "01JX0000000000000000000002", "01JX0000000000000000000003"}
-	alert := func(id string) *engine.Alert {
-		return &engine.Alert{ID: id, Rule: "r", Name: "R", Severity: "critical", Title: "t", Text: "x", FiredAt: time.Now()}
+	alert := func(id string) *alerter.Alert {
+		return &alerter.Alert{ID: id, Rule: "r", Name: "R", Severity: "critical", Title: "t", Text: "x", FiredAt: time.Now()}
 	}
 	ctx := context.Background()
 

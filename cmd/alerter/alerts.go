@@ -10,8 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/alerter/alerter/engine"
-	"github.com/alerter/alerter/rules"
+	"github.com/alerter/alerter"
 )
 
 const alertsUsage = `Usage: alerter alerts [--url URL] [--rule ID] [--severity S] [--group VALUE] [--since 24h] [--limit N]
@@ -43,7 +42,7 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintf(s.err, "alerter alerts: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if *sev != "" && rules.Severity(*sev).Rank() < 0 {
+	if *sev != "" && alerter.Severity(*sev).Rank() < 0 {
 		fmt.Fprintf(s.err, "alerter alerts: --severity %q: use info, low, medium, high or critical\n", *sev)
 		return 2
 	}
@@ -57,7 +56,7 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 		q.Set("since", time.Now().Add(-*since).UTC().Format(time.RFC3339))
 	}
 	type alertJSON struct {
-		engine.Alert
+		alerter.Alert
 		Deliveries map[string]struct{ Status string } `json:"deliveries"`
 	}
 	// A page stops at the server's bound on alerts read, so a narrow filter

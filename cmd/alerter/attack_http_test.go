@@ -9,11 +9,12 @@ package main
 // "Requests from browsers").
 
 import (
-	"encoding/json"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+
+	json "github.com/goccy/go-json"
 )
 
 // silenceOfEverything is the one-year silence of everything.

@@ -1,10 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+
+	json "github.com/goccy/go-json"
 )
 
 // attackRules are two rules, so that a silence of one of them is not a

@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/service"

@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/notifiers"
-	"github.com/alerter/alerter/rules"
 	"github.com/alerter/alerter/service"
 )
 
@@ -36,7 +36,7 @@ func notifyCmd(ctx context.Context, args []string, s stdio) int {
 		fs.Usage()
 		return 2
 	}
-	if rules.Severity(*sev).Rank() < 0 {
+	if alerter.Severity(*sev).Rank() < 0 {
 		fmt.Fprintf(s.err, "alerter notify test: --severity %q: use info, low, medium, high or critical\n", *sev)
 		return 2
 	}
@@ -59,7 +59,7 @@ func notifyCmd(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintf(s.err, "alerter notify test: notifier type %s is not available in this build\n", nc.Type)
 		return 1
 	}
-	a := notifiers.TestAlert(name, rules.Severity(*sev), time.Now().UTC())
+	a := notifiers.TestAlert(name, alerter.Severity(*sev), time.Now().UTC())
 	timeout := time.Duration(nc.Timeout)
 	if timeout <= 0 {
 		timeout = config.DefaultNotifierTimeout

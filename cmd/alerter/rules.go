@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"flag"
@@ -15,6 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
@@ -384,7 +386,7 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 
 // replayed is what a rule set made of the events.
 type replayed struct {
-	alerts             []*engine.Alert
+	alerts             []*alerter.Alert
 	suppressed, errors int
 }
 
@@ -392,7 +394,7 @@ type replayed struct {
 // hands each alert to out as it fires.
 // Rule errors go to standard error, each line led by side ("" or the flag
 // that named the rules).
-func replay(ctx context.Context, set *rules.Set, route ruletest.Router, evs []event.Event, out func(any) error, side string, s stdio) (replayed, error) {
+func replay(ctx context.Context, set *rules.Set, route alerter.Router, evs []event.Event, out func(any) error, side string, s stdio) (replayed, error) {
 	var r replayed
 	eng := engine.New(set, &engine.MemStore{})
 	for i := range evs {
@@ -407,7 +409,7 @@ func replay(ctx context.Context, set *rules.Set, route ruletest.Router, evs []ev
 		r.suppressed += len(res.Suppressed)
 		for _, a := range res.Alerts {
 			if route != nil {
-				a.Notify = route(a)
+				a.Notify = route.Route(a)
 			}
 			r.alerts = append(r.alerts, a)
 			if err := out(a); err != nil {
@@ -420,8 +422,8 @@ func replay(ctx context.Context, set *rules.Set, route ruletest.Router, evs []ev
 
 // alertChange is a line of replay --against.
 type alertChange struct {
-	Change string        `json:"change"`
-	Alert  *engine.Alert `json:"alert"`
+	Change string         `json:"change"`
+	Alert  *alerter.Alert `json:"alert"`
 }
 
 // printDiff prints the alerts that differ between before (--against) and
@@ -429,7 +431,7 @@ type alertChange struct {
 // are made of the rule, the group and the firing event, so the same alert
 // has the same id on both sides.
 func printDiff(s stdio, enc *json.Encoder, before, now replayed, events int, span string) error {
-	was := map[string]*engine.Alert{}
+	was := map[string]*alerter.Alert{}
 	for _, a := range before.alerts {
 		was[a.ID] = a
 	}
@@ -456,7 +458,7 @@ func printDiff(s stdio, enc *json.Encoder, before, now replayed, events int, spa
 		}
 	}
 
-	count := func(as []*engine.Alert) map[string]int {
+	count := func(as []*alerter.Alert) map[string]int {
 		n := map[string]int{}
 		for _, a := range as {
 			n[a.Rule]++
@@ -513,11 +515,11 @@ func optionalConfig(path string, s stdio) (*config.Config, bool) {
 }
 
 // router routes alerts as the service would with cfg; nil without one.
-func router(cfg *config.Config, set *rules.Set) ruletest.Router {
+func router(cfg *config.Config, set *rules.Set) alerter.Router {
 	if cfg == nil {
 		return nil
 	}
-	return ruletest.ConfigRouter(cfg, set)
+	return set.Router(cfg.Routes)
 }
 
 // readEventsFile parses a file of recorded events ("-": standard input).

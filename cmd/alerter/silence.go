@@ -16,7 +16,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/silences"
 )
 
@@ -225,7 +225,7 @@ func silenceAdd(ctx context.Context, args []string, s stdio) int {
 func silencePreview(ctx context.Context, c *apiClient, matchers []silences.Matcher, s stdio) int {
 	var out struct {
 		Matched, Scanned int
-		Alerts           []engine.Alert
+		Alerts           []alerter.Alert
 	}
 	if err := c.do(ctx, "POST", "/api/v1/silences/preview", map[string]any{"matchers": matchers}, &out); err != nil {
 		fmt.Fprintf(s.err, "alerter silence add --dry-run: %v\n", err)

@@ -3,11 +3,12 @@ package filetail
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+
+	json "github.com/goccy/go-json"
 )
 
 // fingerprintMax bounds the bytes a fingerprint covers: enough for several

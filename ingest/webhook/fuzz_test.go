@@ -3,12 +3,13 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/event"

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/notifiers"
 )
 
@@ -26,7 +26,7 @@ type Notifier struct {
 func New(w io.Writer) *Notifier { return &Notifier{w: w} }
 
 // Notify writes the alert's line.
-func (n *Notifier) Notify(ctx context.Context, a *engine.Alert) error {
+func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -43,7 +43,7 @@ func (n *Notifier) Notify(ctx context.Context, a *engine.Alert) error {
 // facts an on-call engineer looks at first.
 //
 //	2024-05-14T10:08:00Z CRITICAL soteri-global-setting-changed "Jane Doe changed ..." actor=jdoe ip=10.1.2.3 count=1 suppressed=0 id=01J...
-func Line(a *engine.Alert) string {
+func Line(a *alerter.Alert) string {
 	var b strings.Builder
 	b.WriteString(a.Time.UTC().Format(time.RFC3339))
 	b.WriteByte(' ')

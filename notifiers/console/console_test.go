@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/event"
 )
 
@@ -13,7 +13,7 @@ import (
 // character a terminal would act on.
 func TestLineEscapesEventData(t *testing.T) {
 	evil := "Esc \x1b[2J\x1b]0;pwned\x07\nFORGED"
-	a := &engine.Alert{ID: "01J", Rule: "r\x1b[31m", Severity: "high", Title: evil, Time: time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC),
+	a := &alerter.Alert{ID: "01J", Rule: "r\x1b[31m", Severity: "high", Title: evil, Time: time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC),
 		Group: map[string]string{"event.actor.name": evil, "event.ip": "10.0.0.1"}, Count: 1,
 		Event: &event.Event{Actor: event.Actor{Name: evil}, IP: "10.0.0.1\t"}}
 	got := Line(a)

@@ -26,8 +26,8 @@ import (
 	gomail "github.com/wneessen/go-mail"
 	gosmtp "github.com/wneessen/go-mail/smtp"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/notifiers"
 )
 
@@ -146,7 +146,7 @@ func orDefault(v, def int) int {
 // Notify mails the alert to the configured recipients. A failure is
 // classified: 4xx replies, timeouts and network errors are retryable; 5xx
 // replies and TLS or authentication set-up failures are permanent.
-func (n *Notifier) Notify(ctx context.Context, a *engine.Alert) error {
+func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
 	if a == nil {
 		return notifiers.Permanent(errors.New("email: no alert"))
 	}

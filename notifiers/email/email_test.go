@@ -21,12 +21,12 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/internal/syncbuf"
 	"github.com/alerter/alerter/internal/yamlx"
 	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/notifiers/notifiertest"
-	"github.com/alerter/alerter/rules"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -147,7 +147,7 @@ func parse(t *testing.T, data []byte) parsed {
 func TestDeliversOverSTARTTLSWithAuth(t *testing.T) {
 	s := newSMTPServer(t, config.TLSStartTLS, testUser, testPass)
 	n := newNotifier(t, s.notifierConfig(), nil)
-	a := notifiers.Sample(rules.Critical, time.Date(2024, 5, 14, 10, 8, 0, 12e6, time.UTC))
+	a := notifiers.Sample(alerter.Critical, time.Date(2024, 5, 14, 10, 8, 0, 12e6, time.UTC))
 	if err := n.Notify(t.Context(), a); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestDeliversOverSTARTTLSWithAuth(t *testing.T) {
 func TestNoHeaderInjection(t *testing.T) {
 	s := newSMTPServer(t, config.TLSNone, "", "")
 	n := newNotifier(t, s.notifierConfig(), nil)
-	a := notifiers.Sample(rules.High, time.Now())
+	a := notifiers.Sample(alerter.High, time.Now())
 	a.Title = "Evil\r\nBcc: evil@example.com\r\nX-Injected: yes\nSubject: second" + strings.Repeat(" long title", 40)
 	a.Name = "name\r\nX-Injected: name"
 	a.Rule = "rule\r\nX-Injected: rule"
@@ -382,7 +382,7 @@ func TestClassifies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = n.Notify(t.Context(), notifiers.Sample(rules.High, time.Now()))
+			err = n.Notify(t.Context(), notifiers.Sample(alerter.High, time.Now()))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -410,7 +410,7 @@ func TestRedactsPasswordEchoedByServer(t *testing.T) {
 	s := newSMTPServer(t, config.TLSStartTLS, testUser, testPass)
 	s.rcptErr = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user; you said " + testPass}
 	n := newNotifier(t, s.notifierConfig(), nil)
-	err := n.Notify(t.Context(), notifiers.Sample(rules.High, time.Now()))
+	err := n.Notify(t.Context(), notifiers.Sample(alerter.High, time.Now()))
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -429,7 +429,7 @@ func TestRedactsAuthEchoedByServer(t *testing.T) {
 	s := newSMTPServer(t, config.TLSStartTLS, testUser, testPass)
 	s.echoAuth = true
 	n := newNotifier(t, s.notifierConfig(), nil)
-	err := n.Notify(t.Context(), notifiers.Sample(rules.High, time.Now()))
+	err := n.Notify(t.Context(), notifiers.Sample(alerter.High, time.Now()))
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -490,16 +490,16 @@ func TestNew(t *testing.T) {
 
 func TestSubject(t *testing.T) {
 	for _, tc := range []struct {
-		sev   rules.Severity
+		sev   alerter.Severity
 		title string
 		want  string
 	}{
-		{rules.Critical, "Jane changed a setting", "[CRITICAL] Jane changed a setting"},
-		{rules.Info, "  two\r\nlines\tand  spaces  ", "[INFO] two lines and spaces"},
-		{rules.Low, "null\x00byte and \u2028separator", "[LOW] null byte and separator"},
-		{rules.Medium, "", "[MEDIUM] Soteri protection weakened"},
-		{rules.High, strings.Repeat("x", 300), "[HIGH] " + strings.Repeat("x", maxSubject-1) + "…"},
-		{rules.High, "Ünïcödé → ✓", "[HIGH] Ünïcödé → ✓"},
+		{alerter.Critical, "Jane changed a setting", "[CRITICAL] Jane changed a setting"},
+		{alerter.Info, "  two\r\nlines\tand  spaces  ", "[INFO] two lines and spaces"},
+		{alerter.Low, "null\x00byte and \u2028separator", "[LOW] null byte and separator"},
+		{alerter.Medium, "", "[MEDIUM] Soteri protection weakened"},
+		{alerter.High, strings.Repeat("x", 300), "[HIGH] " + strings.Repeat("x", maxSubject-1) + "…"},
+		{alerter.High, "Ünïcödé → ✓", "[HIGH] Ünïcödé → ✓"},
 	} {
 		a := notifiers.Sample(tc.sev, time.Now())
 		a.Title = tc.title
@@ -521,7 +521,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sev := range rules.Severities {
+	for _, sev := range alerter.Severities() {
 		t.Run(string(sev), func(t *testing.T) {
 			m, err := n.message(notifiers.Sample(sev, fired), fired.Add(250*time.Millisecond))
 			if err != nil {
@@ -565,7 +565,7 @@ func TestGolden(t *testing.T) {
 func TestLongUnicodeSubjectFolds(t *testing.T) {
 	s := newSMTPServer(t, config.TLSNone, "", "")
 	n := newNotifier(t, s.notifierConfig(), nil)
-	a := notifiers.Sample(rules.Medium, time.Now())
+	a := notifiers.Sample(alerter.Medium, time.Now())
 	a.Title = strings.Repeat("Ünïcödé → ✓ ", 30)
 	if err := n.Notify(t.Context(), a); err != nil {
 		t.Fatal(err)

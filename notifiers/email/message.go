@@ -16,9 +16,8 @@ import (
 
 	gomail "github.com/wneessen/go-mail"
 
-	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/notifiers"
-	"github.com/alerter/alerter/rules"
 )
 
 // Header names alerter adds, for mail filters and for recognising re-sends.
@@ -36,7 +35,7 @@ const maxSubject = 200
 // Subject is the message's subject: "[SEVERITY] title", on one line (control
 // characters and line breaks become spaces) and at most about 200
 // characters.
-func Subject(a *engine.Alert) string {
+func Subject(a *alerter.Alert) string {
 	title := a.Title
 	if strings.TrimSpace(title) == "" {
 		title = notifiers.Or(a.Name, a.Rule)
@@ -45,7 +44,7 @@ func Subject(a *engine.Alert) string {
 }
 
 // message builds the alert's mail, dated now.
-func (n *Notifier) message(a *engine.Alert, now time.Time) (*gomail.Msg, error) {
+func (n *Notifier) message(a *alerter.Alert, now time.Time) (*gomail.Msg, error) {
 	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	// Addresses go through net/mail.ParseAddress: no CR/LF gets in.
 	if err := m.From(n.from); err != nil {
@@ -79,7 +78,7 @@ func (n *Notifier) message(a *engine.Alert, now time.Time) (*gomail.Msg, error) 
 	// RFC 3834: no vacation replies to alerts.
 	m.SetGenHeader("Auto-Submitted", "auto-generated")
 	m.SetGenHeader(gomail.HeaderXAutoResponseSuppress, "All")
-	if a.Severity == rules.Critical || a.Severity == rules.High {
+	if a.Severity == alerter.Critical || a.Severity == alerter.High {
 		m.SetGenHeader(gomail.HeaderImportance, "high")
 		m.SetGenHeader(gomail.HeaderXPriority, "1")
 	}
@@ -118,12 +117,12 @@ type object struct{ Type, Name, ID, URI, Link string }
 type change struct{ Key, From, To string }
 type pair struct{ Key, Value string }
 
-var severityColors = map[rules.Severity]template.CSS{
-	rules.Critical: "#b91c1c",
-	rules.High:     "#c2410c",
-	rules.Medium:   "#a16207",
-	rules.Low:      "#1d4ed8",
-	rules.Info:     "#4b5563",
+var severityColors = map[alerter.Severity]template.CSS{
+	alerter.Critical: "#b91c1c",
+	alerter.High:     "#c2410c",
+	alerter.Medium:   "#a16207",
+	alerter.Low:      "#1d4ed8",
+	alerter.Info:     "#4b5563",
 }
 
 // Caps on what one message shows; the rest is counted, not listed.
@@ -133,7 +132,7 @@ const (
 	maxItems = 50 // objects, changes, attributes
 )
 
-func newView(a *engine.Alert, extURL string) *view {
+func newView(a *alerter.Alert, extURL string) *view {
 	v := &view{
 		Subject:       Subject(a),
 		Severity:      oneLine(string(a.Severity), 20),
@@ -153,7 +152,7 @@ func newView(a *engine.Alert, extURL string) *view {
 		Labels:        pairs(a.Labels),
 	}
 	if v.Color == "" {
-		v.Color = severityColors[rules.Info]
+		v.Color = severityColors[alerter.Info]
 	}
 	if !a.Time.IsZero() {
 		v.Time = a.Time.UTC().Format("2006-01-02 15:04:05 UTC")
@@ -405,6 +404,6 @@ func msgIDDomain(addr string) string {
 
 // Text is the plain-text part of the message for a: what the playground
 // shows for an email target, under its Subject.
-func Text(a *engine.Alert, externalURL string) string {
+func Text(a *alerter.Alert, externalURL string) string {
 	return textBody(newView(a, strings.TrimRight(externalURL, "/")))
 }

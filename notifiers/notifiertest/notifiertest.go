@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/notifiers"
-	"github.com/alerter/alerter/rules"
 )
 
 // Mode is how the target answers the next sends.
@@ -33,7 +32,7 @@ func (m Mode) String() string {
 // Target is a notifier wired to a local server that follows the real
 // target's contract.
 type Target struct {
-	Notify func(ctx context.Context, a *engine.Alert) error
+	Notify func(ctx context.Context, a *alerter.Alert) error
 	// Set makes the server answer the following sends in mode m.
 	Set func(m Mode)
 	// Received is how many notifications the server accepted.
@@ -52,7 +51,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 	t.Run("delivers", func(t *testing.T) {
 		tg := newTarget(t)
 		tg.Set(OK)
-		for _, sev := range []rules.Severity{"info", "low", "medium", "high", "critical"} {
+		for _, sev := range []alerter.Severity{"info", "low", "medium", "high", "critical"} {
 			if err := tg.Notify(t.Context(), notifiers.Sample(sev, time.Now())); err != nil {
 				t.Fatalf("severity %s: %v", sev, err)
 			}

@@ -15,7 +15,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,10 +27,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/notifiers"
-	"github.com/alerter/alerter/rules"
 )
 
 // Limits of the Events API v2.
@@ -202,13 +202,13 @@ type response struct {
 
 // Severity maps an alert severity to PagerDuty's: critical→critical,
 // high→error, medium→warning, low and info→info.
-func Severity(s rules.Severity) string {
+func Severity(s alerter.Severity) string {
 	switch s {
-	case rules.Critical:
+	case alerter.Critical:
 		return "critical"
-	case rules.High:
+	case alerter.High:
 		return "error"
-	case rules.Medium:
+	case alerter.Medium:
 		return "warning"
 	}
 	return "info"
@@ -217,7 +217,7 @@ func Severity(s rules.Severity) string {
 // Notify triggers the alert. 202 is success; 400 (an invalid event) and
 // other 4xx are permanent; 408, 429, 5xx and network errors are
 // retryable, after Retry-After when the answer has one.
-func (n *Notifier) Notify(ctx context.Context, a *engine.Alert) error {
+func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
 	if a == nil {
 		return notifiers.Permanent(errors.New("pagerduty: no alert"))
 	}
@@ -314,7 +314,7 @@ func (e *StatusError) Error() string {
 
 // body is the request body for a: the event as JSON, at most MaxBody
 // bytes.
-func (n *Notifier) body(a *engine.Alert) ([]byte, error) {
+func (n *Notifier) body(a *alerter.Alert) ([]byte, error) {
 	ev := n.event(a)
 	b, err := marshal(ev)
 	if err != nil || len(b) <= MaxBody {
@@ -355,7 +355,7 @@ func marshal(v any) ([]byte, error) {
 }
 
 // event is the trigger for a, before any trimming.
-func (n *Notifier) event(a *engine.Alert) *Event {
+func (n *Notifier) event(a *alerter.Alert) *Event {
 	ev := &Event{
 		RoutingKey:  n.key.Value(),
 		EventAction: "trigger",
@@ -396,7 +396,7 @@ func (n *Notifier) event(a *engine.Alert) *Event {
 }
 
 // details are the custom_details of a.
-func (n *Notifier) details(a *engine.Alert) *Details {
+func (n *Notifier) details(a *alerter.Alert) *Details {
 	d := &Details{
 		AlertID:    a.ID,
 		Rule:       a.Rule,
@@ -527,7 +527,7 @@ func (n *Notifier) scrub(s string) string {
 
 // Preview is the event that would be sent for a, without the routing key:
 // what the playground shows for a PagerDuty target.
-func Preview(a *engine.Alert, externalURL string) *Event {
+func Preview(a *alerter.Alert, externalURL string) *Event {
 	ev := (&Notifier{extURL: strings.TrimRight(externalURL, "/")}).event(a)
 	ev.RoutingKey = ""
 	return ev

@@ -3,7 +3,6 @@ package pagerduty
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,14 +18,15 @@ import (
 	"time"
 	"unicode/utf8"
 
+	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/internal/syncbuf"
 	"github.com/alerter/alerter/internal/yamlx"
 	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/notifiers/notifiertest"
-	"github.com/alerter/alerter/rules"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -257,23 +257,23 @@ func get(m map[string]any, path ...string) any {
 func TestSeverityMapping(t *testing.T) {
 	s := newPDServer(t)
 	n := newNotifier(t, s.url(), nil)
-	want := map[rules.Severity]string{
-		rules.Critical: "critical",
-		rules.High:     "error",
-		rules.Medium:   "warning",
-		rules.Low:      "info",
-		rules.Info:     "info",
+	want := map[alerter.Severity]string{
+		alerter.Critical: "critical",
+		alerter.High:     "error",
+		alerter.Medium:   "warning",
+		alerter.Low:      "info",
+		alerter.Info:     "info",
 	}
-	for _, sev := range rules.Severities {
+	for _, sev := range alerter.Severities() {
 		if err := n.Notify(t.Context(), notifiers.Sample(sev, time.Now())); err != nil {
 			t.Fatal(err)
 		}
 	}
 	got := s.received()
-	if len(got) != len(rules.Severities) {
+	if len(got) != len(alerter.Severities()) {
 		t.Fatalf("%d events", len(got))
 	}
-	for i, sev := range rules.Severities {
+	for i, sev := range alerter.Severities() {
 		m := sent(t, got[i])
 		if v := get(m, "payload", "severity"); v != want[sev] {
 			t.Errorf("severity %s sent as %v, want %s", sev, v, want[sev])
@@ -287,7 +287,7 @@ func TestSeverityMapping(t *testing.T) {
 func TestEvent(t *testing.T) {
 	s := newPDServer(t)
 	n := newNotifier(t, s.url(), nil)
-	a := notifiers.Sample(rules.High, time.Now())
+	a := notifiers.Sample(alerter.High, time.Now())
 	if err := n.Notify(t.Context(), a); err != nil {
 		t.Fatal(err)
 	}
@@ -352,14 +352,14 @@ func TestEventFallbacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := notifiers.Sample(rules.Low, time.Now())
+	a := notifiers.Sample(alerter.Low, time.Now())
 	a.Event.System, a.Event.Category = "", ""
 	a.Runbook = "javascript:alert(1)"
 	a.Title = "two\r\nlines"
 	if err := n.Notify(t.Context(), a); err != nil {
 		t.Fatal(err)
 	}
-	a = notifiers.Sample(rules.Info, time.Now())
+	a = notifiers.Sample(alerter.Info, time.Now())
 	a.Event = nil
 	a.Title = ""
 	if err := n.Notify(t.Context(), a); err != nil {
@@ -392,7 +392,7 @@ func TestSummaryTruncated(t *testing.T) {
 	s := newPDServer(t)
 	n := newNotifier(t, s.url(), nil)
 	for _, title := range []string{strings.Repeat("a", 2000), strings.Repeat("→", 1500), strings.Repeat("x", 1024)} {
-		a := notifiers.Sample(rules.Critical, time.Now())
+		a := notifiers.Sample(alerter.Critical, time.Now())
 		a.Title = title
 		if err := n.Notify(t.Context(), a); err != nil {
 			t.Fatal(err)
@@ -412,7 +412,7 @@ func TestDedupKey(t *testing.T) {
 	long := "rule-" + strings.Repeat("é", 200) + ":" // 406 bytes
 	keys := map[string]bool{}
 	for _, k := range []string{long + "a", long + "a", long + "b"} {
-		a := notifiers.Sample(rules.High, time.Now())
+		a := notifiers.Sample(alerter.High, time.Now())
 		a.DedupKey = k
 		if err := n.Notify(t.Context(), a); err != nil {
 			t.Fatal(err)
@@ -460,7 +460,7 @@ func TestClassifies(t *testing.T) {
 			s.status, s.body, s.retry = tc.status, tc.body, tc.retry
 			logs := &logBuffer{}
 			n := newNotifier(t, s.url(), logs)
-			err := n.Notify(t.Context(), notifiers.Sample(rules.Critical, time.Now()))
+			err := n.Notify(t.Context(), notifiers.Sample(alerter.Critical, time.Now()))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -492,7 +492,7 @@ func TestClassifies(t *testing.T) {
 		s := newPDServer(t)
 		url := s.url()
 		s.srv.Close()
-		err := newNotifier(t, url, nil).Notify(t.Context(), notifiers.Sample(rules.Critical, time.Now()))
+		err := newNotifier(t, url, nil).Notify(t.Context(), notifiers.Sample(alerter.Critical, time.Now()))
 		if retry, _ := notifiers.Classify(err); err == nil || !retry {
 			t.Errorf("%v: want a retryable error", err)
 		}
@@ -506,7 +506,7 @@ func TestTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = n.Notify(t.Context(), notifiers.Sample(rules.Critical, time.Now()))
+	err = n.Notify(t.Context(), notifiers.Sample(alerter.Critical, time.Now()))
 	if retry, _ := notifiers.Classify(err); err == nil || !retry {
 		t.Fatalf("%v: want a retryable error", err)
 	}
@@ -519,23 +519,23 @@ func TestBodyLimit(t *testing.T) {
 	big := strings.Repeat("x", 100_000)
 	for _, tc := range []struct {
 		name string
-		edit func(a *engine.Alert)
+		edit func(a *alerter.Alert)
 	}{
-		{"long changes", func(a *engine.Alert) {
+		{"long changes", func(a *alerter.Alert) {
 			for i := range 20 {
 				a.Event.Changes = append(a.Event.Changes, event.Change{Key: fmt.Sprint("k", i), From: big, To: big})
 			}
 		}},
-		{"many objects", func(a *engine.Alert) {
+		{"many objects", func(a *alerter.Alert) {
 			for i := range 20_000 {
 				a.Event.Objects = append(a.Event.Objects, event.Object{Type: "Page", ID: fmt.Sprint(i), Name: strings.Repeat("n", 40)})
 			}
 		}},
-		{"huge text and group", func(a *engine.Alert) {
+		{"huge text and group", func(a *alerter.Alert) {
 			a.Text = strings.Repeat(big, 8)
 			a.Group = map[string]string{"event.attrs.x": strings.Repeat(big, 6)}
 		}},
-		{"huge everything", func(a *engine.Alert) {
+		{"huge everything", func(a *alerter.Alert) {
 			a.Title = strings.Repeat(big, 3)
 			a.Event.System = strings.Repeat(big, 3)
 			a.Event.Category = strings.Repeat(big, 3)
@@ -547,7 +547,7 @@ func TestBodyLimit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newPDServer(t)
 			n := newNotifier(t, s.url(), nil)
-			a := notifiers.Sample(rules.Critical, time.Now())
+			a := notifiers.Sample(alerter.Critical, time.Now())
 			tc.edit(a)
 			if err := n.Notify(t.Context(), a); err != nil {
 				t.Fatal(err)
@@ -596,7 +596,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sev := range rules.Severities {
+	for _, sev := range alerter.Severities() {
 		t.Run(string(sev), func(t *testing.T) {
 			body, err := n.body(notifiers.Sample(sev, fired))
 			if err != nil {

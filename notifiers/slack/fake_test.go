@@ -1,7 +1,6 @@
 package slack
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"unicode/utf16"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter/notifiers/notifiertest"
 )

@@ -11,9 +11,8 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/notifiers"
-	"github.com/alerter/alerter/rules"
 )
 
 // Slack's Block Kit limits (docs.slack.dev, "Blocks" and "Block elements"),
@@ -38,7 +37,7 @@ const (
 
 // severityStyle is how a severity shows: an emoji shortcode (rendered in
 // plain_text with emoji: true, and in mrkdwn) and a label.
-var severityStyle = map[rules.Severity]string{
+var severityStyle = map[alerter.Severity]string{
 	"critical": ":red_circle:",
 	"high":     ":large_orange_circle:",
 	"medium":   ":large_yellow_circle:",
@@ -66,7 +65,7 @@ type Message struct {
 //	section  fields: Actor, IP, Time (UTC), Action, Objects, Changes, Count, Suppressed
 //	context  rule id and name · group values · source, format and system · labels and tags · alert id
 //	actions  buttons "Runbook", "View alert" and "Silence similar" (only for http(s) URLs)
-func Render(a *engine.Alert, externalURL string) Message {
+func Render(a *alerter.Alert, externalURL string) Message {
 	label := Escape(strings.ToUpper(string(a.Severity)))
 	if label == "" {
 		label = "ALERT"
@@ -122,7 +121,7 @@ func Render(a *engine.Alert, externalURL string) Message {
 	return Message{Text: truncate(text, min(fallbackBudget, maxMessageText)), Blocks: blocks}
 }
 
-func factFields(a *engine.Alert) []*slack.TextBlockObject {
+func factFields(a *alerter.Alert) []*slack.TextBlockObject {
 	var fields []*slack.TextBlockObject
 	add := func(name, value string, budget int) {
 		if value == "" || len(fields) == maxFields {
@@ -168,7 +167,7 @@ func factFields(a *engine.Alert) []*slack.TextBlockObject {
 	return fields
 }
 
-func actor(a *engine.Alert) string {
+func actor(a *alerter.Alert) string {
 	act := a.Event.Actor
 	var s string
 	switch {
@@ -187,7 +186,7 @@ func actor(a *engine.Alert) string {
 	return s
 }
 
-func contextElements(a *engine.Alert) []slack.MixedElement {
+func contextElements(a *alerter.Alert) []slack.MixedElement {
 	var els []slack.MixedElement
 	add := func(s string) {
 		if s != "" && len(els) < maxContextItems {

@@ -44,8 +44,8 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/notifiers"
 )
 
@@ -138,7 +138,7 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 
 // Notify posts the alert. Its error is classified (notifiers.Retry,
 // notifiers.Permanent) by what Slack answered.
-func (n *Notifier) Notify(ctx context.Context, a *engine.Alert) error {
+func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
 	if err := ctx.Err(); err != nil {
 		return notifiers.Retry(fmt.Errorf("slack %s: %w", n.name, err), 0)
 	}

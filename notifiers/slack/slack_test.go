@@ -3,7 +3,6 @@ package slack
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,14 +15,15 @@ import (
 	"testing"
 	"time"
 
+	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/internal/syncbuf"
 	"github.com/alerter/alerter/internal/yamlx"
 	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/notifiers/notifiertest"
-	"github.com/alerter/alerter/rules"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -96,7 +96,7 @@ func TestConformanceBotToken(t *testing.T) {
 // sample alert of each severity. go test -run TestGolden -update rewrites
 // the files.
 func TestGolden(t *testing.T) {
-	for _, sev := range []rules.Severity{"info", "low", "medium", "high", "critical"} {
+	for _, sev := range []alerter.Severity{"info", "low", "medium", "high", "critical"} {
 		t.Run(string(sev), func(t *testing.T) {
 			f := newFakeSlack(t)
 			if err := hookNotifier(t, f, nil).Notify(t.Context(), notifiers.Sample(sev, fixedTime)); err != nil {
@@ -318,7 +318,7 @@ func TestBotTokenSendsTheSameMessage(t *testing.T) {
 	}
 }
 
-func hostileAlert() *engine.Alert {
+func hostileAlert() *alerter.Alert {
 	a := notifiers.Sample("critical", fixedTime)
 	a.Title = "<!channel> & <https://evil|click>"
 	a.Name = "<!here>"

@@ -47,7 +47,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -60,8 +59,10 @@ import (
 	"strings"
 	"time"
 
+	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/notifiers"
 )
 
@@ -153,7 +154,7 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 }
 
 // Body is the request body for an alert: its JSON (docs/notifications.md, The alert).
-func Body(a *engine.Alert) ([]byte, error) { return json.Marshal(a) }
+func Body(a *alerter.Alert) ([]byte, error) { return json.Marshal(a) }
 
 // Sign is the X-Hub-Signature value of body under secret:
 // "sha256=" and the lowercase hex HMAC-SHA256.
@@ -165,7 +166,7 @@ func Sign(secret, body []byte) string {
 
 // Notify POSTs the alert. Its error is classified (notifiers.Retry,
 // notifiers.Permanent) by the answer.
-func (n *Notifier) Notify(ctx context.Context, a *engine.Alert) error {
+func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
 	if err := ctx.Err(); err != nil {
 		return notifiers.Retry(n.errorf(err, "%v", err), 0)
 	}

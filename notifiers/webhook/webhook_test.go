@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -23,8 +22,10 @@ import (
 	"testing"
 	"time"
 
+	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/ingest"
 	ingestwebhook "github.com/alerter/alerter/ingest/webhook"
@@ -32,7 +33,6 @@ import (
 	"github.com/alerter/alerter/internal/yamlx"
 	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/notifiers/notifiertest"
-	"github.com/alerter/alerter/rules"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -244,7 +244,7 @@ func TestRequest(t *testing.T) {
 			t.Errorf("body's event has no %q", k)
 		}
 	}
-	var back engine.Alert
+	var back alerter.Alert
 	if err := json.Unmarshal(body, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func (s *countingSink) Store(_ context.Context, _ string, events []event.Event) 
 }
 
 func TestGolden(t *testing.T) {
-	for _, sev := range []rules.Severity{"info", "low", "medium", "high", "critical"} {
+	for _, sev := range []alerter.Severity{"info", "low", "medium", "high", "critical"} {
 		t.Run(string(sev), func(t *testing.T) {
 			r := newReceiver(t)
 			if err := newNotifier(t, r.url(), nil).Notify(t.Context(), notifiers.Sample(sev, fixedTime)); err != nil {

@@ -1,0 +1,124 @@
+// Package alerter holds the domain types every part of alerter speaks:
+// the Alert a rule fires, its Severity, where it is routed, and what
+// became of it at each target. It imports nothing of alerter but event,
+// so that notifiers, silences and storage can use alerts without the
+// evaluator (ARCHITECTURE.md, Layers).
+package alerter
+
+import (
+	"time"
+
+	"github.com/alerter/alerter/event"
+)
+
+// Severity is how bad an alert is.
+type Severity string
+
+// Severities, least severe first.
+const (
+	Info     Severity = "info"
+	Low      Severity = "low"
+	Medium   Severity = "medium"
+	High     Severity = "high"
+	Critical Severity = "critical"
+)
+
+// Severities lists the valid severities, least severe first.
+func Severities() []Severity { return []Severity{Info, Low, Medium, High, Critical} }
+
+// Rank orders severities: 0 for info up to 4 for critical, -1 if invalid.
+func (s Severity) Rank() int {
+	switch s {
+	case Info:
+		return 0
+	case Low:
+		return 1
+	case Medium:
+		return 2
+	case High:
+		return 3
+	case Critical:
+		return 4
+	}
+	return -1
+}
+
+// Alert is one firing of a rule for a group. Its JSON shape is the same
+// everywhere: replay output, the webhook notifier's body, the API
+// (docs/notifications.md, The alert).
+type Alert struct {
+	ID         string            `json:"id"`
+	Rule       string            `json:"rule"`
+	Name       string            `json:"name"`
+	Severity   Severity          `json:"severity"`
+	Title      string            `json:"title"`
+	Text       string            `json:"text"`
+	Runbook    string            `json:"runbook"`
+	Labels     map[string]string `json:"labels"`
+	Tags       []string          `json:"tags"`
+	Group      map[string]string `json:"group"`
+	DedupKey   string            `json:"dedup_key"`
+	Time       time.Time         `json:"time"`
+	FiredAt    time.Time         `json:"fired_at"`
+	Count      int               `json:"count"`
+	Suppressed int64             `json:"suppressed"`
+	Event      *event.Event      `json:"event"`
+	EventIDs   []string          `json:"event_ids"`
+	// Notify are the targets after routing, where routing has been done.
+	Notify []string `json:"notify,omitempty"`
+}
+
+// Router names the targets of an alert.
+type Router interface {
+	Route(*Alert) []string
+}
+
+// Routes are the config's routes: notifier names by severity, with
+// "default" for a severity that has none (docs/notifications.md).
+type Routes map[string][]string
+
+// Targets returns where an alert goes: its rule's notify: list if it has
+// one, else routes[severity], else routes["default"], else none (the
+// alert is recorded but sent nowhere). The slice is shared, not a copy,
+// because this runs for every alert: do not modify it.
+func (r Routes) Targets(notify []string, severity Severity) []string {
+	if len(notify) > 0 {
+		return notify
+	}
+	if t := r[string(severity)]; len(t) > 0 {
+		return t
+	}
+	return r["default"]
+}
+
+// Delivery outcomes.
+const (
+	Sent     = "sent"     // the target accepted it
+	Silenced = "silenced" // a silence matched: recorded, not sent
+	Dead     = "dead"     // given up on: in the dead letters
+	Requeued = "requeued" // a dead letter handed back to be tried again
+)
+
+// Outcome is what became of one alert at one target.
+type Outcome struct {
+	Status   string    `json:"status"`
+	Attempts int       `json:"attempts"`
+	At       time.Time `json:"at"`
+	Error    string    `json:"error,omitempty"`
+	// Silences are the ids of the silences that matched.
+	Silences []string `json:"silences,omitempty"`
+	// Copy is, while requeued, the stream sequence of the copy being tried
+	// (the deliveries record's claim on it).
+	Copy uint64 `json:"copy,omitempty"`
+}
+
+// DeadLetter is a notification given up on, as stored in the dead letters
+// and listed by the API.
+type DeadLetter struct {
+	Notifier string    `json:"notifier"`
+	Alert    *Alert    `json:"alert"`
+	Attempts int       `json:"attempts"`
+	Reason   string    `json:"reason"`
+	Error    string    `json:"error"`
+	At       time.Time `json:"at"`
+}
