@@ -1,44 +1,17 @@
 package bus
 
 import (
-	"io"
 	"log/slog"
-	"sync"
 	"testing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alerter/alerter/internal/testlog"
 )
 
-// testLog logs warnings and errors into the test's output, until the test
-// ends: nats-server goroutines may still log during shutdown, and writing
-// to a finished test panics.
-func testLog(t testing.TB) *slog.Logger {
-	w := &guardedWriter{w: t.Output()}
-	t.Cleanup(w.close)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type guardedWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	closed bool
-}
-
-func (g *guardedWriter) Write(p []byte) (int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return len(p), nil
-	}
-	return g.w.Write(p)
-}
-
-func (g *guardedWriter) close() {
-	g.mu.Lock()
-	g.closed = true
-	g.mu.Unlock()
-}
+// testLog logs warnings and errors into the test's output.
+func testLog(t testing.TB) *slog.Logger { return testlog.New(t) }
 
 // startEmbedded starts an embedded server on dir and stops it at the end
 // of the test (Shutdown twice is harmless, so tests may stop it earlier).
