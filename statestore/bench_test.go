@@ -97,7 +97,7 @@ func benchKey(i int) string {
 // which is the steady state of keys that wait out their dedup window.
 // BUS_MEM_PROFILE=file writes a heap profile at the end.
 //
-//	go test -run '^$' -bench StateMemory -benchtime 100000x ./bus
+//	go test -run '^$' -bench StateMemory -benchtime 100000x ./statestore
 func BenchmarkStateMemoryPerKey(b *testing.B) {
 	dir := b.TempDir()
 	e := startEmbedded(b, bus.EmbeddedOptions{StoreDir: dir})

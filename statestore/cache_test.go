@@ -468,7 +468,7 @@ func TestStateCacheBound(t *testing.T) {
 // the typical dedup state of BenchmarkStateMemoryPerKey, at the default
 // bound, filled:
 //
-//	go test -run '^$' -bench StateCacheMemory ./bus
+//	go test -run '^$' -bench StateCacheMemory ./statestore
 func BenchmarkStateCacheMemory(b *testing.B) {
 	now := time.Now().UnixNano()
 	st := engine.GroupState{Alerted: true, LastAlert: now, Expires: now + int64(30*time.Minute), Suppressed: 2}
