@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -30,20 +29,6 @@ func NewCheckpoints(ctx context.Context, js jetstream.JetStream, bucket string, 
 		return nil, fmt.Errorf("checkpoint bucket %s: %w", bucket, err)
 	}
 	return &Checkpoints{kv: kv}, nil
-}
-
-// openBucket opens, creating or updating it, one of alerter's key-value
-// buckets: on disk, the last value of each key only, entries expiring
-// after ttl (0: never).
-func openBucket(ctx context.Context, js jetstream.JetStream, name, description string, replicas int, ttl time.Duration) (jetstream.KeyValue, error) {
-	return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      name,
-		Description: description,
-		History:     1,
-		TTL:         ttl,
-		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
-	})
 }
 
 // Get returns the value stored under key, or nil if there is none.

@@ -116,7 +116,7 @@ func (d *Deliveries) Requeue(ctx context.Context, target, alertID string) (rev u
 		if err == nil {
 			return rev, false, false, nil
 		}
-		if !isConflict(err) {
+		if !IsConflict(err) {
 			return 0, false, false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
 		}
 		// Changed since it was read (another caller's mark): read again.
@@ -160,7 +160,7 @@ func (d *Deliveries) Claim(ctx context.Context, target, alertID string, rev, seq
 		}
 		if _, err := d.kv.Update(ctx, k, b, rev); err == nil {
 			return true, nil
-		} else if !isConflict(err) {
+		} else if !IsConflict(err) {
 			return false, fmt.Errorf("deliveries %s %s: %w", target, alertID, err)
 		}
 		// Another copy claimed it meanwhile: read again.

@@ -1,56 +1,17 @@
 package bus
 
 import (
-	"context"
-	"io"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/alerter/alerter/internal/syncbuf"
+	"github.com/alerter/alerter/internal/testlog"
 )
 
-// testLog logs warnings and errors into the test's output, until the test
-// ends: nats-server goroutines may still log during shutdown, and writing
-// to a finished test panics.
-func testLog(t testing.TB) *slog.Logger {
-	w := &guardedWriter{w: t.Output()}
-	t.Cleanup(w.close)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type guardedWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	closed bool
-}
-
-func (g *guardedWriter) Write(p []byte) (int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return len(p), nil
-	}
-	return g.w.Write(p)
-}
-
-func (g *guardedWriter) close() {
-	g.mu.Lock()
-	g.closed = true
-	g.mu.Unlock()
-}
-
-// logBuffer collects log lines for assertions.
-type logBuffer struct{ syncbuf.Buffer }
-
-func (l *logBuffer) count(s string) int {
-	return strings.Count(l.String(), s)
-}
+// testLog logs warnings and errors into the test's output.
+func testLog(t testing.TB) *slog.Logger { return testlog.New(t) }
 
 // startEmbedded starts an embedded server on dir and stops it at the end
 // of the test (Shutdown twice is harmless, so tests may stop it earlier).
@@ -85,62 +46,4 @@ func newEnv(t testing.TB) (*Embedded, jetstream.JetStream) {
 	e := startEmbedded(t, EmbeddedOptions{StoreDir: t.TempDir()})
 	_, js := connectJS(t, e)
 	return e, js
-}
-
-func newStore(t testing.TB, js jetstream.JetStream, opt StateOptions) *StateStore {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	// A cluster that has just formed may answer "no response from stream"
-	// while it places the bucket's stream; that passes.
-	for {
-		s, err := NewStateStore(ctx, js, opt)
-		if err == nil {
-			return s
-		}
-		if ctx.Err() != nil {
-			t.Fatal(err)
-		}
-		t.Logf("creating the state store: %v; trying again", err)
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// waitStreamCurrent waits until stream has a leader and all its replicas
-// are current, so that a test starts on a settled cluster.
-func waitStreamCurrent(t testing.TB, s jetstream.Stream, replicas int) {
-	t.Helper()
-	eventually(t, 30*time.Second, "stream leader and current replicas", func() bool {
-		info, err := s.Info(testCtx(t))
-		if err != nil || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != replicas-1 {
-			return false
-		}
-		for _, r := range info.Cluster.Replicas {
-			if !r.Current {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// testCtx has a generous deadline, which Update then uses instead of the
-// store's timeout: on a busy test machine a write can stall for seconds,
-// and tests about semantics must not fail on that.
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

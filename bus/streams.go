@@ -197,14 +197,17 @@ func (s *Streams) PublishAlert(ctx context.Context, rule, id string, data []byte
 	return s.publish(ctx, subj, id, id, data)
 }
 
-// Alert returns the stored alert with id, and its stream sequence;
-// jetstream.ErrMsgNotFound if there is none.
+// Alert returns the stored alert with id, and its stream sequence; an
+// error wrapping ErrNotFound if there is none.
 func (s *Streams) Alert(ctx context.Context, id string) ([]byte, uint64, error) {
 	subj, err := subject(AlertsSubject+".*", id)
 	if err != nil {
 		return nil, 0, err
 	}
 	m, err := s.Alerts.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, 0, fmt.Errorf("alert %s: %w", id, ErrNotFound)
+	}
 	if err != nil {
 		return nil, 0, err
 	}

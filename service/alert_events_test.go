@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"testing"
+
+	"github.com/alerter/alerter/api"
 )
 
 // An alert of a threshold shows the events that made it fire.
@@ -29,7 +31,7 @@ routes: {default: [console]}
 	if len(alerts) != 1 || len(alerts[0].EventIDs) != 3 {
 		t.Fatalf("alerts: %+v", alerts)
 	}
-	var d alertDetail
+	var d api.AlertDetail
 	if code := r.get(t, "/api/v1/alerts/"+alerts[0].ID, &d); code != 200 || len(d.Events) != 3 {
 		t.Fatalf("GET alert: %d, %d events", code, len(d.Events))
 	}

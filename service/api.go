@@ -13,10 +13,9 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alerter/alerter"
-	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/service/openapi"
 	"github.com/alerter/alerter/silences"
@@ -116,10 +115,10 @@ func (s *Service) tokensConfigured() bool { return s.cfg.Server.HasTokens() }
 // address (with the role admin: anyone who reaches the port may do
 // anything, which config only allows on loopback).
 type Identity struct {
-	Name string `json:"name"`
-	Role string `json:"role"`
+	Name string
+	Role string
 	// Token says Name is a token's name rather than an address.
-	Token bool `json:"token"`
+	Token bool
 }
 
 type identityKey struct{}
@@ -180,28 +179,24 @@ func auth(tokens []apiToken, role string, h http.HandlerFunc) http.Handler {
 // whoami answers who the caller is: the token's name and role, so that
 // the web page shows only what the role may do.
 func (s *Service) whoami(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, identity(r))
+	id := identity(r)
+	writeJSON(w, http.StatusOK, api.Identity{Name: id.Name, Role: id.Role, Token: id.Token})
 }
 
-func errorBody(msg string) map[string]string { return map[string]string{"error": msg} }
+func errorBody(msg string) api.ErrorBody { return api.ErrorBody{Error: msg} }
 
-// silenceView is a silence with its state now.
-type silenceView struct {
-	silences.Silence
-	State string `json:"state"`
-}
-
-func (s *Service) view(sl silences.Silence) silenceView {
-	return silenceView{Silence: sl, State: sl.State(time.Now())}
+// view is a silence with its state now.
+func (s *Service) view(sl silences.Silence) api.Silence {
+	return api.Silence{Silence: sl, State: sl.State(time.Now())}
 }
 
 func (s *Service) listSilences(w http.ResponseWriter, r *http.Request) {
 	list := s.silenceStore.List()
-	out := make([]silenceView, 0, len(list))
+	out := make([]api.Silence, 0, len(list))
 	for _, sl := range list {
 		out = append(out, s.view(sl))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"silences": out})
+	writeJSON(w, http.StatusOK, api.Silences{Silences: out})
 }
 
 func (s *Service) getSilence(w http.ResponseWriter, r *http.Request) {
@@ -213,16 +208,9 @@ func (s *Service) getSilence(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.view(sl))
 }
 
-// silenceRequest is a new silence: ends_at, or a duration from starts_at
-// (default now).
-type silenceRequest struct {
-	silences.Silence
-	Duration string `json:"duration"`
-}
-
 // readSilence reads a silence request of at most 64 KiB, strictly.
-func readSilence(w http.ResponseWriter, r *http.Request) (silenceRequest, bool) {
-	var req silenceRequest
+func readSilence(w http.ResponseWriter, r *http.Request) (api.SilenceRequest, bool) {
+	var req api.SilenceRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -251,23 +239,22 @@ func (s *Service) previewSilence(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
 		return
 	}
-	matched, scanned := 0, 0
-	shown := []*alerter.Alert{}
-	_, err := s.newestAlerts(r.Context(), 0, "", func(a *alerter.Alert) bool {
-		scanned++
+	p := api.SilencePreview{Alerts: []*alerter.Alert{}}
+	_, err := s.streams.AlertHistory(r.Context(), 0, "", func(a *alerter.Alert) bool {
+		p.Scanned++
 		if sl.MatchesAlert(a) {
-			matched++
-			if len(shown) < previewShown {
-				shown = append(shown, a)
+			p.Matched++
+			if len(p.Alerts) < previewShown {
+				p.Alerts = append(p.Alerts, a)
 			}
 		}
-		return scanned < previewScan
+		return p.Scanned < previewScan
 	})
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody("reading alerts: "+err.Error()))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"matched": matched, "scanned": scanned, "alerts": shown})
+	writeJSON(w, http.StatusOK, p)
 }
 
 func (s *Service) addSilence(w http.ResponseWriter, r *http.Request) {
@@ -339,29 +326,23 @@ func (s *Service) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	subject := ""
-	if n := r.URL.Query().Get("notifier"); n != "" {
-		if s.cfg.Notifier(n) == nil {
-			writeJSON(w, http.StatusBadRequest, errorBody("no notifier "+strconv.Quote(n)))
-			return
-		}
-		subject = bus.DeadSubject + "." + n
+	n := r.URL.Query().Get("notifier")
+	if n != "" && s.cfg.Notifier(n) == nil {
+		writeJSON(w, http.StatusBadRequest, errorBody("no notifier "+strconv.Quote(n)))
+		return
 	}
-	letters := []deadLetterView{}
-	next, err := newestFirst(r.Context(), s.streams.Dead, before, func(m *jetstream.RawStreamMsg) bool {
-		var dl alerter.DeadLetter
-		if (subject == "" || m.Subject == subject) && json.Unmarshal(m.Data, &dl) == nil && dl.Alert != nil {
-			letters = append(letters, deadLetterView{DeadLetter: dl})
-		}
-		return len(letters) < limit
+	page := api.DeadLetters{DeadLetters: []api.DeadLetter{}}
+	next, err := s.streams.DeadLetters(r.Context(), before, n, func(dl *alerter.DeadLetter) bool {
+		page.DeadLetters = append(page.DeadLetters, api.DeadLetter{DeadLetter: *dl})
+		return len(page.DeadLetters) < limit
 	})
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody("reading dead letters: "+err.Error()))
 		return
 	}
 	// What became of each since: still dead, handed back, or delivered.
-	for i := range letters {
-		l := &letters[i]
+	for i := range page.DeadLetters {
+		l := &page.DeadLetters[i]
 		switch o, ok, err := s.deliveries.Get(r.Context(), l.Notifier, l.Alert.ID); {
 		case err != nil:
 		case ok:
@@ -370,58 +351,8 @@ func (s *Service) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 			l.Now = "expired"
 		}
 	}
-	page(w, "deadletters", letters, next)
-}
-
-// deadLetterView is a dead letter with what became of its alert at the
-// target since ("now"): dead, requeued, sent, silenced; "expired" when the
-// record is gone (it can no longer be handed back); absent when unknown.
-type deadLetterView struct {
-	alerter.DeadLetter
-	Now string `json:"now,omitempty"`
-}
-
-// maxScan bounds how many stored messages one page of a history reads, so
-// that a filter that matches little cannot make a request read the whole
-// stream; the answer's "next" continues from where it stopped.
-const maxScan = 20_000
-
-// newestFirst calls fn with the messages of st, newest first, starting below
-// sequence before (0: at the newest), until fn returns false or maxScan
-// messages were read. next continues below the last message read (as the
-// next page's before), or is 0 when the first message was read.
-func newestFirst(ctx context.Context, st jetstream.Stream, before uint64, fn func(*jetstream.RawStreamMsg) bool) (next uint64, err error) {
-	info, err := st.Info(ctx)
-	if err != nil {
-		return 0, err
-	}
-	first, seq := info.State.FirstSeq, info.State.LastSeq
-	if info.State.Msgs == 0 {
-		return 0, nil
-	}
-	if before != 0 {
-		seq = min(seq, before-1)
-	}
-	for scanned := 0; seq >= first && seq > 0; seq-- {
-		if scanned == maxScan {
-			return seq + 1, nil
-		}
-		scanned++
-		m, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue // deleted
-		}
-		if err != nil {
-			return 0, err
-		}
-		if !fn(m) {
-			if seq > first {
-				return seq, nil
-			}
-			return 0, nil
-		}
-	}
-	return 0, nil
+	page.Next = cursor(next)
+	writeJSON(w, http.StatusOK, page)
 }
 
 // cursorParam reads ?before=, the "next" of a previous page (0 if absent).
@@ -438,12 +369,11 @@ func cursorParam(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 	return b, true
 }
 
-// page writes one page of a history: the items under key, and the cursor
-// of the next page when there is one.
-func page(w http.ResponseWriter, key string, items any, next uint64) {
-	body := map[string]any{key: items}
-	if next != 0 {
-		body["next"] = strconv.FormatUint(next, 10)
+// cursor is the "next" of a page that stopped before sequence next: ""
+// when there is no next page.
+func cursor(next uint64) string {
+	if next == 0 {
+		return ""
 	}
-	writeJSON(w, http.StatusOK, body)
+	return strconv.FormatUint(next, 10)
 }

@@ -11,64 +11,18 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/event"
 )
 
-// ruleView is a loaded rule with its counters, as GET /api/v1/rules shows.
-type ruleView struct {
-	ID          string            `json:"id"`
-	Name        string            `json:"name"`
-	Description string            `json:"description,omitempty"`
-	Severity    alerter.Severity  `json:"severity"`
-	Tags        []string          `json:"tags"`
-	Labels      map[string]string `json:"labels"`
-	Enabled     bool              `json:"enabled"`
-	When        string            `json:"when"`
-	Title       string            `json:"title"`
-	Text        string            `json:"text,omitempty"`
-	Threshold   *thresholdView    `json:"threshold,omitempty"`
-	Dedup       *dedupView        `json:"dedup,omitempty"`
-	Notify      []string          `json:"notify"`
-	Runbook     string            `json:"runbook,omitempty"`
-	File        string            `json:"file"`
-	Line        int               `json:"line"`
-	Tests       int               `json:"tests"`
-	// Source is the rule's YAML, tests included, for editing it elsewhere
-	// (the playground).
-	Source string    `json:"source"`
-	Stats  statsView `json:"stats"`
-}
-
-type thresholdView struct {
-	Count  int      `json:"count"`
-	Within string   `json:"within"`
-	By     []string `json:"by"`
-}
-
-type dedupView struct {
-	By     []string `json:"by"`
-	Window string   `json:"window"`
-}
-
-type statsView struct {
-	Evaluations int64      `json:"evaluations"`
-	Matches     int64      `json:"matches"`
-	Alerts      int64      `json:"alerts"`
-	Suppressed  int64      `json:"suppressed"`
-	Errors      int64      `json:"errors"`
-	LastError   string     `json:"last_error,omitempty"`
-	LastMatch   *time.Time `json:"last_match,omitempty"`
-}
-
 func (s *Service) listRules(w http.ResponseWriter, r *http.Request) {
 	set := s.eng.Rules()
-	out := make([]ruleView, 0, len(set.Rules))
+	out := make([]api.Rule, 0, len(set.Rules))
 	for _, rl := range set.Rules {
-		v := ruleView{
+		v := api.Rule{
 			ID: rl.ID, Name: rl.Name, Description: rl.Description, Severity: rl.Severity,
 			Tags: nonNil(rl.Tags), Labels: rl.Labels, Enabled: rl.Enabled, When: rl.When.Source,
 			Notify: nonNil(s.cfg.Routes.Targets(rl.Notify, rl.Severity)), Runbook: rl.Runbook,
@@ -79,13 +33,13 @@ func (s *Service) listRules(w http.ResponseWriter, r *http.Request) {
 			v.Labels = map[string]string{}
 		}
 		if t := rl.Threshold; t != nil {
-			v.Threshold = &thresholdView{Count: t.Count, Within: t.Within.String(), By: nonNil(t.By)}
+			v.Threshold = &api.Threshold{Count: t.Count, Within: t.Within.String(), By: nonNil(t.By)}
 		}
 		if d := rl.Dedup; d != nil {
-			v.Dedup = &dedupView{By: nonNil(d.By), Window: d.Window.String()}
+			v.Dedup = &api.Dedup{By: nonNil(d.By), Window: d.Window.String()}
 		}
 		if st := s.eng.Stats(rl.ID); st != nil {
-			v.Stats = statsView{
+			v.Stats = api.RuleStats{
 				Evaluations: st.Evaluations.Load(), Matches: st.Matches.Load(), Alerts: st.Alerts.Load(),
 				Suppressed: st.Suppressed.Load(), Errors: st.Errors.Load(), LastError: st.LastError(),
 			}
@@ -96,7 +50,7 @@ func (s *Service) listRules(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"version": set.Version, "files": nonNil(set.Files), "rules": out, "reload": s.ReloadStatus()})
+	writeJSON(w, http.StatusOK, api.Rules{Version: set.Version, Files: nonNil(set.Files), Rules: out, Reload: s.ReloadStatus()})
 }
 
 func nonNil[T any](s []T) []T {
@@ -169,26 +123,27 @@ func (s *Service) listAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	f.since, f.until = hq.since, hq.until
 	withDeliveries := q.Get("deliveries") == "true"
-	alerts := []alertItem{}
-	next, err := s.newestAlerts(r.Context(), hq.before, f.rule, func(a *alerter.Alert) bool {
+	page := api.Alerts{Alerts: []api.Alert{}}
+	next, err := s.streams.AlertHistory(r.Context(), hq.before, f.rule, func(a *alerter.Alert) bool {
 		if f.match(a) {
-			alerts = append(alerts, alertItem{Alert: a})
+			page.Alerts = append(page.Alerts, api.Alert{Alert: a})
 		}
-		return len(alerts) < hq.limit
+		return len(page.Alerts) < hq.limit
 	})
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody("reading alerts: "+err.Error()))
 		return
 	}
 	if withDeliveries {
-		for i := range alerts {
-			if alerts[i].Deliveries, err = s.outcomes(r.Context(), alerts[i].Alert); err != nil {
+		for i, a := range page.Alerts {
+			if page.Alerts[i].Deliveries, err = s.outcomes(r.Context(), a.Alert); err != nil {
 				writeJSON(w, http.StatusServiceUnavailable, errorBody("reading deliveries: "+err.Error()))
 				return
 			}
 		}
 	}
-	page(w, "alerts", alerts, next)
+	page.Next = cursor(next)
+	writeJSON(w, http.StatusOK, page)
 }
 
 // historyQuery is what a page of the alert or event history is asked:
@@ -231,21 +186,6 @@ func intParam(w http.ResponseWriter, v string, def, most int) (int, bool) {
 	return min(n, most), true
 }
 
-// alertDetail is an alert with what became of it at each target, and,
-// for an alert of several events (a threshold), those events as stored.
-// alertItem is an alert of the history, with ?deliveries=true what became
-// of it at each target.
-type alertItem struct {
-	*alerter.Alert
-	Deliveries map[string]alerter.Outcome `json:"deliveries,omitempty"`
-}
-
-type alertDetail struct {
-	*alerter.Alert
-	Deliveries map[string]alerter.Outcome `json:"deliveries"`
-	Events     []*event.Event             `json:"events,omitempty"`
-}
-
 func (s *Service) getAlert(w http.ResponseWriter, r *http.Request) {
 	a, _, ok := s.storedAlert(w, r)
 	if !ok {
@@ -256,33 +196,26 @@ func (s *Service) getAlert(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
 		return
 	}
-	writeJSON(w, http.StatusOK, alertDetail{Alert: a, Deliveries: d, Events: s.alertEvents(r.Context(), a)})
+	writeJSON(w, http.StatusOK, api.AlertDetail{Alert: a, Deliveries: d, Events: s.alertEvents(r.Context(), a)})
 }
 
 // storedAlert reads the alert of the request's {id} from ALERTS, answering
 // for it when it cannot: 404 when there is none.
 func (s *Service) storedAlert(w http.ResponseWriter, r *http.Request) (*alerter.Alert, []byte, bool) {
 	id := r.PathValue("id")
-	data, _, err := s.streams.Alert(r.Context(), id)
+	a, data, err := s.streams.FindAlert(r.Context(), id)
 	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound):
+	case errors.Is(err, bus.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, errorBody("no alert "+id))
+		return nil, nil, false
+	case errors.Is(err, bus.ErrUnreadable):
+		writeJSON(w, http.StatusInternalServerError, errorBody(err.Error()))
 		return nil, nil, false
 	case err != nil:
 		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
 		return nil, nil, false
 	}
-	var a alerter.Alert
-	if err := json.Unmarshal(data, &a); err != nil {
-		writeJSON(w, http.StatusInternalServerError, errorBody("stored alert unreadable: "+err.Error()))
-		return nil, nil, false
-	}
-	return &a, data, true
-}
-
-// redeliverRequest is the body of POST /api/v1/alerts/{id}/redeliver.
-type redeliverRequest struct {
-	Target string `json:"target"`
+	return a, data, true
 }
 
 // redeliver hands a dead letter back to its target's queue, to be tried
@@ -291,7 +224,7 @@ type redeliverRequest struct {
 // can be handed back, and asking twice at once hands it back once (the
 // answer says "already" to all but the first).
 func (s *Service) redeliver(w http.ResponseWriter, r *http.Request) {
-	var req redeliverRequest
+	var req api.RedeliverRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil || req.Target == "" {
@@ -342,7 +275,7 @@ func (s *Service) redeliver(w http.ResponseWriter, r *http.Request) {
 			attrs:   map[string]string{"alert_id": id, "rule": a.Rule, "severity": string(a.Severity), "target": req.Target, "title": a.Title},
 			objects: []event.Object{{Type: "alert", ID: id, Name: a.Title}, {Type: "rule", ID: a.Rule, Name: a.Name}}})
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"alert": id, "target": req.Target, "status": alerter.Requeued, "already": already})
+	writeJSON(w, http.StatusAccepted, api.Redelivery{Alert: id, Target: req.Target, Status: alerter.Requeued, Already: already})
 }
 
 // outcomes are what became of a at each of its targets; a target with no
@@ -395,18 +328,5 @@ func (s *Service) alertEvents(ctx context.Context, a *alerter.Alert) []*event.Ev
 	return out
 }
 
-// newestAlerts calls fn with the alerts of the history, newest first (of
-// rule only, if not ""), as newestFirst pages: the copies that hand dead
-// letters back (bus.RedeliverHeader) are not alerts of their own.
-func (s *Service) newestAlerts(ctx context.Context, before uint64, rule string, fn func(*alerter.Alert) bool) (next uint64, err error) {
-	return newestFirst(ctx, s.streams.Alerts, before, func(m *jetstream.RawStreamMsg) bool {
-		if (rule != "" && !strings.HasPrefix(m.Subject, bus.AlertsSubject+"."+rule+".")) || m.Header.Get(bus.RedeliverHeader) != "" {
-			return true
-		}
-		var a alerter.Alert
-		if json.Unmarshal(m.Data, &a) != nil {
-			return true
-		}
-		return fn(&a)
-	})
-}
+// alertDetail is the alert an explanation carries (explain.go).
+type alertDetail = api.AlertDetail

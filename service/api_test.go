@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alerter/alerter/api"
 	json "github.com/goccy/go-json"
 )
 
@@ -35,7 +36,7 @@ func TestRulesAndAlertsAPI(t *testing.T) {
 
 	var rl struct {
 		Version string
-		Rules   []ruleView
+		Rules   []api.Rule
 	}
 	if code := r.get(t, "/api/v1/rules", &rl); code != 200 || len(rl.Rules) != 2 || rl.Version == "" {
 		t.Fatalf("rules: %d %+v", code, rl)
@@ -53,7 +54,7 @@ func TestRulesAndAlertsAPI(t *testing.T) {
 	}
 
 	type page struct {
-		Alerts []alertDetail
+		Alerts []api.AlertDetail
 		Next   string
 		Error  string
 	}
@@ -98,7 +99,7 @@ func TestRulesAndAlertsAPI(t *testing.T) {
 	}
 
 	// ?deliveries=true: each alert with what became of it at its targets.
-	var withD struct{ Alerts []alertItem }
+	var withD struct{ Alerts []api.Alert }
 	if code := r.get(t, "/api/v1/alerts?deliveries=true", &withD); code != 200 || len(withD.Alerts) != 4 {
 		t.Fatalf("alerts with deliveries: %d %d", code, len(withD.Alerts))
 	}
@@ -112,7 +113,7 @@ func TestRulesAndAlertsAPI(t *testing.T) {
 			}
 		}
 	}
-	var d alertDetail
+	var d api.AlertDetail
 	var id string // an alert routed to console (the page's goes to quiet)
 	for _, a := range all.Alerts {
 		if a.Rule == "setting-changed" {

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/notifiers"
 )
@@ -132,7 +133,7 @@ func TestDeliveryRetriesAndDeadLetters(t *testing.T) {
 	}
 }
 
-func deadLetters(t *testing.T, r *running, notifier string) []deadLetterView {
+func deadLetters(t *testing.T, r *running, notifier string) []api.DeadLetter {
 	t.Helper()
 	url := r.url + "/api/v1/deadletters"
 	if notifier != "" {
@@ -144,7 +145,7 @@ func deadLetters(t *testing.T, r *running, notifier string) []deadLetterView {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var body struct{ Deadletters []deadLetterView }
+	var body struct{ Deadletters []api.DeadLetter }
 	if err := json.Unmarshal(b, &body); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
 	}

@@ -38,6 +38,7 @@ import (
 	slacknotifier "github.com/alerter/alerter/notifiers/slack"
 	webhooknotifier "github.com/alerter/alerter/notifiers/webhook"
 	"github.com/alerter/alerter/silences"
+	"github.com/alerter/alerter/statestore"
 )
 
 // Options are what the config file does not say.
@@ -71,7 +72,7 @@ type Service struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	streams  *bus.Streams
-	state    *bus.StateStore
+	state    *statestore.Store
 	eng      *engine.Engine
 	eval     *evaluator
 	deliver  []*deliverer
@@ -190,7 +191,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 		return nil, err
 	}
 	err = s.ensure(ctx, "the state bucket", func(ctx context.Context) (err error) {
-		s.state, err = bus.NewStateStore(ctx, s.js, bus.StateOptions{Replicas: replicas, FailOpen: cfg.NATS.FailOpen, Logger: s.log})
+		s.state, err = statestore.New(ctx, s.js, statestore.Options{Replicas: replicas, FailOpen: cfg.NATS.FailOpen, Logger: s.log})
 		return err
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/service"
+	"github.com/alerter/alerter/statestore"
 )
 
 // Names of what the harness configures.
@@ -143,7 +144,7 @@ func startHarness(ctx context.Context, rulesPath, storeDir string, to targets, l
 	if h.alerts, err = h.js.Stream(ctx, bus.AlertsStream); err != nil {
 		return nil, err
 	}
-	if h.kv, err = h.js.Stream(ctx, "KV_"+bus.DefaultStateBucket); err != nil {
+	if h.kv, err = h.js.Stream(ctx, "KV_"+statestore.DefaultBucket); err != nil {
 		return nil, err
 	}
 	acked, _, err := h.progress(ctx)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/api"
 )
 
 const alertsUsage = `Usage: alerter alerts [--url URL] [--rule ID] [--severity S] [--group VALUE] [--since 24h] [--limit N]
@@ -55,19 +56,15 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 	if *since > 0 {
 		q.Set("since", time.Now().Add(-*since).UTC().Format(time.RFC3339))
 	}
-	type alertJSON struct {
-		alerter.Alert
-		Deliveries map[string]struct{ Status string } `json:"deliveries"`
-	}
 	// A page stops at the server's bound on alerts read, so a narrow filter
 	// may need several to fill --limit.
-	var alerts []alertJSON
-	older, err := pageThrough(ctx, c, "/api/v1/alerts", "alerts", q, 10, func(a alertJSON) bool {
+	var alerts []api.Alert
+	older, err := c.Alerts(ctx, q, 10, func(a api.Alert) bool {
 		alerts = append(alerts, a)
 		return len(alerts) < *limit
 	})
 	if err != nil {
-		fmt.Fprintf(s.err, "alerter alerts: %v\n", err)
+		fmt.Fprintf(s.err, "alerter alerts: %s\n", safeErr(err))
 		return 1
 	}
 	if len(alerts) == 0 {
@@ -80,7 +77,7 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 	}
 	// The API lists alerts as stored, which can differ a little from the
 	// order they fired in; the list reads in the order of what it shows.
-	slices.SortStableFunc(alerts, func(a, b alertJSON) int { return b.FiredAt.Compare(a.FiredAt) })
+	slices.SortStableFunc(alerts, func(a, b api.Alert) int { return b.FiredAt.Compare(a.FiredAt) })
 	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FIRED\tEVENT\tSEVERITY\tRULE\tDELIVERY\tTITLE\tID")
 	for _, a := range alerts {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/alerter/alerter/api"
 )
 
 const deadlettersUsage = `Usage:
@@ -33,21 +35,6 @@ example, after Slack was down for an afternoon:
 is read from $ALERTER_API_TOKEN.
 `
 
-// deadLetterJSON is a dead letter as the API lists it.
-type deadLetterJSON struct {
-	Notifier string `json:"notifier"`
-	Alert    struct {
-		ID       string `json:"id"`
-		Rule     string `json:"rule"`
-		Title    string `json:"title"`
-		Severity string `json:"severity"`
-	} `json:"alert"`
-	Attempts int       `json:"attempts"`
-	Reason   string    `json:"reason"`
-	Error    string    `json:"error"`
-	At       time.Time `json:"at"`
-}
-
 func deadlettersCmd(ctx context.Context, args []string, s stdio) int {
 	return subcommand(ctx, "deadletters", deadlettersUsage, map[string]func(context.Context, []string, stdio) int{
 		"list": deadlettersList, "ls": deadlettersList, "redeliver": deadlettersRedeliver,
@@ -56,12 +43,12 @@ func deadlettersCmd(ctx context.Context, args []string, s stdio) int {
 
 // deadLetters reads the dead letters of notifier ("" for all), newest
 // first, until keep says stop or there are no more.
-func deadLetters(ctx context.Context, c *apiClient, notifier string, keep func(deadLetterJSON) bool) error {
+func deadLetters(ctx context.Context, c *api.Client, notifier string, keep func(api.DeadLetter) bool) error {
 	q := url.Values{"limit": {"1000"}}
 	if notifier != "" {
 		q.Set("notifier", notifier)
 	}
-	_, err := pageThrough(ctx, c, "/api/v1/deadletters", "deadletters", q, 0, keep)
+	_, err := c.DeadLetters(ctx, q, 0, keep)
 	return err
 }
 
@@ -76,15 +63,15 @@ func deadlettersList(ctx context.Context, args []string, s stdio) int {
 	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "AT\tNOTIFIER\tALERT\tSEVERITY\tATTEMPTS\tREASON\tTITLE")
 	n := 0
-	err := deadLetters(ctx, c, *notifier, func(d deadLetterJSON) bool {
+	err := deadLetters(ctx, c, *notifier, func(d api.DeadLetter) bool {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.At.Local().Format(time.DateTime), safe(d.Notifier), safe(d.Alert.ID),
-			safe(d.Alert.Severity), d.Attempts, safe(d.Reason), safe(d.Alert.Title))
+			safe(string(d.Alert.Severity)), d.Attempts, safe(d.Reason), safe(d.Alert.Title))
 		n++
 		return n < *limit
 	})
 	_ = tw.Flush()
 	if err != nil {
-		fmt.Fprintf(s.err, "alerter deadletters list: %v\n", err)
+		fmt.Fprintf(s.err, "alerter deadletters list: %s\n", safeErr(err))
 		return 1
 	}
 	return 0
@@ -108,7 +95,7 @@ func deadlettersRedeliver(ctx context.Context, args []string, s stdio) int {
 	seen := map[pair]bool{}
 	var todo []pair
 	oldest := time.Now().Add(-*since)
-	err := deadLetters(ctx, c, *notifier, func(d deadLetterJSON) bool {
+	err := deadLetters(ctx, c, *notifier, func(d api.DeadLetter) bool {
 		if d.At.Before(oldest) {
 			return false
 		}
@@ -120,25 +107,24 @@ func deadlettersRedeliver(ctx context.Context, args []string, s stdio) int {
 		return true
 	})
 	if err != nil {
-		fmt.Fprintf(s.err, "alerter deadletters redeliver: %v\n", err)
+		fmt.Fprintf(s.err, "alerter deadletters redeliver: %s\n", safeErr(err))
 		return 1
 	}
 	handed, skipped, failed := 0, 0, 0
 	for _, p := range todo {
-		var ans struct{ Already bool }
-		err := c.do(ctx, "POST", "/api/v1/alerts/"+url.PathEscape(p.alert)+"/redeliver", map[string]string{"target": p.target}, &ans)
-		var se *statusError
+		ans, err := c.Redeliver(ctx, p.alert, p.target)
+		var se *api.StatusError
 		switch {
 		case err == nil && ans.Already:
 			skipped++
 		case err == nil:
 			handed++
 			fmt.Fprintf(s.out, "handed back %s to %s\n", safe(p.alert), safe(p.target))
-		case errors.As(err, &se) && se.code == 409 && strings.Contains(se.msg, "only a dead letter"):
+		case errors.As(err, &se) && se.Code == 409 && strings.Contains(se.Message, "only a dead letter"):
 			skipped++ // delivered since
 		default:
 			failed++
-			fmt.Fprintf(s.err, "alerter deadletters redeliver %s to %s: %v\n", safe(p.alert), safe(p.target), err)
+			fmt.Fprintf(s.err, "alerter deadletters redeliver %s to %s: %s\n", safe(p.alert), safe(p.target), safeErr(err))
 		}
 	}
 	fmt.Fprintf(s.out, "%d handed back, %d skipped (handed back already or delivered since), %d failed\n", handed, skipped, failed)

@@ -11,6 +11,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/service"
 )
@@ -57,8 +58,8 @@ func explainCmd(ctx context.Context, args []string, s stdio) int {
 	}
 	var x service.Explanation
 	path := "/api/v1/events/" + url.PathEscape(fs.Arg(0)) + "/explain?within=" + within.String()
-	if err := c.do(ctx, "GET", path, nil, &x); err != nil {
-		fmt.Fprintf(s.err, "alerter explain: %v\n", err)
+	if err := c.Get(ctx, path, &x); err != nil {
+		fmt.Fprintf(s.err, "alerter explain: %s\n", safeErr(err))
 		return 1
 	}
 	if *asJSON {
@@ -146,19 +147,17 @@ func jsonEncoder(w io.Writer) *json.Encoder {
 const findPages = 10
 
 // findEvents prints the stored events with words, newest first.
-func findEvents(ctx context.Context, c *apiClient, words string, s stdio) int {
+func findEvents(ctx context.Context, c *api.Client, words string, s stdio) int {
 	// A page that found nothing may have stopped at the server's bound on
 	// events read; the search goes on from there, for a while.
 	var found []*event.Event
 	q := url.Values{"limit": {"50"}, "q": {words}}
-	older, err := pageThrough(ctx, c, "/api/v1/events", "events", q, findPages, func(e struct {
-		Event *event.Event `json:"event"`
-	}) bool {
+	older, err := c.Events(ctx, q, findPages, func(e api.StoredEvent) bool {
 		found = append(found, e.Event)
 		return len(found) < 50
 	})
 	if err != nil {
-		fmt.Fprintf(s.err, "alerter explain --find: %v\n", err)
+		fmt.Fprintf(s.err, "alerter explain --find: %s\n", safeErr(err))
 		return 1
 	}
 	switch {

@@ -1,22 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"maps"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	json "github.com/goccy/go-json"
-
-	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/silences"
 )
 
@@ -77,113 +71,28 @@ func subcommand(ctx context.Context, name, usage string, subs map[string]func(co
 	return 2
 }
 
-// apiClient talks to a running alerter.
-type apiClient struct {
-	url, token string
-	hc         *http.Client
-}
-
-func apiFlags(name string, s stdio) (*apiClient, *flag.FlagSet) {
+// apiFlags are the flags of a command that talks to a running alerter,
+// and the client they configure.
+func apiFlags(name string, s stdio) (*api.Client, *flag.FlagSet) {
 	fs := newFlags(name, silenceUsage, s)
-	c := &apiClient{hc: &http.Client{Timeout: 30 * time.Second}, token: os.Getenv("ALERTER_API_TOKEN")}
+	c := &api.Client{HTTP: &http.Client{Timeout: 30 * time.Second}, Token: os.Getenv("ALERTER_API_TOKEN")}
 	def := os.Getenv("ALERTER_URL")
 	if def == "" {
 		def = "http://127.0.0.1:8080"
 	}
-	fs.StringVar(&c.url, "url", def, "`URL` of the running alerter")
-	fs.DurationVar(&c.hc.Timeout, "timeout", c.hc.Timeout, "how long one request to the API may take (a search of the stored events reads up to 20,000 of them)")
+	fs.StringVar(&c.BaseURL, "url", def, "`URL` of the running alerter")
+	fs.DurationVar(&c.HTTP.Timeout, "timeout", c.HTTP.Timeout, "how long one request to the API may take (a search of the stored events reads up to 20,000 of them)")
 	return c, fs
 }
 
-// do sends a request and decodes a 2xx answer into out; other answers are
-// errors with the server's message.
-func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
+// safeErr is err as it may be printed: the server's message may quote
+// what was sent or stored, and be several problems, a line each.
+func safeErr(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	for i := range lines {
+		lines[i] = safe(lines[i])
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.url, "/")+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("is alerter running at %s? %w", c.url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if resp.StatusCode/100 != 2 {
-		var e struct{ Error string }
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			// The server's message may quote what was sent or stored; it
-			// may be several problems, a line each.
-			lines := strings.Split(e.Error, "\n")
-			for i := range lines {
-				lines[i] = safe(lines[i])
-			}
-			return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s (%d)", strings.Join(lines, "\n"), resp.StatusCode)}
-		}
-		return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s", method, path, resp.Status)}
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
-}
-
-// pageThrough reads a history of the API (path, the items under key, and
-// the "next" cursor), page after page, calling fn with each item until fn
-// returns false, there are no more, or maxPages pages were read (0: no
-// bound). A page may come back short, or empty, when the server stopped at
-// its bound on messages read. older tells that the history goes on.
-func pageThrough[T any](ctx context.Context, c *apiClient, path, key string, q url.Values, maxPages int, fn func(T) bool) (older bool, err error) {
-	q = maps.Clone(q)
-	for pages := 1; ; pages++ {
-		var page map[string]json.RawMessage
-		if err := c.do(ctx, "GET", path+"?"+q.Encode(), nil, &page); err != nil {
-			return false, err
-		}
-		var items []T
-		var next string
-		if err := json.Unmarshal(page[key], &items); err != nil && page[key] != nil {
-			return false, err
-		}
-		if page["next"] != nil {
-			if err := json.Unmarshal(page["next"], &next); err != nil {
-				return false, err
-			}
-		}
-		for _, it := range items {
-			if !fn(it) {
-				return next != "", nil
-			}
-		}
-		if next == "" || pages == maxPages {
-			return next != "", nil
-		}
-		q.Set("before", next)
-	}
-}
-
-// statusError is an answer of the API other than 2xx.
-type statusError struct {
-	code int
-	msg  string
-}
-
-func (e *statusError) Error() string { return e.msg }
-
-type silenceJSON struct {
-	silences.Silence
-	State string `json:"state"`
+	return strings.Join(lines, "\n")
 }
 
 func silenceAdd(ctx context.Context, args []string, s stdio) int {
@@ -212,9 +121,9 @@ func silenceAdd(ctx context.Context, args []string, s stdio) int {
 	if *dryRun {
 		return silencePreview(ctx, c, sl.Matchers, s)
 	}
-	var out silenceJSON
-	if err := c.do(ctx, "POST", "/api/v1/silences", sl, &out); err != nil {
-		fmt.Fprintf(s.err, "alerter silence add: %v\n", err)
+	out, err := c.AddSilence(ctx, sl)
+	if err != nil {
+		fmt.Fprintf(s.err, "alerter silence add: %s\n", safeErr(err))
 		return 1
 	}
 	fmt.Fprintln(s.out, safe(out.ID))
@@ -222,13 +131,10 @@ func silenceAdd(ctx context.Context, args []string, s stdio) int {
 }
 
 // silencePreview prints which recent alerts matchers would have muted.
-func silencePreview(ctx context.Context, c *apiClient, matchers []silences.Matcher, s stdio) int {
-	var out struct {
-		Matched, Scanned int
-		Alerts           []alerter.Alert
-	}
-	if err := c.do(ctx, "POST", "/api/v1/silences/preview", map[string]any{"matchers": matchers}, &out); err != nil {
-		fmt.Fprintf(s.err, "alerter silence add --dry-run: %v\n", err)
+func silencePreview(ctx context.Context, c *api.Client, matchers []silences.Matcher, s stdio) int {
+	out, err := c.PreviewSilence(ctx, matchers)
+	if err != nil {
+		fmt.Fprintf(s.err, "alerter silence add --dry-run: %s\n", safeErr(err))
 		return 1
 	}
 	fmt.Fprintf(s.out, "would silence %d of the last %d alerts", out.Matched, out.Scanned)
@@ -252,14 +158,14 @@ func silenceList(ctx context.Context, args []string, s stdio) int {
 	if ok, code := parse(fs, args); !ok {
 		return code
 	}
-	var out struct{ Silences []silenceJSON }
-	if err := c.do(ctx, "GET", "/api/v1/silences", nil, &out); err != nil {
-		fmt.Fprintf(s.err, "alerter silence list: %v\n", err)
+	list, err := c.Silences(ctx)
+	if err != nil {
+		fmt.Fprintf(s.err, "alerter silence list: %s\n", safeErr(err))
 		return 1
 	}
 	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tENDS\tBY\tMATCHERS\tCOMMENT")
-	for _, sl := range out.Silences {
+	for _, sl := range list {
 		if sl.State == silences.Expired && !*all {
 			continue
 		}
@@ -288,8 +194,8 @@ func silenceExpire(ctx context.Context, args []string, s stdio) int {
 	}
 	code := 0
 	for _, id := range fs.Args() {
-		if err := c.do(ctx, "DELETE", "/api/v1/silences/"+id, nil, nil); err != nil {
-			fmt.Fprintf(s.err, "alerter silence expire %s: %v\n", id, err)
+		if _, err := c.ExpireSilence(ctx, id); err != nil {
+			fmt.Fprintf(s.err, "alerter silence expire %s: %s\n", id, safeErr(err))
 			code = 1
 			continue
 		}

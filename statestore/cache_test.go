@@ -1,4 +1,4 @@
-package bus
+package statestore
 
 import (
 	"context"
@@ -15,13 +15,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/engine"
 )
 
 // statsSince is what s did since before.
-func statsSince(s *StateStore, before StateStats) StateStats {
+func statsSince(s *Store, before Stats) Stats {
 	now := s.Stats()
-	return StateStats{
+	return Stats{
 		Updates: now.Updates - before.Updates, Reads: now.Reads - before.Reads, Writes: now.Writes - before.Writes,
 		CacheHits: now.CacheHits - before.CacheHits, CacheMisses: now.CacheMisses - before.CacheMisses,
 		CacheEntries: now.CacheEntries,
@@ -29,7 +30,7 @@ func statsSince(s *StateStore, before StateStats) StateStats {
 }
 
 // incr adds one to key's Suppressed and checks that fn saw want first.
-func incr(t *testing.T, s *StateStore, key string, ttl time.Duration, want int64) {
+func incr(t *testing.T, s *Store, key string, ttl time.Duration, want int64) {
 	t.Helper()
 	var saw int64 = -1
 	if err := s.Update(testCtx(t), key, ttl, func(g *engine.GroupState) error {
@@ -45,7 +46,7 @@ func incr(t *testing.T, s *StateStore, key string, ttl time.Duration, want int64
 }
 
 // cached returns the cache entry of key, under the key's lock.
-func cached(s *StateStore, key string) (cacheSlot, bool) {
+func cached(s *Store, key string) (cacheSlot, bool) {
 	stripe := keyHash(key) % uint32(len(s.keyLocks))
 	s.keyLocks[stripe] <- struct{}{}
 	defer func() { <-s.keyLocks[stripe] }()
@@ -60,7 +61,7 @@ func cached(s *StateStore, key string) (cacheSlot, bool) {
 // keepCached makes key's cache entry live forever, as if the local clock
 // had not seen its TTL pass: what the compare-and-set then does is what
 // guards against a cached state resurrecting an expired key.
-func keepCached(t *testing.T, s *StateStore, key string) {
+func keepCached(t *testing.T, s *Store, key string) {
 	t.Helper()
 	stripe := keyHash(key) % uint32(len(s.keyLocks))
 	s.keyLocks[stripe] <- struct{}{}
@@ -77,7 +78,7 @@ func keepCached(t *testing.T, s *StateStore, key string) {
 // trip, the compare-and-set, and fn sees what the last one left.
 func TestStateCacheOneRoundTrip(t *testing.T) {
 	_, js := newEnv(t)
-	s := newStore(t, js, StateOptions{})
+	s := newStore(t, js, Options{})
 	const key = "rule-a.00000000000000aa"
 	before := s.Stats()
 	for i := range int64(10) {
@@ -101,7 +102,7 @@ func TestStateCacheOneRoundTrip(t *testing.T) {
 	incr(t, s, key, time.Hour, 10)
 
 	// Without a cache every update reads.
-	u := newStore(t, js, StateOptions{CacheEntries: -1})
+	u := newStore(t, js, Options{CacheEntries: -1})
 	before = u.Stats()
 	for i := range int64(3) {
 		incr(t, u, key, time.Hour, 11+i)
@@ -123,11 +124,11 @@ func TestStateCacheOneRoundTrip(t *testing.T) {
 // round trips, not three) until a read finds the key as it left it.
 func TestStateCacheReplicasTakeTurns(t *testing.T) {
 	e, js := newEnv(t)
-	a := newStore(t, js, StateOptions{})
+	a := newStore(t, js, Options{})
 	_, js2 := connectJS(t, e)
-	b := newStore(t, js2, StateOptions{})
+	b := newStore(t, js2, Options{})
 	const key = "rule-a.00000000000000bb"
-	step := func(s *StateStore, want int64, reads, misses int64) {
+	step := func(s *Store, want int64, reads, misses int64) {
 		t.Helper()
 		before := s.Stats()
 		incr(t, s, key, time.Hour, want)
@@ -165,8 +166,8 @@ func TestStateCacheReplicasTakeTurns(t *testing.T) {
 func TestStateCacheReplicasConcurrent(t *testing.T) {
 	e, js := newEnv(t)
 	_, js2 := connectJS(t, e)
-	opt := StateOptions{MaxTries: 64}
-	stores := []*StateStore{newStore(t, js, opt), newStore(t, js2, opt)}
+	opt := Options{MaxTries: 64}
+	stores := []*Store{newStore(t, js, opt), newStore(t, js2, opt)}
 	const workers, incs, key = 4, 150, "counter.cached"
 	ctx := testCtx(t)
 	var wg sync.WaitGroup
@@ -205,7 +206,7 @@ func TestStateCacheReplicasConcurrent(t *testing.T) {
 func TestStateCacheExpiredKey(t *testing.T) {
 	t.Parallel()
 	_, js := newEnv(t)
-	s := newStore(t, js, StateOptions{MarkerTTL: time.Second})
+	s := newStore(t, js, Options{MarkerTTL: time.Second})
 	ctx := testCtx(t)
 	lastMsg := func(key string) (*jetstream.RawStreamMsg, error) {
 		return s.stream.GetLastMsgForSubject(ctx, s.prefix+key)
@@ -227,7 +228,7 @@ func TestStateCacheExpiredKey(t *testing.T) {
 		m := &nats.Msg{Subject: s.putPre + key, Data: []byte{codecV3, 0, 0, 2, 0, 0, 0, 0, 0}, Header: nats.Header{
 			jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(rev, 10)},
 		}}
-		if _, err := s.js.PublishMsg(ctx, m); !isConflict(err) {
+		if _, err := s.js.PublishMsg(ctx, m); !bus.IsConflict(err) {
 			t.Fatalf("%s: CAS on the expired revision %d: err = %v, want wrong last sequence", key, rev, err)
 		}
 	}
@@ -274,9 +275,9 @@ func TestStateCacheExpiredKey(t *testing.T) {
 // state created next is one round trip, and another store sees both.
 func TestStateCachePurge(t *testing.T) {
 	e, js := newEnv(t)
-	s := newStore(t, js, StateOptions{})
+	s := newStore(t, js, Options{})
 	_, js2 := connectJS(t, e)
-	other := newStore(t, js2, StateOptions{})
+	other := newStore(t, js2, Options{})
 	const key = "rule-a.00000000000000cc"
 	incr(t, s, key, time.Hour, 0)
 	empty := func(g *engine.GroupState) error { *g = engine.GroupState{}; return nil }
@@ -359,7 +360,7 @@ func TestStateCacheClock(t *testing.T) {
 	}
 
 	// The bound is per shard, rounded up; a store's shards match its locks.
-	if c := newStateCache(0, 256); c.perShard*256 != DefaultStateCacheEntries {
+	if c := newStateCache(0, 256); c.perShard*256 != DefaultCacheEntries {
 		t.Fatalf("default per shard %d", c.perShard)
 	}
 	if c := newStateCache(1000, 256); c.perShard != 4 {
@@ -444,7 +445,7 @@ func TestStateCacheShardModel(t *testing.T) {
 // The store's cache is bounded by CacheEntries.
 func TestStateCacheBound(t *testing.T) {
 	_, js := newEnv(t)
-	s := newStore(t, js, StateOptions{CacheEntries: 256})
+	s := newStore(t, js, Options{CacheEntries: 256})
 	ctx := testCtx(t)
 	for k := range 2000 {
 		if err := s.Update(ctx, benchKey(k), time.Hour, func(g *engine.GroupState) error { g.Alerted = true; return nil }); err != nil {
@@ -467,7 +468,7 @@ func TestStateCacheBound(t *testing.T) {
 // the typical dedup state of BenchmarkStateMemoryPerKey, at the default
 // bound, filled:
 //
-//	go test -run '^$' -bench StateCacheMemory ./bus
+//	go test -run '^$' -bench StateCacheMemory ./statestore
 func BenchmarkStateCacheMemory(b *testing.B) {
 	now := time.Now().UnixNano()
 	st := engine.GroupState{Alerted: true, LastAlert: now, Expires: now + int64(30*time.Minute), Suppressed: 2}
@@ -476,9 +477,9 @@ func BenchmarkStateCacheMemory(b *testing.B) {
 		runtime.GC()
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)
-		c := newStateCache(DefaultStateCacheEntries, 256)
+		c := newStateCache(DefaultCacheEntries, 256)
 		var entries atomic.Int64
-		for k := range DefaultStateCacheEntries {
+		for k := range DefaultCacheEntries {
 			key := benchKey(k)
 			stripe := keyHash(key) % 256
 			r := cacheRef{c: c, sh: &c.shards[stripe], h: c.hash(key), n: &entries}
@@ -499,7 +500,7 @@ func BenchmarkStateUpdateCache(b *testing.B) {
 	for _, workers := range []int{1, 8} {
 		for _, entries := range []int{-1, 0} {
 			b.Run(fmt.Sprintf("workers=%d/cache=%v", workers, entries >= 0), func(b *testing.B) {
-				benchStateUpdate(b, workers, StateOptions{CacheEntries: entries})
+				benchStateUpdate(b, workers, Options{CacheEntries: entries})
 			})
 		}
 	}

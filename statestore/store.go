@@ -1,4 +1,4 @@
-package bus
+package statestore
 
 import (
 	"context"
@@ -16,27 +16,28 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/internal/retry"
 )
 
-// Defaults of StateOptions.
+// Defaults of Options.
 const (
-	DefaultStateBucket = "ALERTER_STATE"
+	DefaultBucket = "ALERTER_STATE"
 	// DefaultMarkerTTL is how long the marker of an expired or deleted key
 	// stays: long enough for watchers to see the removal, short enough that
 	// dead keys stop costing memory soon.
 	DefaultMarkerTTL      = 10 * time.Second
-	defaultStateTimeout   = 5 * time.Second
+	defaultTimeout        = 5 * time.Second
 	defaultRequestTimeout = time.Second
-	defaultStateMaxTries  = 16
+	defaultMaxTries       = 16
 	maxKeyLen             = 1024
 	headerKVOperation     = "KV-Operation"
 	kvOpDelete, kvOpPurge = "DEL", "PURGE"
 )
 
 // ErrConflict is returned when an update lost the race for a key more
-// times than StateOptions.MaxTries.
+// times than Options.MaxTries.
 var ErrConflict = errors.New("state update: too many concurrent updates of one key")
 
 // ErrUnavailable marks errors that mean the state store could not be
@@ -44,8 +45,8 @@ var ErrConflict = errors.New("state update: too many concurrent updates of one k
 // unavailable); the update may be retried later.
 var ErrUnavailable = errors.New("state store unavailable")
 
-// StateOptions configure a StateStore.
-type StateOptions struct {
+// Options configure a Store.
+type Options struct {
 	// Bucket is the KV bucket; default ALERTER_STATE.
 	Bucket string
 	// Replicas of the bucket; default 1. Use 3 on a 3-node cluster.
@@ -75,15 +76,15 @@ type StateOptions struct {
 	// compare-and-set on the remembered revision) instead of two (read,
 	// then compare-and-set). An entry takes about 60 bytes plus the
 	// encoded state (82 bytes for a typical 22-byte dedup state; states
-	// over 1 KiB are not cached). Default DefaultStateCacheEntries (about
+	// over 1 KiB are not cached). Default DefaultCacheEntries (about
 	// 5 MB); rounded up to a multiple of 256, bounded per 256th of the
 	// keys; negative: no cache.
 	CacheEntries int
 }
 
-// StateStats count what a StateStore did since it was created. Round
+// Stats count what a Store did since it was created. Round
 // trips per update are (Reads+Writes)/Updates.
-type StateStats struct {
+type Stats struct {
 	Updates int64 // Update calls with a valid key
 	Reads   int64 // requests reading a key from the server (Get's too)
 	Writes  int64 // compare-and-set writes (states and purges), failed ones included
@@ -98,11 +99,11 @@ type StateStats struct {
 	Retries int64
 }
 
-// StateStore is an engine.Store in a JetStream KV bucket, shared by all
+// Store is an engine.Store in a JetStream KV bucket, shared by all
 // replicas. Every write is a compare-and-set on the key's last revision and
 // carries the key's TTL, so that concurrent updates from any replica are
 // serialized and a state expires ttl after its last update.
-type StateStore struct {
+type Store struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
 	stream jetstream.Stream
@@ -110,7 +111,7 @@ type StateStore struct {
 	prefix string // "$KV.<bucket>.", the keys' subjects in the stream
 	putPre string // prefix to publish to: the API prefix goes first when not the default
 	msgGet string // the leader's get API subject
-	opt    StateOptions
+	opt    Options
 	log    *slog.Logger
 	bufs   sync.Pool
 	// keyLocks serialize the updates of one key within this process, so
@@ -123,24 +124,24 @@ type StateStore struct {
 	// cache is sharded like keyLocks, each shard used under its lock; nil
 	// without a cache.
 	cache    *stateCache
-	stats    stateCounters
+	stats    counters
 	down     atomic.Bool
 	failures atomic.Int64
 	downMu   sync.Mutex
 	downAt   time.Time
 }
 
-var _ engine.Store = (*StateStore)(nil)
+var _ engine.Store = (*Store)(nil)
 
-type stateCounters struct {
+type counters struct {
 	updates, reads, writes, hits, misses, entries, retries atomic.Int64
 }
 
-// NewStateStore creates the bucket if needed (or updates its replicas and
+// New creates the bucket if needed (or updates its replicas and
 // marker TTL) and returns a store on it.
-func NewStateStore(ctx context.Context, js jetstream.JetStream, opt StateOptions) (*StateStore, error) {
+func New(ctx context.Context, js jetstream.JetStream, opt Options) (*Store, error) {
 	if opt.Bucket == "" {
-		opt.Bucket = DefaultStateBucket
+		opt.Bucket = DefaultBucket
 	}
 	if opt.Replicas <= 0 {
 		opt.Replicas = 1
@@ -150,13 +151,13 @@ func NewStateStore(ctx context.Context, js jetstream.JetStream, opt StateOptions
 	}
 	opt.MarkerTTL = ceilSecond(opt.MarkerTTL)
 	if opt.Timeout <= 0 {
-		opt.Timeout = defaultStateTimeout
+		opt.Timeout = defaultTimeout
 	}
 	if opt.RequestTimeout <= 0 {
 		opt.RequestTimeout = defaultRequestTimeout
 	}
 	if opt.MaxTries <= 0 {
-		opt.MaxTries = defaultStateMaxTries
+		opt.MaxTries = defaultMaxTries
 	}
 	log := opt.Logger
 	if log == nil {
@@ -178,7 +179,7 @@ func NewStateStore(ctx context.Context, js jetstream.JetStream, opt StateOptions
 	if err != nil {
 		return nil, fmt.Errorf("state bucket %s: %w", opt.Bucket, err)
 	}
-	s := &StateStore{
+	s := &Store{
 		js:     js,
 		kv:     kv,
 		stream: stream,
@@ -208,10 +209,10 @@ func NewStateStore(ctx context.Context, js jetstream.JetStream, opt StateOptions
 // (the server's unit); ttl <= 0 keeps the state until it is emptied.
 //
 // The state fn starts from is the one this process last wrote, if it
-// remembers it (see StateOptions.CacheEntries), without reading it: the
+// remembers it (see Options.CacheEntries), without reading it: the
 // compare-and-set on its revision proves it current, in one round trip.
 // Otherwise, or when the server rejects it, the key is read first.
-func (s *StateStore) Update(ctx context.Context, key string, ttl time.Duration, fn func(*engine.GroupState) error) error {
+func (s *Store) Update(ctx context.Context, key string, ttl time.Duration, fn func(*engine.GroupState) error) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
@@ -259,7 +260,7 @@ func (e storeError) Unwrap() error { return e.err }
 
 // update is one Update on the locked key; the server's errors come back
 // as storeError.
-func (s *StateStore) update(ctx context.Context, c cacheRef, key string, ttl time.Duration, fn func(*engine.GroupState) error) error {
+func (s *Store) update(ctx context.Context, c cacheRef, key string, ttl time.Duration, fn func(*engine.GroupState) error) error {
 	cached, ok := c.get()
 	// contended: another replica or an expiry moved the key since this
 	// process last wrote it, so guessing costs a round trip more. It stays
@@ -272,7 +273,7 @@ func (s *StateStore) update(ctx context.Context, c cacheRef, key string, ttl tim
 		case done && err == nil:
 			s.reachable()
 			return nil
-		case done && isConflict(err):
+		case done && bus.IsConflict(err):
 			// Read the key from the leader: a direct get may be served by
 			// a replica that has not seen what moved it yet.
 			s.stats.misses.Add(1)
@@ -316,7 +317,7 @@ func (s *StateStore) update(ctx context.Context, c cacheRef, key string, ttl tim
 			s.reachable()
 			return nil
 		}
-		if !isConflict(err) {
+		if !bus.IsConflict(err) {
 			return storeError{err}
 		}
 	}
@@ -328,7 +329,7 @@ func (s *StateStore) update(ctx context.Context, c cacheRef, key string, ttl tim
 // that it wrote or tried to, with err the write's outcome; otherwise err
 // is fn's, or nil when the key must be read (an absent state fn left
 // Empty: the absence is not proven by a write).
-func (s *StateStore) updateCached(ctx context.Context, c cacheRef, key string, ttl time.Duration, fn func(*engine.GroupState) error, e cacheSlot) (done bool, err error) {
+func (s *Store) updateCached(ctx context.Context, c cacheRef, key string, ttl time.Duration, fn func(*engine.GroupState) error, e cacheSlot) (done bool, err error) {
 	var st engine.GroupState
 	live := e.state != ""
 	if live {
@@ -352,7 +353,7 @@ func (s *StateStore) updateCached(ctx context.Context, c cacheRef, key string, t
 
 // write stores st, or purges the key if st is Empty, provided the key's
 // last revision is still rev, and caches what it stored.
-func (s *StateStore) write(ctx context.Context, c cacheRef, key string, rev uint64, live bool, ttl time.Duration, st *engine.GroupState, contended bool) error {
+func (s *Store) write(ctx context.Context, c cacheRef, key string, rev uint64, live bool, ttl time.Duration, st *engine.GroupState, contended bool) error {
 	// The entry ends no later than what it mirrors on the server: the
 	// message is stored, and its TTL starts, after start.
 	start := time.Now()
@@ -379,7 +380,7 @@ func (s *StateStore) write(ctx context.Context, c cacheRef, key string, rev uint
 			return nil
 		}
 	}
-	if !isConflict(err) {
+	if !bus.IsConflict(err) {
 		// It may have been stored all the same (a timeout): the cached
 		// revision is unknown.
 		c.remove()
@@ -390,7 +391,7 @@ func (s *StateStore) write(ctx context.Context, c cacheRef, key string, rev uint
 // Get returns the stored state of key and whether there is one. It reads
 // through the stream leader, so it sees every acknowledged update (a
 // direct get may be served by a lagging replica).
-func (s *StateStore) Get(ctx context.Context, key string) (engine.GroupState, bool, error) {
+func (s *Store) Get(ctx context.Context, key string) (engine.GroupState, bool, error) {
 	if err := checkKey(key); err != nil {
 		return engine.GroupState{}, false, err
 	}
@@ -404,13 +405,13 @@ func (s *StateStore) Get(ctx context.Context, key string) (engine.GroupState, bo
 }
 
 // Bucket is the name of the KV bucket.
-func (s *StateStore) Bucket() string { return s.bucket }
+func (s *Store) Bucket() string { return s.bucket }
 
 // load reads the last message of the key's subject: rev is its sequence
 // (0 if none) and live whether it holds a state rather than a delete,
 // purge or expiry marker. CAS needs the marker's revision too, which
 // KeyValue.Get hides, hence the read of the stream itself.
-func (s *StateStore) load(ctx context.Context, subj string, leader bool) (st engine.GroupState, rev uint64, live bool, err error) {
+func (s *Store) load(ctx context.Context, subj string, leader bool) (st engine.GroupState, rev uint64, live bool, err error) {
 	var m *jetstream.RawStreamMsg
 	if !leader {
 		s.stats.reads.Add(1)
@@ -447,7 +448,7 @@ func (s *StateStore) load(ctx context.Context, subj string, leader bool) (st eng
 // leaderGet reads the last message of subj through the stream leader. The
 // jetstream package always uses direct gets on a bucket that allows them,
 // so this is the plain API request.
-func (s *StateStore) leaderGet(ctx context.Context, subj string) (*jetstream.RawStreamMsg, error) {
+func (s *Store) leaderGet(ctx context.Context, subj string) (*jetstream.RawStreamMsg, error) {
 	req, err := json.Marshal(struct {
 		LastBySubj string `json:"last_by_subj"`
 	}{subj})
@@ -509,7 +510,7 @@ func apiPrefix(js jetstream.JetStream) string {
 // updated key would never expire), but the KV is a stream, and a publish
 // with Nats-Expected-Last-Subject-Sequence and Nats-TTL headers is exactly
 // what KeyValue.Create sends, with any revision.
-func (s *StateStore) put(ctx context.Context, subj string, rev uint64, ttl time.Duration, data []byte) (uint64, error) {
+func (s *Store) put(ctx context.Context, subj string, rev uint64, ttl time.Duration, data []byte) (uint64, error) {
 	m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{
 		jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(rev, 10)},
 	}}
@@ -525,7 +526,7 @@ func (s *StateStore) put(ctx context.Context, subj string, rev uint64, ttl time.
 // expires after MarkerTTL, and returns the marker's sequence. It sends
 // what KeyValue.Purge with LastRevision and PurgeTTL does, which does not
 // tell the marker's revision.
-func (s *StateStore) purge(ctx context.Context, key string, rev uint64) (uint64, error) {
+func (s *Store) purge(ctx context.Context, key string, rev uint64) (uint64, error) {
 	m := &nats.Msg{Subject: s.putPre + key, Header: nats.Header{
 		headerKVOperation:                   {kvOpPurge},
 		jetstream.MsgRollup:                 {jetstream.MsgRollupSubject},
@@ -536,7 +537,7 @@ func (s *StateStore) purge(ctx context.Context, key string, rev uint64) (uint64,
 }
 
 // publish stores m, within RequestTimeout, and returns its sequence.
-func (s *StateStore) publish(ctx context.Context, m *nats.Msg) (uint64, error) {
+func (s *Store) publish(ctx context.Context, m *nats.Msg) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opt.RequestTimeout)
 	defer cancel()
 	ack, err := s.js.PublishMsg(ctx, m)
@@ -547,8 +548,8 @@ func (s *StateStore) publish(ctx context.Context, m *nats.Msg) (uint64, error) {
 }
 
 // Stats returns the store's counts.
-func (s *StateStore) Stats() StateStats {
-	return StateStats{
+func (s *Store) Stats() Stats {
+	return Stats{
 		Updates:      s.stats.updates.Load(),
 		Reads:        s.stats.reads.Load(),
 		Writes:       s.stats.writes.Load(),
@@ -560,7 +561,7 @@ func (s *StateStore) Stats() StateStats {
 }
 
 // cacheRef is key's place in the cache, stripe that of its lock.
-func (s *StateStore) cacheRef(stripe uint32, key string) cacheRef {
+func (s *Store) cacheRef(stripe uint32, key string) cacheRef {
 	if s.cache == nil {
 		return cacheRef{}
 	}
@@ -569,7 +570,7 @@ func (s *StateStore) cacheRef(stripe uint32, key string) cacheRef {
 
 // failed handles an error from the store: with FailOpen and an outage, fn
 // runs on a zero state and the update counts as done.
-func (s *StateStore) failed(parent context.Context, key string, fn func(*engine.GroupState) error, err error) error {
+func (s *Store) failed(parent context.Context, key string, fn func(*engine.GroupState) error, err error) error {
 	if parent.Err() != nil || !isUnavailable(err) {
 		// The caller gave up, or the store answered with a real error.
 		return fmt.Errorf("update %s: %w", key, err)
@@ -584,7 +585,7 @@ func (s *StateStore) failed(parent context.Context, key string, fn func(*engine.
 
 // unreachable and reachable log an outage once at its start and once at
 // its end, not per call: during an outage every event fails the same way.
-func (s *StateStore) unreachable(err error) {
+func (s *Store) unreachable(err error) {
 	s.failures.Add(1)
 	if s.down.Load() {
 		return
@@ -603,7 +604,7 @@ func (s *StateStore) unreachable(err error) {
 	}
 }
 
-func (s *StateStore) reachable() {
+func (s *Store) reachable() {
 	if !s.down.Load() {
 		return
 	}
@@ -617,7 +618,7 @@ func (s *StateStore) reachable() {
 		"failed_updates", s.failures.Swap(0), "fail_open", s.opt.FailOpen)
 }
 
-func (s *StateStore) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return ctx, func() {}
 	}
@@ -639,17 +640,6 @@ func backoff(ctx context.Context, try int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// isConflict reports a failed compare-and-set: the key changed since it
-// was read. R1 streams answer 10071, replicated ones 10164.
-func isConflict(err error) bool {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
-	}
-	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)
 }
 
 // transient reports an unavailable store that may be back in a moment.

@@ -1,4 +1,4 @@
-package bus
+package statestore
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package bus
+package statestore
 
 import (
 	"hash/maphash"
@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// DefaultStateCacheEntries is the default bound of StateOptions.CacheEntries.
-const DefaultStateCacheEntries = 65_536
+// DefaultCacheEntries is the default bound of Options.CacheEntries.
+const DefaultCacheEntries = 65_536
 
 // maxCachedState bounds the encoded state the cache keeps, so that its
 // memory is bounded by its entries: larger states (long threshold windows)
@@ -25,7 +25,7 @@ const maxCachedState = 1024
 // message of one key: a cached (state, revision) either is the key's last
 // message or fails the compare-and-set.
 //
-// It is sharded like StateStore.keyLocks, and a shard is only used while
+// It is sharded like Store.keyLocks, and a shard is only used while
 // its stripe's lock is held (Update holds it throughout), so the cache
 // needs no lock of its own. Each shard is a CLOCK (second-chance) cache of
 // at most perShard entries.
@@ -68,7 +68,7 @@ func newStateCache(entries, shards int) *stateCache {
 		return nil
 	}
 	if entries == 0 {
-		entries = DefaultStateCacheEntries
+		entries = DefaultCacheEntries
 	}
 	c := &stateCache{seed: maphash.MakeSeed(), epoch: time.Now(), perShard: max(1, (entries+shards-1)/shards)}
 	c.shards = make([]cacheShard, shards)

@@ -1,10 +1,11 @@
-package bus
+package statestore
 
 import (
 	"context"
 	"errors"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/internal/natscluster"
 
 	"github.com/nats-io/nats.go"
@@ -20,7 +22,7 @@ import (
 	"github.com/alerter/alerter/engine"
 )
 
-func get(t *testing.T, s *StateStore, key string) (engine.GroupState, bool) {
+func get(t *testing.T, s *Store, key string) (engine.GroupState, bool) {
 	t.Helper()
 	g, ok, err := s.Get(testCtx(t), key)
 	if err != nil {
@@ -32,7 +34,7 @@ func get(t *testing.T, s *StateStore, key string) (engine.GroupState, bool) {
 func TestStateStoreSemantics(t *testing.T) {
 	ctx := testCtx(t)
 	_, js := newEnv(t)
-	s := newStore(t, js, StateOptions{})
+	s := newStore(t, js, Options{})
 	const key = "rule-a.0123456789abcdef"
 
 	// Absent: fn sees a zero state; an Empty result stores nothing.
@@ -139,7 +141,7 @@ func equalState(a, b engine.GroupState) bool {
 
 func TestStateStoreInvalidKeys(t *testing.T) {
 	_, js := newEnv(t)
-	s := newStore(t, js, StateOptions{})
+	s := newStore(t, js, Options{})
 	for _, k := range []string{"", "a..b", ".a", "a.", "a b", "a*", "a.>", "ä", strings.Repeat("a", 2000)} {
 		err := s.Update(testCtx(t), k, time.Minute, func(*engine.GroupState) error {
 			t.Errorf("fn called for invalid key %q", k)
@@ -158,7 +160,7 @@ func TestStateStoreTTL(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	_, js := newEnv(t)
-	s := newStore(t, js, StateOptions{MarkerTTL: time.Second})
+	s := newStore(t, js, Options{MarkerTTL: time.Second})
 	set := func(key string, ttl time.Duration) {
 		t.Helper()
 		if err := s.Update(ctx, key, ttl, func(g *engine.GroupState) error {
@@ -210,7 +212,7 @@ func TestStateStoreTTLRestartsOnUpdate(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	_, js := newEnv(t)
-	s := newStore(t, js, StateOptions{MarkerTTL: time.Second})
+	s := newStore(t, js, Options{MarkerTTL: time.Second})
 	inc := func(ttl time.Duration) {
 		t.Helper()
 		if err := s.Update(ctx, "r.k", ttl, func(g *engine.GroupState) error {
@@ -242,8 +244,8 @@ func TestStateStoreConcurrentCAS(t *testing.T) {
 			e, js := newEnv(t)
 			// Eight replicas hammering one key is harsher than production
 			// (a few replicas, rarely one key at once), so more tries.
-			opt := StateOptions{MaxTries: 64}
-			stores := make([]*StateStore, workers)
+			opt := Options{MaxTries: 64}
+			stores := make([]*Store, workers)
 			for i := range stores {
 				if shared {
 					if i == 0 {
@@ -294,7 +296,7 @@ func TestStateStoreCluster(t *testing.T) {
 	start := time.Now()
 	c := natscluster.Start(t, 3)
 	t.Logf("cluster formed in %s", time.Since(start))
-	stores := make([]*StateStore, 2)
+	stores := make([]*Store, 2)
 	for i := range stores {
 		nc, err := nats.Connect(c.URLs(i), nats.DontRandomize(), nats.MaxReconnects(-1),
 			nats.ReconnectWait(100*time.Millisecond), nats.Timeout(10*time.Second))
@@ -306,7 +308,7 @@ func TestStateStoreCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stores[i] = newStore(t, js, StateOptions{Replicas: 3, Timeout: 3 * time.Second})
+		stores[i] = newStore(t, js, Options{Replicas: 3, Timeout: 3 * time.Second})
 		waitStreamCurrent(t, stores[i].stream, 3)
 	}
 	if u0, u1 := stores[0].js.Conn().ConnectedUrl(), stores[1].js.Conn().ConnectedUrl(); u0 == u1 {
@@ -404,7 +406,7 @@ func TestStateStoreFailOpen(t *testing.T) {
 			}
 			addr := l.Addr().String()
 			l.Close()
-			e := startEmbedded(t, EmbeddedOptions{StoreDir: dir, Listen: addr, Token: "t"})
+			e := startEmbedded(t, bus.EmbeddedOptions{StoreDir: dir, Listen: addr, Token: "t"})
 			nc, err := nats.Connect(e.ClientURL(), nats.Token("t"), nats.MaxReconnects(-1),
 				nats.ReconnectWait(50*time.Millisecond), nats.Timeout(10*time.Second))
 			if err != nil {
@@ -416,7 +418,7 @@ func TestStateStoreFailOpen(t *testing.T) {
 				t.Fatal(err)
 			}
 			var logs logBuffer
-			s := newStore(t, js, StateOptions{FailOpen: failOpen, Timeout: 300 * time.Millisecond,
+			s := newStore(t, js, Options{FailOpen: failOpen, Timeout: 300 * time.Millisecond,
 				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			const key = "rule-a.ff"
 			// Calls while the server runs get a generous deadline; during
@@ -454,7 +456,7 @@ func TestStateStoreFailOpen(t *testing.T) {
 
 			// Back on the same store dir and port: the client reconnects and
 			// the state is what it was before the outage.
-			startEmbedded(t, EmbeddedOptions{StoreDir: dir, Listen: addr, Token: "t"})
+			startEmbedded(t, bus.EmbeddedOptions{StoreDir: dir, Listen: addr, Token: "t"})
 			eventually(t, 10*time.Second, "reconnect", nc.IsConnected)
 			if fired, err := alert(up); err != nil || fired {
 				t.Fatalf("after outage: fired=%v err=%v, want deduped", fired, err)
@@ -466,7 +468,7 @@ func TestStateStoreFailOpen(t *testing.T) {
 	}
 }
 
-// The trap StateStore.put avoids (libs.md §2): KeyValue.Update publishes
+// The trap Store.put avoids (libs.md §2): KeyValue.Update publishes
 // without a TTL, so a key created with KeyTTL and then updated never
 // expires. Should this fail, nats.go changed, and put may be replaceable
 // by KeyValue calls.
@@ -474,7 +476,7 @@ func TestKVUpdateDropsTTL(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	_, js := newEnv(t)
-	s := newStore(t, js, StateOptions{MarkerTTL: time.Second})
+	s := newStore(t, js, Options{MarkerTTL: time.Second})
 	rev, err := s.kv.Create(ctx, "trap.k", []byte{1, 0, 0, 0, 0, 0}, jetstream.KeyTTL(time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -485,5 +487,29 @@ func TestKVUpdateDropsTTL(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	if _, err := s.kv.Get(ctx, "trap.k"); err != nil {
 		t.Fatalf("after 2.5s: %v; KeyValue.Update kept the TTL", err)
+	}
+}
+
+// A state survives a restart of the server on the same store.
+func TestStateSurvivesRestart(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	e := startEmbedded(t, bus.EmbeddedOptions{StoreDir: filepath.Join(dir, "nested", "nats")})
+	_, js := connectJS(t, e)
+	st := newStore(t, js, Options{})
+	if err := st.Update(ctx, "rule-a.00ff", time.Hour, func(g *engine.GroupState) error {
+		g.Alerted, g.LastAlert, g.Suppressed = true, 42, 7
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	e.Shutdown()
+	e2 := startEmbedded(t, bus.EmbeddedOptions{StoreDir: filepath.Join(dir, "nested", "nats")})
+	_, js2 := connectJS(t, e2)
+	st2 := newStore(t, js2, Options{})
+	g, ok, err := st2.Get(ctx, "rule-a.00ff")
+	if err != nil || !ok || !g.Alerted || g.LastAlert != 42 || g.Suppressed != 7 {
+		t.Errorf("state after restart: %+v ok=%v err=%v", g, ok, err)
 	}
 }
