@@ -20,7 +20,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/alerter/alerter/bus"
-	"github.com/alerter/alerter/event"
 )
 
 // The delivery scenarios run an alerter of their own, whose alerts go to
@@ -338,14 +337,11 @@ type deliveryRun struct {
 	// closers stop what the run started, last first.
 	closers []func()
 
-	sent     []atomic.Int64 // unix nanos each event was POSTed
-	postErrs atomic.Int64
-	firstErr atomic.Pointer[string]
-	start    time.Time
+	posts *postLog
+	start time.Time
 	// stormEnd ends the first half of the run: Slack's storm in
 	// delivery-429, and for comparison in delivery.
 	stormEnd  time.Time
-	behind    time.Duration
 	meter     meter         // from the first POST
 	use       usage         // to every alert at the webhook target
 	hookDone  time.Duration // from the last POST to every alert at the webhook target
@@ -396,13 +392,12 @@ func (r *runner) deliveryEvents(storm bool) (*deliveryRun, error) {
 	d.index = make(map[string]int, d.n)
 	for i := range d.bodies {
 		d.bodies[i], _ = gen.next(nil)
-		evs, err := event.Parse(d.bodies[i], event.Options{Source: webhookSource})
-		if err != nil || len(evs) != 1 {
-			return nil, fmt.Errorf("parsing a generated event: %v", err)
+		id, err := eventID(d.bodies[i])
+		if err != nil {
+			return nil, err
 		}
-		d.index[evs[0].ID] = i
+		d.index[id] = i
 	}
-	d.sent = make([]atomic.Int64, d.n)
 	return d, nil
 }
 
@@ -468,25 +463,7 @@ func (r *runner) sendDelivery(ctx context.Context, d *deliveryRun) {
 		d.slack.stormUntil.Store(d.stormEnd.UnixNano())
 	}
 	d.meter = startMeter()
-	d.behind = paced(ctx, d.n, d.rate, r.s.LatencyConns, func(i int) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, d.h.url, bytes.NewReader(d.bodies[i]))
-		req.Header.Set("Content-Type", "application/json")
-		t0 := time.Now()
-		d.sent[i].Store(t0.UnixNano())
-		resp, err := d.client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusAccepted {
-				err = fmt.Errorf("HTTP %d", resp.StatusCode)
-			}
-		}
-		if err != nil {
-			d.postErrs.Add(1)
-			msg := err.Error()
-			d.firstErr.CompareAndSwap(nil, &msg)
-		}
-	})
+	d.posts = postPaced(ctx, d.client, d.h.url, d.bodies, d.rate, r.s.LatencyConns, nil)
 }
 
 // waitDelivered waits, up to wait after the last POST, for every alert
@@ -496,7 +473,7 @@ func (r *runner) sendDelivery(ctx context.Context, d *deliveryRun) {
 func (d *deliveryRun) waitDelivered(ctx context.Context, wait time.Duration) {
 	sentAll := time.Now()
 	deadline := sentAll.Add(wait)
-	for d.hook.got.Load() < int64(d.n)-d.postErrs.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
+	for d.hook.got.Load() < int64(d.n)-d.posts.errs.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
 	d.use = d.meter.stop()
@@ -525,7 +502,7 @@ type deliveryLatencies struct {
 func (d *deliveryRun) latencies() deliveryLatencies {
 	var l deliveryLatencies
 	for i := range d.n {
-		s := d.sent[i].Load()
+		s := d.posts.sent[i].Load()
 		if s == 0 {
 			continue
 		}
@@ -628,7 +605,7 @@ func (r *runner) reportStorm(d *deliveryRun, l deliveryLatencies, target string,
 		// Slack accepted nothing before the storm ended.
 		r.rep.detail(scen, "slack_alerts_per_s_after_storm", round0(float64(t.Received)/d.slackDone.Seconds()))
 	}
-	r.rep.detail(scen, "hook_p99_after_storm_ms", qms(afterStorm(d.sent, d.hook.recv, d.stormEnd), 0.99))
+	r.rep.detail(scen, "hook_p99_after_storm_ms", qms(afterStorm(d.posts.sent, d.hook.recv, d.stormEnd), 0.99))
 }
 
 // deliveryDetails adds the details both delivery scenarios report.
@@ -646,11 +623,11 @@ func (r *runner) deliveryDetails(d *deliveryRun, l deliveryLatencies, missing, f
 	r.rep.detail(scen, "bare_post_p50_ms", qms(d.bare, 0.5))
 	r.rep.detail(scen, "bare_post_p99_ms", qms(d.bare, 0.99))
 	r.rep.detail(scen, "alerts_of_other_events", d.fired.extra.Load()+d.hook.extra.Load())
-	r.rep.detail(scen, "post_errors", d.postErrs.Load())
-	if e := d.firstErr.Load(); e != nil {
+	r.rep.detail(scen, "post_errors", d.posts.errs.Load())
+	if e := d.posts.firstErr.Load(); e != nil {
 		r.rep.detail(scen, "first_error", *e)
 	}
-	r.rep.detail(scen, "sender_max_behind_ms", round2(ms(d.behind)))
+	r.rep.detail(scen, "sender_max_behind_ms", round2(ms(d.posts.behind)))
 	r.rep.detail(scen, "cpu_us_per_event", round2(d.use.perEvent(float64(d.n))))
 	r.rep.detail(scen, "other_processes_cores", round2(d.use.cores(d.use.Others)))
 }
