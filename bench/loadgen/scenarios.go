@@ -92,14 +92,7 @@ func drive(ctx context.Context, client *http.Client, url string, conns int, d ti
 				}
 				req.Header.Set("Content-Type", "application/json")
 				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusAccepted {
-						err = fmt.Errorf("HTTP %d", resp.StatusCode)
-					}
-				}
+				err = accepted(client, req)
 				if !counting.Load() {
 					continue
 				}
@@ -789,14 +782,7 @@ func postPaced(ctx context.Context, client *http.Client, url string, bodies [][]
 		req.Header.Set("Content-Type", "application/json")
 		t0 := time.Now()
 		l.sent[i].Store(t0.UnixNano())
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusAccepted {
-				err = fmt.Errorf("HTTP %d", resp.StatusCode)
-			}
-		}
+		err := accepted(client, req)
 		l.took[i] = time.Since(t0)
 		if err != nil {
 			l.errs.Add(1)
@@ -808,6 +794,21 @@ func postPaced(ctx context.Context, client *http.Client, url string, bodies [][]
 		}
 	})
 	return l
+}
+
+// accepted sends req with client and reads the answer to the end, so
+// that the connection is reused; an answer other than 202 is an error.
+func accepted(client *http.Client, req *http.Request) error {
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return nil
 }
 
 // eventID is the id alerter gives the event in body, as the webhook
@@ -1026,13 +1027,10 @@ func (r *runner) sendBatches(gen *generator, n int) error {
 					time.Sleep(time.Millisecond)
 				}
 				buf = gen.batch(buf[:0], k)
-				resp, err := client.Post(r.h.url, "application/x-ndjson", bytes.NewReader(buf))
+				req, err := http.NewRequest(http.MethodPost, r.h.url, bytes.NewReader(buf))
 				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusAccepted {
-						err = fmt.Errorf("HTTP %d", resp.StatusCode)
-					}
+					req.Header.Set("Content-Type", "application/x-ndjson")
+					err = accepted(client, req)
 				}
 				if err != nil {
 					firstErr.CompareAndSwap(nil, &err)
