@@ -401,6 +401,7 @@ func (r *runner) deliveryEvents(storm bool) (*deliveryRun, error) {
 	return d, nil
 }
 
+// close stops what the run started.
 func (d *deliveryRun) close() {
 	for _, c := range slices.Backward(d.closers) {
 		c()
