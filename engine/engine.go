@@ -49,6 +49,8 @@ type Engine struct {
 	// noIndex runs every rule on every event, which tests and benchmarks
 	// compare the index with.
 	noIndex bool
+	// noSlots runs the compiled programs as they are (see WithoutSlots).
+	noSlots bool
 }
 
 // Option configures an Engine.
@@ -82,7 +84,7 @@ func New(set *rules.Set, store Store, opts ...Option) *Engine {
 func (e *Engine) Swap(set *rules.Set) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := newSnapshot(set, e.stats, !e.noIndex)
+	s := newSnapshot(set, e.stats, !e.noIndex, !e.noSlots)
 	e.snap.Store(s)
 }
 
@@ -136,7 +138,9 @@ type snapshot struct {
 	usesRaw bool
 }
 
-func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed bool) *snapshot {
+// newSnapshot builds the snapshot of set; indexed and slotted switch the
+// index and the slot rewriting on.
+func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed, slotted bool) *snapshot {
 	s := &snapshot{set: set}
 	b := indexBuilder{fields: map[string]*fieldIndex{}}
 	var progs []*vm.Program
@@ -178,7 +182,10 @@ func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed bool) *sna
 			s.byField = append(s.byField, *fi)
 		}
 	}
-	s.slots = newSlotPlan(progs)
+	if slotted {
+		// Without a plan, rewrite leaves every program as compiled.
+		s.slots = newSlotPlan(progs)
+	}
 	for i, r := range s.rules {
 		w := program{prog: r.When.Program}
 		if s.direct[i] == nil {

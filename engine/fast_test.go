@@ -215,7 +215,7 @@ rules:
   - {id: key, severity: low, when: 'event.action_key in ["k", "j"]'}
   - {id: fallback, severity: low, when: 'event.action_key == "k" || (event.action_key == "" && event.action == "a")'}
 `)
-	s := newSnapshot(set, map[string]*RuleStats{}, true)
+	s := newSnapshot(set, map[string]*RuleStats{}, true, true)
 	if len(s.always) != 1 || s.rules[s.always[0]].ID != "always" {
 		t.Fatalf("always: %v", s.always)
 	}
@@ -244,7 +244,7 @@ func TestExampleRulesAreIndexed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSnapshot(set, map[string]*RuleStats{}, true)
+	s := newSnapshot(set, map[string]*RuleStats{}, true, true)
 	for _, i := range s.always {
 		t.Errorf("%s runs on every event: %s", s.rules[i].ID, s.rules[i].When.Source)
 	}

@@ -23,6 +23,18 @@ import (
 // have read, boxed once per event when the first program that reads it
 // runs. The bytecode is the original; only the field paths of its loads
 // differ, so programs behave exactly as compiled.
+//
+// This depends on how expr's VM reads its environment (the opcodes that
+// load from it and the runtime.Field they load), which is expr's internal
+// business and may change in any release. TestSlotsPinExprVersion fails
+// when go.mod moves to another expr, so that rewrite is re-checked against
+// the new opcodes before the upgrade ships, and WithoutSlots turns the
+// rewriting off to rule it out when a rule misbehaves.
+
+// WithoutSlots makes the engine run the compiled programs unchanged,
+// reading event fields the way expr does. Results are the same (tests
+// compare the two); only the cost differs (docs/benchmarks.md).
+func WithoutSlots() Option { return func(e *Engine) { e.noSlots = true } }
 
 // slotCount is how many distinct event fields a rule set can have in
 // slots; the rest are read the usual way.

@@ -187,102 +187,159 @@ func sameValue(text string, n *yaml.Node) bool {
 
 // Compile compiles rule files given as content.
 func Compile(files []File, opt Options) (*Set, error) {
+	b := newSetBuilder(opt)
 	var errs yamlx.Errors
-	set := &Set{Lists: map[string][]string{}, Macros: map[string]string{}}
-	listPos := map[string]string{}
-	for name, l := range opt.Lists {
-		set.Lists[name] = l
-		listPos[name] = "the config"
-	}
-	macroPos := map[string]*yaml.Node{}
-	macroFile := map[string]string{}
 	var parsed []*parsedFile
 	h := sha256.New()
 	for _, f := range files {
-		set.Files = append(set.Files, f.Name)
+		b.set.Files = append(b.set.Files, f.Name)
 		fmt.Fprintf(h, "%s\x00%d\x00", f.Name, len(f.Data))
 		h.Write(f.Data)
-		root, err := yamlx.Parse(f.Name, f.Data)
-		if err != nil {
-			errs = append(errs, asErrors(f.Name, err)...)
-			continue
-		}
-		pf := &parsedFile{File: f, lines: strings.Split(string(f.Data), "\n")}
-		if root.Kind != yaml.MappingNode {
-			errs = append(errs, yamlx.At(f.Name, root, "a rule file is a mapping with lists:, macros: and rules:"))
-			continue
-		}
-		e, wellTyped := yamlx.DecodeAll(f.Name, root, &pf.doc)
+		pf, root, e := parseFile(f)
 		errs = append(errs, e...)
-		if !wellTyped {
+		if pf == nil {
 			continue
 		}
-		pf.rulesEnd = len(pf.lines)
-		for i := 0; i+2 < len(root.Content); i += 2 {
-			if root.Content[i].Value == "rules" {
-				pf.rulesEnd = root.Content[i+2].Line - 1
-			}
-		}
-		for name, l := range pf.doc.Lists {
-			k, _ := yamlx.Get(root, "lists")
-			if prev, ok := listPos[name]; ok {
-				errs = append(errs, yamlx.At(f.Name, k, "list %s is already defined in %s", name, prev))
-				continue
-			}
-			listPos[name] = f.Name
-			set.Lists[name] = l
-		}
-		if m := &pf.doc.Macros; m.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(m.Content); i += 2 {
-				k, v := m.Content[i], m.Content[i+1]
-				switch {
-				case !macroNameRE.MatchString(k.Value):
-					errs = append(errs, yamlx.At(f.Name, k, "macro name %q: use lower-case letters, digits and _", k.Value))
-				case reserved[k.Value]:
-					errs = append(errs, yamlx.At(f.Name, k, "macro name %q is taken by a built-in name", k.Value))
-				case macroPos[k.Value] != nil:
-					errs = append(errs, yamlx.At(f.Name, k, "macro %s is already defined at %s:%d", k.Value, macroFile[k.Value], macroPos[k.Value].Line))
-				case v.Kind != yaml.ScalarNode:
-					errs = append(errs, yamlx.At(f.Name, v, "macro %s must be an expression (a string)", k.Value))
-				default:
-					set.Macros[k.Value] = v.Value
-					macroPos[k.Value] = v
-					macroFile[k.Value] = f.Name
-				}
-			}
-		} else if m.Kind != 0 {
-			errs = append(errs, yamlx.At(f.Name, m, "macros: must be a mapping of name: expression"))
-		}
+		errs = append(errs, b.addLists(pf, root)...)
+		errs = append(errs, b.addMacros(pf)...)
 		parsed = append(parsed, pf)
 	}
-	set.Version = hex.EncodeToString(h.Sum(nil))[:16]
+	b.set.Version = hex.EncodeToString(h.Sum(nil))[:16]
 
 	listNames := map[string]bool{}
-	for n := range set.Lists {
+	for n := range b.set.Lists {
 		listNames[n] = true
 	}
 	for _, n := range opt.DynamicLists {
 		listNames[n] = true
 	}
-	c := &compiler{macros: set.Macros, lists: listNames, funcs: &funcs{}}
+	c := &compiler{macros: b.set.Macros, lists: listNames, funcs: &funcs{}}
 
-	// Macros are checked on their own, so that an error in one is reported
-	// once, at the macro, rather than in every rule that uses it.
 	// A broken macro makes every rule using it fail too, so the rules are
 	// not checked until the macros compile.
-	brokenMacro := false
-	for name, v := range macroPos {
-		pf := findFile(parsed, macroFile[name])
-		if err := c.compileMacro(name); err != nil {
-			errs = append(errs, exprErr(pf, v, "macro "+name, err))
-			brokenMacro = true
-		}
-	}
-	if brokenMacro {
+	if e := b.checkMacros(c, parsed); len(e) > 0 {
+		errs = append(errs, e...)
 		errs.Sort()
 		return nil, errs
 	}
+	errs = append(errs, b.addRules(c, parsed, opt)...)
+	if len(errs) > 0 {
+		errs.Sort()
+		return nil, errs
+	}
+	return b.set, nil
+}
 
+// setBuilder gathers a rule set from its files, with where each list and
+// macro was defined so that a second definition can say where the first is.
+type setBuilder struct {
+	set       *Set
+	listPos   map[string]string // list name -> file, or "the config"
+	macroPos  map[string]*yaml.Node
+	macroFile map[string]string
+}
+
+func newSetBuilder(opt Options) *setBuilder {
+	b := &setBuilder{
+		set:       &Set{Lists: map[string][]string{}, Macros: map[string]string{}},
+		listPos:   map[string]string{},
+		macroPos:  map[string]*yaml.Node{},
+		macroFile: map[string]string{},
+	}
+	for name, l := range opt.Lists {
+		b.set.Lists[name] = l
+		b.listPos[name] = "the config"
+	}
+	return b
+}
+
+// parseFile reads f as a rule file. It returns a nil file when f could
+// not be read far enough to take lists, macros or rules from it.
+func parseFile(f File) (*parsedFile, *yaml.Node, yamlx.Errors) {
+	root, err := yamlx.Parse(f.Name, f.Data)
+	if err != nil {
+		return nil, nil, asErrors(f.Name, err)
+	}
+	pf := &parsedFile{File: f, lines: strings.Split(string(f.Data), "\n")}
+	if root.Kind != yaml.MappingNode {
+		return nil, nil, yamlx.Errors{yamlx.At(f.Name, root, "a rule file is a mapping with lists:, macros: and rules:")}
+	}
+	errs, wellTyped := yamlx.DecodeAll(f.Name, root, &pf.doc)
+	if !wellTyped {
+		return nil, nil, errs
+	}
+	pf.rulesEnd = len(pf.lines)
+	for i := 0; i+2 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "rules" {
+			pf.rulesEnd = root.Content[i+2].Line - 1
+		}
+	}
+	return pf, root, errs
+}
+
+// addLists adds the lists of pf, whose document is root.
+func (b *setBuilder) addLists(pf *parsedFile, root *yaml.Node) yamlx.Errors {
+	var errs yamlx.Errors
+	for name, l := range pf.doc.Lists {
+		k, _ := yamlx.Get(root, "lists")
+		if prev, ok := b.listPos[name]; ok {
+			errs = append(errs, yamlx.At(pf.Name, k, "list %s is already defined in %s", name, prev))
+			continue
+		}
+		b.listPos[name] = pf.Name
+		b.set.Lists[name] = l
+	}
+	return errs
+}
+
+// addMacros adds the macros of pf, checking their names, not their
+// expressions (checkMacros does, once every macro is known).
+func (b *setBuilder) addMacros(pf *parsedFile) yamlx.Errors {
+	m := &pf.doc.Macros
+	if m.Kind != yaml.MappingNode {
+		if m.Kind != 0 {
+			return yamlx.Errors{yamlx.At(pf.Name, m, "macros: must be a mapping of name: expression")}
+		}
+		return nil
+	}
+	var errs yamlx.Errors
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		switch {
+		case !macroNameRE.MatchString(k.Value):
+			errs = append(errs, yamlx.At(pf.Name, k, "macro name %q: use lower-case letters, digits and _", k.Value))
+		case reserved[k.Value]:
+			errs = append(errs, yamlx.At(pf.Name, k, "macro name %q is taken by a built-in name", k.Value))
+		case b.macroPos[k.Value] != nil:
+			errs = append(errs, yamlx.At(pf.Name, k, "macro %s is already defined at %s:%d", k.Value, b.macroFile[k.Value], b.macroPos[k.Value].Line))
+		case v.Kind != yaml.ScalarNode:
+			errs = append(errs, yamlx.At(pf.Name, v, "macro %s must be an expression (a string)", k.Value))
+		default:
+			b.set.Macros[k.Value] = v.Value
+			b.macroPos[k.Value] = v
+			b.macroFile[k.Value] = pf.Name
+		}
+	}
+	return errs
+}
+
+// checkMacros compiles each macro on its own, so that an error in one is
+// reported once, at the macro, rather than in every rule that uses it.
+func (b *setBuilder) checkMacros(c *compiler, parsed []*parsedFile) yamlx.Errors {
+	var errs yamlx.Errors
+	for name, v := range b.macroPos {
+		pf := findFile(parsed, b.macroFile[name])
+		if err := c.compileMacro(name); err != nil {
+			errs = append(errs, exprErr(pf, v, "macro "+name, err))
+		}
+	}
+	return errs
+}
+
+// addRules compiles the rules of every file, adding those without errors
+// to the set.
+func (b *setBuilder) addRules(c *compiler, parsed []*parsedFile, opt Options) yamlx.Errors {
+	var errs yamlx.Errors
 	seen := map[string]Pos{}
 	for _, pf := range parsed {
 		for i := range pf.doc.Rules {
@@ -302,15 +359,11 @@ func Compile(files []File, opt Options) (*Set, error) {
 			}
 			seen[r.ID] = r.Pos
 			if len(e) == 0 {
-				set.Rules = append(set.Rules, r)
+				b.set.Rules = append(b.set.Rules, r)
 			}
 		}
 	}
-	if len(errs) > 0 {
-		errs.Sort()
-		return nil, errs
-	}
-	return set, nil
+	return errs
 }
 
 func findFile(files []*parsedFile, name string) *parsedFile {
@@ -333,36 +386,85 @@ func asErrors(file string, err error) yamlx.Errors {
 // rule compiles one rule node. A rule with errors is returned with them,
 // checked as far as it could be; it is nil only when it could not be read.
 func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx.Errors) {
-	var ry ruleYAML
+	ry, misspelt, errs, ok := decodeRule(pf, n)
+	if !ok {
+		return nil, errs
+	}
+	rc := &ruleCheck{pf: pf, n: n, errs: errs}
+	r := rc.head(&ry, misspelt)
+	c.when(rc, r, &ry.When, misspelt)
+	c.grouping(rc, r, &ry)
+	r.Title = c.template(pf, &ry.Title, "title", &rc.errs, r)
+	if ry.Title.Kind == 0 {
+		r.Title, _ = c.parseTemplate(r.Name)
+	}
+	r.Text = c.template(pf, &ry.Text, "text", &rc.errs, r)
+	for _, name := range r.Notify {
+		if opt.Notifiers != nil && !slices.Contains(opt.Notifiers, name) {
+			_, nn := yamlx.Get(n, "notify")
+			rc.at(nn, "unknown notifier %q in notify (configured: %s)", name, strings.Join(opt.Notifiers, ", "))
+		}
+	}
+	for i := range ry.Tests {
+		_, tsn := yamlx.Get(n, "tests")
+		var tn *yaml.Node
+		if tsn != nil && i < len(tsn.Content) {
+			tn = tsn.Content[i]
+		}
+		t, e := c.test(pf, &ry.Tests[i], tn, r, opt)
+		rc.errs = append(rc.errs, e...)
+		r.Tests = append(r.Tests, t)
+	}
+	return r, rc.errs
+}
+
+// decodeRule reads rule node n. ok is false when the rule cannot be
+// checked further; misspelt tells that a key of the rule is unknown.
+func decodeRule(pf *parsedFile, n *yaml.Node) (ry ruleYAML, misspelt bool, errs yamlx.Errors, ok bool) {
 	if n.Kind != yaml.MappingNode {
-		return nil, yamlx.Errors{yamlx.At(pf.Name, n, "a rule is a mapping with id:, when: and the other rule keys")}
+		return ry, false, yamlx.Errors{yamlx.At(pf.Name, n, "a rule is a mapping with id:, when: and the other rule keys")}, false
 	}
 	// An unknown key (a typo such as "tresholds") does not stop the rest of
 	// the rule being checked; a value of the wrong type does, since what
 	// follows from its absence would only repeat the error.
 	errs, wellTyped := yamlx.DecodeAll(pf.Name, n, &ry)
 	if !wellTyped {
-		return nil, errs
+		return ry, false, errs, false
 	}
 	// A missing id, severity or when next to an unknown key of the rule is
 	// most likely that key misspelt, which is already said.
-	misspelt := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		for _, e := range errs {
 			misspelt = misspelt || (e.Line == k.Line && e.Col == k.Column)
 		}
 	}
-	at := func(node *yaml.Node, format string, args ...any) {
-		if node == nil || node.Line == 0 {
-			node = n
-		}
-		errs = append(errs, yamlx.At(pf.Name, node, format, args...))
+	return ry, misspelt, errs, true
+}
+
+// ruleCheck gathers the errors of rule node n.
+type ruleCheck struct {
+	pf   *parsedFile
+	n    *yaml.Node
+	errs yamlx.Errors
+}
+
+// at reports an error at node, or at the rule when node has no position.
+func (rc *ruleCheck) at(node *yaml.Node, format string, args ...any) {
+	if node == nil || node.Line == 0 {
+		node = rc.n
 	}
+	rc.errs = append(rc.errs, yamlx.At(rc.pf.Name, node, format, args...))
+}
+
+// head makes the rule from the keys that need no compiling, checking its
+// id and severity.
+func (rc *ruleCheck) head(ry *ruleYAML, misspelt bool) *Rule {
+	n := rc.n
 	r := &Rule{
 		ID: ry.ID, Name: ry.Name, Description: ry.Description, Severity: alerter.Severity(ry.Severity),
 		Tags: ry.Tags, Notify: ry.Notify, Runbook: ry.Runbook, Labels: ry.Labels, Enabled: true,
-		Pos: Pos{File: pf.Name, Line: n.Line, Col: n.Column},
+		Pos: Pos{File: rc.pf.Name, Line: n.Line, Col: n.Column},
 	}
 	if ry.Enabled != nil {
 		r.Enabled = *ry.Enabled
@@ -371,9 +473,9 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	switch {
 	case ry.ID == "" && misspelt:
 	case ry.ID == "":
-		at(n, "rule has no id")
+		rc.at(n, "rule has no id")
 	case !idRE.MatchString(ry.ID):
-		at(idv, "rule id %q: use lower-case letters, digits and single dashes ([a-z0-9-]+)", ry.ID)
+		rc.at(idv, "rule id %q: use lower-case letters, digits and single dashes ([a-z0-9-]+)", ry.ID)
 	}
 	if r.Name == "" {
 		r.Name = r.ID
@@ -382,43 +484,55 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	switch {
 	case ry.Severity == "" && misspelt:
 	case ry.Severity == "":
-		at(n, "rule %s has no severity (one of info, low, medium, high, critical)", ry.ID)
+		rc.at(n, "rule %s has no severity (one of info, low, medium, high, critical)", ry.ID)
 	case r.Severity.Rank() < 0:
-		at(sv, "unknown severity %q (one of info, low, medium, high, critical)", ry.Severity)
+		rc.at(sv, "unknown severity %q (one of info, low, medium, high, critical)", ry.Severity)
 	}
-	if ry.When.Kind == 0 {
+	return r
+}
+
+// when compiles the rule's condition.
+func (c *compiler) when(rc *ruleCheck, r *Rule, w *yaml.Node, misspelt bool) {
+	switch {
+	case w.Kind == 0:
 		if !misspelt {
-			at(n, "rule %s has no when: condition", ry.ID)
+			rc.at(rc.n, "rule %s has no when: condition", r.ID)
 		}
-	} else if ry.When.Kind != yaml.ScalarNode {
-		at(&ry.When, "when must be an expression (a string)")
-	} else {
-		prog, inf, err := c.compile(ry.When.Value, true)
+	case w.Kind != yaml.ScalarNode:
+		rc.at(w, "when must be an expression (a string)")
+	default:
+		prog, inf, err := c.compile(w.Value, true)
 		if err != nil {
-			errs = append(errs, exprErr(pf, &ry.When, "when", err))
-		} else {
-			r.When = Expr{Source: ry.When.Value, Program: prog}
-			r.UsesRaw = r.UsesRaw || inf.usesRaw
+			rc.errs = append(rc.errs, exprErr(rc.pf, w, "when", err))
+			return
 		}
+		r.When = Expr{Source: w.Value, Program: prog}
+		r.UsesRaw = r.UsesRaw || inf.usesRaw
 	}
+}
+
+// grouping compiles the rule's threshold and dedup, and the one grouping
+// they share.
+func (c *compiler) grouping(rc *ruleCheck, r *Rule, ry *ruleYAML) {
+	pf, n := rc.pf, rc.n
 	var thresholdBy, dedupBy []Expr
 	if t := ry.Threshold; t != nil {
 		r.Threshold = &Threshold{Count: t.Count}
 		_, tn := yamlx.Get(n, "threshold")
 		_, cn := yamlx.Get(tn, "count")
 		if t.Count < 1 {
-			at(cn, "threshold.count must be at least 1")
+			rc.at(cn, "threshold.count must be at least 1")
 		}
-		r.Threshold.Within = c.duration(pf, &t.Within, "threshold.within", tn, &errs)
-		thresholdBy = c.exprs(pf, t.By, "threshold.by", &errs, r)
+		r.Threshold.Within = c.duration(pf, &t.Within, "threshold.within", tn, &rc.errs)
+		thresholdBy = c.exprs(pf, t.By, "threshold.by", &rc.errs, r)
 		for _, b := range thresholdBy {
 			r.Threshold.By = append(r.Threshold.By, b.Source)
 		}
 	}
 	if d := ry.Dedup; d != nil {
 		_, dn := yamlx.Get(n, "dedup")
-		r.Dedup = &Dedup{Window: c.duration(pf, &d.Window, "dedup.window", dn, &errs)}
-		dedupBy = c.exprs(pf, d.By, "dedup.by", &errs, r)
+		r.Dedup = &Dedup{Window: c.duration(pf, &d.Window, "dedup.window", dn, &rc.errs)}
+		dedupBy = c.exprs(pf, d.By, "dedup.by", &rc.errs, r)
 		for _, b := range dedupBy {
 			r.Dedup.By = append(r.Dedup.By, b.Source)
 		}
@@ -429,7 +543,7 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 		if len(thresholdBy) > 0 && !slices.Equal(r.Threshold.By, r.Dedup.By) {
 			_, dn := yamlx.Get(n, "dedup")
 			_, bn := yamlx.Get(dn, "by")
-			at(bn, "dedup.by and threshold.by differ; a rule has one grouping: give by: in one of them (the other inherits it) or the same list in both")
+			rc.at(bn, "dedup.by and threshold.by differ; a rule has one grouping: give by: in one of them (the other inherits it) or the same list in both")
 		}
 	case len(thresholdBy) > 0:
 		r.GroupBy = thresholdBy
@@ -437,28 +551,6 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 			r.Dedup.By = r.Threshold.By
 		}
 	}
-	r.Title = c.template(pf, &ry.Title, "title", &errs, r)
-	if ry.Title.Kind == 0 {
-		r.Title, _ = c.parseTemplate(r.Name)
-	}
-	r.Text = c.template(pf, &ry.Text, "text", &errs, r)
-	for _, name := range r.Notify {
-		if opt.Notifiers != nil && !slices.Contains(opt.Notifiers, name) {
-			_, nn := yamlx.Get(n, "notify")
-			at(nn, "unknown notifier %q in notify (configured: %s)", name, strings.Join(opt.Notifiers, ", "))
-		}
-	}
-	for i := range ry.Tests {
-		_, tsn := yamlx.Get(n, "tests")
-		var tn *yaml.Node
-		if tsn != nil && i < len(tsn.Content) {
-			tn = tsn.Content[i]
-		}
-		t, e := c.test(pf, &ry.Tests[i], tn, r, opt)
-		errs = append(errs, e...)
-		r.Tests = append(r.Tests, t)
-	}
-	return r, errs
 }
 
 func (c *compiler) duration(pf *parsedFile, v *yaml.Node, what string, parent *yaml.Node, errs *yamlx.Errors) time.Duration {

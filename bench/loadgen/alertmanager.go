@@ -111,101 +111,141 @@ func amBatch(dst []byte, n int, keyOf func() uint64, now time.Time) []byte {
 	return append(dst, ']')
 }
 
+// The workloads: alerts over amKeys keys, and amNewKeys new keys, in
+// batches of amPerBatch.
+const amKeys, amNewKeys, amPerBatch = 1000, 10_000, 100
+
 func (r *runner) alertmanager(ctx context.Context) error {
-	bin, err := findAlertmanager(r.s.Alertmanager)
-	if err != nil {
-		return err
-	}
-	amURL, stopAM, err := startAlertmanager(ctx, bin)
-	if err != nil {
-		return err
-	}
-	defer stopAM()
-	const keys, newKeys, batch = 1000, 10_000, 100
 	client := newClient(r.s.BatchConns)
 	defer client.CloseIdleConnections()
+	am, err := r.amSide(ctx, client)
+	if err != nil {
+		return err
+	}
+	al, err := r.alerterSide(ctx, client)
+	if err != nil {
+		return err
+	}
+	r.rep.add(Row{Scenario: "alertmanager", Metric: "1,000 keys, batches of 100: stored, evaluated, acked (Alertmanager: alerts taken in memory)", Result: al.rate, Unit: "ev/s",
+		Floor: am.over.rate, FloorName: "Alertmanager alerts/s", Target: "≥ 1×", Pass: pass(al.rate >= am.over.rate)})
+	r.rep.add(Row{Scenario: "alertmanager", Metric: "10,000 new keys, batches of 100", Result: al.newRate, Unit: "ev/s",
+		Floor: am.newRate, FloorName: "Alertmanager alerts/s", Target: "≥ 5×", Pass: pass(al.newRate >= 5*am.newRate)})
+	r.rep.detail("alertmanager", "binary", am.bin)
+	r.rep.detail("alertmanager", "am_errors", am.over.errors)
+	// Alertmanager is another process: its CPU is among the others'.
+	r.rep.detail("alertmanager", "am_cores", round2(am.over.use.cores(am.over.use.Others)))
+	r.rep.detail("alertmanager", "am_new_keys_s", round2(am.newTook.Seconds()))
+	r.rep.detail("alertmanager", "alerter_cpu_us_per_event", round2(al.use.perEvent(al.use.events)))
+	r.rep.detail("alertmanager", "alerter_errors", al.over.errors)
+	if am.over.errors > 0 || al.over.errors > 0 {
+		return fmt.Errorf("errors: alertmanager %d (%s), alerter %d (%s)", am.over.errors, am.over.firstErr, al.over.errors, al.over.firstErr)
+	}
+	return nil
+}
 
-	// Alertmanager, alerts over 1,000 keys.
+// amResult is what Alertmanager did of the two workloads.
+type amResult struct {
+	bin     string
+	over    driveResult // alerts over amKeys keys
+	newTook time.Duration
+	newRate float64 // new keys per second
+}
+
+// amSide starts Alertmanager and measures it on both workloads, then
+// stops it.
+func (r *runner) amSide(ctx context.Context, client *http.Client) (amResult, error) {
+	var am amResult
+	var err error
+	if am.bin, err = findAlertmanager(r.s.Alertmanager); err != nil {
+		return am, err
+	}
+	amURL, stopAM, err := startAlertmanager(ctx, am.bin)
+	if err != nil {
+		return am, err
+	}
+	defer stopAM()
 	var k atomic.Uint64
-	overKeys := func() uint64 { return k.Add(1) % keys }
-	amBody := func(dst []byte) ([]byte, int) { return amBatch(dst, batch, overKeys, time.Now()), batch }
-	r.logf("alertmanager (%s): batches of %d alerts over %d keys, %d connections, %s", bin, batch, keys, r.s.BatchConns, r.s.Duration)
-	am := driveOK(ctx, client, amURL+"/api/v2/alerts", r.s.BatchConns, r.s.Duration, amBody, http.StatusOK)
-	r.logf("  %.0f alerts/s, %d errors %s", am.rate, am.errors, am.firstErr)
-	// Alertmanager, new keys.
+	overKeys := func() uint64 { return k.Add(1) % amKeys }
+	amBody := func(dst []byte) ([]byte, int) { return amBatch(dst, amPerBatch, overKeys, time.Now()), amPerBatch }
+	r.logf("alertmanager (%s): batches of %d alerts over %d keys, %d connections, %s", am.bin, amPerBatch, amKeys, r.s.BatchConns, r.s.Duration)
+	am.over = driveOK(ctx, client, amURL+"/api/v2/alerts", r.s.BatchConns, r.s.Duration, amBody, http.StatusOK)
+	r.logf("  %.0f alerts/s, %d errors %s", am.over.rate, am.over.errors, am.over.firstErr)
 	var nk atomic.Uint64
 	base := uint64(1) << 40
 	fresh := func() uint64 { return base + nk.Add(1) }
-	amNew, err := timeBatches(ctx, newKeys/batch, r.s.BatchConns, func() error {
-		return postOK(ctx, client, amURL+"/api/v2/alerts", amBatch(nil, batch, fresh, time.Now()), http.StatusOK)
+	am.newTook, err = timeBatches(ctx, amNewKeys/amPerBatch, r.s.BatchConns, func() error {
+		return postOK(ctx, client, amURL+"/api/v2/alerts", amBatch(nil, amPerBatch, fresh, time.Now()), http.StatusOK)
 	})
 	if err != nil {
-		return fmt.Errorf("alertmanager, new keys: %w", err)
+		return am, fmt.Errorf("alertmanager, new keys: %w", err)
 	}
-	stopAM()
-	amNewRate := newKeys / amNew.Seconds()
-	r.logf("  %d new keys in %s: %.0f alerts/s", newKeys, amNew.Round(time.Millisecond), amNewRate)
+	am.newRate = amNewKeys / am.newTook.Seconds()
+	r.logf("  %d new keys in %s: %.0f alerts/s", amNewKeys, am.newTook.Round(time.Millisecond), am.newRate)
+	return am, nil
+}
 
-	// alerter, the same.
+// alerterResult is what alerter did of the two workloads.
+type alerterResult struct {
+	over    driveResult // events over amKeys dedup groups
+	rate    float64     // of those, evaluated per second
+	use     usage
+	newRate float64 // events with a new group evaluated per second
+}
+
+// alerterSide measures the shared alerter on both workloads: events that
+// a dedup rule keyed by actor mostly suppresses, then events each of a
+// new group.
+func (r *runner) alerterSide(ctx context.Context, client *http.Client) (alerterResult, error) {
+	var al alerterResult
 	keyed, err := templates(r.fixtures, quietSetting, "Global setting changed")
 	if err != nil {
-		return err
+		return al, err
 	}
-	gen := newGenerator(keyed[:1], keys, r.freshActors())
+	gen := newGenerator(keyed[:1], amKeys, r.freshActors())
 	var sent atomic.Int64
 	gate := r.backlogGate(&sent, r.h.acked.Load())
 	body := func(dst []byte) ([]byte, int) {
-		sent.Add(batch)
-		return gen.batch(dst, batch), batch
+		sent.Add(amPerBatch)
+		return gen.batch(dst, amPerBatch), amPerBatch
 	}
-	r.logf("alerter: NDJSON batches of %d events over %d dedup groups, %d connections, %s", batch, keys, r.s.BatchConns, r.s.Duration)
-	var res driveResult
-	rate, use, err := r.measureEvaluated(ctx, func(d time.Duration) { res = drive(ctx, client, r.h.url, r.s.BatchConns, d, body, gate) })
+	r.logf("alerter: NDJSON batches of %d events over %d dedup groups, %d connections, %s", amPerBatch, amKeys, r.s.BatchConns, r.s.Duration)
+	al.rate, al.use, err = r.measureEvaluated(ctx, func(d time.Duration) { al.over = drive(ctx, client, r.h.url, r.s.BatchConns, d, body, gate) })
 	if err != nil {
-		return err
+		return al, err
 	}
 	if _, err := r.h.drain(ctx, 2*time.Minute); err != nil {
-		return err
+		return al, err
 	}
-	r.logf("  %.0f ev/s evaluated, %d errors %s", rate, res.errors, res.firstErr)
-	newGen := newGenerator(keyed[:1], 0, r.freshActors())
+	r.logf("  %.0f ev/s evaluated, %d errors %s", al.rate, al.over.errors, al.over.firstErr)
+	al.newRate, err = r.alerterNewKeys(ctx, client, newGenerator(keyed[:1], 0, r.freshActors()))
+	return al, err
+}
+
+// alerterNewKeys sends amNewKeys events of gen, each of a new group, and
+// returns how many a second were evaluated.
+func (r *runner) alerterNewKeys(ctx context.Context, client *http.Client, gen *generator) (float64, error) {
 	a0, err := r.h.ackedNow(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	start := time.Now()
-	if _, err := timeBatches(ctx, newKeys/batch, r.s.BatchConns, func() error {
-		return postOK(ctx, client, r.h.url, newGen.batch(nil, batch), http.StatusAccepted)
+	if _, err := timeBatches(ctx, amNewKeys/amPerBatch, r.s.BatchConns, func() error {
+		return postOK(ctx, client, r.h.url, gen.batch(nil, amPerBatch), http.StatusAccepted)
 	}); err != nil {
-		return fmt.Errorf("alerter, new keys: %w", err)
+		return 0, fmt.Errorf("alerter, new keys: %w", err)
 	}
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
 		acked, err := r.h.ackedNow(ctx)
-		if err == nil && acked-a0 >= newKeys {
+		if err == nil && acked-a0 >= amNewKeys {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("alerter, new keys: %d of %d events evaluated after a minute (%v)", acked-a0, newKeys, err)
+			return 0, fmt.Errorf("alerter, new keys: %d of %d events evaluated after a minute (%v)", acked-a0, amNewKeys, err)
 		}
 	}
-	newRate := newKeys / time.Since(start).Seconds()
-	r.logf("  %d new groups evaluated in %s: %.0f ev/s", newKeys, time.Since(start).Round(time.Millisecond), newRate)
-
-	r.rep.add(Row{Scenario: "alertmanager", Metric: "1,000 keys, batches of 100: stored, evaluated, acked (Alertmanager: alerts taken in memory)", Result: rate, Unit: "ev/s",
-		Floor: am.rate, FloorName: "Alertmanager alerts/s", Target: "≥ 1×", Pass: pass(rate >= am.rate)})
-	r.rep.add(Row{Scenario: "alertmanager", Metric: "10,000 new keys, batches of 100", Result: newRate, Unit: "ev/s",
-		Floor: amNewRate, FloorName: "Alertmanager alerts/s", Target: "≥ 5×", Pass: pass(newRate >= 5*amNewRate)})
-	r.rep.detail("alertmanager", "binary", bin)
-	r.rep.detail("alertmanager", "am_errors", am.errors)
-	// Alertmanager is another process: its CPU is among the others'.
-	r.rep.detail("alertmanager", "am_cores", round2(am.use.cores(am.use.Others)))
-	r.rep.detail("alertmanager", "am_new_keys_s", round2(amNew.Seconds()))
-	r.rep.detail("alertmanager", "alerter_cpu_us_per_event", round2(use.perEvent(use.events)))
-	r.rep.detail("alertmanager", "alerter_errors", res.errors)
-	if am.errors > 0 || res.errors > 0 {
-		return fmt.Errorf("errors: alertmanager %d (%s), alerter %d (%s)", am.errors, am.firstErr, res.errors, res.firstErr)
-	}
-	return nil
+	newRate := amNewKeys / time.Since(start).Seconds()
+	r.logf("  %d new groups evaluated in %s: %.0f ev/s", amNewKeys, time.Since(start).Round(time.Millisecond), newRate)
+	return newRate, nil
 }
 
 // driveOK is drive for a server that answers want instead of 202.

@@ -20,7 +20,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/alerter/alerter/bus"
-	"github.com/alerter/alerter/event"
 )
 
 // The delivery scenarios run an alerter of their own, whose alerts go to
@@ -317,6 +316,39 @@ func (f *firedAlerts) list() []string {
 	return out
 }
 
+// deliveryRun is one run of a delivery scenario: its events, the alerter
+// and targets they go through, and what the run measured.
+type deliveryRun struct {
+	scen  string
+	storm bool
+	rate  int
+	n     int
+	// bodies are the events to POST; index maps each event's id to its
+	// place in bodies.
+	bodies [][]byte
+	index  map[string]int
+
+	hook     *hookServer
+	hookBase string
+	slack    *slackSink // with storm
+	h        *harness
+	fired    *firedAlerts
+	client   *http.Client
+	// closers stop what the run started, last first.
+	closers []func()
+
+	posts *postLog
+	start time.Time
+	// stormEnd ends the first half of the run: Slack's storm in
+	// delivery-429, and for comparison in delivery.
+	stormEnd  time.Time
+	meter     meter         // from the first POST
+	use       usage         // to every alert at the webhook target
+	hookDone  time.Duration // from the last POST to every alert at the webhook target
+	slackDone time.Duration // from the storm's end to Slack's last acceptance
+	bare      []time.Duration
+}
+
 // delivery sends events that each fire an alert, at DeliveryRate, to an
 // alerter whose alerts go to the webhook target, and measures receipt
 // (just before the POST) to the target accepting the alert, next to
@@ -324,233 +356,281 @@ func (f *firedAlerts) list() []string {
 // to the same target. With storm, a Slack target gets the same alerts and
 // refuses them all (429, Retry-After: 1) for the first half of the run.
 func (r *runner) delivery(ctx context.Context, storm bool) error {
-	scen := "delivery"
-	if storm {
-		scen = "delivery-429"
+	d, err := r.deliveryEvents(storm)
+	if err != nil {
+		return err
 	}
-	rate := r.s.DeliveryRate
+	defer d.close()
+	if err := r.startDelivery(ctx, d); err != nil {
+		return err
+	}
+	r.sendDelivery(ctx, d)
+	d.waitDelivered(ctx, r.s.DeliveryWait)
+
+	// The bare POST floor: the first alert's body POSTed to the same
+	// server at the same rate, one connection, as the notifier sends.
+	if p := d.hook.sample.Load(); p != nil {
+		d.bare = barePOSTs(ctx, d.hookBase+floorPath, *p, min(d.n, max(int(float64(d.rate)*r.s.FloorDuration.Seconds()), 1)), d.rate)
+	}
+	return r.reportDelivery(d)
+}
+
+// deliveryEvents makes the run's events: each a global setting changed by
+// an actor of its own, so that each fires an alert.
+func (r *runner) deliveryEvents(storm bool) (*deliveryRun, error) {
+	d := &deliveryRun{scen: "delivery", storm: storm, rate: r.s.DeliveryRate}
+	if storm {
+		d.scen = "delivery-429"
+	}
 	ts, err := templates(r.fixtures, quietSetting, "Global setting changed")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	gen := newGenerator(ts[:1], 0, r.freshActors())
-	n := max(int(float64(rate)*r.s.Duration.Seconds()), 1)
-	bodies := make([][]byte, n)
-	index := make(map[string]int, n)
-	for i := range bodies {
-		bodies[i], _ = gen.next(nil)
-		evs, err := event.Parse(bodies[i], event.Options{Source: webhookSource})
-		if err != nil || len(evs) != 1 {
-			return fmt.Errorf("parsing a generated event: %v", err)
+	d.n = max(int(float64(d.rate)*r.s.Duration.Seconds()), 1)
+	d.bodies = make([][]byte, d.n)
+	d.index = make(map[string]int, d.n)
+	for i := range d.bodies {
+		d.bodies[i], _ = gen.next(nil)
+		id, err := eventID(d.bodies[i])
+		if err != nil {
+			return nil, err
 		}
-		index[evs[0].ID] = i
+		d.index[id] = i
 	}
+	return d, nil
+}
 
-	hook := newHookServer(index, n)
-	hookBase, stopHook, err := serve(hook)
+// close stops what the run started.
+func (d *deliveryRun) close() {
+	for _, c := range slices.Backward(d.closers) {
+		c()
+	}
+}
+
+// startDelivery starts the targets, an alerter whose alerts go to them,
+// and the watch on the alerts it stores.
+func (r *runner) startDelivery(ctx context.Context, d *deliveryRun) error {
+	d.hook = newHookServer(d.index, d.n)
+	hookBase, stopHook, err := serve(d.hook)
 	if err != nil {
 		return err
 	}
-	defer stopHook()
-	var slack *slackSink
+	d.hookBase = hookBase
+	d.closers = append(d.closers, stopHook)
 	slackURL := ""
-	if storm {
-		slack = newSlackSink()
-		base, stopSlack, err := serve(slack)
+	if d.storm {
+		d.slack = newSlackSink()
+		base, stopSlack, err := serve(d.slack)
 		if err != nil {
 			return err
 		}
-		defer stopSlack()
+		d.closers = append(d.closers, stopSlack)
 		slackURL = base + slackPath
 	}
 	storeDir := ""
 	if r.s.StoreDir != "" {
-		storeDir = filepath.Join(r.s.StoreDir, scen)
+		storeDir = filepath.Join(r.s.StoreDir, d.scen)
 	}
 	log := r.log
-	if storm && log.Enabled(ctx, slog.LevelWarn) {
+	if d.storm && log.Enabled(ctx, slog.LevelWarn) {
 		// Every refused attempt logs a warning: keep the errors only.
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	}
-	r.logf("starting an alerter whose alerts go to %s", map[bool]string{false: "a webhook target", true: "a webhook target and a fake Slack webhook"}[storm])
-	h, err := startHarness(ctx, r.s.Rules, storeDir, deliveryTargets(hookBase+hookPath, slackURL), log)
+	r.logf("starting an alerter whose alerts go to %s", map[bool]string{false: "a webhook target", true: "a webhook target and a fake Slack webhook"}[d.storm])
+	if d.h, err = startHarness(ctx, r.s.Rules, storeDir, deliveryTargets(hookBase+hookPath, slackURL), log); err != nil {
+		return err
+	}
+	d.closers = append(d.closers, d.h.stop)
+	fired, stopWatch, err := watchAlerts(d.h.svc.NATSURL(), d.index, d.n)
 	if err != nil {
 		return err
 	}
-	defer h.stop()
+	d.fired = fired
+	d.closers = append(d.closers, stopWatch)
+	d.client = newClient(r.s.LatencyConns)
+	d.closers = append(d.closers, d.client.CloseIdleConnections)
+	return nil
+}
 
-	fired, stopWatch, err := watchAlerts(h.svc.NATSURL(), index, n)
-	if err != nil {
-		return err
+// sendDelivery POSTs the events at the run's rate, the Slack storm
+// raging over the first half.
+func (r *runner) sendDelivery(ctx context.Context, d *deliveryRun) {
+	r.logf("%d alerting events at %d/s over %d connections", d.n, d.rate, r.s.LatencyConns)
+	d.start = time.Now()
+	// The first half of the run (paced starts 20ms from now).
+	d.stormEnd = d.start.Add(20*time.Millisecond + r.s.Duration/2)
+	if d.storm {
+		d.slack.stormUntil.Store(d.stormEnd.UnixNano())
 	}
-	defer stopWatch()
+	d.meter = startMeter()
+	d.posts = postPaced(ctx, d.client, d.h.url, d.bodies, d.rate, r.s.LatencyConns, nil)
+}
 
-	client := newClient(r.s.LatencyConns)
-	defer client.CloseIdleConnections()
-	sent := make([]atomic.Int64, n)
-	var postErrs atomic.Int64
-	var firstErr atomic.Pointer[string]
-	r.logf("%d alerting events at %d/s over %d connections", n, rate, r.s.LatencyConns)
-	start := time.Now()
-	// The first half of the run (paced starts 20ms from now): Slack's
-	// storm in delivery-429, and for comparison in delivery.
-	stormEnd := start.Add(20*time.Millisecond + r.s.Duration/2)
-	if storm {
-		slack.stormUntil.Store(stormEnd.UnixNano())
-	}
-	meter := startMeter()
-	behind := paced(ctx, n, rate, r.s.LatencyConns, func(i int) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(bodies[i]))
-		req.Header.Set("Content-Type", "application/json")
-		t0 := time.Now()
-		sent[i].Store(t0.UnixNano())
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusAccepted {
-				err = fmt.Errorf("HTTP %d", resp.StatusCode)
-			}
-		}
-		if err != nil {
-			postErrs.Add(1)
-			msg := err.Error()
-			firstErr.CompareAndSwap(nil, &msg)
-		}
-	})
+// waitDelivered waits, up to wait after the last POST, for every alert
+// to reach the webhook target, then for every alert to reach Slack once
+// the storm is over and for nothing to be left to send to either target,
+// so that a late duplicate would be counted.
+func (d *deliveryRun) waitDelivered(ctx context.Context, wait time.Duration) {
 	sentAll := time.Now()
-	// Every alert to the webhook target.
-	deadline := sentAll.Add(r.s.DeliveryWait)
-	for hook.got.Load() < int64(n)-postErrs.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
+	deadline := sentAll.Add(wait)
+	for d.hook.got.Load() < int64(d.n)-d.posts.errs.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
-	use := meter.stop()
-	hookDone := time.Since(sentAll)
-	// Every alert to Slack once the storm is over, and nothing left to
-	// send to either target, so that a late duplicate would be counted.
-	var slackDone time.Duration
-	for _, name := range h.notifiers {
+	d.use = d.meter.stop()
+	d.hookDone = time.Since(sentAll)
+	for _, name := range d.h.notifiers {
 		for time.Now().Before(deadline) && ctx.Err() == nil {
-			done, err := h.settled(ctx, name)
-			if err == nil && done && (name != slackTarget || slack.distinct.Load() >= int64(fired.count())) {
+			done, err := d.h.settled(ctx, name)
+			if err == nil && done && (name != slackTarget || d.slack.distinct.Load() >= int64(d.fired.count())) {
 				break
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	if storm {
-		slackDone = time.Duration(slack.lastOK.Load() - stormEnd.UnixNano())
+	if d.storm {
+		d.slackDone = time.Duration(d.slack.lastOK.Load() - d.stormEnd.UnixNano())
 	}
+}
 
-	// The bare POST floor: the first alert's body POSTed to the same
-	// server at the same rate, one connection, as the notifier sends.
-	var bare []time.Duration
-	if p := hook.sample.Load(); p != nil {
-		bare = barePOSTs(ctx, hookBase+floorPath, *p, min(n, max(int(float64(rate)*r.s.FloorDuration.Seconds()), 1)), rate)
-	}
+// deliveryLatencies are the run's latencies per event, sorted: to the
+// webhook target and to the alert stored, over the run and over its first
+// half.
+type deliveryLatencies struct {
+	toHook, toStored, hookStorm, storedStorm []time.Duration
+}
 
-	// Latencies per event: to the target, and to the alert stored; over
-	// the run and over its first half.
-	var toHook, toStored, hookStorm, storedStorm []time.Duration
-	for i := range n {
-		s := sent[i].Load()
+func (d *deliveryRun) latencies() deliveryLatencies {
+	var l deliveryLatencies
+	for i := range d.n {
+		s := d.posts.sent[i].Load()
 		if s == 0 {
 			continue
 		}
-		inStorm := s < stormEnd.UnixNano()
-		if t := hook.recv[i].Load(); t != 0 {
-			toHook = append(toHook, time.Duration(t-s))
+		inStorm := s < d.stormEnd.UnixNano()
+		if t := d.hook.recv[i].Load(); t != 0 {
+			l.toHook = append(l.toHook, time.Duration(t-s))
 			if inStorm {
-				hookStorm = append(hookStorm, time.Duration(t-s))
+				l.hookStorm = append(l.hookStorm, time.Duration(t-s))
 			}
 		}
-		if t := fired.recv[i].Load(); t != 0 {
-			toStored = append(toStored, time.Duration(t-s))
+		if t := d.fired.recv[i].Load(); t != 0 {
+			l.toStored = append(l.toStored, time.Duration(t-s))
 			if inStorm {
-				storedStorm = append(storedStorm, time.Duration(t-s))
+				l.storedStorm = append(l.storedStorm, time.Duration(t-s))
 			}
 		}
 	}
-	for _, l := range [][]time.Duration{toHook, toStored, hookStorm, storedStorm, bare} {
-		slices.Sort(l)
+	for _, s := range [][]time.Duration{l.toHook, l.toStored, l.hookStorm, l.storedStorm} {
+		slices.Sort(s)
 	}
-	q := func(l []time.Duration, q float64) float64 { return round2(ms(percentile(l, q))) }
-	missing := n - len(toHook)
-	firedIDs := fired.list()
-	r.logf("  to the target: p50 %.2f p99 %.2f max %.2f ms (alert stored: p50 %.2f p99 %.2f; bare POST p99 %.2f); %d missing",
-		q(toHook, 0.5), q(toHook, 0.99), q(toHook, 1), q(toStored, 0.5), q(toStored, 0.99), q(bare, 0.99), missing)
+	return l
+}
 
-	target := fmt.Sprintf("p99 ≤ 10 ms at %s/s", group(float64(rate)))
-	if !storm {
-		for _, p := range []struct {
-			name string
-			q    float64
-		}{{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"max", 1}} {
-			row := Row{Scenario: scen, Metric: "receipt → webhook target accepted, " + p.name, Result: q(toHook, p.q), Unit: "ms",
-				Floor: q(toStored, p.q), FloorName: "alert stored", Floor2: q(bare, p.q), Floor2Name: "bare POST"}
-			if p.name == "p99" {
-				row.Target, row.Pass = target, pass(q(toHook, 0.99) <= 10 && missing == 0)
-			}
-			r.rep.add(row)
-		}
-		var deliveredRate, storedRate float64
-		if last := hook.last.Load(); last > 0 {
-			deliveredRate = float64(len(toHook)) / time.Duration(last-start.UnixNano()).Seconds()
-		}
-		if last := fired.last.Load(); last > 0 {
-			storedRate = float64(len(toStored)) / time.Duration(last-start.UnixNano()).Seconds()
-		}
-		r.rep.add(Row{Scenario: scen, Metric: "alerts delivered to the webhook target", Result: round0(deliveredRate), Unit: "alerts/s",
-			Floor: round0(storedRate), FloorName: "alerts stored/s"})
+// qms is the q quantile of sorted latencies l, in milliseconds.
+func qms(l []time.Duration, q float64) float64 { return round2(ms(percentile(l, q))) }
+
+// reportDelivery adds the run's rows and details to the report; it fails
+// the run when alerts did not reach the webhook target.
+func (r *runner) reportDelivery(d *deliveryRun) error {
+	l := d.latencies()
+	slices.Sort(d.bare)
+	missing := d.n - len(l.toHook)
+	firedIDs := d.fired.list()
+	r.logf("  to the target: p50 %.2f p99 %.2f max %.2f ms (alert stored: p50 %.2f p99 %.2f; bare POST p99 %.2f); %d missing",
+		qms(l.toHook, 0.5), qms(l.toHook, 0.99), qms(l.toHook, 1), qms(l.toStored, 0.5), qms(l.toStored, 0.99), qms(d.bare, 0.99), missing)
+	target := fmt.Sprintf("p99 ≤ 10 ms at %s/s", group(float64(d.rate)))
+	if d.storm {
+		r.reportStorm(d, l, target, missing, firedIDs)
 	} else {
-		r.rep.add(Row{Scenario: scen, Metric: "webhook target during the Slack 429 storm, p50", Result: q(hookStorm, 0.5), Unit: "ms",
-			Floor: q(storedStorm, 0.5), FloorName: "alert stored", Floor2: q(bare, 0.5), Floor2Name: "bare POST"})
-		r.rep.add(Row{Scenario: scen, Metric: "webhook target during the Slack 429 storm, p99", Result: q(hookStorm, 0.99), Unit: "ms",
-			Floor: q(storedStorm, 0.99), FloorName: "alert stored", Floor2: q(bare, 0.99), Floor2Name: "bare POST",
-			Target: target, Pass: pass(q(hookStorm, 0.99) <= 10 && missing == 0)})
-		r.rep.add(Row{Scenario: scen, Metric: "Slack attempts refused (429, Retry-After: 1)", Result: float64(slack.refused.Load()), Unit: "req"})
-		t := slack.tally(firedIDs)
-		r.rep.add(Row{Scenario: scen, Metric: fmt.Sprintf("Slack: alerts received after the storm (%d twice)", t.Duplicates), Result: float64(t.Received), Unit: "alerts",
-			Floor: float64(t.Fired), FloorName: "alerts fired", Target: "all, exactly once", Pass: pass(t.ExactlyOnce())})
-		r.logf("  storm until +%s: %d Slack attempts, %d refused; Slack has %d of %d alerts, %d twice, %d missing, %d unexpected; last at +%s after the storm",
-			stormEnd.Sub(start).Round(time.Millisecond), slack.attempts.Load(), slack.refused.Load(), t.Received, t.Fired, t.Duplicates, t.Missing, t.Unexpected, slackDone.Round(time.Millisecond))
-		r.rep.detail(scen, "storm_s", round2(stormEnd.Sub(start).Seconds()))
-		r.rep.detail(scen, "slack_attempts", slack.attempts.Load())
-		r.rep.detail(scen, "slack_received", t.Received)
-		r.rep.detail(scen, "slack_duplicates", t.Duplicates)
-		r.rep.detail(scen, "slack_missing", t.Missing)
-		r.rep.detail(scen, "slack_unexpected", t.Unexpected)
-		r.rep.detail(scen, "slack_exactly_once", t.ExactlyOnce())
-		r.rep.detail(scen, "slack_all_in_after_storm_s", round2(slackDone.Seconds()))
-		if slackDone > 0 && t.Received > 0 {
-			// Slack accepted nothing before the storm ended.
-			r.rep.detail(scen, "slack_alerts_per_s_after_storm", round0(float64(t.Received)/slackDone.Seconds()))
-		}
-		r.rep.detail(scen, "hook_p99_after_storm_ms", q(afterStorm(sent, hook.recv, stormEnd), 0.99))
+		r.reportSteady(d, l, target, missing)
 	}
-	r.rep.detail(scen, "events", n)
-	r.rep.detail(scen, "alerts_fired", len(firedIDs))
-	r.rep.detail(scen, "hook_missing", missing)
-	r.rep.detail(scen, "hook_duplicates", hook.duplicates())
-	r.rep.detail(scen, "hook_p99_ms", q(toHook, 0.99))
-	r.rep.detail(scen, "hook_p50_first_half_ms", q(hookStorm, 0.5))
-	r.rep.detail(scen, "hook_p99_first_half_ms", q(hookStorm, 0.99))
-	r.rep.detail(scen, "hook_all_in_after_s", round2(hookDone.Seconds()))
-	r.rep.detail(scen, "alert_stored_p99_ms", q(toStored, 0.99))
-	r.rep.detail(scen, "bare_post_p50_ms", q(bare, 0.5))
-	r.rep.detail(scen, "bare_post_p99_ms", q(bare, 0.99))
-	r.rep.detail(scen, "alerts_of_other_events", fired.extra.Load()+hook.extra.Load())
-	r.rep.detail(scen, "post_errors", postErrs.Load())
-	if e := firstErr.Load(); e != nil {
-		r.rep.detail(scen, "first_error", *e)
-	}
-	r.rep.detail(scen, "sender_max_behind_ms", round2(ms(behind)))
-	r.rep.detail(scen, "cpu_us_per_event", round2(use.perEvent(float64(n))))
-	r.rep.detail(scen, "other_processes_cores", round2(use.cores(use.Others)))
+	r.deliveryDetails(d, l, missing, len(firedIDs))
 	if missing > 0 {
-		return fmt.Errorf("%d of %d alerts did not reach the webhook target in %s", missing, n, r.s.DeliveryWait)
+		return fmt.Errorf("%d of %d alerts did not reach the webhook target in %s", missing, d.n, r.s.DeliveryWait)
 	}
 	return nil
+}
+
+// reportSteady adds the rows of delivery: the latency quantiles to the
+// target, and the rate alerts were delivered at next to the rate they
+// were stored at.
+func (r *runner) reportSteady(d *deliveryRun, l deliveryLatencies, target string, missing int) {
+	for _, p := range []struct {
+		name string
+		q    float64
+	}{{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"max", 1}} {
+		row := Row{Scenario: d.scen, Metric: "receipt → webhook target accepted, " + p.name, Result: qms(l.toHook, p.q), Unit: "ms",
+			Floor: qms(l.toStored, p.q), FloorName: "alert stored", Floor2: qms(d.bare, p.q), Floor2Name: "bare POST"}
+		if p.name == "p99" {
+			row.Target, row.Pass = target, pass(qms(l.toHook, 0.99) <= 10 && missing == 0)
+		}
+		r.rep.add(row)
+	}
+	var deliveredRate, storedRate float64
+	if last := d.hook.last.Load(); last > 0 {
+		deliveredRate = float64(len(l.toHook)) / time.Duration(last-d.start.UnixNano()).Seconds()
+	}
+	if last := d.fired.last.Load(); last > 0 {
+		storedRate = float64(len(l.toStored)) / time.Duration(last-d.start.UnixNano()).Seconds()
+	}
+	r.rep.add(Row{Scenario: d.scen, Metric: "alerts delivered to the webhook target", Result: round0(deliveredRate), Unit: "alerts/s",
+		Floor: round0(storedRate), FloorName: "alerts stored/s"})
+}
+
+// reportStorm adds the rows and details of delivery-429: the webhook
+// target's latency during the storm, what Slack refused, and whether it
+// got every alert exactly once afterwards.
+func (r *runner) reportStorm(d *deliveryRun, l deliveryLatencies, target string, missing int, firedIDs []string) {
+	scen, slack := d.scen, d.slack
+	r.rep.add(Row{Scenario: scen, Metric: "webhook target during the Slack 429 storm, p50", Result: qms(l.hookStorm, 0.5), Unit: "ms",
+		Floor: qms(l.storedStorm, 0.5), FloorName: "alert stored", Floor2: qms(d.bare, 0.5), Floor2Name: "bare POST"})
+	r.rep.add(Row{Scenario: scen, Metric: "webhook target during the Slack 429 storm, p99", Result: qms(l.hookStorm, 0.99), Unit: "ms",
+		Floor: qms(l.storedStorm, 0.99), FloorName: "alert stored", Floor2: qms(d.bare, 0.99), Floor2Name: "bare POST",
+		Target: target, Pass: pass(qms(l.hookStorm, 0.99) <= 10 && missing == 0)})
+	r.rep.add(Row{Scenario: scen, Metric: "Slack attempts refused (429, Retry-After: 1)", Result: float64(slack.refused.Load()), Unit: "req"})
+	t := slack.tally(firedIDs)
+	r.rep.add(Row{Scenario: scen, Metric: fmt.Sprintf("Slack: alerts received after the storm (%d twice)", t.Duplicates), Result: float64(t.Received), Unit: "alerts",
+		Floor: float64(t.Fired), FloorName: "alerts fired", Target: "all, exactly once", Pass: pass(t.ExactlyOnce())})
+	r.logf("  storm until +%s: %d Slack attempts, %d refused; Slack has %d of %d alerts, %d twice, %d missing, %d unexpected; last at +%s after the storm",
+		d.stormEnd.Sub(d.start).Round(time.Millisecond), slack.attempts.Load(), slack.refused.Load(), t.Received, t.Fired, t.Duplicates, t.Missing, t.Unexpected, d.slackDone.Round(time.Millisecond))
+	r.rep.detail(scen, "storm_s", round2(d.stormEnd.Sub(d.start).Seconds()))
+	r.rep.detail(scen, "slack_attempts", slack.attempts.Load())
+	r.rep.detail(scen, "slack_received", t.Received)
+	r.rep.detail(scen, "slack_duplicates", t.Duplicates)
+	r.rep.detail(scen, "slack_missing", t.Missing)
+	r.rep.detail(scen, "slack_unexpected", t.Unexpected)
+	r.rep.detail(scen, "slack_exactly_once", t.ExactlyOnce())
+	r.rep.detail(scen, "slack_all_in_after_storm_s", round2(d.slackDone.Seconds()))
+	if d.slackDone > 0 && t.Received > 0 {
+		// Slack accepted nothing before the storm ended.
+		r.rep.detail(scen, "slack_alerts_per_s_after_storm", round0(float64(t.Received)/d.slackDone.Seconds()))
+	}
+	r.rep.detail(scen, "hook_p99_after_storm_ms", qms(afterStorm(d.posts.sent, d.hook.recv, d.stormEnd), 0.99))
+}
+
+// deliveryDetails adds the details both delivery scenarios report.
+func (r *runner) deliveryDetails(d *deliveryRun, l deliveryLatencies, missing, fired int) {
+	scen := d.scen
+	r.rep.detail(scen, "events", d.n)
+	r.rep.detail(scen, "alerts_fired", fired)
+	r.rep.detail(scen, "hook_missing", missing)
+	r.rep.detail(scen, "hook_duplicates", d.hook.duplicates())
+	r.rep.detail(scen, "hook_p99_ms", qms(l.toHook, 0.99))
+	r.rep.detail(scen, "hook_p50_first_half_ms", qms(l.hookStorm, 0.5))
+	r.rep.detail(scen, "hook_p99_first_half_ms", qms(l.hookStorm, 0.99))
+	r.rep.detail(scen, "hook_all_in_after_s", round2(d.hookDone.Seconds()))
+	r.rep.detail(scen, "alert_stored_p99_ms", qms(l.toStored, 0.99))
+	r.rep.detail(scen, "bare_post_p50_ms", qms(d.bare, 0.5))
+	r.rep.detail(scen, "bare_post_p99_ms", qms(d.bare, 0.99))
+	r.rep.detail(scen, "alerts_of_other_events", d.fired.extra.Load()+d.hook.extra.Load())
+	r.rep.detail(scen, "post_errors", d.posts.errs.Load())
+	if e := d.posts.firstErr.Load(); e != nil {
+		r.rep.detail(scen, "first_error", *e)
+	}
+	r.rep.detail(scen, "sender_max_behind_ms", round2(ms(d.posts.behind)))
+	r.rep.detail(scen, "cpu_us_per_event", round2(d.use.perEvent(float64(d.n))))
+	r.rep.detail(scen, "other_processes_cores", round2(d.use.cores(d.use.Others)))
 }
 
 // afterStorm are the latencies to the target of the events sent after the

@@ -138,11 +138,57 @@ func defaults() Settings {
 	}
 }
 
+// options are the flags that are not Settings: what to print and which
+// profiles to write.
+type options struct {
+	scenarios, match                     string
+	cpuProfile, memProfile, blockProfile string
+	asJSON, verbose                      bool
+}
+
 func main() {
+	s, o := parseFlags()
+	var err error
+	if s.Scenarios, err = parseScenarios(o.scenarios); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+	if s.Mixes, err = parseMixes(o.match); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	stopProfiles, err := startProfiles(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+	progress := io.Discard
+	if o.verbose {
+		progress = os.Stderr
+	}
+	rep, err := run(ctx, s, progress, o.verbose)
+	stopProfiles()
+	if rep != nil {
+		if o.asJSON {
+			_ = rep.writeJSON(os.Stdout)
+		} else {
+			rep.writeTable(os.Stdout)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+// parseFlags reads the command line into the settings of the run and the
+// options around it.
+func parseFlags() (Settings, options) {
 	s := defaults()
-	var scen, match, cpuProfile, memProfile, blockProfile string
-	var asJSON, verbose bool
-	flag.StringVar(&scen, "scenarios", "all", "scenarios to run, comma-separated: "+strings.Join(allScenarios, ",")+" (or 1-6; all of them by default), and "+strings.Join(extraScenarios, ",")+" (Alertmanager side by side, only when named)")
+	var o options
+	flag.StringVar(&o.scenarios, "scenarios", "all", "scenarios to run, comma-separated: "+strings.Join(allScenarios, ",")+" (or 1-6; all of them by default), and "+strings.Join(extraScenarios, ",")+" (Alertmanager side by side, only when named)")
 	flag.DurationVar(&s.Duration, "duration", s.Duration, "length of each measured phase")
 	flag.DurationVar(&s.FloorDuration, "floor-duration", s.FloorDuration, "length of each floor measurement")
 	flag.IntVar(&s.Conns, "conns", s.Conns, "post: concurrent keep-alive connections")
@@ -153,7 +199,7 @@ func main() {
 	flag.IntVar(&s.MaxBacklog, "max-backlog", s.MaxBacklog, "batch: senders pause while this many events are stored but not yet evaluated")
 	flag.IntVar(&s.Rate, "rate", s.Rate, "latency: events per second")
 	flag.IntVar(&s.LatencyConns, "latency-conns", s.LatencyConns, "latency, delivery: connections")
-	flag.StringVar(&match, "match", "security,0.05", "post, batch, latency: the streams to send, comma-separated: \"security\" (the fixture stream as it is; for latency every event alerts) or the fraction of events that match a rule (0.05 or 5%), the rest ordinary audit events that match none")
+	flag.StringVar(&o.match, "match", "security,0.05", "post, batch, latency: the streams to send, comma-separated: \"security\" (the fixture stream as it is; for latency every event alerts) or the fraction of events that match a rule (0.05 or 5%), the rest ordinary audit events that match none")
 	flag.IntVar(&s.DeliveryRate, "delivery-rate", s.DeliveryRate, "delivery, delivery-429: events per second, each firing an alert")
 	flag.DurationVar(&s.DeliveryWait, "delivery-wait", s.DeliveryWait, "delivery, delivery-429: how long to wait after the run for every alert to reach the targets")
 	flag.IntVar(&s.Keys, "keys", s.Keys, "memory: distinct dedup groups")
@@ -163,69 +209,50 @@ func main() {
 	flag.StringVar(&s.Rules, "rules", "", "rule files or folder (default: examples/rules of the repository)")
 	flag.StringVar(&s.Events, "events", "", "folder of fixture events (default: examples/events of the repository)")
 	flag.StringVar(&s.StoreDir, "store-dir", "", "JetStream store directory (default: a temporary one, removed afterwards)")
-	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	flag.BoolVar(&verbose, "v", false, "log progress and alerter's warnings to stderr")
-	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run (alerter, NATS and the load generator) to this file")
-	flag.StringVar(&memProfile, "memprofile", "", "write an allocation profile to this file at the end")
+	flag.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
+	flag.BoolVar(&o.verbose, "v", false, "log progress and alerter's warnings to stderr")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run (alerter, NATS and the load generator) to this file")
+	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile to this file at the end")
 	flag.StringVar(&s.HeapProfile, "heapprofile", "", "memory: write a heap profile to this file.N at each memory sample (1: before the control round, 2: before the keys, 3: after)")
-	flag.StringVar(&blockProfile, "blockprofile", "", "write a profile of where goroutines waited (blocking and mutex contention) to this file and this file.mutex")
+	flag.StringVar(&o.blockProfile, "blockprofile", "", "write a profile of where goroutines waited (blocking and mutex contention) to this file and this file.mutex")
 	flag.Parse()
+	return s, o
+}
 
-	var err error
-	if s.Scenarios, err = parseScenarios(scen); err != nil {
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(2)
-	}
-	if s.Mixes, err = parseMixes(match); err != nil {
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	var stopProfile func()
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
+// startProfiles starts the profiles o asks for; the function it returns
+// stops them and writes them out.
+func startProfiles(o options) (stop func(), err error) {
+	var stopCPU func()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "loadgen:", err)
-			os.Exit(1)
+			return nil, err
 		}
-		defer f.Close()
-		stopProfile = func() { pprof.StopCPUProfile() }
 		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(os.Stderr, "loadgen:", err)
-			os.Exit(1)
+			f.Close()
+			return nil, err
+		}
+		stopCPU = func() {
+			pprof.StopCPUProfile()
+			f.Close()
 		}
 	}
-	if blockProfile != "" {
+	if o.blockProfile != "" {
 		runtime.SetBlockProfileRate(int(10 * time.Microsecond))
 		runtime.SetMutexProfileFraction(10)
 	}
-	progress := io.Discard
-	if verbose {
-		progress = os.Stderr
-	}
-	rep, err := run(ctx, s, progress, verbose)
-	if stopProfile != nil {
-		stopProfile()
-	}
-	if blockProfile != "" {
-		writeProfile("block", blockProfile)
-		writeProfile("mutex", blockProfile+".mutex")
-	}
-	if memProfile != "" {
-		writeProfile("allocs", memProfile)
-	}
-	if rep != nil {
-		if asJSON {
-			_ = rep.writeJSON(os.Stdout)
-		} else {
-			rep.writeTable(os.Stdout)
+	return func() {
+		if stopCPU != nil {
+			stopCPU()
 		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(1)
-	}
+		if o.blockProfile != "" {
+			writeProfile("block", o.blockProfile)
+			writeProfile("mutex", o.blockProfile+".mutex")
+		}
+		if o.memProfile != "" {
+			writeProfile("allocs", o.memProfile)
+		}
+	}, nil
 }
 
 func writeProfile(name, file string) {
@@ -293,6 +320,38 @@ func run(ctx context.Context, s Settings, progress io.Writer, verbose bool) (*Re
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
+	rep := newReport(s)
+	log := slog.New(slog.DiscardHandler)
+	if verbose {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	r := &runner{s: s, rep: rep, fixtures: fixtures, out: progress, log: log}
+	defer r.stopHarness()
+	for k, name := range s.Scenarios {
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
+		fmt.Fprintf(progress, "== %s\n", name)
+		if !slices.ContainsFunc(s.Scenarios[k:], sharesHarness) {
+			// Nothing left needs the shared alerter: let it go before the
+			// delivery scenarios start their own.
+			r.stopHarness()
+		}
+		if err := r.harnessFor(ctx, name); err != nil {
+			return rep, err
+		}
+		if err := r.scenario(ctx, name); err != nil {
+			return rep, fmt.Errorf("scenario %s: %w", name, err)
+		}
+	}
+	if len(rep.Rows) == 0 {
+		return rep, errors.New("nothing measured")
+	}
+	return rep, nil
+}
+
+// newReport is an empty report of a run with settings s.
+func newReport(s Settings) *Report {
 	rep := &Report{Started: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Settings: map[string]any{}}
 	rep.Settings["scenarios"] = s.Scenarios
 	rep.Settings["duration"] = s.Duration.String()
@@ -302,70 +361,56 @@ func run(ctx context.Context, s Settings, progress io.Writer, verbose bool) (*Re
 	rep.Settings["rate"], rep.Settings["latency_conns"], rep.Settings["keys"] = s.Rate, s.LatencyConns, s.Keys
 	rep.Settings["actors"], rep.Settings["rules"] = s.Actors, s.Rules
 	rep.Settings["mixes"], rep.Settings["delivery_rate"] = s.Mixes, s.DeliveryRate
+	return rep
+}
 
-	log := slog.New(slog.DiscardHandler)
-	if verbose {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+// harnessFor readies the shared alerter for scenario name. The scenarios
+// before delivery share one alerter, with the console notifier, started
+// when the first needs it. memory has one of its own: while it waits for
+// caches to expire, what the earlier scenarios left (message-id windows,
+// keys with TTLs) would expire too and blur its differences.
+func (r *runner) harnessFor(ctx context.Context, name string) error {
+	if !sharesHarness(name) {
+		return nil
 	}
-	r := &runner{s: s, rep: rep, fixtures: fixtures, out: progress, log: log}
-	defer func() {
-		if r.h != nil {
-			r.h.stop()
-		}
-	}()
-	for k, name := range s.Scenarios {
-		if ctx.Err() != nil {
-			return rep, ctx.Err()
-		}
-		fmt.Fprintf(progress, "== %s\n", name)
-		var err error
-		if r.h != nil && !slices.ContainsFunc(s.Scenarios[k:], sharesHarness) {
-			// Nothing left needs the shared alerter: let it go before the
-			// delivery scenarios start their own.
-			r.h.stop()
-			r.h = nil
-		}
-		switch name {
-		case "delivery":
-			err = r.delivery(ctx, false)
-		case "delivery-429":
-			err = r.delivery(ctx, true)
-		default:
-			// The scenarios before delivery share one alerter, with the
-			// console notifier, started when the first needs it. memory
-			// has one of its own: while it waits for caches to expire,
-			// what the earlier scenarios left (message-id windows, keys
-			// with TTLs) would expire too and blur its differences.
-			if name == "memory" && r.h != nil {
-				r.h.stop()
-				r.h = nil
-			}
-			if r.h == nil {
-				if r.h, err = startHarness(ctx, s.Rules, s.StoreDir, consoleTargets, log); err != nil {
-					return rep, err
-				}
-			}
-			switch name {
-			case "post":
-				err = r.post(ctx)
-			case "batch":
-				err = r.batch(ctx)
-			case "latency":
-				err = r.latency(ctx)
-			case "alertmanager":
-				err = r.alertmanager(ctx)
-			case "memory":
-				err = r.memory(ctx)
-				r.h.stop()
-				r.h = nil
-			}
-		}
-		if err != nil {
-			return rep, fmt.Errorf("scenario %s: %w", name, err)
-		}
+	if name == "memory" {
+		r.stopHarness()
 	}
-	if len(rep.Rows) == 0 {
-		return rep, errors.New("nothing measured")
+	if r.h != nil {
+		return nil
 	}
-	return rep, nil
+	var err error
+	r.h, err = startHarness(ctx, r.s.Rules, r.s.StoreDir, consoleTargets, r.log)
+	return err
+}
+
+// scenario runs the scenario name, on the shared alerter unless it starts
+// its own.
+func (r *runner) scenario(ctx context.Context, name string) error {
+	switch name {
+	case "delivery":
+		return r.delivery(ctx, false)
+	case "delivery-429":
+		return r.delivery(ctx, true)
+	case "post":
+		return r.post(ctx)
+	case "batch":
+		return r.batch(ctx)
+	case "latency":
+		return r.latency(ctx)
+	case "alertmanager":
+		return r.alertmanager(ctx)
+	case "memory":
+		defer r.stopHarness()
+		return r.memory(ctx)
+	}
+	return nil
+}
+
+// stopHarness stops the shared alerter, if it runs.
+func (r *runner) stopHarness() {
+	if r.h != nil {
+		r.h.stop()
+		r.h = nil
+	}
 }

@@ -92,14 +92,7 @@ func drive(ctx context.Context, client *http.Client, url string, conns int, d ti
 				}
 				req.Header.Set("Content-Type", "application/json")
 				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusAccepted {
-						err = fmt.Errorf("HTTP %d", resp.StatusCode)
-					}
-				}
+				err = accepted(client, req)
 				if !counting.Load() {
 					continue
 				}
@@ -317,8 +310,15 @@ func mixKey(m mix, key string) string {
 // batchMix measures the webhook, then the NATS publishers, sending the
 // events of gen.
 func (r *runner) batchMix(ctx context.Context, m mix, gen *generator, floor float64) error {
+	if err := r.batchWebhook(ctx, m, gen, floor); err != nil {
+		return err
+	}
+	return r.batchNATS(ctx, m, gen, floor)
+}
+
+// batchWebhook measures NDJSON batches POSTed to the webhook.
+func (r *runner) batchWebhook(ctx context.Context, m mix, gen *generator, floor float64) error {
 	key := func(k string) string { return mixKey(m, k) }
-	// Webhook, NDJSON batches.
 	client := newClient(r.s.BatchConns)
 	defer client.CloseIdleConnections()
 	var sent atomic.Int64
@@ -360,56 +360,18 @@ func (r *runner) batchMix(ctx context.Context, m mix, gen *generator, floor floa
 	if res.firstErr != "" {
 		r.rep.detail("batch", key("webhook_first_error"), res.firstErr)
 	}
+	r.rep.detail("batch", key("drain_after_webhook_s"), round2(drainedWebhook.Seconds()))
+	return nil
+}
 
-	// NATS publishers into the LOAD stream, which the source reads.
-	sent.Store(0)
-	a0 = r.h.acked.Load()
-	gate = r.backlogGate(&sent, a0)
-	var pubErrs atomic.Int64
+// batchNATS measures NATS publishers into the LOAD stream, which the
+// source reads.
+func (r *runner) batchNATS(ctx context.Context, m mix, gen *generator, floor float64) error {
+	key := func(k string) string { return mixKey(m, k) }
+	var sent, pubErrs atomic.Int64
+	gate := r.backlogGate(&sent, r.h.acked.Load())
 	r.logf("%s: NATS: %d publishers, %d event(s) per message, %s", m, r.s.Publishers, r.s.NATSBatch, r.s.Duration)
-	natsRate, natsUse, err := r.measureEvaluated(ctx, func(d time.Duration) {
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for p := range r.s.Publishers {
-			subj := "load.dc" + strconv.Itoa(p)
-			wg.Go(func() {
-				var buf []byte
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					gate()
-					if r.s.NATSBatch == 1 {
-						buf, _ = gen.next(buf[:0])
-					} else {
-						buf = gen.batch(buf[:0], r.s.NATSBatch)
-					}
-					// PublishAsync keeps the data until acknowledged.
-					data := bytes.Clone(buf)
-					for {
-						if _, err := r.h.js.PublishAsync(subj, data); err == nil {
-							break
-						}
-						pubErrs.Add(1)
-						select {
-						case <-r.h.js.PublishAsyncComplete():
-						case <-time.After(10 * time.Millisecond):
-						}
-					}
-					sent.Add(int64(r.s.NATSBatch))
-				}
-			})
-		}
-		time.Sleep(d)
-		close(stop)
-		wg.Wait()
-		select {
-		case <-r.h.js.PublishAsyncComplete():
-		case <-time.After(time.Minute):
-		}
-	})
+	natsRate, natsUse, err := r.measureEvaluated(ctx, func(d time.Duration) { r.publish(gen, d, gate, &sent, &pubErrs) })
 	if err != nil {
 		return err
 	}
@@ -423,9 +385,55 @@ func (r *runner) batchMix(ctx context.Context, m mix, gen *generator, floor floa
 	r.rep.detail("batch", key("nats_publish_retries"), pubErrs.Load())
 	r.rep.detail("batch", key("nats_cpu_us_per_event"), round2(natsUse.perEvent(natsUse.events)))
 	r.rep.detail("batch", key("nats_other_processes_cores"), round2(natsUse.cores(natsUse.Others)))
-	r.rep.detail("batch", key("drain_after_webhook_s"), round2(drainedWebhook.Seconds()))
 	r.rep.detail("batch", key("drain_after_nats_s"), round2(drainedNATS.Seconds()))
 	return nil
+}
+
+// publish runs the NATS publishers for d, flat out but for gate, counting
+// the events sent and the publishes retried, then waits for the
+// publishes still unacknowledged.
+func (r *runner) publish(gen *generator, d time.Duration, gate func(), sent, retries *atomic.Int64) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for p := range r.s.Publishers {
+		subj := "load.dc" + strconv.Itoa(p)
+		wg.Go(func() {
+			var buf []byte
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				gate()
+				if r.s.NATSBatch == 1 {
+					buf, _ = gen.next(buf[:0])
+				} else {
+					buf = gen.batch(buf[:0], r.s.NATSBatch)
+				}
+				// PublishAsync keeps the data until acknowledged.
+				data := bytes.Clone(buf)
+				for {
+					if _, err := r.h.js.PublishAsync(subj, data); err == nil {
+						break
+					}
+					retries.Add(1)
+					select {
+					case <-r.h.js.PublishAsyncComplete():
+					case <-time.After(10 * time.Millisecond):
+					}
+				}
+				sent.Add(int64(r.s.NATSBatch))
+			}
+		})
+	}
+	time.Sleep(d)
+	close(stop)
+	wg.Wait()
+	select {
+	case <-r.h.js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+	}
 }
 
 // alertCount is how many alerts the ALERTS stream holds.
@@ -658,7 +666,6 @@ func (r *runner) latency(ctx context.Context) error {
 // each of its alerting ones, receipt (just before the POST) to the alert
 // stored.
 func (r *runner) latencyMix(ctx context.Context, m mix, gen *generator, n int, floor []time.Duration) error {
-	key := func(k string) string { return mixKey(m, k) }
 	bodies := make([][]byte, n)
 	// index maps the id of each alerting event to its place in bodies.
 	index := make(map[string]int, n)
@@ -670,68 +677,60 @@ func (r *runner) latencyMix(ctx context.Context, m mix, gen *generator, n int, f
 			continue
 		}
 		isAlerting[i] = true
-		evs, err := event.Parse(bodies[i], event.Options{Source: webhookSource})
-		if err != nil || len(evs) != 1 {
-			return fmt.Errorf("parsing a generated event: %v", err)
+		id, err := eventID(bodies[i])
+		if err != nil {
+			return err
 		}
-		index[evs[0].ID] = i
+		index[id] = i
 	}
-	alerting := len(index)
-
+	res := latencyResult{n: n, alerting: len(index)}
 	fired, stopWatch, err := watchAlerts(r.h.svc.NATSURL(), index, n)
 	if err != nil {
 		return err
 	}
 	defer stopWatch()
-	sent := make([]atomic.Int64, n)
-
 	client := newClient(r.s.LatencyConns)
 	defer client.CloseIdleConnections()
-	var postErrs, alertingErrs atomic.Int64
-	var firstErr atomic.Pointer[string]
-	post := make([]time.Duration, n)
-	r.logf("%s: %d events, %d alerting, at %d/s over %d connections", m, n, alerting, r.s.Rate, r.s.LatencyConns)
+	var alertingErrs atomic.Int64
+	r.logf("%s: %d events, %d alerting, at %d/s over %d connections", m, n, res.alerting, r.s.Rate, r.s.LatencyConns)
 	meter := startMeter()
-	behind := paced(ctx, n, r.s.Rate, r.s.LatencyConns, func(i int) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.h.url, bytes.NewReader(bodies[i]))
-		req.Header.Set("Content-Type", "application/json")
-		t0 := time.Now()
-		sent[i].Store(t0.UnixNano())
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusAccepted {
-				err = fmt.Errorf("HTTP %d", resp.StatusCode)
-			}
-		}
-		post[i] = time.Since(t0)
-		if err != nil {
-			postErrs.Add(1)
-			if isAlerting[i] {
-				alertingErrs.Add(1)
-			}
-			msg := err.Error()
-			firstErr.CompareAndSwap(nil, &msg)
+	res.posts = postPaced(ctx, client, r.h.url, bodies, r.s.Rate, r.s.LatencyConns, func(i int) {
+		if isAlerting[i] {
+			alertingErrs.Add(1)
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
-	for fired.got.Load() < int64(alerting)-alertingErrs.Load() && time.Now().Before(deadline) {
+	for fired.got.Load() < int64(res.alerting)-alertingErrs.Load() && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	use := meter.stop()
-	var lat []time.Duration
+	res.use = meter.stop()
 	for _, i := range index {
-		s, t := sent[i].Load(), fired.recv[i].Load()
+		s, t := res.posts.sent[i].Load(), fired.recv[i].Load()
 		if s != 0 && t != 0 {
-			lat = append(lat, time.Duration(t-s))
+			res.lat = append(res.lat, time.Duration(t-s))
 		}
 	}
-	slices.Sort(lat)
-	slices.Sort(post)
-	missing := alerting - len(lat)
-	p := func(q float64) float64 { return round2(ms(percentile(lat, q))) }
-	fp := func(q float64) float64 { return round2(ms(percentile(floor, q))) }
+	res.otherAlerts = fired.extra.Load()
+	return r.reportLatency(m, res, floor)
+}
+
+// latencyResult is what latencyMix measured.
+type latencyResult struct {
+	n, alerting int
+	lat         []time.Duration // receipt → alert stored, of the alerting events
+	posts       *postLog
+	otherAlerts int64 // event ids in alerts that are not of the run
+	use         usage
+}
+
+// reportLatency adds the rows and details of one stream of latency; it
+// fails the stream when alerts were not seen.
+func (r *runner) reportLatency(m mix, res latencyResult, floor []time.Duration) error {
+	key := func(k string) string { return mixKey(m, k) }
+	slices.Sort(res.lat)
+	slices.Sort(res.posts.took)
+	missing := res.alerting - len(res.lat)
+	p := func(q float64) float64 { return qms(res.lat, q) }
 	r.logf("  p50 %.2f p90 %.2f p99 %.2f max %.2f ms; %d missing", p(0.5), p(0.9), p(0.99), p(1), missing)
 	target := fmt.Sprintf("p99 ≤ 5 ms at %s/s", group(float64(r.s.Rate)))
 	metric := "receipt → alert stored, "
@@ -739,29 +738,87 @@ func (r *runner) latencyMix(ctx context.Context, m mix, gen *generator, n int, f
 		name string
 		q    float64
 	}{{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"max", 1}} {
-		row := Row{Scenario: "latency", Metric: metric + q.name + m.label(), Result: p(q.q), Unit: "ms", Floor: fp(q.q), FloorName: "JS publish→sub"}
+		row := Row{Scenario: "latency", Metric: metric + q.name + m.label(), Result: p(q.q), Unit: "ms", Floor: qms(floor, q.q), FloorName: "JS publish→sub"}
 		if q.name == "p99" {
 			row.Target, row.Pass = target, pass(p(0.99) <= 5 && missing == 0)
 		}
 		r.rep.add(row)
 	}
-	r.rep.detail("latency", key("events"), n)
-	r.rep.detail("latency", key("alerting_events"), alerting)
+	r.rep.detail("latency", key("events"), res.n)
+	r.rep.detail("latency", key("alerting_events"), res.alerting)
 	r.rep.detail("latency", key("alerts_missing"), missing)
-	r.rep.detail("latency", key("alerts_of_other_events"), fired.extra.Load())
-	r.rep.detail("latency", key("post_errors"), postErrs.Load())
-	if e := firstErr.Load(); e != nil {
+	r.rep.detail("latency", key("alerts_of_other_events"), res.otherAlerts)
+	r.rep.detail("latency", key("post_errors"), res.posts.errs.Load())
+	if e := res.posts.firstErr.Load(); e != nil {
 		r.rep.detail("latency", key("first_error"), *e)
 	}
-	r.rep.detail("latency", key("post_202_p50_ms"), round2(ms(percentile(post, 0.5))))
-	r.rep.detail("latency", key("post_202_p99_ms"), round2(ms(percentile(post, 0.99))))
-	r.rep.detail("latency", key("sender_max_behind_ms"), round2(ms(behind)))
-	r.rep.detail("latency", key("cpu_us_per_event"), round2(use.perEvent(float64(n))))
-	r.rep.detail("latency", key("other_processes_cores"), round2(use.cores(use.Others)))
+	r.rep.detail("latency", key("post_202_p50_ms"), qms(res.posts.took, 0.5))
+	r.rep.detail("latency", key("post_202_p99_ms"), qms(res.posts.took, 0.99))
+	r.rep.detail("latency", key("sender_max_behind_ms"), round2(ms(res.posts.behind)))
+	r.rep.detail("latency", key("cpu_us_per_event"), round2(res.use.perEvent(float64(res.n))))
+	r.rep.detail("latency", key("other_processes_cores"), round2(res.use.cores(res.use.Others)))
 	if missing > 0 {
-		return fmt.Errorf("%d of %d alerts not seen", missing, alerting)
+		return fmt.Errorf("%d of %d alerts not seen", missing, res.alerting)
 	}
 	return nil
+}
+
+// postLog is what postPaced saw of each POST.
+type postLog struct {
+	sent     []atomic.Int64  // unix nanos each body was POSTed at
+	took     []time.Duration // until each answer
+	errs     atomic.Int64    // POSTs that failed or were not accepted
+	firstErr atomic.Pointer[string]
+	behind   time.Duration // how far behind schedule a POST started at most
+}
+
+// postPaced POSTs bodies to url at rate per second from conns goroutines
+// sharing client; an event is accepted with 202, and failed is called
+// with the index of each one that was not.
+func postPaced(ctx context.Context, client *http.Client, url string, bodies [][]byte, rate, conns int, failed func(i int)) *postLog {
+	l := &postLog{sent: make([]atomic.Int64, len(bodies)), took: make([]time.Duration, len(bodies))}
+	l.behind = paced(ctx, len(bodies), rate, conns, func(i int) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(bodies[i]))
+		req.Header.Set("Content-Type", "application/json")
+		t0 := time.Now()
+		l.sent[i].Store(t0.UnixNano())
+		err := accepted(client, req)
+		l.took[i] = time.Since(t0)
+		if err != nil {
+			l.errs.Add(1)
+			if failed != nil {
+				failed(i)
+			}
+			msg := err.Error()
+			l.firstErr.CompareAndSwap(nil, &msg)
+		}
+	})
+	return l
+}
+
+// accepted sends req with client and reads the answer to the end, so
+// that the connection is reused; an answer other than 202 is an error.
+func accepted(client *http.Client, req *http.Request) error {
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// eventID is the id alerter gives the event in body, as the webhook
+// source receives it.
+func eventID(body []byte) (string, error) {
+	evs, err := event.Parse(body, event.Options{Source: webhookSource})
+	if err != nil || len(evs) != 1 {
+		return "", fmt.Errorf("parsing a generated event: %v", err)
+	}
+	return evs[0].ID, nil
 }
 
 // paced calls send(i) for i in [0, n) at rate per second from conns
@@ -900,90 +957,99 @@ func (r *runner) memory(ctx context.Context) error {
 		return err
 	}
 	n := r.s.Keys
-	send := func(gen *generator, n int) error {
-		client := newClient(4)
-		defer client.CloseIdleConnections()
-		work := make(chan int, n/max(r.s.Batch, 1)+1)
-		for left := n; left > 0; left -= r.s.Batch {
-			work <- min(left, r.s.Batch)
-		}
-		close(work)
-		var wg sync.WaitGroup
-		var firstErr atomic.Pointer[error]
-		for range 4 {
-			wg.Go(func() {
-				var buf []byte
-				for k := range work {
-					for r.h.backlog.Load() > uint64(r.s.MaxBacklog) {
-						time.Sleep(time.Millisecond)
-					}
-					buf = gen.batch(buf[:0], k)
-					resp, err := client.Post(r.h.url, "application/x-ndjson", bytes.NewReader(buf))
-					if err == nil {
-						_, _ = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode != http.StatusAccepted {
-							err = fmt.Errorf("HTTP %d", resp.StatusCode)
-						}
-					}
-					if err != nil {
-						firstErr.CompareAndSwap(nil, &err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		if p := firstErr.Load(); p != nil {
-			return *p
-		}
-		return nil
-	}
-	// round sends n events of ts, each from a new actor, then samples the
-	// process's memory and the streams.
-	type sample struct {
-		mem                memSample
-		kvSubjects, kvMsgs uint64
-		kvBytes, alerts    uint64
-		took               time.Duration // sending and draining, not settling
-	}
-	round := func(what string, ts []*template, n int) (sample, error) {
-		r.logf("%s: %d events", what, n)
-		start := time.Now()
-		if err := send(newGenerator(ts[:1], 0, r.freshActors()), n); err != nil {
-			return sample{}, err
-		}
-		var sm sample
-		var err error
-		if sm.mem, err = r.sampleMemory(ctx); err != nil {
-			return sample{}, err
-		}
-		sm.took = time.Since(start) - r.s.Settle
-		kv, err := r.h.kv.Info(ctx)
-		if err != nil {
-			return sample{}, err
-		}
-		al, err := r.h.alerts.Info(ctx)
-		if err != nil {
-			return sample{}, err
-		}
-		sm.kvSubjects, sm.kvMsgs, sm.kvBytes, sm.alerts = kv.State.NumSubjects, kv.State.Msgs, kv.State.Bytes, al.State.Msgs
-		return sm, nil
-	}
-	s0, err := round("round 0, stateless alerting (warm-up)", control, max(n/4, 1))
+	s0, err := r.memoryRound(ctx, "round 0, stateless alerting (warm-up)", control, max(n/4, 1))
 	if err != nil {
 		return err
 	}
-	s1, err := round("round 1, stateless alerting", control, n)
+	s1, err := r.memoryRound(ctx, "round 1, stateless alerting", control, n)
 	if err != nil {
 		return err
 	}
-	s2, err := round("round 2, each a new dedup group", keyed, n)
+	s2, err := r.memoryRound(ctx, "round 2, each a new dedup group", keyed, n)
 	if err != nil {
 		return err
 	}
-	m0, m1, m2 := s0.mem, s1.mem, s2.mem
+	return r.reportMemory(n, s0, s1, s2)
+}
 
+// roundSample is what a round of memory left: the process's memory and
+// the streams, and how long it took.
+type roundSample struct {
+	mem                memSample
+	kvSubjects, kvMsgs uint64
+	kvBytes, alerts    uint64
+	took               time.Duration // sending and draining, not settling
+}
+
+// memoryRound sends n events of ts, each from a new actor, then samples
+// the process's memory and the streams.
+func (r *runner) memoryRound(ctx context.Context, what string, ts []*template, n int) (roundSample, error) {
+	r.logf("%s: %d events", what, n)
+	start := time.Now()
+	if err := r.sendBatches(newGenerator(ts[:1], 0, r.freshActors()), n); err != nil {
+		return roundSample{}, err
+	}
+	var sm roundSample
+	var err error
+	if sm.mem, err = r.sampleMemory(ctx); err != nil {
+		return roundSample{}, err
+	}
+	sm.took = time.Since(start) - r.s.Settle
+	kv, err := r.h.kv.Info(ctx)
+	if err != nil {
+		return roundSample{}, err
+	}
+	al, err := r.h.alerts.Info(ctx)
+	if err != nil {
+		return roundSample{}, err
+	}
+	sm.kvSubjects, sm.kvMsgs, sm.kvBytes, sm.alerts = kv.State.NumSubjects, kv.State.Msgs, kv.State.Bytes, al.State.Msgs
+	return sm, nil
+}
+
+// sendBatches POSTs n events of gen to the webhook in NDJSON batches over
+// four connections, holding back while MaxBacklog events wait.
+func (r *runner) sendBatches(gen *generator, n int) error {
+	client := newClient(4)
+	defer client.CloseIdleConnections()
+	work := make(chan int, n/max(r.s.Batch, 1)+1)
+	for left := n; left > 0; left -= r.s.Batch {
+		work <- min(left, r.s.Batch)
+	}
+	close(work)
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	for range 4 {
+		wg.Go(func() {
+			var buf []byte
+			for k := range work {
+				for r.h.backlog.Load() > uint64(r.s.MaxBacklog) {
+					time.Sleep(time.Millisecond)
+				}
+				buf = gen.batch(buf[:0], k)
+				req, err := http.NewRequest(http.MethodPost, r.h.url, bytes.NewReader(buf))
+				if err == nil {
+					req.Header.Set("Content-Type", "application/x-ndjson")
+					err = accepted(client, req)
+				}
+				if err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// reportMemory adds the rows and details of memory from the samples of
+// its rounds of n events; it fails when round 2 made too few keys.
+func (r *runner) reportMemory(n int, s0, s1, s2 roundSample) error {
+	m0, m1, m2 := s0.mem, s1.mem, s2.mem
 	keys := float64(int64(s2.kvSubjects) - int64(s1.kvSubjects))
 	var storedPerKey float64
 	if m := int64(s2.kvMsgs) - int64(s1.kvMsgs); m > 0 {

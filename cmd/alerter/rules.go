@@ -336,25 +336,9 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 			return 1
 		}
 	}
-	var evs []event.Event
-	var err error
-	if *since > 0 {
-		c := cfg
-		if c == nil {
-			c = config.Default()
-		}
-		evs, err = storedEvents(ctx, c, *since)
-		if err != nil {
-			fmt.Fprintf(s.err, "alerter replay: %v\n", err)
-			return 1
-		}
-	} else if evs, ok = readEventsFile(*eventsFile, *format, s); !ok {
+	evs, span, ok := replayEvents(ctx, cfg, *eventsFile, *format, *since, s)
+	if !ok {
 		return 1
-	}
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
-	var span string
-	if len(evs) > 0 {
-		span = fmt.Sprintf(" from %s to %s", evs[0].Time.Format(time.RFC3339), evs[len(evs)-1].Time.Format(time.RFC3339))
 	}
 	enc := json.NewEncoder(s.out)
 	enc.SetEscapeHTML(false)
@@ -382,6 +366,35 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 		return 1
 	}
 	return 0
+}
+
+// replayEvents reads the events to replay, from the EVENTS stream's last
+// since or from eventsFile, in time order, with the span they cover for
+// the summary.
+func replayEvents(ctx context.Context, cfg *config.Config, eventsFile, format string, since time.Duration, s stdio) ([]event.Event, string, bool) {
+	var evs []event.Event
+	if since > 0 {
+		if cfg == nil {
+			cfg = config.Default()
+		}
+		var err error
+		evs, err = storedEvents(ctx, cfg, since)
+		if err != nil {
+			fmt.Fprintf(s.err, "alerter replay: %v\n", err)
+			return nil, "", false
+		}
+	} else {
+		var ok bool
+		if evs, ok = readEventsFile(eventsFile, format, s); !ok {
+			return nil, "", false
+		}
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
+	var span string
+	if len(evs) > 0 {
+		span = fmt.Sprintf(" from %s to %s", evs[0].Time.Format(time.RFC3339), evs[len(evs)-1].Time.Format(time.RFC3339))
+	}
+	return evs, span, true
 }
 
 // replayed is what a rule set made of the events.
