@@ -20,6 +20,7 @@ import (
 	"slices"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/alerter/alerter"
@@ -356,73 +357,22 @@ type Source struct {
 	Fields map[string]string `yaml:"fields,omitempty" json:"fields,omitempty"`
 }
 
-// Notifier types.
+// Defaults of the keys every notifier has.
 const (
-	NotifierSlack     = "slack"
-	NotifierEmail     = "email"
-	NotifierPagerDuty = "pagerduty"
-	NotifierWebhook   = "webhook"
-	NotifierConsole   = "console"
-)
-
-// Email TLS modes.
-const (
-	TLSStartTLS = "starttls"
-	TLSImplicit = "tls"
-	TLSNone     = "none"
-)
-
-// Defaults the notifiers read when not configured.
-const (
-	DefaultSlackAPIURL     = "https://slack.com/api"
-	DefaultPagerDutyURL    = "https://events.pagerduty.com/v2/enqueue"
 	DefaultNotifierMaxAge  = 24 * time.Hour
 	DefaultNotifierTimeout = 10 * time.Second
 	DefaultMaxBackoff      = 5 * time.Minute
 )
 
-// Notifier is an alert target. The fields between Type and MaxAttempts
-// apply to some types only; a key that does not apply to the notifier's
-// type is an error.
+// Notifier is an alert target: the keys every type has, and in Settings
+// those of its type (docs/notifications.md). A key that does not apply to
+// the notifier's type is an error.
 type Notifier struct {
 	// Name is unique among notifiers, [a-z0-9-]+; rules' notify: and
 	// routes name it.
 	Name string `yaml:"name" json:"name"`
-	// Type is slack, email, pagerduty, webhook or console.
+	// Type names the plug-in: slack, email, pagerduty, webhook, console...
 	Type string `yaml:"type" json:"type"`
-
-	// WebhookURL (slack) is an incoming-webhook URL; a Secret because it
-	// embeds the token. Or else Token (a bot token) and Channel, sent
-	// through chat.postMessage of APIURL.
-	WebhookURL Secret `yaml:"webhook_url,omitempty" json:"webhook_url,omitempty"`
-	Token      Secret `yaml:"token,omitempty" json:"token,omitempty"`
-	Channel    string `yaml:"channel,omitempty" json:"channel,omitempty"`
-	// APIURL (slack) is the Web API base; default https://slack.com/api.
-	APIURL string `yaml:"api_url,omitempty" json:"api_url,omitempty"`
-
-	// Host (email) is the SMTP server.
-	Host string `yaml:"host,omitempty" json:"host,omitempty"`
-	// Port defaults by TLS: 587 for starttls, 465 for tls, 25 for none.
-	Port int `yaml:"port,omitempty" json:"port,omitempty"`
-	// Username and Password authenticate to the SMTP server; both or
-	// neither, and never over tls: none to another machine.
-	Username string `yaml:"username,omitempty" json:"username,omitempty"`
-	Password Secret `yaml:"password,omitempty" json:"password,omitempty"`
-	// TLS is starttls (default), tls (implicit, "SMTPS") or none.
-	TLS  string   `yaml:"tls,omitempty" json:"tls,omitempty"`
-	From string   `yaml:"from,omitempty" json:"from,omitempty"`
-	To   []string `yaml:"to,omitempty" json:"to,omitempty"`
-
-	// RoutingKey (pagerduty) is the Events API v2 integration key.
-	RoutingKey Secret `yaml:"routing_key,omitempty" json:"routing_key,omitempty"`
-	// URL is, for pagerduty, the Events API v2 endpoint (default
-	// https://events.pagerduty.com/v2/enqueue); for a webhook, the target.
-	URL string `yaml:"url,omitempty" json:"url,omitempty"`
-	// Secret (webhook) signs the body with HMAC-SHA256.
-	Secret Secret `yaml:"secret,omitempty" json:"secret,omitempty"`
-	// Headers (webhook) are added to every request; their values are
-	// Secrets because they are where tokens usually go.
-	Headers map[string]Secret `yaml:"headers,omitempty" json:"headers,omitempty"`
 
 	// MaxAttempts ends retrying after this many attempts; default 0: no
 	// limit on attempts, MaxAge ends it. A notification that is not
@@ -435,10 +385,57 @@ type Notifier struct {
 	MaxBackoff yamlx.Duration `yaml:"max_backoff" json:"max_backoff"`
 	// Timeout bounds one attempt; default 10s.
 	Timeout yamlx.Duration `yaml:"timeout" json:"timeout"`
-	// RatePerSecond caps sends to this target; 0 is no limit. Default 1
-	// for slack (Slack's limit per webhook and channel), 2 for pagerduty
-	// (about its 120 events a minute per key), 0 for the others.
+	// RatePerSecond caps sends to this target; 0 is no limit. The default
+	// is the type's (RateDefaulter): 1 for slack (Slack's limit per webhook
+	// and channel), 2 for pagerduty (about its 120 events a minute per
+	// key), 0 for the others.
 	RatePerSecond float64 `yaml:"rate_per_second" json:"rate_per_second"`
+
+	// Settings are the keys of the type, the value its Plugin's Config
+	// points to (slack.Config, ...); nil for a type without keys of its own.
+	Settings any `yaml:"-" json:"-"`
+}
+
+// notifierKeys are the keys of Notifier without its Settings.
+type notifierKeys Notifier
+
+// UnmarshalYAML implements yaml.Unmarshaler. It decodes the common keys
+// only: Parse checks the entry against its type and decodes Settings.
+func (n *Notifier) UnmarshalYAML(node *yaml.Node) error {
+	return node.Decode((*notifierKeys)(n))
+}
+
+// MarshalYAML implements yaml.Marshaler: one mapping, the common keys and
+// then the type's, as it is written.
+func (n Notifier) MarshalYAML() (any, error) {
+	var out yaml.Node
+	if err := out.Encode((notifierKeys)(n)); err != nil {
+		return nil, err
+	}
+	if n.Settings != nil {
+		var s yaml.Node
+		if err := s.Encode(n.Settings); err != nil {
+			return nil, err
+		}
+		out.Content = append(out.Content, s.Content...)
+	}
+	return &out, nil
+}
+
+// MarshalJSON implements json.Marshaler: one object, as MarshalYAML.
+func (n Notifier) MarshalJSON() ([]byte, error) {
+	common, err := json.Marshal((notifierKeys)(n))
+	if err != nil || n.Settings == nil {
+		return common, err
+	}
+	own, err := json.Marshal(n.Settings)
+	if err != nil {
+		return nil, err
+	}
+	if len(own) <= 2 { // {}
+		return common, nil
+	}
+	return append(append(common[:len(common)-1], ','), own[1:]...), nil
 }
 
 // Severities a route can name besides "default".
@@ -450,7 +447,7 @@ var severities = []string{"info", "low", "medium", "high", "critical"}
 func Default() *Config {
 	c := &Config{
 		Sources:   []Source{{Name: "default", Type: SourceWebhook}},
-		Notifiers: []Notifier{{Name: "console", Type: NotifierConsole}},
+		Notifiers: []Notifier{{Name: "console", Type: "console"}},
 		Routes:    alerter.Routes{"default": {"console"}},
 	}
 	absent := func(string) bool { return false }
@@ -459,7 +456,7 @@ func Default() *Config {
 	c.Rules.defaults(absent)
 	c.Silences.defaults(absent)
 	c.Sources[0].defaults(absent)
-	c.Notifiers[0].defaults(absent)
+	c.Notifiers[0].defaults(absent, nil)
 	return c
 }
 

@@ -20,9 +20,9 @@ import (
 // Load reads the config file at path: ${VAR} references expand from getenv
 // (os.LookupEnv when nil), the file is decoded strictly, defaults are
 // applied and everything is checked. Every problem is reported at once, as
-// yamlx.Errors.
-func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
-	c, err := Check(path, getenv)
+// yamlx.Errors. plugins are the notifier types it may use.
+func Load(path string, getenv func(string) (string, bool), plugins Plugins) (*Config, error) {
+	c, err := Check(path, getenv, plugins)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +33,7 @@ func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
 // errors it also returns the config as far as it could be read (nil when it
 // could not be decoded at all), so that rules can still be checked against
 // its lists and notifiers, say where the secrets of ${VAR}s are not set.
-func Check(path string, getenv func(string) (string, bool)) (*Config, error) {
+func Check(path string, getenv func(string) (string, bool), plugins Plugins) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		var pe *fs.PathError
@@ -42,19 +42,19 @@ func Check(path string, getenv func(string) (string, bool)) (*Config, error) {
 		}
 		return nil, yamlx.Errors{{File: path, Msg: "cannot read the config: " + err.Error()}}
 	}
-	return parse(path, data, getenv)
+	return parse(path, data, getenv, plugins)
 }
 
 // Parse is Load for content; name is the file name errors carry.
-func Parse(name string, data []byte, getenv func(string) (string, bool)) (*Config, error) {
-	c, err := parse(name, data, getenv)
+func Parse(name string, data []byte, getenv func(string) (string, bool), plugins Plugins) (*Config, error) {
+	c, err := parse(name, data, getenv, plugins)
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func parse(name string, data []byte, getenv func(string) (string, bool)) (*Config, error) {
+func parse(name string, data []byte, getenv func(string) (string, bool), plugins Plugins) (*Config, error) {
 	if getenv == nil {
 		getenv = os.LookupEnv
 	}
@@ -74,11 +74,13 @@ func parse(name string, data []byte, getenv func(string) (string, bool)) (*Confi
 			"the config is a mapping of server:, nats:, rules:, lists:, sources:, notifiers: and routes:")}
 	}
 	p := &parser{
-		file:   name,
-		getenv: getenv,
-		env:    map[*yaml.Node][]string{},
-		bad:    map[*yaml.Node]bool{},
-		seen:   map[visit]bool{},
+		file:    name,
+		getenv:  getenv,
+		plugins: plugins,
+		env:     map[*yaml.Node][]string{},
+		bad:     map[*yaml.Node]bool{},
+		seen:    map[visit]bool{},
+		shapes:  map[string]reflect.Type{},
 	}
 	if n := selfAlias(root, map[*yaml.Node]bool{}); n != nil {
 		// Decoding would recurse without end (yamlx's check does).
@@ -103,6 +105,9 @@ func parse(name string, data []byte, getenv func(string) (string, bool)) (*Confi
 			return nil, p.result()
 		}
 	}
+	// Notifier entries are checked by type (p.notifier): their unknown keys
+	// did not fail the Config's decoding, and are dropped now.
+	p.dropUnknown()
 	p.validate(&c, root)
 	return &c, p.result()
 }
@@ -141,9 +146,10 @@ func dropExtensions(root *yaml.Node) {
 
 // parser holds what one Parse learns about the file besides its values.
 type parser struct {
-	file   string
-	getenv func(string) (string, bool)
-	errs   yamlx.Errors
+	file    string
+	getenv  func(string) (string, bool)
+	plugins Plugins
+	errs    yamlx.Errors
 	// env names the variables each expanded scalar was made from. Their
 	// values come from outside the file and may be secrets: messages name
 	// the variables instead.
@@ -153,6 +159,9 @@ type parser struct {
 	bad     map[*yaml.Node]bool
 	seen    map[visit]bool
 	unknown []keyAt
+	// shapes are the struct types notifier entries are checked against,
+	// by type (notifierShape).
+	shapes map[string]reflect.Type
 }
 
 type visit struct {
@@ -165,6 +174,8 @@ type keyAt struct{ m, k *yaml.Node }
 
 func (p *parser) result() error {
 	p.errs.Sort()
+	// A key in a mapping merged into several entries is reported once.
+	p.errs = slices.Compact(p.errs)
 	return p.errs.Err()
 }
 
@@ -334,6 +345,9 @@ func (p *parser) check(n *yaml.Node, t reflect.Type, key string) {
 	case t == listSpecType:
 		p.list(n, key)
 		return
+	case t == notifierType:
+		p.notifier(n, key)
+		return
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -458,6 +472,15 @@ func (p *parser) list(n *yaml.Node, key string) {
 		p.errAt(n, "list %s: give a list of values, or a mapping with confluence_group (and source, refresh)", key)
 		p.reset(n)
 	}
+}
+
+// notifier checks a notifiers: entry against the keys of its type.
+// Notifier decodes only the common keys itself, so yamlx.Decode of the
+// Config does not look inside; this reports the unknown keys.
+func (p *parser) notifier(n *yaml.Node, key string) {
+	shape := p.notifierShape(n)
+	p.check(n, shape, key)
+	p.errs = append(p.errs, p.sanitize(yamlx.Decode(p.file, n, reflect.New(shape).Interface()))...)
 }
 
 func (p *parser) duration(n *yaml.Node, key string) {

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"net/mail"
 	"net/url"
 	"path"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -28,10 +28,8 @@ var (
 )
 
 var (
-	sourceTypes   = []string{SourceWebhook, SourceNATS, SourceConfluencePoll, SourceFile}
-	formats       = []string{FormatAuto, FormatConfluenceAudit, FormatConfluenceAuditing, FormatConfluenceWebhook, FormatJSON}
-	notifierTypes = []string{NotifierSlack, NotifierEmail, NotifierPagerDuty, NotifierWebhook, NotifierConsole}
-	emailTLS      = []string{TLSStartTLS, TLSImplicit, TLSNone}
+	sourceTypes = []string{SourceWebhook, SourceNATS, SourceConfluencePoll, SourceFile}
+	formats     = []string{FormatAuto, FormatConfluenceAudit, FormatConfluenceAuditing, FormatConfluenceWebhook, FormatJSON}
 )
 
 // Keys that apply to every source or notifier, and to each type.
@@ -43,14 +41,10 @@ var (
 		SourceConfluencePoll: {"base_url", "token", "username", "password", "interval", "lag", "overlap", "api", "enrich_groups"},
 		SourceFile:           {"path"},
 	}
-	notifierCommon = []string{"name", "type", "max_attempts", "max_age", "max_backoff", "timeout", "rate_per_second"}
-	notifierKeys   = map[string][]string{
-		NotifierSlack:     {"webhook_url", "token", "channel", "api_url"},
-		NotifierEmail:     {"host", "port", "username", "password", "tls", "from", "to"},
-		NotifierPagerDuty: {"routing_key", "url"},
-		NotifierWebhook:   {"url", "secret", "headers"},
-		NotifierConsole:   nil,
-	}
+	// notifierCommon are the keys of Notifier; those of each type are its
+	// Plugin's.
+	notifierType   = reflect.TypeFor[Notifier]()
+	notifierCommon = yamlx.StructKeys(notifierType)
 )
 
 // validate applies the defaults and checks what the types cannot say.
@@ -512,36 +506,9 @@ func (p *parser) fields(s *Source, n *yaml.Node) {
 	}
 }
 
-func (n *Notifier) defaults(has func(string) bool) {
-	switch n.Type {
-	case NotifierSlack:
-		if n.APIURL == "" {
-			n.APIURL = DefaultSlackAPIURL
-		}
-		if !has("rate_per_second") {
-			n.RatePerSecond = 1
-		}
-	case NotifierEmail:
-		if n.TLS == "" {
-			n.TLS = TLSStartTLS
-		}
-		if !has("port") {
-			switch n.TLS {
-			case TLSImplicit:
-				n.Port = 465
-			case TLSNone:
-				n.Port = 25
-			default:
-				n.Port = 587
-			}
-		}
-	case NotifierPagerDuty:
-		if n.URL == "" {
-			n.URL = DefaultPagerDutyURL
-		}
-		if !has("rate_per_second") {
-			n.RatePerSecond = 2
-		}
+func (n *Notifier) defaults(has func(string) bool, pl Plugin) {
+	if r, ok := pl.(RateDefaulter); ok && !has("rate_per_second") {
+		n.RatePerSecond = r.DefaultRate()
 	}
 	if !has("max_age") {
 		n.MaxAge = yamlx.Duration(DefaultNotifierMaxAge)
@@ -559,57 +526,21 @@ func (p *parser) notifiers(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 	for i := range c.Notifiers {
 		t := &c.Notifiers[i]
 		n := first(at(nodes, i), parent)
-		t.defaults(p.hasIn(n))
+		pl, _ := p.plugins.notifier(t.Type)
+		t.defaults(p.hasIn(n), pl)
 		field := func(key string) *yaml.Node {
 			_, v := yamlx.Get(n, key)
 			return first(v, n)
 		}
 		label := p.label("notifier", t.Name, n)
 		p.name("notifier", t.Name, n, names)
-		if p.kind("notifier", t.Type, notifierTypes, n) {
-			p.applies(n, "a "+t.Type+" notifier", notifierCommon, notifierKeys[t.Type])
-		}
-		switch t.Type {
-		case NotifierSlack:
-			tokenForm := t.Token != "" || t.Channel != ""
-			switch {
-			case t.WebhookURL != "" && tokenForm:
-				p.errAt(n, "%s: give webhook_url, or token and channel, not both", label)
-			case t.WebhookURL != "":
-				p.url("webhook_url", t.WebhookURL.Value(), field("webhook_url"), "http", "https")
-			case !tokenForm:
-				if !p.bad[field("webhook_url")] {
-					p.errAt(n, "%s: a slack notifier needs webhook_url, or token and channel", label)
-				}
-			case t.Token == "":
-				p.missing(n, "token", "%s: channel needs token (a bot token with chat:write)", label)
-			case t.Channel == "":
-				p.missing(n, "channel", "%s: token needs channel", label)
+		if p.kind("notifier", t.Type, p.plugins.notifierTypes(), n) {
+			var own []string
+			if ct := configType(pl); ct != nil {
+				own = yamlx.StructKeys(ct)
 			}
-			p.url("api_url", t.APIURL, field("api_url"), "http", "https")
-		case NotifierEmail:
-			p.email(t, n, label)
-		case NotifierPagerDuty:
-			if t.RoutingKey == "" {
-				p.missing(n, "routing_key", "%s: a pagerduty notifier needs routing_key", label)
-			}
-			p.url("url", t.URL, field("url"), "http", "https")
-		case NotifierWebhook:
-			if t.URL == "" {
-				p.missing(n, "url", "%s: a webhook notifier needs url", label)
-			} else {
-				p.url("url", t.URL, field("url"), "http", "https")
-			}
-			_, hn := yamlx.Get(n, "headers")
-			for _, h := range slices.Sorted(maps.Keys(t.Headers)) {
-				k, v := yamlx.Get(hn, h)
-				switch {
-				case !headerNameRE.MatchString(h):
-					p.errAt(first(k, hn, n), "headers: %q is not a header name", h)
-				case strings.ContainsAny(t.Headers[h].Value(), "\r\n\x00"):
-					p.errAt(first(v, hn, n), "%s: a header value cannot hold line breaks", p.hidden("headers."+h, v))
-				}
-			}
+			p.applies(n, "a "+t.Type+" notifier", notifierCommon, own)
+			t.Settings = p.notifierSettings(pl, n, label)
 		}
 		if t.MaxAttempts < 0 {
 			v := field("max_attempts")
@@ -622,55 +553,6 @@ func (p *parser) notifiers(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 		p.positive("max_age", t.MaxAge, n, n)
 		p.positive("max_backoff", t.MaxBackoff, n, n)
 		p.positive("timeout", t.Timeout, n, n)
-	}
-}
-
-// headerNameRE is RFC 9110's token.
-var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-func (p *parser) email(t *Notifier, n *yaml.Node, label string) {
-	field := func(key string) *yaml.Node {
-		_, v := yamlx.Get(n, key)
-		return first(v, n)
-	}
-	if t.Host == "" {
-		p.missing(n, "host", "%s: an email notifier needs host", label)
-	} else if _, _, err := net.SplitHostPort(t.Host); err == nil || strings.Contains(t.Host, "/") {
-		v := field("host")
-		p.errAt(v, "%s: a host name or address; the port goes in port", p.subject("host", v, t.Host))
-	}
-	if t.Port < 1 || t.Port > 65535 {
-		v := field("port")
-		p.errAt(v, "%s: a port is 1 to 65535", p.subject("port", v, strconv.Itoa(t.Port)))
-	}
-	if !slices.Contains(emailTLS, t.TLS) {
-		v := field("tls")
-		p.errAt(v, "%s: one of starttls, tls or none", p.subject("tls", v, t.TLS))
-	}
-	if t.From == "" {
-		p.missing(n, "from", "%s: an email notifier needs from", label)
-	} else if _, err := mail.ParseAddress(t.From); err != nil {
-		v := field("from")
-		p.errAt(v, "%s: not an e-mail address", p.subject("from", v, t.From))
-	}
-	_, tn := yamlx.Get(n, "to")
-	tos := items(tn)
-	if len(t.To) == 0 {
-		p.missing(n, "to", "%s: an email notifier needs to (a list of addresses)", label)
-	}
-	for i, to := range t.To {
-		if _, err := mail.ParseAddress(to); err != nil {
-			v := first(at(tos, i), tn, n)
-			p.errAt(v, "%s: not an e-mail address", p.subject("to", v, to))
-		}
-	}
-	switch {
-	case t.Username != "" && t.Password == "":
-		p.missing(n, "password", "%s: username needs password", label)
-	case t.Username == "" && t.Password != "":
-		p.missing(n, "username", "%s: password needs username", label)
-	case t.Password != "" && t.TLS == TLSNone && !loopback(t.Host):
-		p.errAt(field("tls"), "%s: tls none would send the SMTP password in clear text; use starttls or tls", label)
 	}
 }
 

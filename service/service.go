@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
@@ -32,11 +33,7 @@ import (
 	"github.com/alerter/alerter/ingest/filetail"
 	"github.com/alerter/alerter/ingest/natsource"
 	"github.com/alerter/alerter/ingest/webhook"
-	"github.com/alerter/alerter/notifiers/console"
-	"github.com/alerter/alerter/notifiers/email"
-	"github.com/alerter/alerter/notifiers/pagerduty"
-	slacknotifier "github.com/alerter/alerter/notifiers/slack"
-	webhooknotifier "github.com/alerter/alerter/notifiers/webhook"
+	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/silences"
 )
 
@@ -357,37 +354,17 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 	return nil
 }
 
-// newNotifier builds the notifier of a config entry; nil for types not
-// available in this build.
+// newNotifier builds the notifier of a config entry.
 func (s *Service) newNotifier(nc config.Notifier) (Notifier, error) {
 	if n, ok := s.opt.notifiers[nc.Name]; ok {
 		return n, nil
 	}
-	return NewNotifier(s.cfg, nc, s.opt.Stdout, s.log)
+	return builtin.Notifiers().New(nc, notifiers.Deps{ExternalURL: s.cfg.Server.ExternalURL, Logger: s.log, Stdout: s.opt.Stdout})
 }
 
 // Notifier sends one alert to one target.
 type Notifier interface {
 	Notify(ctx context.Context, a *alerter.Alert) error
-}
-
-// NewNotifier builds the notifier of a config entry, as the service does
-// (alerter notify test uses it); nil for types not available in this
-// build. Console notifiers print on stdout.
-func NewNotifier(cfg *config.Config, nc config.Notifier, stdout io.Writer, log *slog.Logger) (Notifier, error) {
-	switch nc.Type {
-	case config.NotifierConsole:
-		return console.New(stdout), nil
-	case config.NotifierSlack:
-		return slacknotifier.New(nc, slacknotifier.Options{ExternalURL: cfg.Server.ExternalURL, Logger: log})
-	case config.NotifierWebhook:
-		return webhooknotifier.New(nc, webhooknotifier.Options{ExternalURL: cfg.Server.ExternalURL, Logger: log})
-	case config.NotifierEmail:
-		return email.New(nc, email.Options{ExternalURL: cfg.Server.ExternalURL, Logger: log})
-	case config.NotifierPagerDuty:
-		return pagerduty.New(nc, pagerduty.Options{ExternalURL: cfg.Server.ExternalURL, Logger: log})
-	}
-	return nil, nil
 }
 
 // openReplays opens the bucket of signed webhook requests already taken,

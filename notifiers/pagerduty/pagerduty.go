@@ -77,9 +77,10 @@ type Notifier struct {
 // New returns a PagerDuty notifier for the config entry cfg (of type
 // pagerduty).
 func New(cfg config.Notifier, opt Options) (*Notifier, error) {
+	sc := settings(cfg)
 	n := &Notifier{
-		url:     cfg.URL,
-		key:     cfg.RoutingKey,
+		url:     sc.URL,
+		key:     sc.RoutingKey,
 		timeout: time.Duration(cfg.Timeout),
 		extURL:  strings.TrimRight(opt.ExternalURL, "/"),
 		client:  opt.HTTPClient,
@@ -87,7 +88,7 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 		now:     time.Now,
 	}
 	if n.url == "" {
-		n.url = config.DefaultPagerDutyURL
+		n.url = DefaultURL
 	}
 	if n.timeout <= 0 {
 		n.timeout = config.DefaultNotifierTimeout

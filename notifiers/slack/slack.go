@@ -96,7 +96,8 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	hc.Transport = &captureTransport{base: rt}
 	n.hc = hc
 
-	hook, token := cfg.WebhookURL.Value(), cfg.Token.Value()
+	sc := settings(cfg)
+	hook, token := sc.WebhookURL.Value(), sc.Token.Value()
 	switch {
 	case hook != "" && token != "":
 		return nil, fmt.Errorf("slack notifier %s: set webhook_url, or token and channel, not both", name)
@@ -113,12 +114,12 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 			n.secrets = append(n.secrets, u.Path[i+1:])
 		}
 	case token != "":
-		if cfg.Channel == "" {
+		if sc.Channel == "" {
 			return nil, fmt.Errorf("slack notifier %s: a token needs a channel", name)
 		}
-		api := cfg.APIURL
+		api := sc.APIURL
 		if api == "" {
-			api = config.DefaultSlackAPIURL
+			api = DefaultAPIURL
 		}
 		u, err := url.Parse(api)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -127,7 +128,7 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 		// slack-go appends method names to the prefix as they are.
 		prefix := strings.TrimRight(api, "/") + "/"
 		n.api = slack.New(token, slack.OptionAPIURL(prefix), slack.OptionHTTPClient(n.hc))
-		n.channel = cfg.Channel
+		n.channel = sc.Channel
 		n.where = "chat.postMessage (" + u.Scheme + "://" + u.Host + ")"
 		n.secrets = append(n.secrets, token)
 	default:
