@@ -53,6 +53,16 @@ func envOf(m map[string]string) func(string) (string, bool) {
 
 func dur(d time.Duration) yamlx.Duration { return yamlx.Duration(d) }
 
+// notifierTypes are the built-in types as messages list them: slack,
+// email, pagerduty, webhook, console, then those added since.
+func notifierTypes() string {
+	var types []string
+	for _, p := range builtin.Notifiers() {
+		types = append(types, p.Type())
+	}
+	return strings.Join(types, ", ")
+}
+
 func TestLoadSpecExample(t *testing.T) {
 	c, err := config.Load("testdata/alerter.yaml", envOf(exampleEnv), builtin.Plugins())
 	if err != nil {
@@ -443,7 +453,7 @@ notifiers:
 `, []string{
 			`c.yaml:3:30: url does not apply to a console notifier (it takes only max_attempts, max_age, max_backoff, timeout, rate_per_second)`,
 			`c.yaml:4:12: name "c": already the name of the notifier at line 3`,
-			`c.yaml:4:21: type "telegram": unknown notifier type (one of slack, email, pagerduty, webhook, console)`,
+			`c.yaml:4:21: type "telegram": unknown notifier type (one of ` + notifierTypes() + `)`,
 			`c.yaml:5:5: notifier has no name`,
 		}},
 		{"notifiers: per type", `
