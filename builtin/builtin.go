@@ -11,6 +11,7 @@ import (
 	"github.com/alerter/alerter/notifiers/email"
 	"github.com/alerter/alerter/notifiers/pagerduty"
 	"github.com/alerter/alerter/notifiers/slack"
+	"github.com/alerter/alerter/notifiers/teams"
 	"github.com/alerter/alerter/notifiers/webhook"
 )
 
@@ -22,6 +23,7 @@ func Notifiers() notifiers.Registry {
 		pagerduty.Plugin{},
 		webhook.Plugin{},
 		console.Plugin{},
+		teams.Plugin{},
 	}
 }
 
