@@ -267,13 +267,9 @@ func (l ListSpec) MarshalYAML() (any, error) {
 	return l.Values, nil
 }
 
-// Source types.
-const (
-	SourceWebhook        = "webhook"
-	SourceNATS           = "nats"
-	SourceConfluencePoll = "confluence-poll"
-	SourceFile           = "file"
-)
+// SourceConfluencePoll is the type of the sources that lists of Confluence
+// groups are read through (ListSpec.Source).
+const SourceConfluencePoll = "confluence-poll"
 
 // Event formats a source can be read as (event/README.md).
 const (
@@ -284,78 +280,42 @@ const (
 	FormatJSON               = "json"
 )
 
-// Confluence REST APIs a confluence-poll source can read.
-const (
-	// APIAuditing is GET /rest/auditing/1.0/events (Data Center 7.x+).
-	APIAuditing = "auditing"
-	// APILegacy is GET /rest/api/audit (Server, Data Center, and Cloud's
-	// /wiki/rest/api/audit, base_url including /wiki).
-	APILegacy = "legacy"
-)
-
-// Source is where events come from. The fields after Format apply to some
-// types only; a key that does not apply to the source's type is an error.
+// Source is where events come from (docs/running.md, Sources): the keys
+// every type has, and in Settings those of its type. A key that does not
+// apply to the source's type is an error.
 type Source struct {
 	// Name is unique among sources, [a-z0-9-]+; it is event.source.
 	Name string `yaml:"name" json:"name"`
-	// Type is webhook, nats, confluence-poll or file.
+	// Type names the plug-in: webhook, nats, confluence-poll, file...
 	Type string `yaml:"type" json:"type"`
 	// Format is the normalizer: auto (default, detects it per payload),
 	// confluence-audit, confluence-auditing, confluence-webhook or json.
 	Format string `yaml:"format" json:"format"`
-
-	// Path is, for a webhook, the URL path it is served at (default
-	// /webhooks/<name>); for a file, the audit log file to tail, or a glob
-	// pattern such as /var/atlassian/confluence/log/audit/*.audit.log
-	// (Confluence Data Center starts a new dated file daily and at 100 MB;
-	// the files are read in name order).
-	Path string `yaml:"path,omitempty" json:"path,omitempty"`
-	// Secret (webhook) checks an HMAC-SHA256 signature or bearer token;
-	// empty: requests are not authenticated.
-	Secret Secret `yaml:"secret,omitempty" json:"secret,omitempty"`
-	// Insecure (webhook) says that a webhook without a secret on a
-	// server.listen reachable from other machines is meant: without it such
-	// a source is refused, since anyone who reaches the port could forge
-	// its events.
-	Insecure bool `yaml:"insecure,omitempty" json:"insecure,omitempty"`
-
-	// Subject (nats) is the subject to subscribe to; wildcards allowed.
-	Subject string `yaml:"subject,omitempty" json:"subject,omitempty"`
-
-	// BaseURL (confluence-poll) is the Confluence base URL, what precedes
-	// /rest/ (for Cloud, https://SITE.atlassian.net/wiki); a trailing slash
-	// is removed. It is also event.system.
-	BaseURL string `yaml:"base_url,omitempty" json:"base_url,omitempty"`
-	// Token is a personal access token (Data Center); or else Username and
-	// Password (for Cloud: the account's e-mail and an API token).
-	Token    Secret `yaml:"token,omitempty" json:"token,omitempty"`
-	Username string `yaml:"username,omitempty" json:"username,omitempty"`
-	Password Secret `yaml:"password,omitempty" json:"password,omitempty"`
-	// Interval between polls; default 30s.
-	Interval yamlx.Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
-	// Lag keeps each poll this far behind now, for servers that write
-	// records late; default 0.
-	Lag yamlx.Duration `yaml:"lag,omitempty" json:"lag,omitempty"`
-	// Overlap re-reads this much before the last poll's end, so that records
-	// that appear late are not missed; the duplicates it reads are dropped by
-	// event id. Default 1m (well inside the EVENTS stream's dedup window);
-	// 0 turns it off.
-	Overlap yamlx.Duration `yaml:"overlap,omitempty" json:"overlap,omitempty"`
-	// API is auditing or legacy; default legacy for Cloud (*.atlassian.net,
-	// which has only that one) and auditing otherwise.
-	API string `yaml:"api,omitempty" json:"api,omitempty"`
-
-	// EnrichGroups (confluence-poll) fills event.actor.groups, where the
-	// event has none, with the actor's Confluence groups, read through
-	// this source's credentials and cached per user: for events whose
-	// event.system is this base URL, and for events with no system when
-	// this is the only source that enriches.
-	EnrichGroups bool `yaml:"enrich_groups,omitempty" json:"enrich_groups,omitempty"`
-
 	// Fields maps event fields (action, actor.name, attrs.NAME, ...) to expr
 	// expressions over the payload (raw), for json-format events.
 	Fields map[string]string `yaml:"fields,omitempty" json:"fields,omitempty"`
+
+	// Settings are the keys of the type, the value its Plugin's Config
+	// points to (webhook.Config, ...); nil for a type without keys of its
+	// own.
+	Settings any `yaml:"-" json:"-"`
 }
+
+// sourceKeys are the keys of Source without its Settings.
+type sourceKeys Source
+
+// UnmarshalYAML implements yaml.Unmarshaler. It decodes the common keys
+// only: Parse checks the entry against its type and decodes Settings.
+func (s *Source) UnmarshalYAML(node *yaml.Node) error {
+	return node.Decode((*sourceKeys)(s))
+}
+
+// MarshalYAML implements yaml.Marshaler: one mapping, the common keys and
+// then the type's, as it is written.
+func (s Source) MarshalYAML() (any, error) { return marshalYAML(sourceKeys(s), s.Settings) }
+
+// MarshalJSON implements json.Marshaler: one object, as MarshalYAML.
+func (s Source) MarshalJSON() ([]byte, error) { return marshalJSON(sourceKeys(s), s.Settings) }
 
 // Defaults of the keys every notifier has.
 const (
@@ -407,14 +367,21 @@ func (n *Notifier) UnmarshalYAML(node *yaml.Node) error {
 
 // MarshalYAML implements yaml.Marshaler: one mapping, the common keys and
 // then the type's, as it is written.
-func (n Notifier) MarshalYAML() (any, error) {
+func (n Notifier) MarshalYAML() (any, error) { return marshalYAML(notifierKeys(n), n.Settings) }
+
+// MarshalJSON implements json.Marshaler: one object, as MarshalYAML.
+func (n Notifier) MarshalJSON() ([]byte, error) { return marshalJSON(notifierKeys(n), n.Settings) }
+
+// marshalYAML writes an entry's common keys and its type's settings as one
+// mapping.
+func marshalYAML(common, settings any) (any, error) {
 	var out yaml.Node
-	if err := out.Encode((notifierKeys)(n)); err != nil {
+	if err := out.Encode(common); err != nil {
 		return nil, err
 	}
-	if n.Settings != nil {
+	if settings != nil {
 		var s yaml.Node
-		if err := s.Encode(n.Settings); err != nil {
+		if err := s.Encode(settings); err != nil {
 			return nil, err
 		}
 		out.Content = append(out.Content, s.Content...)
@@ -422,20 +389,21 @@ func (n Notifier) MarshalYAML() (any, error) {
 	return &out, nil
 }
 
-// MarshalJSON implements json.Marshaler: one object, as MarshalYAML.
-func (n Notifier) MarshalJSON() ([]byte, error) {
-	common, err := json.Marshal((notifierKeys)(n))
-	if err != nil || n.Settings == nil {
-		return common, err
+// marshalJSON writes an entry's common keys and its type's settings as one
+// object.
+func marshalJSON(common, settings any) ([]byte, error) {
+	c, err := json.Marshal(common)
+	if err != nil || settings == nil {
+		return c, err
 	}
-	own, err := json.Marshal(n.Settings)
+	own, err := json.Marshal(settings)
 	if err != nil {
 		return nil, err
 	}
 	if len(own) <= 2 { // {}
-		return common, nil
+		return c, nil
 	}
-	return append(append(common[:len(common)-1], ','), own[1:]...), nil
+	return append(append(c[:len(c)-1], ','), own[1:]...), nil
 }
 
 // Severities a route can name besides "default".
@@ -443,22 +411,22 @@ var severities = []string{"info", "low", "medium", "high", "critical"}
 
 // Default is the configuration of `alerter run` without a config file: an
 // embedded NATS under ./data/nats, the example rules, one webhook source
-// "default" at /webhooks/default and alerts printed on the console.
-func Default() *Config {
-	c := &Config{
-		Sources:   []Source{{Name: "default", Type: SourceWebhook}},
-		Notifiers: []Notifier{{Name: "console", Type: "console"}},
-		Routes:    alerter.Routes{"default": {"console"}},
+// "default" at /webhooks/default and alerts printed on the console. It
+// panics if plugins lack the webhook source or the console notifier: a
+// program without them has no default.
+func Default(plugins Plugins) *Config {
+	c, err := Parse("default config", []byte(defaultConfig), func(string) (string, bool) { return "", false }, plugins)
+	if err != nil {
+		panic(err)
 	}
-	absent := func(string) bool { return false }
-	c.Server.defaults(absent)
-	c.NATS.defaults(absent)
-	c.Rules.defaults(absent)
-	c.Silences.defaults(absent)
-	c.Sources[0].defaults(absent)
-	c.Notifiers[0].defaults(absent, nil)
 	return c
 }
+
+const defaultConfig = `
+sources: [{name: default, type: webhook}]
+notifiers: [{name: console, type: console}]
+routes: {default: [console]}
+`
 
 // NotifierNames returns the names of the configured notifiers, in order.
 func (c *Config) NotifierNames() []string {

@@ -18,11 +18,15 @@ import (
 	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/ingest/confluence"
+	"github.com/alerter/alerter/ingest/filetail"
+	"github.com/alerter/alerter/ingest/natsource"
+	"github.com/alerter/alerter/ingest/webhook"
 	"github.com/alerter/alerter/internal/yamlx"
 	"github.com/alerter/alerter/notifiers/email"
 	"github.com/alerter/alerter/notifiers/pagerduty"
 	"github.com/alerter/alerter/notifiers/slack"
-	"github.com/alerter/alerter/notifiers/webhook"
+	webhooknotifier "github.com/alerter/alerter/notifiers/webhook"
 )
 
 // The values of the fake environment all contain "SECRET-", so that a leak
@@ -79,11 +83,11 @@ func TestLoadSpecExample(t *testing.T) {
 		Silences: config.Silences{MaxDuration: dur(720 * time.Hour)},
 		Lists:    map[string]config.ListSpec{"admins": {Values: []string{"alice"}}},
 		Sources: []config.Source{
-			{Name: "confluence", Type: "webhook", Format: "auto", Path: "/webhooks/confluence", Secret: "SECRET-webhook-7f3a"},
-			{Name: "bus", Type: "nats", Format: "auto", Subject: "audit.>"},
-			{Name: "confluence-dc", Type: "confluence-poll", Format: "auto", BaseURL: "https://confluence.example.com",
-				Token: "SECRET-pat-19be", Interval: dur(30 * time.Second), Overlap: dur(time.Minute), API: "auditing"},
-			{Name: "audit-file", Type: "file", Format: "confluence-auditing", Path: "/var/atlassian/confluence/log/audit/current.audit.log"},
+			{Name: "confluence", Type: "webhook", Format: "auto", Settings: webhook.Config{Path: "/webhooks/confluence", Secret: "SECRET-webhook-7f3a"}},
+			{Name: "bus", Type: "nats", Format: "auto", Settings: natsource.Config{Subject: "audit.>"}},
+			{Name: "confluence-dc", Type: "confluence-poll", Format: "auto", Settings: confluence.Config{BaseURL: "https://confluence.example.com",
+				Token: "SECRET-pat-19be", Interval: dur(30 * time.Second), Overlap: dur(time.Minute), API: "auditing"}},
+			{Name: "audit-file", Type: "file", Format: "confluence-auditing", Settings: filetail.Config{Path: "/var/atlassian/confluence/log/audit/current.audit.log"}},
 		},
 		Notifiers: []config.Notifier{
 			{Name: "slack-secops", Type: "slack", Settings: slack.Config{WebhookURL: "https://hooks.slack.com/services/T0/B0/SECRET-slack-44c1",
@@ -92,7 +96,7 @@ func TestLoadSpecExample(t *testing.T) {
 				Password: "SECRET-smtp-0d2e", TLS: "starttls", From: "alerter@example.com", To: []string{"secops@example.com"}}},
 			{Name: "pagerduty-oncall", Type: "pagerduty", Settings: pagerduty.Config{RoutingKey: "SECRET-pd-8a61",
 				URL: "https://events.pagerduty.com/v2/enqueue"}, RatePerSecond: 2},
-			{Name: "hook", Type: "webhook", Settings: webhook.Config{URL: "https://siem.example.com/in", Secret: "SECRET-hook-5b90"}},
+			{Name: "hook", Type: "webhook", Settings: webhooknotifier.Config{URL: "https://siem.example.com/in", Secret: "SECRET-hook-5b90"}},
 			{Name: "console", Type: "console"},
 		},
 		Routes: map[string][]string{
@@ -110,7 +114,7 @@ func TestLoadSpecExample(t *testing.T) {
 		wantJ, _ := yaml.Marshal(want)
 		t.Fatalf("got\n%s\nwant\n%s\n(%#v)", gotJ, wantJ, c)
 	}
-	if got := c.Sources[0].Secret.Value(); got != "SECRET-webhook-7f3a" {
+	if got := c.Sources[0].Settings.(webhook.Config).Secret.Value(); got != "SECRET-webhook-7f3a" {
 		t.Errorf("Secret.Value() = %q", got)
 	}
 
@@ -169,14 +173,14 @@ func TestLoadExtended(t *testing.T) {
 	if got := c.StaticLists(); len(got) != 2 || len(got["office_networks"]) != 2 {
 		t.Errorf("StaticLists() = %v", got)
 	}
-	cloud := c.Source("cloud")
-	if cloud.BaseURL != "https://example.atlassian.net/wiki" || cloud.API != config.APILegacy || cloud.Overlap != 0 ||
+	cloud := c.Source("cloud").Settings.(confluence.Config)
+	if cloud.BaseURL != "https://example.atlassian.net/wiki" || cloud.API != confluence.APILegacy || cloud.Overlap != 0 ||
 		cloud.Lag != dur(5*time.Second) || cloud.Interval != dur(30*time.Second) || cloud.Password.Value() != "SECRET-cloud-aa00" {
 		t.Errorf("cloud source: %+v", cloud)
 	}
-	if g := c.Source("generic"); g.Path != "/webhooks/generic" || g.Format != "json" || g.Fields["attrs.tenant"] != "raw.tenant" {
+	if g := c.Source("generic"); g.Settings.(webhook.Config).Path != "/webhooks/generic" || g.Format != "json" || g.Fields["attrs.tenant"] != "raw.tenant" {
 		t.Errorf("generic source: %+v", g)
-	} else if !g.Insecure {
+	} else if !g.Settings.(webhook.Config).Insecure {
 		t.Error("generic source: insecure: true lost")
 	}
 	bot := c.Notifier("slack-bot")
@@ -190,7 +194,7 @@ func TestLoadExtended(t *testing.T) {
 		t.Errorf("mail: %+v", m)
 	}
 	siem := c.Notifier("siem")
-	siemc := siem.Settings.(webhook.Config)
+	siemc := siem.Settings.(webhooknotifier.Config)
 	if siemc.URL != "https://siem.example.com/in" || siemc.Headers["Authorization"].Value() != "Bearer SECRET-siem-9d9d" ||
 		siemc.Headers["X-Tenant"].Value() != "security" || siem.RatePerSecond != 50 {
 		t.Errorf("siem: %+v", siem)
@@ -204,13 +208,13 @@ func TestLoadExtended(t *testing.T) {
 }
 
 func TestDefault(t *testing.T) {
-	d := config.Default()
+	d := config.Default(builtin.Plugins())
 	if d.Server.Listen != "127.0.0.1:8080" || d.Server.MaxBodyBytes != 1<<20 || d.NATS.URL != "" ||
 		d.NATS.Embedded.StoreDir != "./data/nats" || d.NATS.Retention != dur(168*time.Hour) ||
 		!slices.Equal(d.Rules.Paths, []string{"examples/rules"}) || !d.Rules.Watch {
 		t.Errorf("Default(): %+v", d)
 	}
-	if !reflect.DeepEqual(d.Sources, []config.Source{{Name: "default", Type: "webhook", Format: "auto", Path: "/webhooks/default"}}) {
+	if !reflect.DeepEqual(d.Sources, []config.Source{{Name: "default", Type: "webhook", Format: "auto", Settings: webhook.Config{Path: "/webhooks/default"}}}) {
 		t.Errorf("Default() sources: %+v", d.Sources)
 	}
 	if !slices.Equal(d.NotifierNames(), []string{"console"}) || !slices.Equal(d.Routes.Targets(nil, alerter.Critical), []string{"console"}) {
@@ -577,7 +581,7 @@ notifiers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, e := c.Sources[0], c.Notifiers[0].Settings.(email.Config)
+	p, e := c.Sources[0].Settings.(confluence.Config), c.Notifiers[0].Settings.(email.Config)
 	checks := []struct {
 		what      string
 		got, want any

@@ -80,7 +80,8 @@ func parse(name string, data []byte, getenv func(string) (string, bool), plugins
 		env:     map[*yaml.Node][]string{},
 		bad:     map[*yaml.Node]bool{},
 		seen:    map[visit]bool{},
-		shapes:  map[string]reflect.Type{},
+		shapes:  map[shapeKey]reflect.Type{},
+		claims:  map[string]string{},
 	}
 	if n := selfAlias(root, map[*yaml.Node]bool{}); n != nil {
 		// Decoding would recurse without end (yamlx's check does).
@@ -105,7 +106,7 @@ func parse(name string, data []byte, getenv func(string) (string, bool), plugins
 			return nil, p.result()
 		}
 	}
-	// Notifier entries are checked by type (p.notifier): their unknown keys
+	// Notifier and source entries are checked by type (p.entry): their unknown keys
 	// did not fail the Config's decoding, and are dropped now.
 	p.dropUnknown()
 	p.validate(&c, root)
@@ -161,7 +162,9 @@ type parser struct {
 	unknown []keyAt
 	// shapes are the struct types notifier entries are checked against,
 	// by type (notifierShape).
-	shapes map[string]reflect.Type
+	shapes map[shapeKey]reflect.Type
+	// claims are the values entries took that no other may (Checker.Claim).
+	claims map[string]string
 }
 
 type visit struct {
@@ -346,7 +349,10 @@ func (p *parser) check(n *yaml.Node, t reflect.Type, key string) {
 		p.list(n, key)
 		return
 	case t == notifierType:
-		p.notifier(n, key)
+		p.entry(n, key, t, p.plugins.Notifiers)
+		return
+	case t == sourceType:
+		p.entry(n, key, t, p.plugins.Sources)
 		return
 	}
 	switch t.Kind() {
@@ -474,11 +480,12 @@ func (p *parser) list(n *yaml.Node, key string) {
 	}
 }
 
-// notifier checks a notifiers: entry against the keys of its type.
-// Notifier decodes only the common keys itself, so yamlx.Decode of the
-// Config does not look inside; this reports the unknown keys.
-func (p *parser) notifier(n *yaml.Node, key string) {
-	shape := p.notifierShape(n)
+// entry checks a notifiers: or sources: entry against the keys of its
+// type. Notifier and Source decode only the common keys themselves, so
+// yamlx.Decode of the Config does not look inside; this reports the
+// unknown keys.
+func (p *parser) entry(n *yaml.Node, key string, common reflect.Type, types []Plugin) {
+	shape := p.shape(n, common, types)
 	p.check(n, shape, key)
 	p.errs = append(p.errs, p.sanitize(yamlx.Decode(p.file, n, reflect.New(shape).Interface()))...)
 }

@@ -9,9 +9,9 @@ import (
 	"github.com/alerter/alerter/internal/yamlx"
 )
 
-// Plugin is a notifier type as config reads it: its type name and its own
-// keys. The notifier packages implement it; config is given them
-// (Plugins) by its caller and knows no type itself.
+// Plugin is a notifier or source type as config reads it: its type name
+// and its own keys. The notifier and source packages implement it; config
+// is given them (Plugins) by its caller and knows no type itself.
 type Plugin interface {
 	// Type is the name of the type, what type: says.
 	Type() string
@@ -41,10 +41,11 @@ type RateDefaulter interface {
 // Load, Check and Parse.
 type Plugins struct {
 	Notifiers []Plugin
+	Sources   []Plugin
 }
 
-func (ps Plugins) notifier(typ string) (Plugin, bool) {
-	for _, p := range ps.Notifiers {
+func lookup(plugins []Plugin, typ string) (Plugin, bool) {
+	for _, p := range plugins {
 		if p.Type() == typ {
 			return p, true
 		}
@@ -52,9 +53,9 @@ func (ps Plugins) notifier(typ string) (Plugin, bool) {
 	return nil, false
 }
 
-func (ps Plugins) notifierTypes() []string {
-	out := make([]string, len(ps.Notifiers))
-	for i, p := range ps.Notifiers {
+func typeNames(plugins []Plugin) []string {
+	out := make([]string, len(plugins))
+	for i, p := range plugins {
 		out[i] = p.Type()
 	}
 	return out
@@ -75,9 +76,35 @@ func configType(p Plugin) reflect.Type {
 // checked, positions in the file, and the rules for showing values (one
 // that came from the environment is named by its variables, never shown).
 type Checker struct {
-	p     *parser
-	n     *yaml.Node
-	label string
+	p      *parser
+	n      *yaml.Node
+	label  string
+	name   string
+	server *Server
+}
+
+// Name is the entry's name, "" when it has none or an invalid one (which
+// is reported).
+func (c *Checker) Name() string {
+	if !nameRE.MatchString(c.name) {
+		return ""
+	}
+	return c.name
+}
+
+// Server is the config's server: section, for checks that depend on how
+// alerter is reached (a webhook without a secret on an exposed listen).
+func (c *Checker) Server() Server { return *c.server }
+
+// Claim takes value as the entry's among those of its kind (a webhook
+// path), and returns the name of the entry that took it before, if one did.
+func (c *Checker) Claim(kind, value string) (owner string, taken bool) {
+	key := kind + "\x00" + value
+	if owner, taken = c.p.claims[key]; taken {
+		return owner, true
+	}
+	c.p.claims[key] = c.name
+	return "", false
 }
 
 // Label names the entry in messages about it as a whole: "notifier NAME".
@@ -113,6 +140,11 @@ func (c *Checker) Missing(key, format string, args ...any) {
 // without ever showing it: it may carry credentials.
 func (c *Checker) URL(key, value string) {
 	c.p.url(key, value, c.At(key).node(), "http", "https")
+}
+
+// Positive checks that the duration d of key is longer than zero.
+func (c *Checker) Positive(key string, d yamlx.Duration) {
+	c.p.positive(key, d, c.n, c.n)
 }
 
 // Subject names a value in a message: `key "value"`, or `key (from
@@ -154,23 +186,24 @@ func (pl Place) in(n *yaml.Node) Place {
 	return Place{append([]*yaml.Node{n}, pl.nodes...)}
 }
 
-// notifierShape is the struct type a notifiers: entry of type typ is
-// checked against: the common keys, its type's keys, then the other
-// types' keys, which validate reports as not applying to it. A key in
-// none of them is unknown, with a "did you mean" among all of them.
-func (p *parser) notifierShape(n *yaml.Node) reflect.Type {
+// shape is the struct type an entry n of a list of common (Notifier or
+// Source) is checked against: the common keys, its type's keys, then the
+// other types' keys, which validate reports as not applying to it. A key
+// in none of them is unknown, with a "did you mean" among all of them.
+func (p *parser) shape(n *yaml.Node, common reflect.Type, types []Plugin) reflect.Type {
 	typ := ""
 	if _, v := yamlx.Get(n, "type"); v != nil && v.Kind == yaml.ScalarNode {
 		typ = v.Value
 	}
-	if t, ok := p.shapes[typ]; ok {
+	sk := shapeKey{common, typ}
+	if t, ok := p.shapes[sk]; ok {
 		return t
 	}
 	var plugins []Plugin
-	if own, ok := p.plugins.notifier(typ); ok {
+	if own, ok := lookup(types, typ); ok {
 		plugins = append(plugins, own)
 	}
-	plugins = append(plugins, p.plugins.Notifiers...)
+	plugins = append(plugins, types...)
 	var fields []reflect.StructField
 	seen := map[string]bool{}
 	add := func(t reflect.Type) {
@@ -185,20 +218,26 @@ func (p *parser) notifierShape(n *yaml.Node) reflect.Type {
 			}
 		}
 	}
-	add(notifierType)
+	add(common)
 	for _, pl := range plugins {
 		if t := configType(pl); t != nil {
 			add(t)
 		}
 	}
 	t := reflect.StructOf(fields)
-	p.shapes[typ] = t
+	p.shapes[sk] = t
 	return t
 }
 
-// notifierSettings decodes the keys of entry n that belong to its type
-// into a new config of the type, and validates it.
-func (p *parser) notifierSettings(pl Plugin, n *yaml.Node, label string) any {
+// shapeKey names a shape: the common part and the type.
+type shapeKey struct {
+	common reflect.Type
+	typ    string
+}
+
+// settings decodes the keys of entry n that belong to its type into a new
+// config of the type, and validates it through c.
+func (p *parser) settings(pl Plugin, n *yaml.Node, c *Checker) any {
 	v := pl.Config()
 	if v == nil {
 		return nil
@@ -207,6 +246,6 @@ func (p *parser) notifierSettings(pl Plugin, n *yaml.Node, label string) any {
 		// check has reported what does not decode.
 		return nil
 	}
-	v.Validate(&Checker{p: p, n: n, label: label})
+	v.Validate(c)
 	return reflect.ValueOf(v).Elem().Interface()
 }

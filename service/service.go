@@ -401,8 +401,9 @@ func (s *Service) sources(ctx context.Context, replicas int) error {
 	var replays webhook.Replays
 	for _, src := range s.cfg.Sources {
 		switch src.Type {
-		case config.SourceWebhook:
-			if replays == nil && src.Secret != "" {
+		case webhook.Type:
+			secret := webhook.ConfigOf(src).Secret
+			if replays == nil && secret != "" {
 				r, err := s.openReplays(ctx, replicas)
 				if err != nil {
 					return err
@@ -410,14 +411,14 @@ func (s *Service) sources(ctx context.Context, replicas int) error {
 				replays = r
 			}
 			opt := webhook.Options{MaxBody: s.cfg.Server.MaxBodyBytes, Limiter: limiter, Log: s.log}
-			if src.Secret != "" {
+			if secret != "" {
 				opt.Replays = replays
 			}
 			h, err := webhook.New(src, s.streams, opt)
 			if err != nil {
 				return err
 			}
-			path := src.Path
+			path := webhook.ConfigOf(src).Path
 			if path == "" {
 				path = "/webhooks/" + src.Name
 			}
@@ -426,7 +427,7 @@ func (s *Service) sources(ctx context.Context, replicas int) error {
 			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Accepted, rejected: map[string]*atomic.Int64{
 				"malformed": &st.Malformed, "unauthorized": &st.Denied, "too_large": &st.TooLarge, "refused": &st.Refused, "unavailable": &st.Failed,
 			}})
-		case config.SourceNATS:
+		case natsource.Type:
 			n, err := natsource.New(src, s.nc, s.js, s.streams, s.streams, natsource.Options{Logger: s.log, Replicas: replicas})
 			if err != nil {
 				return err
@@ -436,7 +437,7 @@ func (s *Service) sources(ctx context.Context, replicas int) error {
 			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Events, rejected: map[string]*atomic.Int64{
 				"not_an_event": &st.Rejected, "dropped": &st.Dropped,
 			}})
-		case config.SourceFile:
+		case filetail.Type:
 			if err := s.openCheckpoints(ctx, replicas); err != nil {
 				return err
 			}
@@ -449,7 +450,7 @@ func (s *Service) sources(ctx context.Context, replicas int) error {
 			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Events, rejected: map[string]*atomic.Int64{
 				"malformed": &st.Malformed, "too_large": &st.Oversized,
 			}})
-		case config.SourceConfluencePoll:
+		case confluence.Type:
 			if err := s.openCheckpoints(ctx, replicas); err != nil {
 				return err
 			}
@@ -471,7 +472,7 @@ func (s *Service) sources(ctx context.Context, replicas int) error {
 				s.dirs = map[string]*confluence.Directory{}
 			}
 			s.dirs[src.Name] = d
-			if src.EnrichGroups {
+			if confluence.ConfigOf(src).EnrichGroups {
 				s.enrichFrom(src, d)
 			}
 		default:
@@ -502,7 +503,7 @@ func (s *Service) enrichFrom(src config.Source, d *confluence.Directory) {
 	} else {
 		g.fallback = nil // several: events without a system are ambiguous
 	}
-	g.bySystem[strings.TrimRight(src.BaseURL, "/")] = d
+	g.bySystem[strings.TrimRight(confluence.ConfigOf(src).BaseURL, "/")] = d
 }
 
 // Ready is closed once every source takes events.

@@ -342,7 +342,7 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 	if *since > 0 {
 		c := cfg
 		if c == nil {
-			c = config.Default()
+			c = config.Default(builtin.Plugins())
 		}
 		evs, err = storedEvents(ctx, c, *since)
 		if err != nil {

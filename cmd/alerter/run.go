@@ -88,7 +88,7 @@ func runCmd(ctx context.Context, args []string, s stdio) int {
 // there is none; errors are printed.
 func loadConfig(path string, s stdio) (*config.Config, bool) {
 	if path == "" {
-		return config.Default(), true
+		return config.Default(builtin.Plugins()), true
 	}
 	cfg, err := config.Load(path, os.LookupEnv, builtin.Plugins())
 	if err != nil {

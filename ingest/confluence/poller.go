@@ -114,8 +114,8 @@ type checkpoint struct {
 // loads it (defaults applied), storing into sink and keeping its position
 // in cps.
 func NewPoller(src config.Source, sink ingest.Sink, cps ingest.Checkpoints, opt Options) (*Poller, error) {
-	if src.Type != config.SourceConfluencePoll {
-		return nil, fmt.Errorf("source %s: type %q is not %s", src.Name, src.Type, config.SourceConfluencePoll)
+	if src.Type != Type {
+		return nil, fmt.Errorf("source %s: type %q is not %s", src.Name, src.Type, Type)
 	}
 	if src.Name == "" {
 		return nil, errors.New("confluence-poll source without a name")
@@ -127,17 +127,18 @@ func NewPoller(src config.Source, sink ingest.Sink, cps ingest.Checkpoints, opt 
 	if opt.MaxWindow <= 0 {
 		opt.MaxWindow = defaultMaxWindow
 	}
+	c := ConfigOf(src)
 	p := &Poller{
 		src:      src,
-		api:      src.API,
+		api:      c.API,
 		key:      "poll." + src.Name,
 		sink:     sink,
 		cps:      cps,
 		opt:      opt,
 		log:      opt.Logger,
-		interval: time.Duration(src.Interval),
-		lag:      time.Duration(src.Lag),
-		overlap:  time.Duration(src.Overlap),
+		interval: time.Duration(c.Interval),
+		lag:      time.Duration(c.Lag),
+		overlap:  time.Duration(c.Overlap),
 		pageSize: opt.PageSize,
 	}
 	if p.interval <= 0 {
@@ -157,13 +158,13 @@ func NewPoller(src config.Source, sink ingest.Sink, cps ingest.Checkpoints, opt 
 	case "":
 		// What config defaults to; repeated for callers that build a Source
 		// by hand.
-		p.api = config.APIAuditing
+		p.api = APIAuditing
 		if isCloud(p.c.base) {
-			p.api = config.APILegacy
+			p.api = APILegacy
 		}
-	case config.APIAuditing, config.APILegacy:
+	case APIAuditing, APILegacy:
 	default:
-		return nil, fmt.Errorf("source %s: api %q: want %s or %s", src.Name, src.API, config.APIAuditing, config.APILegacy)
+		return nil, fmt.Errorf("source %s: api %q: want %s or %s", src.Name, c.API, APIAuditing, APILegacy)
 	}
 	return p, nil
 }
@@ -347,11 +348,11 @@ func (p *Poller) resolveSelf(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	p.self = identity{name: p.src.Username}
+	p.self = identity{name: ConfigOf(p.src).Username}
 	if !p.selfWarned {
 		p.selfWarned = true
 		msg := "cannot tell the poller's own account; its own audit-search events are kept until it can"
-		if p.src.Username != "" {
+		if ConfigOf(p.src).Username != "" {
 			msg = "cannot tell the poller's own account; its own audit-search events are recognised by the configured username until it can"
 		}
 		p.log.Warn(msg, "source", p.src.Name, "error", err)
@@ -361,7 +362,7 @@ func (p *Poller) resolveSelf(ctx context.Context) {
 // read returns the events of [from, to], newest first, as the API gives
 // them.
 func (p *Poller) read(ctx context.Context, from, to time.Time) ([]event.Event, error) {
-	if p.api == config.APILegacy {
+	if p.api == APILegacy {
 		return p.readLegacy(ctx, from, to)
 	}
 	return p.readAuditing(ctx, from, to)

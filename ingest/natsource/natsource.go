@@ -93,7 +93,7 @@ func New(src config.Source, nc *nats.Conn, js jetstream.JetStream, sink ingest.S
 		opt.Batch = 256
 	}
 	return &Source{
-		name: src.Name, subject: src.Subject, opts: eo, nc: nc, js: js, sink: sink, rej: rej,
+		name: src.Name, subject: ConfigOf(src).Subject, opts: eo, nc: nc, js: js, sink: sink, rej: rej,
 		log: opt.Logger.With("source", src.Name), batch: opt.Batch, repl: max(opt.Replicas, 1),
 		ready: make(chan struct{}),
 	}, nil

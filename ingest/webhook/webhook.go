@@ -116,7 +116,7 @@ func New(src config.Source, sink ingest.Sink, opt Options) (*Handler, error) {
 	return &Handler{
 		name:    src.Name,
 		format:  src.Format,
-		secret:  []byte(src.Secret.Value()),
+		secret:  []byte(ConfigOf(src).Secret.Value()),
 		mapping: m,
 		sink:    sink,
 		maxBody: opt.MaxBody,

@@ -286,7 +286,7 @@ func TestNoSecret(t *testing.T) {
 // it takes the signature, and refuses a wrong one (401, permanent).
 func TestSignatureAcceptedByAlerter(t *testing.T) {
 	sink := &countingSink{}
-	h, err := ingestwebhook.New(config.Source{Name: "alerts", Type: config.SourceWebhook, Format: event.FormatJSON, Secret: secret}, sink, ingestwebhook.Options{MaxBody: 1 << 20})
+	h, err := ingestwebhook.New(config.Source{Name: "alerts", Type: ingestwebhook.Type, Format: event.FormatJSON, Settings: ingestwebhook.Config{Secret: secret}}, sink, ingestwebhook.Options{MaxBody: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
