@@ -423,20 +423,14 @@ func (s *Service) sources(ctx context.Context, replicas int) error {
 				path = "/webhooks/" + src.Name
 			}
 			s.webhooks[path] = h
-			st := h.Stats()
-			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Accepted, rejected: map[string]*atomic.Int64{
-				"malformed": &st.Malformed, "unauthorized": &st.Denied, "too_large": &st.TooLarge, "refused": &st.Refused, "unavailable": &st.Failed,
-			}})
+			s.sourceStats = append(s.sourceStats, sourceStats{src.Name, src.Type, h.Counters()})
 		case natsource.Type:
 			n, err := natsource.New(src, s.nc, s.js, s.streams, s.streams, natsource.Options{Logger: s.log, Replicas: replicas})
 			if err != nil {
 				return err
 			}
 			s.inputs = append(s.inputs, input{"source " + src.Name, n.Run, n.Ready()})
-			st := n.Stats()
-			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Events, rejected: map[string]*atomic.Int64{
-				"not_an_event": &st.Rejected, "dropped": &st.Dropped,
-			}})
+			s.sourceStats = append(s.sourceStats, sourceStats{src.Name, src.Type, n.Counters()})
 		case filetail.Type:
 			if err := s.openCheckpoints(ctx, replicas); err != nil {
 				return err
@@ -446,10 +440,7 @@ func (s *Service) sources(ctx context.Context, replicas int) error {
 				return err
 			}
 			s.inputs = append(s.inputs, input{"source " + src.Name, f.Run, nil})
-			st := f.Stats()
-			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Events, rejected: map[string]*atomic.Int64{
-				"malformed": &st.Malformed, "too_large": &st.Oversized,
-			}})
+			s.sourceStats = append(s.sourceStats, sourceStats{src.Name, src.Type, f.Counters()})
 		case confluence.Type:
 			if err := s.openCheckpoints(ctx, replicas); err != nil {
 				return err
@@ -460,10 +451,7 @@ func (s *Service) sources(ctx context.Context, replicas int) error {
 				return err
 			}
 			s.inputs = append(s.inputs, input{"source " + src.Name, p.Run, nil})
-			st := p.Stats()
-			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Stored, rejected: map[string]*atomic.Int64{
-				"malformed": &st.BadEvents,
-			}})
+			s.sourceStats = append(s.sourceStats, sourceStats{src.Name, src.Type, p.Counters()})
 			d, err := confluence.NewDirectory(src, copt)
 			if err != nil {
 				return err

@@ -172,6 +172,14 @@ func NewPoller(src config.Source, sink ingest.Sink, cps ingest.Checkpoints, opt 
 // Stats returns the poller's counters.
 func (p *Poller) Stats() *Stats { return &p.stats }
 
+// Counters are the poller's counters in the shape every source shares.
+func (p *Poller) Counters() ingest.Counters {
+	st := &p.stats
+	return ingest.Counters{Received: &st.Stored, Rejected: map[string]*atomic.Int64{
+		ingest.Malformed: &st.BadEvents,
+	}}
+}
+
 // Run polls until ctx is done, then returns nil: a window every interval, at
 // once while it is behind, and with a growing delay (up to MaxBackoff) while
 // polls fail.

@@ -206,6 +206,14 @@ func New(src config.Source, sink ingest.Sink, cps ingest.Checkpoints, opt Option
 // Stats returns the tail's counters.
 func (t *Tail) Stats() *Stats { return &t.stats }
 
+// Counters are the tail's counters in the shape every source shares.
+func (t *Tail) Counters() ingest.Counters {
+	st := &t.stats
+	return ingest.Counters{Received: &st.Events, Rejected: map[string]*atomic.Int64{
+		ingest.Malformed: &st.Malformed, ingest.TooLarge: &st.Oversized,
+	}}
+}
+
 // Run tails the file until ctx is done, then returns nil. Problems along the
 // way (a missing file, a read error, a failing sink or checkpoint store) are
 // logged and retried, never returned: a source that gives up loses events.

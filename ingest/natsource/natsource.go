@@ -105,6 +105,14 @@ func (s *Source) Ready() <-chan struct{} { return s.ready }
 // Stats returns the source's counters.
 func (s *Source) Stats() *Stats { return &s.stats }
 
+// Counters are the source's counters in the shape every source shares.
+func (s *Source) Counters() ingest.Counters {
+	st := &s.stats
+	return ingest.Counters{Received: &st.Events, Rejected: map[string]*atomic.Int64{
+		ingest.NotAnEvent: &st.Rejected, ingest.Dropped: &st.Dropped,
+	}}
+}
+
 // Run takes messages until ctx is done.
 func (s *Source) Run(ctx context.Context) error {
 	stream, err := s.js.StreamNameBySubject(ctx, s.subject)
