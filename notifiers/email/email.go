@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/mail"
 	"net/textproto"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,7 +62,8 @@ type Notifier struct {
 	now       func() time.Time
 }
 
-// New returns an email notifier for the config entry cfg (of type email).
+// New returns an email notifier for the config entry cfg (of type email),
+// whose keys config has checked.
 func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	sc := settings(cfg)
 	n := &Notifier{
@@ -88,35 +88,12 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	if n.timeout <= 0 {
 		n.timeout = config.DefaultNotifierTimeout
 	}
-	if n.host == "" {
-		return nil, errors.New("email: no host")
-	}
-	if !slices.Contains(tlsModes, n.mode) {
-		return nil, fmt.Errorf("email: tls %q: one of starttls, tls or none", n.mode)
-	}
 	if n.port == 0 {
 		n.port = defaultPort(n.mode)
-	}
-	if n.port < 1 || n.port > 65535 {
-		return nil, fmt.Errorf("email: port %d: a port is 1 to 65535", n.port)
 	}
 	from, err := mail.ParseAddress(n.from)
 	if err != nil {
 		return nil, fmt.Errorf("email: from %q: %w", n.from, err)
-	}
-	if len(n.to) == 0 {
-		return nil, errors.New("email: no recipients (to)")
-	}
-	for _, to := range n.to {
-		if _, err := mail.ParseAddress(to); err != nil {
-			return nil, fmt.Errorf("email: to %q: %w", to, err)
-		}
-	}
-	if (n.username == "") != (n.password == "") {
-		return nil, errors.New("email: username and password go together")
-	}
-	if n.password != "" && n.mode == TLSNone && !loopback(n.host) {
-		return nil, errors.New("email: tls none would send the SMTP password in clear text; use starttls or tls")
 	}
 	n.domain = msgIDDomain(from.Address)
 

@@ -447,23 +447,22 @@ func TestRedactsAuthEchoedByServer(t *testing.T) {
 func TestNew(t *testing.T) {
 	ok := Config{Host: "smtp.example.com", From: "alerter@example.com", To: []string{"a@example.com"},
 		Username: "u", Password: "SECRET-pw-1234"}
+	const base = "name: e, type: email, username: u, password: SECRET-pw-1234"
 	for _, tc := range []struct {
-		name string
-		edit func(c *Config)
-		want string
+		name  string
+		entry string
+		want  string
 	}{
-		{"no host", func(c *Config) { c.Host = "" }, "no host"},
-		{"bad tls", func(c *Config) { c.TLS = "ssl" }, "tls \"ssl\""},
-		{"bad from", func(c *Config) { c.From = "not an address" }, "from"},
-		{"no to", func(c *Config) { c.To = nil }, "no recipients"},
-		{"bad to", func(c *Config) { c.To = []string{"x\r\nBcc: y@example.com"} }, "to"},
-		{"user without password", func(c *Config) { c.Password = "" }, "go together"},
-		{"password in clear text", func(c *Config) { c.TLS = TLSNone }, "clear text"},
+		{"no host", "{" + base + ", from: a@example.com, to: [a@example.com]}", "needs host"},
+		{"bad tls", "{" + base + ", host: h, tls: ssl, from: a@example.com, to: [a@example.com]}", "tls \"ssl\""},
+		{"bad from", "{" + base + ", host: h, from: not an address, to: [a@example.com]}", "from"},
+		{"no to", "{" + base + ", host: h, from: a@example.com}", "needs to"},
+		{"bad to", "{" + base + ", host: h, from: a@example.com, to: [\"x\\r\\nBcc: y@example.com\"]}", "to"},
+		{"user without password", "{name: e, type: email, username: u, host: h, from: a@example.com, to: [a@example.com]}", "username needs password"},
+		{"password in clear text", "{" + base + ", host: h, tls: none, from: a@example.com, to: [a@example.com]}", "clear text"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := ok
-			tc.edit(&c)
-			_, err := New(config.Notifier{Settings: c}, Options{})
+			err := notifiertest.Validate(Plugin{}, tc.entry)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one about %q", err, tc.want)
 			}

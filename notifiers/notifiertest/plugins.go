@@ -102,3 +102,12 @@ func try(typ, what string, f func() error) (out []string) {
 	}
 	return out
 }
+
+// Validate parses a config whose one notifier is entry, a YAML flow
+// mapping, with p as the only type, and returns its errors: for the tests
+// of a type's validation.
+func Validate(p config.Plugin, entry string) error {
+	_, err := config.Parse("c.yaml", []byte("notifiers: ["+entry+"]\n"), func(string) (string, bool) { return "", false },
+		config.Plugins{Notifiers: []config.Plugin{p}})
+	return err
+}

@@ -20,7 +20,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,7 +74,7 @@ type Notifier struct {
 }
 
 // New returns a PagerDuty notifier for the config entry cfg (of type
-// pagerduty).
+// pagerduty), whose keys config has checked.
 func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	sc := settings(cfg)
 	n := &Notifier{
@@ -96,13 +95,6 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	n.client = notifiers.HTTPClient(n.client, n.timeout)
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
-	}
-	if n.key == "" {
-		return nil, errors.New("pagerduty: no routing_key")
-	}
-	u, err := url.Parse(n.url)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("pagerduty: url %q: an absolute http(s) URL", n.url)
 	}
 	return n, nil
 }

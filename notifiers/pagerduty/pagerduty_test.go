@@ -570,16 +570,16 @@ func TestBodyLimit(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	for _, tc := range []struct {
-		cfg  config.Notifier
-		want string
+		entry string
+		want  string
 	}{
-		{config.Notifier{}, "no routing_key"},
-		{config.Notifier{Settings: Config{RoutingKey: testKey, URL: "ftp://example.com/x"}}, "url"},
-		{config.Notifier{Settings: Config{RoutingKey: testKey, URL: "/v2/enqueue"}}, "url"},
+		{"{name: p, type: pagerduty}", "needs routing_key"},
+		{"{name: p, type: pagerduty, routing_key: " + testKey + ", url: 'ftp://example.com/x'}", "url"},
+		{"{name: p, type: pagerduty, routing_key: " + testKey + ", url: /v2/enqueue}", "url"},
 	} {
-		_, err := New(tc.cfg, Options{})
+		err := notifiertest.Validate(Plugin{}, tc.entry)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), testKey) {
-			t.Errorf("New(%v): %v, want an error about %s", tc.cfg, err, tc.want)
+			t.Errorf("%s: %v, want an error about %s", tc.entry, err, tc.want)
 		}
 	}
 	n, err := New(config.Notifier{Settings: Config{RoutingKey: testKey}}, Options{})

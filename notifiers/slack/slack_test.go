@@ -580,21 +580,20 @@ func TestTimeout(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	hook := config.Secret("https://hooks.slack.com/services/T0/B0/SeCrEt")
 	for _, tc := range []struct {
-		name string
-		cfg  config.Notifier
-		want string
+		name  string
+		entry string
+		want  string
 	}{
-		{"nothing", config.Notifier{Name: "s"}, "set webhook_url, or token and channel"},
-		{"both", config.Notifier{Name: "s", Settings: Config{WebhookURL: hook, Token: "xoxb-1"}}, "not both"},
-		{"token without channel", config.Notifier{Name: "s", Settings: Config{Token: "xoxb-1"}}, "needs a channel"},
-		{"bad webhook", config.Notifier{Name: "s", Settings: Config{WebhookURL: "hooks.slack.com/services/SeCrEt"}}, "not an absolute"},
-		{"bad webhook scheme", config.Notifier{Name: "s", Settings: Config{WebhookURL: "ftp://x/SeCrEt"}}, "not an absolute"},
-		{"bad api_url", config.Notifier{Name: "s", Settings: Config{Token: "xoxb-1", Channel: "C1", APIURL: "slack.com/api"}}, "api_url"},
+		{"nothing", "{name: s, type: slack}", "a slack notifier needs webhook_url, or token and channel"},
+		{"both", "{name: s, type: slack, webhook_url: 'https://hooks.slack.com/services/T0/B0/SeCrEt', token: xoxb-1}", "not both"},
+		{"token without channel", "{name: s, type: slack, token: xoxb-1}", "token needs channel"},
+		{"bad webhook", "{name: s, type: slack, webhook_url: hooks.slack.com/services/SeCrEt}", "not an absolute"},
+		{"bad webhook scheme", "{name: s, type: slack, webhook_url: 'ftp://x/SeCrEt'}", "not an absolute"},
+		{"bad api_url", "{name: s, type: slack, token: xoxb-1, channel: C1, api_url: slack.com/api}", "api_url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(tc.cfg, Options{})
+			err := notifiertest.Validate(Plugin{}, tc.entry)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}

@@ -182,18 +182,17 @@ func TestCard(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	plugins := config.Plugins{Notifiers: []config.Plugin{Plugin{}}}
-	for _, tc := range []struct{ src, want string }{
-		{"{name: t, type: teams}", "c.yaml:2:5: notifier t: a teams notifier needs webhook_url"},
-		{"{name: t, type: teams, webhook_url: \"outlook.office.com/webhook/" + sig + "\"}", "c.yaml:2:41: webhook_url: not an absolute http or https URL (it has no scheme)"},
-		{"{name: t, type: teams, webhook_url: \"https://x.example.com/" + sig + "\", url: x}", `c.yaml:2:93: unknown key "url" (allowed: max_age, max_attempts, max_backoff, name, rate_per_second, timeout, type, webhook_url)`},
+	for _, tc := range []struct{ entry, want string }{
+		{"{name: t, type: teams}", "c.yaml:1:13: notifier t: a teams notifier needs webhook_url"},
+		{"{name: t, type: teams, webhook_url: \"outlook.office.com/webhook/" + sig + "\"}", "c.yaml:1:49: webhook_url: not an absolute http or https URL (it has no scheme)"},
+		{"{name: t, type: teams, webhook_url: \"https://x.example.com/" + sig + "\", url: x}", `c.yaml:1:101: unknown key "url" (allowed: max_age, max_attempts, max_backoff, name, rate_per_second, timeout, type, webhook_url)`},
 	} {
-		_, err := config.Parse("c.yaml", []byte("notifiers:\n  - "+tc.src+"\n"), nil, plugins)
-		if err == nil || err.Error() != tc.want {
-			t.Errorf("%s: error\n%v\nwant\n%s", tc.src, err, tc.want)
+		if err := notifiertest.Validate(Plugin{}, tc.entry); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: error\n%v\nwant\n%s", tc.entry, err, tc.want)
 		}
 	}
-	c, err := config.Parse("c.yaml", []byte("notifiers: [{name: t, type: teams, webhook_url: \"https://x.example.com/"+sig+"\"}]"), nil, plugins)
+	c, err := config.Parse("c.yaml", []byte("notifiers: [{name: t, type: teams, webhook_url: \"https://x.example.com/"+sig+"\"}]"), nil,
+		config.Plugins{Notifiers: []config.Plugin{Plugin{}}})
 	if err != nil {
 		t.Fatal(err)
 	}

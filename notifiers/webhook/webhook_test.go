@@ -485,18 +485,18 @@ func TestNoAnswer(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	for _, tc := range []struct {
-		cfg  config.Notifier
-		want string
+		entry string
+		want  string
 	}{
-		{config.Notifier{Name: "h"}, "not an absolute"},
-		{config.Notifier{Name: "h", Settings: Config{URL: "siem.example.com/in?key=" + queryKey}}, "not an absolute"},
-		{config.Notifier{Name: "h", Settings: Config{URL: "ftp://siem.example.com/" + pathToken}}, "not an absolute"},
-		{config.Notifier{Name: "h", Settings: Config{URL: "https://x", Headers: map[string]config.Secret{"Bad Name": "v"}}}, "not a header name"},
-		{config.Notifier{Name: "h", Settings: Config{URL: "https://x", Headers: map[string]config.Secret{"X-A": "v\r\nX-Injected: " + queryKey}}}, "line breaks"},
+		{"{name: h, type: webhook}", "needs url"},
+		{"{name: h, type: webhook, url: 'siem.example.com/in?key=" + queryKey + "'}", "not an absolute"},
+		{"{name: h, type: webhook, url: 'ftp://siem.example.com/" + pathToken + "'}", "not an absolute"},
+		{"{name: h, type: webhook, url: 'https://x', headers: {Bad Name: v}}", "not a header name"},
+		{"{name: h, type: webhook, url: 'https://x', headers: {X-A: \"v\\r\\nX-Injected: " + queryKey + "\"}}", "line breaks"},
 	} {
-		_, err := New(tc.cfg, Options{})
+		err := notifiertest.Validate(Plugin{}, tc.entry)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%+v: error %v, want %q", tc.cfg, err, tc.want)
+			t.Errorf("%s: error %v, want %q", tc.entry, err, tc.want)
 			continue
 		}
 		if strings.Contains(err.Error(), queryKey) || strings.Contains(err.Error(), pathToken) {
