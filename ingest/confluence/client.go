@@ -129,8 +129,8 @@ func newClient(src config.Source, opt Options, stats *Stats) (*client, error) {
 	cfg := ConfigOf(src)
 	base := strings.TrimRight(cfg.BaseURL, "/")
 	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("source %s: base_url %q: want an absolute http(s) URL", src.Name, cfg.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: base_url %q does not parse", src.Name, cfg.BaseURL)
 	}
 	c := &client{source: src.Name, base: base, opt: opt, stats: stats}
 	if c.stats == nil {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/event"
-	"github.com/alerter/alerter/internal/yamlx"
 )
 
 // instantRE is how Instant.parse wants from and to: UTC, to the ms.
@@ -741,6 +740,24 @@ func TestBoundary(t *testing.T) {
 	}
 }
 
+// TestValidate: config refuses what a poller cannot run with.
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct{ name, keys, want string }{
+		{"relative base", "base_url: confluence.example.com, token: t", "base_url: not an absolute http or https URL"},
+		{"unknown api", "base_url: 'https://c.example.com', token: t, api: graphql", `api "graphql": one of auditing`},
+		{"negative overlap", "base_url: 'https://c.example.com', token: t, overlap: -1s", "a duration cannot be negative"},
+		{"no credentials", "base_url: 'https://c.example.com'", "needs token, or username and password"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse("c.yaml", []byte("sources: [{name: c, type: confluence-poll, "+tc.keys+"}]"), nil,
+				config.Plugins{Sources: []config.Plugin{Plugin{}}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestNewPoller(t *testing.T) {
 	ok := config.Source{Name: "c", Type: Type, Settings: Config{BaseURL: "https://confluence.example.com", Token: "t"}}
 	tests := []struct {
@@ -754,9 +771,6 @@ func TestNewPoller(t *testing.T) {
 		{name: "explicit legacy", edit: func(s *config.Source) { edit(s, func(c *Config) { c.API = APILegacy }) }, wantAPI: APILegacy},
 		{name: "wrong type", edit: func(s *config.Source) { s.Type = "webhook" }, wantErr: "is not confluence-poll"},
 		{name: "no credentials", edit: func(s *config.Source) { edit(s, func(c *Config) { c.Token = "" }) }, wantErr: "no credentials"},
-		{name: "relative base", edit: func(s *config.Source) { edit(s, func(c *Config) { c.BaseURL = "confluence.example.com" }) }, wantErr: "absolute http(s) URL"},
-		{name: "unknown api", edit: func(s *config.Source) { edit(s, func(c *Config) { c.API = "graphql" }) }, wantErr: `api "graphql"`},
-		{name: "negative overlap", edit: func(s *config.Source) { edit(s, func(c *Config) { c.Overlap = yamlx.Duration(-time.Second) }) }, wantErr: "negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
