@@ -338,21 +338,7 @@ func (p *parser) check(n *yaml.Node, t reflect.Type, key string) {
 	if p.isNull(n) {
 		return
 	}
-	switch {
-	case t == durationType:
-		p.duration(n, key)
-		return
-	case t == byteSizeType:
-		p.byteSize(n, key)
-		return
-	case t == listSpecType:
-		p.list(n, key)
-		return
-	case t == notifierType:
-		p.entry(n, key, t, p.plugins.Notifiers)
-		return
-	case t == sourceType:
-		p.entry(n, key, t, p.plugins.Sources)
+	if p.own(n, t, key) {
 		return
 	}
 	switch t.Kind() {
@@ -403,6 +389,26 @@ func (p *parser) check(n *yaml.Node, t reflect.Type, key string) {
 			p.check(v, ft, k.Value)
 		})
 	}
+}
+
+// own checks the values of the types that have checks of their own, and
+// tells whether t is one of them.
+func (p *parser) own(n *yaml.Node, t reflect.Type, key string) bool {
+	switch t {
+	case durationType:
+		p.duration(n, key)
+	case byteSizeType:
+		p.byteSize(n, key)
+	case listSpecType:
+		p.list(n, key)
+	case notifierType:
+		p.entry(n, key, t, p.plugins.Notifiers)
+	case sourceType:
+		p.entry(n, key, t, p.plugins.Sources)
+	default:
+		return false
+	}
+	return true
 }
 
 // mapping checks the keys of mapping n, drops repeated ones after reporting
