@@ -12,6 +12,11 @@
 //
 // Top-level keys starting with x- are ignored, so that they can hold YAML
 // anchors for the rest of the file (x-retry: &retry {max_attempts: 5}).
+//
+// config knows the keys every source and every notifier has; the others
+// belong to its type, a Plugin that declares them with their defaults and
+// validation. The caller hands the types in (Plugins; package builtin
+// lists alerter's), so that config imports no source or notifier.
 package config
 
 import (
