@@ -12,6 +12,11 @@
 //
 // Top-level keys starting with x- are ignored, so that they can hold YAML
 // anchors for the rest of the file (x-retry: &retry {max_attempts: 5}).
+//
+// config knows the keys every source and every notifier has; the others
+// belong to its type, a Plugin that declares them with their defaults and
+// validation. The caller hands the types in (Plugins; package builtin
+// lists alerter's), so that config imports no source or notifier.
 package config
 
 import (
@@ -20,6 +25,7 @@ import (
 	"slices"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/alerter/alerter"
@@ -266,13 +272,9 @@ func (l ListSpec) MarshalYAML() (any, error) {
 	return l.Values, nil
 }
 
-// Source types.
-const (
-	SourceWebhook        = "webhook"
-	SourceNATS           = "nats"
-	SourceConfluencePoll = "confluence-poll"
-	SourceFile           = "file"
-)
+// SourceConfluencePoll is the type of the sources that lists of Confluence
+// groups are read through (ListSpec.Source).
+const SourceConfluencePoll = "confluence-poll"
 
 // Event formats a source can be read as (event/README.md).
 const (
@@ -283,146 +285,59 @@ const (
 	FormatJSON               = "json"
 )
 
-// Confluence REST APIs a confluence-poll source can read.
-const (
-	// APIAuditing is GET /rest/auditing/1.0/events (Data Center 7.x+).
-	APIAuditing = "auditing"
-	// APILegacy is GET /rest/api/audit (Server, Data Center, and Cloud's
-	// /wiki/rest/api/audit, base_url including /wiki).
-	APILegacy = "legacy"
-)
-
-// Source is where events come from. The fields after Format apply to some
-// types only; a key that does not apply to the source's type is an error.
+// Source is where events come from (docs/running.md, Sources): the keys
+// every type has, and in Settings those of its type. A key that does not
+// apply to the source's type is an error.
 type Source struct {
 	// Name is unique among sources, [a-z0-9-]+; it is event.source.
 	Name string `yaml:"name" json:"name"`
-	// Type is webhook, nats, confluence-poll or file.
+	// Type names the plug-in: webhook, nats, confluence-poll, file...
 	Type string `yaml:"type" json:"type"`
 	// Format is the normalizer: auto (default, detects it per payload),
 	// confluence-audit, confluence-auditing, confluence-webhook or json.
 	Format string `yaml:"format" json:"format"`
-
-	// Path is, for a webhook, the URL path it is served at (default
-	// /webhooks/<name>); for a file, the audit log file to tail, or a glob
-	// pattern such as /var/atlassian/confluence/log/audit/*.audit.log
-	// (Confluence Data Center starts a new dated file daily and at 100 MB;
-	// the files are read in name order).
-	Path string `yaml:"path,omitempty" json:"path,omitempty"`
-	// Secret (webhook) checks an HMAC-SHA256 signature or bearer token;
-	// empty: requests are not authenticated.
-	Secret Secret `yaml:"secret,omitempty" json:"secret,omitempty"`
-	// Insecure (webhook) says that a webhook without a secret on a
-	// server.listen reachable from other machines is meant: without it such
-	// a source is refused, since anyone who reaches the port could forge
-	// its events.
-	Insecure bool `yaml:"insecure,omitempty" json:"insecure,omitempty"`
-
-	// Subject (nats) is the subject to subscribe to; wildcards allowed.
-	Subject string `yaml:"subject,omitempty" json:"subject,omitempty"`
-
-	// BaseURL (confluence-poll) is the Confluence base URL, what precedes
-	// /rest/ (for Cloud, https://SITE.atlassian.net/wiki); a trailing slash
-	// is removed. It is also event.system.
-	BaseURL string `yaml:"base_url,omitempty" json:"base_url,omitempty"`
-	// Token is a personal access token (Data Center); or else Username and
-	// Password (for Cloud: the account's e-mail and an API token).
-	Token    Secret `yaml:"token,omitempty" json:"token,omitempty"`
-	Username string `yaml:"username,omitempty" json:"username,omitempty"`
-	Password Secret `yaml:"password,omitempty" json:"password,omitempty"`
-	// Interval between polls; default 30s.
-	Interval yamlx.Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
-	// Lag keeps each poll this far behind now, for servers that write
-	// records late; default 0.
-	Lag yamlx.Duration `yaml:"lag,omitempty" json:"lag,omitempty"`
-	// Overlap re-reads this much before the last poll's end, so that records
-	// that appear late are not missed; the duplicates it reads are dropped by
-	// event id. Default 1m (well inside the EVENTS stream's dedup window);
-	// 0 turns it off.
-	Overlap yamlx.Duration `yaml:"overlap,omitempty" json:"overlap,omitempty"`
-	// API is auditing or legacy; default legacy for Cloud (*.atlassian.net,
-	// which has only that one) and auditing otherwise.
-	API string `yaml:"api,omitempty" json:"api,omitempty"`
-
-	// EnrichGroups (confluence-poll) fills event.actor.groups, where the
-	// event has none, with the actor's Confluence groups, read through
-	// this source's credentials and cached per user: for events whose
-	// event.system is this base URL, and for events with no system when
-	// this is the only source that enriches.
-	EnrichGroups bool `yaml:"enrich_groups,omitempty" json:"enrich_groups,omitempty"`
-
 	// Fields maps event fields (action, actor.name, attrs.NAME, ...) to expr
 	// expressions over the payload (raw), for json-format events.
 	Fields map[string]string `yaml:"fields,omitempty" json:"fields,omitempty"`
+
+	// Settings are the keys of the type, the value its Plugin's Config
+	// points to (webhook.Config, ...); nil for a type without keys of its
+	// own.
+	Settings any `yaml:"-" json:"-"`
 }
 
-// Notifier types.
-const (
-	NotifierSlack     = "slack"
-	NotifierEmail     = "email"
-	NotifierPagerDuty = "pagerduty"
-	NotifierWebhook   = "webhook"
-	NotifierConsole   = "console"
-)
+// sourceKeys are the keys of Source without its Settings.
+type sourceKeys Source
 
-// Email TLS modes.
-const (
-	TLSStartTLS = "starttls"
-	TLSImplicit = "tls"
-	TLSNone     = "none"
-)
+// UnmarshalYAML implements yaml.Unmarshaler. It decodes the common keys
+// only: Parse checks the entry against its type and decodes Settings.
+func (s *Source) UnmarshalYAML(node *yaml.Node) error {
+	return node.Decode((*sourceKeys)(s))
+}
 
-// Defaults the notifiers read when not configured.
+// MarshalYAML implements yaml.Marshaler: one mapping, the common keys and
+// then the type's, as it is written.
+func (s Source) MarshalYAML() (any, error) { return marshalYAML(sourceKeys(s), s.Settings) }
+
+// MarshalJSON implements json.Marshaler: one object, as MarshalYAML.
+func (s Source) MarshalJSON() ([]byte, error) { return marshalJSON(sourceKeys(s), s.Settings) }
+
+// Defaults of the keys every notifier has.
 const (
-	DefaultSlackAPIURL     = "https://slack.com/api"
-	DefaultPagerDutyURL    = "https://events.pagerduty.com/v2/enqueue"
 	DefaultNotifierMaxAge  = 24 * time.Hour
 	DefaultNotifierTimeout = 10 * time.Second
 	DefaultMaxBackoff      = 5 * time.Minute
 )
 
-// Notifier is an alert target. The fields between Type and MaxAttempts
-// apply to some types only; a key that does not apply to the notifier's
-// type is an error.
+// Notifier is an alert target: the keys every type has, and in Settings
+// those of its type (docs/notifications.md). A key that does not apply to
+// the notifier's type is an error.
 type Notifier struct {
 	// Name is unique among notifiers, [a-z0-9-]+; rules' notify: and
 	// routes name it.
 	Name string `yaml:"name" json:"name"`
-	// Type is slack, email, pagerduty, webhook or console.
+	// Type names the plug-in: slack, email, pagerduty, webhook, console...
 	Type string `yaml:"type" json:"type"`
-
-	// WebhookURL (slack) is an incoming-webhook URL; a Secret because it
-	// embeds the token. Or else Token (a bot token) and Channel, sent
-	// through chat.postMessage of APIURL.
-	WebhookURL Secret `yaml:"webhook_url,omitempty" json:"webhook_url,omitempty"`
-	Token      Secret `yaml:"token,omitempty" json:"token,omitempty"`
-	Channel    string `yaml:"channel,omitempty" json:"channel,omitempty"`
-	// APIURL (slack) is the Web API base; default https://slack.com/api.
-	APIURL string `yaml:"api_url,omitempty" json:"api_url,omitempty"`
-
-	// Host (email) is the SMTP server.
-	Host string `yaml:"host,omitempty" json:"host,omitempty"`
-	// Port defaults by TLS: 587 for starttls, 465 for tls, 25 for none.
-	Port int `yaml:"port,omitempty" json:"port,omitempty"`
-	// Username and Password authenticate to the SMTP server; both or
-	// neither, and never over tls: none to another machine.
-	Username string `yaml:"username,omitempty" json:"username,omitempty"`
-	Password Secret `yaml:"password,omitempty" json:"password,omitempty"`
-	// TLS is starttls (default), tls (implicit, "SMTPS") or none.
-	TLS  string   `yaml:"tls,omitempty" json:"tls,omitempty"`
-	From string   `yaml:"from,omitempty" json:"from,omitempty"`
-	To   []string `yaml:"to,omitempty" json:"to,omitempty"`
-
-	// RoutingKey (pagerduty) is the Events API v2 integration key.
-	RoutingKey Secret `yaml:"routing_key,omitempty" json:"routing_key,omitempty"`
-	// URL is, for pagerduty, the Events API v2 endpoint (default
-	// https://events.pagerduty.com/v2/enqueue); for a webhook, the target.
-	URL string `yaml:"url,omitempty" json:"url,omitempty"`
-	// Secret (webhook) signs the body with HMAC-SHA256.
-	Secret Secret `yaml:"secret,omitempty" json:"secret,omitempty"`
-	// Headers (webhook) are added to every request; their values are
-	// Secrets because they are where tokens usually go.
-	Headers map[string]Secret `yaml:"headers,omitempty" json:"headers,omitempty"`
 
 	// MaxAttempts ends retrying after this many attempts; default 0: no
 	// limit on attempts, MaxAge ends it. A notification that is not
@@ -435,10 +350,65 @@ type Notifier struct {
 	MaxBackoff yamlx.Duration `yaml:"max_backoff" json:"max_backoff"`
 	// Timeout bounds one attempt; default 10s.
 	Timeout yamlx.Duration `yaml:"timeout" json:"timeout"`
-	// RatePerSecond caps sends to this target; 0 is no limit. Default 1
-	// for slack (Slack's limit per webhook and channel), 2 for pagerduty
-	// (about its 120 events a minute per key), 0 for the others.
+	// RatePerSecond caps sends to this target; 0 is no limit. The default
+	// is the type's (RateDefaulter): 1 for slack (Slack's limit per webhook
+	// and channel), 2 for pagerduty (about its 120 events a minute per
+	// key), 0 for the others.
 	RatePerSecond float64 `yaml:"rate_per_second" json:"rate_per_second"`
+
+	// Settings are the keys of the type, the value its Plugin's Config
+	// points to (slack.Config, ...); nil for a type without keys of its own.
+	Settings any `yaml:"-" json:"-"`
+}
+
+// notifierKeys are the keys of Notifier without its Settings.
+type notifierKeys Notifier
+
+// UnmarshalYAML implements yaml.Unmarshaler. It decodes the common keys
+// only: Parse checks the entry against its type and decodes Settings.
+func (n *Notifier) UnmarshalYAML(node *yaml.Node) error {
+	return node.Decode((*notifierKeys)(n))
+}
+
+// MarshalYAML implements yaml.Marshaler: one mapping, the common keys and
+// then the type's, as it is written.
+func (n Notifier) MarshalYAML() (any, error) { return marshalYAML(notifierKeys(n), n.Settings) }
+
+// MarshalJSON implements json.Marshaler: one object, as MarshalYAML.
+func (n Notifier) MarshalJSON() ([]byte, error) { return marshalJSON(notifierKeys(n), n.Settings) }
+
+// marshalYAML writes an entry's common keys and its type's settings as one
+// mapping.
+func marshalYAML(common, settings any) (any, error) {
+	var out yaml.Node
+	if err := out.Encode(common); err != nil {
+		return nil, err
+	}
+	if settings != nil {
+		var s yaml.Node
+		if err := s.Encode(settings); err != nil {
+			return nil, err
+		}
+		out.Content = append(out.Content, s.Content...)
+	}
+	return &out, nil
+}
+
+// marshalJSON writes an entry's common keys and its type's settings as one
+// object.
+func marshalJSON(common, settings any) ([]byte, error) {
+	c, err := json.Marshal(common)
+	if err != nil || settings == nil {
+		return c, err
+	}
+	own, err := json.Marshal(settings)
+	if err != nil {
+		return nil, err
+	}
+	if len(own) <= 2 { // {}
+		return c, nil
+	}
+	return append(append(c[:len(c)-1], ','), own[1:]...), nil
 }
 
 // Severities a route can name besides "default".
@@ -446,22 +416,22 @@ var severities = []string{"info", "low", "medium", "high", "critical"}
 
 // Default is the configuration of `alerter run` without a config file: an
 // embedded NATS under ./data/nats, the example rules, one webhook source
-// "default" at /webhooks/default and alerts printed on the console.
-func Default() *Config {
-	c := &Config{
-		Sources:   []Source{{Name: "default", Type: SourceWebhook}},
-		Notifiers: []Notifier{{Name: "console", Type: NotifierConsole}},
-		Routes:    alerter.Routes{"default": {"console"}},
+// "default" at /webhooks/default and alerts printed on the console. It
+// panics if plugins lack the webhook source or the console notifier: a
+// program without them has no default.
+func Default(plugins Plugins) *Config {
+	c, err := Parse("default config", []byte(defaultConfig), func(string) (string, bool) { return "", false }, plugins)
+	if err != nil {
+		panic(err)
 	}
-	absent := func(string) bool { return false }
-	c.Server.defaults(absent)
-	c.NATS.defaults(absent)
-	c.Rules.defaults(absent)
-	c.Silences.defaults(absent)
-	c.Sources[0].defaults(absent)
-	c.Notifiers[0].defaults(absent)
 	return c
 }
+
+const defaultConfig = `
+sources: [{name: default, type: webhook}]
+notifiers: [{name: console, type: console}]
+routes: {default: [console]}
+`
 
 // NotifierNames returns the names of the configured notifiers, in order.
 func (c *Config) NotifierNames() []string {

@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"bytes"
@@ -16,7 +16,17 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/builtin"
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/ingest/confluence"
+	"github.com/alerter/alerter/ingest/filetail"
+	"github.com/alerter/alerter/ingest/natsource"
+	"github.com/alerter/alerter/ingest/webhook"
 	"github.com/alerter/alerter/internal/yamlx"
+	"github.com/alerter/alerter/notifiers/email"
+	"github.com/alerter/alerter/notifiers/pagerduty"
+	"github.com/alerter/alerter/notifiers/slack"
+	webhooknotifier "github.com/alerter/alerter/notifiers/webhook"
 )
 
 // The values of the fake environment all contain "SECRET-", so that a leak
@@ -47,36 +57,46 @@ func envOf(m map[string]string) func(string) (string, bool) {
 
 func dur(d time.Duration) yamlx.Duration { return yamlx.Duration(d) }
 
+// notifierTypes are the built-in types as messages list them: slack,
+// email, pagerduty, webhook, console, then those added since.
+func notifierTypes() string {
+	var types []string
+	for _, p := range builtin.Notifiers() {
+		types = append(types, p.Type())
+	}
+	return strings.Join(types, ", ")
+}
+
 func TestLoadSpecExample(t *testing.T) {
-	c, err := Load("testdata/alerter.yaml", envOf(exampleEnv))
+	c, err := config.Load("testdata/alerter.yaml", envOf(exampleEnv), builtin.Plugins())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Config{
-		Server: Server{Listen: "127.0.0.1:8080", MaxBodyBytes: 1048576, MaxIngestBytes: 4 << 20},
-		NATS: NATS{
-			Embedded:  Embedded{StoreDir: "./data/nats"},
+	want := &config.Config{
+		Server: config.Server{Listen: "127.0.0.1:8080", MaxBodyBytes: 1048576, MaxIngestBytes: 4 << 20},
+		NATS: config.NATS{
+			Embedded:  config.Embedded{StoreDir: "./data/nats"},
 			Retention: dur(168 * time.Hour), AckWait: dur(10 * time.Second),
-			MaxBytes: StreamBytes{Events: 10 << 30, Alerts: 1 << 30, Rejected: 1 << 30, DeadLetters: 512 << 20},
+			MaxBytes: config.StreamBytes{Events: 10 << 30, Alerts: 1 << 30, Rejected: 1 << 30, DeadLetters: 512 << 20},
 		},
-		Rules:    RulesConfig{Paths: []string{"examples/rules"}, Watch: true},
-		Silences: Silences{MaxDuration: dur(720 * time.Hour)},
-		Lists:    map[string]ListSpec{"admins": {Values: []string{"alice"}}},
-		Sources: []Source{
-			{Name: "confluence", Type: "webhook", Format: "auto", Path: "/webhooks/confluence", Secret: "SECRET-webhook-7f3a"},
-			{Name: "bus", Type: "nats", Format: "auto", Subject: "audit.>"},
-			{Name: "confluence-dc", Type: "confluence-poll", Format: "auto", BaseURL: "https://confluence.example.com",
-				Token: "SECRET-pat-19be", Interval: dur(30 * time.Second), Overlap: dur(time.Minute), API: "auditing"},
-			{Name: "audit-file", Type: "file", Format: "confluence-auditing", Path: "/var/atlassian/confluence/log/audit/current.audit.log"},
+		Rules:    config.RulesConfig{Paths: []string{"examples/rules"}, Watch: true},
+		Silences: config.Silences{MaxDuration: dur(720 * time.Hour)},
+		Lists:    map[string]config.ListSpec{"admins": {Values: []string{"alice"}}},
+		Sources: []config.Source{
+			{Name: "confluence", Type: "webhook", Format: "auto", Settings: webhook.Config{Path: "/webhooks/confluence", Secret: "SECRET-webhook-7f3a"}},
+			{Name: "bus", Type: "nats", Format: "auto", Settings: natsource.Config{Subject: "audit.>"}},
+			{Name: "confluence-dc", Type: "confluence-poll", Format: "auto", Settings: confluence.Config{BaseURL: "https://confluence.example.com",
+				Token: "SECRET-pat-19be", Interval: dur(30 * time.Second), Overlap: dur(time.Minute), API: "auditing"}},
+			{Name: "audit-file", Type: "file", Format: "confluence-auditing", Settings: filetail.Config{Path: "/var/atlassian/confluence/log/audit/current.audit.log"}},
 		},
-		Notifiers: []Notifier{
-			{Name: "slack-secops", Type: "slack", WebhookURL: "https://hooks.slack.com/services/T0/B0/SECRET-slack-44c1",
-				APIURL: "https://slack.com/api", RatePerSecond: 1},
-			{Name: "email-secops", Type: "email", Host: "smtp.example.com", Port: 587, Username: "alerter-smtp",
-				Password: "SECRET-smtp-0d2e", TLS: "starttls", From: "alerter@example.com", To: []string{"secops@example.com"}},
-			{Name: "pagerduty-oncall", Type: "pagerduty", RoutingKey: "SECRET-pd-8a61",
-				URL: "https://events.pagerduty.com/v2/enqueue", RatePerSecond: 2},
-			{Name: "hook", Type: "webhook", URL: "https://siem.example.com/in", Secret: "SECRET-hook-5b90"},
+		Notifiers: []config.Notifier{
+			{Name: "slack-secops", Type: "slack", Settings: slack.Config{WebhookURL: "https://hooks.slack.com/services/T0/B0/SECRET-slack-44c1",
+				APIURL: "https://slack.com/api"}, RatePerSecond: 1},
+			{Name: "email-secops", Type: "email", Settings: email.Config{Host: "smtp.example.com", Port: 587, Username: "alerter-smtp",
+				Password: "SECRET-smtp-0d2e", TLS: "starttls", From: "alerter@example.com", To: []string{"secops@example.com"}}},
+			{Name: "pagerduty-oncall", Type: "pagerduty", Settings: pagerduty.Config{RoutingKey: "SECRET-pd-8a61",
+				URL: "https://events.pagerduty.com/v2/enqueue"}, RatePerSecond: 2},
+			{Name: "hook", Type: "webhook", Settings: webhooknotifier.Config{URL: "https://siem.example.com/in", Secret: "SECRET-hook-5b90"}},
 			{Name: "console", Type: "console"},
 		},
 		Routes: map[string][]string{
@@ -94,7 +114,7 @@ func TestLoadSpecExample(t *testing.T) {
 		wantJ, _ := yaml.Marshal(want)
 		t.Fatalf("got\n%s\nwant\n%s\n(%#v)", gotJ, wantJ, c)
 	}
-	if got := c.Sources[0].Secret.Value(); got != "SECRET-webhook-7f3a" {
+	if got := c.Sources[0].Settings.(webhook.Config).Secret.Value(); got != "SECRET-webhook-7f3a" {
 		t.Errorf("Secret.Value() = %q", got)
 	}
 
@@ -120,14 +140,14 @@ func TestLoadSpecExample(t *testing.T) {
 }
 
 func TestLoadExtended(t *testing.T) {
-	c, err := Load("testdata/extended.yaml", envOf(exampleEnv))
+	c, err := config.Load("testdata/extended.yaml", envOf(exampleEnv), builtin.Plugins())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Server.Listen != ":9090" || c.Server.MaxBodyBytes != 65536 || c.Server.APIToken.Value() != "SECRET-api-3c3c" {
 		t.Errorf("server: %+v", c.Server)
 	}
-	wantTokens := []Token{{Name: "alice", Token: "SECRET-alice-4d4d", Role: RoleWriter}, {Name: "dashboard", Token: "SECRET-dash-6e6e", Role: RoleViewer}}
+	wantTokens := []config.Token{{Name: "alice", Token: "SECRET-alice-4d4d", Role: config.RoleWriter}, {Name: "dashboard", Token: "SECRET-dash-6e6e", Role: config.RoleViewer}}
 	if !slices.Equal(c.Server.Tokens, wantTokens) || !c.Server.HasTokens() || !c.Server.Exposed() {
 		t.Errorf("server tokens: %+v", c.Server.Tokens)
 	}
@@ -139,7 +159,7 @@ func TestLoadExtended(t *testing.T) {
 	if c.Rules.Watch || !slices.Equal(c.Rules.Paths, []string{"rules", "more-rules/extra.yaml"}) {
 		t.Errorf("an explicit watch: false or paths were lost: %+v", c.Rules)
 	}
-	wantLists := map[string]ListSpec{
+	wantLists := map[string]config.ListSpec{
 		"admins":          {ConfluenceGroup: "confluence-administrators", Source: "cloud", Refresh: dur(10 * time.Minute)},
 		"office_networks": {Values: []string{"10.0.0.0/8", "192.168.0.0/16"}},
 		"empty":           {Values: []string{}},
@@ -153,28 +173,30 @@ func TestLoadExtended(t *testing.T) {
 	if got := c.StaticLists(); len(got) != 2 || len(got["office_networks"]) != 2 {
 		t.Errorf("StaticLists() = %v", got)
 	}
-	cloud := c.Source("cloud")
-	if cloud.BaseURL != "https://example.atlassian.net/wiki" || cloud.API != APILegacy || cloud.Overlap != 0 ||
+	cloud := c.Source("cloud").Settings.(confluence.Config)
+	if cloud.BaseURL != "https://example.atlassian.net/wiki" || cloud.API != confluence.APILegacy || cloud.Overlap != 0 ||
 		cloud.Lag != dur(5*time.Second) || cloud.Interval != dur(30*time.Second) || cloud.Password.Value() != "SECRET-cloud-aa00" {
 		t.Errorf("cloud source: %+v", cloud)
 	}
-	if g := c.Source("generic"); g.Path != "/webhooks/generic" || g.Format != "json" || g.Fields["attrs.tenant"] != "raw.tenant" {
+	if g := c.Source("generic"); g.Settings.(webhook.Config).Path != "/webhooks/generic" || g.Format != "json" || g.Fields["attrs.tenant"] != "raw.tenant" {
 		t.Errorf("generic source: %+v", g)
-	} else if !g.Insecure {
+	} else if !g.Settings.(webhook.Config).Insecure {
 		t.Error("generic source: insecure: true lost")
 	}
 	bot := c.Notifier("slack-bot")
-	if bot.Token.Value() != "SECRET-xoxb-7777" || bot.Channel != "#secops" || bot.APIURL != "http://127.0.0.1:9999/api" ||
+	botc := bot.Settings.(slack.Config)
+	if botc.Token.Value() != "SECRET-xoxb-7777" || botc.Channel != "#secops" || botc.APIURL != "http://127.0.0.1:9999/api" ||
 		bot.MaxAttempts != 5 || bot.MaxAge != dur(time.Hour) || bot.MaxBackoff != dur(30*time.Second) ||
 		bot.Timeout != dur(5*time.Second) || bot.RatePerSecond != 1 {
 		t.Errorf("slack-bot (with merged retry settings): %+v", bot)
 	}
-	if m := c.Notifier("mail"); m.Port != 25 || m.TLS != "none" || m.From != "Alerter <alerter@example.com>" || len(m.To) != 2 {
+	if m := c.Notifier("mail").Settings.(email.Config); m.Port != 25 || m.TLS != "none" || m.From != "Alerter <alerter@example.com>" || len(m.To) != 2 {
 		t.Errorf("mail: %+v", m)
 	}
 	siem := c.Notifier("siem")
-	if siem.URL != "https://siem.example.com/in" || siem.Headers["Authorization"].Value() != "Bearer SECRET-siem-9d9d" ||
-		siem.Headers["X-Tenant"].Value() != "security" || siem.RatePerSecond != 50 {
+	siemc := siem.Settings.(webhooknotifier.Config)
+	if siemc.URL != "https://siem.example.com/in" || siemc.Headers["Authorization"].Value() != "Bearer SECRET-siem-9d9d" ||
+		siemc.Headers["X-Tenant"].Value() != "security" || siem.RatePerSecond != 50 {
 		t.Errorf("siem: %+v", siem)
 	}
 	if got := c.Routes.Targets(nil, alerter.Severity("low")); got != nil {
@@ -186,13 +208,13 @@ func TestLoadExtended(t *testing.T) {
 }
 
 func TestDefault(t *testing.T) {
-	d := Default()
+	d := config.Default(builtin.Plugins())
 	if d.Server.Listen != "127.0.0.1:8080" || d.Server.MaxBodyBytes != 1<<20 || d.NATS.URL != "" ||
 		d.NATS.Embedded.StoreDir != "./data/nats" || d.NATS.Retention != dur(168*time.Hour) ||
 		!slices.Equal(d.Rules.Paths, []string{"examples/rules"}) || !d.Rules.Watch {
 		t.Errorf("Default(): %+v", d)
 	}
-	if !reflect.DeepEqual(d.Sources, []Source{{Name: "default", Type: "webhook", Format: "auto", Path: "/webhooks/default"}}) {
+	if !reflect.DeepEqual(d.Sources, []config.Source{{Name: "default", Type: "webhook", Format: "auto", Settings: webhook.Config{Path: "/webhooks/default"}}}) {
 		t.Errorf("Default() sources: %+v", d.Sources)
 	}
 	if !slices.Equal(d.NotifierNames(), []string{"console"}) || !slices.Equal(d.Routes.Targets(nil, alerter.Critical), []string{"console"}) {
@@ -203,7 +225,7 @@ func TestDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Parse("default.yaml", data, envOf(nil))
+	c, err := config.Parse("default.yaml", data, envOf(nil), builtin.Plugins())
 	if err != nil {
 		t.Fatalf("Default() does not validate: %v\n%s", err, data)
 	}
@@ -214,7 +236,7 @@ func TestDefault(t *testing.T) {
 
 func TestEmptyConfigTakesDefaults(t *testing.T) {
 	for _, src := range []string{"", "# nothing\n", "~\n", "server:\nnats:\nrules:\n"} {
-		c, err := Parse("empty.yaml", []byte(src), envOf(nil))
+		c, err := config.Parse("empty.yaml", []byte(src), envOf(nil), builtin.Plugins())
 		if err != nil {
 			t.Fatalf("%q: %v", src, err)
 		}
@@ -435,7 +457,7 @@ notifiers:
 `, []string{
 			`c.yaml:3:30: url does not apply to a console notifier (it takes only max_attempts, max_age, max_backoff, timeout, rate_per_second)`,
 			`c.yaml:4:12: name "c": already the name of the notifier at line 3`,
-			`c.yaml:4:21: type "telegram": unknown notifier type (one of slack, email, pagerduty, webhook, console)`,
+			`c.yaml:4:21: type "telegram": unknown notifier type (one of ` + notifierTypes() + `)`,
 			`c.yaml:5:5: notifier has no name`,
 		}},
 		{"notifiers: per type", `
@@ -518,7 +540,7 @@ nats: {url: "${UNCLOSED"}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse("c.yaml", []byte(tt.src), env)
+			c, err := config.Parse("c.yaml", []byte(tt.src), env, builtin.Plugins())
 			if err == nil {
 				t.Fatalf("no error; config %+v", c)
 			}
@@ -555,11 +577,11 @@ notifiers:
     from: "alerter+$$@example.com"
     to: ["${UNSET:-}secops@example.com"]
 `
-	c, err := Parse("env.yaml", []byte(src), env)
+	c, err := config.Parse("env.yaml", []byte(src), env, builtin.Plugins())
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, e := c.Sources[0], c.Notifiers[0]
+	p, e := c.Sources[0].Settings.(confluence.Config), c.Notifiers[0].Settings.(email.Config)
 	checks := []struct {
 		what      string
 		got, want any
@@ -582,14 +604,14 @@ notifiers:
 	}
 
 	// Keys are never expanded.
-	_, err = Parse("env.yaml", []byte("lists:\n  ${HOST}: [a]\n"), env)
+	_, err = config.Parse("env.yaml", []byte("lists:\n  ${HOST}: [a]\n"), env, builtin.Plugins())
 	if err == nil || !strings.Contains(err.Error(), `list name "${HOST}"`) {
 		t.Errorf("a key was expanded: %v", err)
 	}
 }
 
 func TestMissingVariable(t *testing.T) {
-	c, err := Load("testdata/alerter.yaml", envOf(map[string]string{}))
+	c, err := config.Load("testdata/alerter.yaml", envOf(map[string]string{}), builtin.Plugins())
 	if err == nil {
 		t.Fatalf("no error; config %+v", c)
 	}
@@ -608,7 +630,7 @@ func TestMissingVariable(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
-	_, err := Load("testdata/nope.yaml", nil)
+	_, err := config.Load("testdata/nope.yaml", nil, builtin.Plugins())
 	var es yamlx.Errors
 	if !errors.As(err, &es) || err.Error() != "testdata/nope.yaml: cannot read the config: no such file or directory" {
 		t.Errorf("got %v", err)
@@ -627,9 +649,9 @@ func secretValues() []string {
 }
 
 func TestSecretsNeverLeak(t *testing.T) {
-	var configs []*Config
+	var configs []*config.Config
 	for _, f := range []string{"testdata/alerter.yaml", "testdata/extended.yaml"} {
-		c, err := Load(f, envOf(exampleEnv))
+		c, err := config.Load(f, envOf(exampleEnv), builtin.Plugins())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -671,7 +693,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 	}
 
-	if got := fmt.Sprintf("%v|%v", Secret("SECRET-x"), Secret("")); got != "<secret>|" {
+	if got := fmt.Sprintf("%v|%v", config.Secret("SECRET-x"), config.Secret("")); got != "<secret>|" {
 		t.Errorf("got %q: an empty Secret prints empty, others <secret>", got)
 	}
 }
@@ -713,7 +735,7 @@ notifiers:
 routes: {default: ["${SEV}"]}
 lists: {admins: {confluence_group: g, source: "${NAME}"}}
 `
-	_, err := Parse("c.yaml", []byte(src), env)
+	_, err := config.Parse("c.yaml", []byte(src), env, builtin.Plugins())
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -751,13 +773,13 @@ func FuzzParse(f *testing.F) {
 			}
 			return []string{"1", "null", "[a]", "https://x", "30s", "true"}[len(k)%6], true
 		}
-		c, err := Parse("f.yaml", data, getenv)
+		c, err := config.Parse("f.yaml", data, getenv, builtin.Plugins())
 		if err == nil {
 			if c == nil {
 				t.Fatal("nil config without an error")
 			}
-			for _, sev := range slices.Concat(severities, []string{"default"}) {
-				for _, n := range c.Routes.Targets(nil, alerter.Severity(sev)) {
+			for _, sev := range append(alerter.Severities(), "default") {
+				for _, n := range c.Routes.Targets(nil, sev) {
 					if c.Notifier(n) == nil {
 						t.Fatalf("route %s names unknown notifier %q", sev, n)
 					}
@@ -789,7 +811,7 @@ func TestReplicasAndFailOpen(t *testing.T) {
 		{"nats: {replicas: 3}\n", "c.yaml:1:18: replicas 3: the embedded server is a single node"},
 		{"nats: {url: nats://a:4222, replicas: 7}\n", "c.yaml:1:38: replicas 7: JetStream allows 1 to 5"},
 	} {
-		c, err := Parse("c.yaml", []byte(tc.in), func(string) (string, bool) { return "", false })
+		c, err := config.Parse("c.yaml", []byte(tc.in), func(string) (string, bool) { return "", false }, builtin.Plugins())
 		if tc.err == "" {
 			if err != nil {
 				t.Errorf("%q: %v", tc.in, err)

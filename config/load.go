@@ -20,9 +20,9 @@ import (
 // Load reads the config file at path: ${VAR} references expand from getenv
 // (os.LookupEnv when nil), the file is decoded strictly, defaults are
 // applied and everything is checked. Every problem is reported at once, as
-// yamlx.Errors.
-func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
-	c, err := Check(path, getenv)
+// yamlx.Errors. plugins are the notifier types it may use.
+func Load(path string, getenv func(string) (string, bool), plugins Plugins) (*Config, error) {
+	c, err := Check(path, getenv, plugins)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +33,7 @@ func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
 // errors it also returns the config as far as it could be read (nil when it
 // could not be decoded at all), so that rules can still be checked against
 // its lists and notifiers, say where the secrets of ${VAR}s are not set.
-func Check(path string, getenv func(string) (string, bool)) (*Config, error) {
+func Check(path string, getenv func(string) (string, bool), plugins Plugins) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		var pe *fs.PathError
@@ -42,19 +42,19 @@ func Check(path string, getenv func(string) (string, bool)) (*Config, error) {
 		}
 		return nil, yamlx.Errors{{File: path, Msg: "cannot read the config: " + err.Error()}}
 	}
-	return parse(path, data, getenv)
+	return parse(path, data, getenv, plugins)
 }
 
 // Parse is Load for content; name is the file name errors carry.
-func Parse(name string, data []byte, getenv func(string) (string, bool)) (*Config, error) {
-	c, err := parse(name, data, getenv)
+func Parse(name string, data []byte, getenv func(string) (string, bool), plugins Plugins) (*Config, error) {
+	c, err := parse(name, data, getenv, plugins)
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func parse(name string, data []byte, getenv func(string) (string, bool)) (*Config, error) {
+func parse(name string, data []byte, getenv func(string) (string, bool), plugins Plugins) (*Config, error) {
 	if getenv == nil {
 		getenv = os.LookupEnv
 	}
@@ -74,11 +74,14 @@ func parse(name string, data []byte, getenv func(string) (string, bool)) (*Confi
 			"the config is a mapping of server:, nats:, rules:, lists:, sources:, notifiers: and routes:")}
 	}
 	p := &parser{
-		file:   name,
-		getenv: getenv,
-		env:    map[*yaml.Node][]string{},
-		bad:    map[*yaml.Node]bool{},
-		seen:   map[visit]bool{},
+		file:    name,
+		getenv:  getenv,
+		plugins: plugins,
+		env:     map[*yaml.Node][]string{},
+		bad:     map[*yaml.Node]bool{},
+		seen:    map[visit]bool{},
+		shapes:  map[shapeKey]reflect.Type{},
+		claims:  map[string]string{},
 	}
 	if n := selfAlias(root, map[*yaml.Node]bool{}); n != nil {
 		// Decoding would recurse without end (yamlx's check does).
@@ -103,6 +106,9 @@ func parse(name string, data []byte, getenv func(string) (string, bool)) (*Confi
 			return nil, p.result()
 		}
 	}
+	// Notifier and source entries are checked by type (p.entry): their unknown keys
+	// did not fail the Config's decoding, and are dropped now.
+	p.dropUnknown()
 	p.validate(&c, root)
 	return &c, p.result()
 }
@@ -141,9 +147,10 @@ func dropExtensions(root *yaml.Node) {
 
 // parser holds what one Parse learns about the file besides its values.
 type parser struct {
-	file   string
-	getenv func(string) (string, bool)
-	errs   yamlx.Errors
+	file    string
+	getenv  func(string) (string, bool)
+	plugins Plugins
+	errs    yamlx.Errors
 	// env names the variables each expanded scalar was made from. Their
 	// values come from outside the file and may be secrets: messages name
 	// the variables instead.
@@ -153,6 +160,11 @@ type parser struct {
 	bad     map[*yaml.Node]bool
 	seen    map[visit]bool
 	unknown []keyAt
+	// shapes are the struct types notifier entries are checked against,
+	// by type (notifierShape).
+	shapes map[shapeKey]reflect.Type
+	// claims are the values entries took that no other may (Checker.Claim).
+	claims map[string]string
 }
 
 type visit struct {
@@ -165,6 +177,8 @@ type keyAt struct{ m, k *yaml.Node }
 
 func (p *parser) result() error {
 	p.errs.Sort()
+	// A key in a mapping merged into several entries is reported once.
+	p.errs = slices.Compact(p.errs)
 	return p.errs.Err()
 }
 
@@ -324,15 +338,7 @@ func (p *parser) check(n *yaml.Node, t reflect.Type, key string) {
 	if p.isNull(n) {
 		return
 	}
-	switch {
-	case t == durationType:
-		p.duration(n, key)
-		return
-	case t == byteSizeType:
-		p.byteSize(n, key)
-		return
-	case t == listSpecType:
-		p.list(n, key)
+	if p.own(n, t, key) {
 		return
 	}
 	switch t.Kind() {
@@ -383,6 +389,26 @@ func (p *parser) check(n *yaml.Node, t reflect.Type, key string) {
 			p.check(v, ft, k.Value)
 		})
 	}
+}
+
+// own checks the values of the types that have checks of their own, and
+// tells whether t is one of them.
+func (p *parser) own(n *yaml.Node, t reflect.Type, key string) bool {
+	switch t {
+	case durationType:
+		p.duration(n, key)
+	case byteSizeType:
+		p.byteSize(n, key)
+	case listSpecType:
+		p.list(n, key)
+	case notifierType:
+		p.entry(n, key, t, p.plugins.Notifiers)
+	case sourceType:
+		p.entry(n, key, t, p.plugins.Sources)
+	default:
+		return false
+	}
+	return true
 }
 
 // mapping checks the keys of mapping n, drops repeated ones after reporting
@@ -458,6 +484,16 @@ func (p *parser) list(n *yaml.Node, key string) {
 		p.errAt(n, "list %s: give a list of values, or a mapping with confluence_group (and source, refresh)", key)
 		p.reset(n)
 	}
+}
+
+// entry checks a notifiers: or sources: entry against the keys of its
+// type. Notifier and Source decode only the common keys themselves, so
+// yamlx.Decode of the Config does not look inside; this reports the
+// unknown keys.
+func (p *parser) entry(n *yaml.Node, key string, common reflect.Type, types []Plugin) {
+	shape := p.shape(n, common, types)
+	p.check(n, shape, key)
+	p.errs = append(p.errs, p.sanitize(yamlx.Decode(p.file, n, reflect.New(shape).Interface()))...)
 }
 
 func (p *parser) duration(n *yaml.Node, key string) {

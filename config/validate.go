@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"net/mail"
 	"net/url"
-	"path"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -28,29 +27,17 @@ var (
 )
 
 var (
-	sourceTypes   = []string{SourceWebhook, SourceNATS, SourceConfluencePoll, SourceFile}
-	formats       = []string{FormatAuto, FormatConfluenceAudit, FormatConfluenceAuditing, FormatConfluenceWebhook, FormatJSON}
-	notifierTypes = []string{NotifierSlack, NotifierEmail, NotifierPagerDuty, NotifierWebhook, NotifierConsole}
-	emailTLS      = []string{TLSStartTLS, TLSImplicit, TLSNone}
+	formats = []string{FormatAuto, FormatConfluenceAudit, FormatConfluenceAuditing, FormatConfluenceWebhook, FormatJSON}
 )
 
 // Keys that apply to every source or notifier, and to each type.
 var (
-	sourceCommon = []string{"name", "type", "format", "fields"}
-	sourceKeys   = map[string][]string{
-		SourceWebhook:        {"path", "secret", "insecure"},
-		SourceNATS:           {"subject"},
-		SourceConfluencePoll: {"base_url", "token", "username", "password", "interval", "lag", "overlap", "api", "enrich_groups"},
-		SourceFile:           {"path"},
-	}
-	notifierCommon = []string{"name", "type", "max_attempts", "max_age", "max_backoff", "timeout", "rate_per_second"}
-	notifierKeys   = map[string][]string{
-		NotifierSlack:     {"webhook_url", "token", "channel", "api_url"},
-		NotifierEmail:     {"host", "port", "username", "password", "tls", "from", "to"},
-		NotifierPagerDuty: {"routing_key", "url"},
-		NotifierWebhook:   {"url", "secret", "headers"},
-		NotifierConsole:   nil,
-	}
+	sourceType   = reflect.TypeFor[Source]()
+	sourceCommon = yamlx.StructKeys(sourceType)
+	// notifierCommon are the keys of Notifier; those of each type are its
+	// Plugin's.
+	notifierType   = reflect.TypeFor[Notifier]()
+	notifierCommon = yamlx.StructKeys(notifierType)
 )
 
 // validate applies the defaults and checks what the types cannot say.
@@ -340,42 +327,13 @@ func (p *parser) lists(c *Config, n *yaml.Node) {
 	}
 }
 
-func (s *Source) defaults(has func(string) bool) {
-	if s.Format == "" {
-		s.Format = FormatAuto
-	}
-	switch s.Type {
-	case SourceWebhook:
-		if s.Path == "" && nameRE.MatchString(s.Name) {
-			s.Path = "/webhooks/" + s.Name
-		}
-	case SourceConfluencePoll:
-		s.BaseURL = strings.TrimRight(s.BaseURL, "/")
-		if !has("interval") {
-			s.Interval = yamlx.Duration(30 * time.Second)
-		}
-		if !has("overlap") {
-			s.Overlap = yamlx.Duration(time.Minute)
-		}
-		if s.API == "" {
-			s.API = APIAuditing
-			if u, err := url.Parse(s.BaseURL); err == nil && strings.HasSuffix(strings.ToLower(u.Hostname()), ".atlassian.net") {
-				s.API = APILegacy
-			}
-		}
-	}
-}
-
 func (p *parser) sources(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 	names := map[string]*yaml.Node{}
-	paths := map[string]string{}
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		n := first(at(nodes, i), parent)
-		s.defaults(p.hasIn(n))
-		field := func(key string) *yaml.Node {
-			_, v := yamlx.Get(n, key)
-			return first(v, n)
+		if s.Format == "" {
+			s.Format = FormatAuto
 		}
 		label := p.label("source", s.Name, n)
 		p.name("source", s.Name, n, names)
@@ -383,106 +341,31 @@ func (p *parser) sources(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 			_, v := yamlx.Get(n, "name")
 			p.errAt(first(v, n), "source name %q is alerter's own: its actions (silences, reloads) are events of that source", OwnSource)
 		}
-		known := p.kind("source", s.Type, sourceTypes, n)
+		known := p.kind("source", s.Type, typeNames(p.plugins.Sources), n)
 		if !slices.Contains(formats, s.Format) {
-			v := field("format")
+			_, v := yamlx.Get(n, "format")
+			v = first(v, n)
 			p.errAt(v, "%s: unknown format (one of %s)", p.subject("format", v, s.Format), strings.Join(formats, ", "))
 		}
+		pl, _ := lookup(p.plugins.Sources, s.Type)
 		if known {
-			p.applies(n, "a "+s.Type+" source", sourceCommon, sourceKeys[s.Type])
+			p.applies(n, "a "+s.Type+" source", sourceCommon, ownKeys(pl))
 		}
 		if len(s.Fields) > 0 && slices.Contains(formats, s.Format) {
 			p.fields(s, n)
 		}
-		switch s.Type {
-		case SourceWebhook:
-			v := field("path")
-			p.webhookPath(s, v)
-			switch {
-			case s.Secret == "" && !s.Insecure && c.Server.Exposed():
-				// Anyone who reaches the port could store events that
-				// fire alerts, or bury real ones: docs/running.md, sources.
-				p.errAt(n, "%s: a webhook without secret on server.listen %s takes events from anyone who reaches it: set secret, or insecure: true to say that is meant", label, c.Server.Listen)
-			case s.Secret != "" && s.Insecure:
-				p.errAt(field("insecure"), "%s: insecure: true with a secret; the secret is checked, leave insecure out", label)
-			}
-			if prev, dup := paths[s.Path]; dup && s.Path != "" {
-				p.errAt(v, "%s: already the path of source %s", p.subject("path", v, s.Path), prev)
-			} else {
-				paths[s.Path] = s.Name
-			}
-		case SourceNATS:
-			if s.Subject == "" {
-				p.missing(n, "subject", "%s: a nats source needs subject", label)
-			} else {
-				p.subjectName(s.Subject, field("subject"))
-			}
-		case SourceConfluencePoll:
-			if s.BaseURL == "" {
-				p.missing(n, "base_url", "%s: a confluence-poll source needs base_url", label)
-			} else {
-				p.url("base_url", s.BaseURL, field("base_url"), "http", "https")
-			}
-			basic := s.Username != "" || s.Password != ""
-			switch {
-			case s.Token != "" && basic:
-				p.errAt(n, "%s: give token, or username and password, not both", label)
-			case s.Token == "" && !basic:
-				if !p.bad[field("token")] {
-					p.errAt(n, "%s: a confluence-poll source needs token, or username and password", label)
-				}
-			case basic && s.Username == "":
-				p.missing(n, "username", "%s: password needs username", label)
-			case basic && s.Password == "":
-				p.missing(n, "password", "%s: username needs password", label)
-			}
-			p.positive("interval", s.Interval, n, n)
-			if s.API != APIAuditing && s.API != APILegacy {
-				v := field("api")
-				p.errAt(v, "%s: one of auditing (/rest/auditing/1.0/events, Data Center 7.x+) or legacy (/rest/api/audit, also Cloud)", p.subject("api", v, s.API))
-			}
-		case SourceFile:
-			if s.Path == "" {
-				p.missing(n, "path", "%s: a file source needs path", label)
-			}
+		if known {
+			s.Settings = p.settings(pl, n, &Checker{p: p, n: n, label: label, name: s.Name, server: &c.Server})
 		}
 	}
 }
 
-// reservedPaths are served by alerter itself (docs/api.md).
-var reservedPaths = []string{"/api", "/healthz", "/readyz", "/metrics"}
-
-func (p *parser) webhookPath(s *Source, v *yaml.Node) {
-	switch {
-	case s.Path == "":
-		// No name either; that is reported.
-	case !strings.HasPrefix(s.Path, "/") || strings.ContainsAny(s.Path, "?# \t") || path.Clean(s.Path) != s.Path:
-		p.errAt(v, "%s: a URL path such as /webhooks/%s", p.subject("path", v, s.Path), s.Name)
-	case s.Path == "/" || slices.ContainsFunc(reservedPaths, func(r string) bool {
-		return s.Path == r || strings.HasPrefix(s.Path, r+"/")
-	}):
-		p.errAt(v, "%s: taken by alerter's own routes (/, /api/, /healthz, /readyz, /metrics)", p.subject("path", v, s.Path))
+// ownKeys are the keys of a type beyond the common ones.
+func ownKeys(pl Plugin) []string {
+	if t := configType(pl); t != nil {
+		return yamlx.StructKeys(t)
 	}
-}
-
-// Our own subjects (bus.EventsSubject, bus.AlertsSubject): a source that
-// subscribes to them would read back what alerter itself publishes.
-var ownSubjects = []string{"events", "alerts", "rejected", "deadletters"}
-
-func (p *parser) subjectName(subject string, v *yaml.Node) {
-	tokens := strings.Split(subject, ".")
-	for i, t := range tokens {
-		if t == "" || strings.ContainsAny(t, " \t\r\n") || (t != "*" && t != ">" && strings.ContainsAny(t, "*>")) || (t == ">" && i != len(tokens)-1) {
-			p.errAt(v, "%s: not a NATS subject (dot-separated tokens; * stands for one token, a final > for the rest)", p.subject("subject", v, subject))
-			return
-		}
-	}
-	switch t := tokens[0]; {
-	case strings.HasPrefix(t, "$"):
-		p.errAt(v, "%s: subjects starting with $ are NATS's own", p.subject("subject", v, subject))
-	case t == "*" || t == ">" || slices.Contains(ownSubjects, t):
-		p.errAt(v, "%s: overlaps alerter's own subjects (events.>, alerts.>, rejected.>, deadletters.>); publish audit events under another prefix", p.subject("subject", v, subject))
-	}
+	return nil
 }
 
 // fields checks a json mapping by compiling it, so that a wrong target or
@@ -512,36 +395,9 @@ func (p *parser) fields(s *Source, n *yaml.Node) {
 	}
 }
 
-func (n *Notifier) defaults(has func(string) bool) {
-	switch n.Type {
-	case NotifierSlack:
-		if n.APIURL == "" {
-			n.APIURL = DefaultSlackAPIURL
-		}
-		if !has("rate_per_second") {
-			n.RatePerSecond = 1
-		}
-	case NotifierEmail:
-		if n.TLS == "" {
-			n.TLS = TLSStartTLS
-		}
-		if !has("port") {
-			switch n.TLS {
-			case TLSImplicit:
-				n.Port = 465
-			case TLSNone:
-				n.Port = 25
-			default:
-				n.Port = 587
-			}
-		}
-	case NotifierPagerDuty:
-		if n.URL == "" {
-			n.URL = DefaultPagerDutyURL
-		}
-		if !has("rate_per_second") {
-			n.RatePerSecond = 2
-		}
+func (n *Notifier) defaults(has func(string) bool, pl Plugin) {
+	if r, ok := pl.(RateDefaulter); ok && !has("rate_per_second") {
+		n.RatePerSecond = r.DefaultRate()
 	}
 	if !has("max_age") {
 		n.MaxAge = yamlx.Duration(DefaultNotifierMaxAge)
@@ -559,57 +415,17 @@ func (p *parser) notifiers(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 	for i := range c.Notifiers {
 		t := &c.Notifiers[i]
 		n := first(at(nodes, i), parent)
-		t.defaults(p.hasIn(n))
+		pl, _ := lookup(p.plugins.Notifiers, t.Type)
+		t.defaults(p.hasIn(n), pl)
 		field := func(key string) *yaml.Node {
 			_, v := yamlx.Get(n, key)
 			return first(v, n)
 		}
 		label := p.label("notifier", t.Name, n)
 		p.name("notifier", t.Name, n, names)
-		if p.kind("notifier", t.Type, notifierTypes, n) {
-			p.applies(n, "a "+t.Type+" notifier", notifierCommon, notifierKeys[t.Type])
-		}
-		switch t.Type {
-		case NotifierSlack:
-			tokenForm := t.Token != "" || t.Channel != ""
-			switch {
-			case t.WebhookURL != "" && tokenForm:
-				p.errAt(n, "%s: give webhook_url, or token and channel, not both", label)
-			case t.WebhookURL != "":
-				p.url("webhook_url", t.WebhookURL.Value(), field("webhook_url"), "http", "https")
-			case !tokenForm:
-				if !p.bad[field("webhook_url")] {
-					p.errAt(n, "%s: a slack notifier needs webhook_url, or token and channel", label)
-				}
-			case t.Token == "":
-				p.missing(n, "token", "%s: channel needs token (a bot token with chat:write)", label)
-			case t.Channel == "":
-				p.missing(n, "channel", "%s: token needs channel", label)
-			}
-			p.url("api_url", t.APIURL, field("api_url"), "http", "https")
-		case NotifierEmail:
-			p.email(t, n, label)
-		case NotifierPagerDuty:
-			if t.RoutingKey == "" {
-				p.missing(n, "routing_key", "%s: a pagerduty notifier needs routing_key", label)
-			}
-			p.url("url", t.URL, field("url"), "http", "https")
-		case NotifierWebhook:
-			if t.URL == "" {
-				p.missing(n, "url", "%s: a webhook notifier needs url", label)
-			} else {
-				p.url("url", t.URL, field("url"), "http", "https")
-			}
-			_, hn := yamlx.Get(n, "headers")
-			for _, h := range slices.Sorted(maps.Keys(t.Headers)) {
-				k, v := yamlx.Get(hn, h)
-				switch {
-				case !headerNameRE.MatchString(h):
-					p.errAt(first(k, hn, n), "headers: %q is not a header name", h)
-				case strings.ContainsAny(t.Headers[h].Value(), "\r\n\x00"):
-					p.errAt(first(v, hn, n), "%s: a header value cannot hold line breaks", p.hidden("headers."+h, v))
-				}
-			}
+		if p.kind("notifier", t.Type, typeNames(p.plugins.Notifiers), n) {
+			p.applies(n, "a "+t.Type+" notifier", notifierCommon, ownKeys(pl))
+			t.Settings = p.settings(pl, n, &Checker{p: p, n: n, label: label, name: t.Name, server: &c.Server})
 		}
 		if t.MaxAttempts < 0 {
 			v := field("max_attempts")
@@ -622,55 +438,6 @@ func (p *parser) notifiers(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 		p.positive("max_age", t.MaxAge, n, n)
 		p.positive("max_backoff", t.MaxBackoff, n, n)
 		p.positive("timeout", t.Timeout, n, n)
-	}
-}
-
-// headerNameRE is RFC 9110's token.
-var headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-func (p *parser) email(t *Notifier, n *yaml.Node, label string) {
-	field := func(key string) *yaml.Node {
-		_, v := yamlx.Get(n, key)
-		return first(v, n)
-	}
-	if t.Host == "" {
-		p.missing(n, "host", "%s: an email notifier needs host", label)
-	} else if _, _, err := net.SplitHostPort(t.Host); err == nil || strings.Contains(t.Host, "/") {
-		v := field("host")
-		p.errAt(v, "%s: a host name or address; the port goes in port", p.subject("host", v, t.Host))
-	}
-	if t.Port < 1 || t.Port > 65535 {
-		v := field("port")
-		p.errAt(v, "%s: a port is 1 to 65535", p.subject("port", v, strconv.Itoa(t.Port)))
-	}
-	if !slices.Contains(emailTLS, t.TLS) {
-		v := field("tls")
-		p.errAt(v, "%s: one of starttls, tls or none", p.subject("tls", v, t.TLS))
-	}
-	if t.From == "" {
-		p.missing(n, "from", "%s: an email notifier needs from", label)
-	} else if _, err := mail.ParseAddress(t.From); err != nil {
-		v := field("from")
-		p.errAt(v, "%s: not an e-mail address", p.subject("from", v, t.From))
-	}
-	_, tn := yamlx.Get(n, "to")
-	tos := items(tn)
-	if len(t.To) == 0 {
-		p.missing(n, "to", "%s: an email notifier needs to (a list of addresses)", label)
-	}
-	for i, to := range t.To {
-		if _, err := mail.ParseAddress(to); err != nil {
-			v := first(at(tos, i), tn, n)
-			p.errAt(v, "%s: not an e-mail address", p.subject("to", v, to))
-		}
-	}
-	switch {
-	case t.Username != "" && t.Password == "":
-		p.missing(n, "password", "%s: username needs password", label)
-	case t.Username == "" && t.Password != "":
-		p.missing(n, "username", "%s: password needs username", label)
-	case t.Password != "" && t.TLS == TLSNone && !loopback(t.Host):
-		p.errAt(field("tls"), "%s: tls none would send the SMTP password in clear text; use starttls or tls", label)
 	}
 }
 

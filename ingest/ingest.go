@@ -10,8 +10,32 @@ package ingest
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/alerter/alerter/event"
+)
+
+// Counters are what every source counts, in the one shape /metrics reads
+// (docs/api.md, Metrics): alerter_events_received_total{source,type} and
+// alerter_events_rejected_total{source,reason}. They point at the source's
+// own Stats, which keep more detail.
+type Counters struct {
+	// Received are the events taken in and stored, duplicates included.
+	Received *atomic.Int64
+	// Rejected are the requests, messages or lines refused, by reason.
+	Rejected map[string]*atomic.Int64
+}
+
+// Reasons a source refuses input, the reason label of
+// alerter_events_rejected_total.
+const (
+	Malformed    = "malformed"    // did not parse as events
+	Unauthorized = "unauthorized" // a signature or token did not check
+	TooLarge     = "too_large"    // a body or line past its limit
+	Refused      = "refused"      // the wrong method or content type
+	Unavailable  = "unavailable"  // could not be stored now (503)
+	NotAnEvent   = "not_an_event" // a message kept aside as no event
+	Dropped      = "dropped"      // messages the server dropped as we were slow
 )
 
 // Sink stores normalized events of one source. Store returns once every

@@ -1,6 +1,7 @@
 // Package notifiers holds what every alert target shares: how a failed
-// delivery says whether to try again, and when. The targets themselves are
-// in the sub-packages (slack, email, pagerduty, webhook, console).
+// delivery says whether to try again, and when, and what a notifier type
+// provides (Plugin). The types are the sub-packages, each with its Plugin;
+// package builtin lists them.
 package notifiers
 
 import (

@@ -16,15 +16,12 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/internal/yamlx"
-	"github.com/alerter/alerter/notifiers/console"
-	"github.com/alerter/alerter/notifiers/email"
-	"github.com/alerter/alerter/notifiers/pagerduty"
-	slacknotifier "github.com/alerter/alerter/notifiers/slack"
 	"github.com/alerter/alerter/rules"
 	"github.com/alerter/alerter/ruletest"
 )
@@ -562,19 +559,17 @@ func (s *Service) playgroundSlot(ctx context.Context) (release func(), ok bool) 
 // and without its credentials.
 func preview(a *alerter.Alert, nc *config.Notifier, externalURL string) Notification {
 	n := Notification{Alert: a.ID, Target: nc.Name, Type: nc.Type, Subject: a.Title, Text: a.Text}
-	switch nc.Type {
-	case config.NotifierConsole:
-		n.Text = console.Line(a)
-	case config.NotifierSlack:
-		m := slacknotifier.Render(a, externalURL)
-		n.Text, n.Body = m.Text, map[string]any{"text": m.Text, "blocks": m.Blocks}
-	case config.NotifierEmail:
-		n.Subject, n.Text = email.Subject(a), email.Text(a, externalURL)
-	case config.NotifierPagerDuty:
-		ev := pagerduty.Preview(a, externalURL)
-		n.Subject, n.Body = ev.Payload.Summary, ev
-	case config.NotifierWebhook:
-		n.Body = a
+	p, ok := builtin.Notifiers().Lookup(nc.Type)
+	if !ok {
+		return n
 	}
+	pv := p.Preview(a, *nc, externalURL)
+	if pv.Subject != "" {
+		n.Subject = pv.Subject
+	}
+	if pv.Text != "" {
+		n.Text = pv.Text
+	}
+	n.Body = pv.Body
 	return n
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/rules"
@@ -19,7 +20,7 @@ func FuzzEvaluate(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	cfg := config.Default()
+	cfg := config.Default(builtin.Plugins())
 	s := &Service{cfg: cfg, eng: engine.New(set, &engine.MemStore{})}
 	f.Add("id: try\nseverity: high\nwhen: event.actor.nmae == \"zoe\"\n", setting("x1", "zoe", "2024-05-14T10:00:00Z"))
 	f.Add("id: try\nseverity: critical\nwhen: event.actor.name == \"zoe\"\ntitle: \"{{ event.actor.name }} did it\"\ndedup: {by: [event.ip], window: 1h}\n",

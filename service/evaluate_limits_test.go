@@ -11,6 +11,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/rules"
@@ -82,7 +83,7 @@ func TestEvaluateStopsWithItsContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Service{cfg: config.Default(), eng: engine.New(set, &engine.MemStore{})}
+	s := &Service{cfg: config.Default(builtin.Plugins()), eng: engine.New(set, &engine.MemStore{})}
 	var events []string
 	for i := range 200 {
 		events = append(events, setting(fmt.Sprint("x", i), "zoe", "2024-05-14T10:00:00Z"))

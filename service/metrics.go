@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -11,13 +10,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/alerter/alerter/ingest"
 )
 
 // sourceStats are a source's counters, read when metrics are scraped.
 type sourceStats struct {
 	name, typ string
-	received  *atomic.Int64            // events taken and stored (duplicates included)
-	rejected  map[string]*atomic.Int64 // by reason
+	ingest.Counters
 }
 
 // metrics returns the /metrics handler. Everything is read from the
@@ -72,8 +72,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	for _, src := range s.sourceStats {
-		counter(descEventsIn, src.received.Load(), src.name, src.typ)
-		for reason, n := range src.rejected {
+		counter(descEventsIn, src.Received.Load(), src.name, src.typ)
+		for reason, n := range src.Rejected {
 			counter(descRejected, n.Load(), src.name, reason)
 		}
 	}

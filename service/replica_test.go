@@ -13,6 +13,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/internal/natscluster"
 )
@@ -181,7 +182,7 @@ rules: {paths: [testdata/rules.yaml]}
 sources: [{name: hook, type: webhook}]
 notifiers: [{name: console, type: console}, {name: quiet, type: console}]
 routes: {default: [console]}
-`, listen, c.URLs(i))), nil)
+`, listen, c.URLs(i))), nil, builtin.Plugins())
 		if err != nil {
 			t.Fatal(err)
 		}

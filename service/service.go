@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
@@ -32,11 +33,7 @@ import (
 	"github.com/alerter/alerter/ingest/filetail"
 	"github.com/alerter/alerter/ingest/natsource"
 	"github.com/alerter/alerter/ingest/webhook"
-	"github.com/alerter/alerter/notifiers/console"
-	"github.com/alerter/alerter/notifiers/email"
-	"github.com/alerter/alerter/notifiers/pagerduty"
-	slacknotifier "github.com/alerter/alerter/notifiers/slack"
-	webhooknotifier "github.com/alerter/alerter/notifiers/webhook"
+	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/silences"
 	"github.com/alerter/alerter/statestore"
 )
@@ -358,37 +355,17 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 	return nil
 }
 
-// newNotifier builds the notifier of a config entry; nil for types not
-// available in this build.
+// newNotifier builds the notifier of a config entry.
 func (s *Service) newNotifier(nc config.Notifier) (Notifier, error) {
 	if n, ok := s.opt.notifiers[nc.Name]; ok {
 		return n, nil
 	}
-	return NewNotifier(s.cfg, nc, s.opt.Stdout, s.log)
+	return builtin.Notifiers().New(nc, notifiers.Deps{ExternalURL: s.cfg.Server.ExternalURL, Logger: s.log, Stdout: s.opt.Stdout})
 }
 
 // Notifier sends one alert to one target.
 type Notifier interface {
 	Notify(ctx context.Context, a *alerter.Alert) error
-}
-
-// NewNotifier builds the notifier of a config entry, as the service does
-// (alerter notify test uses it); nil for types not available in this
-// build. Console notifiers print on stdout.
-func NewNotifier(cfg *config.Config, nc config.Notifier, stdout io.Writer, log *slog.Logger) (Notifier, error) {
-	switch nc.Type {
-	case config.NotifierConsole:
-		return console.New(stdout), nil
-	case config.NotifierSlack:
-		return slacknotifier.New(nc, slacknotifier.Options{ExternalURL: cfg.Server.ExternalURL, Logger: log})
-	case config.NotifierWebhook:
-		return webhooknotifier.New(nc, webhooknotifier.Options{ExternalURL: cfg.Server.ExternalURL, Logger: log})
-	case config.NotifierEmail:
-		return email.New(nc, email.Options{ExternalURL: cfg.Server.ExternalURL, Logger: log})
-	case config.NotifierPagerDuty:
-		return pagerduty.New(nc, pagerduty.Options{ExternalURL: cfg.Server.ExternalURL, Logger: log})
-	}
-	return nil, nil
 }
 
 // openReplays opens the bucket of signed webhook requests already taken,
@@ -425,8 +402,9 @@ func (s *Service) sources(ctx context.Context, replicas int) error {
 	var replays webhook.Replays
 	for _, src := range s.cfg.Sources {
 		switch src.Type {
-		case config.SourceWebhook:
-			if replays == nil && src.Secret != "" {
+		case webhook.Type:
+			secret := webhook.ConfigOf(src).Secret
+			if replays == nil && secret != "" {
 				r, err := s.openReplays(ctx, replicas)
 				if err != nil {
 					return err
@@ -434,33 +412,27 @@ func (s *Service) sources(ctx context.Context, replicas int) error {
 				replays = r
 			}
 			opt := webhook.Options{MaxBody: s.cfg.Server.MaxBodyBytes, Limiter: limiter, Log: s.log}
-			if src.Secret != "" {
+			if secret != "" {
 				opt.Replays = replays
 			}
 			h, err := webhook.New(src, s.streams, opt)
 			if err != nil {
 				return err
 			}
-			path := src.Path
+			path := webhook.ConfigOf(src).Path
 			if path == "" {
 				path = "/webhooks/" + src.Name
 			}
 			s.webhooks[path] = h
-			st := h.Stats()
-			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Accepted, rejected: map[string]*atomic.Int64{
-				"malformed": &st.Malformed, "unauthorized": &st.Denied, "too_large": &st.TooLarge, "refused": &st.Refused, "unavailable": &st.Failed,
-			}})
-		case config.SourceNATS:
+			s.sourceStats = append(s.sourceStats, sourceStats{src.Name, src.Type, h.Counters()})
+		case natsource.Type:
 			n, err := natsource.New(src, s.nc, s.js, s.streams, s.streams, natsource.Options{Logger: s.log, Replicas: replicas})
 			if err != nil {
 				return err
 			}
 			s.inputs = append(s.inputs, input{"source " + src.Name, n.Run, n.Ready()})
-			st := n.Stats()
-			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Events, rejected: map[string]*atomic.Int64{
-				"not_an_event": &st.Rejected, "dropped": &st.Dropped,
-			}})
-		case config.SourceFile:
+			s.sourceStats = append(s.sourceStats, sourceStats{src.Name, src.Type, n.Counters()})
+		case filetail.Type:
 			if err := s.openCheckpoints(ctx, replicas); err != nil {
 				return err
 			}
@@ -469,11 +441,8 @@ func (s *Service) sources(ctx context.Context, replicas int) error {
 				return err
 			}
 			s.inputs = append(s.inputs, input{"source " + src.Name, f.Run, nil})
-			st := f.Stats()
-			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Events, rejected: map[string]*atomic.Int64{
-				"malformed": &st.Malformed, "too_large": &st.Oversized,
-			}})
-		case config.SourceConfluencePoll:
+			s.sourceStats = append(s.sourceStats, sourceStats{src.Name, src.Type, f.Counters()})
+		case confluence.Type:
 			if err := s.openCheckpoints(ctx, replicas); err != nil {
 				return err
 			}
@@ -483,10 +452,7 @@ func (s *Service) sources(ctx context.Context, replicas int) error {
 				return err
 			}
 			s.inputs = append(s.inputs, input{"source " + src.Name, p.Run, nil})
-			st := p.Stats()
-			s.sourceStats = append(s.sourceStats, sourceStats{name: src.Name, typ: src.Type, received: &st.Stored, rejected: map[string]*atomic.Int64{
-				"malformed": &st.BadEvents,
-			}})
+			s.sourceStats = append(s.sourceStats, sourceStats{src.Name, src.Type, p.Counters()})
 			d, err := confluence.NewDirectory(src, copt)
 			if err != nil {
 				return err
@@ -495,7 +461,7 @@ func (s *Service) sources(ctx context.Context, replicas int) error {
 				s.dirs = map[string]*confluence.Directory{}
 			}
 			s.dirs[src.Name] = d
-			if src.EnrichGroups {
+			if confluence.ConfigOf(src).EnrichGroups {
 				s.enrichFrom(src, d)
 			}
 		default:
@@ -526,7 +492,7 @@ func (s *Service) enrichFrom(src config.Source, d *confluence.Directory) {
 	} else {
 		g.fallback = nil // several: events without a system are ambiguous
 	}
-	g.bySystem[strings.TrimRight(src.BaseURL, "/")] = d
+	g.bySystem[strings.TrimRight(confluence.ConfigOf(src).BaseURL, "/")] = d
 }
 
 // Ready is closed once every source takes events.

@@ -15,6 +15,7 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/internal/syncbuf"
 )
@@ -64,7 +65,7 @@ func startWith(t *testing.T, dir, sources string) *running {
 // The console prints into the running's out, unless opt says otherwise.
 func run(t *testing.T, yaml string, env map[string]string, opt Options) *running {
 	t.Helper()
-	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, builtin.Plugins())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	json "github.com/goccy/go-json"
 
+	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/service"
 )
@@ -84,7 +85,7 @@ notifiers:
   - {name: siem, type: webhook, url: "http://127.0.0.1:1/in", max_attempts: 2, max_backoff: 1s}
 routes: {high: [console, siem], default: [console]}
 `, tokens, filepath.Join(t.TempDir(), "nats"))
-	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(string) (string, bool) { return "", false }, builtin.Plugins())
 	if err != nil {
 		t.Fatal(err)
 	}

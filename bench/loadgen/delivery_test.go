@@ -129,7 +129,7 @@ func TestSlackSinkAccounting(t *testing.T) {
 	sink := newSlackSink()
 	srv := httptest.NewServer(sink)
 	defer srv.Close()
-	n, err := slacknotifier.New(config.Notifier{Name: slackTarget, Type: "slack", WebhookURL: config.Secret(srv.URL + slackPath)},
+	n, err := slacknotifier.New(config.Notifier{Name: slackTarget, Type: "slack", Settings: slacknotifier.Config{WebhookURL: config.Secret(srv.URL + slackPath)}},
 		slacknotifier.Options{ExternalURL: loadExternalURL})
 	if err != nil {
 		t.Fatal(err)

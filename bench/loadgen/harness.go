@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/service"
@@ -102,7 +103,7 @@ func startHarness(ctx context.Context, rulesPath, storeDir string, to targets, l
 	if to.externalURL != "" {
 		server = fmt.Sprintf(", external_url: %q", to.externalURL)
 	}
-	cfg, err := config.Parse("loadgen.yaml", fmt.Appendf(nil, harnessConfig, server, h.dir, rulesPath, to.yaml), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse("loadgen.yaml", fmt.Appendf(nil, harnessConfig, server, h.dir, rulesPath, to.yaml), func(string) (string, bool) { return "", false }, builtin.Plugins())
 	if err != nil {
 		return nil, err
 	}

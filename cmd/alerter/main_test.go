@@ -19,6 +19,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/internal/natscluster"
 	"github.com/alerter/alerter/service"
@@ -508,7 +509,7 @@ func startService(t *testing.T, dir, yaml string) (svc *service.Service, stop fu
 	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, err := config.Load(file, os.LookupEnv)
+	c, err := config.Load(file, os.LookupEnv, builtin.Plugins())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/notifiers"
-	"github.com/alerter/alerter/service"
 )
 
 const notifyUsage = `Usage: alerter notify test [--config FILE] [--severity SEVERITY] NOTIFIER
@@ -50,13 +50,10 @@ func notifyCmd(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintf(s.err, "alerter notify test: no notifier %q (configured: %v)\n", name, cfg.NotifierNames())
 		return 1
 	}
-	n, err := service.NewNotifier(cfg, *nc, s.out, slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	n, err := builtin.Notifiers().New(*nc, notifiers.Deps{ExternalURL: cfg.Server.ExternalURL, Stdout: s.out,
+		Logger: slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		fmt.Fprintf(s.err, "alerter notify test: %v\n", err)
-		return 1
-	}
-	if n == nil {
-		fmt.Fprintf(s.err, "alerter notify test: notifier type %s is not available in this build\n", nc.Type)
 		return 1
 	}
 	a := notifiers.TestAlert(name, alerter.Severity(*sev), time.Now().UTC())

@@ -17,6 +17,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
@@ -120,7 +121,7 @@ func validateCmd(ctx context.Context, args []string, s stdio) int {
 		// A config with errors (an unset ${VAR}, say) is reported, and the
 		// rules are still checked against what of it could be read.
 		var err error
-		cfg, err = config.Check(*cfgFile, os.LookupEnv)
+		cfg, err = config.Check(*cfgFile, os.LookupEnv, builtin.Plugins())
 		if err != nil {
 			printErr(s, err)
 			cfgOK = false
@@ -375,7 +376,7 @@ func replayEvents(ctx context.Context, cfg *config.Config, eventsFile, format st
 	var evs []event.Event
 	if since > 0 {
 		if cfg == nil {
-			cfg = config.Default()
+			cfg = config.Default(builtin.Plugins())
 		}
 		var err error
 		evs, err = storedEvents(ctx, cfg, since)

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/service"
 )
@@ -87,9 +88,9 @@ func runCmd(ctx context.Context, args []string, s stdio) int {
 // there is none; errors are printed.
 func loadConfig(path string, s stdio) (*config.Config, bool) {
 	if path == "" {
-		return config.Default(), true
+		return config.Default(builtin.Plugins()), true
 	}
-	cfg, err := config.Load(path, os.LookupEnv)
+	cfg, err := config.Load(path, os.LookupEnv, builtin.Plugins())
 	if err != nil {
 		printErr(s, err)
 		return nil, false

@@ -126,16 +126,17 @@ type client struct {
 }
 
 func newClient(src config.Source, opt Options, stats *Stats) (*client, error) {
-	base := strings.TrimRight(src.BaseURL, "/")
+	cfg := ConfigOf(src)
+	base := strings.TrimRight(cfg.BaseURL, "/")
 	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("source %s: base_url %q: want an absolute http(s) URL", src.Name, src.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: base_url %q does not parse", src.Name, cfg.BaseURL)
 	}
 	c := &client{source: src.Name, base: base, opt: opt, stats: stats}
 	if c.stats == nil {
 		c.stats = new(Stats)
 	}
-	token, user, pass := src.Token.Value(), src.Username, src.Password.Value()
+	token, user, pass := cfg.Token.Value(), cfg.Username, cfg.Password.Value()
 	switch {
 	case token != "":
 		c.auth = func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }

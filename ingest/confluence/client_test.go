@@ -120,8 +120,8 @@ func TestNoRedirectOffOrigin(t *testing.T) {
 	defer base.Close()
 
 	for _, src := range []config.Source{
-		{Name: "pat", BaseURL: base.URL, Token: "PAT-SECRET-123"},
-		{Name: "basic", BaseURL: base.URL, Username: "alerter", Password: "PASSWORD-xyz"},
+		{Name: "pat", Settings: Config{BaseURL: base.URL, Token: "PAT-SECRET-123"}},
+		{Name: "basic", Settings: Config{BaseURL: base.URL, Username: "alerter", Password: "PASSWORD-xyz"}},
 	} {
 		t.Run(src.Name, func(t *testing.T) {
 			c, err := newClient(src, Options{Sleep: func(context.Context, time.Duration) error { return nil }}.withDefaults(), nil)

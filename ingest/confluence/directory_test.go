@@ -75,7 +75,7 @@ func TestGroupMembersCloud(t *testing.T) {
 	f := newFake(t, clock)
 	f.groups["site-admins"] = []member{{accountID: "557058:a"}, {accountID: "557058:b"}, {accountID: "557058:c"}}
 	src := f.source()
-	src.BaseURL = "http://acme.atlassian.net/wiki"
+	edit(&src, func(c *Config) { c.BaseURL = "http://acme.atlassian.net/wiki" })
 	d := newDirectory(t, src, Options{Client: cloudClient(f), Now: clock.Now, Sleep: clock.Sleep, PageSize: 2})
 	got, err := d.GroupMembers(context.Background(), "site-admins")
 	if err != nil {
@@ -213,7 +213,7 @@ func TestDirectorySecrets(t *testing.T) {
 	clock := newClock(at(9, 0, 0))
 	f := newFake(t, clock)
 	src := f.source()
-	src.Token = "wrong-" + testToken
+	edit(&src, func(c *Config) { c.Token = "wrong-" + testToken })
 	var logs logBuffer
 	d := newDirectory(t, src, Options{Logger: logs.logger(), Now: clock.Now, Sleep: clock.Sleep})
 	_, err := d.GroupMembers(context.Background(), "confluence-administrators")

@@ -561,15 +561,14 @@ func (f *fakeConfluence) serveDirectory(w http.ResponseWriter, r *http.Request, 
 // source is a confluence-poll source of the fake, as config loads it.
 func (f *fakeConfluence) source() config.Source {
 	return config.Source{
-		Name:     "confluence-dc",
-		Type:     config.SourceConfluencePoll,
-		Format:   config.FormatAuto,
-		BaseURL:  f.URL(),
-		Token:    config.Secret(f.token),
-		Interval: yamlx.Duration(5 * time.Minute),
-		Lag:      yamlx.Duration(time.Minute),
-		Overlap:  yamlx.Duration(7 * time.Minute),
-		API:      config.APIAuditing,
+		Name:   "confluence-dc",
+		Type:   Type,
+		Format: config.FormatAuto, Settings: Config{BaseURL: f.URL(),
+			Token:    config.Secret(f.token),
+			Interval: yamlx.Duration(5 * time.Minute),
+			Lag:      yamlx.Duration(time.Minute),
+			Overlap:  yamlx.Duration(7 * time.Minute),
+			API:      APIAuditing},
 	}
 }
 
@@ -592,4 +591,11 @@ func cloudClient(f *fakeConfluence) *http.Client {
 	}}
 	f.t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// edit changes the confluence-poll keys of src.
+func edit(src *config.Source, f func(*Config)) {
+	c := ConfigOf(*src)
+	f(&c)
+	src.Settings = c
 }

@@ -111,11 +111,11 @@ type checkpoint struct {
 }
 
 // NewPoller returns the poller of src, a confluence-poll source as config
-// loads it (defaults applied), storing into sink and keeping its position
-// in cps.
+// loads it (defaults applied, keys checked), storing into sink and keeping
+// its position in cps.
 func NewPoller(src config.Source, sink ingest.Sink, cps ingest.Checkpoints, opt Options) (*Poller, error) {
-	if src.Type != config.SourceConfluencePoll {
-		return nil, fmt.Errorf("source %s: type %q is not %s", src.Name, src.Type, config.SourceConfluencePoll)
+	if src.Type != Type {
+		return nil, fmt.Errorf("source %s: type %q is not %s", src.Name, src.Type, Type)
 	}
 	if src.Name == "" {
 		return nil, errors.New("confluence-poll source without a name")
@@ -127,24 +127,22 @@ func NewPoller(src config.Source, sink ingest.Sink, cps ingest.Checkpoints, opt 
 	if opt.MaxWindow <= 0 {
 		opt.MaxWindow = defaultMaxWindow
 	}
+	c := ConfigOf(src)
 	p := &Poller{
 		src:      src,
-		api:      src.API,
+		api:      c.API,
 		key:      "poll." + src.Name,
 		sink:     sink,
 		cps:      cps,
 		opt:      opt,
 		log:      opt.Logger,
-		interval: time.Duration(src.Interval),
-		lag:      time.Duration(src.Lag),
-		overlap:  time.Duration(src.Overlap),
+		interval: time.Duration(c.Interval),
+		lag:      time.Duration(c.Lag),
+		overlap:  time.Duration(c.Overlap),
 		pageSize: opt.PageSize,
 	}
 	if p.interval <= 0 {
 		p.interval = defaultInterval
-	}
-	if p.lag < 0 || p.overlap < 0 {
-		return nil, fmt.Errorf("source %s: lag and overlap must not be negative", src.Name)
 	}
 	if p.pageSize <= 0 {
 		p.pageSize = defaultPageSize
@@ -153,23 +151,27 @@ func NewPoller(src config.Source, sink ingest.Sink, cps ingest.Checkpoints, opt 
 	if p.c, err = newClient(src, opt, &p.stats); err != nil {
 		return nil, err
 	}
-	switch p.api {
-	case "":
+	if p.api == "" {
 		// What config defaults to; repeated for callers that build a Source
 		// by hand.
-		p.api = config.APIAuditing
+		p.api = APIAuditing
 		if isCloud(p.c.base) {
-			p.api = config.APILegacy
+			p.api = APILegacy
 		}
-	case config.APIAuditing, config.APILegacy:
-	default:
-		return nil, fmt.Errorf("source %s: api %q: want %s or %s", src.Name, src.API, config.APIAuditing, config.APILegacy)
 	}
 	return p, nil
 }
 
 // Stats returns the poller's counters.
 func (p *Poller) Stats() *Stats { return &p.stats }
+
+// Counters are the poller's counters in the shape every source shares.
+func (p *Poller) Counters() ingest.Counters {
+	st := &p.stats
+	return ingest.Counters{Received: &st.Stored, Rejected: map[string]*atomic.Int64{
+		ingest.Malformed: &st.BadEvents,
+	}}
+}
 
 // Run polls until ctx is done, then returns nil: a window every interval, at
 // once while it is behind, and with a growing delay (up to MaxBackoff) while
@@ -347,11 +349,11 @@ func (p *Poller) resolveSelf(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	p.self = identity{name: p.src.Username}
+	p.self = identity{name: ConfigOf(p.src).Username}
 	if !p.selfWarned {
 		p.selfWarned = true
 		msg := "cannot tell the poller's own account; its own audit-search events are kept until it can"
-		if p.src.Username != "" {
+		if ConfigOf(p.src).Username != "" {
 			msg = "cannot tell the poller's own account; its own audit-search events are recognised by the configured username until it can"
 		}
 		p.log.Warn(msg, "source", p.src.Name, "error", err)
@@ -361,7 +363,7 @@ func (p *Poller) resolveSelf(ctx context.Context) {
 // read returns the events of [from, to], newest first, as the API gives
 // them.
 func (p *Poller) read(ctx context.Context, from, to time.Time) ([]event.Event, error) {
-	if p.api == config.APILegacy {
+	if p.api == APILegacy {
 		return p.readLegacy(ctx, from, to)
 	}
 	return p.readAuditing(ctx, from, to)

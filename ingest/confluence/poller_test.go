@@ -16,7 +16,6 @@ import (
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/event"
-	"github.com/alerter/alerter/internal/yamlx"
 )
 
 // instantRE is how Instant.parse wants from and to: UTC, to the ms.
@@ -238,7 +237,7 @@ func TestPollerLegacy(t *testing.T) {
 		t.Fatalf("fixture has %d events, want 10", len(want))
 	}
 	src := f.source()
-	src.API = config.APILegacy
+	edit(&src, func(c *Config) { c.API = APILegacy })
 	sink, cps := newSink(), newCheckpoints()
 	opt := Options{Now: clock.Now, Sleep: clock.Sleep, PageSize: 3}
 	p := newPoller(t, src, sink, cps, opt)
@@ -462,7 +461,9 @@ func TestPollerAuthFailures(t *testing.T) {
 				}
 			}
 			src := f.source()
-			src.Token, src.Username, src.Password = config.Secret(tt.token), tt.user, config.Secret(tt.pass)
+			edit(&src, func(c *Config) {
+				c.Token, c.Username, c.Password = config.Secret(tt.token), tt.user, config.Secret(tt.pass)
+			})
 			var logs logBuffer
 			cps := newCheckpoints()
 			ctx, cancel := context.WithCancel(context.Background())
@@ -540,7 +541,7 @@ func TestPollerOwnSearches(t *testing.T) {
 			src := f.source()
 			if tt.basic {
 				f.token, f.user, f.pass = "", svcUser, testPassword
-				src.Token, src.Username, src.Password = "", svcUser, testPassword
+				edit(&src, func(c *Config) { c.Token, c.Username, c.Password = "", svcUser, testPassword })
 			}
 			var logs logBuffer
 			sink := newSink()
@@ -739,22 +740,37 @@ func TestBoundary(t *testing.T) {
 	}
 }
 
+// TestValidate: config refuses what a poller cannot run with.
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct{ name, keys, want string }{
+		{"relative base", "base_url: confluence.example.com, token: t", "base_url: not an absolute http or https URL"},
+		{"unknown api", "base_url: 'https://c.example.com', token: t, api: graphql", `api "graphql": one of auditing`},
+		{"negative overlap", "base_url: 'https://c.example.com', token: t, overlap: -1s", "a duration cannot be negative"},
+		{"no credentials", "base_url: 'https://c.example.com'", "needs token, or username and password"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse("c.yaml", []byte("sources: [{name: c, type: confluence-poll, "+tc.keys+"}]"), nil,
+				config.Plugins{Sources: []config.Plugin{Plugin{}}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestNewPoller(t *testing.T) {
-	ok := config.Source{Name: "c", Type: config.SourceConfluencePoll, BaseURL: "https://confluence.example.com", Token: "t"}
+	ok := config.Source{Name: "c", Type: Type, Settings: Config{BaseURL: "https://confluence.example.com", Token: "t"}}
 	tests := []struct {
 		name    string
 		edit    func(*config.Source)
 		wantErr string
 		wantAPI string
 	}{
-		{name: "defaults", edit: func(*config.Source) {}, wantAPI: config.APIAuditing},
-		{name: "cloud defaults to legacy", edit: func(s *config.Source) { s.BaseURL = "https://acme.atlassian.net/wiki" }, wantAPI: config.APILegacy},
-		{name: "explicit legacy", edit: func(s *config.Source) { s.API = config.APILegacy }, wantAPI: config.APILegacy},
-		{name: "wrong type", edit: func(s *config.Source) { s.Type = config.SourceWebhook }, wantErr: "is not confluence-poll"},
-		{name: "no credentials", edit: func(s *config.Source) { s.Token = "" }, wantErr: "no credentials"},
-		{name: "relative base", edit: func(s *config.Source) { s.BaseURL = "confluence.example.com" }, wantErr: "absolute http(s) URL"},
-		{name: "unknown api", edit: func(s *config.Source) { s.API = "graphql" }, wantErr: `api "graphql"`},
-		{name: "negative overlap", edit: func(s *config.Source) { s.Overlap = yamlx.Duration(-time.Second) }, wantErr: "negative"},
+		{name: "defaults", edit: func(*config.Source) {}, wantAPI: APIAuditing},
+		{name: "cloud defaults to legacy", edit: func(s *config.Source) { edit(s, func(c *Config) { c.BaseURL = "https://acme.atlassian.net/wiki" }) }, wantAPI: APILegacy},
+		{name: "explicit legacy", edit: func(s *config.Source) { edit(s, func(c *Config) { c.API = APILegacy }) }, wantAPI: APILegacy},
+		{name: "wrong type", edit: func(s *config.Source) { s.Type = "webhook" }, wantErr: "is not confluence-poll"},
+		{name: "no credentials", edit: func(s *config.Source) { edit(s, func(c *Config) { c.Token = "" }) }, wantErr: "no credentials"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

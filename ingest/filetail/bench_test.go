@@ -41,7 +41,7 @@ func BenchmarkTail(b *testing.B) {
 		b.Fatal(err)
 	}
 	want := 1000 * lines
-	src := config.Source{Name: sourceName, Path: path}
+	src := config.Source{Name: sourceName, Settings: Config{Path: path}}
 	opt := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PollInterval: time.Millisecond}
 	b.SetBytes(int64(len(data)) * 1000)
 	runs := 0

@@ -132,16 +132,17 @@ type batch struct {
 	line    int64 // number of the last line
 }
 
-// New returns a tail of src.Path (a file or a glob pattern) that stores
+// New returns a tail of its path (a file or a glob pattern) that stores
 // events through sink and keeps its position in cps.
 func New(src config.Source, sink ingest.Sink, cps ingest.Checkpoints, opt Options) (*Tail, error) {
-	if src.Type != "" && src.Type != config.SourceFile {
-		return nil, fmt.Errorf("source %s: type %s is not %s", src.Name, src.Type, config.SourceFile)
+	if src.Type != "" && src.Type != Type {
+		return nil, fmt.Errorf("source %s: type %s is not %s", src.Name, src.Type, Type)
 	}
 	if src.Name == "" {
 		return nil, errors.New("file source without a name")
 	}
-	if src.Path == "" {
+	file := ConfigOf(src).Path
+	if file == "" {
 		return nil, fmt.Errorf("source %s: no path", src.Name)
 	}
 	if sink == nil || cps == nil {
@@ -154,14 +155,14 @@ func New(src config.Source, sink ingest.Sink, cps ingest.Checkpoints, opt Option
 	if err := event.CheckFormat(format); err != nil {
 		return nil, fmt.Errorf("source %s: %w", src.Name, err)
 	}
-	path, err := filepath.Abs(src.Path)
+	path, err := filepath.Abs(file)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: path %s: %w", src.Name, src.Path, err)
+		return nil, fmt.Errorf("source %s: path %s: %w", src.Name, file, err)
 	}
 	pattern := strings.ContainsAny(path, "*?[")
 	if pattern {
 		if _, err := filepath.Match(path, ""); err != nil {
-			return nil, fmt.Errorf("source %s: path %s: %w", src.Name, src.Path, err)
+			return nil, fmt.Errorf("source %s: path %s: %w", src.Name, file, err)
 		}
 	}
 	if opt.PollInterval < 0 || opt.BatchSize < 0 || opt.MaxLineBytes < 0 || opt.MinBackoff < 0 || opt.MaxBackoff < 0 {
@@ -204,6 +205,14 @@ func New(src config.Source, sink ingest.Sink, cps ingest.Checkpoints, opt Option
 
 // Stats returns the tail's counters.
 func (t *Tail) Stats() *Stats { return &t.stats }
+
+// Counters are the tail's counters in the shape every source shares.
+func (t *Tail) Counters() ingest.Counters {
+	st := &t.stats
+	return ingest.Counters{Received: &st.Events, Rejected: map[string]*atomic.Int64{
+		ingest.Malformed: &st.Malformed, ingest.TooLarge: &st.Oversized,
+	}}
+}
 
 // Run tails the file until ctx is done, then returns nil. Problems along the
 // way (a missing file, a read error, a failing sink or checkpoint store) are

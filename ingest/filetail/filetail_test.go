@@ -149,7 +149,7 @@ func start(t *testing.T, path string, sink ingest.Sink, cps ingest.Checkpoints, 
 		opt.MinBackoff = time.Millisecond
 		opt.MaxBackoff = 5 * time.Millisecond
 	}
-	src := config.Source{Name: sourceName, Type: config.SourceFile, Format: config.FormatConfluenceAuditing, Path: path}
+	src := config.Source{Name: sourceName, Type: Type, Format: config.FormatConfluenceAuditing, Settings: Config{Path: path}}
 	tail, err := New(src, sink, cps, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -648,17 +648,17 @@ func TestUndecodableCheckpointIsIgnored(t *testing.T) {
 func TestNewRejects(t *testing.T) {
 	sink, cps := &recordingSink{}, &memCheckpoints{}
 	for _, src := range []config.Source{
-		{Name: "f", Path: ""},
-		{Name: "", Path: "/tmp/x.log"},
-		{Name: "f", Type: config.SourceWebhook, Path: "/tmp/x.log"},
-		{Name: "f", Path: "/tmp/x.log", Format: "xml"},
-		{Name: "f", Path: "/tmp/[x.log"},
+		{Name: "f", Settings: Config{Path: ""}},
+		{Name: "", Settings: Config{Path: "/tmp/x.log"}},
+		{Name: "f", Type: "webhook", Settings: Config{Path: "/tmp/x.log"}},
+		{Name: "f", Settings: Config{Path: "/tmp/x.log"}, Format: "xml"},
+		{Name: "f", Settings: Config{Path: "/tmp/[x.log"}},
 	} {
 		if _, err := New(src, sink, cps, Options{}); err == nil {
 			t.Errorf("New(%+v) gave no error", src)
 		}
 	}
-	if _, err := New(config.Source{Name: "f", Path: "/tmp/x.log"}, sink, cps, Options{BatchSize: -1}); err == nil {
+	if _, err := New(config.Source{Name: "f", Settings: Config{Path: "/tmp/x.log"}}, sink, cps, Options{BatchSize: -1}); err == nil {
 		t.Error("a negative batch size gave no error")
 	}
 }

@@ -93,7 +93,7 @@ func New(src config.Source, nc *nats.Conn, js jetstream.JetStream, sink ingest.S
 		opt.Batch = 256
 	}
 	return &Source{
-		name: src.Name, subject: src.Subject, opts: eo, nc: nc, js: js, sink: sink, rej: rej,
+		name: src.Name, subject: ConfigOf(src).Subject, opts: eo, nc: nc, js: js, sink: sink, rej: rej,
 		log: opt.Logger.With("source", src.Name), batch: opt.Batch, repl: max(opt.Replicas, 1),
 		ready: make(chan struct{}),
 	}, nil
@@ -104,6 +104,14 @@ func (s *Source) Ready() <-chan struct{} { return s.ready }
 
 // Stats returns the source's counters.
 func (s *Source) Stats() *Stats { return &s.stats }
+
+// Counters are the source's counters in the shape every source shares.
+func (s *Source) Counters() ingest.Counters {
+	st := &s.stats
+	return ingest.Counters{Received: &st.Events, Rejected: map[string]*atomic.Int64{
+		ingest.NotAnEvent: &st.Rejected, ingest.Dropped: &st.Dropped,
+	}}
+}
 
 // Run takes messages until ctx is done.
 func (s *Source) Run(ctx context.Context) error {

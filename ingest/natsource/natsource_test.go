@@ -20,7 +20,7 @@ import (
 
 func run(t *testing.T, env *natstest.Env, sink ingest.Sink, subject string) (*Source, context.CancelFunc) {
 	t.Helper()
-	src, err := New(config.Source{Name: "bus", Type: "nats", Subject: subject, Format: "auto"}, env.Conn, env.JS, sink, env.Streams, Options{Batch: 4})
+	src, err := New(config.Source{Name: "bus", Type: "nats", Format: "auto", Settings: Config{Subject: subject}}, env.Conn, env.JS, sink, env.Streams, Options{Batch: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

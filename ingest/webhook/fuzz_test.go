@@ -53,7 +53,7 @@ func FuzzServeHTTP(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, contentType string, withSecret, signed bool) {
 		src := config.Source{Name: "fuzz", Type: "webhook", Format: "auto"}
 		if withSecret {
-			src.Secret = config.Secret(secret)
+			src.Settings = Config{Secret: config.Secret(secret)}
 		}
 		sink := &memSink{}
 		h, err := New(src, sink, Options{MaxBody: 64 << 10})

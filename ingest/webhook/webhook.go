@@ -116,7 +116,7 @@ func New(src config.Source, sink ingest.Sink, opt Options) (*Handler, error) {
 	return &Handler{
 		name:    src.Name,
 		format:  src.Format,
-		secret:  []byte(src.Secret.Value()),
+		secret:  []byte(ConfigOf(src).Secret.Value()),
 		mapping: m,
 		sink:    sink,
 		maxBody: opt.MaxBody,
@@ -128,6 +128,15 @@ func New(src config.Source, sink ingest.Sink, opt Options) (*Handler, error) {
 
 // Stats returns the handler's counters.
 func (h *Handler) Stats() *Stats { return &h.stats }
+
+// Counters are the handler's counters in the shape every source shares.
+func (h *Handler) Counters() ingest.Counters {
+	st := &h.stats
+	return ingest.Counters{Received: &st.Accepted, Rejected: map[string]*atomic.Int64{
+		ingest.Malformed: &st.Malformed, ingest.Unauthorized: &st.Denied, ingest.TooLarge: &st.TooLarge,
+		ingest.Refused: &st.Refused, ingest.Unavailable: &st.Failed,
+	}}
+}
 
 // maxPooled keeps buffers grown by one huge body from being kept forever.
 const maxPooled = 4 << 20

@@ -70,7 +70,7 @@ func postTo(t *testing.T, h http.Handler, target string, body []byte, hdr map[st
 
 func newHandler(t *testing.T, env *natstest.Env, secret string, maxBody int64) *Handler {
 	t.Helper()
-	h, err := New(config.Source{Name: "confluence", Type: "webhook", Format: "auto", Secret: config.Secret(secret)}, env.Streams, Options{MaxBody: maxBody})
+	h, err := New(config.Source{Name: "confluence", Type: "webhook", Format: "auto", Settings: Config{Secret: config.Secret(secret)}}, env.Streams, Options{MaxBody: maxBody})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +376,7 @@ func TestSignedReplayAfterDedupWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	const secret = "s3cret-webhook"
-	h, err := New(config.Source{Name: "confluence", Type: "webhook", Format: "auto", Secret: config.Secret(secret)},
+	h, err := New(config.Source{Name: "confluence", Type: "webhook", Format: "auto", Settings: Config{Secret: config.Secret(secret)}},
 		env.Streams, Options{MaxBody: 1 << 20, Replays: replays})
 	if err != nil {
 		t.Fatal(err)

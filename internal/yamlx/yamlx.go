@@ -299,6 +299,30 @@ var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 // lower-cased field name; inline fields flattened) to their types.
 func StructFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
+	for _, f := range structFields(t) {
+		out[f.key] = f.t
+	}
+	return out
+}
+
+// StructKeys are the YAML keys of struct type t, in the order of its
+// fields, for messages that list them as they are declared.
+func StructKeys(t reflect.Type) []string {
+	fs := structFields(t)
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.key
+	}
+	return out
+}
+
+type field struct {
+	key string
+	t   reflect.Type
+}
+
+func structFields(t reflect.Type) []field {
+	var out []field
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -310,15 +334,13 @@ func StructFields(t reflect.Type) map[string]reflect.Type {
 			continue
 		}
 		if strings.Contains(opts, "inline") {
-			for k, v := range StructFields(f.Type) {
-				out[k] = v
-			}
+			out = append(out, structFields(f.Type)...)
 			continue
 		}
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		out[name] = f.Type
+		out = append(out, field{name, f.Type})
 	}
 	return out
 }

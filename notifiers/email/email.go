@@ -49,7 +49,7 @@ type Options struct {
 type Notifier struct {
 	host      string
 	port      int
-	mode      string // config.TLSStartTLS, TLSImplicit or TLSNone
+	mode      string // TLSStartTLS, TLSImplicit or TLSNone
 	username  string
 	password  config.Secret
 	from      string
@@ -62,16 +62,18 @@ type Notifier struct {
 	now       func() time.Time
 }
 
-// New returns an email notifier for the config entry cfg (of type email).
+// New returns an email notifier for the config entry cfg (of type email),
+// whose keys config has checked.
 func New(cfg config.Notifier, opt Options) (*Notifier, error) {
+	sc := settings(cfg)
 	n := &Notifier{
-		host:     cfg.Host,
-		port:     cfg.Port,
-		mode:     cfg.TLS,
-		username: cfg.Username,
-		password: cfg.Password,
-		from:     cfg.From,
-		to:       append([]string(nil), cfg.To...),
+		host:     sc.Host,
+		port:     sc.Port,
+		mode:     sc.TLS,
+		username: sc.Username,
+		password: sc.Password,
+		from:     sc.From,
+		to:       append([]string(nil), sc.To...),
 		timeout:  time.Duration(cfg.Timeout),
 		extURL:   strings.TrimRight(opt.ExternalURL, "/"),
 		log:      opt.Logger,
@@ -81,44 +83,17 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	if n.mode == "" {
-		n.mode = config.TLSStartTLS
+		n.mode = TLSStartTLS
 	}
 	if n.timeout <= 0 {
 		n.timeout = config.DefaultNotifierTimeout
 	}
-	if n.host == "" {
-		return nil, errors.New("email: no host")
-	}
-	switch n.mode {
-	case config.TLSStartTLS:
-		n.port = orDefault(n.port, 587)
-	case config.TLSImplicit:
-		n.port = orDefault(n.port, 465)
-	case config.TLSNone:
-		n.port = orDefault(n.port, 25)
-	default:
-		return nil, fmt.Errorf("email: tls %q: one of starttls, tls or none", n.mode)
-	}
-	if n.port < 1 || n.port > 65535 {
-		return nil, fmt.Errorf("email: port %d: a port is 1 to 65535", n.port)
+	if n.port == 0 {
+		n.port = defaultPort(n.mode)
 	}
 	from, err := mail.ParseAddress(n.from)
 	if err != nil {
 		return nil, fmt.Errorf("email: from %q: %w", n.from, err)
-	}
-	if len(n.to) == 0 {
-		return nil, errors.New("email: no recipients (to)")
-	}
-	for _, to := range n.to {
-		if _, err := mail.ParseAddress(to); err != nil {
-			return nil, fmt.Errorf("email: to %q: %w", to, err)
-		}
-	}
-	if (n.username == "") != (n.password == "") {
-		return nil, errors.New("email: username and password go together")
-	}
-	if n.password != "" && n.mode == config.TLSNone && !loopback(n.host) {
-		return nil, errors.New("email: tls none would send the SMTP password in clear text; use starttls or tls")
 	}
 	n.domain = msgIDDomain(from.Address)
 
@@ -134,13 +109,6 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	}
 	n.tlsConfig = tc
 	return n, nil
-}
-
-func orDefault(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // Notify mails the alert to the configured recipients. A failure is
@@ -193,7 +161,7 @@ func (n *Notifier) client(ctx context.Context) (*gomail.Client, error) {
 		d := &net.Dialer{}
 		var conn net.Conn
 		var err error
-		if n.mode == config.TLSImplicit {
+		if n.mode == TLSImplicit {
 			// A *tls.Conn, unwrapped, so that go-mail's SMTP client sees
 			// the session as encrypted (PLAIN and LOGIN require it).
 			conn, err = (&tls.Dialer{NetDialer: d, Config: n.tlsConfig}).DialContext(dctx, network, addr)
@@ -216,11 +184,11 @@ func (n *Notifier) client(ctx context.Context) (*gomail.Client, error) {
 		gomail.WithDialContextFunc(dial),
 	}
 	switch n.mode {
-	case config.TLSStartTLS:
+	case TLSStartTLS:
 		// Required, not opportunistic: a server (or a man in the middle)
 		// that does not offer STARTTLS gets nothing.
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
-	case config.TLSImplicit:
+	case TLSImplicit:
 		opts = append(opts, gomail.WithSSL(), gomail.WithTLSPolicy(gomail.NoTLS))
 	default:
 		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))

@@ -65,9 +65,9 @@ func TestConformance(t *testing.T) {
 		user, pass string
 		reject     int
 	}{
-		{config.TLSStartTLS, testUser, testPass, 535},
-		{config.TLSImplicit, testUser, testPass, 550},
-		{config.TLSNone, "", "", 550},
+		{TLSStartTLS, testUser, testPass, 535},
+		{TLSImplicit, testUser, testPass, 550},
+		{TLSNone, "", "", 550},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			notifiertest.Run(t, func(t *testing.T) notifiertest.Target {
@@ -145,7 +145,7 @@ func parse(t *testing.T, data []byte) parsed {
 }
 
 func TestDeliversOverSTARTTLSWithAuth(t *testing.T) {
-	s := newSMTPServer(t, config.TLSStartTLS, testUser, testPass)
+	s := newSMTPServer(t, TLSStartTLS, testUser, testPass)
 	n := newNotifier(t, s.notifierConfig(), nil)
 	a := notifiers.Sample(alerter.Critical, time.Date(2024, 5, 14, 10, 8, 0, 12e6, time.UTC))
 	if err := n.Notify(t.Context(), a); err != nil {
@@ -250,7 +250,7 @@ func TestDeliversOverSTARTTLSWithAuth(t *testing.T) {
 }
 
 func TestNoHeaderInjection(t *testing.T) {
-	s := newSMTPServer(t, config.TLSNone, "", "")
+	s := newSMTPServer(t, TLSNone, "", "")
 	n := newNotifier(t, s.notifierConfig(), nil)
 	a := notifiers.Sample(alerter.High, time.Now())
 	a.Title = "Evil\r\nBcc: evil@example.com\r\nX-Injected: yes\nSubject: second" + strings.Repeat(" long title", 40)
@@ -311,62 +311,62 @@ func TestClassifies(t *testing.T) {
 		retry bool
 		is    error // errors.Is the returned error, when set
 	}{
-		{"421 greeting", config.TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
+		{"421 greeting", TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
 			s.greeting = "421 4.3.2 Service not available, closing transmission channel"
 		}, true, nil},
-		{"421 at MAIL", config.TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
+		{"421 at MAIL", TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
 			s.state = notifiertest.RateLimit
 		}, true, nil},
-		{"450 at RCPT", config.TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
+		{"450 at RCPT", TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
 			s.rcptErr = smtpErr(450, smtp.EnhancedCode{4, 2, 0}, "Mailbox busy")
 		}, true, nil},
-		{"451 at MAIL", config.TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
+		{"451 at MAIL", TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
 			s.mailErr = smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing")
 		}, true, nil},
-		{"452 at RCPT", config.TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
+		{"452 at RCPT", TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
 			s.rcptErr = smtpErr(452, smtp.EnhancedCode{4, 3, 1}, "Insufficient system storage")
 		}, true, nil},
-		{"451 after DATA", config.TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
+		{"451 after DATA", TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
 			s.dataErr = smtpErr(451, smtp.EnhancedCode{4, 7, 1}, "Greylisted, try again later")
 		}, true, nil},
-		{"535 bad credentials", config.TLSStartTLS, func(_ *smtpServer, cfg *config.Notifier, _ *Options) {
-			cfg.Password = "wrong-" + testPass
+		{"535 bad credentials", TLSStartTLS, func(_ *smtpServer, cfg *config.Notifier, _ *Options) {
+			edit(cfg, func(c *Config) { c.Password = "wrong-" + testPass })
 		}, false, nil},
-		{"550 at RCPT", config.TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
+		{"550 at RCPT", TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
 			s.rcptErr = smtpErr(550, smtp.EnhancedCode{5, 1, 1}, "Mailbox unavailable")
 		}, false, nil},
-		{"553 at MAIL", config.TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
+		{"553 at MAIL", TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
 			s.mailErr = smtpErr(553, smtp.EnhancedCode{5, 1, 8}, "Sender address rejected")
 		}, false, nil},
-		{"554 after DATA", config.TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
+		{"554 after DATA", TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
 			s.dataErr = smtpErr(554, smtp.EnhancedCode{5, 7, 1}, "Message rejected as spam")
 		}, false, nil},
-		{"connection refused", config.TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
+		{"connection refused", TLSNone, func(s *smtpServer, _ *config.Notifier, _ *Options) {
 			_ = s.ln.Close()
 		}, true, nil},
-		{"timeout", config.TLSNone, func(s *smtpServer, cfg *config.Notifier, _ *Options) {
+		{"timeout", TLSNone, func(s *smtpServer, cfg *config.Notifier, _ *Options) {
 			s.state = notifiertest.Hang
 			cfg.Timeout = yamlx.Duration(100 * time.Millisecond)
 		}, true, context.DeadlineExceeded},
-		{"untrusted certificate (STARTTLS)", config.TLSStartTLS, func(_ *smtpServer, _ *config.Notifier, opt *Options) {
+		{"untrusted certificate (STARTTLS)", TLSStartTLS, func(_ *smtpServer, _ *config.Notifier, opt *Options) {
 			opt.TLSConfig = nil // the system roots
 		}, false, nil},
-		{"untrusted certificate (TLS)", config.TLSImplicit, func(_ *smtpServer, _ *config.Notifier, opt *Options) {
+		{"untrusted certificate (TLS)", TLSImplicit, func(_ *smtpServer, _ *config.Notifier, opt *Options) {
 			opt.TLSConfig = nil
 		}, false, nil},
-		{"certificate for another name", config.TLSStartTLS, func(_ *smtpServer, _ *config.Notifier, opt *Options) {
+		{"certificate for another name", TLSStartTLS, func(_ *smtpServer, _ *config.Notifier, opt *Options) {
 			opt.TLSConfig.ServerName = "smtp.example.com"
 		}, false, nil},
-		{"TLS to a plain-text port", config.TLSNone, func(_ *smtpServer, cfg *config.Notifier, _ *Options) {
-			cfg.TLS = config.TLSImplicit
+		{"TLS to a plain-text port", TLSNone, func(_ *smtpServer, cfg *config.Notifier, _ *Options) {
+			edit(cfg, func(c *Config) { c.TLS = TLSImplicit })
 		}, false, nil},
-		{"STARTTLS required, not offered", config.TLSNone, func(_ *smtpServer, cfg *config.Notifier, _ *Options) {
-			cfg.TLS = config.TLSStartTLS
+		{"STARTTLS required, not offered", TLSNone, func(_ *smtpServer, cfg *config.Notifier, _ *Options) {
+			edit(cfg, func(c *Config) { c.TLS = TLSStartTLS })
 		}, false, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			user, pass := "", ""
-			if tc.mode != config.TLSNone {
+			if tc.mode != TLSNone {
 				user, pass = testUser, testPass
 			}
 			s := newSMTPServer(t, tc.mode, user, pass)
@@ -407,7 +407,7 @@ func TestClassifies(t *testing.T) {
 }
 
 func TestRedactsPasswordEchoedByServer(t *testing.T) {
-	s := newSMTPServer(t, config.TLSStartTLS, testUser, testPass)
+	s := newSMTPServer(t, TLSStartTLS, testUser, testPass)
 	s.rcptErr = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user; you said " + testPass}
 	n := newNotifier(t, s.notifierConfig(), nil)
 	err := n.Notify(t.Context(), notifiers.Sample(alerter.High, time.Now()))
@@ -426,7 +426,7 @@ func TestRedactsPasswordEchoedByServer(t *testing.T) {
 // "\0user\0password") must not put the password, in any encoding, into the
 // error, which dead letters, test answers and logs show.
 func TestRedactsAuthEchoedByServer(t *testing.T) {
-	s := newSMTPServer(t, config.TLSStartTLS, testUser, testPass)
+	s := newSMTPServer(t, TLSStartTLS, testUser, testPass)
 	s.echoAuth = true
 	n := newNotifier(t, s.notifierConfig(), nil)
 	err := n.Notify(t.Context(), notifiers.Sample(alerter.High, time.Now()))
@@ -445,25 +445,24 @@ func TestRedactsAuthEchoedByServer(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	ok := config.Notifier{Host: "smtp.example.com", From: "alerter@example.com", To: []string{"a@example.com"},
+	ok := Config{Host: "smtp.example.com", From: "alerter@example.com", To: []string{"a@example.com"},
 		Username: "u", Password: "SECRET-pw-1234"}
+	const base = "name: e, type: email, username: u, password: SECRET-pw-1234"
 	for _, tc := range []struct {
-		name string
-		edit func(c *config.Notifier)
-		want string
+		name  string
+		entry string
+		want  string
 	}{
-		{"no host", func(c *config.Notifier) { c.Host = "" }, "no host"},
-		{"bad tls", func(c *config.Notifier) { c.TLS = "ssl" }, "tls \"ssl\""},
-		{"bad from", func(c *config.Notifier) { c.From = "not an address" }, "from"},
-		{"no to", func(c *config.Notifier) { c.To = nil }, "no recipients"},
-		{"bad to", func(c *config.Notifier) { c.To = []string{"x\r\nBcc: y@example.com"} }, "to"},
-		{"user without password", func(c *config.Notifier) { c.Password = "" }, "go together"},
-		{"password in clear text", func(c *config.Notifier) { c.TLS = config.TLSNone }, "clear text"},
+		{"no host", "{" + base + ", from: a@example.com, to: [a@example.com]}", "needs host"},
+		{"bad tls", "{" + base + ", host: h, tls: ssl, from: a@example.com, to: [a@example.com]}", "tls \"ssl\""},
+		{"bad from", "{" + base + ", host: h, from: not an address, to: [a@example.com]}", "from"},
+		{"no to", "{" + base + ", host: h, from: a@example.com}", "needs to"},
+		{"bad to", "{" + base + ", host: h, from: a@example.com, to: [\"x\\r\\nBcc: y@example.com\"]}", "to"},
+		{"user without password", "{name: e, type: email, username: u, host: h, from: a@example.com, to: [a@example.com]}", "username needs password"},
+		{"password in clear text", "{" + base + ", host: h, tls: none, from: a@example.com, to: [a@example.com]}", "clear text"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := ok
-			tc.edit(&c)
-			_, err := New(c, Options{})
+			err := notifiertest.Validate(Plugin{}, tc.entry)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one about %q", err, tc.want)
 			}
@@ -472,13 +471,13 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-	for tls, port := range map[string]int{"": 587, config.TLSStartTLS: 587, config.TLSImplicit: 465, config.TLSNone: 25} {
+	for tls, port := range map[string]int{"": 587, TLSStartTLS: 587, TLSImplicit: 465, TLSNone: 25} {
 		c := ok
 		c.TLS = tls
-		if tls == config.TLSNone {
+		if tls == TLSNone {
 			c.Host = "127.0.0.1" // a password over none only to loopback
 		}
-		n, err := New(c, Options{})
+		n, err := New(config.Notifier{Settings: c}, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -486,6 +485,13 @@ func TestNew(t *testing.T) {
 			t.Errorf("tls %q: port %d, want %d", tls, n.port, port)
 		}
 	}
+}
+
+// edit changes the email keys of cfg.
+func edit(cfg *config.Notifier, f func(*Config)) {
+	c := cfg.Settings.(Config)
+	f(&c)
+	cfg.Settings = c
 }
 
 func TestSubject(t *testing.T) {
@@ -516,8 +522,8 @@ var boundaryRE = regexp.MustCompile(`boundary=([0-9A-Za-z'()+_,./:=?-]+)`)
 // for byte with testdata/<severity>.golden (go test -update rewrites them).
 func TestGolden(t *testing.T) {
 	fired := time.Date(2024, 5, 14, 10, 8, 0, 12e6, time.UTC)
-	n, err := New(config.Notifier{Host: "smtp.example.com", From: "Alerter <alerter@example.com>",
-		To: []string{"secops@example.com", "Oncall Team <oncall@example.org>"}}, Options{ExternalURL: "https://alerter.example.com"})
+	n, err := New(config.Notifier{Settings: Config{Host: "smtp.example.com", From: "Alerter <alerter@example.com>",
+		To: []string{"secops@example.com", "Oncall Team <oncall@example.org>"}}}, Options{ExternalURL: "https://alerter.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +569,7 @@ func TestGolden(t *testing.T) {
 }
 
 func TestLongUnicodeSubjectFolds(t *testing.T) {
-	s := newSMTPServer(t, config.TLSNone, "", "")
+	s := newSMTPServer(t, TLSNone, "", "")
 	n := newNotifier(t, s.notifierConfig(), nil)
 	a := notifiers.Sample(alerter.Medium, time.Now())
 	a.Title = strings.Repeat("Ünïcödé → ✓ ", 30)

@@ -78,7 +78,7 @@ type received struct {
 // sets.
 type smtpServer struct {
 	t        *testing.T
-	mode     string // config.TLSStartTLS, TLSImplicit, TLSNone
+	mode     string // TLSStartTLS, TLSImplicit, TLSNone
 	user     string
 	pass     string
 	addr     string
@@ -127,13 +127,13 @@ func newSMTPServer(t *testing.T, mode, user, pass string) *smtpServer {
 	s.srv.ErrorLog = log.New(io.Discard, "", 0)
 	s.srv.ReadTimeout = time.Minute
 	s.srv.WriteTimeout = time.Minute
-	s.srv.AllowInsecureAuth = mode == config.TLSNone
+	s.srv.AllowInsecureAuth = mode == TLSNone
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	var l net.Listener = &gate{Listener: ln, s: s}
 	switch mode {
-	case config.TLSStartTLS:
+	case TLSStartTLS:
 		s.srv.TLSConfig = tc
-	case config.TLSImplicit:
+	case TLSImplicit:
 		l = tls.NewListener(l, tc)
 	}
 	go func() { _ = s.srv.Serve(l) }()
@@ -173,10 +173,9 @@ func (s *smtpServer) messages() []received {
 // notifierConfig is an email notifier config aimed at the server.
 func (s *smtpServer) notifierConfig() config.Notifier {
 	return config.Notifier{
-		Name: "email-test", Type: config.NotifierEmail,
-		Host: "127.0.0.1", Port: s.port, TLS: s.mode,
-		Username: s.user, Password: config.Secret(s.pass),
-		From: "Alerter <alerter@example.com>", To: []string{"secops@example.com", "Oncall Team <oncall@example.org>"},
+		Name: "email-test", Type: Type, Settings: Config{Host: "127.0.0.1", Port: s.port, TLS: s.mode,
+			Username: s.user, Password: config.Secret(s.pass),
+			From: "Alerter <alerter@example.com>", To: []string{"secops@example.com", "Oncall Team <oncall@example.org>"}},
 	}
 }
 

@@ -20,7 +20,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,11 +74,12 @@ type Notifier struct {
 }
 
 // New returns a PagerDuty notifier for the config entry cfg (of type
-// pagerduty).
+// pagerduty), whose keys config has checked.
 func New(cfg config.Notifier, opt Options) (*Notifier, error) {
+	sc := settings(cfg)
 	n := &Notifier{
-		url:     cfg.URL,
-		key:     cfg.RoutingKey,
+		url:     sc.URL,
+		key:     sc.RoutingKey,
 		timeout: time.Duration(cfg.Timeout),
 		extURL:  strings.TrimRight(opt.ExternalURL, "/"),
 		client:  opt.HTTPClient,
@@ -87,7 +87,7 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 		now:     time.Now,
 	}
 	if n.url == "" {
-		n.url = config.DefaultPagerDutyURL
+		n.url = DefaultURL
 	}
 	if n.timeout <= 0 {
 		n.timeout = config.DefaultNotifierTimeout
@@ -95,13 +95,6 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	n.client = notifiers.HTTPClient(n.client, n.timeout)
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
-	}
-	if n.key == "" {
-		return nil, errors.New("pagerduty: no routing_key")
-	}
-	u, err := url.Parse(n.url)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("pagerduty: url %q: an absolute http(s) URL", n.url)
 	}
 	return n, nil
 }

@@ -206,8 +206,9 @@ func newNotifier(t *testing.T, url string, logs io.Writer) *Notifier {
 	if logs == nil {
 		logs = io.Discard
 	}
-	n, err := New(config.Notifier{Name: "pd", Type: config.NotifierPagerDuty, RoutingKey: testKey, URL: url,
-		Timeout: yamlx.Duration(time.Minute)}, Options{
+	n, err := New(config.Notifier{Name: "pd", Type: Type,
+		Timeout: yamlx.Duration(time.Minute), Settings: Config{RoutingKey: testKey, URL: url},
+	}, Options{
 		ExternalURL: "https://alerter.example.com/",
 		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
@@ -348,7 +349,7 @@ func TestEvent(t *testing.T) {
 
 func TestEventFallbacks(t *testing.T) {
 	s := newPDServer(t)
-	n, err := New(config.Notifier{RoutingKey: testKey, URL: s.url()}, Options{})
+	n, err := New(config.Notifier{Settings: Config{RoutingKey: testKey, URL: s.url()}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +503,7 @@ func TestClassifies(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	s := newPDServer(t)
 	s.set(notifiertest.Hang)
-	n, err := New(config.Notifier{RoutingKey: testKey, URL: s.url(), Timeout: yamlx.Duration(50 * time.Millisecond)}, Options{})
+	n, err := New(config.Notifier{Timeout: yamlx.Duration(50 * time.Millisecond), Settings: Config{RoutingKey: testKey, URL: s.url()}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -569,20 +570,20 @@ func TestBodyLimit(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	for _, tc := range []struct {
-		cfg  config.Notifier
-		want string
+		entry string
+		want  string
 	}{
-		{config.Notifier{}, "no routing_key"},
-		{config.Notifier{RoutingKey: testKey, URL: "ftp://example.com/x"}, "url"},
-		{config.Notifier{RoutingKey: testKey, URL: "/v2/enqueue"}, "url"},
+		{"{name: p, type: pagerduty}", "needs routing_key"},
+		{"{name: p, type: pagerduty, routing_key: " + testKey + ", url: 'ftp://example.com/x'}", "url"},
+		{"{name: p, type: pagerduty, routing_key: " + testKey + ", url: /v2/enqueue}", "url"},
 	} {
-		_, err := New(tc.cfg, Options{})
+		err := notifiertest.Validate(Plugin{}, tc.entry)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), testKey) {
-			t.Errorf("New(%v): %v, want an error about %s", tc.cfg, err, tc.want)
+			t.Errorf("%s: %v, want an error about %s", tc.entry, err, tc.want)
 		}
 	}
-	n, err := New(config.Notifier{RoutingKey: testKey}, Options{})
-	if err != nil || n.url != config.DefaultPagerDutyURL || n.timeout != config.DefaultNotifierTimeout {
+	n, err := New(config.Notifier{Settings: Config{RoutingKey: testKey}}, Options{})
+	if err != nil || n.url != DefaultURL || n.timeout != config.DefaultNotifierTimeout {
 		t.Errorf("defaults: %v, %q, %v", err, n.url, n.timeout)
 	}
 }
@@ -592,7 +593,7 @@ func TestNew(t *testing.T) {
 // testdata/<severity>.golden (go test -update rewrites them).
 func TestGolden(t *testing.T) {
 	fired := time.Date(2024, 5, 14, 10, 8, 0, 12e6, time.UTC)
-	n, err := New(config.Notifier{RoutingKey: testKey}, Options{ExternalURL: "https://alerter.example.com"})
+	n, err := New(config.Notifier{Settings: Config{RoutingKey: testKey}}, Options{ExternalURL: "https://alerter.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,7 @@ type Notifier struct {
 	secrets notifiers.Secrets
 }
 
-// New checks a slack notifier's config and builds it.
+// New builds the notifier of entry cfg, whose keys config has checked.
 func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	name := cfg.Name
 	if name == "" {
@@ -96,15 +96,13 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	hc.Transport = &captureTransport{base: rt}
 	n.hc = hc
 
-	hook, token := cfg.WebhookURL.Value(), cfg.Token.Value()
-	switch {
-	case hook != "" && token != "":
-		return nil, fmt.Errorf("slack notifier %s: set webhook_url, or token and channel, not both", name)
-	case hook != "":
+	sc := settings(cfg)
+	hook, token := sc.WebhookURL.Value(), sc.Token.Value()
+	if hook != "" {
 		u, err := url.Parse(hook)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if err != nil {
 			// The parse error would quote the URL, and with it the token.
-			return nil, fmt.Errorf("slack notifier %s: webhook_url is not an absolute http or https URL", name)
+			return nil, fmt.Errorf("slack notifier %s: webhook_url does not parse", name)
 		}
 		n.webhook = hook
 		n.where = "incoming webhook " + u.Scheme + "://" + u.Host
@@ -112,27 +110,22 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 		if i := strings.LastIndexByte(u.Path, '/'); i >= 0 {
 			n.secrets = append(n.secrets, u.Path[i+1:])
 		}
-	case token != "":
-		if cfg.Channel == "" {
-			return nil, fmt.Errorf("slack notifier %s: a token needs a channel", name)
-		}
-		api := cfg.APIURL
-		if api == "" {
-			api = config.DefaultSlackAPIURL
-		}
-		u, err := url.Parse(api)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("slack notifier %s: api_url %q is not an absolute http or https URL", name, api)
-		}
-		// slack-go appends method names to the prefix as they are.
-		prefix := strings.TrimRight(api, "/") + "/"
-		n.api = slack.New(token, slack.OptionAPIURL(prefix), slack.OptionHTTPClient(n.hc))
-		n.channel = cfg.Channel
-		n.where = "chat.postMessage (" + u.Scheme + "://" + u.Host + ")"
-		n.secrets = append(n.secrets, token)
-	default:
-		return nil, fmt.Errorf("slack notifier %s: set webhook_url, or token and channel", name)
+		return n, nil
 	}
+	api := sc.APIURL
+	if api == "" {
+		api = DefaultAPIURL
+	}
+	u, err := url.Parse(api)
+	if err != nil {
+		return nil, fmt.Errorf("slack notifier %s: api_url %q does not parse", name, api)
+	}
+	// slack-go appends method names to the prefix as they are.
+	prefix := strings.TrimRight(api, "/") + "/"
+	n.api = slack.New(token, slack.OptionAPIURL(prefix), slack.OptionHTTPClient(n.hc))
+	n.channel = sc.Channel
+	n.where = "chat.postMessage (" + u.Scheme + "://" + u.Host + ")"
+	n.secrets = append(n.secrets, token)
 	return n, nil
 }
 

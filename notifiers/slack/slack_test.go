@@ -45,7 +45,7 @@ func hookNotifier(t *testing.T, f *fakeSlack, logs *syncBuffer) *Notifier {
 	if logs == nil {
 		logs = &syncBuffer{}
 	}
-	n, err := New(config.Notifier{Name: "slack-secops", Type: config.NotifierSlack, WebhookURL: config.Secret(f.hookURL())},
+	n, err := New(config.Notifier{Name: "slack-secops", Type: Type, Settings: Config{WebhookURL: config.Secret(f.hookURL())}},
 		Options{ExternalURL: externalURL, Logger: debugLogger(logs)})
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +59,8 @@ func botNotifier(t *testing.T, f *fakeSlack, logs *syncBuffer) *Notifier {
 	if logs == nil {
 		logs = &syncBuffer{}
 	}
-	n, err := New(config.Notifier{Name: "slack-bot", Type: config.NotifierSlack, Token: config.Secret(f.token),
-		Channel: "C0SECOPS", APIURL: f.apiURL()},
+	n, err := New(config.Notifier{Name: "slack-bot", Type: Type, Settings: Config{Token: config.Secret(f.token),
+		Channel: "C0SECOPS", APIURL: f.apiURL()}},
 		Options{ExternalURL: externalURL, Logger: debugLogger(logs)})
 	if err != nil {
 		t.Fatal(err)
@@ -538,7 +538,7 @@ func TestNoAnswer(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	hook := "http://" + addr + "/services/T0001/B0002/WhSeCrEt0123456789abcdef"
-	n, err := New(config.Notifier{Name: "s", WebhookURL: config.Secret(hook)}, Options{})
+	n, err := New(config.Notifier{Name: "s", Settings: Config{WebhookURL: config.Secret(hook)}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +566,7 @@ func TestNoAnswer(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	f := newFakeSlack(t)
 	f.set(notifiertest.Hang)
-	n, err := New(config.Notifier{Name: "s", WebhookURL: config.Secret(f.hookURL()), Timeout: yamlx.Duration(50 * time.Millisecond)}, Options{})
+	n, err := New(config.Notifier{Name: "s", Timeout: yamlx.Duration(50 * time.Millisecond), Settings: Config{WebhookURL: config.Secret(f.hookURL())}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -580,21 +580,20 @@ func TestTimeout(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	hook := config.Secret("https://hooks.slack.com/services/T0/B0/SeCrEt")
 	for _, tc := range []struct {
-		name string
-		cfg  config.Notifier
-		want string
+		name  string
+		entry string
+		want  string
 	}{
-		{"nothing", config.Notifier{Name: "s"}, "set webhook_url, or token and channel"},
-		{"both", config.Notifier{Name: "s", WebhookURL: hook, Token: "xoxb-1"}, "not both"},
-		{"token without channel", config.Notifier{Name: "s", Token: "xoxb-1"}, "needs a channel"},
-		{"bad webhook", config.Notifier{Name: "s", WebhookURL: "hooks.slack.com/services/SeCrEt"}, "not an absolute"},
-		{"bad webhook scheme", config.Notifier{Name: "s", WebhookURL: "ftp://x/SeCrEt"}, "not an absolute"},
-		{"bad api_url", config.Notifier{Name: "s", Token: "xoxb-1", Channel: "C1", APIURL: "slack.com/api"}, "api_url"},
+		{"nothing", "{name: s, type: slack}", "a slack notifier needs webhook_url, or token and channel"},
+		{"both", "{name: s, type: slack, webhook_url: 'https://hooks.slack.com/services/T0/B0/SeCrEt', token: xoxb-1}", "not both"},
+		{"token without channel", "{name: s, type: slack, token: xoxb-1}", "token needs channel"},
+		{"bad webhook", "{name: s, type: slack, webhook_url: hooks.slack.com/services/SeCrEt}", "not an absolute"},
+		{"bad webhook scheme", "{name: s, type: slack, webhook_url: 'ftp://x/SeCrEt'}", "not an absolute"},
+		{"bad api_url", "{name: s, type: slack, token: xoxb-1, channel: C1, api_url: slack.com/api}", "api_url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(tc.cfg, Options{})
+			err := notifiertest.Validate(Plugin{}, tc.entry)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
@@ -606,7 +605,7 @@ func TestNew(t *testing.T) {
 	// api_url with or without a trailing slash reaches the same endpoint.
 	f := newFakeSlack(t)
 	for _, api := range []string{f.apiURL(), f.apiURL() + "/"} {
-		n, err := New(config.Notifier{Name: "s", Token: config.Secret(f.token), Channel: "#secops", APIURL: api}, Options{})
+		n, err := New(config.Notifier{Name: "s", Settings: Config{Token: config.Secret(f.token), Channel: "#secops", APIURL: api}}, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -99,42 +99,38 @@ const (
 	HeaderSignature256 = "X-Hub-Signature-256"
 )
 
+// headerName is RFC 9110's token.
 var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
-// New checks a webhook notifier's config and builds it.
+// New builds the notifier of entry cfg, whose keys config has checked.
 func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	name := cfg.Name
 	if name == "" {
 		name = "webhook"
 	}
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	sc := settings(cfg)
+	u, err := url.Parse(sc.URL)
+	if err != nil {
 		// The parse error would quote the URL, and with it any token.
-		return nil, fmt.Errorf("webhook notifier %s: url is not an absolute http or https URL", name)
+		return nil, fmt.Errorf("webhook notifier %s: url does not parse", name)
 	}
 	n := &Notifier{
 		name:    name,
-		url:     cfg.URL,
+		url:     sc.URL,
 		where:   u.Scheme + "://" + u.Host,
 		headers: http.Header{},
-		secret:  []byte(cfg.Secret.Value()),
+		secret:  []byte(sc.Secret.Value()),
 		log:     opt.Logger,
 	}
 	if n.log == nil {
 		n.log = slog.Default()
 	}
-	n.secrets = append(n.secrets, cfg.URL, u.RawQuery, u.User.String(), cfg.Secret.Value())
+	n.secrets = append(n.secrets, sc.URL, u.RawQuery, u.User.String(), sc.Secret.Value())
 	if u.Path != "/" {
 		n.secrets = append(n.secrets, u.Path)
 	}
-	for _, k := range slices.Sorted(maps.Keys(cfg.Headers)) {
-		v := cfg.Headers[k].Value()
-		if !headerName.MatchString(k) {
-			return nil, fmt.Errorf("webhook notifier %s: headers: %q is not a header name", name, k)
-		}
-		if strings.ContainsAny(v, "\r\n\x00") {
-			return nil, fmt.Errorf("webhook notifier %s: headers: the value of %s cannot hold line breaks", name, k)
-		}
+	for _, k := range slices.Sorted(maps.Keys(sc.Headers)) {
+		v := sc.Headers[k].Value()
 		n.secrets = append(n.secrets, v)
 		switch http.CanonicalHeaderKey(k) {
 		case "Host":

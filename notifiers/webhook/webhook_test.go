@@ -174,8 +174,8 @@ func newNotifier(t *testing.T, target string, logs *syncBuffer) *Notifier {
 		logs = &syncBuffer{}
 	}
 	n, err := New(config.Notifier{
-		Name: "hook", Type: config.NotifierWebhook, URL: target, Secret: secret,
-		Headers: map[string]config.Secret{"Authorization": bearer, "X-Tenant": "secops-tenant-id"},
+		Name: "hook", Type: Type, Settings: Config{URL: target, Secret: secret,
+			Headers: map[string]config.Secret{"Authorization": bearer, "X-Tenant": "secops-tenant-id"}},
 	}, Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -265,9 +265,9 @@ func TestNoSecret(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	n, err := New(config.Notifier{Name: "h", URL: srv.URL, Headers: map[string]config.Secret{
+	n, err := New(config.Notifier{Name: "h", Settings: Config{URL: srv.URL, Headers: map[string]config.Secret{
 		"User-Agent": "siem-forwarder/2", "X-Alerter-Alert-Id": "forged", "Content-Type": "text/plain", "X-Hub-Signature": "forged",
-	}}, Options{})
+	}}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,13 +286,13 @@ func TestNoSecret(t *testing.T) {
 // it takes the signature, and refuses a wrong one (401, permanent).
 func TestSignatureAcceptedByAlerter(t *testing.T) {
 	sink := &countingSink{}
-	h, err := ingestwebhook.New(config.Source{Name: "alerts", Type: config.SourceWebhook, Format: event.FormatJSON, Secret: secret}, sink, ingestwebhook.Options{MaxBody: 1 << 20})
+	h, err := ingestwebhook.New(config.Source{Name: "alerts", Type: ingestwebhook.Type, Format: event.FormatJSON, Settings: ingestwebhook.Config{Secret: secret}}, sink, ingestwebhook.Options{MaxBody: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	n, err := New(config.Notifier{Name: "h", URL: srv.URL + "/webhooks/alerts", Secret: secret}, Options{})
+	n, err := New(config.Notifier{Name: "h", Settings: Config{URL: srv.URL + "/webhooks/alerts", Secret: secret}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestSignatureAcceptedByAlerter(t *testing.T) {
 	if sink.n.Load() != 1 {
 		t.Errorf("stored %d events", sink.n.Load())
 	}
-	wrong, err := New(config.Notifier{Name: "h", URL: srv.URL + "/webhooks/alerts", Secret: "not-the-secret"}, Options{})
+	wrong, err := New(config.Notifier{Name: "h", Settings: Config{URL: srv.URL + "/webhooks/alerts", Secret: "not-the-secret"}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +467,7 @@ func TestNoAnswer(t *testing.T) {
 
 	r := newReceiver(t)
 	r.set(notifiertest.Hang)
-	n, err = New(config.Notifier{Name: "h", URL: r.url(), Timeout: yamlx.Duration(50 * time.Millisecond)}, Options{})
+	n, err = New(config.Notifier{Name: "h", Timeout: yamlx.Duration(50 * time.Millisecond), Settings: Config{URL: r.url()}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,18 +485,18 @@ func TestNoAnswer(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	for _, tc := range []struct {
-		cfg  config.Notifier
-		want string
+		entry string
+		want  string
 	}{
-		{config.Notifier{Name: "h"}, "not an absolute"},
-		{config.Notifier{Name: "h", URL: "siem.example.com/in?key=" + queryKey}, "not an absolute"},
-		{config.Notifier{Name: "h", URL: "ftp://siem.example.com/" + pathToken}, "not an absolute"},
-		{config.Notifier{Name: "h", URL: "https://x", Headers: map[string]config.Secret{"Bad Name": "v"}}, "not a header name"},
-		{config.Notifier{Name: "h", URL: "https://x", Headers: map[string]config.Secret{"X-A": "v\r\nX-Injected: " + queryKey}}, "line breaks"},
+		{"{name: h, type: webhook}", "needs url"},
+		{"{name: h, type: webhook, url: 'siem.example.com/in?key=" + queryKey + "'}", "not an absolute"},
+		{"{name: h, type: webhook, url: 'ftp://siem.example.com/" + pathToken + "'}", "not an absolute"},
+		{"{name: h, type: webhook, url: 'https://x', headers: {Bad Name: v}}", "not a header name"},
+		{"{name: h, type: webhook, url: 'https://x', headers: {X-A: \"v\\r\\nX-Injected: " + queryKey + "\"}}", "line breaks"},
 	} {
-		_, err := New(tc.cfg, Options{})
+		err := notifiertest.Validate(Plugin{}, tc.entry)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%+v: error %v, want %q", tc.cfg, err, tc.want)
+			t.Errorf("%s: error %v, want %q", tc.entry, err, tc.want)
 			continue
 		}
 		if strings.Contains(err.Error(), queryKey) || strings.Contains(err.Error(), pathToken) {
@@ -512,7 +512,7 @@ func TestHostHeader(t *testing.T) {
 		host = r.Host
 	}))
 	defer srv.Close()
-	n, err := New(config.Notifier{Name: "h", URL: srv.URL, Headers: map[string]config.Secret{"Host": "siem.internal"}}, Options{})
+	n, err := New(config.Notifier{Name: "h", Settings: Config{URL: srv.URL, Headers: map[string]config.Secret{"Host": "siem.internal"}}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
