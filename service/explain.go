@@ -144,8 +144,8 @@ func (s *Service) Explain(ctx context.Context, id string, within time.Duration) 
 	s.enrichLive(ctx, &ev) // as the evaluator did before the rules saw it
 	set := s.eng.Rules()
 	var lists map[string][]string
-	if s.eval.lists != nil {
-		lists = s.eval.lists()
+	if s.evalLists != nil {
+		lists = s.evalLists()
 	} else {
 		lists = set.Lists
 	}

@@ -77,7 +77,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descRejected, n.Load(), src.name, reason)
 		}
 	}
-	ev := &s.eval.stats
+	ev := s.eval.Stats()
 	counter(descEvaluated, ev.Events.Load())
 	counter(descRetried, ev.Retried.Load())
 	counter(descRedelivered, ev.Redelivered.Load())
@@ -95,14 +95,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRuleErrors, st.Errors.Load(), r.ID)
 	}
 	for _, d := range s.deliver {
-		st := &d.stats
+		st := d.Stats()
 		for outcome, n := range map[string]int64{
 			"sent": st.Sent.Load(), "failed": st.Failed.Load(), "retried": st.Retried.Load(),
 			"dead": st.Dead.Load(), "silenced": st.Silenced.Load(), "skipped": st.Skipped.Load(),
 		} {
-			counter(descNotify, n, d.name, outcome)
+			counter(descNotify, n, d.Name(), outcome)
 		}
-		counter(descQueueLost, st.QueueLost.Load(), d.name)
+		counter(descQueueLost, st.QueueLost.Load(), d.Name())
 	}
 	if s.state != nil {
 		st := s.state.Stats()
@@ -119,9 +119,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descQueue, float64(info.NumPending+uint64(info.NumAckPending)), name)
 		}
 	}
-	queue("evaluator", s.eval.cons)
+	queue("evaluator", s.eval.Consumer())
 	for _, d := range s.deliver {
-		queue("notify-"+d.name, d.cons)
+		if n, err := d.Pending(ctx); err == nil {
+			gauge(descQueue, float64(n), "notify-"+d.Name())
+		}
 	}
 	up := 0.0
 	if s.nc.Status() == nats.CONNECTED {
