@@ -148,6 +148,16 @@ func (v *Evaluator) Stats() *Stats { return &v.stats }
 // stream, and what it has pending.
 func (v *Evaluator) Consumer() jetstream.Consumer { return v.cons }
 
+// Pending counts the events stored and not yet evaluated, or being
+// evaluated.
+func (v *Evaluator) Pending(ctx context.Context) (uint64, error) {
+	info, err := v.cons.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.NumPending + uint64(info.NumAckPending), nil
+}
+
 // job is one event on its way through the evaluator.
 type job struct {
 	msg      jetstream.Msg

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -114,16 +113,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	queue := func(name string, c jetstream.Consumer) {
-		if info, err := c.Info(ctx); err == nil {
-			gauge(descQueue, float64(info.NumPending+uint64(info.NumAckPending)), name)
+	queue := func(name string, pending func(context.Context) (uint64, error)) {
+		if n, err := pending(ctx); err == nil {
+			gauge(descQueue, float64(n), name)
 		}
 	}
-	queue("evaluator", s.eval.Consumer())
+	queue("evaluator", s.eval.Pending)
 	for _, d := range s.deliver {
-		if n, err := d.Pending(ctx); err == nil {
-			gauge(descQueue, float64(n), "notify-"+d.Name())
-		}
+		queue("notify-"+d.Name(), d.Pending)
 	}
 	up := 0.0
 	if s.nc.Status() == nats.CONNECTED {

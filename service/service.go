@@ -227,19 +227,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 	if err := s.dynamicLists(ctx); err != nil {
 		return nil, err
 	}
-	err = s.ensure(ctx, "the evaluator's consumer", func(ctx context.Context) (err error) {
-		eo := evaluator.Options{Engine: s.eng, Alerts: s.streams, Lists: s.evalLists, Log: s.log,
-			// Routed with the rules in force when the alert fires (they reload).
-			Router:  func() alerter.Router { return s.eng.Rules().Router(cfg.Routes) },
-			Observe: func(d time.Duration) { s.evalLatency.Observe(d.Seconds()) },
-			AckWait: opt.AckWait, Replicas: replicas}
-		if s.enricher != nil {
-			eo.Enrich = s.enricher.enrich
-		}
-		s.eval, err = evaluator.New(ctx, s.js, eo)
-		return err
-	})
-	if err != nil {
+	if err := s.evaluator(ctx, replicas); err != nil {
 		return nil, err
 	}
 	s.watch = newStreamWatch(s.streams, s.eval.Consumer(), s.checkpoints, s.log)
@@ -317,6 +305,22 @@ func (s *Service) natsDescription() string {
 		return "embedded, listening on " + u + " (token: nats.embedded.token)"
 	}
 	return "embedded at " + s.cfg.NATS.Embedded.StoreDir
+}
+
+// evaluator builds the evaluator, once what it works with is built.
+func (s *Service) evaluator(ctx context.Context, replicas int) error {
+	opt := evaluator.Options{Engine: s.eng, Alerts: s.streams, Lists: s.evalLists, Log: s.log,
+		// Routed with the rules in force when the alert fires (they reload).
+		Router:  func() alerter.Router { return s.eng.Rules().Router(s.cfg.Routes) },
+		Observe: func(d time.Duration) { s.evalLatency.Observe(d.Seconds()) },
+		AckWait: s.opt.AckWait, Replicas: replicas}
+	if s.enricher != nil {
+		opt.Enrich = s.enricher.enrich
+	}
+	return s.ensure(ctx, "the evaluator's consumer", func(ctx context.Context) (err error) {
+		s.eval, err = evaluator.New(ctx, s.js, opt)
+		return err
+	})
 }
 
 func (s *Service) notifiers(ctx context.Context, replicas int) error {

@@ -225,8 +225,7 @@ func TestRestartKeepsState(t *testing.T) {
 func (r *running) drained(t *testing.T) {
 	t.Helper()
 	waitFor(t, "the queues to drain", func() bool {
-		info, err := r.svc.eval.Consumer().Info(t.Context())
-		if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
+		if n, err := r.svc.eval.Pending(t.Context()); err != nil || n > 0 {
 			return false
 		}
 		for _, d := range r.svc.deliver {
