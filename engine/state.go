@@ -83,10 +83,7 @@ func (m *MemStore) Update(_ context.Context, key string, _ time.Duration, fn fun
 		st = &GroupState{}
 	}
 	// fn works on a copy so that a failing fn leaves the state untouched.
-	cp := *st
-	cp.Window = append([]Entry(nil), st.Window...)
-	cp.Fired = append([]string(nil), st.Fired...)
-	cp.Seen = append([]uint64(nil), st.Seen...)
+	cp := st.clone()
 	if err := fn(&cp); err != nil {
 		return err
 	}

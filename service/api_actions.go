@@ -90,13 +90,6 @@ func (s *Service) publishAction(ctx context.Context, act action) {
 	}
 }
 
-// ownAction tells an alert on one of alerter's own actions, which no
-// silence mutes: a silence could otherwise mute the alert about itself
-// (a silence of the rule that watches silences, created with it).
-func ownAction(a *alerter.Alert) bool {
-	return a.Event != nil && a.Event.Source == config.OwnSource
-}
-
 // silenceAction is the event of a silence created or expired: who, the
 // matchers, when it runs, and which of the loaded rules it covers.
 func (s *Service) silenceAction(name string, who Identity, sl silences.Silence) action {

@@ -308,11 +308,7 @@ func (s *Service) alertEvents(ctx context.Context, a *alerter.Alert) []*event.Ev
 	if r := s.eng.Rules().Rule(a.Rule); r != nil && r.Threshold != nil {
 		span += r.Threshold.Within
 	}
-	want := map[string]bool{}
-	for _, id := range a.EventIDs {
-		want[id] = true
-	}
-	found, err := s.findEvents(ctx, want, a.FiredAt.Add(-span), a.FiredAt.Add(time.Minute))
+	found, err := bus.FindEvents(ctx, s.js, a.EventIDs, a.FiredAt.Add(-span), a.FiredAt.Add(time.Minute))
 	if err != nil {
 		s.log.Warn("reading an alert's events", "alert", a.ID, "err", err)
 		return nil
@@ -320,7 +316,7 @@ func (s *Service) alertEvents(ctx context.Context, a *alerter.Alert) []*event.Ev
 	var out []*event.Event
 	for _, id := range a.EventIDs {
 		if se, ok := found[id]; ok {
-			if ev, err := event.Decode(se.data); err == nil {
+			if ev, err := event.Decode(se.Data); err == nil {
 				out = append(out, &ev)
 			}
 		}

@@ -1,7 +1,7 @@
 package service
 
 import (
-	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -9,7 +9,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter"
-	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/delivery"
 	"github.com/alerter/alerter/notifiers"
 )
 
@@ -27,15 +27,15 @@ type notifierView struct {
 func (s *Service) listNotifiers(w http.ResponseWriter, r *http.Request) {
 	out := make([]notifierView, 0, len(s.deliver))
 	for _, d := range s.deliver {
-		v := notifierView{Name: d.name, Stats: map[string]int64{
-			"sent": d.stats.Sent.Load(), "failed": d.stats.Failed.Load(), "retried": d.stats.Retried.Load(),
-			"dead": d.stats.Dead.Load(), "silenced": d.stats.Silenced.Load(),
+		st := d.Stats()
+		v := notifierView{Name: d.Name(), Stats: map[string]int64{
+			"sent": st.Sent.Load(), "failed": st.Failed.Load(), "retried": st.Retried.Load(),
+			"dead": st.Dead.Load(), "silenced": st.Silenced.Load(),
 		}}
-		if nc := s.cfg.Notifier(d.name); nc != nil {
+		if nc := s.cfg.Notifier(d.Name()); nc != nil {
 			v.Type = nc.Type
 		}
-		if info, err := d.cons.Info(r.Context()); err == nil {
-			n := info.NumPending + uint64(info.NumAckPending)
+		if n, err := d.Pending(r.Context()); err == nil {
 			v.Pending = &n
 		}
 		out = append(out, v)
@@ -77,21 +77,13 @@ func (s *Service) testNotifier(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody("severity must be one of info, low, medium, high, critical"))
 		return
 	}
-	timeout := d.policy.timeout
-	if timeout <= 0 {
-		timeout = config.DefaultNotifierTimeout
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
 	// A test counts against the target's rate limit, so that it cannot
 	// earn the alerts a 429.
-	if d.limit != nil {
-		if err := d.limit.Wait(ctx); err != nil {
-			writeJSON(w, http.StatusOK, testResult{Error: "the target's rate limit: " + err.Error(), Retryable: true})
-			return
-		}
+	err := d.Send(r.Context(), notifiers.TestAlert(name, alerter.Severity(req.Severity), time.Now().UTC()))
+	if errors.Is(err, delivery.ErrRateLimit) {
+		writeJSON(w, http.StatusOK, testResult{Error: err.Error(), Retryable: true})
+		return
 	}
-	err := d.n.Notify(ctx, notifiers.TestAlert(name, alerter.Severity(req.Severity), time.Now().UTC()))
 	// A test pages a real target: who did it is recorded, sent or not
 	// (the error is left out: a target's answer may echo credentials).
 	who := identity(r)
@@ -109,9 +101,9 @@ func (s *Service) testNotifier(w http.ResponseWriter, r *http.Request) {
 
 // deliverer is the queue of the target name, nil if none runs here
 // (removed from the config, or of a type not in this build).
-func (s *Service) deliverer(name string) *deliverer {
+func (s *Service) deliverer(name string) *delivery.Deliverer {
 	for _, d := range s.deliver {
-		if d.name == name {
+		if d.Name() == name {
 			return d
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/delivery"
 	"github.com/alerter/alerter/notifiers"
 )
 
@@ -127,8 +128,8 @@ func TestDeliveryRetriesAndDeadLetters(t *testing.T) {
 		t.Errorf("flaky outcome %+v %v %v, want sent after 4 attempts", o, ok, err)
 	}
 	for _, d := range r.svc.deliver {
-		if d.name == "flaky" && d.stats.Retried.Load() != 6 {
-			t.Errorf("flaky retried %d times, want 6", d.stats.Retried.Load())
+		if d.Name() == "flaky" && d.Stats().Retried.Load() != 6 {
+			t.Errorf("flaky retried %d times, want 6", d.Stats().Retried.Load())
 		}
 	}
 }
@@ -285,9 +286,9 @@ func TestRedeliverDeadLetter(t *testing.T) {
 	// (its ack lost in a crash), and a second copy stored for the same
 	// handing back (a request repeated after the duplicate window), are
 	// both passed over.
-	var d *deliverer
+	var d *delivery.Deliverer
 	for _, x := range r.svc.deliver {
-		if x.name == "broken" {
+		if x.Name() == "broken" {
 			d = x
 		}
 	}
@@ -306,7 +307,7 @@ func TestRedeliverDeadLetter(t *testing.T) {
 	}
 	passedOver := func(what string, m jetstream.Msg) {
 		done := make(chan struct{})
-		go func() { d.handle(t.Context(), m); close(done) }()
+		go func() { d.Handle(t.Context(), m); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
@@ -526,20 +527,24 @@ func TestAlertStoredAgainIsSentOnce(t *testing.T) {
 	if _, err := r.svc.js.Publish(t.Context(), bus.AlertsSubject+"."+a.Rule+"."+a.ID, b); err != nil {
 		t.Fatal(err)
 	}
-	var d *deliverer
+	var d *delivery.Deliverer
 	for _, x := range r.svc.deliver {
-		if x.name == "flaky" {
+		if x.Name() == "flaky" {
 			d = x
 		}
 	}
+	queue, err := r.svc.js.Consumer(t.Context(), bus.AlertsStream, "notify-flaky")
+	if err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "the copy to be handled", func() bool {
-		info, err := d.cons.Info(t.Context())
+		info, err := queue.Info(t.Context())
 		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream >= 2
 	})
 	if got := flaky.accepted(); len(got) != 1 {
 		t.Errorf("alert %s sent %d times: %v", a.ID, len(got), got)
 	}
-	if n := d.stats.Skipped.Load(); n != 1 {
+	if n := d.Stats().Skipped.Load(); n != 1 {
 		t.Errorf("skipped %d, want 1", n)
 	}
 }
@@ -591,8 +596,8 @@ func TestDeletedQueueResumes(t *testing.T) {
 		t.Errorf("sent %v, want 6 alerts once each", seen)
 	}
 	for _, d := range r.svc.deliver {
-		if d.name == "flaky" && d.stats.QueueLost.Load() != 1 {
-			t.Errorf("queue losses counted: %d, want 1", d.stats.QueueLost.Load())
+		if d.Name() == "flaky" && d.Stats().QueueLost.Load() != 1 {
+			t.Errorf("queue losses counted: %d, want 1", d.Stats().QueueLost.Load())
 		}
 	}
 	if !strings.Contains(logs.String(), "the notifier's queue was deleted") {

@@ -369,10 +369,10 @@ func (s *Service) runningAlerts(ctx context.Context, tried *rules.Set, evs []eve
 // those loaded from Confluence groups; nil (set's own) without the latter.
 func (s *Service) liveLists(set *rules.Set) map[string][]string {
 	dynamic := s.cfg.DynamicLists()
-	if s.eval == nil || s.eval.lists == nil || len(dynamic) == 0 {
+	if s.evalLists == nil || len(dynamic) == 0 {
 		return nil
 	}
-	live := s.eval.lists()
+	live := s.evalLists()
 	out := maps.Clone(set.Lists)
 	if out == nil {
 		out = map[string][]string{}
@@ -388,8 +388,8 @@ func (s *Service) liveLists(set *rules.Set) map[string][]string {
 // enrichLive fills in what the evaluator fills in before rules see an
 // event (the actor's Confluence groups), where that is configured.
 func (s *Service) enrichLive(ctx context.Context, ev *event.Event) {
-	if s.eval != nil && s.eval.enrich != nil {
-		s.eval.enrich(ctx, ev)
+	if s.enricher != nil {
+		s.enricher.enrich(ctx, ev)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/rules"
@@ -17,7 +18,7 @@ func TestExplain(t *testing.T) {
 	waitFor(t, "the alert", func() bool { return len(r.out.lines()) == 1 })
 	r.drained(t)
 
-	var x Explanation
+	var x api.Explanation
 	if code := r.get(t, "/api/v1/events/e1/explain", &x); code != 200 || x.Event == nil || x.Event.ID != "e1" {
 		t.Fatalf("explain e1: %d %+v", code, x)
 	}
@@ -33,7 +34,7 @@ func TestExplain(t *testing.T) {
 		t.Errorf("e1 clauses: %+v", rx.Clauses)
 	}
 
-	var x2 Explanation
+	var x2 api.Explanation
 	if r.get(t, "/api/v1/events/e2/explain", &x2); len(x2.Rules) != 1 || x2.Rules[0].Alert != nil ||
 		x2.Rules[0].Decision != "suppressed: the group alerted at 2024-05-14T10:00:00Z, less than 1h0m0s from this event (one alert per group per 1h0m0s)" {
 		t.Errorf("e2: %+v", x2.Rules)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -77,7 +76,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descRejected, n.Load(), src.name, reason)
 		}
 	}
-	ev := &s.eval.stats
+	ev := s.eval.Stats()
 	counter(descEvaluated, ev.Events.Load())
 	counter(descRetried, ev.Retried.Load())
 	counter(descRedelivered, ev.Redelivered.Load())
@@ -95,14 +94,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRuleErrors, st.Errors.Load(), r.ID)
 	}
 	for _, d := range s.deliver {
-		st := &d.stats
+		st := d.Stats()
 		for outcome, n := range map[string]int64{
 			"sent": st.Sent.Load(), "failed": st.Failed.Load(), "retried": st.Retried.Load(),
 			"dead": st.Dead.Load(), "silenced": st.Silenced.Load(), "skipped": st.Skipped.Load(),
 		} {
-			counter(descNotify, n, d.name, outcome)
+			counter(descNotify, n, d.Name(), outcome)
 		}
-		counter(descQueueLost, st.QueueLost.Load(), d.name)
+		counter(descQueueLost, st.QueueLost.Load(), d.Name())
 	}
 	if s.state != nil {
 		st := s.state.Stats()
@@ -114,14 +113,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	queue := func(name string, c jetstream.Consumer) {
-		if info, err := c.Info(ctx); err == nil {
-			gauge(descQueue, float64(info.NumPending+uint64(info.NumAckPending)), name)
+	queue := func(name string, pending func(context.Context) (uint64, error)) {
+		if n, err := pending(ctx); err == nil {
+			gauge(descQueue, float64(n), name)
 		}
 	}
-	queue("evaluator", s.eval.cons)
+	queue("evaluator", s.eval.Pending)
 	for _, d := range s.deliver {
-		queue("notify-"+d.name, d.cons)
+		queue("notify-"+d.Name(), d.Pending)
 	}
 	up := 0.0
 	if s.nc.Status() == nats.CONNECTED {

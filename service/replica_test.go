@@ -15,6 +15,7 @@ import (
 	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/delivery"
 	"github.com/alerter/alerter/internal/natscluster"
 )
 
@@ -70,7 +71,7 @@ routes: {default: [console]}
 				// Replica a dies with events and alerts in hand: its
 				// connection drops without acknowledging them.
 				wg.Wait()
-				waitFor(t, "replica a to evaluate events", func() bool { return a.eval.stats.Events.Load() > 0 })
+				waitFor(t, "replica a to evaluate events", func() bool { return a.eval.Stats().Events.Load() > 0 })
 				killed = true
 				a.nc.Close()
 				stopA()
@@ -116,7 +117,7 @@ routes: {default: [console]}
 	for _, n := range printed {
 		dups += n - 1
 	}
-	if dups > deliveryWorkers { // only what replica a was sending as it died
+	if dups > delivery.Workers { // only what replica a was sending as it died
 		t.Errorf("%d alerts printed twice", dups)
 	}
 }

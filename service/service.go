@@ -28,7 +28,9 @@ import (
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/delivery"
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/evaluator"
 	"github.com/alerter/alerter/ingest/confluence"
 	"github.com/alerter/alerter/ingest/filetail"
 	"github.com/alerter/alerter/ingest/natsource"
@@ -71,8 +73,8 @@ type Service struct {
 	streams  *bus.Streams
 	state    *statestore.Store
 	eng      *engine.Engine
-	eval     *evaluator
-	deliver  []*deliverer
+	eval     *evaluator.Evaluator
+	deliver  []*delivery.Deliverer
 	webhooks map[string]*webhook.Handler
 	inputs   []input
 	// checkpoints keep the positions of poll and file sources.
@@ -87,6 +89,9 @@ type Service struct {
 	ready    chan struct{}
 	reload   reloader
 	enricher *groupEnricher // when a source enriches actor groups
+	// evalLists are the lists rules see, with those of Confluence groups;
+	// nil: the rule set's own.
+	evalLists func() map[string][]string
 	// sourceStats and evalLatency feed /metrics.
 	sourceStats []sourceStats
 	evalLatency prometheus.Histogram
@@ -195,25 +200,14 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 		return nil, err
 	}
 	s.eng = engine.New(set, s.state, engine.WithLogger(s.log))
-	err = s.ensure(ctx, "the evaluator's consumer", func(ctx context.Context) (err error) {
-		s.eval, err = newEvaluator(ctx, s.js, s.streams, s.eng, evaluatorOptions{ackWait: opt.AckWait, replicas: replicas}, s.log)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
 	if err := s.openCheckpoints(ctx, replicas); err != nil {
 		return nil, err
 	}
-	s.watch = newStreamWatch(s.streams, s.eval.cons, s.checkpoints, s.log)
 	s.evalLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "alerter_evaluation_duration_seconds",
 		Help:    "Time to evaluate one event against the rules, state updates included.",
 		Buckets: []float64{1e-6, 5e-6, 25e-6, 1e-4, 5e-4, 1e-3, 5e-3, 0.025, 0.1, 0.5, 2.5},
 	})
-	s.eval.observe = func(d time.Duration) { s.evalLatency.Observe(d.Seconds()) }
-	// Routed with the rules in force when the alert fires (they reload).
-	s.eval.route = func(a *alerter.Alert) []string { return s.eng.Rules().Router(cfg.Routes).Route(a) }
 	err = s.ensure(ctx, "the silences bucket", func(ctx context.Context) (err error) {
 		s.silenceStore, err = silences.Open(ctx, s.js, silences.Options{Replicas: replicas, Logger: s.log,
 			Policy: silences.Policy{MaxDuration: time.Duration(cfg.Silences.MaxDuration), Rules: s.eng.Rules}})
@@ -231,6 +225,10 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (s *Service, err 
 	if err := s.dynamicLists(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.evaluator(ctx, replicas); err != nil {
+		return nil, err
+	}
+	s.watch = newStreamWatch(s.streams, s.eval.Consumer(), s.checkpoints, s.log)
 	s.handler.set(s.httpHandler())
 	s.log.Info("alerter ready", "listen", s.Addr(), "rules", len(set.Rules), "rule_files", len(set.Files),
 		"nats", s.natsDescription(), "webhooks", s.webhookPaths())
@@ -307,6 +305,22 @@ func (s *Service) natsDescription() string {
 	return "embedded at " + s.cfg.NATS.Embedded.StoreDir
 }
 
+// evaluator builds the evaluator, once what it works with is built.
+func (s *Service) evaluator(ctx context.Context, replicas int) error {
+	opt := evaluator.Options{Engine: s.eng, Alerts: s.streams, Lists: s.evalLists, Log: s.log,
+		// Routed with the rules in force when the alert fires (they reload).
+		Router:  func() alerter.Router { return s.eng.Rules().Router(s.cfg.Routes) },
+		Observe: func(d time.Duration) { s.evalLatency.Observe(d.Seconds()) },
+		AckWait: s.opt.AckWait, Replicas: replicas}
+	if s.enricher != nil {
+		opt.Enrich = s.enricher.enrich
+	}
+	return s.ensure(ctx, "the evaluator's consumer", func(ctx context.Context) (err error) {
+		s.eval, err = evaluator.New(ctx, s.js, opt)
+		return err
+	})
+}
+
 func (s *Service) notifiers(ctx context.Context, replicas int) error {
 	// Outcomes are remembered as long as alerts can still be retried.
 	ttl := config.DefaultNotifierMaxAge
@@ -321,7 +335,6 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 	if err != nil {
 		return err
 	}
-	done := s.deliveries
 	for _, nc := range s.cfg.Notifiers {
 		n, err := s.newNotifier(nc)
 		if err != nil {
@@ -331,25 +344,23 @@ func (s *Service) notifiers(ctx context.Context, replicas int) error {
 			s.log.Warn("notifier type not available yet; its alerts stay queued in ALERTS", "notifier", nc.Name, "type", nc.Type)
 			continue
 		}
-		p := deliveryPolicy{
-			maxAttempts: nc.MaxAttempts,
-			maxAge:      time.Duration(nc.MaxAge),
-			maxBackoff:  time.Duration(nc.MaxBackoff),
-			timeout:     time.Duration(nc.Timeout),
-			rate:        nc.RatePerSecond,
+		p := delivery.Policy{
+			MaxAttempts: nc.MaxAttempts,
+			MaxAge:      time.Duration(nc.MaxAge),
+			MaxBackoff:  time.Duration(nc.MaxBackoff),
+			Timeout:     time.Duration(nc.Timeout),
+			Rate:        nc.RatePerSecond,
 		}
-		if p.timeout <= 0 {
-			p.timeout = config.DefaultNotifierTimeout
-		}
-		var d *deliverer
+		var d *delivery.Deliverer
 		err = s.ensure(ctx, "the queue of notifier "+nc.Name, func(ctx context.Context) (err error) {
-			d, err = newDeliverer(ctx, s.js, nc.Name, n, p, replicas, s.opt.AckWait, s.log)
+			d, err = delivery.New(ctx, s.js, delivery.Options{Name: nc.Name, Notifier: n, Policy: p,
+				Record: s.deliveries, DeadLetters: s.streams, Silencer: s.silenceStore,
+				Log: s.log, Replicas: replicas, AckWait: s.opt.AckWait})
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		d.done, d.streams, d.silence = done, s.streams, s.silenceStore
 		s.deliver = append(s.deliver, d)
 	}
 	return nil
@@ -488,7 +499,6 @@ func (s *Service) enrichFrom(src config.Source, d *confluence.Directory) {
 		g = &groupEnricher{bySystem: map[string]*confluence.Directory{}, log: s.log}
 		s.enricher = g
 		g.fallback = d
-		s.eval.enrich = g.enrich
 	} else {
 		g.fallback = nil // several: events without a system are ambiguous
 	}
@@ -526,7 +536,7 @@ func (s *Service) dynamicLists(ctx context.Context) error {
 	}
 	s.lists = l
 	m := &mergedLists{dynamic: l}
-	s.eval.lists = func() map[string][]string { return m.get(s.eng.Rules()) }
+	s.evalLists = func() map[string][]string { return m.get(s.eng.Rules()) }
 	s.inputs = append(s.inputs, input{"lists", l.Run, nil})
 	return nil
 }
@@ -565,10 +575,10 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		})
 	}
-	start("evaluator", s.eval.run)
+	start("evaluator", s.eval.Run)
 	start("stream watch", s.watch.run)
 	for _, d := range s.deliver {
-		start("notifier "+d.name, d.run)
+		start("notifier "+d.Name(), d.Run)
 	}
 	for _, in := range s.inputs {
 		start(in.name, in.run)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
@@ -173,7 +172,7 @@ func TestWebhookToConsole(t *testing.T) {
 	if n := len(r.out.lines()); n != 3 {
 		t.Errorf("%d lines printed, want 3:\n%s", n, r.out)
 	}
-	if got := r.svc.eval.stats.Events.Load(); got != 4 {
+	if got := r.svc.eval.Stats().Events.Load(); got != 4 {
 		t.Errorf("evaluated %d events, want 4", got)
 	}
 }
@@ -215,7 +214,7 @@ func TestRestartKeepsState(t *testing.T) {
 	r2.post(t, "/in", setting("e2", "jdoe", "2024-05-14T10:10:00Z")) // suppressed
 	r2.post(t, "/in", setting("e1", "jdoe", "2024-05-14T10:00:00Z")) // a duplicate
 	r2.post(t, "/in", setting("e3", "ann", "2024-05-14T10:11:00Z"))
-	waitFor(t, "all events evaluated", func() bool { return r2.svc.eval.stats.Events.Load() == 2 })
+	waitFor(t, "all events evaluated", func() bool { return r2.svc.eval.Stats().Events.Load() == 2 })
 	r2.drained(t)
 	if lines := r2.out.lines(); len(lines) != 1 || !strings.Contains(lines[0], "name=ann") {
 		t.Errorf("after restart the console printed:\n%s", r2.out)
@@ -226,14 +225,12 @@ func TestRestartKeepsState(t *testing.T) {
 // pending or unacknowledged.
 func (r *running) drained(t *testing.T) {
 	t.Helper()
-	cons := []jetstream.Consumer{r.svc.eval.cons}
-	for _, d := range r.svc.deliver {
-		cons = append(cons, d.cons)
-	}
 	waitFor(t, "the queues to drain", func() bool {
-		for _, c := range cons {
-			info, err := c.Info(t.Context())
-			if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
+		if n, err := r.svc.eval.Pending(t.Context()); err != nil || n > 0 {
+			return false
+		}
+		for _, d := range r.svc.deliver {
+			if n, err := d.Pending(t.Context()); err != nil || n > 0 {
 				return false
 			}
 		}

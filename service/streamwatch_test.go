@@ -90,7 +90,7 @@ func TestCorruptEventsBlockIsLoud(t *testing.T) {
 	if code, resp := r.post(t, "/in", body.String()); code != 202 {
 		t.Fatalf("POST: %d %v", code, resp)
 	}
-	waitFor(t, "all events evaluated", func() bool { return r.svc.eval.stats.Events.Load() == 20 })
+	waitFor(t, "all events evaluated", func() bool { return r.svc.eval.Stats().Events.Load() == 20 })
 	r.drained(t)
 	r.stop()
 

@@ -17,6 +17,7 @@ import (
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/evaluator"
 	"github.com/alerter/alerter/service"
 	"github.com/alerter/alerter/statestore"
 )
@@ -136,7 +137,7 @@ func startHarness(ctx context.Context, rulesPath, storeDir string, to targets, l
 	case <-time.After(30 * time.Second):
 		return nil, errors.New("alerter did not get ready in 30s")
 	}
-	if h.eval, err = h.js.Consumer(ctx, bus.EventsStream, service.EvaluatorConsumer); err != nil {
+	if h.eval, err = h.js.Consumer(ctx, bus.EventsStream, evaluator.Consumer); err != nil {
 		return nil, err
 	}
 	if h.events, err = h.js.Stream(ctx, bus.EventsStream); err != nil {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/event"
-	"github.com/alerter/alerter/service"
 )
 
 const explainUsage = `Usage: alerter explain [--url URL] [--within 24h] [--json] EVENT_ID
@@ -56,7 +55,7 @@ func explainCmd(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintln(s.err, "alerter explain: name one event id")
 		return 2
 	}
-	var x service.Explanation
+	var x api.Explanation
 	path := "/api/v1/events/" + url.PathEscape(fs.Arg(0)) + "/explain?within=" + within.String()
 	if err := c.Get(ctx, path, &x); err != nil {
 		fmt.Fprintf(s.err, "alerter explain: %s\n", safeErr(err))

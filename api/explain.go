@@ -1,0 +1,61 @@
+package api
+
+import (
+	"time"
+
+	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/event"
+)
+
+// Explanation answers "why was I (not) paged?" for one stored event: GET
+// /api/v1/events/{id}/explain (docs/api.md).
+type Explanation struct {
+	Event *event.Event `json:"event"`
+	// Stored is when the EVENTS stream stored it.
+	Stored time.Time `json:"stored"`
+	// Rules are the enabled rules that the index offered the event to
+	// (candidates), and any that matched; Skipped counts the others, which
+	// compare a field for equality with a value the event does not have.
+	Rules   []RuleExplanation `json:"rules"`
+	Skipped int               `json:"skipped"`
+	Note    string            `json:"note"`
+}
+
+// RuleExplanation is what one rule made of the event.
+type RuleExplanation struct {
+	Rule    string `json:"rule"`
+	Matched bool   `json:"matched"`
+	Error   string `json:"error,omitempty"`
+	// Clauses are the parts of when that must all hold, each with its
+	// value for this event; the first false one is why it did not match.
+	Clauses []ClauseValue `json:"clauses"`
+	// For matches: the group, its window state now, and the alert.
+	Group    map[string]string `json:"group,omitempty"`
+	Decision string            `json:"decision,omitempty"`
+	State    *StateView        `json:"state,omitempty"`
+	Alert    *FiredAlert       `json:"alert,omitempty"`
+}
+
+// ClauseValue is one part of a condition and what it gave.
+type ClauseValue struct {
+	Source string `json:"source"`
+	Value  *bool  `json:"value,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// StateView is a group's dedup and threshold state as stored now.
+type StateView struct {
+	Alerted    bool       `json:"alerted"`
+	LastAlert  *time.Time `json:"last_alert,omitempty"`
+	Suppressed int64      `json:"suppressed_since_last_alert"`
+	InWindow   int        `json:"events_in_threshold_window"`
+	// Expires is in event time: later events of the group ignore this state.
+	Expires *time.Time `json:"expires,omitempty"`
+}
+
+// FiredAlert is the alert an event fired, with what became of it at each
+// target (the shape of GET /api/v1/alerts/{id} without its events).
+type FiredAlert struct {
+	*alerter.Alert
+	Deliveries map[string]alerter.Outcome `json:"deliveries"`
+}

@@ -1,0 +1,170 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/internal/natstest"
+	"github.com/alerter/alerter/notifiers"
+)
+
+// target fails the alerts it is told to, as told; it records the attempts.
+type target struct {
+	mu       sync.Mutex
+	fail     map[string]func(attempt int) error
+	attempts map[string]int
+	got      []string
+}
+
+func (t *target) Notify(_ context.Context, a *alerter.Alert) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.attempts[a.ID]++
+	if f := t.fail[a.ID]; f != nil {
+		if err := f(t.attempts[a.ID]); err != nil {
+			return err
+		}
+	}
+	t.got = append(t.got, a.ID)
+	return nil
+}
+
+// silencer silences the alerts of one rule.
+type silencer string
+
+func (s silencer) Matching(a *alerter.Alert, _ time.Time) []string {
+	if a.Rule == string(s) {
+		return []string{"s1"}
+	}
+	return nil
+}
+
+// Every way an alert can go ends in one settled state: recorded, sent,
+// dead-lettered, passed over, or dropped, and the queue empty.
+func TestDelivererSettlesEveryAlert(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := t.Context()
+	record, err := bus.NewDeliveries(ctx, env.JS, 1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &target{attempts: map[string]int{}, fail: map[string]func(int) error{
+		"refused": func(int) error { return notifiers.Permanent(errors.New("invalid_auth")) },
+		"flaky": func(n int) error {
+			if n < 3 {
+				return notifiers.Retry(errors.New("503"), 0)
+			}
+			return nil
+		},
+		"tired": func(int) error { return errors.New("connection refused") },
+	}}
+	d, err := New(ctx, env.JS, Options{Name: "t", Notifier: tg, Record: record, DeadLetters: env.Streams, Silencer: silencer("muted"),
+		Policy: Policy{MaxAttempts: 4, MaxBackoff: 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := record.Put(ctx, "t", "settled", alerter.Outcome{Status: alerter.Sent, Attempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []alerter.Alert{
+		{ID: "sent", Rule: "r", Notify: []string{"t"}},
+		{ID: "elsewhere", Rule: "r", Notify: []string{"other"}},
+		{ID: "silenced", Rule: "muted", Notify: []string{"t"}},
+		{ID: "settled", Rule: "r", Notify: []string{"t"}},
+		{ID: "refused", Rule: "r", Notify: []string{"t"}},
+		{ID: "flaky", Rule: "r", Notify: []string{"t"}},
+		{ID: "tired", Rule: "r", Notify: []string{"t"}},
+	} {
+		data, _ := json.Marshal(a)
+		if _, err := env.Streams.PublishAlert(ctx, a.Rule, a.ID, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := env.JS.Publish(ctx, bus.AlertsSubject+".r.garbage", []byte("not an alert")); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	want := map[string]string{
+		"sent": "sent after 1", "silenced": "silenced after 0", "settled": "sent after 1",
+		"refused": "dead after 1", "flaky": "sent after 3", "tired": "dead after 4", "elsewhere": "none",
+	}
+	outcomes := func() map[string]string {
+		got := map[string]string{}
+		for id := range want {
+			o, ok, err := record.Get(ctx, "t", id)
+			switch {
+			case err != nil:
+				t.Fatal(err)
+			case ok:
+				got[id] = fmt.Sprintf("%s after %d", o.Status, o.Attempts)
+			default:
+				got[id] = "none"
+			}
+		}
+		return got
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		n, err := d.Pending(ctx)
+		if err == nil && n == 0 && fmt.Sprint(outcomes()) == fmt.Sprint(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pending %d (%v), outcomes %v, want %v", n, err, outcomes(), want)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	tg.mu.Lock()
+	got := slices.Sorted(slices.Values(tg.got))
+	tg.mu.Unlock()
+	if !slices.Equal(got, []string{"flaky", "sent"}) {
+		t.Errorf("the target took %v, want flaky and sent", got)
+	}
+	var dead []string
+	for _, data := range messages(t, env) {
+		var dl alerter.DeadLetter
+		if err := json.Unmarshal(data, &dl); err != nil {
+			t.Fatal(err)
+		}
+		dead = append(dead, fmt.Sprintf("%s: %s", dl.Alert.ID, dl.Reason))
+	}
+	slices.Sort(dead)
+	if want := []string{"refused: the target refused it for good", "tired: 4 attempts failed"}; !slices.Equal(dead, want) {
+		t.Errorf("dead letters %q, want %q", dead, want)
+	}
+	st := d.Stats()
+	if s := fmt.Sprint(st.Sent.Load(), st.Failed.Load(), st.Retried.Load(), st.Dead.Load(), st.Silenced.Load(), st.Skipped.Load()); s != "2 7 5 2 1 1" {
+		t.Errorf("sent, failed, retried, dead, silenced, skipped: %s, want 2 7 5 2 1 1", s)
+	}
+}
+
+// messages are the dead letters stored, oldest first.
+func messages(t *testing.T, env *natstest.Env) [][]byte {
+	t.Helper()
+	info, err := env.Streams.Dead.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := env.Streams.Dead.GetMsg(t.Context(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m.Data)
+	}
+	return out
+}

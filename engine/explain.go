@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"slices"
+	"time"
+
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
+)
+
+// Outcome is what a group's state says became of one matching event.
+type Outcome string
+
+// Outcomes of Explain.
+const (
+	// Fired: the event is one of those behind the group's last alert (the
+	// firing one last: evaluated again, it fires that alert again).
+	Fired Outcome = "fired"
+	// Counted: the event waits in the group's threshold window, which does
+	// not hold enough events yet.
+	Counted Outcome = "counted"
+	// Suppressed: the event falls within the dedup window of the group's
+	// last alert, either side of it.
+	Suppressed Outcome = "suppressed"
+	// Forgotten: the state holds nothing of the event: the threshold
+	// window it was in moved on, the state expired, or the event was not
+	// evaluated yet.
+	Forgotten Outcome = "forgotten"
+)
+
+// Verdict is what the threshold and dedup windows made of one matching
+// event, as far as its group's state tells.
+type Verdict struct {
+	Outcome Outcome
+	// LastAlert is the event time of the group's last alert; zero if the
+	// state knows of none.
+	LastAlert time.Time
+	// InWindow is, for Counted, how many events the threshold window holds.
+	InWindow int
+}
+
+// Explain tells what r's windows made of ev, a match of r, given its
+// group's state as stored now (nil: none). It asks decide, the function
+// evaluation runs, on a copy of the state with ev forgotten, so it writes
+// nothing and cannot disagree with evaluation about the windows.
+func Explain(r *rules.Rule, ev *event.Event, st *GroupState) Verdict {
+	var cp GroupState
+	if st != nil {
+		cp = st.clone()
+	}
+	var v Verdict
+	if cp.Alerted || len(cp.Fired) > 0 {
+		v.LastAlert = time.Unix(0, cp.LastAlert).UTC()
+	}
+	switch {
+	case slices.Contains(cp.Fired, ev.ID):
+		v.Outcome = Fired
+		return v
+	case slices.ContainsFunc(cp.Window, func(e Entry) bool { return e.ID == ev.ID }):
+		v.Outcome, v.InWindow = Counted, len(cp.Window)
+		return v
+	}
+	// Only a fingerprint in Seen is left of a suppressed event, or of one
+	// whose window moved on: decide tells which, the event taken anew.
+	fp := fingerprint(ev.ID)
+	cp.Seen = slices.DeleteFunc(cp.Seen, func(s uint64) bool { return s == fp })
+	if d := decide(&cp, policyOf(r), ev.Time.UnixNano(), ev.ID); d.suppressed {
+		v.Outcome = Suppressed
+		return v
+	}
+	v.Outcome = Forgotten
+	return v
+}
+
+// clone is a copy of s that shares nothing with it.
+func (s *GroupState) clone() GroupState {
+	cp := *s
+	cp.Window = slices.Clone(s.Window)
+	cp.Fired = slices.Clone(s.Fired)
+	cp.Seen = slices.Clone(s.Seen)
+	return cp
+}

@@ -1,0 +1,402 @@
+// Package evaluator is the loop between the EVENTS and ALERTS streams
+// (docs/running.md, The pipeline): a durable consumer of EVENTS that all
+// replicas share takes each stored event, runs it through the engine, and
+// stores the alerts it fires in ALERTS; only then is the event
+// acknowledged. A crash before the ack redelivers the event, and evaluating
+// it again is safe: the state store remembers which events it has counted,
+// and a re-fired alert has the same id, which ALERTS deduplicates.
+//
+// Several events are evaluated at once, but the events of one rule group
+// (the key of its dedup and threshold state) in the order the stream holds
+// them: before an event is handed to a worker, it is evaluated
+// (engine.Engine.Plan: the rules' conditions and group-by expressions,
+// once), which tells the groups it will touch, and it waits for the earlier
+// events of any of those groups (package order); the worker then applies
+// the plan. This only orders; the state store's compare-and-set keeps every
+// update atomic whatever the order, so a rule set swapped in between, or a
+// list that changed, can at worst reorder two events of a group, as a
+// redelivery does.
+package evaluator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/evaluator/internal/order"
+	"github.com/alerter/alerter/event"
+)
+
+// Consumer is the durable consumer of EVENTS that all replicas share, so
+// that each event is evaluated by one of them.
+const Consumer = "evaluator"
+
+// Defaults of Options.
+const (
+	// DefaultWorkers evaluate events at once. Evaluating is mostly
+	// waiting: a stateful match costs a round trip to the state bucket (two
+	// when another replica wrote the group last), an alert one to ALERTS;
+	// workers overlap those waits.
+	DefaultWorkers = 64
+	// DefaultInFlight bounds the events taken but not yet finished,
+	// running or waiting for an earlier event of one of their groups.
+	DefaultInFlight = 4096
+)
+
+// Alerts stores the alerts that fire (bus.Streams). dup reports an alert
+// id stored already, which is not an error: a redelivered event fires its
+// alert again.
+type Alerts interface {
+	PublishAlert(ctx context.Context, rule, id string, data []byte) (dup bool, err error)
+}
+
+// Options are what an Evaluator works with. Engine, Alerts and Router are
+// required.
+type Options struct {
+	Engine *engine.Engine
+	Alerts Alerts
+	// Router returns the router in force when an alert fires: rules and
+	// routes reload.
+	Router func() alerter.Router
+	// Lists returns the lists rules see now (the rule set's own and those
+	// loaded from elsewhere); nil: the rule set's own.
+	Lists func() map[string][]string
+	// Enrich fills in what an event lacks (actor groups) before rules see
+	// it; nil: nothing.
+	Enrich func(context.Context, *event.Event)
+	// Observe receives how long each evaluation took (metrics); nil: none.
+	Observe func(time.Duration)
+	Log     *slog.Logger
+
+	// AckWait is the consumer's ack wait (0: the server's default).
+	AckWait  time.Duration
+	Replicas int
+	Workers  int // default DefaultWorkers
+	InFlight int // default DefaultInFlight
+}
+
+// Evaluator takes events from the EVENTS stream, runs them through the
+// engine and stores the alerts they cause in ALERTS (see the package doc).
+type Evaluator struct {
+	cons jetstream.Consumer
+	opt  Options
+	log  *slog.Logger
+	// retry is how long an event that failed waits to be evaluated again.
+	retry time.Duration
+	seed  maphash.Seed // of the group hashes
+	stats Stats
+}
+
+// Stats count what the evaluator did.
+type Stats struct {
+	Events      atomic.Int64 // evaluated and acknowledged
+	Alerts      atomic.Int64 // stored in ALERTS (re-stored duplicates included)
+	Redelivered atomic.Int64 // events seen more than once
+	Retried     atomic.Int64 // events handed back for a later retry
+	Poison      atomic.Int64 // stored messages that are no event, terminated
+	RuleErrors  atomic.Int64
+	Waited      atomic.Int64 // events that waited for an earlier one of their group
+}
+
+// New creates or updates the evaluator's consumer of EVENTS and returns
+// the evaluator, ready to Run.
+func New(ctx context.Context, js jetstream.JetStream, opt Options) (*Evaluator, error) {
+	if opt.Workers <= 0 {
+		opt.Workers = DefaultWorkers
+	}
+	if opt.InFlight <= 0 {
+		opt.InFlight = DefaultInFlight
+	}
+	opt.InFlight = max(opt.InFlight, opt.Workers)
+	if opt.Engine == nil || opt.Alerts == nil || opt.Router == nil {
+		return nil, errors.New("evaluator: an engine, an alert store and a router are required")
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
+		Durable:       Consumer,
+		Description:   "alerter: evaluates events against the rules",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       opt.AckWait,
+		MaxAckPending: 10_000,
+		FilterSubject: bus.EventsSubject + ".>",
+		Replicas:      opt.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", Consumer, bus.EventsStream, err)
+	}
+	return &Evaluator{cons: cons, opt: opt, log: opt.Log, retry: time.Second, seed: maphash.MakeSeed()}, nil
+}
+
+// Stats returns the evaluator's counters.
+func (v *Evaluator) Stats() *Stats { return &v.stats }
+
+// Consumer is the evaluator's consumer of EVENTS: where it is in the
+// stream, and what it has pending.
+func (v *Evaluator) Consumer() jetstream.Consumer { return v.cons }
+
+// Pending counts the events stored and not yet evaluated, or being
+// evaluated.
+func (v *Evaluator) Pending(ctx context.Context) (uint64, error) {
+	info, err := v.cons.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.NumPending + uint64(info.NumAckPending), nil
+}
+
+// job is one event on its way through the evaluator.
+type job struct {
+	msg      jetstream.Msg
+	ev       event.Event
+	enriched chan struct{} // closed once enrich is done with ev
+	plan     *engine.Plan  // ev evaluated: its matches and groups
+	planned  time.Duration // how long evaluating it took
+	turn     order.Ticket[*job]
+}
+
+// pipeline is one run's machinery: the jobs in flight, in their groups'
+// order, and the workers that apply them.
+type pipeline struct {
+	// work is the context of work under way: it finishes even when the
+	// run's context ends (an event half evaluated would be evaluated again
+	// anyway, but finishing it avoids the wait).
+	work context.Context
+	// slots bounds the jobs in flight, so ready (which holds only jobs in
+	// flight) never blocks a worker handing on the jobs it unblocked.
+	slots   chan struct{}
+	ready   chan *job
+	groups  order.Groups[*job]
+	taken   *order.InFlight
+	workers sync.WaitGroup
+	sweep   chan struct{}
+}
+
+// Run evaluates events until ctx is done, then finishes the events already
+// fetched and returns.
+func (v *Evaluator) Run(ctx context.Context) error {
+	it, err := v.cons.Messages(jetstream.PullMaxMessages(512))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", bus.EventsStream, err)
+	}
+	stop := context.AfterFunc(ctx, it.Drain)
+	defer stop()
+	p := v.start(context.WithoutCancel(ctx))
+	defer p.stop(v.opt.InFlight)
+	var enriched chan *job
+	if v.opt.Enrich != nil {
+		// Enriching an event (actor groups from a directory) may wait for
+		// the directory, so events are enriched at once, and taken on in
+		// stream order as they are done: rules that group by what enrich
+		// fills see it when the groups are found.
+		enriched = make(chan *job, v.opt.InFlight)
+		var sequenced sync.WaitGroup
+		sequenced.Go(func() {
+			for j := range enriched {
+				<-j.enriched
+				v.enqueue(p, j)
+			}
+		})
+		defer func() { close(enriched); sequenced.Wait() }()
+	}
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			v.log.Warn("reading events", "err", err)
+			continue
+		}
+		p.slots <- struct{}{}
+		j := v.prepare(msg)
+		switch {
+		case j == nil:
+			<-p.slots
+		case enriched == nil:
+			v.enqueue(p, j)
+		default:
+			j.enriched = make(chan struct{})
+			go func() {
+				defer close(j.enriched)
+				v.opt.Enrich(p.work, &j.ev)
+			}()
+			enriched <- j
+		}
+	}
+}
+
+// start starts the workers of a run.
+func (v *Evaluator) start(work context.Context) *pipeline {
+	p := &pipeline{work: work, slots: make(chan struct{}, v.opt.InFlight), ready: make(chan *job, v.opt.InFlight),
+		taken: order.NewInFlight(v.opt.AckWait), sweep: make(chan struct{})}
+	for range v.opt.Workers {
+		p.workers.Go(func() {
+			for j := range p.ready {
+				v.handle(work, j, func() {
+					for _, n := range p.groups.Done(&j.turn) {
+						p.ready <- n.Job
+					}
+				})
+				p.taken.Remove(j.msg)
+				<-p.slots
+			}
+		})
+	}
+	if v.opt.AckWait > 0 {
+		p.workers.Go(func() { p.taken.Keep(p.sweep) })
+	}
+	return p
+}
+
+// stop waits for every job in flight, then stops the workers.
+func (p *pipeline) stop(inFlight int) {
+	for range inFlight {
+		p.slots <- struct{}{}
+	}
+	close(p.sweep)
+	close(p.ready)
+	p.workers.Wait()
+}
+
+// enqueue finds a job's groups and queues it; one goroutine at a time.
+func (v *Evaluator) enqueue(p *pipeline, j *job) {
+	var lists map[string][]string
+	if v.opt.Lists != nil {
+		lists = v.opt.Lists()
+	}
+	began := time.Now()
+	j.plan = v.opt.Engine.Plan(p.work, &j.ev, lists)
+	j.planned = time.Since(began)
+	if len(j.plan.Matches) == 0 && len(j.plan.Errors) == 0 {
+		// Most events match nothing, and are done now: nothing to store, no
+		// group to wait for, no hand-off to a worker.
+		v.observe(j.planned)
+		v.ack(j)
+		<-p.slots
+		return
+	}
+	j.turn = order.Ticket[*job]{Job: j, Keys: v.groups(j.plan)}
+	p.taken.Add(j.msg)
+	if p.groups.Add(&j.turn) {
+		p.ready <- j
+	} else {
+		v.stats.Waited.Add(1)
+	}
+}
+
+func (v *Evaluator) observe(d time.Duration) {
+	if v.opt.Observe != nil {
+		v.opt.Observe(d)
+	}
+}
+
+// prepare decodes an event; nil if it is no event (then it is terminated).
+func (v *Evaluator) prepare(msg jetstream.Msg) *job {
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
+		v.stats.Redelivered.Add(1)
+	}
+	ev, err := event.Decode(msg.Data())
+	if err != nil {
+		// Not something alerter stored; someone else published on our
+		// subjects. It can never succeed, so it must not block the stream.
+		v.stats.Poison.Add(1)
+		v.log.Error("not an event in the EVENTS stream; dropped", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return nil
+	}
+	return &job{msg: msg, ev: ev}
+}
+
+// groups returns hashes of the state keys (rule and group values) that
+// applying the plan will update. A collision of two hashes only orders two
+// events that need not be.
+func (v *Evaluator) groups(p *engine.Plan) []uint64 {
+	var keys []uint64
+	for _, m := range p.Matches {
+		if !m.Rule.Stateful() {
+			continue
+		}
+		var h maphash.Hash
+		h.SetSeed(v.seed)
+		h.WriteString(m.Rule.ID)
+		for _, g := range m.Group {
+			h.WriteByte(0)
+			h.WriteString(g)
+		}
+		k := h.Sum64()
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// handle evaluates one event, stores its alerts and acknowledges it.
+// applied is called once the event's group states are updated (or failed
+// to be): the next event of its groups may go ahead then, while this one
+// stores its alerts. That is safe: if storing them fails, this event is
+// redelivered, and the state it left makes it fire the same alert again.
+func (v *Evaluator) handle(ctx context.Context, j *job, applied func()) {
+	msg, ev := j.msg, &j.ev
+	began := time.Now()
+	res, err := v.opt.Engine.Apply(ctx, j.plan)
+	applied()
+	// Evaluating and applying, not the wait in between for earlier events
+	// of the same groups.
+	v.observe(j.planned + time.Since(began))
+	for _, re := range res.Errors {
+		v.stats.RuleErrors.Add(1)
+		v.log.Warn("rule failed", "rule", re.Rule, "event", ev.ID, "err", re.Err)
+	}
+	if err != nil {
+		v.later(msg, ev.ID, "evaluating", err)
+		return
+	}
+	for _, a := range res.Alerts {
+		a.Notify = v.opt.Router().Route(a)
+		data, err := json.Marshal(a)
+		if err != nil {
+			v.log.Error("encoding an alert", "rule", a.Rule, "event", ev.ID, "err", err)
+			continue
+		}
+		if _, err := v.opt.Alerts.PublishAlert(ctx, a.Rule, a.ID, data); err != nil {
+			v.later(msg, ev.ID, "storing an alert", err)
+			return
+		}
+		v.stats.Alerts.Add(1)
+	}
+	v.ack(j)
+}
+
+// ack acknowledges an event that is done with. A lost ack only redelivers
+// the event, which is safe (see the package doc).
+func (v *Evaluator) ack(j *job) {
+	if err := j.msg.Ack(); err != nil {
+		v.log.Warn("acknowledging an event", "event", j.ev.ID, "err", err)
+	}
+	v.stats.Events.Add(1)
+}
+
+// later hands an event back to be evaluated again after a pause: the state
+// store or the ALERTS stream is unavailable, which passes.
+func (v *Evaluator) later(msg jetstream.Msg, id, what string, err error) {
+	v.stats.Retried.Add(1)
+	v.log.Error("event will be retried", "event", id, "while", what, "err", err)
+	if nerr := msg.NakWithDelay(v.retry); nerr != nil {
+		v.log.Warn("handing an event back", "event", id, "err", nerr)
+	}
+}
