@@ -3,7 +3,6 @@ package api
 import (
 	"time"
 
-	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/event"
 )
 
@@ -33,7 +32,7 @@ type RuleExplanation struct {
 	Group    map[string]string `json:"group,omitempty"`
 	Decision string            `json:"decision,omitempty"`
 	State    *StateView        `json:"state,omitempty"`
-	Alert    *FiredAlert       `json:"alert,omitempty"`
+	Alert    *AlertDetail      `json:"alert,omitempty"`
 }
 
 // ClauseValue is one part of a condition and what it gave.
@@ -51,11 +50,4 @@ type StateView struct {
 	InWindow   int        `json:"events_in_threshold_window"`
 	// Expires is in event time: later events of the group ignore this state.
 	Expires *time.Time `json:"expires,omitempty"`
-}
-
-// FiredAlert is the alert an event fired, with what became of it at each
-// target (the shape of GET /api/v1/alerts/{id} without its events).
-type FiredAlert struct {
-	*alerter.Alert
-	Deliveries map[string]alerter.Outcome `json:"deliveries"`
 }

@@ -323,6 +323,3 @@ func (s *Service) alertEvents(ctx context.Context, a *alerter.Alert) []*event.Ev
 	}
 	return out
 }
-
-// alertDetail is the alert an explanation carries (explain.go).
-type alertDetail = api.AlertDetail

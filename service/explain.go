@@ -188,7 +188,7 @@ func (s *Service) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 	}
 	rx.Decision = "fired alert " + a.ID
 	d, _ := s.outcomes(ctx, &a) // without them, the alert is still told
-	rx.Alert = &api.FiredAlert{Alert: &a, Deliveries: d}
+	rx.Alert = &api.AlertDetail{Alert: &a, Deliveries: d}
 }
 
 // noAlertDecision says why a matching event fired no alert, as far as the
