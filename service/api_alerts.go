@@ -71,7 +71,7 @@ func (s *Service) listRules(w http.ResponseWriter, r *http.Request) {
 		v := ruleView{
 			ID: rl.ID, Name: rl.Name, Description: rl.Description, Severity: rl.Severity,
 			Tags: nonNil(rl.Tags), Labels: rl.Labels, Enabled: rl.Enabled, When: rl.When.Source,
-			Notify: nonNil(s.cfg.Routes.Targets(rl.Notify, rl.Severity)), Runbook: rl.Runbook,
+			Notify: nonNil(s.config().Routes.Targets(rl.Notify, rl.Severity)), Runbook: rl.Runbook,
 			File: rl.Pos.File, Line: rl.Pos.Line, Tests: len(rl.Tests),
 			Title: rl.Title.Source, Text: rl.Text.Source, Source: rl.Source,
 		}

@@ -25,13 +25,14 @@ type notifierView struct {
 }
 
 func (s *Service) listNotifiers(w http.ResponseWriter, r *http.Request) {
-	out := make([]notifierView, 0, len(s.deliver))
-	for _, d := range s.deliver {
+	g := s.current()
+	out := make([]notifierView, 0, len(g.deliver))
+	for _, d := range g.deliver {
 		v := notifierView{Name: d.name, Stats: map[string]int64{
 			"sent": d.stats.Sent.Load(), "failed": d.stats.Failed.Load(), "retried": d.stats.Retried.Load(),
 			"dead": d.stats.Dead.Load(), "silenced": d.stats.Silenced.Load(),
 		}}
-		if nc := s.cfg.Notifier(d.name); nc != nil {
+		if nc := g.cfg.Notifier(d.name); nc != nil {
 			v.Type = nc.Type
 		}
 		if info, err := d.cons.Info(r.Context()); err == nil {
@@ -110,7 +111,7 @@ func (s *Service) testNotifier(w http.ResponseWriter, r *http.Request) {
 // deliverer is the queue of the target name, nil if none runs here
 // (removed from the config, or of a type not in this build).
 func (s *Service) deliverer(name string) *deliverer {
-	for _, d := range s.deliver {
+	for _, d := range s.current().deliver {
 		if d.name == name {
 			return d
 		}

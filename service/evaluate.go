@@ -155,7 +155,7 @@ type EvalTest struct {
 // shift is how many lines the rule text was moved down to compile it.
 func (s *Service) playgroundTests(ctx context.Context, set *rules.Set, shift int) []EvalTest {
 	out := []EvalTest{}
-	for _, r := range ruletest.Run(ctx, set, set.Router(s.cfg.Routes)) {
+	for _, r := range ruletest.Run(ctx, set, set.Router(s.config().Routes)) {
 		t := EvalTest{Rule: r.Rule, Test: r.Test, Line: max(r.Pos.Line-shift, 0), OK: r.Err == nil}
 		if r.Err != nil {
 			t.Error = r.Err.Error()
@@ -200,7 +200,7 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 	for i := range evs {
 		s.enrichLive(ctx, &evs[i])
 	}
-	lists, route := s.liveLists(set), set.Router(s.cfg.Routes)
+	lists, route := s.liveLists(set), set.Router(s.config().Routes)
 	var clock time.Time
 	eng := engine.New(set, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
 	for i := range evs {
@@ -319,12 +319,13 @@ func (s *Service) evalResult(ev *event.Event, res engine.Result, err error, rout
 	for _, m := range res.Matches {
 		r.Matches = append(r.Matches, m.Rule.ID)
 	}
+	cfg := s.config()
 	for _, a := range res.Alerts {
 		a.Notify = nonNil(route.Route(a))
 		r.Alerts = append(r.Alerts, a)
 		for _, t := range a.Notify {
-			if nc := s.cfg.Notifier(t); nc != nil {
-				r.Notifications = append(r.Notifications, preview(a, nc, s.cfg.Server.ExternalURL))
+			if nc := cfg.Notifier(t); nc != nil {
+				r.Notifications = append(r.Notifications, preview(a, nc, cfg.Server.ExternalURL))
 			}
 		}
 	}
@@ -371,7 +372,7 @@ func (s *Service) runningAlerts(ctx context.Context, tried *rules.Set, evs []eve
 // liveLists are the lists rules compiled as set see live: set's own, and
 // those loaded from Confluence groups; nil (set's own) without the latter.
 func (s *Service) liveLists(set *rules.Set) map[string][]string {
-	dynamic := s.cfg.DynamicLists()
+	dynamic := s.config().DynamicLists()
 	if s.eval == nil || s.eval.lists == nil || len(dynamic) == 0 {
 		return nil
 	}
@@ -472,7 +473,8 @@ func (s *Service) compilePlayground(text string) (set *rules.Set, shift int, err
 	if wrapped {
 		shift = 1 // the "rules:" line put before the text
 	}
-	set, err := rules.Compile(files, rules.Options{Lists: lists, DynamicLists: s.cfg.DynamicLists(), Notifiers: s.cfg.NotifierNames()})
+	cfg := s.config()
+	set, err := rules.Compile(files, rules.Options{Lists: lists, DynamicLists: cfg.DynamicLists(), Notifiers: cfg.NotifierNames()})
 	if err == nil {
 		return set, shift, nil
 	}
@@ -507,7 +509,7 @@ func eventError(err error) EvalError {
 
 func (s *Service) evaluate(w http.ResponseWriter, r *http.Request) {
 	var req evaluateRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.Server.MaxBodyBytes))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.config().Server.MaxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody(fmt.Sprintf(`the body must be {"rule": "<YAML>", "event": <JSON> or "events": "<text>", "format": "auto"}: %v`, err)))

@@ -177,7 +177,7 @@ func (s *Service) Explain(ctx context.Context, id string, within time.Duration) 
 			continue
 		}
 		rx := RuleExplanation{Rule: r.ID, Matched: isMatch, Error: failed[r.ID], Clauses: []ClauseValue{}}
-		if clauses, err := set.Clauses(r, s.cfg.DynamicLists()...); err != nil {
+		if clauses, err := set.Clauses(r, s.config().DynamicLists()...); err != nil {
 			rx.Error = err.Error()
 		} else {
 			for _, c := range clauses {

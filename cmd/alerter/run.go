@@ -57,7 +57,7 @@ func runCmd(ctx context.Context, args []string, s stdio) int {
 	if !ok {
 		return 1
 	}
-	svc, err := service.New(ctx, cfg, service.Options{Logger: log, Stdout: s.out})
+	svc, err := service.New(ctx, cfg, service.Options{Logger: log, Stdout: s.out, ConfigFile: *cfgFile})
 	if err != nil {
 		printErr(s, fmt.Errorf("run: %w", err))
 		return 1
