@@ -66,7 +66,18 @@ type collector struct {
 	g *generation
 }
 
-func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+// Describe names every metric without collecting them: collecting reads
+// NATS, and registering happens while a reload builds a generation.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		descEventsIn, descRejected, descEvaluated, descRetried, descRedelivered, descRuleEvals,
+		descRuleMatches, descRuleAlerts, descRuleSupp, descRuleErrors, descNotify, descQueueLost,
+		descQueue, descNATS, descRulesInfo, descReloads, descStateOps, descStateCache, descStreamBytes,
+		descStreamMax, descStreamFill, descStreamMissing, descSilRefused, descReloadFailed,
+	} {
+		ch <- d
+	}
+}
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m, g := metricSink{ch}, c.g
@@ -119,7 +130,7 @@ func (c *collector) rules(m metricSink) {
 	m.counter(descReloads, s.reload.ok.Load(), "ok")
 	m.counter(descReloads, s.reload.failed.Load(), "rejected")
 	failed := 0.0
-	if !s.ReloadStatus().OK {
+	if s.reload.lastFailed.Load() {
 		failed = 1
 	}
 	m.gauge(descReloadFailed, failed)

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -34,11 +35,17 @@ type ReloadStatus struct {
 	Errors []string `json:"errors,omitempty"`
 }
 
+// reloadTimeout bounds the building of a reloaded config.
+const reloadTimeout = time.Minute
+
 // reloader swaps in new configs and rule sets, one at a time.
 type reloader struct {
 	mu         sync.Mutex
 	status     ReloadStatus
 	ok, failed counter
+	// lastFailed tells whether status is a rejection, without the lock
+	// a reload holds while it builds.
+	lastFailed atomic.Bool
 	// run runs the parts of the generations once Run started.
 	run *runner
 }
@@ -66,7 +73,11 @@ func (s *Service) reloadBy(ctx context.Context, trigger string, who Identity) bo
 	cfg, set, err := s.loadConfig(old.cfg)
 	var g *generation
 	if err == nil && cfg != old.cfg {
-		g, err = s.build(ctx, cfg, old)
+		// Building waits for NATS (a cluster electing a leader) only so
+		// long: the reload holds the next one up.
+		bctx, cancel := context.WithTimeout(ctx, reloadTimeout)
+		g, err = s.build(bctx, cfg, old)
+		cancel()
 	}
 	if err != nil {
 		s.reload.failed.Add(1)
@@ -74,6 +85,7 @@ func (s *Service) reloadBy(ctx context.Context, trigger string, who Identity) bo
 		st.Version, st.Rules, st.Errors = cur.Version, len(cur.Rules), errorLines(err)
 		s.log.Error("config and rules not reloaded; the running ones stay", "trigger", trigger, "by", who.Name, "errors", len(st.Errors), "first", st.Errors[0])
 		s.reload.status = st
+		s.reload.lastFailed.Store(true)
 		return false
 	}
 	if g != nil {
@@ -82,6 +94,7 @@ func (s *Service) reloadBy(ctx context.Context, trigger string, who Identity) bo
 	}
 	st.OK, st.Version, st.Rules = true, set.Version, len(set.Rules)
 	s.reload.status = st
+	s.reload.lastFailed.Store(false)
 	prev := s.eng.Rules()
 	if g != nil {
 		// Compiled with the new config's lists, whatever its files.

@@ -1,14 +1,21 @@
 package service
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/notifiers"
 	json "github.com/goccy/go-json"
 )
 
@@ -70,4 +77,163 @@ routes: {default: [console]}
 	if json.Unmarshal(b, &got) != nil || resp.StatusCode != 200 || !got.OK || got.Trigger != "api" || got.Rules != 3 {
 		t.Errorf("POST /-/reload: %d %s", resp.StatusCode, b)
 	}
+}
+
+// gate is a target that keeps the alerts it takes, by actor, and
+// fails while it is closed.
+type gate struct {
+	mu     sync.Mutex
+	closed bool
+	tries  int
+	got    []string
+}
+
+func (r *gate) Notify(ctx context.Context, a *alerter.Alert) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tries++
+	if r.closed {
+		return notifiers.Retry(errors.New("closed"), 10*time.Millisecond)
+	}
+	r.got = append(r.got, a.Title)
+	return nil
+}
+
+func (r *gate) set(closed bool) {
+	r.mu.Lock()
+	r.closed = closed
+	r.mu.Unlock()
+}
+
+func (r *gate) titles() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+func (r *gate) attempts() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tries
+}
+
+// configReload is the config of TestConfigReload: %[1]s the NATS folder,
+// %[2]s more sources, %[3]s more notifiers, %[4]s the default route.
+const configReload = `
+server: {listen: "127.0.0.1:0"}
+nats: {embedded: {store_dir: %[1]q}}
+rules: {paths: [testdata/rules.yaml], watch: false}
+sources:
+  - {name: in, type: webhook}
+%[2]snotifiers:
+  - {name: a, type: console}
+  - {name: quiet, type: console}
+%[3]sroutes: {default: [%[4]s]}
+`
+
+// A reload swaps the whole config: a new source takes events, alerts go
+// to the new route and notifier, what did not change keeps running, an
+// alert pending for a notifier that restarts is still delivered, and a
+// config that does not load, or changes what needs a restart, is rejected
+// while the running one stays.
+func TestConfigReload(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "alerter.yaml")
+	nats := filepath.Join(dir, "nats")
+	write := func(sources, notifiers, route string) string {
+		t.Helper()
+		yaml := fmt.Sprintf(configReload, nats, sources, notifiers, route)
+		if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return yaml
+	}
+	a, b := &gate{}, &gate{}
+	r := run(t, write("", "", "a"), nil, Options{Stdout: io.Discard, ConfigFile: file}, map[string]Notifier{"a": a, "b": b})
+	svc := r.svc
+	r.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
+	waitFor(t, "ann's alert at a", func() bool { return len(a.titles()) == 1 })
+	g1 := svc.current()
+
+	// A source, a notifier and a route added: the source takes events, the
+	// alerts go to the new target; what did not change runs on.
+	write("  - {name: in2, type: webhook}\n", "  - {name: b, type: console, max_backoff: 1s}\n", "b")
+	if !svc.Reload("signal") {
+		t.Fatalf("the reload was rejected: %+v", svc.ReloadStatus())
+	}
+	g2 := svc.current()
+	if g2 == g1 || g2.cfg.Source("in2") == nil || len(g2.deliver) != 3 {
+		t.Fatalf("not the new generation: %d deliverers", len(g2.deliver))
+	}
+	if partOf(g1, "source in") != partOf(g2, "source in") || partOf(g1, "notifier a") != partOf(g2, "notifier a") {
+		t.Error("parts whose config did not change were made again")
+	}
+	if code, _ := r.post(t, "/webhooks/in2", setting("e2", "bob", "2024-05-14T10:01:00Z")); code != http.StatusAccepted {
+		t.Fatalf("the new source answered %d", code)
+	}
+	waitFor(t, "bob's alert at b", func() bool { return len(b.titles()) == 1 })
+
+	// b closed: cid's alert waits in b's queue while b restarts with new
+	// settings; the new deliverer of b sends it.
+	b.set(true)
+	r.post(t, "/webhooks/in", setting("e3", "cid", "2024-05-14T10:02:00Z"))
+	waitFor(t, "an attempt at b", func() bool { return b.attempts() > 1 })
+	write("  - {name: in2, type: webhook}\n", "  - {name: b, type: console, max_backoff: 2s}\n", "b")
+	if !svc.Reload("api") {
+		t.Fatalf("the reload was rejected: %+v", svc.ReloadStatus())
+	}
+	g3 := svc.current()
+	if partOf(g2, "notifier b") == partOf(g3, "notifier b") {
+		t.Error("notifier b was not made again with its new settings")
+	}
+	b.set(false)
+	waitFor(t, "cid's alert at b", func() bool { return len(b.titles()) == 2 })
+
+	// A config that does not load, and one that changes server.listen:
+	// rejected, with their errors; the running config stays.
+	for _, tt := range []struct{ yaml, want string }{
+		{strings.Replace(write("", "", "b"), "routes:", "routs:", 1), "alerter.yaml:10:1: "},
+		{strings.Replace(write("", "", "a"), "127.0.0.1:0", "127.0.0.1:1", 1), "server.listen changes need a restart"},
+	} {
+		if err := os.WriteFile(file, []byte(tt.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if svc.Reload("signal") {
+			t.Fatalf("a bad config was taken:\n%s", tt.yaml)
+		}
+		st := svc.ReloadStatus()
+		if st.OK || len(st.Errors) == 0 || !strings.Contains(st.Errors[0], tt.want) {
+			t.Errorf("status %+v, want an error with %q", st, tt.want)
+		}
+		if svc.current() != g3 {
+			t.Error("a rejected config replaced the running one")
+		}
+	}
+	r.post(t, "/webhooks/in2", setting("e4", "dan", "2024-05-14T10:03:00Z"))
+	waitFor(t, "dan's alert at b", func() bool { return len(b.titles()) == 3 })
+
+	// Back to the first config: in2 is gone, alerts go to a again.
+	write("", "", "a")
+	if !svc.Reload("signal") {
+		t.Fatalf("the reload was rejected: %+v", svc.ReloadStatus())
+	}
+	if code, _ := r.post(t, "/webhooks/in2", setting("e5", "eve", "2024-05-14T10:04:00Z")); code != http.StatusNotFound {
+		t.Errorf("a removed source answered %d", code)
+	}
+	r.post(t, "/webhooks/in", setting("e6", "fay", "2024-05-14T10:05:00Z"))
+	waitFor(t, "fay's alert at a", func() bool { return len(a.titles()) == 2 })
+	r.drained(t)
+	if got := b.titles(); len(got) != 3 {
+		t.Errorf("b took %q, want bob's, cid's and dan's alerts once each", got)
+	}
+}
+
+// partOf is the part of g named name, nil if none.
+func partOf(g *generation, name string) *part {
+	for _, p := range g.parts {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
 }

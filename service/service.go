@@ -270,10 +270,7 @@ func (s *Service) newEvaluator(ctx context.Context, cfg *config.Config) error {
 		Buckets: []float64{1e-6, 5e-6, 25e-6, 1e-4, 5e-4, 1e-3, 5e-3, 0.025, 0.1, 0.5, 2.5},
 	})
 	s.eval.observe = func(d time.Duration) { s.evalLatency.Observe(d.Seconds()) }
-	s.eval.route = s.route
-	if len(cfg.DynamicLists()) > 0 {
-		s.eval.lists = s.lists
-	}
+	s.eval.route, s.eval.lists = s.route, s.lists
 	// Enriching puts each event through one more step; alerter takes it
 	// only when the config at start asks for it (a reload cannot add it).
 	if s.enriching = enriches(cfg); s.enriching {
