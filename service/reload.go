@@ -90,32 +90,33 @@ func (s *Service) reloadBy(ctx context.Context, trigger string, who Identity) bo
 	}
 	if g != nil {
 		s.swap(old, g)
-		s.log.Info("config reloaded", "trigger", trigger, "by", who.Name, "file", s.opt.ConfigFile)
+		s.log.Info("config reloaded", "trigger", trigger, "by", who.Name)
 	}
 	st.OK, st.Version, st.Rules = true, set.Version, len(set.Rules)
 	s.reload.status = st
 	s.reload.lastFailed.Store(false)
 	prev := s.eng.Rules()
-	if g != nil {
-		// Compiled with the new config's lists, whatever its files.
+	changed := set.Version != prev.Version
+	if changed || g != nil {
+		// A new config's lists and notifiers are the set's too, whatever
+		// its files.
 		s.eng.Swap(set)
 	}
-	if set.Version == prev.Version {
+	if !changed {
 		return true
 	}
-	s.eng.Swap(set)
 	s.reload.ok.Add(1)
 	s.log.Info("rules reloaded", "trigger", trigger, "by", who.Name, "rules", len(set.Rules), "version", set.Version)
 	s.publishAction(ctx, reloadAction(who, trigger, prev, set))
 	return true
 }
 
-// loadConfig reads the config file (cur when alerter runs without one, or
-// when the file did not change) and the rules it points to.
+// loadConfig reads the config again (cur when alerter runs without a
+// file, or when it did not change) and the rules it points to.
 func (s *Service) loadConfig(cur *config.Config) (*config.Config, *rules.Set, error) {
 	cfg := cur
-	if s.opt.ConfigFile != "" {
-		c, err := config.Load(s.opt.ConfigFile, nil)
+	if s.opt.LoadConfig != nil {
+		c, err := s.opt.LoadConfig()
 		if err != nil {
 			return nil, nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/notifiers"
 	json "github.com/goccy/go-json"
 )
@@ -149,7 +150,7 @@ func TestConfigReload(t *testing.T) {
 		return yaml
 	}
 	a, b := &gate{}, &gate{}
-	r := run(t, write("", "", "a"), nil, Options{Stdout: io.Discard, ConfigFile: file}, map[string]Notifier{"a": a, "b": b})
+	r := run(t, write("", "", "a"), nil, Options{Stdout: io.Discard, LoadConfig: func() (*config.Config, error) { return config.Load(file, nil) }}, map[string]Notifier{"a": a, "b": b})
 	svc := r.svc
 	r.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
 	waitFor(t, "ann's alert at a", func() bool { return len(a.titles()) == 1 })
@@ -236,4 +237,60 @@ func partOf(g *generation, name string) *part {
 		}
 	}
 	return nil
+}
+
+// What is set up only at start is refused by a reload, each key named;
+// the rest reloads.
+func TestNeedsRestart(t *testing.T) {
+	const base = `
+server: {listen: "127.0.0.1:8080"}
+nats: {embedded: {store_dir: /var/lib/alerter}}
+rules: {paths: [testdata/rules.yaml]}
+sources: [{name: in, type: webhook}]
+notifiers: [{name: a, type: console}, {name: quiet, type: console}]
+routes: {default: [a]}
+`
+	parse := func(t *testing.T, yaml string) *config.Config {
+		t.Helper()
+		cfg, err := config.Parse("alerter.yaml", []byte(yaml), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	cur := parse(t, base)
+	s := &Service{deliveriesTTL: deliveriesTTL(cur)}
+	for _, tt := range []struct {
+		name, from, to string
+		want           []string // the errors, in order; none: it reloads
+	}{
+		{"nothing", "", "", nil},
+		{"a route", "default: [a]", "default: [quiet]", nil},
+		{"a source", "sources: [{name: in, type: webhook}]", "sources: [{name: in, type: webhook}, {name: in2, type: webhook, path: /two}]", nil},
+		{"the external URL", `listen: "127.0.0.1:8080"`, `listen: "127.0.0.1:8080", external_url: "https://alerter.example"`, nil},
+		{"the listen address", "127.0.0.1:8080", "127.0.0.1:9090", []string{"server.listen changes need a restart"}},
+		{"the store dir and retention", "{store_dir: /var/lib/alerter}", "{store_dir: /srv/alerter}, retention: 24h",
+			[]string{"nats.embedded.store_dir changes need a restart", "nats.retention changes need a restart"}},
+		{"rule paths", "paths: [testdata/rules.yaml]", "paths: [testdata/rules.yaml, testdata/admin-rules.yaml]", []string{"rules.paths changes need a restart"}},
+		{"a longer max_age", "{name: a, type: console}", "{name: a, type: console, max_age: 2000h}", []string{"notifiers: a max_age this long needs a restart"}},
+		{"group enrichment", "sources: [{name: in, type: webhook}]",
+			"sources: [{name: dc, type: confluence-poll, base_url: \"https://wiki.example\", token: t, enrich_groups: true}]",
+			[]string{"sources: enrich_groups needs a restart"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			yaml := strings.Replace(base, tt.from, tt.to, 1)
+			var got []string
+			if err := s.needsRestart(cur, parse(t, yaml)); err != nil {
+				got = errorLines(err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("errors %q, want %q", got, tt.want)
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tt.want[i]) {
+					t.Errorf("error %q, want %q", got[i], tt.want[i])
+				}
+			}
+		})
+	}
 }

@@ -46,10 +46,9 @@ type Options struct {
 	AckWait time.Duration
 	// ShutdownTimeout bounds the graceful shutdown; default 15s.
 	ShutdownTimeout time.Duration
-	// ConfigFile is the file the config was loaded from: a reload reads
-	// it again. Empty (the embedded defaults): a reload reads the rules
-	// only.
-	ConfigFile string
+	// LoadConfig reads the config again, for a reload; nil (the embedded
+	// defaults): a reload reads the rules only.
+	LoadConfig func() (*config.Config, error)
 }
 
 // Service is a running alerter.

@@ -62,7 +62,11 @@ func runCmd(ctx context.Context, args []string, s stdio) int {
 	if !ok {
 		return 1
 	}
-	svc, err := service.New(ctx, cfg, service.Options{Logger: log, Stdout: s.out, ConfigFile: *cfgFile})
+	opt := service.Options{Logger: log, Stdout: s.out}
+	if *cfgFile != "" {
+		opt.LoadConfig = func() (*config.Config, error) { return config.Load(*cfgFile, os.LookupEnv) }
+	}
+	svc, err := service.New(ctx, cfg, opt)
 	if err != nil {
 		printErr(s, fmt.Errorf("run: %w", err))
 		return 1
