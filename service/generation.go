@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"reflect"
 	"strings"
@@ -165,7 +166,7 @@ func (g *generation) add(p *part) {
 		g.sourceStats = append(g.sourceStats, *p.stats)
 	}
 	if p.dir != nil {
-		g.dirs[strings.TrimPrefix(p.name, "source ")] = p.dir
+		g.dirs[p.spec.(sourceSpec).Source.Name] = p.dir
 	}
 }
 
@@ -323,7 +324,7 @@ func (s *Service) newEnricher(cfg *config.Config, dirs map[string]*confluence.Di
 type runner struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
-	log     interface{ Warn(string, ...any) }
+	log     *slog.Logger
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	errs    []error
