@@ -65,9 +65,9 @@ func (s *Service) routes() []route {
 	}
 }
 
-// api registers the HTTP API of docs/api.md.
-func (s *Service) api(mux *http.ServeMux) {
-	tokens := s.apiTokens()
+// api registers the HTTP API of docs/api.md, taking the tokens of cfg.
+func (s *Service) api(mux *http.ServeMux, cfg *config.Config) {
+	tokens := apiTokens(cfg.Server)
 	for _, rt := range s.routes() {
 		h := http.Handler(rt.handler)
 		if rt.role != public {
@@ -94,21 +94,16 @@ type apiToken struct {
 
 // apiTokens are server.api_token (an admin named config.APITokenName) and
 // server.tokens.
-func (s *Service) apiTokens() []apiToken {
+func apiTokens(srv config.Server) []apiToken {
 	var out []apiToken
-	if t := s.cfg.Server.APIToken.Value(); t != "" {
+	if t := srv.APIToken.Value(); t != "" {
 		out = append(out, apiToken{name: config.APITokenName, role: config.RoleAdmin, token: []byte(t)})
 	}
-	for _, t := range s.cfg.Server.Tokens {
+	for _, t := range srv.Tokens {
 		out = append(out, apiToken{name: t.Name, role: t.Role, token: []byte(t.Token.Value())})
 	}
 	return out
 }
-
-// tokensConfigured tells whether the API needs a token (server.api_token
-// or server.tokens): without one, other checks (the Host of a request)
-// stand in for it.
-func (s *Service) tokensConfigured() bool { return s.cfg.Server.HasTokens() }
 
 // Identity is who made an API request: the name of the token it carried
 // and that token's role, or, when no tokens are configured, the remote
@@ -327,7 +322,7 @@ func (s *Service) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := r.URL.Query().Get("notifier")
-	if n != "" && s.cfg.Notifier(n) == nil {
+	if n != "" && s.config().Notifier(n) == nil {
 		writeJSON(w, http.StatusBadRequest, errorBody("no notifier "+strconv.Quote(n)))
 		return
 	}

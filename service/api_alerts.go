@@ -19,13 +19,13 @@ import (
 )
 
 func (s *Service) listRules(w http.ResponseWriter, r *http.Request) {
-	set := s.eng.Rules()
+	set, routes := s.eng.Rules(), s.config().Routes
 	out := make([]api.Rule, 0, len(set.Rules))
 	for _, rl := range set.Rules {
 		v := api.Rule{
 			ID: rl.ID, Name: rl.Name, Description: rl.Description, Severity: rl.Severity,
 			Tags: nonNil(rl.Tags), Labels: rl.Labels, Enabled: rl.Enabled, When: rl.When.Source,
-			Notify: nonNil(s.cfg.Routes.Targets(rl.Notify, rl.Severity)), Runbook: rl.Runbook,
+			Notify: nonNil(routes.Targets(rl.Notify, rl.Severity)), Runbook: rl.Runbook,
 			File: rl.Pos.File, Line: rl.Pos.Line, Tests: len(rl.Tests),
 			Title: rl.Title.Source, Text: rl.Text.Source, Source: rl.Source,
 		}

@@ -20,7 +20,7 @@ import (
 func (s *Service) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	source := q.Get("source")
-	if source != "" && source != config.OwnSource && s.cfg.Source(source) == nil {
+	if source != "" && source != config.OwnSource && s.config().Source(source) == nil {
 		writeJSON(w, http.StatusBadRequest, errorBody("source: no source "+source))
 		return
 	}

@@ -25,14 +25,15 @@ type notifierView struct {
 }
 
 func (s *Service) listNotifiers(w http.ResponseWriter, r *http.Request) {
-	out := make([]notifierView, 0, len(s.deliver))
-	for _, d := range s.deliver {
+	g := s.current()
+	out := make([]notifierView, 0, len(g.deliver))
+	for _, d := range g.deliver {
 		st := d.Stats()
 		v := notifierView{Name: d.Name(), Stats: map[string]int64{
 			"sent": st.Sent.Load(), "failed": st.Failed.Load(), "retried": st.Retried.Load(),
 			"dead": st.Dead.Load(), "silenced": st.Silenced.Load(),
 		}}
-		if nc := s.cfg.Notifier(d.Name()); nc != nil {
+		if nc := g.cfg.Notifier(d.Name()); nc != nil {
 			v.Type = nc.Type
 		}
 		if n, err := d.Pending(r.Context()); err == nil {
@@ -102,7 +103,7 @@ func (s *Service) testNotifier(w http.ResponseWriter, r *http.Request) {
 // deliverer is the queue of the target name, nil if none runs here
 // (removed from the config, or of a type not in this build).
 func (s *Service) deliverer(name string) *delivery.Deliverer {
-	for _, d := range s.deliver {
+	for _, d := range s.current().deliver {
 		if d.Name() == name {
 			return d
 		}

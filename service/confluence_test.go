@@ -102,7 +102,7 @@ routes: {default: [console]}
 	fake.record("alice", time.Now())
 	fake.record("bob", time.Now())
 	waitFor(t, "bob's alert", func() bool { return strings.Contains(out.String(), "actor=bob") })
-	if !svc.lists.Loaded() {
+	if !svc.current().lists.Loaded() {
 		t.Error("the admins list is not loaded")
 	}
 	fake.record("carol", time.Now())

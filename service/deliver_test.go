@@ -81,7 +81,7 @@ routes: {default: [flaky, broken, limited, slow]}
 
 func startDelivery(t *testing.T, targets map[string]Notifier) *running {
 	t.Helper()
-	r := run(t, string(fmt.Appendf(nil, deliveryConfig, t.TempDir())), nil, Options{Stdout: io.Discard, notifiers: targets})
+	r := run(t, string(fmt.Appendf(nil, deliveryConfig, t.TempDir())), nil, Options{Stdout: io.Discard}, targets)
 	return r
 }
 
@@ -127,7 +127,7 @@ func TestDeliveryRetriesAndDeadLetters(t *testing.T) {
 	if err != nil || !ok || o.Status != alerter.Sent || o.Attempts != 4 {
 		t.Errorf("flaky outcome %+v %v %v, want sent after 4 attempts", o, ok, err)
 	}
-	for _, d := range r.svc.deliver {
+	for _, d := range r.svc.current().deliver {
 		if d.Name() == "flaky" && d.Stats().Retried.Load() != 6 {
 			t.Errorf("flaky retried %d times, want 6", d.Stats().Retried.Load())
 		}
@@ -287,7 +287,7 @@ func TestRedeliverDeadLetter(t *testing.T) {
 	// handing back (a request repeated after the duplicate window), are
 	// both passed over.
 	var d *delivery.Deliverer
-	for _, x := range r.svc.deliver {
+	for _, x := range r.svc.current().deliver {
 		if x.Name() == "broken" {
 			d = x
 		}
@@ -475,7 +475,7 @@ sources: [{name: in, type: webhook}]
 notifiers: [{name: paced, type: console, rate_per_second: 4, timeout: 1s}, {name: quiet, type: console}]
 routes: {default: [paced]}
 `, t.TempDir())
-	r := run(t, yaml, nil, Options{Stdout: io.Discard, AckWait: time.Second, notifiers: map[string]Notifier{"paced": paced}})
+	r := run(t, yaml, nil, Options{Stdout: io.Discard, AckWait: time.Second}, map[string]Notifier{"paced": paced})
 	const n = 20 // five seconds at 4 a second: with 16 at once, waits past the ack wait of 3s
 	var body strings.Builder
 	for i := range n {
@@ -528,7 +528,7 @@ func TestAlertStoredAgainIsSentOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var d *delivery.Deliverer
-	for _, x := range r.svc.deliver {
+	for _, x := range r.svc.current().deliver {
 		if x.Name() == "flaky" {
 			d = x
 		}
@@ -563,7 +563,7 @@ func TestDeletedQueueResumes(t *testing.T) {
 	})
 	targets := map[string]Notifier{"flaky": flaky, "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)}
 	logs := &syncBuffer{}
-	r := run(t, string(fmt.Appendf(nil, deliveryConfig, t.TempDir())), nil, Options{Stdout: io.Discard, notifiers: targets, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	r := run(t, string(fmt.Appendf(nil, deliveryConfig, t.TempDir())), nil, Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(logs, nil))}, targets)
 
 	post := func(i int) {
 		r.post(t, "/webhooks/in", setting(fmt.Sprintf("e%d", i), fmt.Sprintf("actor%d", i), "2024-05-14T10:00:00Z"))
@@ -595,7 +595,7 @@ func TestDeletedQueueResumes(t *testing.T) {
 	if len(seen) != 6 {
 		t.Errorf("sent %v, want 6 alerts once each", seen)
 	}
-	for _, d := range r.svc.deliver {
+	for _, d := range r.svc.current().deliver {
 		if d.Name() == "flaky" && d.Stats().QueueLost.Load() != 1 {
 			t.Errorf("queue losses counted: %d, want 1", d.Stats().QueueLost.Load())
 		}

@@ -152,7 +152,7 @@ type EvalTest struct {
 // shift is how many lines the rule text was moved down to compile it.
 func (s *Service) playgroundTests(ctx context.Context, set *rules.Set, shift int) []EvalTest {
 	out := []EvalTest{}
-	for _, r := range ruletest.Run(ctx, set, set.Router(s.cfg.Routes)) {
+	for _, r := range ruletest.Run(ctx, set, set.Router(s.config().Routes)) {
 		t := EvalTest{Rule: r.Rule, Test: r.Test, Line: max(r.Pos.Line-shift, 0), OK: r.Err == nil}
 		if r.Err != nil {
 			t.Error = r.Err.Error()
@@ -197,7 +197,7 @@ func (s *Service) Evaluate(ctx context.Context, req evaluateRequest) EvalRespons
 	for i := range evs {
 		s.enrichLive(ctx, &evs[i])
 	}
-	lists, route := s.liveLists(set), set.Router(s.cfg.Routes)
+	lists, route := s.liveLists(set), set.Router(s.config().Routes)
 	var clock time.Time
 	eng := engine.New(set, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
 	for i := range evs {
@@ -316,12 +316,13 @@ func (s *Service) evalResult(ev *event.Event, res engine.Result, err error, rout
 	for _, m := range res.Matches {
 		r.Matches = append(r.Matches, m.Rule.ID)
 	}
+	cfg := s.config()
 	for _, a := range res.Alerts {
 		a.Notify = nonNil(route.Route(a))
 		r.Alerts = append(r.Alerts, a)
 		for _, t := range a.Notify {
-			if nc := s.cfg.Notifier(t); nc != nil {
-				r.Notifications = append(r.Notifications, preview(a, nc, s.cfg.Server.ExternalURL))
+			if nc := cfg.Notifier(t); nc != nil {
+				r.Notifications = append(r.Notifications, preview(a, nc, cfg.Server.ExternalURL))
 			}
 		}
 	}
@@ -368,11 +369,11 @@ func (s *Service) runningAlerts(ctx context.Context, tried *rules.Set, evs []eve
 // liveLists are the lists rules compiled as set see live: set's own, and
 // those loaded from Confluence groups; nil (set's own) without the latter.
 func (s *Service) liveLists(set *rules.Set) map[string][]string {
-	dynamic := s.cfg.DynamicLists()
-	if s.evalLists == nil || len(dynamic) == 0 {
+	dynamic := s.config().DynamicLists()
+	live := s.lists()
+	if live == nil || len(dynamic) == 0 {
 		return nil
 	}
-	live := s.evalLists()
 	out := maps.Clone(set.Lists)
 	if out == nil {
 		out = map[string][]string{}
@@ -388,9 +389,7 @@ func (s *Service) liveLists(set *rules.Set) map[string][]string {
 // enrichLive fills in what the evaluator fills in before rules see an
 // event (the actor's Confluence groups), where that is configured.
 func (s *Service) enrichLive(ctx context.Context, ev *event.Event) {
-	if s.enricher != nil {
-		s.enricher.enrich(ctx, ev)
-	}
+	s.enrich(ctx, ev)
 }
 
 // storedEvents reads the events stored since start, the newest max of
@@ -469,7 +468,8 @@ func (s *Service) compilePlayground(text string) (set *rules.Set, shift int, err
 	if wrapped {
 		shift = 1 // the "rules:" line put before the text
 	}
-	set, err := rules.Compile(files, rules.Options{Lists: lists, DynamicLists: s.cfg.DynamicLists(), Notifiers: s.cfg.NotifierNames()})
+	cfg := s.config()
+	set, err := rules.Compile(files, rules.Options{Lists: lists, DynamicLists: cfg.DynamicLists(), Notifiers: cfg.NotifierNames()})
 	if err == nil {
 		return set, shift, nil
 	}
@@ -504,7 +504,7 @@ func eventError(err error) EvalError {
 
 func (s *Service) evaluate(w http.ResponseWriter, r *http.Request) {
 	var req evaluateRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.Server.MaxBodyBytes))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.config().Server.MaxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody(fmt.Sprintf(`the body must be {"rule": "<YAML>", "event": <JSON> or "events": "<text>", "format": "auto"}: %v`, err)))

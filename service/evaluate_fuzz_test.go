@@ -21,7 +21,7 @@ func FuzzEvaluate(f *testing.F) {
 		f.Fatal(err)
 	}
 	cfg := config.Default(builtin.Plugins())
-	s := &Service{cfg: cfg, eng: engine.New(set, &engine.MemStore{})}
+	s := withConfig(&Service{eng: engine.New(set, &engine.MemStore{})}, cfg)
 	f.Add("id: try\nseverity: high\nwhen: event.actor.nmae == \"zoe\"\n", setting("x1", "zoe", "2024-05-14T10:00:00Z"))
 	f.Add("id: try\nseverity: critical\nwhen: event.actor.name == \"zoe\"\ntitle: \"{{ event.actor.name }} did it\"\ndedup: {by: [event.ip], window: 1h}\n",
 		setting("x1", "zoe", "2024-05-14T10:00:00Z")+"\n"+setting("x2", "zoe", "2024-05-14T10:01:00Z"))

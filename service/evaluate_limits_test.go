@@ -83,7 +83,7 @@ func TestEvaluateStopsWithItsContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Service{cfg: config.Default(builtin.Plugins()), eng: engine.New(set, &engine.MemStore{})}
+	s := withConfig(&Service{eng: engine.New(set, &engine.MemStore{})}, config.Default(builtin.Plugins()))
 	var events []string
 	for i := range 200 {
 		events = append(events, setting(fmt.Sprint("x", i), "zoe", "2024-05-14T10:00:00Z"))

@@ -96,10 +96,8 @@ func (s *Service) Explain(ctx context.Context, id string, within time.Duration) 
 	}
 	s.enrichLive(ctx, &ev) // as the evaluator did before the rules saw it
 	set := s.eng.Rules()
-	var lists map[string][]string
-	if s.evalLists != nil {
-		lists = s.evalLists()
-	} else {
+	lists := s.lists()
+	if lists == nil {
 		lists = set.Lists
 	}
 	// A private engine, so that explaining does not count as evaluating.
@@ -130,7 +128,7 @@ func (s *Service) Explain(ctx context.Context, id string, within time.Duration) 
 			continue
 		}
 		rx := api.RuleExplanation{Rule: r.ID, Matched: isMatch, Error: failed[r.ID], Clauses: []api.ClauseValue{}}
-		if clauses, err := set.Clauses(r, s.cfg.DynamicLists()...); err != nil {
+		if clauses, err := set.Clauses(r, s.config().DynamicLists()...); err != nil {
 			rx.Error = err.Error()
 		} else {
 			for _, c := range clauses {

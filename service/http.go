@@ -10,30 +10,32 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go"
 
+	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/ui"
 )
 
-// httpHandler is the HTTP surface: webhook sources, health and readiness.
-func (s *Service) httpHandler() http.Handler {
+// httpHandler is the HTTP surface of generation g: its webhook sources,
+// health and readiness, metrics, the API and the UI.
+func (s *Service) httpHandler(g *generation) http.Handler {
 	mux := http.NewServeMux()
-	for path, h := range s.webhooks {
+	for path, h := range g.webhooks {
 		mux.Handle(path, h)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", s.metrics())
-	s.api(mux)
+	mux.Handle("GET /metrics", s.metrics(g))
+	s.api(mux, g.cfg)
 	ui.Register(mux, ui.Options{})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/webhooks/") {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no webhook source at " + r.URL.Path + "; configured: " + strings.Join(s.webhookPaths(), ", ")})
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no webhook source at " + r.URL.Path + "; configured: " + strings.Join(g.webhookPaths(), ", ")})
 			return
 		}
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found: " + r.URL.Path})
 	})
-	return s.guard(mux)
+	return s.guard(g.cfg, mux)
 }
 
 // apiCSP is the Content-Security-Policy of every answer but the UI's pages
@@ -52,9 +54,9 @@ const apiCSP = "default-src 'none'; frame-ancestors 'none'"
 //     fetch reaches any address without asking first;
 //   - an API write with a body must say it is JSON (415): no form and no
 //     no-cors fetch can send application/json.
-func (s *Service) guard(next http.Handler) http.Handler {
-	checkHost := !s.tokensConfigured()
-	names := s.ownNames()
+func (s *Service) guard(cfg *config.Config, next http.Handler) http.Handler {
+	checkHost := !cfg.Server.HasTokens()
+	names := ownNames(cfg.Server)
 	// Go's check: Sec-Fetch-Site, which browsers send since 2023 and no
 	// page can set, must be same-origin or none ("same-site" is a page on
 	// another port or subdomain: another application); without it, an
@@ -63,7 +65,7 @@ func (s *Service) guard(next http.Handler) http.Handler {
 	// server.external_url's origin is the UI's own behind a proxy that
 	// passes its upstream's address as Host.
 	cross := http.NewCrossOriginProtection()
-	if o := externalOrigin(s.cfg.Server.ExternalURL); o != "" {
+	if o := externalOrigin(cfg.Server.ExternalURL); o != "" {
 		if err := cross.AddTrustedOrigin(o); err != nil {
 			s.log.Warn("server.external_url is not an origin browsers send", "err", err)
 		}
@@ -107,12 +109,12 @@ func (s *Service) guard(next http.Handler) http.Handler {
 // ownNames are the host names, beside localhost and IP addresses, that
 // this server answers to without a token: server.listen's and
 // server.external_url's, in lower case.
-func (s *Service) ownNames() map[string]bool {
+func ownNames(srv config.Server) map[string]bool {
 	names := map[string]bool{"localhost": true}
-	if host, _, err := net.SplitHostPort(s.cfg.Server.Listen); err == nil && host != "" {
+	if host, _, err := net.SplitHostPort(srv.Listen); err == nil && host != "" {
 		names[strings.ToLower(host)] = true
 	}
-	if u, err := url.Parse(s.cfg.Server.ExternalURL); err == nil && u.Hostname() != "" {
+	if u, err := url.Parse(srv.ExternalURL); err == nil && u.Hostname() != "" {
 		names[strings.ToLower(u.Hostname())] = true
 	}
 	return names
@@ -176,9 +178,9 @@ func jsonBody(r *http.Request) (ct string, ok bool) {
 	return ct, err == nil && mt == "application/json"
 }
 
-func (s *Service) webhookPaths() []string {
+func (g *generation) webhookPaths() []string {
 	var out []string
-	for p := range s.webhooks {
+	for p := range g.webhooks {
 		out = append(out, p)
 	}
 	return out
@@ -210,8 +212,8 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 	} else {
 		checks["rules"] = "ok: " + itoa(len(set.Rules)) + " rules"
 	}
-	if s.lists != nil {
-		if s.lists.Loaded() {
+	if l := s.current().lists; l != nil {
+		if l.Loaded() {
 			checks["lists"] = "ok"
 		} else {
 			// Not a reason to stop taking events: rules run on the lists

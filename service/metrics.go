@@ -23,10 +23,10 @@ type sourceStats struct {
 // counters the parts keep anyway when Prometheus scrapes, so that metrics
 // cost nothing per event; the label sets are bounded by the config (sources,
 // notifiers) and the rule set.
-func (s *Service) metrics() http.Handler {
+func (s *Service) metrics(g *generation) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&collector{s: s})
+	reg.MustRegister(&collector{s: s, g: g})
 	reg.MustRegister(s.evalLatency)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }
@@ -58,92 +58,134 @@ var (
 	descReloadFailed  = prometheus.NewDesc("alerter_rules_last_reload_failed", "1 when the last reload was rejected (the previous set still runs).", nil, nil)
 )
 
-type collector struct{ s *Service }
+// collector reads the counters of s and of its generation g: the sources
+// and notifiers of one config.
+type collector struct {
+	s *Service
+	g *generation
+}
 
-func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+// Describe names every metric without collecting them: collecting reads
+// NATS, and registering happens while a reload builds a generation.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		descEventsIn, descRejected, descEvaluated, descRetried, descRedelivered, descRuleEvals,
+		descRuleMatches, descRuleAlerts, descRuleSupp, descRuleErrors, descNotify, descQueueLost,
+		descQueue, descNATS, descRulesInfo, descReloads, descStateOps, descStateCache, descStreamBytes,
+		descStreamMax, descStreamFill, descStreamMissing, descSilRefused, descReloadFailed,
+	} {
+		ch <- d
+	}
+}
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	s := c.s
-	counter := func(d *prometheus.Desc, v int64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	for _, src := range s.sourceStats {
-		counter(descEventsIn, src.Received.Load(), src.name, src.typ)
+	m, g := metricSink{ch}, c.g
+	c.sources(m, g)
+	c.rules(m)
+	c.deliveries(m, g)
+	c.queues(m, g)
+	c.health(m)
+}
+
+// metricSink sends constant metrics.
+type metricSink struct{ ch chan<- prometheus.Metric }
+
+func (m metricSink) counter(d *prometheus.Desc, v int64, labels ...string) {
+	m.ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func (m metricSink) gauge(d *prometheus.Desc, v float64, labels ...string) {
+	m.ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func (c *collector) sources(m metricSink, g *generation) {
+	for _, src := range g.sourceStats {
+		m.counter(descEventsIn, src.Received.Load(), src.name, src.typ)
 		for reason, n := range src.Rejected {
-			counter(descRejected, n.Load(), src.name, reason)
+			m.counter(descRejected, n.Load(), src.name, reason)
 		}
 	}
-	ev := s.eval.Stats()
-	counter(descEvaluated, ev.Events.Load())
-	counter(descRetried, ev.Retried.Load())
-	counter(descRedelivered, ev.Redelivered.Load())
+	ev := c.s.eval.Stats()
+	m.counter(descEvaluated, ev.Events.Load())
+	m.counter(descRetried, ev.Retried.Load())
+	m.counter(descRedelivered, ev.Redelivered.Load())
+}
 
+func (c *collector) rules(m metricSink) {
+	s := c.s
 	set := s.eng.Rules()
 	for _, r := range set.Rules {
 		st := s.eng.Stats(r.ID)
 		if st == nil {
 			continue
 		}
-		counter(descRuleEvals, st.Evaluations.Load(), r.ID)
-		counter(descRuleMatches, st.Matches.Load(), r.ID)
-		counter(descRuleAlerts, st.Alerts.Load(), r.ID, string(r.Severity))
-		counter(descRuleSupp, st.Suppressed.Load(), r.ID)
-		counter(descRuleErrors, st.Errors.Load(), r.ID)
+		m.counter(descRuleEvals, st.Evaluations.Load(), r.ID)
+		m.counter(descRuleMatches, st.Matches.Load(), r.ID)
+		m.counter(descRuleAlerts, st.Alerts.Load(), r.ID, string(r.Severity))
+		m.counter(descRuleSupp, st.Suppressed.Load(), r.ID)
+		m.counter(descRuleErrors, st.Errors.Load(), r.ID)
 	}
-	for _, d := range s.deliver {
+	m.gauge(descRulesInfo, float64(len(set.Rules)), set.Version)
+	m.counter(descReloads, s.reload.ok.Load(), "ok")
+	m.counter(descReloads, s.reload.failed.Load(), "rejected")
+	failed := 0.0
+	if s.reload.lastFailed.Load() {
+		failed = 1
+	}
+	m.gauge(descReloadFailed, failed)
+}
+
+func (c *collector) deliveries(m metricSink, g *generation) {
+	for _, d := range g.deliver {
 		st := d.Stats()
 		for outcome, n := range map[string]int64{
 			"sent": st.Sent.Load(), "failed": st.Failed.Load(), "retried": st.Retried.Load(),
 			"dead": st.Dead.Load(), "silenced": st.Silenced.Load(), "skipped": st.Skipped.Load(),
 		} {
-			counter(descNotify, n, d.Name(), outcome)
+			m.counter(descNotify, n, d.Name(), outcome)
 		}
-		counter(descQueueLost, st.QueueLost.Load(), d.Name())
+		m.counter(descQueueLost, st.QueueLost.Load(), d.Name())
 	}
-	if s.state != nil {
-		st := s.state.Stats()
-		counter(descStateOps, st.Reads, "read")
-		counter(descStateOps, st.Writes, "write")
-		counter(descStateOps, st.Retries, "retry")
-		counter(descStateCache, st.CacheHits, "hit")
-		counter(descStateCache, st.CacheMisses, "miss")
+	if st := c.s.silenceStore; st != nil {
+		m.gauge(descSilRefused, float64(len(st.Refused())))
 	}
+}
+
+func (c *collector) queues(m metricSink, g *generation) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	queue := func(name string, pending func(context.Context) (uint64, error)) {
 		if n, err := pending(ctx); err == nil {
-			gauge(descQueue, float64(n), name)
+			m.gauge(descQueue, float64(n), name)
 		}
 	}
-	queue("evaluator", s.eval.Pending)
-	for _, d := range s.deliver {
+	queue("evaluator", c.s.eval.Pending)
+	for _, d := range g.deliver {
 		queue("notify-"+d.Name(), d.Pending)
+	}
+}
+
+func (c *collector) health(m metricSink) {
+	s := c.s
+	if s.state != nil {
+		st := s.state.Stats()
+		m.counter(descStateOps, st.Reads, "read")
+		m.counter(descStateOps, st.Writes, "write")
+		m.counter(descStateOps, st.Retries, "retry")
+		m.counter(descStateCache, st.CacheHits, "hit")
+		m.counter(descStateCache, st.CacheMisses, "miss")
 	}
 	up := 0.0
 	if s.nc.Status() == nats.CONNECTED {
 		up = 1
 	}
-	gauge(descNATS, up)
+	m.gauge(descNATS, up)
 	for name, st := range s.watch.snapshot() {
-		gauge(descStreamBytes, float64(st.bytes), name)
-		gauge(descStreamMissing, float64(st.missing), name)
+		m.gauge(descStreamBytes, float64(st.bytes), name)
+		m.gauge(descStreamMissing, float64(st.missing), name)
 		if st.maxBytes > 0 {
-			gauge(descStreamMax, float64(st.maxBytes), name)
-			gauge(descStreamFill, float64(st.bytes)/float64(st.maxBytes), name)
+			m.gauge(descStreamMax, float64(st.maxBytes), name)
+			m.gauge(descStreamFill, float64(st.bytes)/float64(st.maxBytes), name)
 		}
-	}
-	gauge(descRulesInfo, float64(len(set.Rules)), set.Version)
-	counter(descReloads, s.reload.ok.Load(), "ok")
-	counter(descReloads, s.reload.failed.Load(), "rejected")
-	failed := 0.0
-	if !s.ReloadStatus().OK {
-		failed = 1
-	}
-	gauge(descReloadFailed, failed)
-	if s.silenceStore != nil {
-		gauge(descSilRefused, float64(len(s.silenceStore.Refused())))
 	}
 }

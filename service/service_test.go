@@ -59,10 +59,17 @@ func startWith(t *testing.T, dir, sources string) *running {
 	return run(t, string(fmt.Appendf(nil, testConfig, dir, sources)), map[string]string{"HOOK_SECRET": "tok"}, Options{AckWait: 2 * time.Second})
 }
 
+// withConfig gives s, made by hand, the generation of cfg alone.
+func withConfig(s *Service, cfg *config.Config) *Service {
+	s.gen.Store(&generation{cfg: cfg})
+	return s
+}
+
 // run starts alerter on a config file's text, with env as the
 // environment, and waits until it is ready; it stops when the test ends.
-// The console prints into the running's out, unless opt says otherwise.
-func run(t *testing.T, yaml string, env map[string]string, opt Options) *running {
+// The console prints into the running's out, unless opt says otherwise;
+// notifiers, if given, replace the configured targets of their names.
+func run(t *testing.T, yaml string, env map[string]string, opt Options, notifiers ...map[string]Notifier) *running {
 	t.Helper()
 	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, builtin.Plugins())
 	if err != nil {
@@ -76,7 +83,11 @@ func run(t *testing.T, yaml string, env map[string]string, opt Options) *running
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, opt)
+	var targets map[string]Notifier
+	if len(notifiers) > 0 {
+		targets = notifiers[0]
+	}
+	svc, err := newService(ctx, cfg, opt, targets)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -229,7 +240,7 @@ func (r *running) drained(t *testing.T) {
 		if n, err := r.svc.eval.Pending(t.Context()); err != nil || n > 0 {
 			return false
 		}
-		for _, d := range r.svc.deliver {
+		for _, d := range r.svc.current().deliver {
 			if n, err := d.Pending(t.Context()); err != nil || n > 0 {
 				return false
 			}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -25,9 +26,10 @@ var ErrNotFound = errors.New("no such silence")
 // Store keeps silences in the KV bucket and a copy in memory, which a watch
 // keeps current; it is safe for concurrent use.
 type Store struct {
-	kv     jetstream.KeyValue
-	log    *slog.Logger
-	policy Policy
+	kv  jetstream.KeyValue
+	log *slog.Logger
+	// policy is swapped by SetPolicy when the config reloads.
+	policy atomic.Pointer[Policy]
 	now    func() time.Time
 	stop   context.CancelFunc
 	done   chan struct{}
@@ -72,8 +74,9 @@ func Open(ctx context.Context, js jetstream.JetStream, opt Options) (*Store, err
 		stop()
 		return nil, fmt.Errorf("watching silences: %w", err)
 	}
-	s := &Store{kv: kv, log: log, policy: opt.Policy, now: time.Now, stop: stop, done: make(chan struct{}),
+	s := &Store{kv: kv, log: log, now: time.Now, stop: stop, done: make(chan struct{}),
 		all: map[string]*Silence{}, refused: map[string]string{}}
+	s.SetPolicy(opt.Policy)
 	loaded := make(chan struct{})
 	go s.follow(w, loaded)
 	select {
@@ -139,7 +142,7 @@ func (s *Store) admit(b []byte) (*Silence, error) {
 	if err := sl.CheckMatchers(); err != nil {
 		return nil, err
 	}
-	if err := s.policy.Check(&sl, now); err != nil {
+	if err := s.policy.Load().Check(&sl, now); err != nil {
 		return nil, err
 	}
 	return &sl, nil
@@ -159,8 +162,12 @@ func (s *Store) CheckMatchers(sl *Silence) error {
 	if err := sl.CheckMatchers(); err != nil {
 		return err
 	}
-	return s.policy.CheckScope(sl)
+	return s.policy.Load().CheckScope(sl)
 }
+
+// SetPolicy puts p in force for the silences added and read from then on
+// (a reloaded config); the silences applied already stay.
+func (s *Store) SetPolicy(p Policy) { s.policy.Store(&p) }
 
 // Close stops following the bucket.
 func (s *Store) Close() {
@@ -176,7 +183,7 @@ func (s *Store) Add(ctx context.Context, sl Silence) (Silence, error) {
 	if err := sl.Check(now); err != nil {
 		return Silence{}, err
 	}
-	if err := s.policy.Check(&sl, now); err != nil {
+	if err := s.policy.Load().Check(&sl, now); err != nil {
 		return Silence{}, err
 	}
 	if !sl.EndsAt.After(now) {

@@ -33,8 +33,13 @@ standard output. Try it:
 SIGINT or SIGTERM stops it gracefully: requests under way finish, and
 nothing unfinished is acknowledged, so it is taken up on the next start.
 SIGHUP (or POST /-/reload, or a change to a rule file when rules.watch is
-on) reloads the rules: a set with any error is rejected, its errors are
-logged and shown by GET /api/v1/rules, and the running set stays.
+on) reloads the config file given with --config and the rules: sources,
+notifiers, routes, lists and tokens change without a restart, and alerts
+waiting for a notifier stay queued for it. A config or rule set with any
+error is rejected, its errors are logged and shown by GET /api/v1/rules,
+and the running ones stay; so is a change to what is set up only at start
+(nats.*, server.listen, rules.paths, rules.watch), naming the key.
+See docs/running.md, "Reloading".
 `
 
 func runCmd(ctx context.Context, args []string, s stdio) int {
@@ -58,12 +63,16 @@ func runCmd(ctx context.Context, args []string, s stdio) int {
 	if !ok {
 		return 1
 	}
-	svc, err := service.New(ctx, cfg, service.Options{Logger: log, Stdout: s.out})
+	opt := service.Options{Logger: log, Stdout: s.out}
+	if *cfgFile != "" {
+		opt.LoadConfig = func() (*config.Config, error) { return config.Load(*cfgFile, os.LookupEnv, builtin.Plugins()) }
+	}
+	svc, err := service.New(ctx, cfg, opt)
 	if err != nil {
 		printErr(s, fmt.Errorf("run: %w", err))
 		return 1
 	}
-	// SIGHUP reloads the rules, as most daemons do.
+	// SIGHUP reloads the config and the rules, as most daemons do.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
