@@ -71,8 +71,8 @@ func (p *part) halt() {
 	}
 }
 
-// sourceSpec is what a source is built from: its entry, and the limits of
-// the server that its webhook takes.
+// sourceSpec is what a source is built from: its entry, and for a webhook
+// the limits of the server.
 type sourceSpec struct {
 	Source            config.Source
 	MaxBody, MaxInput int64
@@ -115,12 +115,12 @@ func (s *Service) build(ctx context.Context, cfg *config.Config, old *generation
 			carried[p.name] = p
 		}
 	}
-	reuse := func(name string, spec any, make func() (*part, error)) error {
+	reuse := func(name string, spec any, newPart func() (*part, error)) error {
 		if p := carried[name]; p != nil && reflect.DeepEqual(p.spec, spec) {
 			g.add(p)
 			return nil
 		}
-		p, err := make()
+		p, err := newPart()
 		if err != nil {
 			return err
 		}
@@ -129,7 +129,10 @@ func (s *Service) build(ctx context.Context, cfg *config.Config, old *generation
 		return nil
 	}
 	for _, src := range cfg.Sources {
-		spec := sourceSpec{src, cfg.Server.MaxBodyBytes, cfg.Server.MaxIngestBytes}
+		spec := sourceSpec{Source: src}
+		if src.Type == config.SourceWebhook {
+			spec.MaxBody, spec.MaxInput = cfg.Server.MaxBodyBytes, cfg.Server.MaxIngestBytes
+		}
 		if err := reuse("source "+src.Name, spec, func() (*part, error) { return s.newSource(ctx, src, g) }); err != nil {
 			return nil, fmt.Errorf("source %s: %w", src.Name, err)
 		}
@@ -320,7 +323,8 @@ func (s *Service) newEnricher(cfg *config.Config, dirs map[string]*confluence.Di
 }
 
 // runner runs the parts of the generations for Run: a part that fails
-// ends the service, a part a reload stops does not.
+// ends the service, a part a reload stops does not. start and stopped are
+// used under the reloader's lock.
 type runner struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
