@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -88,7 +89,16 @@ func apiFlags(name string, s stdio) (*api.Client, *flag.FlagSet) {
 // safeErr is err as it may be printed: the server's message may quote
 // what was sent or stored, and be several problems, a line each.
 func safeErr(err error) string {
-	lines := strings.Split(err.Error(), "\n")
+	var se *api.StatusError
+	if errors.As(err, &se) && se.Message != "" {
+		// The server's message is the data; its status is alerter's own.
+		return safeLines(se.Message) + fmt.Sprintf(" (%d)", se.Code)
+	}
+	return safeLines(err.Error())
+}
+
+func safeLines(s string) string {
+	lines := strings.Split(s, "\n")
 	for i := range lines {
 		lines[i] = safe(lines[i])
 	}
