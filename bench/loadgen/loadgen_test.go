@@ -230,7 +230,7 @@ func TestAlertmanagerScenario(t *testing.T) {
 	s.Duration = time.Second
 	s.BatchConns = 2
 	s.Rules, s.Events = rulesDir, eventsDir
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), amNewKeysWait+2*time.Minute)
 	defer cancel()
 	rep, err := run(ctx, s, testWriter{t}, false)
 	if err != nil {
