@@ -10,6 +10,8 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/alerter/alerter/actions"
+	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/event"
 )
 
@@ -123,9 +125,9 @@ func TestSilenceRecordsWhoAndIsAnEvent(t *testing.T) {
 		created, expired = nil, nil
 		for i := range page.Events {
 			switch ev := &page.Events[i].Event; {
-			case ev.Action == ActionSilenceCreated && ev.Attrs["silence_id"] == sl["id"]:
+			case ev.Action == actions.SilenceCreated && ev.Attrs["silence_id"] == sl["id"]:
 				created = ev
-			case ev.Action == ActionSilenceExpired && ev.Attrs["silence_id"] == sl2["id"]:
+			case ev.Action == actions.SilenceExpired && ev.Attrs["silence_id"] == sl2["id"]:
 				expired = ev
 			}
 		}
@@ -155,7 +157,7 @@ func TestIdentityWithoutTokensIsTheAddress(t *testing.T) {
 	if code != 201 || sl["identity"] != "127.0.0.1" || sl["created_by"] != "127.0.0.1" {
 		t.Fatalf("silence: %d %v", code, sl)
 	}
-	var st ReloadStatus
+	var st api.ReloadStatus
 	code, body := r.call(t, "", "POST", "/-/reload", "")
 	b, _ := json.Marshal(body)
 	_ = json.Unmarshal(b, &st)

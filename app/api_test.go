@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/alerter/alerter/api"
+	"github.com/alerter/alerter/playground"
 	json "github.com/goccy/go-json"
 )
 
@@ -134,14 +135,14 @@ func TestRulesAndAlertsAPI(t *testing.T) {
 
 func TestEvaluateAPI(t *testing.T) {
 	r := start(t, t.TempDir())
-	eval := func(body string) (int, EvalResponse) {
+	eval := func(body string) (int, playground.EvalResponse) {
 		t.Helper()
 		resp, err := http.Post(r.url+"/api/v1/evaluate", "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var out EvalResponse
+		var out playground.EvalResponse
 		b, _ := io.ReadAll(resp.Body)
 		_ = json.Unmarshal(b, &out)
 		return resp.StatusCode, out
@@ -202,7 +203,7 @@ func TestEvaluateBacktest(t *testing.T) {
 		r.post(t, "/in", setting(fmt.Sprintf("e%d", i), fmt.Sprintf("u%d", i%3), fmt.Sprintf("2024-05-14T10:0%d:00Z", i)))
 	}
 	r.post(t, "/in", `{"id":"p1","time":"2024-05-14T09:00:00Z","action":"page_created"}`)
-	backtest := func(rule, since, events string) EvalResponse {
+	backtest := func(rule, since, events string) playground.EvalResponse {
 		t.Helper()
 		b, _ := json.Marshal(map[string]string{"rule": rule, "since": since, "events": events})
 		resp, err := http.Post(r.url+"/api/v1/evaluate", "application/json", strings.NewReader(string(b)))
@@ -210,7 +211,7 @@ func TestEvaluateBacktest(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var out EvalResponse
+		var out playground.EvalResponse
 		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%d %v", resp.StatusCode, err)
 		}
@@ -264,16 +265,8 @@ func TestEvaluateBacktest(t *testing.T) {
 		t.Errorf("events and since: %+v", out.Errors)
 	}
 
-	// One backtest at a time: a second one, while the first holds its
-	// place, is refused with a reason.
-	r.svc.backtest <- struct{}{}
-	if out := backtest(when, "1h", ""); out.OK || len(out.Errors) != 1 || !strings.Contains(out.Errors[0].Message, "another backtest is running") {
-		t.Errorf("a second backtest: %+v", out.Errors)
-	}
-	<-r.svc.backtest
-
 	// Over the bound, the newest are kept, in the order stored.
-	evs, truncated, err := r.svc.storedEvents(t.Context(), time.Now().Add(-time.Hour), 4)
+	evs, truncated, err := stored{Streams: r.svc.streams, js: r.svc.js}.NewestEvents(t.Context(), time.Now().Add(-time.Hour), 4)
 	var ids []string
 	for _, e := range evs {
 		ids = append(ids, e.ID)

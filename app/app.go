@@ -15,9 +15,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -27,6 +29,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/actions"
+	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
@@ -34,9 +38,11 @@ import (
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/evaluator"
 	"github.com/alerter/alerter/event"
-	"github.com/alerter/alerter/internal/busconfig"
+	"github.com/alerter/alerter/httpapi"
 	"github.com/alerter/alerter/ingest/confluence"
+	"github.com/alerter/alerter/internal/busconfig"
 	"github.com/alerter/alerter/notifiers"
+	"github.com/alerter/alerter/playground"
 	"github.com/alerter/alerter/rules"
 	"github.com/alerter/alerter/silences"
 	"github.com/alerter/alerter/statestore"
@@ -97,15 +103,13 @@ type App struct {
 	serveErr chan error
 	ready    chan struct{}
 	reload   reloader
-	// backtest is held by the one backtest running (each holds up to
-	// backtestEvents events in memory).
-	backtest chan struct{}
-	// playground holds a place for each playground request running; a
-	// request waits playgroundWait at most for one.
-	playground     chan struct{}
-	playgroundWait time.Duration
-	// stopping ends when the service begins to stop: playground requests
-	// end then, rather than hold the shutdown for their whole time.
+	// actions stores what is done through alerter as its own events.
+	actions    *actions.Publisher
+	playground *playground.Playground
+	// http makes the HTTP handler of each generation.
+	http *httpapi.Server
+	// stopping ends when the App begins to stop: playground requests end
+	// then, rather than hold the shutdown for their whole time.
 	stopping context.Context
 	stop     context.CancelFunc
 	// closers stop what New started, the last first.
@@ -133,7 +137,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 // their names (tests).
 func newApp(ctx context.Context, cfg *config.Config, opt Options, notifiers map[string]Notifier) (s *App, err error) {
 	s = &App{opt: withDefaults(opt, cfg), log: opt.Logger, replicas: max(cfg.NATS.Replicas, 1), testNotifiers: notifiers,
-		ready: make(chan struct{}), backtest: make(chan struct{}, 1), playground: make(chan struct{}, playgroundSlots), playgroundWait: playgroundWait}
+		ready: make(chan struct{})}
 	s.log = s.opt.Logger
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.closers.push(s.stop)
@@ -146,7 +150,7 @@ func newApp(ctx context.Context, cfg *config.Config, opt Options, notifiers map[
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
-	s.reload.status = ReloadStatus{At: time.Now().UTC(), OK: true, Trigger: "start", Version: set.Version, Rules: len(set.Rules)}
+	s.reload.status = api.ReloadStatus{At: time.Now().UTC(), OK: true, Trigger: "start", Version: set.Version, Rules: len(set.Rules)}
 	if err := s.serve(cfg.Server.Listen); err != nil {
 		return nil, err
 	}
@@ -157,6 +161,7 @@ func newApp(ctx context.Context, cfg *config.Config, opt Options, notifiers map[
 	if err := s.openStorage(ctx, cfg, set); err != nil {
 		return nil, err
 	}
+	s.newHTTP()
 	g, err := s.build(ctx, cfg, nil)
 	if err != nil {
 		return nil, err
@@ -164,7 +169,7 @@ func newApp(ctx context.Context, cfg *config.Config, opt Options, notifiers map[
 	s.gen.Store(g)
 	s.handler.set(g.handler)
 	s.log.Info("alerter ready", "listen", s.Addr(), "rules", len(set.Rules), "rule_files", len(set.Files),
-		"nats", s.natsDescription(cfg.NATS), "webhooks", g.webhookPaths())
+		"nats", s.natsDescription(cfg.NATS), "webhooks", slices.Collect(maps.Keys(g.webhooks)))
 	return s, nil
 }
 
@@ -196,7 +201,7 @@ func (s *App) serve(listen string) (err error) {
 		return fmt.Errorf("server.listen: %w", err)
 	}
 	s.start.set("connecting to NATS")
-	s.handler.set(s.startingHandler())
+	s.handler.set(httpapi.Starting(s.startingWhat))
 	s.srv = &http.Server{
 		Handler:           &s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -278,6 +283,19 @@ func (s *App) newEvaluator(ctx context.Context, cfg *config.Config) error {
 	return s.ensure(ctx, "the evaluator's consumer", func(ctx context.Context) (err error) {
 		s.eval, err = evaluator.New(ctx, s.js, opt)
 		return err
+	})
+}
+
+// newHTTP makes what answers over HTTP and what it stands on: the
+// actions record, the playground and the API, on the parts of s.
+func (s *App) newHTTP() {
+	s.actions = actions.NewPublisher(s.streams, s.log)
+	st := stored{Streams: s.streams, js: s.js}
+	s.playground = playground.New(live{s}, st, builtin.Notifiers())
+	s.http = httpapi.New(httpapi.Options{
+		Log: s.log, Live: live{s}, Alerts: s.streams, DeadLetters: s.streams, Outcomes: outcomes{s},
+		Events: st, State: s.state, Silences: s.silenceStore, Reloader: reloads{s}, Actions: s.actions,
+		Playground: s.playground, Readiness: readiness{s}, Stopping: s.stopping,
 	})
 }
 

@@ -59,12 +59,6 @@ func startWith(t *testing.T, dir, sources string) *running {
 	return run(t, string(fmt.Appendf(nil, testConfig, dir, sources)), map[string]string{"HOOK_SECRET": "tok"}, Options{AckWait: 2 * time.Second})
 }
 
-// withConfig gives s, made by hand, the generation of cfg alone.
-func withConfig(s *App, cfg *config.Config) *App {
-	s.gen.Store(&generation{cfg: cfg})
-	return s
-}
-
 // run starts alerter on a config file's text, with env as the
 // environment, and waits until it is ready; it stops when the test ends.
 // The console prints into the running's out, unless opt says otherwise;

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alerter/alerter/playground"
 	json "github.com/goccy/go-json"
 )
 
@@ -115,8 +116,8 @@ routes: {default: [console]}
 
 	// The playground and its backtest see what the evaluator sees: the
 	// group list, and the actor's groups.
-	try := func(rule string) EvalResponse {
-		return svc.Evaluate(t.Context(), evaluateRequest{Rule: rule, Since: "1h"})
+	try := func(rule string) playground.EvalResponse {
+		return svc.playground.Evaluate(t.Context(), svc.config(), playground.Request{Rule: rule, Since: "1h"})
 	}
 	byGroupList := try("id: by-list\nseverity: low\nwhen: event.action == \"Global setting changed\" && event.actor.name in lists.admins\n")
 	if !byGroupList.OK || byGroupList.Backtest == nil || byGroupList.Backtest.Alerts != 1 || byGroupList.Results[0].Event.Actor.Name != "alice" {

@@ -415,12 +415,12 @@ func TestNotifiersAPI(t *testing.T) {
 	waitFor(t, "the dead letter", func() bool { return len(deadLetters(t, r, "broken")) == 1 })
 
 	var list struct {
-		Notifiers []notifierView
+		Notifiers []api.Notifier
 	}
 	if code := r.get(t, "/api/v1/notifiers", &list); code != 200 || len(list.Notifiers) != 5 {
 		t.Fatalf("notifiers: %d %+v", code, list)
 	}
-	byName := map[string]notifierView{}
+	byName := map[string]api.Notifier{}
 	for _, n := range list.Notifiers {
 		byName[n.Name] = n
 	}
@@ -431,14 +431,14 @@ func TestNotifiersAPI(t *testing.T) {
 		t.Errorf("broken %+v", n)
 	}
 
-	test := func(name, body string) (int, testResult) {
+	test := func(name, body string) (int, api.TestResult) {
 		t.Helper()
 		resp, err := http.Post(r.url+"/api/v1/notifiers/"+name+"/test", "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var out testResult
+		var out api.TestResult
 		_ = json.NewDecoder(resp.Body).Decode(&out)
 		return resp.StatusCode, out
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/delivery"
+	"github.com/alerter/alerter/httpapi"
 	"github.com/alerter/alerter/ingest/confluence"
 	"github.com/alerter/alerter/ingest/filetail"
 	"github.com/alerter/alerter/ingest/natsource"
@@ -29,8 +30,8 @@ type generation struct {
 	cfg   *config.Config
 	parts []*part
 	// Indexes of parts, for the readers.
-	webhooks    map[string]*webhook.Handler // by path
-	deliver     []*delivery.Deliverer       // in config order
+	webhooks    map[string]http.Handler // by path
+	deliver     []*delivery.Deliverer   // in config order
 	sourceStats []sourceStats
 	dirs        map[string]*confluence.Directory // by confluence-poll source
 	lists       *confluence.Lists                // Confluence group lists; nil without
@@ -102,7 +103,7 @@ func (s *App) config() *config.Config { return s.current().cfg }
 // spec is unchanged are carried over, running; the others are made anew,
 // not started yet. On error, what it made is dropped.
 func (s *App) build(ctx context.Context, cfg *config.Config, old *generation) (*generation, error) {
-	g := &generation{cfg: cfg, webhooks: map[string]*webhook.Handler{}, dirs: map[string]*confluence.Directory{}}
+	g := &generation{cfg: cfg, webhooks: map[string]http.Handler{}, dirs: map[string]*confluence.Directory{}}
 	// One limit for all webhook sources: it bounds the memory of the
 	// process, whichever source the bodies come to.
 	g.limiter = webhook.NewLimiter(cfg.Server.MaxIngestBytes)
@@ -149,8 +150,17 @@ func (s *App) build(ctx context.Context, cfg *config.Config, old *generation) (*
 		}
 	}
 	g.enricher = s.newEnricher(cfg, g.dirs)
-	g.handler = s.httpHandler(g)
+	g.handler = s.http.Handler(httpapi.Generation{Config: cfg, Webhooks: g.webhooks, Notifiers: g.notifiers(), Metrics: s.metrics(g)})
 	return g, nil
+}
+
+// notifiers are the queues of g, as the HTTP API sees them.
+func (g *generation) notifiers() []httpapi.Notifier {
+	out := make([]httpapi.Notifier, len(g.deliver))
+	for i, d := range g.deliver {
+		out[i] = d
+	}
+	return out
 }
 
 // add puts p in g and its index.

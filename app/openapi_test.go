@@ -11,7 +11,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/alerter/alerter/app/openapi"
+	"github.com/alerter/alerter/httpapi/openapi"
 	"github.com/alerter/alerter/notifiers"
 )
 
@@ -43,27 +43,6 @@ func loadDoc(t *testing.T) *openAPIDoc {
 		t.Fatalf("openapi.json: %v", err)
 	}
 	return &d
-}
-
-// The document describes exactly the routes the service serves.
-func TestOpenAPIRoutes(t *testing.T) {
-	d := loadDoc(t)
-	var documented, served []string
-	for path, ops := range d.Paths {
-		for method := range ops {
-			documented = append(documented, strings.ToUpper(method)+" "+path)
-		}
-	}
-	s := &App{}
-	for _, rt := range s.routes() {
-		served = append(served, rt.method+" "+rt.path)
-	}
-	served = append(served, "POST /webhooks/{source}", "GET /healthz", "GET /readyz", "GET /metrics")
-	slices.Sort(documented)
-	slices.Sort(served)
-	if !slices.Equal(documented, served) {
-		t.Errorf("the OpenAPI paths differ from the routes:\ndocumented %q\nserved     %q", documented, served)
-	}
 }
 
 // Real answers of a running service conform to the document's schemas.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,25 +14,12 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/alerter/alerter/actions"
+	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/internal/yamlx"
 	"github.com/alerter/alerter/rules"
 )
-
-// ReloadStatus is the outcome of the last reload.
-type ReloadStatus struct {
-	At      time.Time `json:"at"`
-	OK      bool      `json:"ok"`
-	Trigger string    `json:"trigger"` // start, signal, api, watch
-	Version string    `json:"version"` // of the rule set running now
-	Rules   int       `json:"rules"`
-	// By is who asked: the API token's name (or the remote address without
-	// tokens) for trigger api, else alerter itself.
-	By string `json:"by,omitempty"`
-	// Errors are the problems of a rejected config or rule set,
-	// file:line:col: message, or the keys that need a restart.
-	Errors []string `json:"errors,omitempty"`
-}
 
 // reloadTimeout bounds the building of a reloaded config.
 const reloadTimeout = time.Minute
@@ -41,7 +27,7 @@ const reloadTimeout = time.Minute
 // reloader swaps in new configs and rule sets, one at a time.
 type reloader struct {
 	mu         sync.Mutex
-	status     ReloadStatus
+	status     api.ReloadStatus
 	ok, failed counter
 	// lastFailed tells whether status is a rejection, without the lock
 	// a reload holds while it builds.
@@ -59,16 +45,16 @@ type reloader struct {
 // ALERTS, for the notifier of that name in the new config. It reports
 // whether the new config and set run.
 func (s *App) Reload(trigger string) bool {
-	return s.reloadBy(context.Background(), trigger, alerterIdentity(trigger))
+	return s.reloadBy(context.Background(), trigger, actions.Alerter(trigger))
 }
 
 // reloadBy is Reload asked by who; a new set that runs is published as
-// alerter's own action (ActionRulesReloaded), with the rules it added and
-// removed.
-func (s *App) reloadBy(ctx context.Context, trigger string, who Identity) bool {
+// alerter's own action (actions.RulesReloaded), with the rules it added
+// and removed.
+func (s *App) reloadBy(ctx context.Context, trigger string, who actions.Identity) bool {
 	s.reload.mu.Lock()
 	defer s.reload.mu.Unlock()
-	st := ReloadStatus{At: time.Now().UTC(), Trigger: trigger, By: who.Name}
+	st := api.ReloadStatus{At: time.Now().UTC(), Trigger: trigger, By: who.Name}
 	old := s.current()
 	cfg, set, err := s.loadConfig(old.cfg)
 	var g *generation
@@ -107,7 +93,7 @@ func (s *App) reloadBy(ctx context.Context, trigger string, who Identity) bool {
 	}
 	s.reload.ok.Add(1)
 	s.log.Info("rules reloaded", "trigger", trigger, "by", who.Name, "rules", len(set.Rules), "version", set.Version)
-	s.publishAction(ctx, reloadAction(who, trigger, prev, set))
+	s.actions.Publish(ctx, actions.Reload(who, trigger, prev, set))
 	return true
 }
 
@@ -220,19 +206,10 @@ func errorLines(err error) []string {
 }
 
 // ReloadStatus returns the outcome of the last reload.
-func (s *App) ReloadStatus() ReloadStatus {
+func (s *App) ReloadStatus() api.ReloadStatus {
 	s.reload.mu.Lock()
 	defer s.reload.mu.Unlock()
 	return s.reload.status
-}
-
-func (s *App) reloadHandler(w http.ResponseWriter, r *http.Request) {
-	ok := s.reloadBy(r.Context(), "api", identity(r))
-	code := http.StatusOK
-	if !ok {
-		code = http.StatusUnprocessableEntity
-	}
-	writeJSON(w, code, s.ReloadStatus())
 }
 
 // watchRules reloads when a rule file changes. Editors save in bursts

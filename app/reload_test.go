@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/notifiers"
@@ -75,7 +76,7 @@ routes: {default: [console]}
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	var got ReloadStatus
+	var got api.ReloadStatus
 	if json.Unmarshal(b, &got) != nil || resp.StatusCode != 200 || !got.OK || got.Trigger != "api" || got.Rules != 3 {
 		t.Errorf("POST /-/reload: %d %s", resp.StatusCode, b)
 	}

@@ -96,32 +96,12 @@ func transient(err error) bool {
 	return api.Code == http.StatusServiceUnavailable
 }
 
-// startingHandler answers while New is still creating what alerter stands
-// on: alive, not ready, and why.
-func (s *App) startingHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "checks": s.startingChecks()})
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Retry-After", "5")
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "alerter is starting: " + s.startingWhat()})
-	})
-	return mux
-}
-
+// startingWhat is what New waits for, as the starting answers say it.
 func (s *App) startingWhat() string {
 	if w := s.start.get(); w != "" {
 		return w
 	}
 	return "creating streams, consumers and buckets"
-}
-
-func (s *App) startingChecks() map[string]string {
-	return map[string]string{"streams": s.startingWhat(), "sources": "starting"}
 }
 
 // swapHandler serves the starting handler until New has built the real one.

@@ -2,7 +2,7 @@ package ui_test
 
 // End-to-end tests of the pages in headless Chromium, against a real
 // alerter running in-process. They are in package ui_test because the
-// service imports ui. Without a browser they skip, saying so.
+// HTTP API (httpapi) imports ui. Without a browser they skip, saying so.
 //
 // ALERTER_SCREENSHOTS=1 also writes screenshots of the main pages to
 // docs/screenshots/.

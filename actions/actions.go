@@ -1,8 +1,14 @@
-package app
+// Package actions makes what people and alerter itself do through alerter
+// (a silence created or expired, a dead letter handed back, a test
+// notification, a reload) into events of source alerter, stored in EVENTS
+// like any other, so that rules can alert on them (docs/rules.md,
+// "alerter's own actions").
+package actions
 
 import (
 	"context"
 	"crypto/rand"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +19,7 @@ import (
 	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/ingest"
 	"github.com/alerter/alerter/rules"
 	"github.com/alerter/alerter/silences"
 )
@@ -22,11 +29,11 @@ import (
 // critical rule, a silence longer than a day, rules removed by a reload.
 // docs/rules.md, "alerter's own actions", lists their fields.
 const (
-	ActionSilenceCreated   = "Silence created"
-	ActionSilenceExpired   = "Silence expired"
-	ActionAlertRedelivered = "Alert redelivered"
-	ActionTestNotification = "Test notification sent"
-	ActionRulesReloaded    = "Rules reloaded"
+	SilenceCreated   = "Silence created"
+	SilenceExpired   = "Silence expired"
+	AlertRedelivered = "Alert redelivered"
+	TestNotification = "Test notification sent"
+	RulesReloaded    = "Rules reloaded"
 )
 
 // ownCategory is event.category (and event.system) of alerter's own
@@ -40,25 +47,51 @@ const ownCategory = "alerter"
 // attributes still count them all.
 const maxCovered = 100
 
-// action is one of alerter's own actions, as it becomes an event.
-type action struct {
-	name    string // one of the Action constants
-	who     Identity
-	attrs   map[string]string
-	objects []event.Object
+// Identity is who did an action: for a request to the API, the name of
+// the token it carried and that token's role, or, when no tokens are
+// configured, the remote address (with the role admin: anyone who reaches
+// the port may do anything, which config only allows on loopback).
+type Identity struct {
+	Name string
+	Role string
+	// Token says Name is a token's name rather than an address.
+	Token bool
 }
 
-// publishAction stores act in the EVENTS stream through the sink the
-// sources use, so that it is evaluated like any event. The action has
-// happened by then, so a failure to store it does not undo it: it is
-// logged as an error, with what was done.
-func (s *App) publishAction(ctx context.Context, act action) {
-	if s.streams == nil {
-		return // not started: nothing stores events
-	}
+// Alerter is the identity of what alerter does on its own (a reload on a
+// file change or a signal).
+func Alerter(trigger string) Identity {
+	return Identity{Name: "alerter (" + trigger + ")", Role: config.RoleAdmin}
+}
+
+// Action is one of alerter's own actions, as it becomes an event.
+type Action struct {
+	Name    string // one of the constants above
+	Who     Identity
+	Attrs   map[string]string
+	Objects []event.Object
+}
+
+// Publisher stores actions as events.
+type Publisher struct {
+	sink ingest.Sink
+	log  *slog.Logger
+}
+
+// NewPublisher stores actions through sink, the one the sources store
+// events through, and logs what it fails to store to log.
+func NewPublisher(sink ingest.Sink, log *slog.Logger) *Publisher {
+	return &Publisher{sink: sink, log: log}
+}
+
+// Publish stores act in the EVENTS stream through the sink the sources
+// use, so that it is evaluated like any event. The action has happened by
+// then, so a failure to store it does not undo it: it is logged as an
+// error, with what was done.
+func (p *Publisher) Publish(ctx context.Context, act Action) {
 	now := time.Now().UTC()
 	actorType := "address"
-	if act.who.Token {
+	if act.Who.Token {
 		actorType = "token"
 	}
 	ev := event.Event{
@@ -68,31 +101,31 @@ func (s *App) publishAction(ctx context.Context, act action) {
 		Format:   event.FormatJSON,
 		System:   ownCategory,
 		Category: ownCategory,
-		Action:   act.name,
-		Summary:  act.name + " by " + act.who.Name,
-		Actor:    event.Actor{ID: act.who.Name, Name: act.who.Name, Type: actorType, Groups: []string{}},
-		Objects:  act.objects,
+		Action:   act.Name,
+		Summary:  act.Name + " by " + act.Who.Name,
+		Actor:    event.Actor{ID: act.Who.Name, Name: act.Who.Name, Type: actorType, Groups: []string{}},
+		Objects:  act.Objects,
 		Changes:  []event.Change{},
-		Attrs:    act.attrs,
+		Attrs:    act.Attrs,
 	}
 	if ev.Objects == nil {
 		ev.Objects = []event.Object{}
 	}
-	if !act.who.Token {
-		ev.IP = act.who.Name
+	if !act.Who.Token {
+		ev.IP = act.Who.Name
 	}
 	// The request that did it may be gone; its record must not be.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := s.streams.Store(ctx, config.OwnSource, []event.Event{ev}); err != nil {
-		s.log.Error("storing alerter's own action as an event failed; rules will not see it",
-			"action", act.name, "by", act.who.Name, "attrs", act.attrs, "err", err)
+	if _, err := p.sink.Store(ctx, config.OwnSource, []event.Event{ev}); err != nil {
+		p.log.Error("storing alerter's own action as an event failed; rules will not see it",
+			"action", act.Name, "by", act.Who.Name, "attrs", act.Attrs, "err", err)
 	}
 }
 
-// silenceAction is the event of a silence created or expired: who, the
-// matchers, when it runs, and which of the loaded rules it covers.
-func (s *App) silenceAction(name string, who Identity, sl silences.Silence) action {
+// Silence is the action of a silence created or expired: who, the
+// matchers, when it runs, and which rules of set (those loaded) it covers.
+func Silence(name string, who Identity, sl silences.Silence, set *rules.Set) Action {
 	matchers := make([]string, len(sl.Matchers))
 	for i, m := range sl.Matchers {
 		matchers[i] = m.String()
@@ -110,7 +143,7 @@ func (s *App) silenceAction(name string, who Identity, sl silences.Silence) acti
 		"duration_seconds": strconv.FormatInt(int64(d/time.Second), 10),
 	}
 	objects := []event.Object{{Type: "silence", ID: sl.ID, Name: attrs["matchers"]}}
-	covered := coveredRules(sl, s.eng.Rules())
+	covered := coveredRules(sl, set)
 	ids := make([]string, 0, len(covered))
 	top := alerter.Severity("")
 	critical := 0
@@ -133,7 +166,7 @@ func (s *App) silenceAction(name string, who Identity, sl silences.Silence) acti
 		ids = append(ids[:maxCovered], "…")
 	}
 	attrs["covered_rule_ids"] = strings.Join(ids, ",")
-	return action{name: name, who: who, attrs: attrs, objects: objects}
+	return Action{Name: name, Who: who, Attrs: attrs, Objects: objects}
 }
 
 // coveredRules are the rules of set whose alerts sl may mute: those its
@@ -157,9 +190,9 @@ func coveredRules(sl silences.Silence, set *rules.Set) []*rules.Rule {
 	return out
 }
 
-// reloadAction is the event of a rule set swapped in: what was added and
-// removed, and who or what asked.
-func reloadAction(who Identity, trigger string, old, set *rules.Set) action {
+// Reload is the action of a rule set swapped in for old: what was added
+// and removed, and who or what asked.
+func Reload(who Identity, trigger string, old, set *rules.Set) Action {
 	if old == nil {
 		old = &rules.Set{}
 	}
@@ -193,11 +226,5 @@ func reloadAction(who Identity, trigger string, old, set *rules.Set) action {
 		"removed_rules":    strings.Join(removed, ","),
 		"previous_version": old.Version,
 	}
-	return action{name: ActionRulesReloaded, who: who, attrs: attrs, objects: objects}
-}
-
-// alerterIdentity is the identity of what alerter does on its own (a reload on a
-// file change or a signal).
-func alerterIdentity(trigger string) Identity {
-	return Identity{Name: "alerter (" + trigger + ")", Role: config.RoleAdmin}
+	return Action{Name: RulesReloaded, Who: who, Attrs: attrs, Objects: objects}
 }

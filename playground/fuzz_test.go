@@ -1,4 +1,4 @@
-package app
+package playground
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -21,7 +20,7 @@ func FuzzEvaluate(f *testing.F) {
 		f.Fatal(err)
 	}
 	cfg := config.Default(builtin.Plugins())
-	s := withConfig(&App{eng: engine.New(set, &engine.MemStore{})}, cfg)
+	s := New(fixed{set}, nil, builtin.Notifiers())
 	f.Add("id: try\nseverity: high\nwhen: event.actor.nmae == \"zoe\"\n", setting("x1", "zoe", "2024-05-14T10:00:00Z"))
 	f.Add("id: try\nseverity: critical\nwhen: event.actor.name == \"zoe\"\ntitle: \"{{ event.actor.name }} did it\"\ndedup: {by: [event.ip], window: 1h}\n",
 		setting("x1", "zoe", "2024-05-14T10:00:00Z")+"\n"+setting("x2", "zoe", "2024-05-14T10:01:00Z"))
@@ -48,7 +47,7 @@ func FuzzEvaluate(f *testing.F) {
 		// input of many events.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		resp := s.Evaluate(ctx, evaluateRequest{Rule: rule, Events: events})
+		resp := s.Evaluate(ctx, cfg, Request{Rule: rule, Events: events})
 		if !resp.OK && len(resp.Errors) == 0 {
 			t.Fatal("not ok, and no error said why")
 		}

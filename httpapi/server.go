@@ -1,41 +1,63 @@
-package app
+package httpapi
 
 import (
+	"log/slog"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	json "github.com/goccy/go-json"
-	"github.com/nats-io/nats.go"
 
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/ui"
 )
 
-// httpHandler is the HTTP surface of generation g: its webhook sources,
-// health and readiness, metrics, the API and the UI.
-func (s *App) httpHandler(g *generation) http.Handler {
+// Handler is the HTTP surface of generation g: its webhook sources,
+// health and readiness, metrics, the API and the UI, behind the guard.
+func (srv *Server) Handler(g Generation) http.Handler {
+	h := &handler{Server: srv, Options: srv.opt, gen: g, cfg: g.Config}
 	mux := http.NewServeMux()
-	for path, h := range g.webhooks {
-		mux.Handle(path, h)
+	for path, wh := range g.Webhooks {
+		mux.Handle(path, wh)
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", s.metrics(g))
-	s.api(mux, g.cfg)
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", h.readyz)
+	if g.Metrics != nil {
+		mux.Handle("GET /metrics", g.Metrics)
+	}
+	h.api(mux)
 	ui.Register(mux, ui.Options{})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/webhooks/") {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no webhook source at " + r.URL.Path + "; configured: " + strings.Join(g.webhookPaths(), ", ")})
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no webhook source at " + r.URL.Path + "; configured: " + strings.Join(slices.Collect(maps.Keys(g.Webhooks)), ", ")})
 			return
 		}
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found: " + r.URL.Path})
 	})
-	return s.guard(g.cfg, mux)
+	return guard(g.Config, srv.opt.Log, mux)
+}
+
+func healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// Starting answers while alerter is still creating what it stands on:
+// alive, not ready, and why (waiting says what it waits for).
+func Starting(waiting func() string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "checks": map[string]string{"streams": waiting(), "sources": "starting"}})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "alerter is starting: " + waiting()})
+	})
+	return mux
 }
 
 // apiCSP is the Content-Security-Policy of every answer but the UI's pages
@@ -54,7 +76,7 @@ const apiCSP = "default-src 'none'; frame-ancestors 'none'"
 //     fetch reaches any address without asking first;
 //   - an API write with a body must say it is JSON (415): no form and no
 //     no-cors fetch can send application/json.
-func (s *App) guard(cfg *config.Config, next http.Handler) http.Handler {
+func guard(cfg *config.Config, log *slog.Logger, next http.Handler) http.Handler {
 	checkHost := !cfg.Server.HasTokens()
 	names := ownNames(cfg.Server)
 	// Go's check: Sec-Fetch-Site, which browsers send since 2023 and no
@@ -67,7 +89,7 @@ func (s *App) guard(cfg *config.Config, next http.Handler) http.Handler {
 	cross := http.NewCrossOriginProtection()
 	if o := externalOrigin(cfg.Server.ExternalURL); o != "" {
 		if err := cross.AddTrustedOrigin(o); err != nil {
-			s.log.Warn("server.external_url is not an origin browsers send", "err", err)
+			log.Warn("server.external_url is not an origin browsers send", "err", err)
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +97,7 @@ func (s *App) guard(cfg *config.Config, next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Content-Security-Policy", apiCSP)
 		if checkHost && !ownHost(r.Host, names) {
-			s.log.Warn("refused a request for another host name", "host", r.Host, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			log.Warn("refused a request for another host name", "host", r.Host, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 			writeJSON(w, http.StatusMisdirectedRequest, errorBody("Host "+r.Host+" is not a name of this server: without an API token, alerter answers only to "+
 				"localhost, IP addresses and the host names of server.listen and server.external_url, so that no other site's page can reach it under its own name (DNS rebinding); "+
 				"set server.external_url to the address you open"))
@@ -90,7 +112,7 @@ func (s *App) guard(cfg *config.Config, next http.Handler) http.Handler {
 			if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
 				why = "Sec-Fetch-Site: " + site
 			}
-			s.log.Warn("refused a cross-site request", "method", r.Method, "path", r.URL.Path, "why", why, "remote", r.RemoteAddr)
+			log.Warn("refused a cross-site request", "method", r.Method, "path", r.URL.Path, "why", why, "remote", r.RemoteAddr)
 			writeJSON(w, http.StatusForbidden, errorBody("refused a request from another site ("+why+"): pages of other sites cannot change anything here; "+
 				"use alerter's own pages, or a client that is not a browser; behind a proxy, set server.external_url to the address you open"))
 			return
@@ -178,56 +200,9 @@ func jsonBody(r *http.Request) (ct string, ok bool) {
 	return ct, err == nil && mt == "application/json"
 }
 
-func (g *generation) webhookPaths() []string {
-	var out []string
-	for p := range g.webhooks {
-		out = append(out, p)
-	}
-	return out
-}
-
-// readyz is ready when events can be stored and evaluated: NATS connected,
-// the streams there, rules loaded.
-func (s *App) readyz(w http.ResponseWriter, r *http.Request) {
-	checks := map[string]string{}
-	ok := true
-	if st := s.nc.Status(); st != nats.CONNECTED {
-		checks["nats"] = "not connected: " + st.String()
-		ok = false
-	} else {
-		checks["nats"] = "ok"
-	}
-	if _, err := s.streams.Events.Info(r.Context()); err != nil {
-		checks["streams"] = "EVENTS stream unavailable: " + err.Error()
-		ok = false
-	} else if p := s.watch.problems(); len(p) > 0 {
-		// Not a reason to stop taking events, but to be seen.
-		checks["streams"] = "ok; " + strings.Join(p, "; ")
-	} else {
-		checks["streams"] = "ok"
-	}
-	if set := s.eng.Rules(); set == nil {
-		checks["rules"] = "not loaded"
-		ok = false
-	} else {
-		checks["rules"] = "ok: " + itoa(len(set.Rules)) + " rules"
-	}
-	if l := s.current().lists; l != nil {
-		if l.Loaded() {
-			checks["lists"] = "ok"
-		} else {
-			// Not a reason to stop taking events: rules run on the lists
-			// they have, and the events wait for nothing.
-			checks["lists"] = "some Confluence group lists not loaded yet"
-		}
-	}
-	select {
-	case <-s.ready:
-		checks["sources"] = "ok"
-	default:
-		checks["sources"] = "starting"
-		ok = false
-	}
+// readyz is ready when events can be stored and evaluated (docs/running.md).
+func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
+	checks, ok := h.Readiness.Ready(r.Context())
 	code := http.StatusOK
 	status := "ready"
 	if !ok {

@@ -1,4 +1,4 @@
-package app
+package httpapi
 
 import (
 	"context"
@@ -13,13 +13,14 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/actions"
 	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/event"
 )
 
-func (s *App) listRules(w http.ResponseWriter, r *http.Request) {
-	set, routes := s.eng.Rules(), s.config().Routes
+func (h *handler) listRules(w http.ResponseWriter, r *http.Request) {
+	set, routes := h.Live.Rules(), h.cfg.Routes
 	out := make([]api.Rule, 0, len(set.Rules))
 	for _, rl := range set.Rules {
 		v := api.Rule{
@@ -38,7 +39,7 @@ func (s *App) listRules(w http.ResponseWriter, r *http.Request) {
 		if d := rl.Dedup; d != nil {
 			v.Dedup = &api.Dedup{By: nonNil(d.By), Window: d.Window.String()}
 		}
-		if st := s.eng.Stats(rl.ID); st != nil {
+		if st := h.Live.Stats(rl.ID); st != nil {
 			v.Stats = api.RuleStats{
 				Evaluations: st.Evaluations.Load(), Matches: st.Matches.Load(), Alerts: st.Alerts.Load(),
 				Suppressed: st.Suppressed.Load(), Errors: st.Errors.Load(), LastError: st.LastError(),
@@ -50,7 +51,7 @@ func (s *App) listRules(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, api.Rules{Version: set.Version, Files: nonNil(set.Files), Rules: out, Reload: s.ReloadStatus()})
+	writeJSON(w, http.StatusOK, api.Rules{Version: set.Version, Files: nonNil(set.Files), Rules: out, Reload: h.Reloader.Status()})
 }
 
 func nonNil[T any](s []T) []T {
@@ -99,7 +100,7 @@ func (f *alertFilter) match(a *alerter.Alert) bool {
 // rule, severity, group (VALUE, or EXPR=VALUE, repeatable), since and
 // until (RFC 3339, on the alert's time), limit (default 50, at most 500),
 // before (the "next" cursor of the previous page).
-func (s *App) listAlerts(w http.ResponseWriter, r *http.Request) {
+func (h *handler) listAlerts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := alertFilter{rule: q.Get("rule"), severity: alerter.Severity(q.Get("severity")), group: map[string]string{}}
 	if f.severity != "" && f.severity.Rank() < 0 {
@@ -124,7 +125,7 @@ func (s *App) listAlerts(w http.ResponseWriter, r *http.Request) {
 	f.since, f.until = hq.since, hq.until
 	withDeliveries := q.Get("deliveries") == "true"
 	page := api.Alerts{Alerts: []api.Alert{}}
-	next, err := s.streams.AlertHistory(r.Context(), hq.before, f.rule, func(a *alerter.Alert) bool {
+	next, err := h.Alerts.AlertHistory(r.Context(), hq.before, f.rule, func(a *alerter.Alert) bool {
 		if f.match(a) {
 			page.Alerts = append(page.Alerts, api.Alert{Alert: a})
 		}
@@ -136,7 +137,7 @@ func (s *App) listAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	if withDeliveries {
 		for i, a := range page.Alerts {
-			if page.Alerts[i].Deliveries, err = s.outcomes(r.Context(), a.Alert); err != nil {
+			if page.Alerts[i].Deliveries, err = h.outcomes(r.Context(), a.Alert); err != nil {
 				writeJSON(w, http.StatusServiceUnavailable, errorBody("reading deliveries: "+err.Error()))
 				return
 			}
@@ -186,24 +187,24 @@ func intParam(w http.ResponseWriter, v string, def, most int) (int, bool) {
 	return min(n, most), true
 }
 
-func (s *App) getAlert(w http.ResponseWriter, r *http.Request) {
-	a, _, ok := s.storedAlert(w, r)
+func (h *handler) getAlert(w http.ResponseWriter, r *http.Request) {
+	a, _, ok := h.storedAlert(w, r)
 	if !ok {
 		return
 	}
-	d, err := s.outcomes(r.Context(), a)
+	d, err := h.outcomes(r.Context(), a)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
 		return
 	}
-	writeJSON(w, http.StatusOK, api.AlertDetail{Alert: a, Deliveries: d, Events: s.alertEvents(r.Context(), a)})
+	writeJSON(w, http.StatusOK, api.AlertDetail{Alert: a, Deliveries: d, Events: h.alertEvents(r.Context(), a)})
 }
 
 // storedAlert reads the alert of the request's {id} from ALERTS, answering
 // for it when it cannot: 404 when there is none.
-func (s *App) storedAlert(w http.ResponseWriter, r *http.Request) (*alerter.Alert, []byte, bool) {
+func (h *handler) storedAlert(w http.ResponseWriter, r *http.Request) (*alerter.Alert, []byte, bool) {
 	id := r.PathValue("id")
-	a, data, err := s.streams.FindAlert(r.Context(), id)
+	a, data, err := h.Alerts.FindAlert(r.Context(), id)
 	switch {
 	case errors.Is(err, bus.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, errorBody("no alert "+id))
@@ -223,7 +224,7 @@ func (s *App) storedAlert(w http.ResponseWriter, r *http.Request) (*alerter.Aler
 // target, with its tries and max_age counted afresh. Only a dead delivery
 // can be handed back, and asking twice at once hands it back once (the
 // answer says "already" to all but the first).
-func (s *App) redeliver(w http.ResponseWriter, r *http.Request) {
+func (h *handler) redeliver(w http.ResponseWriter, r *http.Request) {
 	var req api.RedeliverRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 	dec.DisallowUnknownFields()
@@ -231,7 +232,7 @@ func (s *App) redeliver(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody(`the body must be {"target": "<notifier>"}`))
 		return
 	}
-	a, data, ok := s.storedAlert(w, r)
+	a, data, ok := h.storedAlert(w, r)
 	if !ok {
 		return
 	}
@@ -240,17 +241,17 @@ func (s *App) redeliver(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody(fmt.Sprintf("alert %s was not routed to %q (its targets: %s)", id, req.Target, strings.Join(a.Notify, ", "))))
 		return
 	}
-	if s.deliverer(req.Target) == nil {
+	if h.notifier(req.Target) == nil {
 		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("%s has no queue running here (removed from the config, or its type is not in this build)", req.Target)))
 		return
 	}
-	rev, already, claimed, err := s.deliveries.Requeue(r.Context(), req.Target, id)
+	rev, already, claimed, err := h.Outcomes.Requeue(r.Context(), req.Target, id)
 	switch {
-	case errors.Is(err, bus.ErrNoRecord) && time.Since(a.FiredAt) < s.deliveriesTTL:
+	case errors.Is(err, bus.ErrNoRecord) && time.Since(a.FiredAt) < h.Outcomes.TTL():
 		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("alert %s at %s: only a dead letter can be redelivered: it is still being tried there (pending)", id, req.Target)))
 		return
 	case errors.Is(err, bus.ErrNoRecord):
-		writeJSON(w, http.StatusGone, errorBody(fmt.Sprintf("alert %s at %s: its delivery record expired (records are kept for %s); it cannot be redelivered", id, req.Target, s.deliveriesTTL)))
+		writeJSON(w, http.StatusGone, errorBody(fmt.Sprintf("alert %s at %s: its delivery record expired (records are kept for %s); it cannot be redelivered", id, req.Target, h.Outcomes.TTL())))
 		return
 	case errors.Is(err, bus.ErrNotDead):
 		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("alert %s at %s: only a dead letter can be redelivered: %v", id, req.Target, err)))
@@ -263,27 +264,27 @@ func (s *App) redeliver(w http.ResponseWriter, r *http.Request) {
 	// storing it again (a request repeated after a failure to store) is
 	// harmless: the first copy claims the handing back.
 	if !claimed {
-		if err := s.streams.PublishRedelivery(r.Context(), a.Rule, id, req.Target, rev, data); err != nil {
+		if err := h.DeadLetters.PublishRedelivery(r.Context(), a.Rule, id, req.Target, rev, data); err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
 			return
 		}
 	}
 	if !already {
 		who := identity(r)
-		s.log.Info("dead letter handed back", "alert", id, "target", req.Target, "by", who.Name)
-		s.publishAction(r.Context(), action{name: ActionAlertRedelivered, who: who,
-			attrs:   map[string]string{"alert_id": id, "rule": a.Rule, "severity": string(a.Severity), "target": req.Target, "title": a.Title},
-			objects: []event.Object{{Type: "alert", ID: id, Name: a.Title}, {Type: "rule", ID: a.Rule, Name: a.Name}}})
+		h.Log.Info("dead letter handed back", "alert", id, "target", req.Target, "by", who.Name)
+		h.Actions.Publish(r.Context(), actions.Action{Name: actions.AlertRedelivered, Who: who,
+			Attrs:   map[string]string{"alert_id": id, "rule": a.Rule, "severity": string(a.Severity), "target": req.Target, "title": a.Title},
+			Objects: []event.Object{{Type: "alert", ID: id, Name: a.Title}, {Type: "rule", ID: a.Rule, Name: a.Name}}})
 	}
 	writeJSON(w, http.StatusAccepted, api.Redelivery{Alert: id, Target: req.Target, Status: alerter.Requeued, Already: already})
 }
 
 // outcomes are what became of a at each of its targets; a target with no
 // outcome recorded yet is pending.
-func (s *App) outcomes(ctx context.Context, a *alerter.Alert) (map[string]alerter.Outcome, error) {
+func (h *handler) outcomes(ctx context.Context, a *alerter.Alert) (map[string]alerter.Outcome, error) {
 	out := make(map[string]alerter.Outcome, len(a.Notify))
 	for _, t := range a.Notify {
-		o, ok, err := s.deliveries.Get(ctx, t, a.ID)
+		o, ok, err := h.Outcomes.Get(ctx, t, a.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -300,17 +301,17 @@ func (s *App) outcomes(ctx context.Context, a *alerter.Alert) (map[string]alerte
 // of its event_ids. They were stored before the alert fired, within the
 // rule's window plus the time they may have taken to arrive (an hour is
 // allowed); events not found there are left out.
-func (s *App) alertEvents(ctx context.Context, a *alerter.Alert) []*event.Event {
+func (h *handler) alertEvents(ctx context.Context, a *alerter.Alert) []*event.Event {
 	if len(a.EventIDs) < 2 || a.FiredAt.IsZero() {
 		return nil
 	}
 	span := time.Hour
-	if r := s.eng.Rules().Rule(a.Rule); r != nil && r.Threshold != nil {
+	if r := h.Live.Rules().Rule(a.Rule); r != nil && r.Threshold != nil {
 		span += r.Threshold.Within
 	}
-	found, err := bus.FindEvents(ctx, s.js, a.EventIDs, a.FiredAt.Add(-span), a.FiredAt.Add(time.Minute))
+	found, err := h.Events.FindEvents(ctx, a.EventIDs, a.FiredAt.Add(-span), a.FiredAt.Add(time.Minute))
 	if err != nil {
-		s.log.Warn("reading an alert's events", "alert", a.ID, "err", err)
+		h.Log.Warn("reading an alert's events", "alert", a.ID, "err", err)
 		return nil
 	}
 	var out []*event.Event

@@ -1,4 +1,4 @@
-package app
+package actions
 
 import (
 	"slices"
@@ -53,15 +53,15 @@ func TestReloadAction(t *testing.T) {
 	old := &rules.Set{Version: "v1", Rules: []*rules.Rule{
 		{ID: "admin-added", Name: "Admin added"}, {ID: "soteri-disabled", Name: "Soteri disabled"}, {ID: "page-created"},
 	}}
-	act := reloadAction(Identity{Name: "ops", Role: "admin", Token: true}, "api", old, actionRules)
+	act := Reload(Identity{Name: "ops", Role: "admin", Token: true}, "api", old, actionRules)
 	want := map[string]string{"trigger": "api", "rules": "3", "added": "1", "added_rules": "export-burst",
 		"removed": "1", "removed_rules": "soteri-disabled", "version": "v2", "previous_version": "v1"}
 	for k, v := range want {
-		if act.attrs[k] != v {
-			t.Errorf("attrs[%s] = %q, want %q", k, act.attrs[k], v)
+		if act.Attrs[k] != v {
+			t.Errorf("attrs[%s] = %q, want %q", k, act.Attrs[k], v)
 		}
 	}
-	if act.name != ActionRulesReloaded || act.who.Name != "ops" || len(act.objects) != 1 || act.objects[0].ID != "soteri-disabled" {
+	if act.Name != RulesReloaded || act.Who.Name != "ops" || len(act.Objects) != 1 || act.Objects[0].ID != "soteri-disabled" {
 		t.Errorf("action %+v", act)
 	}
 }

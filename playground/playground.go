@@ -1,34 +1,36 @@
-package app
+// Package playground tries rules before they are loaded (docs/api.md,
+// POST /api/v1/evaluate): a rule text is compiled against the running
+// rules' macros and lists and the configured notifiers, and run over
+// events given, or over the stored ones (a backtest), alone, with fresh
+// windows; the answer tells what each event did and what each target
+// would be sent.
+package playground
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	json "github.com/goccy/go-json"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/alerter/alerter"
-	"github.com/alerter/alerter/builtin"
-	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/internal/yamlx"
+	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/rules"
 	"github.com/alerter/alerter/ruletest"
 )
 
-// evaluateRequest is what POST /api/v1/evaluate takes: a rule file (or one
-// rule, as a mapping) and events in any supported format.
-type evaluateRequest struct {
+// Request is what POST /api/v1/evaluate takes: a rule file (or one rule,
+// as a mapping) and events in any supported format.
+type Request struct {
 	Rule string `json:"rule"`
 	// Event is a JSON payload: one event, an array, a page of results.
 	Event json.RawMessage `json:"event"`
@@ -50,17 +52,50 @@ const (
 	backtestShown = 100
 )
 
-// Bounds of the playground (POST /api/v1/evaluate), which runs rules
-// anyone who reaches the API can write (docs/api.md).
-const (
-	// playgroundSlots is how many playground requests run at a time; the
-	// others wait for a slot, up to playgroundWait.
-	playgroundSlots = 2
-	playgroundWait  = 5 * time.Second
-	// playgroundTimeout is how long one request may evaluate in all (each
-	// rule on each event has its own engine.EvalTimeout besides).
-	playgroundTimeout = 10 * time.Second
-)
+// Timeout is how long one request of the playground, which runs rules
+// anyone who reaches the API can write (docs/api.md), may evaluate in
+// all (each rule on each event has its own engine.EvalTimeout besides);
+// the caller bounds the context with it.
+const Timeout = 10 * time.Second
+
+// ErrStopping is the cause of a context that ended because alerter stops.
+var ErrStopping = errors.New("alerter is stopping")
+
+// Live is what the running alerter evaluates with.
+type Live interface {
+	// Rules is the rule set in force.
+	Rules() *rules.Set
+	// Lists are the lists rules see live: their set's with those loaded
+	// from Confluence groups on top; nil when there are none of the
+	// latter (the set's own).
+	Lists() map[string][]string
+	// Enrich fills in what the evaluator fills in before rules see an
+	// event (the actor's Confluence groups), where that is configured.
+	Enrich(ctx context.Context, ev *event.Event)
+}
+
+// Events reads the stored events.
+type Events interface {
+	// NewestEvents are the events stored since start, the newest max of
+	// them; truncated tells that older ones were left out.
+	NewestEvents(ctx context.Context, start time.Time, max int) (evs []event.Event, truncated bool, err error)
+}
+
+// Playground evaluates rules as they are tried.
+type Playground struct {
+	live      Live
+	events    Events
+	notifiers notifiers.Registry
+	// backtest is held by the one backtest running (each holds up to
+	// backtestEvents events in memory).
+	backtest chan struct{}
+}
+
+// New is a playground trying rules against live, backtesting on events,
+// and showing what the notifier types of reg would send.
+func New(live Live, events Events, reg notifiers.Registry) *Playground {
+	return &Playground{live: live, events: events, notifiers: reg, backtest: make(chan struct{}, 1)}
+}
 
 // Backtest sums up a rule's run over stored events.
 type Backtest struct {
@@ -150,9 +185,9 @@ type EvalTest struct {
 
 // playgroundTests runs the tests of the rules tried, routed as live;
 // shift is how many lines the rule text was moved down to compile it.
-func (s *App) playgroundTests(ctx context.Context, set *rules.Set, shift int) []EvalTest {
+func playgroundTests(ctx context.Context, cfg *config.Config, set *rules.Set, shift int) []EvalTest {
 	out := []EvalTest{}
-	for _, r := range ruletest.Run(ctx, set, set.Router(s.config().Routes)) {
+	for _, r := range ruletest.Run(ctx, set, set.Router(cfg.Routes)) {
 		t := EvalTest{Rule: r.Rule, Test: r.Test, Line: max(r.Pos.Line-shift, 0), OK: r.Err == nil}
 		if r.Err != nil {
 			t.Error = r.Err.Error()
@@ -165,17 +200,17 @@ func (s *App) playgroundTests(ctx context.Context, set *rules.Set, shift int) []
 const playgroundRule = "rule"
 
 // Evaluate compiles a rule against the running rule set's macros and lists
-// and the configured notifiers, and runs events through it alone, with
-// fresh windows, in event-time order: the playground's question "would
-// this rule fire on this event, and what would it say?".
-func (s *App) Evaluate(ctx context.Context, req evaluateRequest) EvalResponse {
+// and the notifiers of cfg, and runs events through it alone, with fresh
+// windows, in event-time order: the playground's question "would this
+// rule fire on this event, and what would it say?".
+func (s *Playground) Evaluate(ctx context.Context, cfg *config.Config, req Request) EvalResponse {
 	resp := EvalResponse{Errors: []EvalError{}, Rules: []string{}, Results: []EvalResult{}, Tests: []EvalTest{}}
-	set, shift, errs := s.compilePlayground(req.Rule)
+	set, shift, errs := s.compilePlayground(cfg, req.Rule)
 	if len(errs) > 0 {
 		resp.Errors = errs
 		return resp
 	}
-	resp.Tests = s.playgroundTests(ctx, set, shift)
+	resp.Tests = playgroundTests(ctx, cfg, set, shift)
 	if stopped(ctx, &resp) {
 		return resp
 	}
@@ -195,9 +230,9 @@ func (s *App) Evaluate(ctx context.Context, req evaluateRequest) EvalResponse {
 		bt.Events, bt.From, bt.To = len(evs), evs[0].Time, evs[len(evs)-1].Time
 	}
 	for i := range evs {
-		s.enrichLive(ctx, &evs[i])
+		s.live.Enrich(ctx, &evs[i])
 	}
-	lists, route := s.liveLists(set), set.Router(s.config().Routes)
+	lists, route := s.liveLists(cfg, set), set.Router(cfg.Routes)
 	var clock time.Time
 	eng := engine.New(set, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
 	for i := range evs {
@@ -210,10 +245,10 @@ func (s *App) Evaluate(ctx context.Context, req evaluateRequest) EvalResponse {
 		if bt != nil && !bt.count(ev, res, err) {
 			continue
 		}
-		resp.Results = append(resp.Results, s.evalResult(ev, res, err, route))
+		resp.Results = append(resp.Results, s.evalResult(cfg, ev, res, err, route))
 	}
 	if bt != nil {
-		bt.Running = s.runningAlerts(ctx, set, evs)
+		bt.Running = s.runningAlerts(ctx, cfg, set, evs)
 	}
 	if stopped(ctx, &resp) {
 		return resp
@@ -231,10 +266,10 @@ func stopped(ctx context.Context, resp *EvalResponse) bool {
 	}
 	msg := "the evaluation was stopped: the request ended"
 	switch cause := context.Cause(ctx); {
-	case errors.Is(cause, errStopping):
+	case errors.Is(cause, ErrStopping):
 		msg = "the evaluation was stopped: " + cause.Error()
 	case errors.Is(err, context.DeadlineExceeded):
-		msg = fmt.Sprintf("the evaluation was stopped after %v, the limit of a playground request: try it on fewer events, or with a rule that does less", playgroundTimeout)
+		msg = fmt.Sprintf("the evaluation was stopped after %v, the limit of a playground request: try it on fewer events, or with a rule that does less", Timeout)
 	}
 	resp.OK = false
 	resp.Errors = append(resp.Errors, EvalError{File: playgroundRule, Message: msg})
@@ -244,7 +279,7 @@ func stopped(ctx context.Context, resp *EvalResponse) bool {
 // playgroundEvents are the events a rule is tried on: those given, or for
 // a backtest (since) the stored ones, with the backtest's summary to fill
 // in. release frees the backtest's place when the caller is done.
-func (s *App) playgroundEvents(ctx context.Context, req evaluateRequest) (evs []event.Event, bt *Backtest, release func(), _ *EvalError) {
+func (s *Playground) playgroundEvents(ctx context.Context, req Request) (evs []event.Event, bt *Backtest, release func(), _ *EvalError) {
 	release = func() {}
 	data := []byte(req.Events)
 	if len(req.Event) > 0 && string(req.Event) != "null" {
@@ -266,7 +301,7 @@ func (s *App) playgroundEvents(ctx context.Context, req evaluateRequest) (evs []
 			return nil, nil, release, &EvalError{File: "since", Message: "another backtest is running; try again when it is done"}
 		}
 		bt := &Backtest{ByDay: []DayCount{}}
-		if evs, bt.Truncated, err = s.storedEvents(ctx, time.Now().Add(-d), backtestEvents); err != nil {
+		if evs, bt.Truncated, err = s.events.NewestEvents(ctx, time.Now().Add(-d), backtestEvents); err != nil {
 			return nil, nil, release, &EvalError{File: "since", Message: err.Error()}
 		}
 		return evs, bt, release, nil
@@ -308,7 +343,7 @@ func (bt *Backtest) count(ev *event.Event, res engine.Result, err error) bool {
 
 // evalResult is what one event did: its matches, its alerts routed as
 // live with what each target would be sent, and errors.
-func (s *App) evalResult(ev *event.Event, res engine.Result, err error, route alerter.Router) EvalResult {
+func (s *Playground) evalResult(cfg *config.Config, ev *event.Event, res engine.Result, err error, route alerter.Router) EvalResult {
 	r := EvalResult{Event: ev, Matches: []string{}, Alerts: []*alerter.Alert{}, Suppressed: nonNil(res.Suppressed), Errors: []string{}, Notifications: []Notification{}}
 	if err != nil {
 		r.Errors = append(r.Errors, err.Error())
@@ -316,13 +351,12 @@ func (s *App) evalResult(ev *event.Event, res engine.Result, err error, route al
 	for _, m := range res.Matches {
 		r.Matches = append(r.Matches, m.Rule.ID)
 	}
-	cfg := s.config()
 	for _, a := range res.Alerts {
 		a.Notify = nonNil(route.Route(a))
 		r.Alerts = append(r.Alerts, a)
 		for _, t := range a.Notify {
 			if nc := cfg.Notifier(t); nc != nil {
-				r.Notifications = append(r.Notifications, preview(a, nc, cfg.Server.ExternalURL))
+				r.Notifications = append(r.Notifications, s.preview(a, nc, cfg.Server.ExternalURL))
 			}
 		}
 	}
@@ -335,8 +369,8 @@ func (s *App) evalResult(ev *event.Event, res engine.Result, err error, route al
 
 // runningAlerts runs the loaded rules that have the ids of tried's over
 // evs, as they run now, and counts their alerts by rule id.
-func (s *App) runningAlerts(ctx context.Context, tried *rules.Set, evs []event.Event) map[string]int {
-	running := s.eng.Rules()
+func (s *Playground) runningAlerts(ctx context.Context, cfg *config.Config, tried *rules.Set, evs []event.Event) map[string]int {
+	running := s.live.Rules()
 	loaded := &rules.Set{Lists: running.Lists, Macros: running.Macros}
 	for _, r := range tried.Rules {
 		if lr := running.Rule(r.ID); lr != nil {
@@ -350,7 +384,7 @@ func (s *App) runningAlerts(ctx context.Context, tried *rules.Set, evs []event.E
 	for _, r := range loaded.Rules {
 		counts[r.ID] = 0
 	}
-	lists := s.liveLists(loaded)
+	lists := s.liveLists(cfg, loaded)
 	var clock time.Time
 	eng := engine.New(loaded, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
 	for i := range evs {
@@ -368,9 +402,9 @@ func (s *App) runningAlerts(ctx context.Context, tried *rules.Set, evs []event.E
 
 // liveLists are the lists rules compiled as set see live: set's own, and
 // those loaded from Confluence groups; nil (set's own) without the latter.
-func (s *App) liveLists(set *rules.Set) map[string][]string {
-	dynamic := s.config().DynamicLists()
-	live := s.lists()
+func (s *Playground) liveLists(cfg *config.Config, set *rules.Set) map[string][]string {
+	dynamic := cfg.DynamicLists()
+	live := s.live.Lists()
 	if live == nil || len(dynamic) == 0 {
 		return nil
 	}
@@ -386,32 +420,11 @@ func (s *App) liveLists(set *rules.Set) map[string][]string {
 	return out
 }
 
-// enrichLive fills in what the evaluator fills in before rules see an
-// event (the actor's Confluence groups), where that is configured.
-func (s *App) enrichLive(ctx context.Context, ev *event.Event) {
-	s.enrich(ctx, ev)
-}
-
-// storedEvents reads the events stored since start, the newest max of
-// them; truncated tells that older ones were left out.
-func (s *App) storedEvents(ctx context.Context, start time.Time, max int) (evs []event.Event, truncated bool, err error) {
-	truncated, err = bus.ReadNewestEvents(ctx, s.js, start, max, func(m jetstream.Msg) error {
-		if ev, err := event.Decode(m.Data()); err == nil { // else not an event; the evaluator drops it too
-			evs = append(evs, ev)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("reading the stored events: %w", err)
-	}
-	return evs, truncated, nil
-}
-
 // compilePlayground compiles the playground's rule text. A single rule
 // (a mapping with id:) is wrapped into a rule file, and error positions
 // are given back in the text as typed. The running set's macros and lists
 // are available to it, unless it defines its own of the same name.
-func (s *App) compilePlayground(text string) (set *rules.Set, shift int, errs []EvalError) {
+func (s *Playground) compilePlayground(cfg *config.Config, text string) (set *rules.Set, shift int, errs []EvalError) {
 	if strings.TrimSpace(text) == "" {
 		return nil, 0, []EvalError{{File: playgroundRule, Message: "no rule given"}}
 	}
@@ -439,7 +452,7 @@ func (s *App) compilePlayground(text string) (set *rules.Set, shift int, errs []
 		}
 		data = b.String()
 	}
-	running := s.eng.Rules()
+	running := s.live.Rules()
 	own := map[string]map[string]yaml.Node{}
 	var file struct {
 		Lists  map[string]yaml.Node `yaml:"lists"`
@@ -468,7 +481,6 @@ func (s *App) compilePlayground(text string) (set *rules.Set, shift int, errs []
 	if wrapped {
 		shift = 1 // the "rules:" line put before the text
 	}
-	cfg := s.config()
 	set, err := rules.Compile(files, rules.Options{Lists: lists, DynamicLists: cfg.DynamicLists(), Notifiers: cfg.NotifierNames()})
 	if err == nil {
 		return set, shift, nil
@@ -502,64 +514,11 @@ func eventError(err error) EvalError {
 	return e
 }
 
-func (s *App) evaluate(w http.ResponseWriter, r *http.Request) {
-	var req evaluateRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.config().Server.MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody(fmt.Sprintf(`the body must be {"rule": "<YAML>", "event": <JSON> or "events": "<text>", "format": "auto"}: %v`, err)))
-		return
-	}
-	if req.Format != "" {
-		if err := event.CheckFormat(req.Format); err != nil {
-			writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
-			return
-		}
-	}
-	release, ok := s.playgroundSlot(r.Context())
-	if !ok {
-		if s.stopping.Err() != nil {
-			writeJSON(w, http.StatusServiceUnavailable, errorBody(errStopping.Error()))
-			return
-		}
-		w.Header().Set("Retry-After", strconv.Itoa(int(playgroundWait/time.Second)))
-		writeJSON(w, http.StatusServiceUnavailable, errorBody(fmt.Sprintf("the playground is busy: %d evaluations are running; try again in a few seconds", playgroundSlots)))
-		return
-	}
-	defer release()
-	// The client leaving, or the request's time running out, stops the
-	// rules where they are.
-	ctx, cancel := context.WithTimeout(r.Context(), playgroundTimeout)
-	defer cancel()
-	ctx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	defer context.AfterFunc(s.stopping, func() { stop(errStopping) })()
-	writeJSON(w, http.StatusOK, s.Evaluate(ctx, req))
-}
-
-// errStopping ends the playground's requests when the service stops.
-var errStopping = errors.New("alerter is stopping")
-
-// playgroundSlot waits for one of the playground's slots, up to
-// s.playgroundWait and while ctx lasts; release gives it back.
-func (s *App) playgroundSlot(ctx context.Context) (release func(), ok bool) {
-	wait := time.NewTimer(s.playgroundWait)
-	defer wait.Stop()
-	select {
-	case s.playground <- struct{}{}:
-		return func() { <-s.playground }, true
-	case <-wait.C:
-	case <-ctx.Done():
-	case <-s.stopping.Done():
-	}
-	return nil, false
-}
-
 // preview renders what the notifier nc would send for a, without sending
 // and without its credentials.
-func preview(a *alerter.Alert, nc *config.Notifier, externalURL string) Notification {
+func (s *Playground) preview(a *alerter.Alert, nc *config.Notifier, externalURL string) Notification {
 	n := Notification{Alert: a.ID, Target: nc.Name, Type: nc.Type, Subject: a.Title, Text: a.Text}
-	p, ok := builtin.Notifiers().Lookup(nc.Type)
+	p, ok := s.notifiers.Lookup(nc.Type)
 	if !ok {
 		return n
 	}
@@ -572,4 +531,13 @@ func preview(a *alerter.Alert, nc *config.Notifier, externalURL string) Notifica
 	}
 	n.Body = pv.Body
 	return n
+}
+
+// nonNil is s, or an empty slice for nil: JSON answers say [] rather
+// than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

@@ -1,4 +1,4 @@
-package app
+package httpapi
 
 import (
 	"context"
@@ -15,9 +15,10 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/actions"
 	"github.com/alerter/alerter/api"
-	"github.com/alerter/alerter/app/openapi"
 	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/httpapi/openapi"
 	"github.com/alerter/alerter/silences"
 )
 
@@ -40,35 +41,36 @@ const public = ""
 // writers also change what is sent (silences, redeliveries); admins also
 // change how alerter runs (reload) or reach outside (a test notification
 // pages a real target).
-func (s *App) routes() []route {
+func (h *handler) routes() []route {
 	const viewer, writer, admin = config.RoleViewer, config.RoleWriter, config.RoleAdmin
 	return []route{
-		{"GET", "/api/v1/rules", s.listRules, viewer},
-		{"POST", "/-/reload", s.reloadHandler, admin},
-		{"GET", "/api/v1/alerts", s.listAlerts, viewer},
-		{"GET", "/api/v1/alerts/{id}", s.getAlert, viewer},
-		{"POST", "/api/v1/alerts/{id}/redeliver", s.redeliver, writer},
-		{"POST", "/api/v1/evaluate", s.evaluate, viewer},
-		{"GET", "/api/v1/events", s.listEvents, viewer},
-		{"GET", "/api/v1/events/{id}", s.getEvent, viewer},
-		{"GET", "/api/v1/events/{id}/explain", s.explainHandler, viewer},
-		{"GET", "/api/v1/silences", s.listSilences, viewer},
-		{"POST", "/api/v1/silences", s.addSilence, writer},
-		{"POST", "/api/v1/silences/preview", s.previewSilence, viewer},
-		{"GET", "/api/v1/silences/{id}", s.getSilence, viewer},
-		{"DELETE", "/api/v1/silences/{id}", s.expireSilence, writer},
-		{"GET", "/api/v1/deadletters", s.listDeadLetters, viewer},
-		{"GET", "/api/v1/notifiers", s.listNotifiers, viewer},
-		{"POST", "/api/v1/notifiers/{name}/test", s.testNotifier, admin},
-		{"GET", "/api/v1/whoami", s.whoami, viewer},
+		{"GET", "/api/v1/rules", h.listRules, viewer},
+		{"POST", "/-/reload", h.reloadHandler, admin},
+		{"GET", "/api/v1/alerts", h.listAlerts, viewer},
+		{"GET", "/api/v1/alerts/{id}", h.getAlert, viewer},
+		{"POST", "/api/v1/alerts/{id}/redeliver", h.redeliver, writer},
+		{"POST", "/api/v1/evaluate", h.evaluate, viewer},
+		{"GET", "/api/v1/events", h.listEvents, viewer},
+		{"GET", "/api/v1/events/{id}", h.getEvent, viewer},
+		{"GET", "/api/v1/events/{id}/explain", h.explainHandler, viewer},
+		{"GET", "/api/v1/silences", h.listSilences, viewer},
+		{"POST", "/api/v1/silences", h.addSilence, writer},
+		{"POST", "/api/v1/silences/preview", h.previewSilence, viewer},
+		{"GET", "/api/v1/silences/{id}", h.getSilence, viewer},
+		{"DELETE", "/api/v1/silences/{id}", h.expireSilence, writer},
+		{"GET", "/api/v1/deadletters", h.listDeadLetters, viewer},
+		{"GET", "/api/v1/notifiers", h.listNotifiers, viewer},
+		{"POST", "/api/v1/notifiers/{name}/test", h.testNotifier, admin},
+		{"GET", "/api/v1/whoami", h.whoami, viewer},
 		{"GET", "/api/v1/openapi.json", serveOpenAPI, public},
 	}
 }
 
-// api registers the HTTP API of docs/api.md, taking the tokens of cfg.
-func (s *App) api(mux *http.ServeMux, cfg *config.Config) {
-	tokens := apiTokens(cfg.Server)
-	for _, rt := range s.routes() {
+// api registers the HTTP API of docs/api.md, taking the tokens of the
+// generation's config.
+func (h *handler) api(mux *http.ServeMux) {
+	tokens := apiTokens(h.cfg.Server)
+	for _, rt := range h.routes() {
 		h := http.Handler(rt.handler)
 		if rt.role != public {
 			h = auth(tokens, rt.role, rt.handler)
@@ -105,26 +107,15 @@ func apiTokens(srv config.Server) []apiToken {
 	return out
 }
 
-// Identity is who made an API request: the name of the token it carried
-// and that token's role, or, when no tokens are configured, the remote
-// address (with the role admin: anyone who reaches the port may do
-// anything, which config only allows on loopback).
-type Identity struct {
-	Name string
-	Role string
-	// Token says Name is a token's name rather than an address.
-	Token bool
-}
-
 type identityKey struct{}
 
 // identity is who made r, as auth found it; the remote address outside
 // auth (tests calling a handler directly).
-func identity(r *http.Request) Identity {
-	if id, ok := r.Context().Value(identityKey{}).(Identity); ok {
+func identity(r *http.Request) actions.Identity {
+	if id, ok := r.Context().Value(identityKey{}).(actions.Identity); ok {
 		return id
 	}
-	return Identity{Name: remoteAddr(r), Role: config.RoleAdmin}
+	return actions.Identity{Name: remoteAddr(r), Role: config.RoleAdmin}
 }
 
 // remoteAddr is the address a request came from, without the port, which
@@ -146,7 +137,7 @@ func roleRank(role string) int { return slices.Index(config.Roles, role) }
 // nearly matched.
 func auth(tokens []apiToken, role string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := Identity{Name: remoteAddr(r), Role: config.RoleAdmin}
+		id := actions.Identity{Name: remoteAddr(r), Role: config.RoleAdmin}
 		if len(tokens) > 0 {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			given := []byte(strings.TrimSpace(got))
@@ -161,7 +152,7 @@ func auth(tokens []apiToken, role string, h http.HandlerFunc) http.Handler {
 				writeJSON(w, http.StatusUnauthorized, errorBody("the API needs Authorization: Bearer <token> (server.api_token or one of server.tokens)"))
 				return
 			}
-			id = Identity{Name: match.name, Role: match.role, Token: true}
+			id = actions.Identity{Name: match.name, Role: match.role, Token: true}
 		}
 		if roleRank(id.Role) < roleRank(role) {
 			writeJSON(w, http.StatusForbidden, errorBody(fmt.Sprintf("%s %s needs the role %s or more; token %s is a %s", r.Method, r.URL.Path, role, id.Name, id.Role)))
@@ -173,7 +164,7 @@ func auth(tokens []apiToken, role string, h http.HandlerFunc) http.Handler {
 
 // whoami answers who the caller is: the token's name and role, so that
 // the web page shows only what the role may do.
-func (s *App) whoami(w http.ResponseWriter, r *http.Request) {
+func (h *handler) whoami(w http.ResponseWriter, r *http.Request) {
 	id := identity(r)
 	writeJSON(w, http.StatusOK, api.Identity{Name: id.Name, Role: id.Role, Token: id.Token})
 }
@@ -181,26 +172,26 @@ func (s *App) whoami(w http.ResponseWriter, r *http.Request) {
 func errorBody(msg string) api.ErrorBody { return api.ErrorBody{Error: msg} }
 
 // view is a silence with its state now.
-func (s *App) view(sl silences.Silence) api.Silence {
+func view(sl silences.Silence) api.Silence {
 	return api.Silence{Silence: sl, State: sl.State(time.Now())}
 }
 
-func (s *App) listSilences(w http.ResponseWriter, r *http.Request) {
-	list := s.silenceStore.List()
+func (h *handler) listSilences(w http.ResponseWriter, r *http.Request) {
+	list := h.Silences.List()
 	out := make([]api.Silence, 0, len(list))
 	for _, sl := range list {
-		out = append(out, s.view(sl))
+		out = append(out, view(sl))
 	}
 	writeJSON(w, http.StatusOK, api.Silences{Silences: out})
 }
 
-func (s *App) getSilence(w http.ResponseWriter, r *http.Request) {
-	sl, ok := s.silenceStore.Get(r.PathValue("id"))
+func (h *handler) getSilence(w http.ResponseWriter, r *http.Request) {
+	sl, ok := h.Silences.Get(r.PathValue("id"))
 	if !ok {
 		writeJSON(w, http.StatusNotFound, errorBody("no silence "+r.PathValue("id")))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.view(sl))
+	writeJSON(w, http.StatusOK, view(sl))
 }
 
 // readSilence reads a silence request of at most 64 KiB, strictly.
@@ -224,18 +215,18 @@ const previewShown = 10
 // previewSilence answers which of the newest alerts the matchers of a
 // silence (the rest of it is not needed) would have muted: the matched
 // count, the newest of them, and how many alerts were read.
-func (s *App) previewSilence(w http.ResponseWriter, r *http.Request) {
+func (h *handler) previewSilence(w http.ResponseWriter, r *http.Request) {
 	req, ok := readSilence(w, r)
 	if !ok {
 		return
 	}
 	sl := req.Silence
-	if err := s.silenceStore.CheckMatchers(&sl); err != nil {
+	if err := h.Silences.CheckMatchers(&sl); err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
 		return
 	}
 	p := api.SilencePreview{Alerts: []*alerter.Alert{}}
-	_, err := s.streams.AlertHistory(r.Context(), 0, "", func(a *alerter.Alert) bool {
+	_, err := h.Alerts.AlertHistory(r.Context(), 0, "", func(a *alerter.Alert) bool {
 		p.Scanned++
 		if sl.MatchesAlert(a) {
 			p.Matched++
@@ -252,7 +243,7 @@ func (s *App) previewSilence(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-func (s *App) addSilence(w http.ResponseWriter, r *http.Request) {
+func (h *handler) addSilence(w http.ResponseWriter, r *http.Request) {
 	req, ok := readSilence(w, r)
 	if !ok {
 		return
@@ -280,20 +271,20 @@ func (s *App) addSilence(w http.ResponseWriter, r *http.Request) {
 	if strings.TrimSpace(req.CreatedBy) == "" {
 		req.CreatedBy = who.Name
 	}
-	sl, err := s.silenceStore.Add(r.Context(), req.Silence)
+	sl, err := h.Silences.Add(r.Context(), req.Silence)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
 		return
 	}
-	s.log.Info("silence added", "silence", sl.ID, "by", sl.Identity, "created_by", sl.CreatedBy, "until", sl.EndsAt)
-	s.publishAction(r.Context(), s.silenceAction(ActionSilenceCreated, who, sl))
-	writeJSON(w, http.StatusCreated, s.view(sl))
+	h.Log.Info("silence added", "silence", sl.ID, "by", sl.Identity, "created_by", sl.CreatedBy, "until", sl.EndsAt)
+	h.Actions.Publish(r.Context(), actions.Silence(actions.SilenceCreated, who, sl, h.Live.Rules()))
+	writeJSON(w, http.StatusCreated, view(sl))
 }
 
-func (s *App) expireSilence(w http.ResponseWriter, r *http.Request) {
+func (h *handler) expireSilence(w http.ResponseWriter, r *http.Request) {
 	who := identity(r)
-	before, _ := s.silenceStore.Get(r.PathValue("id"))
-	sl, err := s.silenceStore.Expire(r.Context(), r.PathValue("id"))
+	before, _ := h.Silences.Get(r.PathValue("id"))
+	sl, err := h.Silences.Expire(r.Context(), r.PathValue("id"))
 	switch {
 	case errors.Is(err, silences.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, errorBody(err.Error()))
@@ -303,16 +294,16 @@ func (s *App) expireSilence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if before.State(time.Now()) != silences.Expired {
-		s.log.Info("silence expired", "silence", sl.ID, "by", who.Name)
-		s.publishAction(r.Context(), s.silenceAction(ActionSilenceExpired, who, sl))
+		h.Log.Info("silence expired", "silence", sl.ID, "by", who.Name)
+		h.Actions.Publish(r.Context(), actions.Silence(actions.SilenceExpired, who, sl, h.Live.Rules()))
 	}
-	writeJSON(w, http.StatusOK, s.view(sl))
+	writeJSON(w, http.StatusOK, view(sl))
 }
 
 // listDeadLetters lists the notifications given up on, newest first:
 // ?notifier=NAME filters, ?limit=N (default 100, at most 1000), ?before=
 // continues from a previous page's "next".
-func (s *App) listDeadLetters(w http.ResponseWriter, r *http.Request) {
+func (h *handler) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	limit, ok := intParam(w, r.URL.Query().Get("limit"), 100, 1000)
 	if !ok {
 		return
@@ -322,12 +313,12 @@ func (s *App) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := r.URL.Query().Get("notifier")
-	if n != "" && s.config().Notifier(n) == nil {
+	if n != "" && h.cfg.Notifier(n) == nil {
 		writeJSON(w, http.StatusBadRequest, errorBody("no notifier "+strconv.Quote(n)))
 		return
 	}
 	page := api.DeadLetters{DeadLetters: []api.DeadLetter{}}
-	next, err := s.streams.DeadLetters(r.Context(), before, n, func(dl *alerter.DeadLetter) bool {
+	next, err := h.DeadLetters.DeadLetters(r.Context(), before, n, func(dl *alerter.DeadLetter) bool {
 		page.DeadLetters = append(page.DeadLetters, api.DeadLetter{DeadLetter: *dl})
 		return len(page.DeadLetters) < limit
 	})
@@ -338,7 +329,7 @@ func (s *App) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	// What became of each since: still dead, handed back, or delivered.
 	for i := range page.DeadLetters {
 		l := &page.DeadLetters[i]
-		switch o, ok, err := s.deliveries.Get(r.Context(), l.Notifier, l.Alert.ID); {
+		switch o, ok, err := h.Outcomes.Get(r.Context(), l.Notifier, l.Alert.ID); {
 		case err != nil:
 		case ok:
 			l.Now = o.Status

@@ -1,5 +1,5 @@
 // Package openapi holds the OpenAPI document of alerter's HTTP API, served
-// at /api/v1/openapi.json and kept true by the service's tests.
+// at /api/v1/openapi.json and kept true by the tests of httpapi and app.
 package openapi
 
 import _ "embed"

@@ -1,4 +1,4 @@
-package app
+package httpapi
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/api"
-	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/internal/exprlimit"
@@ -22,12 +21,12 @@ import (
 // explainWithin is how far back in EVENTS an event is looked for.
 const explainWithin = 24 * time.Hour
 
-func (s *App) explainHandler(w http.ResponseWriter, r *http.Request) {
+func (h *handler) explainHandler(w http.ResponseWriter, r *http.Request) {
 	within, ok := withinParam(w, r)
 	if !ok {
 		return
 	}
-	x, err := s.Explain(r.Context(), r.PathValue("id"), within)
+	x, err := h.explain(r.Context(), r.PathValue("id"), within)
 	if err != nil {
 		lookupError(w, err)
 		return
@@ -62,12 +61,12 @@ var errEventNotFound = errors.New("event not found")
 
 // getEvent answers one stored event (within the last ?within=, default
 // 24h), as the EVENTS stream holds it, raw payload included.
-func (s *App) getEvent(w http.ResponseWriter, r *http.Request) {
+func (h *handler) getEvent(w http.ResponseWriter, r *http.Request) {
 	within, ok := withinParam(w, r)
 	if !ok {
 		return
 	}
-	data, _, err := s.findEvent(r.Context(), r.PathValue("id"), within)
+	data, _, err := h.findEvent(r.Context(), r.PathValue("id"), within)
 	if err != nil {
 		lookupError(w, err)
 		return
@@ -83,10 +82,10 @@ func (s *App) getEvent(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, &ev)
 }
 
-// Explain finds the event stored within the last `within` and explains what
+// explain finds the event stored within the last `within` and explains what
 // each rule made of it, with today's rules and state.
-func (s *App) Explain(ctx context.Context, id string, within time.Duration) (*api.Explanation, error) {
-	data, stored, err := s.findEvent(ctx, id, within)
+func (h *handler) explain(ctx context.Context, id string, within time.Duration) (*api.Explanation, error) {
+	data, stored, err := h.findEvent(ctx, id, within)
 	if err != nil {
 		return nil, err
 	}
@@ -94,9 +93,9 @@ func (s *App) Explain(ctx context.Context, id string, within time.Duration) (*ap
 	if err != nil {
 		return nil, err
 	}
-	s.enrichLive(ctx, &ev) // as the evaluator did before the rules saw it
-	set := s.eng.Rules()
-	lists := s.lists()
+	h.Live.Enrich(ctx, &ev) // as the evaluator did before the rules saw it
+	set := h.Live.Rules()
+	lists := h.Live.Lists()
 	if lists == nil {
 		lists = set.Lists
 	}
@@ -128,7 +127,7 @@ func (s *App) Explain(ctx context.Context, id string, within time.Duration) (*ap
 			continue
 		}
 		rx := api.RuleExplanation{Rule: r.ID, Matched: isMatch, Error: failed[r.ID], Clauses: []api.ClauseValue{}}
-		if clauses, err := set.Clauses(r, s.config().DynamicLists()...); err != nil {
+		if clauses, err := set.Clauses(r, h.cfg.DynamicLists()...); err != nil {
 			rx.Error = err.Error()
 		} else {
 			for _, c := range clauses {
@@ -145,7 +144,7 @@ func (s *App) Explain(ctx context.Context, id string, within time.Duration) (*ap
 			}
 		}
 		if isMatch {
-			s.explainMatch(ctx, r, m, &ev, &rx)
+			h.explainMatch(ctx, r, m, &ev, &rx)
 		}
 		x.Rules = append(x.Rules, rx)
 	}
@@ -153,14 +152,14 @@ func (s *App) Explain(ctx context.Context, id string, within time.Duration) (*ap
 }
 
 // explainMatch adds the group's state and the alert, if the event fired one.
-func (s *App) explainMatch(ctx context.Context, r *rules.Rule, m engine.Match, ev *event.Event, rx *api.RuleExplanation) {
+func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Match, ev *event.Event, rx *api.RuleExplanation) {
 	rx.Group = map[string]string{}
 	for i, by := range r.GroupBy {
 		if i < len(m.Group) {
 			rx.Group[by.Source] = m.Group[i]
 		}
 	}
-	st, live, err := s.state.Get(ctx, engine.StateKey(r.ID, m.Group))
+	st, live, err := h.State.Get(ctx, engine.StateKey(r.ID, m.Group))
 	live = err == nil && live
 	if live {
 		v := &api.StateView{Alerted: st.Alerted, Suppressed: st.Suppressed, InWindow: len(st.Window)}
@@ -175,7 +174,7 @@ func (s *App) explainMatch(ctx context.Context, r *rules.Rule, m engine.Match, e
 		rx.State = v
 	}
 	id := engine.AlertID(r.ID, m.Group, ev.ID, ev.Time)
-	data, _, err := s.streams.Alert(ctx, id)
+	data, _, err := h.Alerts.Alert(ctx, id)
 	if err != nil {
 		rx.Decision = noAlertDecision(r, ev, st, live)
 		return
@@ -185,7 +184,7 @@ func (s *App) explainMatch(ctx context.Context, r *rules.Rule, m engine.Match, e
 		return
 	}
 	rx.Decision = "fired alert " + a.ID
-	d, _ := s.outcomes(ctx, &a) // without them, the alert is still told
+	d, _ := h.outcomes(ctx, &a) // without them, the alert is still told
 	rx.Alert = &api.AlertDetail{Alert: &a, Deliveries: d}
 }
 
@@ -217,8 +216,8 @@ func noAlertDecision(r *rules.Rule, ev *event.Event, st engine.GroupState, live 
 }
 
 // findEvent reads EVENTS from `within` ago for the event whose id is id.
-func (s *App) findEvent(ctx context.Context, id string, within time.Duration) ([]byte, time.Time, error) {
-	found, err := bus.FindEvents(ctx, s.js, []string{id}, time.Now().Add(-within), time.Time{})
+func (h *handler) findEvent(ctx context.Context, id string, within time.Duration) ([]byte, time.Time, error) {
+	found, err := h.Events.FindEvents(ctx, []string{id}, time.Now().Add(-within), time.Time{})
 	if err != nil {
 		return nil, time.Time{}, err
 	}

@@ -1,4 +1,4 @@
-package app
+package httpapi
 
 import (
 	"net/http"
@@ -17,10 +17,10 @@ import (
 // IP or objects, in any case), since and until (RFC 3339, on the event's
 // time), limit (default 50, at most 500), before (the "next" of the
 // previous page).
-func (s *App) listEvents(w http.ResponseWriter, r *http.Request) {
+func (h *handler) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	source := q.Get("source")
-	if source != "" && source != config.OwnSource && s.config().Source(source) == nil {
+	if source != "" && source != config.OwnSource && h.cfg.Source(source) == nil {
 		writeJSON(w, http.StatusBadRequest, errorBody("source: no source "+source))
 		return
 	}
@@ -30,7 +30,7 @@ func (s *App) listEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	query := bus.EventQuery{Source: source, Words: strings.Fields(q.Get("q")), Since: hq.since, Until: hq.until}
 	page := api.Events{Events: []api.StoredEvent{}}
-	next, err := s.streams.SearchEvents(r.Context(), hq.before, query, func(stored time.Time, ev *event.Event) bool {
+	next, err := h.Events.SearchEvents(r.Context(), hq.before, query, func(stored time.Time, ev *event.Event) bool {
 		page.Events = append(page.Events, api.StoredEvent{Stored: stored, Event: ev})
 		return len(page.Events) < hq.limit
 	})

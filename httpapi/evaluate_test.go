@@ -1,10 +1,11 @@
-package app
+package httpapi
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +15,23 @@ import (
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/playground"
 	"github.com/alerter/alerter/rules"
 )
+
+// noRules is a running alerter with no rules loaded, no lists from
+// Confluence groups and no enrichment: what the playground needs of it.
+type noRules struct{}
+
+func (noRules) Rules() *rules.Set                    { return &rules.Set{} }
+func (noRules) Stats(string) *engine.RuleStats       { return nil }
+func (noRules) Lists() map[string][]string           { return nil }
+func (noRules) Enrich(context.Context, *event.Event) {}
+
+func setting(id, actor, at string) string {
+	return fmt.Sprintf(`{"id":%q,"time":%q,"action":"Global setting changed","actor":{"name":%q}}`, id, at, actor)
+}
 
 const (
 	loopForever = `let a = 1..1000; all(a, {all(a, {all(a, {all(a, {true})})})})`
@@ -25,16 +41,20 @@ const (
 // The playground runs rules anyone who reaches the API writes: they get a
 // clear answer, and the process its memory and its cores back.
 func TestPlaygroundLimits(t *testing.T) {
-	r := start(t, t.TempDir())
-	eval := func(rule string) (int, http.Header, EvalResponse) {
+	srv := New(Options{Live: noRules{}, Playground: playground.New(noRules{}, nil, builtin.Notifiers())})
+	cfg := config.Default(builtin.Plugins())
+	cfg.Server.Listen = "127.0.0.1:0"
+	ts := httptest.NewServer(srv.Handler(Generation{Config: cfg}))
+	defer ts.Close()
+	eval := func(rule string) (int, http.Header, playground.EvalResponse) {
 		t.Helper()
 		b, _ := json.Marshal(map[string]string{"rule": rule, "events": setting("x1", "zoe", "2024-05-14T10:00:00Z")})
-		resp, err := http.Post(r.url+"/api/v1/evaluate", "application/json", strings.NewReader(string(b)))
+		resp, err := http.Post(ts.URL+"/api/v1/evaluate", "application/json", strings.NewReader(string(b)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var out EvalResponse
+		var out playground.EvalResponse
 		body, _ := io.ReadAll(resp.Body)
 		if err := json.Unmarshal(body, &out); err != nil {
 			t.Fatalf("answer %d is not JSON: %q", resp.StatusCode, body)
@@ -60,47 +80,18 @@ func TestPlaygroundLimits(t *testing.T) {
 	}
 
 	// Past its slots, a request waits a little, then is told to come back.
-	r.svc.playgroundWait = 10 * time.Millisecond
+	srv.playgroundWait = 10 * time.Millisecond
 	for range playgroundSlots {
-		r.svc.playground <- struct{}{}
+		srv.playground <- struct{}{}
 	}
 	code, hdr, _ := eval(one("true"))
 	for range playgroundSlots {
-		<-r.svc.playground
+		<-srv.playground
 	}
 	if code != http.StatusServiceUnavailable || hdr.Get("Retry-After") != "5" {
 		t.Errorf("busy: %d, Retry-After %q", code, hdr.Get("Retry-After"))
 	}
 	if code, _, out := eval(one("true")); code != 200 || !out.OK {
 		t.Errorf("after the others: %d %+v", code, out)
-	}
-}
-
-// A playground request's work ends with its context (the client left, or
-// the request's time ran out), and the answer says why.
-func TestEvaluateStopsWithItsContext(t *testing.T) {
-	set, err := rules.Load([]string{"testdata/rules.yaml"}, rules.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := withConfig(&App{eng: engine.New(set, &engine.MemStore{})}, config.Default(builtin.Plugins()))
-	var events []string
-	for i := range 200 {
-		events = append(events, setting(fmt.Sprint("x", i), "zoe", "2024-05-14T10:00:00Z"))
-	}
-	req := evaluateRequest{Rule: "id: try\nseverity: low\nwhen: '" + loopForever + "'\n", Events: strings.Join(events, "\n")}
-
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	out := s.Evaluate(ctx, req)
-	if out.OK || len(out.Errors) != 1 || !strings.Contains(out.Errors[0].Message, "stopped after 10s") {
-		t.Errorf("past its time: %+v", out.Errors)
-	}
-
-	ctx, cancel = context.WithCancel(t.Context())
-	time.AfterFunc(50*time.Millisecond, cancel)
-	out = s.Evaluate(ctx, req)
-	if out.OK || len(out.Errors) != 1 || !strings.Contains(out.Errors[0].Message, "the request ended") {
-		t.Errorf("client gone: %+v", out.Errors)
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package httpapi
 
 import (
 	"io"
@@ -63,9 +63,8 @@ func TestGuard(t *testing.T) {
 		{"a page", "", "", req{"GET", "/silences", "", map[string]string{"Sec-Fetch-Site": "cross-site"}}, 200},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &App{log: slog.New(slog.DiscardHandler)}
 			cfg := &config.Config{Server: config.Server{Listen: "127.0.0.1:8080", ExternalURL: tt.external, APIToken: config.Secret(tt.token)}}
-			srv := httptest.NewServer(s.guard(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+			srv := httptest.NewServer(guard(cfg, slog.New(slog.DiscardHandler), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
 			defer srv.Close()
 			var body io.Reader
 			if tt.req.body != "" {
