@@ -50,7 +50,7 @@ import (
 
 // Options are what the config file does not say.
 type Options struct {
-	// Logger for the service; default discards.
+	// Logger for alerter; default discards.
 	Logger *slog.Logger
 	// Stdout is where the console notifier prints; default os.Stdout.
 	Stdout io.Writer
@@ -69,7 +69,7 @@ type App struct {
 	log      *slog.Logger
 	replicas int // of streams, consumers and buckets
 	// testNotifiers replace the configured targets of these names.
-	testNotifiers map[string]Notifier
+	testNotifiers map[string]delivery.Notifier
 	// gen is everything built from the config, swapped whole by a reload.
 	gen atomic.Pointer[generation]
 
@@ -126,7 +126,7 @@ func streamBytes(b config.StreamBytes) map[string]int64 {
 	}
 }
 
-// New starts what the service stands on (NATS, streams, state, rules, the
+// New starts what alerter stands on (NATS, streams, state, rules, the
 // listener) and returns it ready to Run; any error is reported before
 // anything is served. On error, what was started is stopped again.
 func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 
 // newApp is New with notifiers that replace the configured targets of
 // their names (tests).
-func newApp(ctx context.Context, cfg *config.Config, opt Options, notifiers map[string]Notifier) (s *App, err error) {
+func newApp(ctx context.Context, cfg *config.Config, opt Options, notifiers map[string]delivery.Notifier) (s *App, err error) {
 	s = &App{opt: withDefaults(opt, cfg), log: opt.Logger, replicas: max(cfg.NATS.Replicas, 1), testNotifiers: notifiers,
 		ready: make(chan struct{})}
 	s.log = s.opt.Logger
@@ -389,7 +389,7 @@ func (s *App) natsDescription(n config.NATS) string {
 }
 
 // newDeliverer makes the deliverer of a notifier.
-func (s *App) newDeliverer(ctx context.Context, nc config.Notifier, n Notifier) (d *delivery.Deliverer, err error) {
+func (s *App) newDeliverer(ctx context.Context, nc config.Notifier, n delivery.Notifier) (d *delivery.Deliverer, err error) {
 	p := delivery.Policy{
 		MaxAttempts: nc.MaxAttempts,
 		MaxAge:      time.Duration(nc.MaxAge),
@@ -408,16 +408,11 @@ func (s *App) newDeliverer(ctx context.Context, nc config.Notifier, n Notifier) 
 
 // newNotifier builds the notifier of a config entry; nil for types not
 // available in this build.
-func (s *App) newNotifier(cfg *config.Config, nc config.Notifier) (Notifier, error) {
+func (s *App) newNotifier(cfg *config.Config, nc config.Notifier) (delivery.Notifier, error) {
 	if n, ok := s.testNotifiers[nc.Name]; ok {
 		return n, nil
 	}
 	return builtin.Notifiers().New(nc, notifiers.Deps{ExternalURL: cfg.Server.ExternalURL, Logger: s.log, Stdout: s.opt.Stdout})
-}
-
-// Notifier sends one alert to one target.
-type Notifier interface {
-	Notify(ctx context.Context, a *alerter.Alert) error
 }
 
 // openReplays opens the bucket of signed webhook requests already taken,

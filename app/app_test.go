@@ -16,6 +16,7 @@ import (
 
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/delivery"
 	"github.com/alerter/alerter/internal/syncbuf"
 )
 
@@ -63,7 +64,7 @@ func startWith(t *testing.T, dir, sources string) *running {
 // environment, and waits until it is ready; it stops when the test ends.
 // The console prints into the running's out, unless opt says otherwise;
 // notifiers, if given, replace the configured targets of their names.
-func run(t *testing.T, yaml string, env map[string]string, opt Options, notifiers ...map[string]Notifier) *running {
+func run(t *testing.T, yaml string, env map[string]string, opt Options, notifiers ...map[string]delivery.Notifier) *running {
 	t.Helper()
 	cfg, err := config.Parse("alerter.yaml", []byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, builtin.Plugins())
 	if err != nil {
@@ -77,7 +78,7 @@ func run(t *testing.T, yaml string, env map[string]string, opt Options, notifier
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var targets map[string]Notifier
+	var targets map[string]delivery.Notifier
 	if len(notifiers) > 0 {
 		targets = notifiers[0]
 	}

@@ -79,7 +79,7 @@ notifiers:
 routes: {default: [flaky, broken, limited, slow]}
 `
 
-func startDelivery(t *testing.T, targets map[string]Notifier) *running {
+func startDelivery(t *testing.T, targets map[string]delivery.Notifier) *running {
 	t.Helper()
 	r := run(t, string(fmt.Appendf(nil, deliveryConfig, t.TempDir())), nil, Options{Stdout: io.Discard}, targets)
 	return r
@@ -96,7 +96,7 @@ func TestDeliveryRetriesAndDeadLetters(t *testing.T) {
 	limited := newTarget(func(int) error { return errors.New("connection refused") })
 	slow := newTarget(nil)
 	slow.hang = true
-	r := startDelivery(t, map[string]Notifier{"flaky": flaky, "broken": broken, "limited": limited, "slow": slow})
+	r := startDelivery(t, map[string]delivery.Notifier{"flaky": flaky, "broken": broken, "limited": limited, "slow": slow})
 
 	r.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
 	r.post(t, "/webhooks/in", setting("e2", "ben", "2024-05-14T10:00:00Z"))
@@ -155,7 +155,7 @@ func deadLetters(t *testing.T, r *running, notifier string) []api.DeadLetter {
 
 func TestSilences(t *testing.T) {
 	flaky := newTarget(nil)
-	r := startDelivery(t, map[string]Notifier{"flaky": flaky, "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)})
+	r := startDelivery(t, map[string]delivery.Notifier{"flaky": flaky, "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)})
 	call := func(method, path, body string) (int, map[string]any) {
 		req, _ := http.NewRequest(method, r.url+path, strings.NewReader(body))
 		if body != "" {
@@ -243,7 +243,7 @@ func TestRedeliverDeadLetter(t *testing.T) {
 		return notifiers.Permanent(errors.New("invalid_auth"))
 	})
 	flaky, limited, slow := newTarget(nil), newTarget(nil), newTarget(nil)
-	r := startDelivery(t, map[string]Notifier{"flaky": flaky, "broken": broken, "limited": limited, "slow": slow})
+	r := startDelivery(t, map[string]delivery.Notifier{"flaky": flaky, "broken": broken, "limited": limited, "slow": slow})
 	r.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
 	waitFor(t, "the dead letter", func() bool { return len(deadLetters(t, r, "broken")) == 1 })
 	waitFor(t, "the other targets", func() bool {
@@ -409,7 +409,7 @@ func alertMsg(t *testing.T, r *running, id string, latest bool, times int) jetst
 func TestNotifiersAPI(t *testing.T) {
 	broken := newTarget(func(int) error { return notifiers.Permanent(errors.New("invalid_auth")) })
 	flaky := newTarget(nil)
-	r := startDelivery(t, map[string]Notifier{"flaky": flaky, "broken": broken, "limited": newTarget(nil), "slow": newTarget(nil)})
+	r := startDelivery(t, map[string]delivery.Notifier{"flaky": flaky, "broken": broken, "limited": newTarget(nil), "slow": newTarget(nil)})
 	r.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
 	waitFor(t, "the alert at flaky", func() bool { return len(flaky.accepted()) == 1 })
 	waitFor(t, "the dead letter", func() bool { return len(deadLetters(t, r, "broken")) == 1 })
@@ -475,7 +475,7 @@ sources: [{name: in, type: webhook}]
 notifiers: [{name: paced, type: console, rate_per_second: 4, timeout: 1s}, {name: quiet, type: console}]
 routes: {default: [paced]}
 `, t.TempDir())
-	r := run(t, yaml, nil, Options{Stdout: io.Discard, AckWait: time.Second}, map[string]Notifier{"paced": paced})
+	r := run(t, yaml, nil, Options{Stdout: io.Discard, AckWait: time.Second}, map[string]delivery.Notifier{"paced": paced})
 	const n = 20 // five seconds at 4 a second: with 16 at once, waits past the ack wait of 3s
 	var body strings.Builder
 	for i := range n {
@@ -507,7 +507,7 @@ routes: {default: [paced]}
 // to a target that had it: the deliveries record is read for every alert,
 // not only for those stored before the server started.
 func TestAlertStoredAgainIsSentOnce(t *testing.T) {
-	targets := map[string]Notifier{"flaky": newTarget(nil), "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)}
+	targets := map[string]delivery.Notifier{"flaky": newTarget(nil), "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)}
 	r := startDelivery(t, targets)
 	flaky := targets["flaky"].(*target)
 
@@ -561,7 +561,7 @@ func TestDeletedQueueResumes(t *testing.T) {
 		}
 		return nil
 	})
-	targets := map[string]Notifier{"flaky": flaky, "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)}
+	targets := map[string]delivery.Notifier{"flaky": flaky, "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)}
 	logs := &syncBuffer{}
 	r := run(t, string(fmt.Appendf(nil, deliveryConfig, t.TempDir())), nil, Options{Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(logs, nil))}, targets)
 

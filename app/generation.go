@@ -323,7 +323,7 @@ func (s *App) newEnricher(cfg *config.Config, dirs map[string]*confluence.Direct
 }
 
 // runner runs the parts of the generations for Run: a part that fails
-// ends the service, a part a reload stops does not. start and stopped are
+// ends alerter, a part a reload stops does not. start and stopped are
 // used under the reloader's lock.
 type runner struct {
 	ctx     context.Context

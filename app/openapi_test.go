@@ -11,6 +11,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/alerter/alerter/delivery"
 	"github.com/alerter/alerter/httpapi/openapi"
 	"github.com/alerter/alerter/notifiers"
 )
@@ -49,7 +50,7 @@ func loadDoc(t *testing.T) *openAPIDoc {
 func TestOpenAPIResponses(t *testing.T) {
 	d := loadDoc(t)
 	broken := newTarget(func(int) error { return notifiers.Permanent(errors.New("invalid_auth")) })
-	r := startDelivery(t, map[string]Notifier{"flaky": newTarget(nil), "broken": broken, "limited": newTarget(nil), "slow": newTarget(nil)})
+	r := startDelivery(t, map[string]delivery.Notifier{"flaky": newTarget(nil), "broken": broken, "limited": newTarget(nil), "slow": newTarget(nil)})
 	r.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
 	waitFor(t, "a dead letter", func() bool { return len(deadLetters(t, r, "")) > 0 })
 	var page struct{ Alerts []struct{ ID string } }

@@ -18,6 +18,7 @@ import (
 	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/delivery"
 	"github.com/alerter/alerter/notifiers"
 	json "github.com/goccy/go-json"
 )
@@ -152,7 +153,7 @@ func TestConfigReload(t *testing.T) {
 		return yaml
 	}
 	a, b := &gate{}, &gate{}
-	r := run(t, write("", "", "a"), nil, Options{Stdout: io.Discard, LoadConfig: func() (*config.Config, error) { return config.Load(file, nil, builtin.Plugins()) }}, map[string]Notifier{"a": a, "b": b})
+	r := run(t, write("", "", "a"), nil, Options{Stdout: io.Discard, LoadConfig: func() (*config.Config, error) { return config.Load(file, nil, builtin.Plugins()) }}, map[string]delivery.Notifier{"a": a, "b": b})
 	svc := r.svc
 	r.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
 	waitFor(t, "ann's alert at a", func() bool { return len(a.titles()) == 1 })

@@ -9,6 +9,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/alerter/alerter/delivery"
 	"github.com/alerter/alerter/silences"
 )
 
@@ -18,7 +19,7 @@ import (
 // NATS port could): the alert it would mute still goes out.
 func TestSilencesThatMuteEverything(t *testing.T) {
 	flaky := newTarget(nil)
-	r := startDelivery(t, map[string]Notifier{"flaky": flaky, "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)})
+	r := startDelivery(t, map[string]delivery.Notifier{"flaky": flaky, "broken": newTarget(nil), "limited": newTarget(nil), "slow": newTarget(nil)})
 	for body, want := range map[string]string{
 		`{"matchers":[{"name":"rule","value":"","negate":true}],"duration":"1h","created_by":"x","comment":"y"}`:       "would mute everything",
 		`{"matchers":[{"name":"rule","value":".+","regex":true}],"duration":"1h","created_by":"x","comment":"y"}`:      "would mute everything",

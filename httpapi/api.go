@@ -71,11 +71,11 @@ func (h *handler) routes() []route {
 func (h *handler) api(mux *http.ServeMux) {
 	tokens := apiTokens(h.cfg.Server)
 	for _, rt := range h.routes() {
-		h := http.Handler(rt.handler)
+		next := http.Handler(rt.handler)
 		if rt.role != public {
-			h = auth(tokens, rt.role, rt.handler)
+			next = auth(tokens, rt.role, rt.handler)
 		}
-		mux.Handle(rt.method+" "+rt.path, h)
+		mux.Handle(rt.method+" "+rt.path, next)
 	}
 	mux.Handle("/api/", auth(tokens, config.RoleViewer, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody("no API route "+r.Method+" "+r.URL.Path))
