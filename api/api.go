@@ -171,11 +171,48 @@ type RuleStats struct {
 }
 
 // Rules is GET /api/v1/rules: the rule set's version, its files and
-// rules, and the status of the last reload (its own type, see
-// docs/api.md).
+// rules, and the status of the last reload.
 type Rules struct {
-	Files   []string `json:"files"`
-	Reload  any      `json:"reload"`
-	Rules   []Rule   `json:"rules"`
-	Version string   `json:"version"`
+	Files   []string     `json:"files"`
+	Reload  ReloadStatus `json:"reload"`
+	Rules   []Rule       `json:"rules"`
+	Version string       `json:"version"`
+}
+
+// ReloadStatus is the outcome of the last reload of the config and the
+// rules (docs/running.md, "Reloading"): the answer of POST /-/reload, and
+// part of GET /api/v1/rules.
+type ReloadStatus struct {
+	At      time.Time `json:"at"`
+	OK      bool      `json:"ok"`
+	Trigger string    `json:"trigger"` // start, signal, api, watch
+	Version string    `json:"version"` // of the rule set running now
+	Rules   int       `json:"rules"`
+	// By is who asked: the API token's name (or the remote address without
+	// tokens) for trigger api, else alerter itself.
+	By string `json:"by,omitempty"`
+	// Errors are the problems of a rejected config or rule set,
+	// file:line:col: message, or the keys that need a restart.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Notifier is a configured target as GET /api/v1/notifiers shows it: no
+// address or credential, only what it did.
+type Notifier struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// Pending are the alerts in its queue, waiting or being tried.
+	Pending *uint64 `json:"pending,omitempty"`
+	// Stats count what this replica did since it started.
+	Stats map[string]int64 `json:"stats"`
+}
+
+// TestResult is the answer of POST /api/v1/notifiers/{name}/test.
+type TestResult struct {
+	OK bool `json:"ok"`
+	// Error is the target's answer when it failed; Retryable says whether
+	// it may work later (unreachable, busy) or was refused for good
+	// (credentials, address, payload).
+	Error     string `json:"error,omitempty"`
+	Retryable bool   `json:"retryable,omitempty"`
 }

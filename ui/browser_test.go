@@ -2,7 +2,7 @@ package ui_test
 
 // End-to-end tests of the pages in headless Chromium, against a real
 // alerter running in-process. They are in package ui_test because the
-// service imports ui. Without a browser they skip, saying so.
+// HTTP API (httpapi) imports ui. Without a browser they skip, saying so.
 //
 // ALERTER_SCREENSHOTS=1 also writes screenshots of the main pages to
 // docs/screenshots/.
@@ -29,9 +29,9 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	json "github.com/goccy/go-json"
 
+	"github.com/alerter/alerter/app"
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/service"
 )
 
 // chromium finds a browser, or skips the test.
@@ -90,7 +90,7 @@ routes: {high: [console, siem], default: [console]}
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := service.New(ctx, cfg, service.Options{Stdout: io.Discard, ShutdownTimeout: 5 * time.Second})
+	svc, err := app.New(ctx, cfg, app.Options{Stdout: io.Discard, ShutdownTimeout: 5 * time.Second})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -14,11 +14,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alerter/alerter/app"
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/evaluator"
-	"github.com/alerter/alerter/service"
 	"github.com/alerter/alerter/statestore"
 )
 
@@ -63,7 +63,7 @@ var consoleTargets = targets{
 // harness is alerter running in this process, and a separate client
 // connection to its embedded NATS server.
 type harness struct {
-	svc    *service.Service
+	svc    *app.App
 	cancel context.CancelFunc
 	done   chan error
 	url    string // the webhook's URL
@@ -110,7 +110,7 @@ func startHarness(ctx context.Context, rulesPath, storeDir string, to targets, l
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.cancel = cancel
-	h.svc, err = service.New(runCtx, cfg, service.Options{Logger: log, Stdout: io.Discard})
+	h.svc, err = app.New(runCtx, cfg, app.Options{Logger: log, Stdout: io.Discard})
 	if err != nil {
 		return nil, fmt.Errorf("starting alerter: %w", err)
 	}

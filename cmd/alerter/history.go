@@ -11,6 +11,7 @@ import (
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/internal/busconfig"
 )
 
 // storedEvents reads the events the EVENTS stream stored in the last
@@ -19,7 +20,7 @@ import (
 // server on its store (alerter must then be stopped: two servers on one
 // store would corrupt it).
 func storedEvents(ctx context.Context, cfg *config.Config, since time.Duration) ([]event.Event, error) {
-	c, err := bus.Attach(ctx, natsOptions(cfg.NATS, "alerter replay"))
+	c, err := bus.Attach(ctx, busconfig.NATS(cfg.NATS, "alerter replay", nil))
 	if err != nil {
 		return nil, err
 	}
@@ -37,20 +38,4 @@ func storedEvents(ctx context.Context, cfg *config.Config, since time.Duration) 
 		return nil, fmt.Errorf("no EVENTS stream there: alerter has not stored events yet")
 	}
 	return evs, err
-}
-
-// natsOptions are the nats section of the config as bus takes it, for a
-// connection named name.
-func natsOptions(n config.NATS, name string) bus.NATS {
-	var tls *bus.TLSFiles
-	if n.TLS != (config.TLS{}) {
-		tls = &bus.TLSFiles{CA: n.TLS.CA, Cert: n.TLS.Cert, Key: n.TLS.Key}
-	}
-	return bus.NATS{
-		URL: n.URL,
-		Connect: bus.ConnectOptions{CredsFile: n.Credentials, User: n.User, Password: n.Password.Value(),
-			Token: n.Token.Value(), TLS: tls, Name: name},
-		Embedded: bus.EmbeddedOptions{StoreDir: n.Embedded.StoreDir, Listen: n.Embedded.Listen,
-			Token: n.Embedded.Token.Value(), SyncAlways: n.Sync == "always"},
-	}
 }

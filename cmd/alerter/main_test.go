@@ -19,10 +19,10 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/app"
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/internal/natscluster"
-	"github.com/alerter/alerter/service"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -503,7 +503,7 @@ func TestExampleConfig(t *testing.T) {
 
 // startService writes yaml into dir/alerter.yaml and runs alerter on it
 // in this process; stop stops it (once).
-func startService(t *testing.T, dir, yaml string) (svc *service.Service, stop func()) {
+func startService(t *testing.T, dir, yaml string) (svc *app.App, stop func()) {
 	t.Helper()
 	file := filepath.Join(dir, "alerter.yaml")
 	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
@@ -514,7 +514,7 @@ func startService(t *testing.T, dir, yaml string) (svc *service.Service, stop fu
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	svc, err = service.New(ctx, c, service.Options{Stdout: io.Discard})
+	svc, err = app.New(ctx, c, app.Options{Stdout: io.Discard})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

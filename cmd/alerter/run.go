@@ -9,9 +9,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/alerter/alerter/app"
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
-	"github.com/alerter/alerter/service"
 )
 
 const runUsage = `Usage: alerter run [--config FILE] [--log-level LEVEL] [--log-format FORMAT]
@@ -63,11 +63,11 @@ func runCmd(ctx context.Context, args []string, s stdio) int {
 	if !ok {
 		return 1
 	}
-	opt := service.Options{Logger: log, Stdout: s.out}
+	opt := app.Options{Logger: log, Stdout: s.out}
 	if *cfgFile != "" {
 		opt.LoadConfig = func() (*config.Config, error) { return config.Load(*cfgFile, os.LookupEnv, builtin.Plugins()) }
 	}
-	svc, err := service.New(ctx, cfg, opt)
+	svc, err := app.New(ctx, cfg, opt)
 	if err != nil {
 		printErr(s, fmt.Errorf("run: %w", err))
 		return 1

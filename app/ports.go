@@ -1,0 +1,128 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/actions"
+	"github.com/alerter/alerter/api"
+	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
+)
+
+// The running parts as the HTTP API (package httpapi) and the playground
+// see them: each is a view of the App, so that what they read is what is
+// in force when they read it (a reload swaps the generation and the
+// rules).
+
+// live is the running evaluation: the engine's rules and counts, the
+// lists and the enricher of the generation in force.
+type live struct{ s *App }
+
+func (l live) Rules() *rules.Set                           { return l.s.eng.Rules() }
+func (l live) Stats(rule string) *engine.RuleStats         { return l.s.eng.Stats(rule) }
+func (l live) Lists() map[string][]string                  { return l.s.lists() }
+func (l live) Enrich(ctx context.Context, ev *event.Event) { l.s.enrich(ctx, ev) }
+
+// reloads is the reloader of the App.
+type reloads struct{ s *App }
+
+func (r reloads) Reload(ctx context.Context, trigger string, who actions.Identity) bool {
+	return r.s.reloadBy(ctx, trigger, who)
+}
+func (r reloads) Status() api.ReloadStatus { return r.s.ReloadStatus() }
+
+// outcomes is the deliveries record, and how long it keeps an outcome (set
+// at start).
+type outcomes struct{ s *App }
+
+func (o outcomes) Get(ctx context.Context, target, alertID string) (alerter.Outcome, bool, error) {
+	return o.s.deliveries.Get(ctx, target, alertID)
+}
+func (o outcomes) Requeue(ctx context.Context, target, alertID string) (rev uint64, already, claimed bool, err error) {
+	return o.s.deliveries.Requeue(ctx, target, alertID)
+}
+func (o outcomes) TTL() time.Duration { return o.s.deliveriesTTL }
+
+// stored are the streams with the queries that read EVENTS by time.
+type stored struct {
+	*bus.Streams
+	js jetstream.JetStream
+}
+
+// FindEvents are the events of ids stored between start and end (zero:
+// until now), by id.
+func (st stored) FindEvents(ctx context.Context, ids []string, start, end time.Time) (map[string]bus.StoredEvent, error) {
+	return bus.FindEvents(ctx, st.js, ids, start, end)
+}
+
+// NewestEvents reads the events stored since start, the newest max of
+// them; truncated tells that older ones were left out.
+func (st stored) NewestEvents(ctx context.Context, start time.Time, max int) (evs []event.Event, truncated bool, err error) {
+	truncated, err = bus.ReadNewestEvents(ctx, st.js, start, max, func(m jetstream.Msg) error {
+		if ev, err := event.Decode(m.Data()); err == nil { // else not an event; the evaluator drops it too
+			evs = append(evs, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("reading the stored events: %w", err)
+	}
+	return evs, truncated, nil
+}
+
+// readiness is ready when events can be stored and evaluated: NATS
+// connected, the streams there, rules loaded, every source taking events.
+type readiness struct{ s *App }
+
+func (rd readiness) Ready(ctx context.Context) (map[string]string, bool) {
+	s := rd.s
+	checks := map[string]string{}
+	ok := true
+	if st := s.nc.Status(); st != nats.CONNECTED {
+		checks["nats"] = "not connected: " + st.String()
+		ok = false
+	} else {
+		checks["nats"] = "ok"
+	}
+	if _, err := s.streams.Events.Info(ctx); err != nil {
+		checks["streams"] = "EVENTS stream unavailable: " + err.Error()
+		ok = false
+	} else if p := s.watch.problems(); len(p) > 0 {
+		// Not a reason to stop taking events, but to be seen.
+		checks["streams"] = "ok; " + strings.Join(p, "; ")
+	} else {
+		checks["streams"] = "ok"
+	}
+	if set := s.eng.Rules(); set == nil {
+		checks["rules"] = "not loaded"
+		ok = false
+	} else {
+		checks["rules"] = "ok: " + itoa(len(set.Rules)) + " rules"
+	}
+	if l := s.current().lists; l != nil {
+		if l.Loaded() {
+			checks["lists"] = "ok"
+		} else {
+			// Not a reason to stop taking events: rules run on the lists
+			// they have, and the events wait for nothing.
+			checks["lists"] = "some Confluence group lists not loaded yet"
+		}
+	}
+	select {
+	case <-s.ready:
+		checks["sources"] = "ok"
+	default:
+		checks["sources"] = "starting"
+		ok = false
+	}
+	return checks, ok
+}

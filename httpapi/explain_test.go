@@ -1,0 +1,45 @@
+package httpapi
+
+import (
+	"testing"
+	"time"
+
+	"github.com/alerter/alerter/engine"
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
+)
+
+func TestNoAlertDecision(t *testing.T) {
+	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(`rules:
+  - {id: th, severity: low, when: "true", threshold: {count: 3, within: 10m}, dedup: {window: 1h}}
+`)}}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := set.Rules[0]
+	at := func(s string) time.Time { v, _ := time.Parse(time.RFC3339, s); return v }
+	ev := &event.Event{ID: "e2", Time: at("2024-05-14T10:05:00Z")}
+	for _, tt := range []struct {
+		name string
+		st   engine.GroupState
+		live bool
+		want string
+	}{
+		{"in the window", engine.GroupState{Window: []engine.Entry{{ID: "e1"}, {ID: "e2"}}}, true,
+			"counted toward the threshold: 2 of the 3 events within 10m0s it needs are in the group's window"},
+		{"after the group's alert", engine.GroupState{Alerted: true, LastAlert: at("2024-05-14T10:00:00Z").UnixNano()}, true,
+			"suppressed: the group alerted at 2024-05-14T10:00:00Z, less than 1h0m0s from this event (one alert per group per 1h0m0s)"},
+		{"late, before the group's alert", engine.GroupState{Alerted: true, LastAlert: at("2024-05-14T10:06:00Z").UnixNano()}, true,
+			"suppressed: the group alerted at 2024-05-14T10:06:00Z, less than 1h0m0s from this event (one alert per group per 1h0m0s)"},
+		{"long after the group's alert", engine.GroupState{Alerted: true, LastAlert: at("2024-05-14T08:00:00Z").UnixNano()}, true,
+			"counted toward the threshold (3 within 10m0s), or suppressed; it did not fire an alert itself, and the window it was in has moved on"},
+		{"the firing event, its alert not stored yet", engine.GroupState{Alerted: true, LastAlert: at("2024-05-14T10:05:00Z").UnixNano(), Fired: []string{"e0", "e1", "e2"}}, true,
+			"it made the group's last alert fire, at 2024-05-14T10:05:00Z; that alert is not stored (yet, or any more)"},
+		{"no state", engine.GroupState{}, false,
+			"counted toward the threshold (3 within 10m0s), or suppressed; it did not fire an alert itself, and the window it was in has moved on"},
+	} {
+		if got := noAlertDecision(r, ev, tt.st, tt.live); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,69 @@
+package playground
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alerter/alerter/builtin"
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
+)
+
+// fixed is a running alerter whose rules are set, without lists from
+// Confluence groups and without enrichment.
+type fixed struct{ set *rules.Set }
+
+func (f fixed) Rules() *rules.Set                  { return f.set }
+func (fixed) Lists() map[string][]string           { return nil }
+func (fixed) Enrich(context.Context, *event.Event) {}
+
+func setting(id, actor, at string) string {
+	return fmt.Sprintf(`{"id":%q,"time":%q,"action":"Global setting changed","actor":{"name":%q}}`, id, at, actor)
+}
+
+const loopForever = `let a = 1..1000; all(a, {all(a, {all(a, {all(a, {true})})})})`
+
+// A playground request's work ends with its context (the client left, or
+// the request's time ran out), and the answer says why.
+func TestEvaluateStopsWithItsContext(t *testing.T) {
+	set, err := rules.Load([]string{"testdata/rules.yaml"}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, cfg := New(fixed{set}, nil, builtin.Notifiers()), config.Default(builtin.Plugins())
+	var events []string
+	for i := range 200 {
+		events = append(events, setting(fmt.Sprint("x", i), "zoe", "2024-05-14T10:00:00Z"))
+	}
+	req := Request{Rule: "id: try\nseverity: low\nwhen: '" + loopForever + "'\n", Events: strings.Join(events, "\n")}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	out := s.Evaluate(ctx, cfg, req)
+	if out.OK || len(out.Errors) != 1 || !strings.Contains(out.Errors[0].Message, "stopped after 10s") {
+		t.Errorf("past its time: %+v", out.Errors)
+	}
+
+	ctx, cancel = context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	out = s.Evaluate(ctx, cfg, req)
+	if out.OK || len(out.Errors) != 1 || !strings.Contains(out.Errors[0].Message, "the request ended") {
+		t.Errorf("client gone: %+v", out.Errors)
+	}
+}
+
+// One backtest at a time: a second one, while the first holds its place,
+// is refused with a reason.
+func TestOneBacktestAtATime(t *testing.T) {
+	s := New(fixed{&rules.Set{}}, nil, builtin.Notifiers())
+	s.backtest <- struct{}{}
+	out := s.Evaluate(t.Context(), config.Default(builtin.Plugins()), Request{Rule: "id: try\nseverity: low\nwhen: 'true'\n", Since: "1h"})
+	if out.OK || len(out.Errors) != 1 || !strings.Contains(out.Errors[0].Message, "another backtest is running") {
+		t.Errorf("a second backtest: %+v", out.Errors)
+	}
+	<-s.backtest
+}
