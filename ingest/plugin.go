@@ -99,29 +99,16 @@ type Replays interface {
 type Registry []Plugin
 
 // Lookup returns the plug-in of type typ.
-func (r Registry) Lookup(typ string) (Plugin, bool) {
-	for _, p := range r {
-		if p.Type() == typ {
-			return p, true
-		}
-	}
-	return nil, false
-}
+func (r Registry) Lookup(typ string) (Plugin, bool) { return config.Lookup(r, typ) }
 
 // Config are the types as config reads them.
-func (r Registry) Config() []config.Plugin {
-	out := make([]config.Plugin, len(r))
-	for i, p := range r {
-		out[i] = p
-	}
-	return out
-}
+func (r Registry) Config() []config.Plugin { return config.AsPlugins(r) }
 
 // New builds the source of entry src with the plug-in of its type.
 func (r Registry) New(ctx context.Context, src config.Source, d Deps) (Source, error) {
 	p, ok := r.Lookup(src.Type)
 	if !ok {
-		return nil, fmt.Errorf("source %s: type %q is not in this build", src.Name, src.Type)
+		return nil, fmt.Errorf("type %q is not in this build", src.Type)
 	}
 	return p.New(ctx, src, d)
 }
