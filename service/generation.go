@@ -47,7 +47,7 @@ type generation struct {
 type part struct {
 	name  string
 	spec  any                         // what it was built from
-	run   func(context.Context) error // nil: nothing runs (a webhook)
+	run   func(context.Context) error // nil: nothing runs
 	ready <-chan struct{}             // closed once it takes events; nil: at once
 
 	webhook http.Handler
