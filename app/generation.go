@@ -11,12 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/delivery"
 	"github.com/alerter/alerter/httpapi"
+	"github.com/alerter/alerter/ingest"
 	"github.com/alerter/alerter/ingest/confluence"
-	"github.com/alerter/alerter/ingest/filetail"
-	"github.com/alerter/alerter/ingest/natsource"
 	"github.com/alerter/alerter/ingest/webhook"
 )
 
@@ -37,7 +37,7 @@ type generation struct {
 	lists       *confluence.Lists                // Confluence group lists; nil without
 	merged      *mergedLists
 	enricher    *groupEnricher // nil when no source enriches
-	limiter     *webhook.Limiter
+	limiter     *ingest.Limiter
 	handler     http.Handler
 }
 
@@ -48,10 +48,10 @@ type generation struct {
 type part struct {
 	name  string
 	spec  any                         // what it was built from
-	run   func(context.Context) error // nil: nothing runs (a webhook)
+	run   func(context.Context) error // nil: nothing runs
 	ready <-chan struct{}             // closed once it takes events; nil: at once
 
-	webhook *webhook.Handler
+	webhook http.Handler
 	path    string
 	stats   *sourceStats
 	dir     *confluence.Directory
@@ -106,7 +106,7 @@ func (s *App) build(ctx context.Context, cfg *config.Config, old *generation) (*
 	g := &generation{cfg: cfg, webhooks: map[string]http.Handler{}, dirs: map[string]*confluence.Directory{}}
 	// One limit for all webhook sources: it bounds the memory of the
 	// process, whichever source the bodies come to.
-	g.limiter = webhook.NewLimiter(cfg.Server.MaxIngestBytes)
+	g.limiter = ingest.NewLimiter(cfg.Server.MaxIngestBytes)
 	carried := map[string]*part{}
 	if old != nil {
 		if old.cfg.Server.MaxIngestBytes == cfg.Server.MaxIngestBytes {
@@ -183,66 +183,37 @@ func (g *generation) add(p *part) {
 	}
 }
 
-// newSource builds the source of a config entry.
+// newSource builds the source of a config entry through the plug-in of
+// its type.
 func (s *App) newSource(ctx context.Context, src config.Source, g *generation) (*part, error) {
-	p := &part{}
-	switch src.Type {
-	case webhook.Type:
-		return p, s.newWebhook(ctx, src, g, p)
-	case natsource.Type:
-		n, err := natsource.New(src, s.nc, s.js, s.streams, s.streams, natsource.Options{Logger: s.log, Replicas: s.replicas})
-		if err != nil {
-			return nil, err
-		}
-		p.run, p.ready = n.Run, n.Ready()
-		p.stats = &sourceStats{src.Name, src.Type, n.Counters()}
-	case filetail.Type:
-		f, err := filetail.New(src, s.streams, s.checkpoints, filetail.Options{Logger: s.log})
-		if err != nil {
-			return nil, err
-		}
-		p.run = f.Run
-		p.stats = &sourceStats{src.Name, src.Type, f.Counters()}
-	case confluence.Type:
-		return p, s.newPoller(src, p)
-	default:
-		return nil, fmt.Errorf("type %s is not available yet", src.Type)
+	in, err := builtin.Sources().New(ctx, src, ingest.Deps{
+		Sink: s.streams, Checkpoints: s.checkpoints, Rejecter: s.streams,
+		NATS: s.nc, JetStream: s.js, Replicas: s.replicas,
+		Replays: func(ctx context.Context) (ingest.Replays, error) {
+			r, err := s.openReplays(ctx, g.cfg.NATS)
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		},
+		MaxBody: g.cfg.Server.MaxBodyBytes, Limiter: g.limiter, Logger: s.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := &part{run: in.Run, stats: &sourceStats{src.Name, src.Type, in.Counters()}}
+	if r, ok := in.(ingest.Readier); ok {
+		p.ready = r.Ready()
+	}
+	if h, ok := in.(ingest.Handler); ok {
+		p.webhook, p.path = h, h.Path()
+	}
+	// The group lists and the enricher read the directories of the
+	// confluence-poll sources.
+	if d, ok := in.(interface{ Directory() *confluence.Directory }); ok {
+		p.dir = d.Directory()
 	}
 	return p, nil
-}
-
-func (s *App) newWebhook(ctx context.Context, src config.Source, g *generation, p *part) error {
-	wc := webhook.ConfigOf(src)
-	opt := webhook.Options{MaxBody: g.cfg.Server.MaxBodyBytes, Limiter: g.limiter, Log: s.log}
-	if wc.Secret != "" {
-		r, err := s.openReplays(ctx, g.cfg.NATS)
-		if err != nil {
-			return err
-		}
-		opt.Replays = r
-	}
-	h, err := webhook.New(src, s.streams, opt)
-	if err != nil {
-		return err
-	}
-	p.webhook, p.path = h, wc.Path
-	if p.path == "" {
-		p.path = "/webhooks/" + src.Name
-	}
-	p.stats = &sourceStats{src.Name, src.Type, h.Counters()}
-	return nil
-}
-
-func (s *App) newPoller(src config.Source, p *part) error {
-	copt := confluence.Options{Logger: s.log}
-	poll, err := confluence.NewPoller(src, s.streams, s.checkpoints, copt)
-	if err != nil {
-		return err
-	}
-	p.run = poll.Run
-	p.stats = &sourceStats{src.Name, src.Type, poll.Counters()}
-	p.dir, err = confluence.NewDirectory(src, copt)
-	return err
 }
 
 // newNotifierPart builds the deliverer of a notifier; a type not

@@ -7,6 +7,7 @@ package builtin
 
 import (
 	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/ingest"
 	"github.com/alerter/alerter/ingest/confluence"
 	"github.com/alerter/alerter/ingest/filetail"
 	"github.com/alerter/alerter/ingest/natsource"
@@ -32,10 +33,9 @@ func Notifiers() notifiers.Registry {
 	}
 }
 
-// Sources are the source types as config reads them, in the order
-// messages list them.
-func Sources() []config.Plugin {
-	return []config.Plugin{
+// Sources are the source types, in the order messages list them.
+func Sources() ingest.Registry {
+	return ingest.Registry{
 		webhook.Plugin{},
 		natsource.Plugin{},
 		confluence.Plugin{},
@@ -46,5 +46,5 @@ func Sources() []config.Plugin {
 // Plugins are the types as config reads them: config.Load(path, getenv,
 // builtin.Plugins()).
 func Plugins() config.Plugins {
-	return config.Plugins{Notifiers: Notifiers().Config(), Sources: Sources()}
+	return config.Plugins{Notifiers: Notifiers().Config(), Sources: Sources().Config()}
 }

@@ -16,7 +16,7 @@ const DefaultReplaysBucket = "ALERTER_SIGNED_REQUESTS"
 // for as long as the events are kept: the EVENTS stream drops a repeated
 // event id only within its dedup window, so a signed request captured and
 // sent again later would otherwise be stored and alerted on again. It
-// implements webhook.Replays.
+// implements ingest.Replays.
 type Replays struct {
 	kv jetstream.KeyValue
 }

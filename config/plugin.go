@@ -44,13 +44,26 @@ type Plugins struct {
 	Sources   []Plugin
 }
 
-func lookup(plugins []Plugin, typ string) (Plugin, bool) {
+// Lookup returns the plug-in of type typ among plugins: the lookup of a
+// registry of notifier or source types.
+func Lookup[P Plugin](plugins []P, typ string) (P, bool) {
 	for _, p := range plugins {
 		if p.Type() == typ {
 			return p, true
 		}
 	}
-	return nil, false
+	var none P
+	return none, false
+}
+
+// AsPlugins are plugins, a registry of notifier or source types, as config
+// reads them.
+func AsPlugins[P Plugin](plugins []P) []Plugin {
+	out := make([]Plugin, len(plugins))
+	for i, p := range plugins {
+		out[i] = p
+	}
+	return out
 }
 
 func typeNames(plugins []Plugin) []string {
@@ -200,7 +213,7 @@ func (p *parser) shape(n *yaml.Node, common reflect.Type, types []Plugin) reflec
 		return t
 	}
 	var plugins []Plugin
-	if own, ok := lookup(types, typ); ok {
+	if own, ok := Lookup(types, typ); ok {
 		plugins = append(plugins, own)
 	}
 	plugins = append(plugins, types...)

@@ -347,7 +347,7 @@ func (p *parser) sources(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 			v = first(v, n)
 			p.errAt(v, "%s: unknown format (one of %s)", p.subject("format", v, s.Format), strings.Join(formats, ", "))
 		}
-		pl, _ := lookup(p.plugins.Sources, s.Type)
+		pl, _ := Lookup(p.plugins.Sources, s.Type)
 		if known {
 			p.applies(n, "a "+s.Type+" source", sourceCommon, ownKeys(pl))
 		}
@@ -415,7 +415,7 @@ func (p *parser) notifiers(c *Config, nodes []*yaml.Node, parent *yaml.Node) {
 	for i := range c.Notifiers {
 		t := &c.Notifiers[i]
 		n := first(at(nodes, i), parent)
-		pl, _ := lookup(p.plugins.Notifiers, t.Type)
+		pl, _ := Lookup(p.plugins.Notifiers, t.Type)
 		t.defaults(p.hasIn(n), pl)
 		field := func(key string) *yaml.Node {
 			_, v := yamlx.Get(n, key)

@@ -6,6 +6,11 @@
 // webhook answers 202, a poller or a file tail advances its checkpoint, a
 // NATS message is acknowledged. What the Sink refused is retried or
 // reported, never dropped silently.
+//
+// Each source type is a package with a Plugin: its config keys and how it
+// builds a Source from a config entry and the Deps the program shares.
+// The program lists the types once (package builtin) and runs whatever
+// Source a plug-in builds, so adding a type touches no other package.
 package ingest
 
 import (

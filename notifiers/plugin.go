@@ -56,23 +56,10 @@ type Preview struct {
 type Registry []Plugin
 
 // Lookup returns the plug-in of type typ.
-func (r Registry) Lookup(typ string) (Plugin, bool) {
-	for _, p := range r {
-		if p.Type() == typ {
-			return p, true
-		}
-	}
-	return nil, false
-}
+func (r Registry) Lookup(typ string) (Plugin, bool) { return config.Lookup(r, typ) }
 
 // Config are the types as config reads them.
-func (r Registry) Config() []config.Plugin {
-	out := make([]config.Plugin, len(r))
-	for i, p := range r {
-		out[i] = p
-	}
-	return out
-}
+func (r Registry) Config() []config.Plugin { return config.AsPlugins(r) }
 
 // New builds the notifier of entry nc with the plug-in of its type.
 func (r Registry) New(nc config.Notifier, d Deps) (Notifier, error) {

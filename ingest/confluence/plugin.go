@@ -1,11 +1,13 @@
 package confluence
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/ingest"
 	"github.com/alerter/alerter/internal/yamlx"
 )
 
@@ -102,6 +104,33 @@ func (Plugin) Type() string { return Type }
 
 // Config implements config.Plugin.
 func (Plugin) Config() config.Validator { return new(Config) }
+
+// New implements ingest.Plugin: a poller that keeps its position in
+// d.Checkpoints, and the directory of the same Confluence.
+func (Plugin) New(_ context.Context, src config.Source, d ingest.Deps) (ingest.Source, error) {
+	opt := Options{Logger: d.Logger}
+	p, err := NewPoller(src, d.Sink, d.Checkpoints, opt)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := NewDirectory(src, opt)
+	if err != nil {
+		return nil, err
+	}
+	return &Source{Poller: p, dir: dir}, nil
+}
+
+// Source is a confluence-poll source as the program runs it: its poller,
+// and the directory of users and groups read with the same credentials,
+// which the group lists and the enrichment of actor groups read
+// (docs/running.md, Sources).
+type Source struct {
+	*Poller
+	dir *Directory
+}
+
+// Directory is the source's directory of users and groups.
+func (s *Source) Directory() *Directory { return s.dir }
 
 // ConfigOf is the confluence-poll keys of src.
 func ConfigOf(src config.Source) Config {

@@ -1,6 +1,11 @@
 package filetail
 
-import "github.com/alerter/alerter/config"
+import (
+	"context"
+
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/ingest"
+)
 
 // Type is the type: of a file source.
 const Type = "file"
@@ -29,6 +34,16 @@ func (Plugin) Type() string { return Type }
 
 // Config implements config.Plugin.
 func (Plugin) Config() config.Validator { return new(Config) }
+
+// New implements ingest.Plugin: a tail that keeps its position in
+// d.Checkpoints.
+func (Plugin) New(_ context.Context, src config.Source, d ingest.Deps) (ingest.Source, error) {
+	t, err := New(src, d.Sink, d.Checkpoints, Options{Logger: d.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
 
 // ConfigOf is the file keys of src.
 func ConfigOf(src config.Source) Config {

@@ -34,11 +34,6 @@ import (
 	"github.com/alerter/alerter/internal/retry"
 )
 
-// Rejecter keeps aside a message that is no event, with the reason.
-type Rejecter interface {
-	Reject(ctx context.Context, source string, data []byte, reason string) error
-}
-
 // Options tune a Source.
 type Options struct {
 	Logger *slog.Logger
@@ -65,7 +60,7 @@ type Source struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	sink    ingest.Sink
-	rej     Rejecter
+	rej     ingest.Rejecter
 	log     *slog.Logger
 	batch   int
 	repl    int
@@ -74,7 +69,7 @@ type Source struct {
 }
 
 // New returns the source; Run starts it.
-func New(src config.Source, nc *nats.Conn, js jetstream.JetStream, sink ingest.Sink, rej Rejecter, opt Options) (*Source, error) {
+func New(src config.Source, nc *nats.Conn, js jetstream.JetStream, sink ingest.Sink, rej ingest.Rejecter, opt Options) (*Source, error) {
 	if err := event.CheckFormat(src.Format); err != nil {
 		return nil, fmt.Errorf("source %s: %w", src.Name, err)
 	}

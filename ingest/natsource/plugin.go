@@ -1,10 +1,12 @@
 package natsource
 
 import (
+	"context"
 	"slices"
 	"strings"
 
 	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/ingest"
 )
 
 // Type is the type: of a NATS source.
@@ -51,6 +53,16 @@ func (Plugin) Type() string { return Type }
 
 // Config implements config.Plugin.
 func (Plugin) Config() config.Validator { return new(Config) }
+
+// New implements ingest.Plugin: a source on d.NATS, which keeps the
+// messages that are no event aside through d.Rejecter.
+func (Plugin) New(_ context.Context, src config.Source, d ingest.Deps) (ingest.Source, error) {
+	s, err := New(src, d.NATS, d.JetStream, d.Sink, d.Rejecter, Options{Logger: d.Logger, Replicas: d.Replicas})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
 
 // ConfigOf is the nats keys of src.
 func ConfigOf(src config.Source) Config {

@@ -1,11 +1,13 @@
 package webhook
 
 import (
+	"context"
 	"path"
 	"slices"
 	"strings"
 
 	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/ingest"
 )
 
 // Type is the type: of a webhook source.
@@ -67,6 +69,24 @@ func (Plugin) Type() string { return Type }
 
 // Config implements config.Plugin.
 func (Plugin) Config() config.Validator { return new(Config) }
+
+// New implements ingest.Plugin: the handler of src, served at its path. A
+// source with a secret remembers the signed requests it took (d.Replays).
+func (Plugin) New(ctx context.Context, src config.Source, d ingest.Deps) (ingest.Source, error) {
+	opt := Options{MaxBody: d.MaxBody, Limiter: d.Limiter, Log: d.Logger}
+	if ConfigOf(src).Secret != "" && d.Replays != nil {
+		r, err := d.Replays(ctx)
+		if err != nil {
+			return nil, err
+		}
+		opt.Replays = r
+	}
+	h, err := New(src, d.Sink, opt)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
 
 // ConfigOf is the webhook keys of src.
 func ConfigOf(src config.Source) Config {

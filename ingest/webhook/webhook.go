@@ -50,10 +50,11 @@ type Handler struct {
 	format  string
 	secret  []byte
 	mapping *event.Mapping
+	path    string
 	sink    ingest.Sink
 	maxBody int64
-	limiter *Limiter
-	replays Replays
+	limiter *ingest.Limiter
+	replays ingest.Replays
 	log     *slog.Logger
 	bufs    sync.Pool // *bytes.Buffer
 	stats   Stats
@@ -65,24 +66,12 @@ type Options struct {
 	MaxBody int64
 	// Limiter, shared by the webhook sources of a process, caps the bytes
 	// of the bodies they hold at once; nil: no cap.
-	Limiter *Limiter
+	Limiter *ingest.Limiter
 	// Replays remembers the signed requests already stored, so that one
 	// sent again after the EVENTS stream's dedup window is still a
 	// duplicate; nil: only that window applies.
-	Replays Replays
+	Replays ingest.Replays
 	Log     *slog.Logger
-}
-
-// Replays remembers signed requests whose events were all stored, by a key
-// made from the source and the body's signature. The EVENTS stream drops an
-// event id it has seen only within its dedup window (minutes); a signed
-// request captured and sent again an hour later would be stored, evaluated
-// and alerted on again without this.
-type Replays interface {
-	// Seen reports whether key was remembered.
-	Seen(ctx context.Context, key string) (bool, error)
-	// Remember records key.
-	Remember(ctx context.Context, key string) error
 }
 
 // Stats count what a Handler answered.
@@ -113,8 +102,13 @@ func New(src config.Source, sink ingest.Sink, opt Options) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	path := ConfigOf(src).Path
+	if path == "" {
+		path = "/webhooks/" + src.Name
+	}
 	return &Handler{
 		name:    src.Name,
+		path:    path,
 		format:  src.Format,
 		secret:  []byte(ConfigOf(src).Secret.Value()),
 		mapping: m,
@@ -124,6 +118,16 @@ func New(src config.Source, sink ingest.Sink, opt Options) (*Handler, error) {
 		replays: opt.Replays,
 		log:     log.With("source", src.Name),
 	}, nil
+}
+
+// Path is the URL path the handler is served at.
+func (h *Handler) Path() string { return h.path }
+
+// Run has nothing to run: a webhook takes events as requests come. It
+// returns once ctx is done.
+func (h *Handler) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
 }
 
 // Stats returns the handler's counters.
@@ -141,17 +145,12 @@ func (h *Handler) Counters() ingest.Counters {
 // maxPooled keeps buffers grown by one huge body from being kept forever.
 const maxPooled = 4 << 20
 
+// ServeHTTP takes the events of one request: it refuses what is no JSON
+// POST, checks the sender, reserves the body's room, reads and decodes
+// it, and answers once the events are stored.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.stats.Requests.Add(1)
-	if r.Method != http.MethodPost {
-		h.stats.Refused.Add(1)
-		w.Header().Set("Allow", http.MethodPost)
-		reply(w, http.StatusMethodNotAllowed, errorBody(fmt.Sprintf("%s is not allowed: send events with POST", r.Method)))
-		return
-	}
-	if msg := checkContentType(r.Header.Get("Content-Type")); msg != "" {
-		h.stats.Refused.Add(1)
-		reply(w, http.StatusUnsupportedMediaType, errorBody(msg))
+	if !h.admit(w, r) {
 		return
 	}
 	sig := r.Header.Get("X-Hub-Signature")
@@ -172,62 +171,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, errorBody(msg))
 		return
 	}
-	if r.ContentLength > h.maxBody {
-		h.tooLarge(w)
+	reserved, ok := h.reserve(w, r)
+	if !ok {
 		return
 	}
-	// The body's room is taken before it is read: a body costs several
-	// times its size until its events are stored (decoded events, their
-	// encoding, the publishes in flight), so many large bodies at once
-	// would exhaust memory. One whose size is not announced takes the most
-	// it may have.
-	reserve := h.maxBody
-	if r.ContentLength >= 0 {
-		reserve = r.ContentLength
-	}
-	if !h.limiter.tryAcquire(reserve) {
-		h.stats.Failed.Add(1)
-		w.Header().Set("Retry-After", retryAfter)
-		reply(w, http.StatusServiceUnavailable, errorBody(fmt.Sprintf(
-			"busy: the webhooks are taking in %d bytes already (server.max_ingest_bytes); send again in a few seconds",
-			h.limiter.max)))
-		return
-	}
-	defer h.limiter.release(reserve)
-
-	buf := h.bufs.Get()
-	if buf == nil {
-		buf = new(bytes.Buffer)
-	}
-	b := buf.(*bytes.Buffer)
-	b.Reset()
-	defer func() {
-		// Parse keeps sub-slices of the body; Store has encoded the events
-		// by the time this runs, so the buffer is free again.
-		if b.Cap() <= maxPooled {
-			h.bufs.Put(b)
-		}
-	}()
-	if _, err := b.ReadFrom(http.MaxBytesReader(w, r.Body, h.maxBody)); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			h.tooLarge(w)
-			return
-		}
-		h.stats.Malformed.Add(1)
-		reply(w, http.StatusBadRequest, errorBody("reading the body: "+err.Error()))
+	defer h.limiter.Release(reserved)
+	b := h.buffer()
+	// Parse keeps sub-slices of the body; Store has encoded the events by
+	// the time this runs, so the buffer is free again.
+	defer h.free(b)
+	if !h.read(w, r, b) {
 		return
 	}
 	body := b.Bytes()
 	var mac []byte
 	if signed {
-		var msg string
 		if mac, msg = h.checkSignature(sig, body); msg != "" {
 			h.deny(w, r, msg)
 			return
 		}
 	}
-
 	events, err := event.Parse(body, event.Options{
 		Format:        h.format,
 		Source:        h.name,
@@ -240,6 +203,88 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.badPayload(w, err)
 		return
 	}
+	h.store(w, r, events, mac)
+}
+
+// admit refuses (405, 415) a request that is not a POST of JSON.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		h.stats.Refused.Add(1)
+		w.Header().Set("Allow", http.MethodPost)
+		reply(w, http.StatusMethodNotAllowed, errorBody(fmt.Sprintf("%s is not allowed: send events with POST", r.Method)))
+		return false
+	}
+	if msg := checkContentType(r.Header.Get("Content-Type")); msg != "" {
+		h.stats.Refused.Add(1)
+		reply(w, http.StatusUnsupportedMediaType, errorBody(msg))
+		return false
+	}
+	return true
+}
+
+// reserve takes the body's room in the limiter before it is read: a body
+// costs several times its size until its events are stored (decoded
+// events, their encoding, the publishes in flight), so many large bodies
+// at once would exhaust memory. One whose size is not announced takes the
+// most it may have. A body announced too large is refused (413), and so is
+// one that finds no room (503 with Retry-After).
+func (h *Handler) reserve(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	if r.ContentLength > h.maxBody {
+		h.tooLarge(w)
+		return 0, false
+	}
+	n := h.maxBody
+	if r.ContentLength >= 0 {
+		n = r.ContentLength
+	}
+	if !h.limiter.TryAcquire(n) {
+		h.stats.Failed.Add(1)
+		w.Header().Set("Retry-After", retryAfter)
+		reply(w, http.StatusServiceUnavailable, errorBody(fmt.Sprintf(
+			"busy: the webhooks are taking in %d bytes already (server.max_ingest_bytes); send again in a few seconds",
+			h.limiter.Max())))
+		return 0, false
+	}
+	return n, true
+}
+
+// buffer is a buffer for a body, from the pool.
+func (h *Handler) buffer() *bytes.Buffer {
+	b, _ := h.bufs.Get().(*bytes.Buffer)
+	if b == nil {
+		b = new(bytes.Buffer)
+	}
+	b.Reset()
+	return b
+}
+
+// free puts b back in the pool, unless a huge body grew it.
+func (h *Handler) free(b *bytes.Buffer) {
+	if b.Cap() <= maxPooled {
+		h.bufs.Put(b)
+	}
+}
+
+// read reads the body into b, up to max_body_bytes (413 beyond).
+func (h *Handler) read(w http.ResponseWriter, r *http.Request, b *bytes.Buffer) bool {
+	_, err := b.ReadFrom(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err == nil {
+		return true
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		h.tooLarge(w)
+		return false
+	}
+	h.stats.Malformed.Add(1)
+	reply(w, http.StatusBadRequest, errorBody("reading the body: "+err.Error()))
+	return false
+}
+
+// store stores the events of a request and answers 202, or 503 with the
+// ids not stored. A signed request (mac, its signature) already taken is
+// answered as duplicates without storing anything again.
+func (h *Handler) store(w http.ResponseWriter, r *http.Request, events []event.Event, mac []byte) {
 	replayKey := ""
 	if mac != nil && h.replays != nil && len(events) > 0 {
 		replayKey = h.replayKey(mac)
@@ -258,19 +303,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.stats.Accepted.Add(int64(st.Accepted))
 	h.stats.Duplicates.Add(int64(st.Duplicates))
 	if err != nil {
-		h.stats.Failed.Add(1)
-		ids := make([]string, 0, len(st.Failed))
-		for _, i := range st.Failed {
-			ids = append(ids, events[i].ID)
-		}
-		h.log.Error("webhook events not stored", "events", len(events), "not_stored", len(ids), "err", err)
-		w.Header().Set("Retry-After", "5")
-		reply(w, http.StatusServiceUnavailable, map[string]any{
-			"error":      fmt.Sprintf("%d of %d events could not be stored; send them again", len(ids), len(events)),
-			"accepted":   st.Accepted,
-			"duplicates": st.Duplicates,
-			"not_stored": ids,
-		})
+		h.notStored(w, events, st, err)
 		return
 	}
 	if replayKey != "" {
@@ -281,6 +314,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	replyAccepted(w, st.Accepted, st.Duplicates)
+}
+
+// notStored answers 503 to a request whose events were not all stored,
+// with the ids to send again.
+func (h *Handler) notStored(w http.ResponseWriter, events []event.Event, st ingest.Stored, err error) {
+	h.stats.Failed.Add(1)
+	ids := make([]string, 0, len(st.Failed))
+	for _, i := range st.Failed {
+		ids = append(ids, events[i].ID)
+	}
+	h.log.Error("webhook events not stored", "events", len(events), "not_stored", len(ids), "err", err)
+	w.Header().Set("Retry-After", "5")
+	reply(w, http.StatusServiceUnavailable, map[string]any{
+		"error":      fmt.Sprintf("%d of %d events could not be stored; send them again", len(ids), len(events)),
+		"accepted":   st.Accepted,
+		"duplicates": st.Duplicates,
+		"not_stored": ids,
+	})
 }
 
 // retryAfter is the Retry-After of an answer refused at the ingest limit:

@@ -304,7 +304,7 @@ func (s *heldSink) Store(ctx context.Context, source string, events []event.Even
 // is taken.
 func TestIngestLimit(t *testing.T) {
 	sink := &heldSink{started: make(chan struct{}, 1), release: make(chan struct{})}
-	lim := NewLimiter(1000)
+	lim := ingest.NewLimiter(1000)
 	src := config.Source{Name: "a", Type: "webhook", Format: "auto"}
 	h, err := New(src, sink, Options{MaxBody: 1000, Limiter: lim})
 	if err != nil {

@@ -1,10 +1,10 @@
-package webhook
+package ingest
 
 import "sync"
 
 // Limiter caps the bytes of request bodies that the webhook sources of a
-// process hold at once, from before a body is read until its events are
-// stored. A body costs many times its size meanwhile (for 1 MiB of small
+// process hold at once (server.max_ingest_bytes), from before a body is
+// read until its events are stored. A body costs many times its size meanwhile (for 1 MiB of small
 // JSON lines, about 18,000 decoded events, their encodings and the
 // publishes awaiting their acks), so a dozen large bodies at once could
 // exhaust the process's memory; past the cap a request is answered 503 with
@@ -22,8 +22,8 @@ func NewLimiter(max int64) *Limiter {
 	return &Limiter{max: max}
 }
 
-// tryAcquire takes n bytes if they are free. A nil Limiter takes anything.
-func (l *Limiter) tryAcquire(n int64) bool {
+// TryAcquire takes n bytes if they are free. A nil Limiter takes anything.
+func (l *Limiter) TryAcquire(n int64) bool {
 	if l == nil {
 		return true
 	}
@@ -38,11 +38,20 @@ func (l *Limiter) tryAcquire(n int64) bool {
 	return true
 }
 
-func (l *Limiter) release(n int64) {
+// Release gives back n bytes that TryAcquire took.
+func (l *Limiter) Release(n int64) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	l.used -= n
 	l.mu.Unlock()
+}
+
+// Max is the cap in bytes; 0: none.
+func (l *Limiter) Max() int64 {
+	if l == nil {
+		return 0
+	}
+	return l.max
 }
