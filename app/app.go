@@ -39,6 +39,7 @@ import (
 	"github.com/alerter/alerter/evaluator"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/httpapi"
+	"github.com/alerter/alerter/ingest"
 	"github.com/alerter/alerter/ingest/confluence"
 	"github.com/alerter/alerter/internal/busconfig"
 	"github.com/alerter/alerter/notifiers"
@@ -61,6 +62,10 @@ type Options struct {
 	// LoadConfig reads the config again, for a reload; nil (the embedded
 	// defaults): a reload reads the rules only.
 	LoadConfig func() (*config.Config, error)
+	// Notifiers and Sources are the plug-ins targets and sources are built
+	// with; default: builtin's. They must be those cfg was loaded with.
+	Notifiers notifiers.Registry
+	Sources   ingest.Registry
 }
 
 // App is a running alerter.
@@ -180,6 +185,12 @@ func withDefaults(opt Options, cfg *config.Config) Options {
 	if opt.Stdout == nil {
 		opt.Stdout = os.Stdout
 	}
+	if opt.Notifiers == nil {
+		opt.Notifiers = builtin.Notifiers()
+	}
+	if opt.Sources == nil {
+		opt.Sources = builtin.Sources()
+	}
 	if opt.AckWait <= 0 {
 		opt.AckWait = time.Duration(cfg.NATS.AckWait)
 	}
@@ -291,7 +302,7 @@ func (s *App) newEvaluator(ctx context.Context, cfg *config.Config) error {
 func (s *App) newHTTP() {
 	s.actions = actions.NewPublisher(s.streams, s.log)
 	st := stored{Streams: s.streams, js: s.js}
-	s.playground = playground.New(live{s}, st, builtin.Notifiers())
+	s.playground = playground.New(live{s}, st, s.opt.Notifiers)
 	s.http = httpapi.New(httpapi.Options{
 		Log: s.log, Live: live{s}, Alerts: s.streams, DeadLetters: s.streams, Outcomes: outcomes{s},
 		Events: st, State: s.state, Silences: s.silenceStore, Reloader: reloads{s}, Actions: s.actions,
@@ -412,7 +423,7 @@ func (s *App) newNotifier(cfg *config.Config, nc config.Notifier) (delivery.Noti
 	if n, ok := s.testNotifiers[nc.Name]; ok {
 		return n, nil
 	}
-	return builtin.Notifiers().New(nc, notifiers.Deps{ExternalURL: cfg.Server.ExternalURL, Logger: s.log, Stdout: s.opt.Stdout})
+	return s.opt.Notifiers.New(nc, notifiers.Deps{ExternalURL: cfg.Server.ExternalURL, Logger: s.log, Stdout: s.opt.Stdout})
 }
 
 // openReplays opens the bucket of signed webhook requests already taken,

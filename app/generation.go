@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/config"
 	"github.com/alerter/alerter/delivery"
 	"github.com/alerter/alerter/httpapi"
@@ -186,7 +185,7 @@ func (g *generation) add(p *part) {
 // newSource builds the source of a config entry through the plug-in of
 // its type.
 func (s *App) newSource(ctx context.Context, src config.Source, g *generation) (*part, error) {
-	in, err := builtin.Sources().New(ctx, src, ingest.Deps{
+	in, err := s.opt.Sources.New(ctx, src, ingest.Deps{
 		Sink: s.streams, Checkpoints: s.checkpoints, Rejecter: s.streams,
 		NATS: s.nc, JetStream: s.js, Replicas: s.replicas,
 		Replays: func(ctx context.Context) (ingest.Replays, error) {
