@@ -252,6 +252,10 @@ func (s *Store) Run(ctx context.Context, h Handler) error {
 	for {
 		msg, err := it.Next()
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			if ctx.Err() == nil {
+				// The connection was closed under a running loop.
+				return fmt.Errorf("deadlines: consume %s: %w", Stream, err)
+			}
 			return nil
 		}
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alerter/alerter/deadlines"
@@ -70,6 +71,21 @@ func open(t *testing.T, js jetstream.JetStream, opt deadlines.Options) *deadline
 		t.Fatal(err)
 	}
 	return s
+}
+
+// connect opens another client of env's server, as another replica would.
+func connect(t *testing.T, env *natstest.Env) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := env.Server.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }
 
 // run runs s with h until the test ends.
@@ -214,9 +230,12 @@ func TestFiresAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	env := natstest.StartIn(t, dir)
 	s := open(t, env.JS, deadlines.Options{})
-	due := time.Now().Add(300 * time.Millisecond)
+	due := time.Now().Add(time.Second)
 	schedule(t, s, "while-down", due, "p")
 	env.Stop()
+	if time.Now().After(due) {
+		t.Fatal("the server took longer to stop than the deadline to come due: the test proves nothing")
+	}
 	time.Sleep(time.Until(due.Add(300 * time.Millisecond)))
 
 	env = natstest.StartIn(t, dir)
@@ -235,15 +254,7 @@ func TestReplicasFireEachOnce(t *testing.T) {
 	env := natstest.Start(t)
 	var r recorder
 	for range 2 {
-		nc, err := env.Server.Connect()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, js := connect(t, env)
 		run(t, open(t, js, deadlines.Options{Workers: 4}), r.handle)
 	}
 	s := open(t, env.JS, deadlines.Options{})
@@ -270,24 +281,20 @@ func TestReplicaDiesInCallback(t *testing.T) {
 	env := natstest.Start(t)
 	opt := deadlines.Options{AckWait: time.Second}
 
-	nc, err := env.Server.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := connect(t, env)
 	taken := make(chan deadlines.Deadline, 1)
 	dying := open(t, js, opt)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
 	go func() {
-		_ = dying.Run(context.Background(), func(ctx context.Context, d deadlines.Deadline) error {
+		stopped <- dying.Run(ctx, func(ctx context.Context, d deadlines.Deadline) error {
 			taken <- d
 			nc.Close() // the process dies: no ack, no nak, no keep-alive
 			<-ctx.Done()
 			return ctx.Err()
 		})
 	}()
+	t.Cleanup(func() { cancel(); <-stopped })
 
 	s := open(t, env.JS, opt)
 	schedule(t, s, "k", time.Now().Add(200*time.Millisecond), "p")
@@ -407,5 +414,26 @@ func TestSetsAreSeparate(t *testing.T) {
 	ga, gb := ra.calls(), rb.calls()
 	if len(ga) != 1 || string(ga[0].Payload) != "a" || len(gb) != 1 || string(gb[0].Payload) != "b" {
 		t.Fatalf("set a got %+v, set b got %+v; want each its own deadline once", ga, gb)
+	}
+}
+
+// A loop whose connection is closed under it says so, rather than
+// stopping as if asked to.
+func TestRunReportsClosedConnection(t *testing.T) {
+	env := natstest.Start(t)
+	nc, js := connect(t, env)
+	s := open(t, js, deadlines.Options{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Run(context.Background(), func(context.Context, deadlines.Deadline) error { return nil })
+	}()
+	nc.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("Run returned nil after its connection was closed")
+		}
+	case <-time.After(wait):
+		t.Fatal("Run still running after its connection was closed")
 	}
 }
