@@ -34,7 +34,9 @@
 //     by the server's clock.
 //   - Durable: a deadline whose time came while the server and every
 //     replica were down fires once the server is back (it rebuilds its
-//     schedules from the stream when it starts).
+//     schedules from the stream when it starts). On a cluster the stream's
+//     leader fires the schedules, and the next leader takes over those
+//     pending when it dies.
 //   - Once: a deadline fires once, and its message is taken by one
 //     replica at a time. While the callback runs its message is kept
 //     (in-progress acknowledgements), and it is acknowledged only when the
@@ -54,8 +56,9 @@
 //     and due time: use it as the Nats-Msg-Id of what it publishes (ALERTS
 //     drops a second copy) or record it with its state by compare-and-set.
 //     The same covers the server's own at-least-once: a server killed
-//     between storing a due message and purging its schedule fires the
-//     schedule again after its restart.
+//     between storing a due message and purging its schedule, or a stream
+//     leader that loses its leadership while firing, can fire a schedule a
+//     second time.
 //   - A Cancel or Schedule that reaches the server after Due + Lateness is
 //     too late for the old deadline, which fires (or has fired). Worse, a
 //     Schedule of a key that lands in the instant its old deadline is being
