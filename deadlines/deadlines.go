@@ -262,9 +262,12 @@ func (s *Store) Run(ctx context.Context, h Handler) error {
 			s.log.Warn("reading due deadlines", "err", err)
 			continue
 		}
+		// Kept from the moment it is taken, not only while its callback
+		// runs: it may wait for a free worker longer than AckWait.
+		stopKeeping := keepAlive(msg, s.opt.AckWait/3)
 		slots <- struct{}{}
 		running.Go(func() {
-			defer func() { <-slots }()
+			defer func() { stopKeeping(); <-slots }()
 			s.handle(ctx, msg, h)
 		})
 	}
@@ -284,10 +287,7 @@ func (s *Store) handle(ctx context.Context, msg jetstream.Msg, h Handler) {
 		_ = msg.Nak()
 		return
 	}
-	stop := keepAlive(msg, s.opt.AckWait/3)
-	err = h(ctx, d)
-	stop()
-	switch {
+	switch err := h(ctx, d); {
 	case err == nil:
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.Timeout)
 		defer cancel()
@@ -304,7 +304,7 @@ func (s *Store) handle(ctx context.Context, msg jetstream.Msg, h Handler) {
 }
 
 // keepAlive tells the server every period that msg is still being worked
-// on, until stop is called, so that a long callback keeps its deadline.
+// on, until stop is called, so that no other replica is handed it.
 func keepAlive(msg jetstream.Msg, period time.Duration) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup

@@ -31,14 +31,14 @@ type fired struct {
 type recorder struct {
 	mu  sync.Mutex
 	got []fired
-	// fail, if set, decides whether a call fails.
+	// fail, if set, decides whether a call fails (set before use).
 	fail func(deadlines.Deadline) error
 }
 
 func (r *recorder) handle(_ context.Context, d deadlines.Deadline) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.got = append(r.got, fired{Deadline: d, at: time.Now()})
+	r.mu.Unlock()
 	if r.fail != nil {
 		return r.fail(d)
 	}
@@ -435,5 +435,26 @@ func TestRunReportsClosedConnection(t *testing.T) {
 		}
 	case <-time.After(wait):
 		t.Fatal("Run still running after its connection was closed")
+	}
+}
+
+// A callback that runs longer than AckWait keeps its deadline: no other
+// replica is handed it meanwhile.
+func TestLongCallbackKeepsDeadline(t *testing.T) {
+	env := natstest.Start(t)
+	opt := deadlines.Options{AckWait: time.Second}
+	r := recorder{fail: func(deadlines.Deadline) error {
+		time.Sleep(3 * opt.AckWait)
+		return nil
+	}}
+	for range 2 {
+		_, js := connect(t, env)
+		run(t, open(t, js, opt), r.handle)
+	}
+	s := open(t, env.JS, opt)
+	schedule(t, s, "slow", time.Now().Add(200*time.Millisecond), "")
+	drained(t, env.JS)
+	if got := r.calls(); len(got) != 1 {
+		t.Fatalf("called %d times, want once: %+v", len(got), got)
 	}
 }
