@@ -47,7 +47,7 @@ func TestDecide(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				d := decide(&st, tt.p, base.Add(off).UnixNano(), fmt.Sprint("e", i))
+				d := decide(&st, tt.p, base.Add(off).UnixNano(), fmt.Sprint("e", i), "")
 				var got string
 				switch {
 				case d.fire:
@@ -72,9 +72,9 @@ func TestDecideThresholdIDsAreTheWindow(t *testing.T) {
 	var st GroupState
 	p := policy{count: 2, within: int64(time.Minute)}
 	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC).UnixNano()
-	decide(&st, p, base, "old")
-	decide(&st, p, base+int64(2*time.Minute), "a")
-	d := decide(&st, p, base+int64(2*time.Minute+time.Second), "b")
+	decide(&st, p, base, "old", "")
+	decide(&st, p, base+int64(2*time.Minute), "a", "")
+	d := decide(&st, p, base+int64(2*time.Minute+time.Second), "b", "")
 	if !d.fire || strings.Join(d.ids, ",") != "a,b" {
 		t.Fatalf("got fire=%v ids=%v, want the two events inside the window", d.fire, d.ids)
 	}
@@ -115,18 +115,18 @@ func TestDecideIsIdempotentForRedeliveries(t *testing.T) {
 	p := policy{count: 2, within: int64(10 * time.Minute), dedupWindow: int64(30 * time.Minute)}
 	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC).UnixNano()
 	var st GroupState
-	if d := decide(&st, p, base, "a"); d.fire {
+	if d := decide(&st, p, base, "a", ""); d.fire {
 		t.Fatal("fired on one event")
 	}
-	if d := decide(&st, p, base, "a"); d.fire || len(st.Window) != 1 {
+	if d := decide(&st, p, base, "a", ""); d.fire || len(st.Window) != 1 {
 		t.Fatalf("a redelivered window event counted twice: %+v", st.Window)
 	}
-	first := decide(&st, p, base+int64(time.Minute), "b")
-	again := decide(&st, p, base+int64(time.Minute), "b")
+	first := decide(&st, p, base+int64(time.Minute), "b", "")
+	again := decide(&st, p, base+int64(time.Minute), "b", "")
 	if !first.fire || !again.fire || strings.Join(again.ids, ",") != "a,b" || again.count != 2 {
 		t.Fatalf("redelivered firing event: first %+v, again %+v", first, again)
 	}
-	if d := decide(&st, p, base+int64(2*time.Minute), "c"); !d.suppressed {
+	if d := decide(&st, p, base+int64(2*time.Minute), "c", ""); !d.suppressed {
 		t.Fatalf("a new event inside the dedup window was not suppressed: %+v", d)
 	}
 }
@@ -190,7 +190,7 @@ func TestDecideRedeliveries(t *testing.T) {
 					t.Fatal(err)
 				}
 				before := cloneState(st)
-				d := decide(&st, tt.p, base.Add(off).UnixNano(), dl.id)
+				d := decide(&st, tt.p, base.Add(off).UnixNano(), dl.id, "")
 				if got := outcome(d); got != dl.want {
 					t.Errorf("delivery %d of %s at +%s: got %q, want %q", i, dl.id, dl.at, got, dl.want)
 				}
@@ -216,19 +216,19 @@ func TestDecideRemembersTheLastSeenMaxEvents(t *testing.T) {
 	p := policy{dedupWindow: int64(time.Hour)}
 	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC).UnixNano()
 	var st GroupState
-	decide(&st, p, base, "alert")
+	decide(&st, p, base, "alert", "")
 	for i := range seenMax + 1 {
-		if d := decide(&st, p, base+int64(i+1), fmt.Sprint("s", i)); !d.suppressed {
+		if d := decide(&st, p, base+int64(i+1), fmt.Sprint("s", i), ""); !d.suppressed {
 			t.Fatalf("s%d: %+v", i, d)
 		}
 	}
 	if len(st.Seen) != seenMax {
 		t.Fatalf("Seen holds %d fingerprints, want %d", len(st.Seen), seenMax)
 	}
-	if d := decide(&st, p, base+2, "s1"); d.suppressed || st.Suppressed != seenMax+1 {
+	if d := decide(&st, p, base+2, "s1", ""); d.suppressed || st.Suppressed != seenMax+1 {
 		t.Fatalf("s1, %d events back, counted again: %+v, suppressed %d", seenMax, d, st.Suppressed)
 	}
-	if d := decide(&st, p, base+1, "s0"); !d.suppressed {
+	if d := decide(&st, p, base+1, "s0", ""); !d.suppressed {
 		t.Fatalf("s0, %d events back, is past the bound but was not counted: %+v", seenMax+1, d)
 	}
 }
@@ -248,4 +248,143 @@ func cloneState(s GroupState) GroupState {
 	s.Fired = slices.Clone(s.Fired)
 	s.Seen = slices.Clone(s.Seen)
 	return s
+}
+
+// A distinct threshold (docs/rules.md, Distinct counts) fires when the
+// window's events carry count distinct tuples. Each delivery is
+// "id/tuple@offset"; an id seen before is a redelivery, which must change
+// nothing and, for the firing event, fire the same alert again.
+func TestDecideDistinct(t *testing.T) {
+	min := int64(time.Minute)
+	three := policy{count: 3, within: 60 * min, distinct: true}
+	deduped := policy{count: 3, within: 60 * min, distinct: true, dedupWindow: 60 * min}
+	tests := []struct {
+		name string
+		p    policy
+		ds   []string
+		want []string // per delivery: "wait", "suppress" or "fire N distinct D (suppressed S)"
+	}{
+		{"repeats of one tuple do not count, but are the window's events", three,
+			[]string{"a/ENG@0s", "b/ENG@1m", "c/HR@2m", "d/HR@3m", "e/OPS@4m"},
+			[]string{"wait", "wait", "wait", "wait", "fire 5 distinct 3 (suppressed 0)"}},
+		{"the window slides: (t - within, t] leaves out an event exactly within old", three,
+			[]string{"a/ENG@0s", "b/HR@30m", "c/OPS@60m", "d/LEGAL@61m"},
+			[]string{"wait", "wait", "wait", "fire 3 distinct 3 (suppressed 0)"}},
+		{"the window empties after firing", three,
+			[]string{"a/ENG@0s", "b/HR@1m", "c/OPS@2m", "d/ENG@3m", "e/HR@4m", "f/OPS@5m"},
+			[]string{"wait", "wait", "fire 3 distinct 3 (suppressed 0)", "wait", "wait", "fire 3 distinct 3 (suppressed 0)"}},
+		{"with dedup, a completed window is suppressed and cleared as if it fired", deduped,
+			[]string{"a/ENG@0s", "b/HR@1m", "c/OPS@2m", "d/ENG@10m", "e/HR@11m", "f/OPS@12m",
+				"g/ENG@20m", "h/HR@21m", "i/OPS@22m", "j/ENG@70m", "k/HR@71m", "l/OPS@72m"},
+			[]string{"wait", "wait", "fire 3 distinct 3 (suppressed 0)", "wait", "wait", "suppress",
+				"wait", "wait", "suppress", "wait", "wait", "fire 3 distinct 3 (suppressed 2)"}},
+		{"a redelivered event is not counted twice", three,
+			[]string{"a/ENG@0s", "b/HR@1m", "b/HR@1m", "a/ENG@0s", "c/HR@2m", "d/OPS@3m"},
+			[]string{"wait", "wait", "wait", "wait", "wait", "fire 4 distinct 3 (suppressed 0)"}},
+		{"the firing event redelivered fires the same alert; the others change nothing", deduped,
+			[]string{"a/ENG@0s", "b/HR@1m", "c/OPS@2m", "c/OPS@2m", "b/HR@1m", "d/LEGAL@3m", "c/OPS@2m"},
+			[]string{"wait", "wait", "fire 3 distinct 3 (suppressed 0)", "fire 3 distinct 3 (suppressed 0)", "wait", "wait",
+				"fire 3 distinct 3 (suppressed 0)"}},
+		{"events of a suppressed window redelivered do not come back into the next", deduped,
+			[]string{"a/ENG@0s", "b/HR@1m", "c/OPS@2m", "d/ENG@10m", "e/HR@11m", "f/OPS@12m",
+				"d/ENG@10m", "e/HR@11m", "f/OPS@12m", "g/ENG@13m"},
+			[]string{"wait", "wait", "fire 3 distinct 3 (suppressed 0)", "wait", "wait", "suppress",
+				"wait", "wait", "wait", "wait"}},
+		{"an empty value is a tuple too", policy{count: 2, within: 60 * min, distinct: true},
+			[]string{"a/@0s", "b/ENG@1m"},
+			[]string{"wait", "fire 2 distinct 2 (suppressed 0)"}},
+	}
+	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var st GroupState
+			first := map[string]decision{}
+			for i, dl := range tt.ds {
+				idTuple, at, _ := strings.Cut(dl, "@")
+				id, tuple, _ := strings.Cut(idTuple, "/")
+				off, err := time.ParseDuration(at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				before := cloneState(st)
+				d := decide(&st, tt.p, base.Add(off).UnixNano(), id, tuple)
+				got := outcome(d)
+				if d.fire {
+					got = fmt.Sprintf("fire %d distinct %d (suppressed %d)", d.count, d.distinct, d.suppressedBefore)
+				}
+				if got != tt.want[i] {
+					t.Errorf("delivery %d (%s): got %q, want %q", i, dl, got, tt.want[i])
+				}
+				f, again := first[id]
+				if !again {
+					first[id] = d
+					continue
+				}
+				if !reflect.DeepEqual(st, before) {
+					t.Errorf("redelivery %d (%s) changed the state:\nbefore %+v\nafter  %+v", i, dl, before, st)
+				}
+				if d.fire && !reflect.DeepEqual(d, f) {
+					t.Errorf("redelivery %d (%s) fired %+v, first time %+v", i, dl, d, f)
+				}
+			}
+		})
+	}
+}
+
+// A distinct window is bounded: repeats of a tuple beyond windowMax drop
+// the oldest repeat, which leaves the distinct count exact.
+func TestDecideDistinctWindowIsBounded(t *testing.T) {
+	p := policy{count: 3, within: int64(time.Hour), distinct: true}
+	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC).UnixNano()
+	var st GroupState
+	decide(&st, p, base, "first", "HR")
+	for i := range 3 * windowMax {
+		if d := decide(&st, p, base+int64(i+1), fmt.Sprint("e", i), "ENG"); d.fire {
+			t.Fatalf("fired on two tuples at e%d: %+v", i, d)
+		}
+		if len(st.Window) > windowMax {
+			t.Fatalf("window holds %d entries, bound %d", len(st.Window), windowMax)
+		}
+	}
+	d := decide(&st, p, base+int64(time.Minute), "last", "OPS")
+	if !d.fire || d.distinct != 3 || d.count != windowMax || !slices.Contains(d.ids, "first") {
+		t.Fatalf("got fire=%v distinct=%d count=%d (first kept: %v), want 3 distinct over %d events with the only HR one",
+			d.fire, d.distinct, d.count, slices.Contains(d.ids, "first"), windowMax)
+	}
+}
+
+func TestTupleKey(t *testing.T) {
+	long := strings.Repeat("é", 40)
+	tests := []struct {
+		values []string
+		show   []string
+	}{
+		{[]string{"ENG"}, []string{"ENG"}},
+		{[]string{""}, []string{""}},
+		{[]string{"ENG", "jdoe"}, []string{"ENG", "jdoe"}},
+		{[]string{long}, []string{strings.Repeat("é", 22) + "…" + groupHash([]string{long})}},
+		{[]string{"a\x1fb"}, []string{"a b…" + groupHash([]string{"a\x1fb"})}},
+	}
+	keys := map[string]bool{}
+	for _, tt := range tests {
+		k := tupleKey(tt.values)
+		if len(k) > tupleMax {
+			t.Errorf("%q: key of %d bytes, bound %d", tt.values, len(k), tupleMax)
+		}
+		if got := TupleValues(k); !slices.Equal(got, tt.show) {
+			t.Errorf("%q: shows as %q, want %q", tt.values, got, tt.show)
+		}
+		keys[k] = true
+	}
+	// Tuples that differ only past the kept prefix, or in how their
+	// values split, have different keys.
+	for _, pair := range [][2][]string{
+		{{long + "x"}, {long + "y"}},
+		{{"a\x1fb", "c"}, {"a", "b\x1fc"}},
+		{{"ab", "c"}, {"a", "bc"}},
+	} {
+		if tupleKey(pair[0]) == tupleKey(pair[1]) {
+			t.Errorf("%q and %q have one key", pair[0], pair[1])
+		}
+	}
 }

@@ -38,7 +38,7 @@ func TestNoAlertDecision(t *testing.T) {
 		{"no state", engine.GroupState{}, false,
 			"counted toward the threshold (3 within 10m0s), or suppressed; it did not fire an alert itself, and the window it was in has moved on"},
 	} {
-		if got := noAlertDecision(r, ev, tt.st, tt.live); got != tt.want {
+		if got := noAlertDecision(engine.Match{Rule: r}, ev, tt.st, tt.live); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 	}

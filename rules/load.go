@@ -528,6 +528,13 @@ func (c *compiler) grouping(rc *ruleCheck, r *Rule, ry *ruleYAML) {
 		for _, b := range thresholdBy {
 			r.Threshold.By = append(r.Threshold.By, b.Source)
 		}
+		r.Threshold.Distinct = c.exprs(pf, t.Distinct, "threshold.distinct", &rc.errs, r)
+		if t.Distinct != nil && t.Count > MaxDistinctCount {
+			rc.at(cn, "threshold.count with distinct must be at most %d: the window keeps one entry per event, bounded by the count", MaxDistinctCount)
+		}
+		if _, dn := yamlx.Get(tn, "distinct"); dn != nil && len(t.Distinct) == 0 {
+			rc.at(dn, "threshold.distinct: give a list of expressions, such as [object(\"Space\")?.name]")
+		}
 	}
 	if d := ry.Dedup; d != nil {
 		_, dn := yamlx.Get(n, "dedup")
