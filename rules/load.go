@@ -702,7 +702,7 @@ func (c *compiler) test(pf *parsedFile, ty *testYAML, n *yaml.Node, r *Rule, opt
 	case yaml.ScalarNode:
 		k, ok := expectWords[ty.Expect.Value]
 		if !ok {
-			errs = append(errs, yamlx.At(pf.Name, &ty.Expect, "test %q: expect is alert, none, or a mapping of alerts, suppressed, severity, group, title, text, notify", t.Name))
+			errs = append(errs, yamlx.At(pf.Name, &ty.Expect, "test %q: expect is alert, none, or a mapping of alerts, suppressed, distinct, severity, group, title, text, notify", t.Name))
 			break
 		}
 		if k == 1 {
@@ -719,7 +719,7 @@ func (c *compiler) test(pf *parsedFile, ty *testYAML, n *yaml.Node, r *Rule, opt
 		if !wellTyped {
 			break
 		}
-		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Group: ey.Group, Title: ey.Title, Text: ey.Text, Notify: ey.Notify}
+		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Distinct: ey.Distinct, Group: ey.Group, Title: ey.Title, Text: ey.Text, Notify: ey.Notify}
 		if ey.Severity != nil {
 			s := alerter.Severity(*ey.Severity)
 			if s.Rank() < 0 {

@@ -121,11 +121,13 @@ type Test struct {
 type Expect struct {
 	Alerts     *int
 	Suppressed *int
-	Severity   *alerter.Severity
-	Group      map[string]string
-	Title      *string
-	Text       *string
-	Notify     []string
+	// Distinct is the first alert's distinct count (threshold.distinct).
+	Distinct *int
+	Severity *alerter.Severity
+	Group    map[string]string
+	Title    *string
+	Text     *string
+	Notify   []string
 }
 
 // Set is a compiled, immutable rule set.
@@ -216,6 +218,7 @@ type testYAML struct {
 type expectYAML struct {
 	Alerts     *int              `yaml:"alerts"`
 	Suppressed *int              `yaml:"suppressed"`
+	Distinct   *int              `yaml:"distinct"`
 	Severity   *string           `yaml:"severity"`
 	Group      map[string]string `yaml:"group"`
 	Title      *string           `yaml:"title"`
