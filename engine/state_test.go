@@ -179,34 +179,42 @@ func TestDecideRedeliveries(t *testing.T) {
 			// Out of order, within 10m of a: had a come back, this would fire.
 			{"x", "5m", "wait"}}},
 	}
-	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var st GroupState
-			first := map[string]decision{}
-			for i, dl := range tt.ds {
-				off, err := time.ParseDuration(dl.at)
-				if err != nil {
-					t.Fatal(err)
-				}
-				before := cloneState(st)
-				d := decide(&st, tt.p, base.Add(off).UnixNano(), dl.id, "")
-				if got := outcome(d); got != dl.want {
-					t.Errorf("delivery %d of %s at +%s: got %q, want %q", i, dl.id, dl.at, got, dl.want)
-				}
-				f, again := first[dl.id]
-				if !again {
-					first[dl.id] = d
-					continue
-				}
-				if !reflect.DeepEqual(st, before) {
-					t.Errorf("redelivery %d of %s changed the state:\nbefore %+v\nafter  %+v", i, dl.id, before, st)
-				}
-				if d.fire && !reflect.DeepEqual(d, f) {
-					t.Errorf("redelivery %d of %s fired %+v, first time %+v", i, dl.id, d, f)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { feed(t, tt.p, tt.ds) })
+	}
+}
+
+// feed gives decide the deliveries in order, on one group's state, and
+// checks each outcome. An id "a/ENG" is event a with the tuple ENG (for a
+// distinct threshold). A redelivery must neither change the state nor
+// count anything again, and the firing event must fire the same again.
+func feed(t *testing.T, p policy, ds []delivery) {
+	t.Helper()
+	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
+	var st GroupState
+	first := map[string]decision{}
+	for i, dl := range ds {
+		off, err := time.ParseDuration(dl.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, tuple, _ := strings.Cut(dl.id, "/")
+		before := cloneState(st)
+		d := decide(&st, p, base.Add(off).UnixNano(), id, tuple)
+		if got := outcome(d); got != dl.want {
+			t.Errorf("delivery %d of %s at +%s: got %q, want %q", i, dl.id, dl.at, got, dl.want)
+		}
+		f, again := first[id]
+		if !again {
+			first[id] = d
+			continue
+		}
+		if !reflect.DeepEqual(st, before) {
+			t.Errorf("redelivery %d of %s changed the state:\nbefore %+v\nafter  %+v", i, dl.id, before, st)
+		}
+		if d.fire && !reflect.DeepEqual(d, f) {
+			t.Errorf("redelivery %d of %s fired %+v, first time %+v", i, dl.id, d, f)
+		}
 	}
 }
 
@@ -235,6 +243,8 @@ func TestDecideRemembersTheLastSeenMaxEvents(t *testing.T) {
 
 func outcome(d decision) string {
 	switch {
+	case d.fire && d.distinct > 0:
+		return fmt.Sprintf("fire %d distinct %d (suppressed %d)", d.count, d.distinct, d.suppressedBefore)
 	case d.fire:
 		return fmt.Sprintf("fire %d (suppressed %d)", d.count, d.suppressedBefore)
 	case d.suppressed:
@@ -251,9 +261,8 @@ func cloneState(s GroupState) GroupState {
 }
 
 // A distinct threshold (docs/rules.md, Distinct counts) fires when the
-// window's events carry count distinct tuples. Each delivery is
-// "id/tuple@offset"; an id seen before is a redelivery, which must change
-// nothing and, for the firing event, fire the same alert again.
+// window's events carry count distinct tuples. Ids are "event/tuple"; an
+// event seen before is a redelivery.
 func TestDecideDistinct(t *testing.T) {
 	min := int64(time.Minute)
 	three := policy{count: 3, within: 60 * min, distinct: true}
@@ -261,73 +270,38 @@ func TestDecideDistinct(t *testing.T) {
 	tests := []struct {
 		name string
 		p    policy
-		ds   []string
-		want []string // per delivery: "wait", "suppress" or "fire N distinct D (suppressed S)"
+		ds   []delivery
 	}{
-		{"repeats of one tuple do not count, but are the window's events", three,
-			[]string{"a/ENG@0s", "b/ENG@1m", "c/HR@2m", "d/HR@3m", "e/OPS@4m"},
-			[]string{"wait", "wait", "wait", "wait", "fire 5 distinct 3 (suppressed 0)"}},
-		{"the window slides: (t - within, t] leaves out an event exactly within old", three,
-			[]string{"a/ENG@0s", "b/HR@30m", "c/OPS@60m", "d/LEGAL@61m"},
-			[]string{"wait", "wait", "wait", "fire 3 distinct 3 (suppressed 0)"}},
-		{"the window empties after firing", three,
-			[]string{"a/ENG@0s", "b/HR@1m", "c/OPS@2m", "d/ENG@3m", "e/HR@4m", "f/OPS@5m"},
-			[]string{"wait", "wait", "fire 3 distinct 3 (suppressed 0)", "wait", "wait", "fire 3 distinct 3 (suppressed 0)"}},
-		{"with dedup, a completed window is suppressed and cleared as if it fired", deduped,
-			[]string{"a/ENG@0s", "b/HR@1m", "c/OPS@2m", "d/ENG@10m", "e/HR@11m", "f/OPS@12m",
-				"g/ENG@20m", "h/HR@21m", "i/OPS@22m", "j/ENG@70m", "k/HR@71m", "l/OPS@72m"},
-			[]string{"wait", "wait", "fire 3 distinct 3 (suppressed 0)", "wait", "wait", "suppress",
-				"wait", "wait", "suppress", "wait", "wait", "fire 3 distinct 3 (suppressed 2)"}},
-		{"a redelivered event is not counted twice", three,
-			[]string{"a/ENG@0s", "b/HR@1m", "b/HR@1m", "a/ENG@0s", "c/HR@2m", "d/OPS@3m"},
-			[]string{"wait", "wait", "wait", "wait", "wait", "fire 4 distinct 3 (suppressed 0)"}},
-		{"the firing event redelivered fires the same alert; the others change nothing", deduped,
-			[]string{"a/ENG@0s", "b/HR@1m", "c/OPS@2m", "c/OPS@2m", "b/HR@1m", "d/LEGAL@3m", "c/OPS@2m"},
-			[]string{"wait", "wait", "fire 3 distinct 3 (suppressed 0)", "fire 3 distinct 3 (suppressed 0)", "wait", "wait",
-				"fire 3 distinct 3 (suppressed 0)"}},
-		{"events of a suppressed window redelivered do not come back into the next", deduped,
-			[]string{"a/ENG@0s", "b/HR@1m", "c/OPS@2m", "d/ENG@10m", "e/HR@11m", "f/OPS@12m",
-				"d/ENG@10m", "e/HR@11m", "f/OPS@12m", "g/ENG@13m"},
-			[]string{"wait", "wait", "fire 3 distinct 3 (suppressed 0)", "wait", "wait", "suppress",
-				"wait", "wait", "wait", "wait"}},
-		{"an empty value is a tuple too", policy{count: 2, within: 60 * min, distinct: true},
-			[]string{"a/@0s", "b/ENG@1m"},
-			[]string{"wait", "fire 2 distinct 2 (suppressed 0)"}},
+		{"repeats of one tuple do not count, but are the window's events", three, []delivery{
+			{"a/ENG", "0s", "wait"}, {"b/ENG", "1m", "wait"}, {"c/HR", "2m", "wait"}, {"d/HR", "3m", "wait"},
+			{"e/OPS", "4m", "fire 5 distinct 3 (suppressed 0)"}}},
+		{"the window slides: (t - within, t] leaves out an event exactly within old", three, []delivery{
+			{"a/ENG", "0s", "wait"}, {"b/HR", "30m", "wait"}, {"c/OPS", "60m", "wait"},
+			{"d/LEGAL", "61m", "fire 3 distinct 3 (suppressed 0)"}}},
+		{"the window empties after firing", three, []delivery{
+			{"a/ENG", "0s", "wait"}, {"b/HR", "1m", "wait"}, {"c/OPS", "2m", "fire 3 distinct 3 (suppressed 0)"},
+			{"d/ENG", "3m", "wait"}, {"e/HR", "4m", "wait"}, {"f/OPS", "5m", "fire 3 distinct 3 (suppressed 0)"}}},
+		{"with dedup, a completed window is suppressed and cleared as if it fired", deduped, []delivery{
+			{"a/ENG", "0s", "wait"}, {"b/HR", "1m", "wait"}, {"c/OPS", "2m", "fire 3 distinct 3 (suppressed 0)"},
+			{"d/ENG", "10m", "wait"}, {"e/HR", "11m", "wait"}, {"f/OPS", "12m", "suppress"}, {"g/ENG", "20m", "wait"},
+			{"h/HR", "21m", "wait"}, {"i/OPS", "22m", "suppress"}, {"j/ENG", "70m", "wait"}, {"k/HR", "71m", "wait"},
+			{"l/OPS", "72m", "fire 3 distinct 3 (suppressed 2)"}}},
+		{"a redelivered event is not counted twice", three, []delivery{
+			{"a/ENG", "0s", "wait"}, {"b/HR", "1m", "wait"}, {"b/HR", "1m", "wait"}, {"a/ENG", "0s", "wait"},
+			{"c/HR", "2m", "wait"}, {"d/OPS", "3m", "fire 4 distinct 3 (suppressed 0)"}}},
+		{"the firing event redelivered fires the same alert; the others change nothing", deduped, []delivery{
+			{"a/ENG", "0s", "wait"}, {"b/HR", "1m", "wait"}, {"c/OPS", "2m", "fire 3 distinct 3 (suppressed 0)"},
+			{"c/OPS", "2m", "fire 3 distinct 3 (suppressed 0)"}, {"b/HR", "1m", "wait"}, {"d/LEGAL", "3m", "wait"},
+			{"c/OPS", "2m", "fire 3 distinct 3 (suppressed 0)"}}},
+		{"events of a suppressed window redelivered do not come back into the next", deduped, []delivery{
+			{"a/ENG", "0s", "wait"}, {"b/HR", "1m", "wait"}, {"c/OPS", "2m", "fire 3 distinct 3 (suppressed 0)"},
+			{"d/ENG", "10m", "wait"}, {"e/HR", "11m", "wait"}, {"f/OPS", "12m", "suppress"}, {"d/ENG", "10m", "wait"},
+			{"e/HR", "11m", "wait"}, {"f/OPS", "12m", "wait"}, {"g/ENG", "13m", "wait"}}},
+		{"an empty value is a tuple too", policy{count: 2, within: 60 * min, distinct: true}, []delivery{
+			{"a/", "0s", "wait"}, {"b/ENG", "1m", "fire 2 distinct 2 (suppressed 0)"}}},
 	}
-	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var st GroupState
-			first := map[string]decision{}
-			for i, dl := range tt.ds {
-				idTuple, at, _ := strings.Cut(dl, "@")
-				id, tuple, _ := strings.Cut(idTuple, "/")
-				off, err := time.ParseDuration(at)
-				if err != nil {
-					t.Fatal(err)
-				}
-				before := cloneState(st)
-				d := decide(&st, tt.p, base.Add(off).UnixNano(), id, tuple)
-				got := outcome(d)
-				if d.fire {
-					got = fmt.Sprintf("fire %d distinct %d (suppressed %d)", d.count, d.distinct, d.suppressedBefore)
-				}
-				if got != tt.want[i] {
-					t.Errorf("delivery %d (%s): got %q, want %q", i, dl, got, tt.want[i])
-				}
-				f, again := first[id]
-				if !again {
-					first[id] = d
-					continue
-				}
-				if !reflect.DeepEqual(st, before) {
-					t.Errorf("redelivery %d (%s) changed the state:\nbefore %+v\nafter  %+v", i, dl, before, st)
-				}
-				if d.fire && !reflect.DeepEqual(d, f) {
-					t.Errorf("redelivery %d (%s) fired %+v, first time %+v", i, dl, d, f)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { feed(t, tt.p, tt.ds) })
 	}
 }
 
