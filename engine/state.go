@@ -105,6 +105,17 @@ func (m *MemStore) Update(_ context.Context, key string, _ time.Duration, fn fun
 	return nil
 }
 
+// Get returns a copy of the state of key, and whether there is one.
+func (m *MemStore) Get(key string) (GroupState, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, ok := m.states[key]
+	if !ok {
+		return GroupState{}, false
+	}
+	return st.clone(), true
+}
+
 // Sweep drops the states that expired before the event time t.
 func (m *MemStore) Sweep(t int64) {
 	m.mu.Lock()
