@@ -62,8 +62,11 @@ type Alert struct {
 	FiredAt    time.Time         `json:"fired_at"`
 	Count      int               `json:"count"`
 	Suppressed int64             `json:"suppressed"`
-	Event      *event.Event      `json:"event"`
-	EventIDs   []string          `json:"event_ids"`
+	// Distinct is, for a rule with threshold.distinct, how many distinct
+	// tuples of its distinct: values the window's events carried.
+	Distinct int          `json:"distinct,omitempty"`
+	Event    *event.Event `json:"event"`
+	EventIDs []string     `json:"event_ids"`
 	// Notify are the targets after routing, where routing has been done.
 	Notify []string `json:"notify,omitempty"`
 }

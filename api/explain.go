@@ -48,6 +48,11 @@ type StateView struct {
 	LastAlert  *time.Time `json:"last_alert,omitempty"`
 	Suppressed int64      `json:"suppressed_since_last_alert"`
 	InWindow   int        `json:"events_in_threshold_window"`
+	// Distinct are, for a rule with threshold.distinct, the distinct
+	// tuples of its distinct: values in the window, in the order they
+	// joined it. A tuple longer than 64 bytes shows as its beginning, "…"
+	// and a hash: the state keeps it bounded (docs/rules.md, Distinct counts).
+	Distinct [][]string `json:"distinct_in_threshold_window,omitempty"`
 	// Expires is in event time: later events of the group ignore this state.
 	Expires *time.Time `json:"expires,omitempty"`
 }

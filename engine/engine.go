@@ -126,10 +126,11 @@ type snapshot struct {
 	// direct, when and groupBy are the rules' conditions and group-by
 	// programs as evaluate runs them, parallel to rules; a condition runs
 	// direct where it is not nil.
-	direct  []direct
-	when    []program
-	groupBy [][]program
-	slots   slotPlan
+	direct   []direct
+	when     []program
+	groupBy  [][]program
+	distinct [][]program // threshold.distinct, parallel to rules
+	slots    slotPlan
 	// byField maps an indexed field to its values to the rules (indices
 	// into rules, ascending) that need that value.
 	byField []fieldIndex
@@ -169,6 +170,9 @@ func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed, slotted b
 		for _, g := range r.GroupBy {
 			progs = append(progs, g.Program)
 		}
+		for _, g := range distinctOf(r) {
+			progs = append(progs, g.Program)
+		}
 		switch {
 		case !indexed || r.When.Program == nil:
 			b.always = append(b.always, i)
@@ -197,8 +201,21 @@ func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed, slotted b
 			gs = append(gs, s.slots.rewrite(g.Program))
 		}
 		s.groupBy = append(s.groupBy, gs)
+		var ds []program
+		for _, g := range distinctOf(r) {
+			ds = append(ds, s.slots.rewrite(g.Program))
+		}
+		s.distinct = append(s.distinct, ds)
 	}
 	return s
+}
+
+// distinctOf is r's threshold.distinct, or nil.
+func distinctOf(r *rules.Rule) []rules.Expr {
+	if r.Threshold == nil {
+		return nil
+	}
+	return r.Threshold.Distinct
 }
 
 func policyOf(r *rules.Rule) policy {
@@ -206,6 +223,7 @@ func policyOf(r *rules.Rule) policy {
 	if r.Threshold != nil {
 		p.count = r.Threshold.Count
 		p.within = int64(r.Threshold.Within)
+		p.distinct = len(r.Threshold.Distinct) > 0
 	}
 	return p
 }
@@ -254,6 +272,9 @@ type Match struct {
 	index int32
 	// Group holds the values of the rule's group-by expressions.
 	Group []string
+	// Tuple is, for a rule with threshold.distinct, the event's tuple of
+	// distinct values (see TupleValues).
+	Tuple string
 }
 
 // RuleError is a rule that failed to evaluate on an event. The rule counts
@@ -288,7 +309,7 @@ func (e *Engine) evaluate(ctx context.Context, s *snapshot, ev *event.Event, lis
 	for _, i := range w.cand {
 		r, st := s.rules[i], s.stats[i]
 		st.Evaluations.Add(1)
-		if s.direct[i] == nil || len(s.groupBy[i]) > 0 {
+		if s.direct[i] == nil || len(s.groupBy[i]) > 0 || len(s.distinct[i]) > 0 {
 			// Only expr programs count: a direct condition is bounded.
 			exprlimit.Begin(w.env.Budget, ctx, e.timeout)
 		}
@@ -302,19 +323,19 @@ func (e *Engine) evaluate(ctx context.Context, s *snapshot, ev *event.Event, lis
 		}
 		m := Match{Rule: r, index: i}
 		if len(s.groupBy[i]) > 0 {
-			m.Group = make([]string, len(r.GroupBy))
-			for j, g := range r.GroupBy {
-				v, err := w.runFor(s, ev, s.groupBy[i][j])
-				if err != nil {
-					errs = append(errs, s.fail(i, fmt.Errorf("group by %s: %w", g.Source, err)))
-					m.Rule = nil
-					break
-				}
-				m.Group[j] = rules.Format(v)
-			}
-			if m.Rule == nil {
+			m.Group, err = w.values(s, ev, r.GroupBy, s.groupBy[i], "group by")
+			if err != nil {
+				errs = append(errs, s.fail(i, err))
 				continue
 			}
+		}
+		if len(s.distinct[i]) > 0 {
+			tuple, err := w.values(s, ev, r.Threshold.Distinct, s.distinct[i], "distinct")
+			if err != nil {
+				errs = append(errs, s.fail(i, err))
+				continue
+			}
+			m.Tuple = tupleKey(tuple)
 		}
 		st.Matches.Add(1)
 		st.LastMatch.Store(ev.Time.UnixNano())
@@ -333,6 +354,20 @@ func (s *snapshot) fail(i int32, err error) RuleError {
 	msg := err.Error()
 	st.lastErr.Store(&msg)
 	return RuleError{Rule: s.rules[i].ID, Err: err}
+}
+
+// values runs the programs ps, compiled from exprs, on ev, and formats
+// their values as text.
+func (w *worker) values(s *snapshot, ev *event.Event, exprs []rules.Expr, ps []program, what string) ([]string, error) {
+	out := make([]string, len(ps))
+	for j, p := range ps {
+		v, err := w.runFor(s, ev, p)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", what, exprs[j].Source, err)
+		}
+		out[j] = rules.Format(v)
+	}
+	return out, nil
 }
 
 // match runs the condition of rule i on ev.
@@ -458,7 +493,7 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 	} else {
 		ttl := time.Duration(max(p.dedupWindow, p.within))
 		err := e.store.Update(ctx, StateKey(r.ID, m.Group), ttl, func(g *GroupState) error {
-			d = decide(g, p, ev.Time.UnixNano(), ev.ID)
+			d = decide(g, p, ev.Time.UnixNano(), ev.ID, m.Tuple)
 			return nil
 		})
 		if err != nil {
@@ -490,6 +525,7 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 		FiredAt:    e.now().UTC(),
 		Count:      d.count,
 		Suppressed: d.suppressedBefore,
+		Distinct:   d.distinct,
 		Event:      ev,
 		EventIDs:   d.ids,
 	}

@@ -377,3 +377,36 @@ rules:
 		t.Errorf("stats of a: %d matches, %d alerts", st.Matches.Load(), st.Alerts.Load())
 	}
 }
+
+// A rule with threshold.distinct, through evaluation and the store: the
+// alert carries the window's events and how many distinct tuples they had.
+func TestProcessDistinct(t *testing.T) {
+	set := compile(t, `
+rules:
+  - id: exports-from-many-addresses
+    severity: high
+    when: event.action == "Findings exported"
+    threshold: {count: 3, within: 1h, by: [event.actor.name], distinct: [event.ip]}
+    title: "{{ event.actor.name }} exported from 3 addresses"
+`)
+	e := New(set, &MemStore{})
+	type in struct{ id, actor, ip string }
+	var alerts []*alerter.Alert
+	for i, x := range []in{{"a", "akumar", "10.0.0.1"}, {"b", "akumar", "10.0.0.1"}, {"c", "mchen", "10.0.0.2"},
+		{"d", "akumar", "10.0.0.2"}, {"e", "mchen", "10.0.0.3"}, {"f", "akumar", "10.0.0.3"}} {
+		v := ev(x.id, "Findings exported", x.actor, time.Duration(i)*time.Minute)
+		v.IP = x.ip
+		res, err := e.Process(t.Context(), v)
+		if err != nil || len(res.Errors) > 0 {
+			t.Fatal(err, res.Errors)
+		}
+		alerts = append(alerts, res.Alerts...)
+	}
+	if len(alerts) != 1 {
+		t.Fatalf("%d alerts, want 1 (akumar's third address)", len(alerts))
+	}
+	a := alerts[0]
+	if a.Distinct != 3 || a.Count != 4 || strings.Join(a.EventIDs, ",") != "a,b,d,f" || a.Group["event.actor.name"] != "akumar" {
+		t.Fatalf("alert: distinct %d, count %d, events %v, group %v", a.Distinct, a.Count, a.EventIDs, a.Group)
+	}
+}

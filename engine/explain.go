@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/alerter/alerter/event"
-	"github.com/alerter/alerter/rules"
 )
 
 // Outcome is what a group's state says became of one matching event.
@@ -39,11 +38,11 @@ type Verdict struct {
 	InWindow int
 }
 
-// Explain tells what r's windows made of ev, a match of r, given its
-// group's state as stored now (nil: none). It asks decide, the function
+// Explain tells what the windows of m's rule made of ev, whose match m
+// is, given its group's state as stored now (nil: none). It asks decide, the function
 // evaluation runs, on a copy of the state with ev forgotten, so it writes
 // nothing and cannot disagree with evaluation about the windows.
-func Explain(r *rules.Rule, ev *event.Event, st *GroupState) Verdict {
+func Explain(m Match, ev *event.Event, st *GroupState) Verdict {
 	var cp GroupState
 	if st != nil {
 		cp = st.clone()
@@ -64,12 +63,28 @@ func Explain(r *rules.Rule, ev *event.Event, st *GroupState) Verdict {
 	// whose window moved on: decide tells which, the event taken anew.
 	fp := fingerprint(ev.ID)
 	cp.Seen = slices.DeleteFunc(cp.Seen, func(s uint64) bool { return s == fp })
-	if d := decide(&cp, policyOf(r), ev.Time.UnixNano(), ev.ID); d.suppressed {
+	if d := decide(&cp, policyOf(m.Rule), ev.Time.UnixNano(), ev.ID, m.Tuple); d.suppressed {
 		v.Outcome = Suppressed
 		return v
 	}
 	v.Outcome = Forgotten
 	return v
+}
+
+// DistinctValues are the distinct tuples of a distinct threshold's window,
+// in the order they joined it, each as TupleValues shows it.
+func (s *GroupState) DistinctValues() [][]string {
+	var keys []string
+	for _, e := range s.Window {
+		if !slices.Contains(keys, e.Tuple) {
+			keys = append(keys, e.Tuple)
+		}
+	}
+	out := make([][]string, len(keys))
+	for i, k := range keys {
+		out[i] = TupleValues(k)
+	}
+	return out
 }
 
 // clone is a copy of s that shares nothing with it.

@@ -72,7 +72,7 @@ func TestExplain(t *testing.T) {
 				st = &GroupState{}
 				for _, h := range tt.history {
 					id, tm := parse(h)
-					decide(st, policyOf(r), tm.UnixNano(), id)
+					decide(st, policyOf(r), tm.UnixNano(), id, "")
 				}
 			}
 			var before GroupState
@@ -80,7 +80,7 @@ func TestExplain(t *testing.T) {
 				before = st.clone()
 			}
 			id, tm := parse(tt.explain)
-			v := Explain(r, &event.Event{ID: id, Time: tm}, st)
+			v := Explain(Match{Rule: r}, &event.Event{ID: id, Time: tm}, st)
 			got := string(v.Outcome)
 			if v.InWindow > 0 {
 				got += fmt.Sprintf(", %d in window", v.InWindow)

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/alerter/alerter/event"
@@ -20,6 +22,38 @@ func StateKey(rule string, group []string) string {
 // the same whenever that event is evaluated again.
 func AlertID(rule string, group []string, eventID string, t time.Time) string {
 	return alertID(rule+":"+groupHash(group), eventID, t)
+}
+
+// tupleMax bounds the bytes of a tuple as a window entry keeps it.
+const tupleMax = 64
+
+// tupleKey is how a window entry keeps the values of a rule's distinct
+// expressions for one event. Two tuples count as one when their keys are
+// equal. Short tuples are kept as their values, joined by a unit separator
+// (\x1f), so that explain shows them; a longer one, or one whose values
+// hold a separator, as a prefix of its values and a hash of all of them,
+// marked by a leading record separator (\x1e), which keeps the state
+// bounded and still tells tuples apart (64 bits of hash). TupleValues
+// reads a key back for display.
+func tupleKey(values []string) string {
+	joined := strings.Join(values, "\x1f")
+	if len(joined) <= tupleMax && !slices.ContainsFunc(values, func(v string) bool {
+		return strings.ContainsAny(v, "\x1e\x1f")
+	}) {
+		return joined
+	}
+	prefix := strings.NewReplacer("\x1e", " ", "\x1f", " ").Replace(joined)
+	prefix = strings.ToValidUTF8(prefix[:min(len(prefix), tupleMax-20)], "")
+	return "\x1e" + prefix + "…" + groupHash(values)
+}
+
+// TupleValues is the tuple a tupleKey was made from, for display: its
+// values, or for a long tuple, their beginning followed by "…" and a hash.
+func TupleValues(key string) []string {
+	if rest, ok := strings.CutPrefix(key, "\x1e"); ok {
+		return []string{rest}
+	}
+	return strings.Split(key, "\x1f")
 }
 
 // Candidates are the enabled rules the index offers ev to, in rule-set

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/alerter/alerter/rules"
 )
 
 // GroupState is what the engine remembers of one group of one rule.
@@ -32,6 +34,9 @@ type GroupState struct {
 	// FiredSuppressed is the suppressed count the last alert carried, so
 	// that its re-fire on redelivery carries the same.
 	FiredSuppressed int64 `json:"fs,omitempty"`
+	// FiredDistinct is the distinct count the last alert carried, for the
+	// same reason.
+	FiredDistinct int `json:"fd,omitempty"`
 	// Seen holds fingerprints of the last events this group counted that
 	// Window and Fired no longer name: suppressed ones, ones that left the
 	// window unfired, those of earlier alerts. Oldest first, at most
@@ -44,6 +49,9 @@ type GroupState struct {
 type Entry struct {
 	Time int64  `json:"t"`
 	ID   string `json:"i"`
+	// Tuple is, for a rule with threshold.distinct, the event's tuple of
+	// distinct values as tupleKey makes it: bounded in size.
+	Tuple string `json:"d,omitempty"`
 }
 
 // Empty reports whether the state holds nothing worth keeping.
@@ -97,6 +105,17 @@ func (m *MemStore) Update(_ context.Context, key string, _ time.Duration, fn fun
 	return nil
 }
 
+// Get returns a copy of the state of key, and whether there is one.
+func (m *MemStore) Get(key string) (GroupState, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, ok := m.states[key]
+	if !ok {
+		return GroupState{}, false
+	}
+	return st.clone(), true
+}
+
 // Sweep drops the states that expired before the event time t.
 func (m *MemStore) Sweep(t int64) {
 	m.mu.Lock()
@@ -120,6 +139,8 @@ type policy struct {
 	dedupWindow int64 // 0: no dedup
 	count       int   // 0: no threshold
 	within      int64
+	// distinct: count is of distinct tuples rather than of events.
+	distinct bool
 }
 
 // decision is the outcome of one match.
@@ -131,6 +152,8 @@ type decision struct {
 	// suppressedBefore is the number of matches suppressed in the group
 	// since its previous alert, carried by the alert that fires.
 	suppressedBefore int64
+	// distinct is, for a distinct threshold, the distinct tuples among ids.
+	distinct int
 }
 
 // seenMax bounds Seen. JetStream redelivers a message whose ack did not
@@ -140,28 +163,34 @@ type decision struct {
 // other events of its group counted in between, for 64 bytes of state.
 const seenMax = 8
 
-// decide applies one matching event at time t to a group's state. It is a
-// pure function of its inputs, so the window semantics are tested without
-// clocks or stores:
+// decide applies one matching event at time t, whose tuple of distinct
+// values is tuple ("" for a rule without threshold.distinct), to a group's
+// state. It is a pure function of its inputs, so the window semantics are
+// tested without clocks or stores:
 //  1. A match less than the dedup window after the group's last alert is
 //     suppressed: counted, not alerted, not counted toward a threshold.
 //  2. Otherwise, without a threshold an alert fires at once; with one, the
 //     event joins the window (t-within, t], and when that holds count
 //     events an alert fires and they leave the window.
 //
+// A distinct threshold (docs/rules.md, Distinct counts) differs in two
+// ways: the window completes when its events carry count distinct tuples,
+// and the dedup window suppresses completed windows rather than matches,
+// so events keep joining the window while it runs.
+//
 // A redelivered event (the same id again) leaves the state as it is: the
 // event that fired the last alert fires it again, identical, since the
 // process may have died before the alert was stored; any other event the
 // state remembers (see Seen) decides nothing.
-func decide(st *GroupState, p policy, t int64, id string) decision {
+func decide(st *GroupState, p policy, t int64, id, tuple string) decision {
 	if n := len(st.Fired); n > 0 && st.Fired[n-1] == id {
-		return decision{fire: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
+		return decision{fire: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed, distinct: st.FiredDistinct}
 	}
 	fp := fingerprint(id)
 	if st.holds(id, fp) {
 		return decision{}
 	}
-	if p.dedupWindow > 0 && st.Alerted && abs(t-st.LastAlert) < p.dedupWindow {
+	if !p.distinct && st.deduped(p, t) {
 		st.Suppressed++
 		st.remember(fp)
 		st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
@@ -181,18 +210,26 @@ func decide(st *GroupState, p policy, t int64, id string) decision {
 			st.remember(fingerprint(e.ID))
 		}
 	}
-	st.Window = insert(kept, Entry{Time: t, ID: id})
+	st.Window = insert(kept, Entry{Time: t, ID: id, Tuple: tuple})
+	if p.distinct {
+		st.bound()
+	}
 	var in []Entry
 	for _, e := range st.Window {
 		if e.Time > lo && e.Time <= t {
 			in = append(in, e)
 		}
 	}
-	if len(in) < p.count {
+	d := decision{count: len(in)}
+	reached := len(in) >= p.count
+	if p.distinct {
+		d.distinct = distinctTuples(in)
+		reached = d.distinct >= p.count
+	}
+	if !reached {
 		st.Expires = max(st.Expires, st.Window[len(st.Window)-1].Time+p.within)
 		return decision{}
 	}
-	d := decision{count: len(in)}
 	for _, e := range in {
 		d.ids = append(d.ids, e.ID)
 	}
@@ -204,7 +241,56 @@ func decide(st *GroupState, p policy, t int64, id string) decision {
 		}
 	}
 	st.Window = rest
+	if p.distinct && st.deduped(p, t) {
+		// The completed window is suppressed as one would-be alert, and
+		// its events are cleared as if it had fired.
+		for _, id := range d.ids {
+			st.remember(fingerprint(id))
+		}
+		st.Suppressed++
+		st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
+		return decision{suppressed: true}
+	}
 	return fire(st, p, t, d)
+}
+
+// deduped reports whether t falls within the dedup window of the group's
+// last alert, either side of it.
+func (s *GroupState) deduped(p policy, t int64) bool {
+	return p.dedupWindow > 0 && s.Alerted && abs(t-s.LastAlert) < p.dedupWindow
+}
+
+// distinctTuples counts the distinct tuples of the entries.
+func distinctTuples(in []Entry) int {
+	tuples := make([]string, len(in))
+	for i, e := range in {
+		tuples[i] = e.Tuple
+	}
+	slices.Sort(tuples)
+	return len(slices.Compact(tuples))
+}
+
+// windowMax bounds a distinct window. Before it completes, it holds fewer
+// than count (at most rules.MaxDistinctCount) distinct tuples, so beyond
+// that it only grows by repeats of the same tuples: the oldest repeat is
+// dropped, which leaves the distinct count as it was, since the newer
+// entry of its tuple stays in the window longer.
+const windowMax = 2 * rules.MaxDistinctCount
+
+// bound drops entries beyond windowMax: the oldest repeated tuple, or else
+// the oldest entry.
+func (s *GroupState) bound() {
+	for len(s.Window) > windowMax {
+		drop := 0
+		for i, e := range s.Window {
+			if slices.ContainsFunc(s.Window[i+1:], func(l Entry) bool { return l.Tuple == e.Tuple }) {
+				drop = i
+				break
+			}
+		}
+		s.remember(fingerprint(s.Window[drop].ID))
+		s.Window = slices.Delete(s.Window, drop, drop+1)
+	}
 }
 
 func fire(st *GroupState, p policy, t int64, d decision) decision {
@@ -217,6 +303,7 @@ func fire(st *GroupState, p policy, t int64, d decision) decision {
 	}
 	st.Fired = append(st.Fired[:0], d.ids...)
 	st.FiredSuppressed = st.Suppressed
+	st.FiredDistinct = d.distinct
 	st.Suppressed = 0
 	if !st.Alerted || t > st.LastAlert {
 		st.LastAlert = t

@@ -47,7 +47,7 @@ func TestDecide(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				d := decide(&st, tt.p, base.Add(off).UnixNano(), fmt.Sprint("e", i))
+				d := decide(&st, tt.p, base.Add(off).UnixNano(), fmt.Sprint("e", i), "")
 				var got string
 				switch {
 				case d.fire:
@@ -72,9 +72,9 @@ func TestDecideThresholdIDsAreTheWindow(t *testing.T) {
 	var st GroupState
 	p := policy{count: 2, within: int64(time.Minute)}
 	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC).UnixNano()
-	decide(&st, p, base, "old")
-	decide(&st, p, base+int64(2*time.Minute), "a")
-	d := decide(&st, p, base+int64(2*time.Minute+time.Second), "b")
+	decide(&st, p, base, "old", "")
+	decide(&st, p, base+int64(2*time.Minute), "a", "")
+	d := decide(&st, p, base+int64(2*time.Minute+time.Second), "b", "")
 	if !d.fire || strings.Join(d.ids, ",") != "a,b" {
 		t.Fatalf("got fire=%v ids=%v, want the two events inside the window", d.fire, d.ids)
 	}
@@ -115,18 +115,18 @@ func TestDecideIsIdempotentForRedeliveries(t *testing.T) {
 	p := policy{count: 2, within: int64(10 * time.Minute), dedupWindow: int64(30 * time.Minute)}
 	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC).UnixNano()
 	var st GroupState
-	if d := decide(&st, p, base, "a"); d.fire {
+	if d := decide(&st, p, base, "a", ""); d.fire {
 		t.Fatal("fired on one event")
 	}
-	if d := decide(&st, p, base, "a"); d.fire || len(st.Window) != 1 {
+	if d := decide(&st, p, base, "a", ""); d.fire || len(st.Window) != 1 {
 		t.Fatalf("a redelivered window event counted twice: %+v", st.Window)
 	}
-	first := decide(&st, p, base+int64(time.Minute), "b")
-	again := decide(&st, p, base+int64(time.Minute), "b")
+	first := decide(&st, p, base+int64(time.Minute), "b", "")
+	again := decide(&st, p, base+int64(time.Minute), "b", "")
 	if !first.fire || !again.fire || strings.Join(again.ids, ",") != "a,b" || again.count != 2 {
 		t.Fatalf("redelivered firing event: first %+v, again %+v", first, again)
 	}
-	if d := decide(&st, p, base+int64(2*time.Minute), "c"); !d.suppressed {
+	if d := decide(&st, p, base+int64(2*time.Minute), "c", ""); !d.suppressed {
 		t.Fatalf("a new event inside the dedup window was not suppressed: %+v", d)
 	}
 }
@@ -179,34 +179,42 @@ func TestDecideRedeliveries(t *testing.T) {
 			// Out of order, within 10m of a: had a come back, this would fire.
 			{"x", "5m", "wait"}}},
 	}
-	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var st GroupState
-			first := map[string]decision{}
-			for i, dl := range tt.ds {
-				off, err := time.ParseDuration(dl.at)
-				if err != nil {
-					t.Fatal(err)
-				}
-				before := cloneState(st)
-				d := decide(&st, tt.p, base.Add(off).UnixNano(), dl.id)
-				if got := outcome(d); got != dl.want {
-					t.Errorf("delivery %d of %s at +%s: got %q, want %q", i, dl.id, dl.at, got, dl.want)
-				}
-				f, again := first[dl.id]
-				if !again {
-					first[dl.id] = d
-					continue
-				}
-				if !reflect.DeepEqual(st, before) {
-					t.Errorf("redelivery %d of %s changed the state:\nbefore %+v\nafter  %+v", i, dl.id, before, st)
-				}
-				if d.fire && !reflect.DeepEqual(d, f) {
-					t.Errorf("redelivery %d of %s fired %+v, first time %+v", i, dl.id, d, f)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { feed(t, tt.p, tt.ds) })
+	}
+}
+
+// feed gives decide the deliveries in order, on one group's state, and
+// checks each outcome. An id "a/ENG" is event a with the tuple ENG (for a
+// distinct threshold). A redelivery must neither change the state nor
+// count anything again, and the firing event must fire the same again.
+func feed(t *testing.T, p policy, ds []delivery) {
+	t.Helper()
+	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
+	var st GroupState
+	first := map[string]decision{}
+	for i, dl := range ds {
+		off, err := time.ParseDuration(dl.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, tuple, _ := strings.Cut(dl.id, "/")
+		before := cloneState(st)
+		d := decide(&st, p, base.Add(off).UnixNano(), id, tuple)
+		if got := outcome(d); got != dl.want {
+			t.Errorf("delivery %d of %s at +%s: got %q, want %q", i, dl.id, dl.at, got, dl.want)
+		}
+		f, again := first[id]
+		if !again {
+			first[id] = d
+			continue
+		}
+		if !reflect.DeepEqual(st, before) {
+			t.Errorf("redelivery %d of %s changed the state:\nbefore %+v\nafter  %+v", i, dl.id, before, st)
+		}
+		if d.fire && !reflect.DeepEqual(d, f) {
+			t.Errorf("redelivery %d of %s fired %+v, first time %+v", i, dl.id, d, f)
+		}
 	}
 }
 
@@ -216,25 +224,27 @@ func TestDecideRemembersTheLastSeenMaxEvents(t *testing.T) {
 	p := policy{dedupWindow: int64(time.Hour)}
 	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC).UnixNano()
 	var st GroupState
-	decide(&st, p, base, "alert")
+	decide(&st, p, base, "alert", "")
 	for i := range seenMax + 1 {
-		if d := decide(&st, p, base+int64(i+1), fmt.Sprint("s", i)); !d.suppressed {
+		if d := decide(&st, p, base+int64(i+1), fmt.Sprint("s", i), ""); !d.suppressed {
 			t.Fatalf("s%d: %+v", i, d)
 		}
 	}
 	if len(st.Seen) != seenMax {
 		t.Fatalf("Seen holds %d fingerprints, want %d", len(st.Seen), seenMax)
 	}
-	if d := decide(&st, p, base+2, "s1"); d.suppressed || st.Suppressed != seenMax+1 {
+	if d := decide(&st, p, base+2, "s1", ""); d.suppressed || st.Suppressed != seenMax+1 {
 		t.Fatalf("s1, %d events back, counted again: %+v, suppressed %d", seenMax, d, st.Suppressed)
 	}
-	if d := decide(&st, p, base+1, "s0"); !d.suppressed {
+	if d := decide(&st, p, base+1, "s0", ""); !d.suppressed {
 		t.Fatalf("s0, %d events back, is past the bound but was not counted: %+v", seenMax+1, d)
 	}
 }
 
 func outcome(d decision) string {
 	switch {
+	case d.fire && d.distinct > 0:
+		return fmt.Sprintf("fire %d distinct %d (suppressed %d)", d.count, d.distinct, d.suppressedBefore)
 	case d.fire:
 		return fmt.Sprintf("fire %d (suppressed %d)", d.count, d.suppressedBefore)
 	case d.suppressed:
@@ -248,4 +258,107 @@ func cloneState(s GroupState) GroupState {
 	s.Fired = slices.Clone(s.Fired)
 	s.Seen = slices.Clone(s.Seen)
 	return s
+}
+
+// A distinct threshold (docs/rules.md, Distinct counts) fires when the
+// window's events carry count distinct tuples. Ids are "event/tuple"; an
+// event seen before is a redelivery.
+func TestDecideDistinct(t *testing.T) {
+	min := int64(time.Minute)
+	three := policy{count: 3, within: 60 * min, distinct: true}
+	deduped := policy{count: 3, within: 60 * min, distinct: true, dedupWindow: 60 * min}
+	tests := []struct {
+		name string
+		p    policy
+		ds   []delivery
+	}{
+		{"repeats of one tuple do not count, but are the window's events", three, []delivery{
+			{"a/ENG", "0s", "wait"}, {"b/ENG", "1m", "wait"}, {"c/HR", "2m", "wait"}, {"d/HR", "3m", "wait"},
+			{"e/OPS", "4m", "fire 5 distinct 3 (suppressed 0)"}}},
+		{"the window slides: (t - within, t] leaves out an event exactly within old", three, []delivery{
+			{"a/ENG", "0s", "wait"}, {"b/HR", "30m", "wait"}, {"c/OPS", "60m", "wait"},
+			{"d/LEGAL", "61m", "fire 3 distinct 3 (suppressed 0)"}}},
+		{"the window empties after firing", three, []delivery{
+			{"a/ENG", "0s", "wait"}, {"b/HR", "1m", "wait"}, {"c/OPS", "2m", "fire 3 distinct 3 (suppressed 0)"},
+			{"d/ENG", "3m", "wait"}, {"e/HR", "4m", "wait"}, {"f/OPS", "5m", "fire 3 distinct 3 (suppressed 0)"}}},
+		{"with dedup, a completed window is suppressed and cleared as if it fired", deduped, []delivery{
+			{"a/ENG", "0s", "wait"}, {"b/HR", "1m", "wait"}, {"c/OPS", "2m", "fire 3 distinct 3 (suppressed 0)"},
+			{"d/ENG", "10m", "wait"}, {"e/HR", "11m", "wait"}, {"f/OPS", "12m", "suppress"}, {"g/ENG", "20m", "wait"},
+			{"h/HR", "21m", "wait"}, {"i/OPS", "22m", "suppress"}, {"j/ENG", "70m", "wait"}, {"k/HR", "71m", "wait"},
+			{"l/OPS", "72m", "fire 3 distinct 3 (suppressed 2)"}}},
+		{"a redelivered event is not counted twice", three, []delivery{
+			{"a/ENG", "0s", "wait"}, {"b/HR", "1m", "wait"}, {"b/HR", "1m", "wait"}, {"a/ENG", "0s", "wait"},
+			{"c/HR", "2m", "wait"}, {"d/OPS", "3m", "fire 4 distinct 3 (suppressed 0)"}}},
+		{"the firing event redelivered fires the same alert; the others change nothing", deduped, []delivery{
+			{"a/ENG", "0s", "wait"}, {"b/HR", "1m", "wait"}, {"c/OPS", "2m", "fire 3 distinct 3 (suppressed 0)"},
+			{"c/OPS", "2m", "fire 3 distinct 3 (suppressed 0)"}, {"b/HR", "1m", "wait"}, {"d/LEGAL", "3m", "wait"},
+			{"c/OPS", "2m", "fire 3 distinct 3 (suppressed 0)"}}},
+		{"events of a suppressed window redelivered do not come back into the next", deduped, []delivery{
+			{"a/ENG", "0s", "wait"}, {"b/HR", "1m", "wait"}, {"c/OPS", "2m", "fire 3 distinct 3 (suppressed 0)"},
+			{"d/ENG", "10m", "wait"}, {"e/HR", "11m", "wait"}, {"f/OPS", "12m", "suppress"}, {"d/ENG", "10m", "wait"},
+			{"e/HR", "11m", "wait"}, {"f/OPS", "12m", "wait"}, {"g/ENG", "13m", "wait"}}},
+		{"an empty value is a tuple too", policy{count: 2, within: 60 * min, distinct: true}, []delivery{
+			{"a/", "0s", "wait"}, {"b/ENG", "1m", "fire 2 distinct 2 (suppressed 0)"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { feed(t, tt.p, tt.ds) })
+	}
+}
+
+// A distinct window is bounded: repeats of a tuple beyond windowMax drop
+// the oldest repeat, which leaves the distinct count exact.
+func TestDecideDistinctWindowIsBounded(t *testing.T) {
+	p := policy{count: 3, within: int64(time.Hour), distinct: true}
+	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC).UnixNano()
+	var st GroupState
+	decide(&st, p, base, "first", "HR")
+	for i := range 3 * windowMax {
+		if d := decide(&st, p, base+int64(i+1), fmt.Sprint("e", i), "ENG"); d.fire {
+			t.Fatalf("fired on two tuples at e%d: %+v", i, d)
+		}
+		if len(st.Window) > windowMax {
+			t.Fatalf("window holds %d entries, bound %d", len(st.Window), windowMax)
+		}
+	}
+	d := decide(&st, p, base+int64(time.Minute), "last", "OPS")
+	if !d.fire || d.distinct != 3 || d.count != windowMax || !slices.Contains(d.ids, "first") {
+		t.Fatalf("got fire=%v distinct=%d count=%d (first kept: %v), want 3 distinct over %d events with the only HR one",
+			d.fire, d.distinct, d.count, slices.Contains(d.ids, "first"), windowMax)
+	}
+}
+
+func TestTupleKey(t *testing.T) {
+	long := strings.Repeat("é", 40)
+	tests := []struct {
+		values []string
+		show   []string
+	}{
+		{[]string{"ENG"}, []string{"ENG"}},
+		{[]string{""}, []string{""}},
+		{[]string{"ENG", "jdoe"}, []string{"ENG", "jdoe"}},
+		{[]string{long}, []string{strings.Repeat("é", 22) + "…" + groupHash([]string{long})}},
+		{[]string{"a\x1fb"}, []string{"a b…" + groupHash([]string{"a\x1fb"})}},
+	}
+	keys := map[string]bool{}
+	for _, tt := range tests {
+		k := tupleKey(tt.values)
+		if len(k) > tupleMax {
+			t.Errorf("%q: key of %d bytes, bound %d", tt.values, len(k), tupleMax)
+		}
+		if got := TupleValues(k); !slices.Equal(got, tt.show) {
+			t.Errorf("%q: shows as %q, want %q", tt.values, got, tt.show)
+		}
+		keys[k] = true
+	}
+	// Tuples that differ only past the kept prefix, or in how their
+	// values split, have different keys.
+	for _, pair := range [][2][]string{
+		{{long + "x"}, {long + "y"}},
+		{{"a\x1fb", "c"}, {"a", "b\x1fc"}},
+		{{"ab", "c"}, {"a", "bc"}},
+	} {
+		if tupleKey(pair[0]) == tupleKey(pair[1]) {
+			t.Errorf("%q and %q have one key", pair[0], pair[1])
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -163,6 +164,9 @@ func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 	live = err == nil && live
 	if live {
 		v := &api.StateView{Alerted: st.Alerted, Suppressed: st.Suppressed, InWindow: len(st.Window)}
+		if r.Threshold != nil && len(r.Threshold.Distinct) > 0 {
+			v.Distinct = st.DistinctValues()
+		}
 		if st.Alerted {
 			t := time.Unix(0, st.LastAlert).UTC()
 			v.LastAlert = &t
@@ -176,7 +180,7 @@ func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 	id := engine.AlertID(r.ID, m.Group, ev.ID, ev.Time)
 	data, _, err := h.Alerts.Alert(ctx, id)
 	if err != nil {
-		rx.Decision = noAlertDecision(r, ev, st, live)
+		rx.Decision = noAlertDecision(m, ev, st, live)
 		return
 	}
 	var a alerter.Alert
@@ -190,16 +194,20 @@ func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 
 // noAlertDecision says why a matching event fired no alert, as far as the
 // group's state as stored now (if live) tells.
-func noAlertDecision(r *rules.Rule, ev *event.Event, st engine.GroupState, live bool) string {
+func noAlertDecision(m engine.Match, ev *event.Event, st engine.GroupState, live bool) string {
+	r := m.Rule
 	var state *engine.GroupState
 	if live {
 		state = &st
 	}
-	v := engine.Explain(r, ev, state)
+	v := engine.Explain(m, ev, state)
 	at := v.LastAlert.Format(time.RFC3339)
 	switch {
 	case v.Outcome == engine.Fired:
 		return fmt.Sprintf("it made the group's last alert fire, at %s; that alert is not stored (yet, or any more)", at)
+	case v.Outcome == engine.Counted && r.Threshold != nil && len(r.Threshold.Distinct) > 0:
+		return fmt.Sprintf("counted toward the threshold: the group's window holds %d events with %d distinct values of %s, of the %d distinct within %s it needs",
+			v.InWindow, len(st.DistinctValues()), strings.Join(sources(r.Threshold.Distinct), ", "), r.Threshold.Count, r.Threshold.Within)
 	case v.Outcome == engine.Counted && r.Threshold != nil:
 		return fmt.Sprintf("counted toward the threshold: %d of the %d events within %s it needs are in the group's window", v.InWindow, r.Threshold.Count, r.Threshold.Within)
 	case v.Outcome == engine.Suppressed:
@@ -213,6 +221,15 @@ func noAlertDecision(r *rules.Rule, ev *event.Event, st engine.GroupState, live 
 		return fmt.Sprintf("suppressed: the group alerted less than %s from it", r.Dedup.Window)
 	}
 	return "matched, but no alert is stored for it (still being evaluated, or older than the ALERTS stream keeps)"
+}
+
+// sources are the expressions' sources.
+func sources(exprs []rules.Expr) []string {
+	out := make([]string, len(exprs))
+	for i, e := range exprs {
+		out[i] = e.Source
+	}
+	return out
 }
 
 // findEvent reads EVENTS from `within` ago for the event whose id is id.

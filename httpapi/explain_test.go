@@ -38,8 +38,28 @@ func TestNoAlertDecision(t *testing.T) {
 		{"no state", engine.GroupState{}, false,
 			"counted toward the threshold (3 within 10m0s), or suppressed; it did not fire an alert itself, and the window it was in has moved on"},
 	} {
-		if got := noAlertDecision(r, ev, tt.st, tt.live); got != tt.want {
+		if got := noAlertDecision(engine.Match{Rule: r}, ev, tt.st, tt.live); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// For a distinct threshold, the decision names the distinct values the
+// group's window holds.
+func TestNoAlertDecisionDistinct(t *testing.T) {
+	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(`rules:
+  - {id: d, severity: low, when: "true", threshold: {count: 3, within: 1h, distinct: [event.ip]}}
+`)}}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &event.Event{ID: "e2", Time: time.Date(2024, 5, 14, 10, 5, 0, 0, time.UTC)}
+	st := engine.GroupState{Window: []engine.Entry{{ID: "e1", Tuple: "10.0.0.1"}, {ID: "e2", Tuple: "10.0.0.1"}, {ID: "e3", Tuple: "10.0.0.2"}}}
+	want := "counted toward the threshold: the group's window holds 3 events with 2 distinct values of event.ip, of the 3 distinct within 1h0m0s it needs"
+	if got := noAlertDecision(engine.Match{Rule: set.Rules[0], Tuple: "10.0.0.1"}, ev, st, true); got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	if got := st.DistinctValues(); len(got) != 2 || got[0][0] != "10.0.0.1" || got[1][0] != "10.0.0.2" {
+		t.Errorf("distinct values %q", got)
 	}
 }

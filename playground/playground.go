@@ -145,6 +145,10 @@ type EvalResult struct {
 	Errors     []string         `json:"errors"`
 	// Notifications are what each alert's targets would be sent.
 	Notifications []Notification `json:"notifications"`
+	// Distinct maps each matching rule with threshold.distinct to the
+	// distinct values its group's window holds after this event (empty
+	// once the window fired or was suppressed).
+	Distinct map[string][][]string `json:"distinct,omitempty"`
 }
 
 // Notification is what one target would be sent for an alert: a subject
@@ -234,7 +238,8 @@ func (s *Playground) Evaluate(ctx context.Context, cfg *config.Config, req Reque
 	}
 	lists, route := s.liveLists(cfg, set), set.Router(cfg.Routes)
 	var clock time.Time
-	eng := engine.New(set, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
+	store := &engine.MemStore{}
+	eng := engine.New(set, store, engine.WithClock(func() time.Time { return clock }))
 	for i := range evs {
 		if stopped(ctx, &resp) {
 			return resp
@@ -245,7 +250,9 @@ func (s *Playground) Evaluate(ctx context.Context, cfg *config.Config, req Reque
 		if bt != nil && !bt.count(ev, res, err) {
 			continue
 		}
-		resp.Results = append(resp.Results, s.evalResult(cfg, ev, res, err, route))
+		r := s.evalResult(cfg, ev, res, err, route)
+		r.Distinct = distinctWindows(store, res.Matches)
+		resp.Results = append(resp.Results, r)
 	}
 	if bt != nil {
 		bt.Running = s.runningAlerts(ctx, cfg, set, evs)
@@ -255,6 +262,23 @@ func (s *Playground) Evaluate(ctx context.Context, cfg *config.Config, req Reque
 	}
 	resp.OK = true
 	return resp
+}
+
+// distinctWindows are the distinct values in the windows of the matches'
+// groups whose rules count distinct values, as store holds them now.
+func distinctWindows(store *engine.MemStore, matches []engine.Match) map[string][][]string {
+	var out map[string][][]string
+	for _, m := range matches {
+		if m.Rule.Threshold == nil || len(m.Rule.Threshold.Distinct) == 0 {
+			continue
+		}
+		if out == nil {
+			out = map[string][][]string{}
+		}
+		st, _ := store.Get(engine.StateKey(m.Rule.ID, m.Group))
+		out[m.Rule.ID] = nonNil(st.DistinctValues())
+	}
+	return out
 }
 
 // stopped tells whether ctx ended, and if so, says why in resp: the rules

@@ -67,3 +67,31 @@ func TestOneBacktestAtATime(t *testing.T) {
 	}
 	<-s.backtest
 }
+
+// The playground shows, after each event, the distinct values in the
+// window of each matching rule that counts them, and the alert's count.
+func TestEvaluateShowsDistinctValues(t *testing.T) {
+	s, cfg := New(fixed{&rules.Set{}}, nil, builtin.Notifiers()), config.Default(builtin.Plugins())
+	ev := func(id, ip, at string) string {
+		return fmt.Sprintf(`{"id":%q,"time":%q,"action":"Global setting changed","actor":{"name":"zoe"},"ip":%q}`, id, at, ip)
+	}
+	req := Request{
+		Rule: "id: try\nseverity: low\nwhen: 'true'\nthreshold: {count: 2, within: 1h, distinct: [event.ip]}\n",
+		Events: strings.Join([]string{ev("a", "10.0.0.1", "2024-05-14T10:00:00Z"), ev("b", "10.0.0.1", "2024-05-14T10:01:00Z"),
+			ev("c", "10.0.0.2", "2024-05-14T10:02:00Z")}, "\n"),
+	}
+	out := s.Evaluate(t.Context(), cfg, req)
+	if !out.OK || len(out.Results) != 3 {
+		t.Fatalf("%+v", out)
+	}
+	var got []string
+	for _, r := range out.Results {
+		got = append(got, fmt.Sprint(r.Distinct["try"]))
+	}
+	if want := "[[10.0.0.1]] [[10.0.0.1]] []"; strings.Join(got, " ") != want {
+		t.Errorf("distinct values after each event: %s, want %s", strings.Join(got, " "), want)
+	}
+	if a := out.Results[2].Alerts; len(a) != 1 || a[0].Distinct != 2 || a[0].Count != 3 {
+		t.Errorf("alerts of the third event: %+v", a)
+	}
+}

@@ -528,6 +528,13 @@ func (c *compiler) grouping(rc *ruleCheck, r *Rule, ry *ruleYAML) {
 		for _, b := range thresholdBy {
 			r.Threshold.By = append(r.Threshold.By, b.Source)
 		}
+		r.Threshold.Distinct = c.exprs(pf, t.Distinct, "threshold.distinct", &rc.errs, r)
+		if t.Distinct != nil && t.Count > MaxDistinctCount {
+			rc.at(cn, "threshold.count with distinct must be at most %d: the window keeps one entry per event, bounded by the count", MaxDistinctCount)
+		}
+		if _, dn := yamlx.Get(tn, "distinct"); dn != nil && len(t.Distinct) == 0 {
+			rc.at(dn, "threshold.distinct: give a list of expressions, such as [object(\"Space\")?.name]")
+		}
 	}
 	if d := ry.Dedup; d != nil {
 		_, dn := yamlx.Get(n, "dedup")
@@ -695,7 +702,7 @@ func (c *compiler) test(pf *parsedFile, ty *testYAML, n *yaml.Node, r *Rule, opt
 	case yaml.ScalarNode:
 		k, ok := expectWords[ty.Expect.Value]
 		if !ok {
-			errs = append(errs, yamlx.At(pf.Name, &ty.Expect, "test %q: expect is alert, none, or a mapping of alerts, suppressed, severity, group, title, text, notify", t.Name))
+			errs = append(errs, yamlx.At(pf.Name, &ty.Expect, "test %q: expect is alert, none, or a mapping of alerts, suppressed, distinct, severity, group, title, text, notify", t.Name))
 			break
 		}
 		if k == 1 {
@@ -712,7 +719,7 @@ func (c *compiler) test(pf *parsedFile, ty *testYAML, n *yaml.Node, r *Rule, opt
 		if !wellTyped {
 			break
 		}
-		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Group: ey.Group, Title: ey.Title, Text: ey.Text, Notify: ey.Notify}
+		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Distinct: ey.Distinct, Group: ey.Group, Title: ey.Title, Text: ey.Text, Notify: ey.Notify}
 		if ey.Severity != nil {
 			s := alerter.Severity(*ey.Severity)
 			if s.Rank() < 0 {

@@ -160,6 +160,24 @@ rules:
     threshold: {count: 2, within: 1m, by: [event.ip]}
     dedup: {by: [event.actor.name], window: 1m}
 `, []string{`7:17: dedup.by and threshold.by differ; a rule has one grouping: give by: in one of them (the other inherits it) or the same list in both`}},
+		{"distinct: each entry an expression that type-checks", `
+rules:
+  - id: r1
+    severity: low
+    when: "true"
+    threshold: {count: 5, within: 1h, distinct: [event.nope, {a: b}]}
+`, []string{
+			`6:56: threshold.distinct: type event has no field nope`,
+			`6:62: threshold.distinct: each entry is an expression such as event.actor.name`,
+		}},
+		{"distinct: an empty list, a count over the bound", `
+rules:
+  - {id: r1, severity: low, when: "true", threshold: {count: 5, within: 1h, distinct: []}}
+  - {id: r2, severity: low, when: "true", threshold: {count: 101, within: 1h, distinct: [event.actor.name]}}
+`, []string{
+			`3:87: threshold.distinct: give a list of expressions, such as [object("Space")?.name]`,
+			`4:62: threshold.count with distinct must be at most 100: the window keeps one entry per event, bounded by the count`,
+		}},
 		{"test without expect and with a bad expect word", `
 rules:
   - id: r1
@@ -170,7 +188,7 @@ rules:
       - {name: b, event: {}, expect: maybe}
 `, []string{
 			`7:9: test "a" has no expect: (alert, none, or a mapping)`,
-			`8:38: test "b": expect is alert, none, or a mapping of alerts, suppressed, severity, group, title, text, notify`,
+			`8:38: test "b": expect is alert, none, or a mapping of alerts, suppressed, distinct, severity, group, title, text, notify`,
 		}},
 		{"type error", `
 rules:
@@ -206,6 +224,33 @@ rules:
 				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+func TestLoadDistinct(t *testing.T) {
+	set, err := Compile([]File{{Name: "t.yaml", Data: []byte(`rules:
+  - id: exports
+    severity: high
+    when: event.action == "Space exported"
+    threshold:
+      count: 5
+      within: 1h
+      by: [event.actor.name]
+      distinct: ['object("Space")?.name', event.ip]
+`)}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := set.Rule("exports").Threshold
+	var got []string
+	for _, d := range th.Distinct {
+		got = append(got, d.Source)
+		if d.Program == nil {
+			t.Errorf("%s: not compiled", d.Source)
+		}
+	}
+	if strings.Join(got, "|") != `object("Space")?.name|event.ip` || th.Count != 5 || th.Within != time.Hour {
+		t.Fatalf("threshold: %+v", th)
 	}
 }
 

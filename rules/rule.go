@@ -59,12 +59,21 @@ type Rule struct {
 	UsesRaw bool
 }
 
-// Threshold fires when Count matching events fall within Within.
+// Threshold fires when Count matching events fall within Within, or, with
+// Distinct, when the events within Within carry Count distinct tuples of
+// the Distinct expressions' values (docs/rules.md, Distinct counts).
 type Threshold struct {
 	Count  int
 	Within time.Duration
 	By     []string
+	// Distinct are the expressions whose values' tuples are counted.
+	Distinct []Expr
 }
+
+// MaxDistinctCount is the largest threshold.count of a rule with distinct:
+// the engine keeps the window's entries, bounded by twice the count, in
+// the group's state.
+const MaxDistinctCount = 100
 
 // Dedup suppresses further alerts of a group for Window after one fired.
 type Dedup struct {
@@ -112,11 +121,13 @@ type Test struct {
 type Expect struct {
 	Alerts     *int
 	Suppressed *int
-	Severity   *alerter.Severity
-	Group      map[string]string
-	Title      *string
-	Text       *string
-	Notify     []string
+	// Distinct is the first alert's distinct count (threshold.distinct).
+	Distinct *int
+	Severity *alerter.Severity
+	Group    map[string]string
+	Title    *string
+	Text     *string
+	Notify   []string
 }
 
 // Set is a compiled, immutable rule set.
@@ -185,9 +196,10 @@ type ruleYAML struct {
 }
 
 type thresholdYAML struct {
-	Count  int         `yaml:"count"`
-	Within yaml.Node   `yaml:"within"`
-	By     []yaml.Node `yaml:"by"`
+	Count    int         `yaml:"count"`
+	Within   yaml.Node   `yaml:"within"`
+	By       []yaml.Node `yaml:"by"`
+	Distinct []yaml.Node `yaml:"distinct"`
 }
 
 type dedupYAML struct {
@@ -206,6 +218,7 @@ type testYAML struct {
 type expectYAML struct {
 	Alerts     *int              `yaml:"alerts"`
 	Suppressed *int              `yaml:"suppressed"`
+	Distinct   *int              `yaml:"distinct"`
 	Severity   *string           `yaml:"severity"`
 	Group      map[string]string `yaml:"group"`
 	Title      *string           `yaml:"title"`

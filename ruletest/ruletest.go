@@ -107,12 +107,15 @@ func check(x rules.Expect, o outcome, r *rules.Rule, route alerter.Router) error
 	if x.Suppressed != nil && o.suppressed != *x.Suppressed {
 		fail("expected %d suppressed, got %d", *x.Suppressed, o.suppressed)
 	}
-	needAlert := x.Severity != nil || x.Group != nil || x.Title != nil || x.Text != nil || x.Notify != nil
+	needAlert := x.Severity != nil || x.Group != nil || x.Title != nil || x.Text != nil || x.Notify != nil || x.Distinct != nil
 	if needAlert && len(o.alerts) == 0 {
-		fail("expected an alert to check severity, group, title, text or notify on, got none (%s)", o.why())
+		fail("expected an alert to check severity, group, title, text, notify or distinct on, got none (%s)", o.why())
 	}
 	if needAlert && len(o.alerts) > 0 {
 		a := o.alerts[0] // the first alert is the one checked
+		if x.Distinct != nil && a.Distinct != *x.Distinct {
+			fail("distinct: expected %d, got %d", *x.Distinct, a.Distinct)
+		}
 		if x.Severity != nil && a.Severity != *x.Severity {
 			fail("severity: expected %s, got %s", *x.Severity, a.Severity)
 		}

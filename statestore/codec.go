@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 
 	"github.com/alerter/alerter/engine"
 )
@@ -24,10 +26,16 @@ import (
 // varint) and the Seen fingerprints: uvarint count, then 8 big-endian bytes
 // each (they are hash values, for which varints would be longer). Older
 // versions still decode, with the newer fields zero.
+//
+// Version 4 appends what a distinct threshold keeps (docs/rules.md,
+// Distinct counts): FiredDistinct (uvarint), then the window entries'
+// tuples: uvarint count, either zero (no entry has one: every other rule)
+// or the window's length, then each as uvarint length + bytes.
 const (
 	codecV1 = 1
 	codecV2 = 2
 	codecV3 = 3
+	codecV4 = 4
 )
 
 const flagAlerted = 1
@@ -39,7 +47,7 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	if st.Alerted {
 		flags |= flagAlerted
 	}
-	dst = append(dst, codecV3, flags)
+	dst = append(dst, codecV4, flags)
 	dst = binary.AppendVarint(dst, st.LastAlert)
 	dst = binary.AppendVarint(dst, st.Suppressed)
 	dst = binary.AppendVarint(dst, st.Expires-st.LastAlert)
@@ -61,6 +69,15 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	for _, fp := range st.Seen {
 		dst = binary.BigEndian.AppendUint64(dst, fp)
 	}
+	dst = binary.AppendUvarint(dst, uint64(st.FiredDistinct))
+	if !slices.ContainsFunc(st.Window, func(e engine.Entry) bool { return e.Tuple != "" }) {
+		return binary.AppendUvarint(dst, 0)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(st.Window)))
+	for _, e := range st.Window {
+		dst = binary.AppendUvarint(dst, uint64(len(e.Tuple)))
+		dst = append(dst, e.Tuple...)
+	}
 	return dst
 }
 
@@ -69,7 +86,7 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	if len(b) < 2 {
 		return st, fmt.Errorf("%w: %d bytes", errCorruptState, len(b))
 	}
-	if b[0] < codecV1 || b[0] > codecV3 {
+	if b[0] < codecV1 || b[0] > codecV4 {
 		return st, fmt.Errorf("%w: unknown version %d", errCorruptState, b[0])
 	}
 	st.Alerted = b[1]&flagAlerted != 0
@@ -115,6 +132,9 @@ func decodeState(b []byte) (engine.GroupState, error) {
 			}
 		}
 	}
+	if b[0] >= codecV4 {
+		d.tuples(&st)
+	}
 	if d.err == nil && len(d.b) > 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", errCorruptState, len(d.b))
 	}
@@ -122,6 +142,25 @@ func decodeState(b []byte) (engine.GroupState, error) {
 		return engine.GroupState{}, d.err
 	}
 	return st, nil
+}
+
+// tuples reads version 4's FiredDistinct and the window's tuples.
+func (d *decoder) tuples(st *engine.GroupState) {
+	fd := d.uvarint()
+	if d.err == nil && fd > math.MaxInt32 {
+		d.err = fmt.Errorf("%w: distinct count %d", errCorruptState, fd)
+	}
+	st.FiredDistinct = int(fd)
+	n := d.uvarint()
+	if d.err == nil && n != 0 && n != uint64(len(st.Window)) {
+		d.err = fmt.Errorf("%w: %d tuples for a window of %d", errCorruptState, n, len(st.Window))
+	}
+	for i := range int(n) {
+		if d.err != nil {
+			return
+		}
+		st.Window[i].Tuple = d.str()
+	}
 }
 
 // decoder reads varints, remembering the first error so that decodeState

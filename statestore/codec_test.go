@@ -20,6 +20,9 @@ func TestCodecRoundTrip(t *testing.T) {
 		{LastAlert: math.MinInt64, Expires: math.MaxInt64, Suppressed: math.MaxInt64},
 		{LastAlert: math.MaxInt64, Expires: math.MinInt64, Suppressed: -1},
 		{Alerted: true, LastAlert: t0, Suppressed: 2, FiredSuppressed: 5, Fired: []string{"f"}, Seen: []uint64{0, 1, math.MaxUint64, 0xdeadbeef}},
+		// A distinct threshold's window: tuples, one of them empty.
+		{Window: []engine.Entry{{Time: t0, ID: "a", Tuple: "ENG"}, {Time: t0 + 1, ID: "b", Tuple: ""}, {Time: t0 + 2, ID: "c", Tuple: "\x1eHR…0123456789abcdef"}},
+			Alerted: true, LastAlert: t0 - 1, Fired: []string{"x", "y"}, FiredDistinct: 2, Expires: t0 + 3600e9},
 	}
 	for _, st := range states {
 		b := encodeState(nil, &st)
@@ -45,6 +48,8 @@ func TestCodecCorrupt(t *testing.T) {
 		{1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, // huge window count
 		{1, 0, 0x80},                         // unterminated varint
 		{3, 0, 0, 0, 0, 0, 0, 0, 2, 1, 2, 3}, // two fingerprints in 3 bytes
+		{4, 0, 0, 0, 0, 1, 0, 1, 'a', 0, 0, 0, 0, 2, 1, 'x', 1, 'y'}, // two tuples for a window of one
+		{4, 0, 0, 0, 0, 1, 0, 1, 'a', 0, 0, 0, 0, 1, 5, 'x'},         // truncated tuple
 	}
 	for _, b := range bad {
 		if _, err := decodeState(b); !errors.Is(err, errCorruptState) {
@@ -57,6 +62,7 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add(encodeState(nil, &engine.GroupState{Alerted: true, LastAlert: 7, Window: []engine.Entry{{Time: 1, ID: "x"}}}))
 	f.Add([]byte{1, 0})
 	f.Add(encodeState(nil, &engine.GroupState{FiredSuppressed: 3, Seen: []uint64{42, 7}, Fired: []string{"a"}}))
+	f.Add(encodeState(nil, &engine.GroupState{FiredDistinct: 2, Window: []engine.Entry{{Time: 1, ID: "x", Tuple: "ENG"}, {Time: 2, ID: "y"}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := decodeState(b)
 		if err != nil {
@@ -76,6 +82,14 @@ func TestCodecOlderVersions(t *testing.T) {
 	st, err := decodeState(v2)
 	if err != nil || !st.Alerted || st.LastAlert != 7 || st.Suppressed != 3 || len(st.Fired) != 1 || st.Fired[0] != "e1" || st.Seen != nil {
 		t.Errorf("v2: %+v, %v", st, err)
+	}
+	// A threshold window of one event (a at 5) as version 3 wrote it,
+	// before distinct thresholds: its entry has no tuple.
+	v3 := []byte{3, 0, 0, 0, 20, 1, 10, 1, 'a', 0, 0, 0}
+	st, err = decodeState(v3)
+	want := engine.GroupState{Expires: 10, Window: []engine.Entry{{Time: 5, ID: "a"}}}
+	if err != nil || !equalState(st, want) {
+		t.Errorf("v3: %+v, %v; want %+v", st, err, want)
 	}
 	v1 := []byte{1, 0, 0, 2, 0, 0}
 	if st, err := decodeState(v1); err != nil || st.Suppressed != 1 {

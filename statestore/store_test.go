@@ -128,7 +128,7 @@ func TestStateStoreSemantics(t *testing.T) {
 func equalState(a, b engine.GroupState) bool {
 	if a.Alerted != b.Alerted || a.LastAlert != b.LastAlert || a.Suppressed != b.Suppressed ||
 		a.Expires != b.Expires || len(a.Window) != len(b.Window) ||
-		a.FiredSuppressed != b.FiredSuppressed || !slices.Equal(a.Seen, b.Seen) || !slices.Equal(a.Fired, b.Fired) {
+		a.FiredSuppressed != b.FiredSuppressed || a.FiredDistinct != b.FiredDistinct || !slices.Equal(a.Seen, b.Seen) || !slices.Equal(a.Fired, b.Fired) {
 		return false
 	}
 	for i := range a.Window {

@@ -96,6 +96,9 @@ func explainCmd(ctx context.Context, args []string, s stdio) int {
 		}
 		if st := r.State; st != nil {
 			fmt.Fprintf(s.out, "  state: alerted=%v suppressed since=%d in window=%d\n", st.Alerted, st.Suppressed, st.InWindow)
+			if len(st.Distinct) > 0 {
+				fmt.Fprintf(s.out, "  distinct in window: %s\n", safe(tuples(st.Distinct)))
+			}
 		}
 		if a := r.Alert; a != nil {
 			for t, o := range a.Deliveries {
@@ -178,4 +181,17 @@ func findEvents(ctx context.Context, c *api.Client, words string, s stdio) int {
 		fmt.Fprintln(s.out, "(more are older: add words to narrow the search)")
 	}
 	return 0
+}
+
+// tuples shows a window's distinct tuples: values, or (a, b) for tuples of
+// several values.
+func tuples(ts [][]string) string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = strings.Join(t, ", ")
+		if len(t) > 1 {
+			out[i] = "(" + out[i] + ")"
+		}
+	}
+	return strings.Join(out, ", ")
 }

@@ -12,6 +12,7 @@ function facts(a) {
     ['Rule', [h('a', { href: href('rules#rule-' + a.rule) }, a.rule), a.name ? ` (${a.name})` : '']],
     ['Group', groupText(a.group) || h('span', { class: 'empty' }, 'none: the rule has one group')],
     ['Count', `${a.count} event${a.count === 1 ? '' : 's'} made it fire`],
+    ...(a.distinct ? [['Distinct', `${a.distinct} distinct values among them (threshold.distinct)`]] : []),
     ['Suppressed', `${a.suppressed} matching event${a.suppressed === 1 ? ' was' : 's were'} suppressed in this group since its previous alert`],
     ['Time', [time(a.time), ' (the firing event)']],
     ['Fired at', time(a.fired_at)],

@@ -51,6 +51,10 @@ function stateText(st) {
   else parts.push('not alerted yet');
   parts.push(`${st.suppressed_since_last_alert} suppressed since`);
   parts.push(`${st.events_in_threshold_window} in the threshold window`);
+  if (st.distinct_in_threshold_window) {
+    const tuples = st.distinct_in_threshold_window.map((t) => (t.length > 1 ? `(${t.join(', ')})` : t[0]));
+    parts.push(`distinct in the window: ${tuples.join(', ')}`);
+  }
   if (st.expires) parts.push(['it affects events up to ', time(st.expires), ' (event time)']);
   return parts.map((p, i) => [i ? '; ' : '', p]);
 }

@@ -200,6 +200,8 @@ function eventResult(r, n) {
     h('h3', null, eventTitle(r, n)),
     h('p', null, h('strong', null, verdict(r)[0]), verdict(r)[1]),
     r.errors.length ? h('div', { class: 'error' }, h('ul', null, r.errors.map((e) => h('li', null, e)))) : null,
+    Object.entries(r.distinct ?? {}).map(([rule, tuples]) => h('p', null, `Distinct values in the window of ${rule} after it: `,
+      tuples.length ? tuples.map((t) => (t.length > 1 ? `(${t.join(', ')})` : t[0])).join(', ') : 'none (it fired or was suppressed, and emptied)')),
     r.alerts.map((a) => alertCard(a, (r.notifications ?? []).filter((n) => n.alert === a.id))),
     eventFields(r.event));
 }
@@ -208,6 +210,7 @@ function alertCard(a, notifications) {
   const facts = [
     ['Group', groupText(a.group) || 'none (one group)'],
     ['Count', a.count],
+    ...(a.distinct ? [['Distinct', a.distinct]] : []),
     ['Suppressed before it', a.suppressed],
     ['Labels', Object.entries(a.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || 'none'],
     ['Dedup key', h('code', null, a.dedup_key)],
