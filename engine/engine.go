@@ -129,7 +129,7 @@ type snapshot struct {
 	direct   []direct
 	when     []program
 	groupBy  [][]program
-	distinct [][]program // threshold.distinct, parallel to rules
+	distinct [][]program // threshold.distinct or new_value.of, parallel to rules
 	slots    slotPlan
 	// byField maps an indexed field to its values to the rules (indices
 	// into rules, ascending) that need that value.
@@ -210,12 +210,16 @@ func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed, slotted b
 	return s
 }
 
-// distinctOf is r's threshold.distinct, or nil.
+// distinctOf are the expressions whose tuple of values a match carries
+// (Match.Tuple): r's threshold.distinct or new_value.of, or nil.
 func distinctOf(r *rules.Rule) []rules.Expr {
-	if r.Threshold == nil {
-		return nil
+	switch {
+	case r.NewValue != nil:
+		return r.NewValue.Of
+	case r.Threshold != nil:
+		return r.Threshold.Distinct
 	}
-	return r.Threshold.Distinct
+	return nil
 }
 
 func policyOf(r *rules.Rule) policy {
@@ -224,6 +228,11 @@ func policyOf(r *rules.Rule) policy {
 		p.count = r.Threshold.Count
 		p.within = int64(r.Threshold.Within)
 		p.distinct = len(r.Threshold.Distinct) > 0
+	}
+	if nv := r.NewValue; nv != nil {
+		p.history = int64(nv.History)
+		p.learning = int64(nv.Learning)
+		p.maxValues = nv.MaxValues
 	}
 	return p
 }
@@ -272,8 +281,8 @@ type Match struct {
 	index int32
 	// Group holds the values of the rule's group-by expressions.
 	Group []string
-	// Tuple is, for a rule with threshold.distinct, the event's tuple of
-	// distinct values (see TupleValues).
+	// Tuple is, for a rule with threshold.distinct or new_value, the
+	// event's tuple of those values (see TupleValues).
 	Tuple string
 }
 
@@ -330,7 +339,11 @@ func (e *Engine) evaluate(ctx context.Context, s *snapshot, ev *event.Event, lis
 			}
 		}
 		if len(s.distinct[i]) > 0 {
-			tuple, err := w.values(s, ev, r.Threshold.Distinct, s.distinct[i], "distinct")
+			what := "distinct"
+			if r.NewValue != nil {
+				what = "new_value.of"
+			}
+			tuple, err := w.values(s, ev, distinctOf(r), s.distinct[i], what)
 			if err != nil {
 				errs = append(errs, s.fail(i, err))
 				continue
@@ -488,9 +501,15 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 	hash := groupHash(m.Group)
 	dedupKey := r.ID + ":" + hash
 	var d decision
-	if !r.Stateful() {
+	switch {
+	case !r.Stateful():
 		d = decision{fire: true, count: 1, ids: []string{ev.ID}}
-	} else {
+	case r.NewValue != nil:
+		var err error
+		if d, err = e.decideNew(ctx, r.ID, m, p, ev); err != nil {
+			return nil, false, err
+		}
+	default:
 		ttl := time.Duration(max(p.dedupWindow, p.within))
 		err := e.store.Update(ctx, StateKey(r.ID, m.Group), ttl, func(g *GroupState) error {
 			d = decide(g, p, ev.Time.UnixNano(), ev.ID, m.Tuple)
@@ -551,6 +570,32 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 		return a, false, s.fail(m.index, err)
 	}
 	return a, false, nil
+}
+
+// decideNew runs the stateful stage of a new_value rule: the rule's
+// learning start, then the group's remembered tuples.
+func (e *Engine) decideNew(ctx context.Context, rule string, m Match, p policy, ev *event.Event) (decision, error) {
+	t := ev.Time.UnixNano()
+	var since int64
+	// The learning start is kept while the rule exists (ttl 0): once it
+	// expired, learning would start again.
+	err := e.store.Update(ctx, LearningKey(rule), 0, func(g *GroupState) error {
+		since = g.learn(t)
+		return nil
+	})
+	if err != nil {
+		return decision{}, fmt.Errorf("update learning start: %w", err)
+	}
+	var d decision
+	ttl := time.Duration(max(p.dedupWindow, p.history))
+	err = e.store.Update(ctx, StateKey(rule, m.Group), ttl, func(g *GroupState) error {
+		d = decideNew(g, p, t, ev.ID, m.Tuple, since)
+		return nil
+	})
+	if err != nil {
+		return decision{}, fmt.Errorf("update group state: %w", err)
+	}
+	return d, nil
 }
 
 // Run implements rules.Runner.
