@@ -58,9 +58,9 @@ func Explain(m Match, ev *event.Event, st *GroupState) Verdict {
 	if cp.Alerted || len(cp.Fired) > 0 {
 		v.LastAlert = time.Unix(0, cp.LastAlert).UTC()
 	}
-	i := slices.IndexFunc(cp.Values, func(v Value) bool { return v.Tuple == m.Tuple })
-	if m.Rule.NewValue != nil && i >= 0 {
-		v.LastSeen = time.Unix(0, cp.Values[i].Last).UTC()
+	last, remembered := cp.LastSeen(m.Tuple)
+	if m.Rule.NewValue != nil {
+		v.LastSeen = last
 	}
 	switch {
 	case slices.Contains(cp.Fired, ev.ID):
@@ -70,7 +70,7 @@ func Explain(m Match, ev *event.Event, st *GroupState) Verdict {
 		// The tuple's last-seen time moved on to this event, so deciding
 		// again cannot tell whether it was new: only an alert tells.
 		v.Outcome = Forgotten
-		if i >= 0 {
+		if remembered {
 			v.Outcome = Remembered
 		}
 		return v
@@ -104,6 +104,16 @@ func (s *GroupState) DistinctValues() [][]string {
 		out[i] = TupleValues(k)
 	}
 	return out
+}
+
+// LastSeen is the time a new_value rule's group last saw the tuple (a
+// tupleKey), and whether it remembers the tuple.
+func (s *GroupState) LastSeen(tuple string) (time.Time, bool) {
+	i := slices.IndexFunc(s.Values, func(v Value) bool { return v.Tuple == tuple })
+	if i < 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, s.Values[i].Last).UTC(), true
 }
 
 // clone is a copy of s that shares nothing with it.
