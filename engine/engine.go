@@ -44,6 +44,11 @@ type Engine struct {
 	// timeout is how long one rule may take on one event.
 	timeout time.Duration
 
+	// learned maps a new_value rule's id to a learning start read from the
+	// store (int64), so that events after learning ends need no write of
+	// the rule-level key (see decideNew).
+	learned sync.Map
+
 	mu    sync.Mutex // serializes Swap
 	stats map[string]*RuleStats
 	// noIndex runs every rule on every event, which tests and benchmarks
@@ -576,15 +581,9 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 // learning start, then the group's remembered tuples.
 func (e *Engine) decideNew(ctx context.Context, rule string, m Match, p policy, ev *event.Event) (decision, error) {
 	t := ev.Time.UnixNano()
-	var since int64
-	// The learning start is kept while the rule exists (ttl 0): once it
-	// expired, learning would start again.
-	err := e.store.Update(ctx, LearningKey(rule), 0, func(g *GroupState) error {
-		since = g.learn(t)
-		return nil
-	})
+	since, err := e.learningStart(ctx, rule, p, t)
 	if err != nil {
-		return decision{}, fmt.Errorf("update learning start: %w", err)
+		return decision{}, err
 	}
 	var d decision
 	ttl := time.Duration(max(p.dedupWindow, p.history))
@@ -596,6 +595,29 @@ func (e *Engine) decideNew(ctx context.Context, rule string, m Match, p policy, 
 		return decision{}, fmt.Errorf("update group state: %w", err)
 	}
 	return d, nil
+}
+
+// learningStart is the learning start of new_value rule rule for an event
+// at t, which it records if earlier. The start only moves back, so once t
+// is past a start this engine read plus the learning window, learning is
+// over whatever other replicas recorded since, and the key is not
+// written again: after learning, a match costs no write but its group's.
+func (e *Engine) learningStart(ctx context.Context, rule string, p policy, t int64) (int64, error) {
+	if v, ok := e.learned.Load(rule); ok && t >= v.(int64)+p.learning {
+		return v.(int64), nil
+	}
+	var since int64
+	// The learning start is kept while the rule exists (ttl 0): once it
+	// expired, learning would start again.
+	err := e.store.Update(ctx, LearningKey(rule), 0, func(g *GroupState) error {
+		since = g.learn(t)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("update learning start: %w", err)
+	}
+	e.learned.Store(rule, since)
+	return since, nil
 }
 
 // Run implements rules.Runner.

@@ -451,3 +451,35 @@ rules:
 		t.Fatalf("learning start %+v, %v; want %d", st, ok, t0.UnixNano())
 	}
 }
+
+// countingStore is a MemStore that counts the updates of each key.
+type countingStore struct {
+	MemStore
+	updates map[string]int
+}
+
+func (c *countingStore) Update(ctx context.Context, key string, ttl time.Duration, fn func(*GroupState) error) error {
+	c.updates[key]++
+	return c.MemStore.Update(ctx, key, ttl, fn)
+}
+
+// Once an event is past the learning window, the rule-level learning key
+// is not written again: a match then costs its group's write alone.
+func TestNewValueLearningKeyIsNotWrittenAfterLearning(t *testing.T) {
+	set := compile(t, `
+rules:
+  - {id: nv, severity: low, when: "true", new_value: {of: [event.ip], by: [event.actor.name], history: 30d, learning: 1h}}
+`)
+	store := &countingStore{updates: map[string]int{}}
+	e := New(set, store)
+	for i, at := range []time.Duration{0, 30 * time.Minute, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour} {
+		if _, err := e.Process(t.Context(), ev(fmt.Sprint("e", i), "x", "mchen", at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// e0 and e1 are within the learning hour; from e2 on the start read
+	// then tells that learning is over.
+	if n := store.updates[LearningKey("nv")]; n != 2 {
+		t.Errorf("learning key written %d times, want 2", n)
+	}
+}
