@@ -53,6 +53,11 @@ type StateView struct {
 	// joined it. A tuple longer than 64 bytes shows as its beginning, "…"
 	// and a hash: the state keeps it bounded (docs/rules.md, Distinct counts).
 	Distinct [][]string `json:"distinct_in_threshold_window,omitempty"`
+	// ValueLastSeen is, for a new_value rule, when the group last saw the
+	// event's tuple of new_value.of values; Remembered is how many tuples
+	// the group remembers (docs/rules.md, First-seen values).
+	ValueLastSeen *time.Time `json:"value_last_seen,omitempty"`
+	Remembered    int        `json:"values_remembered,omitempty"`
 	// Expires is in event time: later events of the group ignore this state.
 	Expires *time.Time `json:"expires,omitempty"`
 }

@@ -44,6 +44,11 @@ type Engine struct {
 	// timeout is how long one rule may take on one event.
 	timeout time.Duration
 
+	// learned maps a new_value rule's id to a learning start read from the
+	// store (int64), so that events after learning ends need no write of
+	// the rule-level key (see decideNew).
+	learned sync.Map
+
 	mu    sync.Mutex // serializes Swap
 	stats map[string]*RuleStats
 	// noIndex runs every rule on every event, which tests and benchmarks
@@ -129,7 +134,7 @@ type snapshot struct {
 	direct   []direct
 	when     []program
 	groupBy  [][]program
-	distinct [][]program // threshold.distinct, parallel to rules
+	distinct [][]program // threshold.distinct or new_value.of, parallel to rules
 	slots    slotPlan
 	// byField maps an indexed field to its values to the rules (indices
 	// into rules, ascending) that need that value.
@@ -210,12 +215,16 @@ func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed, slotted b
 	return s
 }
 
-// distinctOf is r's threshold.distinct, or nil.
+// distinctOf are the expressions whose tuple of values a match carries
+// (Match.Tuple): r's threshold.distinct or new_value.of, or nil.
 func distinctOf(r *rules.Rule) []rules.Expr {
-	if r.Threshold == nil {
-		return nil
+	switch {
+	case r.NewValue != nil:
+		return r.NewValue.Of
+	case r.Threshold != nil:
+		return r.Threshold.Distinct
 	}
-	return r.Threshold.Distinct
+	return nil
 }
 
 func policyOf(r *rules.Rule) policy {
@@ -224,6 +233,11 @@ func policyOf(r *rules.Rule) policy {
 		p.count = r.Threshold.Count
 		p.within = int64(r.Threshold.Within)
 		p.distinct = len(r.Threshold.Distinct) > 0
+	}
+	if nv := r.NewValue; nv != nil {
+		p.history = int64(nv.History)
+		p.learning = int64(nv.Learning)
+		p.maxValues = nv.MaxValues
 	}
 	return p
 }
@@ -272,8 +286,8 @@ type Match struct {
 	index int32
 	// Group holds the values of the rule's group-by expressions.
 	Group []string
-	// Tuple is, for a rule with threshold.distinct, the event's tuple of
-	// distinct values (see TupleValues).
+	// Tuple is, for a rule with threshold.distinct or new_value, the
+	// event's tuple of those values (see TupleValues).
 	Tuple string
 }
 
@@ -330,7 +344,11 @@ func (e *Engine) evaluate(ctx context.Context, s *snapshot, ev *event.Event, lis
 			}
 		}
 		if len(s.distinct[i]) > 0 {
-			tuple, err := w.values(s, ev, r.Threshold.Distinct, s.distinct[i], "distinct")
+			what := "distinct"
+			if r.NewValue != nil {
+				what = "new_value.of"
+			}
+			tuple, err := w.values(s, ev, distinctOf(r), s.distinct[i], what)
 			if err != nil {
 				errs = append(errs, s.fail(i, err))
 				continue
@@ -488,9 +506,15 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 	hash := groupHash(m.Group)
 	dedupKey := r.ID + ":" + hash
 	var d decision
-	if !r.Stateful() {
+	switch {
+	case !r.Stateful():
 		d = decision{fire: true, count: 1, ids: []string{ev.ID}}
-	} else {
+	case r.NewValue != nil:
+		var err error
+		if d, err = e.decideNew(ctx, r.ID, m, p, ev); err != nil {
+			return nil, false, err
+		}
+	default:
 		ttl := time.Duration(max(p.dedupWindow, p.within))
 		err := e.store.Update(ctx, StateKey(r.ID, m.Group), ttl, func(g *GroupState) error {
 			d = decide(g, p, ev.Time.UnixNano(), ev.ID, m.Tuple)
@@ -551,6 +575,49 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 		return a, false, s.fail(m.index, err)
 	}
 	return a, false, nil
+}
+
+// decideNew runs the stateful stage of a new_value rule: the rule's
+// learning start, then the group's remembered tuples.
+func (e *Engine) decideNew(ctx context.Context, rule string, m Match, p policy, ev *event.Event) (decision, error) {
+	t := ev.Time.UnixNano()
+	since, err := e.learningStart(ctx, rule, p, t)
+	if err != nil {
+		return decision{}, err
+	}
+	var d decision
+	ttl := time.Duration(max(p.dedupWindow, p.history))
+	err = e.store.Update(ctx, StateKey(rule, m.Group), ttl, func(g *GroupState) error {
+		d = decideNew(g, p, t, ev.ID, m.Tuple, since)
+		return nil
+	})
+	if err != nil {
+		return decision{}, fmt.Errorf("update group state: %w", err)
+	}
+	return d, nil
+}
+
+// learningStart is the learning start of new_value rule rule for an event
+// at t, which it records if earlier. The start only moves back, so once t
+// is past a start this engine read plus the learning window, learning is
+// over whatever other replicas recorded since, and the key is not
+// written again: after learning, a match costs no write but its group's.
+func (e *Engine) learningStart(ctx context.Context, rule string, p policy, t int64) (int64, error) {
+	if v, ok := e.learned.Load(rule); ok && t >= v.(int64)+p.learning {
+		return v.(int64), nil
+	}
+	var since int64
+	// The learning start is kept while the rule exists (ttl 0): once it
+	// expired, learning would start again.
+	err := e.store.Update(ctx, LearningKey(rule), 0, func(g *GroupState) error {
+		since = g.learn(t)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("update learning start: %w", err)
+	}
+	e.learned.Store(rule, since)
+	return since, nil
 }
 
 // Run implements rules.Runner.

@@ -410,3 +410,76 @@ rules:
 		t.Fatalf("alert: distinct %d, count %d, events %v, group %v", a.Distinct, a.Count, a.EventIDs, a.Group)
 	}
 }
+
+// A new_value rule's learning starts at its first matching event, whatever
+// group that is in: a group first seen after the learning window alerts on
+// its first tuple; the learning start survives in the store.
+func TestProcessNewValue(t *testing.T) {
+	set := compile(t, `
+rules:
+  - id: admin-from-new-ip
+    severity: medium
+    when: event.action == "Global setting changed"
+    new_value: {of: [event.ip], by: [event.actor.name], history: 30d, learning: 7d}
+`)
+	store := &MemStore{}
+	e := New(set, store)
+	day := 24 * time.Hour
+	type in struct {
+		id, actor, ip string
+		at            time.Duration
+	}
+	var fired []string
+	for _, x := range []in{{"a", "mchen", "10.0.0.1", 0}, {"b", "mchen", "10.0.0.2", day}, {"c", "akumar", "10.0.0.1", 8 * day},
+		{"d", "mchen", "10.0.0.2", 8 * day}, {"e", "mchen", "10.0.0.3", 9 * day}, {"e", "mchen", "10.0.0.3", 9 * day}} {
+		v := ev(x.id, "Global setting changed", x.actor, x.at)
+		v.IP = x.ip
+		res, err := e.Process(t.Context(), v)
+		if err != nil || len(res.Errors) > 0 {
+			t.Fatal(err, res.Errors)
+		}
+		for _, a := range res.Alerts {
+			fired = append(fired, a.EventIDs[0]+"/"+a.Group["event.actor.name"])
+		}
+	}
+	// e is redelivered: it fires the same alert again (its id dedups it).
+	if got := strings.Join(fired, " "); got != "c/akumar e/mchen e/mchen" {
+		t.Fatalf("alerts of events %s, want c/akumar e/mchen e/mchen", got)
+	}
+	st, ok := store.Get(LearningKey("admin-from-new-ip"))
+	if !ok || st.Since != t0.UnixNano() {
+		t.Fatalf("learning start %+v, %v; want %d", st, ok, t0.UnixNano())
+	}
+}
+
+// countingStore is a MemStore that counts the updates of each key.
+type countingStore struct {
+	MemStore
+	updates map[string]int
+}
+
+func (c *countingStore) Update(ctx context.Context, key string, ttl time.Duration, fn func(*GroupState) error) error {
+	c.updates[key]++
+	return c.MemStore.Update(ctx, key, ttl, fn)
+}
+
+// Once an event is past the learning window, the rule-level learning key
+// is not written again: a match then costs its group's write alone.
+func TestNewValueLearningKeyIsNotWrittenAfterLearning(t *testing.T) {
+	set := compile(t, `
+rules:
+  - {id: nv, severity: low, when: "true", new_value: {of: [event.ip], by: [event.actor.name], history: 30d, learning: 1h}}
+`)
+	store := &countingStore{updates: map[string]int{}}
+	e := New(set, store)
+	for i, at := range []time.Duration{0, 30 * time.Minute, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour} {
+		if _, err := e.Process(t.Context(), ev(fmt.Sprint("e", i), "x", "mchen", at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// e0 and e1 are within the learning hour; from e2 on the start read
+	// then tells that learning is over.
+	if n := store.updates[LearningKey("nv")]; n != 2 {
+		t.Errorf("learning key written %d times, want 2", n)
+	}
+}

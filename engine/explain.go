@@ -25,6 +25,10 @@ const (
 	// window it was in moved on, the state expired, or the event was not
 	// evaluated yet.
 	Forgotten Outcome = "forgotten"
+	// Remembered: a new_value rule's group remembers the event's tuple
+	// and it did not alert: the group had seen it, the rule was learning,
+	// or the alert was suppressed.
+	Remembered Outcome = "remembered"
 )
 
 // Verdict is what the threshold and dedup windows made of one matching
@@ -36,6 +40,9 @@ type Verdict struct {
 	LastAlert time.Time
 	// InWindow is, for Counted, how many events the threshold window holds.
 	InWindow int
+	// LastSeen is, for a new_value rule, the last-seen time of the event's
+	// tuple in its group; zero if the group does not remember it.
+	LastSeen time.Time
 }
 
 // Explain tells what the windows of m's rule made of ev, whose match m
@@ -51,9 +58,21 @@ func Explain(m Match, ev *event.Event, st *GroupState) Verdict {
 	if cp.Alerted || len(cp.Fired) > 0 {
 		v.LastAlert = time.Unix(0, cp.LastAlert).UTC()
 	}
+	last, remembered := cp.LastSeen(m.Tuple)
+	if m.Rule.NewValue != nil {
+		v.LastSeen = last
+	}
 	switch {
 	case slices.Contains(cp.Fired, ev.ID):
 		v.Outcome = Fired
+		return v
+	case m.Rule.NewValue != nil:
+		// The tuple's last-seen time moved on to this event, so deciding
+		// again cannot tell whether it was new: only an alert tells.
+		v.Outcome = Forgotten
+		if remembered {
+			v.Outcome = Remembered
+		}
 		return v
 	case slices.ContainsFunc(cp.Window, func(e Entry) bool { return e.ID == ev.ID }):
 		v.Outcome, v.InWindow = Counted, len(cp.Window)
@@ -85,6 +104,16 @@ func (s *GroupState) DistinctValues() [][]string {
 		out[i] = TupleValues(k)
 	}
 	return out
+}
+
+// LastSeen is the time a new_value rule's group last saw the tuple (a
+// tupleKey), and whether it remembers the tuple.
+func (s *GroupState) LastSeen(tuple string) (time.Time, bool) {
+	i := slices.IndexFunc(s.Values, func(v Value) bool { return v.Tuple == tuple })
+	if i < 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, s.Values[i].Last).UTC(), true
 }
 
 // clone is a copy of s that shares nothing with it.

@@ -18,6 +18,13 @@ func StateKey(rule string, group []string) string {
 	return groupHash(append([]string{rule}, group...))
 }
 
+// LearningKey is the state store key of a new_value rule's learning
+// start (GroupState.Since): one per rule, apart from every StateKey,
+// whose first hashed value is a rule id, which holds no NUL byte.
+func LearningKey(rule string) string {
+	return groupHash([]string{"\x00learning", rule})
+}
+
 // AlertID is the id of the alert that an event fires for a rule's group:
 // the same whenever that event is evaluated again.
 func AlertID(rule string, group []string, eventID string, t time.Time) string {

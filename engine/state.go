@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -43,6 +44,19 @@ type GroupState struct {
 	// seenMax. They make a redelivery of such an event a no-op instead of
 	// counting it again; fingerprints rather than ids keep the state small.
 	Seen []uint64 `json:"n,omitempty"`
+	// Values are, for a new_value rule, the tuples the group remembers,
+	// least recently seen first, at most the rule's max_values.
+	Values []Value `json:"v,omitempty"`
+	// Since is, in a new_value rule's learning key (LearningKey), the
+	// time of the rule's first matching event.
+	Since int64 `json:"b,omitempty"`
+}
+
+// Value is a tuple of a new_value rule's values, as tupleKey makes it,
+// and the time it was last seen.
+type Value struct {
+	Tuple string `json:"d"`
+	Last  int64  `json:"t"`
 }
 
 // Entry is one event in a threshold window.
@@ -56,7 +70,7 @@ type Entry struct {
 
 // Empty reports whether the state holds nothing worth keeping.
 func (s *GroupState) Empty() bool {
-	return !s.Alerted && s.Suppressed == 0 && len(s.Window) == 0
+	return !s.Alerted && s.Suppressed == 0 && len(s.Window) == 0 && len(s.Values) == 0 && s.Since == 0
 }
 
 // Store keeps group states. Implementations: the in-memory MemStore here,
@@ -141,6 +155,10 @@ type policy struct {
 	within      int64
 	// distinct: count is of distinct tuples rather than of events.
 	distinct bool
+	// history > 0: a new_value rule, with its learning and max_values.
+	history   int64
+	learning  int64
+	maxValues int
 }
 
 // decision is the outcome of one match.
@@ -252,6 +270,83 @@ func decide(st *GroupState, p policy, t int64, id, tuple string) decision {
 		return decision{suppressed: true}
 	}
 	return fire(st, p, t, d)
+}
+
+// decideNew applies one matching event of a new_value rule at time t,
+// whose tuple of values is tuple, to a group's state; since is the rule's
+// learning start. Like decide it is pure (docs/rules.md, First-seen
+// values):
+//  1. The tuple is new unless the group saw it in (t-history, t].
+//  2. A new tuple alerts, unless t < since+learning, or it comes less
+//     than the dedup window after the group's last alert: then it is
+//     suppressed, counted in the next alert.
+//  3. Either way the tuple's last-seen time becomes t, and the least
+//     recently seen tuples beyond maxValues are forgotten.
+//
+// Redelivery is handled as decide handles it.
+func decideNew(st *GroupState, p policy, t int64, id, tuple string, since int64) decision {
+	if n := len(st.Fired); n > 0 && st.Fired[n-1] == id {
+		return decision{fire: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
+	}
+	fp := fingerprint(id)
+	if st.holds(id, fp) {
+		return decision{}
+	}
+	st.remember(fp)
+	i := slices.IndexFunc(st.Values, func(v Value) bool { return v.Tuple == tuple })
+	seen := i >= 0 && st.Values[i].Last > t-p.history
+	last := t
+	if i >= 0 {
+		// An event older than the tuple's last sighting (out of order)
+		// leaves that time as it is.
+		last = max(last, st.Values[i].Last)
+		st.Values = slices.Delete(st.Values, i, i+1)
+	}
+	st.Values = insertValue(st.Values, Value{Tuple: tuple, Last: last})
+	st.forget(p, t)
+	if n := len(st.Values); n > 0 {
+		st.Expires = max(st.Expires, st.Values[n-1].Last+p.history)
+	}
+	if seen || t < since+p.learning {
+		return decision{}
+	}
+	if st.deduped(p, t) {
+		st.Suppressed++
+		st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
+		return decision{suppressed: true}
+	}
+	return fire(st, p, t, decision{count: 1, ids: []string{id}})
+}
+
+// insertValue adds v to vs, which is ordered by last-seen time.
+func insertValue(vs []Value, v Value) []Value {
+	i := len(vs)
+	for i > 0 && vs[i-1].Last > v.Last {
+		i--
+	}
+	return slices.Insert(vs, i, v)
+}
+
+// forget drops the tuples last seen at or before t-history, which no
+// longer count as seen, and the least recently seen beyond maxValues.
+func (s *GroupState) forget(p policy, t int64) {
+	n := 0
+	for n < len(s.Values) && s.Values[n].Last <= t-p.history {
+		n++
+	}
+	n = max(n, len(s.Values)-p.maxValues)
+	s.Values = slices.Delete(s.Values, 0, n)
+}
+
+// learn records t as the rule's learning start, if earlier than the one
+// kept, and returns the start.
+func (s *GroupState) learn(t int64) int64 {
+	if s.Since == 0 || t < s.Since {
+		s.Since = t
+	}
+	// Kept for good: once dropped, learning would start again.
+	s.Expires = math.MaxInt64
+	return s.Since
 }
 
 // deduped reports whether t falls within the dedup window of the group's

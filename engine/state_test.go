@@ -186,7 +186,8 @@ func TestDecideRedeliveries(t *testing.T) {
 
 // feed gives decide the deliveries in order, on one group's state, and
 // checks each outcome. An id "a/ENG" is event a with the tuple ENG (for a
-// distinct threshold). A redelivery must neither change the state nor
+// distinct threshold or new_value; a new_value rule's learning starts at
+// the time "0s"). A redelivery must neither change the state nor
 // count anything again, and the firing event must fire the same again.
 func feed(t *testing.T, p policy, ds []delivery) {
 	t.Helper()
@@ -200,7 +201,12 @@ func feed(t *testing.T, p policy, ds []delivery) {
 		}
 		id, tuple, _ := strings.Cut(dl.id, "/")
 		before := cloneState(st)
-		d := decide(&st, p, base.Add(off).UnixNano(), id, tuple)
+		var d decision
+		if p.history > 0 {
+			d = decideNew(&st, p, base.Add(off).UnixNano(), id, tuple, base.UnixNano())
+		} else {
+			d = decide(&st, p, base.Add(off).UnixNano(), id, tuple)
+		}
 		if got := outcome(d); got != dl.want {
 			t.Errorf("delivery %d of %s at +%s: got %q, want %q", i, dl.id, dl.at, got, dl.want)
 		}
@@ -257,6 +263,7 @@ func cloneState(s GroupState) GroupState {
 	s.Window = slices.Clone(s.Window)
 	s.Fired = slices.Clone(s.Fired)
 	s.Seen = slices.Clone(s.Seen)
+	s.Values = slices.Clone(s.Values)
 	return s
 }
 
@@ -324,6 +331,86 @@ func TestDecideDistinctWindowIsBounded(t *testing.T) {
 	if !d.fire || d.distinct != 3 || d.count != windowMax || !slices.Contains(d.ids, "first") {
 		t.Fatalf("got fire=%v distinct=%d count=%d (first kept: %v), want 3 distinct over %d events with the only HR one",
 			d.fire, d.distinct, d.count, slices.Contains(d.ids, "first"), windowMax)
+	}
+}
+
+// A new_value rule (docs/rules.md, First-seen values) alerts on a tuple
+// its group did not see in (t - history, t]. Ids are "event/tuple"; an
+// event seen before is a redelivery; learning starts at "0s".
+func TestDecideNewValue(t *testing.T) {
+	day := int64(24 * time.Hour)
+	nv := policy{history: 30 * day, maxValues: 10_000}
+	learning := nv
+	learning.learning = 7 * day
+	two := nv
+	two.maxValues = 2
+	deduped := nv
+	deduped.dedupWindow = int64(time.Hour)
+	tests := []struct {
+		name string
+		p    policy
+		ds   []delivery
+	}{
+		{"a new tuple alerts, a seen one does not", nv, []delivery{
+			{"a/10.0.0.1", "0s", "fire 1 (suppressed 0)"}, {"b/10.0.0.1", "1h", "wait"},
+			{"c/10.0.0.2", "2h", "fire 1 (suppressed 0)"}, {"d/10.0.0.1", "3h", "wait"}}},
+		{"history: a tuple last seen exactly history ago is new again", nv, []delivery{
+			{"a/X", "0s", "fire 1 (suppressed 0)"}, {"b/X", "720h", "fire 1 (suppressed 0)"}}},
+		{"each sighting moves the last-seen time", nv, []delivery{
+			{"a/X", "0s", "fire 1 (suppressed 0)"}, {"b/X", "719h", "wait"}, {"c/X", "1438h", "wait"},
+			{"d/X", "2158h", "fire 1 (suppressed 0)"}}},
+		{"no alert before the learning window ends; from its end on, new tuples alert", learning, []delivery{
+			{"a/X", "0s", "wait"}, {"b/Y", "167h59m", "wait"}, {"c/Y", "168h", "wait"},
+			{"d/Z", "168h", "fire 1 (suppressed 0)"}, {"e/X", "200h", "wait"}}},
+		{"max_values forgets the least recently seen tuple", two, []delivery{
+			{"a/X", "0s", "fire 1 (suppressed 0)"}, {"b/Y", "1m", "fire 1 (suppressed 0)"}, {"c/X", "2m", "wait"},
+			{"d/Z", "3m", "fire 1 (suppressed 0)"}, {"e/X", "4m", "wait"}, {"f/Y", "5m", "fire 1 (suppressed 0)"}}},
+		{"with dedup, a new tuple soon after an alert is suppressed and counted in the next", deduped, []delivery{
+			{"a/X", "0s", "fire 1 (suppressed 0)"}, {"b/Y", "10m", "suppress"}, {"c/Y", "20m", "wait"},
+			{"d/Z", "30m", "suppress"}, {"e/W", "70m", "fire 1 (suppressed 2)"}}},
+		{"a redelivered alerting event alerts the same; others change nothing", nv, []delivery{
+			{"a/X", "0s", "fire 1 (suppressed 0)"}, {"a/X", "0s", "fire 1 (suppressed 0)"}, {"b/X", "1m", "wait"},
+			{"b/X", "1m", "wait"}, {"c/Y", "2m", "fire 1 (suppressed 0)"}, {"a/X", "0s", "wait"}, {"c/Y", "2m", "fire 1 (suppressed 0)"}}},
+		{"a suppressed event redelivered is counted once", deduped, []delivery{
+			{"a/X", "0s", "fire 1 (suppressed 0)"}, {"b/Y", "1m", "suppress"}, {"b/Y", "1m", "wait"},
+			{"c/Z", "61m", "fire 1 (suppressed 1)"}}},
+		{"an empty value is a tuple too", nv, []delivery{
+			{"a/", "0s", "fire 1 (suppressed 0)"}, {"b/", "1m", "wait"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { feed(t, tt.p, tt.ds) })
+	}
+}
+
+// A group remembers at most max_values tuples, and forgets those past
+// history, so its state stays bounded.
+func TestDecideNewValueIsBounded(t *testing.T) {
+	p := policy{history: int64(time.Hour), maxValues: 100}
+	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC).UnixNano()
+	var st GroupState
+	for i := range 1000 {
+		decideNew(&st, p, base+int64(i)*int64(time.Second), fmt.Sprint("e", i), fmt.Sprint("v", i), base)
+		if len(st.Values) > p.maxValues {
+			t.Fatalf("e%d: %d values, bound %d", i, len(st.Values), p.maxValues)
+		}
+	}
+	if st.Values[0].Tuple != "v900" {
+		t.Errorf("oldest kept %q, want v900", st.Values[0].Tuple)
+	}
+	decideNew(&st, p, base+int64(3*time.Hour), "late", "v999", base)
+	if len(st.Values) != 1 {
+		t.Errorf("after history passed: %d values, want only the latest", len(st.Values))
+	}
+}
+
+// The learning start is the earliest matching event's time, whatever
+// order events come in.
+func TestLearnKeepsTheEarliest(t *testing.T) {
+	var st GroupState
+	for _, tc := range []struct{ t, want int64 }{{50, 50}, {70, 50}, {20, 20}, {30, 20}} {
+		if got := st.learn(tc.t); got != tc.want {
+			t.Errorf("learn(%d) = %d, want %d", tc.t, got, tc.want)
+		}
 	}
 }
 

@@ -167,6 +167,12 @@ func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 		if r.Threshold != nil && len(r.Threshold.Distinct) > 0 {
 			v.Distinct = st.DistinctValues()
 		}
+		if r.NewValue != nil {
+			if t, ok := st.LastSeen(m.Tuple); ok {
+				v.ValueLastSeen = &t
+			}
+			v.Remembered = len(st.Values)
+		}
 		if st.Alerted {
 			t := time.Unix(0, st.LastAlert).UTC()
 			v.LastAlert = &t
@@ -215,6 +221,9 @@ func noAlertDecision(m engine.Match, ev *event.Event, st engine.GroupState, live
 		// arrive late).
 		w := r.DedupWindow()
 		return fmt.Sprintf("suppressed: the group alerted at %s, less than %s from this event (one alert per group per %s)", at, w, w)
+	case v.Outcome == engine.Remembered:
+		return fmt.Sprintf("remembered: the group last saw its values of %s at %s; it was seen before within %s, came while the rule was learning (%s from its first matching event), or was suppressed",
+			strings.Join(sources(r.NewValue.Of), ", "), v.LastSeen.Format(time.RFC3339), r.NewValue.History, r.NewValue.Learning)
 	case r.Threshold != nil:
 		return fmt.Sprintf("counted toward the threshold (%d within %s), or suppressed; it did not fire an alert itself, and the window it was in has moved on", r.Threshold.Count, r.Threshold.Within)
 	case r.Dedup != nil:

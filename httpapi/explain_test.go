@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +62,29 @@ func TestNoAlertDecisionDistinct(t *testing.T) {
 	}
 	if got := st.DistinctValues(); len(got) != 2 || got[0][0] != "10.0.0.1" || got[1][0] != "10.0.0.2" {
 		t.Errorf("distinct values %q", got)
+	}
+}
+
+// For a new_value rule, the decision gives the tuple's last-seen time.
+func TestNoAlertDecisionNewValue(t *testing.T) {
+	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(`rules:
+  - {id: n, severity: low, when: "true", new_value: {of: [event.ip], by: [event.actor.name], history: 30d, learning: 7d}}
+`)}}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 5, 14, 10, 5, 0, 0, time.UTC)
+	ev := &event.Event{ID: "e2", Time: at}
+	st := engine.GroupState{Values: []engine.Value{{Tuple: "10.0.0.2", Last: at.Add(-time.Hour).UnixNano()}, {Tuple: "10.0.0.1", Last: at.UnixNano()}}}
+	m := engine.Match{Rule: set.Rules[0], Tuple: "10.0.0.1"}
+	want := "remembered: the group last saw its values of event.ip at 2024-05-14T10:05:00Z; it was seen before within 720h0m0s, came while the rule was learning (168h0m0s from its first matching event), or was suppressed"
+	if got := noAlertDecision(m, ev, st, true); got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	if got := noAlertDecision(engine.Match{Rule: set.Rules[0], Tuple: "10.0.0.9"}, ev, st, true); !strings.HasPrefix(got, "matched, but no alert") {
+		t.Errorf("a tuple the group does not remember: %q", got)
+	}
+	if got, ok := st.LastSeen("10.0.0.2"); !ok || !got.Equal(at.Add(-time.Hour)) {
+		t.Errorf("LastSeen = %v, %v", got, ok)
 	}
 }

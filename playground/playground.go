@@ -149,6 +149,10 @@ type EvalResult struct {
 	// distinct values its group's window holds after this event (empty
 	// once the window fired or was suppressed).
 	Distinct map[string][][]string `json:"distinct,omitempty"`
+	// LastSeen maps each matching new_value rule to the time its group
+	// last saw the event's tuple before this event: null if it did not
+	// (docs/rules.md, First-seen values).
+	LastSeen map[string]*time.Time `json:"last_seen,omitempty"`
 }
 
 // Notification is what one target would be sent for an alert: a subject
@@ -246,12 +250,14 @@ func (s *Playground) Evaluate(ctx context.Context, cfg *config.Config, req Reque
 		}
 		ev := &evs[i]
 		clock = ev.Time
-		res, err := eng.ProcessWithLists(ctx, ev, lists)
+		plan := eng.Plan(ctx, ev, lists)
+		seen := lastSeen(store, plan.Matches)
+		res, err := eng.Apply(ctx, plan)
 		if bt != nil && !bt.count(ev, res, err) {
 			continue
 		}
 		r := s.evalResult(cfg, ev, res, err, route)
-		r.Distinct = distinctWindows(store, res.Matches)
+		r.Distinct, r.LastSeen = distinctWindows(store, res.Matches), seen
 		resp.Results = append(resp.Results, r)
 	}
 	if bt != nil {
@@ -277,6 +283,27 @@ func distinctWindows(store *engine.MemStore, matches []engine.Match) map[string]
 		}
 		st, _ := store.Get(engine.StateKey(m.Rule.ID, m.Group))
 		out[m.Rule.ID] = nonNil(st.DistinctValues())
+	}
+	return out
+}
+
+// lastSeen are, for the matches of new_value rules, the times their
+// groups last saw the matches' tuples, as store holds them now.
+func lastSeen(store *engine.MemStore, matches []engine.Match) map[string]*time.Time {
+	var out map[string]*time.Time
+	for _, m := range matches {
+		if m.Rule.NewValue == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]*time.Time{}
+		}
+		st, _ := store.Get(engine.StateKey(m.Rule.ID, m.Group))
+		if t, ok := st.LastSeen(m.Tuple); ok {
+			out[m.Rule.ID] = &t
+		} else {
+			out[m.Rule.ID] = nil
+		}
 	}
 	return out
 }

@@ -95,3 +95,36 @@ func TestEvaluateShowsDistinctValues(t *testing.T) {
 		t.Errorf("alerts of the third event: %+v", a)
 	}
 }
+
+// The playground shows, for a new_value rule, when the group last saw
+// the event's tuple before it (null: never), and alerts on new tuples.
+func TestEvaluateShowsLastSeen(t *testing.T) {
+	s, cfg := New(fixed{&rules.Set{}}, nil, builtin.Notifiers()), config.Default(builtin.Plugins())
+	ev := func(id, ip, at string) string {
+		return fmt.Sprintf(`{"id":%q,"time":%q,"action":"Global setting changed","actor":{"name":"zoe"},"ip":%q}`, id, at, ip)
+	}
+	req := Request{
+		Rule: "id: try\nseverity: low\nwhen: 'true'\nnew_value: {of: [event.ip], by: [event.actor.name], history: 30d}\n",
+		Events: strings.Join([]string{ev("a", "10.0.0.1", "2024-05-14T10:00:00Z"), ev("b", "10.0.0.1", "2024-05-14T10:01:00Z"),
+			ev("c", "10.0.0.2", "2024-05-14T10:02:00Z")}, "\n"),
+	}
+	out := s.Evaluate(t.Context(), cfg, req)
+	if !out.OK || len(out.Results) != 3 {
+		t.Fatalf("%+v", out)
+	}
+	var got []string
+	for _, r := range out.Results {
+		seen, ok := r.LastSeen["try"]
+		switch {
+		case !ok:
+			got = append(got, "missing")
+		case seen == nil:
+			got = append(got, fmt.Sprintf("new:%d", len(r.Alerts)))
+		default:
+			got = append(got, fmt.Sprintf("%s:%d", seen.Format(time.RFC3339), len(r.Alerts)))
+		}
+	}
+	if want := "new:1 2024-05-14T10:00:00Z:0 new:1"; strings.Join(got, " ") != want {
+		t.Errorf("last seen before each event and its alerts: %s, want %s", strings.Join(got, " "), want)
+	}
+}

@@ -394,6 +394,7 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	r := rc.head(&ry, misspelt)
 	c.when(rc, r, &ry.When, misspelt)
 	c.grouping(rc, r, &ry)
+	c.newValue(rc, r, &ry)
 	r.Title = c.template(pf, &ry.Title, "title", &rc.errs, r)
 	if ry.Title.Kind == 0 {
 		r.Title, _ = c.parseTemplate(r.Name)
@@ -557,6 +558,62 @@ func (c *compiler) grouping(rc *ruleCheck, r *Rule, ry *ruleYAML) {
 		if r.Dedup != nil {
 			r.Dedup.By = r.Threshold.By
 		}
+	}
+}
+
+// newValue compiles the rule's new_value (docs/rules.md, First-seen
+// values). Its by is the rule's grouping, shared with dedup.
+func (c *compiler) newValue(rc *ruleCheck, r *Rule, ry *ruleYAML) {
+	nv := ry.NewValue
+	if nv == nil {
+		return
+	}
+	pf := rc.pf
+	_, nn := yamlx.Get(rc.n, "new_value")
+	if ry.Threshold != nil {
+		_, tn := yamlx.Get(rc.n, "threshold")
+		rc.at(tn, "new_value cannot be combined with threshold: a rule alerts on new values or on counts, not both")
+		return
+	}
+	r.NewValue = &NewValue{MaxValues: DefaultMaxValues}
+	r.NewValue.Of = c.exprs(pf, nv.Of, "new_value.of", &rc.errs, r)
+	if len(nv.Of) == 0 {
+		rc.at(nn, "new_value.of: give a list of expressions, such as [event.ip]")
+	}
+	by := c.exprs(pf, nv.By, "new_value.by", &rc.errs, r)
+	for _, b := range by {
+		r.NewValue.By = append(r.NewValue.By, b.Source)
+	}
+	r.NewValue.History = c.duration(pf, &nv.History, "new_value.history", nn, &rc.errs)
+	if ln := &nv.Learning; ln.Kind != 0 {
+		d, err := yamlx.ParseDuration(ln.Value)
+		if err == nil && d < 0 {
+			err = fmt.Errorf("must not be negative")
+		}
+		if err != nil {
+			rc.at(ln, "new_value.learning: %v", err)
+		}
+		r.NewValue.Learning = d
+	}
+	if m := nv.MaxValues; m != nil {
+		_, mn := yamlx.Get(nn, "max_values")
+		if *m < 1 || *m > MaxMaxValues {
+			rc.at(mn, "new_value.max_values must be between 1 and %d: a group's remembered values are one state store value", MaxMaxValues)
+		}
+		r.NewValue.MaxValues = *m
+	}
+	switch {
+	case len(r.GroupBy) == 0:
+		r.GroupBy = by
+		if r.Dedup != nil {
+			r.Dedup.By = r.NewValue.By
+		}
+	case len(by) > 0 && !slices.Equal(r.NewValue.By, r.Dedup.By):
+		_, dn := yamlx.Get(rc.n, "dedup")
+		_, bn := yamlx.Get(dn, "by")
+		rc.at(bn, "dedup.by and new_value.by differ; a rule has one grouping: give by: in one of them (the other inherits it) or the same list in both")
+	default:
+		r.NewValue.By = r.Dedup.By
 	}
 }
 

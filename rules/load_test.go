@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -178,6 +179,36 @@ rules:
 			`3:87: threshold.distinct: give a list of expressions, such as [object("Space")?.name]`,
 			`4:62: threshold.count with distinct must be at most 100: the window keeps one entry per event, bounded by the count`,
 		}},
+		{"new_value: of typed like by, history positive, learning not negative", `
+rules:
+  - id: r1
+    severity: low
+    when: "true"
+    new_value: {of: [event.nope, {a: b}], by: [event.actor.name], history: 0s, learning: -1h}
+`, []string{
+			`6:28: new_value.of: type event has no field nope`,
+			`6:34: new_value.of: each entry is an expression such as event.actor.name`,
+			`6:76: new_value.history: must be longer than zero`,
+			`6:90: new_value.learning: invalid duration "-1h": write e.g. 30s, 10m, 24h or 7d`,
+		}},
+		{"new_value: of missing, history missing, max_values out of bounds", `
+rules:
+  - {id: r1, severity: low, when: "true", new_value: {of: [], history: 1h, max_values: 0}}
+  - {id: r2, severity: low, when: "true", new_value: {of: [event.ip], max_values: 10001}}
+`, []string{
+			`3:54: new_value.of: give a list of expressions, such as [event.ip]`,
+			`3:88: new_value.max_values must be between 1 and 10000: a group's remembered values are one state store value`,
+			`4:54: new_value.history is required`,
+			`4:83: new_value.max_values must be between 1 and 10000: a group's remembered values are one state store value`,
+		}},
+		{"new_value with threshold", `
+rules:
+  - id: r1
+    severity: low
+    when: "true"
+    threshold: {count: 2, within: 1h}
+    new_value: {of: [event.ip], history: 30d}
+`, []string{`6:16: new_value cannot be combined with threshold: a rule alerts on new values or on counts, not both`}},
 		{"test without expect and with a bad expect word", `
 rules:
   - id: r1
@@ -224,6 +255,40 @@ rules:
 				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+func TestLoadNewValue(t *testing.T) {
+	set, err := Compile([]File{{Name: "t.yaml", Data: []byte(`rules:
+  - id: new-ip
+    severity: medium
+    when: event.category_key == "audit.logging.category.global.config"
+    new_value:
+      of: [event.ip]
+      by: [event.actor.name]
+      history: 30d
+      learning: 7d
+    dedup: {window: 1h}
+  - id: defaults
+    severity: low
+    when: "true"
+    new_value: {of: [event.actor.name, event.ip], history: 1h}
+`)}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := set.Rule("new-ip")
+	nv := r.NewValue
+	if len(nv.Of) != 1 || nv.Of[0].Source != "event.ip" || nv.Of[0].Program == nil || nv.History != 30*24*time.Hour ||
+		nv.Learning != 7*24*time.Hour || nv.MaxValues != DefaultMaxValues || !slices.Equal(nv.By, []string{"event.actor.name"}) {
+		t.Fatalf("new_value: %+v", nv)
+	}
+	// new_value.by is the rule's grouping, which dedup inherits.
+	if len(r.GroupBy) != 1 || r.GroupBy[0].Source != "event.actor.name" || !slices.Equal(r.Dedup.By, nv.By) || !r.Stateful() {
+		t.Fatalf("grouping %v, dedup %+v", r.GroupBy, r.Dedup)
+	}
+	if d := set.Rule("defaults").NewValue; d.Learning != 0 || d.MaxValues != DefaultMaxValues || len(d.Of) != 2 {
+		t.Fatalf("defaults: %+v", d)
 	}
 }
 

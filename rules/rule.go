@@ -37,7 +37,9 @@ type Rule struct {
 	Tags        []string
 	When        Expr
 	Threshold   *Threshold
-	Dedup       *Dedup
+	// NewValue, if set, alerts on tuples of values new for the group.
+	NewValue *NewValue
+	Dedup    *Dedup
 	// GroupBy are the expressions whose values name a rule's group: the
 	// dedup.by expressions, or else the threshold.by ones.
 	GroupBy []Expr
@@ -75,6 +77,29 @@ type Threshold struct {
 // the group's state.
 const MaxDistinctCount = 100
 
+// NewValue fires when the tuple of the Of expressions' values was not
+// seen in the group within History, unless the rule is still learning
+// (docs/rules.md, First-seen values).
+type NewValue struct {
+	// Of are the expressions whose values' tuple must be new.
+	Of       []Expr
+	By       []string
+	History  time.Duration
+	Learning time.Duration
+	// MaxValues bounds the tuples a group remembers.
+	MaxValues int
+}
+
+// DefaultMaxValues is new_value.max_values when a rule does not give it.
+const DefaultMaxValues = 10_000
+
+// MaxMaxValues bounds new_value.max_values. A group's remembered tuples
+// are one state store value, rewritten on every matching event: a tuple
+// is kept in at most 64 bytes, plus about 11 for its length and time, so
+// 10,000 of them are at most about 750 KB, within NATS's default 1 MB
+// message size.
+const MaxMaxValues = 10_000
+
 // Dedup suppresses further alerts of a group for Window after one fired.
 type Dedup struct {
 	By     []string
@@ -95,7 +120,7 @@ func (r *Rule) DedupWindow() time.Duration {
 }
 
 // Stateful reports whether the rule keeps per-group state.
-func (r *Rule) Stateful() bool { return r.Dedup != nil || r.Threshold != nil }
+func (r *Rule) Stateful() bool { return r.Dedup != nil || r.Threshold != nil || r.NewValue != nil }
 
 // Constraint says that a field of the event equals one of Values: what
 // the engine files a rule under in its index.
@@ -185,6 +210,7 @@ type ruleYAML struct {
 	Tags        []string          `yaml:"tags"`
 	When        yaml.Node         `yaml:"when"`
 	Threshold   *thresholdYAML    `yaml:"threshold"`
+	NewValue    *newValueYAML     `yaml:"new_value"`
 	Dedup       *dedupYAML        `yaml:"dedup"`
 	Notify      []string          `yaml:"notify"`
 	Title       yaml.Node         `yaml:"title"`
@@ -200,6 +226,14 @@ type thresholdYAML struct {
 	Within   yaml.Node   `yaml:"within"`
 	By       []yaml.Node `yaml:"by"`
 	Distinct []yaml.Node `yaml:"distinct"`
+}
+
+type newValueYAML struct {
+	Of        []yaml.Node `yaml:"of"`
+	By        []yaml.Node `yaml:"by"`
+	History   yaml.Node   `yaml:"history"`
+	Learning  yaml.Node   `yaml:"learning"`
+	MaxValues *int        `yaml:"max_values"`
 }
 
 type dedupYAML struct {

@@ -31,11 +31,18 @@ import (
 // Distinct counts): FiredDistinct (uvarint), then the window entries'
 // tuples: uvarint count, either zero (no entry has one: every other rule)
 // or the window's length, then each as uvarint length + bytes.
+//
+// Version 5 appends what a new_value rule keeps (docs/rules.md, First-seen
+// values): Since (zigzag varint), then the remembered values: uvarint
+// count, and per value its last-seen time as a delta to the previous one
+// (the first to LastAlert; they are in time order, so deltas are short)
+// and its tuple as uvarint length + bytes.
 const (
 	codecV1 = 1
 	codecV2 = 2
 	codecV3 = 3
 	codecV4 = 4
+	codecV5 = 5
 )
 
 const flagAlerted = 1
@@ -47,7 +54,7 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	if st.Alerted {
 		flags |= flagAlerted
 	}
-	dst = append(dst, codecV4, flags)
+	dst = append(dst, codecV5, flags)
 	dst = binary.AppendVarint(dst, st.LastAlert)
 	dst = binary.AppendVarint(dst, st.Suppressed)
 	dst = binary.AppendVarint(dst, st.Expires-st.LastAlert)
@@ -71,12 +78,27 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	}
 	dst = binary.AppendUvarint(dst, uint64(st.FiredDistinct))
 	if !slices.ContainsFunc(st.Window, func(e engine.Entry) bool { return e.Tuple != "" }) {
-		return binary.AppendUvarint(dst, 0)
+		dst = binary.AppendUvarint(dst, 0)
+	} else {
+		dst = binary.AppendUvarint(dst, uint64(len(st.Window)))
+		for _, e := range st.Window {
+			dst = binary.AppendUvarint(dst, uint64(len(e.Tuple)))
+			dst = append(dst, e.Tuple...)
+		}
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(st.Window)))
-	for _, e := range st.Window {
-		dst = binary.AppendUvarint(dst, uint64(len(e.Tuple)))
-		dst = append(dst, e.Tuple...)
+	return appendValues(dst, st)
+}
+
+// appendValues appends version 5's Since and remembered values.
+func appendValues(dst []byte, st *engine.GroupState) []byte {
+	dst = binary.AppendVarint(dst, st.Since)
+	dst = binary.AppendUvarint(dst, uint64(len(st.Values)))
+	prev := st.LastAlert
+	for _, v := range st.Values {
+		dst = binary.AppendVarint(dst, v.Last-prev)
+		prev = v.Last
+		dst = binary.AppendUvarint(dst, uint64(len(v.Tuple)))
+		dst = append(dst, v.Tuple...)
 	}
 	return dst
 }
@@ -86,7 +108,7 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	if len(b) < 2 {
 		return st, fmt.Errorf("%w: %d bytes", errCorruptState, len(b))
 	}
-	if b[0] < codecV1 || b[0] > codecV4 {
+	if b[0] < codecV1 || b[0] > codecV5 {
 		return st, fmt.Errorf("%w: unknown version %d", errCorruptState, b[0])
 	}
 	st.Alerted = b[1]&flagAlerted != 0
@@ -135,6 +157,9 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	if b[0] >= codecV4 {
 		d.tuples(&st)
 	}
+	if b[0] >= codecV5 {
+		d.values(&st)
+	}
 	if d.err == nil && len(d.b) > 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", errCorruptState, len(d.b))
 	}
@@ -160,6 +185,24 @@ func (d *decoder) tuples(st *engine.GroupState) {
 			return
 		}
 		st.Window[i].Tuple = d.str()
+	}
+}
+
+// values reads version 5's Since and remembered values.
+func (d *decoder) values(st *engine.GroupState) {
+	st.Since = d.varint()
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b))/2 { // each value takes ≥ 2 bytes
+		d.err = fmt.Errorf("%w: %d values in %d bytes", errCorruptState, n, len(d.b))
+	}
+	if d.err != nil || n == 0 {
+		return
+	}
+	st.Values = make([]engine.Value, n)
+	prev := st.LastAlert
+	for i := range st.Values {
+		prev += d.varint()
+		st.Values[i] = engine.Value{Last: prev, Tuple: d.str()}
 	}
 }
 

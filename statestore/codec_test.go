@@ -23,6 +23,10 @@ func TestCodecRoundTrip(t *testing.T) {
 		// A distinct threshold's window: tuples, one of them empty.
 		{Window: []engine.Entry{{Time: t0, ID: "a", Tuple: "ENG"}, {Time: t0 + 1, ID: "b", Tuple: ""}, {Time: t0 + 2, ID: "c", Tuple: "\x1eHR…0123456789abcdef"}},
 			Alerted: true, LastAlert: t0 - 1, Fired: []string{"x", "y"}, FiredDistinct: 2, Expires: t0 + 3600e9},
+		// A new_value group's remembered tuples, and a rule's learning start.
+		{Values: []engine.Value{{Tuple: "10.0.0.1", Last: t0 - 7e9}, {Tuple: "", Last: t0}, {Tuple: "\x1elong…0123456789abcdef", Last: t0}},
+			Alerted: true, LastAlert: t0, Fired: []string{"z"}, Seen: []uint64{9}, Expires: t0 + 30*86400e9},
+		{Since: t0, Expires: math.MaxInt64},
 	}
 	for _, st := range states {
 		b := encodeState(nil, &st)
@@ -50,6 +54,8 @@ func TestCodecCorrupt(t *testing.T) {
 		{3, 0, 0, 0, 0, 0, 0, 0, 2, 1, 2, 3}, // two fingerprints in 3 bytes
 		{4, 0, 0, 0, 0, 1, 0, 1, 'a', 0, 0, 0, 0, 2, 1, 'x', 1, 'y'}, // two tuples for a window of one
 		{4, 0, 0, 0, 0, 1, 0, 1, 'a', 0, 0, 0, 0, 1, 5, 'x'},         // truncated tuple
+		{5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0},                // three values in 2 bytes
+		{5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 4, 'a'},           // truncated value
 	}
 	for _, b := range bad {
 		if _, err := decodeState(b); !errors.Is(err, errCorruptState) {
@@ -63,6 +69,7 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add([]byte{1, 0})
 	f.Add(encodeState(nil, &engine.GroupState{FiredSuppressed: 3, Seen: []uint64{42, 7}, Fired: []string{"a"}}))
 	f.Add(encodeState(nil, &engine.GroupState{FiredDistinct: 2, Window: []engine.Entry{{Time: 1, ID: "x", Tuple: "ENG"}, {Time: 2, ID: "y"}}}))
+	f.Add(encodeState(nil, &engine.GroupState{Since: 4, Values: []engine.Value{{Tuple: "a", Last: 1}, {Tuple: "b", Last: 3}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := decodeState(b)
 		if err != nil {
@@ -90,6 +97,14 @@ func TestCodecOlderVersions(t *testing.T) {
 	want := engine.GroupState{Expires: 10, Window: []engine.Entry{{Time: 5, ID: "a"}}}
 	if err != nil || !equalState(st, want) {
 		t.Errorf("v3: %+v, %v; want %+v", st, err, want)
+	}
+	// A distinct window of one event (a at 5, tuple ENG) as version 4
+	// wrote it, before new_value.
+	v4 := []byte{4, 0, 0, 0, 20, 1, 10, 1, 'a', 0, 0, 0, 0, 1, 3, 'E', 'N', 'G'}
+	st, err = decodeState(v4)
+	want = engine.GroupState{Expires: 10, Window: []engine.Entry{{Time: 5, ID: "a", Tuple: "ENG"}}}
+	if err != nil || !equalState(st, want) {
+		t.Errorf("v4: %+v, %v; want %+v", st, err, want)
 	}
 	v1 := []byte{1, 0, 0, 2, 0, 0}
 	if st, err := decodeState(v1); err != nil || st.Suppressed != 1 {

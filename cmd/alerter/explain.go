@@ -99,6 +99,9 @@ func explainCmd(ctx context.Context, args []string, s stdio) int {
 			if len(st.Distinct) > 0 {
 				fmt.Fprintf(s.out, "  distinct in window: %s\n", safe(tuples(st.Distinct)))
 			}
+			if t := st.ValueLastSeen; t != nil {
+				fmt.Fprintf(s.out, "  value last seen: %s (%d values remembered)\n", t.Format(time.RFC3339), st.Remembered)
+			}
 		}
 		if a := r.Alert; a != nil {
 			for t, o := range a.Deliveries {

@@ -55,6 +55,7 @@ function stateText(st) {
     const tuples = st.distinct_in_threshold_window.map((t) => (t.length > 1 ? `(${t.join(', ')})` : t[0]));
     parts.push(`distinct in the window: ${tuples.join(', ')}`);
   }
+  if (st.value_last_seen) parts.push(['its values last seen ', time(st.value_last_seen), ` (${st.values_remembered} values remembered)`]);
   if (st.expires) parts.push(['it affects events up to ', time(st.expires), ' (event time)']);
   return parts.map((p, i) => [i ? '; ' : '', p]);
 }

@@ -202,6 +202,8 @@ function eventResult(r, n) {
     r.errors.length ? h('div', { class: 'error' }, h('ul', null, r.errors.map((e) => h('li', null, e)))) : null,
     Object.entries(r.distinct ?? {}).map(([rule, tuples]) => h('p', null, `Distinct values in the window of ${rule} after it: `,
       tuples.length ? tuples.map((t) => (t.length > 1 ? `(${t.join(', ')})` : t[0])).join(', ') : 'none (it fired or was suppressed, and emptied)')),
+    Object.entries(r.last_seen ?? {}).map(([rule, t]) => h('p', null, `Its values for ${rule} were last seen in the group: `,
+      t ? time(t) : 'never (new)')),
     r.alerts.map((a) => alertCard(a, (r.notifications ?? []).filter((n) => n.alert === a.id))),
     eventFields(r.event));
 }
