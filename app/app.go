@@ -146,9 +146,12 @@ func newApp(ctx context.Context, cfg *config.Config, opt Options, notifiers map[
 	s.log = s.opt.Logger
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.closers.push(s.stop)
+	// The returns below set s to nil: close what was built through its
+	// own name.
+	built := s
 	defer func() {
 		if err != nil {
-			s.Close()
+			built.Close()
 		}
 	}()
 	set, err := rules.Load(cfg.Rules.Paths, cfg.RuleOptions())

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,21 @@ func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stder
 	var out, errw bytes.Buffer
 	code = run(t.Context(), args, strings.NewReader(stdin), &out, &errw)
 	return code, out.String(), errw.String()
+}
+
+// alerter run with a rule file that does not load says why and exits 1,
+// rather than panic while closing what it had started.
+func TestRunRefusesBadRules(t *testing.T) {
+	dir := t.TempDir()
+	rulesDir := filepath.Join(dir, "rules")
+	os.Mkdir(rulesDir, 0o755)
+	os.WriteFile(filepath.Join(rulesDir, "r.yaml"), []byte("rules:\n  - id: x\n    severity: bogus\n    when: \"true\"\n"), 0o644)
+	cfg := filepath.Join(dir, "alerter.yaml")
+	os.WriteFile(cfg, []byte("server: {listen: 127.0.0.1:0}\nnats: {embedded: {store_dir: "+strconv.Quote(filepath.Join(dir, "nats"))+"}}\nrules: {paths: ["+strconv.Quote(rulesDir)+"]}\n"), 0o644)
+	code, _, errs := runCLI(t, "", "run", "--config", cfg)
+	if code != 1 || !strings.Contains(errs, "r.yaml:3:15: unknown severity \"bogus\"") {
+		t.Fatalf("code %d, stderr %q", code, errs)
+	}
 }
 
 func TestValidateReportsPositions(t *testing.T) {
