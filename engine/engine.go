@@ -44,9 +44,9 @@ type Engine struct {
 	// timeout is how long one rule may take on one event.
 	timeout time.Duration
 
-	// learned maps a new_value rule's id to a learning start read from the
-	// store (int64), so that events after learning ends need no write of
-	// the rule-level key (see decideNew).
+	// learned maps a new_value rule's id to the learning start last read
+	// from the store (a learnedStart), so that most events need no write
+	// of the rule-level key (see learningStart).
 	learned sync.Map
 
 	mu    sync.Mutex // serializes Swap
@@ -597,14 +597,31 @@ func (e *Engine) decideNew(ctx context.Context, rule string, m Match, p policy, 
 	return d, nil
 }
 
+// learnedStart is a learning start as read from the store, and when.
+type learnedStart struct {
+	since int64
+	read  time.Time
+}
+
+// learningRefresh is how often an engine reads again a learning start it
+// would not move, for what other replicas recorded.
+const learningRefresh = 10 * time.Second
+
 // learningStart is the learning start of new_value rule rule for an event
-// at t, which it records if earlier. The start only moves back, so once t
-// is past a start this engine read plus the learning window, learning is
-// over whatever other replicas recorded since, and the key is not
-// written again: after learning, a match costs no write but its group's.
+// at t, which it records if earlier. Every matching event of every group
+// would otherwise write this one key, and a single key takes one write at
+// a time. The start only moves back, so an event at or after the start
+// last read has nothing to record: once t is past that start plus the
+// learning window, learning is over whatever other replicas recorded;
+// before that, the start is read again every learningRefresh, so that an
+// earlier start another replica recorded (events out of order) counts
+// within seconds. One engine alone (replay, rule tests) is exact.
 func (e *Engine) learningStart(ctx context.Context, rule string, p policy, t int64) (int64, error) {
-	if v, ok := e.learned.Load(rule); ok && t >= v.(int64)+p.learning {
-		return v.(int64), nil
+	if v, ok := e.learned.Load(rule); ok {
+		l := v.(learnedStart)
+		if t >= l.since+p.learning || (t >= l.since && e.now().Sub(l.read) < learningRefresh) {
+			return l.since, nil
+		}
 	}
 	var since int64
 	// The learning start is kept while the rule exists (ttl 0): once it
@@ -616,7 +633,7 @@ func (e *Engine) learningStart(ctx context.Context, rule string, p policy, t int
 	if err != nil {
 		return 0, fmt.Errorf("update learning start: %w", err)
 	}
-	e.learned.Store(rule, since)
+	e.learned.Store(rule, learnedStart{since: since, read: e.now()})
 	return since, nil
 }
 

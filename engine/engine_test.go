@@ -463,23 +463,44 @@ func (c *countingStore) Update(ctx context.Context, key string, ttl time.Duratio
 	return c.MemStore.Update(ctx, key, ttl, fn)
 }
 
-// Once an event is past the learning window, the rule-level learning key
-// is not written again: a match then costs its group's write alone.
-func TestNewValueLearningKeyIsNotWrittenAfterLearning(t *testing.T) {
+// The rule-level learning key is written only when an event may move the
+// learning start back (it is earlier than the start last read) or when the
+// start is read again for other replicas' writes (every learningRefresh):
+// otherwise every match of every group would write that one key.
+func TestNewValueLearningKeyIsWrittenOnlyToMoveItBack(t *testing.T) {
 	set := compile(t, `
 rules:
   - {id: nv, severity: low, when: "true", new_value: {of: [event.ip], by: [event.actor.name], history: 30d, learning: 1h}}
 `)
 	store := &countingStore{updates: map[string]int{}}
-	e := New(set, store)
-	for i, at := range []time.Duration{0, 30 * time.Minute, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour} {
-		if _, err := e.Process(t.Context(), ev(fmt.Sprint("e", i), "x", "mchen", at)); err != nil {
+	now := t0
+	e := New(set, store, WithClock(func() time.Time { return now }))
+	for _, tc := range []struct {
+		at     time.Duration
+		ip     string
+		clock  time.Duration // the wall clock moves on this much first
+		writes int           // of the learning key, so far
+		alerts int
+	}{
+		{at: 0, ip: "10.0.0.1", writes: 1},                                         // the first: records the start
+		{at: 30 * time.Minute, ip: "10.0.0.2", writes: 1},                          // learning, after the start: nothing to record
+		{at: -10 * time.Minute, ip: "10.0.0.3", writes: 2},                         // earlier: moves the start back
+		{at: 40 * time.Minute, ip: "10.0.0.4", clock: 11 * time.Second, writes: 3}, // read again, for other replicas
+		{at: 55 * time.Minute, ip: "10.0.0.5", writes: 3, alerts: 1},               // past -10m + 1h: learning is over
+		{at: 3 * time.Hour, ip: "10.0.0.6", writes: 3, alerts: 1},
+	} {
+		now = now.Add(tc.clock)
+		x := ev("e"+tc.ip, "x", "mchen", tc.at)
+		x.IP = tc.ip
+		res, err := e.Process(t.Context(), x)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	// e0 and e1 are within the learning hour; from e2 on the start read
-	// then tells that learning is over.
-	if n := store.updates[LearningKey("nv")]; n != 2 {
-		t.Errorf("learning key written %d times, want 2", n)
+		if n := store.updates[LearningKey("nv")]; n != tc.writes {
+			t.Errorf("event at %s: learning key written %d times, want %d", tc.at, n, tc.writes)
+		}
+		if len(res.Alerts) != tc.alerts {
+			t.Errorf("event at %s: %d alerts, want %d", tc.at, len(res.Alerts), tc.alerts)
+		}
 	}
 }
