@@ -657,7 +657,7 @@ func (c *compiler) sequence(rc *ruleCheck, r *Rule, ry *ruleYAML) {
 	if len(sq.Steps) < MinSteps || len(sq.Steps) > MaxSteps {
 		rc.at(stn, "sequence.steps: give %d to %d steps, not %d", MinSteps, MaxSteps, len(sq.Steps))
 	}
-	var whens []string
+	var whens, names []string
 	for i, st := range sq.Steps {
 		var n *yaml.Node
 		if stn != nil && i < len(stn.Content) {
@@ -667,9 +667,10 @@ func (c *compiler) sequence(rc *ruleCheck, r *Rule, ry *ruleYAML) {
 		switch {
 		case st.Name == "":
 			rc.at(n, "sequence.steps[%d]: every step needs a name", i)
-		case slices.ContainsFunc(r.Sequence.Steps, func(s Step) bool { return s.Name == st.Name }):
+		case slices.Contains(names, st.Name):
 			rc.at(nameN, "sequence.steps[%d]: the step name %q is taken by an earlier step", i, st.Name)
 		}
+		names = append(names, st.Name)
 		if st.Absent {
 			_, an := yamlx.Get(n, "absent")
 			rc.at(an, "sequence.steps[%d]: absent steps are not supported yet", i)
