@@ -288,13 +288,13 @@ func (e *Engine) putWorker(w *worker) {
 type Match struct {
 	Rule  *rules.Rule
 	index int32
+	// Steps has, for a sequence rule, bit k set if the event met step k.
+	Steps uint8
 	// Group holds the values of the rule's group-by expressions.
 	Group []string
 	// Tuple is, for a rule with threshold.distinct or new_value, the
 	// event's tuple of those values (see TupleValues).
 	Tuple string
-	// Steps has, for a sequence rule, bit k set if the event met step k.
-	Steps uint8
 }
 
 // RuleError is a rule that failed to evaluate on an event. The rule counts
