@@ -857,7 +857,15 @@ func (c *compiler) test(pf *parsedFile, ty *testYAML, n *yaml.Node, r *Rule, opt
 		if !wellTyped {
 			break
 		}
-		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Distinct: ey.Distinct, Group: ey.Group, Title: ey.Title, Text: ey.Text, Notify: ey.Notify}
+		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Distinct: ey.Distinct, EventIDs: ey.EventIDs,
+			Group: ey.Group, Title: ey.Title, Text: ey.Text, Notify: ey.Notify}
+		for _, p := range ey.EventIDs {
+			if p < 1 || p > len(t.Events) {
+				_, en := yamlx.Get(&ty.Expect, "event_ids")
+				errs = append(errs, yamlx.At(pf.Name, en, "test %q: event_ids are positions of the test's events, 1 to %d, not %d", t.Name, len(t.Events), p))
+				break
+			}
+		}
 		if ey.Severity != nil {
 			s := alerter.Severity(*ey.Severity)
 			if s.Rank() < 0 {

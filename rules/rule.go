@@ -174,6 +174,9 @@ type Expect struct {
 	Suppressed *int
 	// Distinct is the first alert's distinct count (threshold.distinct).
 	Distinct *int
+	// EventIDs are the first alert's events, as 1-based positions in the
+	// test's events (a sequence's chain, a threshold's window).
+	EventIDs []int
 	Severity *alerter.Severity
 	Group    map[string]string
 	Title    *string
@@ -292,6 +295,7 @@ type expectYAML struct {
 	Alerts     *int              `yaml:"alerts"`
 	Suppressed *int              `yaml:"suppressed"`
 	Distinct   *int              `yaml:"distinct"`
+	EventIDs   []int             `yaml:"event_ids"`
 	Severity   *string           `yaml:"severity"`
 	Group      map[string]string `yaml:"group"`
 	Title      *string           `yaml:"title"`
