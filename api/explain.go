@@ -58,6 +58,17 @@ type StateView struct {
 	// the group remembers (docs/rules.md, First-seen values).
 	ValueLastSeen *time.Time `json:"value_last_seen,omitempty"`
 	Remembered    int        `json:"values_remembered,omitempty"`
+	// Chain is, for a sequence rule, the group's partial chain closest to
+	// completing: the steps met so far, in order (docs/rules.md, Sequences).
+	Chain []ChainStep `json:"partial_chain,omitempty"`
 	// Expires is in event time: later events of the group ignore this state.
 	Expires *time.Time `json:"expires,omitempty"`
+}
+
+// ChainStep is one step of a sequence's partial chain: the event that met
+// it and that event's time.
+type ChainStep struct {
+	Step    string    `json:"step"`
+	EventID string    `json:"event_id"`
+	Time    time.Time `json:"time"`
 }

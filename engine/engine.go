@@ -239,6 +239,10 @@ func policyOf(r *rules.Rule) policy {
 		p.learning = int64(nv.Learning)
 		p.maxValues = nv.MaxValues
 	}
+	if sq := r.Sequence; sq != nil {
+		p.steps = len(sq.Steps)
+		p.within = int64(sq.Within)
+	}
 	return p
 }
 
@@ -284,6 +288,8 @@ func (e *Engine) putWorker(w *worker) {
 type Match struct {
 	Rule  *rules.Rule
 	index int32
+	// Steps has, for a sequence rule, bit k set if the event met step k.
+	Steps uint8
 	// Group holds the values of the rule's group-by expressions.
 	Group []string
 	// Tuple is, for a rule with threshold.distinct or new_value, the
@@ -323,7 +329,7 @@ func (e *Engine) evaluate(ctx context.Context, s *snapshot, ev *event.Event, lis
 	for _, i := range w.cand {
 		r, st := s.rules[i], s.stats[i]
 		st.Evaluations.Add(1)
-		if s.direct[i] == nil || len(s.groupBy[i]) > 0 || len(s.distinct[i]) > 0 {
+		if s.direct[i] == nil || len(s.groupBy[i]) > 0 || len(s.distinct[i]) > 0 || r.Sequence != nil {
 			// Only expr programs count: a direct condition is bounded.
 			exprlimit.Begin(w.env.Budget, ctx, e.timeout)
 		}
@@ -336,6 +342,12 @@ func (e *Engine) evaluate(ctx context.Context, s *snapshot, ev *event.Event, lis
 			continue
 		}
 		m := Match{Rule: r, index: i}
+		if r.Sequence != nil {
+			if m.Steps, err = w.steps(r.Sequence); err != nil {
+				errs = append(errs, s.fail(i, err))
+				continue
+			}
+		}
 		if len(s.groupBy[i]) > 0 {
 			m.Group, err = w.values(s, ev, r.GroupBy, s.groupBy[i], "group by")
 			if err != nil {
@@ -386,6 +398,22 @@ func (w *worker) values(s *snapshot, ev *event.Event, exprs []rules.Expr, ps []p
 		out[j] = rules.Format(v)
 	}
 	return out, nil
+}
+
+// steps runs the conditions of sq's steps on the event in w.env, which
+// met one of them, and returns the mask of those it met.
+func (w *worker) steps(sq *rules.Sequence) (uint8, error) {
+	var mask uint8
+	for k, st := range sq.Steps {
+		out, err := w.run(st.When.Program, w.env)
+		if err != nil {
+			return 0, fmt.Errorf("step %s: %w", st.Name, err)
+		}
+		if ok, _ := out.(bool); ok {
+			mask |= 1 << k
+		}
+	}
+	return mask, nil
 }
 
 // match runs the condition of rule i on ev.
@@ -517,7 +545,11 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 	default:
 		ttl := time.Duration(max(p.dedupWindow, p.within))
 		err := e.store.Update(ctx, StateKey(r.ID, m.Group), ttl, func(g *GroupState) error {
-			d = decide(g, p, ev.Time.UnixNano(), ev.ID, m.Tuple)
+			if p.steps > 0 {
+				d = decideSeq(g, p, ev.Time.UnixNano(), ev.ID, m.Steps)
+			} else {
+				d = decide(g, p, ev.Time.UnixNano(), ev.ID, m.Tuple)
+			}
 			return nil
 		})
 		if err != nil {

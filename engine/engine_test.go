@@ -504,3 +504,51 @@ rules:
 		}
 	}
 }
+
+// A sequence rule through Process: the index offers it the events of every
+// step, not only the first; groups chain apart; the alert carries the
+// chain's events, the completing one as its event.
+func TestProcessSequence(t *testing.T) {
+	set := compile(t, `
+rules:
+  - id: secret-then-export
+    severity: critical
+    sequence:
+      by: [event.actor.name]
+      within: 30m
+      steps:
+        - {name: secret, when: event.action == "User edit introduced potentially sensitive content"}
+        - {name: exported, when: event.action == "All findings exported"}
+  - id: other
+    severity: low
+    when: event.action == "Space created"
+`)
+	for _, indexed := range []bool{true, false} {
+		var opts []Option
+		if !indexed {
+			opts = append(opts, withoutIndex())
+		}
+		e := New(set, &MemStore{}, opts...)
+		var fired []string
+		for _, v := range []*event.Event{
+			ev("a", "User edit introduced potentially sensitive content", "mchen", 0),
+			ev("b", "All findings exported", "akumar", time.Minute),
+			ev("c", "Space created", "mchen", 2*time.Minute),
+			ev("d", "All findings exported", "mchen", 3*time.Minute),
+			ev("e", "All findings exported", "mchen", 4*time.Minute),
+		} {
+			res, err := e.Process(t.Context(), v)
+			if err != nil || len(res.Errors) > 0 {
+				t.Fatal(err, res.Errors)
+			}
+			for _, a := range res.Alerts {
+				if a.Rule == "secret-then-export" {
+					fired = append(fired, fmt.Sprintf("%s:%s/%s", strings.Join(a.EventIDs, ","), a.Event.ID, a.Group["event.actor.name"]))
+				}
+			}
+		}
+		if got := strings.Join(fired, " "); got != "a,d:d/mchen" {
+			t.Fatalf("indexed %v: alerts %s, want a,d:d/mchen", indexed, got)
+		}
+	}
+}

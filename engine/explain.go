@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
 )
 
 // Outcome is what a group's state says became of one matching event.
@@ -29,6 +30,9 @@ const (
 	// and it did not alert: the group had seen it, the rule was learning,
 	// or the alert was suppressed.
 	Remembered Outcome = "remembered"
+	// Chained: the event is in one of a sequence rule's partial chains,
+	// which wait for their later steps.
+	Chained Outcome = "chained"
 )
 
 // Verdict is what the threshold and dedup windows made of one matching
@@ -74,6 +78,16 @@ func Explain(m Match, ev *event.Event, st *GroupState) Verdict {
 			v.Outcome = Remembered
 		}
 		return v
+	case m.Rule.Sequence != nil:
+		// Completed and suppressed chains are cleared, so only a partial
+		// chain tells anything of the event.
+		v.Outcome = Forgotten
+		for _, c := range cp.Chains {
+			if slices.ContainsFunc(c, func(e Entry) bool { return e.ID == ev.ID }) {
+				v.Outcome = Chained
+			}
+		}
+		return v
 	case slices.ContainsFunc(cp.Window, func(e Entry) bool { return e.ID == ev.ID }):
 		v.Outcome, v.InWindow = Counted, len(cp.Window)
 		return v
@@ -116,11 +130,45 @@ func (s *GroupState) LastSeen(tuple string) (time.Time, bool) {
 	return time.Unix(0, s.Values[i].Last).UTC(), true
 }
 
+// ChainStep is one step of a sequence's partial chain: the event that met
+// it and that event's time.
+type ChainStep struct {
+	Step    string    `json:"step"`
+	EventID string    `json:"event_id"`
+	Time    time.Time `json:"time"`
+}
+
+// PartialChain is the partial chain of sequence sq's group closest to
+// completing (the one of most steps), its k-th event named for step k, or
+// nil.
+func (s *GroupState) PartialChain(sq *rules.Sequence) []ChainStep {
+	for k := len(s.Chains) - 1; k >= 0; k-- {
+		if len(s.Chains[k]) == 0 {
+			continue
+		}
+		var out []ChainStep
+		for i, e := range s.Chains[k] {
+			if i < len(sq.Steps) {
+				out = append(out, ChainStep{Step: sq.Steps[i].Name, EventID: e.ID, Time: time.Unix(0, e.Time).UTC()})
+			}
+		}
+		return out
+	}
+	return nil
+}
+
 // clone is a copy of s that shares nothing with it.
 func (s *GroupState) clone() GroupState {
 	cp := *s
 	cp.Window = slices.Clone(s.Window)
 	cp.Fired = slices.Clone(s.Fired)
 	cp.Seen = slices.Clone(s.Seen)
+	cp.Chains = make([][]Entry, len(s.Chains))
+	for k, c := range s.Chains {
+		cp.Chains[k] = slices.Clone(c)
+	}
+	if s.Chains == nil {
+		cp.Chains = nil
+	}
 	return cp
 }

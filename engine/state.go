@@ -50,6 +50,10 @@ type GroupState struct {
 	// Since is, in a new_value rule's learning key (LearningKey), the
 	// time of the rule's first matching event.
 	Since int64 `json:"b,omitempty"`
+	// Chains are, for a sequence rule, its partial chains: Chains[k-1] is
+	// the chain of the first k steps with the latest first event, or
+	// empty. Their entries are the chain's events, in step order.
+	Chains [][]Entry `json:"c,omitempty"`
 }
 
 // Value is a tuple of a new_value rule's values, as tupleKey makes it,
@@ -70,7 +74,12 @@ type Entry struct {
 
 // Empty reports whether the state holds nothing worth keeping.
 func (s *GroupState) Empty() bool {
-	return !s.Alerted && s.Suppressed == 0 && len(s.Window) == 0 && len(s.Values) == 0 && s.Since == 0
+	return !s.Alerted && s.Suppressed == 0 && len(s.Window) == 0 && len(s.Values) == 0 && s.Since == 0 && !s.partial()
+}
+
+// partial reports whether the state holds a partial chain.
+func (s *GroupState) partial() bool {
+	return slices.ContainsFunc(s.Chains, func(c []Entry) bool { return len(c) > 0 })
 }
 
 // Store keeps group states. Implementations: the in-memory MemStore here,
@@ -159,6 +168,8 @@ type policy struct {
 	history   int64
 	learning  int64
 	maxValues int
+	// steps > 0: a sequence rule of that many steps, within its within.
+	steps int
 }
 
 // decision is the outcome of one match.
@@ -318,6 +329,93 @@ func decideNew(st *GroupState, p policy, t int64, id, tuple string, since int64)
 	return fire(st, p, t, decision{count: 1, ids: []string{id}})
 }
 
+// decideSeq applies one event of a sequence rule at time t, which met the
+// steps whose bits are set in mask, to a group's state (docs/rules.md,
+// Sequences). Like decide it is pure:
+//  1. The event is tried against the later steps first: as step k+1 it
+//     extends the partial chain of k steps if that chain's last event is
+//     not after t and its first is at most within before t. Reading the
+//     chains before the earlier steps write them keeps one event from
+//     playing two steps of one chain.
+//  2. A chain of k steps replaces the one kept for k only if its first
+//     event is not earlier: of the possible chains the one with the latest
+//     first event is kept, and so reported.
+//  3. A completed chain fires with its events and clears the partial
+//     chains; less than the dedup window after the group's last alert it
+//     is suppressed instead, and clears them all the same.
+//
+// Redelivery is handled as decide handles it.
+func decideSeq(st *GroupState, p policy, t int64, id string, mask uint8) decision {
+	if n := len(st.Fired); n > 0 && st.Fired[n-1] == id {
+		return decision{fire: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
+	}
+	fp := fingerprint(id)
+	if st.holds(id, fp) {
+		return decision{}
+	}
+	st.remember(fp)
+	st.dropStale(p, t)
+	if len(st.Chains) < p.steps-1 {
+		st.Chains = append(st.Chains, make([][]Entry, p.steps-1-len(st.Chains))...)
+	}
+	e := Entry{Time: t, ID: id}
+	var done []Entry
+	for k := p.steps - 1; k >= 0; k-- {
+		if mask&(1<<k) == 0 {
+			continue
+		}
+		var chain []Entry
+		if k == 0 {
+			chain = []Entry{e}
+		} else {
+			prev := st.Chains[k-1]
+			if len(prev) == 0 || prev[len(prev)-1].Time > t || t-prev[0].Time > p.within {
+				continue
+			}
+			chain = append(slices.Clone(prev), e)
+		}
+		if k == p.steps-1 {
+			done = chain
+			continue
+		}
+		if cur := st.Chains[k]; len(cur) == 0 || cur[0].Time <= chain[0].Time {
+			st.Chains[k] = chain
+		}
+	}
+	for _, c := range st.Chains {
+		if len(c) > 0 {
+			st.Expires = max(st.Expires, c[0].Time+p.within)
+		}
+	}
+	if done == nil {
+		return decision{}
+	}
+	st.Chains = nil
+	d := decision{count: len(done)}
+	for _, e := range done {
+		d.ids = append(d.ids, e.ID)
+	}
+	if st.deduped(p, t) {
+		for _, id := range d.ids {
+			st.remember(fingerprint(id))
+		}
+		st.Suppressed++
+		st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
+		return decision{suppressed: true}
+	}
+	return fire(st, p, t, d)
+}
+
+// dropStale empties the partial chains whose first event is more than
+// within before t: no later event can complete them.
+func (s *GroupState) dropStale(p policy, t int64) {
+	for k, c := range s.Chains {
+		if len(c) > 0 && t-c[0].Time > p.within {
+			s.Chains[k] = nil
+		}
+	}
+}
+
 // insertValue adds v to vs, which is ordered by last-seen time.
 func insertValue(vs []Value, v Value) []Value {
 	i := len(vs)
@@ -416,6 +514,11 @@ func fire(st *GroupState, p policy, t int64, d decision) decision {
 func (s *GroupState) holds(id string, fp uint64) bool {
 	for _, e := range s.Window {
 		if e.ID == id {
+			return true
+		}
+	}
+	for _, c := range s.Chains {
+		if slices.ContainsFunc(c, func(e Entry) bool { return e.ID == id }) {
 			return true
 		}
 	}

@@ -187,7 +187,8 @@ func TestDecideRedeliveries(t *testing.T) {
 // feed gives decide the deliveries in order, on one group's state, and
 // checks each outcome. An id "a/ENG" is event a with the tuple ENG (for a
 // distinct threshold or new_value; a new_value rule's learning starts at
-// the time "0s"). A redelivery must neither change the state nor
+// the time "0s"); for a sequence, "a/13" is event a meeting steps 1 and 3,
+// and a firing outcome is followed by the chain's event ids. A redelivery must neither change the state nor
 // count anything again, and the firing event must fire the same again.
 func feed(t *testing.T, p policy, ds []delivery) {
 	t.Helper()
@@ -202,12 +203,19 @@ func feed(t *testing.T, p policy, ds []delivery) {
 		id, tuple, _ := strings.Cut(dl.id, "/")
 		before := cloneState(st)
 		var d decision
-		if p.history > 0 {
+		switch {
+		case p.steps > 0:
+			d = decideSeq(&st, p, base.Add(off).UnixNano(), id, stepMask(t, tuple))
+		case p.history > 0:
 			d = decideNew(&st, p, base.Add(off).UnixNano(), id, tuple, base.UnixNano())
-		} else {
+		default:
 			d = decide(&st, p, base.Add(off).UnixNano(), id, tuple)
 		}
-		if got := outcome(d); got != dl.want {
+		got := outcome(d)
+		if p.steps > 0 && d.fire {
+			got += " " + strings.Join(d.ids, ",")
+		}
+		if got != dl.want {
 			t.Errorf("delivery %d of %s at +%s: got %q, want %q", i, dl.id, dl.at, got, dl.want)
 		}
 		f, again := first[id]
@@ -247,6 +255,19 @@ func TestDecideRemembersTheLastSeenMaxEvents(t *testing.T) {
 	}
 }
 
+// stepMask makes a sequence match's step mask from step numbers, "13"
+// for steps 1 and 3.
+func stepMask(t *testing.T, steps string) uint8 {
+	var mask uint8
+	for _, c := range steps {
+		if c < '1' || c > '8' {
+			t.Fatalf("step %q: want 1 to 8", c)
+		}
+		mask |= 1 << (c - '1')
+	}
+	return mask
+}
+
 func outcome(d decision) string {
 	switch {
 	case d.fire && d.distinct > 0:
@@ -264,6 +285,12 @@ func cloneState(s GroupState) GroupState {
 	s.Fired = slices.Clone(s.Fired)
 	s.Seen = slices.Clone(s.Seen)
 	s.Values = slices.Clone(s.Values)
+	if s.Chains != nil {
+		s.Chains = slices.Clone(s.Chains)
+		for k, c := range s.Chains {
+			s.Chains[k] = slices.Clone(c)
+		}
+	}
 	return s
 }
 
@@ -447,5 +474,79 @@ func TestTupleKey(t *testing.T) {
 		if tupleKey(pair[0]) == tupleKey(pair[1]) {
 			t.Errorf("%q and %q have one key", pair[0], pair[1])
 		}
+	}
+}
+
+// A sequence (docs/rules.md, Sequences) fires when a group's events meet
+// its steps in order within the span. Ids are "event/steps", steps being
+// the step numbers the event met; an event seen before is a redelivery.
+func TestDecideSequence(t *testing.T) {
+	min := int64(time.Minute)
+	two := policy{steps: 2, within: 30 * min}
+	three := policy{steps: 3, within: 30 * min}
+	deduped := policy{steps: 2, within: 30 * min, dedupWindow: 60 * min}
+	tests := []struct {
+		name string
+		p    policy
+		ds   []delivery
+	}{
+		{"steps in order fire with the chain, the last event last", three, []delivery{
+			{"a/1", "0s", "wait"}, {"b/2", "1m", "wait"}, {"c/3", "2m", "fire 3 (suppressed 0) a,b,c"}}},
+		{"steps out of order do not", two, []delivery{
+			{"b/2", "0s", "wait"}, {"a/1", "1m", "wait"}, {"c/1", "2m", "wait"}}},
+		{"within is inclusive from the first step to the last", two, []delivery{
+			{"a/1", "0s", "wait"}, {"b/2", "30m", "fire 2 (suppressed 0) a,b"}}},
+		{"a last step after within does not complete the chain", two, []delivery{
+			{"a/1", "0s", "wait"}, {"b/2", "30m1s", "wait"}}},
+		{"times may tie but not go back", two, []delivery{
+			{"a/1", "5m", "wait"}, {"b/2", "4m", "wait"}, {"c/2", "5m", "fire 2 (suppressed 0) a,c"}}},
+		{"one event does not play two steps of one chain", two, []delivery{
+			{"a/12", "0s", "wait"}, {"b/12", "1m", "fire 2 (suppressed 0) a,b"}}},
+		{"an event meeting several steps extends one chain and starts another", three, []delivery{
+			{"a/1", "0s", "wait"}, {"b/12", "1m", "wait"}, {"c/23", "2m", "fire 3 (suppressed 0) a,b,c"}}},
+		{"of several chains the one with the latest first event is reported", three, []delivery{
+			{"a/1", "0s", "wait"}, {"b/2", "1m", "wait"}, {"c/1", "2m", "wait"}, {"d/2", "3m", "wait"},
+			{"e/3", "4m", "fire 3 (suppressed 0) c,d,e"}}},
+		{"an older chain still completes when the newer one has not got as far", three, []delivery{
+			{"a/1", "0s", "wait"}, {"b/2", "1m", "wait"}, {"c/1", "2m", "wait"},
+			{"d/3", "3m", "fire 3 (suppressed 0) a,b,d"}}},
+		{"firing clears the partial chains", three, []delivery{
+			{"a/1", "0s", "wait"}, {"b/12", "1m", "wait"}, {"c/3", "2m", "fire 3 (suppressed 0) a,b,c"},
+			{"d/2", "3m", "wait"}, {"e/3", "4m", "wait"}}},
+		{"a stale first step gives way to a new one", two, []delivery{
+			{"a/1", "0s", "wait"}, {"b/1", "40m", "wait"}, {"c/2", "50m", "fire 2 (suppressed 0) b,c"}}},
+		{"with dedup, a completed chain is suppressed and clears as if it fired", deduped, []delivery{
+			{"a/1", "0s", "wait"}, {"b/2", "1m", "fire 2 (suppressed 0) a,b"},
+			{"c/1", "10m", "wait"}, {"d/2", "11m", "suppress"}, {"e/2", "12m", "wait"},
+			{"f/1", "70m", "wait"}, {"g/2", "71m", "fire 2 (suppressed 1) f,g"}}},
+		{"a redelivered step is not counted twice", three, []delivery{
+			{"a/1", "0s", "wait"}, {"b/2", "1m", "wait"}, {"a/1", "0s", "wait"}, {"b/2", "1m", "wait"},
+			{"c/3", "2m", "fire 3 (suppressed 0) a,b,c"}}},
+		{"the completing event redelivered fires the same alert", deduped, []delivery{
+			{"a/1", "0s", "wait"}, {"b/2", "1m", "fire 2 (suppressed 0) a,b"}, {"a/1", "0s", "wait"},
+			{"b/2", "1m", "fire 2 (suppressed 0) a,b"}}},
+		{"a step without its earlier steps starts nothing", two, []delivery{
+			{"a/2", "0s", "wait"}, {"b/2", "1m", "wait"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { feed(t, tt.p, tt.ds) })
+	}
+}
+
+// A group keeps at most one partial chain per step count, so its state
+// is bounded however many events meet the first step.
+func TestDecideSequenceIsBounded(t *testing.T) {
+	p := policy{steps: 3, within: int64(time.Hour)}
+	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC).UnixNano()
+	var st GroupState
+	for i := range 100 {
+		decideSeq(&st, p, base+int64(i), fmt.Sprint("e", i), 0b011)
+	}
+	n := 0
+	for _, c := range st.Chains {
+		n += len(c)
+	}
+	if len(st.Chains) != 2 || n != 3 {
+		t.Fatalf("state holds %d chains of %d events in all, want 2 of 3: %+v", len(st.Chains), n, st.Chains)
 	}
 }

@@ -173,6 +173,11 @@ func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 			}
 			v.Remembered = len(st.Values)
 		}
+		if r.Sequence != nil {
+			for _, c := range st.PartialChain(r.Sequence) {
+				v.Chain = append(v.Chain, api.ChainStep(c))
+			}
+		}
 		if st.Alerted {
 			t := time.Unix(0, st.LastAlert).UTC()
 			v.LastAlert = &t
@@ -224,12 +229,26 @@ func noAlertDecision(m engine.Match, ev *event.Event, st engine.GroupState, live
 	case v.Outcome == engine.Remembered:
 		return fmt.Sprintf("remembered: the group last saw its values of %s at %s; it was seen before within %s, came while the rule was learning (%s from its first matching event), or was suppressed",
 			strings.Join(sources(r.NewValue.Of), ", "), v.LastSeen.Format(time.RFC3339), r.NewValue.History, r.NewValue.Learning)
+	case v.Outcome == engine.Chained:
+		return fmt.Sprintf("waiting in a partial chain of the group for the sequence's later steps (%s within %s)",
+			strings.Join(stepNames(r.Sequence), " → "), r.Sequence.Within)
+	case r.Sequence != nil:
+		return fmt.Sprintf("no chain of the group holds it: it started or extended none, its chain was overtaken by one that started later or ran past %s, or it completed a chain that was suppressed", r.Sequence.Within)
 	case r.Threshold != nil:
 		return fmt.Sprintf("counted toward the threshold (%d within %s), or suppressed; it did not fire an alert itself, and the window it was in has moved on", r.Threshold.Count, r.Threshold.Within)
 	case r.Dedup != nil:
 		return fmt.Sprintf("suppressed: the group alerted less than %s from it", r.Dedup.Window)
 	}
 	return "matched, but no alert is stored for it (still being evaluated, or older than the ALERTS stream keeps)"
+}
+
+// stepNames are the names of a sequence's steps, in order.
+func stepNames(sq *rules.Sequence) []string {
+	out := make([]string, len(sq.Steps))
+	for i, st := range sq.Steps {
+		out[i] = st.Name
+	}
+	return out
 }
 
 // sources are the expressions' sources.

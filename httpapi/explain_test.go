@@ -88,3 +88,33 @@ func TestNoAlertDecisionNewValue(t *testing.T) {
 		t.Errorf("LastSeen = %v, %v", got, ok)
 	}
 }
+
+// For a sequence rule, an event in a partial chain is waiting for the
+// later steps; the explain state names the chain's steps.
+func TestNoAlertDecisionSequence(t *testing.T) {
+	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(`rules:
+  - id: s
+    severity: low
+    sequence:
+      by: [event.actor.name]
+      within: 30m
+      steps: [{name: edit, when: event.action == "A"}, {name: export, when: event.action == "B"}]
+`)}}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := set.Rules[0]
+	at := time.Date(2024, 5, 14, 10, 5, 0, 0, time.UTC)
+	st := engine.GroupState{Chains: [][]engine.Entry{{{Time: at.UnixNano(), ID: "e1"}}}}
+	want := "waiting in a partial chain of the group for the sequence's later steps (edit → export within 30m0s)"
+	if got := noAlertDecision(engine.Match{Rule: r}, &event.Event{ID: "e1", Time: at}, st, true); got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	if got := noAlertDecision(engine.Match{Rule: r}, &event.Event{ID: "e9", Time: at}, st, true); !strings.HasPrefix(got, "no chain of the group holds it") {
+		t.Errorf("an event no chain holds: %q", got)
+	}
+	chain := st.PartialChain(r.Sequence)
+	if len(chain) != 1 || chain[0].Step != "edit" || chain[0].EventID != "e1" || !chain[0].Time.Equal(at) {
+		t.Errorf("PartialChain = %+v", chain)
+	}
+}

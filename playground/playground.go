@@ -153,6 +153,10 @@ type EvalResult struct {
 	// last saw the event's tuple before this event: null if it did not
 	// (docs/rules.md, First-seen values).
 	LastSeen map[string]*time.Time `json:"last_seen,omitempty"`
+	// Chains maps each matching sequence rule to its group's partial
+	// chain closest to completing after this event: empty once a chain
+	// completed, which clears them (docs/rules.md, Sequences).
+	Chains map[string][]engine.ChainStep `json:"partial_chain,omitempty"`
 }
 
 // Notification is what one target would be sent for an alert: a subject
@@ -258,6 +262,7 @@ func (s *Playground) Evaluate(ctx context.Context, cfg *config.Config, req Reque
 		}
 		r := s.evalResult(cfg, ev, res, err, route)
 		r.Distinct, r.LastSeen = distinctWindows(store, res.Matches), seen
+		r.Chains = partialChains(store, res.Matches)
 		resp.Results = append(resp.Results, r)
 	}
 	if bt != nil {
@@ -283,6 +288,23 @@ func distinctWindows(store *engine.MemStore, matches []engine.Match) map[string]
 		}
 		st, _ := store.Get(engine.StateKey(m.Rule.ID, m.Group))
 		out[m.Rule.ID] = nonNil(st.DistinctValues())
+	}
+	return out
+}
+
+// partialChains are the partial chains of the matches' groups whose rules
+// are sequences, as store holds them now.
+func partialChains(store *engine.MemStore, matches []engine.Match) map[string][]engine.ChainStep {
+	var out map[string][]engine.ChainStep
+	for _, m := range matches {
+		if m.Rule.Sequence == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string][]engine.ChainStep{}
+		}
+		st, _ := store.Get(engine.StateKey(m.Rule.ID, m.Group))
+		out[m.Rule.ID] = nonNil(st.PartialChain(m.Rule.Sequence))
 	}
 	return out
 }

@@ -128,3 +128,45 @@ func TestEvaluateShowsLastSeen(t *testing.T) {
 		t.Errorf("last seen before each event and its alerts: %s, want %s", strings.Join(got, " "), want)
 	}
 }
+
+// The playground runs sequence rules and shows, after each event, the
+// group's partial chain closest to completing: empty once a chain
+// completed and fired.
+func TestEvaluateShowsPartialChain(t *testing.T) {
+	s, cfg := New(fixed{&rules.Set{}}, nil, builtin.Notifiers()), config.Default(builtin.Plugins())
+	ev := func(id, action, at string) string {
+		return fmt.Sprintf(`{"id":%q,"time":%q,"action":%q,"actor":{"name":"zoe"}}`, id, at, action)
+	}
+	req := Request{
+		Rule: `id: try
+severity: low
+sequence:
+  by: [event.actor.name]
+  within: 30m
+  steps:
+    - {name: one, when: event.action == "A"}
+    - {name: two, when: event.action == "B"}
+    - {name: three, when: event.action == "C"}
+`,
+		Events: strings.Join([]string{ev("a", "A", "2024-05-14T10:00:00Z"), ev("b", "B", "2024-05-14T10:01:00Z"),
+			ev("c", "C", "2024-05-14T10:02:00Z")}, "\n"),
+	}
+	out := s.Evaluate(t.Context(), cfg, req)
+	if !out.OK || len(out.Results) != 3 {
+		t.Fatalf("%+v", out)
+	}
+	var got []string
+	for _, r := range out.Results {
+		var steps []string
+		for _, c := range r.Chains["try"] {
+			steps = append(steps, c.Step+"@"+c.Time.Format("15:04")+"/"+c.EventID)
+		}
+		got = append(got, fmt.Sprintf("[%s]:%d", strings.Join(steps, ","), len(r.Alerts)))
+	}
+	if want := "[one@10:00/a]:0 [one@10:00/a,two@10:01/b]:0 []:1"; strings.Join(got, " ") != want {
+		t.Errorf("partial chain after each event and its alerts: %s, want %s", strings.Join(got, " "), want)
+	}
+	if a := out.Results[2].Alerts[0]; strings.Join(a.EventIDs, ",") != "a,b,c" || a.Count != 3 {
+		t.Errorf("alert: events %v, count %d", a.EventIDs, a.Count)
+	}
+}

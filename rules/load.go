@@ -392,9 +392,12 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	}
 	rc := &ruleCheck{pf: pf, n: n, errs: errs}
 	r := rc.head(&ry, misspelt)
-	c.when(rc, r, &ry.When, misspelt)
+	if ry.Sequence == nil {
+		c.when(rc, r, &ry.When, misspelt)
+	}
 	c.grouping(rc, r, &ry)
 	c.newValue(rc, r, &ry)
+	c.sequence(rc, r, &ry)
 	r.Title = c.template(pf, &ry.Title, "title", &rc.errs, r)
 	if ry.Title.Kind == 0 {
 		r.Title, _ = c.parseTemplate(r.Name)
@@ -494,22 +497,30 @@ func (rc *ruleCheck) head(ry *ruleYAML, misspelt bool) *Rule {
 
 // when compiles the rule's condition.
 func (c *compiler) when(rc *ruleCheck, r *Rule, w *yaml.Node, misspelt bool) {
-	switch {
-	case w.Kind == 0:
+	if w.Kind == 0 {
 		if !misspelt {
 			rc.at(rc.n, "rule %s has no when: condition", r.ID)
 		}
-	case w.Kind != yaml.ScalarNode:
-		rc.at(w, "when must be an expression (a string)")
-	default:
-		prog, inf, err := c.compile(w.Value, true)
-		if err != nil {
-			rc.errs = append(rc.errs, exprErr(rc.pf, w, "when", err))
-			return
-		}
-		r.When = Expr{Source: w.Value, Program: prog}
-		r.UsesRaw = r.UsesRaw || inf.usesRaw
+		return
 	}
+	if e, ok := c.condition(rc, r, w, "when"); ok {
+		r.When = e
+	}
+}
+
+// condition compiles the boolean expression at w, named what in errors.
+func (c *compiler) condition(rc *ruleCheck, r *Rule, w *yaml.Node, what string) (Expr, bool) {
+	if w.Kind != yaml.ScalarNode {
+		rc.at(w, "%s must be an expression (a string)", what)
+		return Expr{}, false
+	}
+	prog, inf, err := c.compile(w.Value, true)
+	if err != nil {
+		rc.errs = append(rc.errs, exprErr(rc.pf, w, what, err))
+		return Expr{}, false
+	}
+	r.UsesRaw = r.UsesRaw || inf.usesRaw
+	return Expr{Source: w.Value, Program: prog}, true
 }
 
 // grouping compiles the rule's threshold and dedup, and the one grouping
@@ -580,10 +591,7 @@ func (c *compiler) newValue(rc *ruleCheck, r *Rule, ry *ruleYAML) {
 	if len(nv.Of) == 0 {
 		rc.at(nn, "new_value.of: give a list of expressions, such as [event.ip]")
 	}
-	by := c.exprs(pf, nv.By, "new_value.by", &rc.errs, r)
-	for _, b := range by {
-		r.NewValue.By = append(r.NewValue.By, b.Source)
-	}
+	r.NewValue.By = rc.share(r, c.exprs(pf, nv.By, "new_value.by", &rc.errs, r), "new_value")
 	r.NewValue.History = c.duration(pf, &nv.History, "new_value.history", nn, &rc.errs)
 	if ln := &nv.Learning; ln.Kind != 0 {
 		d, err := yamlx.ParseDuration(ln.Value)
@@ -602,19 +610,92 @@ func (c *compiler) newValue(rc *ruleCheck, r *Rule, ry *ruleYAML) {
 		}
 		r.NewValue.MaxValues = *m
 	}
+}
+
+// share makes by, the by: of the rule's key kind, the rule's one grouping,
+// shared with dedup, and returns it as sources: a rule whose dedup has no
+// by inherits it, and a dedup.by that differs is an error.
+func (rc *ruleCheck) share(r *Rule, by []Expr, kind string) []string {
+	var srcs []string
+	for _, b := range by {
+		srcs = append(srcs, b.Source)
+	}
 	switch {
 	case len(r.GroupBy) == 0:
 		r.GroupBy = by
 		if r.Dedup != nil {
-			r.Dedup.By = r.NewValue.By
+			r.Dedup.By = srcs
 		}
-	case len(by) > 0 && !slices.Equal(r.NewValue.By, r.Dedup.By):
+	case len(by) > 0 && !slices.Equal(srcs, r.Dedup.By):
 		_, dn := yamlx.Get(rc.n, "dedup")
 		_, bn := yamlx.Get(dn, "by")
-		rc.at(bn, "dedup.by and new_value.by differ; a rule has one grouping: give by: in one of them (the other inherits it) or the same list in both")
+		rc.at(bn, "dedup.by and %s.by differ; a rule has one grouping: give by: in one of them (the other inherits it) or the same list in both", kind)
 	default:
-		r.NewValue.By = r.Dedup.By
+		return r.Dedup.By
 	}
+	return srcs
+}
+
+// sequence compiles the rule's sequence (docs/rules.md, Sequences). The
+// rule's When becomes the disjunction of the steps' conditions, so that
+// the engine's index offers the rule an event any step can match.
+func (c *compiler) sequence(rc *ruleCheck, r *Rule, ry *ruleYAML) {
+	sq := ry.Sequence
+	if sq == nil {
+		return
+	}
+	_, sn := yamlx.Get(rc.n, "sequence")
+	for _, k := range []string{"when", "threshold", "new_value"} {
+		if _, kn := yamlx.Get(rc.n, k); kn != nil {
+			rc.at(kn, "a rule with sequence: has no %s: each step has its own when", k)
+			return
+		}
+	}
+	r.Sequence = &Sequence{Within: c.duration(rc.pf, &sq.Within, "sequence.within", sn, &rc.errs)}
+	r.Sequence.By = rc.share(r, c.exprs(rc.pf, sq.By, "sequence.by", &rc.errs, r), "sequence")
+	_, stn := yamlx.Get(sn, "steps")
+	if len(sq.Steps) < MinSteps || len(sq.Steps) > MaxSteps {
+		rc.at(stn, "sequence.steps: give %d to %d steps, not %d", MinSteps, MaxSteps, len(sq.Steps))
+	}
+	var whens, names []string
+	for i, st := range sq.Steps {
+		var n *yaml.Node
+		if stn != nil && i < len(stn.Content) {
+			n = stn.Content[i]
+		}
+		_, nameN := yamlx.Get(n, "name")
+		switch {
+		case st.Name == "":
+			rc.at(n, "sequence.steps[%d]: every step needs a name", i)
+		case slices.Contains(names, st.Name):
+			rc.at(nameN, "sequence.steps[%d]: the step name %q is taken by an earlier step", i, st.Name)
+		}
+		names = append(names, st.Name)
+		if st.Absent {
+			_, an := yamlx.Get(n, "absent")
+			rc.at(an, "sequence.steps[%d]: absent steps are not supported yet", i)
+		}
+		what := fmt.Sprintf("sequence.steps[%d].when", i)
+		if st.When.Kind == 0 {
+			rc.at(n, "%s is required", what)
+			continue
+		}
+		w, ok := c.condition(rc, r, &st.When, what)
+		if !ok {
+			continue
+		}
+		r.Sequence.Steps = append(r.Sequence.Steps, Step{Name: st.Name, When: w})
+		whens = append(whens, "("+w.Source+")")
+	}
+	if len(whens) != len(sq.Steps) {
+		return
+	}
+	prog, _, err := c.compile(strings.Join(whens, " || "), true)
+	if err != nil {
+		rc.at(sn, "sequence: the steps' conditions together: %v", err)
+		return
+	}
+	r.When = Expr{Source: strings.Join(whens, " || "), Program: prog}
 }
 
 func (c *compiler) duration(pf *parsedFile, v *yaml.Node, what string, parent *yaml.Node, errs *yamlx.Errors) time.Duration {
@@ -776,7 +857,15 @@ func (c *compiler) test(pf *parsedFile, ty *testYAML, n *yaml.Node, r *Rule, opt
 		if !wellTyped {
 			break
 		}
-		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Distinct: ey.Distinct, Group: ey.Group, Title: ey.Title, Text: ey.Text, Notify: ey.Notify}
+		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Distinct: ey.Distinct, EventIDs: ey.EventIDs,
+			Group: ey.Group, Title: ey.Title, Text: ey.Text, Notify: ey.Notify}
+		for _, p := range ey.EventIDs {
+			if p < 1 || p > len(t.Events) {
+				_, en := yamlx.Get(&ty.Expect, "event_ids")
+				errs = append(errs, yamlx.At(pf.Name, en, "test %q: event_ids are positions of the test's events, 1 to %d, not %d", t.Name, len(t.Events), p))
+				break
+			}
+		}
 		if ey.Severity != nil {
 			s := alerter.Severity(*ey.Severity)
 			if s.Rank() < 0 {

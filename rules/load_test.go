@@ -209,6 +209,47 @@ rules:
     threshold: {count: 2, within: 1h}
     new_value: {of: [event.ip], history: 30d}
 `, []string{`6:16: new_value cannot be combined with threshold: a rule alerts on new values or on counts, not both`}},
+		{"sequence: step count, names, conditions, within, by typed, absent refused", `
+rules:
+  - id: r1
+    severity: low
+    sequence:
+      by: [event.nope]
+      within: 0s
+      steps:
+        - {name: a, when: "true"}
+        - {name: a, when: "1"}
+        - {when: "true", absent: true}
+  - id: r2
+    severity: low
+    sequence: {within: 1h, steps: [{name: only, when: "true"}]}
+`, []string{
+			`6:18: sequence.by: type event has no field nope`,
+			`7:15: sequence.within: must be longer than zero`,
+			`10:18: sequence.steps[1]: the step name "a" is taken by an earlier step`,
+			`10:28: sequence.steps[1].when: when must be a condition (true or false): got int`,
+			`11:11: sequence.steps[2]: every step needs a name`,
+			`11:34: sequence.steps[2]: absent steps are not supported yet`,
+			`14:35: sequence.steps: give 2 to 8 steps, not 1`,
+		}},
+		{"sequence: no when, threshold or new_value beside it; step names unique", `
+rules:
+  - id: r1
+    severity: low
+    when: "true"
+    sequence: {within: 1h, steps: [{name: a, when: "true"}, {name: b, when: "true"}]}
+  - id: r2
+    severity: low
+    threshold: {count: 2, within: 1h}
+    sequence: {within: 1h, steps: [{name: a, when: "true"}, {name: b, when: "true"}]}
+  - id: r3
+    severity: low
+    sequence: {within: 1h, steps: [{name: a, when: "true"}, {name: a, when: "false"}]}
+`, []string{
+			`5:11: a rule with sequence: has no when: each step has its own when`,
+			`9:16: a rule with sequence: has no threshold: each step has its own when`,
+			`13:68: sequence.steps[1]: the step name "a" is taken by an earlier step`,
+		}},
 		{"test without expect and with a bad expect word", `
 rules:
   - id: r1
@@ -289,6 +330,37 @@ func TestLoadNewValue(t *testing.T) {
 	}
 	if d := set.Rule("defaults").NewValue; d.Learning != 0 || d.MaxValues != DefaultMaxValues || len(d.Of) != 2 {
 		t.Fatalf("defaults: %+v", d)
+	}
+}
+
+func TestLoadSequence(t *testing.T) {
+	set, err := Compile([]File{{Name: "t.yaml", Data: []byte(`rules:
+  - id: secret-then-export
+    severity: critical
+    sequence:
+      by: [event.actor.name]
+      within: 30m
+      steps:
+        - {name: secret, when: event.action == "edit"}
+        - {name: exported, when: event.action startsWith "All findings exported"}
+    dedup: {window: 1h}
+`)}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := set.Rule("secret-then-export")
+	sq := r.Sequence
+	if sq.Within != 30*time.Minute || len(sq.Steps) != 2 || sq.Steps[1].Name != "exported" || sq.Steps[1].When.Program == nil ||
+		!slices.Equal(sq.By, []string{"event.actor.name"}) {
+		t.Fatalf("sequence: %+v", sq)
+	}
+	// The rule's condition is any step's, for the index; sequence.by is
+	// the rule's grouping, which dedup inherits.
+	if want := `(event.action == "edit") || (event.action startsWith "All findings exported")`; r.When.Source != want || r.When.Program == nil {
+		t.Fatalf("when %q, want %q", r.When.Source, want)
+	}
+	if len(r.GroupBy) != 1 || !slices.Equal(r.Dedup.By, sq.By) || !r.Stateful() {
+		t.Fatalf("grouping %v, dedup %+v", r.GroupBy, r.Dedup)
 	}
 }
 

@@ -39,6 +39,9 @@ type Rule struct {
 	Threshold   *Threshold
 	// NewValue, if set, alerts on tuples of values new for the group.
 	NewValue *NewValue
+	// Sequence, if set, alerts on steps in order within a span; When is
+	// then the disjunction of its steps' conditions.
+	Sequence *Sequence
 	Dedup    *Dedup
 	// GroupBy are the expressions whose values name a rule's group: the
 	// dedup.by expressions, or else the threshold.by ones.
@@ -90,6 +93,27 @@ type NewValue struct {
 	MaxValues int
 }
 
+// Sequence fires when events of one group meet its steps in order, the
+// last at most Within after the first (docs/rules.md, Sequences).
+type Sequence struct {
+	By     []string
+	Within time.Duration
+	Steps  []Step
+}
+
+// Step is one step of a sequence.
+type Step struct {
+	Name string
+	When Expr
+}
+
+// MinSteps and MaxSteps bound a sequence's steps. The engine keeps a
+// partial chain per step count and a step mask in a uint8.
+const (
+	MinSteps = 2
+	MaxSteps = 8
+)
+
 // DefaultMaxValues is new_value.max_values when a rule does not give it.
 const DefaultMaxValues = 10_000
 
@@ -120,7 +144,9 @@ func (r *Rule) DedupWindow() time.Duration {
 }
 
 // Stateful reports whether the rule keeps per-group state.
-func (r *Rule) Stateful() bool { return r.Dedup != nil || r.Threshold != nil || r.NewValue != nil }
+func (r *Rule) Stateful() bool {
+	return r.Dedup != nil || r.Threshold != nil || r.NewValue != nil || r.Sequence != nil
+}
 
 // Constraint says that a field of the event equals one of Values: what
 // the engine files a rule under in its index.
@@ -148,6 +174,9 @@ type Expect struct {
 	Suppressed *int
 	// Distinct is the first alert's distinct count (threshold.distinct).
 	Distinct *int
+	// EventIDs are the first alert's events, as 1-based positions in the
+	// test's events (a sequence's chain, a threshold's window).
+	EventIDs []int
 	Severity *alerter.Severity
 	Group    map[string]string
 	Title    *string
@@ -211,6 +240,7 @@ type ruleYAML struct {
 	When        yaml.Node         `yaml:"when"`
 	Threshold   *thresholdYAML    `yaml:"threshold"`
 	NewValue    *newValueYAML     `yaml:"new_value"`
+	Sequence    *sequenceYAML     `yaml:"sequence"`
 	Dedup       *dedupYAML        `yaml:"dedup"`
 	Notify      []string          `yaml:"notify"`
 	Title       yaml.Node         `yaml:"title"`
@@ -236,6 +266,18 @@ type newValueYAML struct {
 	MaxValues *int        `yaml:"max_values"`
 }
 
+type sequenceYAML struct {
+	By     []yaml.Node `yaml:"by"`
+	Within yaml.Node   `yaml:"within"`
+	Steps  []stepYAML  `yaml:"steps"`
+}
+
+type stepYAML struct {
+	Name   string    `yaml:"name"`
+	When   yaml.Node `yaml:"when"`
+	Absent bool      `yaml:"absent"`
+}
+
 type dedupYAML struct {
 	By     []yaml.Node `yaml:"by"`
 	Window yaml.Node   `yaml:"window"`
@@ -253,6 +295,7 @@ type expectYAML struct {
 	Alerts     *int              `yaml:"alerts"`
 	Suppressed *int              `yaml:"suppressed"`
 	Distinct   *int              `yaml:"distinct"`
+	EventIDs   []int             `yaml:"event_ids"`
 	Severity   *string           `yaml:"severity"`
 	Group      map[string]string `yaml:"group"`
 	Title      *string           `yaml:"title"`

@@ -46,6 +46,8 @@ type outcome struct {
 	events     int
 	matched    int
 	errs       []string
+	// pos maps an event's id to its 1-based position in the test's events.
+	pos map[string]int
 }
 
 func runOne(ctx context.Context, set *rules.Set, r *rules.Rule, t rules.Test, route alerter.Router) error {
@@ -59,7 +61,7 @@ func runOne(ctx context.Context, set *rules.Set, r *rules.Rule, t rules.Test, ro
 	var clock time.Time
 	eng := engine.New(single, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
 
-	var o outcome
+	o := outcome{pos: map[string]int{}}
 	for i, data := range t.Events {
 		evs, err := event.Parse(data, event.Options{Format: event.FormatAuto, Source: "test"})
 		if err != nil {
@@ -68,6 +70,7 @@ func runOne(ctx context.Context, set *rules.Set, r *rules.Rule, t rules.Test, ro
 		for j := range evs {
 			ev := &evs[j]
 			clock = ev.Time
+			o.pos[ev.ID] = i + 1
 			res, err := eng.Process(ctx, ev)
 			if err != nil {
 				return fmt.Errorf("event %d: %w", i+1, err)
@@ -107,9 +110,18 @@ func check(x rules.Expect, o outcome, r *rules.Rule, route alerter.Router) error
 	if x.Suppressed != nil && o.suppressed != *x.Suppressed {
 		fail("expected %d suppressed, got %d", *x.Suppressed, o.suppressed)
 	}
-	needAlert := x.Severity != nil || x.Group != nil || x.Title != nil || x.Text != nil || x.Notify != nil || x.Distinct != nil
+	needAlert := x.Severity != nil || x.Group != nil || x.Title != nil || x.Text != nil || x.Notify != nil || x.Distinct != nil || x.EventIDs != nil
 	if needAlert && len(o.alerts) == 0 {
 		fail("expected an alert to check severity, group, title, text, notify or distinct on, got none (%s)", o.why())
+	}
+	if x.EventIDs != nil && len(o.alerts) > 0 {
+		var got []int
+		for _, id := range o.alerts[0].EventIDs {
+			got = append(got, o.pos[id])
+		}
+		if !slices.Equal(x.EventIDs, got) {
+			fail("event_ids: expected the events at %v, got %v", x.EventIDs, got)
+		}
 	}
 	if needAlert && len(o.alerts) > 0 {
 		a := o.alerts[0] // the first alert is the one checked

@@ -37,12 +37,19 @@ import (
 // count, and per value its last-seen time as a delta to the previous one
 // (the first to LastAlert; they are in time order, so deltas are short)
 // and its tuple as uvarint length + bytes.
+//
+// Version 6 appends a sequence rule's partial chains (docs/rules.md,
+// Sequences): uvarint count of chain slots, then per slot the uvarint
+// length of its chain (0: none) and per entry its time as a delta to the
+// previous one (the first to LastAlert) and its id as uvarint length +
+// bytes.
 const (
 	codecV1 = 1
 	codecV2 = 2
 	codecV3 = 3
 	codecV4 = 4
 	codecV5 = 5
+	codecV6 = 6
 )
 
 const flagAlerted = 1
@@ -54,7 +61,7 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	if st.Alerted {
 		flags |= flagAlerted
 	}
-	dst = append(dst, codecV5, flags)
+	dst = append(dst, codecV6, flags)
 	dst = binary.AppendVarint(dst, st.LastAlert)
 	dst = binary.AppendVarint(dst, st.Suppressed)
 	dst = binary.AppendVarint(dst, st.Expires-st.LastAlert)
@@ -86,7 +93,24 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 			dst = append(dst, e.Tuple...)
 		}
 	}
-	return appendValues(dst, st)
+	dst = appendValues(dst, st)
+	return appendChains(dst, st)
+}
+
+// appendChains appends version 6's partial chains.
+func appendChains(dst []byte, st *engine.GroupState) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(st.Chains)))
+	for _, c := range st.Chains {
+		dst = binary.AppendUvarint(dst, uint64(len(c)))
+		prev := st.LastAlert
+		for _, e := range c {
+			dst = binary.AppendVarint(dst, e.Time-prev)
+			prev = e.Time
+			dst = binary.AppendUvarint(dst, uint64(len(e.ID)))
+			dst = append(dst, e.ID...)
+		}
+	}
+	return dst
 }
 
 // appendValues appends version 5's Since and remembered values.
@@ -108,7 +132,7 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	if len(b) < 2 {
 		return st, fmt.Errorf("%w: %d bytes", errCorruptState, len(b))
 	}
-	if b[0] < codecV1 || b[0] > codecV5 {
+	if b[0] < codecV1 || b[0] > codecV6 {
 		return st, fmt.Errorf("%w: unknown version %d", errCorruptState, b[0])
 	}
 	st.Alerted = b[1]&flagAlerted != 0
@@ -160,6 +184,9 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	if b[0] >= codecV5 {
 		d.values(&st)
 	}
+	if b[0] >= codecV6 {
+		d.chains(&st)
+	}
 	if d.err == nil && len(d.b) > 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", errCorruptState, len(d.b))
 	}
@@ -203,6 +230,36 @@ func (d *decoder) values(st *engine.GroupState) {
 	for i := range st.Values {
 		prev += d.varint()
 		st.Values[i] = engine.Value{Last: prev, Tuple: d.str()}
+	}
+}
+
+// chains reads version 6's partial chains.
+func (d *decoder) chains(st *engine.GroupState) {
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) { // each slot takes ≥ 1 byte
+		d.err = fmt.Errorf("%w: %d chains in %d bytes", errCorruptState, n, len(d.b))
+	}
+	if d.err != nil || n == 0 {
+		return
+	}
+	st.Chains = make([][]engine.Entry, n)
+	for k := range st.Chains {
+		m := d.uvarint()
+		if d.err == nil && m > uint64(len(d.b))/2 { // each entry takes ≥ 2 bytes
+			d.err = fmt.Errorf("%w: chain of %d entries in %d bytes", errCorruptState, m, len(d.b))
+		}
+		if d.err != nil {
+			return
+		}
+		if m == 0 {
+			continue
+		}
+		st.Chains[k] = make([]engine.Entry, m)
+		prev := st.LastAlert
+		for i := range st.Chains[k] {
+			prev += d.varint()
+			st.Chains[k][i] = engine.Entry{Time: prev, ID: d.str()}
+		}
 	}
 }
 

@@ -27,6 +27,9 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Values: []engine.Value{{Tuple: "10.0.0.1", Last: t0 - 7e9}, {Tuple: "", Last: t0}, {Tuple: "\x1elong…0123456789abcdef", Last: t0}},
 			Alerted: true, LastAlert: t0, Fired: []string{"z"}, Seen: []uint64{9}, Expires: t0 + 30*86400e9},
 		{Since: t0, Expires: math.MaxInt64},
+		// A sequence group's partial chains: none of one step, one of two.
+		{Chains: [][]engine.Entry{nil, {{Time: t0 - 9e9, ID: "s1"}, {Time: t0 - 9e9, ID: ""}}, {{Time: t0, ID: "x"}}},
+			Alerted: true, LastAlert: t0 - 1, Fired: []string{"a", "b"}, Seen: []uint64{3}, Expires: t0 + 1800e9},
 	}
 	for _, st := range states {
 		b := encodeState(nil, &st)
@@ -56,6 +59,9 @@ func TestCodecCorrupt(t *testing.T) {
 		{4, 0, 0, 0, 0, 1, 0, 1, 'a', 0, 0, 0, 0, 1, 5, 'x'},         // truncated tuple
 		{5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0},                // three values in 2 bytes
 		{5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 4, 'a'},           // truncated value
+		{6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0},                // five chains in 1 byte
+		{6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 0, 0},          // chain of three in 2 bytes
+		{6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 3, 'a'},     // truncated chain id
 	}
 	for _, b := range bad {
 		if _, err := decodeState(b); !errors.Is(err, errCorruptState) {
@@ -70,6 +76,7 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add(encodeState(nil, &engine.GroupState{FiredSuppressed: 3, Seen: []uint64{42, 7}, Fired: []string{"a"}}))
 	f.Add(encodeState(nil, &engine.GroupState{FiredDistinct: 2, Window: []engine.Entry{{Time: 1, ID: "x", Tuple: "ENG"}, {Time: 2, ID: "y"}}}))
 	f.Add(encodeState(nil, &engine.GroupState{Since: 4, Values: []engine.Value{{Tuple: "a", Last: 1}, {Tuple: "b", Last: 3}}}))
+	f.Add(encodeState(nil, &engine.GroupState{Chains: [][]engine.Entry{{{Time: 1, ID: "a"}}, nil, {{Time: 2, ID: "b"}, {Time: 3, ID: "c"}}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := decodeState(b)
 		if err != nil {
@@ -105,6 +112,14 @@ func TestCodecOlderVersions(t *testing.T) {
 	want = engine.GroupState{Expires: 10, Window: []engine.Entry{{Time: 5, ID: "a", Tuple: "ENG"}}}
 	if err != nil || !equalState(st, want) {
 		t.Errorf("v4: %+v, %v; want %+v", st, err, want)
+	}
+	// A new_value group remembering a at 5, as version 5 wrote it,
+	// before sequences: no partial chains.
+	v5 := []byte{5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 10, 1, 'a'}
+	st, err = decodeState(v5)
+	want = engine.GroupState{Values: []engine.Value{{Tuple: "a", Last: 5}}}
+	if err != nil || !equalState(st, want) || st.Chains != nil {
+		t.Errorf("v5: %+v, %v; want %+v", st, err, want)
 	}
 	v1 := []byte{1, 0, 0, 2, 0, 0}
 	if st, err := decodeState(v1); err != nil || st.Suppressed != 1 {

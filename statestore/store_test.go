@@ -129,7 +129,8 @@ func equalState(a, b engine.GroupState) bool {
 	if a.Alerted != b.Alerted || a.LastAlert != b.LastAlert || a.Suppressed != b.Suppressed ||
 		a.Expires != b.Expires || len(a.Window) != len(b.Window) ||
 		a.FiredSuppressed != b.FiredSuppressed || a.FiredDistinct != b.FiredDistinct || !slices.Equal(a.Seen, b.Seen) || !slices.Equal(a.Fired, b.Fired) ||
-		a.Since != b.Since || !slices.Equal(a.Values, b.Values) {
+		a.Since != b.Since || !slices.Equal(a.Values, b.Values) ||
+		!slices.EqualFunc(a.Chains, b.Chains, slices.Equal) {
 		return false
 	}
 	for i := range a.Window {

@@ -102,6 +102,13 @@ func explainCmd(ctx context.Context, args []string, s stdio) int {
 			if t := st.ValueLastSeen; t != nil {
 				fmt.Fprintf(s.out, "  value last seen: %s (%d values remembered)\n", t.Format(time.RFC3339), st.Remembered)
 			}
+			if len(st.Chain) > 0 {
+				var steps []string
+				for _, c := range st.Chain {
+					steps = append(steps, fmt.Sprintf("%s at %s (%s)", safe(c.Step), c.Time.Format(time.RFC3339), safe(c.EventID)))
+				}
+				fmt.Fprintf(s.out, "  partial chain: %s\n", strings.Join(steps, ", "))
+			}
 		}
 		if a := r.Alert; a != nil {
 			for t, o := range a.Deliveries {

@@ -56,6 +56,7 @@ function stateText(st) {
     parts.push(`distinct in the window: ${tuples.join(', ')}`);
   }
   if (st.value_last_seen) parts.push(['its values last seen ', time(st.value_last_seen), ` (${st.values_remembered} values remembered)`]);
+  if (st.partial_chain) parts.push(['partial chain: ', st.partial_chain.map((c, i) => [i ? ' → ' : '', `${c.step} at `, time(c.time)])]);
   if (st.expires) parts.push(['it affects events up to ', time(st.expires), ' (event time)']);
   return parts.map((p, i) => [i ? '; ' : '', p]);
 }

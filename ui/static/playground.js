@@ -204,6 +204,8 @@ function eventResult(r, n) {
       tuples.length ? tuples.map((t) => (t.length > 1 ? `(${t.join(', ')})` : t[0])).join(', ') : 'none (it fired or was suppressed, and emptied)')),
     Object.entries(r.last_seen ?? {}).map(([rule, t]) => h('p', null, `Its values for ${rule} were last seen in the group: `,
       t ? time(t) : 'never (new)')),
+    Object.entries(r.partial_chain ?? {}).map(([rule, chain]) => h('p', null, `The partial chain of ${rule} after it: `,
+      chain.length ? chain.map((c, i) => [i ? ' → ' : '', `${c.step} at `, time(c.time)]) : 'none (a chain completed, or none started)')),
     r.alerts.map((a) => alertCard(a, (r.notifications ?? []).filter((n) => n.alert === a.id))),
     eventFields(r.event));
 }

@@ -1,0 +1,55 @@
+package ruletest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/alerter/alerter/rules"
+)
+
+// expect: event_ids names the first alert's events by their positions in
+// the test's events: a sequence reports the chain with the latest first
+// event, so the right positions pass and others fail.
+func TestExpectEventIDs(t *testing.T) {
+	ev := func(id, action, at string) string {
+		return fmt.Sprintf(`{"id":%q,"time":"2024-05-14T10:%s:00Z","action":%q,"actor":{"name":"zoe"}}`, id, at, action)
+	}
+	events := strings.Join([]string{ev("a", "A", "00"), ev("b", "A", "01"), ev("c", "B", "02")}, ", ")
+	src := `rules:
+  - id: s
+    severity: low
+    sequence:
+      by: [event.actor.name]
+      within: 30m
+      steps: [{name: one, when: event.action == "A"}, {name: two, when: event.action == "B"}]
+    tests:
+      - {name: right, events: [` + events + `], expect: {alerts: 1, event_ids: [2, 3]}}
+      - {name: wrong, events: [` + events + `], expect: {alerts: 1, event_ids: [1, 3]}}
+`
+	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(src)}}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := Run(t.Context(), set, nil)
+	if len(res) != 2 || res[0].Err != nil {
+		t.Fatalf("right positions: %+v", res)
+	}
+	if err := res[1].Err; err == nil || err.Error() != "event_ids: expected the events at [1 3], got [2 3]" {
+		t.Fatalf("wrong positions: %v", err)
+	}
+}
+
+// A position outside the test's events is refused at load.
+func TestExpectEventIDsOutOfRange(t *testing.T) {
+	src := `rules:
+  - id: s
+    severity: low
+    when: "true"
+    tests: [{name: t, events: [{"action": "A"}], expect: {alerts: 1, event_ids: [2]}}]
+`
+	_, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(src)}}, rules.Options{})
+	if err == nil || !strings.Contains(err.Error(), `t.yaml:5:81: test "t": event_ids are positions of the test's events, 1 to 1, not 2`) {
+		t.Fatalf("got %v", err)
+	}
+}
