@@ -656,8 +656,10 @@ func (e *Engine) learningStart(ctx context.Context, rule string, p policy, t int
 		}
 	}
 	var since int64
-	// The learning start is kept while the rule exists (ttl 0): once it
-	// expired, learning would start again.
+	// The learning start is kept for good (ttl 0), one key per new_value
+	// rule id: once it expired, learning would start again. A removed
+	// rule's key stays, so a rule added back under its id does not learn
+	// again.
 	err := e.store.Update(ctx, LearningKey(rule), 0, func(g *GroupState) error {
 		since = g.learn(t)
 		return nil
