@@ -56,6 +56,8 @@ type Engine struct {
 	noIndex bool
 	// noSlots runs the compiled programs as they are (see WithoutSlots).
 	noSlots bool
+	// clock keeps the deadlines handed out, WithEventClock.
+	clock *eventClock
 }
 
 // Option configures an Engine.
@@ -140,6 +142,7 @@ type snapshot struct {
 	// into rules, ascending) that need that value.
 	byField []fieldIndex
 	always  []int32 // rules with no usable constraint
+	byID    map[string]int32
 	multi   bool    // a rule can be reached through two fields
 	usesRaw bool
 }
@@ -147,7 +150,7 @@ type snapshot struct {
 // newSnapshot builds the snapshot of set; indexed and slotted switch the
 // index and the slot rewriting on.
 func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed, slotted bool) *snapshot {
-	s := &snapshot{set: set}
+	s := &snapshot{set: set, byID: map[string]int32{}}
 	b := indexBuilder{fields: map[string]*fieldIndex{}}
 	var progs []*vm.Program
 	for _, r := range set.Rules {
@@ -155,6 +158,7 @@ func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed, slotted b
 			continue
 		}
 		i := int32(len(s.rules))
+		s.byID[r.ID] = i
 		s.rules = append(s.rules, r)
 		st := stats[r.ID]
 		if st == nil {
@@ -242,6 +246,11 @@ func policyOf(r *rules.Rule) policy {
 	if sq := r.Sequence; sq != nil {
 		p.steps = len(sq.Steps)
 		p.within = int64(sq.Within)
+		p.absent = sq.Absent
+	}
+	if q := r.Quiet; q != nil {
+		p.quiet = true
+		p.within = int64(q.Within)
 	}
 	return p
 }
@@ -460,6 +469,13 @@ type Result struct {
 	// Suppressed are the ids of the rules whose match was suppressed.
 	Suppressed []string
 	Errors     []RuleError
+	// Deadlines are the deadlines of absences and quiet groups that are to
+	// be kept, durably, until their time comes, and then handed to Fire;
+	// Cancelled are those no longer needed, which may be dropped (Fire
+	// ignores a deadline that is no longer its group's). An engine made
+	// WithEventClock keeps them itself.
+	Deadlines []Deadline
+	Cancelled []Deadline
 }
 
 // Process evaluates ev and applies every match to its group's state,
@@ -471,8 +487,25 @@ func (e *Engine) Process(ctx context.Context, ev *event.Event) (Result, error) {
 
 // ProcessWithLists is Process with the rule set's lists replaced (rule
 // tests use it).
+//
+// WithEventClock, the deadlines due before the event's time fire first,
+// and their alerts lead the result.
 func (e *Engine) ProcessWithLists(ctx context.Context, ev *event.Event, lists map[string][]string) (Result, error) {
-	return e.Apply(ctx, e.Plan(ctx, ev, lists))
+	if e.clock == nil {
+		return e.Apply(ctx, e.Plan(ctx, ev, lists))
+	}
+	if ev.Time.IsZero() {
+		ev.Time = e.now().UTC()
+	}
+	fired, err := e.advance(ctx, ev.Time.UnixNano(), false)
+	if err != nil {
+		return fired, err
+	}
+	res, err := e.Apply(ctx, e.Plan(ctx, ev, lists))
+	res.Alerts = append(fired.Alerts, res.Alerts...)
+	res.Suppressed = append(fired.Suppressed, res.Suppressed...)
+	res.Errors = append(fired.Errors, res.Errors...)
+	return res, err
 }
 
 // Plan is an event evaluated against the rules, before the stateful stage:
@@ -487,6 +520,10 @@ type Plan struct {
 	Matches []Match
 	// Errors are the rules that failed on the event.
 	Errors []RuleError
+	// Ref is where the caller keeps the event (a stream sequence), 0 if
+	// nowhere: an absence or a quiet group remembers it with the event,
+	// and Fire hands it to its Lookup to find the event again.
+	Ref uint64
 }
 
 // Plan evaluates ev against the current rules (lists, if not nil, replace
@@ -509,7 +546,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (Result, error) {
 	res := Result{Matches: p.Matches, Errors: p.Errors}
 	var errs []error
 	for _, m := range p.Matches {
-		a, suppressed, err := e.decide(ctx, p.s, p.ev, m, p.lists)
+		a, suppressed, err := e.decide(ctx, p, m, &res)
 		var rerr RuleError
 		switch {
 		case errors.As(err, &rerr):
@@ -525,14 +562,16 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (Result, error) {
 			res.Alerts = append(res.Alerts, a)
 		}
 	}
+	if e.clock != nil {
+		e.clock.keep(p, res)
+	}
 	return res, errors.Join(errs...)
 }
 
 // decide runs the stateful stage for one match.
-func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Match, lists map[string][]string) (*alerter.Alert, bool, error) {
+func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*alerter.Alert, bool, error) {
+	s, ev := pl.s, pl.ev
 	r, st, p := m.Rule, s.stats[m.index], s.pol[m.index]
-	hash := groupHash(m.Group)
-	dedupKey := r.ID + ":" + hash
 	var d decision
 	switch {
 	case !r.Stateful():
@@ -543,17 +582,37 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 			return nil, false, err
 		}
 	default:
-		ttl := time.Duration(max(p.dedupWindow, p.within))
-		err := e.store.Update(ctx, StateKey(r.ID, m.Group), ttl, func(g *GroupState) error {
-			if p.steps > 0 {
-				d = decideSeq(g, p, ev.Time.UnixNano(), ev.ID, m.Steps)
-			} else {
-				d = decide(g, p, ev.Time.UnixNano(), ev.ID, m.Tuple)
+		var hand int64
+		var cancel bool
+		t := ev.Time.UnixNano()
+		err := e.store.Update(ctx, StateKey(r.ID, m.Group), stateTTL(r, p), func(g *GroupState) error {
+			switch {
+			case p.quiet:
+				d = decideQuiet(g, p, t, ev.ID, pl.Ref)
+			case p.steps > 0:
+				d = decideSeq(g, p, t, ev.ID, m.Steps, pl.Ref)
+			default:
+				d = decide(g, p, t, ev.ID, m.Tuple)
+			}
+			hand, cancel = 0, false
+			if r.Deadlined() {
+				hand, cancel = g.handOut(ev.ID)
+				if hand == 0 && g.SchedBy == ev.ID {
+					// Redelivered: the deadline it handed out may not have
+					// been kept.
+					hand = g.SchedAt
+				}
 			}
 			return nil
 		})
 		if err != nil {
 			return nil, false, fmt.Errorf("update group state: %w", err)
+		}
+		if hand != 0 {
+			res.Deadlines = append(res.Deadlines, Deadline{Rule: r.ID, Group: m.Group, Due: time.Unix(0, hand).UTC()})
+		}
+		if cancel {
+			res.Cancelled = append(res.Cancelled, Deadline{Rule: r.ID, Group: m.Group})
 		}
 	}
 	if d.suppressed {
@@ -563,12 +622,21 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 	if !d.fire {
 		return nil, false, nil
 	}
-	st.Alerts.Add(1)
+	return e.alert(ctx, s, m.index, m.Group, ev, ev.ID, ev.Time, d, pl.lists)
+}
+
+// alert makes the alert that d fires for rule i of s and its group, on
+// the event ev at t; fireID names what fired it (ev's id, or a deadline),
+// for the alert id.
+func (e *Engine) alert(ctx context.Context, s *snapshot, i int32, group []string, ev *event.Event, fireID string, t time.Time, d decision, lists map[string][]string) (*alerter.Alert, bool, error) {
+	r := s.rules[i]
+	s.stats[i].Alerts.Add(1)
+	dedupKey := r.ID + ":" + groupHash(group)
 	// The alert's event carries its raw payload as the original bytes
 	// (event.MarshalJSON), so raw is not decoded for it; rules and
 	// templates that read event.raw had it decoded before evaluation.
 	a := &alerter.Alert{
-		ID:         alertID(dedupKey, ev.ID, ev.Time),
+		ID:         alertID(dedupKey, fireID, t),
 		Rule:       r.ID,
 		Name:       r.Name,
 		Severity:   r.Severity,
@@ -577,7 +645,7 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 		Tags:       r.Tags,
 		Group:      map[string]string{},
 		DedupKey:   dedupKey,
-		Time:       ev.Time,
+		Time:       t,
 		FiredAt:    e.now().UTC(),
 		Count:      d.count,
 		Suppressed: d.suppressedBefore,
@@ -591,9 +659,9 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 	if a.Tags == nil {
 		a.Tags = []string{}
 	}
-	if len(r.GroupBy) > 0 {
-		for i, g := range r.GroupBy {
-			a.Group[g.Source] = m.Group[i]
+	for j, g := range r.GroupBy {
+		if j < len(group) {
+			a.Group[g.Source] = group[j]
 		}
 	}
 	w := e.getWorker(s, lists)
@@ -604,7 +672,7 @@ func (e *Engine) decide(ctx context.Context, s *snapshot, ev *event.Event, m Mat
 	e.putWorker(w)
 	a.Title, a.Text = strings.TrimSpace(title), strings.TrimSpace(text)
 	if err := errors.Join(terr, xerr); err != nil {
-		return a, false, s.fail(m.index, err)
+		return a, false, s.fail(i, err)
 	}
 	return a, false, nil
 }
@@ -618,8 +686,7 @@ func (e *Engine) decideNew(ctx context.Context, rule string, m Match, p policy, 
 		return decision{}, err
 	}
 	var d decision
-	ttl := time.Duration(max(p.dedupWindow, p.history))
-	err = e.store.Update(ctx, StateKey(rule, m.Group), ttl, func(g *GroupState) error {
+	err = e.store.Update(ctx, StateKey(rule, m.Group), stateTTL(m.Rule, p), func(g *GroupState) error {
 		d = decideNew(g, p, t, ev.ID, m.Tuple, since)
 		return nil
 	})

@@ -54,6 +54,30 @@ type GroupState struct {
 	// the chain of the first k steps with the latest first event, or
 	// empty. Their entries are the chain's events, in step order.
 	Chains [][]Entry `json:"c,omitempty"`
+	// Due is the group's pending deadline, or 0: an absence's (its steps
+	// before the absent one completed) or a quiet group's (its last event
+	// plus within). Pending are the events behind it: the absence's chain,
+	// or the quiet group's last event. Next is what takes over once Due
+	// fires: a chain completed, or an event of a quiet group, after Due in
+	// event time but before Due fired (live, deadlines wait for the
+	// lateness).
+	Due     int64   `json:"u,omitempty"`
+	Pending []Entry `json:"p,omitempty"`
+	Next    []Entry `json:"q,omitempty"`
+	// SchedAt is the deadline handed out to be kept durably (Result's
+	// Deadlines), or 0, and SchedBy the event that handed it out, which
+	// hands it out again if it is redelivered: the process may have died
+	// before the deadline was kept. SchedAt may be before Due (a quiet
+	// group's deadline moved on): when it fires, the later one is handed
+	// out (see Engine.Fire).
+	SchedAt int64  `json:"k,omitempty"`
+	SchedBy string `json:"kb,omitempty"`
+	// FiredDue is the due time of the deadline behind the last alert, if a
+	// deadline fired it, so that a deadline handed over again fires the
+	// same alert.
+	FiredDue int64 `json:"fu,omitempty"`
+	// FiredRef is the Ref of the event that alert carries.
+	FiredRef uint64 `json:"fr,omitempty"`
 }
 
 // Value is a tuple of a new_value rule's values, as tupleKey makes it,
@@ -70,11 +94,15 @@ type Entry struct {
 	// Tuple is, for a rule with threshold.distinct, the event's tuple of
 	// distinct values as tupleKey makes it: bounded in size.
 	Tuple string `json:"d,omitempty"`
+	// Ref is, in the chain of an absence or a quiet group's last event,
+	// where the event is stored (Plan.Ref), to find it when the deadline
+	// fires.
+	Ref uint64 `json:"r,omitempty"`
 }
 
 // Empty reports whether the state holds nothing worth keeping.
 func (s *GroupState) Empty() bool {
-	return !s.Alerted && s.Suppressed == 0 && len(s.Window) == 0 && len(s.Values) == 0 && s.Since == 0 && !s.partial()
+	return !s.Alerted && s.Suppressed == 0 && len(s.Window) == 0 && len(s.Values) == 0 && s.Since == 0 && !s.partial() && s.Due == 0 && s.SchedAt == 0 && s.FiredDue == 0
 }
 
 // partial reports whether the state holds a partial chain.
@@ -168,8 +196,12 @@ type policy struct {
 	history   int64
 	learning  int64
 	maxValues int
-	// steps > 0: a sequence rule of that many steps, within its within.
-	steps int
+	// steps > 0: a sequence rule of that many steps, within its within;
+	// absent: its last step is absent.
+	steps  int
+	absent bool
+	// quiet: a quiet rule, whose groups alert after within without events.
+	quiet bool
 }
 
 // decision is the outcome of one match.
@@ -345,7 +377,7 @@ func decideNew(st *GroupState, p policy, t int64, id, tuple string, since int64)
 //     is suppressed instead, and clears them all the same.
 //
 // Redelivery is handled as decide handles it.
-func decideSeq(st *GroupState, p policy, t int64, id string, mask uint8) decision {
+func decideSeq(st *GroupState, p policy, t int64, id string, mask uint8, ref uint64) decision {
 	if n := len(st.Fired); n > 0 && st.Fired[n-1] == id {
 		return decision{fire: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
 	}
@@ -355,12 +387,24 @@ func decideSeq(st *GroupState, p policy, t int64, id string, mask uint8) decisio
 	}
 	st.remember(fp)
 	st.dropStale(p, t)
-	if len(st.Chains) < p.steps-1 {
-		st.Chains = append(st.Chains, make([][]Entry, p.steps-1-len(st.Chains))...)
+	// n is the number of steps a chain has: an absence's absent step is
+	// no event of the chain.
+	n := p.steps
+	if p.absent {
+		n--
+		if mask&(1<<n) != 0 {
+			st.cancel(p, t)
+		}
+	}
+	if len(st.Chains) < n-1 {
+		st.Chains = append(st.Chains, make([][]Entry, n-1-len(st.Chains))...)
 	}
 	e := Entry{Time: t, ID: id}
+	if p.absent {
+		e.Ref = ref
+	}
 	var done []Entry
-	for k := p.steps - 1; k >= 0; k-- {
+	for k := n - 1; k >= 0; k-- {
 		if mask&(1<<k) == 0 {
 			continue
 		}
@@ -374,7 +418,7 @@ func decideSeq(st *GroupState, p policy, t int64, id string, mask uint8) decisio
 			}
 			chain = append(slices.Clone(prev), e)
 		}
-		if k == p.steps-1 {
+		if k == n-1 {
 			done = chain
 			continue
 		}
@@ -391,6 +435,10 @@ func decideSeq(st *GroupState, p policy, t int64, id string, mask uint8) decisio
 		return decision{}
 	}
 	st.Chains = nil
+	if p.absent {
+		st.arm(p, t, done)
+		return decision{}
+	}
 	d := decision{count: len(done)}
 	for _, e := range done {
 		d.ids = append(d.ids, e.ID)
@@ -404,6 +452,125 @@ func decideSeq(st *GroupState, p policy, t int64, id string, mask uint8) decisio
 		return decision{suppressed: true}
 	}
 	return fire(st, p, t, d)
+}
+
+// arm gives the group the deadline of an absence whose steps before the
+// absent one completed chain at t: chain's first event plus within. A
+// group has one deadline, and a chain completed while one is pending is
+// ignored, unless that one is past at t (it has not fired yet, live,
+// waiting for the lateness): the chain then takes over once it fires,
+// as it would have in event time.
+func (s *GroupState) arm(p policy, t int64, chain []Entry) {
+	due := chain[0].Time + p.within
+	switch {
+	case s.Due == 0:
+		s.Due, s.Pending = due, chain
+	case t > s.Due && s.Next == nil:
+		s.Next = chain
+	}
+	s.Expires = max(s.Expires, due)
+}
+
+// cancel drops the pending deadline, or the chain to take over from it,
+// whose span (first event, deadline] holds t: an event of the absent step
+// came in time.
+func (s *GroupState) cancel(p policy, t int64) {
+	if c := s.Next; len(c) > 0 && t > c[0].Time && t <= c[0].Time+p.within {
+		s.Next = nil
+	}
+	if s.Due != 0 && t > s.Pending[0].Time && t <= s.Due {
+		s.Due, s.Pending = 0, nil
+		if s.Next != nil {
+			s.Pending, s.Next = s.Next, nil
+			s.Due = s.Pending[0].Time + p.within
+		}
+	}
+}
+
+// decideQuiet applies one matching event of a quiet rule at time t to a
+// group's state (docs/rules.md, Quiet sources): the group's deadline
+// becomes t plus within, unless an event of the group is later already.
+// An event after a deadline that has not fired yet waits in Next, as arm
+// does for an absence. A quiet rule fires only at its deadlines
+// (decideDue); redelivery is handled as decide handles it.
+func decideQuiet(st *GroupState, p policy, t int64, id string, ref uint64) decision {
+	fp := fingerprint(id)
+	if st.holds(id, fp) {
+		return decision{}
+	}
+	st.remember(fp)
+	e := []Entry{{Time: t, ID: id, Ref: ref}}
+	switch {
+	case st.Due == 0:
+		st.Due, st.Pending = t+p.within, e
+	case t > st.Due:
+		if len(st.Next) == 0 || t >= st.Next[0].Time {
+			st.Next = e
+		}
+	case t >= st.Pending[0].Time:
+		st.Due, st.Pending = t+p.within, e
+	}
+	st.Expires = max(st.Expires, st.Due)
+	if len(st.Next) > 0 {
+		st.Expires = max(st.Expires, st.Next[0].Time+p.within)
+	}
+	return decision{}
+}
+
+// decideDue applies a group's deadline at due, whose time has come, to
+// its state (docs/rules.md, Absences and Quiet sources). It is pure, like
+// decide:
+//  1. A deadline that is no longer the group's (cancelled, or moved on by
+//     a later event of a quiet group) decides nothing.
+//  2. Otherwise the events behind it fire an alert at due (an absence's
+//     chain, a quiet group's last event), or, less than the dedup window
+//     after the group's last alert, are suppressed; what waited in Next
+//     becomes the pending deadline.
+//  3. A deadline that fired already (handed over again: the process died
+//     before its alert was stored) fires the same alert again.
+func decideDue(st *GroupState, p policy, due int64) decision {
+	if st.FiredDue == due && len(st.Fired) > 0 {
+		return decision{fire: true, count: len(st.Fired), ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
+	}
+	if st.Due == 0 || st.Due != due {
+		return decision{}
+	}
+	chain := st.Pending
+	st.Due, st.Pending = 0, nil
+	if len(st.Next) > 0 {
+		st.Pending, st.Next = st.Next, nil
+		st.Due = st.Pending[0].Time + p.within
+	}
+	d := decision{count: len(chain)}
+	for _, e := range chain {
+		d.ids = append(d.ids, e.ID)
+	}
+	if st.deduped(p, due) {
+		st.Suppressed++
+		st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
+		return decision{suppressed: true}
+	}
+	d = fire(st, p, due, d)
+	st.FiredDue = due
+	return d
+}
+
+// handOut brings SchedAt in line with Due after a change by the event id
+// ("" for a deadline): it returns the deadline to hand out to be kept
+// durably, if any, and whether the one handed out before is to be
+// cancelled. A deadline already handed out for an earlier time stays: when
+// it fires, the later one is handed out, so that a quiet group's deadline
+// moving with every event costs no write per event.
+func (s *GroupState) handOut(by string) (due int64, cancel bool) {
+	switch {
+	case s.Due == 0 && s.SchedAt != 0:
+		s.SchedAt, s.SchedBy = 0, ""
+		return 0, true
+	case s.Due != 0 && (s.SchedAt == 0 || s.SchedAt > s.Due):
+		s.SchedAt, s.SchedBy = s.Due, by
+		return s.Due, false
+	}
+	return 0, false
 }
 
 // dropStale empties the partial chains whose first event is more than
@@ -495,6 +662,7 @@ func fire(st *GroupState, p policy, t int64, d decision) decision {
 		st.remember(fingerprint(id))
 	}
 	st.Fired = append(st.Fired[:0], d.ids...)
+	st.FiredDue, st.FiredRef = 0, 0
 	st.FiredSuppressed = st.Suppressed
 	st.FiredDistinct = d.distinct
 	st.Suppressed = 0
@@ -517,10 +685,9 @@ func (s *GroupState) holds(id string, fp uint64) bool {
 			return true
 		}
 	}
-	for _, c := range s.Chains {
-		if slices.ContainsFunc(c, func(e Entry) bool { return e.ID == id }) {
-			return true
-		}
+	has := func(c []Entry) bool { return slices.ContainsFunc(c, func(e Entry) bool { return e.ID == id }) }
+	if slices.ContainsFunc(s.Chains, has) || has(s.Pending) || has(s.Next) {
+		return true
 	}
 	return slices.Contains(s.Fired, id) || slices.Contains(s.Seen, fp)
 }

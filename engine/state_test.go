@@ -205,7 +205,7 @@ func feed(t *testing.T, p policy, ds []delivery) {
 		var d decision
 		switch {
 		case p.steps > 0:
-			d = decideSeq(&st, p, base.Add(off).UnixNano(), id, stepMask(t, tuple))
+			d = decideSeq(&st, p, base.Add(off).UnixNano(), id, stepMask(t, tuple), 0)
 		case p.history > 0:
 			d = decideNew(&st, p, base.Add(off).UnixNano(), id, tuple, base.UnixNano())
 		default:
@@ -540,7 +540,7 @@ func TestDecideSequenceIsBounded(t *testing.T) {
 	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC).UnixNano()
 	var st GroupState
 	for i := range 100 {
-		decideSeq(&st, p, base+int64(i), fmt.Sprint("e", i), 0b011)
+		decideSeq(&st, p, base+int64(i), fmt.Sprint("e", i), 0b011, 0)
 	}
 	n := 0
 	for _, c := range st.Chains {
@@ -548,5 +548,138 @@ func TestDecideSequenceIsBounded(t *testing.T) {
 	}
 	if len(st.Chains) != 2 || n != 3 {
 		t.Fatalf("state holds %d chains of %d events in all, want 2 of 3: %+v", len(st.Chains), n, st.Chains)
+	}
+}
+
+// TestDecideDeadlines covers absences and quiet groups (docs/rules.md,
+// Absences and Quiet sources). A delivery "!" at a time is the group's
+// deadline firing at that time (decideDue); after any delivery the
+// outcome is followed by the pending deadline, if any ("due 15m").
+func TestDecideDeadlines(t *testing.T) {
+	min := int64(time.Minute)
+	absent := policy{steps: 2, absent: true, within: 15 * min}
+	absent3 := policy{steps: 3, absent: true, within: 15 * min}
+	deduped := policy{steps: 2, absent: true, within: 15 * min, dedupWindow: 60 * min}
+	quiet := policy{quiet: true, within: 30 * min}
+	tests := []struct {
+		name string
+		p    policy
+		ds   []delivery
+	}{
+		{"an absence fires at the first step's time plus within, with the chain", absent, []delivery{
+			{"a/1", "0s", "wait due 15m"}, {"!", "15m", "fire 1 (suppressed 0) a"}}},
+		{"the absent step cancels it", absent, []delivery{
+			{"a/1", "0s", "wait due 15m"}, {"b/2", "10m", "wait"}, {"!", "15m", "wait"}}},
+		{"at the deadline itself it still cancels: (t1, deadline] is inclusive", absent, []delivery{
+			{"a/1", "0s", "wait due 15m"}, {"b/2", "15m", "wait"}, {"!", "15m", "wait"}}},
+		{"after the deadline it does not", absent, []delivery{
+			{"a/1", "0s", "wait due 15m"}, {"b/2", "15m1s", "wait due 15m"}, {"!", "15m", "fire 1 (suppressed 0) a"}}},
+		{"nor at the first step's own time: the span excludes it", absent, []delivery{
+			{"a/1", "5m", "wait due 20m"}, {"b/2", "5m", "wait due 20m"}, {"!", "20m", "fire 1 (suppressed 0) a"}}},
+		{"an absent step before the chain cancels nothing", absent, []delivery{
+			{"b/2", "0s", "wait"}, {"a/1", "1m", "wait due 16m"}, {"!", "16m", "fire 1 (suppressed 0) a"}}},
+		{"a completion while a deadline is pending is ignored", absent, []delivery{
+			{"a/1", "0s", "wait due 15m"}, {"b/1", "5m", "wait due 15m"}, {"!", "15m", "fire 1 (suppressed 0) a"},
+			{"!", "20m", "wait"}}},
+		{"a completion after the pending deadline, before it fired, takes over when it does", absent, []delivery{
+			{"a/1", "0s", "wait due 15m"}, {"b/1", "20m", "wait due 15m"}, {"!", "15m", "fire 1 (suppressed 0) a due 35m"},
+			{"!", "35m", "fire 1 (suppressed 0) b"}}},
+		{"the absent step can cancel the chain waiting to take over", absent, []delivery{
+			{"a/1", "0s", "wait due 15m"}, {"b/1", "20m", "wait due 15m"}, {"c/2", "25m", "wait due 15m"},
+			{"!", "15m", "fire 1 (suppressed 0) a"}}},
+		{"an event of the first and the absent step cancels one chain and starts the next", absent, []delivery{
+			{"a/1", "0s", "wait due 15m"}, {"b/12", "5m", "wait due 20m"}, {"!", "15m", "wait due 20m"},
+			{"!", "20m", "fire 1 (suppressed 0) b"}}},
+		{"three steps: the chain of the first two, timed from the first", absent3, []delivery{
+			{"a/1", "0s", "wait"}, {"b/2", "5m", "wait due 15m"}, {"c/3", "16m", "wait due 15m"},
+			{"!", "15m", "fire 2 (suppressed 0) a,b"}}},
+		{"three steps: the steps before the absent one must come within too", absent3, []delivery{
+			{"a/1", "0s", "wait"}, {"b/2", "15m1s", "wait"}}},
+		{"a deadline handed over again fires the same alert", absent, []delivery{
+			{"a/1", "0s", "wait due 15m"}, {"!", "15m", "fire 1 (suppressed 0) a"}, {"!", "15m", "fire 1 (suppressed 0) a"}}},
+		{"the event that set the deadline, redelivered, changes nothing", absent, []delivery{
+			{"a/1", "0s", "wait due 15m"}, {"a/1", "0s", "wait due 15m"}}},
+		{"dedup suppresses an absence within the window of the last alert", deduped, []delivery{
+			{"a/1", "0s", "wait due 15m"}, {"!", "15m", "fire 1 (suppressed 0) a"},
+			{"b/1", "20m", "wait due 35m"}, {"!", "35m", "suppress"},
+			{"c/1", "80m", "wait due 95m"}, {"!", "95m", "fire 1 (suppressed 1) c"}}},
+		{"quiet: each event moves the deadline; an old one fires nothing", quiet, []delivery{
+			{"a", "0s", "wait due 30m"}, {"b", "10m", "wait due 40m"}, {"!", "30m", "wait due 40m"},
+			{"!", "40m", "fire 1 (suppressed 0) b"}}},
+		{"quiet: it alerts once, and events coming back arm it again", quiet, []delivery{
+			{"a", "0s", "wait due 30m"}, {"!", "30m", "fire 1 (suppressed 0) a"}, {"!", "60m", "wait"},
+			{"b", "90m", "wait due 120m"}}},
+		{"quiet: an older event does not move the deadline back", quiet, []delivery{
+			{"a", "10m", "wait due 40m"}, {"b", "5m", "wait due 40m"}}},
+		{"quiet: an event after the deadline, before it fired, arms the next", quiet, []delivery{
+			{"a", "0s", "wait due 30m"}, {"b", "31m", "wait due 30m"}, {"c", "32m", "wait due 30m"},
+			{"!", "30m", "fire 1 (suppressed 0) a due 62m"}}},
+		{"quiet: at the deadline itself an event is in time", quiet, []delivery{
+			{"a", "0s", "wait due 30m"}, {"b", "30m", "wait due 60m"}, {"!", "30m", "wait due 60m"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
+			var st GroupState
+			for i, dl := range tt.ds {
+				off, err := time.ParseDuration(dl.at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				at := base.Add(off).UnixNano()
+				id, steps, _ := strings.Cut(dl.id, "/")
+				before := cloneState(st)
+				var d decision
+				switch {
+				case id == "!":
+					d = decideDue(&st, tt.p, at)
+				case tt.p.quiet:
+					d = decideQuiet(&st, tt.p, at, id, 0)
+				default:
+					d = decideSeq(&st, tt.p, at, id, stepMask(t, steps), 0)
+				}
+				got := outcome(d)
+				if d.fire {
+					got += " " + strings.Join(d.ids, ",")
+				}
+				if st.Due != 0 {
+					got += fmt.Sprintf(" due %gm", time.Duration(st.Due-base.UnixNano()).Minutes())
+				}
+				if got != dl.want {
+					t.Errorf("delivery %d of %s at +%s: got %q, want %q", i, dl.id, dl.at, got, dl.want)
+				}
+				if id != "!" && i > 0 && tt.ds[i-1].id == dl.id && !reflect.DeepEqual(st, before) {
+					t.Errorf("redelivery %d of %s changed the state", i, dl.id)
+				}
+			}
+		})
+	}
+}
+
+// The deadline handed out follows the pending one without a write per
+// event: a quiet group's deadline moving on is handed out again only when
+// the one handed out fires.
+func TestHandOut(t *testing.T) {
+	q := policy{quiet: true, within: 30}
+	var st GroupState
+	decideQuiet(&st, q, 0, "a", 0)
+	if due, cancel := st.handOut("a"); due != 30 || cancel || st.SchedBy != "a" {
+		t.Fatalf("first event: hand out %d cancel %v by %q, want 30", due, cancel, st.SchedBy)
+	}
+	decideQuiet(&st, q, 10, "b", 0)
+	if due, cancel := st.handOut("b"); due != 0 || cancel {
+		t.Fatalf("a later event handed out %d (cancel %v); the earlier deadline stands until it fires", due, cancel)
+	}
+	st.SchedAt = 0 // it fired
+	if due, _ := st.handOut(""); due != 40 {
+		t.Fatalf("after the early one fired: hand out %d, want 40", due)
+	}
+	a := policy{steps: 2, absent: true, within: 15}
+	st = GroupState{}
+	decideSeq(&st, a, 0, "a", 0b01, 0)
+	st.handOut("a")
+	decideSeq(&st, a, 5, "b", 0b10, 0)
+	if due, cancel := st.handOut("b"); due != 0 || !cancel || st.SchedAt != 0 {
+		t.Fatalf("after a cancel: hand out %d cancel %v, want a cancel", due, cancel)
 	}
 }

@@ -247,16 +247,24 @@ func (s *Playground) Evaluate(ctx context.Context, cfg *config.Config, req Reque
 	lists, route := s.liveLists(cfg, set), set.Router(cfg.Routes)
 	var clock time.Time
 	store := &engine.MemStore{}
-	eng := engine.New(set, store, engine.WithClock(func() time.Time { return clock }))
+	eng := engine.New(set, store, engine.WithClock(func() time.Time { return clock }), engine.WithEventClock())
 	for i := range evs {
 		if stopped(ctx, &resp) {
 			return resp
 		}
 		ev := &evs[i]
 		clock = ev.Time
+		// The deadlines due before the event fire first (absences, quiet
+		// sources): their alerts are shown with the event that moved time
+		// past them.
+		fired, ferr := eng.Advance(ctx, ev.Time)
 		plan := eng.Plan(ctx, ev, lists)
 		seen := lastSeen(store, plan.Matches)
 		res, err := eng.Apply(ctx, plan)
+		res.Alerts = append(fired.Alerts, res.Alerts...)
+		res.Suppressed = append(fired.Suppressed, res.Suppressed...)
+		res.Errors = append(fired.Errors, res.Errors...)
+		err = errors.Join(ferr, err)
 		if bt != nil && !bt.count(ev, res, err) {
 			continue
 		}
@@ -459,7 +467,7 @@ func (s *Playground) runningAlerts(ctx context.Context, cfg *config.Config, trie
 	}
 	lists := s.liveLists(cfg, loaded)
 	var clock time.Time
-	eng := engine.New(loaded, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
+	eng := engine.New(loaded, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }), engine.WithEventClock())
 	for i := range evs {
 		if ctx.Err() != nil {
 			return nil

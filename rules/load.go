@@ -398,6 +398,7 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	c.grouping(rc, r, &ry)
 	c.newValue(rc, r, &ry)
 	c.sequence(rc, r, &ry)
+	c.quiet(rc, r, &ry)
 	r.Title = c.template(pf, &ry.Title, "title", &rc.errs, r)
 	if ry.Title.Kind == 0 {
 		r.Title, _ = c.parseTemplate(r.Name)
@@ -671,9 +672,9 @@ func (c *compiler) sequence(rc *ruleCheck, r *Rule, ry *ruleYAML) {
 			rc.at(nameN, "sequence.steps[%d]: the step name %q is taken by an earlier step", i, st.Name)
 		}
 		names = append(names, st.Name)
-		if st.Absent {
+		if st.Absent && i != len(sq.Steps)-1 {
 			_, an := yamlx.Get(n, "absent")
-			rc.at(an, "sequence.steps[%d]: absent steps are not supported yet", i)
+			rc.at(an, "sequence.steps[%d]: only the last step may be absent", i)
 		}
 		what := fmt.Sprintf("sequence.steps[%d].when", i)
 		if st.When.Kind == 0 {
@@ -684,7 +685,8 @@ func (c *compiler) sequence(rc *ruleCheck, r *Rule, ry *ruleYAML) {
 		if !ok {
 			continue
 		}
-		r.Sequence.Steps = append(r.Sequence.Steps, Step{Name: st.Name, When: w})
+		r.Sequence.Steps = append(r.Sequence.Steps, Step{Name: st.Name, When: w, Absent: st.Absent})
+		r.Sequence.Absent = st.Absent
 		whens = append(whens, "("+w.Source+")")
 	}
 	if len(whens) != len(sq.Steps) {
@@ -696,6 +698,24 @@ func (c *compiler) sequence(rc *ruleCheck, r *Rule, ry *ruleYAML) {
 		return
 	}
 	r.When = Expr{Source: strings.Join(whens, " || "), Program: prog}
+}
+
+// quiet compiles the rule's quiet (docs/rules.md, Quiet sources). Its by
+// is the rule's grouping, shared with dedup.
+func (c *compiler) quiet(rc *ruleCheck, r *Rule, ry *ruleYAML) {
+	q := ry.Quiet
+	if q == nil {
+		return
+	}
+	_, qn := yamlx.Get(rc.n, "quiet")
+	for _, k := range []string{"threshold", "new_value", "sequence"} {
+		if _, kn := yamlx.Get(rc.n, k); kn != nil {
+			rc.at(kn, "quiet cannot be combined with %s: a quiet rule alerts on the absence of events, not on them", k)
+			return
+		}
+	}
+	r.Quiet = &Quiet{Within: c.duration(rc.pf, &q.Within, "quiet.within", qn, &rc.errs)}
+	r.Quiet.By = rc.share(r, c.exprs(rc.pf, q.By, "quiet.by", &rc.errs, r), "quiet")
 }
 
 func (c *compiler) duration(pf *parsedFile, v *yaml.Node, what string, parent *yaml.Node, errs *yamlx.Errors) time.Duration {
@@ -828,6 +848,13 @@ func (c *compiler) test(pf *parsedFile, ty *testYAML, n *yaml.Node, r *Rule, opt
 		errs = append(errs, yamlx.At(pf.Name, &ty.Events, "test %q: events: is a list of events", t.Name))
 	default:
 		errs = append(errs, yamlx.At(pf.Name, n, "test %q has no event: or events:", t.Name))
+	}
+	if u := &ty.Until; u.Kind != 0 {
+		tm, err := time.Parse(time.RFC3339Nano, u.Value)
+		if err != nil {
+			errs = append(errs, yamlx.At(pf.Name, u, "test %q: until: want an RFC 3339 time such as 2026-01-02T15:04:05Z: %v", t.Name, err))
+		}
+		t.Until = tm
 	}
 	for name := range ty.Lists {
 		if !c.lists[name] {

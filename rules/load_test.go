@@ -209,7 +209,7 @@ rules:
     threshold: {count: 2, within: 1h}
     new_value: {of: [event.ip], history: 30d}
 `, []string{`6:16: new_value cannot be combined with threshold: a rule alerts on new values or on counts, not both`}},
-		{"sequence: step count, names, conditions, within, by typed, absent refused", `
+		{"sequence: step count, names, conditions, within, by typed, absent only last", `
 rules:
   - id: r1
     severity: low
@@ -217,7 +217,7 @@ rules:
       by: [event.nope]
       within: 0s
       steps:
-        - {name: a, when: "true"}
+        - {name: a, when: "true", absent: true}
         - {name: a, when: "1"}
         - {when: "true", absent: true}
   - id: r2
@@ -226,11 +226,36 @@ rules:
 `, []string{
 			`6:18: sequence.by: type event has no field nope`,
 			`7:15: sequence.within: must be longer than zero`,
+			`9:43: sequence.steps[0]: only the last step may be absent`,
 			`10:18: sequence.steps[1]: the step name "a" is taken by an earlier step`,
 			`10:28: sequence.steps[1].when: when must be a condition (true or false): got int`,
 			`11:11: sequence.steps[2]: every step needs a name`,
-			`11:34: sequence.steps[2]: absent steps are not supported yet`,
 			`14:35: sequence.steps: give 2 to 8 steps, not 1`,
+		}},
+		{"quiet: within required and positive, by typed, alone", `
+rules:
+  - id: r1
+    severity: low
+    when: "true"
+    quiet: {by: [event.nope]}
+  - id: r2
+    severity: low
+    when: "true"
+    threshold: {count: 2, within: 1m}
+    quiet: {within: -1m}
+  - id: r3
+    severity: low
+    when: "true"
+    quiet: {within: 30m, by: [event.source]}
+    dedup: {by: [event.actor.name], window: 1h}
+    tests:
+      - {name: t, event: {}, until: yesterday, expect: none}
+`, []string{
+			`6:12: quiet.within is required`,
+			`6:24: quiet.by: type event has no field nope`,
+			`10:16: quiet cannot be combined with threshold: a quiet rule alerts on the absence of events, not on them`,
+			`16:17: dedup.by and quiet.by differ; a rule has one grouping: give by: in one of them (the other inherits it) or the same list in both`,
+			`18:37: test "t": until: want an RFC 3339 time such as 2026-01-02T15:04:05Z: parsing time "yesterday" as "2006-01-02T15:04:05.999999999Z07:00": cannot parse "yesterday" as "2006"`,
 		}},
 		{"sequence: no when, threshold or new_value beside it; step names unique", `
 rules:

@@ -42,6 +42,9 @@ type Rule struct {
 	// Sequence, if set, alerts on steps in order within a span; When is
 	// then the disjunction of its steps' conditions.
 	Sequence *Sequence
+	// Quiet, if set, alerts when a group that had matching events has
+	// none for a span (docs/rules.md, Quiet sources).
+	Quiet *Quiet
 	Dedup    *Dedup
 	// GroupBy are the expressions whose values name a rule's group: the
 	// dedup.by expressions, or else the threshold.by ones.
@@ -99,12 +102,31 @@ type Sequence struct {
 	By     []string
 	Within time.Duration
 	Steps  []Step
+	// Absent: the last step is an absence (docs/rules.md, Absences): the
+	// rule fires when the steps before it complete a chain and the last
+	// does not follow within Within of the chain's first event.
+	Absent bool
 }
 
 // Step is one step of a sequence.
 type Step struct {
 	Name string
 	When Expr
+	// Absent is set on the last step of an absence.
+	Absent bool
+}
+
+// Quiet fires when a group that had matching events has none for Within
+// (docs/rules.md, Quiet sources).
+type Quiet struct {
+	By     []string
+	Within time.Duration
+}
+
+// Deadlined reports whether the rule's alerts fire at deadlines rather
+// than on events: an absence, or a quiet rule.
+func (r *Rule) Deadlined() bool {
+	return r.Quiet != nil || (r.Sequence != nil && r.Sequence.Absent)
 }
 
 // MinSteps and MaxSteps bound a sequence's steps. The engine keeps a
@@ -145,7 +167,7 @@ func (r *Rule) DedupWindow() time.Duration {
 
 // Stateful reports whether the rule keeps per-group state.
 func (r *Rule) Stateful() bool {
-	return r.Dedup != nil || r.Threshold != nil || r.NewValue != nil || r.Sequence != nil
+	return r.Dedup != nil || r.Threshold != nil || r.NewValue != nil || r.Sequence != nil || r.Quiet != nil
 }
 
 // Constraint says that a field of the event equals one of Values: what
@@ -165,6 +187,9 @@ type Test struct {
 	Expect   Expect
 	// Lists override the rule set's lists for this test.
 	Lists map[string][]string
+	// Until, if not zero, moves event time on to it after the events, so
+	// that the deadlines due by then fire (absences, quiet sources).
+	Until time.Time
 	Pos   Pos
 }
 
@@ -241,6 +266,7 @@ type ruleYAML struct {
 	Threshold   *thresholdYAML    `yaml:"threshold"`
 	NewValue    *newValueYAML     `yaml:"new_value"`
 	Sequence    *sequenceYAML     `yaml:"sequence"`
+	Quiet       *quietYAML        `yaml:"quiet"`
 	Dedup       *dedupYAML        `yaml:"dedup"`
 	Notify      []string          `yaml:"notify"`
 	Title       yaml.Node         `yaml:"title"`
@@ -272,6 +298,11 @@ type sequenceYAML struct {
 	Steps  []stepYAML  `yaml:"steps"`
 }
 
+type quietYAML struct {
+	By     []yaml.Node `yaml:"by"`
+	Within yaml.Node   `yaml:"within"`
+}
+
 type stepYAML struct {
 	Name   string    `yaml:"name"`
 	When   yaml.Node `yaml:"when"`
@@ -289,6 +320,7 @@ type testYAML struct {
 	Events yaml.Node           `yaml:"events"`
 	Expect yaml.Node           `yaml:"expect"`
 	Lists  map[string][]string `yaml:"lists"`
+	Until  yaml.Node           `yaml:"until"`
 }
 
 type expectYAML struct {

@@ -59,7 +59,7 @@ func runOne(ctx context.Context, set *rules.Set, r *rules.Rule, t rules.Test, ro
 	// fired_at is the firing event's time in tests, so that nothing in an
 	// expectation depends on when the test runs.
 	var clock time.Time
-	eng := engine.New(single, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
+	eng := engine.New(single, &engine.MemStore{}, engine.WithClock(func() time.Time { return clock }), engine.WithEventClock())
 
 	o := outcome{pos: map[string]int{}}
 	for i, data := range t.Events {
@@ -76,14 +76,17 @@ func runOne(ctx context.Context, set *rules.Set, r *rules.Rule, t rules.Test, ro
 				return fmt.Errorf("event %d: %w", i+1, err)
 			}
 			o.events++
-			o.matched += len(res.Matches)
-			o.suppressed += len(res.Suppressed)
-			o.alerts = append(o.alerts, res.Alerts...)
-			for _, e := range res.Errors {
-				msg, _, _ := strings.Cut(e.Err.Error(), "\n") // drop expr's source snippet
-				o.errs = append(o.errs, fmt.Sprintf("event %d: %s", i+1, msg))
-			}
+			o.add(res, fmt.Sprintf("event %d", i+1))
 		}
+	}
+	if !t.Until.IsZero() {
+		// Time moves on: the deadlines due by then fire.
+		clock = t.Until
+		res, err := eng.Until(ctx, t.Until)
+		if err != nil {
+			return fmt.Errorf("until %s: %w", t.Until.Format(time.RFC3339), err)
+		}
+		o.add(res, "until")
 	}
 	if err := check(t.Expect, o, r, route); err != nil {
 		return err
@@ -154,6 +157,17 @@ func check(x rules.Expect, o outcome, r *rules.Rule, route alerter.Router) error
 		return nil
 	}
 	return fmt.Errorf("%s", strings.Join(fails, "; "))
+}
+
+// add counts what one event (or the end of a test's time) gave.
+func (o *outcome) add(res engine.Result, at string) {
+	o.matched += len(res.Matches)
+	o.suppressed += len(res.Suppressed)
+	o.alerts = append(o.alerts, res.Alerts...)
+	for _, e := range res.Errors {
+		msg, _, _ := strings.Cut(e.Err.Error(), "\n") // drop expr's source snippet
+		o.errs = append(o.errs, fmt.Sprintf("%s: %s", at, msg))
+	}
 }
 
 // why explains an unexpected count, which is the first question a rule

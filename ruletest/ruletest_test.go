@@ -53,3 +53,45 @@ func TestExpectEventIDsOutOfRange(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// until: moves a test's time on after its events, so that an absence
+// fires without a later event; without it, or short of the deadline, it
+// does not; an event later than the deadline fires it as well.
+func TestUntil(t *testing.T) {
+	ev := func(id, action, at string) string {
+		return fmt.Sprintf(`{"id":%q,"time":"2024-05-14T10:%s:00Z","action":%q,"actor":{"name":"zoe"}}`, id, at, action)
+	}
+	off := ev("a", "Off", "00")
+	src := `rules:
+  - id: left-off
+    severity: low
+    sequence:
+      by: [event.actor.name]
+      within: 15m
+      steps: [{name: off, when: event.action == "Off"}, {name: "on", when: event.action == "On", absent: true}]
+    title: '{{ event.actor.name }} left it off'
+    tests:
+      - {name: until the deadline, events: [` + off + `], until: "2024-05-14T10:15:00Z", expect: {alerts: 1, event_ids: [1], title: zoe left it off}}
+      - {name: short of it, events: [` + off + `], until: "2024-05-14T10:14:59Z", expect: none}
+      - {name: no until, events: [` + off + `], expect: none}
+      - {name: back on in time, events: [` + off + `, ` + ev("b", "On", "15") + `], until: "2024-05-14T11:00:00Z", expect: none}
+      - {name: a later event, events: [` + off + `, ` + ev("c", "Other", "16") + `], expect: {alerts: 1, event_ids: [1]}}
+      - {name: wrong, events: [` + off + `], until: "2024-05-14T10:15:00Z", expect: none}
+`
+	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(src)}}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := Run(t.Context(), set, nil)
+	if len(res) != 6 {
+		t.Fatalf("%d results", len(res))
+	}
+	for _, r := range res[:5] {
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.Test, r.Err)
+		}
+	}
+	if err := res[5].Err; err == nil || !strings.Contains(err.Error(), "expected 0 alert(s), got 1") {
+		t.Fatalf("wrong: %v", err)
+	}
+}

@@ -43,6 +43,13 @@ import (
 // length of its chain (0: none) and per entry its time as a delta to the
 // previous one (the first to LastAlert) and its id as uvarint length +
 // bytes.
+//
+// Version 7 appends a group's deadline (docs/rules.md, Absences and Quiet
+// sources): Due, SchedAt and FiredDue as zigzag varint deltas to
+// LastAlert, SchedBy as uvarint length + bytes, FiredRef (uvarint), then
+// Pending and Next, each as a uvarint count and per entry its time as a
+// delta to the previous one (the first to LastAlert), its id as uvarint
+// length + bytes and its Ref (uvarint).
 const (
 	codecV1 = 1
 	codecV2 = 2
@@ -50,6 +57,7 @@ const (
 	codecV4 = 4
 	codecV5 = 5
 	codecV6 = 6
+	codecV7 = 7
 )
 
 const flagAlerted = 1
@@ -61,7 +69,7 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	if st.Alerted {
 		flags |= flagAlerted
 	}
-	dst = append(dst, codecV6, flags)
+	dst = append(dst, codecV7, flags)
 	dst = binary.AppendVarint(dst, st.LastAlert)
 	dst = binary.AppendVarint(dst, st.Suppressed)
 	dst = binary.AppendVarint(dst, st.Expires-st.LastAlert)
@@ -94,7 +102,61 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 		}
 	}
 	dst = appendValues(dst, st)
-	return appendChains(dst, st)
+	dst = appendChains(dst, st)
+	return appendDeadline(dst, st)
+}
+
+// appendDeadline appends version 7's deadline: a byte with a bit for
+// each field present, then those fields; most groups have none, for one
+// byte.
+func appendDeadline(dst []byte, st *engine.GroupState) []byte {
+	times := []int64{st.Due, st.SchedAt, st.FiredDue}
+	var present byte
+	for i, t := range times {
+		if t != 0 {
+			present |= 1 << i
+		}
+	}
+	if st.SchedBy != "" {
+		present |= 1 << 3
+	}
+	if st.FiredRef != 0 {
+		present |= 1 << 4
+	}
+	if len(st.Pending) > 0 {
+		present |= 1 << 5
+	}
+	if len(st.Next) > 0 {
+		present |= 1 << 6
+	}
+	dst = append(dst, present)
+	for _, t := range times {
+		if t != 0 {
+			dst = binary.AppendVarint(dst, t-st.LastAlert)
+		}
+	}
+	if st.SchedBy != "" {
+		dst = binary.AppendUvarint(dst, uint64(len(st.SchedBy)))
+		dst = append(dst, st.SchedBy...)
+	}
+	if st.FiredRef != 0 {
+		dst = binary.AppendUvarint(dst, st.FiredRef)
+	}
+	for _, c := range [][]engine.Entry{st.Pending, st.Next} {
+		if len(c) == 0 {
+			continue
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(c)))
+		prev := st.LastAlert
+		for _, e := range c {
+			dst = binary.AppendVarint(dst, e.Time-prev)
+			prev = e.Time
+			dst = binary.AppendUvarint(dst, uint64(len(e.ID)))
+			dst = append(dst, e.ID...)
+			dst = binary.AppendUvarint(dst, e.Ref)
+		}
+	}
+	return dst
 }
 
 // appendChains appends version 6's partial chains.
@@ -132,7 +194,7 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	if len(b) < 2 {
 		return st, fmt.Errorf("%w: %d bytes", errCorruptState, len(b))
 	}
-	if b[0] < codecV1 || b[0] > codecV6 {
+	if b[0] < codecV1 || b[0] > codecV7 {
 		return st, fmt.Errorf("%w: unknown version %d", errCorruptState, b[0])
 	}
 	st.Alerted = b[1]&flagAlerted != 0
@@ -186,6 +248,9 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	}
 	if b[0] >= codecV6 {
 		d.chains(&st)
+	}
+	if b[0] >= codecV7 {
+		d.deadline(&st)
 	}
 	if d.err == nil && len(d.b) > 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", errCorruptState, len(d.b))
@@ -261,6 +326,54 @@ func (d *decoder) chains(st *engine.GroupState) {
 			st.Chains[k][i] = engine.Entry{Time: prev, ID: d.str()}
 		}
 	}
+}
+
+// deadline reads version 7's deadline.
+func (d *decoder) deadline(st *engine.GroupState) {
+	if d.err != nil {
+		return
+	}
+	if len(d.b) == 0 {
+		d.err = fmt.Errorf("%w: no deadline", errCorruptState)
+		return
+	}
+	present := d.b[0]
+	d.b = d.b[1:]
+	for i, t := range []*int64{&st.Due, &st.SchedAt, &st.FiredDue} {
+		if present&(1<<i) != 0 {
+			*t = st.LastAlert + d.varint()
+		}
+	}
+	if present&(1<<3) != 0 {
+		st.SchedBy = d.str()
+	}
+	if present&(1<<4) != 0 {
+		st.FiredRef = d.uvarint()
+	}
+	if present&(1<<5) != 0 {
+		st.Pending = d.entries(st.LastAlert)
+	}
+	if present&(1<<6) != 0 {
+		st.Next = d.entries(st.LastAlert)
+	}
+}
+
+// entries reads a count and entries with refs, times as deltas from base.
+func (d *decoder) entries(base int64) []engine.Entry {
+	n := d.uvarint()
+	if d.err == nil && (n == 0 || n > uint64(len(d.b))/3) { // each entry takes ≥ 3 bytes
+		d.err = fmt.Errorf("%w: %d entries in %d bytes", errCorruptState, n, len(d.b))
+	}
+	if d.err != nil {
+		return nil
+	}
+	out := make([]engine.Entry, n)
+	prev := base
+	for i := range out {
+		prev += d.varint()
+		out[i] = engine.Entry{Time: prev, ID: d.str(), Ref: d.uvarint()}
+	}
+	return out
 }
 
 // decoder reads varints, remembering the first error so that decodeState

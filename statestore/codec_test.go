@@ -30,6 +30,13 @@ func TestCodecRoundTrip(t *testing.T) {
 		// A sequence group's partial chains: none of one step, one of two.
 		{Chains: [][]engine.Entry{nil, {{Time: t0 - 9e9, ID: "s1"}, {Time: t0 - 9e9, ID: ""}}, {{Time: t0, ID: "x"}}},
 			Alerted: true, LastAlert: t0 - 1, Fired: []string{"a", "b"}, Seen: []uint64{3}, Expires: t0 + 1800e9},
+		// An absence's pending deadline, with a chain waiting to take over,
+		// and the deadline handed out.
+		{Due: t0 + 900e9, Pending: []engine.Entry{{Time: t0, ID: "d1", Ref: 42}, {Time: t0 + 1, ID: "d2", Ref: math.MaxUint64}},
+			Next: []engine.Entry{{Time: t0 + 1000e9, ID: "n"}}, SchedAt: t0 + 900e9, SchedBy: "d2", Expires: t0 + 2000e9},
+		// A quiet group that fired at its deadline.
+		{Alerted: true, LastAlert: t0, Fired: []string{"q"}, FiredDue: t0, FiredRef: 7, Expires: t0 + 3600e9},
+		{Due: 1, SchedAt: -1, FiredDue: math.MaxInt64},
 	}
 	for _, st := range states {
 		b := encodeState(nil, &st)
@@ -55,13 +62,17 @@ func TestCodecCorrupt(t *testing.T) {
 		{1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, // huge window count
 		{1, 0, 0x80},                         // unterminated varint
 		{3, 0, 0, 0, 0, 0, 0, 0, 2, 1, 2, 3}, // two fingerprints in 3 bytes
-		{4, 0, 0, 0, 0, 1, 0, 1, 'a', 0, 0, 0, 0, 2, 1, 'x', 1, 'y'}, // two tuples for a window of one
-		{4, 0, 0, 0, 0, 1, 0, 1, 'a', 0, 0, 0, 0, 1, 5, 'x'},         // truncated tuple
-		{5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0},                // three values in 2 bytes
-		{5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 4, 'a'},           // truncated value
-		{6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0},                // five chains in 1 byte
-		{6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 0, 0},          // chain of three in 2 bytes
-		{6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 3, 'a'},     // truncated chain id
+		{4, 0, 0, 0, 0, 1, 0, 1, 'a', 0, 0, 0, 0, 2, 1, 'x', 1, 'y'},   // two tuples for a window of one
+		{4, 0, 0, 0, 0, 1, 0, 1, 'a', 0, 0, 0, 0, 1, 5, 'x'},           // truncated tuple
+		{5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0},                  // three values in 2 bytes
+		{5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 4, 'a'},             // truncated value
+		{6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0},                  // five chains in 1 byte
+		{6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 0, 0},            // chain of three in 2 bytes
+		{6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 3, 'a'},       // truncated chain id
+		{7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},                     // no deadline byte
+		{7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 << 5, 0},          // an empty pending chain
+		{7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 << 5, 9, 0, 0, 0}, // nine entries in 3 bytes
+		{7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 << 3, 4, 'a'},     // truncated SchedBy
 	}
 	for _, b := range bad {
 		if _, err := decodeState(b); !errors.Is(err, errCorruptState) {
@@ -77,6 +88,7 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add(encodeState(nil, &engine.GroupState{FiredDistinct: 2, Window: []engine.Entry{{Time: 1, ID: "x", Tuple: "ENG"}, {Time: 2, ID: "y"}}}))
 	f.Add(encodeState(nil, &engine.GroupState{Since: 4, Values: []engine.Value{{Tuple: "a", Last: 1}, {Tuple: "b", Last: 3}}}))
 	f.Add(encodeState(nil, &engine.GroupState{Chains: [][]engine.Entry{{{Time: 1, ID: "a"}}, nil, {{Time: 2, ID: "b"}, {Time: 3, ID: "c"}}}}))
+	f.Add(encodeState(nil, &engine.GroupState{Due: 9, SchedAt: 9, SchedBy: "a", Pending: []engine.Entry{{Time: 1, ID: "a", Ref: 3}}, Next: []engine.Entry{{Time: 10, ID: "b"}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := decodeState(b)
 		if err != nil {
@@ -120,6 +132,14 @@ func TestCodecOlderVersions(t *testing.T) {
 	want = engine.GroupState{Values: []engine.Value{{Tuple: "a", Last: 5}}}
 	if err != nil || !equalState(st, want) || st.Chains != nil {
 		t.Errorf("v5: %+v, %v; want %+v", st, err, want)
+	}
+	// A sequence group with a chain of one step (a at 5) as version 6
+	// wrote it, before absences: no deadline.
+	v6 := []byte{6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 10, 1, 'a'}
+	st, err = decodeState(v6)
+	want = engine.GroupState{Chains: [][]engine.Entry{{{Time: 5, ID: "a"}}}}
+	if err != nil || !equalState(st, want) || st.Due != 0 || st.Pending != nil {
+		t.Errorf("v6: %+v, %v; want %+v", st, err, want)
 	}
 	v1 := []byte{1, 0, 0, 2, 0, 0}
 	if st, err := decodeState(v1); err != nil || st.Suppressed != 1 {

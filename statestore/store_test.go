@@ -130,7 +130,9 @@ func equalState(a, b engine.GroupState) bool {
 		a.Expires != b.Expires || len(a.Window) != len(b.Window) ||
 		a.FiredSuppressed != b.FiredSuppressed || a.FiredDistinct != b.FiredDistinct || !slices.Equal(a.Seen, b.Seen) || !slices.Equal(a.Fired, b.Fired) ||
 		a.Since != b.Since || !slices.Equal(a.Values, b.Values) ||
-		!slices.EqualFunc(a.Chains, b.Chains, slices.Equal) {
+		!slices.EqualFunc(a.Chains, b.Chains, slices.Equal) ||
+		a.Due != b.Due || a.SchedAt != b.SchedAt || a.SchedBy != b.SchedBy || a.FiredDue != b.FiredDue || a.FiredRef != b.FiredRef ||
+		!slices.Equal(a.Pending, b.Pending) || !slices.Equal(a.Next, b.Next) {
 		return false
 	}
 	for i := range a.Window {

@@ -410,7 +410,9 @@ type replayed struct {
 // that named the rules).
 func replay(ctx context.Context, set *rules.Set, route alerter.Router, evs []event.Event, out func(any) error, side string, s stdio) (replayed, error) {
 	var r replayed
-	eng := engine.New(set, &engine.MemStore{})
+	// Deadlines (absences, quiet sources) fire by the events' own clock:
+	// once an event later than them is read.
+	eng := engine.New(set, &engine.MemStore{}, engine.WithEventClock())
 	for i := range evs {
 		res, err := eng.Process(ctx, &evs[i])
 		if err != nil {
