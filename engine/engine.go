@@ -143,7 +143,7 @@ type snapshot struct {
 	byField []fieldIndex
 	always  []int32 // rules with no usable constraint
 	byID    map[string]int32
-	multi   bool    // a rule can be reached through two fields
+	multi   bool // a rule can be reached through two fields
 	usesRaw bool
 }
 

@@ -45,7 +45,7 @@ type Rule struct {
 	// Quiet, if set, alerts when a group that had matching events has
 	// none for a span (docs/rules.md, Quiet sources).
 	Quiet *Quiet
-	Dedup    *Dedup
+	Dedup *Dedup
 	// GroupBy are the expressions whose values name a rule's group: the
 	// dedup.by expressions, or else the threshold.by ones.
 	GroupBy []Expr
