@@ -34,6 +34,7 @@ import (
 	"github.com/alerter/alerter/builtin"
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/deadlines"
 	"github.com/alerter/alerter/delivery"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/evaluator"
@@ -85,6 +86,8 @@ type App struct {
 	state    *statestore.Store
 	eng      *engine.Engine
 	eval     *evaluator.Evaluator
+	// deadlines keeps the deadlines of absences and quiet groups.
+	deadlines *deadlines.Store
 	// checkpoints keep the positions of poll and file sources.
 	checkpoints  *bus.Checkpoints
 	deliveries   *bus.Deliveries
@@ -250,6 +253,14 @@ func (s *App) openStorage(ctx context.Context, cfg *config.Config, set *rules.Se
 	if err != nil {
 		return err
 	}
+	err = s.ensure(ctx, "the deadlines stream", func(ctx context.Context) (err error) {
+		s.deadlines, err = deadlines.Open(ctx, s.js, deadlines.Options{Name: "rules", Lateness: time.Duration(cfg.Engine.Lateness),
+			Replicas: s.replicas, AckWait: s.opt.AckWait, Log: s.log})
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	s.eng = engine.New(set, s.state, engine.WithLogger(s.log))
 	if err := s.newEvaluator(ctx, cfg); err != nil {
 		return err
@@ -288,7 +299,7 @@ func (s *App) newEvaluator(ctx context.Context, cfg *config.Config) error {
 	})
 	opt := evaluator.Options{Engine: s.eng, Alerts: s.streams, Router: s.router, Lists: s.lists, Log: s.log,
 		Observe: func(d time.Duration) { s.evalLatency.Observe(d.Seconds()) },
-		AckWait: s.opt.AckWait, Replicas: s.replicas}
+		AckWait: s.opt.AckWait, Replicas: s.replicas, Deadlines: s.deadlines, Events: s.streams}
 	// Enriching puts each event through one more step; alerter takes it
 	// only when the config at start asks for it (a reload cannot add it).
 	if s.enriching = enriches(cfg); s.enriching {
@@ -475,6 +486,7 @@ func (s *App) Run(ctx context.Context) error {
 	s.reload.run = r
 	g := s.current()
 	r.start(&part{name: "evaluator", run: s.eval.Run})
+	r.start(&part{name: "deadlines", run: func(ctx context.Context) error { return s.deadlines.Run(ctx, s.eval.Deadline) }})
 	r.start(&part{name: "stream watch", run: s.watch.run})
 	for _, p := range g.parts {
 		r.start(p)

@@ -150,6 +150,7 @@ func (s *App) needsRestart(cur, cfg *config.Config) error {
 	keys := changedKeys("nats", cur.NATS, cfg.NATS)
 	keys = append(keys, changedKeys("server.listen", cur.Server.Listen, cfg.Server.Listen)...)
 	keys = append(keys, changedKeys("rules", cur.Rules, cfg.Rules)...)
+	keys = append(keys, changedKeys("engine", cur.Engine, cfg.Engine)...)
 	var errs []error
 	for _, k := range keys {
 		errs = append(errs, fmt.Errorf("%s changes need a restart", k))

@@ -275,6 +275,7 @@ routes: {default: [a]}
 		{"the store dir and retention", "{store_dir: /var/lib/alerter}", "{store_dir: /srv/alerter}, retention: 24h",
 			[]string{"nats.embedded.store_dir changes need a restart", "nats.retention changes need a restart"}},
 		{"rule paths", "paths: [testdata/rules.yaml]", "paths: [testdata/rules.yaml, testdata/admin-rules.yaml]", []string{"rules.paths changes need a restart"}},
+		{"the lateness", "routes: {default: [a]}", "routes: {default: [a]}\nengine: {lateness: 5m}", []string{"engine.lateness changes need a restart"}},
 		{"a longer max_age", "{name: a, type: console}", "{name: a, type: console, max_age: 2000h}", []string{"notifiers: a max_age this long needs a restart"}},
 		{"group enrichment", "sources: [{name: in, type: webhook}]",
 			"sources: [{name: dc, type: confluence-poll, base_url: \"https://wiki.example\", token: t, enrich_groups: true}]",

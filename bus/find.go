@@ -2,11 +2,14 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/alerter/alerter/event"
 )
 
 // StoredEvent is an event as the EVENTS stream holds it.
@@ -45,4 +48,28 @@ func FindEvents(ctx context.Context, js jetstream.JetStream, ids []string, start
 		return nil, fmt.Errorf("reading %s: %w", EventsStream, err)
 	}
 	return found, nil
+}
+
+// EventAt is the event the EVENTS stream holds at seq if its id is id, or
+// nil if the stream no longer holds it there (it expired) or holds
+// another: where an absence or a quiet source finds the event its alert
+// carries (engine.Lookup).
+func (s *Streams) EventAt(ctx context.Context, seq uint64, id string) (*event.Event, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	m, err := s.Events.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s at %d: %w", EventsStream, seq, err)
+	}
+	if m.Header.Get(nats.MsgIdHdr) != id {
+		return nil, nil
+	}
+	ev, err := event.Decode(m.Data)
+	if err != nil {
+		return nil, nil
+	}
+	return &ev, nil
 }

@@ -46,6 +46,25 @@ type Config struct {
 	Routes alerter.Routes `yaml:"routes,omitempty" json:"routes,omitempty"`
 	// Silences bounds the silences people create.
 	Silences Silences `yaml:"silences" json:"silences"`
+	// Engine tunes how rules are evaluated over time.
+	Engine Engine `yaml:"engine" json:"engine"`
+}
+
+// DefaultLateness is engine.lateness unless the config says otherwise.
+const DefaultLateness = 2 * time.Minute
+
+// MaxLateness bounds engine.lateness: deadlines wait that long past their
+// time, and a group's state is kept a day past its span for them.
+const MaxLateness = time.Hour
+
+// Engine tunes how rules are evaluated over time (docs/rules.md,
+// Absences).
+type Engine struct {
+	// Lateness is how long after its time a deadline (an absence's, a
+	// quiet source's) waits before it fires live, for events that arrive
+	// late: an event of an absent step stored within it still cancels.
+	// Default 2m; 0 to 1h.
+	Lateness yamlx.Duration `yaml:"lateness" json:"lateness"`
 }
 
 // DefaultSilenceMaxDuration is how long a silence may last unless

@@ -81,6 +81,7 @@ func TestLoadSpecExample(t *testing.T) {
 		},
 		Rules:    config.RulesConfig{Paths: []string{"examples/rules"}, Watch: true},
 		Silences: config.Silences{MaxDuration: dur(720 * time.Hour)},
+		Engine:   config.Engine{Lateness: dur(2 * time.Minute)},
 		Lists:    map[string]config.ListSpec{"admins": {Values: []string{"alice"}}},
 		Sources: []config.Source{
 			{Name: "confluence", Type: "webhook", Format: "auto", Settings: webhook.Config{Path: "/webhooks/confluence", Secret: "SECRET-webhook-7f3a"}},
@@ -509,6 +510,9 @@ routes:
 		{"silences", `
 silences: {max_duration: 0s}
 `, []string{`c.yaml:2:26: max_duration must be longer than zero`}},
+		{"engine.lateness", `
+engine: {lateness: 2h}
+`, []string{`c.yaml:2:20: engine.lateness must be between 0s and 1h0m0s`}},
 		{"routes without notifiers", `
 routes: {default: [console]}
 `, []string{`c.yaml:2:20: routes.default: unknown notifier "console" (no notifiers are configured)`}},

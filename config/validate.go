@@ -58,6 +58,13 @@ func (p *parser) validate(c *Config, root *yaml.Node) {
 	c.Silences.defaults(p.hasIn(sln))
 	p.positive("max_duration", c.Silences.MaxDuration, sln, first(sk, root))
 
+	ek, en := yamlx.Get(root, "engine")
+	c.Engine.defaults(p.hasIn(en))
+	if l := time.Duration(c.Engine.Lateness); l < 0 || l > MaxLateness {
+		_, v := yamlx.Get(en, "lateness")
+		p.errAt(first(v, en, ek, root), "engine.lateness must be between 0s and %s", MaxLateness)
+	}
+
 	_, srcs := yamlx.Get(root, "sources")
 	p.sources(c, items(srcs), first(srcs, root))
 	_, lists := yamlx.Get(root, "lists")
@@ -269,6 +276,12 @@ func (r *RulesConfig) defaults(has func(string) bool) {
 	}
 	if !has("watch") {
 		r.Watch = true
+	}
+}
+
+func (e *Engine) defaults(has func(string) bool) {
+	if !has("lateness") {
+		e.Lateness = yamlx.Duration(DefaultLateness)
 	}
 }
 

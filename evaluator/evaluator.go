@@ -34,6 +34,7 @@ import (
 
 	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/deadlines"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/evaluator/internal/order"
 	"github.com/alerter/alerter/event"
@@ -62,6 +63,19 @@ type Alerts interface {
 	PublishAlert(ctx context.Context, rule, id string, data []byte) (dup bool, err error)
 }
 
+// Deadlines keeps the deadlines of absences and quiet groups durably
+// until their time comes (deadlines.Store), each under its group's key.
+type Deadlines interface {
+	Schedule(ctx context.Context, key string, due time.Time, payload []byte) error
+	Cancel(ctx context.Context, key string) error
+}
+
+// Events finds a stored event again by where the EVENTS stream holds it
+// (bus.Streams): nil if it is no longer there.
+type Events interface {
+	EventAt(ctx context.Context, seq uint64, id string) (*event.Event, error)
+}
+
 // Options are what an Evaluator works with. Engine, Alerts and Router are
 // required.
 type Options struct {
@@ -78,7 +92,12 @@ type Options struct {
 	Enrich func(context.Context, *event.Event)
 	// Observe receives how long each evaluation took (metrics); nil: none.
 	Observe func(time.Duration)
-	Log     *slog.Logger
+	// Deadlines keeps the deadlines that events set, and Events finds the
+	// event a deadline's alert carries (see Evaluator.Deadline). Without
+	// Deadlines, absences and quiet rules never fire.
+	Deadlines Deadlines
+	Events    Events
+	Log       *slog.Logger
 
 	// AckWait is the consumer's ack wait (0: the server's default).
 	AckWait  time.Duration
@@ -108,6 +127,7 @@ type Stats struct {
 	Poison      atomic.Int64 // stored messages that are no event, terminated
 	RuleErrors  atomic.Int64
 	Waited      atomic.Int64 // events that waited for an earlier one of their group
+	Deadlines   atomic.Int64 // deadlines whose time came and were dealt with
 }
 
 // New creates or updates the evaluator's consumer of EVENTS and returns
@@ -161,6 +181,7 @@ func (v *Evaluator) Pending(ctx context.Context) (uint64, error) {
 // job is one event on its way through the evaluator.
 type job struct {
 	msg      jetstream.Msg
+	seq      uint64 // where EVENTS holds the event
 	ev       event.Event
 	enriched chan struct{} // closed once enrich is done with ev
 	plan     *engine.Plan  // ev evaluated: its matches and groups
@@ -280,6 +301,7 @@ func (v *Evaluator) enqueue(p *pipeline, j *job) {
 	}
 	began := time.Now()
 	j.plan = v.opt.Engine.Plan(p.work, &j.ev, lists)
+	j.plan.Ref = j.seq
 	j.planned = time.Since(began)
 	if len(j.plan.Matches) == 0 && len(j.plan.Errors) == 0 {
 		// Most events match nothing, and are done now: nothing to store, no
@@ -306,8 +328,12 @@ func (v *Evaluator) observe(d time.Duration) {
 
 // prepare decodes an event; nil if it is no event (then it is terminated).
 func (v *Evaluator) prepare(msg jetstream.Msg) *job {
-	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
-		v.stats.Redelivered.Add(1)
+	var seq uint64
+	if md, err := msg.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+		if md.NumDelivered > 1 {
+			v.stats.Redelivered.Add(1)
+		}
 	}
 	ev, err := event.Decode(msg.Data())
 	if err != nil {
@@ -318,7 +344,7 @@ func (v *Evaluator) prepare(msg jetstream.Msg) *job {
 		_ = msg.Term()
 		return nil
 	}
-	return &job{msg: msg, ev: ev}
+	return &job{msg: msg, seq: seq, ev: ev}
 }
 
 // groups returns hashes of the state keys (rule and group values) that
@@ -366,20 +392,96 @@ func (v *Evaluator) handle(ctx context.Context, j *job, applied func()) {
 		v.later(msg, ev.ID, "evaluating", err)
 		return
 	}
-	for _, a := range res.Alerts {
+	if err := v.store(ctx, res.Alerts); err != nil {
+		v.later(msg, ev.ID, "storing an alert", err)
+		return
+	}
+	if err := v.keep(ctx, res); err != nil {
+		v.later(msg, ev.ID, "keeping a deadline", err)
+		return
+	}
+	v.ack(j)
+}
+
+// store routes alerts and stores them in ALERTS.
+func (v *Evaluator) store(ctx context.Context, alerts []*alerter.Alert) error {
+	for _, a := range alerts {
 		a.Notify = v.opt.Router().Route(a)
 		data, err := json.Marshal(a)
 		if err != nil {
-			v.log.Error("encoding an alert", "rule", a.Rule, "event", ev.ID, "err", err)
+			v.log.Error("encoding an alert", "rule", a.Rule, "event", a.Event.ID, "err", err)
 			continue
 		}
 		if _, err := v.opt.Alerts.PublishAlert(ctx, a.Rule, a.ID, data); err != nil {
-			v.later(msg, ev.ID, "storing an alert", err)
-			return
+			return err
 		}
 		v.stats.Alerts.Add(1)
 	}
-	v.ack(j)
+	return nil
+}
+
+// keep keeps the deadlines a result handed out, and drops those it
+// cancelled. A cancel that fails only leaves a deadline that fires
+// nothing (engine.Engine.Fire checks it is still its group's).
+func (v *Evaluator) keep(ctx context.Context, res engine.Result) error {
+	if v.opt.Deadlines == nil {
+		return nil
+	}
+	for _, d := range res.Deadlines {
+		payload, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		if err := v.opt.Deadlines.Schedule(ctx, d.Key(), d.Due, payload); err != nil {
+			return fmt.Errorf("rule %s: %w", d.Rule, err)
+		}
+	}
+	for _, d := range res.Cancelled {
+		if err := v.opt.Deadlines.Cancel(ctx, d.Key()); err != nil {
+			v.log.Warn("dropping a cancelled deadline", "rule", d.Rule, "err", err)
+		}
+	}
+	return nil
+}
+
+// Deadline deals with a deadline whose time has come: deadlines.Store
+// calls it, once per deadline across replicas, and again if it fails or
+// its replica dies first. The alert it fires is stored like an event's,
+// with an id that is the same on every attempt, and the group's next
+// deadline is kept; an error hands the deadline over again later.
+func (v *Evaluator) Deadline(ctx context.Context, d deadlines.Deadline) error {
+	var dl engine.Deadline
+	if err := json.Unmarshal(d.Payload, &dl); err != nil || dl.Rule == "" {
+		// Not something alerter kept: it can never succeed.
+		v.log.Error("not a rule's deadline; dropped", "key", d.Key, "err", err)
+		return nil
+	}
+	dl.Due = d.Due
+	res, err := v.opt.Engine.Fire(ctx, dl, v.lookup)
+	if err != nil {
+		return err
+	}
+	for _, re := range res.Errors {
+		v.stats.RuleErrors.Add(1)
+		v.log.Warn("rule failed", "rule", re.Rule, "deadline", d.Due, "err", re.Err)
+	}
+	if err := v.store(ctx, res.Alerts); err != nil {
+		return fmt.Errorf("storing an alert: %w", err)
+	}
+	if err := v.keep(ctx, res); err != nil {
+		return fmt.Errorf("keeping the next deadline: %w", err)
+	}
+	v.stats.Deadlines.Add(1)
+	return nil
+}
+
+// lookup finds the event a deadline's alert carries where the evaluator
+// found it (Plan.Ref).
+func (v *Evaluator) lookup(ctx context.Context, e engine.Entry) (*event.Event, error) {
+	if v.opt.Events == nil || e.Ref == 0 {
+		return nil, nil
+	}
+	return v.opt.Events.EventAt(ctx, e.Ref, e.ID)
 }
 
 // ack acknowledges an event that is done with. A lost ack only redelivers
