@@ -57,10 +57,11 @@ type GroupState struct {
 	// Due is the group's pending deadline, or 0: an absence's (its steps
 	// before the absent one completed) or a quiet group's (its last event
 	// plus within). Pending are the events behind it: the absence's chain,
-	// or the quiet group's last event. Next is what takes over once Due
-	// fires: a chain completed, or an event of a quiet group, after Due in
-	// event time but before Due fired (live, deadlines wait for the
-	// lateness).
+	// or the quiet group's last event. Next are the deadlines that take
+	// over, in order, once Due fires: chains completed, or events of a
+	// quiet group, after Due in event time but before Due fired (live,
+	// deadlines wait for the lateness); each is policy.chunk events, and
+	// at most laterMax wait.
 	Due     int64   `json:"u,omitempty"`
 	Pending []Entry `json:"p,omitempty"`
 	Next    []Entry `json:"q,omitempty"`
@@ -454,36 +455,88 @@ func decideSeq(st *GroupState, p policy, t int64, id string, mask uint8, ref uin
 	return fire(st, p, t, d)
 }
 
+// laterMax bounds the deadlines waiting in Next behind the pending one.
+// Live, a deadline fires its lateness after its time, and events that
+// come meanwhile may end further spans of the group: each such span's
+// deadline waits in Next, to fire right after the pending one, as it
+// would have in event time. Several wait only when within is shorter than
+// the lateness; past laterMax the last one waiting is replaced.
+const laterMax = 8
+
+// chunk is the number of events of one deadline waiting in Next: an
+// absence's chain (its steps but the absent one), or a quiet group's last
+// event.
+func (p policy) chunk() int {
+	if p.absent {
+		return p.steps - 1
+	}
+	return 1
+}
+
+// lastLater is the last deadline's events waiting in Next, or nil.
+func (s *GroupState) lastLater(p policy) []Entry {
+	if k := p.chunk(); len(s.Next) >= k {
+		return s.Next[len(s.Next)-k:]
+	}
+	return nil
+}
+
+// later puts the events of a deadline after all others in Next, or in
+// place of the last one if Next is full.
+func (s *GroupState) later(p policy, chain []Entry) {
+	if k := p.chunk(); len(s.Next) >= laterMax*k {
+		s.Next = s.Next[:len(s.Next)-k]
+	}
+	s.Next = append(s.Next, chain...)
+}
+
+// promote makes the first deadline waiting in Next the pending one.
+func (s *GroupState) promote(p policy) {
+	s.Due, s.Pending = 0, nil
+	if k := p.chunk(); len(s.Next) >= k {
+		s.Pending = slices.Clone(s.Next[:k])
+		s.Next = slices.Clone(s.Next[k:])
+		s.Due = s.Pending[0].Time + p.within
+	}
+	if len(s.Next) == 0 {
+		s.Next = nil
+	}
+}
+
 // arm gives the group the deadline of an absence whose steps before the
 // absent one completed chain at t: chain's first event plus within. A
-// group has one deadline, and a chain completed while one is pending is
-// ignored, unless that one is past at t (it has not fired yet, live,
-// waiting for the lateness): the chain then takes over once it fires,
-// as it would have in event time.
+// group has one deadline at a time, and a chain completed while one is
+// pending is ignored, unless that one is past at t (it has not fired yet,
+// live, waiting for the lateness): the chain's deadline then waits in
+// Next and takes over once the pending one fires, as it would have in
+// event time.
 func (s *GroupState) arm(p policy, t int64, chain []Entry) {
 	due := chain[0].Time + p.within
-	switch {
+	switch last := s.lastLater(p); {
 	case s.Due == 0:
 		s.Due, s.Pending = due, chain
-	case t > s.Due && s.Next == nil:
-		s.Next = chain
+	case last != nil:
+		if t > last[0].Time+p.within {
+			s.later(p, chain)
+		}
+	case t > s.Due:
+		s.later(p, chain)
 	}
 	s.Expires = max(s.Expires, due)
 }
 
-// cancel drops the pending deadline, or the chain to take over from it,
-// whose span (first event, deadline] holds t: an event of the absent step
-// came in time.
+// cancel drops the latest deadline, pending or waiting in Next, whose span
+// (first event, deadline] holds t: an event of the absent step came in
+// time.
 func (s *GroupState) cancel(p policy, t int64) {
-	if c := s.Next; len(c) > 0 && t > c[0].Time && t <= c[0].Time+p.within {
-		s.Next = nil
+	if c := s.lastLater(p); c != nil {
+		if t > c[0].Time && t <= c[0].Time+p.within {
+			s.Next = s.Next[:len(s.Next)-len(c)]
+		}
+		return
 	}
 	if s.Due != 0 && t > s.Pending[0].Time && t <= s.Due {
-		s.Due, s.Pending = 0, nil
-		if s.Next != nil {
-			s.Pending, s.Next = s.Next, nil
-			s.Due = s.Pending[0].Time + p.within
-		}
+		s.promote(p)
 	}
 }
 
@@ -491,8 +544,9 @@ func (s *GroupState) cancel(p policy, t int64) {
 // group's state (docs/rules.md, Quiet sources): the group's deadline
 // becomes t plus within, unless an event of the group is later already.
 // An event after a deadline that has not fired yet waits in Next, as arm
-// does for an absence. A quiet rule fires only at its deadlines
-// (decideDue); redelivery is handled as decide handles it.
+// does for an absence: it moves the last deadline waiting there, or, if
+// that one is past at t too, waits behind it. A quiet rule fires only at
+// its deadlines (decideDue); redelivery is handled as decide handles it.
 func decideQuiet(st *GroupState, p policy, t int64, id string, ref uint64) decision {
 	fp := fingerprint(id)
 	if st.holds(id, fp) {
@@ -500,19 +554,24 @@ func decideQuiet(st *GroupState, p policy, t int64, id string, ref uint64) decis
 	}
 	st.remember(fp)
 	e := []Entry{{Time: t, ID: id, Ref: ref}}
-	switch {
+	switch last := st.lastLater(p); {
 	case st.Due == 0:
 		st.Due, st.Pending = t+p.within, e
-	case t > st.Due:
-		if len(st.Next) == 0 || t >= st.Next[0].Time {
-			st.Next = e
+	case last != nil:
+		switch {
+		case t > last[0].Time+p.within:
+			st.later(p, e)
+		case t >= last[0].Time:
+			st.Next[len(st.Next)-1] = e[0]
 		}
+	case t > st.Due:
+		st.later(p, e)
 	case t >= st.Pending[0].Time:
 		st.Due, st.Pending = t+p.within, e
 	}
 	st.Expires = max(st.Expires, st.Due)
-	if len(st.Next) > 0 {
-		st.Expires = max(st.Expires, st.Next[0].Time+p.within)
+	if last := st.lastLater(p); last != nil {
+		st.Expires = max(st.Expires, last[0].Time+p.within)
 	}
 	return decision{}
 }
@@ -524,8 +583,8 @@ func decideQuiet(st *GroupState, p policy, t int64, id string, ref uint64) decis
 //     a later event of a quiet group) decides nothing.
 //  2. Otherwise the events behind it fire an alert at due (an absence's
 //     chain, a quiet group's last event), or, less than the dedup window
-//     after the group's last alert, are suppressed; what waited in Next
-//     becomes the pending deadline.
+//     after the group's last alert, are suppressed; the first deadline
+//     waiting in Next becomes the pending one.
 //  3. A deadline that fired already (handed over again: the process died
 //     before its alert was stored) fires the same alert again.
 func decideDue(st *GroupState, p policy, due int64) decision {
@@ -536,11 +595,7 @@ func decideDue(st *GroupState, p policy, due int64) decision {
 		return decision{}
 	}
 	chain := st.Pending
-	st.Due, st.Pending = 0, nil
-	if len(st.Next) > 0 {
-		st.Pending, st.Next = st.Next, nil
-		st.Due = st.Pending[0].Time + p.within
-	}
+	st.promote(p)
 	d := decision{count: len(chain)}
 	for _, e := range chain {
 		d.ids = append(d.ids, e.ID)

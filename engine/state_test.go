@@ -616,6 +616,17 @@ func TestDecideDeadlines(t *testing.T) {
 			{"!", "30m", "fire 1 (suppressed 0) a due 62m"}}},
 		{"quiet: at the deadline itself an event is in time", quiet, []delivery{
 			{"a", "0s", "wait due 30m"}, {"b", "30m", "wait due 60m"}, {"!", "30m", "wait due 60m"}}},
+		{"quiet: two silences while the first deadline waits to fire each fire, in order", quiet, []delivery{
+			{"a", "0s", "wait due 30m"}, {"b", "31m", "wait due 30m"}, {"c", "70m", "wait due 30m"}, {"d", "75m", "wait due 30m"},
+			{"!", "30m", "fire 1 (suppressed 0) a due 61m"}, {"!", "61m", "fire 1 (suppressed 0) b due 105m"},
+			{"!", "105m", "fire 1 (suppressed 0) d"}}},
+		{"two chains completed while the first deadline waits to fire, each after the one before, each fire", absent, []delivery{
+			{"a/1", "0s", "wait due 15m"}, {"b/1", "20m", "wait due 15m"}, {"c/1", "30m", "wait due 15m"}, {"d/1", "40m", "wait due 15m"},
+			{"!", "15m", "fire 1 (suppressed 0) a due 35m"}, {"!", "35m", "fire 1 (suppressed 0) b due 55m"},
+			{"!", "55m", "fire 1 (suppressed 0) d"}}},
+		{"the absent step cancels the latest chain waiting, not those before it", absent, []delivery{
+			{"a/1", "0s", "wait due 15m"}, {"b/1", "20m", "wait due 15m"}, {"c/1", "40m", "wait due 15m"}, {"e/2", "45m", "wait due 15m"},
+			{"!", "15m", "fire 1 (suppressed 0) a due 35m"}, {"!", "35m", "fire 1 (suppressed 0) b"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -653,6 +664,30 @@ func TestDecideDeadlines(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// What waits behind a pending deadline is bounded: past laterMax the last
+// one waiting is replaced, so a group's state stays small however many
+// spans end while its deadline waits for the lateness.
+func TestLaterBounded(t *testing.T) {
+	q := policy{quiet: true, within: 30}
+	var st GroupState
+	for i := range 20 {
+		decideQuiet(&st, q, int64(i)*31, fmt.Sprint(i), 0)
+	}
+	if len(st.Next) != laterMax || st.Next[laterMax-1].ID != "19" || st.Due != 30 {
+		t.Fatalf("next %v due %d: want %d waiting, the last event last", st.Next, st.Due, laterMax)
+	}
+	a := policy{steps: 3, absent: true, within: 15}
+	st = GroupState{}
+	for i := range 20 {
+		at := int64(i) * 20
+		decideSeq(&st, a, at, fmt.Sprint(i, "a"), 0b001, 0)
+		decideSeq(&st, a, at+1, fmt.Sprint(i, "b"), 0b010, 0)
+	}
+	if len(st.Next) != laterMax*2 || st.Next[len(st.Next)-1].ID != "19b" || len(st.Pending) != 2 {
+		t.Fatalf("next %v pending %v: want %d chains of 2 waiting, the last chain last", st.Next, st.Pending, laterMax)
 	}
 }
 
