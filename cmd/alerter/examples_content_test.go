@@ -79,7 +79,7 @@ func TestExampleContent(t *testing.T) {
 			lists := maps.Clone(set.Lists)
 			maps.Copy(lists, tc.Lists)
 			evs := parseTestEvents(t, r, tc)
-			f := fired(t, set, r, lists, evs, n)
+			f := fired(t, set, r, lists, evs, tc.Until, n)
 			got, alerts = append(got, f...), alerts+len(f)
 			for i, ev := range evs {
 				label := fmt.Sprintf("event %d", n+i+1)
@@ -119,26 +119,37 @@ func parseTestEvents(t *testing.T, r *rules.Rule, tc rules.Test) []event.Event {
 }
 
 // fired runs the events through the real engine with the rule alone, as
-// its tests run, and returns the alerts' titles and texts. first is how
-// many of the rule's test events came before these.
-func fired(t *testing.T, set *rules.Set, r *rules.Rule, lists map[string][]string, evs []event.Event, first int) []rendering {
+// its tests run (deadlines by the events' clock, and up to until if it is
+// set), and returns the alerts' titles and texts. first is how many of the
+// rule's test events came before these.
+func fired(t *testing.T, set *rules.Set, r *rules.Rule, lists map[string][]string, evs []event.Event, until time.Time, first int) []rendering {
 	t.Helper()
 	one := *r
 	one.Enabled = true
 	var clock time.Time
 	eng := engine.New(&rules.Set{Rules: []*rules.Rule{&one}, Lists: lists, Version: set.Version},
-		&engine.MemStore{}, engine.WithClock(func() time.Time { return clock }))
+		&engine.MemStore{}, engine.WithClock(func() time.Time { return clock }), engine.WithEventClock())
 	var out []rendering
+	keep := func(label string, res engine.Result) {
+		for _, a := range res.Alerts {
+			out = append(out, rendering{"title", label, a.Title}, rendering{"text", label, a.Text})
+		}
+	}
 	for i := range evs {
 		clock = evs[i].Time
 		res, err := eng.Process(context.Background(), &evs[i])
 		if err != nil {
 			t.Fatalf("%s: %v", r.ID, err)
 		}
-		label := fmt.Sprintf("event %d", first+i+1)
-		for _, a := range res.Alerts {
-			out = append(out, rendering{"title", label, a.Title}, rendering{"text", label, a.Text})
+		keep(fmt.Sprintf("event %d", first+i+1), res)
+	}
+	if !until.IsZero() {
+		clock = until
+		res, err := eng.Until(context.Background(), until)
+		if err != nil {
+			t.Fatalf("%s: %v", r.ID, err)
 		}
+		keep("until", res)
 	}
 	return out
 }
