@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/alerter/alerter/event"
 )
@@ -161,5 +162,39 @@ func TestFireWithoutTheEvent(t *testing.T) {
 	res, err = e.Fire(t.Context(), res.Deadlines[0], func(context.Context, Entry) (*event.Event, error) { return nil, nil })
 	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Event.ID != "a" || !res.Alerts[0].Event.Time.Equal(t0) {
 		t.Fatalf("%+v %v", res.Alerts, err)
+	}
+}
+
+// A group value an event field fills is bounded, however long the field:
+// it travels into every alert and pending deadline. Two long values that
+// differ only at their end still name two groups.
+func TestLongGroupValuesAreBounded(t *testing.T) {
+	set := compile(t, `
+rules:
+  - id: left-off
+    severity: high
+    sequence:
+      by: [event.actor.name]
+      within: 1m
+      steps:
+        - {name: "off", when: event.action == "off"}
+        - {name: "on", when: event.action == "on", absent: true}
+`)
+	eng := New(set, &MemStore{})
+	long := strings.Repeat("x", 200_000)
+	var groups []string
+	for i, name := range []string{long + "a", long + "b"} {
+		res, err := eng.Process(t.Context(), ev(fmt.Sprint("e", i), "off", name, 0))
+		if err != nil || len(res.Deadlines) != 1 {
+			t.Fatalf("event %d: %+v %v", i, res, err)
+		}
+		g := res.Deadlines[0].Group[0]
+		if len(g) > groupValueMax || !strings.HasPrefix(g, "xxx") || !utf8.ValidString(g) {
+			t.Fatalf("group value of %d bytes: %.40q...", len(g), g)
+		}
+		groups = append(groups, g)
+	}
+	if groups[0] == groups[1] {
+		t.Fatal("two long values that differ name one group")
 	}
 }

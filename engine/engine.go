@@ -363,6 +363,7 @@ func (e *Engine) evaluate(ctx context.Context, s *snapshot, ev *event.Event, lis
 				errs = append(errs, s.fail(i, err))
 				continue
 			}
+			boundGroup(m.Group)
 		}
 		if len(s.distinct[i]) > 0 {
 			what := "distinct"

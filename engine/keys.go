@@ -54,6 +54,22 @@ func tupleKey(values []string) string {
 	return "\x1e" + prefix + "…" + groupHash(values)
 }
 
+// groupValueMax bounds a group-by value. Group values come from event
+// fields, which anyone able to name a page fills, and travel far: into
+// every alert, notification and pending deadline (whose payload the
+// deadlines store bounds). A longer value is cut to its beginning, "…"
+// and a hash of the whole, so that two long values still name two groups.
+const groupValueMax = 1024
+
+// boundGroup cuts the values of vs longer than groupValueMax, in place.
+func boundGroup(vs []string) {
+	for i, v := range vs {
+		if len(v) > groupValueMax {
+			vs[i] = strings.ToValidUTF8(v[:groupValueMax-24], "") + "…" + groupHash([]string{v})
+		}
+	}
+}
+
 // TupleValues is the tuple a tupleKey was made from, for display: its
 // values, or for a long tuple, their beginning followed by "…" and a hash.
 func TupleValues(key string) []string {

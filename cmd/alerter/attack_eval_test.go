@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -264,6 +265,54 @@ rules:
 	code, text := tg.do(request{method: "GET", path: "/metrics"})
 	if code != 200 || !strings.Contains(text, `alerter_rule_errors_total{rule="runaway"} 1`) {
 		t.Errorf("the rule's error is not counted: %d", code)
+	}
+	tg.mustBeAlive()
+}
+
+// An event field of hundreds of kilobytes grouping an absence and a quiet
+// rule: the group value is cut (to 1 KiB with a hash), so the pending
+// deadline stays within what the deadlines store takes, the event is
+// evaluated once rather than handed back for ever, and both deadlines fire
+// with the cut value (docs/rules.md, Absences).
+func TestAttackEvalLongGroupValueDeadline(t *testing.T) {
+	tg := startTarget(t, targetConfig{rules: `
+rules:
+  - id: left-off
+    severity: high
+    sequence:
+      by: [event.actor.name]
+      within: 1s
+      steps:
+        - {name: "off", when: event.action == "Scanning rule toggled"}
+        - {name: "on", when: event.action == "Scanning rule enabled", absent: true}
+    title: "left off by {{ len(event.actor.name) }}-byte name"
+  - id: gone-quiet
+    severity: high
+    when: "true"
+    quiet: {within: 1s, by: [event.actor.name]}
+    title: "quiet: {{ len(event.actor.name) }}-byte name"
+`, rest: `
+sources: [{name: hook, type: webhook}]
+notifiers: [{name: console, type: console}]
+routes: {default: [console]}
+engine: {lateness: 0s}
+`})
+	name := strings.Repeat("A", 300_000)
+	body := fmt.Sprintf(`{"id":"long","time":%q,"action":"Scanning rule toggled","actor":{"name":%q}}`, time.Now().UTC().Format(time.RFC3339Nano), name)
+	if code, text := tg.do(request{method: "POST", path: "/webhooks/hook", body: []byte(body)}); code != 202 {
+		t.Fatalf("event: %d %s", code, text)
+	}
+	tg.waitOutput("left off by 300000-byte name")
+	tg.waitOutput("quiet: 300000-byte name")
+	if n := evaluatedEvents(t, tg, 1); n != 1 {
+		t.Errorf("%d evaluations of the one event", n)
+	}
+	// The console prints the group as actor.name=VALUE.
+	group := regexp.MustCompile(`actor\.name=(\S+)`)
+	for line := range strings.Lines(tg.output()) {
+		if m := group.FindStringSubmatch(line); strings.Contains(line, "left off by") && (m == nil || len(m[1]) > 1024) {
+			t.Errorf("the group value was not cut: %s", regexp.MustCompile("A{50,}").ReplaceAllString(line, "A…"))
+		}
 	}
 	tg.mustBeAlive()
 }
