@@ -106,7 +106,7 @@ func dueDeadlines(b *testing.B, n int, spread time.Duration) {
 	}
 	kill()
 	killRun()
-	end := due(n-1).Add(30 * time.Second)
+	end := due(n - 1).Add(30 * time.Second)
 	for fired.Load() < int64(n) && time.Now().Before(end) {
 		time.Sleep(20 * time.Millisecond)
 	}
