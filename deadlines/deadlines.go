@@ -189,7 +189,9 @@ func token(key string) (string, error) {
 }
 
 // Schedule sets the deadline of key to due, replacing the one it had: it
-// fires after due + Options.Lateness with payload.
+// fires after due + Options.Lateness with payload, or, if due has passed
+// already, Lateness after now: what could still cancel it (the rest of a
+// backlog being caught up on) gets as long as a late event gets.
 func (s *Store) Schedule(ctx context.Context, key string, due time.Time, payload []byte) error {
 	tok, err := token(key)
 	if err != nil {
@@ -203,7 +205,11 @@ func (s *Store) Schedule(ctx context.Context, key string, due time.Time, payload
 	}
 	msg := nats.NewMsg(s.opt.subject("sched", tok))
 	msg.Data = payload
-	msg.Header.Set(scheduleHeader, "@at "+due.Add(s.opt.Lateness).UTC().Format(time.RFC3339Nano))
+	at := due
+	if now := time.Now(); at.Before(now) {
+		at = now
+	}
+	msg.Header.Set(scheduleHeader, "@at "+at.Add(s.opt.Lateness).UTC().Format(time.RFC3339Nano))
 	msg.Header.Set(targetHeader, s.opt.subject("due", tok))
 	msg.Header.Set(dueHeader, due.UTC().Format(time.RFC3339Nano))
 	ctx, cancel := s.bound(ctx)

@@ -160,6 +160,34 @@ func TestFiresOnceNotBeforeDue(t *testing.T) {
 	}
 }
 
+// A deadline already past when it is scheduled (a backlog being caught
+// up on) fires Lateness after it was scheduled, not at once, and can be
+// cancelled until then; its Due is still the one given.
+func TestPastDueWaitsTheLateness(t *testing.T) {
+	env := natstest.Start(t)
+	const lateness = 700 * time.Millisecond
+	s := open(t, env.JS, deadlines.Options{Lateness: lateness})
+	var r recorder
+	run(t, s, r.handle)
+
+	due := time.Now().Add(-time.Hour)
+	scheduled := time.Now()
+	schedule(t, s, "past", due, "p")
+	schedule(t, s, "past-cancelled", due, "c")
+	time.Sleep(lateness / 2)
+	if err := s.Cancel(t.Context(), "past-cancelled"); err != nil {
+		t.Fatal(err)
+	}
+	drained(t, env.JS)
+	got := r.calls()
+	if len(got) != 1 || got[0].Key != "past" || !got[0].Due.Equal(due) {
+		t.Fatalf("fired %+v, want only past, due %v", got, due)
+	}
+	if got[0].at.Before(scheduled.Add(lateness)) {
+		t.Errorf("fired %v after it was scheduled, before the lateness (%v)", got[0].at.Sub(scheduled), lateness)
+	}
+}
+
 func TestScheduleAgainReplaces(t *testing.T) {
 	env := natstest.Start(t)
 	s := open(t, env.JS, deadlines.Options{})

@@ -20,8 +20,9 @@
 // a due message only until it is acknowledged (work-queue retention), and
 // a schedule only until it fires or is cancelled.
 //
-// The schedule is placed at Due + Options.Lateness, with nanosecond
-// precision (the jetstream client's WithScheduleAt would truncate to the
+// The schedule is placed at Due + Options.Lateness (or, for a Due already
+// past, the time of scheduling + Lateness, so that a backlog being caught
+// up on can still cancel it), with nanosecond precision (the jetstream client's WithScheduleAt would truncate to the
 // second, firing early). Deadline.Due stays the time the caller gave.
 //
 // Keys are arbitrary strings up to MaxKeyLen bytes; they are carried in
