@@ -23,8 +23,7 @@ type Rebuild struct {
 	lists  map[string][]string
 	target *event.Event
 	keys   map[string]string // rule id → the target's group's state key
-	// Events counts the earlier events applied to the target's groups.
-	Events int
+	events map[string]int    // rule id → earlier events applied to its group
 }
 
 // Rebuilds tells whether Rebuild rebuilds r's state: a rule whose state is
@@ -45,7 +44,7 @@ func Reach(r *rules.Rule) time.Duration {
 // Plan) whose rules Rebuilds; lists are as Plan takes them.
 func NewRebuild(target *event.Event, matches []Match, lists map[string][]string) *Rebuild {
 	set := &rules.Set{}
-	b := &Rebuild{lists: lists, target: target, keys: map[string]string{}}
+	b := &Rebuild{lists: lists, target: target, keys: map[string]string{}, events: map[string]int{}}
 	for _, m := range matches {
 		if Rebuilds(m.Rule) {
 			set.Rules = append(set.Rules, m.Rule)
@@ -107,10 +106,15 @@ func (b *Rebuild) Add(ctx context.Context, ev *event.Event) error {
 	if len(p.Matches) == 0 {
 		return nil
 	}
-	b.Events++
+	for _, m := range p.Matches {
+		b.events[m.Rule.ID]++
+	}
 	_, err := b.eng.Apply(ctx, p)
 	return err
 }
+
+// Applied is how many earlier events were applied to rule's group.
+func (b *Rebuild) Applied(rule string) int { return b.events[rule] }
 
 // mine plans ev, keeping only its matches in the target's groups.
 func (b *Rebuild) mine(ctx context.Context, ev *event.Event) *Plan {

@@ -126,8 +126,8 @@ rules:
 			if got := show(tt.rule, c.After, target, m); got != tt.after {
 				t.Errorf("after: %s, want %s", got, tt.after)
 			}
-			if b.Events != tt.events {
-				t.Errorf("%d earlier events of the group applied, want %d", b.Events, tt.events)
+			if b.Applied(tt.rule) != tt.events {
+				t.Errorf("%d earlier events of the group applied, want %d", b.Applied(tt.rule), tt.events)
 			}
 		})
 	}

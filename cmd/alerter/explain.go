@@ -95,20 +95,10 @@ func explainCmd(ctx context.Context, args []string, s stdio) int {
 			fmt.Fprintf(s.out, "  decision: %s\n", safe(r.Decision))
 		}
 		if st := r.State; st != nil {
-			fmt.Fprintf(s.out, "  state: alerted=%v suppressed since=%d in window=%d\n", st.Alerted, st.Suppressed, st.InWindow)
-			if len(st.Distinct) > 0 {
-				fmt.Fprintf(s.out, "  distinct in window: %s\n", safe(tuples(st.Distinct)))
-			}
-			if t := st.ValueLastSeen; t != nil {
-				fmt.Fprintf(s.out, "  value last seen: %s (%d values remembered)\n", t.Format(time.RFC3339), st.Remembered)
-			}
-			if len(st.Chain) > 0 {
-				var steps []string
-				for _, c := range st.Chain {
-					steps = append(steps, fmt.Sprintf("%s at %s (%s)", safe(c.Step), c.Time.Format(time.RFC3339), safe(c.EventID)))
-				}
-				fmt.Fprintf(s.out, "  partial chain: %s\n", strings.Join(steps, ", "))
-			}
+			printState(s.out, "state", st)
+		}
+		if c := r.Change; c != nil {
+			printChange(s.out, c)
 		}
 		if a := r.Alert; a != nil {
 			for t, o := range a.Deliveries {
@@ -127,6 +117,53 @@ func explainCmd(ctx context.Context, args []string, s stdio) int {
 		}
 	}
 	return 0
+}
+
+// printState prints a group's state, under label.
+func printState(w io.Writer, label string, st *api.StateView) {
+	fmt.Fprintf(w, "  %s: alerted=%v suppressed since=%d in window=%d\n", label, st.Alerted, st.Suppressed, st.InWindow)
+	if len(st.Distinct) > 0 {
+		fmt.Fprintf(w, "    distinct in window: %s\n", safe(tuples(st.Distinct)))
+	}
+	switch {
+	case st.ValueLastSeen != nil:
+		fmt.Fprintf(w, "    value last seen: %s (%d values remembered)\n", st.ValueLastSeen.Format(time.RFC3339), st.Remembered)
+	case st.ValueSeen != nil:
+		fmt.Fprintf(w, "    value not seen before (%d values remembered)\n", st.Remembered)
+	}
+	if len(st.Chain) > 0 {
+		var steps []string
+		for _, c := range st.Chain {
+			steps = append(steps, fmt.Sprintf("%s at %s (%s)", safe(c.Step), c.Time.Format(time.RFC3339), safe(c.EventID)))
+		}
+		fmt.Fprintf(w, "    partial chain: %s\n", strings.Join(steps, ", "))
+	}
+	if st.Deadline != nil {
+		fmt.Fprintf(w, "    deadline: %s\n", st.Deadline.Format(time.RFC3339))
+	}
+}
+
+// printChange prints a group's state as the event saw it and left it.
+func printChange(w io.Writer, c *api.StateChange) {
+	if !c.Rebuilt {
+		fmt.Fprintf(w, "  as the event saw it: %s\n", safe(c.Note))
+		return
+	}
+	for _, s := range []struct {
+		label string
+		st    *api.StateView
+	}{{"before (as the event saw it)", c.Before}, {"after (as the event left it)", c.After}} {
+		if s.st == nil {
+			fmt.Fprintf(w, "  %s: no state that could affect it\n", s.label)
+			continue
+		}
+		printState(w, s.label, s.st)
+	}
+	exact := "exact"
+	if !c.Exact {
+		exact = "approximate"
+	}
+	fmt.Fprintf(w, "    (%s: %s)\n", exact, safe(c.Note))
 }
 
 func firstNonEmpty(v ...string) string {
