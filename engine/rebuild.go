@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/rules"
 )
@@ -127,8 +128,10 @@ func (b *Rebuild) mine(ctx context.Context, ev *event.Event) *Plan {
 
 // Change is a group's state as an event saw it (Before) and left it
 // (After); nil where the group had none, or none that affected the event.
+// Fired and Suppressed are what the event made of the group's rule.
 type Change struct {
-	Before, After *GroupState
+	Before, After     *GroupState
+	Fired, Suppressed bool
 }
 
 // Finish applies the target after the earlier events added, and returns
@@ -144,7 +147,8 @@ func (b *Rebuild) Finish(ctx context.Context) (map[string]Change, error) {
 		}
 		out[rule] = c
 	}
-	if _, err := b.eng.Apply(ctx, b.mine(ctx, b.target)); err != nil {
+	res, err := b.eng.Apply(ctx, b.mine(ctx, b.target))
+	if err != nil {
 		return nil, err
 	}
 	for rule, key := range b.keys {
@@ -152,6 +156,8 @@ func (b *Rebuild) Finish(ctx context.Context) (map[string]Change, error) {
 		if st, ok := b.store.Get(key); ok {
 			c.After = &st
 		}
+		c.Fired = slices.ContainsFunc(res.Alerts, func(a *alerter.Alert) bool { return a.Rule == rule })
+		c.Suppressed = slices.Contains(res.Suppressed, rule)
 		out[rule] = c
 	}
 	return out, nil

@@ -66,12 +66,15 @@ rules:
 		target  string
 		later   []string // evaluated live after the target: not shown
 		before  string
-		after   string
+		after   string // and ", fired" if the target fired
 		events  int
 	}{
 		{name: "the middle step of three", rule: "seq",
 			earlier: []string{"e1 A mchen - 0", "o1 A zoe - 1", "o2 B zoe - 2"}, target: "e2 B mchen - 3", later: []string{"e3 C mchen - 4"},
 			before: "chain edit:e1", after: "chain edit:e1 share:e2", events: 1},
+		{name: "the last step", rule: "seq",
+			earlier: []string{"e1 A mchen - 0", "e2 B mchen - 3"}, target: "e3 C mchen - 4",
+			before: "chain edit:e1 share:e2", after: "none, fired", events: 2},
 		{name: "the first step", rule: "seq", target: "e1 A mchen - 0", later: []string{"e2 B mchen - 3"},
 			before: "none", after: "chain edit:e1"},
 		{name: "a chain that ran past within is gone", rule: "seq",
@@ -79,7 +82,7 @@ rules:
 			before: "none", after: "none", events: 1},
 		{name: "a value not seen before", rule: "nv",
 			earlier: []string{"e1 login mchen 10.0.0.1 0", "o1 login zoe 10.0.0.2 1"}, target: "e2 login mchen 10.0.0.2 5", later: []string{"e3 login mchen 10.0.0.2 9"},
-			before: "not seen", after: "seen at 5m0s", events: 1},
+			before: "not seen", after: "seen at 5m0s, fired", events: 1},
 		{name: "a value seen before", rule: "nv",
 			earlier: []string{"e1 login mchen 10.0.0.1 0"}, target: "e2 login mchen 10.0.0.1 5",
 			before: "seen at 0s", after: "seen at 5m0s", events: 1},
@@ -88,7 +91,7 @@ rules:
 			before: "distinct 10.0.0.1", after: "distinct 10.0.0.1 10.0.0.2", events: 2},
 		{name: "the distinct window it completed", rule: "ds",
 			earlier: []string{"e1 X mchen 10.0.0.1 0", "e2 X mchen 10.0.0.2 1"}, target: "e3 X mchen 10.0.0.3 2",
-			before: "distinct 10.0.0.1 10.0.0.2", after: "distinct ", events: 2},
+			before: "distinct 10.0.0.1 10.0.0.2", after: "distinct , fired", events: 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// The live engine, as far as the target's later events.
@@ -123,7 +126,11 @@ rules:
 			if got := show(tt.rule, c.Before, target, m); got != tt.before {
 				t.Errorf("before: %s, want %s", got, tt.before)
 			}
-			if got := show(tt.rule, c.After, target, m); got != tt.after {
+			got := show(tt.rule, c.After, target, m)
+			if c.Fired {
+				got += ", fired"
+			}
+			if got != tt.after {
 				t.Errorf("after: %s, want %s", got, tt.after)
 			}
 			if b.Applied(tt.rule) != tt.events {
@@ -179,7 +186,7 @@ rules:
 					got = "seen at " + last.Sub(base).String()
 				}
 			}
-			if c.After != nil && len(c.After.Fired) > 0 {
+			if c.Fired {
 				got += ", fired"
 			} else {
 				got += ", no alert"

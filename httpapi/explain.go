@@ -146,16 +146,17 @@ func (h *handler) explain(ctx context.Context, id string, within time.Duration) 
 			}
 		}
 		if isMatch {
-			h.explainMatch(ctx, r, m, &ev, &rx)
-			rx.Change = changes[r.ID]
+			h.explainMatch(ctx, r, m, &ev, &rx, changes[r.ID])
 		}
 		x.Rules = append(x.Rules, rx)
 	}
 	return x, nil
 }
 
-// explainMatch adds the group's state and the alert, if the event fired one.
-func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Match, ev *event.Event, rx *api.RuleExplanation) {
+// explainMatch adds the group's state, now and as rb rebuilt it, and the
+// alert, if the event fired one.
+func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Match, ev *event.Event, rx *api.RuleExplanation, rb rebuilt) {
+	rx.Change = rb.view
 	rx.Group = map[string]string{}
 	for i, by := range r.GroupBy {
 		if i < len(m.Group) {
@@ -169,7 +170,11 @@ func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 	}
 	id := engine.AlertID(r.ID, m.Group, ev.ID, ev.Time)
 	data, _, err := h.Alerts.Alert(ctx, id)
-	if err != nil {
+	switch {
+	case err != nil && rb.change != nil:
+		rx.Decision = rebuiltDecision(m, ev, *rb.change)
+		return
+	case err != nil:
 		rx.Decision = noAlertDecision(m, ev, st, live)
 		return
 	}

@@ -118,3 +118,52 @@ func TestNoAlertDecisionSequence(t *testing.T) {
 		t.Errorf("PartialChain = %+v", chain)
 	}
 }
+
+// With the group's state rebuilt, the decision says what the event met
+// rather than what the state as stored now leaves of it.
+func TestRebuiltDecision(t *testing.T) {
+	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(`rules:
+  - id: s
+    severity: low
+    sequence:
+      by: [event.actor.name]
+      within: 30m
+      steps: [{name: edit, when: event.action == "A"}, {name: export, when: event.action == "B"}]
+    dedup: {window: 1h}
+  - {id: n, severity: low, when: "true", new_value: {of: [event.ip], history: 30d, learning: 7d}}
+`)}}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 5, 14, 10, 5, 0, 0, time.UTC)
+	ev := &event.Event{ID: "e2", Time: at}
+	seq := engine.Match{Rule: set.Rule("s")}
+	nv := engine.Match{Rule: set.Rule("n"), Tuple: "10.0.0.1"}
+	chained := &engine.GroupState{Chains: [][]engine.Entry{{{Time: at.UnixNano(), ID: "e2"}}}}
+	seen := func(d time.Duration) *engine.GroupState {
+		return &engine.GroupState{Values: []engine.Value{{Tuple: "10.0.0.1", Last: at.Add(-d).UnixNano()}}}
+	}
+	for _, tt := range []struct {
+		name string
+		m    engine.Match
+		c    engine.Change
+		want string
+	}{
+		{"a chain's first step", seq, engine.Change{After: chained},
+			"waiting in a partial chain of the group for the sequence's later steps (edit → export within 30m0s)"},
+		{"a completion suppressed", seq, engine.Change{After: &engine.GroupState{Alerted: true, LastAlert: at.Add(-time.Minute).UnixNano()}, Suppressed: true},
+			"suppressed: the group alerted at 2024-05-14T10:04:00Z, less than 1h0m0s from this event (one alert per group per 1h0m0s)"},
+		{"fired, but not stored", seq, engine.Change{Fired: true},
+			"it fires an alert with its group's state rebuilt, but no such alert is stored: the rules changed since, or the alert is older than the ALERTS stream keeps"},
+		{"a value seen within history", nv, engine.Change{Before: seen(time.Hour), After: seen(0)},
+			"not new: the group saw its values of event.ip at 2024-05-14T09:05:00Z, within 720h0m0s before it"},
+		{"a value seen longer ago", nv, engine.Change{Before: seen(800 * time.Hour), After: seen(0)},
+			"new, but the rule was learning: it alerts on new values only 168h0m0s after its first matching event"},
+		{"a value not seen", nv, engine.Change{After: seen(0)},
+			"new, but the rule was learning: it alerts on new values only 168h0m0s after its first matching event"},
+	} {
+		if got := rebuiltDecision(tt.m, ev, tt.c); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -4,12 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 )
+
+// rebuilt is a group's state as an event saw it and left it: as the API
+// shows it, and as the engine left it (nil if it could not be rebuilt).
+type rebuilt struct {
+	view   *api.StateChange
+	change *engine.Change
+}
 
 // Bounds of the rebuild of a group's state for an explanation (docs/api.md,
 // Explain): it reads the events stored at most rebuildReach before the
@@ -24,7 +32,7 @@ const (
 // events, their groups' states as ev saw them and left them
 // (engine.Rebuild), from the events stored before ev, which was stored at
 // stored. By rule id.
-func (h *handler) rebuild(ctx context.Context, ev *event.Event, stored time.Time, matches []engine.Match, lists map[string][]string) map[string]*api.StateChange {
+func (h *handler) rebuild(ctx context.Context, ev *event.Event, stored time.Time, matches []engine.Match, lists map[string][]string) map[string]rebuilt {
 	b := engine.NewRebuild(ev, matches, lists)
 	reach := b.Reach()
 	// Events are stored after they happen: those that can count for ev
@@ -33,10 +41,10 @@ func (h *handler) rebuild(ctx context.Context, ev *event.Event, stored time.Time
 	if stored.Before(start) {
 		start = stored
 	}
-	out := map[string]*api.StateChange{}
+	out := map[string]rebuilt{}
 	for _, m := range matches {
 		if engine.Rebuilds(m.Rule) {
-			out[m.Rule.ID] = &api.StateChange{Since: start}
+			out[m.Rule.ID] = rebuilt{view: &api.StateChange{Since: start}}
 		}
 	}
 	if len(out) == 0 {
@@ -49,24 +57,54 @@ func (h *handler) rebuild(ctx context.Context, ev *event.Event, stored time.Time
 		changes, err = b.Finish(ctx)
 	}
 	for _, m := range matches {
-		c := out[m.Rule.ID]
-		if c == nil {
+		rb, ok := out[m.Rule.ID]
+		if !ok {
 			continue
 		}
+		v := rb.view
 		if err != nil {
-			c.Note = "not rebuilt: " + err.Error()
+			v.Note = "not rebuilt: " + err.Error()
 			continue
 		}
-		c.Rebuilt, c.Events = true, b.Applied(m.Rule.ID)
-		if st := changes[m.Rule.ID].Before; st != nil {
-			c.Before = stateView(m, st)
+		c := changes[m.Rule.ID]
+		v.Rebuilt, v.Events = true, b.Applied(m.Rule.ID)
+		if c.Before != nil {
+			v.Before = stateView(m, c.Before)
 		}
-		if st := changes[m.Rule.ID].After; st != nil {
-			c.After = stateView(m, st)
+		if c.After != nil {
+			v.After = stateView(m, c.After)
 		}
-		c.Exact, c.Note = rebuildNote(m, c.Events, reach)
+		v.Exact, v.Note = rebuildNote(m, v.Events, reach)
+		out[m.Rule.ID] = rebuilt{view: v, change: &c}
 	}
 	return out
+}
+
+// rebuiltDecision says why a matching event fired no alert, as its group's
+// state rebuilt tells.
+func rebuiltDecision(m engine.Match, ev *event.Event, c engine.Change) string {
+	r := m.Rule
+	var after engine.GroupState
+	if c.After != nil {
+		after = *c.After
+	}
+	switch {
+	case c.Fired:
+		return "it fires an alert with its group's state rebuilt, but no such alert is stored: the rules changed since, or the alert is older than the ALERTS stream keeps"
+	case c.Suppressed:
+		w := r.DedupWindow()
+		return fmt.Sprintf("suppressed: the group alerted at %s, less than %s from this event (one alert per group per %s)",
+			time.Unix(0, after.LastAlert).UTC().Format(time.RFC3339), w, w)
+	case r.NewValue == nil:
+		return noAlertDecision(m, ev, after, c.After != nil)
+	}
+	if c.Before != nil {
+		if last, ok := c.Before.LastSeen(m.Tuple); ok && ev.Time.Sub(last) < r.NewValue.History {
+			return fmt.Sprintf("not new: the group saw its values of %s at %s, within %s before it",
+				strings.Join(sources(r.NewValue.Of), ", "), last.Format(time.RFC3339), r.NewValue.History)
+		}
+	}
+	return fmt.Sprintf("new, but the rule was learning: it alerts on new values only %s after its first matching event", r.NewValue.Learning)
 }
 
 // rebuildNote says what a rebuild of m's group read, and whether that is

@@ -49,11 +49,13 @@ func TestExplainBeforeAfter(t *testing.T) {
 		want        []string
 	}{
 		{"e2", "seq", []string{
+			"  decision: waiting in a partial chain of the group for the sequence's later steps (edit → share → export within 30m0s)\n",
 			"  before (as the event saw it): alerted=false suppressed since=0 in window=0\n    partial chain: edit at 2024-05-14T10:00:00Z (e1)\n",
 			"  after (as the event left it): alerted=false suppressed since=0 in window=0\n    partial chain: edit at 2024-05-14T10:00:00Z (e1), share at 2024-05-14T10:03:00Z (e2)\n",
 			"    (exact: rebuilt with the rules running now from the 1 event of its group stored in the 24h0m0s before it (the rule's state reaches back 30m0s",
 		}},
 		{"e2", "nv", []string{
+			"  decision: not new: the group saw its values of event.ip at 2024-05-14T10:00:00Z, within 720h0m0s before it\n",
 			"  before (as the event saw it): alerted=false suppressed since=0 in window=0\n    value last seen: 2024-05-14T10:00:00Z (1 values remembered)\n",
 			"  after (as the event left it): alerted=false suppressed since=0 in window=0\n    value last seen: 2024-05-14T10:03:00Z (1 values remembered)\n",
 			"    (approximate: ",
