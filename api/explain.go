@@ -95,6 +95,9 @@ type StateView struct {
 	// sequence's absent step, quiet), when the group's pending deadline
 	// falls due (docs/rules.md).
 	Deadline *time.Time `json:"deadline,omitempty"`
+	// Pending are the events behind Deadline: an absence's chain, its
+	// steps before the absent one, or a quiet group's last event.
+	Pending []ChainStep `json:"pending,omitempty"`
 	// Expires is in event time: later events of the group ignore this state.
 	Expires *time.Time `json:"expires,omitempty"`
 }

@@ -206,10 +206,29 @@ func stateView(m engine.Match, st *engine.GroupState) *api.StateView {
 			v.Chain = append(v.Chain, api.ChainStep(c))
 		}
 	}
-	// A pending deadline (an absent step, quiet) goes in v.Deadline.
+	// A pending deadline (an absent step, quiet): deadlineView, given the
+	// state's Due and Pending.
 	v.LastAlert = timeOf(st.LastAlert, st.Alerted)
 	v.Expires = timeOf(st.Expires, st.Expires > 0)
 	return v
+}
+
+// deadlineView shows a group's pending deadline in v: due, in Unix
+// nanoseconds (0: none), and the events behind it, pending (GroupState.Due
+// and Pending; docs/rules.md, Absences and Quiet sources). An absence's
+// chain is named by its steps, a quiet group's event as its last.
+func deadlineView(v *api.StateView, r *rules.Rule, due int64, pending []engine.Entry) {
+	if due == 0 {
+		return
+	}
+	v.Deadline = timeOf(due, true)
+	for i, e := range pending {
+		step := "last event"
+		if r.Sequence != nil && i < len(r.Sequence.Steps) {
+			step = r.Sequence.Steps[i].Name
+		}
+		v.Pending = append(v.Pending, api.ChainStep{Step: step, EventID: e.ID, Time: time.Unix(0, e.Time).UTC()})
+	}
 }
 
 // timeOf is the time of Unix nanoseconds ns if ok, else nil.

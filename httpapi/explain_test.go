@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/rules"
@@ -164,6 +166,54 @@ func TestRebuiltDecision(t *testing.T) {
 	} {
 		if got := rebuiltDecision(tt.m, ev, tt.c); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// A pending deadline shows its time and the events behind it, named by
+// the sequence's steps, or as a quiet group's last event.
+func TestDeadlineView(t *testing.T) {
+	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(`rules:
+  - id: s
+    severity: low
+    sequence:
+      by: [event.actor.name]
+      within: 30m
+      steps: [{name: edit, when: event.action == "A"}, {name: share, when: event.action == "B"}, {name: export, when: event.action == "C"}]
+  - {id: q, severity: low, when: "true", dedup: {window: 1h}}
+`)}}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 5, 14, 10, 5, 0, 0, time.UTC)
+	entry := func(id string, min int) engine.Entry {
+		return engine.Entry{ID: id, Time: at.Add(time.Duration(min) * time.Minute).UnixNano()}
+	}
+	for _, tt := range []struct {
+		name    string
+		rule    string
+		due     int64
+		pending []engine.Entry
+		want    string
+	}{
+		{"none", "s", 0, nil, "deadline none, pending []"},
+		{"an absence's chain", "s", at.Add(32 * time.Minute).UnixNano(), []engine.Entry{entry("e1", 0), entry("e2", 2)},
+			"deadline 2024-05-14T10:37:00Z, pending [edit e1 10:05 share e2 10:07]"},
+		{"a quiet group's last event", "q", at.Add(time.Hour).UnixNano(), []engine.Entry{entry("e9", 0)},
+			"deadline 2024-05-14T11:05:00Z, pending [last event e9 10:05]"},
+	} {
+		var v api.StateView
+		deadlineView(&v, set.Rule(tt.rule), tt.due, tt.pending)
+		got := "deadline none"
+		if v.Deadline != nil {
+			got = "deadline " + v.Deadline.Format(time.RFC3339)
+		}
+		var steps []string
+		for _, c := range v.Pending {
+			steps = append(steps, c.Step+" "+c.EventID+" "+c.Time.Format("15:04"))
+		}
+		if got += fmt.Sprintf(", pending %v", steps); got != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
 		}
 	}
 }

@@ -132,15 +132,20 @@ func printState(w io.Writer, label string, st *api.StateView) {
 		fmt.Fprintf(w, "    value not seen before (%d values remembered)\n", st.Remembered)
 	}
 	if len(st.Chain) > 0 {
-		var steps []string
-		for _, c := range st.Chain {
-			steps = append(steps, fmt.Sprintf("%s at %s (%s)", safe(c.Step), c.Time.Format(time.RFC3339), safe(c.EventID)))
-		}
-		fmt.Fprintf(w, "    partial chain: %s\n", strings.Join(steps, ", "))
+		fmt.Fprintf(w, "    partial chain: %s\n", chainText(st.Chain))
 	}
 	if st.Deadline != nil {
-		fmt.Fprintf(w, "    deadline: %s\n", st.Deadline.Format(time.RFC3339))
+		fmt.Fprintf(w, "    deadline: %s, waiting on %s\n", st.Deadline.Format(time.RFC3339), chainText(st.Pending))
 	}
+}
+
+// chainText shows a chain's steps, each with its event's time and id.
+func chainText(chain []api.ChainStep) string {
+	var steps []string
+	for _, c := range chain {
+		steps = append(steps, fmt.Sprintf("%s at %s (%s)", safe(c.Step), c.Time.Format(time.RFC3339), safe(c.EventID)))
+	}
+	return strings.Join(steps, ", ")
 }
 
 // printChange prints a group's state as the event saw it and left it.

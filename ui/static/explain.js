@@ -44,6 +44,13 @@ function clause(c, firstFalse) {
       firstFalse ? h('div', { class: 'help' }, 'This is why the rule did not match.') : null));
 }
 
+// chainSteps shows a chain's steps, each with its event's time and a link
+// to its explanation.
+function chainSteps(chain) {
+  return chain.map((c, i) => [i ? ' → ' : '', `${c.step} at `, time(c.time), ' (',
+    h('a', { href: href('explain?event=' + encodeURIComponent(c.event_id)), title: 'Explain this event' }, h('code', null, c.event_id)), ')']);
+}
+
 function stateText(st, none = 'no live state for this group (it expired, or the rule keeps none)') {
   if (!st) return h('span', { class: 'empty' }, none);
   const parts = [];
@@ -57,11 +64,8 @@ function stateText(st, none = 'no live state for this group (it expired, or the 
   }
   if (st.value_last_seen) parts.push(['its values last seen ', time(st.value_last_seen), ` (${st.values_remembered} values remembered)`]);
   else if (st.value_seen === false) parts.push(`its values not seen before (${st.values_remembered ?? 0} values remembered)`);
-  if (st.partial_chain) {
-    parts.push(['partial chain: ', st.partial_chain.map((c, i) => [i ? ' → ' : '', `${c.step} at `, time(c.time), ' (',
-      h('a', { href: href('explain?event=' + encodeURIComponent(c.event_id)), title: 'Explain this event' }, h('code', null, c.event_id)), ')'])]);
-  }
-  if (st.deadline) parts.push(['pending deadline ', time(st.deadline)]);
+  if (st.partial_chain) parts.push(['partial chain: ', chainSteps(st.partial_chain)]);
+  if (st.deadline) parts.push(['pending deadline ', time(st.deadline), ', waiting on ', chainSteps(st.pending ?? [])]);
   if (st.expires) parts.push(['it affects events up to ', time(st.expires), ' (event time)']);
   return parts.map((p, i) => [i ? '; ' : '', p]);
 }
