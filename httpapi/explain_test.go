@@ -12,13 +12,20 @@ import (
 	"github.com/alerter/alerter/rules"
 )
 
-func TestNoAlertDecision(t *testing.T) {
-	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(`rules:
-  - {id: th, severity: low, when: "true", threshold: {count: 3, within: 10m}, dedup: {window: 1h}}
-`)}}, rules.Options{})
+// compileRules compiles a rule file's YAML.
+func compileRules(t *testing.T, yaml string) *rules.Set {
+	t.Helper()
+	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(yaml)}}, rules.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return set
+}
+
+func TestNoAlertDecision(t *testing.T) {
+	set := compileRules(t, `rules:
+  - {id: th, severity: low, when: "true", threshold: {count: 3, within: 10m}, dedup: {window: 1h}}
+`)
 	r := set.Rules[0]
 	at := func(s string) time.Time { v, _ := time.Parse(time.RFC3339, s); return v }
 	ev := &event.Event{ID: "e2", Time: at("2024-05-14T10:05:00Z")}
@@ -50,12 +57,9 @@ func TestNoAlertDecision(t *testing.T) {
 // For a distinct threshold, the decision names the distinct values the
 // group's window holds.
 func TestNoAlertDecisionDistinct(t *testing.T) {
-	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(`rules:
+	set := compileRules(t, `rules:
   - {id: d, severity: low, when: "true", threshold: {count: 3, within: 1h, distinct: [event.ip]}}
-`)}}, rules.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	ev := &event.Event{ID: "e2", Time: time.Date(2024, 5, 14, 10, 5, 0, 0, time.UTC)}
 	st := engine.GroupState{Window: []engine.Entry{{ID: "e1", Tuple: "10.0.0.1"}, {ID: "e2", Tuple: "10.0.0.1"}, {ID: "e3", Tuple: "10.0.0.2"}}}
 	want := "counted toward the threshold: the group's window holds 3 events with 2 distinct values of event.ip, of the 3 distinct within 1h0m0s it needs"
@@ -69,12 +73,9 @@ func TestNoAlertDecisionDistinct(t *testing.T) {
 
 // For a new_value rule, the decision gives the tuple's last-seen time.
 func TestNoAlertDecisionNewValue(t *testing.T) {
-	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(`rules:
+	set := compileRules(t, `rules:
   - {id: n, severity: low, when: "true", new_value: {of: [event.ip], by: [event.actor.name], history: 30d, learning: 7d}}
-`)}}, rules.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	at := time.Date(2024, 5, 14, 10, 5, 0, 0, time.UTC)
 	ev := &event.Event{ID: "e2", Time: at}
 	st := engine.GroupState{Values: []engine.Value{{Tuple: "10.0.0.2", Last: at.Add(-time.Hour).UnixNano()}, {Tuple: "10.0.0.1", Last: at.UnixNano()}}}
@@ -94,17 +95,14 @@ func TestNoAlertDecisionNewValue(t *testing.T) {
 // For a sequence rule, an event in a partial chain is waiting for the
 // later steps; the explain state names the chain's steps.
 func TestNoAlertDecisionSequence(t *testing.T) {
-	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(`rules:
+	set := compileRules(t, `rules:
   - id: s
     severity: low
     sequence:
       by: [event.actor.name]
       within: 30m
       steps: [{name: edit, when: event.action == "A"}, {name: export, when: event.action == "B"}]
-`)}}, rules.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	r := set.Rules[0]
 	at := time.Date(2024, 5, 14, 10, 5, 0, 0, time.UTC)
 	st := engine.GroupState{Chains: [][]engine.Entry{{{Time: at.UnixNano(), ID: "e1"}}}}
@@ -124,7 +122,7 @@ func TestNoAlertDecisionSequence(t *testing.T) {
 // With the group's state rebuilt, the decision says what the event met
 // rather than what the state as stored now leaves of it.
 func TestRebuiltDecision(t *testing.T) {
-	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(`rules:
+	set := compileRules(t, `rules:
   - id: s
     severity: low
     sequence:
@@ -133,10 +131,7 @@ func TestRebuiltDecision(t *testing.T) {
       steps: [{name: edit, when: event.action == "A"}, {name: export, when: event.action == "B"}]
     dedup: {window: 1h}
   - {id: n, severity: low, when: "true", new_value: {of: [event.ip], history: 30d, learning: 7d}}
-`)}}, rules.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	at := time.Date(2024, 5, 14, 10, 5, 0, 0, time.UTC)
 	ev := &event.Event{ID: "e2", Time: at}
 	seq := engine.Match{Rule: set.Rule("s")}
@@ -173,7 +168,7 @@ func TestRebuiltDecision(t *testing.T) {
 // A pending deadline shows its time and the events behind it, named by
 // the sequence's steps, or as a quiet group's last event.
 func TestDeadlineView(t *testing.T) {
-	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(`rules:
+	set := compileRules(t, `rules:
   - id: s
     severity: low
     sequence:
@@ -181,10 +176,7 @@ func TestDeadlineView(t *testing.T) {
       within: 30m
       steps: [{name: edit, when: event.action == "A"}, {name: share, when: event.action == "B"}, {name: export, when: event.action == "C"}]
   - {id: q, severity: low, when: "true", dedup: {window: 1h}}
-`)}}, rules.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	at := time.Date(2024, 5, 14, 10, 5, 0, 0, time.UTC)
 	entry := func(id string, min int) engine.Entry {
 		return engine.Entry{ID: id, Time: at.Add(time.Duration(min) * time.Minute).UnixNano()}
