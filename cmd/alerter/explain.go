@@ -69,54 +69,59 @@ func explainCmd(ctx context.Context, args []string, s stdio) int {
 		safe(firstNonEmpty(ev.Actor.Name, ev.Actor.DisplayName, "?")), ev.Time.Format(time.RFC3339), x.Stored.Format(time.RFC3339))
 	fmt.Fprintf(s.out, "%d rules looked at it; %d others skipped by the index (they compare a field with a value this event does not have)\n", len(x.Rules), x.Skipped)
 	for _, r := range x.Rules {
-		verdict := "no match"
-		if r.Matched {
-			verdict = "MATCH"
-		}
-		fmt.Fprintf(s.out, "\n%s: %s\n", safe(r.Rule), verdict)
-		if r.Error != "" {
-			fmt.Fprintf(s.out, "  error: %s\n", safe(r.Error))
-		}
-		for _, c := range r.Clauses {
-			v := "error: " + c.Error
-			if c.Value != nil {
-				v = fmt.Sprint(*c.Value)
-			}
-			fmt.Fprintf(s.out, "  %-5s  %s\n", safe(v), safe(c.Source))
-		}
-		if len(r.Group) > 0 {
-			var g []string
-			for k, v := range r.Group {
-				g = append(g, safe(k)+"="+safe(v))
-			}
-			fmt.Fprintf(s.out, "  group: %s\n", strings.Join(g, " "))
-		}
-		if r.Decision != "" {
-			fmt.Fprintf(s.out, "  decision: %s\n", safe(r.Decision))
-		}
-		if st := r.State; st != nil {
-			printState(s.out, "state", st)
-		}
-		if c := r.Change; c != nil {
-			printChange(s.out, c)
-		}
-		if a := r.Alert; a != nil {
-			for t, o := range a.Deliveries {
-				line := fmt.Sprintf("  → %s: %s", safe(t), safe(string(o.Status)))
-				if o.Attempts > 0 {
-					line += fmt.Sprintf(" after %d attempt(s)", o.Attempts)
-				}
-				if o.Error != "" {
-					line += ": " + safe(o.Error)
-				}
-				if len(o.Silences) > 0 {
-					line += " by silence " + safe(strings.Join(o.Silences, ", "))
-				}
-				fmt.Fprintln(s.out, line)
-			}
-		}
+		printRule(s.out, r)
 	}
 	return 0
+}
+
+// printRule prints what one rule made of the event.
+func printRule(w io.Writer, r api.RuleExplanation) {
+	verdict := "no match"
+	if r.Matched {
+		verdict = "MATCH"
+	}
+	fmt.Fprintf(w, "\n%s: %s\n", safe(r.Rule), verdict)
+	if r.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", safe(r.Error))
+	}
+	for _, c := range r.Clauses {
+		v := "error: " + c.Error
+		if c.Value != nil {
+			v = fmt.Sprint(*c.Value)
+		}
+		fmt.Fprintf(w, "  %-5s  %s\n", safe(v), safe(c.Source))
+	}
+	if len(r.Group) > 0 {
+		var g []string
+		for k, v := range r.Group {
+			g = append(g, safe(k)+"="+safe(v))
+		}
+		fmt.Fprintf(w, "  group: %s\n", strings.Join(g, " "))
+	}
+	if r.Decision != "" {
+		fmt.Fprintf(w, "  decision: %s\n", safe(r.Decision))
+	}
+	if st := r.State; st != nil {
+		printState(w, "state", st)
+	}
+	if c := r.Change; c != nil {
+		printChange(w, c)
+	}
+	if a := r.Alert; a != nil {
+		for t, o := range a.Deliveries {
+			line := fmt.Sprintf("  → %s: %s", safe(t), safe(string(o.Status)))
+			if o.Attempts > 0 {
+				line += fmt.Sprintf(" after %d attempt(s)", o.Attempts)
+			}
+			if o.Error != "" {
+				line += ": " + safe(o.Error)
+			}
+			if len(o.Silences) > 0 {
+				line += " by silence " + safe(strings.Join(o.Silences, ", "))
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
 }
 
 // printState prints a group's state, under label.
