@@ -46,11 +46,14 @@ type Alerts struct {
 
 // AlertDetail is GET /api/v1/alerts/{id}: an alert with what became of it
 // at each target (pending where nothing is recorded yet), and, for an
-// alert of several events (a threshold), those events as stored.
+// alert of several events (a threshold, a distinct count, a sequence's
+// chain), those events as stored, in the order of its event_ids, and the
+// ids of those the EVENTS stream no longer holds.
 type AlertDetail struct {
 	*alerter.Alert
-	Deliveries map[string]alerter.Outcome `json:"deliveries"`
-	Events     []*event.Event             `json:"events,omitempty"`
+	Deliveries    map[string]alerter.Outcome `json:"deliveries"`
+	Events        []*event.Event             `json:"events,omitempty"`
+	EventsMissing []string                   `json:"events_missing,omitempty"`
 }
 
 // RedeliverRequest is the body of POST /api/v1/alerts/{id}/redeliver.

@@ -33,6 +33,31 @@ type RuleExplanation struct {
 	Decision string            `json:"decision,omitempty"`
 	State    *StateView        `json:"state,omitempty"`
 	Alert    *AlertDetail      `json:"alert,omitempty"`
+	// Change is, for a match of a rule whose state is a window of events
+	// (threshold, new_value, sequence), its group's state as this event
+	// saw it and left it, rebuilt from the group's earlier events.
+	Change *StateChange `json:"state_change,omitempty"`
+}
+
+// StateChange is a group's state as one event saw it (Before) and left it
+// (After), rebuilt by applying the group's events stored since Since, then
+// the event, to the rules running now (docs/api.md, Explain).
+type StateChange struct {
+	// Rebuilt is false when the earlier events could not be read within
+	// the rebuild's bounds; Note says why, and Before and After are null.
+	Rebuilt bool `json:"rebuilt"`
+	// Before and After are null where the group had no state, or none
+	// that could affect the event.
+	Before *StateView `json:"before"`
+	After  *StateView `json:"after"`
+	// Since is the stored time the earlier events were read from; Events
+	// is how many of them the group took.
+	Since  time.Time `json:"since"`
+	Events int       `json:"events"`
+	// Exact is false when the rule's state reaches back further than the
+	// rebuild reads; Note says what it read and what it left out.
+	Exact bool   `json:"exact"`
+	Note  string `json:"note"`
 }
 
 // ClauseValue is one part of a condition and what it gave.
@@ -42,7 +67,9 @@ type ClauseValue struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// StateView is a group's dedup and threshold state as stored now.
+// StateView is a group's dedup, threshold and correlation state: as stored
+// now (RuleExplanation.State), or as an event saw it and left it
+// (StateChange).
 type StateView struct {
 	Alerted    bool       `json:"alerted"`
 	LastAlert  *time.Time `json:"last_alert,omitempty"`
@@ -58,9 +85,19 @@ type StateView struct {
 	// the group remembers (docs/rules.md, First-seen values).
 	ValueLastSeen *time.Time `json:"value_last_seen,omitempty"`
 	Remembered    int        `json:"values_remembered,omitempty"`
+	// ValueSeen is, for a new_value rule, whether the group remembers the
+	// event's tuple: false, it was not seen before.
+	ValueSeen *bool `json:"value_seen,omitempty"`
 	// Chain is, for a sequence rule, the group's partial chain closest to
 	// completing: the steps met so far, in order (docs/rules.md, Sequences).
 	Chain []ChainStep `json:"partial_chain,omitempty"`
+	// Deadline is, for a rule that waits for something not to happen (a
+	// sequence's absent step, quiet), when the group's pending deadline
+	// falls due (docs/rules.md).
+	Deadline *time.Time `json:"deadline,omitempty"`
+	// Pending are the events behind Deadline: an absence's chain, its
+	// steps before the absent one, or a quiet group's last event.
+	Pending []ChainStep `json:"pending,omitempty"`
 	// Expires is in event time: later events of the group ignore this state.
 	Expires *time.Time `json:"expires,omitempty"`
 }

@@ -40,4 +40,12 @@ routes: {default: [console]}
 			t.Errorf("event %d: %+v, want %s", i, ev, alerts[0].EventIDs[i])
 		}
 	}
+	// An event the stream no longer holds is named as missing.
+	if err := svc.streams.Events.DeleteMsg(t.Context(), 2); err != nil {
+		t.Fatal(err)
+	}
+	d = api.AlertDetail{}
+	if code := r.get(t, "/api/v1/alerts/"+alerts[0].ID, &d); code != 200 || len(d.Events) != 2 || fmt.Sprint(d.EventsMissing) != "[x1]" {
+		t.Errorf("GET alert, x1 deleted: %d, %d events, missing %q", code, len(d.Events), d.EventsMissing)
+	}
 }

@@ -64,6 +64,26 @@ func (st stored) FindEvents(ctx context.Context, ids []string, start, end time.T
 	return bus.FindEvents(ctx, st.js, ids, start, end)
 }
 
+// EventsSince calls fn with the events stored since start, oldest first,
+// until fn returns false.
+func (st stored) EventsSince(ctx context.Context, start time.Time, fn func(stored time.Time, ev *event.Event) bool) error {
+	err := bus.ReadEvents(ctx, st.js, start, func(m jetstream.Msg) error {
+		md, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		ev, err := event.Decode(m.Data())
+		if err == nil && !fn(md.Timestamp, &ev) { // else not an event; the evaluator drops it too
+			return bus.ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading the stored events: %w", err)
+	}
+	return nil
+}
+
 // NewestEvents reads the events stored since start, the newest max of
 // them; truncated tells that older ones were left out.
 func (st stored) NewestEvents(ctx context.Context, start time.Time, max int) (evs []event.Event, truncated bool, err error) {

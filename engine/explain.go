@@ -163,6 +163,7 @@ func (s *GroupState) clone() GroupState {
 	cp.Window = slices.Clone(s.Window)
 	cp.Fired = slices.Clone(s.Fired)
 	cp.Seen = slices.Clone(s.Seen)
+	cp.Values = slices.Clone(s.Values)
 	cp.Chains = make([][]Entry, len(s.Chains))
 	for k, c := range s.Chains {
 		cp.Chains[k] = slices.Clone(c)

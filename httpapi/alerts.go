@@ -16,6 +16,7 @@ import (
 	"github.com/alerter/alerter/actions"
 	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/bus"
+	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 )
 
@@ -197,7 +198,9 @@ func (h *handler) getAlert(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
 		return
 	}
-	writeJSON(w, http.StatusOK, api.AlertDetail{Alert: a, Deliveries: d, Events: h.alertEvents(r.Context(), a)})
+	detail := api.AlertDetail{Alert: a, Deliveries: d}
+	detail.Events, detail.EventsMissing = h.alertEvents(r.Context(), a)
+	writeJSON(w, http.StatusOK, detail)
 }
 
 // storedAlert reads the alert of the request's {id} from ALERTS, answering
@@ -297,30 +300,33 @@ func (h *handler) outcomes(ctx context.Context, a *alerter.Alert) (map[string]al
 	return out, nil
 }
 
-// alertEvents are the events behind an alert of a threshold, in the order
-// of its event_ids. They were stored before the alert fired, within the
-// rule's window plus the time they may have taken to arrive (an hour is
-// allowed); events not found there are left out.
-func (h *handler) alertEvents(ctx context.Context, a *alerter.Alert) []*event.Event {
+// alertEvents are the events behind an alert of several events, in the
+// order of its event_ids, and the ids of those no longer stored. They were
+// stored before the alert fired, within the rule's reach (its window and
+// dedup window) plus the time they may have taken to arrive (an hour is
+// allowed). If they cannot be read, both are nil.
+func (h *handler) alertEvents(ctx context.Context, a *alerter.Alert) (found []*event.Event, missing []string) {
 	if len(a.EventIDs) < 2 || a.FiredAt.IsZero() {
-		return nil
+		return nil, nil
 	}
 	span := time.Hour
-	if r := h.Live.Rules().Rule(a.Rule); r != nil && r.Threshold != nil {
-		span += r.Threshold.Within
+	if r := h.Live.Rules().Rule(a.Rule); r != nil {
+		span += engine.Reach(r)
 	}
-	found, err := h.Events.FindEvents(ctx, a.EventIDs, a.FiredAt.Add(-span), a.FiredAt.Add(time.Minute))
+	stored, err := h.Events.FindEvents(ctx, a.EventIDs, a.FiredAt.Add(-span), a.FiredAt.Add(time.Minute))
 	if err != nil {
 		h.Log.Warn("reading an alert's events", "alert", a.ID, "err", err)
-		return nil
+		return nil, nil
 	}
-	var out []*event.Event
 	for _, id := range a.EventIDs {
-		if se, ok := found[id]; ok {
-			if ev, err := event.Decode(se.Data); err == nil {
-				out = append(out, &ev)
-			}
+		se, ok := stored[id]
+		if !ok {
+			missing = append(missing, id)
+			continue
+		}
+		if ev, err := event.Decode(se.Data); err == nil {
+			found = append(found, &ev)
 		}
 	}
-	return out
+	return found, missing
 }

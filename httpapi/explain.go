@@ -116,8 +116,9 @@ func (h *handler) explain(ctx context.Context, id string, within time.Duration) 
 	for _, e := range errs {
 		failed[e.Rule] = e.Err.Error()
 	}
+	changes := h.rebuild(ctx, &ev, stored, matches, lists)
 	x := &api.Explanation{Event: &ev, Stored: stored, Rules: []api.RuleExplanation{},
-		Note: "evaluated with the rules and lists running now; the state is as stored now"}
+		Note: "evaluated with the rules and lists running now; the state is as stored now, and as the event saw it and left it rebuilt from the group's earlier events"}
 	env := rules.NewEnv(lists)
 	env.Event = &ev
 	machine := vm.VM{MemoryBudget: engine.MemoryBudget}
@@ -145,15 +146,17 @@ func (h *handler) explain(ctx context.Context, id string, within time.Duration) 
 			}
 		}
 		if isMatch {
-			h.explainMatch(ctx, r, m, &ev, &rx)
+			h.explainMatch(ctx, r, m, &ev, &rx, changes[r.ID])
 		}
 		x.Rules = append(x.Rules, rx)
 	}
 	return x, nil
 }
 
-// explainMatch adds the group's state and the alert, if the event fired one.
-func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Match, ev *event.Event, rx *api.RuleExplanation) {
+// explainMatch adds the group's state, now and as rb rebuilt it, and the
+// alert, if the event fired one.
+func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Match, ev *event.Event, rx *api.RuleExplanation, rb rebuilt) {
+	rx.Change = rb.view
 	rx.Group = map[string]string{}
 	for i, by := range r.GroupBy {
 		if i < len(m.Group) {
@@ -163,34 +166,15 @@ func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 	st, live, err := h.State.Get(ctx, engine.StateKey(r.ID, m.Group))
 	live = err == nil && live
 	if live {
-		v := &api.StateView{Alerted: st.Alerted, Suppressed: st.Suppressed, InWindow: len(st.Window)}
-		if r.Threshold != nil && len(r.Threshold.Distinct) > 0 {
-			v.Distinct = st.DistinctValues()
-		}
-		if r.NewValue != nil {
-			if t, ok := st.LastSeen(m.Tuple); ok {
-				v.ValueLastSeen = &t
-			}
-			v.Remembered = len(st.Values)
-		}
-		if r.Sequence != nil {
-			for _, c := range st.PartialChain(r.Sequence) {
-				v.Chain = append(v.Chain, api.ChainStep(c))
-			}
-		}
-		if st.Alerted {
-			t := time.Unix(0, st.LastAlert).UTC()
-			v.LastAlert = &t
-		}
-		if st.Expires > 0 {
-			t := time.Unix(0, st.Expires).UTC()
-			v.Expires = &t
-		}
-		rx.State = v
+		rx.State = stateView(m, &st)
 	}
 	id := engine.AlertID(r.ID, m.Group, ev.ID, ev.Time)
 	data, _, err := h.Alerts.Alert(ctx, id)
-	if err != nil {
+	switch {
+	case err != nil && rb.change != nil:
+		rx.Decision = rebuiltDecision(m, ev, *rb.change)
+		return
+	case err != nil:
 		rx.Decision = noAlertDecision(m, ev, st, live)
 		return
 	}
@@ -201,6 +185,59 @@ func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Matc
 	rx.Decision = "fired alert " + a.ID
 	d, _ := h.outcomes(ctx, &a) // without them, the alert is still told
 	rx.Alert = &api.AlertDetail{Alert: &a, Deliveries: d}
+}
+
+// stateView shows st, the state of m's group.
+func stateView(m engine.Match, st *engine.GroupState) *api.StateView {
+	r := m.Rule
+	v := &api.StateView{Alerted: st.Alerted, Suppressed: st.Suppressed, InWindow: len(st.Window)}
+	if r.Threshold != nil && len(r.Threshold.Distinct) > 0 {
+		v.Distinct = st.DistinctValues()
+	}
+	if r.NewValue != nil {
+		t, ok := st.LastSeen(m.Tuple)
+		if ok {
+			v.ValueLastSeen = &t
+		}
+		v.ValueSeen, v.Remembered = &ok, len(st.Values)
+	}
+	if r.Sequence != nil {
+		for _, c := range st.PartialChain(r.Sequence) {
+			v.Chain = append(v.Chain, api.ChainStep(c))
+		}
+	}
+	// A pending deadline (an absent step, quiet): deadlineView, given the
+	// state's Due and Pending.
+	v.LastAlert = timeOf(st.LastAlert, st.Alerted)
+	v.Expires = timeOf(st.Expires, st.Expires > 0)
+	return v
+}
+
+// deadlineView shows a group's pending deadline in v: due, in Unix
+// nanoseconds (0: none), and the events behind it, pending (GroupState.Due
+// and Pending; docs/rules.md, Absences and Quiet sources). An absence's
+// chain is named by its steps, a quiet group's event as its last.
+func deadlineView(v *api.StateView, r *rules.Rule, due int64, pending []engine.Entry) {
+	if due == 0 {
+		return
+	}
+	v.Deadline = timeOf(due, true)
+	for i, e := range pending {
+		step := "last event"
+		if r.Sequence != nil && i < len(r.Sequence.Steps) {
+			step = r.Sequence.Steps[i].Name
+		}
+		v.Pending = append(v.Pending, api.ChainStep{Step: step, EventID: e.ID, Time: time.Unix(0, e.Time).UTC()})
+	}
+}
+
+// timeOf is the time of Unix nanoseconds ns if ok, else nil.
+func timeOf(ns int64, ok bool) *time.Time {
+	if !ok {
+		return nil
+	}
+	t := time.Unix(0, ns).UTC()
+	return &t
 }
 
 // noAlertDecision says why a matching event fired no alert, as far as the

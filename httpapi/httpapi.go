@@ -74,6 +74,10 @@ type Events interface {
 	// FindEvents are the events of ids stored between start and end (a
 	// zero end: until now), by id.
 	FindEvents(ctx context.Context, ids []string, start, end time.Time) (map[string]bus.StoredEvent, error)
+	// EventsSince calls fn with the events stored since start, oldest
+	// first (the order the evaluator takes them), until fn returns false
+	// or the end of the stream.
+	EventsSince(ctx context.Context, start time.Time, fn func(stored time.Time, ev *event.Event) bool) error
 }
 
 // State is the engine's stored state of rule groups.

@@ -596,6 +596,51 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("an alert of several events lists them, each explained as it saw its group", func(t *testing.T) {
+		// Three exports by Ming within 15 minutes: confluence-space-export-burst fires on the third.
+		var events strings.Builder
+		for _, e := range [][2]string{{"08:47:44", "Human Resources"}, {"08:50:02", "Finance"}, {"08:57:12", "Legal"}} {
+			fmt.Fprintf(&events, `{"timestamp":"2024-05-14T%s.000Z","author":{"name":"Ming Chen","type":"user","id":"8a7f808a8b1c2d3e018b1c2e11220001"},"type":{"category":"Import/Export","actionI18nKey":"audit.logging.summary.space.export","action":"Space export"},"affectedObjects":[{"name":%q,"type":"Space"}],"changedValues":[],"source":"198.51.100.7","system":"https://confluence.example.com","extraAttributes":[]}`+"\n", e[0], e[1])
+		}
+		file := filepath.Join(t.TempDir(), "exports.jsonl")
+		if err := os.WriteFile(file, []byte(events.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		a.post(t, file)
+		var alerts struct {
+			Alerts []struct {
+				ID       string   `json:"id"`
+				EventIDs []string `json:"event_ids"`
+			} `json:"alerts"`
+		}
+		for end := time.Now().Add(30 * time.Second); len(alerts.Alerts) == 0 && time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+			a.api(t, "/api/v1/alerts?rule=confluence-space-export-burst", &alerts)
+		}
+		if len(alerts.Alerts) != 1 || len(alerts.Alerts[0].EventIDs) != 3 {
+			t.Fatalf("alerts of confluence-space-export-burst: %+v", alerts.Alerts)
+		}
+		ids := alerts.Alerts[0].EventIDs
+		do(t, ctx, "open the alert", chromedp.Navigate(a.url+"/alerts/"+alerts.Alerts[0].ID),
+			chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('alerter.api-token', '`+token+`')`),
+			chromedp.Reload())
+		waitFor(t, ctx, "its events in order", `document.querySelectorAll('#alert-chain li').length === 3`)
+		rows := eval[[]string](t, ctx, `[...document.querySelectorAll('#alert-chain li')].map(li => li.querySelector('a code')?.textContent + ' | ' + li.textContent)`)
+		for i, row := range rows {
+			if !strings.HasPrefix(row, ids[i]+" | ") || !strings.Contains(row, "Space export by Ming Chen from 198.51.100.7") {
+				t.Errorf("event %d of the alert: %q, want %s, a space export by Ming Chen", i+1, row, ids[i])
+			}
+		}
+		// The middle event, explained: the window held one event before it, two after.
+		do(t, ctx, "explain the middle event", chromedp.Click(chromedp.CSS(`#alert-chain li:nth-child(2) a`)))
+		waitFor(t, ctx, "its explanation", `document.getElementById('explain-confluence-space-export-burst') !== null`)
+		facts := eval[map[string]string](t, ctx, `Object.fromEntries([...document.getElementById('explain-confluence-space-export-burst').closest('.explain-rule').querySelectorAll('dl.facts dt')].map(dt => [dt.textContent, dt.nextElementSibling.textContent]))`)
+		for k, want := range map[string]string{"As the event saw it": "; 1 in the threshold window", "As the event left it": "; 2 in the threshold window", "Rebuilt": "exactly: "} {
+			if !strings.Contains(facts[k], want) {
+				t.Errorf("%s: %q, want it to say %q", k, facts[k], want)
+			}
+		}
+	})
+
 	if os.Getenv("ALERTER_SCREENSHOTS") != "" {
 		// A busier list for the picture.
 		a.post(t, "../examples/events/soteri-events.jsonl")

@@ -69,64 +69,111 @@ func explainCmd(ctx context.Context, args []string, s stdio) int {
 		safe(firstNonEmpty(ev.Actor.Name, ev.Actor.DisplayName, "?")), ev.Time.Format(time.RFC3339), x.Stored.Format(time.RFC3339))
 	fmt.Fprintf(s.out, "%d rules looked at it; %d others skipped by the index (they compare a field with a value this event does not have)\n", len(x.Rules), x.Skipped)
 	for _, r := range x.Rules {
-		verdict := "no match"
-		if r.Matched {
-			verdict = "MATCH"
-		}
-		fmt.Fprintf(s.out, "\n%s: %s\n", safe(r.Rule), verdict)
-		if r.Error != "" {
-			fmt.Fprintf(s.out, "  error: %s\n", safe(r.Error))
-		}
-		for _, c := range r.Clauses {
-			v := "error: " + c.Error
-			if c.Value != nil {
-				v = fmt.Sprint(*c.Value)
-			}
-			fmt.Fprintf(s.out, "  %-5s  %s\n", safe(v), safe(c.Source))
-		}
-		if len(r.Group) > 0 {
-			var g []string
-			for k, v := range r.Group {
-				g = append(g, safe(k)+"="+safe(v))
-			}
-			fmt.Fprintf(s.out, "  group: %s\n", strings.Join(g, " "))
-		}
-		if r.Decision != "" {
-			fmt.Fprintf(s.out, "  decision: %s\n", safe(r.Decision))
-		}
-		if st := r.State; st != nil {
-			fmt.Fprintf(s.out, "  state: alerted=%v suppressed since=%d in window=%d\n", st.Alerted, st.Suppressed, st.InWindow)
-			if len(st.Distinct) > 0 {
-				fmt.Fprintf(s.out, "  distinct in window: %s\n", safe(tuples(st.Distinct)))
-			}
-			if t := st.ValueLastSeen; t != nil {
-				fmt.Fprintf(s.out, "  value last seen: %s (%d values remembered)\n", t.Format(time.RFC3339), st.Remembered)
-			}
-			if len(st.Chain) > 0 {
-				var steps []string
-				for _, c := range st.Chain {
-					steps = append(steps, fmt.Sprintf("%s at %s (%s)", safe(c.Step), c.Time.Format(time.RFC3339), safe(c.EventID)))
-				}
-				fmt.Fprintf(s.out, "  partial chain: %s\n", strings.Join(steps, ", "))
-			}
-		}
-		if a := r.Alert; a != nil {
-			for t, o := range a.Deliveries {
-				line := fmt.Sprintf("  → %s: %s", safe(t), safe(string(o.Status)))
-				if o.Attempts > 0 {
-					line += fmt.Sprintf(" after %d attempt(s)", o.Attempts)
-				}
-				if o.Error != "" {
-					line += ": " + safe(o.Error)
-				}
-				if len(o.Silences) > 0 {
-					line += " by silence " + safe(strings.Join(o.Silences, ", "))
-				}
-				fmt.Fprintln(s.out, line)
-			}
-		}
+		printRule(s.out, r)
 	}
 	return 0
+}
+
+// printRule prints what one rule made of the event.
+func printRule(w io.Writer, r api.RuleExplanation) {
+	verdict := "no match"
+	if r.Matched {
+		verdict = "MATCH"
+	}
+	fmt.Fprintf(w, "\n%s: %s\n", safe(r.Rule), verdict)
+	if r.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", safe(r.Error))
+	}
+	for _, c := range r.Clauses {
+		v := "error: " + c.Error
+		if c.Value != nil {
+			v = fmt.Sprint(*c.Value)
+		}
+		fmt.Fprintf(w, "  %-5s  %s\n", safe(v), safe(c.Source))
+	}
+	if len(r.Group) > 0 {
+		var g []string
+		for k, v := range r.Group {
+			g = append(g, safe(k)+"="+safe(v))
+		}
+		fmt.Fprintf(w, "  group: %s\n", strings.Join(g, " "))
+	}
+	if r.Decision != "" {
+		fmt.Fprintf(w, "  decision: %s\n", safe(r.Decision))
+	}
+	if st := r.State; st != nil {
+		printState(w, "state", st)
+	}
+	if c := r.Change; c != nil {
+		printChange(w, c)
+	}
+	if a := r.Alert; a != nil {
+		for t, o := range a.Deliveries {
+			line := fmt.Sprintf("  → %s: %s", safe(t), safe(string(o.Status)))
+			if o.Attempts > 0 {
+				line += fmt.Sprintf(" after %d attempt(s)", o.Attempts)
+			}
+			if o.Error != "" {
+				line += ": " + safe(o.Error)
+			}
+			if len(o.Silences) > 0 {
+				line += " by silence " + safe(strings.Join(o.Silences, ", "))
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+}
+
+// printState prints a group's state, under label.
+func printState(w io.Writer, label string, st *api.StateView) {
+	fmt.Fprintf(w, "  %s: alerted=%v suppressed since=%d in window=%d\n", label, st.Alerted, st.Suppressed, st.InWindow)
+	if len(st.Distinct) > 0 {
+		fmt.Fprintf(w, "    distinct in window: %s\n", safe(tuples(st.Distinct)))
+	}
+	switch {
+	case st.ValueLastSeen != nil:
+		fmt.Fprintf(w, "    value last seen: %s (%d values remembered)\n", st.ValueLastSeen.Format(time.RFC3339), st.Remembered)
+	case st.ValueSeen != nil:
+		fmt.Fprintf(w, "    value not seen before (%d values remembered)\n", st.Remembered)
+	}
+	if len(st.Chain) > 0 {
+		fmt.Fprintf(w, "    partial chain: %s\n", chainText(st.Chain))
+	}
+	if st.Deadline != nil {
+		fmt.Fprintf(w, "    deadline: %s, waiting on %s\n", st.Deadline.Format(time.RFC3339), chainText(st.Pending))
+	}
+}
+
+// chainText shows a chain's steps, each with its event's time and id.
+func chainText(chain []api.ChainStep) string {
+	var steps []string
+	for _, c := range chain {
+		steps = append(steps, fmt.Sprintf("%s at %s (%s)", safe(c.Step), c.Time.Format(time.RFC3339), safe(c.EventID)))
+	}
+	return strings.Join(steps, ", ")
+}
+
+// printChange prints a group's state as the event saw it and left it.
+func printChange(w io.Writer, c *api.StateChange) {
+	if !c.Rebuilt {
+		fmt.Fprintf(w, "  as the event saw it: %s\n", safe(c.Note))
+		return
+	}
+	for _, s := range []struct {
+		label string
+		st    *api.StateView
+	}{{"before (as the event saw it)", c.Before}, {"after (as the event left it)", c.After}} {
+		if s.st == nil {
+			fmt.Fprintf(w, "  %s: no state that could affect it\n", s.label)
+			continue
+		}
+		printState(w, s.label, s.st)
+	}
+	exact := "exact"
+	if !c.Exact {
+		exact = "approximate"
+	}
+	fmt.Fprintf(w, "    (%s: %s)\n", exact, safe(c.Note))
 }
 
 func firstNonEmpty(v ...string) string {

@@ -31,7 +31,9 @@ func hostileAPI(t *testing.T) string {
 		"GET /api/v1/events":            `{"events":[{"event":` + ev + `}]}`,
 		"GET /api/v1/events/E1/explain": `{"event":` + ev + `,"stored":"2024-05-14T10:00:00Z","rules":[{"rule":"r1` + evil + `","matched":true,"error":"` + evil + `",
 			"clauses":[{"source":"` + evil + `","value":true}],"group":{"event.actor.name":"` + evil + `"},"decision":"` + evil + `",
-			"alert":{"id":"A1","deliveries":{"slack":{"status":"sent","error":"` + evil + `","silences":["S1` + evil + `"]}}}}]}`,
+			"alert":{"id":"A1","deliveries":{"slack":{"status":"sent","error":"` + evil + `","silences":["S1` + evil + `"]}}},
+			"state_change":{"rebuilt":true,"before":{"partial_chain":[{"step":"s` + evil + `","event_id":"` + evil + `","time":"2024-05-14T10:00:00Z"}],
+				"deadline":"2024-05-14T10:30:00Z","pending":[{"step":"p` + evil + `","event_id":"` + evil + `","time":"2024-05-14T10:00:00Z"}]},"note":"` + evil + `"}}]}`,
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := answers[r.Method+" "+r.URL.Path]
@@ -66,7 +68,7 @@ func TestCLIEscapesEventData(t *testing.T) {
 		{[]string{"silence", "add"}, []string{"--for", "1h", "--comment", "c", "--author", "a", "rule=r1"}, 3,
 			"first problem\n\"second: Esc \\x1b[2J\\x1b[31mRED\\x1b]0;pwned\\a\"\n\"FORGED ROW\\tcol\" (400)"},
 		{[]string{"explain"}, []string{"--find", "Esc"}, 2, ""},
-		{[]string{"explain"}, []string{"E1"}, 9, ""},
+		{[]string{"explain"}, []string{"E1"}, 14, ""},
 	} {
 		args := append(append(append([]string{}, tc.cmd...), "--url", url), tc.args...)
 		_, out, errs := runCLI(t, "", args...)

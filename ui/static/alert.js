@@ -79,6 +79,27 @@ function fields(ev) {
   return rows;
 }
 
+// chain lists the events that made an alert of several events fire, in
+// their order (a sequence's steps), each linked to its explanation; those
+// the EVENTS stream no longer holds by their id.
+function chain(a, explain) {
+  const byID = new Map((a.events ?? []).map((e) => [e.id, e]));
+  const missing = new Set(a.events_missing ?? []);
+  const link = (eid) => h('a', { href: explain(eid), title: 'Explain this event' }, h('code', null, eid));
+  return [
+    `The ${a.event_ids.length} events that made it fire, in order, the last of them in detail below:`,
+    h('ol', { id: 'alert-chain' }, a.event_ids.map((eid) => {
+      const e = byID.get(eid);
+      if (e) {
+        return h('li', null, time(e.time), ` ${e.action || 'no action'} by ${e.actor?.name || e.actor?.display_name || '?'}`,
+          e.ip ? ` from ${e.ip}` : '', ' ', link(eid));
+      }
+      if (missing.has(eid)) return h('li', { class: 'missing' }, h('code', null, eid), ' (no longer stored)');
+      return h('li', null, link(eid), h('span', { class: 'empty' }, ' (could not be read)'));
+    })),
+  ];
+}
+
 let rendered = false;
 let rulesAsked = null;
 
@@ -105,16 +126,7 @@ async function load() {
     const explain = (eid) => href('explain?event=' + encodeURIComponent(eid));
     $('explain-event').href = explain(a.event?.id ?? '');
     const ids = a.event_ids ?? [];
-    if (ids.length > 1 && a.events?.length) {
-      $('event-ids').replaceChildren(
-        `The ${ids.length} events that made it fire, the last of them in detail below:`,
-        h('ol', null, a.events.map((e) => h('li', null, time(e.time), ` ${e.action} by ${e.actor?.name || e.actor?.display_name || '?'}`,
-          e.ip ? ` from ${e.ip}` : '', ' ', h('a', { href: explain(e.id), title: 'Explain this event' }, h('code', null, e.id))))));
-    } else {
-      $('event-ids').textContent = ids.length > 1
-        ? `The ${ids.length} events that made it fire: ${ids.join(', ')}. This is the last of them:`
-        : '';
-    }
+    $('event-ids').replaceChildren(...(ids.length > 1 ? chain(a, explain) : []));
     $('event-fields').replaceChildren(...fields(a.event ?? {}));
     $('event-json').textContent = JSON.stringify(a.event, null, 2);
     $('alert-body').hidden = false;

@@ -44,8 +44,15 @@ function clause(c, firstFalse) {
       firstFalse ? h('div', { class: 'help' }, 'This is why the rule did not match.') : null));
 }
 
-function stateText(st) {
-  if (!st) return 'no live state for this group (it expired, or the rule keeps none)';
+// chainSteps shows a chain's steps, each with its event's time and a link
+// to its explanation.
+function chainSteps(chain) {
+  return chain.map((c, i) => [i ? ' → ' : '', `${c.step} at `, time(c.time), ' (',
+    h('a', { href: href('explain?event=' + encodeURIComponent(c.event_id)), title: 'Explain this event' }, h('code', null, c.event_id)), ')']);
+}
+
+function stateText(st, none = 'no live state for this group (it expired, or the rule keeps none)') {
+  if (!st) return h('span', { class: 'empty' }, none);
   const parts = [];
   if (st.alerted) parts.push(['last alerted ', time(st.last_alert)]);
   else parts.push('not alerted yet');
@@ -56,9 +63,24 @@ function stateText(st) {
     parts.push(`distinct in the window: ${tuples.join(', ')}`);
   }
   if (st.value_last_seen) parts.push(['its values last seen ', time(st.value_last_seen), ` (${st.values_remembered} values remembered)`]);
-  if (st.partial_chain) parts.push(['partial chain: ', st.partial_chain.map((c, i) => [i ? ' → ' : '', `${c.step} at `, time(c.time)])]);
+  else if (st.value_seen === false) parts.push(`its values not seen before (${st.values_remembered ?? 0} values remembered)`);
+  if (st.partial_chain) parts.push(['partial chain: ', chainSteps(st.partial_chain)]);
+  if (st.deadline) parts.push(['pending deadline ', time(st.deadline), ', waiting on ', chainSteps(st.pending ?? [])]);
   if (st.expires) parts.push(['it affects events up to ', time(st.expires), ' (event time)']);
   return parts.map((p, i) => [i ? '; ' : '', p]);
+}
+
+// changeFacts are the group's state as the event saw it and left it,
+// rebuilt from the group's earlier events.
+function changeFacts(c) {
+  if (!c) return [];
+  if (!c.rebuilt) return [['As the event saw it', h('span', { class: 'empty' }, c.note)]];
+  const none = 'no state that could affect it';
+  return [
+    ['As the event saw it', stateText(c.before, none)],
+    ['As the event left it', stateText(c.after, none)],
+    ['Rebuilt', [c.exact ? 'exactly' : 'approximately', ': ', c.note]],
+  ];
 }
 
 function ruleSection(r) {
@@ -82,6 +104,7 @@ function ruleSection(r) {
       ['Group', groupText(r.group) || h('span', { class: 'empty' }, 'none: the rule has one group')],
       ['Decision', r.decision || h('span', { class: 'empty' }, 'none recorded')],
       ['Window state', stateText(r.state)],
+      ...changeFacts(r.state_change),
     ];
     const a = r.alert;
     if (a) {
