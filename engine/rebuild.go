@@ -28,9 +28,10 @@ type Rebuild struct {
 }
 
 // Rebuilds tells whether Rebuild rebuilds r's state: a rule whose state is
-// a window of events (threshold, threshold.distinct, new_value, sequence).
+// a window of events (threshold, threshold.distinct, new_value, sequence
+// and absence, quiet).
 func Rebuilds(r *rules.Rule) bool {
-	return r.Threshold != nil || r.NewValue != nil || r.Sequence != nil
+	return r.Threshold != nil || r.NewValue != nil || r.Sequence != nil || r.Quiet != nil
 }
 
 // Reach is how far back before an event r's state can hold something that
@@ -52,7 +53,9 @@ func NewRebuild(target *event.Event, matches []Match, lists map[string][]string)
 			b.keys[m.Rule.ID] = StateKey(m.Rule.ID, m.Group)
 		}
 	}
-	b.eng = New(set, &b.store)
+	// Deadlines (absences, quiet groups) fire by the events' clock, as in
+	// replay: one due before an event fired before that event came.
+	b.eng = New(set, &b.store, WithEventClock())
 	return b
 }
 
@@ -110,6 +113,9 @@ func (b *Rebuild) Add(ctx context.Context, ev *event.Event) error {
 	for _, m := range p.Matches {
 		b.events[m.Rule.ID]++
 	}
+	if _, err := b.eng.Advance(ctx, ev.Time); err != nil {
+		return err
+	}
 	_, err := b.eng.Apply(ctx, p)
 	return err
 }
@@ -138,6 +144,9 @@ type Change struct {
 // the states of its groups before and after it, by rule id.
 func (b *Rebuild) Finish(ctx context.Context) (map[string]Change, error) {
 	out := map[string]Change{}
+	if _, err := b.eng.Advance(ctx, b.target.Time); err != nil {
+		return nil, err
+	}
 	t := b.target.Time.UnixNano()
 	for rule, key := range b.keys {
 		var c Change

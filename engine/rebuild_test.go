@@ -26,6 +26,16 @@ rules:
         - {name: export, when: event.action == "C"}
   - {id: nv, severity: low, when: event.action == "login", new_value: {of: [event.ip], by: [event.actor.name], history: 30d}}
   - {id: ds, severity: low, when: event.action == "X", threshold: {count: 3, within: 1h, by: [event.actor.name], distinct: [event.ip]}}
+  - id: off
+    severity: high
+    sequence:
+      by: [event.actor.name]
+      within: 15m
+      steps:
+        - {name: "off", when: event.action == "off"}
+        - {name: "on", when: event.action == "on", absent: true}
+    dedup: {window: 1h}
+  - {id: quiet, severity: high, when: event.action == "beat", quiet: {within: 10m, by: [event.actor.name]}}
 `)
 	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
 	// "id action actor ip minute", in stream order.
@@ -40,6 +50,18 @@ rules:
 			return "none"
 		}
 		switch rule {
+		case "off", "quiet":
+			if st.Due == 0 {
+				if st.LastAlert != 0 {
+					return "no deadline, alerted at " + time.Unix(0, st.LastAlert).Sub(base).String()
+				}
+				return "no deadline"
+			}
+			var ids []string
+			for _, e := range st.Pending {
+				ids = append(ids, e.ID)
+			}
+			return fmt.Sprintf("due %s after %s", time.Unix(0, st.Due).Sub(base), strings.Join(ids, " "))
 		case "seq":
 			var steps []string
 			for _, c := range st.PartialChain(set.Rule("seq").Sequence) {
@@ -92,6 +114,15 @@ rules:
 		{name: "the distinct window it completed", rule: "ds",
 			earlier: []string{"e1 X mchen 10.0.0.1 0", "e2 X mchen 10.0.0.2 1"}, target: "e3 X mchen 10.0.0.3 2",
 			before: "distinct 10.0.0.1 10.0.0.2", after: "distinct , fired", events: 2},
+		{name: "an absence's cancel sees the pending deadline", rule: "off",
+			earlier: []string{"e1 off mchen - 0"}, target: "e2 on mchen - 10",
+			before: "due 15m0s after e1", after: "none", events: 1},
+		{name: "a late cancel sees the deadline fired, by the events' clock", rule: "off",
+			earlier: []string{"e1 off mchen - 0", "o1 off zoe - 16"}, target: "e2 on mchen - 20",
+			before: "no deadline, alerted at 15m0s", after: "no deadline, alerted at 15m0s", events: 1},
+		{name: "a quiet group's event moves its deadline", rule: "quiet",
+			earlier: []string{"e1 beat mchen - 0"}, target: "e2 beat mchen - 5",
+			before: "due 10m0s after e1", after: "due 15m0s after e2", events: 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// The live engine, as far as the target's later events.

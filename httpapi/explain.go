@@ -206,8 +206,7 @@ func stateView(m engine.Match, st *engine.GroupState) *api.StateView {
 			v.Chain = append(v.Chain, api.ChainStep(c))
 		}
 	}
-	// A pending deadline (an absent step, quiet): deadlineView, given the
-	// state's Due and Pending.
+	deadlineView(v, r, st.Due, st.Pending)
 	v.LastAlert = timeOf(st.LastAlert, st.Alerted)
 	v.Expires = timeOf(st.Expires, st.Expires > 0)
 	return v
