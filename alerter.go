@@ -69,6 +69,16 @@ type Alert struct {
 	EventIDs []string     `json:"event_ids"`
 	// Notify are the targets after routing, where routing has been done.
 	Notify []string `json:"notify,omitempty"`
+	// Status is where the alert stands (docs/notifications.md, The alert
+	// lifecycle): firing, acknowledged or resolved, with by whom and when.
+	// The API fills them in from what people did; an alert as fired and
+	// sent has none of them.
+	Status         string     `json:"status,omitempty"`
+	AcknowledgedBy string     `json:"acknowledged_by,omitempty"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
+	ResolvedBy     string     `json:"resolved_by,omitempty"`
+	ResolvedAt     *time.Time `json:"resolved_at,omitempty"`
+	Verdict        string     `json:"verdict,omitempty"`
 }
 
 // Router names the targets of an alert.

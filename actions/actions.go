@@ -32,6 +32,8 @@ const (
 	SilenceCreated   = "Silence created"
 	SilenceExpired   = "Silence expired"
 	AlertRedelivered = "Alert redelivered"
+	AlertAcked       = "Alert acknowledged"
+	AlertResolved    = "Alert resolved"
 	TestNotification = "Test notification sent"
 	RulesReloaded    = "Rules reloaded"
 )

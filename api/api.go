@@ -13,6 +13,7 @@ import (
 
 	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/lifecycle"
 	"github.com/alerter/alerter/silences"
 )
 
@@ -54,6 +55,25 @@ type AlertDetail struct {
 	Deliveries    map[string]alerter.Outcome `json:"deliveries"`
 	Events        []*event.Event             `json:"events,omitempty"`
 	EventsMissing []string                   `json:"events_missing,omitempty"`
+	// History are the changes people made to the alert's group
+	// (acknowledged, resolved), oldest first.
+	History []lifecycle.Change `json:"history,omitempty"`
+}
+
+// AlertAction is the body of POST /api/v1/alerts/{id}/ack and
+// /api/v1/alerts/{id}/resolve; Verdict only for a resolve.
+type AlertAction struct {
+	Comment string `json:"comment,omitempty"`
+	Verdict string `json:"verdict,omitempty"`
+}
+
+// AlertActed is the answer to an acknowledgement or a resolve: the alert
+// with where it stands now, whether this request changed it (false: it
+// was acknowledged or resolved already), and its group's changes.
+type AlertActed struct {
+	*alerter.Alert
+	Changed bool               `json:"changed"`
+	History []lifecycle.Change `json:"history"`
 }
 
 // RedeliverRequest is the body of POST /api/v1/alerts/{id}/redeliver.

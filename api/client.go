@@ -149,6 +149,22 @@ func (c *Client) Redeliver(ctx context.Context, id, target string) (Redelivery, 
 	return out, err
 }
 
+// Ack acknowledges alert id, and with it its group (POST
+// /api/v1/alerts/{id}/ack).
+func (c *Client) Ack(ctx context.Context, id, comment string) (AlertActed, error) {
+	var out AlertActed
+	err := c.Do(ctx, http.MethodPost, "/api/v1/alerts/"+url.PathEscape(id)+"/ack", AlertAction{Comment: comment}, &out)
+	return out, err
+}
+
+// Resolve resolves alert id and its group's alerts up to now (POST
+// /api/v1/alerts/{id}/resolve), with a verdict ("" for none).
+func (c *Client) Resolve(ctx context.Context, id, comment, verdict string) (AlertActed, error) {
+	var out AlertActed
+	err := c.Do(ctx, http.MethodPost, "/api/v1/alerts/"+url.PathEscape(id)+"/resolve", AlertAction{Comment: comment, Verdict: verdict}, &out)
+	return out, err
+}
+
 // Silences lists the silences, expired ones included.
 func (c *Client) Silences(ctx context.Context) ([]Silence, error) {
 	var out Silences

@@ -43,6 +43,7 @@ import (
 	"github.com/alerter/alerter/ingest"
 	"github.com/alerter/alerter/ingest/confluence"
 	"github.com/alerter/alerter/internal/busconfig"
+	"github.com/alerter/alerter/lifecycle"
 	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/playground"
 	"github.com/alerter/alerter/rules"
@@ -93,6 +94,9 @@ type App struct {
 	deliveries   *bus.Deliveries
 	replays      *bus.Replays // opened for the first signed webhook
 	silenceStore *silences.Store
+	// alertStates are what people made of alert groups (acknowledged,
+	// resolved).
+	alertStates *lifecycle.Store
 	// deliveriesTTL is how long outcomes are remembered.
 	deliveriesTTL time.Duration
 	// enriching: the evaluator fills actor groups (decided at start).
@@ -283,8 +287,16 @@ func (s *App) openStorage(ctx context.Context, cfg *config.Config, set *rules.Se
 	s.closers.push(s.silenceStore.Close)
 	// Outcomes are remembered as long as alerts can still be retried.
 	s.deliveriesTTL = deliveriesTTL(cfg)
-	return s.ensure(ctx, "the deliveries bucket", func(ctx context.Context) (err error) {
+	err = s.ensure(ctx, "the deliveries bucket", func(ctx context.Context) (err error) {
 		s.deliveries, err = bus.NewDeliveries(ctx, s.js, s.replicas, s.deliveriesTTL)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	// What became of an alert group is kept as long as its alerts are.
+	return s.ensure(ctx, "the alert states bucket", func(ctx context.Context) (err error) {
+		s.alertStates, err = lifecycle.Open(ctx, s.js, s.replicas, time.Duration(cfg.NATS.Retention))
 		return err
 	})
 }
@@ -320,7 +332,7 @@ func (s *App) newHTTP() {
 	s.http = httpapi.New(httpapi.Options{
 		Log: s.log, Live: live{s}, Alerts: s.streams, DeadLetters: s.streams, Outcomes: outcomes{s},
 		Events: st, State: s.state, Silences: s.silenceStore, Reloader: reloads{s}, Actions: s.actions,
-		Playground: s.playground, Readiness: readiness{s}, Stopping: s.stopping,
+		Playground: s.playground, Readiness: readiness{s}, Stopping: s.stopping, AlertStates: s.alertStates,
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/lifecycle"
 )
 
 func (h *handler) listRules(w http.ResponseWriter, r *http.Request) {
@@ -66,6 +67,7 @@ func nonNil[T any](s []T) []T {
 type alertFilter struct {
 	rule     string
 	severity alerter.Severity
+	status   string            // "" or a lifecycle.Status
 	group    map[string]string // by expression (or "" for any) → value
 	since    time.Time
 	until    time.Time
@@ -98,14 +100,21 @@ func (f *alertFilter) match(a *alerter.Alert) bool {
 }
 
 // listAlerts pages through the alert history, newest first. Query:
-// rule, severity, group (VALUE, or EXPR=VALUE, repeatable), since and
-// until (RFC 3339, on the alert's time), limit (default 50, at most 500),
-// before (the "next" cursor of the previous page).
+// rule, severity, status (firing, acknowledged, resolved), group (VALUE,
+// or EXPR=VALUE, repeatable), since and until (RFC 3339, on the alert's
+// time), limit (default 50, at most 500), before (the "next" cursor of the
+// previous page).
 func (h *handler) listAlerts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := alertFilter{rule: q.Get("rule"), severity: alerter.Severity(q.Get("severity")), group: map[string]string{}}
+	f := alertFilter{rule: q.Get("rule"), severity: alerter.Severity(q.Get("severity")), status: q.Get("status"), group: map[string]string{}}
 	if f.severity != "" && f.severity.Rank() < 0 {
 		writeJSON(w, http.StatusBadRequest, errorBody("severity must be one of info, low, medium, high, critical"))
+		return
+	}
+	switch lifecycle.Status(f.status) {
+	case "", lifecycle.Firing, lifecycle.Acknowledged, lifecycle.Resolved:
+	default:
+		writeJSON(w, http.StatusBadRequest, errorBody("status must be one of firing, acknowledged, resolved"))
 		return
 	}
 	if f.rule != "" && strings.ContainsAny(f.rule, ".*> ") {
@@ -126,12 +135,23 @@ func (h *handler) listAlerts(w http.ResponseWriter, r *http.Request) {
 	f.since, f.until = hq.since, hq.until
 	withDeliveries := q.Get("deliveries") == "true"
 	page := api.Alerts{Alerts: []api.Alert{}}
+	sts := h.statuses()
+	var stErr error
 	next, err := h.Alerts.AlertHistory(r.Context(), hq.before, f.rule, func(a *alerter.Alert) bool {
-		if f.match(a) {
+		if !f.match(a) {
+			return true
+		}
+		if stErr = sts.fill(r.Context(), a); stErr != nil {
+			return false
+		}
+		if f.status == "" || a.Status == f.status {
 			page.Alerts = append(page.Alerts, api.Alert{Alert: a})
 		}
 		return len(page.Alerts) < hq.limit
 	})
+	if err == nil {
+		err = stErr
+	}
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody("reading alerts: "+err.Error()))
 		return
@@ -198,7 +218,16 @@ func (h *handler) getAlert(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
 		return
 	}
+	st, err := h.statuses().state(r.Context(), a)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
+		return
+	}
+	setStatus(a, lifecycle.Of(st, a))
 	detail := api.AlertDetail{Alert: a, Deliveries: d}
+	if st != nil {
+		detail.History = st.History
+	}
 	detail.Events, detail.EventsMissing = h.alertEvents(r.Context(), a)
 	writeJSON(w, http.StatusOK, detail)
 }

@@ -49,6 +49,8 @@ func (h *handler) routes() []route {
 		{"GET", "/api/v1/alerts", h.listAlerts, viewer},
 		{"GET", "/api/v1/alerts/{id}", h.getAlert, viewer},
 		{"POST", "/api/v1/alerts/{id}/redeliver", h.redeliver, writer},
+		{"POST", "/api/v1/alerts/{id}/ack", h.ackAlert, writer},
+		{"POST", "/api/v1/alerts/{id}/resolve", h.resolveAlert, writer},
 		{"POST", "/api/v1/evaluate", h.evaluate, viewer},
 		{"GET", "/api/v1/events", h.listEvents, viewer},
 		{"GET", "/api/v1/events/{id}", h.getEvent, viewer},

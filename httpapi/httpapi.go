@@ -20,6 +20,7 @@ import (
 	"github.com/alerter/alerter/delivery"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/lifecycle"
 	"github.com/alerter/alerter/playground"
 	"github.com/alerter/alerter/rules"
 	"github.com/alerter/alerter/silences"
@@ -85,6 +86,13 @@ type State interface {
 	Get(ctx context.Context, key string) (engine.GroupState, bool, error)
 }
 
+// AlertStates are what people made of alert groups: acknowledged,
+// resolved (lifecycle.Store).
+type AlertStates interface {
+	Get(ctx context.Context, a *alerter.Alert) (*lifecycle.State, error)
+	Update(ctx context.Context, a *alerter.Alert, fn func(*lifecycle.State) (bool, error)) (*lifecycle.State, error)
+}
+
 // Silences are the silences and their store.
 type Silences interface {
 	List() []silences.Silence
@@ -142,6 +150,7 @@ type Options struct {
 	Actions     Actions
 	Playground  Playground
 	Readiness   Readiness
+	AlertStates AlertStates
 	// Stopping ends when alerter begins to stop: playground requests end
 	// then, rather than hold the shutdown for their whole time.
 	Stopping context.Context

@@ -14,14 +14,15 @@ import (
 	"github.com/alerter/alerter/api"
 )
 
-const alertsUsage = `Usage: alerter alerts [--url URL] [--rule ID] [--severity S] [--group VALUE] [--since 24h] [--limit N]
+const alertsUsage = `Usage: alerter alerts [--url URL] [--rule ID] [--severity S] [--status S] [--group VALUE] [--since 24h] [--limit N]
 
 Lists the alerts a running alerter fired, the latest fired first, each with
 what became of it at each target (sent, silenced, dead, requeued, pending):
 what the on-call engineer would see on the web UI's alerts page, in a
 terminal. FIRED is when it fired, which orders the list; EVENT is the time
-of the event that fired it (older for a replayed or late event).
---group takes a group value (akumar) or EXPR=VALUE
+of the event that fired it (older for a replayed or late event). STATUS
+is firing, acknowledged or resolved, with by whom (alerter ack, alerter
+resolve); --status shows only those. --group takes a group value (akumar) or EXPR=VALUE
 (event.actor.name=akumar); --since is on the event's time.
 
 --url defaults to $ALERTER_URL, else http://127.0.0.1:8080; the API token
@@ -33,6 +34,7 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 	fs.Usage = func() { fmt.Fprint(s.err, alertsUsage); fs.PrintDefaults() }
 	rule := fs.String("rule", "", "only the alerts of this rule `ID`")
 	sev := fs.String("severity", "", "only the alerts of this severity")
+	status := fs.String("status", "", "only the alerts that are firing, acknowledged or resolved")
 	group := fs.String("group", "", "only the alerts of this group: VALUE or EXPR=VALUE")
 	since := fs.Duration("since", 0, "only the alerts whose event is at most this old (e.g. 24h)")
 	limit := fs.Int("limit", 50, "at most this many (up to 500)")
@@ -48,7 +50,7 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 		return 2
 	}
 	q := url.Values{"deliveries": {"true"}, "limit": {fmt.Sprint(min(max(*limit, 1), 500))}}
-	for k, v := range map[string]string{"rule": *rule, "severity": *sev, "group": *group} {
+	for k, v := range map[string]string{"rule": *rule, "severity": *sev, "status": *status, "group": *group} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -79,14 +81,14 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 	// order they fired in; the list reads in the order of what it shows.
 	slices.SortStableFunc(alerts, func(a, b api.Alert) int { return b.FiredAt.Compare(a.FiredAt) })
 	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FIRED\tEVENT\tSEVERITY\tRULE\tDELIVERY\tTITLE\tID")
+	fmt.Fprintln(tw, "FIRED\tEVENT\tSEVERITY\tSTATUS\tRULE\tDELIVERY\tTITLE\tID")
 	for _, a := range alerts {
 		targets := make([]string, 0, len(a.Deliveries))
 		for t, o := range a.Deliveries {
 			targets = append(targets, safe(t)+" "+safe(o.Status))
 		}
 		sort.Strings(targets)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.FiredAt.Local().Format(time.DateTime), a.Time.Local().Format(time.DateTime), safe(string(a.Severity)), safe(a.Rule),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.FiredAt.Local().Format(time.DateTime), a.Time.Local().Format(time.DateTime), safe(string(a.Severity)), statusOf(a.Alert), safe(a.Rule),
 			strings.Join(targets, ", "), safe(a.Title), safe(a.ID))
 	}
 	_ = tw.Flush()
@@ -94,4 +96,17 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 		fmt.Fprintln(s.out, "(older ones not shown: raise --limit or narrow the filters)")
 	}
 	return 0
+}
+
+// statusOf is where an alert stands, with by whom: "acknowledged (ann)".
+func statusOf(a *alerter.Alert) string {
+	switch {
+	case a.Status == "":
+		return "-"
+	case a.ResolvedBy != "":
+		return safe(a.Status) + " (" + safe(a.ResolvedBy) + ")"
+	case a.AcknowledgedBy != "":
+		return safe(a.Status) + " (" + safe(a.AcknowledgedBy) + ")"
+	}
+	return safe(a.Status)
 }

@@ -77,6 +77,8 @@ func commands() []command {
 		{"explain", explainUsage, explainCmd},
 		{"deadletters", deadlettersUsage, deadlettersCmd},
 		{"alerts", alertsUsage, alertsCmd},
+		{"ack", ackUsage, ackCmd},
+		{"resolve", resolveUsage, resolveCmd},
 	}
 }
 

@@ -615,7 +615,7 @@ routes: {default: [siem]}
 	// alerter alerts: the two alerts, delivered in the end.
 	code, out, errs = runCLI(t, "", "alerts", "--url", url)
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], "FIRED") ||
-		!strings.Contains(lines[1], "high      setting-changed  siem sent") || !strings.Contains(out, "user1 changed a global setting") {
+		!strings.Contains(lines[1], "high      firing  setting-changed  siem sent") || !strings.Contains(out, "user1 changed a global setting") {
 		t.Errorf("alerts: %d %q %q", code, out, errs)
 	}
 	for args, want := range map[string]int{
@@ -632,5 +632,30 @@ routes: {default: [siem]}
 	}
 	if code, _, errs := runCLI(t, "", "alerts", "--url", url, "--severity", "urgent"); code != 2 || !strings.Contains(errs, "--severity") {
 		t.Errorf("a bad severity: %d %q", code, errs)
+	}
+
+	// alerter ack and resolve: where the alert stands, by whom (the
+	// remote address, without tokens), and a second time "already".
+	fields := strings.Fields(strings.Split(strings.TrimSpace(out), "\n")[1])
+	id := fields[len(fields)-1]
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"ack", "--comment", "on it", id}, 0, id + " acknowledged by 127.0.0.1 at "},
+		{[]string{"ack", id}, 0, "(already): user"},
+		{[]string{"resolve", "--verdict", "benign", id}, 0, id + " resolved by 127.0.0.1 at "},
+		{[]string{"resolve", "--verdict", "maybe", id}, 1, "want true_positive, false_positive or benign"},
+		{[]string{"ack", id}, 1, "it cannot be acknowledged"},
+		{[]string{"ack"}, 2, "name the alert IDs"},
+	} {
+		code, out, errs := runCLI(t, "", append([]string{tc.args[0], "--url", url}, tc.args[1:]...)...)
+		if code != tc.code || !strings.Contains(out+errs, tc.want) {
+			t.Errorf("%v: %d %q %q, want %d and %q", tc.args, code, out, errs, tc.code, tc.want)
+		}
+	}
+	if code, out, _ := runCLI(t, "", "alerts", "--url", url, "--status", "resolved"); code != 0 || strings.Count(out, "resolved (127.0.0.1)") != 1 {
+		t.Errorf("alerts --status resolved: %d %q", code, out)
 	}
 }

@@ -1,0 +1,147 @@
+package app
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter/actions"
+	"github.com/alerter/alerter/event"
+)
+
+// alertsWith lists the ids of the alerts GET /api/v1/alerts gives for
+// query, sorted.
+func (r *running) alertsWith(t *testing.T, query string) []string {
+	t.Helper()
+	code, body := r.call(t, "viewer-token", "GET", "/api/v1/alerts?"+query, "")
+	if code != 200 {
+		t.Fatalf("alerts?%s: %d %v", query, code, body)
+	}
+	var ids []string
+	for _, a := range body["alerts"].([]any) {
+		ids = append(ids, a.(map[string]any)["id"].(string))
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// An alert acknowledged and resolved through the API: the group's alerts
+// follow it, a resolved one cannot be acknowledged, a later alert opens
+// the group again, each change is an event of alerter's own, and all of
+// it outlives a restart.
+func TestAckAndResolve(t *testing.T) {
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(tokensConfig, dir)
+	r := run(t, yaml, nil, Options{AckWait: 2 * time.Second})
+	// setting-changed dedups by actor for an hour: bob's two settings two
+	// hours apart are two alerts of one group; ann's is another group.
+	r.post(t, "/in", setting("b1", "bob", "2024-05-14T10:00:00Z"))
+	r.post(t, "/in", setting("a1", "ann", "2024-05-14T10:05:00Z"))
+	r.post(t, "/in", setting("b2", "bob", "2024-05-14T12:00:00Z"))
+	waitFor(t, "three alerts", func() bool { return len(storedAlerts(t, r.svc)) == 3 })
+	byEvent := map[string]string{}
+	for _, a := range storedAlerts(t, r.svc) {
+		byEvent[a.Event.ID] = a.ID
+	}
+	bob1, bob2, ann := byEvent["b1"], byEvent["b2"], byEvent["a1"]
+	all := []string{bob1, bob2, ann}
+	slices.Sort(all)
+	if got := r.alertsWith(t, "status=firing"); !slices.Equal(got, all) {
+		t.Fatalf("firing %v, want all %v", got, all)
+	}
+
+	if code, body := r.call(t, "viewer-token", "POST", "/api/v1/alerts/"+bob1+"/ack", `{}`); code != 403 {
+		t.Fatalf("a viewer acked: %d %v", code, body)
+	}
+	code, body := r.call(t, "writer-token", "POST", "/api/v1/alerts/"+bob1+"/ack", `{"comment":"looking"}`)
+	if code != 200 || body["status"] != "acknowledged" || body["acknowledged_by"] != "alice" || body["changed"] != true {
+		t.Fatalf("ack: %d %v", code, body)
+	}
+	if code, body := r.call(t, "admin-token", "POST", "/api/v1/alerts/"+bob2+"/ack", ``); code != 200 || body["changed"] != false || body["acknowledged_by"] != "alice" {
+		t.Fatalf("a second ack of the group: %d %v", code, body)
+	}
+	bobs := []string{bob1, bob2}
+	slices.Sort(bobs)
+	if got := r.alertsWith(t, "status=acknowledged"); !slices.Equal(got, bobs) {
+		t.Fatalf("acknowledged %v, want bob's %v", got, bobs)
+	}
+	if got := r.alertsWith(t, "status=firing"); !slices.Equal(got, []string{ann}) {
+		t.Fatalf("firing %v, want ann's", got)
+	}
+
+	for _, bad := range []struct{ body, want string }{
+		{`{"verdict":"maybe"}`, "want true_positive, false_positive or benign"},
+		{`{"comment":"` + strings.Repeat("x", 3000) + `"}`, "at most 2000"},
+		{`{"who":"mallory"}`, "the body must be"},
+	} {
+		if code, body := r.call(t, "admin-token", "POST", "/api/v1/alerts/"+bob1+"/resolve", bad.body); code != 400 || !strings.Contains(fmt.Sprint(body["error"]), bad.want) {
+			t.Errorf("resolve with %.40s: %d %v, want 400 %q", bad.body, code, body, bad.want)
+		}
+	}
+	code, body = r.call(t, "admin-token", "POST", "/api/v1/alerts/"+bob1+"/resolve", `{"comment":"svc-backup","verdict":"false_positive"}`)
+	if code != 200 || body["status"] != "resolved" || body["resolved_by"] != "ops-admin" || body["verdict"] != "false_positive" || body["acknowledged_by"] != "alice" {
+		t.Fatalf("resolve: %d %v", code, body)
+	}
+	if code, body := r.call(t, "writer-token", "POST", "/api/v1/alerts/"+bob2+"/ack", `{}`); code != 409 || !strings.Contains(fmt.Sprint(body["error"]), "was resolved by ops-admin") {
+		t.Fatalf("ack of a resolved alert: %d %v", code, body)
+	}
+	if code, _ := r.call(t, "writer-token", "POST", "/api/v1/alerts/nope/ack", `{}`); code != 404 {
+		t.Fatalf("ack of no alert: %d", code)
+	}
+
+	// A later alert of bob's group opens it again.
+	r.post(t, "/in", setting("b3", "bob", "2024-05-14T14:00:00Z"))
+	waitFor(t, "the fourth alert", func() bool { return len(storedAlerts(t, r.svc)) == 4 })
+	var bob3 string
+	for _, a := range storedAlerts(t, r.svc) {
+		if a.Event.ID == "b3" {
+			bob3 = a.ID
+		}
+	}
+	if got := r.alertsWith(t, "status=resolved"); !slices.Equal(got, bobs) {
+		t.Fatalf("resolved %v, want bob's first two", got)
+	}
+
+	// The changes are alerter's own events.
+	waitFor(t, "the ack and resolve events", func() bool {
+		var page struct{ Events []struct{ Event event.Event } }
+		_, body := r.call(t, "viewer-token", "GET", "/api/v1/events?source=alerter", "")
+		b, _ := json.Marshal(body)
+		if err := json.Unmarshal(b, &page); err != nil {
+			t.Fatal(err)
+		}
+		var acked, resolved bool
+		for _, e := range page.Events {
+			ev := e.Event
+			acked = acked || (ev.Action == actions.AlertAcked && ev.Actor.Name == "alice" && ev.Attrs["alert_id"] == bob1 && ev.Attrs["comment"] == "looking")
+			resolved = resolved || (ev.Action == actions.AlertResolved && ev.Actor.Name == "ops-admin" && ev.Attrs["verdict"] == "false_positive")
+		}
+		return acked && resolved
+	})
+
+	r.stop()
+	r2 := run(t, yaml, nil, Options{AckWait: 2 * time.Second})
+	var detail struct {
+		Status  string
+		History []struct{ Status, By, Comment string }
+	}
+	if code, body := r2.call(t, "viewer-token", "GET", "/api/v1/alerts/"+bob2, ""); code == 200 {
+		b, _ := json.Marshal(body)
+		_ = json.Unmarshal(b, &detail)
+	}
+	if detail.Status != "resolved" || len(detail.History) != 2 || detail.History[0].By != "alice" || detail.History[1].Comment != "svc-backup" {
+		t.Fatalf("after a restart: %+v", detail)
+	}
+	if got := r2.alertsWith(t, "status=firing"); !slices.Equal(got, sorted(ann, bob3)) {
+		t.Fatalf("firing after the restart %v, want ann's and bob's third", got)
+	}
+}
+
+func sorted(s ...string) []string {
+	slices.Sort(s)
+	return s
+}
