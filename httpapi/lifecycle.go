@@ -34,7 +34,7 @@ func (s *statuses) fill(ctx context.Context, a *alerter.Alert) error {
 	if err != nil {
 		return err
 	}
-	setStatus(a, lifecycle.Of(st, a))
+	lifecycle.Of(st, a).Fill(a)
 	return nil
 }
 
@@ -52,17 +52,6 @@ func (s *statuses) state(ctx context.Context, a *alerter.Alert) (*lifecycle.Stat
 		s.states[key] = st
 	}
 	return st, nil
-}
-
-func setStatus(a *alerter.Alert, v lifecycle.View) {
-	a.Status = string(v.Status)
-	a.AcknowledgedBy, a.AcknowledgedAt, a.ResolvedBy, a.ResolvedAt, a.Verdict = "", nil, "", nil, ""
-	if c := v.Acked; c != nil {
-		a.AcknowledgedBy, a.AcknowledgedAt = c.By, &c.At
-	}
-	if c := v.Resolved; c != nil {
-		a.ResolvedBy, a.ResolvedAt, a.Verdict = c.By, &c.At, string(c.Verdict)
-	}
 }
 
 func (h *handler) ackAlert(w http.ResponseWriter, r *http.Request) {
@@ -126,7 +115,7 @@ func (h *handler) actOnAlert(w http.ResponseWriter, r *http.Request, to lifecycl
 		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
 		return
 	}
-	setStatus(a, lifecycle.Of(st, a))
+	lifecycle.Of(st, a).Fill(a)
 	if changed {
 		h.recordAct(r.Context(), who, a, c, to)
 	}
