@@ -10,6 +10,7 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/actions"
@@ -214,4 +215,42 @@ func TestResolveReachesTargetsThatGotTheAlert(t *testing.T) {
 	if code, body := r.call(t, "writer-token", "POST", "/api/v1/alerts/"+notice+"/resolve", `{}`); code != 400 {
 		t.Errorf("resolving the resolve notification: %d %v, want 400", code, body)
 	}
+}
+
+// A resolve whose notification cannot be stored answers 503, saying the
+// alert is resolved; resolving again, once the stream takes it, queues it.
+func TestResolveRetriedAfterFailedQueueing(t *testing.T) {
+	got := newTarget(nil)
+	r := run(t, fmt.Sprintf(resolveConfig, t.TempDir()), nil, Options{AckWait: 2 * time.Second, Stdout: io.Discard},
+		map[string]delivery.Notifier{"got": got, "muted": newTarget(nil)})
+	r.post(t, "/in", setting("b1", "bob", "2024-05-14T10:00:00Z"))
+	waitFor(t, "the alert at got", func() bool { return len(got.accepted()) == 1 })
+	id := got.accepted()[0]
+
+	// ALERTS full, taking nothing more.
+	ctx := t.Context()
+	info, err := r.svc.streams.Alerts.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := info.Config
+	full.MaxMsgs, full.Discard = int64(info.State.Msgs), jetstream.DiscardNew
+	if _, err := r.svc.js.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	code, body := r.call(t, "writer-token", "POST", "/api/v1/alerts/"+id+"/resolve", `{}`)
+	if code != 503 || !strings.Contains(fmt.Sprint(body["error"]), "is resolved, but its resolve notifications are not queued") {
+		t.Fatalf("resolve with ALERTS full: %d %v, want 503", code, body)
+	}
+	if code, body := r.call(t, "viewer-token", "GET", "/api/v1/alerts/"+id, ""); code != 200 || body["status"] != "resolved" {
+		t.Fatalf("after the 503: %d %v, want the alert resolved", code, body)
+	}
+
+	if _, err := r.svc.js.UpdateStream(ctx, info.Config); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := r.call(t, "writer-token", "POST", "/api/v1/alerts/"+id+"/resolve", `{}`); code != 200 || body["changed"] != false {
+		t.Fatalf("resolve again: %d %v", code, body)
+	}
+	waitFor(t, "the resolve at got", func() bool { return slices.Contains(got.accepted(), id+lifecycle.NoticeSuffix) })
 }
