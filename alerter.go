@@ -79,6 +79,10 @@ type Alert struct {
 	ResolvedBy     string     `json:"resolved_by,omitempty"`
 	ResolvedAt     *time.Time `json:"resolved_at,omitempty"`
 	Verdict        string     `json:"verdict,omitempty"`
+	// Resolves is, on a resolve notification (a copy of an alert sent to
+	// the targets that got it once it is resolved), the id of the alert
+	// it resolves; its Status is then "resolved".
+	Resolves string `json:"resolves,omitempty"`
 }
 
 // Router names the targets of an alert.

@@ -1,16 +1,23 @@
 package app
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	json "github.com/goccy/go-json"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/actions"
+	"github.com/alerter/alerter/delivery"
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/lifecycle"
+	"github.com/alerter/alerter/notifiers"
 )
 
 // alertsWith lists the ids of the alerts GET /api/v1/alerts gives for
@@ -144,4 +151,106 @@ func TestAckAndResolve(t *testing.T) {
 func sorted(s ...string) []string {
 	slices.Sort(s)
 	return s
+}
+
+const resolveConfig = `
+server:
+  listen: "127.0.0.1:0"
+  tokens: [{name: alice, token: writer-token, role: writer}, {name: dashboard, token: viewer-token, role: viewer}]
+nats: {embedded: {store_dir: %q}}
+rules: {paths: [testdata/rules.yaml], watch: false}
+sources: [{name: open, type: webhook, path: /in}]
+notifiers:
+  - {name: got, type: console}
+  - {name: muted, type: console, max_backoff: 20ms}
+  - {name: quiet, type: console}
+routes: {default: [got, muted]}
+`
+
+// A resolve made by hand reaches the targets that got the alert, and only
+// them, once however often it is made, even while a silence covers the
+// alert; the resolve notification is no alert of its own in the list.
+func TestResolveReachesTargetsThatGotTheAlert(t *testing.T) {
+	got := newTarget(nil)
+	// muted fails until a silence comes, which then mutes the alert there.
+	muted := newTarget(func(int) error { return notifiers.Retry(errors.New("503 from the target"), 10*time.Millisecond) })
+	r := run(t, fmt.Sprintf(resolveConfig, t.TempDir()), nil, Options{AckWait: 2 * time.Second, Stdout: io.Discard},
+		map[string]delivery.Notifier{"got": got, "muted": muted})
+	r.post(t, "/in", setting("b1", "bob", "2024-05-14T10:00:00Z"))
+	waitFor(t, "the alert at got", func() bool { return len(got.accepted()) == 1 })
+	id := got.accepted()[0]
+	code, sl := r.call(t, "writer-token", "POST", "/api/v1/silences", `{"matchers":[{"name":"rule","value":"setting-changed"}],"duration":"1h","created_by":"alice","comment":"noisy"}`)
+	if code != 201 {
+		t.Fatalf("POST silence: %d %v", code, sl)
+	}
+	waitFor(t, "the alert silenced at muted", func() bool {
+		o, ok, _ := r.svc.deliveries.Get(t.Context(), "muted", id)
+		return ok && o.Status == alerter.Silenced
+	})
+
+	for i := range 2 {
+		code, body := r.call(t, "writer-token", "POST", "/api/v1/alerts/"+id+"/resolve", `{"verdict":"benign"}`)
+		if code != 200 || body["status"] != "resolved" || body["changed"] != (i == 0) {
+			t.Fatalf("resolve %d: %d %v", i+1, code, body)
+		}
+	}
+	notice := id + lifecycle.NoticeSuffix
+	waitFor(t, "the resolve at got", func() bool { return slices.Contains(got.accepted(), notice) })
+	r.drained(t)
+	if a := got.accepted(); !slices.Equal(a, []string{id, notice}) {
+		t.Errorf("got received %v, want the alert and its resolve once", a)
+	}
+	if a := muted.accepted(); len(a) != 0 {
+		t.Errorf("muted received %v, want nothing", a)
+	}
+	code, detail := r.call(t, "viewer-token", "GET", "/api/v1/alerts/"+notice, "")
+	deliveries, _ := detail["deliveries"].(map[string]any)
+	if code != 200 || detail["status"] != "resolved" || detail["resolves"] != id || detail["resolved_by"] != "alice" ||
+		detail["verdict"] != "benign" || fmt.Sprint(detail["notify"]) != "[got]" || len(deliveries) != 1 {
+		t.Errorf("the resolve notification: %d %v", code, detail)
+	}
+	if ids := r.alertsWith(t, ""); !slices.Equal(ids, []string{id}) {
+		t.Errorf("the alert list has %v, want only the alert %s", ids, id)
+	}
+	if code, body := r.call(t, "writer-token", "POST", "/api/v1/alerts/"+notice+"/resolve", `{}`); code != 400 {
+		t.Errorf("resolving the resolve notification: %d %v, want 400", code, body)
+	}
+}
+
+// A resolve whose notification cannot be stored answers 503, saying the
+// alert is resolved; resolving again, once the stream takes it, queues it.
+func TestResolveRetriedAfterFailedQueueing(t *testing.T) {
+	got := newTarget(nil)
+	r := run(t, fmt.Sprintf(resolveConfig, t.TempDir()), nil, Options{AckWait: 2 * time.Second, Stdout: io.Discard},
+		map[string]delivery.Notifier{"got": got, "muted": newTarget(nil)})
+	r.post(t, "/in", setting("b1", "bob", "2024-05-14T10:00:00Z"))
+	waitFor(t, "the alert at got", func() bool { return len(got.accepted()) == 1 })
+	id := got.accepted()[0]
+
+	// ALERTS full, taking nothing more.
+	ctx := t.Context()
+	info, err := r.svc.streams.Alerts.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := info.Config
+	full.MaxMsgs, full.Discard = int64(info.State.Msgs), jetstream.DiscardNew
+	if _, err := r.svc.js.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	code, body := r.call(t, "writer-token", "POST", "/api/v1/alerts/"+id+"/resolve", `{}`)
+	if code != 503 || !strings.Contains(fmt.Sprint(body["error"]), "is resolved, but its resolve notifications are not queued") {
+		t.Fatalf("resolve with ALERTS full: %d %v, want 503", code, body)
+	}
+	if code, body := r.call(t, "viewer-token", "GET", "/api/v1/alerts/"+id, ""); code != 200 || body["status"] != "resolved" {
+		t.Fatalf("after the 503: %d %v, want the alert resolved", code, body)
+	}
+
+	if _, err := r.svc.js.UpdateStream(ctx, info.Config); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := r.call(t, "writer-token", "POST", "/api/v1/alerts/"+id+"/resolve", `{}`); code != 200 || body["changed"] != false {
+		t.Fatalf("resolve again: %d %v", code, body)
+	}
+	waitFor(t, "the resolve at got", func() bool { return slices.Contains(got.accepted(), id+lifecycle.NoticeSuffix) })
 }

@@ -33,7 +33,8 @@ func mustJSON(t *testing.T, v any) []byte {
 
 // The alert history lists the stored alerts newest first, of one rule if
 // asked, pages where the caller stops, and leaves out the copies that hand
-// dead letters back; FindAlert finds one by its id.
+// dead letters back and the resolve notifications; FindAlert finds one by
+// its id, the alert and not its resolve notification.
 func TestAlertHistory(t *testing.T) {
 	ctx := t.Context()
 	s := queryStreams(t)
@@ -47,6 +48,14 @@ func TestAlertHistory(t *testing.T) {
 	}
 	if _, err := s.PublishAlert(ctx, "r2", "broken", []byte("{")); err != nil {
 		t.Fatal(err)
+	}
+	for range 2 { // a resolve retried: stored once
+		if err := s.PublishResolve(ctx, "r2", "a2-resolved", "a2", mustJSON(t, alerter.Alert{ID: "a2-resolved", Rule: "r2", Resolves: "a2", Status: "resolved"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := s.Alerts.Info(ctx); err != nil || st.State.Msgs != 6 {
+		t.Fatalf("ALERTS holds %v messages (err %v), want 6: the resolve notification stored once", st.State.Msgs, err)
 	}
 	list := func(before uint64, rule string, most int) (string, uint64) {
 		t.Helper()
@@ -75,8 +84,11 @@ func TestAlertHistory(t *testing.T) {
 	}
 
 	a, data, err := s.FindAlert(ctx, "a2")
-	if err != nil || a.Rule != "r2" || !strings.Contains(string(data), `"a2"`) {
+	if err != nil || a.Rule != "r2" || a.Resolves != "" || !strings.Contains(string(data), `"a2"`) {
 		t.Errorf("FindAlert(a2) = %+v, %s, %v", a, data, err)
+	}
+	if a, _, err := s.FindAlert(ctx, "a2-resolved"); err != nil || a.Resolves != "a2" {
+		t.Errorf("FindAlert(a2-resolved) = %+v, %v; want the resolve notification", a, err)
 	}
 	if _, _, err := s.FindAlert(ctx, "none"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("FindAlert(none): err = %v, want ErrNotFound", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -167,4 +168,66 @@ func messages(t *testing.T, env *natstest.Env) [][]byte {
 		out = append(out, m.Data)
 	}
 	return out
+}
+
+// A resolve notification is never silenced, and its tries count from the
+// resolve, not from the alert, which may have fired long before max_age.
+func TestResolveNoticeNotSilenced(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := t.Context()
+	record, err := bus.NewDeliveries(ctx, env.JS, 1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &target{attempts: map[string]int{}, fail: map[string]func(int) error{
+		"a1-resolved": func(n int) error {
+			if n < 2 {
+				return notifiers.Retry(errors.New("503"), 0)
+			}
+			return nil
+		},
+	}}
+	d, err := New(ctx, env.JS, Options{Name: "t", Notifier: tg, Record: record, DeadLetters: env.Streams, Silencer: silencer("muted"),
+		Policy: Policy{MaxAttempts: 4, MaxAge: time.Hour, MaxBackoff: 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fired, resolved := time.Now().Add(-48*time.Hour), time.Now()
+	a := alerter.Alert{ID: "a1", Rule: "muted", Notify: []string{"t"}, FiredAt: fired}
+	n := a
+	n.ID, n.Resolves, n.Status, n.ResolvedBy, n.ResolvedAt = "a1-resolved", "a1", "resolved", "ann", &resolved
+	data, _ := json.Marshal(a)
+	if _, err := env.Streams.PublishAlert(ctx, a.Rule, a.ID, data); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = json.Marshal(n)
+	if err := env.Streams.PublishResolve(ctx, n.Rule, n.ID, a.ID, data); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	want := "a1: silenced after 0, a1-resolved: sent after 2"
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); got != want; time.Sleep(10 * time.Millisecond) {
+		var parts []string
+		for _, id := range []string{"a1", "a1-resolved"} {
+			o, ok, err := record.Get(ctx, "t", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				o.Status = "none"
+			}
+			parts = append(parts, fmt.Sprintf("%s: %s after %d", id, o.Status, o.Attempts))
+		}
+		got = strings.Join(parts, ", ")
+		if time.Now().After(deadline) {
+			t.Fatalf("outcomes %q, want %q", got, want)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
 }

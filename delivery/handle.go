@@ -96,6 +96,10 @@ func (d *Deliverer) take(ctx context.Context, msg jetstream.Msg) (at *attempt, v
 		return nil, later(time.Second), false
 	}
 	at = &attempt{msg: msg, a: a, n: int(md.NumDelivered), since: a.FiredAt}
+	if a.Resolves != "" && a.ResolvedAt != nil {
+		// A resolve notification is as old as the resolve, not the alert.
+		at.since = *a.ResolvedAt
+	}
 	if !redeliver {
 		// After a crash, alerts already settled come again, and an alert id
 		// can be stored again once the message-id window has passed (a
@@ -142,9 +146,12 @@ func (d *Deliverer) settled(ctx context.Context, a *alerter.Alert) (verdict, boo
 	return verdict{}, false
 }
 
-// try silences the alert or sends it, and records what came of it.
+// try silences the alert or sends it, and records what came of it. A
+// resolve notification is never silenced: it goes only to targets that
+// got the alert, which must hear that it is over (docs/notifications.md,
+// The alert lifecycle).
 func (d *Deliverer) try(ctx context.Context, at *attempt) verdict {
-	if d.opt.Silencer != nil && !ownAction(&at.a) {
+	if d.opt.Silencer != nil && !ownAction(&at.a) && at.a.Resolves == "" {
 		if ids := d.opt.Silencer.Matching(&at.a, d.now()); len(ids) > 0 {
 			d.stats.Silenced.Add(1)
 			return d.record(ctx, &at.a, alerter.Outcome{Status: alerter.Silenced, Attempts: at.n - 1, Silences: ids})

@@ -223,7 +223,7 @@ func (h *handler) getAlert(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
 		return
 	}
-	setStatus(a, lifecycle.Of(st, a))
+	lifecycle.Of(st, a).Fill(a)
 	detail := api.AlertDetail{Alert: a, Deliveries: d}
 	if st != nil {
 		detail.History = st.History

@@ -49,6 +49,10 @@ type Alerts interface {
 	// Alert is the stored alert of id and its sequence; an error when
 	// there is none.
 	Alert(ctx context.Context, id string) ([]byte, uint64, error)
+	// PublishResolve queues the resolve notification id (data) of alert
+	// resolves, of rule, to the targets it names; storing it again
+	// queues nothing more.
+	PublishResolve(ctx context.Context, rule, id, resolves string, data []byte) error
 }
 
 // DeadLetters are the notifications given up on.

@@ -34,7 +34,7 @@ func (s *statuses) fill(ctx context.Context, a *alerter.Alert) error {
 	if err != nil {
 		return err
 	}
-	setStatus(a, lifecycle.Of(st, a))
+	lifecycle.Of(st, a).Fill(a)
 	return nil
 }
 
@@ -52,17 +52,6 @@ func (s *statuses) state(ctx context.Context, a *alerter.Alert) (*lifecycle.Stat
 		s.states[key] = st
 	}
 	return st, nil
-}
-
-func setStatus(a *alerter.Alert, v lifecycle.View) {
-	a.Status = string(v.Status)
-	a.AcknowledgedBy, a.AcknowledgedAt, a.ResolvedBy, a.ResolvedAt, a.Verdict = "", nil, "", nil, ""
-	if c := v.Acked; c != nil {
-		a.AcknowledgedBy, a.AcknowledgedAt = c.By, &c.At
-	}
-	if c := v.Resolved; c != nil {
-		a.ResolvedBy, a.ResolvedAt, a.Verdict = c.By, &c.At, string(c.Verdict)
-	}
 }
 
 func (h *handler) ackAlert(w http.ResponseWriter, r *http.Request) {
@@ -105,6 +94,10 @@ func (h *handler) actOnAlert(w http.ResponseWriter, r *http.Request, to lifecycl
 	if !ok {
 		return
 	}
+	if a.Resolves != "" {
+		writeJSON(w, http.StatusBadRequest, errorBody(fmt.Sprintf("%s is the resolve notification of alert %s: act on %s", a.ID, a.Resolves, a.Resolves)))
+		return
+	}
 	who := identity(r)
 	c := lifecycle.Change{By: who.Name, At: time.Now().UTC(), Comment: req.Comment, Verdict: verdict}
 	var changed bool
@@ -126,11 +119,48 @@ func (h *handler) actOnAlert(w http.ResponseWriter, r *http.Request, to lifecycl
 		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
 		return
 	}
-	setStatus(a, lifecycle.Of(st, a))
+	v := lifecycle.Of(st, a)
+	v.Fill(a)
 	if changed {
 		h.recordAct(r.Context(), who, a, c, to)
 	}
+	if v.Status == lifecycle.Resolved {
+		// Also when resolved already: a resolve whose notifications were
+		// not queued is retried by resolving again.
+		if err := h.queueResolve(r.Context(), a, v); err != nil {
+			h.Log.Error("queueing resolve notifications", "alert", a.ID, "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, errorBody(fmt.Sprintf("alert %s is resolved, but its resolve notifications are not queued (%v): resolve it again to queue them", a.ID, err)))
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, api.AlertActed{Alert: a, Changed: changed, History: nonNil(st.History)})
+}
+
+// queueResolve queues the resolve notification of a, resolved as v says,
+// to the targets that got a: those where its delivery was sent, not those
+// where it was silenced, given up on or is still being tried
+// (docs/notifications.md, The alert lifecycle). Nothing is queued when no
+// target got it.
+func (h *handler) queueResolve(ctx context.Context, a *alerter.Alert, v lifecycle.View) error {
+	var sent []string
+	for _, t := range a.Notify {
+		o, ok, err := h.Outcomes.Get(ctx, t, a.ID)
+		if err != nil {
+			return fmt.Errorf("reading the deliveries of alert %s: %w", a.ID, err)
+		}
+		if ok && o.Status == alerter.Sent {
+			sent = append(sent, t)
+		}
+	}
+	if len(sent) == 0 {
+		return nil
+	}
+	n := lifecycle.Notice(a, v, sent)
+	data, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	return h.Alerts.PublishResolve(ctx, a.Rule, n.ID, a.ID, data)
 }
 
 // recordAct logs an acknowledgement or a resolve and stores it as one of

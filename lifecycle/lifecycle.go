@@ -150,3 +150,31 @@ func (st *State) record(c Change) {
 		st.History = st.History[n-MaxHistory:]
 	}
 }
+
+// NoticeSuffix ends the id of an alert's resolve notification: one per
+// alert, so that storing it again (a resolve retried) is recognised.
+const NoticeSuffix = "-resolved"
+
+// Notice is the resolve notification of alert a, resolved as v says: a
+// copy of a with status resolved, by whom, when and the verdict, for the
+// targets that got a (docs/notifications.md, The alert lifecycle). The
+// copy shares a's lists and maps: neither is to be modified.
+func Notice(a *alerter.Alert, v View, targets []string) *alerter.Alert {
+	n := *a
+	n.ID, n.Resolves, n.Notify = a.ID+NoticeSuffix, a.ID, targets
+	v.Fill(&n)
+	return &n
+}
+
+// Fill sets a's status fields (status, acknowledged_by, ..., verdict) to
+// what v says.
+func (v View) Fill(a *alerter.Alert) {
+	a.Status = string(v.Status)
+	a.AcknowledgedBy, a.AcknowledgedAt, a.ResolvedBy, a.ResolvedAt, a.Verdict = "", nil, "", nil, ""
+	if c := v.Acked; c != nil {
+		a.AcknowledgedBy, a.AcknowledgedAt = c.By, &c.At
+	}
+	if c := v.Resolved; c != nil {
+		a.ResolvedBy, a.ResolvedAt, a.Verdict = c.By, &c.At, string(c.Verdict)
+	}
+}

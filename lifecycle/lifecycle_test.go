@@ -153,3 +153,21 @@ func TestStoreConcurrentUpdates(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// A resolve notification is a copy of the alert, for the targets given,
+// with the resolve's status fields; the alert itself is left as it was.
+func TestNotice(t *testing.T) {
+	a := alert("a1", 0)
+	a.Notify = []string{"pd", "mail"}
+	st := &lifecycle.State{}
+	lifecycle.Resolve(st, a, lifecycle.Change{By: "ann", At: t0.Add(time.Hour), Verdict: lifecycle.Benign})
+	n := lifecycle.Notice(a, lifecycle.Of(st, a), []string{"pd"})
+	got := fmt.Sprintf("%s resolves=%s notify=%v %s by %s at %s verdict=%s dedup=%s", n.ID, n.Resolves, n.Notify, n.Status,
+		n.ResolvedBy, n.ResolvedAt.Format(time.TimeOnly), n.Verdict, n.DedupKey)
+	if want := "a1-resolved resolves=a1 notify=[pd] resolved by ann at 11:00:00 verdict=benign dedup=r:0123456789abcdef"; got != want {
+		t.Errorf("notice\n %s\nwant\n %s", got, want)
+	}
+	if a.ID != "a1" || a.Status != "" || a.Resolves != "" || len(a.Notify) != 2 {
+		t.Errorf("the alert was changed: %+v", a)
+	}
+}

@@ -43,7 +43,15 @@ func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
 // facts an on-call engineer looks at first.
 //
 //	2024-05-14T10:08:00Z CRITICAL soteri-global-setting-changed "Jane Doe changed ..." actor=jdoe ip=10.1.2.3 count=1 suppressed=0 id=01J...
+//
+// A resolve notification is a line marked RESOLVED, at the time of the
+// resolve, with who resolved it, the verdict and the alert it resolves:
+//
+//	2024-05-14T10:30:00Z RESOLVED soteri-global-setting-changed "Jane Doe changed ..." by=ann verdict=benign alert=01J... id=01J...-resolved
 func Line(a *alerter.Alert) string {
+	if a.Resolves != "" {
+		return resolveLine(a)
+	}
 	var b strings.Builder
 	b.WriteString(a.Time.UTC().Format(time.RFC3339))
 	b.WriteByte(' ')
@@ -69,6 +77,24 @@ func Line(a *alerter.Alert) string {
 	}
 	field(&b, "count", strconv.Itoa(a.Count))
 	field(&b, "suppressed", strconv.FormatInt(a.Suppressed, 10))
+	field(&b, "id", a.ID)
+	return b.String()
+}
+
+func resolveLine(a *alerter.Alert) string {
+	var b strings.Builder
+	at := a.Time
+	if a.ResolvedAt != nil {
+		at = *a.ResolvedAt
+	}
+	b.WriteString(at.UTC().Format(time.RFC3339))
+	b.WriteString(" RESOLVED ")
+	b.WriteString(notifiers.TerminalSafe(a.Rule))
+	b.WriteByte(' ')
+	b.WriteString(strconv.Quote(a.Title))
+	field(&b, "by", a.ResolvedBy)
+	field(&b, "verdict", a.Verdict)
+	field(&b, "alert", a.Resolves)
 	field(&b, "id", a.ID)
 	return b.String()
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/notifiers"
 )
 
 // Event data reaches the console line escaped: one line, no control
@@ -23,5 +24,16 @@ func TestLineEscapesEventData(t *testing.T) {
 	}
 	if strings.ContainsFunc(got, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		t.Errorf("a control character in %q", got)
+	}
+}
+
+// A resolve notification is a line of its own, marked RESOLVED, with who
+// resolved the alert, the verdict and the alert.
+func TestResolveLine(t *testing.T) {
+	a := notifiers.SampleResolve(alerter.High, time.Date(2024, 5, 14, 10, 8, 0, 0, time.UTC), time.Date(2024, 5, 14, 10, 30, 0, 0, time.UTC))
+	got := Line(a)
+	want := `2024-05-14T10:30:00Z RESOLVED soteri-protection-weakened "Ming <Chen> & Co (mchen) weakened Soteri protection" by="Ann <Lee> & Co" verdict=false_positive alert=01HXV8VQSYBTC29ZQ6YHKQYR13 id=01HXV8VQSYBTC29ZQ6YHKQYR13-resolved`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }

@@ -6,7 +6,8 @@
 // Message-ID is derived from the alert id, so that a message sent twice (a
 // retry after a lost reply) is recognisable as the same one, and its
 // References header from the dedup key, so that mail clients thread the
-// re-fires of one group.
+// re-fires of one group. A resolve notification is "[RESOLVED] title" in
+// reply to its alert's message (In-Reply-To, References).
 package email
 
 import (

@@ -249,6 +249,57 @@ func TestDeliversOverSTARTTLSWithAuth(t *testing.T) {
 	}
 }
 
+// A resolve notification is mailed as "[RESOLVED] title" in the alert's
+// thread: In-Reply-To and References name the alert's message. It says
+// who resolved the alert, when and the verdict, and links to the alert.
+func TestResolveInThread(t *testing.T) {
+	s := newSMTPServer(t, TLSStartTLS, testUser, testPass)
+	n := newNotifier(t, s.notifierConfig(), nil)
+	fired := time.Date(2024, 5, 14, 10, 8, 0, 12e6, time.UTC)
+	for _, a := range []*alerter.Alert{notifiers.Sample(alerter.Critical, fired), notifiers.SampleResolve(alerter.Critical, fired, fired.Add(22*time.Minute))} {
+		if err := n.Notify(t.Context(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := s.messages()
+	if len(msgs) != 2 {
+		t.Fatalf("the server received %d messages, want 2", len(msgs))
+	}
+	alert, resolve := parse(t, msgs[0].data), parse(t, msgs[1].data)
+	h := resolve.msg.Header
+	orig := alert.msg.Header.Get("Message-Id")
+	if want := "[RESOLVED] Ming <Chen> & Co (mchen) weakened Soteri protection"; resolve.subject != want {
+		t.Errorf("subject %q, want %q", resolve.subject, want)
+	}
+	if id := h.Get("Message-Id"); id == orig || id != "<alert.01HXV8VQSYBTC29ZQ6YHKQYR13-resolved@example.com>" {
+		t.Errorf("Message-ID %q: want its own, stable one (the alert's is %q)", id, orig)
+	}
+	if got := h.Get("In-Reply-To"); got != orig {
+		t.Errorf("In-Reply-To %q, want the alert's Message-ID %q", got, orig)
+	}
+	refs := strings.Fields(h.Get("References"))
+	if len(refs) != 2 || refs[0] != alert.msg.Header.Get("References") || refs[1] != orig {
+		t.Errorf("References %q, want the group's %q and the alert's %q", refs, alert.msg.Header.Get("References"), orig)
+	}
+	if v := h.Get("Importance"); v != "" {
+		t.Errorf("Importance %q on a resolve", v)
+	}
+	for _, want := range []string{
+		"[RESOLVED] Ming <Chen> & Co (mchen) weakened Soteri protection\n\nResolved by Ann <Lee> & Co at 2024-05-14 10:30:00 UTC, verdict: false positive.\n",
+		"Alert       https://alerter.example.com/alerts/01HXV8VQSYBTC29ZQ6YHKQYR13\n",
+	} {
+		if !strings.Contains(resolve.text, want) {
+			t.Errorf("the text part lacks %q:\n%s", want, resolve.text)
+		}
+	}
+	if want := "Resolved by Ann &lt;Lee&gt; &amp; Co at 2024-05-14 10:30:00 UTC, verdict: false positive."; !strings.Contains(resolve.html, want) {
+		t.Errorf("the HTML part lacks %q:\n%s", want, resolve.html)
+	}
+	if strings.Contains(resolve.text, "Silence") {
+		t.Errorf("a resolve offers to silence the alert:\n%s", resolve.text)
+	}
+}
+
 func TestNoHeaderInjection(t *testing.T) {
 	s := newSMTPServer(t, TLSNone, "", "")
 	n := newNotifier(t, s.notifierConfig(), nil)

@@ -35,12 +35,14 @@ const maxSubject = 200
 // Subject is the message's subject: "[SEVERITY] title", on one line (control
 // characters and line breaks become spaces) and at most about 200
 // characters.
+//
+// A resolve notification's is "[RESOLVED] title".
 func Subject(a *alerter.Alert) string {
-	title := a.Title
-	if strings.TrimSpace(title) == "" {
-		title = notifiers.Or(a.Name, a.Rule)
+	tag := strings.ToUpper(oneLine(string(a.Severity), 20))
+	if a.Resolves != "" {
+		tag = "RESOLVED"
 	}
-	return "[" + strings.ToUpper(oneLine(string(a.Severity), 20)) + "] " + oneLine(title, maxSubject)
+	return "[" + tag + "] " + oneLine(notifiers.Title(a), maxSubject)
 }
 
 // message builds the alert's mail, dated now.
@@ -59,14 +61,24 @@ func (n *Notifier) message(a *alerter.Alert, now time.Time) (*gomail.Msg, error)
 	m.Subject(Subject(a))
 	m.SetDateWithValue(now)
 	if id := msgIDLocal(a.ID); id != "" {
-		m.SetMessageIDWithValue("alert." + id + "@" + n.domain)
+		m.SetMessageIDWithValue(n.msgID(a.ID))
 	}
+	var refs []string
 	if a.DedupKey != "" {
 		m.SetGenHeader(HeaderDedupKey, oneLine(a.DedupKey, 500))
 		// Re-fires of one group reference one (never sent) root message,
 		// so that mail clients thread them.
 		sum := sha256.Sum256([]byte(a.DedupKey))
-		m.SetGenHeader(gomail.HeaderReferences, "<group."+hex.EncodeToString(sum[:12])+"@"+n.domain+">")
+		refs = append(refs, "<group."+hex.EncodeToString(sum[:12])+"@"+n.domain+">")
+	}
+	if a.Resolves != "" && msgIDLocal(a.Resolves) != "" {
+		// A resolve answers its alert's message, in the same thread.
+		orig := "<" + n.msgID(a.Resolves) + ">"
+		m.SetGenHeader(gomail.HeaderInReplyTo, orig)
+		refs = append(refs, orig)
+	}
+	if len(refs) > 0 {
+		m.SetGenHeader(gomail.HeaderReferences, strings.Join(refs, " "))
 	}
 	if a.ID != "" {
 		m.SetGenHeader(HeaderAlertID, oneLine(a.ID, 100))
@@ -78,7 +90,7 @@ func (n *Notifier) message(a *alerter.Alert, now time.Time) (*gomail.Msg, error)
 	// RFC 3834: no vacation replies to alerts.
 	m.SetGenHeader("Auto-Submitted", "auto-generated")
 	m.SetGenHeader(gomail.HeaderXAutoResponseSuppress, "All")
-	if a.Severity == alerter.Critical || a.Severity == alerter.High {
+	if a.Resolves == "" && (a.Severity == alerter.Critical || a.Severity == alerter.High) {
 		m.SetGenHeader(gomail.HeaderImportance, "high")
 		m.SetGenHeader(gomail.HeaderXPriority, "1")
 	}
@@ -98,19 +110,22 @@ func (n *Notifier) message(a *alerter.Alert, now time.Time) (*gomail.Msg, error)
 // breaks or control characters, Text has "\n" line ends only.
 type view struct {
 	Subject, Severity, SeverityUpper, Title, Text string
-	Color                                         template.CSS
-	Rule, RuleName                                string
-	Time                                          string
-	Actor, IP, Event, System, Method, Node        string
-	Objects                                       []object
-	Changes                                       []change
-	Attrs, Group, Labels                          []pair
-	Tags                                          string
-	Count                                         int
-	Suppressed                                    int64
-	Runbook                                       string
-	RunbookURL, AlertURL, SilenceURL              string // http(s) only, else empty
-	AlertID, DedupKey                             string
+	// Resolved says who resolved the alert and when, on a resolve
+	// notification; else "".
+	Resolved                               string
+	Color                                  template.CSS
+	Rule, RuleName                         string
+	Time                                   string
+	Actor, IP, Event, System, Method, Node string
+	Objects                                []object
+	Changes                                []change
+	Attrs, Group, Labels                   []pair
+	Tags                                   string
+	Count                                  int
+	Suppressed                             int64
+	Runbook                                string
+	RunbookURL, AlertURL, SilenceURL       string // http(s) only, else empty
+	AlertID, DedupKey                      string
 }
 
 type object struct{ Type, Name, ID, URI, Link string }
@@ -124,6 +139,9 @@ var severityColors = map[alerter.Severity]template.CSS{
 	alerter.Low:      "#1d4ed8",
 	alerter.Info:     "#4b5563",
 }
+
+// resolvedColor marks a resolve notification.
+const resolvedColor template.CSS = "#15803d"
 
 // Caps on what one message shows; the rest is counted, not listed.
 const (
@@ -148,16 +166,22 @@ func newView(a *alerter.Alert, extURL string) *view {
 		RunbookURL:    notifiers.HTTPURL(a.Runbook),
 		AlertID:       oneLine(a.ID, 200),
 		DedupKey:      oneLine(a.DedupKey, 500),
+		AlertURL:      notifiers.AlertURL(extURL, a.ID),
+		SilenceURL:    notifiers.SilenceURL(extURL, a.ID),
 		Group:         pairs(a.Group),
 		Labels:        pairs(a.Labels),
 	}
 	if v.Color == "" {
 		v.Color = severityColors[alerter.Info]
 	}
+	if a.Resolves != "" {
+		v.SeverityUpper, v.Color, v.Resolved = "RESOLVED", resolvedColor, notifiers.ResolvedBy(a)
+		v.AlertID = oneLine(a.Resolves, 200)
+		v.AlertURL, v.SilenceURL = notifiers.AlertURL(extURL, a.Resolves), ""
+	}
 	if !a.Time.IsZero() {
 		v.Time = a.Time.UTC().Format("2006-01-02 15:04:05 UTC")
 	}
-	v.AlertURL, v.SilenceURL = notifiers.AlertURL(extURL, a.ID), notifiers.SilenceURL(extURL, a.ID)
 	tags := make([]string, 0, len(a.Tags))
 	for _, t := range a.Tags {
 		tags = append(tags, oneLine(t, 100))
@@ -228,6 +252,9 @@ func textBody(v *view) string {
 	var b strings.Builder
 	b.WriteString(v.Subject)
 	b.WriteString("\n")
+	if v.Resolved != "" {
+		b.WriteString("\n" + v.Resolved + ".\n")
+	}
 	if v.Text != "" {
 		b.WriteString("\n")
 		b.WriteString(v.Text)
@@ -382,6 +409,12 @@ func msgIDLocal(id string) string {
 	}
 	sum := sha256.Sum256([]byte(id))
 	return "h" + hex.EncodeToString(sum[:16])
+}
+
+// msgID is the Message-ID of the message of alert id, without the angle
+// brackets.
+func (n *Notifier) msgID(id string) string {
+	return "alert." + msgIDLocal(id) + "@" + n.domain
 }
 
 // msgIDDomain is the right-hand side of Message-IDs: the From address's

@@ -1,5 +1,6 @@
 // Package pagerduty is the notifier that triggers PagerDuty incidents
-// through the Events API v2.
+// through the Events API v2, and resolves them when their alert is
+// resolved.
 //
 // It posts the event itself rather than through github.com/PagerDuty/go-pagerduty:
 // that library's configurable client turns the Events API's answers into a
@@ -108,6 +109,15 @@ type Event struct {
 	Links       []Link  `json:"links,omitempty"`
 	Client      string  `json:"client,omitempty"`
 	ClientURL   string  `json:"client_url,omitempty"`
+}
+
+// Resolve is an Events API v2 resolve: it resolves the incident that the
+// trigger with the same dedup_key opened. PagerDuty documents no payload
+// for it; the routing key must be the trigger's.
+type Resolve struct {
+	RoutingKey  string `json:"routing_key"`
+	EventAction string `json:"event_action"` // "resolve"
+	DedupKey    string `json:"dedup_key"`
 }
 
 // Payload is the event's payload.
@@ -307,7 +317,16 @@ func (e *StatusError) Error() string {
 
 // body is the request body for a: the event as JSON, at most MaxBody
 // bytes.
+//
+// A resolve notification (docs/notifications.md, The alert lifecycle) is
+// a Resolve with the alert's dedup_key.
 func (n *Notifier) body(a *alerter.Alert) ([]byte, error) {
+	if a.Resolves != "" {
+		if a.DedupKey == "" {
+			return nil, errors.New("a resolve needs the alert's dedup_key, and it has none")
+		}
+		return marshal(Resolve{RoutingKey: n.key.Value(), EventAction: "resolve", DedupKey: dedupKey(a.DedupKey)})
+	}
 	ev := n.event(a)
 	b, err := marshal(ev)
 	if err != nil || len(b) <= MaxBody {

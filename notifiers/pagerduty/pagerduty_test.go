@@ -143,7 +143,8 @@ func (s *pdServer) serve(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"status": "success", "message": "Event processed", "dedup_key": ev.DedupKey})
 }
 
-// validate checks what the Events API v2 requires of a trigger.
+// validate checks what the Events API v2 requires of an event: of a
+// trigger its payload, of an acknowledge or resolve its dedup_key.
 func validate(body []byte) []string {
 	var ev struct {
 		RoutingKey  *string `json:"routing_key"`
@@ -167,6 +168,14 @@ func validate(body []byte) []string {
 	}
 	if utf8.RuneCountInString(ev.DedupKey) > 255 {
 		errs = append(errs, "'dedup_key' is too long")
+	}
+	if ev.EventAction != "trigger" {
+		// An acknowledge or resolve names the incident by dedup_key and
+		// needs no payload.
+		if ev.DedupKey == "" {
+			errs = append(errs, "'dedup_key' is missing")
+		}
+		return errs
 	}
 	if ev.Payload == nil {
 		return append(errs, "'payload' is missing")
@@ -344,6 +353,44 @@ func TestEvent(t *testing.T) {
 	}
 	if _, ok := d["raw"]; ok {
 		t.Errorf("custom_details carries the raw payload")
+	}
+}
+
+// A resolve notification resolves the incident its alert triggered: the
+// same routing key and dedup_key, event_action resolve, which the Events
+// API accepts without a payload.
+func TestResolve(t *testing.T) {
+	s := newPDServer(t)
+	n := newNotifier(t, s.url(), nil)
+	fired := time.Now()
+	trigger, resolve := notifiers.Sample(alerter.High, fired), notifiers.SampleResolve(alerter.High, fired, fired.Add(time.Minute))
+	long := notifiers.SampleResolve(alerter.High, fired, fired.Add(time.Minute))
+	long.DedupKey = strings.Repeat("k", 300)
+	for _, a := range []*alerter.Alert{trigger, resolve, long} {
+		if err := n.Notify(t.Context(), a); err != nil {
+			t.Fatalf("%s: %v", a.ID, err)
+		}
+	}
+	got := s.received()
+	if len(got) != 3 {
+		t.Fatalf("%d events, want 3", len(got))
+	}
+	want := `{"routing_key":"` + testKey + `","event_action":"resolve","dedup_key":"soteri-protection-weakened:6b1f0c2d9e8a7b44"}`
+	if string(got[1]) != want {
+		t.Errorf("resolve sent\n%s\nwant\n%s", got[1], want)
+	}
+	if m := sent(t, got[0]); m["dedup_key"] != sent(t, got[1])["dedup_key"] {
+		t.Errorf("the resolve's dedup_key %v is not the trigger's %v", sent(t, got[1])["dedup_key"], m["dedup_key"])
+	}
+	if k := sent(t, got[2])["dedup_key"]; k != dedupKey(long.DedupKey) {
+		t.Errorf("a long dedup_key is resolved as %v, want it as triggered, %s", k, dedupKey(long.DedupKey))
+	}
+	noKey := notifiers.SampleResolve(alerter.High, fired, fired)
+	noKey.DedupKey = ""
+	if err := n.Notify(t.Context(), noKey); err == nil {
+		t.Error("a resolve without a dedup_key was sent")
+	} else if retry, _ := notifiers.Classify(err); retry {
+		t.Errorf("a resolve without a dedup_key: %v, want a permanent error", err)
 	}
 }
 

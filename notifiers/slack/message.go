@@ -65,7 +65,12 @@ type Message struct {
 //	section  fields: Actor, IP, Time (UTC), Action, Objects, Changes, Count, Suppressed
 //	context  rule id and name · group values · source, format and system · labels and tags · alert id
 //	actions  buttons "Runbook", "View alert" and "Silence similar" (only for http(s) URLs)
+//
+// A resolve notification is laid out by renderResolve.
 func Render(a *alerter.Alert, externalURL string) Message {
+	if a.Resolves != "" {
+		return renderResolve(a, externalURL)
+	}
 	label := Escape(strings.ToUpper(string(a.Severity)))
 	if label == "" {
 		label = "ALERT"
@@ -119,6 +124,32 @@ func Render(a *alerter.Alert, externalURL string) Message {
 
 	text := "[" + label + "] " + Escape(title)
 	return Message{Text: truncate(text, min(fallbackBudget, maxMessageText)), Blocks: blocks}
+}
+
+// renderResolve lays out a resolve notification (docs/notifications.md,
+// The alert lifecycle) as a message of its own, posted to the channel:
+//
+//	header   ":white_check_mark: Resolved: <title>"
+//	section  "Resolved by <who> at <time> UTC, verdict: <verdict>"
+//	context  rule · alert id
+//	actions  button "View alert" (with server.external_url)
+func renderResolve(a *alerter.Alert, externalURL string) Message {
+	title := Escape(notifiers.Title(a))
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(
+			slack.NewTextBlockObject(slack.PlainTextType, truncate(":white_check_mark: Resolved: "+title, maxHeader), true, false),
+			slack.HeaderBlockOptionBlockID("header")),
+		slack.NewSectionBlock(mrkdwn(truncate(Escape(notifiers.ResolvedBy(a)), maxSectionText)), nil, nil,
+			slack.SectionBlockOptionBlockID("resolved")),
+		slack.NewContextBlock("context",
+			mrkdwn(truncate("Rule *"+Escape(a.Rule)+"*", contextBudget)),
+			mrkdwn(truncate("Alert "+Escape(a.Resolves), contextBudget))),
+	}
+	if u, ok := linkURL(notifiers.AlertURL(externalURL, a.Resolves)); ok {
+		blocks = append(blocks, slack.NewActionBlock("links", slack.NewButtonBlockElement("alert", "",
+			slack.NewTextBlockObject(slack.PlainTextType, "View alert", false, false)).WithURL(u)))
+	}
+	return Message{Text: truncate("Resolved: "+title, fallbackBudget), Blocks: blocks}
 }
 
 func factFields(a *alerter.Alert) []*slack.TextBlockObject {

@@ -1,6 +1,7 @@
 // Package slack is the notifier that posts alerts to Slack as Block Kit
 // messages, through an incoming webhook (webhook_url) or a bot token and a
-// channel (chat.postMessage of api_url).
+// channel (chat.postMessage of api_url). A resolve notification is posted
+// as a message of its own ("Resolved: title"), in either mode.
 //
 // What Slack answers, and how each answer is classified:
 //

@@ -261,6 +261,53 @@ func TestMessageLayout(t *testing.T) {
 	}
 }
 
+// A resolve notification is a message of its own, in both modes: who
+// resolved the alert, when and the verdict, escaped, and a link to the
+// alert; the fake checks it against Block Kit's limits.
+func TestResolveMessage(t *testing.T) {
+	f := newFakeSlack(t)
+	a := notifiers.SampleResolve("critical", fixedTime, fixedTime.Add(22*time.Minute))
+	for _, mode := range []struct {
+		name string
+		n    *Notifier
+		sent func() (text, blocks string)
+	}{
+		{"incoming webhook", hookNotifier(t, f, nil), func() (string, string) {
+			m := parseHook(t, f.lastBody())
+			b, _ := json.Marshal(m.Blocks)
+			return m.Text, string(b)
+		}},
+		{"bot token", botNotifier(t, f, nil), func() (string, string) {
+			return f.lastForm().Get("text"), f.lastForm().Get("blocks")
+		}},
+	} {
+		if err := mode.n.Notify(t.Context(), a); err != nil {
+			t.Fatalf("%s: %v", mode.name, err)
+		}
+		text, blocks := mode.sent()
+		var m wireMessage
+		if err := json.Unmarshal([]byte(blocks), &m.Blocks); err != nil {
+			t.Fatalf("%s: blocks %v", mode.name, err)
+		}
+		if want := "Resolved: Ming &lt;Chen&gt; &amp; Co (mchen) weakened Soteri protection"; text != want {
+			t.Errorf("%s: fallback text %q, want %q", mode.name, text, want)
+		}
+		if got, want := textOf(blockOf(t, m, "header")["text"]), ":white_check_mark: Resolved: Ming &lt;Chen&gt; &amp; Co (mchen) weakened Soteri protection"; got != want {
+			t.Errorf("%s: header %q, want %q", mode.name, got, want)
+		}
+		if got, want := textOf(blockOf(t, m, "resolved")["text"]), "Resolved by Ann &lt;Lee&gt; &amp; Co at 2024-05-14 10:30:00 UTC, verdict: false positive"; got != want {
+			t.Errorf("%s: %q, want %q", mode.name, got, want)
+		}
+		links, _ := json.Marshal(blockOf(t, m, "links"))
+		if !strings.Contains(string(links), `"url":"https://alerter.example.com/alerts/01HXV8VQSYBTC29ZQ6YHKQYR13"`) || strings.Contains(string(links), "silence") {
+			t.Errorf("%s: buttons %s, want only the alert's link", mode.name, links)
+		}
+	}
+	if f.count() != 2 {
+		t.Errorf("received %d, want 2", f.count())
+	}
+}
+
 func TestLinksOnlyForHTTPURLs(t *testing.T) {
 	a := notifiers.Sample("high", fixedTime)
 	a.Runbook = "see the Soteri page in the wiki"

@@ -82,12 +82,18 @@ var colors = map[alerter.Severity]string{
 // alerter's UI (with externalURL). Text from events is escaped: Teams
 // reads TextBlocks as Markdown, so an actor named "[click](https://evil)"
 // would otherwise be a link.
+//
+// A resolve notification (docs/notifications.md, The alert lifecycle) is
+// a card of its own: "Resolved: title" in green, who resolved the alert,
+// when and the verdict, and a button to the alert.
 func Render(a *alerter.Alert, externalURL string) Message {
+	if a.Resolves != "" {
+		return renderResolve(a, externalURL)
+	}
 	label := strings.ToUpper(notifiers.Or(string(a.Severity), "alert"))
 	title := notifiers.Or(a.Title, notifiers.Or(a.Name, a.Rule))
 	summary := notifiers.Truncate(notifiers.OneLine("["+label+"] "+title), maxTitle)
-	card := Card{Schema: "http://adaptivecards.io/schemas/adaptive-card.json", Type: "AdaptiveCard", Version: "1.4"}
-	card.MSTeams.Width = "Full"
+	card := newCard()
 	card.Body = append(card.Body, Element{Type: "TextBlock", Size: "Large", Weight: "Bolder", Wrap: true,
 		Color: colors[a.Severity], Text: escape(summary)})
 	if t := strings.TrimSpace(a.Text); t != "" {
@@ -103,8 +109,33 @@ func Render(a *alerter.Alert, externalURL string) Message {
 	if u := notifiers.SilenceURL(externalURL, a.ID); u != "" {
 		card.Actions = append(card.Actions, Action{Type: "Action.OpenUrl", Title: "Silence similar", URL: u})
 	}
+	return message(summary, card)
+}
+
+func newCard() Card {
+	card := Card{Schema: "http://adaptivecards.io/schemas/adaptive-card.json", Type: "AdaptiveCard", Version: "1.4"}
+	card.MSTeams.Width = "Full"
+	return card
+}
+
+func message(summary string, card Card) Message {
 	return Message{Type: "message", Summary: summary, Attachments: []Attachment{{
 		ContentType: "application/vnd.microsoft.card.adaptive", Content: card}}}
+}
+
+func renderResolve(a *alerter.Alert, externalURL string) Message {
+	summary := notifiers.Truncate(notifiers.OneLine("Resolved: "+notifiers.Title(a)), maxTitle)
+	card := newCard()
+	card.Body = []Element{
+		{Type: "TextBlock", Size: "Large", Weight: "Bolder", Wrap: true, Color: "good", Text: escape(summary)},
+		{Type: "TextBlock", Wrap: true, Text: escape(notifiers.ResolvedBy(a))},
+		{Type: "FactSet", Facts: []Fact{{Title: "Rule", Value: escape(notifiers.Truncate(notifiers.OneLine(a.Rule), maxFact))},
+			{Title: "Alert", Value: escape(notifiers.Truncate(notifiers.OneLine(a.Resolves), maxFact))}}},
+	}
+	if u := notifiers.AlertURL(externalURL, a.Resolves); u != "" {
+		card.Actions = append(card.Actions, Action{Type: "Action.OpenUrl", Title: "View alert", URL: u})
+	}
+	return message(summary, card)
 }
 
 func facts(a *alerter.Alert) []Fact {

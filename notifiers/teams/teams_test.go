@@ -181,6 +181,32 @@ func TestCard(t *testing.T) {
 	}
 }
 
+// A resolve notification is a card of its own: "Resolved: title" in
+// green, who resolved the alert, when and the verdict, and the alert's link.
+func TestResolveCard(t *testing.T) {
+	f := newFakeTeams(t)
+	fired := time.Date(2024, 5, 14, 10, 8, 0, 0, time.UTC)
+	a := notifiers.SampleResolve(alerter.Critical, fired, fired.Add(22*time.Minute))
+	a.ResolvedBy = "[ann](https://evil.example.com)"
+	if err := newNotifier(t, f.url(), io.Discard).Notify(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	m := f.received[0]
+	card := m.Attachments[0].Content
+	if m.Summary != "Resolved: Ming <Chen> & Co (mchen) weakened Soteri protection" {
+		t.Errorf("summary %q", m.Summary)
+	}
+	if title := card.Body[0]; title.Color != "good" || title.Text != "Resolved: Ming <Chen> & Co (mchen) weakened Soteri protection" {
+		t.Errorf("title %+v: want Resolved and the title, in good color", title)
+	}
+	if got, want := card.Body[1].Text, `Resolved by \[ann\](https://evil.example.com) at 2024-05-14 10:30:00 UTC, verdict: false positive`; got != want {
+		t.Errorf("text %q, want %q", got, want)
+	}
+	if len(card.Actions) != 1 || card.Actions[0].URL != "https://alerter.example.com/alerts/01HXV8VQSYBTC29ZQ6YHKQYR13" {
+		t.Errorf("actions %+v, want only the alert's link", card.Actions)
+	}
+}
+
 func TestConfig(t *testing.T) {
 	for _, tc := range []struct{ entry, want string }{
 		{"{name: t, type: teams}", "c.yaml:1:13: notifier t: a teams notifier needs webhook_url"},

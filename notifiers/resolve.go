@@ -1,0 +1,45 @@
+package notifiers
+
+import (
+	"strings"
+	"time"
+
+	"github.com/alerter/alerter"
+)
+
+// A resolve notification (alerter.Alert.Resolves set, status resolved)
+// tells a target that got an alert that it is over (docs/notifications.md,
+// The alert lifecycle). These are what every target shows of it.
+
+// Title is the alert's title, or its rule's name or id when it has none.
+func Title(a *alerter.Alert) string {
+	return Or(a.Title, Or(a.Name, a.Rule))
+}
+
+// ResolvedBy says who resolved the alert, when, and the verdict, on one
+// line: "Resolved by ann at 2024-05-14 10:30:00 UTC, verdict: benign".
+func ResolvedBy(a *alerter.Alert) string {
+	var b strings.Builder
+	b.WriteString("Resolved")
+	if by := OneLine(a.ResolvedBy); by != "" {
+		b.WriteString(" by " + Truncate(by, 200))
+	}
+	if a.ResolvedAt != nil {
+		b.WriteString(" at " + a.ResolvedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
+	}
+	if v := OneLine(a.Verdict); v != "" {
+		b.WriteString(", verdict: " + Truncate(strings.ReplaceAll(v, "_", " "), 40))
+	}
+	return b.String()
+}
+
+// SampleResolve is the resolve notification of Sample: resolved by
+// "Ann <Lee> & Co" (characters each target must escape) at resolved,
+// a false positive.
+func SampleResolve(severity alerter.Severity, fired, resolved time.Time) *alerter.Alert {
+	a := Sample(severity, fired)
+	a.Resolves = a.ID
+	a.ID += "-resolved"
+	a.Status, a.ResolvedBy, a.ResolvedAt, a.Verdict = "resolved", "Ann <Lee> & Co", &resolved, "false_positive"
+	return a
+}
