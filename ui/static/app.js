@@ -265,3 +265,23 @@ export function redeliverButton(alertID, target) {
   });
   return b;
 }
+
+// verdicts name the verdicts of a resolve in words.
+export const verdicts = { true_positive: 'true positive', false_positive: 'false positive', benign: 'benign' };
+
+// standing says where an alert stands (docs/notifications.md, The alert
+// lifecycle): firing, acknowledged by whom, or resolved by whom and with
+// which verdict; when, on hover.
+export function standing(a) {
+  const s = a.status || 'firing';
+  const word = h('span', { class: 'state state-' + s }, s);
+  if (s === 'acknowledged') {
+    return h('span', { title: a.acknowledged_at ? 'at ' + new Date(a.acknowledged_at).toISOString() : null },
+      word, ` by ${a.acknowledged_by}`);
+  }
+  if (s === 'resolved') {
+    return h('span', { title: a.resolved_at ? 'at ' + new Date(a.resolved_at).toISOString() : null },
+      word, ` by ${a.resolved_by}`, a.verdict ? h('span', { class: 'verdict' }, ', ' + (verdicts[a.verdict] ?? a.verdict)) : null);
+  }
+  return word;
+}
