@@ -120,8 +120,7 @@ function historyRows(history) {
 // buttons that can change it: Acknowledge while it is firing, Resolve
 // until it is resolved.
 function showStanding(a, history) {
-  const at = a.status === 'resolved' ? a.resolved_at : a.status === 'acknowledged' ? a.acknowledged_at : null;
-  $('alert-status').replaceChildren(standing(a), at ? [' at ', time(at)] : '', '.');
+  $('alert-status').replaceChildren(standing(a, { when: true }), '.');
   const form = $('lifecycle-form');
   if (form) {
     form.hidden = a.status === 'resolved';

@@ -31,7 +31,7 @@ function row(a, fresh) {
       h('small', { class: 'event-time', title: 'Time of the event that fired it' }, 'event ', time(a.time))),
     h('td', null, severity(a.severity)),
     h('th', { scope: 'row' }, h('a', { href: href('alerts/' + encodeURIComponent(a.id)) }, a.title || a.name || a.rule)),
-    h('td', { class: 'status' }, standing(a)),
+    h('td', { class: 'standing' }, standing(a)),
     h('td', { class: 'rule' }, h('a', { href: href('?rule=' + encodeURIComponent(a.rule)), title: 'Alerts of this rule' }, a.rule)),
     h('td', { class: 'group' }, groupText(a.group)),
     h('td', { class: 'num' }, a.count),
@@ -89,7 +89,7 @@ async function refresh() {
   // acknowledge and resolve alerts.
   for (const a of data.alerts) {
     rows.get(a.id)?.querySelector('td.delivery').replaceChildren(...delivery(a.deliveries));
-    rows.get(a.id)?.querySelector('td.status').replaceChildren(standing(a));
+    rows.get(a.id)?.querySelector('td.standing').replaceChildren(standing(a));
   }
   if (filters.has('status')) dropLeft(data);
   const fresh = data.alerts.filter((a) => !shown.has(a.id));

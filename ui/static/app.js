@@ -271,17 +271,14 @@ export const verdicts = { true_positive: 'true positive', false_positive: 'false
 
 // standing says where an alert stands (docs/notifications.md, The alert
 // lifecycle): firing, acknowledged by whom, or resolved by whom and with
-// which verdict; when, on hover.
-export function standing(a) {
+// which verdict; when, on hover, or written out with { when: true }.
+export function standing(a, { when = false } = {}) {
   const s = a.status || 'firing';
   const word = h('span', { class: 'state state-' + s }, s);
-  if (s === 'acknowledged') {
-    return h('span', { title: a.acknowledged_at ? 'at ' + new Date(a.acknowledged_at).toISOString() : null },
-      word, ` by ${a.acknowledged_by}`);
-  }
-  if (s === 'resolved') {
-    return h('span', { title: a.resolved_at ? 'at ' + new Date(a.resolved_at).toISOString() : null },
-      word, ` by ${a.resolved_by}`, a.verdict ? h('span', { class: 'verdict' }, ', ' + (verdicts[a.verdict] ?? a.verdict)) : null);
-  }
-  return word;
+  const by = { acknowledged: [a.acknowledged_by, a.acknowledged_at], resolved: [a.resolved_by, a.resolved_at] }[s];
+  if (!by) return word;
+  const [who, at] = by;
+  const hover = !when && at ? 'at ' + new Date(at).toISOString() : null;
+  return h('span', { title: hover }, word, ` by ${who}`, when && at ? [' at ', time(at)] : null,
+    s === 'resolved' && a.verdict ? h('span', { class: 'verdict' }, ` (${verdicts[a.verdict] ?? a.verdict})`) : null);
 }
