@@ -149,6 +149,24 @@ func (a *alerter) api(t *testing.T, path string, v any) {
 	}
 }
 
+// act acknowledges or resolves an alert through the API, as someone in
+// another tab or at the CLI would.
+func (a *alerter) act(t *testing.T, id, what, body string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, a.url+"/api/v1/alerts/"+id+"/"+what, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("POST %s of %s: %d %s", what, id, res.StatusCode, b)
+	}
+}
+
 // browser starts headless Chromium. Script errors of the pages fail the
 // test.
 func browser(t *testing.T) context.Context {
@@ -732,6 +750,10 @@ func TestBrowser(t *testing.T) {
 		if eval[bool](t, ctx, row+` !== null`) {
 			t.Error("the resolved alert is in the firing list")
 		}
+		// One acknowledged elsewhere leaves the firing list.
+		other := eval[string](t, ctx, `document.querySelector('#alerts-body tr').dataset.id`)
+		a.act(t, other, "ack", `{"comment": "from the CLI"}`)
+		waitFor(t, ctx, "the acknowledged alert gone from the firing list", `document.querySelector('#alerts-body tr[data-id="`+other+`"]') === null && document.querySelectorAll('#alerts-body tr').length > 0`)
 	})
 
 	if os.Getenv("ALERTER_SCREENSHOTS") != "" {
@@ -739,6 +761,10 @@ func TestBrowser(t *testing.T) {
 		a.post(t, "../examples/events/soteri-events.jsonl")
 		do(t, ctx, "open the alerts", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(a.url+"/"))
 		waitFor(t, ctx, "more alerts", `document.querySelectorAll('#alerts-body tr').length >= 8`)
+		// Some of them acknowledged and resolved, to show the statuses.
+		ids := eval[[]string](t, ctx, `[...document.querySelectorAll('#alerts-body tr')].slice(1, 4).map(tr => tr.dataset.id)`)
+		a.act(t, ids[0], "ack", `{}`)
+		a.act(t, ids[2], "resolve", `{"verdict": "benign"}`)
 		time.Sleep(4 * time.Second) // later alerts arrive; their highlight fades
 		screenshot(t, ctx, "alerts", false)
 	}

@@ -2,7 +2,7 @@
 // target, and where it stands: who acknowledged or resolved its group.
 import {
   $, APIError, allowed, api, deliveryRows, groupText, h, href, poll, roleNote, safeURL, severity, showError, standing,
-  time, verdicts, whoami,
+  time, verdict, whoami,
 } from './app.js';
 
 const id = $('alert').dataset.alertId;
@@ -113,7 +113,7 @@ function historyRows(history) {
     h('td', null, h('span', { class: 'state state-' + c.status }, c.status),
       c.alert && c.alert !== id ? [' from ', h('a', { href: href('alerts/' + encodeURIComponent(c.alert)) }, 'another alert')] : null),
     h('td', { class: 'comment' }, c.comment || h('span', { class: 'empty' }, 'none')),
-    h('td', null, c.verdict ? verdicts[c.verdict] ?? c.verdict : h('span', { class: 'empty' }, 'none'))));
+    h('td', null, c.verdict ? verdict(c.verdict) : h('span', { class: 'empty' }, 'none'))));
 }
 
 // showStanding shows where the alert stands, its group's history and the
@@ -154,7 +154,6 @@ async function act(ev) {
   }
   button.disabled = false;
   $('lifecycle-comment').value = '';
-  $('lifecycle-verdict').value = '';
   $('lifecycle-done').textContent = r.changed ? '' : `Nothing changed: it was ${r.status} already.`;
   showStanding(r, r.history);
 }

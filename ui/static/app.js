@@ -266,8 +266,10 @@ export function redeliverButton(alertID, target) {
   return b;
 }
 
-// verdicts name the verdicts of a resolve in words.
-export const verdicts = { true_positive: 'true positive', false_positive: 'false positive', benign: 'benign' };
+const verdicts = new Map([['true_positive', 'true positive'], ['false_positive', 'false positive'], ['benign', 'benign']]);
+
+// verdict names the verdict of a resolve in words.
+export const verdict = (v) => verdicts.get(v) ?? v;
 
 // standing says where an alert stands (docs/notifications.md, The alert
 // lifecycle): firing, acknowledged by whom, or resolved by whom and with
@@ -275,10 +277,11 @@ export const verdicts = { true_positive: 'true positive', false_positive: 'false
 export function standing(a, { when = false } = {}) {
   const s = a.status || 'firing';
   const word = h('span', { class: 'state state-' + s }, s);
-  const by = { acknowledged: [a.acknowledged_by, a.acknowledged_at], resolved: [a.resolved_by, a.resolved_at] }[s];
-  if (!by) return word;
-  const [who, at] = by;
+  let who, at;
+  if (s === 'acknowledged') [who, at] = [a.acknowledged_by, a.acknowledged_at];
+  else if (s === 'resolved') [who, at] = [a.resolved_by, a.resolved_at];
+  else return word;
   const hover = !when && at ? 'at ' + new Date(at).toISOString() : null;
   return h('span', { title: hover }, word, ` by ${who}`, when && at ? [' at ', time(at)] : null,
-    s === 'resolved' && a.verdict ? h('span', { class: 'verdict' }, ` (${verdicts[a.verdict] ?? a.verdict})`) : null);
+    s === 'resolved' && a.verdict ? h('span', { class: 'verdict' }, ` (${verdict(a.verdict)})`) : null);
 }
