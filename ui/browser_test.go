@@ -149,6 +149,24 @@ func (a *alerter) api(t *testing.T, path string, v any) {
 	}
 }
 
+// act acknowledges or resolves an alert through the API, as someone in
+// another tab or at the CLI would.
+func (a *alerter) act(t *testing.T, id, what, body string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, a.url+"/api/v1/alerts/"+id+"/"+what, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("POST %s of %s: %d %s", what, id, res.StatusCode, b)
+	}
+}
+
 // browser starts headless Chromium. Script errors of the pages fail the
 // test.
 func browser(t *testing.T) context.Context {
@@ -567,6 +585,16 @@ func TestBrowser(t *testing.T) {
 		waitFor(t, ctx, "the silences listed", `document.getElementById('count-expired').textContent === '(1)'`)
 		do(t, ctx, "open the targets", chromedp.Navigate(a.url+"/notifiers"))
 		waitFor(t, ctx, "no test buttons", `document.querySelector('#notifier-console')?.textContent.includes('admin only') && !document.querySelector('#notifiers-body button, #notifier-console button')`)
+		var alerts struct {
+			Alerts []struct{ ID string } `json:"alerts"`
+		}
+		a.api(t, "/api/v1/alerts?rule=soteri-protection-weakened", &alerts)
+		if len(alerts.Alerts) != 1 {
+			t.Fatalf("%d alerts of soteri-protection-weakened", len(alerts.Alerts))
+		}
+		do(t, ctx, "open an alert", chromedp.Navigate(a.url+"/alerts/"+alerts.Alerts[0].ID))
+		waitFor(t, ctx, "the note instead of Acknowledge and Resolve", `!document.getElementById('lifecycle-form') && document.querySelector('.role-note')?.textContent.includes('acknowledging and resolving alerts needs a writer')`)
+		waitFor(t, ctx, "where the alert stands", `document.getElementById('alert-status').textContent === 'firing.'`)
 		do(t, ctx, "back to the admin token", chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('alerter.api-token', '`+token+`')`))
 	})
 
@@ -641,11 +669,102 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("an alert is acknowledged and resolved from its page", func(t *testing.T) {
+		var alerts struct {
+			Alerts []struct{ ID string } `json:"alerts"`
+		}
+		a.api(t, "/api/v1/alerts?rule=soteri-protection-weakened", &alerts)
+		if len(alerts.Alerts) != 1 {
+			t.Fatalf("%d alerts of soteri-protection-weakened", len(alerts.Alerts))
+		}
+		id := alerts.Alerts[0].ID
+		do(t, ctx, "open the alert", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(a.url+"/alerts/"+id),
+			chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('alerter.api-token', '`+token+`')`),
+			chromedp.Reload())
+		waitFor(t, ctx, "it firing, with no history", `document.getElementById('alert-status').textContent === 'firing.' && document.getElementById('alert-history').hidden`)
+
+		do(t, ctx, "acknowledge it with a comment",
+			chromedp.SendKeys(chromedp.ID("lifecycle-comment"), "Looking at it: asking Ming why"),
+			chromedp.Click(chromedp.ID("ack")))
+		waitFor(t, ctx, "it acknowledged", `document.getElementById('alert-status').textContent.startsWith('acknowledged by api_token at ')`)
+		history := func() [][]string {
+			return eval[[][]string](t, ctx, `[...document.querySelectorAll('#history tr')].map(tr => [...tr.cells].map(td => td.textContent))`)
+		}
+		if h := history(); len(h) != 1 || h[0][1] != "api_token" || h[0][2] != "acknowledged" || h[0][3] != "Looking at it: asking Ming why" || h[0][4] != "none" {
+			t.Errorf("history after the ack: %q", h)
+		}
+		if !eval[bool](t, ctx, `document.getElementById('ack').disabled && !document.getElementById('resolve').disabled && document.getElementById('lifecycle-comment').value === ''`) {
+			t.Error("after the ack, Acknowledge is not disabled, Resolve not enabled, or the comment not cleared")
+		}
+		do(t, ctx, "choose a verdict", chromedp.SetValue(chromedp.ID("lifecycle-verdict"), "false_positive"))
+		screenshot(t, ctx, "alert-lifecycle", false)
+
+		// A comment is shown as written, never as HTML.
+		const hostile = `Ming's own test <b>page</b> <img src=x onerror="document.title='pwned'"> & done`
+		do(t, ctx, "resolve it with a verdict",
+			chromedp.SetValue(chromedp.ID("lifecycle-comment"), hostile),
+			chromedp.Click(chromedp.ID("resolve")))
+		waitFor(t, ctx, "it resolved", `document.getElementById('alert-status').textContent.startsWith('resolved by api_token at ') && document.getElementById('alert-status').textContent.endsWith(' (false positive).')`)
+		h := history()
+		if len(h) != 2 || h[0][2] != "acknowledged" || h[1][1] != "api_token" || h[1][2] != "resolved" || h[1][3] != hostile || h[1][4] != "false positive" {
+			t.Errorf("history after the resolve, oldest first: %q", h)
+		}
+		if eval[bool](t, ctx, `document.querySelector('#history img, #history b, #alert-status img') !== null || document.title === 'pwned'`) {
+			t.Error("the comment was made HTML")
+		}
+		if !eval[bool](t, ctx, `document.getElementById('lifecycle-form').hidden`) {
+			t.Error("a resolved alert still offers Acknowledge and Resolve")
+		}
+		// An acknowledgement that reaches the API after the resolve (another
+		// tab, a page that had not noticed) gets the API's refusal.
+		do(t, ctx, "acknowledge it anyway", chromedp.Evaluate[chromedp.Void](`document.getElementById('ack').click()`))
+		waitFor(t, ctx, "the API's 409", `document.getElementById('lifecycle-error').textContent.includes('was resolved by api_token at ') && document.getElementById('lifecycle-error').textContent.endsWith('it cannot be acknowledged')`)
+
+		var detail struct {
+			Status, ResolvedBy, Verdict string
+			History                     []struct{ Status, Comment string }
+		}
+		a.api(t, "/api/v1/alerts/"+id, &detail)
+		if detail.Status != "resolved" || detail.Verdict != "false_positive" || len(detail.History) != 2 || detail.History[1].Comment != hostile {
+			t.Errorf("the API says %+v", detail)
+		}
+
+		// The list shows it, and filters on it.
+		do(t, ctx, "open the alerts", chromedp.Navigate(a.url+"/"))
+		row := `document.querySelector('#alerts-body tr[data-id="` + id + `"] td.standing')`
+		waitFor(t, ctx, "its status in the list", row+`?.textContent === 'resolved by api_token (false positive)'`)
+		do(t, ctx, "filter on resolved",
+			chromedp.SetValue(chromedp.ID("f-status"), "resolved"),
+			chromedp.Submit(chromedp.ID("f-status")))
+		waitFor(t, ctx, "the resolved alerts", `location.search.includes('status=resolved') && document.getElementById('alerts-status').textContent.startsWith('1 alert shown (filtered).')`)
+		if got := eval[string](t, ctx, row+`?.textContent ?? ''`); got != "resolved by api_token (false positive)" {
+			t.Errorf("the resolved list's row: %q", got)
+		}
+		do(t, ctx, "filter on firing",
+			chromedp.SetValue(chromedp.ID("f-status"), "firing"),
+			chromedp.Submit(chromedp.ID("f-status")))
+		waitFor(t, ctx, "the firing alerts", `location.search.includes('status=firing') && document.querySelectorAll('#alerts-body tr').length > 0`)
+		if got := eval[[]string](t, ctx, `[...document.querySelectorAll('#alerts-body td.standing')].map(td => td.textContent).filter(s => s !== 'firing')`); len(got) > 0 {
+			t.Errorf("the firing list shows %q", got)
+		}
+		if eval[bool](t, ctx, row+` !== null`) {
+			t.Error("the resolved alert is in the firing list")
+		}
+		// One acknowledged elsewhere leaves the firing list.
+		other := eval[string](t, ctx, `document.querySelector('#alerts-body tr').dataset.id`)
+		a.act(t, other, "ack", `{"comment": "from the CLI"}`)
+		waitFor(t, ctx, "the acknowledged alert gone from the firing list", `document.querySelector('#alerts-body tr[data-id="`+other+`"]') === null && document.querySelectorAll('#alerts-body tr').length > 0`)
+	})
+
 	if os.Getenv("ALERTER_SCREENSHOTS") != "" {
 		// A busier list for the picture.
 		a.post(t, "../examples/events/soteri-events.jsonl")
 		do(t, ctx, "open the alerts", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(a.url+"/"))
 		waitFor(t, ctx, "more alerts", `document.querySelectorAll('#alerts-body tr').length >= 8`)
+		// Some of them acknowledged and resolved, to show the statuses.
+		ids := eval[[]string](t, ctx, `[...document.querySelectorAll('#alerts-body tr')].slice(1, 4).map(tr => tr.dataset.id)`)
+		a.act(t, ids[0], "ack", `{}`)
+		a.act(t, ids[2], "resolve", `{"verdict": "benign"}`)
 		time.Sleep(4 * time.Second) // later alerts arrive; their highlight fades
 		screenshot(t, ctx, "alerts", false)
 	}

@@ -195,6 +195,8 @@ type view struct {
 var funcs = template.FuncMap{
 	"severities": func() []string { return []string{"info", "low", "medium", "high", "critical"} },
 	"states":     func() []string { return []string{"active", "pending", "expired"} },
+	// statuses are an alert's (docs/notifications.md, The alert lifecycle).
+	"statuses": func() []string { return []string{"firing", "acknowledged", "resolved"} },
 	"title": func(s string) string {
 		if s == "" {
 			return s

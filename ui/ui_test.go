@@ -9,8 +9,11 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/alerter/alerter/lifecycle"
 )
 
 func get(t *testing.T, h http.Handler, target string, header ...string) *http.Response {
@@ -107,14 +110,103 @@ func TestAlertIDWithSlash(t *testing.T) {
 	}
 }
 
-func TestAlertIDIsEscaped(t *testing.T) {
-	res := get(t, Handler(Options{}), "/alerts/%3Cscript%3Ealert(1)%3C%2Fscript%3E")
-	page := body(t, res)
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", res.StatusCode)
+// What the address carries into a page (the alert id, the filters) is
+// written escaped.
+func TestAddressIsEscaped(t *testing.T) {
+	const hostile = "%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+	for _, target := range []string{
+		"/alerts/" + hostile,
+		"/?rule=" + hostile + "&group=" + hostile,
+		"/?status=" + hostile,
+		"/?status=resolved" + hostile,
+	} {
+		res := get(t, Handler(Options{}), target)
+		page := body(t, res)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", target, res.StatusCode)
+		}
+		if strings.Contains(page, "<script>alert") {
+			t.Errorf("%s: the address is not escaped:\n%s", target, page)
+		}
 	}
-	if strings.Contains(page, "<script>alert") {
-		t.Errorf("the alert id is not escaped:\n%s", page)
+}
+
+// htmlSinks are the ways a script can make HTML (or code) of a string.
+var htmlSinks = regexp.MustCompile(`\.(innerHTML|outerHTML|insertAdjacentHTML|createContextualFragment)\b|document\.write|\beval\(|new Function\(|\bsrcdoc\b|DOMParser`)
+
+// The scripts write what the API answers (titles, names, comments of
+// acknowledgements and resolves, event fields) as text only: through h()
+// and textContent, never as HTML. So a hostile comment or name is shown
+// as written and runs nothing.
+func TestScriptsWriteNoHTML(t *testing.T) {
+	scripts, err := fs.Glob(files, "static/*.js")
+	if err != nil || len(scripts) < 5 {
+		t.Fatalf("scripts %v: %v", scripts, err)
+	}
+	for _, name := range scripts {
+		data, _ := files.ReadFile(name)
+		for i, line := range strings.Split(string(data), "\n") {
+			if m := htmlSinks.FindString(line); m != "" {
+				t.Errorf("%s:%d: %s makes HTML of a string: %s", name, i+1, m, strings.TrimSpace(line))
+			}
+		}
+	}
+	// And the pattern finds what it must.
+	for _, s := range []string{"el.innerHTML = c.comment", "document.write(x)", "row.insertAdjacentHTML('beforeend', s)"} {
+		if !htmlSinks.MatchString(s) {
+			t.Errorf("the scan misses %s", s)
+		}
+	}
+}
+
+// The status filter offers the API's statuses, and keeps the one chosen.
+func TestAlertsStatusFilter(t *testing.T) {
+	page := body(t, get(t, Handler(Options{}), "/?status=acknowledged&rule=r1"))
+	for _, want := range []string{
+		`<label for="f-status">Status</label>`, `<select id="f-status" name="status">`,
+		`<option value="">all</option>`, `<option>firing</option>`, `<option selected>acknowledged</option>`, `<option>resolved</option>`,
+		`<th scope="col">Status</th>`,
+		`value="r1"`, // the other filters are kept
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the alerts page has no %s", want)
+		}
+	}
+	for _, s := range []lifecycle.Status{lifecycle.Firing, lifecycle.Acknowledged, lifecycle.Resolved} {
+		if !strings.Contains(page, ">"+string(s)+"</option>") {
+			t.Errorf("the status filter does not offer %s", s)
+		}
+	}
+}
+
+var option = regexp.MustCompile(`<option value="([^"]*)">([^<]*)</option>`)
+
+// The alert page's form sends what the API takes: each verdict offered is
+// one lifecycle accepts, and a comment no longer than it keeps.
+func TestAlertLifecycleForm(t *testing.T) {
+	page := body(t, get(t, Handler(Options{}), "/alerts/01HXV8VQSY8NHHNRHYCW85J50Z"))
+	for _, want := range []string{
+		`<form id="lifecycle-form"`, `<label for="lifecycle-comment">Comment</label>`, `<label for="lifecycle-verdict">Verdict</label>`,
+		`<button type="submit" id="ack" value="ack">Acknowledge</button>`, `id="resolve" value="resolve" class="secondary">Resolve</button>`,
+		`maxlength="` + strconv.Itoa(lifecycle.MaxComment) + `"`,
+		`<tbody id="history">`, `id="alert-status"`, `id="lifecycle-error" class="error" role="alert"`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the alert page has no %s", want)
+		}
+	}
+	form := page[strings.Index(page, `<select id="lifecycle-verdict"`):]
+	form = form[:strings.Index(form, "</select>")]
+	var offered []string
+	for _, m := range option.FindAllStringSubmatch(form, -1) {
+		if _, err := lifecycle.ParseVerdict(m[1]); err != nil {
+			t.Errorf("the verdict %q (%s) is not the API's: %v", m[1], m[2], err)
+		}
+		offered = append(offered, m[1])
+	}
+	want := []string{"", string(lifecycle.TruePositive), string(lifecycle.FalsePositive), string(lifecycle.Benign)}
+	if !slices.Equal(offered, want) {
+		t.Errorf("verdicts offered %q, want %q", offered, want)
 	}
 }
 

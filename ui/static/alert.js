@@ -1,6 +1,9 @@
-// An alert's page: what fired, why, the event, and what became of it at
-// each target.
-import { $, APIError, api, deliveryRows, groupText, h, href, poll, safeURL, severity, showError, time } from './app.js';
+// An alert's page: what fired, why, the event, what became of it at each
+// target, and where it stands: who acknowledged or resolved its group.
+import {
+  $, APIError, allowed, api, deliveryRows, groupText, h, href, poll, roleNote, safeURL, severity, showError, standing,
+  time, verdict, whoami,
+} from './app.js';
 
 const id = $('alert').dataset.alertId;
 
@@ -100,6 +103,71 @@ function chain(a, explain) {
   ];
 }
 
+// historyRows are the group's changes, oldest first: when, who, what,
+// comment, verdict; a change made from another alert of the group links
+// to it.
+function historyRows(history) {
+  return [...history].sort((x, y) => Date.parse(x.at) - Date.parse(y.at)).map((c) => h('tr', null,
+    h('td', { class: 'time' }, time(c.at)),
+    h('td', null, c.by),
+    h('td', null, h('span', { class: 'state state-' + c.status }, c.status),
+      c.alert && c.alert !== id ? [' from ', h('a', { href: href('alerts/' + encodeURIComponent(c.alert)) }, 'another alert')] : null),
+    h('td', { class: 'comment' }, c.comment || h('span', { class: 'empty' }, 'none')),
+    h('td', null, c.verdict ? verdict(c.verdict) : h('span', { class: 'empty' }, 'none'))));
+}
+
+// showStanding shows where the alert stands, its group's history and the
+// buttons that can change it: Acknowledge while it is firing, Resolve
+// until it is resolved.
+function showStanding(a, history) {
+  $('alert-status').replaceChildren(standing(a, { when: true }), '.');
+  const form = $('lifecycle-form');
+  if (form) {
+    form.hidden = a.status === 'resolved';
+    $('ack').disabled = a.status === 'acknowledged';
+    $('ack').title = a.status === 'acknowledged' ? `Acknowledged already, by ${a.acknowledged_by}` : '';
+  }
+  $('history').replaceChildren(...historyRows(history ?? []));
+  $('alert-history').hidden = !history?.length;
+}
+
+// act acknowledges or resolves the alert's group as the button says, and
+// shows the new state, or the API's refusal.
+async function act(ev) {
+  ev.preventDefault();
+  const what = ev.submitter?.value;
+  if (what !== 'ack' && what !== 'resolve') return;
+  const body = { comment: $('lifecycle-comment').value.trim() };
+  if (what === 'resolve' && $('lifecycle-verdict').value) body.verdict = $('lifecycle-verdict').value;
+  showError($('lifecycle-error'), null);
+  $('lifecycle-done').textContent = '';
+  const button = ev.submitter;
+  button.disabled = true;
+  let r;
+  try {
+    r = await api(`api/v1/alerts/${encodeURIComponent(id)}/${what}`, { method: 'POST', body });
+  } catch (e) {
+    button.disabled = false;
+    showError($('lifecycle-error'), e);
+    refresh(); // someone else may have changed it: show where it stands
+    return;
+  }
+  button.disabled = false;
+  $('lifecycle-comment').value = '';
+  $('lifecycle-done').textContent = r.changed ? '' : `Nothing changed: it was ${r.status} already.`;
+  showStanding(r, r.history);
+}
+
+$('lifecycle-form').addEventListener('submit', act);
+
+// A viewer's token cannot acknowledge or resolve: no form, and a note
+// saying why.
+whoami().then(() => {
+  if (!allowed('writer')) {
+    $('lifecycle-form').replaceWith(roleNote('writer', 'acknowledging and resolving alerts'));
+  }
+});
+
 let rendered = false;
 let rulesAsked = null;
 
@@ -136,7 +204,9 @@ async function load() {
     );
   }
   $('deliveries').replaceChildren(...deliveryRows(a.deliveries, a.id));
+  showStanding(a, a.history);
 }
 
-// The deliveries change until every target has an outcome.
-poll(load, { every: 3000, onError: (e) => showError($('alert-error'), e) });
+// The deliveries change until every target has an outcome, and people
+// acknowledge and resolve the alert's group.
+const refresh = poll(load, { every: 3000, onError: (e) => showError($('alert-error'), e) });

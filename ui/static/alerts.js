@@ -2,11 +2,11 @@
 // 2 s; new ones are added at the top and announced to screen readers. The
 // time shown first is when an alert fired, the order of the list; the
 // event's own time is under it (a replayed or late event can be old).
-import { $, api, clock, groupText, h, href, poll, severity, showError, time } from './app.js';
+import { $, api, clock, groupText, h, href, poll, severity, showError, standing, time } from './app.js';
 
 const filters = new URLSearchParams();
 for (const [k, v] of new URLSearchParams(location.search)) {
-  if (v && ['rule', 'severity', 'group', 'since', 'until'].includes(k)) filters.append(k, v);
+  if (v && ['rule', 'severity', 'status', 'group', 'since', 'until'].includes(k)) filters.append(k, v);
 }
 const filtered = [...filters.keys()].length > 0;
 const body = $('alerts-body');
@@ -31,6 +31,7 @@ function row(a, fresh) {
       h('small', { class: 'event-time', title: 'Time of the event that fired it' }, 'event ', time(a.time))),
     h('td', null, severity(a.severity)),
     h('th', { scope: 'row' }, h('a', { href: href('alerts/' + encodeURIComponent(a.id)) }, a.title || a.name || a.rule)),
+    h('td', { class: 'standing' }, standing(a)),
     h('td', { class: 'rule' }, h('a', { href: href('?rule=' + encodeURIComponent(a.rule)), title: 'Alerts of this rule' }, a.rule)),
     h('td', { class: 'group' }, groupText(a.group)),
     h('td', { class: 'num' }, a.count),
@@ -56,6 +57,21 @@ function place(tr) {
   body.append(tr);
 }
 
+// dropLeft takes out the rows of alerts that no longer have the status
+// filtered on: those the answer would hold but does not (all of the shown
+// when it was the last page; else those fired after its oldest).
+function dropLeft(data) {
+  const listed = new Set(data.alerts.map((a) => a.id));
+  const oldest = data.next ? Math.min(...data.alerts.map((a) => Date.parse(a.fired_at))) : -Infinity;
+  for (const [id, tr] of rows) {
+    if (!listed.has(id) && Date.parse(tr.dataset.fired) > oldest) {
+      tr.remove();
+      rows.delete(id);
+      shown.delete(id);
+    }
+  }
+}
+
 function status() {
   const n = shown.size;
   const what = n === 0
@@ -69,10 +85,13 @@ async function refresh() {
   q.set('limit', '50');
   q.set('deliveries', 'true');
   const data = await api('api/v1/alerts?' + q);
-  // Deliveries change until every target has an outcome.
+  // Deliveries change until every target has an outcome, and people
+  // acknowledge and resolve alerts.
   for (const a of data.alerts) {
     rows.get(a.id)?.querySelector('td.delivery').replaceChildren(...delivery(a.deliveries));
+    rows.get(a.id)?.querySelector('td.standing').replaceChildren(standing(a));
   }
+  if (filters.has('status')) dropLeft(data);
   const fresh = data.alerts.filter((a) => !shown.has(a.id));
   fresh.forEach((a) => shown.add(a.id));
   if (!loaded) {

@@ -265,3 +265,23 @@ export function redeliverButton(alertID, target) {
   });
   return b;
 }
+
+const verdicts = new Map([['true_positive', 'true positive'], ['false_positive', 'false positive'], ['benign', 'benign']]);
+
+// verdict names the verdict of a resolve in words.
+export const verdict = (v) => verdicts.get(v) ?? v;
+
+// standing says where an alert stands (docs/notifications.md, The alert
+// lifecycle): firing, acknowledged by whom, or resolved by whom and with
+// which verdict; when, on hover, or written out with { when: true }.
+export function standing(a, { when = false } = {}) {
+  const s = a.status || 'firing';
+  const word = h('span', { class: 'state state-' + s }, s);
+  let who, at;
+  if (s === 'acknowledged') [who, at] = [a.acknowledged_by, a.acknowledged_at];
+  else if (s === 'resolved') [who, at] = [a.resolved_by, a.resolved_at];
+  else return word;
+  const hover = !when && at ? 'at ' + new Date(at).toISOString() : null;
+  return h('span', { title: hover }, word, ` by ${who}`, when && at ? [' at ', time(at)] : null,
+    s === 'resolved' && a.verdict ? h('span', { class: 'verdict' }, ` (${verdict(a.verdict)})`) : null);
+}
