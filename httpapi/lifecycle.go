@@ -100,40 +100,70 @@ func (h *handler) actOnAlert(w http.ResponseWriter, r *http.Request, to lifecycl
 	}
 	who := identity(r)
 	c := lifecycle.Change{By: who.Name, At: time.Now().UTC(), Comment: req.Comment, Verdict: verdict}
-	var changed bool
-	st, err := h.AlertStates.Update(r.Context(), a, func(st *lifecycle.State) (bool, error) {
-		var err error
-		if to == lifecycle.Acknowledged {
-			changed, err = lifecycle.Ack(st, a, c)
-		} else {
-			changed = lifecycle.Resolve(st, a, c)
-		}
-		return changed, err
-	})
+	res, err := h.act(r.Context(), a, to, who, c)
+	var nq errNotQueued
 	switch {
 	case errors.Is(err, lifecycle.ErrResolved):
-		v := lifecycle.Of(st, a)
-		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("alert %s was resolved by %s at %s: it cannot be acknowledged", a.ID, v.Resolved.By, v.Resolved.At.Format(time.RFC3339))))
+		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("alert %s was resolved by %s at %s: it cannot be acknowledged", a.ID, res.view.Resolved.By, res.view.Resolved.At.Format(time.RFC3339))))
+		return
+	case errors.As(err, &nq):
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(fmt.Sprintf("alert %s is resolved, but its resolve notifications are not queued (%v): resolve it again to queue them", a.ID, nq.err)))
 		return
 	case err != nil:
 		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
 		return
 	}
-	v := lifecycle.Of(st, a)
-	v.Fill(a)
-	if changed {
-		h.recordAct(r.Context(), who, a, c, to)
+	writeJSON(w, http.StatusOK, api.AlertActed{Alert: a, Changed: res.changed, History: nonNil(res.st.History)})
+}
+
+// acted is what an acknowledgement or a resolve made of an alert's group.
+type acted struct {
+	st      *lifecycle.State
+	view    lifecycle.View // where the alert stands now
+	changed bool           // false: it stood there already
+}
+
+// errNotQueued is a resolve made whose resolve notifications could not be
+// queued: acting again queues them.
+type errNotQueued struct{ err error }
+
+func (e errNotQueued) Error() string { return "resolve notifications not queued: " + e.err.Error() }
+
+// act acknowledges or resolves (to) alert a, and with it its group, as
+// who with c's comment and verdict, from wherever it was asked (the API,
+// a button in a message): it records the change as one of alerter's own
+// events, queues the resolve notifications of a resolved alert (again if
+// it was resolved already, so that acting again retries them), and fills
+// in a's status fields. Acknowledging a resolved alert is
+// lifecycle.ErrResolved, with res.view saying who resolved it.
+func (h *handler) act(ctx context.Context, a *alerter.Alert, to lifecycle.Status, who actions.Identity, c lifecycle.Change) (acted, error) {
+	var res acted
+	st, err := h.AlertStates.Update(ctx, a, func(st *lifecycle.State) (bool, error) {
+		var err error
+		if to == lifecycle.Acknowledged {
+			res.changed, err = lifecycle.Ack(st, a, c)
+		} else {
+			res.changed = lifecycle.Resolve(st, a, c)
+		}
+		return res.changed, err
+	})
+	if st != nil {
+		res.st, res.view = st, lifecycle.Of(st, a)
 	}
-	if v.Status == lifecycle.Resolved {
-		// Also when resolved already: a resolve whose notifications were
-		// not queued is retried by resolving again.
-		if err := h.queueResolve(r.Context(), a, v); err != nil {
+	if err != nil {
+		return res, err
+	}
+	res.view.Fill(a)
+	if res.changed {
+		h.recordAct(ctx, who, a, c, to)
+	}
+	if res.view.Status == lifecycle.Resolved {
+		if err := h.queueResolve(ctx, a, res.view); err != nil {
 			h.Log.Error("queueing resolve notifications", "alert", a.ID, "err", err)
-			writeJSON(w, http.StatusServiceUnavailable, errorBody(fmt.Sprintf("alert %s is resolved, but its resolve notifications are not queued (%v): resolve it again to queue them", a.ID, err)))
-			return
+			return res, errNotQueued{err}
 		}
 	}
-	writeJSON(w, http.StatusOK, api.AlertActed{Alert: a, Changed: changed, History: nonNil(st.History)})
+	return res, nil
 }
 
 // queueResolve queues the resolve notification of a, resolved as v says,
