@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -242,6 +243,55 @@ func TestAlertmanagerScenario(t *testing.T) {
 	for _, row := range rep.Rows {
 		if row.Result <= 0 || row.Floor <= 0 {
 			t.Errorf("row %s: nothing measured: %+v", row.Metric, row)
+		}
+	}
+}
+
+// The alerter side of the Alertmanager scenario does what Alertmanager
+// does and nothing more: its events each match the one rule of amRules,
+// which has no correlation (no threshold, new_value or sequence state),
+// alerts on an actor's first event and suppresses the next in the group.
+func TestAMRules(t *testing.T) {
+	_, eventsDir := exampleDirs(t)
+	fixtures, err := loadFixtures(eventsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := writeAMRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	set, err := rules.Load([]string{dir}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range set.Rules {
+		if r.Threshold != nil || r.NewValue != nil || r.Sequence != nil || r.Dedup == nil {
+			t.Errorf("rule %s: want dedup and no correlation", r.ID)
+		}
+	}
+	ts, err := templates(fixtures, quietSetting, "Global setting changed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(set, &engine.MemStore{})
+	// Two actors, two rounds: the first round opens both groups, the
+	// second is suppressed in them.
+	gen := newGenerator(ts[:1], 2, 1<<32)
+	for i := range 4 {
+		body, _ := gen.next(nil)
+		evs, err := event.Parse(body, event.Options{Source: webhookSource})
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("%s: %v", body, err)
+		}
+		res, err := eng.Process(t.Context(), &evs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		alerts, suppressed := len(res.Alerts), len(res.Suppressed)
+		if len(res.Matches) != 1 || (i < 2) != (alerts == 1) || (i >= 2) != (suppressed == 1) {
+			t.Fatalf("event %d of actor %s: %d matches, %d alerts, %d suppressed", i, evs[0].Actor.ID, len(res.Matches), alerts, suppressed)
 		}
 	}
 }

@@ -369,18 +369,30 @@ func newReport(s Settings) *Report {
 // when the first needs it. memory has one of its own: while it waits for
 // caches to expire, what the earlier scenarios left (message-id windows,
 // keys with TTLs) would expire too and blur its differences.
+// alertmanager has one of its own too, on its own rules (amRules).
 func (r *runner) harnessFor(ctx context.Context, name string) error {
 	if !sharesHarness(name) {
 		return nil
 	}
-	if name == "memory" {
+	rules := r.s.Rules
+	switch name {
+	case "memory":
 		r.stopHarness()
+	case "alertmanager":
+		r.stopHarness()
+		dir, err := writeAMRules()
+		if err != nil {
+			return err
+		}
+		// The harness reads its rules once, when it starts.
+		defer os.RemoveAll(dir)
+		rules = dir
 	}
 	if r.h != nil {
 		return nil
 	}
 	var err error
-	r.h, err = startHarness(ctx, r.s.Rules, r.s.StoreDir, consoleTargets, r.log)
+	r.h, err = startHarness(ctx, rules, r.s.StoreDir, consoleTargets, r.log)
 	return err
 }
 
@@ -399,6 +411,7 @@ func (r *runner) scenario(ctx context.Context, name string) error {
 	case "latency":
 		return r.latency(ctx)
 	case "alertmanager":
+		defer r.stopHarness()
 		return r.alertmanager(ctx)
 	case "memory":
 		defer r.stopHarness()
