@@ -65,20 +65,6 @@ rules:
     title: '{{ event.actor.display_name }} changed a Soteri global setting'
 `
 
-// writeAMRules writes amRules into a new directory under the system's
-// temporary one, for the alerter side's harness, and returns its path.
-func writeAMRules() (string, error) {
-	dir, err := os.MkdirTemp("", "loadgen-am-rules-")
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "alertmanager.yaml"), []byte(amRules), 0o600); err != nil {
-		_ = os.RemoveAll(dir)
-		return "", err
-	}
-	return dir, nil
-}
-
 const amConfig = "route:\n  receiver: drop\n  group_by: ['...']\nreceivers:\n  - name: drop\n"
 
 // startAlertmanager runs bin on a free port until the returned stop.
