@@ -29,6 +29,10 @@ import (
 //     Alertmanager, a new dedup group (and an alert stored) in alerter.
 //
 // Alertmanager runs alone while it is measured, alerter idle beside it.
+// alerter runs on its own rules, amRules, which do what Alertmanager does
+// (group and dedup) and nothing else: the example rules also remember
+// values and count distinct ones for the same events, which is work
+// Alertmanager does not do.
 
 // amBinaries are the names Alertmanager goes by: Debian's package, then
 // upstream's.
@@ -45,6 +49,21 @@ func findAlertmanager(path string) (string, error) {
 	}
 	return "", errors.New("no Alertmanager binary: install Debian's prometheus-alertmanager or pass -alertmanager PATH")
 }
+
+// amRules is the rule set of the alerter side: one rule that groups the
+// events by actor and dedups each group, as the example rule
+// soteri-global-setting-changed-by-non-admin does.
+const amRules = `lists:
+  admins: [jdoe, mchen]
+rules:
+  - id: setting-changed
+    severity: critical
+    when: >-
+      event.category == "Soteri Security for Confluence" && event.action == "Global setting changed"
+      && !(event.actor.name in lists.admins)
+    dedup: {by: [event.actor.id], window: 30m}
+    title: '{{ event.actor.display_name }} changed a Soteri global setting'
+`
 
 const amConfig = "route:\n  receiver: drop\n  group_by: ['...']\nreceivers:\n  - name: drop\n"
 

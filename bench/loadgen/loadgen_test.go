@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -242,6 +243,113 @@ func TestAlertmanagerScenario(t *testing.T) {
 	for _, row := range rep.Rows {
 		if row.Result <= 0 || row.Floor <= 0 {
 			t.Errorf("row %s: nothing measured: %+v", row.Metric, row)
+		}
+	}
+}
+
+// The alerter side of the Alertmanager scenario does what Alertmanager
+// does and nothing more: its events each match the one rule of amRules,
+// which has no correlation (no threshold, new_value or sequence state),
+// alerts on an actor's first event and suppresses the next in the group.
+func TestAMRules(t *testing.T) {
+	_, eventsDir := exampleDirs(t)
+	fixtures, err := loadFixtures(eventsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := writeRules(amRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	set, err := rules.Load([]string{dir}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range set.Rules {
+		if r.Threshold != nil || r.NewValue != nil || r.Sequence != nil || r.Dedup == nil {
+			t.Errorf("rule %s: want dedup and no correlation", r.ID)
+		}
+	}
+	ts, err := templates(fixtures, quietSetting, "Global setting changed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(set, &engine.MemStore{})
+	// Two actors, two rounds: the first round opens both groups, the
+	// second is suppressed in them.
+	gen := newGenerator(ts[:1], 2, 1<<32)
+	for i := range 4 {
+		body, _ := gen.next(nil)
+		evs, err := event.Parse(body, event.Options{Source: webhookSource})
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("%s: %v", body, err)
+		}
+		res, err := eng.Process(t.Context(), &evs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		alerts, suppressed := len(res.Alerts), len(res.Suppressed)
+		if len(res.Matches) != 1 || (i < 2) != (alerts == 1) || (i >= 2) != (suppressed == 1) {
+			t.Fatalf("event %d of actor %s: %d matches, %d alerts, %d suppressed", i, evs[0].Actor.ID, len(res.Matches), alerts, suppressed)
+		}
+	}
+}
+
+// The memory-correlation scenario's rounds are what it assumes: each event
+// alerts once, a control event keeps nothing, and a keyed event of a new
+// actor makes three keys (a partial chain, a remembered value, a distinct
+// entry; the new_value rule's learning start is one key more, once).
+func TestCorrMemRules(t *testing.T) {
+	_, eventsDir := exampleDirs(t)
+	fixtures, err := loadFixtures(eventsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := writeRules(corrMemRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	set, err := rules.Load([]string{dir}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &engine.MemStore{}
+	eng := engine.New(set, store)
+	keys := 0
+	for _, tc := range []struct {
+		action   string
+		keysEach int
+	}{
+		{"Custom scanning rule created", 0},
+		{"Global setting changed", correlationKeys.perEvent},
+	} {
+		ts, err := templates(fixtures, quietSetting, tc.action)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gen := newGenerator(ts[:1], 0, 1<<32)
+		for range 3 {
+			body, _ := gen.next(nil)
+			evs, err := event.Parse(body, event.Options{Source: webhookSource})
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("%s: %v", body, err)
+			}
+			res, err := eng.Process(t.Context(), &evs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Alerts) != 1 || len(res.Suppressed) > 0 || len(res.Errors) > 0 {
+				t.Fatalf("%s: %d alerts, suppressed %v, errors %v; want one alert", tc.action, len(res.Alerts), res.Suppressed, res.Errors)
+			}
+			if keys == 0 && tc.keysEach > 0 {
+				keys++ // the learning start
+			}
+			keys += tc.keysEach
+			if got := store.Len(); got != keys {
+				t.Fatalf("%s: %d keys, want %d", tc.action, got, keys)
+			}
 		}
 	}
 }

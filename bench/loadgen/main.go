@@ -113,8 +113,9 @@ type Settings struct {
 var allScenarios = []string{"post", "batch", "latency", "memory", "delivery", "delivery-429"}
 
 // extraScenarios run only when named: they need more than this module
-// (alertmanager: an Alertmanager binary).
-var extraScenarios = []string{"alertmanager"}
+// (alertmanager: an Alertmanager binary) or measure what the others do
+// again on other rules (memory-correlation).
+var extraScenarios = []string{"alertmanager", "memory-correlation"}
 
 func defaults() Settings {
 	return Settings{
@@ -188,7 +189,7 @@ func main() {
 func parseFlags() (Settings, options) {
 	s := defaults()
 	var o options
-	flag.StringVar(&o.scenarios, "scenarios", "all", "scenarios to run, comma-separated: "+strings.Join(allScenarios, ",")+" (or 1-6; all of them by default), and "+strings.Join(extraScenarios, ",")+" (Alertmanager side by side, only when named)")
+	flag.StringVar(&o.scenarios, "scenarios", "all", "scenarios to run, comma-separated: "+strings.Join(allScenarios, ",")+" (or 1-6; all of them by default), and "+strings.Join(extraScenarios, ",")+" (Alertmanager side by side; memory per correlation key: only when named)")
 	flag.DurationVar(&s.Duration, "duration", s.Duration, "length of each measured phase")
 	flag.DurationVar(&s.FloorDuration, "floor-duration", s.FloorDuration, "length of each floor measurement")
 	flag.IntVar(&s.Conns, "conns", s.Conns, "post: concurrent keep-alive connections")
@@ -369,18 +370,35 @@ func newReport(s Settings) *Report {
 // when the first needs it. memory has one of its own: while it waits for
 // caches to expire, what the earlier scenarios left (message-id windows,
 // keys with TTLs) would expire too and blur its differences.
+// alertmanager and memory-correlation have one of their own too, on
+// rules of their own (amRules, corrMemRules).
 func (r *runner) harnessFor(ctx context.Context, name string) error {
 	if !sharesHarness(name) {
 		return nil
 	}
-	if name == "memory" {
+	rules := r.s.Rules
+	switch name {
+	case "memory":
 		r.stopHarness()
+	case "alertmanager", "memory-correlation":
+		r.stopHarness()
+		src := amRules
+		if name == "memory-correlation" {
+			src = corrMemRules
+		}
+		dir, err := writeRules(src)
+		if err != nil {
+			return err
+		}
+		// The harness reads its rules once, when it starts.
+		defer os.RemoveAll(dir)
+		rules = dir
 	}
 	if r.h != nil {
 		return nil
 	}
 	var err error
-	r.h, err = startHarness(ctx, r.s.Rules, r.s.StoreDir, consoleTargets, r.log)
+	r.h, err = startHarness(ctx, rules, r.s.StoreDir, consoleTargets, r.log)
 	return err
 }
 
@@ -399,10 +417,14 @@ func (r *runner) scenario(ctx context.Context, name string) error {
 	case "latency":
 		return r.latency(ctx)
 	case "alertmanager":
+		defer r.stopHarness()
 		return r.alertmanager(ctx)
 	case "memory":
 		defer r.stopHarness()
 		return r.memory(ctx)
+	case "memory-correlation":
+		defer r.stopHarness()
+		return r.memoryCorrelation(ctx)
 	}
 	return nil
 }
