@@ -137,6 +137,9 @@ type snapshot struct {
 	when     []program
 	groupBy  [][]program
 	distinct [][]program // threshold.distinct or new_value.of, parallel to rules
+	// steps are a sequence rule's step conditions run direct, nil where a
+	// step runs in the VM; parallel to rules.
+	steps [][]direct
 	slots    slotPlan
 	// byField maps an indexed field to its values to the rules (indices
 	// into rules, ascending) that need that value.
@@ -176,6 +179,7 @@ func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed, slotted b
 		if d == nil {
 			progs = append(progs, r.When.Program)
 		}
+		s.steps = append(s.steps, stepsDirect(r.Sequence))
 		for _, g := range r.GroupBy {
 			progs = append(progs, g.Program)
 		}
@@ -205,18 +209,38 @@ func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed, slotted b
 			w = s.slots.rewrite(r.When.Program)
 		}
 		s.when = append(s.when, w)
-		var gs []program
-		for _, g := range r.GroupBy {
-			gs = append(gs, s.slots.rewrite(g.Program))
-		}
-		s.groupBy = append(s.groupBy, gs)
-		var ds []program
-		for _, g := range distinctOf(r) {
-			ds = append(ds, s.slots.rewrite(g.Program))
-		}
-		s.distinct = append(s.distinct, ds)
+		s.groupBy = append(s.groupBy, s.valuePrograms(r.GroupBy))
+		s.distinct = append(s.distinct, s.valuePrograms(distinctOf(r)))
 	}
 	return s
+}
+
+// valuePrograms are the programs of expressions whose values group or
+// count events (by, distinct, of): a plain string field of the event is
+// read directly, as conditions are (direct.go), not through the VM.
+func (s *snapshot) valuePrograms(es []rules.Expr) []program {
+	var ps []program
+	for _, e := range es {
+		p := s.slots.rewrite(e.Program)
+		if f, ok := eventField(e.Program.Node()); ok {
+			p.field = stringFields[f]
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// stepsDirect are the conditions of sq's steps that run direct, nil for
+// those that run in the VM; nil without a sequence.
+func stepsDirect(sq *rules.Sequence) []direct {
+	if sq == nil {
+		return nil
+	}
+	ds := make([]direct, len(sq.Steps))
+	for k, st := range sq.Steps {
+		ds[k], _ = compileDirect(st.When.Program.Node())
+	}
+	return ds
 }
 
 // distinctOf are the expressions whose tuple of values a match carries
@@ -352,7 +376,7 @@ func (e *Engine) evaluate(ctx context.Context, s *snapshot, ev *event.Event, lis
 		}
 		m := Match{Rule: r, index: i}
 		if r.Sequence != nil {
-			if m.Steps, err = w.steps(r.Sequence); err != nil {
+			if m.Steps, err = w.steps(s, i, ev); err != nil {
 				errs = append(errs, s.fail(i, err))
 				continue
 			}
@@ -401,6 +425,10 @@ func (s *snapshot) fail(i int32, err error) RuleError {
 func (w *worker) values(s *snapshot, ev *event.Event, exprs []rules.Expr, ps []program, what string) ([]string, error) {
 	out := make([]string, len(ps))
 	for j, p := range ps {
+		if p.field != nil {
+			out[j] = p.field(ev)
+			continue
+		}
 		v, err := w.runFor(s, ev, p)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", what, exprs[j].Source, err)
@@ -410,11 +438,17 @@ func (w *worker) values(s *snapshot, ev *event.Event, exprs []rules.Expr, ps []p
 	return out, nil
 }
 
-// steps runs the conditions of sq's steps on the event in w.env, which
-// met one of them, and returns the mask of those it met.
-func (w *worker) steps(sq *rules.Sequence) (uint8, error) {
+// steps runs the conditions of the steps of rule i, a sequence, on ev
+// (in w.env), which met one of them, and returns the mask of those it met.
+func (w *worker) steps(s *snapshot, i int32, ev *event.Event) (uint8, error) {
 	var mask uint8
-	for k, st := range sq.Steps {
+	for k, st := range s.rules[i].Sequence.Steps {
+		if d := s.steps[i][k]; d != nil {
+			if d(ev, w.env.Lists) {
+				mask |= 1 << k
+			}
+			continue
+		}
 		out, err := w.run(st.When.Program, w.env)
 		if err != nil {
 			return 0, fmt.Errorf("step %s: %w", st.Name, err)

@@ -55,6 +55,9 @@ type program struct {
 	// need has a bit for each slot it reads.
 	fast bool
 	need uint32
+	// field, if set, reads the program's value directly: the program is a
+	// plain string field of the event (snapshot.valuePrograms).
+	field func(*event.Event) string
 }
 
 // slotPlan assigns event fields to slots for one rule set.
