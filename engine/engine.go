@@ -140,7 +140,7 @@ type snapshot struct {
 	// steps are a sequence rule's step conditions run direct, nil where a
 	// step runs in the VM; parallel to rules.
 	steps [][]direct
-	slots    slotPlan
+	slots slotPlan
 	// byField maps an indexed field to its values to the rules (indices
 	// into rules, ascending) that need that value.
 	byField []fieldIndex
