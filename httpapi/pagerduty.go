@@ -112,6 +112,9 @@ func (h *handler) takePagerDuty(ctx context.Context, ev *pagerduty.WebhookEvent)
 			return http.StatusOK, pagerDutyAnswer{Status: string(lifecycle.Resolved), Alert: a.ID}
 		}
 	}
+	// An acknowledgement here is the group's, as from the API: what is to
+	// stop on one (escalations, docs/notifications.md) reads the group's
+	// state, so it needs nothing more from this path.
 	who := pagerDutyAgent(ev.Agent)
 	c := lifecycle.Change{By: who.Name, At: at, Comment: pagerDutyComment(ev.Data)}
 	res, err := h.act(ctx, a, to, who, c)
