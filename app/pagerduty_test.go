@@ -18,7 +18,7 @@ import (
 const pagerDutyConfig = `
 server:
   listen: "127.0.0.1:0"
-  tokens: [{name: dashboard, token: viewer-token, role: viewer}]
+  tokens: [{name: dashboard, token: viewer-token, role: viewer}, {name: alice, token: writer-token, role: writer}]
 nats: {embedded: {store_dir: %q}}
 rules: {paths: [testdata/rules.yaml], watch: false}
 sources: [{name: open, type: webhook, path: /in}]
@@ -47,21 +47,27 @@ func pdEvents(t *testing.T, rc *recorder) []pdEvent {
 	return out
 }
 
+// pdFake is the Events API v2 as the recorder plays it: 202 to every event.
+func pdFake(t *testing.T) (*recorder, string) {
+	pd := &recorder{answer: func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"status":"success","message":"Event processed","dedup_key":"x"}`)
+	}}
+	srv := httptest.NewServer(pd)
+	t.Cleanup(srv.Close)
+	return pd, srv.URL
+}
+
 // An alert paged to PagerDuty is acknowledged, then resolved, by the
 // incident's v3 webhooks, signed as PagerDuty signs them; unsigned,
 // mis-signed and oversized webhooks are refused and change nothing; one
 // received again changes nothing more, and an old resolve replayed after
 // the group fired again does not close it.
 func TestPagerDutyWebhookAcksAndResolves(t *testing.T) {
-	pd := &recorder{answer: func(w http.ResponseWriter) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusAccepted)
-		_, _ = io.WriteString(w, `{"status":"success","message":"Event processed","dedup_key":"x"}`)
-	}}
-	pdSrv := httptest.NewServer(pd)
-	defer pdSrv.Close()
+	pd, pdURL := pdFake(t)
 	const secret = "whsec-0123456789abcdef"
-	r := run(t, fmt.Sprintf(pagerDutyConfig, t.TempDir(), pdSrv.URL), map[string]string{"PD_WEBHOOK_SECRET": secret},
+	r := run(t, fmt.Sprintf(pagerDutyConfig, t.TempDir(), pdURL), map[string]string{"PD_WEBHOOK_SECRET": secret},
 		Options{AckWait: 2 * time.Second, Stdout: io.Discard})
 	hook := r.url + "/pagerduty/webhook"
 	send := func(body []byte, sig string) (int, map[string]any) {
@@ -172,5 +178,39 @@ func TestPagerDutyWebhookAcksAndResolves(t *testing.T) {
 	r.drained(t)
 	if n := len(pd.all()); n != 3 {
 		t.Errorf("PagerDuty got %d events, want the trigger, the resolve and the second trigger", n)
+	}
+}
+
+// A group resolved in alerter by its older alert is resolved at PagerDuty;
+// PagerDuty's incident.resolved that follows changes nothing and sends no
+// second resolve, though the group's newest alert is another.
+func TestPagerDutyEchoOfAlerterResolve(t *testing.T) {
+	pd, pdURL := pdFake(t)
+	const secret = "whsec-echo"
+	r := run(t, fmt.Sprintf(pagerDutyConfig, t.TempDir(), pdURL), map[string]string{"PD_WEBHOOK_SECRET": secret},
+		Options{AckWait: 2 * time.Second, Stdout: io.Discard})
+	r.post(t, "/in", setting("b1", "bob", "2024-05-14T10:00:00Z"))
+	r.post(t, "/in", setting("b2", "bob", "2024-05-14T12:00:00Z"))
+	waitFor(t, "both triggers at PagerDuty", func() bool { return len(pd.all()) == 2 })
+	var first string
+	for _, a := range firedAlerts(t, r) {
+		if a.Event.ID == "b1" {
+			first = a.ID
+		}
+	}
+	if code, body := r.call(t, "writer-token", "POST", "/api/v1/alerts/"+first+"/resolve", `{}`); code != 200 || body["changed"] != true {
+		t.Fatalf("resolve: %d %v", code, body)
+	}
+	waitFor(t, "the resolve at PagerDuty", func() bool { return len(pd.all()) == 3 })
+	key := pdEvents(t, pd)[2].DedupKey
+
+	echo := pdtest.Body(pdtest.Incident{EventType: pagerduty.IncidentResolved, IncidentKey: key})
+	code, b, err := pdtest.Send(t.Context(), r.url+"/pagerduty/webhook", echo, pdtest.Signature(echo, secret))
+	if err != nil || code != 200 || !strings.Contains(string(b), `"changed":false`) || !strings.Contains(string(b), first) {
+		t.Fatalf("the echo: %d %s %v, want 200, nothing changed, on %s", code, b, err, first)
+	}
+	r.drained(t)
+	if evs := pdEvents(t, pd); len(evs) != 3 {
+		t.Errorf("PagerDuty got %+v, want two triggers and one resolve", evs)
 	}
 }
