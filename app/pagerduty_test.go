@@ -10,6 +10,7 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/alerter/alerter/internal/pdtest"
 	"github.com/alerter/alerter/notifiers/pagerduty"
@@ -212,5 +213,44 @@ func TestPagerDutyEchoOfAlerterResolve(t *testing.T) {
 	r.drained(t)
 	if evs := pdEvents(t, pd); len(evs) != 3 {
 		t.Errorf("PagerDuty got %+v, want two triggers and one resolve", evs)
+	}
+}
+
+// A resolve from PagerDuty whose resolve notification cannot be queued is
+// answered 503, which PagerDuty retries; the retry queues it.
+func TestPagerDutyResolveRetried(t *testing.T) {
+	pd, pdURL := pdFake(t)
+	const secret = "whsec-retry"
+	r := run(t, fmt.Sprintf(pagerDutyConfig, t.TempDir(), pdURL), map[string]string{"PD_WEBHOOK_SECRET": secret},
+		Options{AckWait: 2 * time.Second, Stdout: io.Discard})
+	r.post(t, "/in", setting("b1", "bob", "2024-05-14T10:00:00Z"))
+	waitFor(t, "the trigger at PagerDuty", func() bool { return len(pd.all()) == 1 })
+	key := pdEvents(t, pd)[0].DedupKey
+
+	// ALERTS full, taking nothing more.
+	ctx := t.Context()
+	info, err := r.svc.streams.Alerts.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := info.Config
+	full.MaxMsgs, full.Discard = int64(info.State.Msgs), jetstream.DiscardNew
+	if _, err := r.svc.js.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	resolve := pdtest.Body(pdtest.Incident{EventType: pagerduty.IncidentResolved, IncidentKey: key, Agent: "Ann Oncall"})
+	sig := pdtest.Signature(resolve, secret)
+	if code, b, err := pdtest.Send(ctx, r.url+"/pagerduty/webhook", resolve, sig); err != nil || code != 503 {
+		t.Fatalf("the resolve with ALERTS full: %d %s %v, want 503", code, b, err)
+	}
+	if _, err := r.svc.js.UpdateStream(ctx, info.Config); err != nil {
+		t.Fatal(err)
+	}
+	if code, b, err := pdtest.Send(ctx, r.url+"/pagerduty/webhook", resolve, sig); err != nil || code != 200 {
+		t.Fatalf("the resolve retried: %d %s %v", code, b, err)
+	}
+	waitFor(t, "the resolve at PagerDuty", func() bool { return len(pd.all()) == 2 })
+	if ev := pdEvents(t, pd)[1]; ev.EventAction != "resolve" || ev.DedupKey != key {
+		t.Errorf("PagerDuty got %+v", ev)
 	}
 }

@@ -109,7 +109,7 @@ func (h *handler) takePagerDuty(ctx context.Context, ev *pagerduty.WebhookEvent)
 	}
 	if to == lifecycle.Resolved {
 		if a, ok = h.resolvedWith(ctx, a); !ok {
-			return http.StatusOK, pagerDutyAnswer{Status: string(lifecycle.Resolved), Alert: a.ID}
+			return http.StatusOK, pagerDutyAnswer{Status: string(lifecycle.Resolved), Alert: a.ID, Reason: "resolved already"}
 		}
 	}
 	// An acknowledgement here is the group's, as from the API: what is to
@@ -123,7 +123,8 @@ func (h *handler) takePagerDuty(ctx context.Context, ev *pagerduty.WebhookEvent)
 		log.Info("PagerDuty acknowledged an incident whose alert is resolved; ignored", "alert", a.ID)
 		return http.StatusOK, pagerDutyAnswer{Status: string(lifecycle.Resolved), Alert: a.ID, Reason: "the alert is resolved"}
 	case err != nil:
-		return http.StatusServiceUnavailable, pagerDutyAnswer{Status: string(res.view.Status), Alert: a.ID, Reason: err.Error()}
+		log.Error("acting on a PagerDuty webhook", "alert", a.ID, "err", err)
+		return http.StatusServiceUnavailable, pagerDutyAnswer{Status: notifiers.Or(string(res.view.Status), "ignored"), Alert: a.ID, Reason: err.Error()}
 	}
 	return http.StatusOK, pagerDutyAnswer{Status: string(res.view.Status), Alert: a.ID, Changed: res.changed}
 }
