@@ -97,7 +97,9 @@ func Send(ctx context.Context, url string, body []byte, signature string) (int, 
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "PagerDuty-Webhook/V3.0")
 	req.Header.Set("X-Webhook-Id", "c0ffee00-0000-4000-8000-000000000001")
+	req.Header.Set("X-Webhook-Subscription", "PY1OQGF")
 	if signature != "" {
 		req.Header.Set("X-PagerDuty-Signature", signature)
 	}
