@@ -28,7 +28,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	for _, rt := range h.routes() {
 		served = append(served, rt.method+" "+rt.path)
 	}
-	served = append(served, "POST /webhooks/{source}", "GET /healthz", "GET /readyz", "GET /metrics")
+	served = append(served, "POST /webhooks/{source}", "GET /healthz", "GET /readyz", "GET /metrics", "POST /pagerduty/webhook")
 	slices.Sort(documented)
 	slices.Sort(served)
 	if !slices.Equal(documented, served) {

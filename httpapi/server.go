@@ -30,6 +30,7 @@ func (srv *Server) Handler(g Generation) http.Handler {
 		mux.Handle("GET /metrics", g.Metrics)
 	}
 	h.api(mux)
+	mux.HandleFunc("POST /pagerduty/webhook", h.pagerDutyWebhook)
 	ui.Register(mux, ui.Options{})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/webhooks/") {

@@ -20,6 +20,10 @@ type Config struct {
 	// URL is the Events API v2 endpoint; default
 	// https://events.pagerduty.com/v2/enqueue.
 	URL string `yaml:"url,omitempty" json:"url,omitempty"`
+	// WebhookSecret is the secret of a PagerDuty v3 webhook subscription
+	// whose webhooks acknowledge and resolve alerts (POST
+	// /pagerduty/webhook; docs/notifications.md, PagerDuty).
+	WebhookSecret config.Secret `yaml:"webhook_secret,omitempty" json:"webhook_secret,omitempty"`
 }
 
 // Validate implements config.Validator.
@@ -31,6 +35,12 @@ func (c *Config) Validate(v *config.Checker) {
 		v.Missing("routing_key", "%s: a pagerduty notifier needs routing_key", v.Label())
 	}
 	v.URL("url", c.URL)
+	// An empty key would let anyone sign a webhook: a secret set from an
+	// empty variable is an error, not a route left open.
+	if v.Has("webhook_secret") && c.WebhookSecret == "" {
+		at := v.At("webhook_secret")
+		v.Errorf(at, "%s: %s is empty: give the secret of the PagerDuty webhook subscription, or leave the key out", v.Label(), v.Hidden(at, "webhook_secret"))
+	}
 }
 
 // Plugin is the pagerduty notifier type.
