@@ -1,7 +1,10 @@
 // Package slack is the notifier that posts alerts to Slack as Block Kit
 // messages, through an incoming webhook (webhook_url) or a bot token and a
 // channel (chat.postMessage of api_url). A resolve notification is posted
-// as a message of its own ("Resolved: title"), in either mode.
+// as a message of its own ("Resolved: title"), in either mode. With a bot
+// token and a signing secret, alert messages carry the buttons Acknowledge,
+// Resolve and Silence 1h, and App checks and answers their presses
+// (docs/notifications.md, Slack buttons).
 //
 // What Slack answers, and how each answer is classified:
 //
@@ -71,6 +74,9 @@ type Notifier struct {
 	webhook string        // incoming-webhook URL, or ""
 	api     *slack.Client // with a bot token
 	channel string
+	// buttons: messages carry Acknowledge, Resolve and Silence 1h (with
+	// a signing secret).
+	buttons bool
 	hc      *http.Client
 	// where names the endpoint in errors, without its secret.
 	where   string
@@ -125,6 +131,7 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	prefix := strings.TrimRight(api, "/") + "/"
 	n.api = slack.New(token, slack.OptionAPIURL(prefix), slack.OptionHTTPClient(n.hc))
 	n.channel = sc.Channel
+	n.buttons = sc.SigningSecret != ""
 	n.where = "chat.postMessage (" + u.Scheme + "://" + u.Host + ")"
 	n.secrets = append(n.secrets, token)
 	return n, nil
@@ -137,6 +144,9 @@ func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
 		return notifiers.Retry(fmt.Errorf("slack %s: %w", n.name, err), 0)
 	}
 	m := Render(a, n.ext)
+	if n.buttons && a.Resolves == "" {
+		m = withButtons(m, a)
+	}
 	c := &capture{}
 	ctx = context.WithValue(ctx, captureKey{}, c)
 	var err error
