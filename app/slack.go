@@ -1,0 +1,27 @@
+package app
+
+import (
+	"fmt"
+
+	"github.com/alerter/alerter/config"
+	"github.com/alerter/alerter/httpapi"
+	"github.com/alerter/alerter/notifiers/slack"
+)
+
+// slackApps are the slack notifiers of cfg with a signing secret: the
+// Slack apps whose buttons POST /slack/interactions takes
+// (docs/notifications.md, Slack buttons).
+func (s *App) slackApps(cfg *config.Config) ([]httpapi.SlackApp, error) {
+	var out []httpapi.SlackApp
+	for _, nc := range cfg.Notifiers {
+		if c, ok := nc.Settings.(slack.Config); nc.Type != slack.Type || !ok || c.SigningSecret == "" {
+			continue
+		}
+		app, err := slack.NewApp(nc, slack.Options{ExternalURL: cfg.Server.ExternalURL, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("notifier %s: %w", nc.Name, err)
+		}
+		out = append(out, app)
+	}
+	return out, nil
+}
