@@ -66,6 +66,9 @@ func (h *handler) slackInteraction(w http.ResponseWriter, r *http.Request) {
 	}
 	who := actions.Identity{Name: in.Who(), Role: config.RoleWriter}
 	a, note, refused := h.pressed(r.Context(), action, id, who)
+	// An empty answer of a declared length is complete once flushed:
+	// Slack has it while the message is updated.
+	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()

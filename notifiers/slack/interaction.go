@@ -104,8 +104,12 @@ func (in *Interaction) Who() string {
 	return "slack:" + in.User.ID
 }
 
-// Action is the pressed button's action_id and value.
+// Action is the pressed button's action_id and value ("" without one;
+// ParseInteraction takes none without).
 func (in *Interaction) Action() (id, value string) {
+	if len(in.Actions) == 0 {
+		return "", ""
+	}
 	return in.Actions[0].ActionID, in.Actions[0].Value
 }
 
