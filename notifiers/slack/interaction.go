@@ -208,7 +208,7 @@ func (app *App) Update(ctx context.Context, channel, ts string, a *alerter.Alert
 		slack.MsgOptionText(m.Text, false), // already escaped
 		slack.MsgOptionBlocks(m.Blocks...))
 	if err != nil {
-		return app.n.classify(err, c)
+		return app.n.classify(err, c, "chat.update ("+app.n.apiHost+")")
 	}
 	return nil
 }
@@ -226,7 +226,7 @@ func (app *App) Tell(ctx context.Context, responseURL, text string) error {
 		Text: Escape(text), ResponseType: "ephemeral", ReplaceOriginal: false,
 	})
 	if err != nil {
-		return app.n.classify(err, c)
+		return app.n.classify(err, c, "response_url")
 	}
 	return nil
 }

@@ -283,7 +283,7 @@ func TestUpdate(t *testing.T) {
 		})
 	}
 	// A message Slack does not have is an error.
-	if err := app.Update(t.Context(), "C0SECOPS", "1.2", acked, ""); err == nil || !strings.Contains(err.Error(), "message_not_found") {
+	if err := app.Update(t.Context(), "C0SECOPS", "1.2", acked, ""); err == nil || !strings.Contains(err.Error(), "chat.update (http://127.0.0.1:") || !strings.Contains(err.Error(), "message_not_found") {
 		t.Errorf("unknown ts: %v", err)
 	}
 }
