@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/alerter/alerter/config"
@@ -10,8 +11,9 @@ import (
 
 // slackApps are the slack notifiers of cfg with a signing secret: the
 // Slack apps whose buttons POST /slack/interactions takes
-// (docs/notifications.md, Slack buttons).
-func (s *App) slackApps(cfg *config.Config) ([]httpapi.SlackApp, error) {
+// (docs/notifications.md, Slack buttons); with any, the bucket of signed
+// requests taken, shared with the signed webhooks.
+func (s *App) slackApps(ctx context.Context, cfg *config.Config) ([]httpapi.SlackApp, httpapi.SignedRequests, error) {
 	var out []httpapi.SlackApp
 	for _, nc := range cfg.Notifiers {
 		if c, ok := nc.Settings.(slack.Config); nc.Type != slack.Type || !ok || c.SigningSecret == "" {
@@ -19,9 +21,16 @@ func (s *App) slackApps(cfg *config.Config) ([]httpapi.SlackApp, error) {
 		}
 		app, err := slack.NewApp(nc, slack.Options{ExternalURL: cfg.Server.ExternalURL, Logger: s.log})
 		if err != nil {
-			return nil, fmt.Errorf("notifier %s: %w", nc.Name, err)
+			return nil, nil, fmt.Errorf("notifier %s: %w", nc.Name, err)
 		}
 		out = append(out, app)
 	}
-	return out, nil
+	if len(out) == 0 {
+		return nil, nil, nil
+	}
+	replays, err := s.openReplays(ctx, cfg.NATS)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, replays, nil
 }

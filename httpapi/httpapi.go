@@ -156,6 +156,13 @@ type SlackApp interface {
 	Tell(ctx context.Context, responseURL, text string) error
 }
 
+// SignedRequests remember the signed requests taken (bus.Replays), so
+// that one sent again within its signature's window is not taken twice.
+type SignedRequests interface {
+	Seen(ctx context.Context, key string) (bool, error)
+	Remember(ctx context.Context, key string) error
+}
+
 // Options are what the API is made of, the same for every config.
 type Options struct {
 	Log         *slog.Logger
@@ -184,8 +191,10 @@ type Generation struct {
 	Notifiers []Notifier // in config order
 	Metrics   http.Handler
 	// SlackApps are the slack notifiers with a signing secret, whose
-	// buttons POST /slack/interactions takes.
-	SlackApps []SlackApp
+	// buttons POST /slack/interactions takes; SignedRequests, if not nil,
+	// what it took already.
+	SlackApps      []SlackApp
+	SignedRequests SignedRequests
 }
 
 // Server makes the HTTP handler of each config; what is shared between

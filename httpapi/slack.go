@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -64,8 +66,19 @@ func (h *handler) slackInteraction(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	key, seen := h.slackSeen(r)
+	if seen {
+		h.Log.Info("a Slack button press sent again; taken once", "app", app.Name(), "action", action, "alert", id, "remote", r.RemoteAddr)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	who := actions.Identity{Name: in.Who(), Role: config.RoleWriter}
 	a, note, refused := h.pressed(r.Context(), action, id, who)
+	if key != "" {
+		if err := h.gen.SignedRequests.Remember(r.Context(), key); err != nil {
+			h.Log.Warn("cannot remember a Slack button press; the same request sent again within 5 minutes would be taken again", "err", err)
+		}
+	}
 	// An empty answer of a declared length is complete once flushed:
 	// Slack has it while the message is updated.
 	w.Header().Set("Content-Length", "0")
@@ -112,6 +125,25 @@ func (h *handler) slackApp(w http.ResponseWriter, r *http.Request, body []byte) 
 	h.Log.Warn("refused a Slack interaction", "why", why, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusUnauthorized, errorBody(why.Error()))
 	return nil, false
+}
+
+// slackSeen tells whether the signed request r was taken already, and its
+// key in SignedRequests ("" without them): its signature, which is Slack's
+// over its timestamp and body, hashed into a valid bucket key. Should the
+// bucket not answer, the request is taken: acknowledging and resolving
+// twice change nothing.
+func (h *handler) slackSeen(r *http.Request) (key string, seen bool) {
+	if h.gen.SignedRequests == nil {
+		return "", false
+	}
+	sum := sha256.Sum256([]byte("slack\x00" + r.Header.Get("X-Slack-Signature")))
+	key = "slack-" + hex.EncodeToString(sum[:])
+	seen, err := h.gen.SignedRequests.Seen(r.Context(), key)
+	if err != nil {
+		h.Log.Warn("cannot tell whether a Slack button press was taken already", "err", err)
+		return key, false
+	}
+	return key, seen
 }
 
 // pressed does what a button (action) of alert id's message asks, as who:

@@ -46,8 +46,9 @@ func slackSigned(secret string, body []byte, ts time.Time, sigTS string) map[str
 
 // TestAttackSlackInteractions: requests to /slack/interactions not signed
 // by the app's secret, signed too long ago, replayed under a new
-// timestamp, too large, or naming what alerter has not sent change
-// nothing; nothing answers with the secret, and the process lives on.
+// timestamp, sent again, too large, or naming what alerter has not sent
+// change nothing; nothing answers with the secret, and the process lives
+// on.
 func TestAttackSlackInteractions(t *testing.T) {
 	var mu sync.Mutex
 	var got []string // what reached the fake Slack: path and body
@@ -117,6 +118,12 @@ routes: {default: [slack-bot]}
 			header: slackSigned(slackSigningSecret, body, now, "")}); code != 200 {
 			t.Errorf("alert id %.20q: %d %s", id, code, answer)
 		}
+	}
+	// The same signed request sent again is taken once: no second answer.
+	again := slackPress("alerter_silence_1h", ">", "eve", respond)
+	if code, answer := tg.do(request{method: "POST", path: "/slack/interactions", body: again,
+		header: slackSigned(slackSigningSecret, again, now, "")}); code != 200 {
+		t.Errorf("the same request again: %d %s", code, answer)
 	}
 	code, answer := tg.do(request{method: "GET", path: "/api/v1/silences"})
 	if code != 200 || !strings.Contains(answer, `"silences":[]`) {
