@@ -149,7 +149,12 @@ func (s *App) build(ctx context.Context, cfg *config.Config, old *generation) (*
 		}
 	}
 	g.enricher = s.newEnricher(cfg, g.dirs)
-	g.handler = s.http.Handler(httpapi.Generation{Config: cfg, Webhooks: g.webhooks, Notifiers: g.notifiers(), Metrics: s.metrics(g)})
+	apps, signed, err := s.slackApps(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.handler = s.http.Handler(httpapi.Generation{Config: cfg, Webhooks: g.webhooks, Notifiers: g.notifiers(), Metrics: s.metrics(g),
+		SlackApps: apps, SignedRequests: signed})
 	return g, nil
 }
 

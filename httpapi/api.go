@@ -268,19 +268,29 @@ func (h *handler) addSilence(w http.ResponseWriter, r *http.Request) {
 	}
 	// Who it was is what the server authenticated, whatever the body says;
 	// created_by, what the caller wrote, defaults to it.
-	who := identity(r)
-	req.Identity = who.Name
-	if strings.TrimSpace(req.CreatedBy) == "" {
-		req.CreatedBy = who.Name
-	}
-	sl, err := h.Silences.Add(r.Context(), req.Silence)
+	sl, err := h.addSilenceAs(r.Context(), identity(r), req.Silence)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
 		return
 	}
-	h.Log.Info("silence added", "silence", sl.ID, "by", sl.Identity, "created_by", sl.CreatedBy, "until", sl.EndsAt)
-	h.Actions.Publish(r.Context(), actions.Silence(actions.SilenceCreated, who, sl, h.Live.Rules()))
 	writeJSON(w, http.StatusCreated, view(sl))
+}
+
+// addSilenceAs creates sl as who, through the store's checks and the
+// silence policy: what POST /api/v1/silences and a Slack button share. It
+// logs the silence and records it as one of alerter's own events.
+func (h *handler) addSilenceAs(ctx context.Context, who actions.Identity, sl silences.Silence) (silences.Silence, error) {
+	sl.Identity = who.Name
+	if strings.TrimSpace(sl.CreatedBy) == "" {
+		sl.CreatedBy = who.Name
+	}
+	sl, err := h.Silences.Add(ctx, sl)
+	if err != nil {
+		return sl, err
+	}
+	h.Log.Info("silence added", "silence", sl.ID, "by", sl.Identity, "created_by", sl.CreatedBy, "until", sl.EndsAt)
+	h.Actions.Publish(ctx, actions.Silence(actions.SilenceCreated, who, sl, h.Live.Rules()))
+	return sl, nil
 }
 
 func (h *handler) expireSilence(w http.ResponseWriter, r *http.Request) {

@@ -45,6 +45,7 @@ func TestGuard(t *testing.T) {
 		{"a body without a type", "", "", req{"POST", "/api/v1/x", "{}", nil}, 415},
 		{"JSON-ish", "", "", req{"POST", "/api/v1/x", "{}", map[string]string{"Content-Type": "application/jsonp"}}, 415},
 		{"a webhook's NDJSON is the webhook's to judge", "", "", req{"POST", "/webhooks/x", "{}", map[string]string{"Content-Type": "application/x-ndjson"}}, 200},
+		{"Slack's form is the signature's to judge", "t", "", req{"POST", "/slack/interactions", "payload=%7B%7D", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}, 200},
 		{"the UI", "", "", req{"POST", "/api/v1/x", "{}", with(asJSON, "Sec-Fetch-Site", "same-origin", "Origin", "http://localhost:8080", "Host", "localhost:8080")}, 200},
 		{"a bookmark", "", "", req{"POST", "/-/reload", "", map[string]string{"Sec-Fetch-Site": "none"}}, 200},
 		{"an old browser's UI", "", "", req{"POST", "/api/v1/x", "{}", with(asJSON, "Origin", "http://localhost:8080", "Host", "localhost:8080")}, 200},

@@ -140,6 +140,29 @@ type Notifier interface {
 	Send(ctx context.Context, a *alerter.Alert) error
 }
 
+// SlackApp is a Slack app whose messages carry buttons, a slack notifier
+// with a signing secret (slack.App): it tells its requests from others and
+// answers the person who pressed a button.
+type SlackApp interface {
+	Name() string
+	// Verify checks that a request of body with headers h was signed by
+	// the app, at most 5 minutes ago.
+	Verify(h http.Header, body []byte, now time.Time) error
+	// Update replaces the message at channel and ts with a's as it stands
+	// now, and note.
+	Update(ctx context.Context, channel, ts string, a *alerter.Alert, note string) error
+	// Tell answers the person who pressed a button with text only they
+	// see, through the interaction's responseURL.
+	Tell(ctx context.Context, responseURL, text string) error
+}
+
+// SignedRequests remember the signed requests taken (bus.Replays), so
+// that one sent again within its signature's window is not taken twice.
+type SignedRequests interface {
+	Seen(ctx context.Context, key string) (bool, error)
+	Remember(ctx context.Context, key string) error
+}
+
 // Options are what the API is made of, the same for every config.
 type Options struct {
 	Log         *slog.Logger
@@ -167,6 +190,11 @@ type Generation struct {
 	Webhooks  map[string]http.Handler
 	Notifiers []Notifier // in config order
 	Metrics   http.Handler
+	// SlackApps are the slack notifiers with a signing secret, whose
+	// buttons POST /slack/interactions takes; SignedRequests, if not nil,
+	// what it took already.
+	SlackApps      []SlackApp
+	SignedRequests SignedRequests
 }
 
 // Server makes the HTTP handler of each config; what is shared between

@@ -24,6 +24,7 @@ func (srv *Server) Handler(g Generation) http.Handler {
 	for path, wh := range g.Webhooks {
 		mux.Handle(path, wh)
 	}
+	mux.HandleFunc("POST "+SlackInteractions, h.slackInteraction)
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", h.readyz)
 	if g.Metrics != nil {

@@ -31,7 +31,15 @@ import (
 // not_authed, token_revoked, channel_not_found, not_in_channel,
 // invalid_blocks, no_text, msg_too_long …; 429 with Retry-After; 500.
 //
-// Both check what Slack checks of a Block Kit message, with Slack's
+// Web API chat.update (POST /api/chat.update, form-encoded: channel, ts,
+// text, blocks): 200 {"ok":true,"channel","ts","text"}; 200
+// {"ok":false,"error":"message_not_found"} for a ts it did not post,
+// cant_update_message, and the errors of chat.postMessage.
+//
+// A response_url (POST /actions/T…/…/…, JSON {"text","response_type",
+// "replace_original"}): 200 "ok"; 404 no_service for another path.
+//
+// All check what Slack checks of a Block Kit message, with Slack's
 // limits, and refuse it with invalid_blocks.
 type fakeSlack struct {
 	t     *testing.T
@@ -46,7 +54,9 @@ type fakeSlack struct {
 	answer   string // …with this body (webhook) or error (Web API, with status 200)
 	header   http.Header
 	bodies   [][]byte     // every request body, in order
-	forms    []url.Values // chat.postMessage forms
+	forms    []url.Values // chat.postMessage and chat.update forms
+	updates  []url.Values // chat.update forms that were taken
+	replies  [][]byte     // response_url bodies
 	received int
 	release  chan struct{}
 }
@@ -134,6 +144,10 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		f.serveAPI(w, r, body, mode, status, answer)
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, "/actions/") {
+		f.serveResponseURL(w, r, body)
+		return
+	}
 	f.serveHook(w, r, body, mode, status, answer)
 }
 
@@ -200,7 +214,7 @@ func (f *fakeSlack) serveAPI(w http.ResponseWriter, r *http.Request, body []byte
 	}
 	fail := func(e string) { reply(http.StatusOK, map[string]any{"ok": false, "error": e}) }
 	switch {
-	case r.URL.Path != "/api/chat.postMessage":
+	case r.URL.Path != "/api/chat.postMessage" && r.URL.Path != "/api/chat.update":
 		fail("unknown_method")
 		return
 	case mode == notifiertest.RateLimit:
@@ -273,11 +287,58 @@ func (f *fakeSlack) serveAPI(w http.ResponseWriter, r *http.Request, body []byte
 			"response_metadata": map[string]any{"messages": []string{"[ERROR] " + why}}})
 		return
 	}
+	if r.URL.Path == "/api/chat.update" {
+		if form.Get("ts") != postedTS {
+			fail("message_not_found")
+			return
+		}
+		f.mu.Lock()
+		f.updates = append(f.updates, form)
+		f.mu.Unlock()
+		reply(http.StatusOK, map[string]any{"ok": true, "channel": "C0SECOPS", "ts": postedTS, "text": form.Get("text")})
+		return
+	}
 	f.mu.Lock()
 	f.received++
 	f.mu.Unlock()
 	reply(http.StatusOK, map[string]any{"ok": true, "channel": "C0SECOPS", "ts": "1715681280.000100",
 		"message": map[string]any{"type": "message", "text": form.Get("text"), "ts": "1715681280.000100"}})
+}
+
+// postedTS is the ts of every message the fake posts.
+const postedTS = "1715681280.000100"
+
+// responsePath is the path of the response_url of the interactions the
+// tests send.
+const responsePath = "/actions/T0001/5555/ReSpOnSeSeCrEt"
+
+func (f *fakeSlack) serveResponseURL(w http.ResponseWriter, r *http.Request, body []byte) {
+	var msg struct {
+		Text            string `json:"text"`
+		ResponseType    string `json:"response_type"`
+		ReplaceOriginal bool   `json:"replace_original"`
+	}
+	switch {
+	case r.URL.Path != responsePath:
+		http.Error(w, "no_service", http.StatusNotFound)
+		return
+	case json.Unmarshal(body, &msg) != nil || msg.Text == "":
+		http.Error(w, "invalid_payload", http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	f.replies = append(f.replies, body)
+	f.mu.Unlock()
+	_, _ = io.WriteString(w, "ok")
+}
+
+func (f *fakeSlack) lastUpdate() url.Values {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.updates) == 0 {
+		f.t.Fatal("the fake received no chat.update")
+	}
+	return f.updates[len(f.updates)-1]
 }
 
 func length16(s string) int {

@@ -22,6 +22,11 @@ type Config struct {
 	Channel    string        `yaml:"channel,omitempty" json:"channel,omitempty"`
 	// APIURL is the Web API base; default https://slack.com/api.
 	APIURL string `yaml:"api_url,omitempty" json:"api_url,omitempty"`
+	// SigningSecret is the Slack app's signing secret, with a token only:
+	// with it, alert messages carry the buttons Acknowledge, Resolve and
+	// Silence 1h, and POST /slack/interactions takes the app's requests
+	// (docs/notifications.md, Slack buttons).
+	SigningSecret config.Secret `yaml:"signing_secret,omitempty" json:"signing_secret,omitempty"`
 }
 
 // Validate implements config.Validator.
@@ -43,6 +48,9 @@ func (c *Config) Validate(v *config.Checker) {
 		v.Missing("token", "%s: channel needs token (a bot token with chat:write)", v.Label())
 	case c.Channel == "":
 		v.Missing("channel", "%s: token needs channel", v.Label())
+	}
+	if c.SigningSecret != "" && c.Token == "" {
+		v.Errorf(v.At("signing_secret"), "%s: signing_secret needs token and channel: buttons need a bot token to update their message", v.Label())
 	}
 	v.URL("api_url", c.APIURL)
 }
@@ -66,8 +74,11 @@ func (Plugin) New(nc config.Notifier, d notifiers.Deps) (notifiers.Notifier, err
 }
 
 // Preview implements notifiers.Plugin: the message's text and blocks.
-func (Plugin) Preview(a *alerter.Alert, _ config.Notifier, externalURL string) notifiers.Preview {
+func (Plugin) Preview(a *alerter.Alert, nc config.Notifier, externalURL string) notifiers.Preview {
 	m := Render(a, externalURL)
+	if settings(nc).SigningSecret != "" && a.Resolves == "" {
+		m = withButtons(m, a)
+	}
 	return notifiers.Preview{Text: m.Text, Body: map[string]any{"text": m.Text, "blocks": m.Blocks}}
 }
 

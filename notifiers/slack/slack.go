@@ -1,7 +1,10 @@
 // Package slack is the notifier that posts alerts to Slack as Block Kit
 // messages, through an incoming webhook (webhook_url) or a bot token and a
 // channel (chat.postMessage of api_url). A resolve notification is posted
-// as a message of its own ("Resolved: title"), in either mode.
+// as a message of its own ("Resolved: title"), in either mode. With a bot
+// token and a signing secret, alert messages carry the buttons Acknowledge,
+// Resolve and Silence 1h, and App checks and answers their presses
+// (docs/notifications.md, Slack buttons).
 //
 // What Slack answers, and how each answer is classified:
 //
@@ -71,9 +74,14 @@ type Notifier struct {
 	webhook string        // incoming-webhook URL, or ""
 	api     *slack.Client // with a bot token
 	channel string
+	// buttons: messages carry Acknowledge, Resolve and Silence 1h (with
+	// a signing secret).
+	buttons bool
 	hc      *http.Client
-	// where names the endpoint in errors, without its secret.
+	// where names the endpoint in errors, without its secret; apiHost
+	// is the Web API's scheme and host.
 	where   string
+	apiHost string
 	ext     string
 	log     *slog.Logger
 	secrets notifiers.Secrets
@@ -125,7 +133,9 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	prefix := strings.TrimRight(api, "/") + "/"
 	n.api = slack.New(token, slack.OptionAPIURL(prefix), slack.OptionHTTPClient(n.hc))
 	n.channel = sc.Channel
-	n.where = "chat.postMessage (" + u.Scheme + "://" + u.Host + ")"
+	n.buttons = sc.SigningSecret != ""
+	n.apiHost = u.Scheme + "://" + u.Host
+	n.where = "chat.postMessage (" + n.apiHost + ")"
 	n.secrets = append(n.secrets, token)
 	return n, nil
 }
@@ -137,6 +147,9 @@ func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
 		return notifiers.Retry(fmt.Errorf("slack %s: %w", n.name, err), 0)
 	}
 	m := Render(a, n.ext)
+	if n.buttons && a.Resolves == "" {
+		m = withButtons(m, a)
+	}
 	c := &capture{}
 	ctx = context.WithValue(ctx, captureKey{}, c)
 	var err error
@@ -162,7 +175,7 @@ func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
 		}
 	}
 	if err != nil {
-		return n.classify(err, c)
+		return n.classify(err, c, n.where)
 	}
 	n.log.Debug("slack notification sent", "notifier", n.name, "alert", a.ID, "rule", a.Rule)
 	return nil
@@ -180,7 +193,9 @@ var retryableAPIErrors = map[string]bool{
 	"team_added_to_org":   true,
 }
 
-func (n *Notifier) classify(err error, c *capture) error {
+// classify classifies err, an answer of where (the endpoint, as errors
+// name it) that c captured.
+func (n *Notifier) classify(err error, c *capture, where string) error {
 	var (
 		ue *url.Error
 		se slack.SlackErrorResponse
@@ -190,16 +205,16 @@ func (n *Notifier) classify(err error, c *capture) error {
 	case errors.As(err, &ue):
 		// No answer: refused, reset, timed out, cancelled. url.Error quotes
 		// the URL; keep only its cause.
-		return notifiers.Retry(n.errorf(ue.Err, "posting to %s: %s", n.where, n.secrets.Scrub(ue.Err.Error())), 0)
+		return notifiers.Retry(n.errorf(ue.Err, "posting to %s: %s", where, n.secrets.Scrub(ue.Err.Error())), 0)
 	case c.status == http.StatusTooManyRequests:
 		// slack-go reads only delay-seconds; read the header ourselves, so
 		// that an HTTP-date works too and an absurd value is capped.
 		after := notifiers.ParseRetryAfter(c.retryAfter, time.Now())
-		return notifiers.Retry(n.errorf(nil, "%s: rate limited (429)%s", n.where, n.snippet(c.body)), after)
+		return notifiers.Retry(n.errorf(nil, "%s: rate limited (429)%s", where, n.snippet(c.body)), after)
 	case errors.As(err, &rl):
-		return notifiers.Retry(n.errorf(nil, "%s: rate limited", n.where), min(rl.RetryAfter, time.Hour))
+		return notifiers.Retry(n.errorf(nil, "%s: rate limited", where), min(rl.RetryAfter, time.Hour))
 	case errors.As(err, &se):
-		msg := fmt.Sprintf("%s: %s", n.where, n.secrets.Scrub(se.Err))
+		msg := fmt.Sprintf("%s: %s", where, n.secrets.Scrub(se.Err))
 		if details := strings.Join(se.ResponseMetadata.Messages, "; "); details != "" {
 			msg += " (" + n.secrets.Scrub(clip(details, 300)) + ")"
 		}
@@ -211,7 +226,7 @@ func (n *Notifier) classify(err error, c *capture) error {
 		}
 		return notifiers.Permanent(n.errorf(se, "%s", msg))
 	case c.status != 0 && c.status != http.StatusOK:
-		msg := fmt.Sprintf("%s: HTTP %d%s", n.where, c.status, n.snippet(c.body))
+		msg := fmt.Sprintf("%s: HTTP %d%s", where, c.status, n.snippet(c.body))
 		switch {
 		case c.status == http.StatusRequestTimeout, c.status == http.StatusTooEarly, c.status >= 500:
 			return notifiers.Retry(n.errorf(err, "%s", msg), 0)
@@ -223,7 +238,7 @@ func (n *Notifier) classify(err error, c *capture) error {
 	default:
 		// A 200 whose body is not Slack's JSON, or the body cut off: the
 		// message may not have been posted.
-		return notifiers.Retry(n.errorf(err, "%s: %s", n.where, n.secrets.Scrub(err.Error())), 0)
+		return notifiers.Retry(n.errorf(err, "%s: %s", where, n.secrets.Scrub(err.Error())), 0)
 	}
 }
 
