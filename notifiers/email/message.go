@@ -17,6 +17,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/notifiers"
 )
 
@@ -187,10 +188,14 @@ func newView(a *alerter.Alert, extURL string) *view {
 		tags = append(tags, oneLine(t, 100))
 	}
 	v.Tags = strings.Join(tags, ", ")
-	e := a.Event
-	if e == nil {
-		return v
+	if a.Event != nil {
+		v.addEvent(a.Event)
 	}
+	return v
+}
+
+// addEvent adds what v shows of the event that fired the alert.
+func (v *view) addEvent(e *event.Event) {
 	act := e.Actor
 	switch name, display := oneLine(act.Name, 200), oneLine(act.DisplayName, 200); {
 	case name != "" && display != "" && name != display:
@@ -232,7 +237,6 @@ func newView(a *alerter.Alert, extURL string) *view {
 		v.Changes = append(v.Changes, change{Key: fmt.Sprintf("… and %d more", more)})
 	}
 	v.Attrs = pairs(e.Attrs)
-	return v
 }
 
 func pairs(m map[string]string) []pair {
@@ -261,34 +265,7 @@ func textBody(v *view) string {
 		b.WriteString("\n")
 	}
 	b.WriteString("\n")
-	field := func(k, val string) {
-		if val != "" {
-			fmt.Fprintf(&b, "%-11s %s\n", k, val)
-		}
-	}
-	rule := v.Rule
-	if v.RuleName != "" && v.RuleName != v.Rule {
-		rule = v.RuleName + " (" + v.Rule + ")"
-	}
-	field("Rule", rule)
-	field("Severity", v.Severity)
-	field("Time", v.Time)
-	field("Actor", v.Actor)
-	field("IP", v.IP)
-	field("Event", v.Event)
-	field("System", v.System)
-	field("Method", v.Method)
-	field("Node", v.Node)
-	field("Count", strconv.Itoa(v.Count))
-	field("Suppressed", suppressed(v.Suppressed))
-	for i, g := range v.Group {
-		k := ""
-		if i == 0 {
-			k = "Group"
-		}
-		field(k, g.Key+" = "+g.Value)
-	}
-	field("Tags", v.Tags)
+	textFields(&b, v)
 	if len(v.Objects) > 0 {
 		b.WriteString("\nObjects\n")
 		for _, o := range v.Objects {
@@ -316,9 +293,9 @@ func textBody(v *view) string {
 	}
 	if v.Runbook != "" || v.AlertURL != "" {
 		b.WriteString("\n")
-		field("Runbook", v.Runbook)
-		field("Alert", v.AlertURL)
-		field("Silence", v.SilenceURL)
+		writeField(&b, "Runbook", v.Runbook)
+		writeField(&b, "Alert", v.AlertURL)
+		writeField(&b, "Silence", v.SilenceURL)
 	}
 	b.WriteString("\n-- \nalerter")
 	if v.AlertID != "" {
@@ -439,4 +416,40 @@ func msgIDDomain(addr string) string {
 // shows for an email target, under its Subject.
 func Text(a *alerter.Alert, externalURL string) string {
 	return textBody(newView(a, strings.TrimRight(externalURL, "/")))
+}
+
+// textFields writes the plain-text part's table of fields.
+func textFields(b *strings.Builder, v *view) {
+	field := func(k, val string) { writeField(b, k, val) }
+	rule := v.Rule
+	if v.RuleName != "" && v.RuleName != v.Rule {
+		rule = v.RuleName + " (" + v.Rule + ")"
+	}
+	field("Rule", rule)
+	field("Severity", v.Severity)
+	field("Time", v.Time)
+	field("Actor", v.Actor)
+	field("IP", v.IP)
+	field("Event", v.Event)
+	field("System", v.System)
+	field("Method", v.Method)
+	field("Node", v.Node)
+	field("Count", strconv.Itoa(v.Count))
+	field("Suppressed", suppressed(v.Suppressed))
+	for i, g := range v.Group {
+		k := ""
+		if i == 0 {
+			k = "Group"
+		}
+		field(k, g.Key+" = "+g.Value)
+	}
+	field("Tags", v.Tags)
+}
+
+// writeField writes one line of the plain-text part's table, if val is
+// not empty.
+func writeField(b *strings.Builder, k, val string) {
+	if val != "" {
+		fmt.Fprintf(b, "%-11s %s\n", k, val)
+	}
 }
