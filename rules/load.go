@@ -399,6 +399,7 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	c.newValue(rc, r, &ry)
 	c.sequence(rc, r, &ry)
 	c.quiet(rc, r, &ry)
+	c.escalate(rc, r, opt)
 	r.Title = c.template(pf, &ry.Title, "title", &rc.errs, r)
 	if ry.Title.Kind == 0 {
 		r.Title, _ = c.parseTemplate(r.Name)
