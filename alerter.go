@@ -87,6 +87,8 @@ type Alert struct {
 	// its rule's escalate: step, docs/rules.md, Escalations), the step's
 	// 1-based index; 0 on the alert itself.
 	Escalation int `json:"escalation,omitempty"`
+	// Escalates is, on an escalation, the id of the alert it escalates.
+	Escalates string `json:"escalates,omitempty"`
 }
 
 // Router names the targets of an alert.

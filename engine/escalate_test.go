@@ -51,7 +51,7 @@ func TestDecideEscalate(t *testing.T) {
 					fired = d.ids
 				case d.escalation > 0:
 					got = fmt.Sprintf("escalate %d (suppressed %d)", d.escalation, d.suppressedBefore)
-					if !d.suppressed || d.escalates != fired[len(fired)-1] || !slices.Equal(d.ids, fired) {
+					if !d.suppressed || d.escalates != fired[len(fired)-1] || d.escalatedAt == 0 || !slices.Equal(d.ids, fired) {
 						t.Errorf("step %d: escalation %+v does not re-make the last alert %v", i, d, fired)
 					}
 				case d.suppressed:
@@ -113,7 +113,7 @@ rules:
 	a, x := alerts[0], escs[0]
 	if x.Escalation != 1 || x.Severity != alerter.Critical || x.DedupKey != a.DedupKey || x.Suppressed != 2 ||
 		x.Event.ID != "e2" || x.Time != t0.Add(2*time.Minute) || x.Title != "AKUMAR exported findings" ||
-		x.Group["event.actor.name"] != "akumar" || !slices.Equal(x.EventIDs, a.EventIDs) || x.ID == a.ID {
+		x.Group["event.actor.name"] != "akumar" || !slices.Equal(x.EventIDs, a.EventIDs) || x.ID == a.ID || x.Escalates != a.ID {
 		t.Fatalf("escalation %+v of alert %+v", x, a)
 	}
 	// The same event again (redelivered) makes the same escalation.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -229,10 +230,11 @@ type decision struct {
 	distinct int
 	// escalation is, on a suppressed match that takes an escalate: step,
 	// the step's 1-based index; suppressedBefore is then the group's
-	// suppressed count, ids the last alert's events, and escalates names
-	// that alert (the last event behind it).
-	escalation int
-	escalates  string
+	// suppressed count, ids the last alert's events, and escalates and
+	// escalatedAt what that alert's id was made of (see Engine.alert).
+	escalation  int
+	escalates   string
+	escalatedAt int64
 }
 
 // seenMax bounds Seen. JetStream redelivers a message whose ack did not
@@ -774,8 +776,14 @@ func (s *GroupState) suppress(p policy, id string) decision {
 // escalation is the decision of the suppressed match that took escalate:
 // step k of the group's last alert.
 func (s *GroupState) escalation(k int) decision {
-	return decision{suppressed: true, escalation: k, suppressedBefore: s.Suppressed,
-		count: len(s.Fired), ids: slices.Clone(s.Fired), escalates: s.Fired[len(s.Fired)-1]}
+	d := decision{suppressed: true, escalation: k, suppressedBefore: s.Suppressed,
+		count: len(s.Fired), ids: slices.Clone(s.Fired), escalates: s.Fired[len(s.Fired)-1], escalatedAt: s.LastAlert}
+	if s.FiredDue != 0 {
+		// A deadline fired it (Engine.Fire).
+		d.escalates += "\x00" + strconv.FormatInt(s.FiredDue, 10)
+		d.escalatedAt = s.FiredDue
+	}
+	return d
 }
 
 // holds reports whether the state already counts the event id, whose
