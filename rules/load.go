@@ -868,7 +868,7 @@ func (c *compiler) test(pf *parsedFile, ty *testYAML, n *yaml.Node, r *Rule, opt
 	case yaml.ScalarNode:
 		k, ok := expectWords[ty.Expect.Value]
 		if !ok {
-			errs = append(errs, yamlx.At(pf.Name, &ty.Expect, "test %q: expect is alert, none, or a mapping of alerts, suppressed, distinct, severity, group, title, text, notify", t.Name))
+			errs = append(errs, yamlx.At(pf.Name, &ty.Expect, "test %q: expect is alert, none, or a mapping of alerts, suppressed, escalations, distinct, severity, group, title, text, notify", t.Name))
 			break
 		}
 		if k == 1 {
@@ -885,7 +885,7 @@ func (c *compiler) test(pf *parsedFile, ty *testYAML, n *yaml.Node, r *Rule, opt
 		if !wellTyped {
 			break
 		}
-		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Distinct: ey.Distinct, EventIDs: ey.EventIDs,
+		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Escalations: ey.Escalations, Distinct: ey.Distinct, EventIDs: ey.EventIDs,
 			Group: ey.Group, Title: ey.Title, Text: ey.Text, Notify: ey.Notify}
 		for _, p := range ey.EventIDs {
 			if p < 1 || p > len(t.Events) {

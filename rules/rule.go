@@ -200,6 +200,9 @@ type Test struct {
 type Expect struct {
 	Alerts     *int
 	Suppressed *int
+	// Escalations counts the escalations the events made (docs/rules.md,
+	// Escalations).
+	Escalations *int
 	// Distinct is the first alert's distinct count (threshold.distinct).
 	Distinct *int
 	// EventIDs are the first alert's events, as 1-based positions in the
@@ -332,13 +335,14 @@ type testYAML struct {
 }
 
 type expectYAML struct {
-	Alerts     *int              `yaml:"alerts"`
-	Suppressed *int              `yaml:"suppressed"`
-	Distinct   *int              `yaml:"distinct"`
-	EventIDs   []int             `yaml:"event_ids"`
-	Severity   *string           `yaml:"severity"`
-	Group      map[string]string `yaml:"group"`
-	Title      *string           `yaml:"title"`
-	Text       *string           `yaml:"text"`
-	Notify     []string          `yaml:"notify"`
+	Alerts      *int              `yaml:"alerts"`
+	Suppressed  *int              `yaml:"suppressed"`
+	Escalations *int              `yaml:"escalations"`
+	Distinct    *int              `yaml:"distinct"`
+	EventIDs    []int             `yaml:"event_ids"`
+	Severity    *string           `yaml:"severity"`
+	Group       map[string]string `yaml:"group"`
+	Title       *string           `yaml:"title"`
+	Text        *string           `yaml:"text"`
+	Notify      []string          `yaml:"notify"`
 }
