@@ -125,3 +125,29 @@ rules:
 		t.Fatalf("stats: alerts %d suppressed %d", st.Alerts.Load(), st.Suppressed.Load())
 	}
 }
+
+// A new_value rule's suppressed new tuples and a sequence's suppressed
+// chains count toward after_suppressed like any suppressed match.
+func TestDecideEscalateNewValueAndSequence(t *testing.T) {
+	p := policy{dedupWindow: int64(time.Hour), history: int64(24 * time.Hour), maxValues: 10, escalate: []int64{2}}
+	var st GroupState
+	var got []int
+	for i, tuple := range []string{"a", "b", "b", "c", "d"} {
+		got = append(got, decideNew(&st, p, int64(i+1), fmt.Sprint("n", i), tuple, 0).escalation)
+	}
+	// a fires; b is suppressed (1); b again is not new; c is suppressed (2) and escalates.
+	if !slices.Equal(got, []int{0, 0, 0, 1, 0}) {
+		t.Errorf("new_value: escalations %v", got)
+	}
+
+	p = policy{dedupWindow: int64(time.Hour), steps: 2, within: int64(time.Hour), escalate: []int64{1}}
+	st = GroupState{}
+	got = nil
+	for i, mask := range []uint8{1, 2, 1, 2} {
+		got = append(got, decideSeq(&st, p, int64(i+1), fmt.Sprint("s", i), mask, 0).escalation)
+	}
+	// The first chain fires; the second is suppressed and escalates.
+	if !slices.Equal(got, []int{0, 0, 0, 1}) {
+		t.Errorf("sequence: escalations %v", got)
+	}
+}

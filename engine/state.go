@@ -621,8 +621,8 @@ func decideDue(st *GroupState, p policy, due int64) decision {
 		d.ids = append(d.ids, e.ID)
 	}
 	if st.deduped(p, due) {
-		// A deadline is no match: it is counted, and the next suppressed
-		// match takes the escalate: step it may have reached.
+		// A deadline is no match: it is counted, and takes no escalate:
+		// step (the rules of deadlines have none, rules.Escalation).
 		return st.suppress(p, "")
 	}
 	d = fire(st, p, due, d)

@@ -69,6 +69,8 @@ func (c *compiler) escalate(rc *ruleCheck, r *Rule, opt Options) {
 				rc.at(vn, "escalate: after_suppressed must be 1 or more")
 			case r.DedupWindow() == 0:
 				rc.at(vn, "escalate: after_suppressed needs dedup: (or a threshold): without it no match of the rule is ever suppressed")
+			case r.Deadlined():
+				rc.at(vn, "escalate: after_suppressed counts suppressed matches, and an absence or a quiet rule fires at deadlines: its matches are never suppressed")
 			case s.AfterSuppressed <= lastN:
 				rc.at(vn, "escalate: after_suppressed steps go in increasing order (%d after %d)", s.AfterSuppressed, lastN)
 			}

@@ -64,6 +64,8 @@ func TestLoadEscalateErrors(t *testing.T) {
 			"6:35: escalate: after_suppressed must be 1 or more"},
 		{"without dedup", "    escalate: [{after_suppressed: 3}]\n",
 			"5:35: escalate: after_suppressed needs dedup: (or a threshold): without it no match of the rule is ever suppressed"},
+		{"quiet rule", "    quiet: {within: 1h}\n" + dedup + "    escalate: [{after_suppressed: 1}]\n",
+			"7:35: escalate: after_suppressed counts suppressed matches, and an absence or a quiet rule fires at deadlines: its matches are never suppressed"},
 		{"out of order", dedup + "    escalate: [{after_suppressed: 5}, {after_suppressed: 5}]\n",
 			"6:58: escalate: after_suppressed steps go in increasing order (5 after 5)"},
 		{"after out of order", dedup + "    escalate: [{after: 1h}, {after: 30m}]\n",
