@@ -732,8 +732,9 @@ func (e *Engine) alert(ctx context.Context, s *snapshot, i int32, group []string
 // (docs/rules.md, Escalations): the group's alert made again on ev, with
 // the step's severity, its escalation index, the id of the alert it
 // escalates, and an id derived from that one and the step, so that the
-// same step of the same alert always has the same id. A template that fails leaves its error in
-// the text, as on an alert; the rule's error was reported with the alert.
+// same step of the same alert always has the same id. A template that
+// fails leaves its error in the text, as on an alert; the rule's error was
+// reported with the alert.
 func (e *Engine) escalation(ctx context.Context, s *snapshot, m Match, ev *event.Event, d decision, lists map[string][]string) *alerter.Alert {
 	a, _, _ := e.alert(ctx, s, m.index, m.Group, ev, ev.ID, ev.Time, d, lists)
 	a.Escalation = d.escalation
