@@ -25,7 +25,8 @@ type Escalation struct {
 	Notify []string
 }
 
-// MaxEscalations bounds a rule's escalate: steps.
+// MaxEscalations bounds a rule's escalate: steps: the engine keeps the
+// steps a group took in a uint8.
 const MaxEscalations = 8
 
 type escalationYAML struct {
