@@ -83,6 +83,12 @@ type Alert struct {
 	// the targets that got it once it is resolved), the id of the alert
 	// it resolves; its Status is then "resolved".
 	Resolves string `json:"resolves,omitempty"`
+	// Escalation is, on an escalation (the group's alert sent again by
+	// its rule's escalate: step, docs/rules.md, Escalations), the step's
+	// 1-based index; 0 on the alert itself.
+	Escalation int `json:"escalation,omitempty"`
+	// Escalates is, on an escalation, the id of the alert it escalates.
+	Escalates string `json:"escalates,omitempty"`
 }
 
 // Router names the targets of an alert.

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/alerter/alerter/bus"
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/lifecycle"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -145,4 +147,23 @@ func (rd readiness) Ready(ctx context.Context) (map[string]string, bool) {
 		ok = false
 	}
 	return checks, ok
+}
+
+// acked tells the evaluator whether the alert an escalation escalates was
+// acknowledged or resolved (docs/rules.md, Escalations): where that alert
+// stands in its group's lifecycle. An alert no longer stored stands as the
+// escalation does, fired now.
+func (s *App) acked(ctx context.Context, esc *alerter.Alert) (bool, error) {
+	st, err := s.alertStates.Get(ctx, esc)
+	if err != nil || st == nil {
+		return false, err
+	}
+	a, _, err := s.streams.FindAlert(ctx, esc.Escalates)
+	switch {
+	case errors.Is(err, bus.ErrNotFound), errors.Is(err, bus.ErrUnreadable):
+		a = esc
+	case err != nil:
+		return false, err
+	}
+	return lifecycle.Of(st, a).Status != lifecycle.Firing, nil
 }

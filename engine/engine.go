@@ -276,6 +276,9 @@ func policyOf(r *rules.Rule) policy {
 		p.quiet = true
 		p.within = int64(q.Within)
 	}
+	for _, s := range r.Escalate {
+		p.escalate = append(p.escalate, int64(s.AfterSuppressed))
+	}
 	return p
 }
 
@@ -511,6 +514,11 @@ type Result struct {
 	// WithEventClock keeps them itself.
 	Deadlines []Deadline
 	Cancelled []Deadline
+	// Escalations are the group alerts sent again by an escalate: step
+	// that a suppressed match took (docs/rules.md, Escalations): alerts
+	// with Escalation set, to be sent unless their group was acknowledged
+	// or resolved. Their matches are in Suppressed too.
+	Escalations []*alerter.Alert
 }
 
 // Process evaluates ev and applies every match to its group's state,
@@ -593,6 +601,9 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (Result, error) {
 			errs = append(errs, fmt.Errorf("rule %s: %w", m.Rule.ID, err))
 		case suppressed:
 			res.Suppressed = append(res.Suppressed, m.Rule.ID)
+			if a != nil {
+				res.Escalations = append(res.Escalations, a)
+			}
 		case a != nil:
 			res.Alerts = append(res.Alerts, a)
 		}
@@ -652,7 +663,10 @@ func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*a
 	}
 	if d.suppressed {
 		st.Suppressed.Add(1)
-		return nil, true, nil
+		if d.escalation == 0 {
+			return nil, true, nil
+		}
+		return e.escalation(ctx, s, m, ev, d, pl.lists), true, nil
 	}
 	if !d.fire {
 		return nil, false, nil
@@ -665,7 +679,9 @@ func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*a
 // for the alert id.
 func (e *Engine) alert(ctx context.Context, s *snapshot, i int32, group []string, ev *event.Event, fireID string, t time.Time, d decision, lists map[string][]string) (*alerter.Alert, bool, error) {
 	r := s.rules[i]
-	s.stats[i].Alerts.Add(1)
+	if d.escalation == 0 {
+		s.stats[i].Alerts.Add(1)
+	}
 	dedupKey := r.ID + ":" + groupHash(group)
 	// The alert's event carries its raw payload as the original bytes
 	// (event.MarshalJSON), so raw is not decoded for it; rules and
@@ -710,6 +726,24 @@ func (e *Engine) alert(ctx context.Context, s *snapshot, i int32, group []string
 		return a, false, s.fail(i, err)
 	}
 	return a, false, nil
+}
+
+// escalation makes the escalation that d, a suppressed match of ev, takes
+// (docs/rules.md, Escalations): the group's alert made again on ev, with
+// the step's severity, its escalation index, the id of the alert it
+// escalates, and an id derived from that one and the step, so that the
+// same step of the same alert always has the same id. A template that
+// fails leaves its error in the text, as on an alert; the rule's error was
+// reported with the alert.
+func (e *Engine) escalation(ctx context.Context, s *snapshot, m Match, ev *event.Event, d decision, lists map[string][]string) *alerter.Alert {
+	a, _, _ := e.alert(ctx, s, m.index, m.Group, ev, ev.ID, ev.Time, d, lists)
+	a.Escalation = d.escalation
+	a.Escalates = alertID(a.DedupKey, d.escalates, time.Unix(0, d.escalatedAt).UTC())
+	a.ID = alertID(a.DedupKey, fmt.Sprintf("%s\x00escalation %d", a.Escalates, d.escalation), ev.Time)
+	if k := d.escalation; k <= len(m.Rule.Escalate) && m.Rule.Escalate[k-1].Severity != "" {
+		a.Severity = m.Rule.Escalate[k-1].Severity
+	}
+	return a
 }
 
 // decideNew runs the stateful stage of a new_value rule: the rule's

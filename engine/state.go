@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -79,6 +80,14 @@ type GroupState struct {
 	FiredDue int64 `json:"fu,omitempty"`
 	// FiredRef is the Ref of the event that alert carries.
 	FiredRef uint64 `json:"fr,omitempty"`
+	// Escalated has bit k set once escalate: step k+1 was taken since the
+	// last alert (each step is taken once per alert). EscalatedBy is the
+	// suppressed event that took the latest, EscalatedStep, which takes it
+	// again if it is redelivered: the process may have died before the
+	// escalation was stored.
+	Escalated     uint8  `json:"e,omitempty"`
+	EscalatedBy   string `json:"eb,omitempty"`
+	EscalatedStep int    `json:"es,omitempty"`
 }
 
 // Value is a tuple of a new_value rule's values, as tupleKey makes it,
@@ -203,6 +212,9 @@ type policy struct {
 	absent bool
 	// quiet: a quiet rule, whose groups alert after within without events.
 	quiet bool
+	// escalate are the rule's escalate: steps, each as its after_suppressed
+	// count, or 0 for a step of another kind.
+	escalate []int64
 }
 
 // decision is the outcome of one match.
@@ -216,6 +228,13 @@ type decision struct {
 	suppressedBefore int64
 	// distinct is, for a distinct threshold, the distinct tuples among ids.
 	distinct int
+	// escalation is, on a suppressed match that takes an escalate: step,
+	// the step's 1-based index; suppressedBefore is then the group's
+	// suppressed count, ids the last alert's events, and escalates and
+	// escalatedAt what that alert's id was made of (see Engine.alert).
+	escalation  int
+	escalates   string
+	escalatedAt int64
 }
 
 // seenMax bounds Seen. JetStream redelivers a message whose ack did not
@@ -248,15 +267,16 @@ func decide(st *GroupState, p policy, t int64, id, tuple string) decision {
 	if n := len(st.Fired); n > 0 && st.Fired[n-1] == id {
 		return decision{fire: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed, distinct: st.FiredDistinct}
 	}
+	if st.EscalatedBy != "" && st.EscalatedBy == id {
+		return st.escalation(st.EscalatedStep)
+	}
 	fp := fingerprint(id)
 	if st.holds(id, fp) {
 		return decision{}
 	}
 	if !p.distinct && st.deduped(p, t) {
-		st.Suppressed++
 		st.remember(fp)
-		st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
-		return decision{suppressed: true}
+		return st.suppress(p, id)
 	}
 	if p.count == 0 {
 		return fire(st, p, t, decision{count: 1, ids: []string{id}})
@@ -309,9 +329,7 @@ func decide(st *GroupState, p policy, t int64, id, tuple string) decision {
 		for _, id := range d.ids {
 			st.remember(fingerprint(id))
 		}
-		st.Suppressed++
-		st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
-		return decision{suppressed: true}
+		return st.suppress(p, id)
 	}
 	return fire(st, p, t, d)
 }
@@ -331,6 +349,9 @@ func decide(st *GroupState, p policy, t int64, id, tuple string) decision {
 func decideNew(st *GroupState, p policy, t int64, id, tuple string, since int64) decision {
 	if n := len(st.Fired); n > 0 && st.Fired[n-1] == id {
 		return decision{fire: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
+	}
+	if st.EscalatedBy != "" && st.EscalatedBy == id {
+		return st.escalation(st.EscalatedStep)
 	}
 	fp := fingerprint(id)
 	if st.holds(id, fp) {
@@ -355,9 +376,7 @@ func decideNew(st *GroupState, p policy, t int64, id, tuple string, since int64)
 		return decision{}
 	}
 	if st.deduped(p, t) {
-		st.Suppressed++
-		st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
-		return decision{suppressed: true}
+		return st.suppress(p, id)
 	}
 	return fire(st, p, t, decision{count: 1, ids: []string{id}})
 }
@@ -381,6 +400,9 @@ func decideNew(st *GroupState, p policy, t int64, id, tuple string, since int64)
 func decideSeq(st *GroupState, p policy, t int64, id string, mask uint8, ref uint64) decision {
 	if n := len(st.Fired); n > 0 && st.Fired[n-1] == id {
 		return decision{fire: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
+	}
+	if st.EscalatedBy != "" && st.EscalatedBy == id {
+		return st.escalation(st.EscalatedStep)
 	}
 	fp := fingerprint(id)
 	if st.holds(id, fp) {
@@ -448,9 +470,7 @@ func decideSeq(st *GroupState, p policy, t int64, id string, mask uint8, ref uin
 		for _, id := range d.ids {
 			st.remember(fingerprint(id))
 		}
-		st.Suppressed++
-		st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
-		return decision{suppressed: true}
+		return st.suppress(p, id)
 	}
 	return fire(st, p, t, d)
 }
@@ -601,9 +621,9 @@ func decideDue(st *GroupState, p policy, due int64) decision {
 		d.ids = append(d.ids, e.ID)
 	}
 	if st.deduped(p, due) {
-		st.Suppressed++
-		st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
-		return decision{suppressed: true}
+		// A deadline is no match: it is counted, and takes no escalate:
+		// step (the rules of deadlines have none, rules.Escalation).
+		return st.suppress(p, "")
 	}
 	d = fire(st, p, due, d)
 	st.FiredDue = due
@@ -721,6 +741,7 @@ func fire(st *GroupState, p policy, t int64, d decision) decision {
 	st.FiredSuppressed = st.Suppressed
 	st.FiredDistinct = d.distinct
 	st.Suppressed = 0
+	st.Escalated, st.EscalatedBy, st.EscalatedStep = 0, "", 0
 	if !st.Alerted || t > st.LastAlert {
 		st.LastAlert = t
 	}
@@ -728,6 +749,39 @@ func fire(st *GroupState, p policy, t int64, d decision) decision {
 	st.Expires = max(st.Expires, st.LastAlert+p.dedupWindow)
 	if n := len(st.Window); n > 0 {
 		st.Expires = max(st.Expires, st.Window[n-1].Time+p.within)
+	}
+	return d
+}
+
+// suppress counts a suppressed match of the group, the event id ("" for a
+// deadline), which takes the first escalate: step not taken since the last
+// alert whose after_suppressed count the group's suppressed count reached
+// (docs/rules.md, Escalations).
+func (s *GroupState) suppress(p policy, id string) decision {
+	s.Suppressed++
+	s.Expires = max(s.Expires, s.LastAlert+p.dedupWindow)
+	if id == "" || len(s.Fired) == 0 {
+		return decision{suppressed: true}
+	}
+	for k, n := range p.escalate {
+		if n > 0 && s.Escalated&(1<<k) == 0 && s.Suppressed >= n {
+			s.Escalated |= 1 << k
+			s.EscalatedBy, s.EscalatedStep = id, k+1
+			return s.escalation(k + 1)
+		}
+	}
+	return decision{suppressed: true}
+}
+
+// escalation is the decision of the suppressed match that took escalate:
+// step k of the group's last alert.
+func (s *GroupState) escalation(k int) decision {
+	d := decision{suppressed: true, escalation: k, suppressedBefore: s.Suppressed,
+		count: len(s.Fired), ids: slices.Clone(s.Fired), escalates: s.Fired[len(s.Fired)-1], escalatedAt: s.LastAlert}
+	if s.FiredDue != 0 {
+		// A deadline fired it (Engine.Fire).
+		d.escalates += "\x00" + strconv.FormatInt(s.FiredDue, 10)
+		d.escalatedAt = s.FiredDue
 	}
 	return d
 }

@@ -97,7 +97,12 @@ type Options struct {
 	// Deadlines, absences and quiet rules never fire.
 	Deadlines Deadlines
 	Events    Events
-	Log       *slog.Logger
+	// Acked tells whether the alert an escalation escalates
+	// (alerter.Alert.Escalates) was acknowledged or resolved: such an
+	// escalation is not sent (docs/rules.md, Escalations). Nil: every
+	// escalation is sent.
+	Acked func(ctx context.Context, escalation *alerter.Alert) (bool, error)
+	Log   *slog.Logger
 
 	// AckWait is the consumer's ack wait (0: the server's default).
 	AckWait  time.Duration
@@ -396,6 +401,10 @@ func (v *Evaluator) handle(ctx context.Context, j *job, applied func()) {
 		v.later(msg, ev.ID, "storing an alert", err)
 		return
 	}
+	if err := v.escalate(ctx, res.Escalations); err != nil {
+		v.later(msg, ev.ID, "storing an escalation", err)
+		return
+	}
 	if err := v.keep(ctx, res); err != nil {
 		v.later(msg, ev.ID, "keeping a deadline", err)
 		return
@@ -416,6 +425,27 @@ func (v *Evaluator) store(ctx context.Context, alerts []*alerter.Alert) error {
 			return err
 		}
 		v.stats.Alerts.Add(1)
+	}
+	return nil
+}
+
+// escalate stores the escalations whose alert is still firing, unacknowledged,
+// like alerts: an acknowledgement stops a group's escalations.
+func (v *Evaluator) escalate(ctx context.Context, escalations []*alerter.Alert) error {
+	for _, a := range escalations {
+		if v.opt.Acked != nil {
+			acked, err := v.opt.Acked(ctx, a)
+			if err != nil {
+				return fmt.Errorf("the state of alert %s: %w", a.Escalates, err)
+			}
+			if acked {
+				v.log.Info("escalation not sent: its alert was acknowledged or resolved", "rule", a.Rule, "alert", a.Escalates, "escalation", a.Escalation)
+				continue
+			}
+		}
+		if err := v.store(ctx, []*alerter.Alert{a}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

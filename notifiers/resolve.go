@@ -11,9 +11,14 @@ import (
 // tells a target that got an alert that it is over (docs/notifications.md,
 // The alert lifecycle). These are what every target shows of it.
 
-// Title is the alert's title, or its rule's name or id when it has none.
+// Title is the alert's title, or its rule's name or id when it has none;
+// an escalation's (docs/rules.md, Escalations) is marked "Escalated: ".
 func Title(a *alerter.Alert) string {
-	return Or(a.Title, Or(a.Name, a.Rule))
+	t := Or(a.Title, Or(a.Name, a.Rule))
+	if a.Escalation > 0 {
+		t = "Escalated: " + t
+	}
+	return t
 }
 
 // ResolvedBy says who resolved the alert, when, and the verdict, on one

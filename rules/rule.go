@@ -46,6 +46,9 @@ type Rule struct {
 	// none for a span (docs/rules.md, Quiet sources).
 	Quiet *Quiet
 	Dedup *Dedup
+	// Escalate are the steps that send the group's alert again while it
+	// stays firing and unacknowledged (docs/rules.md, Escalations).
+	Escalate []Escalation
 	// GroupBy are the expressions whose values name a rule's group: the
 	// dedup.by expressions, or else the threshold.by ones.
 	GroupBy []Expr
@@ -197,6 +200,9 @@ type Test struct {
 type Expect struct {
 	Alerts     *int
 	Suppressed *int
+	// Escalations counts the escalations the events made (docs/rules.md,
+	// Escalations).
+	Escalations *int
 	// Distinct is the first alert's distinct count (threshold.distinct).
 	Distinct *int
 	// EventIDs are the first alert's events, as 1-based positions in the
@@ -234,6 +240,10 @@ func (r router) Route(a *alerter.Alert) []string {
 	var notify []string
 	if rl := r.set.Rule(a.Rule); rl != nil {
 		notify = rl.Notify
+		// An escalation goes to its step's targets, if it names any.
+		if k := a.Escalation; k > 0 && k <= len(rl.Escalate) && len(rl.Escalate[k-1].Notify) > 0 {
+			notify = rl.Escalate[k-1].Notify
+		}
 	}
 	return r.routes.Targets(notify, a.Severity)
 }
@@ -268,6 +278,7 @@ type ruleYAML struct {
 	Sequence    *sequenceYAML     `yaml:"sequence"`
 	Quiet       *quietYAML        `yaml:"quiet"`
 	Dedup       *dedupYAML        `yaml:"dedup"`
+	Escalate    []yaml.Node       `yaml:"escalate"`
 	Notify      []string          `yaml:"notify"`
 	Title       yaml.Node         `yaml:"title"`
 	Text        yaml.Node         `yaml:"text"`
@@ -324,13 +335,14 @@ type testYAML struct {
 }
 
 type expectYAML struct {
-	Alerts     *int              `yaml:"alerts"`
-	Suppressed *int              `yaml:"suppressed"`
-	Distinct   *int              `yaml:"distinct"`
-	EventIDs   []int             `yaml:"event_ids"`
-	Severity   *string           `yaml:"severity"`
-	Group      map[string]string `yaml:"group"`
-	Title      *string           `yaml:"title"`
-	Text       *string           `yaml:"text"`
-	Notify     []string          `yaml:"notify"`
+	Alerts      *int              `yaml:"alerts"`
+	Suppressed  *int              `yaml:"suppressed"`
+	Escalations *int              `yaml:"escalations"`
+	Distinct    *int              `yaml:"distinct"`
+	EventIDs    []int             `yaml:"event_ids"`
+	Severity    *string           `yaml:"severity"`
+	Group       map[string]string `yaml:"group"`
+	Title       *string           `yaml:"title"`
+	Text        *string           `yaml:"text"`
+	Notify      []string          `yaml:"notify"`
 }

@@ -41,11 +41,12 @@ func Run(ctx context.Context, set *rules.Set, route alerter.Router) []Result {
 
 // outcome is what a test's events produced.
 type outcome struct {
-	alerts     []*alerter.Alert
-	suppressed int
-	events     int
-	matched    int
-	errs       []string
+	alerts      []*alerter.Alert
+	escalations []*alerter.Alert
+	suppressed  int
+	events      int
+	matched     int
+	errs        []string
 	// pos maps an event's id to its 1-based position in the test's events.
 	pos map[string]int
 }
@@ -113,6 +114,9 @@ func check(x rules.Expect, o outcome, r *rules.Rule, route alerter.Router) error
 	if x.Suppressed != nil && o.suppressed != *x.Suppressed {
 		fail("expected %d suppressed, got %d", *x.Suppressed, o.suppressed)
 	}
+	if x.Escalations != nil && len(o.escalations) != *x.Escalations {
+		fail("expected %d escalation(s), got %d (%s)", *x.Escalations, len(o.escalations), o.why())
+	}
 	needAlert := x.Severity != nil || x.Group != nil || x.Title != nil || x.Text != nil || x.Notify != nil || x.Distinct != nil || x.EventIDs != nil
 	if needAlert && len(o.alerts) == 0 {
 		fail("expected an alert to check severity, group, title, text, notify or distinct on, got none (%s)", o.why())
@@ -164,6 +168,7 @@ func (o *outcome) add(res engine.Result, at string) {
 	o.matched += len(res.Matches)
 	o.suppressed += len(res.Suppressed)
 	o.alerts = append(o.alerts, res.Alerts...)
+	o.escalations = append(o.escalations, res.Escalations...)
 	for _, e := range res.Errors {
 		msg, _, _ := strings.Cut(e.Err.Error(), "\n") // drop expr's source snippet
 		o.errs = append(o.errs, fmt.Sprintf("%s: %s", at, msg))

@@ -95,3 +95,33 @@ func TestUntil(t *testing.T) {
 		t.Fatalf("wrong: %v", err)
 	}
 }
+
+// expect: escalations counts the escalations the test's events made, apart
+// from its alerts.
+func TestExpectEscalations(t *testing.T) {
+	ev := func(id, at string) string {
+		return fmt.Sprintf(`{"id":%q,"time":"2024-05-14T10:%s:00Z","action":"A","actor":{"name":"zoe"}}`, id, at)
+	}
+	events := strings.Join([]string{ev("a", "00"), ev("b", "01"), ev("c", "02"), ev("d", "03")}, ", ")
+	src := `rules:
+  - id: s
+    severity: low
+    when: event.action == "A"
+    dedup: {by: [event.actor.name], window: 1h}
+    escalate: [{after_suppressed: 2, severity: high}]
+    tests:
+      - {name: right, events: [` + events + `], expect: {alerts: 1, suppressed: 3, escalations: 1, severity: low}}
+      - {name: wrong, events: [` + events + `], expect: {escalations: 2}}
+`
+	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(src)}}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := Run(t.Context(), set, nil)
+	if len(res) != 2 || res[0].Err != nil {
+		t.Fatalf("right count: %+v", res)
+	}
+	if err := res[1].Err; err == nil || !strings.HasPrefix(err.Error(), "expected 2 escalation(s), got 1") {
+		t.Fatalf("wrong count: %v", err)
+	}
+}

@@ -50,6 +50,11 @@ import (
 // Pending and Next, each as a uvarint count and per entry its time as a
 // delta to the previous one (the first to LastAlert), its id as uvarint
 // length + bytes and its Ref (uvarint).
+//
+// Version 8 appends the escalate: steps taken since the last alert
+// (docs/rules.md, Escalations): the Escalated mask as one byte, and, if
+// it is not zero, EscalatedStep (uvarint) and EscalatedBy as uvarint
+// length + bytes. A group that took none pays one byte.
 const (
 	codecV1 = 1
 	codecV2 = 2
@@ -58,6 +63,7 @@ const (
 	codecV5 = 5
 	codecV6 = 6
 	codecV7 = 7
+	codecV8 = 8
 )
 
 const flagAlerted = 1
@@ -69,7 +75,7 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	if st.Alerted {
 		flags |= flagAlerted
 	}
-	dst = append(dst, codecV7, flags)
+	dst = append(dst, codecV8, flags)
 	dst = binary.AppendVarint(dst, st.LastAlert)
 	dst = binary.AppendVarint(dst, st.Suppressed)
 	dst = binary.AppendVarint(dst, st.Expires-st.LastAlert)
@@ -103,7 +109,19 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	}
 	dst = appendValues(dst, st)
 	dst = appendChains(dst, st)
-	return appendDeadline(dst, st)
+	dst = appendDeadline(dst, st)
+	return appendEscalated(dst, st)
+}
+
+// appendEscalated appends version 8's escalate: steps taken.
+func appendEscalated(dst []byte, st *engine.GroupState) []byte {
+	dst = append(dst, st.Escalated)
+	if st.Escalated == 0 {
+		return dst
+	}
+	dst = binary.AppendUvarint(dst, uint64(st.EscalatedStep))
+	dst = binary.AppendUvarint(dst, uint64(len(st.EscalatedBy)))
+	return append(dst, st.EscalatedBy...)
 }
 
 // appendDeadline appends version 7's deadline: a byte with a bit for
@@ -194,7 +212,7 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	if len(b) < 2 {
 		return st, fmt.Errorf("%w: %d bytes", errCorruptState, len(b))
 	}
-	if b[0] < codecV1 || b[0] > codecV7 {
+	if b[0] < codecV1 || b[0] > codecV8 {
 		return st, fmt.Errorf("%w: unknown version %d", errCorruptState, b[0])
 	}
 	st.Alerted = b[1]&flagAlerted != 0
@@ -251,6 +269,9 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	}
 	if b[0] >= codecV7 {
 		d.deadline(&st)
+	}
+	if b[0] >= codecV8 {
+		d.escalated(&st)
 	}
 	if d.err == nil && len(d.b) > 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", errCorruptState, len(d.b))
@@ -355,6 +376,23 @@ func (d *decoder) deadline(st *engine.GroupState) {
 	}
 	if present&(1<<6) != 0 {
 		st.Next = d.entries(st.LastAlert)
+	}
+}
+
+// escalated reads version 8's escalate: steps taken.
+func (d *decoder) escalated(st *engine.GroupState) {
+	if d.err != nil {
+		return
+	}
+	if len(d.b) == 0 {
+		d.err = fmt.Errorf("%w: no escalations", errCorruptState)
+		return
+	}
+	st.Escalated = d.b[0]
+	d.b = d.b[1:]
+	if st.Escalated != 0 {
+		st.EscalatedStep = int(d.uvarint())
+		st.EscalatedBy = d.str()
 	}
 }
 

@@ -37,6 +37,8 @@ func TestCodecRoundTrip(t *testing.T) {
 		// A quiet group that fired at its deadline.
 		{Alerted: true, LastAlert: t0, Fired: []string{"q"}, FiredDue: t0, FiredRef: 7, Expires: t0 + 3600e9},
 		{Due: 1, SchedAt: -1, FiredDue: math.MaxInt64},
+		// A group that took escalate: steps 1 and 3, the latest by s.
+		{Alerted: true, LastAlert: t0, Suppressed: 5, Fired: []string{"f"}, Escalated: 0b101, EscalatedStep: 3, EscalatedBy: "s", Expires: t0 + 3600e9},
 	}
 	for _, st := range states {
 		b := encodeState(nil, &st)
@@ -73,6 +75,8 @@ func TestCodecCorrupt(t *testing.T) {
 		{7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 << 5, 0},          // an empty pending chain
 		{7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 << 5, 9, 0, 0, 0}, // nine entries in 3 bytes
 		{7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 << 3, 4, 'a'},     // truncated SchedBy
+		{8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},                  // no escalations byte
+		{8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 3, 'a'},    // truncated EscalatedBy
 	}
 	for _, b := range bad {
 		if _, err := decodeState(b); !errors.Is(err, errCorruptState) {
@@ -89,6 +93,7 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add(encodeState(nil, &engine.GroupState{Since: 4, Values: []engine.Value{{Tuple: "a", Last: 1}, {Tuple: "b", Last: 3}}}))
 	f.Add(encodeState(nil, &engine.GroupState{Chains: [][]engine.Entry{{{Time: 1, ID: "a"}}, nil, {{Time: 2, ID: "b"}, {Time: 3, ID: "c"}}}}))
 	f.Add(encodeState(nil, &engine.GroupState{Due: 9, SchedAt: 9, SchedBy: "a", Pending: []engine.Entry{{Time: 1, ID: "a", Ref: 3}}, Next: []engine.Entry{{Time: 10, ID: "b"}}}))
+	f.Add(encodeState(nil, &engine.GroupState{Escalated: 3, EscalatedStep: 2, EscalatedBy: "e"}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := decodeState(b)
 		if err != nil {
@@ -140,6 +145,14 @@ func TestCodecOlderVersions(t *testing.T) {
 	want = engine.GroupState{Chains: [][]engine.Entry{{{Time: 5, ID: "a"}}}}
 	if err != nil || !equalState(st, want) || st.Due != 0 || st.Pending != nil {
 		t.Errorf("v6: %+v, %v; want %+v", st, err, want)
+	}
+	// A quiet group's deadline at 9 as version 7 wrote it, before
+	// escalations: none taken.
+	v7 := []byte{7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 18}
+	st, err = decodeState(v7)
+	want = engine.GroupState{Due: 9}
+	if err != nil || !equalState(st, want) {
+		t.Errorf("v7: %+v, %v; want %+v", st, err, want)
 	}
 	v1 := []byte{1, 0, 0, 2, 0, 0}
 	if st, err := decodeState(v1); err != nil || st.Suppressed != 1 {

@@ -132,7 +132,8 @@ func equalState(a, b engine.GroupState) bool {
 		a.Since != b.Since || !slices.Equal(a.Values, b.Values) ||
 		!slices.EqualFunc(a.Chains, b.Chains, slices.Equal) ||
 		a.Due != b.Due || a.SchedAt != b.SchedAt || a.SchedBy != b.SchedBy || a.FiredDue != b.FiredDue || a.FiredRef != b.FiredRef ||
-		!slices.Equal(a.Pending, b.Pending) || !slices.Equal(a.Next, b.Next) {
+		!slices.Equal(a.Pending, b.Pending) || !slices.Equal(a.Next, b.Next) ||
+		a.Escalated != b.Escalated || a.EscalatedStep != b.EscalatedStep || a.EscalatedBy != b.EscalatedBy {
 		return false
 	}
 	for i := range a.Window {

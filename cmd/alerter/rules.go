@@ -350,7 +350,11 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 			fmt.Fprintf(s.err, "alerter replay: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(s.err, "replayed %d events%s: %d alerts, %d suppressed, %d rule errors\n", len(evs), span, len(r.alerts), r.suppressed, r.errors)
+		var escalations string
+		if r.escalations > 0 {
+			escalations = fmt.Sprintf(", %d escalations", r.escalations)
+		}
+		fmt.Fprintf(s.err, "replayed %d events%s: %d alerts%s, %d suppressed, %d rule errors\n", len(evs), span, len(r.alerts), escalations, r.suppressed, r.errors)
 		return 0
 	}
 	keep := func(any) error { return nil }
@@ -400,12 +404,15 @@ func replayEvents(ctx context.Context, cfg *config.Config, eventsFile, format st
 
 // replayed is what a rule set made of the events.
 type replayed struct {
-	alerts             []*alerter.Alert
+	alerts []*alerter.Alert
+	// escalations are counted apart from alerts (docs/rules.md,
+	// Escalations); they are printed as they come, not compared.
+	escalations        int
 	suppressed, errors int
 }
 
 // replay runs evs, in order, through set alone with fresh windows, and
-// hands each alert to out as it fires.
+// hands each alert and escalation to out as it fires.
 // Rule errors go to standard error, each line led by side ("" or the flag
 // that named the rules).
 func replay(ctx context.Context, set *rules.Set, route alerter.Router, evs []event.Event, out func(any) error, side string, s stdio) (replayed, error) {
@@ -423,11 +430,14 @@ func replay(ctx context.Context, set *rules.Set, route alerter.Router, evs []eve
 			fmt.Fprintf(s.err, "%sevent %s: %s\n", side, safe(evs[i].ID), safe(e.Error()))
 		}
 		r.suppressed += len(res.Suppressed)
-		for _, a := range res.Alerts {
+		r.escalations += len(res.Escalations)
+		for _, a := range slices.Concat(res.Alerts, res.Escalations) {
 			if route != nil {
 				a.Notify = route.Route(a)
 			}
-			r.alerts = append(r.alerts, a)
+			if a.Escalation == 0 {
+				r.alerts = append(r.alerts, a)
+			}
 			if err := out(a); err != nil {
 				return r, err
 			}

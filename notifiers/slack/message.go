@@ -79,10 +79,7 @@ func Render(a *alerter.Alert, externalURL string) Message {
 	if emoji == "" {
 		emoji = ":white_circle:"
 	}
-	title := a.Title
-	if title == "" {
-		title = first(a.Name, a.Rule)
-	}
+	title := notifiers.Title(a)
 
 	var blocks []slack.Block
 	blocks = append(blocks, slack.NewHeaderBlock(
@@ -296,15 +293,6 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
-}
-
-func first(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 func mrkdwn(s string) *slack.TextBlockObject {
