@@ -862,6 +862,13 @@ func (c *compiler) test(pf *parsedFile, ty *testYAML, n *yaml.Node, r *Rule, opt
 			errs = append(errs, yamlx.At(pf.Name, n, "test %q: lists: %s is not a list the rules define", t.Name, name))
 		}
 	}
+	errs = append(errs, c.expect(pf, ty, n, &t, opt)...)
+	return t, errs
+}
+
+// expect reads a test's expect: into t.Expect; t's events are read.
+func (c *compiler) expect(pf *parsedFile, ty *testYAML, n *yaml.Node, t *Test, opt Options) yamlx.Errors {
+	var errs yamlx.Errors
 	switch ty.Expect.Kind {
 	case 0:
 		errs = append(errs, yamlx.At(pf.Name, n, "test %q has no expect: (alert, none, or a mapping)", t.Name))
@@ -909,7 +916,7 @@ func (c *compiler) test(pf *parsedFile, ty *testYAML, n *yaml.Node, r *Rule, opt
 			}
 		}
 	}
-	return t, errs
+	return errs
 }
 
 // AtLeastOne is the Alerts value of expect: alert.
