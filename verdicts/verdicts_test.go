@@ -109,10 +109,16 @@ func matches(t *testing.T, r *rules.Rule, ev *event.Event) bool {
 func TestExcludeHostileValues(t *testing.T) {
 	hostile := []string{`svc-backup`, `a"b`, `a\`, `\"]) || true || (["`, "new\nline\r\t", `" + "`, "ünï\u2028cøde", "\x00\x7f", `${x}`, `' or '1'='1`, `{{ event.ip }}`, "# not a comment: x"}
 	spaces := []string{"Finance", `"]) || true`}
-	for _, v := range hostile {
+	// The rule's when: plain, folded and literal.
+	sources := []string{
+		"id: r\nseverity: low\n# the rule's own comment\nwhen: event.action != \"\" # and a trailing one\ntitle: \"x\"\n",
+		"id: r\nseverity: low\n# the rule's own comment\nwhen: >-\n  event.action != \"\"\n  && true\ntitle: \"x\"\n",
+		"id: r\nseverity: low\n# the rule's own comment\nwhen: |\n  event.action != \"\"\n  && true\ntitle: \"x\"\n",
+	}
+	for i, v := range hostile {
 		for _, f := range []string{"event.actor.name", "event.ip"} {
 			t.Run(f+" "+v, func(t *testing.T) {
-				src := "id: r\nseverity: low\n# the rule's own comment\nwhen: event.action != \"\" # and a trailing one\ntitle: \"x\"\n"
+				src := sources[i%len(sources)]
 				ext, err := verdicts.Extend(src, verdicts.Exclude(f, []string{v}))
 				if err != nil {
 					t.Fatal(err)
