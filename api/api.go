@@ -166,6 +166,36 @@ type Rule struct {
 	// (the playground).
 	Source string    `json:"source"`
 	Stats  RuleStats `json:"stats"`
+	// Verdicts are what people judged the rule's alerts over the last 30
+	// days, where verdicts are kept (docs/notifications.md, Verdicts and
+	// precision).
+	Verdicts *RuleVerdicts `json:"verdicts,omitempty"`
+	// Suggestion, if any, is an exclusion that removes most of the rule's
+	// false positives and none of its true ones.
+	Suggestion *Suggestion `json:"suggestion,omitempty"`
+}
+
+// RuleVerdicts count a rule's verdicts since Since. Precision is
+// TruePositive / (TruePositive + FalsePositive), null when both are 0;
+// benign verdicts count for neither.
+type RuleVerdicts struct {
+	TruePositive  int       `json:"true_positive"`
+	FalsePositive int       `json:"false_positive"`
+	Benign        int       `json:"benign"`
+	Precision     *float64  `json:"precision"`
+	Since         time.Time `json:"since"`
+}
+
+// Suggestion is a condition to add to a rule's when: that excludes a
+// value most of its false positives share: Source is the rule's YAML with
+// it added, to backtest in the playground.
+type Suggestion struct {
+	Field                 string   `json:"field"`
+	Values                []string `json:"values"`
+	Condition             string   `json:"condition"`
+	FalsePositivesRemoved int      `json:"false_positives_removed"`
+	TruePositivesKept     int      `json:"true_positives_kept"`
+	Source                string   `json:"source"`
 }
 
 // Threshold is a rule's threshold: Count events within Within (a

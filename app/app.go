@@ -49,6 +49,7 @@ import (
 	"github.com/alerter/alerter/rules"
 	"github.com/alerter/alerter/silences"
 	"github.com/alerter/alerter/statestore"
+	"github.com/alerter/alerter/verdicts"
 )
 
 // Options are what the config file does not say.
@@ -97,6 +98,9 @@ type App struct {
 	// alertStates are what people made of alert groups (acknowledged,
 	// resolved).
 	alertStates *lifecycle.Store
+	// verdicts keep the verdicts of resolves for 30 days, for the rules'
+	// precision.
+	verdicts *verdicts.Store
 	// deliveriesTTL is how long outcomes are remembered.
 	deliveriesTTL time.Duration
 	// enriching: the evaluator fills actor groups (decided at start).
@@ -295,8 +299,16 @@ func (s *App) openStorage(ctx context.Context, cfg *config.Config, set *rules.Se
 		return err
 	}
 	// What became of an alert group is kept as long as its alerts are.
-	return s.ensure(ctx, "the alert states bucket", func(ctx context.Context) (err error) {
+	err = s.ensure(ctx, "the alert states bucket", func(ctx context.Context) (err error) {
 		s.alertStates, err = lifecycle.Open(ctx, s.js, s.replicas, time.Duration(cfg.NATS.Retention))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	// Verdicts are kept 30 days, whatever the retention of the alerts.
+	return s.ensure(ctx, "the verdicts bucket", func(ctx context.Context) (err error) {
+		s.verdicts, err = verdicts.Open(ctx, s.js, s.replicas)
 		return err
 	})
 }
@@ -333,6 +345,7 @@ func (s *App) newHTTP() {
 		Log: s.log, Live: live{s}, Alerts: s.streams, DeadLetters: s.streams, Outcomes: outcomes{s},
 		Events: st, State: s.state, Silences: s.silenceStore, Reloader: reloads{s}, Actions: s.actions,
 		Playground: s.playground, Readiness: readiness{s}, Stopping: s.stopping, AlertStates: s.alertStates,
+		Verdicts: s.verdicts,
 	})
 }
 

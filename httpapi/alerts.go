@@ -23,6 +23,7 @@ import (
 
 func (h *handler) listRules(w http.ResponseWriter, r *http.Request) {
 	set, routes := h.Live.Rules(), h.cfg.Routes
+	judged := h.verdicts(r.Context())
 	out := make([]api.Rule, 0, len(set.Rules))
 	for _, rl := range set.Rules {
 		v := api.Rule{
@@ -50,6 +51,9 @@ func (h *handler) listRules(w http.ResponseWriter, r *http.Request) {
 				t := time.Unix(0, ns).UTC()
 				v.Stats.LastMatch = &t
 			}
+		}
+		if judged != nil {
+			v.Verdicts, v.Suggestion = judged.of(rl)
 		}
 		out = append(out, v)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/alerter/alerter/playground"
 	"github.com/alerter/alerter/rules"
 	"github.com/alerter/alerter/silences"
+	"github.com/alerter/alerter/verdicts"
 )
 
 // Live is the running evaluation: the rules in force and what each did,
@@ -95,6 +96,13 @@ type State interface {
 type AlertStates interface {
 	Get(ctx context.Context, a *alerter.Alert) (*lifecycle.State, error)
 	Update(ctx context.Context, a *alerter.Alert, fn func(*lifecycle.State) (bool, error)) (*lifecycle.State, error)
+}
+
+// Verdicts keep the verdicts of resolved alerts (verdicts.Store).
+type Verdicts interface {
+	Record(ctx context.Context, e verdicts.Entry) error
+	// Recent are the entries of the last verdicts.Window.
+	Recent(ctx context.Context) ([]verdicts.Entry, error)
 }
 
 // Silences are the silences and their store.
@@ -178,6 +186,9 @@ type Options struct {
 	Playground  Playground
 	Readiness   Readiness
 	AlertStates AlertStates
+	// Verdicts, if not nil, keep the verdicts given when resolving, for
+	// the rules' precision.
+	Verdicts Verdicts
 	// Stopping ends when alerter begins to stop: playground requests end
 	// then, rather than hold the shutdown for their whole time.
 	Stopping context.Context

@@ -15,6 +15,8 @@ import (
 	"github.com/alerter/alerter/api"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/lifecycle"
+	"github.com/alerter/alerter/rules"
+	"github.com/alerter/alerter/verdicts"
 )
 
 // statuses fills in where alerts stand (docs/notifications.md, The alert
@@ -156,6 +158,7 @@ func (h *handler) act(ctx context.Context, a *alerter.Alert, to lifecycle.Status
 	res.view.Fill(a)
 	if res.changed {
 		h.recordAct(ctx, who, a, c, to)
+		h.recordVerdict(ctx, a, res.view)
 	}
 	if res.view.Status == lifecycle.Resolved {
 		if err := h.queueResolve(ctx, a, res.view); err != nil {
@@ -193,6 +196,18 @@ func (h *handler) queueResolve(ctx context.Context, a *alerter.Alert, v lifecycl
 	return h.Alerts.PublishResolve(ctx, a.Rule, n.ID, a.ID, data)
 }
 
+// recordVerdict keeps the verdict of a resolve for the rule's precision
+// (docs/notifications.md, Verdicts and precision). The resolve stands if
+// it cannot be kept: the precision misses one verdict, which is logged.
+func (h *handler) recordVerdict(ctx context.Context, a *alerter.Alert, v lifecycle.View) {
+	if h.Verdicts == nil || v.Resolved == nil || v.Resolved.Verdict == "" {
+		return
+	}
+	if err := h.Verdicts.Record(ctx, verdicts.New(a, *v.Resolved)); err != nil {
+		h.Log.Error("keeping the verdict", "alert", a.ID, "rule", a.Rule, "err", err)
+	}
+}
+
 // recordAct logs an acknowledgement or a resolve and stores it as one of
 // alerter's own events (docs/rules.md, alerter's own actions).
 func (h *handler) recordAct(ctx context.Context, who actions.Identity, a *alerter.Alert, c lifecycle.Change, to lifecycle.Status) {
@@ -208,4 +223,51 @@ func (h *handler) recordAct(ctx context.Context, who actions.Identity, a *alerte
 	}
 	h.Actions.Publish(ctx, actions.Action{Name: name, Who: who, Attrs: attrs,
 		Objects: []event.Object{{Type: "alert", ID: a.ID, Name: a.Title}, {Type: "rule", ID: a.Rule, Name: a.Name}}})
+}
+
+// judged are the rules' verdicts over the last verdicts.Window.
+type judged struct {
+	since time.Time
+	rules map[string]*verdicts.Summary
+}
+
+// verdicts reads the verdicts kept; nil if none are kept here or they
+// cannot be read (logged: the rules are listed without them).
+func (h *handler) verdicts(ctx context.Context) *judged {
+	if h.Verdicts == nil {
+		return nil
+	}
+	entries, err := h.Verdicts.Recent(ctx)
+	if err != nil {
+		h.Log.Error("reading the verdicts", "err", err)
+		return nil
+	}
+	since := time.Now().UTC().Add(-verdicts.Window).Truncate(time.Second)
+	return &judged{since: since, rules: verdicts.Summarize(entries, since)}
+}
+
+// of is rule rl's verdicts, and the exclusion suggested for it, if any:
+// only for a rule whose one when: condition it can extend (not a
+// sequence, whose steps have their own, nor a quiet rule, which alerts on
+// the absence of what it matches).
+func (j *judged) of(rl *rules.Rule) (*api.RuleVerdicts, *api.Suggestion) {
+	v := &api.RuleVerdicts{Since: j.since}
+	s := j.rules[rl.ID]
+	if s == nil {
+		return v, nil
+	}
+	v.TruePositive, v.FalsePositive, v.Benign = s.TruePositive, s.FalsePositive, s.Benign
+	if p, ok := s.Precision(); ok {
+		v.Precision = &p
+	}
+	sg := s.Suggestion
+	if sg == nil || rl.Sequence != nil || rl.Quiet != nil {
+		return v, nil
+	}
+	source, err := verdicts.Extend(rl.Source, sg.Condition)
+	if err != nil {
+		return v, nil
+	}
+	return v, &api.Suggestion{Field: sg.Field, Values: sg.Values, Condition: sg.Condition,
+		FalsePositivesRemoved: sg.FalsePositivesRemoved, TruePositivesKept: sg.TruePositivesKept, Source: source}
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -754,6 +755,64 @@ func TestBrowser(t *testing.T) {
 		other := eval[string](t, ctx, `document.querySelector('#alerts-body tr').dataset.id`)
 		a.act(t, other, "ack", `{"comment": "from the CLI"}`)
 		waitFor(t, ctx, "the acknowledged alert gone from the firing list", `document.querySelector('#alerts-body tr[data-id="`+other+`"]') === null && document.querySelectorAll('#alerts-body tr').length > 0`)
+	})
+
+	t.Run("false positives of one actor suggest excluding it, to backtest", func(t *testing.T) {
+		// The earlier subtest resolved Ming's alert as a false positive;
+		// three more of one hostile actor, each a cycle of its own (2 h
+		// apart: past the rule's 30 m dedup), make the suggestion.
+		const hostile = `<img src=x onerror="document.title='pwned'">"]) || true`
+		orig, err := os.ReadFile("../examples/events/soteri-global-setting.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			ev := strings.NewReplacer("username=mchen", "username="+url.QueryEscape(hostile),
+				"8a7f808a8b1c2d3e018b1c2e11220001", "8a7f808a8b1c2d3e018b1c2e1122ffff", "198.51.100.7", "203.0.113.9",
+				"2024-05-14T10:02:40.318Z", fmt.Sprintf("2024-05-15T%02d:00:00.000Z", 2*i)).Replace(string(orig))
+			file := filepath.Join(t.TempDir(), "ev.json")
+			if err := os.WriteFile(file, []byte(ev), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			a.post(t, file)
+			var id string
+			for deadline := time.Now().Add(10 * time.Second); id == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				var alerts struct {
+					Alerts []struct{ ID, Status string } `json:"alerts"`
+				}
+				a.api(t, "/api/v1/alerts?rule=soteri-protection-weakened&status=firing", &alerts)
+				if len(alerts.Alerts) > 0 {
+					id = alerts.Alerts[0].ID
+				}
+			}
+			if id == "" {
+				t.Fatalf("no alert of the hostile actor's event %d", i+1)
+			}
+			a.act(t, id, "resolve", `{"verdict": "false_positive"}`)
+		}
+		do(t, ctx, "open the rules", chromedp.Navigate(a.url+"/rules"))
+		row := `document.getElementById('rule-soteri-protection-weakened')`
+		waitFor(t, ctx, "the precision and the suggestion", row+`.querySelector('.suggestion code')?.textContent.includes('event.actor.name in')`)
+		if got := eval[string](t, ctx, row+`.querySelector('.verdicts').textContent`); got != "precision 0% (0 TP, 4 FP, 0 benign, 30 d)" {
+			t.Errorf("the precision: %q", got)
+		}
+		want := `!(event.actor.name in [` + strconv.Quote(hostile) + `])`
+		if got := eval[string](t, ctx, row+`.querySelector('.suggestion code').textContent`); got != want {
+			t.Errorf("the suggestion %q, want %q", got, want)
+		}
+		if eval[bool](t, ctx, `document.querySelector('#rules-body img') !== null || document.title === 'pwned'`) {
+			t.Error("the hostile value was made HTML")
+		}
+		do(t, ctx, "backtest the exclusion", chromedp.Click(chromedp.CSS(`#rule-soteri-protection-weakened a.try-exclusion`)))
+		waitFor(t, ctx, "the rule with the exclusion", `document.getElementById('rule').value.includes('with the exclusion its verdicts suggest')`)
+		if !eval[bool](t, ctx, `document.getElementById('rule').value.includes(`+strconv.Quote(want)+`)`) {
+			t.Errorf("the playground's rule has no %s:\n%s", want, eval[string](t, ctx, `document.getElementById('rule').value`))
+		}
+		do(t, ctx, "backtest it", chromedp.Click(chromedp.ID("backtest")))
+		waitFor(t, ctx, "the comparison", `document.getElementById('summary').textContent.includes('The rule soteri-protection-weakened as loaded now fired 4 alerts')`)
+		if got := eval[string](t, ctx, `document.getElementById('summary').textContent`); !strings.Contains(got, ", 1 alert, ") {
+			t.Errorf("the backtest with the exclusion: %q", got)
+		}
 	})
 
 	if os.Getenv("ALERTER_SCREENSHOTS") != "" {

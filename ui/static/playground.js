@@ -247,11 +247,20 @@ function notificationView(a, target, n) {
 }
 
 // fromRule loads a loaded rule as written, to change it and backtest the
-// change; the events stay as they were.
-async function fromRule(id) {
+// change; the events stay as they were. With exclusion, it loads the rule
+// with the exclusion its verdicts suggest added to its when:, so that
+// Backtest compares the two.
+async function fromRule(id, exclusion) {
   const rules = await api('api/v1/rules');
   const r = rules.rules.find((x) => x.id === id);
   if (!r) throw new Error(`There is no loaded rule ${id}.`);
+  if (exclusion) {
+    const s = r.suggestion;
+    if (!s) throw new Error(`The verdicts on ${id} suggest no exclusion now.`);
+    rule.value = `# The rule ${r.id}, as loaded from ${r.file}:${r.line}, with the exclusion its verdicts suggest\n` + s.source;
+    $('try-status').textContent = `Loaded the rule ${r.id} with ${s.condition} added: Backtest it to compare with the rule as loaded.`;
+    return;
+  }
   rule.value = `# The rule ${r.id}, as loaded from ${r.file}:${r.line}\n` + r.source;
   $('try-status').textContent = `Loaded the rule ${r.id}: change it, then Try it on an event or Backtest it on the stored ones.`;
 }
@@ -261,5 +270,5 @@ if (params.get('alert')) {
   fromAlert(params.get('alert')).catch((e) => showError($('try-status'), e));
 } else {
   restoreDraft();
-  if (params.get('rule')) fromRule(params.get('rule')).catch((e) => showError($('try-status'), e));
+  if (params.get('rule')) fromRule(params.get('rule'), params.get('exclusion') === '1').catch((e) => showError($('try-status'), e));
 }

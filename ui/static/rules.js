@@ -22,13 +22,16 @@ function build(r) {
   const cells = Object.fromEntries(counters.map((c) => [c, h('td', { class: 'num' })]));
   const last = h('td', { class: 'time' });
   const lastError = h('div', { class: 'error' });
+  const verdicts = h('div', { class: 'meta verdicts' });
+  const suggestion = h('div', { class: 'suggestion' });
   const row = h('tr', { id: 'rule-' + r.id, class: r.enabled ? null : 'muted' },
     h('th', { scope: 'row' },
       h('code', null, r.id), h('div', null, r.name),
       r.enabled ? null : h('div', null, h('strong', null, 'disabled')),
       h('div', { class: 'meta' }, `${r.file}:${r.line}`, r.tests ? ` · ${r.tests} test${r.tests === 1 ? '' : 's'}` : ''),
       r.tags?.length ? h('div', { class: 'meta' }, 'tags: ' + r.tags.join(', ')) : null,
-      h('div', { class: 'meta' }, h('a', { href: href('playground?rule=' + encodeURIComponent(r.id)), class: 'try-rule' }, 'Try or backtest a change'))),
+      h('div', { class: 'meta' }, h('a', { href: href('playground?rule=' + encodeURIComponent(r.id)), class: 'try-rule' }, 'Try or backtest a change')),
+      verdicts, suggestion),
     h('td', null, severity(r.severity)),
     h('td', null, h('code', { class: 'when' }, r.when), windowText(r).map((w) => h('div', { class: 'meta' }, w)), lastError),
     h('td', null, r.notify.join(', ')),
@@ -37,7 +40,39 @@ function build(r) {
   );
   const search = [r.id, r.name, r.severity, r.description, ...(r.tags ?? []), ...(r.notify ?? []),
     ...Object.entries(r.labels ?? {}).map(([k, v]) => `${k}=${v}`)].join(' ').toLowerCase();
-  return { row, search, cells, last, lastError };
+  return { row, search, cells, last, lastError, verdicts, suggestion, judged: null };
+}
+
+// verdictsText says what people judged the rule's alerts when resolving
+// them: "precision 67% (2 TP, 1 FP, 1 benign, 30 d)".
+function verdictsText(v) {
+  const counts = `${v.true_positive} TP, ${v.false_positive} FP, ${v.benign} benign, 30 d`;
+  if (v.precision === null || v.precision === undefined) {
+    return v.benign ? `precision: none yet (${counts})` : 'no verdicts in 30 d';
+  }
+  return `precision ${Math.round(v.precision * 100)}% (${counts})`;
+}
+
+// showVerdicts shows the rule's precision and, if its false positives
+// share a value, the exclusion suggested, with a link that opens the
+// playground with it added, to backtest against the rule as loaded.
+function showVerdicts(entry, r) {
+  const judged = JSON.stringify([r.verdicts, r.suggestion]);
+  if (judged === entry.judged) return; // leave a focused link alone
+  entry.judged = judged;
+  entry.verdicts.textContent = r.verdicts ? verdictsText(r.verdicts) : '';
+  const s = r.suggestion;
+  if (!s) {
+    entry.suggestion.replaceChildren();
+    return;
+  }
+  const fps = s.false_positives_removed;
+  const tps = s.true_positives_kept;
+  entry.suggestion.replaceChildren(
+    h('strong', null, 'Suggested exclusion: '), h('code', null, s.condition),
+    h('div', { class: 'meta' }, `${fps} false positive${fps === 1 ? '' : 's'} share ${s.field} = ${s.values.join(', ')}; `
+      + `${tps} true positive${tps === 1 ? '' : 's'} kept. `,
+    h('a', { href: href(`playground?rule=${encodeURIComponent(r.id)}&exclusion=1`), class: 'try-exclusion' }, 'Backtest it')));
 }
 
 function update(entry, r) {
@@ -51,6 +86,7 @@ function update(entry, r) {
   }
   entry.last.replaceChildren(s.last_match ? time(s.last_match) : h('span', { class: 'empty' }, 'never'));
   entry.lastError.textContent = s.last_error ? 'Last error: ' + s.last_error : '';
+  showVerdicts(entry, r);
 }
 
 function filter() {
