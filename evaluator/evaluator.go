@@ -102,6 +102,11 @@ type Options struct {
 	// escalation is not sent (docs/rules.md, Escalations). Nil: every
 	// escalation is sent.
 	Acked func(ctx context.Context, escalation *alerter.Alert) (bool, error)
+	// Resolve resolves, by "rule", the open alert of a group whose
+	// resolve.when an event met (docs/rules.md, Resolving), and queues
+	// its resolve notifications; a group with no open alert is left
+	// alone. Nil: resolves are dropped.
+	Resolve func(ctx context.Context, r engine.Resolve) error
 	Log   *slog.Logger
 
 	// AckWait is the consumer's ack wait (0: the server's default).
@@ -405,6 +410,10 @@ func (v *Evaluator) handle(ctx context.Context, j *job, applied func()) {
 		v.later(msg, ev.ID, "storing an escalation", err)
 		return
 	}
+	if err := v.resolve(ctx, res.Resolves); err != nil {
+		v.later(msg, ev.ID, "resolving an alert", err)
+		return
+	}
 	if err := v.keep(ctx, res); err != nil {
 		v.later(msg, ev.ID, "keeping a deadline", err)
 		return
@@ -445,6 +454,20 @@ func (v *Evaluator) escalate(ctx context.Context, escalations []*alerter.Alert) 
 		}
 		if err := v.store(ctx, []*alerter.Alert{a}); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// resolve resolves the groups of resolves. A redelivered event resolves
+// again, which changes nothing and queues what was not queued.
+func (v *Evaluator) resolve(ctx context.Context, resolves []engine.Resolve) error {
+	if v.opt.Resolve == nil {
+		return nil
+	}
+	for _, r := range resolves {
+		if err := v.opt.Resolve(ctx, r); err != nil {
+			return fmt.Errorf("rule %s, group %s: %w", r.Rule, r.DedupKey, err)
 		}
 	}
 	return nil

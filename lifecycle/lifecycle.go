@@ -57,6 +57,10 @@ const (
 	MaxHistory = 50   // changes kept, the newest
 )
 
+// ByRule is who resolved a group that an event of its rule's resolve.when
+// resolved (docs/rules.md, Resolving).
+const ByRule = "rule"
+
 // ErrResolved is an acknowledgement of an alert already resolved.
 var ErrResolved = errors.New("the alert is resolved")
 
