@@ -107,7 +107,7 @@ type Options struct {
 	// its resolve notifications; a group with no open alert is left
 	// alone. Nil: resolves are dropped.
 	Resolve func(ctx context.Context, r engine.Resolve) error
-	Log   *slog.Logger
+	Log     *slog.Logger
 
 	// AckWait is the consumer's ack wait (0: the server's default).
 	AckWait  time.Duration
