@@ -31,6 +31,10 @@ type Resolve struct {
 	values []string
 }
 
+// Values are the group's values, in the order of the rule's by: with the
+// rule, the group's state key (StateKey).
+func (r Resolve) Values() []string { return r.values }
+
 // resolveWhen is the program of r's resolve.when, or nil.
 func resolveWhen(r *rules.Rule) *vm.Program {
 	if r.Resolve == nil {

@@ -313,7 +313,7 @@ func (v *Evaluator) enqueue(p *pipeline, j *job) {
 	j.plan = v.opt.Engine.Plan(p.work, &j.ev, lists)
 	j.plan.Ref = j.seq
 	j.planned = time.Since(began)
-	if len(j.plan.Matches) == 0 && len(j.plan.Errors) == 0 {
+	if len(j.plan.Matches) == 0 && len(j.plan.Errors) == 0 && len(j.plan.Resolves) == 0 {
 		// Most events match nothing, and are done now: nothing to store, no
 		// group to wait for, no hand-off to a worker.
 		v.observe(j.planned)
@@ -358,25 +358,30 @@ func (v *Evaluator) prepare(msg jetstream.Msg) *job {
 }
 
 // groups returns hashes of the state keys (rule and group values) that
-// applying the plan will update. A collision of two hashes only orders two
-// events that need not be.
+// applying the plan will update, or whose alerts it resolves: a resolve
+// and the next match of its group stay in order. A collision of two
+// hashes only orders two events that need not be.
 func (v *Evaluator) groups(p *engine.Plan) []uint64 {
 	var keys []uint64
-	for _, m := range p.Matches {
-		if !m.Rule.Stateful() {
-			continue
-		}
+	add := func(rule string, group []string) {
 		var h maphash.Hash
 		h.SetSeed(v.seed)
-		h.WriteString(m.Rule.ID)
-		for _, g := range m.Group {
+		h.WriteString(rule)
+		for _, g := range group {
 			h.WriteByte(0)
 			h.WriteString(g)
 		}
-		k := h.Sum64()
-		if !slices.Contains(keys, k) {
+		if k := h.Sum64(); !slices.Contains(keys, k) {
 			keys = append(keys, k)
 		}
+	}
+	for _, m := range p.Matches {
+		if m.Rule.Stateful() {
+			add(m.Rule.ID, m.Group)
+		}
+	}
+	for _, r := range p.Resolves {
+		add(r.Rule, r.Values())
 	}
 	return keys
 }
