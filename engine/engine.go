@@ -623,9 +623,6 @@ func (e *Engine) Plan(ctx context.Context, ev *event.Event, lists map[string][]s
 func (e *Engine) Apply(ctx context.Context, p *Plan) (Result, error) {
 	res := Result{Matches: p.Matches, Errors: p.Errors, Resolves: p.Resolves}
 	var errs []error
-	if err := e.endDedup(ctx, p); err != nil {
-		errs = append(errs, err)
-	}
 	for _, m := range p.Matches {
 		a, suppressed, err := e.decide(ctx, p, m, &res)
 		var rerr RuleError
@@ -645,6 +642,11 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (Result, error) {
 		case a != nil:
 			res.Alerts = append(res.Alerts, a)
 		}
+	}
+	// An event that meets a rule's when and its resolve.when counts as a
+	// match of the group as it stood, then resolves it.
+	if err := e.endDedup(ctx, p); err != nil {
+		errs = append(errs, err)
 	}
 	if e.clock != nil {
 		e.clock.keep(p, res)

@@ -86,8 +86,9 @@ func (w *worker) resolve(s *snapshot, ev *event.Event, i int32) (*Resolve, error
 // endDedup applies the resolves of a plan to their groups' state: a
 // resolved group's dedup window ends, so that its next match opens a new
 // alert (docs/rules.md, Resolving) rather than being suppressed as part
-// of the resolved one. A resolve older than the group's last alert (a
-// redelivery after the group alerted again) leaves the state as it is.
+// of the resolved one. A resolve not later than the group's last alert (a
+// redelivery after the group alerted again, or the event that fired it)
+// leaves the state as it is.
 func (e *Engine) endDedup(ctx context.Context, pl *Plan) error {
 	for _, rv := range pl.Resolves {
 		i, ok := pl.s.byID[rv.Rule]
@@ -110,9 +111,10 @@ func (e *Engine) endDedup(ctx context.Context, pl *Plan) error {
 	return nil
 }
 
-// endDedup ends the dedup window of a group resolved at t.
+// endDedup ends the dedup window of a group resolved at t, unless its
+// last alert is not older: an event fired it, or it fired after.
 func endDedup(g *GroupState, t int64) {
-	if !g.Alerted || t < g.LastAlert {
+	if !g.Alerted || t <= g.LastAlert {
 		return
 	}
 	g.Alerted = false

@@ -155,3 +155,19 @@ func resolvedRules(rs []Resolve) []string {
 	}
 	return ids
 }
+
+// An event that meets both conditions counts as a match of the group as
+// it stood, then resolves it: the event that fires an alert keeps it
+// open, a suppressed one ends it, and the next match alerts.
+func TestResolveAndMatch(t *testing.T) {
+	e := New(compile(t, strings.Replace(resolveRule, `'event.action == "on"'`, `'event.action in ["on", "off"]'`, 1)), &MemStore{})
+	for i, want := range []string{"1 alerts, 0 suppressed, 1 resolves", "0 alerts, 1 suppressed, 1 resolves", "1 alerts, 0 suppressed, 1 resolves"} {
+		res, err := e.Process(t.Context(), ev(fmt.Sprint(i), "off", "a", time.Duration(i)*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%d alerts, %d suppressed, %d resolves", len(res.Alerts), len(res.Suppressed), len(res.Resolves)); got != want {
+			t.Fatalf("event %d: got %s, want %s", i, got, want)
+		}
+	}
+}

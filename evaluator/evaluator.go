@@ -407,16 +407,18 @@ func (v *Evaluator) handle(ctx context.Context, j *job, applied func()) {
 		v.later(msg, ev.ID, "evaluating", err)
 		return
 	}
+	// Resolves first: they resolve the alerts fired before the event, not
+	// one the event fires itself.
+	if err := v.resolve(ctx, res.Resolves); err != nil {
+		v.later(msg, ev.ID, "resolving an alert", err)
+		return
+	}
 	if err := v.store(ctx, res.Alerts); err != nil {
 		v.later(msg, ev.ID, "storing an alert", err)
 		return
 	}
 	if err := v.escalate(ctx, res.Escalations); err != nil {
 		v.later(msg, ev.ID, "storing an escalation", err)
-		return
-	}
-	if err := v.resolve(ctx, res.Resolves); err != nil {
-		v.later(msg, ev.ID, "resolving an alert", err)
 		return
 	}
 	if err := v.keep(ctx, res); err != nil {
