@@ -94,3 +94,54 @@ func TestResolveByRule(t *testing.T) {
 		t.Errorf("%d alerts stored, want 2", n)
 	}
 }
+
+const resolveEscalatedRules = `
+rules:
+  - id: setting-changed
+    severity: high
+    when: event.action == "Global setting changed"
+    dedup: {by: [event.actor.name], window: 1h}
+    escalate: [{after_suppressed: 1, notify: [other]}]
+    resolve: {when: 'event.action == "Global setting reverted"'}
+`
+
+// A group whose alert was escalated to another target resolves with its
+// escalation: the alert's target and the escalation's both get a resolve.
+func TestResolveByRuleEscalated(t *testing.T) {
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesFile, []byte(resolveEscalatedRules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chat, other := newTarget(nil), newTarget(nil)
+	r := run(t, fmt.Sprintf(resolveWhenConfig, filepath.Join(dir, "nats"), rulesFile), nil, Options{AckWait: 2 * time.Second, Stdout: io.Discard},
+		map[string]delivery.Notifier{"chat": chat, "other": other})
+	sent := func(target *target, name string) bool {
+		ids := target.accepted()
+		if len(ids) != 1 {
+			return false
+		}
+		o, ok, _ := r.svc.deliveries.Get(t.Context(), name, ids[0])
+		return ok && o.Status == alerter.Sent
+	}
+	r.post(t, "/in", setting("b1", "bob", "2024-05-14T10:00:00Z"))
+	waitFor(t, "the alert sent to chat", func() bool { return sent(chat, "chat") })
+	r.post(t, "/in", setting("b2", "bob", "2024-05-14T10:01:00Z"))
+	waitFor(t, "the escalation sent to other", func() bool { return sent(other, "other") })
+	alert, escalation := chat.accepted()[0], other.accepted()[0]
+
+	r.post(t, "/in", reverted("r1", "bob", "2024-05-14T10:10:00Z"))
+	waitFor(t, "both resolves", func() bool { return len(chat.accepted()) == 2 && len(other.accepted()) == 2 })
+	r.drained(t)
+	if got, want := chat.accepted(), []string{alert, alert + lifecycle.NoticeSuffix}; !slices.Equal(got, want) {
+		t.Errorf("chat received %v, want %v", got, want)
+	}
+	if got, want := other.accepted(), []string{escalation, escalation + lifecycle.NoticeSuffix}; !slices.Equal(got, want) {
+		t.Errorf("other received %v, want %v", got, want)
+	}
+	for _, id := range []string{alert, escalation} {
+		if code, body := r.call(t, "viewer-token", "GET", "/api/v1/alerts/"+id, ""); code != 200 || body["status"] != "resolved" || body["resolved_by"] != lifecycle.ByRule {
+			t.Errorf("alert %s: %d %v, want resolved by rule", id, code, body)
+		}
+	}
+}
