@@ -96,7 +96,7 @@ func (e *Engine) endDedup(ctx context.Context, pl *Plan) error {
 			continue
 		}
 		r, p := pl.s.rules[i], pl.s.pol[i]
-		if !r.Stateful() || r.NewValue != nil || p.dedupWindow == 0 {
+		if !r.Stateful() || p.dedupWindow == 0 {
 			continue
 		}
 		t := rv.Time.UnixNano()

@@ -171,3 +171,40 @@ func TestResolveAndMatch(t *testing.T) {
 		}
 	}
 }
+
+// A new_value rule's group forgets nothing it learned on a resolve; its
+// dedup window ends.
+func TestResolveNewValue(t *testing.T) {
+	e := New(compile(t, `
+rules:
+  - id: new-ip
+    severity: low
+    when: event.action == "off"
+    new_value: {of: [event.ip], by: [event.actor.name], history: 30d}
+    dedup: {window: 1h}
+    resolve: {when: 'event.action == "on"'}
+`), &MemStore{})
+	step := func(id, action, ip string, at time.Duration) string {
+		x := ev(id, action, "a", at)
+		x.IP = ip
+		res, err := e.Process(t.Context(), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%d/%d/%d", len(res.Alerts), len(res.Suppressed), len(res.Resolves))
+	}
+	for _, s := range []struct {
+		id, action, ip string
+		want           string
+	}{
+		{"1", "off", "10.0.0.1", "1/0/0"},
+		{"2", "off", "10.0.0.2", "0/1/0"}, // new, within the dedup window
+		{"3", "on", "", "0/0/1"},
+		{"4", "off", "10.0.0.1", "0/0/0"}, // known: not new
+		{"5", "off", "10.0.0.3", "1/0/0"}, // new, the window ended
+	} {
+		if got := step(s.id, s.action, s.ip, time.Minute*time.Duration(s.id[0]-'0')); got != s.want {
+			t.Fatalf("event %s: got alerts/suppressed/resolves %s, want %s", s.id, got, s.want)
+		}
+	}
+}
