@@ -98,6 +98,9 @@ type App struct {
 	// alertStates are what people made of alert groups (acknowledged,
 	// resolved).
 	alertStates *lifecycle.Store
+	// acts acknowledge and resolve alert groups, for the API and for the
+	// rules' resolve.when.
+	acts *lifecycle.Acts
 	// verdicts keep the verdicts of resolves for 30 days, for the rules'
 	// precision.
 	verdicts *verdicts.Store
@@ -323,7 +326,8 @@ func (s *App) newEvaluator(ctx context.Context, cfg *config.Config) error {
 	})
 	opt := evaluator.Options{Engine: s.eng, Alerts: s.streams, Router: s.router, Lists: s.lists, Log: s.log,
 		Observe: func(d time.Duration) { s.evalLatency.Observe(d.Seconds()) },
-		AckWait: s.opt.AckWait, Replicas: s.replicas, Deadlines: s.deadlines, Events: s.streams, Acked: s.acked}
+		AckWait: s.opt.AckWait, Replicas: s.replicas, Deadlines: s.deadlines, Events: s.streams, Acked: s.acked,
+		Resolve: s.resolveGroup}
 	// Enriching puts each event through one more step; alerter takes it
 	// only when the config at start asks for it (a reload cannot add it).
 	if s.enriching = enriches(cfg); s.enriching {
@@ -339,13 +343,14 @@ func (s *App) newEvaluator(ctx context.Context, cfg *config.Config) error {
 // actions record, the playground and the API, on the parts of s.
 func (s *App) newHTTP() {
 	s.actions = actions.NewPublisher(s.streams, s.log)
+	s.acts = lifecycle.NewActs(s.alertStates, outcomes{s}, s.streams, s.actions, s.log)
 	st := stored{Streams: s.streams, js: s.js}
 	s.playground = playground.New(live{s}, st, s.opt.Notifiers)
 	s.http = httpapi.New(httpapi.Options{
 		Log: s.log, Live: live{s}, Alerts: s.streams, DeadLetters: s.streams, Outcomes: outcomes{s},
 		Events: st, State: s.state, Silences: s.silenceStore, Reloader: reloads{s}, Actions: s.actions,
 		Playground: s.playground, Readiness: readiness{s}, Stopping: s.stopping, AlertStates: s.alertStates,
-		Verdicts: s.verdicts,
+		Acts: s.acts, Verdicts: s.verdicts,
 	})
 }
 

@@ -167,3 +167,58 @@ func (s *App) acked(ctx context.Context, esc *alerter.Alert) (bool, error) {
 	}
 	return lifecycle.Of(st, a).Status != lifecycle.Firing, nil
 }
+
+// resolveGroup resolves, by "rule", the open alert of the group of r, an
+// event that met its rule's resolve.when (docs/rules.md, Resolving), and
+// queues its resolve notifications to the targets that got it, as a
+// resolve from the API does. The group's alert is its newest among the
+// rule's alerts one page of the history reads; a group with none there,
+// or whose newest alert was resolved already (by someone, or by another
+// event), is left alone. The same event resolving again (redelivered)
+// queues what may not have been queued.
+func (s *App) resolveGroup(ctx context.Context, r engine.Resolve) error {
+	a, err := s.newestAlert(ctx, r.Rule, r.DedupKey)
+	if err != nil || a == nil {
+		return err
+	}
+	st, err := s.alertStates.Get(ctx, a)
+	if err != nil {
+		return err
+	}
+	comment := fmt.Sprintf("resolve.when of rule %s met by event %s", r.Rule, r.EventID)
+	if v := lifecycle.Of(st, a); v.Status == lifecycle.Resolved && (v.Resolved.By != lifecycle.ByRule || v.Resolved.Comment != comment) {
+		return nil
+	}
+	c := lifecycle.Change{By: lifecycle.ByRule, At: time.Now().UTC(), Comment: comment}
+	res, err := s.acts.Act(ctx, a, lifecycle.Resolved, actions.Alerter("rule "+r.Rule), c)
+	if err != nil || a.Escalates == "" {
+		return err
+	}
+	// An escalation went to its step's targets; the alert it escalates,
+	// resolved with it, went to the alert's.
+	b, _, err := s.streams.FindAlert(ctx, a.Escalates)
+	switch {
+	case errors.Is(err, bus.ErrNotFound), errors.Is(err, bus.ErrUnreadable):
+		return nil
+	case err != nil:
+		return err
+	}
+	return s.acts.QueueResolve(ctx, b, lifecycle.Of(res.State, b))
+}
+
+// newestAlert is the newest stored alert of rule with dedupKey, nil if
+// one page of the rule's history has none.
+func (s *App) newestAlert(ctx context.Context, rule, dedupKey string) (*alerter.Alert, error) {
+	var found *alerter.Alert
+	_, err := s.streams.AlertHistory(ctx, 0, rule, func(a *alerter.Alert) bool {
+		if a.DedupKey == dedupKey {
+			found = a
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the alerts of rule %s: %w", rule, err)
+	}
+	return found, nil
+}

@@ -137,6 +137,11 @@ type snapshot struct {
 	when     []program
 	groupBy  [][]program
 	distinct [][]program // threshold.distinct or new_value.of, parallel to rules
+	// resolveDirect and resolveWhen are the rules' resolve.when as
+	// evaluate runs them, parallel to rules: direct where not nil, else
+	// in the VM; both empty for a rule without one.
+	resolveDirect []direct
+	resolveWhen   []program
 	// steps are a sequence rule's step conditions run direct, nil where a
 	// step runs in the VM; parallel to rules.
 	steps [][]direct
@@ -180,6 +185,13 @@ func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed, slotted b
 			progs = append(progs, r.When.Program)
 		}
 		s.steps = append(s.steps, stepsDirect(r.Sequence))
+		var rd direct
+		if rw := resolveWhen(r); rw != nil {
+			if rd, _ = compileDirect(rw.Node()); rd == nil {
+				progs = append(progs, rw)
+			}
+		}
+		s.resolveDirect = append(s.resolveDirect, rd)
 		for _, g := range r.GroupBy {
 			progs = append(progs, g.Program)
 		}
@@ -190,7 +202,9 @@ func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed, slotted b
 		case !indexed || r.When.Program == nil:
 			b.always = append(b.always, i)
 		default:
-			b.add(i, r.When.Program.Node())
+			// An event that can meet the rule's resolve.when is a
+			// candidate too: the rule is filed under both conditions.
+			b.add(i, r.When.Program.Node(), resolveNode(r))
 		}
 	}
 	s.always, s.multi = b.always, b.multi
@@ -211,6 +225,11 @@ func newSnapshot(set *rules.Set, stats map[string]*RuleStats, indexed, slotted b
 		s.when = append(s.when, w)
 		s.groupBy = append(s.groupBy, s.valuePrograms(r.GroupBy))
 		s.distinct = append(s.distinct, s.valuePrograms(distinctOf(r)))
+		var rp program
+		if rw := resolveWhen(r); rw != nil && s.resolveDirect[i] == nil {
+			rp = s.slots.rewrite(rw)
+		}
+		s.resolveWhen = append(s.resolveWhen, rp)
 	}
 	return s
 }
@@ -345,12 +364,16 @@ func (e RuleError) Error() string { return fmt.Sprintf("rule %s: %v", e.Rule, e.
 // Evaluate runs the conditions of the candidate rules for ev and returns
 // the matches. It changes no state.
 func (e *Engine) Evaluate(ev *event.Event) ([]Match, []RuleError) {
-	return e.evaluate(context.Background(), e.snap.Load(), ev, nil)
+	m, _, errs := e.evaluate(context.Background(), e.snap.Load(), ev, nil)
+	return m, errs
 }
 
 // evaluate runs the candidate rules on ev. Each rule has its own time
 // limit; ctx's end stops them all (each then fails with the reason).
-func (e *Engine) evaluate(ctx context.Context, s *snapshot, ev *event.Event, lists map[string][]string) ([]Match, []RuleError) {
+//
+// It also returns the resolves of the candidates whose resolve.when ev
+// meets (see Resolve).
+func (e *Engine) evaluate(ctx context.Context, s *snapshot, ev *event.Event, lists map[string][]string) ([]Match, []Resolve, []RuleError) {
 	if s.usesRaw {
 		e.loadRaw(ev)
 	}
@@ -362,12 +385,18 @@ func (e *Engine) evaluate(ctx context.Context, s *snapshot, ev *event.Event, lis
 	// the right size, rather than one per doubling.
 	matches := w.matches[:0]
 	var errs []RuleError
+	var resolves []Resolve
 	for _, i := range w.cand {
 		r, st := s.rules[i], s.stats[i]
 		st.Evaluations.Add(1)
-		if s.direct[i] == nil || len(s.groupBy[i]) > 0 || len(s.distinct[i]) > 0 || r.Sequence != nil {
+		if s.direct[i] == nil || len(s.groupBy[i]) > 0 || len(s.distinct[i]) > 0 || r.Sequence != nil || r.Resolve != nil {
 			// Only expr programs count: a direct condition is bounded.
 			exprlimit.Begin(w.env.Budget, ctx, e.timeout)
+		}
+		if rv, err := w.resolve(s, ev, i); err != nil {
+			errs = append(errs, s.fail(i, err))
+		} else if rv != nil {
+			resolves = append(resolves, *rv)
 		}
 		ok, err := w.match(s, ev, i)
 		if err != nil {
@@ -410,9 +439,9 @@ func (e *Engine) evaluate(ctx context.Context, s *snapshot, ev *event.Event, lis
 	}
 	w.matches = matches
 	if len(matches) == 0 {
-		return nil, errs
+		return nil, resolves, errs
 	}
-	return slices.Clone(matches), errs
+	return slices.Clone(matches), resolves, errs
 }
 
 func (s *snapshot) fail(i int32, err error) RuleError {
@@ -519,6 +548,10 @@ type Result struct {
 	// with Escalation set, to be sent unless their group was acknowledged
 	// or resolved. Their matches are in Suppressed too.
 	Escalations []*alerter.Alert
+	// Resolves are the groups whose resolve.when the event met
+	// (docs/rules.md, Resolving), to be resolved by "rule". Their dedup
+	// windows have ended: a later match opens a new alert.
+	Resolves []Resolve
 }
 
 // Process evaluates ev and applies every match to its group's state,
@@ -561,6 +594,8 @@ type Plan struct {
 	lists map[string][]string
 	// Matches are the rules that matched, with their group values.
 	Matches []Match
+	// Resolves are the groups whose resolve.when the event met.
+	Resolves []Resolve
 	// Errors are the rules that failed on the event.
 	Errors []RuleError
 	// Ref is where the caller keeps the event (a stream sequence), 0 if
@@ -578,7 +613,7 @@ func (e *Engine) Plan(ctx context.Context, ev *event.Event, lists map[string][]s
 		ev.Time = e.now().UTC()
 	}
 	p := &Plan{s: s, ev: ev, lists: lists}
-	p.Matches, p.Errors = e.evaluate(ctx, s, ev, lists)
+	p.Matches, p.Resolves, p.Errors = e.evaluate(ctx, s, ev, lists)
 	return p
 }
 
@@ -586,7 +621,7 @@ func (e *Engine) Plan(ctx context.Context, ev *event.Event, lists map[string][]s
 // the alerts that fire. It uses the rule set the plan was made with, even
 // if another was swapped in since.
 func (e *Engine) Apply(ctx context.Context, p *Plan) (Result, error) {
-	res := Result{Matches: p.Matches, Errors: p.Errors}
+	res := Result{Matches: p.Matches, Errors: p.Errors, Resolves: p.Resolves}
 	var errs []error
 	for _, m := range p.Matches {
 		a, suppressed, err := e.decide(ctx, p, m, &res)
@@ -607,6 +642,11 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (Result, error) {
 		case a != nil:
 			res.Alerts = append(res.Alerts, a)
 		}
+	}
+	// An event that meets a rule's when and its resolve.when counts as a
+	// match of the group as it stood, then resolves it.
+	if err := e.endDedup(ctx, p); err != nil {
+		errs = append(errs, err)
 	}
 	if e.clock != nil {
 		e.clock.keep(p, res)

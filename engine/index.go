@@ -216,13 +216,21 @@ type indexBuilder struct {
 	multi bool
 }
 
-// add files rule i, whose condition is node (nil: unknown, so always).
-func (b *indexBuilder) add(i int32, node ast.Node) {
+// add files rule i, whose condition is node (nil: unknown, so always),
+// under each of its alternatives and those of the other conditions an
+// event of it may meet instead (nil ones are absent): the rule is then a
+// candidate for an event that can meet any of them.
+func (b *indexBuilder) add(i int32, node ast.Node, others ...ast.Node) {
 	var alts []alternative
 	if node == nil {
 		alts = []alternative{nil}
 	} else {
 		alts = alternatives(node)
+	}
+	for _, o := range others {
+		if o != nil {
+			alts = append(alts, alternatives(o)...)
+		}
 	}
 	var cs []rules.Constraint
 	for _, a := range alts {

@@ -102,7 +102,12 @@ type Options struct {
 	// escalation is not sent (docs/rules.md, Escalations). Nil: every
 	// escalation is sent.
 	Acked func(ctx context.Context, escalation *alerter.Alert) (bool, error)
-	Log   *slog.Logger
+	// Resolve resolves, by "rule", the open alert of a group whose
+	// resolve.when an event met (docs/rules.md, Resolving), and queues
+	// its resolve notifications; a group with no open alert is left
+	// alone. Nil: resolves are dropped.
+	Resolve func(ctx context.Context, r engine.Resolve) error
+	Log     *slog.Logger
 
 	// AckWait is the consumer's ack wait (0: the server's default).
 	AckWait  time.Duration
@@ -308,7 +313,7 @@ func (v *Evaluator) enqueue(p *pipeline, j *job) {
 	j.plan = v.opt.Engine.Plan(p.work, &j.ev, lists)
 	j.plan.Ref = j.seq
 	j.planned = time.Since(began)
-	if len(j.plan.Matches) == 0 && len(j.plan.Errors) == 0 {
+	if len(j.plan.Matches) == 0 && len(j.plan.Errors) == 0 && len(j.plan.Resolves) == 0 {
 		// Most events match nothing, and are done now: nothing to store, no
 		// group to wait for, no hand-off to a worker.
 		v.observe(j.planned)
@@ -353,25 +358,30 @@ func (v *Evaluator) prepare(msg jetstream.Msg) *job {
 }
 
 // groups returns hashes of the state keys (rule and group values) that
-// applying the plan will update. A collision of two hashes only orders two
-// events that need not be.
+// applying the plan will update, or whose alerts it resolves: a resolve
+// and the next match of its group stay in order. A collision of two
+// hashes only orders two events that need not be.
 func (v *Evaluator) groups(p *engine.Plan) []uint64 {
 	var keys []uint64
-	for _, m := range p.Matches {
-		if !m.Rule.Stateful() {
-			continue
-		}
+	add := func(rule string, group []string) {
 		var h maphash.Hash
 		h.SetSeed(v.seed)
-		h.WriteString(m.Rule.ID)
-		for _, g := range m.Group {
+		h.WriteString(rule)
+		for _, g := range group {
 			h.WriteByte(0)
 			h.WriteString(g)
 		}
-		k := h.Sum64()
-		if !slices.Contains(keys, k) {
+		if k := h.Sum64(); !slices.Contains(keys, k) {
 			keys = append(keys, k)
 		}
+	}
+	for _, m := range p.Matches {
+		if m.Rule.Stateful() {
+			add(m.Rule.ID, m.Group)
+		}
+	}
+	for _, r := range p.Resolves {
+		add(r.Rule, r.Values())
 	}
 	return keys
 }
@@ -395,6 +405,12 @@ func (v *Evaluator) handle(ctx context.Context, j *job, applied func()) {
 	}
 	if err != nil {
 		v.later(msg, ev.ID, "evaluating", err)
+		return
+	}
+	// Resolves first: they resolve the alerts fired before the event, not
+	// one the event fires itself.
+	if err := v.resolve(ctx, res.Resolves); err != nil {
+		v.later(msg, ev.ID, "resolving an alert", err)
 		return
 	}
 	if err := v.store(ctx, res.Alerts); err != nil {
@@ -445,6 +461,20 @@ func (v *Evaluator) escalate(ctx context.Context, escalations []*alerter.Alert) 
 		}
 		if err := v.store(ctx, []*alerter.Alert{a}); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// resolve resolves the groups of resolves. A redelivered event resolves
+// again, which changes nothing and queues what was not queued.
+func (v *Evaluator) resolve(ctx context.Context, resolves []engine.Resolve) error {
+	if v.opt.Resolve == nil {
+		return nil
+	}
+	for _, r := range resolves {
+		if err := v.opt.Resolve(ctx, r); err != nil {
+			return fmt.Errorf("rule %s, group %s: %w", r.Rule, r.DedupKey, err)
 		}
 	}
 	return nil

@@ -98,6 +98,11 @@ type AlertStates interface {
 	Update(ctx context.Context, a *alerter.Alert, fn func(*lifecycle.State) (bool, error)) (*lifecycle.State, error)
 }
 
+// Acts acknowledge and resolve alert groups (lifecycle.Acts).
+type Acts interface {
+	Act(ctx context.Context, a *alerter.Alert, to lifecycle.Status, who actions.Identity, c lifecycle.Change) (lifecycle.Acted, error)
+}
+
 // Verdicts keep the verdicts of resolved alerts (verdicts.Store).
 type Verdicts interface {
 	Record(ctx context.Context, e verdicts.Entry) error
@@ -186,6 +191,9 @@ type Options struct {
 	Playground  Playground
 	Readiness   Readiness
 	AlertStates AlertStates
+	// Acts acknowledge and resolve the groups in AlertStates; without
+	// both, alerts cannot be acted on here.
+	Acts Acts
 	// Verdicts, if not nil, keep the verdicts given when resolving, for
 	// the rules' precision.
 	Verdicts Verdicts

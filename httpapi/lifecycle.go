@@ -13,7 +13,6 @@ import (
 	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/actions"
 	"github.com/alerter/alerter/api"
-	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/lifecycle"
 	"github.com/alerter/alerter/rules"
 	"github.com/alerter/alerter/verdicts"
@@ -88,7 +87,7 @@ func (h *handler) actOnAlert(w http.ResponseWriter, r *http.Request, to lifecycl
 		writeJSON(w, http.StatusBadRequest, errorBody(fmt.Sprintf("comment: %d bytes, at most %d", len(req.Comment), lifecycle.MaxComment)))
 		return
 	}
-	if h.AlertStates == nil {
+	if h.AlertStates == nil || h.Acts == nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody("alert states are not kept here"))
 		return
 	}
@@ -103,97 +102,31 @@ func (h *handler) actOnAlert(w http.ResponseWriter, r *http.Request, to lifecycl
 	who := identity(r)
 	c := lifecycle.Change{By: who.Name, At: time.Now().UTC(), Comment: req.Comment, Verdict: verdict}
 	res, err := h.act(r.Context(), a, to, who, c)
-	var nq errNotQueued
+	var nq lifecycle.ErrNotQueued
 	switch {
 	case errors.Is(err, lifecycle.ErrResolved):
-		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("alert %s was resolved by %s at %s: it cannot be acknowledged", a.ID, res.view.Resolved.By, res.view.Resolved.At.Format(time.RFC3339))))
+		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("alert %s was resolved by %s at %s: it cannot be acknowledged", a.ID, res.View.Resolved.By, res.View.Resolved.At.Format(time.RFC3339))))
 		return
 	case errors.As(err, &nq):
-		writeJSON(w, http.StatusServiceUnavailable, errorBody(fmt.Sprintf("alert %s is resolved, but its resolve notifications are not queued (%v): resolve it again to queue them", a.ID, nq.err)))
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(fmt.Sprintf("alert %s is resolved, but its resolve notifications are not queued (%v): resolve it again to queue them", a.ID, nq.Err)))
 		return
 	case err != nil:
 		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))
 		return
 	}
-	writeJSON(w, http.StatusOK, api.AlertActed{Alert: a, Changed: res.changed, History: nonNil(res.st.History)})
+	writeJSON(w, http.StatusOK, api.AlertActed{Alert: a, Changed: res.Changed, History: nonNil(res.State.History)})
 }
-
-// acted is what an acknowledgement or a resolve made of an alert's group.
-type acted struct {
-	st      *lifecycle.State
-	view    lifecycle.View // where the alert stands now
-	changed bool           // false: it stood there already
-}
-
-// errNotQueued is a resolve made whose resolve notifications could not be
-// queued: acting again queues them.
-type errNotQueued struct{ err error }
-
-func (e errNotQueued) Error() string { return "resolve notifications not queued: " + e.err.Error() }
 
 // act acknowledges or resolves (to) alert a, and with it its group, as
 // who with c's comment and verdict, from wherever it was asked (the API,
-// a button in a message): it records the change as one of alerter's own
-// events, queues the resolve notifications of a resolved alert (again if
-// it was resolved already, so that acting again retries them), and fills
-// in a's status fields. Acknowledging a resolved alert is
-// lifecycle.ErrResolved, with res.view saying who resolved it.
-func (h *handler) act(ctx context.Context, a *alerter.Alert, to lifecycle.Status, who actions.Identity, c lifecycle.Change) (acted, error) {
-	var res acted
-	st, err := h.AlertStates.Update(ctx, a, func(st *lifecycle.State) (bool, error) {
-		var err error
-		if to == lifecycle.Acknowledged {
-			res.changed, err = lifecycle.Ack(st, a, c)
-		} else {
-			res.changed = lifecycle.Resolve(st, a, c)
-		}
-		return res.changed, err
-	})
-	if st != nil {
-		res.st, res.view = st, lifecycle.Of(st, a)
+// a button in a message), through the lifecycle's Acts, and keeps the
+// verdict of a resolve (see lifecycle.Acts.Act).
+func (h *handler) act(ctx context.Context, a *alerter.Alert, to lifecycle.Status, who actions.Identity, c lifecycle.Change) (lifecycle.Acted, error) {
+	res, err := h.Acts.Act(ctx, a, to, who, c)
+	if res.Changed {
+		h.recordVerdict(ctx, a, res.View)
 	}
-	if err != nil {
-		return res, err
-	}
-	res.view.Fill(a)
-	if res.changed {
-		h.recordAct(ctx, who, a, c, to)
-		h.recordVerdict(ctx, a, res.view)
-	}
-	if res.view.Status == lifecycle.Resolved {
-		if err := h.queueResolve(ctx, a, res.view); err != nil {
-			h.Log.Error("queueing resolve notifications", "alert", a.ID, "err", err)
-			return res, errNotQueued{err}
-		}
-	}
-	return res, nil
-}
-
-// queueResolve queues the resolve notification of a, resolved as v says,
-// to the targets that got a: those where its delivery was sent, not those
-// where it was silenced, given up on or is still being tried
-// (docs/notifications.md, The alert lifecycle). Nothing is queued when no
-// target got it.
-func (h *handler) queueResolve(ctx context.Context, a *alerter.Alert, v lifecycle.View) error {
-	var sent []string
-	for _, t := range a.Notify {
-		o, ok, err := h.Outcomes.Get(ctx, t, a.ID)
-		if err != nil {
-			return fmt.Errorf("reading the deliveries of alert %s: %w", a.ID, err)
-		}
-		if ok && o.Status == alerter.Sent {
-			sent = append(sent, t)
-		}
-	}
-	if len(sent) == 0 {
-		return nil
-	}
-	n := lifecycle.Notice(a, v, sent)
-	data, err := json.Marshal(n)
-	if err != nil {
-		return err
-	}
-	return h.Alerts.PublishResolve(ctx, a.Rule, n.ID, a.ID, data)
+	return res, err
 }
 
 // recordVerdict keeps the verdict of a resolve for the rule's precision
@@ -206,23 +139,6 @@ func (h *handler) recordVerdict(ctx context.Context, a *alerter.Alert, v lifecyc
 	if err := h.Verdicts.Record(ctx, verdicts.New(a, *v.Resolved)); err != nil {
 		h.Log.Error("keeping the verdict", "alert", a.ID, "rule", a.Rule, "err", err)
 	}
-}
-
-// recordAct logs an acknowledgement or a resolve and stores it as one of
-// alerter's own events (docs/rules.md, alerter's own actions).
-func (h *handler) recordAct(ctx context.Context, who actions.Identity, a *alerter.Alert, c lifecycle.Change, to lifecycle.Status) {
-	name := actions.AlertAcked
-	if to == lifecycle.Resolved {
-		name = actions.AlertResolved
-	}
-	h.Log.Info(name, "alert", a.ID, "rule", a.Rule, "by", who.Name)
-	attrs := map[string]string{"alert_id": a.ID, "rule": a.Rule, "severity": string(a.Severity), "title": a.Title,
-		"dedup_key": a.DedupKey, "comment": c.Comment}
-	if c.Verdict != "" {
-		attrs["verdict"] = string(c.Verdict)
-	}
-	h.Actions.Publish(ctx, actions.Action{Name: name, Who: who, Attrs: attrs,
-		Objects: []event.Object{{Type: "alert", ID: a.ID, Name: a.Title}, {Type: "rule", ID: a.Rule, Name: a.Name}}})
 }
 
 // judged are the rules' verdicts over the last verdicts.Window.

@@ -89,7 +89,7 @@ func (h *handler) takePagerDuty(ctx context.Context, ev *pagerduty.WebhookEvent)
 	if !ok || ev.Data.Type != "incident" {
 		return http.StatusOK, pagerDutyAnswer{Status: "ignored", Reason: "alerter takes incident.acknowledged and incident.resolved only"}
 	}
-	if h.AlertStates == nil {
+	if h.AlertStates == nil || h.Acts == nil {
 		return http.StatusServiceUnavailable, pagerDutyAnswer{Status: "ignored", Reason: "alert states are not kept here"}
 	}
 	// The event acts as of when it occurred in PagerDuty (never later than
@@ -124,9 +124,9 @@ func (h *handler) takePagerDuty(ctx context.Context, ev *pagerduty.WebhookEvent)
 		return http.StatusOK, pagerDutyAnswer{Status: string(lifecycle.Resolved), Alert: a.ID, Reason: "the alert is resolved"}
 	case err != nil:
 		log.Error("acting on a PagerDuty webhook", "alert", a.ID, "err", err)
-		return http.StatusServiceUnavailable, pagerDutyAnswer{Status: notifiers.Or(string(res.view.Status), "ignored"), Alert: a.ID, Reason: err.Error()}
+		return http.StatusServiceUnavailable, pagerDutyAnswer{Status: notifiers.Or(string(res.View.Status), "ignored"), Alert: a.ID, Reason: err.Error()}
 	}
-	return http.StatusOK, pagerDutyAnswer{Status: string(res.view.Status), Alert: a.ID, Changed: res.changed}
+	return http.StatusOK, pagerDutyAnswer{Status: string(res.View.Status), Alert: a.ID, Changed: res.Changed}
 }
 
 // incidentAlert is the newest alert fired up to at whose PagerDuty

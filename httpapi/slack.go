@@ -151,7 +151,7 @@ func (h *handler) slackSeen(r *http.Request) (key string, seen bool) {
 // hour (addSilenceAs, the API's own path and policy). It returns the alert
 // as it stands then and a note for the message, or why it was refused.
 func (h *handler) pressed(ctx context.Context, action, id string, who actions.Identity) (a *alerter.Alert, note, refused string) {
-	if h.AlertStates == nil {
+	if h.AlertStates == nil || h.Acts == nil {
 		return nil, "", "alert states are not kept by this alerter"
 	}
 	a, _, err := h.Alerts.FindAlert(ctx, id)
@@ -180,11 +180,11 @@ func (h *handler) pressed(ctx context.Context, action, id string, who actions.Id
 		to = lifecycle.Resolved
 	}
 	res, err := h.act(ctx, a, to, who, lifecycle.Change{By: who.Name, At: now})
-	var nq errNotQueued
+	var nq lifecycle.ErrNotQueued
 	switch {
 	case errors.Is(err, lifecycle.ErrResolved):
 		return nil, "", fmt.Sprintf("alert %s was resolved by %s at %s: it cannot be acknowledged",
-			a.ID, res.view.Resolved.By, res.view.Resolved.At.UTC().Format(time.RFC3339))
+			a.ID, res.View.Resolved.By, res.View.Resolved.At.UTC().Format(time.RFC3339))
 	case errors.As(err, &nq):
 		return nil, "", fmt.Sprintf("alert %s is resolved, but its resolve notifications are not queued: press Resolve again", a.ID)
 	case err != nil:

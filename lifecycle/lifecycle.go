@@ -11,7 +11,10 @@
 //
 // The transitions (Ack, Resolve) and the view of one alert (Of) are pure;
 // Store keeps the states in a JetStream key-value bucket shared by the
-// replicas, updated by compare-and-set.
+// replicas, updated by compare-and-set. Acts is how anyone acknowledges or
+// resolves a group — the API, Slack buttons, PagerDuty webhooks, a rule's
+// resolve.when — so that each change is recorded and each resolve reaches
+// the targets that got the alert the same way.
 package lifecycle
 
 import (
@@ -56,6 +59,10 @@ const (
 	MaxComment = 2000 // bytes
 	MaxHistory = 50   // changes kept, the newest
 )
+
+// ByRule is who resolved a group that an event of its rule's resolve.when
+// resolved (docs/rules.md, Resolving).
+const ByRule = "rule"
 
 // ErrResolved is an acknowledgement of an alert already resolved.
 var ErrResolved = errors.New("the alert is resolved")

@@ -49,6 +49,9 @@ type Rule struct {
 	// Escalate are the steps that send the group's alert again while it
 	// stays firing and unacknowledged (docs/rules.md, Escalations).
 	Escalate []Escalation
+	// Resolve, if set, says when a group's alert resolves (docs/rules.md,
+	// Resolving).
+	Resolve *Resolve
 	// GroupBy are the expressions whose values name a rule's group: the
 	// dedup.by expressions, or else the threshold.by ones.
 	GroupBy []Expr
@@ -203,6 +206,9 @@ type Expect struct {
 	// Escalations counts the escalations the events made (docs/rules.md,
 	// Escalations).
 	Escalations *int
+	// Resolves counts the events that met the rule's resolve.when
+	// (docs/rules.md, Resolving).
+	Resolves *int
 	// Distinct is the first alert's distinct count (threshold.distinct).
 	Distinct *int
 	// EventIDs are the first alert's events, as 1-based positions in the
@@ -279,6 +285,7 @@ type ruleYAML struct {
 	Quiet       *quietYAML        `yaml:"quiet"`
 	Dedup       *dedupYAML        `yaml:"dedup"`
 	Escalate    []yaml.Node       `yaml:"escalate"`
+	Resolve     yaml.Node         `yaml:"resolve"`
 	Notify      []string          `yaml:"notify"`
 	Title       yaml.Node         `yaml:"title"`
 	Text        yaml.Node         `yaml:"text"`
@@ -338,6 +345,7 @@ type expectYAML struct {
 	Alerts      *int              `yaml:"alerts"`
 	Suppressed  *int              `yaml:"suppressed"`
 	Escalations *int              `yaml:"escalations"`
+	Resolves    *int              `yaml:"resolves"`
 	Distinct    *int              `yaml:"distinct"`
 	EventIDs    []int             `yaml:"event_ids"`
 	Severity    *string           `yaml:"severity"`

@@ -43,6 +43,7 @@ func Run(ctx context.Context, set *rules.Set, route alerter.Router) []Result {
 type outcome struct {
 	alerts      []*alerter.Alert
 	escalations []*alerter.Alert
+	resolves    []engine.Resolve
 	suppressed  int
 	events      int
 	matched     int
@@ -117,6 +118,9 @@ func check(x rules.Expect, o outcome, r *rules.Rule, route alerter.Router) error
 	if x.Escalations != nil && len(o.escalations) != *x.Escalations {
 		fail("expected %d escalation(s), got %d (%s)", *x.Escalations, len(o.escalations), o.why())
 	}
+	if x.Resolves != nil && len(o.resolves) != *x.Resolves {
+		fail("expected %d resolve(s), got %d (an event resolves its group when it meets resolve.when)", *x.Resolves, len(o.resolves))
+	}
 	needAlert := x.Severity != nil || x.Group != nil || x.Title != nil || x.Text != nil || x.Notify != nil || x.Distinct != nil || x.EventIDs != nil
 	if needAlert && len(o.alerts) == 0 {
 		fail("expected an alert to check severity, group, title, text, notify or distinct on, got none (%s)", o.why())
@@ -169,6 +173,7 @@ func (o *outcome) add(res engine.Result, at string) {
 	o.suppressed += len(res.Suppressed)
 	o.alerts = append(o.alerts, res.Alerts...)
 	o.escalations = append(o.escalations, res.Escalations...)
+	o.resolves = append(o.resolves, res.Resolves...)
 	for _, e := range res.Errors {
 		msg, _, _ := strings.Cut(e.Err.Error(), "\n") // drop expr's source snippet
 		o.errs = append(o.errs, fmt.Sprintf("%s: %s", at, msg))

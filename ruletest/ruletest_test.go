@@ -125,3 +125,33 @@ func TestExpectEscalations(t *testing.T) {
 		t.Fatalf("wrong count: %v", err)
 	}
 }
+
+// expect: resolves counts the events that met the rule's resolve.when; a
+// match after a resolve opens a new alert.
+func TestExpectResolves(t *testing.T) {
+	ev := func(id, action, at string) string {
+		return fmt.Sprintf(`{"id":%q,"time":"2024-05-14T10:%s:00Z","action":%q,"actor":{"name":"zoe"}}`, id, at, action)
+	}
+	events := strings.Join([]string{ev("a", "off", "00"), ev("b", "on", "01"), ev("c", "off", "02")}, ", ")
+	src := `rules:
+  - id: s
+    severity: low
+    when: event.action == "off"
+    dedup: {by: [event.actor.name], window: 1h}
+    resolve: {when: 'event.action == "on"'}
+    tests:
+      - {name: right, events: [` + events + `], expect: {alerts: 2, suppressed: 0, resolves: 1}}
+      - {name: wrong, events: [` + events + `], expect: {resolves: 2}}
+`
+	set, err := rules.Compile([]rules.File{{Name: "t.yaml", Data: []byte(src)}}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := Run(t.Context(), set, nil)
+	if len(res) != 2 || res[0].Err != nil {
+		t.Fatalf("right count: %+v", res)
+	}
+	if err := res[1].Err; err == nil || !strings.HasPrefix(err.Error(), "expected 2 resolve(s), got 1") {
+		t.Fatalf("wrong count: %v", err)
+	}
+}

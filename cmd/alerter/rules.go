@@ -350,11 +350,14 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 			fmt.Fprintf(s.err, "alerter replay: %v\n", err)
 			return 1
 		}
-		var escalations string
+		var extra string
 		if r.escalations > 0 {
-			escalations = fmt.Sprintf(", %d escalations", r.escalations)
+			extra = fmt.Sprintf(", %d escalations", r.escalations)
 		}
-		fmt.Fprintf(s.err, "replayed %d events%s: %d alerts%s, %d suppressed, %d rule errors\n", len(evs), span, len(r.alerts), escalations, r.suppressed, r.errors)
+		if r.resolves > 0 {
+			extra += fmt.Sprintf(", %d resolves", r.resolves)
+		}
+		fmt.Fprintf(s.err, "replayed %d events%s: %d alerts%s, %d suppressed, %d rule errors\n", len(evs), span, len(r.alerts), extra, r.suppressed, r.errors)
 		return 0
 	}
 	keep := func(any) error { return nil }
@@ -407,7 +410,11 @@ type replayed struct {
 	alerts []*alerter.Alert
 	// escalations are counted apart from alerts (docs/rules.md,
 	// Escalations); they are printed as they come, not compared.
-	escalations        int
+	escalations int
+	// resolves counts the events that met a rule's resolve.when
+	// (docs/rules.md, Resolving): standard output stays a stream of
+	// alerts, so they are counted in the summary only.
+	resolves           int
 	suppressed, errors int
 }
 
@@ -431,6 +438,7 @@ func replay(ctx context.Context, set *rules.Set, route alerter.Router, evs []eve
 		}
 		r.suppressed += len(res.Suppressed)
 		r.escalations += len(res.Escalations)
+		r.resolves += len(res.Resolves)
 		for _, a := range slices.Concat(res.Alerts, res.Escalations) {
 			if route != nil {
 				a.Notify = route.Route(a)

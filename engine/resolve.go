@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
+)
+
+// Resolve is an event that met a rule's resolve.when (docs/rules.md,
+// Resolving): it ends the condition of the rule's group it belongs to, so
+// the group's open alert is to be resolved, by "rule". The engine does not
+// know the alerts' lifecycle states: a group that never alerted, or whose
+// alert was resolved already, gets a Resolve all the same, and its
+// consumer does nothing with it.
+type Resolve struct {
+	Rule string `json:"rule"`
+	// Group maps each of the rule's by expressions, as written, to its
+	// value on the event, as an alert's group does.
+	Group    map[string]string `json:"group"`
+	DedupKey string            `json:"dedup_key"`
+	// EventID and Time are the resolving event's.
+	EventID string    `json:"event_id"`
+	Time    time.Time `json:"time"`
+	// values are the group's values, in the order of the rule's by.
+	values []string
+}
+
+// Values are the group's values, in the order of the rule's by: with the
+// rule, the group's state key (StateKey).
+func (r Resolve) Values() []string { return r.values }
+
+// resolveWhen is the program of r's resolve.when, or nil.
+func resolveWhen(r *rules.Rule) *vm.Program {
+	if r.Resolve == nil {
+		return nil
+	}
+	return r.Resolve.When.Program
+}
+
+// resolveNode is the condition of r's resolve.when for the index, or nil.
+func resolveNode(r *rules.Rule) ast.Node {
+	if p := resolveWhen(r); p != nil {
+		return p.Node()
+	}
+	return nil
+}
+
+// resolve runs the resolve.when of rule i, a candidate for ev (which is
+// in w.env), and returns the Resolve it makes, or nil.
+func (w *worker) resolve(s *snapshot, ev *event.Event, i int32) (*Resolve, error) {
+	r := s.rules[i]
+	if resolveWhen(r) == nil {
+		return nil, nil
+	}
+	var ok bool
+	if d := s.resolveDirect[i]; d != nil {
+		ok = d(ev, w.env.Lists)
+	} else {
+		out, err := w.runFor(s, ev, s.resolveWhen[i])
+		if err != nil {
+			return nil, fmt.Errorf("resolve.when: %w", err)
+		}
+		ok, _ = out.(bool)
+	}
+	if !ok {
+		return nil, nil
+	}
+	group, err := w.values(s, ev, r.GroupBy, s.groupBy[i], "group by")
+	if err != nil {
+		return nil, err
+	}
+	boundGroup(group)
+	res := &Resolve{Rule: r.ID, Group: map[string]string{}, DedupKey: r.ID + ":" + groupHash(group), EventID: ev.ID, Time: ev.Time, values: group}
+	for j, g := range r.GroupBy {
+		res.Group[g.Source] = group[j]
+	}
+	return res, nil
+}
+
+// endDedup applies the resolves of a plan to their groups' state: a
+// resolved group's dedup window ends, so that its next match opens a new
+// alert (docs/rules.md, Resolving) rather than being suppressed as part
+// of the resolved one. A resolve not later than the group's last alert (a
+// redelivery after the group alerted again, or the event that fired it)
+// leaves the state as it is.
+func (e *Engine) endDedup(ctx context.Context, pl *Plan) error {
+	for _, rv := range pl.Resolves {
+		i, ok := pl.s.byID[rv.Rule]
+		if !ok {
+			continue
+		}
+		r, p := pl.s.rules[i], pl.s.pol[i]
+		if !r.Stateful() || p.dedupWindow == 0 {
+			continue
+		}
+		t := rv.Time.UnixNano()
+		err := e.store.Update(ctx, StateKey(r.ID, rv.values), stateTTL(r, p), func(g *GroupState) error {
+			endDedup(g, t)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("rule %s: resolve group state: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+// endDedup ends the dedup window of a group resolved at t, unless its
+// last alert is not older: an event fired it, or it fired after.
+func endDedup(g *GroupState, t int64) {
+	if !g.Alerted || t <= g.LastAlert {
+		return
+	}
+	g.Alerted = false
+	g.Suppressed = 0
+	g.Escalated, g.EscalatedBy, g.EscalatedStep = 0, "", 0
+}

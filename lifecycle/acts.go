@@ -1,0 +1,154 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/actions"
+	"github.com/alerter/alerter/event"
+)
+
+// States are the groups' states (a Store).
+type States interface {
+	Get(ctx context.Context, a *alerter.Alert) (*State, error)
+	Update(ctx context.Context, a *alerter.Alert, fn func(*State) (bool, error)) (*State, error)
+}
+
+// Outcomes are what became of each alert at each target (the deliveries
+// record).
+type Outcomes interface {
+	Get(ctx context.Context, target, alertID string) (alerter.Outcome, bool, error)
+}
+
+// Notices queue resolve notifications (the ALERTS stream).
+type Notices interface {
+	// PublishResolve queues the resolve notification id (data) of alert
+	// resolves, of rule, to the targets it names; storing it again
+	// queues nothing more.
+	PublishResolve(ctx context.Context, rule, id, resolves string, data []byte) error
+}
+
+// Actions record acknowledgements and resolves as alerter's own events.
+type Actions interface {
+	Publish(ctx context.Context, act actions.Action)
+}
+
+// Acts acknowledges and resolves alert groups for whoever asks — a person
+// through the API, a button, PagerDuty, or a rule's resolve.when — the
+// same way (docs/notifications.md, The alert lifecycle).
+type Acts struct {
+	states   States
+	outcomes Outcomes
+	notices  Notices
+	actions  Actions
+	log      *slog.Logger
+}
+
+// NewActs returns the acts on states that record each change in actions
+// and queue resolve notifications in notices, to the targets outcomes say
+// got the alert.
+func NewActs(states States, outcomes Outcomes, notices Notices, actions Actions, log *slog.Logger) *Acts {
+	return &Acts{states: states, outcomes: outcomes, notices: notices, actions: actions, log: log}
+}
+
+// Acted is what an acknowledgement or a resolve made of an alert's group.
+type Acted struct {
+	State   *State
+	View    View // where the alert stands now
+	Changed bool // false: it stood there already
+}
+
+// ErrNotQueued is a resolve made whose resolve notifications could not be
+// queued: acting again queues them.
+type ErrNotQueued struct{ Err error }
+
+func (e ErrNotQueued) Error() string { return "resolve notifications not queued: " + e.Err.Error() }
+
+func (e ErrNotQueued) Unwrap() error { return e.Err }
+
+// Act acknowledges or resolves (to) alert a, and with it its group, as
+// who with c's comment and verdict: it records the change as one of
+// alerter's own events, queues the resolve notifications of a resolved
+// alert (again if it was resolved already, so that acting again retries
+// them: they are stored once), and fills in a's status fields.
+// Acknowledging a resolved alert is ErrResolved, with the result's View
+// saying who resolved it; a resolve whose notifications could not be
+// queued is ErrNotQueued, the change made.
+func (s *Acts) Act(ctx context.Context, a *alerter.Alert, to Status, who actions.Identity, c Change) (Acted, error) {
+	var res Acted
+	st, err := s.states.Update(ctx, a, func(st *State) (bool, error) {
+		var err error
+		if to == Acknowledged {
+			res.Changed, err = Ack(st, a, c)
+		} else {
+			res.Changed = Resolve(st, a, c)
+		}
+		return res.Changed, err
+	})
+	if st != nil {
+		res.State, res.View = st, Of(st, a)
+	}
+	if err != nil {
+		res.Changed = false
+		return res, err
+	}
+	res.View.Fill(a)
+	if res.Changed {
+		s.record(ctx, who, a, c, to)
+	}
+	if res.View.Status == Resolved {
+		if err := s.QueueResolve(ctx, a, res.View); err != nil {
+			s.log.Error("queueing resolve notifications", "alert", a.ID, "err", err)
+			return res, ErrNotQueued{err}
+		}
+	}
+	return res, nil
+}
+
+// QueueResolve queues the resolve notification of a, resolved as v says,
+// to the targets that got a: those where its delivery was sent, not those
+// where it was silenced, given up on or is still being tried
+// (docs/notifications.md, What the targets receive on a resolve). Nothing
+// is queued when no target got it.
+func (s *Acts) QueueResolve(ctx context.Context, a *alerter.Alert, v View) error {
+	var sent []string
+	for _, t := range a.Notify {
+		o, ok, err := s.outcomes.Get(ctx, t, a.ID)
+		if err != nil {
+			return fmt.Errorf("reading the deliveries of alert %s: %w", a.ID, err)
+		}
+		if ok && o.Status == alerter.Sent {
+			sent = append(sent, t)
+		}
+	}
+	if len(sent) == 0 {
+		return nil
+	}
+	n := Notice(a, v, sent)
+	data, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	return s.notices.PublishResolve(ctx, a.Rule, n.ID, a.ID, data)
+}
+
+// record logs an acknowledgement or a resolve and stores it as one of
+// alerter's own events (docs/rules.md, alerter's own actions).
+func (s *Acts) record(ctx context.Context, who actions.Identity, a *alerter.Alert, c Change, to Status) {
+	name := actions.AlertAcked
+	if to == Resolved {
+		name = actions.AlertResolved
+	}
+	s.log.Info(name, "alert", a.ID, "rule", a.Rule, "by", who.Name)
+	attrs := map[string]string{"alert_id": a.ID, "rule": a.Rule, "severity": string(a.Severity), "title": a.Title,
+		"dedup_key": a.DedupKey, "comment": c.Comment}
+	if c.Verdict != "" {
+		attrs["verdict"] = string(c.Verdict)
+	}
+	s.actions.Publish(ctx, actions.Action{Name: name, Who: who, Attrs: attrs,
+		Objects: []event.Object{{Type: "alert", ID: a.ID, Name: a.Title}, {Type: "rule", ID: a.Rule, Name: a.Name}}})
+}
