@@ -25,7 +25,7 @@ rules:
   - id: source-quiet
     severity: medium
     when: event.source != ""
-    quiet: {within: 30m, by: [event.source]}
+    quiet: {within: 32m, by: [event.source]}  # a slack of 1m
     title: 'No events from {{ event.source }}'
 `
 
@@ -47,7 +47,7 @@ func TestProcessDeadlinesByEventClock(t *testing.T) {
 		srcEv("b", "Scanning rule disabled", "akumar", "poller", time.Minute),
 		srcEv("c", "Scanning rule enabled", "akumar", "poller", 10*time.Minute),
 		srcEv("d", "Page viewed", "x", "poller", 20*time.Minute), // a's deadline (15m) fires first
-		srcEv("e", "Page viewed", "x", "file", 90*time.Minute),   // poller quiet since d (20m): fires at 50m
+		srcEv("e", "Page viewed", "x", "file", 90*time.Minute),   // poller quiet since d (20m): fires at 53m (32m + 1m slack)
 	} {
 		res, err := e.Process(t.Context(), v)
 		if err != nil || len(res.Errors) > 0 {
@@ -59,20 +59,20 @@ func TestProcessDeadlinesByEventClock(t *testing.T) {
 	}
 	want := []string{
 		`left-disabled@15m0s:a/a "mchen left a scanning rule disabled"`,
-		`source-quiet@50m0s:d/d "No events from poller"`,
+		`source-quiet@53m0s:d/d "No events from poller"`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("alerts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// Until moves time on: the file source's deadline (e at 90m) is due
-	// at 120m, inclusive.
-	res, err := e.Until(t.Context(), t0.Add(119*time.Minute))
+	// at 123m, inclusive.
+	res, err := e.Until(t.Context(), t0.Add(122*time.Minute))
 	if err != nil || len(res.Alerts) != 0 {
-		t.Fatalf("until 119m: %v %v", res.Alerts, err)
+		t.Fatalf("until 122m: %v %v", res.Alerts, err)
 	}
-	res, err = e.Until(t.Context(), t0.Add(120*time.Minute))
+	res, err = e.Until(t.Context(), t0.Add(123*time.Minute))
 	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Group["event.source"] != "file" {
-		t.Fatalf("until 120m: %+v %v", res.Alerts, err)
+		t.Fatalf("until 123m: %+v %v", res.Alerts, err)
 	}
 }
 
@@ -130,13 +130,13 @@ func TestFire(t *testing.T) {
 		t.Fatalf("quiet: a later event handed out %+v", res.Deadlines)
 	}
 	res, err = e.Fire(t.Context(), early, lookup)
-	if err != nil || len(res.Alerts) != 0 || len(res.Deadlines) != 1 || !res.Deadlines[0].Due.Equal(t0.Add(40*time.Minute)) {
+	if err != nil || len(res.Alerts) != 0 || len(res.Deadlines) != 1 || !res.Deadlines[0].Due.Equal(t0.Add(43*time.Minute)) {
 		t.Fatalf("quiet: the early deadline must fire nothing and hand out the later one: %+v %v", res, err)
 	}
 	// Handed over again (a replica died before acknowledging it): the
 	// current deadline is handed out again.
 	res, err = e.Fire(t.Context(), early, lookup)
-	if err != nil || len(res.Alerts) != 0 || len(res.Deadlines) != 1 || !res.Deadlines[0].Due.Equal(t0.Add(40*time.Minute)) {
+	if err != nil || len(res.Alerts) != 0 || len(res.Deadlines) != 1 || !res.Deadlines[0].Due.Equal(t0.Add(43*time.Minute)) {
 		t.Fatalf("quiet: a stale deadline must hand out the current one: %+v %v", res, err)
 	}
 	res, err = e.Fire(t.Context(), res.Deadlines[0], lookup)

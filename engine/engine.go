@@ -654,6 +654,10 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (Result, error) {
 	return res, errors.Join(errs...)
 }
 
+// errUnchanged ends a state update that has nothing to write: the store
+// returns it as it returns any error of fn, without writing.
+var errUnchanged = errors.New("unchanged")
+
 // decide runs the stateful stage for one match.
 func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*alerter.Alert, bool, error) {
 	s, ev := pl.s, pl.ev
@@ -674,7 +678,9 @@ func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*a
 		err := e.store.Update(ctx, StateKey(r.ID, m.Group), stateTTL(r, p), func(g *GroupState) error {
 			switch {
 			case p.quiet:
-				d = decideQuiet(g, p, t, ev.ID, pl.Ref)
+				if d = decideQuiet(g, p, t, ev.ID, pl.Ref); d.unchanged {
+					return errUnchanged
+				}
 			case p.steps > 0:
 				d = decideSeq(g, p, t, ev.ID, m.Steps, pl.Ref)
 			default:
@@ -691,7 +697,10 @@ func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*a
 			}
 			return nil
 		})
-		if err != nil {
+		switch {
+		case errors.Is(err, errUnchanged):
+			return nil, false, nil
+		case err != nil:
 			return nil, false, fmt.Errorf("update group state: %w", err)
 		}
 		if hand != 0 {

@@ -228,6 +228,9 @@ type decision struct {
 	suppressedBefore int64
 	// distinct is, for a distinct threshold, the distinct tuples among ids.
 	distinct int
+	// unchanged: the match changes nothing worth writing (a quiet group's
+	// event within the slack of the one recorded).
+	unchanged bool
 	// escalation is, on a suppressed match that takes an escalate: step,
 	// the step's 1-based index; suppressedBefore is then the group's
 	// suppressed count, ids the last alert's events, and escalates and
@@ -516,7 +519,7 @@ func (s *GroupState) promote(p policy) {
 	if k := p.chunk(); len(s.Next) >= k {
 		s.Pending = slices.Clone(s.Next[:k])
 		s.Next = slices.Clone(s.Next[k:])
-		s.Due = s.Pending[0].Time + p.within
+		s.Due = s.Pending[0].Time + p.within + p.slack()
 	}
 	if len(s.Next) == 0 {
 		s.Next = nil
@@ -572,28 +575,50 @@ func decideQuiet(st *GroupState, p policy, t int64, id string, ref uint64) decis
 	if st.holds(id, fp) {
 		return decision{}
 	}
-	st.remember(fp)
+	// A group's deadline is its recorded event's time plus within plus the
+	// slack, so an event less than the slack after the recorded one need
+	// not be recorded: the state is written at most once per slack.
+	g, span := p.slack(), p.within+p.slack()
 	e := []Entry{{Time: t, ID: id, Ref: ref}}
 	switch last := st.lastLater(p); {
 	case st.Due == 0:
-		st.Due, st.Pending = t+p.within, e
+		st.Due, st.Pending = t+span, e
 	case last != nil:
 		switch {
-		case t > last[0].Time+p.within:
+		case t > last[0].Time+span:
 			st.later(p, e)
-		case t >= last[0].Time:
+		case t >= last[0].Time+g && t > last[0].Time:
 			st.Next[len(st.Next)-1] = e[0]
+		default:
+			return decision{unchanged: true}
 		}
 	case t > st.Due:
 		st.later(p, e)
-	case t >= st.Pending[0].Time:
-		st.Due, st.Pending = t+p.within, e
+	case t >= st.Pending[0].Time+g && t > st.Pending[0].Time:
+		st.Due, st.Pending = t+span, e
+	default:
+		return decision{unchanged: true}
 	}
+	st.remember(fp)
 	st.Expires = max(st.Expires, st.Due)
 	if last := st.lastLater(p); last != nil {
-		st.Expires = max(st.Expires, last[0].Time+p.within)
+		st.Expires = max(st.Expires, last[0].Time+span)
 	}
 	return decision{}
+}
+
+// quietSlackDiv sets a quiet rule's slack: within/quietSlackDiv.
+const quietSlackDiv = 32
+
+// slack is how much later than exactly a quiet group's deadline may fire
+// (docs/rules.md, Quiet sources): its state is written at most once per
+// slack rather than for every event, which on a busy group would be a
+// write per event, applied one after another. Absences have none.
+func (p policy) slack() int64 {
+	if p.quiet {
+		return p.within / quietSlackDiv
+	}
+	return 0
 }
 
 // decideDue applies a group's deadline at due, whose time has come, to

@@ -560,7 +560,7 @@ func TestDecideDeadlines(t *testing.T) {
 	absent := policy{steps: 2, absent: true, within: 15 * min}
 	absent3 := policy{steps: 3, absent: true, within: 15 * min}
 	deduped := policy{steps: 2, absent: true, within: 15 * min, dedupWindow: 60 * min}
-	quiet := policy{quiet: true, within: 30 * min}
+	quiet := policy{quiet: true, within: 32 * min}
 	tests := []struct {
 		name string
 		p    policy
@@ -603,23 +603,28 @@ func TestDecideDeadlines(t *testing.T) {
 			{"a/1", "0s", "wait due 15m"}, {"!", "15m", "fire 1 (suppressed 0) a"},
 			{"b/1", "20m", "wait due 35m"}, {"!", "35m", "suppress"},
 			{"c/1", "80m", "wait due 95m"}, {"!", "95m", "fire 1 (suppressed 1) c"}}},
+		// quiet: within 32m, so a slack of 1m: a deadline is the recorded
+		// event's time plus 33m.
 		{"quiet: each event moves the deadline; an old one fires nothing", quiet, []delivery{
-			{"a", "0s", "wait due 30m"}, {"b", "10m", "wait due 40m"}, {"!", "30m", "wait due 40m"},
-			{"!", "40m", "fire 1 (suppressed 0) b"}}},
+			{"a", "0s", "wait due 33m"}, {"b", "10m", "wait due 43m"}, {"!", "33m", "wait due 43m"},
+			{"!", "43m", "fire 1 (suppressed 0) b"}}},
+		{"quiet: an event less than the slack after the recorded one is not recorded", quiet, []delivery{
+			{"a", "0s", "wait due 33m"}, {"b", "30s", "wait due 33m"}, {"c", "1m", "wait due 34m"},
+			{"!", "34m", "fire 1 (suppressed 0) c"}}},
 		{"quiet: it alerts once, and events coming back arm it again", quiet, []delivery{
-			{"a", "0s", "wait due 30m"}, {"!", "30m", "fire 1 (suppressed 0) a"}, {"!", "60m", "wait"},
-			{"b", "90m", "wait due 120m"}}},
+			{"a", "0s", "wait due 33m"}, {"!", "33m", "fire 1 (suppressed 0) a"}, {"!", "60m", "wait"},
+			{"b", "90m", "wait due 123m"}}},
 		{"quiet: an older event does not move the deadline back", quiet, []delivery{
-			{"a", "10m", "wait due 40m"}, {"b", "5m", "wait due 40m"}}},
+			{"a", "10m", "wait due 43m"}, {"b", "5m", "wait due 43m"}}},
 		{"quiet: an event after the deadline, before it fired, arms the next", quiet, []delivery{
-			{"a", "0s", "wait due 30m"}, {"b", "31m", "wait due 30m"}, {"c", "32m", "wait due 30m"},
-			{"!", "30m", "fire 1 (suppressed 0) a due 62m"}}},
+			{"a", "0s", "wait due 33m"}, {"b", "34m", "wait due 33m"}, {"c", "35m", "wait due 33m"},
+			{"!", "33m", "fire 1 (suppressed 0) a due 68m"}}},
 		{"quiet: at the deadline itself an event is in time", quiet, []delivery{
-			{"a", "0s", "wait due 30m"}, {"b", "30m", "wait due 60m"}, {"!", "30m", "wait due 60m"}}},
+			{"a", "0s", "wait due 33m"}, {"b", "33m", "wait due 66m"}, {"!", "33m", "wait due 66m"}}},
 		{"quiet: two silences while the first deadline waits to fire each fire, in order", quiet, []delivery{
-			{"a", "0s", "wait due 30m"}, {"b", "31m", "wait due 30m"}, {"c", "70m", "wait due 30m"}, {"d", "75m", "wait due 30m"},
-			{"!", "30m", "fire 1 (suppressed 0) a due 61m"}, {"!", "61m", "fire 1 (suppressed 0) b due 105m"},
-			{"!", "105m", "fire 1 (suppressed 0) d"}}},
+			{"a", "0s", "wait due 33m"}, {"b", "34m", "wait due 33m"}, {"c", "70m", "wait due 33m"}, {"d", "75m", "wait due 33m"},
+			{"!", "33m", "fire 1 (suppressed 0) a due 67m"}, {"!", "67m", "fire 1 (suppressed 0) b due 108m"},
+			{"!", "108m", "fire 1 (suppressed 0) d"}}},
 		{"two chains completed while the first deadline waits to fire, each after the one before, each fire", absent, []delivery{
 			{"a/1", "0s", "wait due 15m"}, {"b/1", "20m", "wait due 15m"}, {"c/1", "30m", "wait due 15m"}, {"d/1", "40m", "wait due 15m"},
 			{"!", "15m", "fire 1 (suppressed 0) a due 35m"}, {"!", "35m", "fire 1 (suppressed 0) b due 55m"},
