@@ -731,7 +731,7 @@ func (e *Engine) alert(ctx context.Context, s *snapshot, i int32, group []string
 	if d.escalation == 0 {
 		s.stats[i].Alerts.Add(1)
 	}
-	dedupKey := r.ID + ":" + groupHash(group)
+	dedupKey := DedupKey(r.ID, group)
 	// The alert's event carries its raw payload as the original bytes
 	// (event.MarshalJSON), so raw is not decoded for it; rules and
 	// templates that read event.raw had it decoded before evaluation.
@@ -743,7 +743,7 @@ func (e *Engine) alert(ctx context.Context, s *snapshot, i int32, group []string
 		Runbook:    r.Runbook,
 		Labels:     r.Labels,
 		Tags:       r.Tags,
-		Group:      map[string]string{},
+		Group:      groupMap(r, group),
 		DedupKey:   dedupKey,
 		Time:       t,
 		FiredAt:    e.now().UTC(),
@@ -758,11 +758,6 @@ func (e *Engine) alert(ctx context.Context, s *snapshot, i int32, group []string
 	}
 	if a.Tags == nil {
 		a.Tags = []string{}
-	}
-	for j, g := range r.GroupBy {
-		if j < len(group) {
-			a.Group[g.Source] = group[j]
-		}
 	}
 	w := e.getWorker(s, lists)
 	w.env.Event = ev

@@ -28,7 +28,26 @@ func LearningKey(rule string) string {
 // AlertID is the id of the alert that an event fires for a rule's group:
 // the same whenever that event is evaluated again.
 func AlertID(rule string, group []string, eventID string, t time.Time) string {
-	return alertID(rule+":"+groupHash(group), eventID, t)
+	return alertID(DedupKey(rule, group), eventID, t)
+}
+
+// DedupKey names a rule's group in every alert of it ("rule:hash"), so that
+// PagerDuty merges them and a resolve or an acknowledgement finds them. It
+// must stay as it is across versions: targets and stored states keep it.
+func DedupKey(rule string, group []string) string {
+	return rule + ":" + groupHash(group)
+}
+
+// groupMap maps each of r's group-by expressions, as written, to its value
+// in group: an alert's (or a resolve's) group.
+func groupMap(r *rules.Rule, group []string) map[string]string {
+	m := make(map[string]string, len(r.GroupBy))
+	for j, g := range r.GroupBy {
+		if j < len(group) {
+			m[g.Source] = group[j]
+		}
+	}
+	return m
 }
 
 // tupleMax bounds the bytes of a tuple as a window entry keeps it.

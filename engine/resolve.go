@@ -76,11 +76,7 @@ func (w *worker) resolve(s *snapshot, ev *event.Event, i int32) (*Resolve, error
 		return nil, err
 	}
 	boundGroup(group)
-	res := &Resolve{Rule: r.ID, Group: map[string]string{}, DedupKey: r.ID + ":" + groupHash(group), EventID: ev.ID, Time: ev.Time, values: group}
-	for j, g := range r.GroupBy {
-		res.Group[g.Source] = group[j]
-	}
-	return res, nil
+	return &Resolve{Rule: r.ID, Group: groupMap(r, group), DedupKey: DedupKey(r.ID, group), EventID: ev.ID, Time: ev.Time, values: group}, nil
 }
 
 // endDedup applies the resolves of a plan to their groups' state: a
