@@ -24,7 +24,7 @@ func NewCheckpoints(ctx context.Context, js jetstream.JetStream, bucket string, 
 	if bucket == "" {
 		bucket = DefaultCheckpointBucket
 	}
-	kv, err := openBucket(ctx, js, bucket, "alerter source checkpoints", replicas, 0)
+	kv, err := OpenBucket(ctx, js, bucket, "alerter source checkpoints", replicas, 0)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint bucket %s: %w", bucket, err)
 	}

@@ -41,7 +41,7 @@ type Deliveries struct {
 // NewDeliveries opens (creating it if needed) the deliveries bucket, whose
 // entries live for ttl.
 func NewDeliveries(ctx context.Context, js jetstream.JetStream, replicas int, ttl time.Duration) (*Deliveries, error) {
-	kv, err := openBucket(ctx, js, DefaultDeliveriesBucket, "alerter: what became of each alert at each target", replicas, ttl)
+	kv, err := OpenBucket(ctx, js, DefaultDeliveriesBucket, "alerter: what became of each alert at each target", replicas, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("deliveries bucket: %w", err)
 	}

@@ -8,10 +8,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// openBucket opens, creating or updating it, one of alerter's key-value
+// OpenBucket opens, creating or updating it, one of alerter's key-value
 // buckets: on disk, the last value of each key only, entries expiring
 // after ttl (0: never).
-func openBucket(ctx context.Context, js jetstream.JetStream, name, description string, replicas int, ttl time.Duration) (jetstream.KeyValue, error) {
+func OpenBucket(ctx context.Context, js jetstream.JetStream, name, description string, replicas int, ttl time.Duration) (jetstream.KeyValue, error) {
 	return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      name,
 		Description: description,

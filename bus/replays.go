@@ -24,7 +24,7 @@ type Replays struct {
 // NewReplays opens (creating it if needed) the bucket, whose entries live
 // for ttl.
 func NewReplays(ctx context.Context, js jetstream.JetStream, replicas int, ttl time.Duration) (*Replays, error) {
-	kv, err := openBucket(ctx, js, DefaultReplaysBucket, "alerter: signed webhook requests already taken, against replays", replicas, ttl)
+	kv, err := OpenBucket(ctx, js, DefaultReplaysBucket, "alerter: signed webhook requests already taken, against replays", replicas, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("signed requests bucket: %w", err)
 	}

@@ -29,14 +29,7 @@ type Store struct {
 // Open opens (creating or updating it) the bucket, whose entries live for
 // ttl after their last change: as long as the alerts they speak of.
 func Open(ctx context.Context, js jetstream.JetStream, replicas int, ttl time.Duration) (*Store, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      Bucket,
-		Description: "alerter: what became of each alert group (acknowledged, resolved)",
-		History:     1,
-		TTL:         ttl,
-		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
-	})
+	kv, err := bus.OpenBucket(ctx, js, Bucket, "alerter: what became of each alert group (acknowledged, resolved)", replicas, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("alert states bucket: %w", err)
 	}
