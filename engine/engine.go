@@ -554,6 +554,21 @@ type Result struct {
 	Resolves []Resolve
 }
 
+// Merge adds o's matches, alerts, suppressions, errors, deadlines,
+// escalations and resolves to r's: the result of applying a plan in parts
+// (Plan.Part) is the merge of the parts' results. Every field of Result
+// is merged here.
+func (r *Result) Merge(o Result) {
+	r.Matches = append(r.Matches, o.Matches...)
+	r.Alerts = append(r.Alerts, o.Alerts...)
+	r.Suppressed = append(r.Suppressed, o.Suppressed...)
+	r.Errors = append(r.Errors, o.Errors...)
+	r.Deadlines = append(r.Deadlines, o.Deadlines...)
+	r.Cancelled = append(r.Cancelled, o.Cancelled...)
+	r.Escalations = append(r.Escalations, o.Escalations...)
+	r.Resolves = append(r.Resolves, o.Resolves...)
+}
+
 // Process evaluates ev and applies every match to its group's state,
 // returning the alerts that fire. An event without a time is given the
 // current time, since windows are measured in event time.
@@ -615,6 +630,13 @@ func (e *Engine) Plan(ctx context.Context, ev *event.Event, lists map[string][]s
 	p := &Plan{s: s, ev: ev, lists: lists}
 	p.Matches, p.Resolves, p.Errors = e.evaluate(ctx, s, ev, lists)
 	return p
+}
+
+// Part returns a plan of the same event, rule set and lists with only the
+// given matches and resolves (taken from p's), and no errors: a caller that
+// orders updates per group applies each group's part on its own.
+func (p *Plan) Part(matches []Match, resolves []Resolve) *Plan {
+	return &Plan{s: p.s, ev: p.ev, lists: p.lists, Matches: matches, Resolves: resolves, Ref: p.Ref}
 }
 
 // Apply runs the stateful stage of a plan: each match's group state, and

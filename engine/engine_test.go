@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -549,6 +550,30 @@ rules:
 		}
 		if got := strings.Join(fired, " "); got != "a,d:d/mchen" {
 			t.Fatalf("indexed %v: alerts %s, want a,d:d/mchen", indexed, got)
+		}
+	}
+}
+
+// Merge keeps every field of both results: a field added to Result and
+// forgotten in Merge would be lost by a caller that applies plans in
+// parts.
+func TestResultMergeKeepsEveryField(t *testing.T) {
+	var a, b Result
+	for _, r := range []*Result{&a, &b} {
+		v := reflect.ValueOf(r).Elem()
+		for i := range v.NumField() {
+			f := v.Field(i)
+			if f.Kind() != reflect.Slice {
+				t.Fatalf("Result.%s is a %s: teach Merge and this test about it", v.Type().Field(i).Name, f.Kind())
+			}
+			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+		}
+	}
+	a.Merge(b)
+	v := reflect.ValueOf(a)
+	for i := range v.NumField() {
+		if n := v.Field(i).Len(); n != 2 {
+			t.Errorf("Result.%s has %d items after merging 1 and 1", v.Type().Field(i).Name, n)
 		}
 	}
 }

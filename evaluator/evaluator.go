@@ -6,16 +6,20 @@
 // it again is safe: the state store remembers which events it has counted,
 // and a re-fired alert has the same id, which ALERTS deduplicates.
 //
-// Several events are evaluated at once, but the events of one rule group
-// (the key of its dedup and threshold state) in the order the stream holds
-// them: before an event is handed to a worker, it is evaluated
-// (engine.Engine.Plan: the rules' conditions and group-by expressions,
-// once), which tells the groups it will touch, and it waits for the earlier
-// events of any of those groups (package order); the worker then applies
-// the plan. This only orders; the state store's compare-and-set keeps every
-// update atomic whatever the order, so a rule set swapped in between, or a
-// list that changed, can at worst reorder two events of a group, as a
-// redelivery does.
+// Several events are evaluated at once, but each rule group's state (the
+// key of its dedup, threshold or correlation state) is updated by the
+// events in the order the stream holds them: before an event is handed to
+// the workers, it is evaluated (engine.Engine.Plan: the rules' conditions
+// and group-by expressions, once), which tells the groups it will touch.
+// The plan is cut into one part per group, and each part waits only for
+// the earlier events' parts of its own group (package order); once every
+// part is applied, the event's alerts are stored and it is acknowledged.
+// So a group that every event touches (a quiet rule over a whole source)
+// orders only its own updates, not the rest of each event's work. This
+// only orders; the state store's compare-and-set keeps every update atomic
+// whatever the order, so a rule set swapped in between, or a list that
+// changed, can at worst reorder two events of a group, as a redelivery
+// does.
 package evaluator
 
 import (
@@ -24,7 +28,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -196,7 +199,20 @@ type job struct {
 	enriched chan struct{} // closed once enrich is done with ev
 	plan     *engine.Plan  // ev evaluated: its matches and groups
 	planned  time.Duration // how long evaluating it took
-	turn     order.Ticket[*job]
+	parts    []*part
+	left     atomic.Int32 // parts not yet applied
+	applying atomic.Int64 // nanoseconds spent applying parts
+}
+
+// part is the share of a job's plan that touches one group (or, for its
+// first part, none: stateless matches and rule errors), applied in the
+// group's order.
+type part struct {
+	job  *job
+	plan *engine.Plan
+	res  engine.Result
+	err  error
+	turn order.Ticket[*part]
 }
 
 // pipeline is one run's machinery: the jobs in flight, in their groups'
@@ -206,11 +222,10 @@ type pipeline struct {
 	// run's context ends (an event half evaluated would be evaluated again
 	// anyway, but finishing it avoids the wait).
 	work context.Context
-	// slots bounds the jobs in flight, so ready (which holds only jobs in
-	// flight) never blocks a worker handing on the jobs it unblocked.
+	// slots bounds the jobs in flight, and so the parts in ready.
 	slots   chan struct{}
-	ready   chan *job
-	groups  order.Groups[*job]
+	ready   order.Queue[*part]
+	groups  order.Groups[*part]
 	taken   *order.InFlight
 	workers sync.WaitGroup
 	sweep   chan struct{}
@@ -272,18 +287,28 @@ func (v *Evaluator) Run(ctx context.Context) error {
 
 // start starts the workers of a run.
 func (v *Evaluator) start(work context.Context) *pipeline {
-	p := &pipeline{work: work, slots: make(chan struct{}, v.opt.InFlight), ready: make(chan *job, v.opt.InFlight),
+	p := &pipeline{work: work, slots: make(chan struct{}, v.opt.InFlight),
 		taken: order.NewInFlight(v.opt.AckWait), sweep: make(chan struct{})}
 	for range v.opt.Workers {
 		p.workers.Go(func() {
-			for j := range p.ready {
-				v.handle(work, j, func() {
-					for _, n := range p.groups.Done(&j.turn) {
-						p.ready <- n.Job
-					}
-				})
-				p.taken.Remove(j.msg)
-				<-p.slots
+			for {
+				pt, ok := p.ready.Pop()
+				if !ok {
+					return
+				}
+				v.apply(work, pt)
+				// The group's next event may go ahead now, while this one
+				// stores its alerts. That is safe: if storing them fails,
+				// the event is redelivered, and the state it left makes
+				// it fire the same alerts again.
+				for _, n := range p.groups.Done(&pt.turn) {
+					p.ready.Push(n.Job)
+				}
+				if j := pt.job; j.left.Add(-1) == 0 {
+					v.handle(work, j)
+					p.taken.Remove(j.msg)
+					<-p.slots
+				}
 			}
 		})
 	}
@@ -299,7 +324,7 @@ func (p *pipeline) stop(inFlight int) {
 		p.slots <- struct{}{}
 	}
 	close(p.sweep)
-	close(p.ready)
+	p.ready.Close()
 	p.workers.Wait()
 }
 
@@ -321,11 +346,18 @@ func (v *Evaluator) enqueue(p *pipeline, j *job) {
 		<-p.slots
 		return
 	}
-	j.turn = order.Ticket[*job]{Job: j, Keys: v.groups(j.plan)}
+	j.parts = v.split(j)
+	j.left.Store(int32(len(j.parts)))
 	p.taken.Add(j.msg)
-	if p.groups.Add(&j.turn) {
-		p.ready <- j
-	} else {
+	waited := false
+	for _, pt := range j.parts {
+		if p.groups.Add(&pt.turn) {
+			p.ready.Push(pt)
+		} else {
+			waited = true
+		}
+	}
+	if waited {
 		v.stats.Waited.Add(1)
 	}
 }
@@ -357,13 +389,18 @@ func (v *Evaluator) prepare(msg jetstream.Msg) *job {
 	return &job{msg: msg, seq: seq, ev: ev}
 }
 
-// groups returns hashes of the state keys (rule and group values) that
-// applying the plan will update, or whose alerts it resolves: a resolve
-// and the next match of its group stay in order. A collision of two
-// hashes only orders two events that need not be.
-func (v *Evaluator) groups(p *engine.Plan) []uint64 {
-	var keys []uint64
-	add := func(rule string, group []string) {
+// split cuts a job's plan into one part per state key (rule and group
+// values) that applying it will update, or whose alerts it resolves: a
+// resolve and the next match of its group stay in order. The first part
+// has no key: the stateless matches and the rule errors, which wait for
+// nothing. A collision of two keys' hashes only orders two updates that
+// need not be.
+func (v *Evaluator) split(j *job) []*part {
+	free := &part{job: j, plan: j.plan.Part(nil, nil)}
+	free.plan.Errors = j.plan.Errors
+	parts := []*part{free}
+	byKey := map[uint64]*part{}
+	of := func(rule string, group []string) *part {
 		var h maphash.Hash
 		h.SetSeed(v.seed)
 		h.WriteString(rule)
@@ -371,39 +408,63 @@ func (v *Evaluator) groups(p *engine.Plan) []uint64 {
 			h.WriteByte(0)
 			h.WriteString(g)
 		}
-		if k := h.Sum64(); !slices.Contains(keys, k) {
-			keys = append(keys, k)
+		k := h.Sum64()
+		pt, ok := byKey[k]
+		if !ok {
+			pt = &part{job: j, plan: j.plan.Part(nil, nil), turn: order.Ticket[*part]{Keys: []uint64{k}}}
+			byKey[k] = pt
+			parts = append(parts, pt)
 		}
+		return pt
 	}
-	for _, m := range p.Matches {
+	for _, m := range j.plan.Matches {
+		pt := free
 		if m.Rule.Stateful() {
-			add(m.Rule.ID, m.Group)
+			pt = of(m.Rule.ID, m.Group)
 		}
+		pt.plan.Matches = append(pt.plan.Matches, m)
 	}
-	for _, r := range p.Resolves {
-		add(r.Rule, r.Values())
+	for _, r := range j.plan.Resolves {
+		pt := of(r.Rule, r.Values())
+		pt.plan.Resolves = append(pt.plan.Resolves, r)
 	}
-	return keys
+	if len(free.plan.Matches) == 0 && len(free.plan.Errors) == 0 {
+		parts = parts[1:]
+	}
+	for _, pt := range parts {
+		pt.turn.Job = pt
+	}
+	return parts
 }
 
-// handle evaluates one event, stores its alerts and acknowledges it.
-// applied is called once the event's group states are updated (or failed
-// to be): the next event of its groups may go ahead then, while this one
-// stores its alerts. That is safe: if storing them fails, this event is
-// redelivered, and the state it left makes it fire the same alert again.
-func (v *Evaluator) handle(ctx context.Context, j *job, applied func()) {
-	msg, ev := j.msg, &j.ev
+// apply applies one part of a job's plan to its group's state.
+func (v *Evaluator) apply(ctx context.Context, pt *part) {
 	began := time.Now()
-	res, err := v.opt.Engine.Apply(ctx, j.plan)
-	applied()
-	// Evaluating and applying, not the wait in between for earlier events
-	// of the same groups.
-	v.observe(j.planned + time.Since(began))
+	pt.res, pt.err = v.opt.Engine.Apply(ctx, pt.plan)
+	pt.job.applying.Add(int64(time.Since(began)))
+}
+
+// handle finishes an event whose parts are all applied: it resolves the
+// groups it resolves, stores its alerts and escalations, keeps its
+// deadlines and acknowledges it.
+func (v *Evaluator) handle(ctx context.Context, j *job) {
+	msg, ev := j.msg, &j.ev
+	// Evaluating and applying, not the waits for earlier events of the
+	// same groups.
+	v.observe(j.planned + time.Duration(j.applying.Load()))
+	var res engine.Result
+	var errs []error
+	for _, pt := range j.parts {
+		res.Merge(pt.res)
+		if pt.err != nil {
+			errs = append(errs, pt.err)
+		}
+	}
 	for _, re := range res.Errors {
 		v.stats.RuleErrors.Add(1)
 		v.log.Warn("rule failed", "rule", re.Rule, "event", ev.ID, "err", re.Err)
 	}
-	if err != nil {
+	if err := errors.Join(errs...); err != nil {
 		v.later(msg, ev.ID, "evaluating", err)
 		return
 	}

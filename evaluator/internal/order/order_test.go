@@ -200,3 +200,51 @@ func TestInFlightKeepStops(t *testing.T) {
 	close(stop)
 	<-done
 }
+
+// A Queue hands items out in the order pushed, never blocks a Push, and
+// lets every Pop go once closed and drained.
+func TestQueue(t *testing.T) {
+	var q Queue[int]
+	for i := range 1000 {
+		q.Push(i)
+	}
+	for i := range 1000 {
+		got, ok := q.Pop()
+		if !ok || got != i {
+			t.Fatalf("pop %d: got %d, %v", i, got, ok)
+		}
+	}
+	var got []int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				n, ok := q.Pop()
+				if !ok {
+					return
+				}
+				mu.Lock()
+				got = append(got, n)
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range 500 {
+		q.Push(i)
+	}
+	q.Close()
+	wg.Wait()
+	slices.Sort(got)
+	if len(got) != 500 {
+		t.Fatalf("after close: got %d items, want 500", len(got))
+	}
+	for i, n := range got {
+		if n != i {
+			t.Fatalf("after close: item %d is %d: lost or doubled", i, n)
+		}
+	}
+	if _, ok := q.Pop(); ok {
+		t.Fatal("a Pop of a closed, empty queue returned an item")
+	}
+}
