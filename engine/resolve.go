@@ -97,7 +97,7 @@ func (e *Engine) endDedup(ctx context.Context, pl *Plan) error {
 		}
 		t := rv.Time.UnixNano()
 		err := e.store.Update(ctx, StateKey(r.ID, rv.values), stateTTL(r, p), func(g *GroupState) error {
-			endDedup(g, t)
+			endDedup(g, p, t)
 			return nil
 		})
 		if err != nil {
@@ -108,12 +108,19 @@ func (e *Engine) endDedup(ctx context.Context, pl *Plan) error {
 }
 
 // endDedup ends the dedup window of a group resolved at t, unless its
-// last alert is not older: an event fired it, or it fired after.
-func endDedup(g *GroupState, t int64) {
-	if !g.Alerted || t <= g.LastAlert {
+// last alert is not older (an event fired it, or it fired after) or its
+// window ended already. The window is made to end at t, rather than the
+// group forgotten: a later match opens a new alert, while an older one —
+// late, or an event evaluated again after a crash, since a consumer's
+// acknowledgements are not all durable — still belongs to the resolved
+// alert and is suppressed; and the state keeps the events it has seen, so
+// that such an event is known. LastAlert is then the window's start, not
+// the alert's time.
+func endDedup(g *GroupState, p policy, t int64) {
+	if !g.Alerted || t <= g.LastAlert || t >= g.LastAlert+p.dedupWindow {
 		return
 	}
-	g.Alerted = false
+	g.LastAlert = t - p.dedupWindow
 	g.Suppressed = 0
 	g.Escalated, g.EscalatedBy, g.EscalatedStep = 0, "", 0
 }

@@ -22,6 +22,7 @@ func TestResolve(t *testing.T) {
 	type step struct {
 		action, actor string
 		at            time.Duration
+		id            string // default: the step's index
 		// want is what the event gives: "alert", "suppressed",
 		// "resolve ACTOR" or "".
 		want string
@@ -31,29 +32,43 @@ func TestResolve(t *testing.T) {
 		steps []step
 	}{
 		{"a resolve ends the dedup window: the next match alerts", []step{
-			{"off", "a", 0, "alert"},
-			{"off", "a", time.Minute, "suppressed"},
-			{"on", "a", 2 * time.Minute, "resolve a"},
-			{"off", "a", 3 * time.Minute, "alert"},
+			{"off", "a", 0, "", "alert"},
+			{"off", "a", time.Minute, "", "suppressed"},
+			{"on", "a", 2 * time.Minute, "", "resolve a"},
+			{"off", "a", 3 * time.Minute, "", "alert"},
 		}},
 		{"a resolve of another group leaves this one suppressed", []step{
-			{"off", "a", 0, "alert"},
-			{"on", "b", time.Minute, "resolve b"},
-			{"off", "a", 2 * time.Minute, "suppressed"},
+			{"off", "a", 0, "", "alert"},
+			{"on", "b", time.Minute, "", "resolve b"},
+			{"off", "a", 2 * time.Minute, "", "suppressed"},
 		}},
 		{"a group that never alerted is resolved all the same", []step{
-			{"on", "a", 0, "resolve a"},
-			{"off", "a", time.Minute, "alert"},
+			{"on", "a", 0, "", "resolve a"},
+			{"off", "a", time.Minute, "", "alert"},
 		}},
 		{"a resolve older than the last alert leaves it", []step{
-			{"off", "a", 10 * time.Minute, "alert"},
-			{"on", "a", 5 * time.Minute, "resolve a"},
-			{"off", "a", 20 * time.Minute, "suppressed"},
+			{"off", "a", 10 * time.Minute, "", "alert"},
+			{"on", "a", 5 * time.Minute, "", "resolve a"},
+			{"off", "a", 20 * time.Minute, "", "suppressed"},
+		}},
+		{"a match older than the resolve belongs to the resolved alert", []step{
+			{"off", "a", 0, "", "alert"},
+			{"on", "a", 2 * time.Minute, "", "resolve a"},
+			{"off", "a", time.Minute, "", "suppressed"},
+			{"off", "a", 3 * time.Minute, "", "alert"},
+		}},
+		{"an event evaluated again after the resolve (a crash) changes nothing", []step{
+			{"off", "a", 0, "", "alert"},
+			{"off", "a", time.Minute, "x", "suppressed"},
+			{"on", "a", 2 * time.Minute, "", "resolve a"},
+			{"off", "a", time.Minute, "x", ""},
+			{"on", "a", 2 * time.Minute, "2", "resolve a"},
+			{"off", "a", 3 * time.Minute, "", "alert"},
 		}},
 		{"other events do nothing", []step{
-			{"off", "a", 0, "alert"},
-			{"other", "a", time.Minute, ""},
-			{"off", "a", 2 * time.Minute, "suppressed"},
+			{"off", "a", 0, "", "alert"},
+			{"other", "a", time.Minute, "", ""},
+			{"off", "a", 2 * time.Minute, "", "suppressed"},
 		}},
 	}
 	// The resolve condition runs direct (direct.go) or in the VM.
@@ -66,7 +81,11 @@ func TestResolve(t *testing.T) {
 					t.Fatalf("resolve.when runs direct: %v", d != nil)
 				}
 				for i, s := range tt.steps {
-					res, err := e.Process(t.Context(), ev(fmt.Sprint(i), s.action, s.actor, s.at))
+					id := s.id
+					if id == "" {
+						id = fmt.Sprint(i)
+					}
+					res, err := e.Process(t.Context(), ev(id, s.action, s.actor, s.at))
 					if err != nil {
 						t.Fatal(err)
 					}
