@@ -32,6 +32,18 @@ type Notifier interface {
 	Notify(ctx context.Context, a *alerter.Alert) error
 }
 
+// RefNotifier is a Notifier that keeps where it put each alert (a ref,
+// the target's own name for its message, which delivery only stores and
+// hands back) so that what follows an alert reaches the same message: its
+// resolve notification updates it, its escalations answer it (the slack
+// notifier with a bot token; docs/notifications.md, The alert lifecycle).
+type RefNotifier interface {
+	// NotifyRef sends a, given the ref of the message of the alert that a
+	// resolves or escalates at this target ("" if none is known), and
+	// returns the ref of the message it made ("" for none).
+	NotifyRef(ctx context.Context, a *alerter.Alert, ref string) (string, error)
+}
+
 // Record is the deliveries record: what became of each alert at each
 // target (bus.Deliveries).
 type Record interface {
