@@ -12,7 +12,6 @@ import (
 
 	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/bus"
-	"github.com/alerter/alerter/internal/natstest"
 )
 
 // refTarget keeps a ref for each alert it takes, "msg-<id>", and records
@@ -44,12 +43,8 @@ func (t *refTarget) taken() []string {
 // and its escalations. Alerts handed out again (the queue made anew) are
 // not sent again.
 func TestRefFollowsTheAlert(t *testing.T) {
-	env := natstest.Start(t)
+	env, record := start(t)
 	ctx := t.Context()
-	record, err := bus.NewDeliveries(ctx, env.JS, 1, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tg := &refTarget{}
 	d, err := New(ctx, env.JS, Options{Name: "t", Notifier: tg, Record: record, DeadLetters: env.Streams})
 	if err != nil {
@@ -59,9 +54,7 @@ func TestRefFollowsTheAlert(t *testing.T) {
 	if err := record.Put(ctx, "t", "b1", alerter.Outcome{Status: alerter.Dead, Ref: "msg-b1"}); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
+	stop := run(t, d)
 	publish := func(a alerter.Alert) {
 		t.Helper()
 		data, _ := json.Marshal(a)
@@ -137,9 +130,6 @@ func TestRefFollowsTheAlert(t *testing.T) {
 		t.Errorf("after the queue was made again the target took %q", got)
 	}
 	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
 	if s := fmt.Sprint(d.Stats().Sent.Load(), d.Stats().QueueLost.Load()); s != "5 1" {
 		t.Errorf("sent, queue lost: %s, want 5 1", s)
 	}
