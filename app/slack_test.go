@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -322,5 +324,38 @@ func TestSlackResolveUpdatesTheMessage(t *testing.T) {
 	reply := posts[1]
 	if reply.Get("thread_ts") != "1715681280.000100" || reply.Get("reply_broadcast") != "" || !strings.HasPrefix(reply.Get("text"), "Resolved: ") {
 		t.Errorf("the reply: %v", reply)
+	}
+}
+
+// An escalation to the Slack channel that got its alert replies in the
+// alert's thread, shown in the channel too.
+func TestSlackEscalationRepliesInTheThread(t *testing.T) {
+	fake := &slackFake{got: map[string][]url.Values{}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesFile, []byte(strings.Replace(escalateRules, "notify: [pager]", "notify: [chat]", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(escalateConfig, "{name: chat, type: console}",
+		fmt.Sprintf("{name: chat, type: slack, token: xoxb-bot-token, channel: C0SECOPS, api_url: %q}", srv.URL+"/api"), 1)
+	r := run(t, fmt.Sprintf(cfg, filepath.Join(dir, "nats"), rulesFile), nil, Options{AckWait: 2 * time.Second})
+	for i := range 3 { // the alert, then two suppressed matches: the second escalates
+		r.post(t, "/in", setting(fmt.Sprint("e", i), "bob", fmt.Sprintf("2024-05-14T10:%02d:00Z", i)))
+		r.drained(t)
+	}
+	waitFor(t, "the escalation", func() bool { return len(fake.posts("/api/chat.postMessage")) == 2 })
+	r.drained(t)
+	posts := fake.posts("/api/chat.postMessage")
+	if alert := posts[0]; alert.Get("thread_ts") != "" || strings.Contains(alert.Get("text"), "Escalated") {
+		t.Errorf("the alert: %v", alert)
+	}
+	if esc := posts[1]; esc.Get("thread_ts") != "1715681280.000100" || esc.Get("reply_broadcast") != "true" ||
+		!strings.HasPrefix(esc.Get("text"), "[CRITICAL] Escalated: ") {
+		t.Errorf("the escalation: %v", esc)
+	}
+	if n := len(fake.posts("/api/chat.postMessage")); n != 2 {
+		t.Errorf("%d messages posted, want the alert and its escalation", n)
 	}
 }
