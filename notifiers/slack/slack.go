@@ -27,6 +27,11 @@
 //	                        410 channel_is_archived;
 //	                        any other 4xx; 3xx            other non-200 4xx, 3xx   → Permanent
 //
+// chat.update (a resolve, a press of a button) is answered and classified
+// as chat.postMessage is; of its errors, message_not_found,
+// cant_update_message and edit_window_closed make a resolve a message of
+// its own instead (thread.go).
+//
 // Incoming webhooks report errors as an HTTP status with a short string in
 // the body; the Web API answers 200 with {"ok":false,"error":"..."} for
 // nearly everything but rate limits and outages. Redirects are not followed:
@@ -151,18 +156,18 @@ func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
 }
 
 // NotifyRef posts the alert and returns its message's ref (with a bot
-// token; "" through a webhook, whose answer names no message). Given the
-// ref of the message of the alert a resolves or escalates, it updates or
-// answers that message (see thread.go). Its error is classified as
+// token; "" through a webhook, whose answer names no message). Given prev,
+// the ref of the message of the alert a resolves or escalates, it updates
+// or answers that message (see thread.go). Its error is classified as
 // Notify's.
-func (n *Notifier) NotifyRef(ctx context.Context, a *alerter.Alert, ref string) (string, error) {
+func (n *Notifier) NotifyRef(ctx context.Context, a *alerter.Alert, prev string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", notifiers.Retry(fmt.Errorf("slack %s: %w", n.name, err), 0)
 	}
 	if n.webhook != "" {
 		return "", n.postWebhook(ctx, a)
 	}
-	return n.follow(ctx, a, ref)
+	return n.follow(ctx, a, prev)
 }
 
 // message is a's message as posted: Render's, and the buttons, with a

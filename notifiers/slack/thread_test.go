@@ -8,9 +8,13 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/delivery"
 	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/notifiers/notifiertest"
 )
+
+// Delivery hands the notifier the refs it keeps.
+var _ delivery.RefNotifier = (*Notifier)(nil)
 
 // resolvedAt is when the resolve notifications of these tests were made.
 var resolvedAt = time.Date(2024, 5, 14, 10, 30, 0, 0, time.UTC)
