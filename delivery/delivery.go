@@ -6,7 +6,9 @@
 // failed attempt is handed back to JetStream with a delay that grows
 // exponentially, with jitter, or is what the target asked for
 // (Retry-After). Policy.next decides which; settle alone acknowledges or
-// hands back.
+// hands back. A target that says where it put an alert (a RefNotifier)
+// has that recorded with the delivery and handed back with the alert's
+// resolve notification and escalations.
 package delivery
 
 import (
