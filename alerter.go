@@ -133,6 +133,12 @@ type Outcome struct {
 	// Copy is, while requeued, the stream sequence of the copy being tried
 	// (the deliveries record's claim on it).
 	Copy uint64 `json:"copy,omitempty"`
+	// Ref is, once sent, where the target put the alert, in the target's
+	// own terms (a Slack message's channel and ts), for the target to find
+	// the message again when the alert is resolved or escalated
+	// (docs/notifications.md, The alert lifecycle); "" when the target
+	// keeps none. Only the target's notifier reads it.
+	Ref string `json:"ref,omitempty"`
 }
 
 // DeadLetter is a notification given up on, as stored in the dead letters

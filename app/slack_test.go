@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,7 +58,7 @@ func (f *slackFake) posts(path string) []url.Values {
 const slackConfig = `
 server:
   listen: "127.0.0.1:0"
-  tokens: [{name: dashboard, token: viewer-token, role: viewer}]
+  tokens: [{name: alice, token: writer-token, role: writer}, {name: dashboard, token: viewer-token, role: viewer}]
 nats: {embedded: {store_dir: %q}}
 rules: {paths: [testdata/rules.yaml], watch: false}
 sources: [{name: open, type: webhook, path: /in}]
@@ -265,11 +267,95 @@ func TestSlackButtons(t *testing.T) {
 		fmt.Sprint(sl.Matchers) != "[{rule setting-changed} {group.event.actor.name ann}]" {
 		t.Errorf("silence: %+v", sl)
 	}
-	waitFor(t, "the silenced message updated", func() bool { return len(fake.posts("/api/chat.update")) == 3 })
-	if up := fake.posts("/api/chat.update")[2].Get("blocks"); !strings.Contains(up, "*Silenced* for 1h by @ann") {
-		t.Errorf("update after the silence: %s", up)
-	}
+	// (bob's resolve notification updates his message too, in its own time.)
+	waitFor(t, "the silenced message updated", func() bool {
+		for _, up := range fake.posts("/api/chat.update") {
+			if strings.Contains(up.Get("blocks"), "*Silenced* for 1h by @ann") {
+				return true
+			}
+		}
+		return false
+	})
 	if st := status(ann); st["status"] != "firing" {
 		t.Errorf("a silence acknowledged the alert: %v", st)
+	}
+}
+
+// An alert resolved through the API, far from Slack, reaches Slack as its
+// message updated (the same channel and ts, no longer firing) and a reply
+// in its thread, once however often it is resolved; where the message is
+// is kept in the deliveries record.
+func TestSlackResolveUpdatesTheMessage(t *testing.T) {
+	fake := &slackFake{got: map[string][]url.Values{}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	env := map[string]string{"SLACK_BOT_TOKEN": "xoxb-bot-token", "SLACK_SIGNING_SECRET": slackSecret}
+	r := run(t, fmt.Sprintf(slackConfig, t.TempDir(), srv.URL+"/api"), env, Options{AckWait: 2 * time.Second})
+	r.post(t, "/in", setting("b1", "bob", "2024-05-14T10:00:00Z"))
+	waitFor(t, "the alert posted", func() bool { return len(fake.posts("/api/chat.postMessage")) == 1 })
+	ids := r.alertsWith(t, "")
+	if len(ids) != 1 {
+		t.Fatalf("alerts %v", ids)
+	}
+	id := ids[0]
+	waitFor(t, "the delivery recorded", func() bool {
+		_, body := r.call(t, "viewer-token", "GET", "/api/v1/alerts/"+id, "")
+		d, _ := body["deliveries"].(map[string]any)
+		o, _ := d["slack-bot"].(map[string]any)
+		return o["status"] == "sent" && o["ref"] == "C0SECOPS/1715681280.000100"
+	})
+	for i := range 2 {
+		if code, body := r.call(t, "writer-token", "POST", "/api/v1/alerts/"+id+"/resolve", `{"verdict":"benign"}`); code != 200 {
+			t.Fatalf("resolve %d: %d %v", i+1, code, body)
+		}
+	}
+	waitFor(t, "the reply in the thread", func() bool { return len(fake.posts("/api/chat.postMessage")) == 2 })
+	r.drained(t)
+	updates, posts := fake.posts("/api/chat.update"), fake.posts("/api/chat.postMessage")
+	if len(updates) != 1 || len(posts) != 2 {
+		t.Fatalf("%d updates and %d posts, want the message updated and one reply", len(updates), len(posts))
+	}
+	up := updates[0]
+	if up.Get("channel") != "C0SECOPS" || up.Get("ts") != "1715681280.000100" ||
+		!strings.Contains(up.Get("blocks"), "*Resolved* by alice at ") || !strings.Contains(up.Get("blocks"), "verdict: benign") ||
+		!strings.Contains(up.Get("blocks"), "HIGH: ") || strings.Contains(up.Get("blocks"), `"lifecycle"`) {
+		t.Errorf("the update: %v", up)
+	}
+	reply := posts[1]
+	if reply.Get("thread_ts") != "1715681280.000100" || reply.Get("reply_broadcast") != "" || !strings.HasPrefix(reply.Get("text"), "Resolved: ") {
+		t.Errorf("the reply: %v", reply)
+	}
+}
+
+// An escalation to the Slack channel that got its alert replies in the
+// alert's thread, shown in the channel too.
+func TestSlackEscalationRepliesInTheThread(t *testing.T) {
+	fake := &slackFake{got: map[string][]url.Values{}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesFile, []byte(strings.Replace(escalateRules, "notify: [pager]", "notify: [chat]", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(escalateConfig, "{name: chat, type: console}",
+		fmt.Sprintf("{name: chat, type: slack, token: xoxb-bot-token, channel: C0SECOPS, api_url: %q}", srv.URL+"/api"), 1)
+	r := run(t, fmt.Sprintf(cfg, filepath.Join(dir, "nats"), rulesFile), nil, Options{AckWait: 2 * time.Second})
+	for i := range 3 { // the alert, then two suppressed matches: the second escalates
+		r.post(t, "/in", setting(fmt.Sprint("e", i), "bob", fmt.Sprintf("2024-05-14T10:%02d:00Z", i)))
+		r.drained(t)
+	}
+	waitFor(t, "the escalation", func() bool { return len(fake.posts("/api/chat.postMessage")) == 2 })
+	r.drained(t)
+	posts := fake.posts("/api/chat.postMessage")
+	if alert := posts[0]; alert.Get("thread_ts") != "" || strings.Contains(alert.Get("text"), "Escalated") {
+		t.Errorf("the alert: %v", alert)
+	}
+	if esc := posts[1]; esc.Get("thread_ts") != "1715681280.000100" || esc.Get("reply_broadcast") != "true" ||
+		!strings.HasPrefix(esc.Get("text"), "[CRITICAL] Escalated: ") {
+		t.Errorf("the escalation: %v", esc)
+	}
+	if n := len(fake.posts("/api/chat.postMessage")); n != 2 {
+		t.Errorf("%d messages posted, want the alert and its escalation", n)
 	}
 }

@@ -33,7 +33,9 @@ var (
 // acknowledgements reach the disk some time after they are made, so after
 // a crash JetStream hands out again alerts that were already delivered;
 // this record, written with the delivery, is what keeps them from being
-// sent twice. Entries expire after the bucket's TTL.
+// sent twice. It also keeps where a target put an alert (Outcome.Ref), for
+// the alert's resolve and escalations to find its message there. Entries
+// expire after the bucket's TTL.
 type Deliveries struct {
 	kv jetstream.KeyValue
 }

@@ -6,7 +6,9 @@
 // failed attempt is handed back to JetStream with a delay that grows
 // exponentially, with jitter, or is what the target asked for
 // (Retry-After). Policy.next decides which; settle alone acknowledges or
-// hands back.
+// hands back. A target that says where it put an alert (a RefNotifier)
+// has that recorded with the delivery and handed back with the alert's
+// resolve notification and escalations.
 package delivery
 
 import (
@@ -30,6 +32,18 @@ import (
 // Notifier sends one alert to one target (the notifiers packages).
 type Notifier interface {
 	Notify(ctx context.Context, a *alerter.Alert) error
+}
+
+// RefNotifier is a Notifier that keeps where it put each alert (a ref,
+// the target's own name for its message, which delivery only stores and
+// hands back) so that what follows an alert reaches the same message: its
+// resolve notification updates it, its escalations answer it (the slack
+// notifier with a bot token; docs/notifications.md, The alert lifecycle).
+type RefNotifier interface {
+	// NotifyRef sends a, given the ref of the message of the alert that a
+	// resolves or escalates at this target ("" if none is known), and
+	// returns the ref of the message it made ("" for none).
+	NotifyRef(ctx context.Context, a *alerter.Alert, ref string) (string, error)
 }
 
 // Record is the deliveries record: what became of each alert at each

@@ -52,12 +52,8 @@ func (s silencer) Matching(a *alerter.Alert, _ time.Time) []string {
 // Every way an alert can go ends in one settled state: recorded, sent,
 // dead-lettered, passed over, or dropped, and the queue empty.
 func TestDelivererSettlesEveryAlert(t *testing.T) {
-	env := natstest.Start(t)
+	env, record := start(t)
 	ctx := t.Context()
-	record, err := bus.NewDeliveries(ctx, env.JS, 1, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tg := &target{attempts: map[string]int{}, fail: map[string]func(int) error{
 		"refused": func(int) error { return notifiers.Permanent(errors.New("invalid_auth")) },
 		"flaky": func(n int) error {
@@ -93,9 +89,7 @@ func TestDelivererSettlesEveryAlert(t *testing.T) {
 	if _, err := env.JS.Publish(ctx, bus.AlertsSubject+".r.garbage", []byte("not an alert")); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
+	stop := run(t, d)
 	want := map[string]string{
 		"sent": "sent after 1", "silenced": "silenced after 0", "settled": "sent after 1",
 		"refused": "dead after 1", "flaky": "sent after 3", "tired": "dead after 4", "elsewhere": "none",
@@ -125,9 +119,6 @@ func TestDelivererSettlesEveryAlert(t *testing.T) {
 		}
 	}
 	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
 	tg.mu.Lock()
 	got := slices.Sorted(slices.Values(tg.got))
 	tg.mu.Unlock()
@@ -152,6 +143,31 @@ func TestDelivererSettlesEveryAlert(t *testing.T) {
 	}
 }
 
+// start is a JetStream of the test's own, and its deliveries record.
+func start(t *testing.T) (*natstest.Env, *bus.Deliveries) {
+	t.Helper()
+	env := natstest.Start(t)
+	record, err := bus.NewDeliveries(t.Context(), env.JS, 1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, record
+}
+
+// run runs d until stop is called, which fails the test if Run failed.
+func run(t *testing.T, d *Deliverer) (stop func()) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	return func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	}
+}
+
 // messages are the dead letters stored, oldest first.
 func messages(t *testing.T, env *natstest.Env) [][]byte {
 	t.Helper()
@@ -173,12 +189,8 @@ func messages(t *testing.T, env *natstest.Env) [][]byte {
 // A resolve notification is never silenced, and its tries count from the
 // resolve, not from the alert, which may have fired long before max_age.
 func TestResolveNoticeNotSilenced(t *testing.T) {
-	env := natstest.Start(t)
+	env, record := start(t)
 	ctx := t.Context()
-	record, err := bus.NewDeliveries(ctx, env.JS, 1, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tg := &target{attempts: map[string]int{}, fail: map[string]func(int) error{
 		"a1-resolved": func(n int) error {
 			if n < 2 {
@@ -204,9 +216,7 @@ func TestResolveNoticeNotSilenced(t *testing.T) {
 	if err := env.Streams.PublishResolve(ctx, n.Rule, n.ID, a.ID, data); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
+	stop := run(t, d)
 	want := "a1: silenced after 0, a1-resolved: sent after 2"
 	var got string
 	for deadline := time.Now().Add(10 * time.Second); got != want; time.Sleep(10 * time.Millisecond) {
@@ -227,7 +237,4 @@ func TestResolveNoticeNotSilenced(t *testing.T) {
 		}
 	}
 	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
 }

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -161,11 +162,11 @@ func (d *Deliverer) try(ctx context.Context, at *attempt) verdict {
 		return later(time.Second)
 	}
 	actx, cancel := context.WithTimeout(ctx, d.opt.Policy.Timeout)
-	err := d.opt.Notifier.Notify(actx, &at.a)
+	ref, err := d.send(actx, &at.a)
 	cancel()
 	if err == nil {
 		d.stats.Sent.Add(1)
-		return d.record(ctx, &at.a, alerter.Outcome{Status: alerter.Sent, Attempts: at.n})
+		return d.record(ctx, &at.a, alerter.Outcome{Status: alerter.Sent, Attempts: at.n, Ref: ref})
 	}
 	d.stats.Failed.Add(1)
 	act, wait, why := d.opt.Policy.next(err, at.n, d.now().Sub(at.since))
@@ -175,6 +176,29 @@ func (d *Deliverer) try(ctx context.Context, at *attempt) verdict {
 	d.stats.Retried.Add(1)
 	d.log.Warn("notification failed; will retry", "alert", at.a.ID, "attempt", at.n, "retry_in", wait, "err", err)
 	return later(wait)
+}
+
+// send sends a to the target. A RefNotifier is handed the ref recorded
+// when the alert that a resolves or escalates was sent here, and gives the
+// ref of a's message, to be recorded with it. A record that cannot be read
+// is an attempt failed, tried again later: sent without its ref, a resolve
+// would be a message of its own rather than the alert's message updated.
+func (d *Deliverer) send(ctx context.Context, a *alerter.Alert) (string, error) {
+	rn, ok := d.opt.Notifier.(RefNotifier)
+	if !ok {
+		return "", d.opt.Notifier.Notify(ctx, a)
+	}
+	var ref string
+	if of := cmp.Or(a.Resolves, a.Escalates); of != "" {
+		o, found, err := d.opt.Record.Get(ctx, d.opt.Name, of)
+		if err != nil {
+			return "", fmt.Errorf("reading where alert %s was sent: %w", of, err)
+		}
+		if found && o.Status == alerter.Sent {
+			ref = o.Ref
+		}
+	}
+	return rn.NotifyRef(ctx, a, ref)
 }
 
 // ownAction tells an alert on one of alerter's own actions, which no

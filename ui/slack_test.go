@@ -24,9 +24,11 @@ import (
 // TestSlackMessage renders, in the browser, the Block Kit JSON a Slack
 // fake received for an alert message with buttons (chat.postMessage) and
 // for the same message after an acknowledgement from Slack (chat.update),
-// the way Slack lays a message out, and checks what each shows. With
-// ALERTER_SCREENSHOTS=1 they are docs/screenshots/slack-before-ack.png and
-// slack-after-ack.png.
+// the way Slack lays a message out, and for the message once the alert
+// was resolved elsewhere (its resolve notification's chat.update), and
+// checks what each shows. With ALERTER_SCREENSHOTS=1 they are
+// docs/screenshots/slack-before-ack.png, slack-after-ack.png and
+// slack-resolved-elsewhere.png.
 func TestSlackMessage(t *testing.T) {
 	var mu sync.Mutex
 	blocks := map[string]string{} // by Web API method
@@ -55,21 +57,35 @@ func TestSlackMessage(t *testing.T) {
 	if err := n.Notify(t.Context(), a); err != nil {
 		t.Fatal(err)
 	}
+	posted := blocks["chat.postMessage"]
 	at := time.Date(2024, 5, 14, 10, 12, 0, 0, time.UTC)
 	a.Status, a.AcknowledgedBy, a.AcknowledgedAt = "acknowledged", "slack:ann", &at
 	if err := app.Update(t.Context(), "C0SECOPS", "1715681280.000100", a, ""); err != nil {
 		t.Fatal(err)
 	}
+	acked := blocks["chat.update"]
+	// Then resolved elsewhere (the API, a rule): its resolve notification
+	// updates the message, handed the message's ref.
+	resolved := time.Date(2024, 5, 14, 10, 31, 0, 0, time.UTC)
+	notice := *a
+	notice.ID, notice.Resolves = a.ID+"-resolved", a.ID
+	notice.Status, notice.ResolvedBy, notice.ResolvedAt, notice.Verdict = "resolved", "alice", &resolved, "benign"
+	if _, err := n.NotifyRef(t.Context(), &notice, "C0SECOPS/1715681280.000100"); err != nil {
+		t.Fatal(err)
+	}
 
 	ctx := browser(t)
 	for _, tc := range []struct {
-		method, shot string
-		want, not    []string
+		method, blocks, shot string
+		want, not            []string
 	}{
-		{"chat.postMessage", "slack-before-ack", []string{"HIGH", "Acknowledge", "Resolve", "Silence 1h"}, []string{"Acknowledged by"}},
-		{"chat.update", "slack-after-ack", []string{"Acknowledged by @ann at 10:12 UTC", "Resolve", "Silence 1h"}, []string{"\nAcknowledge\n"}},
+		{"chat.postMessage", posted, "slack-before-ack", []string{"HIGH", "Acknowledge", "Resolve", "Silence 1h"}, []string{"Acknowledged by"}},
+		{"chat.update", acked, "slack-after-ack", []string{"Acknowledged by @ann at 10:12 UTC", "Resolve", "Silence 1h"}, []string{"\nAcknowledge\n"}},
+		{"chat.update", blocks["chat.update"], "slack-resolved-elsewhere",
+			[]string{"HIGH", "Acknowledged by @ann at 10:12 UTC", "Resolved by alice at 10:31 UTC, verdict: benign", "View alert"},
+			[]string{"\nAcknowledge\n", "\nResolve\n", "Silence 1h"}},
 	} {
-		page := "data:text/html;charset=utf-8," + url.PathEscape(slackPage(t, blocks[tc.method]))
+		page := "data:text/html;charset=utf-8," + url.PathEscape(slackPage(t, tc.blocks))
 		do(t, ctx, "open the rendered "+tc.method, chromedp.Navigate(page))
 		text := eval[string](t, ctx, `document.body.innerText`)
 		for _, w := range tc.want {

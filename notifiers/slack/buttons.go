@@ -7,6 +7,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/notifiers"
 )
 
 // The action_ids of the buttons that act on an alert (docs/notifications.md,
@@ -57,7 +58,7 @@ func RenderActed(a *alerter.Alert, externalURL, note string) Message {
 		lines = append(lines, ":eyes: *Acknowledged* by "+person(a.AcknowledgedBy)+" at "+clock(*a.AcknowledgedAt))
 	}
 	if a.ResolvedBy != "" && a.ResolvedAt != nil {
-		lines = append(lines, ":white_check_mark: *Resolved* by "+person(a.ResolvedBy)+" at "+clock(*a.ResolvedAt))
+		lines = append(lines, resolvedLine(a))
 	}
 	if note != "" {
 		lines = append(lines, note)
@@ -67,6 +68,23 @@ func RenderActed(a *alerter.Alert, externalURL, note string) Message {
 			slack.SectionBlockOptionBlockID("status")))
 	}
 	return withButtons(m, a)
+}
+
+// resolvedLine says who resolved a, when, and the verdict, as the
+// message shows it once resolved, by a press of Resolve or elsewhere:
+// ":white_check_mark: *Resolved* by @ann at 10:30 UTC, verdict: benign".
+func resolvedLine(a *alerter.Alert) string {
+	s := ":white_check_mark: *Resolved*"
+	if a.ResolvedBy != "" {
+		s += " by " + person(notifiers.Truncate(notifiers.OneLine(a.ResolvedBy), 200))
+	}
+	if a.ResolvedAt != nil {
+		s += " at " + clock(*a.ResolvedAt)
+	}
+	if v := notifiers.OneLine(a.Verdict); v != "" {
+		s += ", verdict: " + Escape(notifiers.Truncate(strings.ReplaceAll(v, "_", " "), 40))
+	}
+	return s
 }
 
 // SilenceNote is the note RenderActed shows for a silence made from the

@@ -27,14 +27,18 @@ import (
 //
 // Web API chat.postMessage (POST /api/chat.postMessage, form-encoded, the
 // token in the form or as a Bearer header): 200 {"ok":true,"channel",
-// "ts","message"}; 200 {"ok":false,"error":"…"} for invalid_auth,
-// not_authed, token_revoked, channel_not_found, not_in_channel,
-// invalid_blocks, no_text, msg_too_long …; 429 with Retry-After; 500.
+// "ts","message"}, each message a ts of its own, and with thread_ts (the
+// ts of a message of the channel, not a reply's) a reply in its thread,
+// shown in the channel too with reply_broadcast=true; 200
+// {"ok":false,"error":"…"} for invalid_auth, not_authed, token_revoked,
+// channel_not_found, not_in_channel, invalid_blocks, no_text,
+// msg_too_long …; 429 with Retry-After; 500.
 //
 // Web API chat.update (POST /api/chat.update, form-encoded: channel, ts,
 // text, blocks): 200 {"ok":true,"channel","ts","text"}; 200
-// {"ok":false,"error":"message_not_found"} for a ts it did not post,
-// cant_update_message, and the errors of chat.postMessage.
+// {"ok":false,"error":"message_not_found"} for a ts it did not post in
+// that channel, and what failUpdate sets (cant_update_message,
+// edit_window_closed …), and the errors of chat.postMessage.
 //
 // A response_url (POST /actions/T…/…/…, JSON {"text","response_type",
 // "replace_original"}): 200 "ok"; 404 no_service for another path.
@@ -59,6 +63,20 @@ type fakeSlack struct {
 	replies  [][]byte     // response_url bodies
 	received int
 	release  chan struct{}
+	// messages are the messages in the channel by ts: postedTS, as if
+	// posted before the test, and each one chat.postMessage took.
+	messages map[string]*fakeMessage
+	posted   int
+	// updateError, if set, is chat.update's error for every message.
+	updateError string
+}
+
+// fakeMessage is a message of the fake's channel, as it stands.
+type fakeMessage struct {
+	channel, thread string // thread: the parent's ts, for a reply
+	broadcast       bool
+	text, blocks    string
+	updates         int
 }
 
 func newFakeSlack(t *testing.T) *fakeSlack {
@@ -67,6 +85,7 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 		token:    "xoxb-1111-2222-SeCrEtToKeN",
 		hookPath: "/services/T0001/B0002/WhSeCrEt0123456789abcdef",
 		release:  make(chan struct{}),
+		messages: map[string]*fakeMessage{postedTS: {channel: "C0SECOPS"}},
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
@@ -288,21 +307,68 @@ func (f *fakeSlack) serveAPI(w http.ResponseWriter, r *http.Request, body []byte
 		return
 	}
 	if r.URL.Path == "/api/chat.update" {
-		if form.Get("ts") != postedTS {
-			fail("message_not_found")
-			return
-		}
-		f.mu.Lock()
-		f.updates = append(f.updates, form)
-		f.mu.Unlock()
-		reply(http.StatusOK, map[string]any{"ok": true, "channel": "C0SECOPS", "ts": postedTS, "text": form.Get("text")})
+		f.serveUpdate(form, reply, fail)
 		return
 	}
+	f.servePost(form, reply, fail)
+}
+
+// servePost takes a chat.postMessage whose form passed the checks.
+func (f *fakeSlack) servePost(form url.Values, reply func(int, any), fail func(string)) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	thread := form.Get("thread_ts")
+	if p := f.messages[thread]; thread != "" && (p == nil || p.thread != "" || p.channel != "C0SECOPS") {
+		// Slack's advice: reply to the parent, never to a reply.
+		f.t.Errorf("fake slack: thread_ts %q is no message of the channel's", thread)
+	}
 	f.received++
-	f.mu.Unlock()
-	reply(http.StatusOK, map[string]any{"ok": true, "channel": "C0SECOPS", "ts": "1715681280.000100",
-		"message": map[string]any{"type": "message", "text": form.Get("text"), "ts": "1715681280.000100"}})
+	f.posted++
+	ts := fmt.Sprintf("1715681280.%06d", 100+f.posted)
+	f.messages[ts] = &fakeMessage{channel: "C0SECOPS", thread: thread, broadcast: form.Get("reply_broadcast") == "true",
+		text: form.Get("text"), blocks: form.Get("blocks")}
+	msg := map[string]any{"type": "message", "text": form.Get("text"), "ts": ts}
+	if thread != "" {
+		msg["thread_ts"] = thread
+	}
+	reply(http.StatusOK, map[string]any{"ok": true, "channel": "C0SECOPS", "ts": ts, "message": msg})
+}
+
+// serveUpdate takes a chat.update whose form passed the checks.
+func (f *fakeSlack) serveUpdate(form url.Values, reply func(int, any), fail func(string)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.messages[form.Get("ts")]
+	switch {
+	case f.updateError != "":
+		fail(f.updateError)
+		return
+	case m == nil || m.channel != form.Get("channel"):
+		fail("message_not_found")
+		return
+	}
+	m.text, m.blocks = form.Get("text"), form.Get("blocks")
+	m.updates++
+	f.updates = append(f.updates, form)
+	reply(http.StatusOK, map[string]any{"ok": true, "channel": m.channel, "ts": form.Get("ts"), "text": form.Get("text")})
+}
+
+// message is the message at ts as it stands now; nil if there is none.
+func (f *fakeSlack) message(ts string) *fakeMessage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if m := f.messages[ts]; m != nil {
+		c := *m
+		return &c
+	}
+	return nil
+}
+
+// failUpdate makes chat.update answer error e ("": take updates again).
+func (f *fakeSlack) failUpdate(e string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.updateError = e
 }
 
 // postedTS is the ts of every message the fake posts.

@@ -201,16 +201,7 @@ func (app *App) Verify(h http.Header, body []byte, now time.Time) error {
 // Update replaces the message at channel and ts (chat.update) with a's
 // message as it stands now, and note (RenderActed).
 func (app *App) Update(ctx context.Context, channel, ts string, a *alerter.Alert, note string) error {
-	m := RenderActed(a, app.n.ext, note)
-	c := &capture{}
-	ctx = context.WithValue(ctx, captureKey{}, c)
-	_, _, _, err := app.n.api.UpdateMessageContext(ctx, channel, ts,
-		slack.MsgOptionText(m.Text, false), // already escaped
-		slack.MsgOptionBlocks(m.Blocks...))
-	if err != nil {
-		return app.n.classify(err, c, "chat.update ("+app.n.apiHost+")")
-	}
-	return nil
+	return app.n.update(ctx, ref{channel: channel, ts: ts}, RenderActed(a, app.n.ext, note))
 }
 
 // Tell answers the person who pressed a button with text, which only they

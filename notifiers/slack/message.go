@@ -146,7 +146,13 @@ func renderResolve(a *alerter.Alert, externalURL string) Message {
 		blocks = append(blocks, slack.NewActionBlock("links", slack.NewButtonBlockElement("alert", "",
 			slack.NewTextBlockObject(slack.PlainTextType, "View alert", false, false)).WithURL(u)))
 	}
-	return Message{Text: truncate("Resolved: "+title, fallbackBudget), Blocks: blocks}
+	return Message{Text: resolvedText(a), Blocks: blocks}
+}
+
+// resolvedText is the fallback text of a resolve's messages, which
+// notifications show: "Resolved: <title>".
+func resolvedText(a *alerter.Alert) string {
+	return truncate("Resolved: "+Escape(notifiers.Title(a)), fallbackBudget)
 }
 
 func factFields(a *alerter.Alert) []*slack.TextBlockObject {

@@ -1,10 +1,13 @@
 // Package slack is the notifier that posts alerts to Slack as Block Kit
 // messages, through an incoming webhook (webhook_url) or a bot token and a
-// channel (chat.postMessage of api_url). A resolve notification is posted
-// as a message of its own ("Resolved: title"), in either mode. With a bot
-// token and a signing secret, alert messages carry the buttons Acknowledge,
-// Resolve and Silence 1h, and App checks and answers their presses
-// (docs/notifications.md, Slack buttons).
+// channel (chat.postMessage of api_url). With a bot token, the notifier
+// keeps where it posted each alert (NotifyRef's ref): the alert's resolve
+// updates that message and says so in its thread, its escalations reply
+// in the thread (thread.go). Through a webhook, whose answer names no
+// message, a resolve is a message of its own ("Resolved: title"). With a
+// bot token and a signing secret, alert messages carry the buttons
+// Acknowledge, Resolve and Silence 1h, and App checks and answers their
+// presses (docs/notifications.md, Slack buttons and The alert lifecycle).
 //
 // What Slack answers, and how each answer is classified:
 //
@@ -23,6 +26,11 @@
 //	                        no_service, channel_not_found; msg_too_long ...  → Permanent
 //	                        410 channel_is_archived;
 //	                        any other 4xx; 3xx            other non-200 4xx, 3xx   → Permanent
+//
+// chat.update (a resolve, a press of a button) is answered and classified
+// as chat.postMessage is; of its errors, message_not_found,
+// cant_update_message and edit_window_closed make a resolve a message of
+// its own instead (thread.go).
 //
 // Incoming webhooks report errors as an HTTP status with a short string in
 // the body; the Web API answers 200 with {"ok":false,"error":"..."} for
@@ -140,44 +148,98 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 	return n, nil
 }
 
-// Notify posts the alert. Its error is classified (notifiers.Retry,
-// notifiers.Permanent) by what Slack answered.
+// Notify posts the alert as a message of its own. Its error is classified
+// (notifiers.Retry, notifiers.Permanent) by what Slack answered.
 func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
+	_, err := n.NotifyRef(ctx, a, "")
+	return err
+}
+
+// NotifyRef posts the alert and returns its message's ref (with a bot
+// token; "" through a webhook, whose answer names no message). Given prev,
+// the ref of the message of the alert a resolves or escalates, it updates
+// or answers that message (see thread.go). Its error is classified as
+// Notify's.
+func (n *Notifier) NotifyRef(ctx context.Context, a *alerter.Alert, prev string) (string, error) {
 	if err := ctx.Err(); err != nil {
-		return notifiers.Retry(fmt.Errorf("slack %s: %w", n.name, err), 0)
+		return "", notifiers.Retry(fmt.Errorf("slack %s: %w", n.name, err), 0)
 	}
+	if n.webhook != "" {
+		return "", n.postWebhook(ctx, a)
+	}
+	return n.follow(ctx, a, prev)
+}
+
+// message is a's message as posted: Render's, and the buttons, with a
+// signing secret, on an alert (not on a resolve notification).
+func (n *Notifier) message(a *alerter.Alert) Message {
 	m := Render(a, n.ext)
 	if n.buttons && a.Resolves == "" {
 		m = withButtons(m, a)
 	}
+	return m
+}
+
+// postWebhook posts a's message to the incoming webhook.
+func (n *Notifier) postWebhook(ctx context.Context, a *alerter.Alert) error {
+	m := n.message(a)
 	c := &capture{}
 	ctx = context.WithValue(ctx, captureKey{}, c)
-	var err error
-	if n.webhook != "" {
-		no := false
-		err = slack.PostWebhookCustomHTTPContext(ctx, n.webhook, n.hc, &slack.WebhookMessage{
-			Text:        m.Text,
-			Blocks:      &slack.Blocks{BlockSet: m.Blocks},
-			UnfurlLinks: &no,
-			UnfurlMedia: &no,
-		})
-	} else {
-		var ts string
-		_, ts, err = n.api.PostMessageContext(ctx, n.channel,
-			slack.MsgOptionText(m.Text, false), // already escaped
-			slack.MsgOptionBlocks(m.Blocks...),
-			slack.MsgOptionDisableLinkUnfurl(),
-			slack.MsgOptionDisableMediaUnfurl())
-		if err == nil && ts == "" {
-			// Slack always gives the posted message's timestamp; an answer
-			// without one ({}, {"ok":false}) is not Slack's.
-			return notifiers.Retry(n.errorf(nil, "%s answered 200 without ok and a message timestamp", n.where), 0)
-		}
-	}
+	no := false
+	err := slack.PostWebhookCustomHTTPContext(ctx, n.webhook, n.hc, &slack.WebhookMessage{
+		Text:        m.Text,
+		Blocks:      &slack.Blocks{BlockSet: m.Blocks},
+		UnfurlLinks: &no,
+		UnfurlMedia: &no,
+	})
 	if err != nil {
 		return n.classify(err, c, n.where)
 	}
 	n.log.Debug("slack notification sent", "notifier", n.name, "alert", a.ID, "rule", a.Rule)
+	return nil
+}
+
+// post posts m for a to the channel (chat.postMessage): a message of its
+// own, or with thread a reply in the thread of that ts, shown in the
+// channel too if broadcast. It returns where the message is.
+func (n *Notifier) post(ctx context.Context, a *alerter.Alert, m Message, thread string, broadcast bool) (ref, error) {
+	c := &capture{}
+	ctx = context.WithValue(ctx, captureKey{}, c)
+	opts := []slack.MsgOption{
+		slack.MsgOptionText(m.Text, false), // already escaped
+		slack.MsgOptionBlocks(m.Blocks...),
+		slack.MsgOptionDisableLinkUnfurl(),
+		slack.MsgOptionDisableMediaUnfurl(),
+	}
+	if thread != "" {
+		opts = append(opts, slack.MsgOptionTS(thread))
+		if broadcast {
+			opts = append(opts, slack.MsgOptionBroadcast())
+		}
+	}
+	channel, ts, err := n.api.PostMessageContext(ctx, n.channel, opts...)
+	if err != nil {
+		return ref{}, n.classify(err, c, n.where)
+	}
+	if ts == "" {
+		// Slack always gives the posted message's timestamp; an answer
+		// without one ({}, {"ok":false}) is not Slack's.
+		return ref{}, notifiers.Retry(n.errorf(nil, "%s answered 200 without ok and a message timestamp", n.where), 0)
+	}
+	n.log.Debug("slack notification sent", "notifier", n.name, "alert", a.ID, "rule", a.Rule, "thread", thread)
+	return ref{channel: channel, ts: ts, thread: thread}, nil
+}
+
+// update replaces the message at r with m (chat.update).
+func (n *Notifier) update(ctx context.Context, r ref, m Message) error {
+	c := &capture{}
+	ctx = context.WithValue(ctx, captureKey{}, c)
+	_, _, _, err := n.api.UpdateMessageContext(ctx, r.channel, r.ts,
+		slack.MsgOptionText(m.Text, false), // already escaped
+		slack.MsgOptionBlocks(m.Blocks...))
+	if err != nil {
+		return n.classify(err, c, "chat.update ("+n.apiHost+")")
+	}
 	return nil
 }
 

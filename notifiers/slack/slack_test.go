@@ -261,7 +261,8 @@ func TestMessageLayout(t *testing.T) {
 	}
 }
 
-// A resolve notification is a message of its own, in both modes: who
+// A resolve notification without its alert's message (always through a
+// webhook; with a bot token, without a ref) is a message of its own: who
 // resolved the alert, when and the verdict, escaped, and a link to the
 // alert; the fake checks it against Block Kit's limits.
 func TestResolveMessage(t *testing.T) {
