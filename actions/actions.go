@@ -145,7 +145,7 @@ func Silence(name string, who Identity, sl silences.Silence, set *rules.Set) Act
 		"duration_seconds": strconv.FormatInt(int64(d/time.Second), 10),
 	}
 	objects := []event.Object{{Type: "silence", ID: sl.ID, Name: attrs["matchers"]}}
-	covered := coveredRules(sl, set)
+	covered := sl.CoveredRules(set)
 	ids := make([]string, 0, len(covered))
 	top := alerter.Severity("")
 	critical := 0
@@ -169,27 +169,6 @@ func Silence(name string, who Identity, sl silences.Silence, set *rules.Set) Act
 	}
 	attrs["covered_rule_ids"] = strings.Join(ids, ",")
 	return Action{Name: name, Who: who, Attrs: attrs, Objects: objects}
-}
-
-// coveredRules are the rules of set whose alerts sl may mute: those its
-// matchers on rule, severity and labels match. Matchers on group values
-// and dedup keys depend on the event, so they are taken to match: a rule
-// is listed when some of its alerts may be muted.
-func coveredRules(sl silences.Silence, set *rules.Set) []*rules.Rule {
-	if set == nil {
-		return nil
-	}
-	static := sl
-	static.Matchers = slices.DeleteFunc(slices.Clone(sl.Matchers), func(m silences.Matcher) bool {
-		return m.Name != "rule" && m.Name != "severity" && !strings.HasPrefix(m.Name, "label.")
-	})
-	var out []*rules.Rule
-	for _, r := range set.Rules {
-		if static.MatchesAlert(&alerter.Alert{Rule: r.ID, Severity: r.Severity, Labels: r.Labels}) {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // Reload is the action of a rule set swapped in for old: what was added
