@@ -91,7 +91,19 @@ func NewPublisher(sink ingest.Sink, log *slog.Logger) *Publisher {
 // then, so a failure to store it does not undo it: it is logged as an
 // error, with what was done.
 func (p *Publisher) Publish(ctx context.Context, act Action) {
-	now := time.Now().UTC()
+	ev := Event(act, time.Now().UTC())
+	// The request that did it may be gone; its record must not be.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := p.sink.Store(ctx, config.OwnSource, []event.Event{ev}); err != nil {
+		p.log.Error("storing alerter's own action as an event failed; rules will not see it",
+			"action", act.Name, "by", act.Who.Name, "attrs", act.Attrs, "err", err)
+	}
+}
+
+// Event is act, done at now, as the event of source alerter it is stored
+// as, with an id of its own.
+func Event(act Action, now time.Time) event.Event {
 	actorType := "address"
 	if act.Who.Token {
 		actorType = "token"
@@ -116,13 +128,7 @@ func (p *Publisher) Publish(ctx context.Context, act Action) {
 	if !act.Who.Token {
 		ev.IP = act.Who.Name
 	}
-	// The request that did it may be gone; its record must not be.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if _, err := p.sink.Store(ctx, config.OwnSource, []event.Event{ev}); err != nil {
-		p.log.Error("storing alerter's own action as an event failed; rules will not see it",
-			"action", act.Name, "by", act.Who.Name, "attrs", act.Attrs, "err", err)
-	}
+	return ev
 }
 
 // Silence is the action of a silence created or expired: who, the
