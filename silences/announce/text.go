@@ -51,9 +51,16 @@ const (
 )
 
 // clean is s on one line (no line a notifier would take for a header or a
-// row of its own) and at most max characters.
+// row of its own), without bidirectional overrides (which would make the
+// rest of a line read backwards), and at most max characters.
 func clean(s string, max int) string {
-	return notifiers.Truncate(notifiers.OneLine(s), max)
+	s = strings.Map(func(r rune) rune {
+		if (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') {
+			return -1
+		}
+		return r
+	}, notifiers.OneLine(s))
+	return notifiers.Truncate(s, max)
 }
 
 // stamp writes a time as an announcement does.
@@ -185,6 +192,9 @@ func suppressed(c *silences.Count) string {
 	if c.Alerts != 1 {
 		n = strconv.FormatInt(c.Alerts, 10) + " alerts"
 	}
+	if len(c.Rules) == 0 {
+		return n
+	}
 	rs := strings.Join(c.Rules, ", ")
 	if c.MoreRules {
 		rs += " and more"
@@ -201,7 +211,7 @@ func suppressed(c *silences.Count) string {
 func extend(sl *silences.Silence, externalURL string) string {
 	ms := make([]string, len(sl.Matchers))
 	for i, m := range sl.Matchers {
-		ms[i] = shellQuote(notifiers.OneLine(m.String()))
+		ms[i] = shellQuote(clean(m.String(), 2*maxMatchers))
 	}
 	cmd := "alerter silence add --for 2h --comment '...' " + strings.Join(ms, " ")
 	if len(cmd) > 2*maxMatchers {
