@@ -184,6 +184,10 @@ func TestSilenceEndAnnouncedOnce(t *testing.T) {
 	if !slices.Equal(stored, []string{n.ID}) {
 		t.Errorf("announcements stored: %v, want only %s", stored, n.ID)
 	}
+	code, list := b.call(t, "", "GET", "/api/v1/alerts?rule="+announce.ExpiredRule, "")
+	if alerts, _ := list["alerts"].([]any); code != http.StatusOK || len(alerts) != 1 {
+		t.Errorf("GET the alerts of %s: %d %v", announce.ExpiredRule, code, list)
+	}
 }
 
 // docs/notifications.md, When a silence ends: a silence that lasts longer
