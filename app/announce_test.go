@@ -133,9 +133,10 @@ func silencedAt(t *testing.T, r *running, target string, n int) {
 }
 
 // docs/notifications.md, When a silence ends: on two replicas, a silence
-// that suppressed alerts (one taken by each replica) has its end announced
-// once, at the webhook target of the rule it silenced, with what it
-// suppressed; one that suppressed nothing announces nothing.
+// that suppressed alerts (one taken by each replica), expired early on the
+// replica that did not create it, has its end announced once, at the
+// webhook target of the rule it silenced, with what it suppressed; one
+// that suppressed nothing announces nothing when it ends.
 func TestSilenceEndAnnouncedOnce(t *testing.T) {
 	hook := &hookLog{}
 	srv := httptest.NewServer(hook)
@@ -152,11 +153,14 @@ func TestSilenceEndAnnouncedOnce(t *testing.T) {
 	b := run(t, announceConfig(t, "", "", "nats://"+addr, srv.URL), nil, Options{AckWait: 2 * time.Second, Stdout: io.Discard},
 		map[string]delivery.Notifier{"chat": chatB})
 
-	busy := silence(t, a, `[{"name":"rule","value":"setting-changed"}]`, "4s")
-	silence(t, b, `[{"name":"rule","value":"page-removed"}]`, "4s")
+	busy := silence(t, a, `[{"name":"rule","value":"setting-changed"}]`, "1h")
+	silence(t, b, `[{"name":"rule","value":"page-removed"}]`, "2s")
 	a.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
 	b.post(t, "/webhooks/in", setting("e2", "bob", "2024-05-14T10:00:00Z"))
 	silencedAt(t, a, "hook", 2)
+	if code, body := b.call(t, "", "DELETE", "/api/v1/silences/"+busy, ""); code != http.StatusOK {
+		t.Fatalf("expiring %s: %d %v", busy, code, body)
+	}
 
 	waitFor(t, "the end announced at hook", func() bool { return len(hook.of(announce.ExpiredRule)) > 0 })
 	announcementsDone(t, a)
@@ -192,19 +196,19 @@ func TestSilenceEndAnnouncedOnce(t *testing.T) {
 
 // docs/notifications.md, When a silence ends: a silence that lasts longer
 // than the lead is announced as about to end, with what it suppressed so
-// far, and its end after; one shorter than the lead, or expired early,
-// is not.
+// far, and its end when it comes; one shorter than the lead, or expired
+// early, is not. (The alert is posted well before the warning: 5s.)
 func TestSilenceAboutToEndAnnounced(t *testing.T) {
 	hook := &hookLog{}
 	srv := httptest.NewServer(hook)
 	defer srv.Close()
 	r := run(t, announceConfig(t, t.TempDir(), "", "", srv.URL), nil,
-		Options{AckWait: 2 * time.Second, Stdout: io.Discard, silenceLead: 2 * time.Second},
+		Options{AckWait: 2 * time.Second, Stdout: io.Discard, silenceLead: 3 * time.Second},
 		map[string]delivery.Notifier{"chat": newTarget(nil)})
 
-	long := silence(t, r, `[{"name":"rule","value":"setting-changed"}]`, "5s")
+	long := silence(t, r, `[{"name":"rule","value":"setting-changed"}]`, "8s")
 	silence(t, r, `[{"name":"rule","value":"setting-changed"},{"name":"group.event.actor.name","value":"bob"}]`, "1s")
-	early := silence(t, r, `[{"name":"rule","value":"page-removed"}]`, "5s")
+	early := silence(t, r, `[{"name":"rule","value":"page-removed"}]`, "8s")
 	if code, body := r.call(t, "", "DELETE", "/api/v1/silences/"+early, ""); code != http.StatusOK {
 		t.Fatalf("expiring %s: %d %v", early, code, body)
 	}
