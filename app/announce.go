@@ -71,6 +71,11 @@ func (s *App) silencer(target string) delivery.Silencer {
 
 // announcedSilences are the silences as the API changes them: a silence
 // created, or expired early, has its announcements scheduled.
+func (s *App) announcedSilences() announcedSilences {
+	return announcedSilences{s.silenceStore, s.announcing.announcer, s.log}
+}
+
+// announcedSilences are the silences the API changes.
 type announcedSilences struct {
 	*silences.Store
 	announcer *announce.Announcer

@@ -356,7 +356,7 @@ func (s *App) newHTTP() {
 	s.playground = playground.New(live{s}, st, s.opt.Notifiers)
 	s.http = httpapi.New(httpapi.Options{
 		Log: s.log, Live: live{s}, Alerts: s.streams, DeadLetters: s.streams, Outcomes: outcomes{s},
-		Events: st, State: s.state, Silences: announcedSilences{s.silenceStore, s.announcing.announcer, s.log}, Reloader: reloads{s}, Actions: s.actions,
+		Events: st, State: s.state, Silences: s.announcedSilences(), Reloader: reloads{s}, Actions: s.actions,
 		Playground: s.playground, Readiness: readiness{s}, Stopping: s.stopping, AlertStates: s.alertStates,
 		Acts: s.acts, Verdicts: s.verdicts,
 	})
