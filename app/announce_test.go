@@ -135,8 +135,9 @@ func silencedAt(t *testing.T, r *running, target string, n int) {
 // docs/notifications.md, When a silence ends: on two replicas, a silence
 // that suppressed alerts (one taken by each replica), expired early on the
 // replica that did not create it, has its end announced once, at the
-// webhook target of the rule it silenced, with what it suppressed; one
-// that suppressed nothing announces nothing when it ends.
+// webhook target of the rule it silenced, with what it suppressed, though
+// a silence matches the announcement; one that suppressed nothing
+// announces nothing when it ends.
 func TestSilenceEndAnnouncedOnce(t *testing.T) {
 	hook := &hookLog{}
 	srv := httptest.NewServer(hook)
@@ -155,6 +156,9 @@ func TestSilenceEndAnnouncedOnce(t *testing.T) {
 
 	busy := silence(t, a, `[{"name":"rule","value":"setting-changed"}]`, "1h")
 	silence(t, b, `[{"name":"rule","value":"page-removed"}]`, "2s")
+	// Every announcement's group has its silence's id: no silence mutes
+	// one, not even a silence of announcements.
+	mute := silence(t, b, `[{"name":"group.silence","value":".+","regex":true}]`, "1h")
 	a.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
 	b.post(t, "/webhooks/in", setting("e2", "bob", "2024-05-14T10:00:00Z"))
 	silencedAt(t, a, "hook", 2)
@@ -163,6 +167,9 @@ func TestSilenceEndAnnouncedOnce(t *testing.T) {
 	}
 
 	waitFor(t, "the end announced at hook", func() bool { return len(hook.of(announce.ExpiredRule)) > 0 })
+	if code, body := a.call(t, "", "DELETE", "/api/v1/silences/"+mute, ""); code != http.StatusOK {
+		t.Fatalf("expiring %s: %d %v", mute, code, body)
+	}
 	announcementsDone(t, a)
 	a.drained(t)
 	b.drained(t)
