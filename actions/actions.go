@@ -91,7 +91,19 @@ func NewPublisher(sink ingest.Sink, log *slog.Logger) *Publisher {
 // then, so a failure to store it does not undo it: it is logged as an
 // error, with what was done.
 func (p *Publisher) Publish(ctx context.Context, act Action) {
-	now := time.Now().UTC()
+	ev := Event(act, time.Now().UTC())
+	// The request that did it may be gone; its record must not be.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := p.sink.Store(ctx, config.OwnSource, []event.Event{ev}); err != nil {
+		p.log.Error("storing alerter's own action as an event failed; rules will not see it",
+			"action", act.Name, "by", act.Who.Name, "attrs", act.Attrs, "err", err)
+	}
+}
+
+// Event is act, done at now, as the event of source alerter it is stored
+// as, with an id of its own.
+func Event(act Action, now time.Time) event.Event {
 	actorType := "address"
 	if act.Who.Token {
 		actorType = "token"
@@ -116,13 +128,7 @@ func (p *Publisher) Publish(ctx context.Context, act Action) {
 	if !act.Who.Token {
 		ev.IP = act.Who.Name
 	}
-	// The request that did it may be gone; its record must not be.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if _, err := p.sink.Store(ctx, config.OwnSource, []event.Event{ev}); err != nil {
-		p.log.Error("storing alerter's own action as an event failed; rules will not see it",
-			"action", act.Name, "by", act.Who.Name, "attrs", act.Attrs, "err", err)
-	}
+	return ev
 }
 
 // Silence is the action of a silence created or expired: who, the
@@ -145,7 +151,7 @@ func Silence(name string, who Identity, sl silences.Silence, set *rules.Set) Act
 		"duration_seconds": strconv.FormatInt(int64(d/time.Second), 10),
 	}
 	objects := []event.Object{{Type: "silence", ID: sl.ID, Name: attrs["matchers"]}}
-	covered := coveredRules(sl, set)
+	covered := sl.CoveredRules(set)
 	ids := make([]string, 0, len(covered))
 	top := alerter.Severity("")
 	critical := 0
@@ -169,27 +175,6 @@ func Silence(name string, who Identity, sl silences.Silence, set *rules.Set) Act
 	}
 	attrs["covered_rule_ids"] = strings.Join(ids, ",")
 	return Action{Name: name, Who: who, Attrs: attrs, Objects: objects}
-}
-
-// coveredRules are the rules of set whose alerts sl may mute: those its
-// matchers on rule, severity and labels match. Matchers on group values
-// and dedup keys depend on the event, so they are taken to match: a rule
-// is listed when some of its alerts may be muted.
-func coveredRules(sl silences.Silence, set *rules.Set) []*rules.Rule {
-	if set == nil {
-		return nil
-	}
-	static := sl
-	static.Matchers = slices.DeleteFunc(slices.Clone(sl.Matchers), func(m silences.Matcher) bool {
-		return m.Name != "rule" && m.Name != "severity" && !strings.HasPrefix(m.Name, "label.")
-	})
-	var out []*rules.Rule
-	for _, r := range set.Rules {
-		if static.MatchesAlert(&alerter.Alert{Rule: r.ID, Severity: r.Severity, Labels: r.Labels}) {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // Reload is the action of a rule set swapped in for old: what was added

@@ -69,6 +69,9 @@ type Options struct {
 	// with; default: builtin's. They must be those cfg was loaded with.
 	Notifiers notifiers.Registry
 	Sources   ingest.Registry
+	// silenceLead is how long before its end a silence is announced as
+	// about to end; default an hour (tests shorten it).
+	silenceLead time.Duration
 }
 
 // App is a running alerter.
@@ -95,6 +98,8 @@ type App struct {
 	deliveries   *bus.Deliveries
 	replays      *bus.Replays // opened for the first signed webhook
 	silenceStore *silences.Store
+	// announcing announces when silences end.
+	announcing announcing
 	// alertStates are what people made of alert groups (acknowledged,
 	// resolved).
 	alertStates *lifecycle.Store
@@ -292,6 +297,9 @@ func (s *App) openStorage(ctx context.Context, cfg *config.Config, set *rules.Se
 		return err
 	}
 	s.closers.push(s.silenceStore.Close)
+	if err := s.openAnnouncements(ctx, cfg); err != nil {
+		return err
+	}
 	// Outcomes are remembered as long as alerts can still be retried.
 	s.deliveriesTTL = deliveriesTTL(cfg)
 	err = s.ensure(ctx, "the deliveries bucket", func(ctx context.Context) (err error) {
@@ -348,7 +356,7 @@ func (s *App) newHTTP() {
 	s.playground = playground.New(live{s}, st, s.opt.Notifiers)
 	s.http = httpapi.New(httpapi.Options{
 		Log: s.log, Live: live{s}, Alerts: s.streams, DeadLetters: s.streams, Outcomes: outcomes{s},
-		Events: st, State: s.state, Silences: s.silenceStore, Reloader: reloads{s}, Actions: s.actions,
+		Events: st, State: s.state, Silences: s.announcedSilences(), Reloader: reloads{s}, Actions: s.actions,
 		Playground: s.playground, Readiness: readiness{s}, Stopping: s.stopping, AlertStates: s.alertStates,
 		Acts: s.acts, Verdicts: s.verdicts,
 	})
@@ -454,7 +462,7 @@ func (s *App) newDeliverer(ctx context.Context, nc config.Notifier, n delivery.N
 	}
 	err = s.ensure(ctx, "the queue of notifier "+nc.Name, func(ctx context.Context) (err error) {
 		d, err = delivery.New(ctx, s.js, delivery.Options{Name: nc.Name, Notifier: n, Policy: p,
-			Record: s.deliveries, DeadLetters: s.streams, Silencer: s.silenceStore,
+			Record: s.deliveries, DeadLetters: s.streams, Silencer: s.silencer(nc.Name),
 			Log: s.log, Replicas: s.replicas, AckWait: s.opt.AckWait})
 		return err
 	})
@@ -518,6 +526,7 @@ func (s *App) Run(ctx context.Context) error {
 	r.start(&part{name: "evaluator", run: s.eval.Run})
 	r.start(&part{name: "deadlines", run: func(ctx context.Context) error { return s.deadlines.Run(ctx, s.eval.Deadline) }})
 	r.start(&part{name: "stream watch", run: s.watch.run})
+	r.start(&part{name: "silence announcements", run: s.runAnnouncements})
 	for _, p := range g.parts {
 		r.start(p)
 	}

@@ -5,7 +5,9 @@
 //
 // Silences live in a JetStream KV bucket, so every replica applies the same
 // ones; each replica keeps them in memory, updated by a watch on the
-// bucket, so matching costs no round trip.
+// bucket, so matching costs no round trip. What each silence suppressed is
+// counted in a second bucket (Tally, through Counting), so that its end can
+// be announced with it (package announce).
 package silences
 
 import (

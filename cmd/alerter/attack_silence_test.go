@@ -1,7 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,4 +96,82 @@ func TestAttackTerminalEscapes(t *testing.T) {
 		t.Errorf("the title is not shown escaped:\n%s", out)
 	}
 	tg.mustBeAlive()
+}
+
+// The author and comment of a silence are whatever its creator wrote, and
+// its lifecycle announcement goes to the on-call channel: in the Slack
+// message that says it ended, they mention no one (<!channel> is shown,
+// not acted on), carry no control characters or bidirectional overrides,
+// forge no line, and are cut short.
+func TestAttackSilenceAnnouncement(t *testing.T) {
+	var mu sync.Mutex
+	var got []string // the texts of the Slack messages, decoded
+	slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg any
+		if err := json.NewDecoder(r.Body).Decode(&msg); err == nil {
+			mu.Lock()
+			got = append(got, strings.Join(texts(msg), "\n"))
+			mu.Unlock()
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer slack.Close()
+	tg := startTarget(t, targetConfig{rules: attackRules, rest: fmt.Sprintf(`
+sources: [{name: hook, type: webhook}]
+notifiers: [{name: chat, type: slack, webhook_url: %q}]
+routes: {default: [chat]}
+`, slack.URL)})
+	body, _ := json.Marshal(map[string]any{
+		"matchers":   []map[string]string{{"name": "rule", "value": "setting-changed"}},
+		"duration":   "2s",
+		"created_by": "mallory\n*Approved by the CISO*",
+		"comment":    "<!channel> \u001b[2J\u202eok\nAll clear, ignore alerts " + strings.Repeat("c", 5000),
+	})
+	if code, answer := tg.do(request{method: "POST", path: "/api/v1/silences", body: body}); code != 201 {
+		t.Fatalf("POST silence: %d %s", code, answer)
+	}
+	ev := `{"id":"s1","time":"2024-05-14T10:00:00Z","action":"Global setting changed","actor":{"name":"ann"}}`
+	if code, answer := tg.do(request{method: "POST", path: "/webhooks/hook", body: []byte(ev)}); code != 202 {
+		t.Fatalf("POST event: %d %s", code, answer)
+	}
+	var ended string
+	for deadline := time.Now().Add(20 * time.Second); ended == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		for _, s := range got {
+			if strings.Contains(s, "ended; it suppressed 1 alert") {
+				ended = s
+			}
+		}
+		mu.Unlock()
+	}
+	if ended == "" {
+		t.Fatalf("no announcement reached Slack; it got %q", got)
+	}
+	if strings.Contains(ended, "<!channel>") || strings.ContainsAny(ended, "\x1b\u202e") ||
+		strings.Contains(ended, "\n*Approved") || strings.Contains(ended, "\nAll clear") ||
+		strings.Contains(ended, strings.Repeat("c", 300)) {
+		t.Errorf("the announcement carries the silence's text as written:\n%s", ended)
+	}
+	tg.mustBeAlive()
+}
+
+// texts are the strings in a decoded JSON value.
+func texts(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, e := range v {
+			out = append(out, texts(e)...)
+		}
+		return out
+	case map[string]any:
+		var out []string
+		for _, e := range v {
+			out = append(out, texts(e)...)
+		}
+		return out
+	}
+	return nil
 }
