@@ -351,7 +351,7 @@ func (s *App) newEvaluator(ctx context.Context, cfg *config.Config) error {
 // actions record, the playground and the API, on the parts of s.
 func (s *App) newHTTP() {
 	s.actions = actions.NewPublisher(s.streams, s.log)
-	s.acts = lifecycle.NewActs(s.alertStates, outcomes{s}, s.streams, s.actions, s.log)
+	s.acts = lifecycle.NewActs(s.alertStates, outcomes{s}, incidents{s}, s.streams, s.actions, s.log)
 	st := stored{Streams: s.streams, js: s.js}
 	s.playground = playground.New(live{s}, st, s.opt.Notifiers)
 	s.http = httpapi.New(httpapi.Options{

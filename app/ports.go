@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -190,20 +191,45 @@ func (s *App) resolveGroup(ctx context.Context, r engine.Resolve) error {
 		return nil
 	}
 	c := lifecycle.Change{By: lifecycle.ByRule, At: time.Now().UTC(), Comment: comment}
-	res, err := s.acts.Act(ctx, a, lifecycle.Resolved, actions.Alerter("rule "+r.Rule), c)
-	if err != nil || a.Escalates == "" {
-		return err
+	_, err = s.acts.Act(ctx, a, lifecycle.Resolved, actions.Alerter("rule "+r.Rule), c)
+	return err
+}
+
+// incidents find the alerts a resolve concerns in ALERTS
+// (lifecycle.Incidents).
+type incidents struct{ s *App }
+
+// Incident is the alert a escalates, or a, followed by that alert's
+// escalations, oldest first, as far as one page of the rule's alert
+// history reaches.
+func (in incidents) Incident(ctx context.Context, a *alerter.Alert) ([]*alerter.Alert, error) {
+	s := in.s
+	base := a
+	if a.Escalates != "" {
+		b, _, err := s.streams.FindAlert(ctx, a.Escalates)
+		switch {
+		case errors.Is(err, bus.ErrNotFound), errors.Is(err, bus.ErrUnreadable):
+			return []*alerter.Alert{a}, nil
+		case err != nil:
+			return nil, err
+		}
+		base = b
 	}
-	// An escalation went to its step's targets; the alert it escalates,
-	// resolved with it, went to the alert's.
-	b, _, err := s.streams.FindAlert(ctx, a.Escalates)
-	switch {
-	case errors.Is(err, bus.ErrNotFound), errors.Is(err, bus.ErrUnreadable):
-		return nil
-	case err != nil:
-		return err
+	var escalations []*alerter.Alert
+	_, err := s.streams.AlertHistory(ctx, 0, base.Rule, func(x *alerter.Alert) bool {
+		if x.ID == base.ID {
+			return false // older alerts are not its escalations
+		}
+		if x.Escalates == base.ID {
+			escalations = append(escalations, x)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the alerts of rule %s: %w", base.Rule, err)
 	}
-	return s.acts.QueueResolve(ctx, b, lifecycle.Of(res.State, b))
+	slices.Reverse(escalations)
+	return append([]*alerter.Alert{base}, escalations...), nil
 }
 
 // newestAlert is the newest stored alert of rule with dedupKey, nil if

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	json "github.com/goccy/go-json"
 
@@ -32,6 +33,13 @@ type Notices interface {
 	PublishResolve(ctx context.Context, rule, id, resolves string, data []byte) error
 }
 
+// Incidents find the alerts an alert's resolve concerns: the alert it
+// escalates, or itself, followed by that alert's escalations, oldest
+// first (the ALERTS stream).
+type Incidents interface {
+	Incident(ctx context.Context, a *alerter.Alert) ([]*alerter.Alert, error)
+}
+
 // Actions record acknowledgements and resolves as alerter's own events.
 type Actions interface {
 	Publish(ctx context.Context, act actions.Action)
@@ -41,8 +49,9 @@ type Actions interface {
 // through the API, a button, PagerDuty, or a rule's resolve.when — the
 // same way (docs/notifications.md, The alert lifecycle).
 type Acts struct {
-	states   States
-	outcomes Outcomes
+	states    States
+	outcomes  Outcomes
+	incidents Incidents
 	notices  Notices
 	actions  Actions
 	log      *slog.Logger
@@ -50,9 +59,9 @@ type Acts struct {
 
 // NewActs returns the acts on states that record each change in actions
 // and queue resolve notifications in notices, to the targets outcomes say
-// got the alert.
-func NewActs(states States, outcomes Outcomes, notices Notices, actions Actions, log *slog.Logger) *Acts {
-	return &Acts{states: states, outcomes: outcomes, notices: notices, actions: actions, log: log}
+// got the alert or, with incidents, its escalations.
+func NewActs(states States, outcomes Outcomes, incidents Incidents, notices Notices, actions Actions, log *slog.Logger) *Acts {
+	return &Acts{states: states, outcomes: outcomes, incidents: incidents, notices: notices, actions: actions, log: log}
 }
 
 // Acted is what an acknowledgement or a resolve made of an alert's group.
@@ -109,31 +118,57 @@ func (s *Acts) Act(ctx context.Context, a *alerter.Alert, to Status, who actions
 	return res, nil
 }
 
-// QueueResolve queues the resolve notification of a, resolved as v says,
-// to the targets that got a: those where its delivery was sent, not those
-// where it was silenced, given up on or is still being tried
-// (docs/notifications.md, What the targets receive on a resolve). Nothing
-// is queued when no target got it.
+// QueueResolve queues the resolve notifications of a, resolved as v says,
+// to the targets that got it or, with Incidents, the alert it escalates or
+// that alert's escalations (docs/notifications.md, What the targets
+// receive on a resolve): those where a delivery was sent, not those where
+// it was silenced, given up on or is still being tried. A target gets one
+// resolve, of the newest of them it got, so that a target that got an
+// alert and its escalation hears once that it is over. Nothing is queued
+// when no target got any.
 func (s *Acts) QueueResolve(ctx context.Context, a *alerter.Alert, v View) error {
-	var sent []string
-	for _, t := range a.Notify {
-		o, ok, err := s.outcomes.Get(ctx, t, a.ID)
+	incident := []*alerter.Alert{a}
+	if s.incidents != nil {
+		found, err := s.incidents.Incident(ctx, a)
 		if err != nil {
-			return fmt.Errorf("reading the deliveries of alert %s: %w", a.ID, err)
+			return fmt.Errorf("finding the escalations of alert %s: %w", a.ID, err)
 		}
-		if ok && o.Status == alerter.Sent {
-			sent = append(sent, t)
+		if len(found) > 0 {
+			incident = found
 		}
 	}
-	if len(sent) == 0 {
-		return nil
+	newest := map[string]int{} // target → index in incident of the newest sent there
+	for i, x := range incident {
+		for _, t := range x.Notify {
+			o, ok, err := s.outcomes.Get(ctx, t, x.ID)
+			if err != nil {
+				return fmt.Errorf("reading the deliveries of alert %s: %w", x.ID, err)
+			}
+			if ok && o.Status == alerter.Sent {
+				newest[t] = i
+			}
+		}
 	}
-	n := Notice(a, v, sent)
-	data, err := json.Marshal(n)
-	if err != nil {
-		return err
+	for i, x := range incident {
+		var sent []string
+		for _, t := range x.Notify {
+			if j, ok := newest[t]; ok && j == i && !slices.Contains(sent, t) {
+				sent = append(sent, t)
+			}
+		}
+		if len(sent) == 0 {
+			continue
+		}
+		n := Notice(x, v, sent)
+		data, err := json.Marshal(n)
+		if err != nil {
+			return err
+		}
+		if err := s.notices.PublishResolve(ctx, x.Rule, n.ID, x.ID, data); err != nil {
+			return err
+		}
 	}
-	return s.notices.PublishResolve(ctx, a.Rule, n.ID, a.ID, data)
+	return nil
 }
 
 // record logs an acknowledgement or a resolve and stores it as one of

@@ -132,33 +132,7 @@ routes: {default: [console]}
 	events := crashEvents(actors)
 	c := startChild(t, cfg, out)
 	waitReady(t, url)
-	pending := events
-	killAt := len(events) / 3
-	client := &http.Client{Timeout: 5 * time.Second}
-	for restarts := 0; len(pending) > 0; restarts++ {
-		if restarts > 20 {
-			t.Fatal("too many restarts")
-		}
-		var rest []string
-		for i, body := range pending {
-			if restarts == 0 && i == killAt {
-				c.kill() // mid-stream, while earlier events are being evaluated
-			}
-			resp, err := client.Post(url+"/webhooks/hook", "application/json", strings.NewReader(body))
-			if err == nil {
-				resp.Body.Close()
-			}
-			if err != nil || resp.StatusCode != http.StatusAccepted {
-				rest = append(rest, body) // not accepted: the sender sends it again
-			}
-		}
-		pending = rest
-		if len(pending) > 0 || c.cmd.ProcessState != nil {
-			c.kill()
-			c = startChild(t, cfg, out)
-			waitReady(t, url)
-		}
-	}
+	c = sendThroughKill(t, c, cfg, out, url+"/webhooks/hook", events, len(events)/3)
 	// Let the last run finish its work, then stop it gracefully.
 	waitConsole(t, out, actors)
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
@@ -213,6 +187,42 @@ routes: {default: [console]}
 		b, _ := os.ReadFile(out)
 		t.Errorf("%d alerts printed twice after one kill:\n%s", dups, b)
 	}
+}
+
+// sendThroughKill posts events to hook one after another as a webhook
+// sender does, kills c with SIGKILL before the killAt-th (-1: never), and
+// starts alerter again until every event was accepted: the sender sends
+// again what was not. It returns the alerter running at the end.
+func sendThroughKill(t *testing.T, c *child, cfg, out, hook string, events []string, killAt int) *child {
+	t.Helper()
+	base, _, _ := strings.Cut(strings.TrimPrefix(hook, "http://"), "/")
+	client := &http.Client{Timeout: 5 * time.Second}
+	pending := events
+	for restarts := 0; len(pending) > 0; restarts++ {
+		if restarts > 20 {
+			t.Fatal("too many restarts")
+		}
+		var rest []string
+		for i, body := range pending {
+			if restarts == 0 && i == killAt {
+				c.kill() // mid-stream, while earlier events are being evaluated
+			}
+			resp, err := client.Post(hook, "application/json", strings.NewReader(body))
+			if err == nil {
+				resp.Body.Close()
+			}
+			if err != nil || resp.StatusCode != http.StatusAccepted {
+				rest = append(rest, body) // not accepted: the sender sends it again
+			}
+		}
+		pending = rest
+		if len(pending) > 0 || c.cmd.ProcessState != nil {
+			c.kill()
+			c = startChild(t, cfg, out)
+			waitReady(t, "http://"+base)
+		}
+	}
+	return c
 }
 
 func consoleIDs(t *testing.T, out string) map[string]int {
