@@ -52,9 +52,9 @@ type Acts struct {
 	states    States
 	outcomes  Outcomes
 	incidents Incidents
-	notices  Notices
-	actions  Actions
-	log      *slog.Logger
+	notices   Notices
+	actions   Actions
+	log       *slog.Logger
 }
 
 // NewActs returns the acts on states that record each change in actions

@@ -23,7 +23,9 @@ func (d deliveries) Get(_ context.Context, target, alertID string) (alerter.Outc
 // incident is a fixed incident: the alert and its escalations.
 type incident []*alerter.Alert
 
-func (in incident) Incident(context.Context, *alerter.Alert) ([]*alerter.Alert, error) { return in, nil }
+func (in incident) Incident(context.Context, *alerter.Alert) ([]*alerter.Alert, error) {
+	return in, nil
+}
 
 // notices records what was queued, as "alert id → targets".
 type notices []string
