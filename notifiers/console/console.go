@@ -59,7 +59,7 @@ func Line(a *alerter.Alert) string {
 	b.WriteByte(' ')
 	b.WriteString(notifiers.TerminalSafe(a.Rule))
 	b.WriteByte(' ')
-	b.WriteString(strconv.Quote(a.Title))
+	b.WriteString(strconv.Quote(notifiers.Truncate(a.Title, maxTitle)))
 	if e := a.Event; e != nil {
 		field(&b, "actor", e.Actor.Name)
 		if e.Actor.Name == "" {
@@ -91,7 +91,7 @@ func resolveLine(a *alerter.Alert) string {
 	b.WriteString(" RESOLVED ")
 	b.WriteString(notifiers.TerminalSafe(a.Rule))
 	b.WriteByte(' ')
-	b.WriteString(strconv.Quote(a.Title))
+	b.WriteString(strconv.Quote(notifiers.Truncate(a.Title, maxTitle)))
 	field(&b, "by", a.ResolvedBy)
 	field(&b, "verdict", a.Verdict)
 	field(&b, "alert", a.Resolves)
@@ -99,10 +99,19 @@ func resolveLine(a *alerter.Alert) string {
 	return b.String()
 }
 
+// maxTitle and maxField bound what a line shows of a title and of each
+// field, in characters: event fields are anyone's text (a 300 KB actor
+// name), and a console line is read by people.
+const (
+	maxTitle = 500
+	maxField = 200
+)
+
 func field(b *strings.Builder, k, v string) {
 	if v == "" {
 		return
 	}
+	v = notifiers.Truncate(v, maxField)
 	b.WriteByte(' ')
 	b.WriteString(k)
 	b.WriteByte('=')

@@ -37,3 +37,18 @@ func TestResolveLine(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+// A huge event field or title is cut short on the line, which stays one
+// line of bounded length.
+func TestLineBounded(t *testing.T) {
+	huge := strings.Repeat("é", 300_000)
+	a := &alerter.Alert{ID: "01J", Rule: "r", Severity: "high", Title: huge, Time: time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC),
+		Group: map[string]string{"event.actor.name": huge}, Count: 1, Event: &event.Event{Actor: event.Actor{Name: huge}, IP: huge}}
+	got := Line(a)
+	if n := len(got); n > 4000 {
+		t.Errorf("the line is %d bytes", n)
+	}
+	if !strings.Contains(got, "…") || !strings.HasSuffix(got, " id=01J") {
+		t.Errorf("got %.200q...", got)
+	}
+}
