@@ -131,14 +131,14 @@ routes: {default: [siem]}
 		alerts, _, _, _ := target.kinds()
 		return len(alerts) == n
 	})
-	ids := alertIDs(t, url)
-	if len(ids) != n {
-		t.Fatalf("the API lists alerts of %d groups, want %d", len(ids), n)
+	fired := groupAlerts(t, url)
+	if len(fired) != n {
+		t.Fatalf("the API lists alerts of %d groups, want %d", len(fired), n)
 	}
 
 	// 2. a0..a9 acknowledged; killed right after the last answer.
 	for i := range 10 {
-		lifecycleAct(t, url, ids[fmt.Sprint("a", i)], "ack", `{"comment":"looking"}`)
+		lifecycleAct(t, url, fired[fmt.Sprint("a", i)].ID, "ack", `{"comment":"looking"}`)
 	}
 	c = restart(c)
 
@@ -173,7 +173,7 @@ routes: {default: [siem]}
 	}
 	c = send(c, fixes, len(fixes)/2)
 	for i := range 5 {
-		lifecycleAct(t, url, ids[fmt.Sprint("a", i)], "resolve", `{"verdict":"benign"}`)
+		lifecycleAct(t, url, fired[fmt.Sprint("a", i)].ID, "resolve", `{"verdict":"benign"}`)
 	}
 	c = restart(c)
 	waitTarget(t, "the resolves", func() bool {
@@ -211,7 +211,7 @@ routes: {default: [siem]}
 	if dups > 16*kills {
 		t.Errorf("%d notifications received twice over %d kills", dups, kills)
 	}
-	states := alertStatuses(t, url)
+	states := groupAlerts(t, url)
 	for i := range n {
 		actor := fmt.Sprint("a", i)
 		want := "firing"
@@ -221,8 +221,8 @@ routes: {default: [siem]}
 		case i < 10:
 			want = "acknowledged"
 		}
-		if states[actor] != want {
-			t.Errorf("%s is %q after the kills, want %q", actor, states[actor], want)
+		if a := states[actor]; a == nil || a.Status != want {
+			t.Errorf("%s is %+v after the kills, want %q", actor, a, want)
 		}
 	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
@@ -260,33 +260,19 @@ func lifecycleGet(t *testing.T, url string, v any) {
 	}
 }
 
-// alertStatuses are the status of each actor's alert (the first fired,
-// not its escalations).
-func alertStatuses(t *testing.T, url string) map[string]string {
+// groupAlerts are each actor's alert (the first fired, not its
+// escalations), as the API shows it.
+func groupAlerts(t *testing.T, url string) map[string]*alerter.Alert {
 	t.Helper()
 	var page api.Alerts
 	lifecycleGet(t, url+"/api/v1/alerts?limit=500", &page)
-	st := map[string]string{}
+	alerts := map[string]*alerter.Alert{}
 	for _, a := range page.Alerts {
 		if a.Escalation == 0 {
-			st[a.Group["event.actor.name"]] = a.Status
+			alerts[a.Group["event.actor.name"]] = a.Alert
 		}
 	}
-	return st
-}
-
-// alertIDs are the ids of each actor's alert.
-func alertIDs(t *testing.T, url string) map[string]string {
-	t.Helper()
-	var page api.Alerts
-	lifecycleGet(t, url+"/api/v1/alerts?limit=500", &page)
-	ids := map[string]string{}
-	for _, a := range page.Alerts {
-		if a.Escalation == 0 {
-			ids[a.Group["event.actor.name"]] = a.ID
-		}
-	}
-	return ids
+	return alerts
 }
 
 // lifecycleAct acknowledges or resolves an alert through the API.
