@@ -24,9 +24,13 @@ type Resolve struct {
 	// value on the event, as an alert's group does.
 	Group    map[string]string `json:"group"`
 	DedupKey string            `json:"dedup_key"`
-	// EventID and Time are the resolving event's.
+	// EventID and Time are the resolving event's; for a group resolved
+	// by resolve.after, EventID is empty and Time the deadline's.
 	EventID string    `json:"event_id"`
 	Time    time.Time `json:"time"`
+	// After is, for a group resolved because it had no match this long
+	// (resolve.after), that time; 0 for one resolved by resolve.when.
+	After time.Duration `json:"after,omitempty"`
 	// values are the group's values, in the order of the rule's by.
 	values []string
 }
@@ -92,7 +96,7 @@ func (e *Engine) endDedup(ctx context.Context, pl *Plan) error {
 			continue
 		}
 		r, p := pl.s.rules[i], pl.s.pol[i]
-		if !r.Stateful() || p.dedupWindow == 0 {
+		if !r.Stateful() || (p.dedupWindow == 0 && !r.Timed()) {
 			continue
 		}
 		t := rv.Time.UnixNano()
@@ -107,10 +111,15 @@ func (e *Engine) endDedup(ctx context.Context, pl *Plan) error {
 	return nil
 }
 
-// endDedup ends the dedup window of a group resolved at t, unless its
-// last alert is not older: an event fired it, or it fired after.
+// endDedup ends the dedup window and the lifecycle timers (resolve.after,
+// escalate: after) of a group resolved at t, unless its last alert is not
+// older: an event fired it, or it fired after.
 func endDedup(g *GroupState, t int64) {
-	if !g.Alerted || t <= g.LastAlert {
+	if t <= g.LastAlert {
+		return
+	}
+	g.stopTimers()
+	if !g.Alerted {
 		return
 	}
 	g.Alerted = false

@@ -70,6 +70,8 @@ func TestLoadEscalateErrors(t *testing.T) {
 			"6:58: escalate: after_suppressed steps go in increasing order (5 after 5)"},
 		{"after out of order", dedup + "    escalate: [{after: 1h}, {after: 30m}]\n",
 			"6:37: escalate: after steps go in increasing order (30m after 1h)"},
+		{"after without a grouping", "    escalate: [{after: 30m}]\n",
+			"5:24: escalate: after is counted from the group's alert: the rule needs a grouping (dedup, threshold, new_value, sequence or quiet) to keep its groups"},
 		{"after not positive", dedup + "    escalate: [{after: 0s}]\n",
 			"6:24: escalate: after: must be longer than zero"},
 		{"bad severity", dedup + "    escalate: [{after_suppressed: 1, severity: urgent}]\n",

@@ -49,6 +49,10 @@ func TestLoadResolveErrors(t *testing.T) {
 			"6:22: resolve.when: when must be a condition (true or false): got string"},
 		{"after not positive", dedup + "    resolve: {after: 0s}\n",
 			"6:22: resolve.after: must be longer than zero"},
+		{"after without a grouping", "    resolve: {after: 2h}\n",
+			"5:22: resolve.after resolves a group that had no match this long: the rule needs a grouping (dedup, threshold, new_value or sequence) to keep its groups"},
+		{"after on a quiet rule", "    quiet: {within: 1h}\n    resolve: {after: 2h}\n",
+			"6:22: resolve.after resolves a group that had no match this long, and a quiet rule alerts for just that: resolve it with resolve.when"},
 		{"unknown key", dedup + "    resolve: {whenn: 'true'}\n",
 			`6:15: unknown key "whenn" (did you mean "when"?)`},
 	}

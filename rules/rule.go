@@ -5,6 +5,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -133,6 +134,21 @@ type Quiet struct {
 // than on events: an absence, or a quiet rule.
 func (r *Rule) Deadlined() bool {
 	return r.Quiet != nil || (r.Sequence != nil && r.Sequence.Absent)
+}
+
+// Timed reports whether the rule keeps deadlines for its alerts' lifecycle
+// (docs/rules.md, Resolving and Escalations): resolve.after, or an
+// escalate: after step.
+func (r *Rule) Timed() bool {
+	return r.ResolveAfter() > 0 || slices.ContainsFunc(r.Escalate, func(s Escalation) bool { return s.After > 0 })
+}
+
+// ResolveAfter is the rule's resolve.after, or 0.
+func (r *Rule) ResolveAfter() time.Duration {
+	if r.Resolve == nil {
+		return 0
+	}
+	return r.Resolve.After
 }
 
 // MinSteps and MaxSteps bound a sequence's steps. The engine keeps a

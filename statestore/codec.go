@@ -55,6 +55,12 @@ import (
 // (docs/rules.md, Escalations): the Escalated mask as one byte, and, if
 // it is not zero, EscalatedStep (uvarint) and EscalatedBy as uvarint
 // length + bytes. A group that took none pays one byte.
+//
+// Version 9 appends the lifecycle timers (docs/rules.md, Resolving and
+// Escalations): a byte with a bit for each of ResolveAt's Due, Sched and
+// Fired, EscalateAt's Due, Sched and Fired, and EscalateFrom that is not
+// zero, then those as zigzag varint deltas to LastAlert. A group without
+// them pays one byte.
 const (
 	codecV1 = 1
 	codecV2 = 2
@@ -64,6 +70,7 @@ const (
 	codecV6 = 6
 	codecV7 = 7
 	codecV8 = 8
+	codecV9 = 9
 )
 
 const flagAlerted = 1
@@ -75,7 +82,7 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	if st.Alerted {
 		flags |= flagAlerted
 	}
-	dst = append(dst, codecV8, flags)
+	dst = append(dst, codecV9, flags)
 	dst = binary.AppendVarint(dst, st.LastAlert)
 	dst = binary.AppendVarint(dst, st.Suppressed)
 	dst = binary.AppendVarint(dst, st.Expires-st.LastAlert)
@@ -110,7 +117,32 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	dst = appendValues(dst, st)
 	dst = appendChains(dst, st)
 	dst = appendDeadline(dst, st)
-	return appendEscalated(dst, st)
+	dst = appendEscalated(dst, st)
+	return appendTimers(dst, st)
+}
+
+// timerFields are version 9's lifecycle timer times, in their order.
+func timerFields(st *engine.GroupState) []*int64 {
+	return []*int64{&st.ResolveAt.Due, &st.ResolveAt.Sched, &st.ResolveAt.Fired,
+		&st.EscalateAt.Due, &st.EscalateAt.Sched, &st.EscalateAt.Fired, &st.EscalateFrom}
+}
+
+// appendTimers appends version 9's lifecycle timers.
+func appendTimers(dst []byte, st *engine.GroupState) []byte {
+	fields := timerFields(st)
+	var present byte
+	for i, t := range fields {
+		if *t != 0 {
+			present |= 1 << i
+		}
+	}
+	dst = append(dst, present)
+	for _, t := range fields {
+		if *t != 0 {
+			dst = binary.AppendVarint(dst, *t-st.LastAlert)
+		}
+	}
+	return dst
 }
 
 // appendEscalated appends version 8's escalate: steps taken.
@@ -212,7 +244,7 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	if len(b) < 2 {
 		return st, fmt.Errorf("%w: %d bytes", errCorruptState, len(b))
 	}
-	if b[0] < codecV1 || b[0] > codecV8 {
+	if b[0] < codecV1 || b[0] > codecV9 {
 		return st, fmt.Errorf("%w: unknown version %d", errCorruptState, b[0])
 	}
 	st.Alerted = b[1]&flagAlerted != 0
@@ -272,6 +304,9 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	}
 	if b[0] >= codecV8 {
 		d.escalated(&st)
+	}
+	if b[0] >= codecV9 {
+		d.timers(&st)
 	}
 	if d.err == nil && len(d.b) > 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", errCorruptState, len(d.b))
@@ -393,6 +428,24 @@ func (d *decoder) escalated(st *engine.GroupState) {
 	if st.Escalated != 0 {
 		st.EscalatedStep = int(d.uvarint())
 		st.EscalatedBy = d.str()
+	}
+}
+
+// timers reads version 9's lifecycle timers.
+func (d *decoder) timers(st *engine.GroupState) {
+	if d.err != nil {
+		return
+	}
+	if len(d.b) == 0 {
+		d.err = fmt.Errorf("%w: no timers", errCorruptState)
+		return
+	}
+	present := d.b[0]
+	d.b = d.b[1:]
+	for i, t := range timerFields(st) {
+		if present&(1<<i) != 0 {
+			*t = st.LastAlert + d.varint()
+		}
 	}
 }
 

@@ -1,0 +1,263 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/alerter/alerter/event"
+	"github.com/alerter/alerter/rules"
+)
+
+// The kinds of a Deadline. A group has at most one deadline of each kind
+// at a time: the rule's own (an absence's or a quiet group's), and those
+// of its alert's lifecycle (docs/rules.md, Resolving and Escalations).
+const (
+	// KindRule is an absence's or a quiet group's deadline: it fires the
+	// rule's alert.
+	KindRule = ""
+	// KindResolve is resolve.after's: the group had no match this long
+	// after it alerted, and resolves.
+	KindResolve = "resolve"
+	// KindEscalate is an escalate: after step's, in wall-clock time live:
+	// the group's alert is sent again, louder.
+	KindEscalate = "escalate"
+)
+
+// Timer is one of a group's lifecycle deadlines (docs/rules.md, Resolving
+// and Escalations), in Unix nanoseconds: Due is when it is to fire, 0 for
+// none; Sched the deadline handed out to be kept durably, which may be
+// earlier than Due (moved on since: when it fires, Due is handed out);
+// Fired the due time of the last one that fired, so that a deadline handed
+// over again acts again, identically.
+type Timer struct {
+	Due   int64 `json:"u,omitempty"`
+	Sched int64 `json:"k,omitempty"`
+	Fired int64 `json:"f,omitempty"`
+}
+
+// handOut brings Sched in line with Due, as GroupState.handOut does: it
+// returns the deadline to hand out, if any, and whether the one handed
+// out before is to be cancelled.
+func (t *Timer) handOut() (due int64, cancel bool) {
+	switch {
+	case t.Due == 0 && t.Sched != 0:
+		t.Sched = 0
+		return 0, true
+	case t.Due != 0 && (t.Sched == 0 || t.Sched > t.Due):
+		t.Sched = t.Due
+		return t.Due, false
+	}
+	return 0, false
+}
+
+// take applies the timer's deadline at due, whose time has come: it
+// reports whether the deadline acts, because it is the timer's (which it
+// then ends) or the one that acted last (handed over again).
+func (t *Timer) take(due int64) bool {
+	if t.Sched == due {
+		t.Sched = 0
+	}
+	switch {
+	case t.Fired == due:
+		return true
+	case t.Due == due:
+		t.Due, t.Fired = 0, due
+		return true
+	}
+	return false
+}
+
+// stop ends the timer: its deadline, kept or not, acts no more.
+func (t *Timer) stop() { t.Due = 0 }
+
+// timerHand is a lifecycle deadline a decision handed out or cancelled.
+type timerHand struct {
+	kind   string
+	due    int64
+	cancel bool
+}
+
+// resolveSlack is how much later than exactly a resolve.after deadline
+// may fire, as a quiet group's (policy.slack): the deadline moves only
+// with a match at least this much after the one it was set by.
+func (p policy) resolveSlack() int64 { return p.resolveAfter / quietSlackDiv }
+
+// timers applies a match or a deadline at t, whose decision is d, to the
+// group's lifecycle timers (docs/rules.md, Resolving and Escalations), and
+// returns the deadlines to hand out or cancel. now is when the alert d
+// fires counts from for escalate: after steps: the wall clock live, t by
+// the event clock. ref is where the event is kept (Plan.Ref), which a
+// timer's deadline finds the alert's event by; match is false for a
+// deadline of the rule, which is no match of the group.
+//   - A new alert arms resolve.after at t plus after (plus its slack), and
+//     the first escalate: after step at now plus its after; every match of
+//     the group moves the resolve.after deadline on, at most once per slack.
+//   - The event that fired an alert, redelivered, hands the timers' kept
+//     deadlines out again: the process may have died before they were kept.
+func (s *GroupState) timers(p policy, d decision, t, now int64, ref uint64, match bool) []timerHand {
+	if p.resolveAfter == 0 && len(p.escalateAfter) == 0 {
+		return nil
+	}
+	var out []timerHand
+	if d.fire && d.again {
+		for _, k := range []struct {
+			kind string
+			t    *Timer
+		}{{KindResolve, &s.ResolveAt}, {KindEscalate, &s.EscalateAt}} {
+			if k.t.Sched != 0 {
+				out = append(out, timerHand{kind: k.kind, due: k.t.Sched})
+			}
+		}
+		return out
+	}
+	if d.fire && d.escalation == 0 {
+		if ref != 0 {
+			s.FiredRef = ref
+		}
+		s.EscalateFrom = now
+		s.EscalateAt.Due = s.nextEscalation(p)
+	}
+	if p.resolveAfter > 0 {
+		span := p.resolveAfter + p.resolveSlack()
+		switch {
+		case d.fire && d.escalation == 0:
+			s.ResolveAt.Due = max(s.ResolveAt.Due, t+span)
+		case match && s.ResolveAt.Due != 0 && t >= s.ResolveAt.Due-span+p.resolveSlack():
+			s.ResolveAt.Due = max(s.ResolveAt.Due, t+span)
+		}
+		s.Expires = max(s.Expires, s.ResolveAt.Due)
+	}
+	for _, k := range []struct {
+		kind string
+		t    *Timer
+	}{{KindResolve, &s.ResolveAt}, {KindEscalate, &s.EscalateAt}} {
+		if due, cancel := k.t.handOut(); due != 0 || cancel {
+			out = append(out, timerHand{kind: k.kind, due: due, cancel: cancel})
+		}
+	}
+	return out
+}
+
+// nextEscalation is the due time of the group's first escalate: after step
+// not taken since its last alert, or 0.
+func (s *GroupState) nextEscalation(p policy) int64 {
+	for k, after := range p.escalateAfter {
+		if after > 0 && s.Escalated&(1<<k) == 0 {
+			return s.EscalateFrom + after
+		}
+	}
+	return 0
+}
+
+// stopTimers ends the group's lifecycle timers: its alert was resolved.
+func (s *GroupState) stopTimers() {
+	s.ResolveAt.stop()
+	s.EscalateAt.stop()
+}
+
+// decideResolve applies a resolve.after deadline at due, whose time has
+// come, to the group's state (docs/rules.md, Resolving): it reports
+// whether the group resolves, because the deadline is still its own (no
+// match since moved it on) or is the one that resolved it last, handed
+// over again. A group resolved ends its dedup window and its escalations,
+// as one resolved by resolve.when does.
+func decideResolve(s *GroupState, due int64) bool {
+	if !s.ResolveAt.take(due) {
+		return false
+	}
+	endDedup(s, due)
+	s.stopTimers()
+	return true
+}
+
+// decideEscalate applies an escalate: after deadline at due, whose time
+// has come, to the group's state (docs/rules.md, Escalations): it returns
+// the escalation it takes, the first after step not taken yet, or the one
+// it took already if handed over again, and arms the next step.
+func decideEscalate(s *GroupState, p policy, due int64) decision {
+	if s.EscalateAt.Fired == due {
+		for k, after := range p.escalateAfter {
+			if after > 0 && s.EscalateFrom+after == due && s.Escalated&(1<<k) != 0 && len(s.Fired) > 0 {
+				return s.escalation(k + 1)
+			}
+		}
+		return decision{}
+	}
+	if !s.EscalateAt.take(due) || len(s.Fired) == 0 {
+		return decision{}
+	}
+	for k, after := range p.escalateAfter {
+		if after > 0 && s.Escalated&(1<<k) == 0 {
+			s.Escalated |= 1 << k
+			s.EscalateAt.Due = s.nextEscalation(p)
+			return s.escalation(k + 1)
+		}
+	}
+	return decision{}
+}
+
+// fireTimer applies a lifecycle deadline (KindResolve, KindEscalate) to
+// its group and returns what it makes: a Resolve, or an escalation.
+func (e *Engine) fireTimer(ctx context.Context, s *snapshot, i int32, dl Deadline, lookup Lookup) (Result, error) {
+	var res Result
+	r, p := s.rules[i], s.pol[i]
+	due := dl.Due.UnixNano()
+	var resolved bool
+	var d decision
+	var hands []timerHand
+	var last Entry
+	err := e.store.Update(ctx, dl.stateKey(), stateTTL(r, p), func(g *GroupState) error {
+		resolved, d, hands = false, decision{}, nil
+		switch dl.Kind {
+		case KindResolve:
+			resolved = decideResolve(g, due)
+		case KindEscalate:
+			d = decideEscalate(g, p, due)
+			if len(g.Fired) > 0 {
+				last = Entry{ID: g.Fired[len(g.Fired)-1], Ref: g.FiredRef, Time: g.LastAlert}
+			}
+		}
+		hands = g.timers(p, decision{}, due, due, 0, false)
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("rule %s: update group state: %w", r.ID, err)
+	}
+	res.handTimers(r, dl.Group, hands)
+	if resolved {
+		res.Resolves = append(res.Resolves, Resolve{Rule: r.ID, Group: groupMap(r, dl.Group), DedupKey: DedupKey(r.ID, dl.Group),
+			Time: dl.Due, After: r.ResolveAfter(), values: dl.Group})
+	}
+	if d.escalation == 0 {
+		return res, nil
+	}
+	ev, err := lookup(ctx, last)
+	if err != nil {
+		return res, fmt.Errorf("rule %s: find event %s: %w", r.ID, last.ID, err)
+	}
+	if ev == nil {
+		ev = &event.Event{ID: last.ID, Time: time.Unix(0, last.Time).UTC()}
+	}
+	a := e.escalation(ctx, s, Match{Rule: r, index: i, Group: dl.Group}, ev, d, nil)
+	// Made at its deadline, not on an event: its time and id are the
+	// deadline's, the same whenever it is handed over.
+	a.Time = dl.Due
+	a.ID = alertID(a.DedupKey, fmt.Sprintf("%s\x00escalation %d", a.Escalates, d.escalation), dl.Due)
+	res.Escalations = append(res.Escalations, a)
+	return res, nil
+}
+
+// handTimers adds the lifecycle deadlines handed out or cancelled for
+// rule r's group to the result.
+func (res *Result) handTimers(r *rules.Rule, group []string, hands []timerHand) {
+	for _, h := range hands {
+		d := Deadline{Rule: r.ID, Group: group, Kind: h.kind}
+		if h.cancel {
+			res.Cancelled = append(res.Cancelled, d)
+			continue
+		}
+		d.Due = time.Unix(0, h.due).UTC()
+		res.Deadlines = append(res.Deadlines, d)
+	}
+}

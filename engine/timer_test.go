@@ -1,0 +1,247 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alerter/alerter/event"
+)
+
+// timerStep is a match at an offset, or a lifecycle deadline: "resolve
+// OFFSET" or "escalate OFFSET" fire the timer's deadline at that time.
+type timerStep struct {
+	at   string
+	want string
+}
+
+// runTimerSteps drives a group's state through matches (decide, then
+// timers) and lifecycle deadlines, and describes what each does: "fire",
+// "suppress", "wait", "resolved", "escalate N", "nothing", each followed
+// by the resolve.after and escalate: after deadlines then pending
+// ("r=OFFSET", "x=OFFSET") as offsets.
+func runTimerSteps(t *testing.T, p policy, steps []timerStep) {
+	t.Helper()
+	var st GroupState
+	off := func(s string) int64 {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int64(d)
+	}
+	for i, s := range steps {
+		var got string
+		switch kind, at, _ := strings.Cut(s.at, " "); kind {
+		case KindResolve:
+			got = "nothing"
+			if decideResolve(&st, off(at)) {
+				got = "resolved"
+			}
+		case KindEscalate:
+			got = "nothing"
+			if d := decideEscalate(&st, p, off(at)); d.escalation > 0 {
+				got = fmt.Sprint("escalate ", d.escalation)
+			}
+		default:
+			tm := off(kind)
+			d := decide(&st, p, tm, fmt.Sprint("e", i), "")
+			st.timers(p, d, tm, tm, 0, true)
+			switch {
+			case d.fire:
+				got = "fire"
+			case d.suppressed:
+				got = "suppress"
+			default:
+				got = "wait"
+			}
+		}
+		if st.ResolveAt.Due != 0 {
+			got += " r=" + time.Duration(st.ResolveAt.Due).String()
+		}
+		if st.EscalateAt.Due != 0 {
+			got += " x=" + time.Duration(st.EscalateAt.Due).String()
+		}
+		if got != s.want {
+			t.Errorf("step %d (%s): got %q, want %q", i, s.at, got, s.want)
+		}
+	}
+}
+
+func TestDecideResolveAfter(t *testing.T) {
+	min := int64(time.Minute)
+	// after 32m: a slack of 1m, and a deadline 33m after the match.
+	dedup := policy{dedupWindow: 30 * min, resolveAfter: 32 * min}
+	tests := []struct {
+		name  string
+		p     policy
+		steps []timerStep
+	}{
+		{"an alert arms it; the deadline resolves", dedup, []timerStep{
+			{"0s", "fire r=33m0s"}, {"resolve 33m", "resolved"}, {"40m", "fire r=1h13m0s"}}},
+		{"every match moves it on, at most once per slack", dedup, []timerStep{
+			{"0s", "fire r=33m0s"}, {"30s", "suppress r=33m0s"}, {"1m", "suppress r=34m0s"}, {"1m59s", "suppress r=34m0s"},
+			{"resolve 33m", "nothing r=34m0s"}, {"resolve 34m", "resolved"}}},
+		{"an event out of order does not move it back", dedup, []timerStep{
+			{"10m", "fire r=43m0s"}, {"5m", "suppress r=43m0s"}}},
+		{"a resolved group's matches arm nothing until it alerts", policy{count: 2, within: 10 * min, dedupWindow: 10 * min, resolveAfter: 32 * min}, []timerStep{
+			{"0s", "wait"}, {"1m", "fire r=34m0s"}, {"resolve 34m", "resolved"}, {"40m", "wait"}, {"41m", "fire r=1h14m0s"}}},
+		{"handed over again, it resolves again", dedup, []timerStep{
+			{"0s", "fire r=33m0s"}, {"resolve 33m", "resolved"}, {"resolve 33m", "resolved"}}},
+		{"without resolve.after nothing is armed", policy{dedupWindow: 30 * min}, []timerStep{
+			{"0s", "fire"}, {"resolve 33m", "nothing"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { runTimerSteps(t, tt.p, tt.steps) })
+	}
+}
+
+func TestDecideEscalateAfter(t *testing.T) {
+	min := int64(time.Minute)
+	p := policy{dedupWindow: time.Hour.Nanoseconds(), escalate: []int64{0, 2, 0}, escalateAfter: []int64{10 * min, 0, 30 * min}}
+	tests := []struct {
+		name  string
+		steps []timerStep
+	}{
+		{"an alert arms the first step, each step the next", []timerStep{
+			{"0s", "fire x=10m0s"}, {"escalate 10m", "escalate 1 x=30m0s"}, {"escalate 30m", "escalate 3"}}},
+		{"handed over again, a step escalates again, the same", []timerStep{
+			{"0s", "fire x=10m0s"}, {"escalate 10m", "escalate 1 x=30m0s"}, {"escalate 10m", "escalate 1 x=30m0s"}}},
+		{"after_suppressed steps are taken by matches, after steps by time", []timerStep{
+			{"0s", "fire x=10m0s"}, {"1m", "suppress x=10m0s"}, {"2m", "suppress x=10m0s"}, {"escalate 10m", "escalate 1 x=30m0s"}}},
+		{"a new alert starts the steps over", []timerStep{
+			{"0s", "fire x=10m0s"}, {"escalate 10m", "escalate 1 x=30m0s"}, {"1h", "fire x=1h10m0s"},
+			{"escalate 30m", "nothing x=1h10m0s"}}},
+		{"a resolve stops them", []timerStep{
+			{"0s", "fire x=10m0s"}, {"resolve 5m", "nothing x=10m0s"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { runTimerSteps(t, p, tt.steps) })
+	}
+	// A resolve (resolve.when, or resolve.after) ends the steps.
+	var st GroupState
+	st.timers(p, decide(&st, p, 0, "a", ""), 0, 0, 0, true)
+	endDedup(&st, min)
+	if d := decideEscalate(&st, p, 10*min); d.escalation != 0 || st.EscalateAt.Due != 0 {
+		t.Errorf("a resolved group escalated: %+v, state %+v", d, st.EscalateAt)
+	}
+}
+
+const timerRules = `
+rules:
+  - id: setting-changed
+    severity: high
+    when: event.action == "changed"
+    dedup: {by: [event.actor.name], window: 1h}
+    resolve: {after: 32m}
+    escalate:
+      - {after: 10m, severity: critical, notify: [pager]}
+    title: '{{ event.actor.name }} changed a setting'
+`
+
+// By the event clock, resolve.after resolves a group at its last match
+// plus after (and the slack), and an escalate: after step re-sends the
+// alert at its time plus after; a match after the resolve opens a new
+// alert, which starts the steps over.
+func TestTimersByEventClock(t *testing.T) {
+	e := New(compile(t, timerRules), &MemStore{}, WithEventClock(), WithClock(func() time.Time { return t0 }))
+	var got []string
+	add := func(res Result) {
+		for _, a := range res.Alerts {
+			got = append(got, fmt.Sprintf("alert %s@%s", a.Group["event.actor.name"], a.Time.Sub(t0)))
+		}
+		for _, a := range res.Escalations {
+			got = append(got, fmt.Sprintf("escalation %d %s@%s %s %q", a.Escalation, a.Group["event.actor.name"], a.Time.Sub(t0), a.Severity, a.Title))
+		}
+		for _, r := range res.Resolves {
+			got = append(got, fmt.Sprintf("resolve %s@%s after %s", r.Group["event.actor.name"], r.Time.Sub(t0), r.After))
+		}
+	}
+	for _, v := range []*event.Event{
+		ev("a", "changed", "ann", 0),
+		ev("b", "changed", "ann", 5*time.Minute), // suppressed; moves the resolve to 38m
+		ev("c", "other", "bob", 50*time.Minute),  // moves time on
+		ev("d", "changed", "ann", 60*time.Minute),
+	} {
+		res, err := e.Process(t.Context(), v)
+		if err != nil || len(res.Errors) > 0 {
+			t.Fatal(err, res.Errors)
+		}
+		add(res)
+	}
+	res, err := e.Until(t.Context(), t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(res)
+	want := []string{
+		"alert ann@0s",
+		`escalation 1 ann@10m0s critical "ann changed a setting"`,
+		"resolve ann@38m0s after 32m0s",
+		"alert ann@1h0m0s",
+		`escalation 1 ann@1h10m0s critical "ann changed a setting"`,
+		"resolve ann@1h33m0s after 32m0s",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Live, the lifecycle deadlines are handed out with their kind, under keys
+// of their own; a deadline handed over twice makes the same escalation
+// (same id) and the same resolve; the escalation carries the alert's
+// event, found by where it was kept.
+func TestFireTimers(t *testing.T) {
+	now := t0.Add(time.Hour) // the wall clock: the backlog is an hour old
+	e := New(compile(t, timerRules), &MemStore{}, WithClock(func() time.Time { return now }))
+	a := ev("a", "changed", "ann", 0)
+	p := e.Plan(t.Context(), a, nil)
+	p.Ref = 7
+	res, err := e.Apply(t.Context(), p)
+	if err != nil || len(res.Alerts) != 1 || len(res.Deadlines) != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	byKind := map[string]Deadline{}
+	for _, d := range res.Deadlines {
+		byKind[d.Kind] = d
+	}
+	rd, xd := byKind[KindResolve], byKind[KindEscalate]
+	if !rd.Due.Equal(t0.Add(33*time.Minute)) || !xd.Due.Equal(now.Add(10*time.Minute)) || rd.Key() == xd.Key() || rd.Key() == StateKey(rd.Rule, rd.Group) {
+		t.Fatalf("deadlines: %+v", res.Deadlines)
+	}
+	lookup := func(_ context.Context, en Entry) (*event.Event, error) {
+		if en.Ref != 7 || en.ID != "a" {
+			return nil, fmt.Errorf("entry %+v, want a at 7", en)
+		}
+		return a, nil
+	}
+	var ids []string
+	for range 2 {
+		res, err := e.Fire(t.Context(), xd, lookup)
+		if err != nil || len(res.Escalations) != 1 {
+			t.Fatalf("escalate: %+v %v", res, err)
+		}
+		x := res.Escalations[0]
+		if x.Escalates != res.Escalations[0].Escalates || x.Escalation != 1 || x.Event.ID != "a" || x.Title != "ann changed a setting" || !x.Time.Equal(xd.Due) {
+			t.Fatalf("escalation: %+v", x)
+		}
+		ids = append(ids, x.ID)
+	}
+	if ids[0] != ids[1] || ids[0] == res.Alerts[0].ID {
+		t.Fatalf("escalation ids %v, alert %s", ids, res.Alerts[0].ID)
+	}
+	for range 2 {
+		res, err := e.Fire(t.Context(), rd, lookup)
+		if err != nil || len(res.Resolves) != 1 || res.Resolves[0].DedupKey != res.Resolves[0].Rule+":"+groupHash([]string{"ann"}) || res.Resolves[0].EventID != "" {
+			t.Fatalf("resolve: %+v %v", res, err)
+		}
+	}
+	// The alert resolved, the next match is a new alert, which hands out
+	// both deadlines again.
+	res, err = e.Process(t.Context(), ev("b", "changed", "ann", 40*time.Minute))
+	if err != nil || len(res.Alerts) != 1 || len(res.Deadlines) != 2 {
+		t.Fatalf("after the resolve: %+v %v", res, err)
+	}
+}
