@@ -169,13 +169,14 @@ func (s *App) acked(ctx context.Context, esc *alerter.Alert) (bool, error) {
 }
 
 // resolveGroup resolves, by "rule", the open alert of the group of r, an
-// event that met its rule's resolve.when (docs/rules.md, Resolving), and
-// queues its resolve notifications to the targets that got it, as a
-// resolve from the API does. The group's alert is its newest among the
-// rule's alerts one page of the history reads; a group with none there,
-// or whose newest alert was resolved already (by someone, or by another
-// event), is left alone. The same event resolving again (redelivered)
-// queues what may not have been queued.
+// event that met its rule's resolve.when or a resolve.after deadline
+// (docs/rules.md, Resolving), and queues its resolve notifications to the
+// targets that got it, as a resolve from the API does. The group's alert
+// is its newest among the rule's alerts one page of the history reads; a
+// group with none there, or whose newest alert was resolved already (by
+// someone, or by another event), is left alone. The same event or
+// deadline resolving again (redelivered) queues what may not have been
+// queued.
 func (s *App) resolveGroup(ctx context.Context, r engine.Resolve) error {
 	a, err := s.newestAlert(ctx, r.Rule, r.DedupKey)
 	if err != nil || a == nil {
@@ -186,6 +187,9 @@ func (s *App) resolveGroup(ctx context.Context, r engine.Resolve) error {
 		return err
 	}
 	comment := fmt.Sprintf("resolve.when of rule %s met by event %s", r.Rule, r.EventID)
+	if r.After > 0 {
+		comment = fmt.Sprintf("resolve.after of rule %s: no match for %s, until %s", r.Rule, r.After, r.Time.Format(time.RFC3339))
+	}
 	if v := lifecycle.Of(st, a); v.Status == lifecycle.Resolved && (v.Resolved.By != lifecycle.ByRule || v.Resolved.Comment != comment) {
 		return nil
 	}

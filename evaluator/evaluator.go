@@ -94,8 +94,12 @@ type Options struct {
 	Observe func(time.Duration)
 	// Deadlines keeps the deadlines that events set, and Events finds the
 	// event a deadline's alert carries (see Evaluator.Deadline). Without
-	// Deadlines, absences and quiet rules never fire.
+	// Deadlines, absences and quiet rules never fire, nor resolve.after.
+	// Lifecycle keeps the deadlines of escalate: after steps, which count
+	// wall-clock time from the alert and so need not wait for late events
+	// (a store without lateness); nil: they go to Deadlines.
 	Deadlines Deadlines
+	Lifecycle Deadlines
 	Events    Events
 	// Acked tells whether the alert an escalation escalates
 	// (alerter.Alert.Escalates) was acknowledged or resolved: such an
@@ -492,23 +496,33 @@ func (v *Evaluator) keep(ctx context.Context, res engine.Result) error {
 		if err != nil {
 			return err
 		}
-		if err := v.opt.Deadlines.Schedule(ctx, d.Key(), d.Due, payload); err != nil {
+		if err := v.deadlines(d).Schedule(ctx, d.Key(), d.Due, payload); err != nil {
 			return fmt.Errorf("rule %s: %w", d.Rule, err)
 		}
 	}
 	for _, d := range res.Cancelled {
-		if err := v.opt.Deadlines.Cancel(ctx, d.Key()); err != nil {
-			v.log.Warn("dropping a cancelled deadline", "rule", d.Rule, "err", err)
+		if err := v.deadlines(d).Cancel(ctx, d.Key()); err != nil {
+			v.log.Warn("dropping a cancelled deadline", "rule", d.Rule, "kind", d.Kind, "err", err)
 		}
 	}
 	return nil
 }
 
+// deadlines is where a deadline of d's kind is kept.
+func (v *Evaluator) deadlines(d engine.Deadline) Deadlines {
+	if d.Kind == engine.KindEscalate && v.opt.Lifecycle != nil {
+		return v.opt.Lifecycle
+	}
+	return v.opt.Deadlines
+}
+
 // Deadline deals with a deadline whose time has come: deadlines.Store
 // calls it, once per deadline across replicas, and again if it fails or
 // its replica dies first. The alert it fires is stored like an event's,
-// with an id that is the same on every attempt, and the group's next
-// deadline is kept; an error hands the deadline over again later.
+// with an id that is the same on every attempt, its resolve (resolve.after)
+// goes to the Resolve port and its escalation (escalate: after) is stored
+// unless Acked; then the group's next deadline is kept. An error hands the
+// deadline over again later.
 func (v *Evaluator) Deadline(ctx context.Context, d deadlines.Deadline) error {
 	var dl engine.Deadline
 	if err := json.Unmarshal(d.Payload, &dl); err != nil || dl.Rule == "" {
@@ -525,8 +539,14 @@ func (v *Evaluator) Deadline(ctx context.Context, d deadlines.Deadline) error {
 		v.stats.RuleErrors.Add(1)
 		v.log.Warn("rule failed", "rule", re.Rule, "deadline", d.Due, "err", re.Err)
 	}
+	if err := v.resolve(ctx, res.Resolves); err != nil {
+		return fmt.Errorf("resolving an alert: %w", err)
+	}
 	if err := v.store(ctx, res.Alerts); err != nil {
 		return fmt.Errorf("storing an alert: %w", err)
+	}
+	if err := v.escalate(ctx, res.Escalations); err != nil {
+		return fmt.Errorf("storing an escalation: %w", err)
 	}
 	if err := v.keep(ctx, res); err != nil {
 		return fmt.Errorf("keeping the next deadline: %w", err)

@@ -119,7 +119,7 @@ func check(x rules.Expect, o outcome, r *rules.Rule, route alerter.Router) error
 		fail("expected %d escalation(s), got %d (%s)", *x.Escalations, len(o.escalations), o.why())
 	}
 	if x.Resolves != nil && len(o.resolves) != *x.Resolves {
-		fail("expected %d resolve(s), got %d (an event resolves its group when it meets resolve.when)", *x.Resolves, len(o.resolves))
+		fail("expected %d resolve(s), got %d (an event resolves its group when it meets resolve.when; resolve.after, once a group that alerted had no match that long, by the test's events or until:)", *x.Resolves, len(o.resolves))
 	}
 	needAlert := x.Severity != nil || x.Group != nil || x.Title != nil || x.Text != nil || x.Notify != nil || x.Distinct != nil || x.EventIDs != nil
 	if needAlert && len(o.alerts) == 0 {
