@@ -336,7 +336,7 @@ func (s *App) newEvaluator(ctx context.Context, cfg *config.Config) error {
 	opt := evaluator.Options{Engine: s.eng, Alerts: s.streams, Router: s.router, Lists: s.lists, Log: s.log,
 		Observe: func(d time.Duration) { s.evalLatency.Observe(d.Seconds()) },
 		AckWait: s.opt.AckWait, Replicas: s.replicas, Deadlines: s.deadlines, Lifecycle: s.lifecycleDeadlines, Events: s.streams, Acked: s.acked,
-		Resolve: s.resolveGroup}
+		Resolve: s.resolveGroup, EventURL: s.eventURL}
 	// Enriching puts each event through one more step; alerter takes it
 	// only when the config at start asks for it (a reload cannot add it).
 	if s.enriching = enriches(cfg); s.enriching {

@@ -17,6 +17,7 @@ import (
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/lifecycle"
+	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -149,6 +150,12 @@ func (rd readiness) Ready(ctx context.Context) (map[string]string, bool) {
 	return checks, ok
 }
 
+// eventURL is a stored event's page in the web UI of the config in
+// force, for the links of digests (docs/rules.md, Digests).
+func (s *App) eventURL(id string) string {
+	return notifiers.EventURL(s.config().Server.ExternalURL, id)
+}
+
 // acked tells the evaluator whether the alert an escalation escalates was
 // acknowledged or resolved (docs/rules.md, Escalations): where that alert
 // stands in its group's lifecycle. An alert no longer stored stands as the
@@ -211,11 +218,12 @@ func (s *App) resolveGroup(ctx context.Context, r engine.Resolve) error {
 }
 
 // newestAlert is the newest stored alert of rule with dedupKey, nil if
-// one page of the rule's history has none.
+// one page of the rule's history has none. A digest is passed over: it
+// sums up the alert's suppressed matches, and the alert is what resolves.
 func (s *App) newestAlert(ctx context.Context, rule, dedupKey string) (*alerter.Alert, error) {
 	var found *alerter.Alert
 	_, err := s.streams.AlertHistory(ctx, 0, rule, func(a *alerter.Alert) bool {
-		if a.DedupKey == dedupKey {
+		if a.DedupKey == dedupKey && a.Digest == nil {
 			found = a
 			return false
 		}

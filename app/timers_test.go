@@ -21,6 +21,7 @@ import (
 const timersConfig = `
 server:
   listen: "127.0.0.1:0"
+  external_url: https://alerter.example.com
   tokens: [{name: alice, token: writer-token, role: writer}]
 nats: {embedded: {store_dir: %q}}
 rules: {paths: [%q], watch: false}
@@ -148,5 +149,60 @@ func TestEscalateAfter(t *testing.T) {
 	}
 	if got := pager.accepted(); !slices.Equal(got, []string{x[0].ID}) {
 		t.Errorf("pager got %v, want bob's escalation %s alone", got, x[0].ID)
+	}
+}
+
+const digestRules = `
+rules:
+  - id: setting-changed
+    severity: high
+    when: event.action == "Global setting changed"
+    dedup: {by: [event.actor.name], window: 1h}
+    digest: 1m
+`
+
+// A burst suppressed by the dedup window is summed up once per digest
+// period, at its first suppressed match plus the period: one digest to
+// the alert's target, with the count, the first and last times, and the
+// examples linked to their pages. A group with nothing suppressed gets
+// none. The events are 56 seconds old, so the period is over about 5s
+// after they are posted.
+func TestDigestLive(t *testing.T) {
+	r, siem := runTimers(t, digestRules, "siem", nil)
+	t0 := time.Now().Add(-56 * time.Second).UTC()
+	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339Nano) }
+	r.post(t, "/in", setting("b0", "bob", at(0)))
+	r.post(t, "/in", setting("a0", "ann", at(0))) // alone: no digest
+	waitFor(t, "both alerts at siem", func() bool { return len(siem.counts()) == 2 })
+	var burst []string
+	for i := range 3 {
+		burst = append(burst, setting(fmt.Sprint("b", i+1), "bob", at(time.Duration(i+1)*time.Second)))
+	}
+	r.post(t, "/in", "["+strings.Join(burst, ",")+"]")
+	waitFor(t, "the digest dealt with", func() bool { return r.svc.eval.Stats().Deadlines.Load() >= 1 })
+	r.drained(t)
+	var digests []alerter.Alert
+	for _, a := range storedAlerts(t, r.svc) {
+		if a.Digest != nil {
+			digests = append(digests, a)
+		}
+	}
+	if len(digests) != 1 {
+		t.Fatalf("%d digests stored, want bob's alone: %+v", len(digests), digests)
+	}
+	d := digests[0]
+	if d.Digest.Count != 3 || !d.Digest.First.Equal(t0.Add(time.Second)) || !d.Digest.Last.Equal(t0.Add(3*time.Second)) ||
+		len(d.Digest.Examples) != 3 || d.Group["event.actor.name"] != "bob" || !slices.Equal(d.Notify, []string{"siem"}) {
+		t.Fatalf("digest %+v: %+v", d, d.Digest)
+	}
+	if x := d.Digest.Examples[0]; x.ID != "b1" || x.URL != "https://alerter.example.com/explain?event=b1" || x.Summary != "Global setting changed by bob" {
+		t.Errorf("first example %+v", x)
+	}
+	if !strings.HasPrefix(d.Title, "Digest: 3 more of ") || !strings.Contains(d.Text, "https://alerter.example.com/explain?event=b3") {
+		t.Errorf("digest title %q, text %q", d.Title, d.Text)
+	}
+	waitFor(t, "the digest at siem", func() bool { return siem.counts()[d.ID] == 1 })
+	if n := len(siem.counts()); n != 3 {
+		t.Errorf("siem got %v, want the two alerts and the digest", siem.counts())
 	}
 }

@@ -118,7 +118,7 @@ func (e *Engine) Fire(ctx context.Context, dl Deadline, lookup Lookup) (Result, 
 		if h, _ := g.handOut(""); h != 0 {
 			hand = h
 		}
-		hands = g.timers(p, d, due, e.timerNow(due), last.Ref, false)
+		hands = g.timers(p, d, Entry{Time: due, Ref: last.Ref}, e.timerNow(due))
 		return nil
 	})
 	if err != nil {
@@ -201,6 +201,7 @@ func (res *Result) add(r Result) {
 	res.Errors = append(res.Errors, r.Errors...)
 	res.Escalations = append(res.Escalations, r.Escalations...)
 	res.Resolves = append(res.Resolves, r.Resolves...)
+	res.Digests = append(res.Digests, r.Digests...)
 }
 
 // hasKind reports whether rule r has deadlines of kind.
@@ -212,6 +213,8 @@ func hasKind(r *rules.Rule, kind string) bool {
 		return r.ResolveAfter() > 0
 	case KindEscalate:
 		return slices.ContainsFunc(r.Escalate, func(s rules.Escalation) bool { return s.After > 0 })
+	case KindDigest:
+		return r.Digest > 0
 	}
 	return false
 }

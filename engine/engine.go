@@ -300,6 +300,7 @@ func policyOf(r *rules.Rule) policy {
 	}
 	if r.Timed() {
 		p.resolveAfter = int64(r.ResolveAfter())
+		p.digest = int64(r.Digest)
 		for _, s := range r.Escalate {
 			p.escalateAfter = append(p.escalateAfter, int64(s.After))
 		}
@@ -558,6 +559,10 @@ type Result struct {
 	// (docs/rules.md, Resolving), to be resolved by "rule". Their dedup
 	// windows have ended: a later match opens a new alert.
 	Resolves []Resolve
+	// Digests are the digests of groups whose digest period ended
+	// (docs/rules.md, Digests): alerts with Digest set, to be sent to the
+	// targets of the group's alerts.
+	Digests []*alerter.Alert
 }
 
 // Process evaluates ev and applies every match to its group's state,
@@ -701,7 +706,7 @@ func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*a
 					hand = g.SchedAt
 				}
 			}
-			hands = g.timers(p, d, t, e.timerNow(t), pl.Ref, true)
+			hands = g.timers(p, d, Entry{Time: t, ID: ev.ID, Ref: pl.Ref}, e.timerNow(t))
 			return nil
 		})
 		switch {
@@ -736,7 +741,7 @@ func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*a
 // for the alert id.
 func (e *Engine) alert(ctx context.Context, s *snapshot, i int32, group []string, ev *event.Event, fireID string, t time.Time, d decision, lists map[string][]string) (*alerter.Alert, bool, error) {
 	r := s.rules[i]
-	if d.escalation == 0 {
+	if d.escalation == 0 && !d.digest {
 		s.stats[i].Alerts.Add(1)
 	}
 	dedupKey := DedupKey(r.ID, group)
@@ -810,7 +815,7 @@ func (e *Engine) decideNew(ctx context.Context, pl *Plan, m Match, p policy, res
 	var hands []timerHand
 	err = e.store.Update(ctx, StateKey(rule, m.Group), stateTTL(m.Rule, p), func(g *GroupState) error {
 		d = decideNew(g, p, t, pl.ev.ID, m.Tuple, since)
-		hands = g.timers(p, d, t, e.timerNow(t), pl.Ref, true)
+		hands = g.timers(p, d, Entry{Time: t, ID: pl.ev.ID, Ref: pl.Ref}, e.timerNow(t))
 		return nil
 	})
 	if err != nil {

@@ -97,6 +97,18 @@ type GroupState struct {
 	// step's after. Escalated has the steps taken, of both kinds.
 	EscalateAt   Timer `json:"ea,omitzero"`
 	EscalateFrom int64 `json:"ef,omitempty"`
+	// DigestAt is the deadline of the group's digest period (docs/rules.md,
+	// Digests): its first suppressed match plus the rule's digest period.
+	// DigestCount counts the period's suppressed matches, DigestFirst and
+	// DigestLast are their first and last times, and DigestOf the first
+	// digestExamples of them. They stay once the digest is sent, for the
+	// deadline handed over again, until a suppressed match opens the next
+	// period.
+	DigestAt    Timer   `json:"da,omitzero"`
+	DigestCount int64   `json:"dc,omitempty"`
+	DigestFirst int64   `json:"df,omitempty"`
+	DigestLast  int64   `json:"dl,omitempty"`
+	DigestOf    []Entry `json:"do,omitempty"`
 }
 
 // Value is a tuple of a new_value rule's values, as tupleKey makes it,
@@ -122,7 +134,7 @@ type Entry struct {
 // Empty reports whether the state holds nothing worth keeping.
 func (s *GroupState) Empty() bool {
 	return !s.Alerted && s.Suppressed == 0 && len(s.Window) == 0 && len(s.Values) == 0 && s.Since == 0 && !s.partial() && s.Due == 0 && s.SchedAt == 0 && s.FiredDue == 0 &&
-		s.ResolveAt == Timer{} && s.EscalateAt == Timer{}
+		s.ResolveAt == Timer{} && s.EscalateAt == Timer{} && s.DigestAt == Timer{}
 }
 
 // partial reports whether the state holds a partial chain.
@@ -229,6 +241,8 @@ type policy struct {
 	escalateAfter []int64
 	// resolveAfter is the rule's resolve.after, or 0.
 	resolveAfter int64
+	// digest is the rule's digest period, or 0.
+	digest int64
 }
 
 // decision is the outcome of one match.
@@ -245,9 +259,12 @@ type decision struct {
 	// unchanged: the match changes nothing worth writing (a quiet group's
 	// event within the slack of the one recorded).
 	unchanged bool
-	// again: the alert fired already, and fires again, identical (a
-	// redelivery).
+	// again: the alert or escalation was made already, and is made again,
+	// identical (a redelivery).
 	again bool
+	// digest: the alert is a digest (docs/rules.md, Digests), which
+	// counts as no alert of the rule.
+	digest bool
 	// escalation is, on a suppressed match that takes an escalate: step,
 	// the step's 1-based index; suppressedBefore is then the group's
 	// suppressed count, ids the last alert's events, and escalates and
@@ -288,7 +305,7 @@ func decide(st *GroupState, p policy, t int64, id, tuple string) decision {
 		return decision{fire: true, again: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed, distinct: st.FiredDistinct}
 	}
 	if st.EscalatedBy != "" && st.EscalatedBy == id {
-		return st.escalation(st.EscalatedStep)
+		return st.escalatedAgain()
 	}
 	fp := fingerprint(id)
 	if st.holds(id, fp) {
@@ -371,7 +388,7 @@ func decideNew(st *GroupState, p policy, t int64, id, tuple string, since int64)
 		return decision{fire: true, again: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
 	}
 	if st.EscalatedBy != "" && st.EscalatedBy == id {
-		return st.escalation(st.EscalatedStep)
+		return st.escalatedAgain()
 	}
 	fp := fingerprint(id)
 	if st.holds(id, fp) {
@@ -422,7 +439,7 @@ func decideSeq(st *GroupState, p policy, t int64, id string, mask uint8, ref uin
 		return decision{fire: true, again: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
 	}
 	if st.EscalatedBy != "" && st.EscalatedBy == id {
-		return st.escalation(st.EscalatedStep)
+		return st.escalatedAgain()
 	}
 	fp := fingerprint(id)
 	if st.holds(id, fp) {
@@ -813,6 +830,14 @@ func (s *GroupState) suppress(p policy, id string) decision {
 		}
 	}
 	return decision{suppressed: true}
+}
+
+// escalatedAgain is the decision of the suppressed match that took the
+// group's latest escalate: step, redelivered: the same escalation.
+func (s *GroupState) escalatedAgain() decision {
+	d := s.escalation(s.EscalatedStep)
+	d.again = true
+	return d
 }
 
 // escalation is the decision of the suppressed match that took escalate:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/rules"
 )
@@ -22,6 +23,9 @@ const (
 	// KindEscalate is an escalate: after step's, in wall-clock time live:
 	// the group's alert is sent again, louder.
 	KindEscalate = "escalate"
+	// KindDigest ends a digest period: the group's suppressed matches
+	// since it opened are summed up in one alert.
+	KindDigest = "digest"
 )
 
 // Timer is one of a group's lifecycle deadlines (docs/rules.md, Resolving
@@ -83,60 +87,90 @@ type timerHand struct {
 // with a match at least this much after the one it was set by.
 func (p policy) resolveSlack() int64 { return p.resolveAfter / quietSlackDiv }
 
-// timers applies a match or a deadline at t, whose decision is d, to the
-// group's lifecycle timers (docs/rules.md, Resolving and Escalations), and
-// returns the deadlines to hand out or cancel. now is when the alert d
-// fires counts from for escalate: after steps: the wall clock live, t by
-// the event clock. ref is where the event is kept (Plan.Ref), which a
-// timer's deadline finds the alert's event by; match is false for a
-// deadline of the rule, which is no match of the group.
-//   - A new alert arms resolve.after at t plus after (plus its slack), and
-//     the first escalate: after step at now plus its after; every match of
-//     the group moves the resolve.after deadline on, at most once per slack.
+// timers applies a match (e, the matching event) or a deadline (e with
+// no ID, at its time) whose decision is d to the group's lifecycle timers
+// (docs/rules.md, Resolving, Escalations and Digests), and returns the
+// deadlines to hand out or cancel. now is when an alert d fires counts
+// from for escalate: after steps: the wall clock live, e's time by the
+// event clock. e.Ref is where the event is kept (Plan.Ref), which a
+// timer's deadline finds it by.
+//   - A new alert arms resolve.after at its time plus after (plus its
+//     slack), and the first escalate: after step at now plus its after;
+//     every match of the group moves the resolve.after deadline on, at
+//     most once per slack.
+//   - A suppressed match counts in the group's digest period, and opens
+//     one if none is open: its deadline is the match's time plus the
+//     period.
 //   - The event that fired an alert, redelivered, hands the timers' kept
 //     deadlines out again: the process may have died before they were kept.
-func (s *GroupState) timers(p policy, d decision, t, now int64, ref uint64, match bool) []timerHand {
-	if p.resolveAfter == 0 && len(p.escalateAfter) == 0 {
+func (s *GroupState) timers(p policy, d decision, e Entry, now int64) []timerHand {
+	if p.resolveAfter == 0 && len(p.escalateAfter) == 0 && p.digest == 0 {
 		return nil
 	}
+	all := []struct {
+		kind string
+		t    *Timer
+	}{{KindResolve, &s.ResolveAt}, {KindEscalate, &s.EscalateAt}, {KindDigest, &s.DigestAt}}
 	var out []timerHand
 	if d.fire && d.again {
-		for _, k := range []struct {
-			kind string
-			t    *Timer
-		}{{KindResolve, &s.ResolveAt}, {KindEscalate, &s.EscalateAt}} {
+		for _, k := range all {
 			if k.t.Sched != 0 {
 				out = append(out, timerHand{kind: k.kind, due: k.t.Sched})
 			}
 		}
 		return out
 	}
+	match := e.ID != ""
 	if d.fire && d.escalation == 0 {
-		if ref != 0 {
-			s.FiredRef = ref
+		if e.Ref != 0 {
+			s.FiredRef = e.Ref
 		}
 		s.EscalateFrom = now
 		s.EscalateAt.Due = s.nextEscalation(p)
 	}
 	if p.resolveAfter > 0 {
-		span := p.resolveAfter + p.resolveSlack()
-		switch {
-		case d.fire && d.escalation == 0:
-			s.ResolveAt.Due = max(s.ResolveAt.Due, t+span)
-		case match && s.ResolveAt.Due != 0 && t >= s.ResolveAt.Due-span+p.resolveSlack():
-			s.ResolveAt.Due = max(s.ResolveAt.Due, t+span)
-		}
-		s.Expires = max(s.Expires, s.ResolveAt.Due)
+		s.moveResolve(p, d, e.Time, match)
 	}
-	for _, k := range []struct {
-		kind string
-		t    *Timer
-	}{{KindResolve, &s.ResolveAt}, {KindEscalate, &s.EscalateAt}} {
+	if p.digest > 0 && match && d.suppressed && !d.again {
+		s.digest(p, e)
+	}
+	for _, k := range all {
 		if due, cancel := k.t.handOut(); due != 0 || cancel {
 			out = append(out, timerHand{kind: k.kind, due: due, cancel: cancel})
 		}
 	}
 	return out
+}
+
+// moveResolve arms the group's resolve.after deadline on a new alert at
+// t, or moves it on for a match at t.
+func (s *GroupState) moveResolve(p policy, d decision, t int64, match bool) {
+	span := p.resolveAfter + p.resolveSlack()
+	switch {
+	case d.fire && d.escalation == 0:
+		s.ResolveAt.Due = max(s.ResolveAt.Due, t+span)
+	case match && s.ResolveAt.Due != 0 && t >= s.ResolveAt.Due-span+p.resolveSlack():
+		s.ResolveAt.Due = max(s.ResolveAt.Due, t+span)
+	}
+	s.Expires = max(s.Expires, s.ResolveAt.Due)
+}
+
+// digestExamples bounds the suppressed events a digest shows.
+const digestExamples = 10
+
+// digest counts the suppressed match e in the group's digest period,
+// opening one if none is open.
+func (s *GroupState) digest(p policy, e Entry) {
+	if s.DigestAt.Due == 0 {
+		s.DigestAt.Due = e.Time + p.digest
+		s.DigestCount, s.DigestFirst, s.DigestLast, s.DigestOf = 0, e.Time, e.Time, nil
+	}
+	s.DigestCount++
+	s.DigestFirst, s.DigestLast = min(s.DigestFirst, e.Time), max(s.DigestLast, e.Time)
+	if len(s.DigestOf) < digestExamples {
+		s.DigestOf = insert(s.DigestOf, e)
+	}
+	s.Expires = max(s.Expires, s.DigestAt.Due)
 }
 
 // nextEscalation is the due time of the group's first escalate: after step
@@ -197,18 +231,20 @@ func decideEscalate(s *GroupState, p policy, due int64) decision {
 	return decision{}
 }
 
-// fireTimer applies a lifecycle deadline (KindResolve, KindEscalate) to
-// its group and returns what it makes: a Resolve, or an escalation.
+// fireTimer applies a lifecycle deadline (KindResolve, KindEscalate,
+// KindDigest) to its group and returns what it makes: a Resolve, an
+// escalation or a digest.
 func (e *Engine) fireTimer(ctx context.Context, s *snapshot, i int32, dl Deadline, lookup Lookup) (Result, error) {
 	var res Result
 	r, p := s.rules[i], s.pol[i]
 	due := dl.Due.UnixNano()
-	var resolved bool
+	var resolved, digest bool
 	var d decision
+	var dg digested
 	var hands []timerHand
 	var last Entry
 	err := e.store.Update(ctx, dl.stateKey(), stateTTL(r, p), func(g *GroupState) error {
-		resolved, d, hands = false, decision{}, nil
+		resolved, digest, d, dg = false, false, decision{}, digested{}
 		switch dl.Kind {
 		case KindResolve:
 			resolved = decideResolve(g, due)
@@ -217,35 +253,52 @@ func (e *Engine) fireTimer(ctx context.Context, s *snapshot, i int32, dl Deadlin
 			if len(g.Fired) > 0 {
 				last = Entry{ID: g.Fired[len(g.Fired)-1], Ref: g.FiredRef, Time: g.LastAlert}
 			}
+		case KindDigest:
+			dg, digest = decideDigest(g, due)
 		}
-		hands = g.timers(p, decision{}, due, due, 0, false)
+		hands = g.timers(p, decision{}, Entry{Time: due}, due)
 		return nil
 	})
 	if err != nil {
 		return res, fmt.Errorf("rule %s: update group state: %w", r.ID, err)
 	}
 	res.handTimers(r, dl.Group, hands)
-	if resolved {
+	switch {
+	case resolved:
 		res.Resolves = append(res.Resolves, Resolve{Rule: r.ID, Group: groupMap(r, dl.Group), DedupKey: DedupKey(r.ID, dl.Group),
 			Time: dl.Due, After: r.ResolveAfter(), values: dl.Group})
+	case digest:
+		a, err := e.digestAlert(ctx, s, i, dl, dg, lookup)
+		if err != nil {
+			return res, err
+		}
+		res.Digests = append(res.Digests, a)
+	case d.escalation > 0:
+		a, err := e.timedEscalation(ctx, s, i, dl, d, last, lookup)
+		if err != nil {
+			return res, err
+		}
+		res.Escalations = append(res.Escalations, a)
 	}
-	if d.escalation == 0 {
-		return res, nil
-	}
+	return res, nil
+}
+
+// timedEscalation makes the escalation d that an escalate: after step's
+// deadline dl takes, on the event of the alert it escalates (last).
+func (e *Engine) timedEscalation(ctx context.Context, s *snapshot, i int32, dl Deadline, d decision, last Entry, lookup Lookup) (*alerter.Alert, error) {
 	ev, err := lookup(ctx, last)
 	if err != nil {
-		return res, fmt.Errorf("rule %s: find event %s: %w", r.ID, last.ID, err)
+		return nil, fmt.Errorf("rule %s: find event %s: %w", dl.Rule, last.ID, err)
 	}
 	if ev == nil {
 		ev = &event.Event{ID: last.ID, Time: time.Unix(0, last.Time).UTC()}
 	}
-	a := e.escalation(ctx, s, Match{Rule: r, index: i, Group: dl.Group}, ev, d, nil)
+	a := e.escalation(ctx, s, Match{Rule: s.rules[i], index: i, Group: dl.Group}, ev, d, nil)
 	// Made at its deadline, not on an event: its time and id are the
 	// deadline's, the same whenever it is handed over.
 	a.Time = dl.Due
 	a.ID = alertID(a.DedupKey, fmt.Sprintf("%s\x00escalation %d", a.Escalates, d.escalation), dl.Due)
-	res.Escalations = append(res.Escalations, a)
-	return res, nil
+	return a, nil
 }
 
 // handTimers adds the lifecycle deadlines handed out or cancelled for

@@ -11,7 +11,8 @@ import (
 )
 
 // timerStep is a match at an offset, or a lifecycle deadline: "resolve
-// OFFSET" or "escalate OFFSET" fire the timer's deadline at that time.
+// OFFSET", "escalate OFFSET" or "digest OFFSET" fire the timer's deadline
+// at that time.
 type timerStep struct {
 	at   string
 	want string
@@ -19,9 +20,10 @@ type timerStep struct {
 
 // runTimerSteps drives a group's state through matches (decide, then
 // timers) and lifecycle deadlines, and describes what each does: "fire",
-// "suppress", "wait", "resolved", "escalate N", "nothing", each followed
-// by the resolve.after and escalate: after deadlines then pending
-// ("r=OFFSET", "x=OFFSET") as offsets.
+// "suppress", "wait", "resolved", "escalate N", "digest COUNT FIRST-LAST
+// EXAMPLES", "nothing", each followed by the resolve.after, escalate:
+// after and digest deadlines then pending ("r=OFFSET", "x=OFFSET",
+// "d=OFFSET/COUNT").
 func runTimerSteps(t *testing.T, p policy, steps []timerStep) {
 	t.Helper()
 	var st GroupState
@@ -45,10 +47,16 @@ func runTimerSteps(t *testing.T, p policy, steps []timerStep) {
 			if d := decideEscalate(&st, p, off(at)); d.escalation > 0 {
 				got = fmt.Sprint("escalate ", d.escalation)
 			}
+		case KindDigest:
+			got = "nothing"
+			if dg, ok := decideDigest(&st, off(at)); ok {
+				got = fmt.Sprintf("digest %d %s-%s %d", dg.count, time.Duration(dg.first), time.Duration(dg.last), len(dg.of))
+			}
 		default:
 			tm := off(kind)
-			d := decide(&st, p, tm, fmt.Sprint("e", i), "")
-			st.timers(p, d, tm, tm, 0, true)
+			id := fmt.Sprint("e", i)
+			d := decide(&st, p, tm, id, "")
+			st.timers(p, d, Entry{Time: tm, ID: id}, tm)
 			switch {
 			case d.fire:
 				got = "fire"
@@ -63,6 +71,9 @@ func runTimerSteps(t *testing.T, p policy, steps []timerStep) {
 		}
 		if st.EscalateAt.Due != 0 {
 			got += " x=" + time.Duration(st.EscalateAt.Due).String()
+		}
+		if st.DigestAt.Due != 0 {
+			got += fmt.Sprintf(" d=%s/%d", time.Duration(st.DigestAt.Due), st.DigestCount)
 		}
 		if got != s.want {
 			t.Errorf("step %d (%s): got %q, want %q", i, s.at, got, s.want)
@@ -122,10 +133,50 @@ func TestDecideEscalateAfter(t *testing.T) {
 	}
 	// A resolve (resolve.when, or resolve.after) ends the steps.
 	var st GroupState
-	st.timers(p, decide(&st, p, 0, "a", ""), 0, 0, 0, true)
+	st.timers(p, decide(&st, p, 0, "a", ""), Entry{ID: "a"}, 0)
 	endDedup(&st, min)
 	if d := decideEscalate(&st, p, 10*min); d.escalation != 0 || st.EscalateAt.Due != 0 {
 		t.Errorf("a resolved group escalated: %+v, state %+v", d, st.EscalateAt)
+	}
+}
+
+func TestDecideDigest(t *testing.T) {
+	min := int64(time.Minute)
+	p := policy{dedupWindow: 30 * min, digest: 10 * min}
+	many := []timerStep{{"0s", "fire"}}
+	for i := range 12 {
+		many = append(many, timerStep{fmt.Sprint(i+1, "m"), fmt.Sprintf("suppress d=11m0s/%d", i+1)})
+	}
+	many = append(many, timerStep{"digest 11m", "digest 12 1m0s-12m0s 10"})
+	tests := []struct {
+		name  string
+		steps []timerStep
+	}{
+		{"the first suppressed match opens a period; its end sums it up", []timerStep{
+			{"0s", "fire"}, {"2m", "suppress d=12m0s/1"}, {"5m", "suppress d=12m0s/2"},
+			{"digest 12m", "digest 2 2m0s-5m0s 2"}, {"14m", "suppress d=24m0s/1"}, {"digest 24m", "digest 1 14m0s-14m0s 1"}}},
+		{"no suppressed match, no period, no digest", []timerStep{
+			{"0s", "fire"}, {"40m", "fire"}, {"digest 10m", "nothing"}}},
+		{"handed over again before the next period, the same digest", []timerStep{
+			{"0s", "fire"}, {"1m", "suppress d=11m0s/1"}, {"digest 11m", "digest 1 1m0s-1m0s 1"}, {"digest 11m", "digest 1 1m0s-1m0s 1"},
+			{"12m", "suppress d=22m0s/1"}, {"digest 11m", "nothing d=22m0s/1"}}},
+		{"a stale deadline sends nothing", []timerStep{
+			{"0s", "fire"}, {"1m", "suppress d=11m0s/1"}, {"digest 5m", "nothing d=11m0s/1"}}},
+		{"at most ten examples, all counted", many},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { runTimerSteps(t, p, tt.steps) })
+	}
+	// A redelivered suppressed match is counted once, also one that took
+	// an escalate: step.
+	p.escalate = []int64{1}
+	var st GroupState
+	for _, id := range []string{"a", "b", "b", "c", "c"} {
+		d := decide(&st, p, min, id, "")
+		st.timers(p, d, Entry{Time: min, ID: id}, min)
+	}
+	if st.DigestCount != 2 || len(st.DigestOf) != 2 {
+		t.Errorf("counted %d (%v), want b and c once each", st.DigestCount, st.DigestOf)
 	}
 }
 
@@ -243,5 +294,72 @@ func TestFireTimers(t *testing.T) {
 	res, err = e.Process(t.Context(), ev("b", "changed", "ann", 40*time.Minute))
 	if err != nil || len(res.Alerts) != 1 || len(res.Deadlines) != 2 {
 		t.Fatalf("after the resolve: %+v %v", res, err)
+	}
+}
+
+const digestRules = `
+rules:
+  - id: setting-changed
+    severity: high
+    when: event.action == "changed"
+    dedup: {by: [event.actor.name], window: 1h}
+    digest: 10m
+    title: '{{ event.actor.name }} changed a setting'
+`
+
+// By the event clock, a digest sums up the group's suppressed matches of
+// its period, at the first one's time plus the period, with examples
+// found by where they were kept; live, a digest deadline handed over
+// twice makes the same digest (same id).
+func TestDigest(t *testing.T) {
+	e := New(compile(t, digestRules), &MemStore{}, WithEventClock(), WithClock(func() time.Time { return t0 }))
+	var digests []string
+	for _, v := range []*event.Event{
+		ev("a", "changed", "ann", 0),
+		ev("b", "changed", "ann", time.Minute),
+		ev("c", "changed", "ann", 3*time.Minute),
+		ev("d", "other", "bob", 20*time.Minute), // moves time on
+	} {
+		res, err := e.Process(t.Context(), v)
+		if err != nil || len(res.Errors) > 0 {
+			t.Fatal(err, res.Errors)
+		}
+		for _, a := range res.Digests {
+			digests = append(digests, fmt.Sprintf("%s %s %d %v\n%s", a.Time.Sub(t0), a.Title, a.Count, a.EventIDs, a.Text))
+		}
+		if len(res.Alerts) > 1 || len(res.Digests) > 0 && len(res.Alerts) > 0 {
+			t.Fatalf("event %s: digests are no alerts: %+v", v.ID, res.Alerts)
+		}
+	}
+	want := "11m0s Digest: 2 more of ann changed a setting between 2024-05-14T10:01:00Z and 2024-05-14T10:03:00Z 2 [b c]\n" +
+		"2 matches of this alert's group were suppressed by its dedup window between 2024-05-14T10:01:00Z and 2024-05-14T10:03:00Z. The first of them:\n" +
+		"- 2024-05-14T10:01:00Z changed by ANN\n" +
+		"- 2024-05-14T10:03:00Z changed by ANN"
+	if len(digests) != 1 || digests[0] != want {
+		t.Fatalf("digests:\n%s\nwant:\n%s", strings.Join(digests, "\n"), want)
+	}
+
+	live := New(compile(t, digestRules), &MemStore{})
+	var dl []Deadline
+	for _, v := range []*event.Event{ev("a", "changed", "ann", 0), ev("b", "changed", "ann", time.Minute)} {
+		res, err := live.Process(t.Context(), v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dl = append(dl, res.Deadlines...)
+	}
+	if len(dl) != 1 || dl[0].Kind != KindDigest || !dl[0].Due.Equal(t0.Add(11*time.Minute)) {
+		t.Fatalf("deadlines: %+v", dl)
+	}
+	var ids []string
+	for range 2 {
+		res, err := live.Fire(t.Context(), dl[0], func(context.Context, Entry) (*event.Event, error) { return nil, nil })
+		if err != nil || len(res.Digests) != 1 || res.Digests[0].Digest.Count != 1 || res.Digests[0].Digest.Examples[0].ID != "b" {
+			t.Fatalf("fire: %+v %v", res, err)
+		}
+		ids = append(ids, res.Digests[0].ID)
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("a digest handed over twice has ids %v", ids)
 	}
 }

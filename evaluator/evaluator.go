@@ -111,7 +111,11 @@ type Options struct {
 	// its resolve notifications; a group with no open alert is left
 	// alone. Nil: resolves are dropped.
 	Resolve func(ctx context.Context, r engine.Resolve) error
-	Log     *slog.Logger
+	// EventURL is a stored event's page in the web UI, which a digest
+	// links its examples to (docs/rules.md, Digests); nil, or "" for an
+	// event: no link.
+	EventURL func(id string) string
+	Log      *slog.Logger
 
 	// AckWait is the consumer's ack wait (0: the server's default).
 	AckWait  time.Duration
@@ -520,8 +524,9 @@ func (v *Evaluator) deadlines(d engine.Deadline) Deadlines {
 // calls it, once per deadline across replicas, and again if it fails or
 // its replica dies first. The alert it fires is stored like an event's,
 // with an id that is the same on every attempt, its resolve (resolve.after)
-// goes to the Resolve port and its escalation (escalate: after) is stored
-// unless Acked; then the group's next deadline is kept. An error hands the
+// goes to the Resolve port, its escalation (escalate: after) is stored
+// unless Acked, and its digest is stored like an alert, with links to its
+// examples; then the group's next deadline is kept. An error hands the
 // deadline over again later.
 func (v *Evaluator) Deadline(ctx context.Context, d deadlines.Deadline) error {
 	var dl engine.Deadline
@@ -548,11 +553,30 @@ func (v *Evaluator) Deadline(ctx context.Context, d deadlines.Deadline) error {
 	if err := v.escalate(ctx, res.Escalations); err != nil {
 		return fmt.Errorf("storing an escalation: %w", err)
 	}
+	v.link(res.Digests)
+	if err := v.store(ctx, res.Digests); err != nil {
+		return fmt.Errorf("storing a digest: %w", err)
+	}
 	if err := v.keep(ctx, res); err != nil {
 		return fmt.Errorf("keeping the next deadline: %w", err)
 	}
 	v.stats.Deadlines.Add(1)
 	return nil
+}
+
+// link links the examples of digests to their events' pages, and writes
+// the digests' texts again with the links.
+func (v *Evaluator) link(digests []*alerter.Alert) {
+	if v.opt.EventURL == nil {
+		return
+	}
+	for _, a := range digests {
+		for i := range a.Digest.Examples {
+			x := &a.Digest.Examples[i]
+			x.URL = v.opt.EventURL(x.ID)
+		}
+		a.Text = engine.DigestText(a.Digest)
+	}
 }
 
 // lookup finds the event a deadline's alert carries where the evaluator

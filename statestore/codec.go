@@ -56,11 +56,12 @@ import (
 // it is not zero, EscalatedStep (uvarint) and EscalatedBy as uvarint
 // length + bytes. A group that took none pays one byte.
 //
-// Version 9 appends the lifecycle timers (docs/rules.md, Resolving and
-// Escalations): a byte with a bit for each of ResolveAt's Due, Sched and
-// Fired, EscalateAt's Due, Sched and Fired, and EscalateFrom that is not
-// zero, then those as zigzag varint deltas to LastAlert. A group without
-// them pays one byte.
+// Version 9 appends the lifecycle timers (docs/rules.md, Resolving,
+// Escalations and Digests): a uvarint with a bit for each field that is
+// not zero, then those fields: the times (ResolveAt's Due, Sched and
+// Fired, EscalateAt's, EscalateFrom, DigestAt's, DigestFirst, DigestLast)
+// as zigzag varint deltas to LastAlert, DigestCount as a zigzag varint,
+// and DigestOf as Pending is. A group without them pays one byte.
 const (
 	codecV1 = 1
 	codecV2 = 2
@@ -124,23 +125,42 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 // timerFields are version 9's lifecycle timer times, in their order.
 func timerFields(st *engine.GroupState) []*int64 {
 	return []*int64{&st.ResolveAt.Due, &st.ResolveAt.Sched, &st.ResolveAt.Fired,
-		&st.EscalateAt.Due, &st.EscalateAt.Sched, &st.EscalateAt.Fired, &st.EscalateFrom}
+		&st.EscalateAt.Due, &st.EscalateAt.Sched, &st.EscalateAt.Fired, &st.EscalateFrom,
+		&st.DigestAt.Due, &st.DigestAt.Sched, &st.DigestAt.Fired, &st.DigestFirst, &st.DigestLast}
 }
+
+// The bits of version 9's fields that are no timer times.
+const (
+	bitDigestCount = 12
+	bitDigestOf    = 13
+)
 
 // appendTimers appends version 9's lifecycle timers.
 func appendTimers(dst []byte, st *engine.GroupState) []byte {
 	fields := timerFields(st)
-	var present byte
+	var present uint64
 	for i, t := range fields {
 		if *t != 0 {
 			present |= 1 << i
 		}
 	}
-	dst = append(dst, present)
+	if st.DigestCount != 0 {
+		present |= 1 << bitDigestCount
+	}
+	if len(st.DigestOf) > 0 {
+		present |= 1 << bitDigestOf
+	}
+	dst = binary.AppendUvarint(dst, present)
 	for _, t := range fields {
 		if *t != 0 {
 			dst = binary.AppendVarint(dst, *t-st.LastAlert)
 		}
+	}
+	if st.DigestCount != 0 {
+		dst = binary.AppendVarint(dst, st.DigestCount)
+	}
+	if len(st.DigestOf) > 0 {
+		dst = appendEntries(dst, st.DigestOf, st.LastAlert)
 	}
 	return dst
 }
@@ -193,18 +213,24 @@ func appendDeadline(dst []byte, st *engine.GroupState) []byte {
 		dst = binary.AppendUvarint(dst, st.FiredRef)
 	}
 	for _, c := range [][]engine.Entry{st.Pending, st.Next} {
-		if len(c) == 0 {
-			continue
+		if len(c) > 0 {
+			dst = appendEntries(dst, c, st.LastAlert)
 		}
-		dst = binary.AppendUvarint(dst, uint64(len(c)))
-		prev := st.LastAlert
-		for _, e := range c {
-			dst = binary.AppendVarint(dst, e.Time-prev)
-			prev = e.Time
-			dst = binary.AppendUvarint(dst, uint64(len(e.ID)))
-			dst = append(dst, e.ID...)
-			dst = binary.AppendUvarint(dst, e.Ref)
-		}
+	}
+	return dst
+}
+
+// appendEntries appends a count and entries with refs, times as deltas
+// from base, as entries reads them.
+func appendEntries(dst []byte, c []engine.Entry, base int64) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(c)))
+	prev := base
+	for _, e := range c {
+		dst = binary.AppendVarint(dst, e.Time-prev)
+		prev = e.Time
+		dst = binary.AppendUvarint(dst, uint64(len(e.ID)))
+		dst = append(dst, e.ID...)
+		dst = binary.AppendUvarint(dst, e.Ref)
 	}
 	return dst
 }
@@ -433,19 +459,20 @@ func (d *decoder) escalated(st *engine.GroupState) {
 
 // timers reads version 9's lifecycle timers.
 func (d *decoder) timers(st *engine.GroupState) {
+	present := d.uvarint()
 	if d.err != nil {
 		return
 	}
-	if len(d.b) == 0 {
-		d.err = fmt.Errorf("%w: no timers", errCorruptState)
-		return
-	}
-	present := d.b[0]
-	d.b = d.b[1:]
 	for i, t := range timerFields(st) {
 		if present&(1<<i) != 0 {
 			*t = st.LastAlert + d.varint()
 		}
+	}
+	if present&(1<<bitDigestCount) != 0 {
+		st.DigestCount = d.varint()
+	}
+	if present&(1<<bitDigestOf) != 0 {
+		st.DigestOf = d.entries(st.LastAlert)
 	}
 }
 

@@ -44,6 +44,10 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Alerted: true, LastAlert: t0, Fired: []string{"f"}, FiredRef: 9, Expires: t0 + 7200e9,
 			ResolveAt: engine.Timer{Due: t0 + 7300e9, Sched: t0 + 7200e9}, EscalateAt: engine.Timer{Due: t0 + 99e9, Fired: t0 - 1}, EscalateFrom: t0 + 1},
 		{ResolveAt: engine.Timer{Fired: math.MaxInt64}, EscalateAt: engine.Timer{Sched: math.MinInt64 + 1}},
+		// A digest period with two examples, one of them no longer stored.
+		{Alerted: true, LastAlert: t0, Suppressed: 3, Fired: []string{"f"}, Expires: t0 + 3600e9,
+			DigestAt: engine.Timer{Due: t0 + 600e9, Sched: t0 + 600e9, Fired: t0 - 5}, DigestCount: 3, DigestFirst: t0 + 1, DigestLast: t0 + 9e9,
+			DigestOf: []engine.Entry{{Time: t0 + 1, ID: "s1", Ref: 12}, {Time: t0 + 2e9, ID: "s2"}}},
 	}
 	for _, st := range states {
 		b := encodeState(nil, &st)
@@ -84,6 +88,7 @@ func TestCodecCorrupt(t *testing.T) {
 		{8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 3, 'a'},    // truncated EscalatedBy
 		{9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},               // no timers byte
 		{9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 2},         // a timer missing
+		{9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x40},   // digest examples missing
 	}
 	for _, b := range bad {
 		if _, err := decodeState(b); !errors.Is(err, errCorruptState) {
@@ -102,6 +107,7 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add(encodeState(nil, &engine.GroupState{Due: 9, SchedAt: 9, SchedBy: "a", Pending: []engine.Entry{{Time: 1, ID: "a", Ref: 3}}, Next: []engine.Entry{{Time: 10, ID: "b"}}}))
 	f.Add(encodeState(nil, &engine.GroupState{Escalated: 3, EscalatedStep: 2, EscalatedBy: "e"}))
 	f.Add(encodeState(nil, &engine.GroupState{ResolveAt: engine.Timer{Due: 5, Sched: 4}, EscalateAt: engine.Timer{Fired: 2}, EscalateFrom: 1}))
+	f.Add(encodeState(nil, &engine.GroupState{DigestAt: engine.Timer{Due: 5}, DigestCount: 2, DigestFirst: 1, DigestLast: 3, DigestOf: []engine.Entry{{Time: 1, ID: "a", Ref: 2}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := decodeState(b)
 		if err != nil {
