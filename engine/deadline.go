@@ -48,7 +48,7 @@ const deadlineGrace = 24 * time.Hour
 // stateTTL is how long a group's state matters in wall-clock time, for
 // stores that expire keys.
 func stateTTL(r *rules.Rule, p policy) time.Duration {
-	ttl := time.Duration(max(p.dedupWindow, p.within, p.history, p.resolveAfter))
+	ttl := time.Duration(max(p.dedupWindow, p.within, p.history, p.resolveAfter, p.digest))
 	for _, after := range p.escalateAfter {
 		ttl = max(ttl, time.Duration(after))
 	}

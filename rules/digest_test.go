@@ -36,18 +36,25 @@ func TestLoadDigestErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Compile([]File{{Name: "t.yaml", Data: []byte(head + tt.src)}}, Options{})
-			var es yamlx.Errors
-			if !errors.As(err, &es) {
-				t.Fatalf("got %v, want positioned errors", err)
-			}
-			var got []string
-			for _, e := range es {
-				got = append(got, strings.TrimPrefix(e.Error(), "t.yaml:"))
-			}
-			if strings.Join(got, "\n") != tt.want {
-				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), tt.want)
+			if got := positionedErrors(t, head+tt.src, Options{}); got != tt.want {
+				t.Fatalf("got:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
 	}
+}
+
+// positionedErrors compiles src as t.yaml and returns its errors, one a
+// line, without the file name; it fails the test unless there are some.
+func positionedErrors(t *testing.T, src string, opt Options) string {
+	t.Helper()
+	_, err := Compile([]File{{Name: "t.yaml", Data: []byte(src)}}, opt)
+	var es yamlx.Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("got %v, want positioned errors", err)
+	}
+	var got []string
+	for _, e := range es {
+		got = append(got, strings.TrimPrefix(e.Error(), "t.yaml:"))
+	}
+	return strings.Join(got, "\n")
 }

@@ -1,14 +1,11 @@
 package rules
 
 import (
-	"errors"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/alerter/alerter"
-	"github.com/alerter/alerter/internal/yamlx"
 )
 
 func TestLoadEscalate(t *testing.T) {
@@ -83,17 +80,8 @@ func TestLoadEscalateErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Compile([]File{{Name: "t.yaml", Data: []byte(head + tt.src)}}, Options{Notifiers: []string{"slack"}})
-			var es yamlx.Errors
-			if !errors.As(err, &es) {
-				t.Fatalf("got %v, want positioned errors", err)
-			}
-			var got []string
-			for _, e := range es {
-				got = append(got, strings.TrimPrefix(e.Error(), "t.yaml:"))
-			}
-			if strings.Join(got, "\n") != tt.want {
-				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), tt.want)
+			if got := positionedErrors(t, head+tt.src, Options{Notifiers: []string{"slack"}}); got != tt.want {
+				t.Fatalf("got:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
 	}

@@ -1,12 +1,8 @@
 package rules
 
 import (
-	"errors"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/alerter/alerter/internal/yamlx"
 )
 
 func TestLoadResolve(t *testing.T) {
@@ -58,17 +54,8 @@ func TestLoadResolveErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Compile([]File{{Name: "t.yaml", Data: []byte(head + tt.src)}}, Options{})
-			var es yamlx.Errors
-			if !errors.As(err, &es) {
-				t.Fatalf("got %v, want positioned errors", err)
-			}
-			var got []string
-			for _, e := range es {
-				got = append(got, strings.TrimPrefix(e.Error(), "t.yaml:"))
-			}
-			if strings.Join(got, "\n") != tt.want {
-				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), tt.want)
+			if got := positionedErrors(t, head+tt.src, Options{}); got != tt.want {
+				t.Fatalf("got:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
 	}
