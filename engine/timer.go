@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/alerter/alerter"
@@ -107,18 +108,19 @@ func (s *GroupState) timers(p policy, d decision, e Entry, now int64) []timerHan
 	if p.resolveAfter == 0 && len(p.escalateAfter) == 0 && p.digest == 0 {
 		return nil
 	}
-	all := []struct {
-		kind string
-		t    *Timer
-	}{{KindResolve, &s.ResolveAt}, {KindEscalate, &s.EscalateAt}, {KindDigest, &s.DigestAt}}
 	var out []timerHand
 	if d.fire && d.again {
-		for _, k := range all {
-			if k.t.Sched != 0 {
-				out = append(out, timerHand{kind: k.kind, due: k.t.Sched})
+		for _, k := range timerKinds() {
+			if t := s.timer(k); t.Sched != 0 {
+				out = append(out, timerHand{kind: k, due: t.Sched})
 			}
 		}
 		return out
+	}
+	if s.DigestAt.Sched != 0 && slices.ContainsFunc(s.DigestOf, func(x Entry) bool { return x.ID == e.ID }) {
+		// A suppressed match of the period redelivered: the deadline it
+		// handed out may not have been kept.
+		out = append(out, timerHand{kind: KindDigest, due: s.DigestAt.Sched})
 	}
 	match := e.ID != ""
 	if d.fire && d.escalation == 0 {
@@ -134,12 +136,26 @@ func (s *GroupState) timers(p policy, d decision, e Entry, now int64) []timerHan
 	if p.digest > 0 && match && d.suppressed && !d.again {
 		s.digest(p, e)
 	}
-	for _, k := range all {
-		if due, cancel := k.t.handOut(); due != 0 || cancel {
-			out = append(out, timerHand{kind: k.kind, due: due, cancel: cancel})
+	for _, k := range timerKinds() {
+		if due, cancel := s.timer(k).handOut(); due != 0 || cancel {
+			out = append(out, timerHand{kind: k, due: due, cancel: cancel})
 		}
 	}
 	return out
+}
+
+// timerKinds are the kinds of the lifecycle timers.
+func timerKinds() [3]string { return [...]string{KindResolve, KindEscalate, KindDigest} }
+
+// timer is the group's lifecycle timer of kind.
+func (s *GroupState) timer(kind string) *Timer {
+	switch kind {
+	case KindResolve:
+		return &s.ResolveAt
+	case KindEscalate:
+		return &s.EscalateAt
+	}
+	return &s.DigestAt
 }
 
 // moveResolve arms the group's resolve.after deadline on a new alert at
@@ -257,6 +273,12 @@ func (e *Engine) fireTimer(ctx context.Context, s *snapshot, i int32, dl Deadlin
 			dg, digest = decideDigest(g, due)
 		}
 		hands = g.timers(p, decision{}, Entry{Time: due}, due)
+		if t := g.timer(dl.Kind); t.Sched != 0 && !slices.ContainsFunc(hands, func(h timerHand) bool { return h.kind == dl.Kind }) {
+			// Not the deadline kept now, or handed over again: the one
+			// kept now may have been handed out by a first attempt that
+			// died before keeping it.
+			hands = append(hands, timerHand{kind: dl.Kind, due: t.Sched})
+		}
 		return nil
 	})
 	if err != nil {

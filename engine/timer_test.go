@@ -363,3 +363,38 @@ func TestDigest(t *testing.T) {
 		t.Fatalf("a digest handed over twice has ids %v", ids)
 	}
 }
+
+// A lifecycle deadline that is no longer its timer's hands out the one
+// kept now, again when it is handed over twice (the first attempt may
+// have died before keeping it); a redelivered suppressed match hands its
+// digest period's deadline out again.
+func TestFireTimersHandOver(t *testing.T) {
+	e := New(compile(t, timerRules+"    digest: 5m\n"), &MemStore{}, WithClock(func() time.Time { return t0 }))
+	process := func(v *event.Event) Result {
+		t.Helper()
+		res, err := e.Process(t.Context(), v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	var resolve Deadline
+	for _, d := range process(ev("a", "changed", "ann", 0)).Deadlines {
+		if d.Kind == KindResolve {
+			resolve = d
+		}
+	}
+	b := process(ev("b", "changed", "ann", 5*time.Minute))
+	if len(b.Deadlines) != 1 || b.Deadlines[0].Kind != KindDigest || !b.Deadlines[0].Due.Equal(t0.Add(10*time.Minute)) {
+		t.Fatalf("a suppressed match hands out %+v, want its digest period's end alone (the resolve moves without one)", b.Deadlines)
+	}
+	if again := process(ev("b", "changed", "ann", 5*time.Minute)); len(again.Deadlines) != 1 || again.Deadlines[0].Key() != b.Deadlines[0].Key() || !again.Deadlines[0].Due.Equal(b.Deadlines[0].Due) {
+		t.Fatalf("redelivered, it hands out %+v", again.Deadlines)
+	}
+	for range 2 {
+		res, err := e.Fire(t.Context(), resolve, nil)
+		if err != nil || len(res.Resolves) != 0 || len(res.Deadlines) != 1 || res.Deadlines[0].Kind != KindResolve || !res.Deadlines[0].Due.Equal(t0.Add(38*time.Minute)) {
+			t.Fatalf("the first resolve deadline: %+v %v, want the moved one handed out", res, err)
+		}
+	}
+}
