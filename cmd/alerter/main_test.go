@@ -195,8 +195,8 @@ func TestReplayTimers(t *testing.T) {
 	}
 	// 2 fires at 10:05, 3 is suppressed at 10:12; the escalation is due at
 	// 10:14, the digest at 10:17, the resolve at 10:32 (and a slack of
-	// 37.5s); 4 and 5 then fire a new alert, whose step would be due after
-	// the last event, to which replay moves time.
+	// 37.5s); 4 and 5 then fire a new alert, whose step falls after the
+	// last event: replay moves time no further than that.
 	want := []string{"alert at 10:05", "escalation at 10:14", "digest of 1 at 10:17", "alert at 10:51"}
 	if strings.Join(got, ", ") != strings.Join(want, ", ") {
 		t.Fatalf("replayed:\n%s\nwant:\n%s", strings.Join(got, ", "), strings.Join(want, ", "))
