@@ -127,6 +127,9 @@ func (s *GroupState) timers(p policy, d decision, e Entry, now int64) []timerHan
 		if e.Ref != 0 {
 			s.FiredRef = e.Ref
 		}
+		// The deadlines that acted for the previous alert act no more,
+		// should they be handed over again: they would act on this one.
+		s.ResolveAt.Fired, s.EscalateAt.Fired = 0, 0
 		s.EscalateFrom = now
 		s.EscalateAt.Due = s.nextEscalation(p)
 	}

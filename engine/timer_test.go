@@ -101,6 +101,8 @@ func TestDecideResolveAfter(t *testing.T) {
 			{"0s", "wait"}, {"1m", "fire r=34m0s"}, {"resolve 34m", "resolved"}, {"40m", "wait"}, {"41m", "fire r=1h14m0s"}}},
 		{"handed over again, it resolves again", dedup, []timerStep{
 			{"0s", "fire r=33m0s"}, {"resolve 33m", "resolved"}, {"resolve 33m", "resolved"}}},
+		{"handed over again after the next alert, it leaves that one alone", dedup, []timerStep{
+			{"0s", "fire r=33m0s"}, {"resolve 33m", "resolved"}, {"40m", "fire r=1h13m0s"}, {"resolve 33m", "nothing r=1h13m0s"}}},
 		{"without resolve.after nothing is armed", policy{dedupWindow: 30 * min}, []timerStep{
 			{"0s", "fire"}, {"resolve 33m", "nothing"}}},
 	}
