@@ -655,6 +655,9 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (Result, error) {
 	}
 	// An event that meets a rule's when and its resolve.when counts as a
 	// match of the group as it stood, then resolves it.
+	if err := e.stopTimers(ctx, p); err != nil {
+		errs = append(errs, err)
+	}
 	if err := e.endDedup(ctx, p); err != nil {
 		errs = append(errs, err)
 	}

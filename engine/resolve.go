@@ -96,7 +96,7 @@ func (e *Engine) endDedup(ctx context.Context, pl *Plan) error {
 			continue
 		}
 		r, p := pl.s.rules[i], pl.s.pol[i]
-		if !r.Stateful() || (p.dedupWindow == 0 && !r.Timed()) {
+		if !r.Stateful() || p.dedupWindow == 0 {
 			continue
 		}
 		t := rv.Time.UnixNano()
@@ -111,15 +111,10 @@ func (e *Engine) endDedup(ctx context.Context, pl *Plan) error {
 	return nil
 }
 
-// endDedup ends the dedup window and the lifecycle timers (resolve.after,
-// escalate: after) of a group resolved at t, unless its last alert is not
-// older: an event fired it, or it fired after.
+// endDedup ends the dedup window of a group resolved at t, unless its
+// last alert is not older: an event fired it, or it fired after.
 func endDedup(g *GroupState, t int64) {
-	if t <= g.LastAlert {
-		return
-	}
-	g.stopTimers()
-	if !g.Alerted {
+	if !g.Alerted || t <= g.LastAlert {
 		return
 	}
 	g.Alerted = false

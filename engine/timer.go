@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -203,10 +204,41 @@ func (s *GroupState) nextEscalation(p policy) int64 {
 	return 0
 }
 
-// stopTimers ends the group's lifecycle timers: its alert was resolved.
-func (s *GroupState) stopTimers() {
+// stopTimers ends the lifecycle timers (resolve.after, escalate: after)
+// of a group resolved at t, unless its last alert is not older: an event
+// fired it, or it fired after.
+func (s *GroupState) stopTimers(t int64) {
+	if t <= s.LastAlert {
+		return
+	}
 	s.ResolveAt.stop()
 	s.EscalateAt.stop()
+}
+
+// stopTimers applies the resolves of a plan to the lifecycle timers of
+// their groups (docs/rules.md, Resolving): a resolved alert escalates no
+// more, and resolve.after has nothing left to resolve. It runs before
+// endDedup, which moves the group's last alert.
+func (e *Engine) stopTimers(ctx context.Context, pl *Plan) error {
+	for _, rv := range pl.Resolves {
+		i, ok := pl.s.byID[rv.Rule]
+		if !ok || !pl.s.rules[i].Timed() {
+			continue
+		}
+		r, p := pl.s.rules[i], pl.s.pol[i]
+		t := rv.Time.UnixNano()
+		err := e.store.Update(ctx, StateKey(r.ID, rv.values), stateTTL(r, p), func(g *GroupState) error {
+			if t <= g.LastAlert || (g.ResolveAt.Due == 0 && g.EscalateAt.Due == 0) {
+				return errUnchanged
+			}
+			g.stopTimers(t)
+			return nil
+		})
+		if err != nil && !errors.Is(err, errUnchanged) {
+			return fmt.Errorf("rule %s: resolve group state: %w", r.ID, err)
+		}
+	}
+	return nil
 }
 
 // decideResolve applies a resolve.after deadline at due, whose time has
@@ -219,8 +251,8 @@ func decideResolve(s *GroupState, due int64) bool {
 	if !s.ResolveAt.take(due) {
 		return false
 	}
+	s.stopTimers(due)
 	endDedup(s, due)
-	s.stopTimers()
 	return true
 }
 

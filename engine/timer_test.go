@@ -127,16 +127,18 @@ func TestDecideEscalateAfter(t *testing.T) {
 		{"a new alert starts the steps over", []timerStep{
 			{"0s", "fire x=10m0s"}, {"escalate 10m", "escalate 1 x=30m0s"}, {"1h", "fire x=1h10m0s"},
 			{"escalate 30m", "nothing x=1h10m0s"}}},
-		{"a resolve stops them", []timerStep{
-			{"0s", "fire x=10m0s"}, {"resolve 5m", "nothing x=10m0s"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { runTimerSteps(t, p, tt.steps) })
 	}
-	// A resolve (resolve.when, or resolve.after) ends the steps.
+	// A resolve (resolve.when, or resolve.after) ends the steps; one not
+	// later than the alert leaves them.
 	var st GroupState
-	st.timers(p, decide(&st, p, 0, "a", ""), Entry{ID: "a"}, 0)
-	endDedup(&st, min)
+	st.timers(p, decide(&st, p, min, "a", ""), Entry{ID: "a"}, min)
+	if st.stopTimers(min); st.EscalateAt.Due == 0 {
+		t.Fatal("a resolve at the alert's time stopped its steps")
+	}
+	st.stopTimers(2 * min)
 	if d := decideEscalate(&st, p, 10*min); d.escalation != 0 || st.EscalateAt.Due != 0 {
 		t.Errorf("a resolved group escalated: %+v, state %+v", d, st.EscalateAt)
 	}
