@@ -17,7 +17,7 @@ import (
 // Deadline is a group's deadline: an absence's (the steps before the
 // absent one completed a chain) or a quiet group's (its last event plus
 // within), or, by its Kind, one of its alert's lifecycle (resolve.after,
-// an escalate: after step). The engine hands deadlines out in
+// an escalate: after step, the end of a digest period). The engine hands deadlines out in
 // Result.Deadlines; the caller keeps them, durably when live, and hands
 // each to Fire once its time has come (docs/rules.md, Absences).
 type Deadline struct {
@@ -73,8 +73,8 @@ type Lookup func(ctx context.Context, e Entry) (*event.Event, error)
 // deadlines of its kind, is dropped.
 //
 // A lifecycle deadline returns what it makes instead: the group's
-// Resolve (resolve.after), or an escalation (docs/rules.md, Resolving and
-// Escalations).
+// Resolve (resolve.after), an escalation, or a digest (docs/rules.md,
+// Resolving, Escalations and Digests).
 func (e *Engine) Fire(ctx context.Context, dl Deadline, lookup Lookup) (Result, error) {
 	var res Result
 	s := e.snap.Load()

@@ -14,7 +14,8 @@ import (
 
 // The kinds of a Deadline. A group has at most one deadline of each kind
 // at a time: the rule's own (an absence's or a quiet group's), and those
-// of its alert's lifecycle (docs/rules.md, Resolving and Escalations).
+// of its alert's lifecycle (docs/rules.md, Resolving, Escalations and
+// Digests).
 const (
 	// KindRule is an absence's or a quiet group's deadline: it fires the
 	// rule's alert.
@@ -30,8 +31,8 @@ const (
 	KindDigest = "digest"
 )
 
-// Timer is one of a group's lifecycle deadlines (docs/rules.md, Resolving
-// and Escalations), in Unix nanoseconds: Due is when it is to fire, 0 for
+// Timer is one of a group's lifecycle deadlines (docs/rules.md, Resolving,
+// Escalations and Digests), in Unix nanoseconds: Due is when it is to fire, 0 for
 // none; Sched the deadline handed out to be kept durably, which may be
 // earlier than Due (moved on since: when it fires, Due is handed out);
 // Fired the due time of the last one that fired, so that a deadline handed
