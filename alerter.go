@@ -89,6 +89,30 @@ type Alert struct {
 	Escalation int `json:"escalation,omitempty"`
 	// Escalates is, on an escalation, the id of the alert it escalates.
 	Escalates string `json:"escalates,omitempty"`
+	// Digest is, on a digest (one summary per period of the matches of a
+	// group that its dedup window suppressed, docs/rules.md, Digests),
+	// what it sums up; nil on any other alert.
+	Digest *Digest `json:"digest,omitempty"`
+}
+
+// Digest is what a digest sums up: Count matches of its group suppressed
+// between First and Last, and up to ten of them as examples, oldest first.
+type Digest struct {
+	Count    int64           `json:"count"`
+	First    time.Time       `json:"first"`
+	Last     time.Time       `json:"last"`
+	Examples []DigestExample `json:"examples"`
+}
+
+// DigestExample is one of the suppressed events a digest shows.
+type DigestExample struct {
+	ID   string    `json:"id"`
+	Time time.Time `json:"time"`
+	// Summary says what happened, and who did it, on one line.
+	Summary string `json:"summary"`
+	// URL is the event's page in alerter's web UI, or "" without
+	// server.external_url.
+	URL string `json:"url,omitempty"`
 }
 
 // Router names the targets of an alert.

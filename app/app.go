@@ -91,8 +91,12 @@ type App struct {
 	state    *statestore.Store
 	eng      *engine.Engine
 	eval     *evaluator.Evaluator
-	// deadlines keeps the deadlines of absences and quiet groups.
-	deadlines *deadlines.Store
+	// deadlines keeps the deadlines of absences, quiet groups and
+	// resolve.after, which wait the engine's lateness for late events;
+	// lifecycleDeadlines those of escalate: after steps, in wall-clock
+	// time, which do not.
+	deadlines          *deadlines.Store
+	lifecycleDeadlines *deadlines.Store
 	// checkpoints keep the positions of poll and file sources.
 	checkpoints  *bus.Checkpoints
 	deliveries   *bus.Deliveries
@@ -272,6 +276,11 @@ func (s *App) openStorage(ctx context.Context, cfg *config.Config, set *rules.Se
 	err = s.ensure(ctx, "the deadlines stream", func(ctx context.Context) (err error) {
 		s.deadlines, err = deadlines.Open(ctx, s.js, deadlines.Options{Name: "rules", Lateness: time.Duration(cfg.Engine.Lateness),
 			Replicas: s.replicas, AckWait: s.opt.AckWait, Log: s.log})
+		if err != nil {
+			return err
+		}
+		s.lifecycleDeadlines, err = deadlines.Open(ctx, s.js, deadlines.Options{Name: "lifecycle",
+			Replicas: s.replicas, AckWait: s.opt.AckWait, Log: s.log})
 		return err
 	})
 	if err != nil {
@@ -334,8 +343,8 @@ func (s *App) newEvaluator(ctx context.Context, cfg *config.Config) error {
 	})
 	opt := evaluator.Options{Engine: s.eng, Alerts: s.streams, Router: s.router, Lists: s.lists, Log: s.log,
 		Observe: func(d time.Duration) { s.evalLatency.Observe(d.Seconds()) },
-		AckWait: s.opt.AckWait, Replicas: s.replicas, Deadlines: s.deadlines, Events: s.streams, Acked: s.acked,
-		Resolve: s.resolveGroup}
+		AckWait: s.opt.AckWait, Replicas: s.replicas, Deadlines: s.deadlines, Lifecycle: s.lifecycleDeadlines, Events: s.streams, Acked: s.acked,
+		Resolve: s.resolveGroup, EventURL: s.eventURL}
 	// Enriching puts each event through one more step; alerter takes it
 	// only when the config at start asks for it (a reload cannot add it).
 	if s.enriching = enriches(cfg); s.enriching {
@@ -525,6 +534,7 @@ func (s *App) Run(ctx context.Context) error {
 	g := s.current()
 	r.start(&part{name: "evaluator", run: s.eval.Run})
 	r.start(&part{name: "deadlines", run: func(ctx context.Context) error { return s.deadlines.Run(ctx, s.eval.Deadline) }})
+	r.start(&part{name: "lifecycle deadlines", run: func(ctx context.Context) error { return s.lifecycleDeadlines.Run(ctx, s.eval.Deadline) }})
 	r.start(&part{name: "stream watch", run: s.watch.run})
 	r.start(&part{name: "silence announcements", run: s.runAnnouncements})
 	for _, p := range g.parts {

@@ -18,6 +18,7 @@ import (
 	"github.com/alerter/alerter/engine"
 	"github.com/alerter/alerter/event"
 	"github.com/alerter/alerter/lifecycle"
+	"github.com/alerter/alerter/notifiers"
 	"github.com/alerter/alerter/rules"
 )
 
@@ -150,6 +151,12 @@ func (rd readiness) Ready(ctx context.Context) (map[string]string, bool) {
 	return checks, ok
 }
 
+// eventURL is a stored event's page in the web UI of the config in
+// force, for the links of digests (docs/rules.md, Digests).
+func (s *App) eventURL(id string) string {
+	return notifiers.EventURL(s.config().Server.ExternalURL, id)
+}
+
 // acked tells the evaluator whether the alert an escalation escalates was
 // acknowledged or resolved (docs/rules.md, Escalations): where that alert
 // stands in its group's lifecycle. An alert no longer stored stands as the
@@ -170,13 +177,14 @@ func (s *App) acked(ctx context.Context, esc *alerter.Alert) (bool, error) {
 }
 
 // resolveGroup resolves, by "rule", the open alert of the group of r, an
-// event that met its rule's resolve.when (docs/rules.md, Resolving), and
-// queues its resolve notifications to the targets that got it, as a
-// resolve from the API does. The group's alert is its newest among the
-// rule's alerts one page of the history reads; a group with none there,
-// or whose newest alert was resolved already (by someone, or by another
-// event), is left alone. The same event resolving again (redelivered)
-// queues what may not have been queued.
+// event that met its rule's resolve.when or a resolve.after deadline
+// (docs/rules.md, Resolving), and queues its resolve notifications to the
+// targets that got it, as a resolve from the API does. The group's alert
+// is its newest among the rule's alerts one page of the history reads; a
+// group with none there, or whose newest alert was resolved already (by
+// someone, or by another event), is left alone. The same event or
+// deadline resolving again (redelivered) queues what may not have been
+// queued.
 func (s *App) resolveGroup(ctx context.Context, r engine.Resolve) error {
 	a, err := s.newestAlert(ctx, r.Rule, r.DedupKey)
 	if err != nil || a == nil {
@@ -187,6 +195,9 @@ func (s *App) resolveGroup(ctx context.Context, r engine.Resolve) error {
 		return err
 	}
 	comment := fmt.Sprintf("resolve.when of rule %s met by event %s", r.Rule, r.EventID)
+	if r.After > 0 {
+		comment = fmt.Sprintf("resolve.after of rule %s: no match for %s, until %s", r.Rule, r.After, r.Time.Format(time.RFC3339))
+	}
 	if v := lifecycle.Of(st, a); v.Status == lifecycle.Resolved && (v.Resolved.By != lifecycle.ByRule || v.Resolved.Comment != comment) {
 		return nil
 	}
@@ -233,11 +244,12 @@ func (in incidents) Incident(ctx context.Context, a *alerter.Alert) ([]*alerter.
 }
 
 // newestAlert is the newest stored alert of rule with dedupKey, nil if
-// one page of the rule's history has none.
+// one page of the rule's history has none. A digest is passed over: it
+// sums up the alert's suppressed matches, and the alert is what resolves.
 func (s *App) newestAlert(ctx context.Context, rule, dedupKey string) (*alerter.Alert, error) {
 	var found *alerter.Alert
 	_, err := s.streams.AlertHistory(ctx, 0, rule, func(a *alerter.Alert) bool {
-		if a.DedupKey == dedupKey {
+		if a.DedupKey == dedupKey && a.Digest == nil {
 			found = a
 			return false
 		}

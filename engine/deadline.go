@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -15,18 +16,29 @@ import (
 
 // Deadline is a group's deadline: an absence's (the steps before the
 // absent one completed a chain) or a quiet group's (its last event plus
-// within). The engine hands deadlines out in Result.Deadlines; the caller
-// keeps them, durably when live, and hands each to Fire once its time has
-// come (docs/rules.md, Absences).
+// within), or, by its Kind, one of its alert's lifecycle (resolve.after,
+// an escalate: after step, the end of a digest period). The engine hands deadlines out in
+// Result.Deadlines; the caller keeps them, durably when live, and hands
+// each to Fire once its time has come (docs/rules.md, Absences).
 type Deadline struct {
 	Rule  string    `json:"rule"`
 	Group []string  `json:"group,omitempty"`
+	Kind  string    `json:"kind,omitempty"`
 	Due   time.Time `json:"-"`
 }
 
-// Key names the deadline's group: a group has one deadline at a time, so
-// keeping a deadline replaces the one kept before under its key.
-func (d Deadline) Key() string { return StateKey(d.Rule, d.Group) }
+// Key names the deadline's group and kind: a group has one deadline of a
+// kind at a time, so keeping a deadline replaces the one kept before under
+// its key.
+func (d Deadline) Key() string {
+	if d.Kind == KindRule {
+		return StateKey(d.Rule, d.Group)
+	}
+	return StateKey(d.Rule, d.Group) + "." + d.Kind
+}
+
+// stateKey is the key of the deadline's group's state.
+func (d Deadline) stateKey() string { return StateKey(d.Rule, d.Group) }
 
 // deadlineGrace is how long past its span the state of an absence or a
 // quiet group is kept in wall-clock time: its deadline fires after the
@@ -36,8 +48,11 @@ const deadlineGrace = 24 * time.Hour
 // stateTTL is how long a group's state matters in wall-clock time, for
 // stores that expire keys.
 func stateTTL(r *rules.Rule, p policy) time.Duration {
-	ttl := time.Duration(max(p.dedupWindow, p.within, p.history))
-	if r.Deadlined() {
+	ttl := time.Duration(max(p.dedupWindow, p.within, p.history, p.resolveAfter, p.digest))
+	for _, after := range p.escalateAfter {
+		ttl = max(ttl, time.Duration(after))
+	}
+	if r.Deadlined() || r.Timed() {
 		ttl += deadlineGrace
 	}
 	return ttl
@@ -54,23 +69,31 @@ type Lookup func(ctx context.Context, e Entry) (*event.Event, error)
 // deadline, if one is to be kept. A deadline that is no longer its group's
 // (cancelled, moved on by a later event, or handed over twice) fires
 // nothing; one whose alert fired already fires the same alert again, with
-// the same id. A deadline of a rule that was removed, or is no longer an
-// absence or a quiet rule, is dropped.
+// the same id. A deadline of a rule that was removed, or no longer has
+// deadlines of its kind, is dropped.
+//
+// A lifecycle deadline returns what it makes instead: the group's
+// Resolve (resolve.after), an escalation, or a digest (docs/rules.md,
+// Resolving, Escalations and Digests).
 func (e *Engine) Fire(ctx context.Context, dl Deadline, lookup Lookup) (Result, error) {
 	var res Result
 	s := e.snap.Load()
 	i, ok := s.byID[dl.Rule]
-	if !ok || !s.rules[i].Deadlined() {
-		e.log.Info("deadline of a rule that no longer has deadlines dropped", "rule", dl.Rule)
+	if !ok || !hasKind(s.rules[i], dl.Kind) {
+		e.log.Info("deadline of a rule that no longer has deadlines dropped", "rule", dl.Rule, "kind", dl.Kind)
 		return res, nil
+	}
+	if dl.Kind != KindRule {
+		return e.fireTimer(ctx, s, i, dl, lookup)
 	}
 	r, p := s.rules[i], s.pol[i]
 	due := dl.Due.UnixNano()
 	var d decision
 	var hand int64
 	var last Entry
-	err := e.store.Update(ctx, dl.Key(), stateTTL(r, p), func(g *GroupState) error {
-		d, hand, last = decision{}, 0, Entry{}
+	var hands []timerHand
+	err := e.store.Update(ctx, dl.stateKey(), stateTTL(r, p), func(g *GroupState) error {
+		d, hand, last, hands = decision{}, 0, Entry{}, nil
 		if g.SchedAt == due || g.FiredDue == due {
 			if g.SchedAt == due {
 				g.SchedAt, g.SchedBy = 0, ""
@@ -95,6 +118,7 @@ func (e *Engine) Fire(ctx context.Context, dl Deadline, lookup Lookup) (Result, 
 		if h, _ := g.handOut(""); h != 0 {
 			hand = h
 		}
+		hands = g.timers(p, d, Entry{Time: due, Ref: last.Ref}, e.timerNow(due))
 		return nil
 	})
 	if err != nil {
@@ -103,6 +127,7 @@ func (e *Engine) Fire(ctx context.Context, dl Deadline, lookup Lookup) (Result, 
 	if hand != 0 {
 		res.Deadlines = append(res.Deadlines, Deadline{Rule: r.ID, Group: dl.Group, Due: time.Unix(0, hand).UTC()})
 	}
+	res.handTimers(r, dl.Group, hands)
 	if d.suppressed {
 		s.stats[i].Suppressed.Add(1)
 		res.Suppressed = append(res.Suppressed, r.ID)
@@ -165,10 +190,42 @@ func (e *Engine) advance(ctx context.Context, t int64, inclusive bool) (Result, 
 			return res, err
 		}
 		e.clock.keep(nil, r)
-		res.Alerts = append(res.Alerts, r.Alerts...)
-		res.Suppressed = append(res.Suppressed, r.Suppressed...)
-		res.Errors = append(res.Errors, r.Errors...)
+		res.add(r)
 	}
+}
+
+// add adds what a deadline fired to the result.
+func (res *Result) add(r Result) {
+	res.Alerts = append(res.Alerts, r.Alerts...)
+	res.Suppressed = append(res.Suppressed, r.Suppressed...)
+	res.Errors = append(res.Errors, r.Errors...)
+	res.Escalations = append(res.Escalations, r.Escalations...)
+	res.Resolves = append(res.Resolves, r.Resolves...)
+	res.Digests = append(res.Digests, r.Digests...)
+}
+
+// hasKind reports whether rule r has deadlines of kind.
+func hasKind(r *rules.Rule, kind string) bool {
+	switch kind {
+	case KindRule:
+		return r.Deadlined()
+	case KindResolve:
+		return r.ResolveAfter() > 0
+	case KindEscalate:
+		return slices.ContainsFunc(r.Escalate, func(s rules.Escalation) bool { return s.After > 0 })
+	case KindDigest:
+		return r.Digest > 0
+	}
+	return false
+}
+
+// timerNow is when an alert fired at event time t counts from for
+// escalate: after steps: the wall clock live, t by the event clock.
+func (e *Engine) timerNow(t int64) int64 {
+	if e.clock != nil {
+		return t
+	}
+	return e.now().UnixNano()
 }
 
 // eventClock keeps deadlines in memory, one per key as the durable store
@@ -192,7 +249,7 @@ func (c *eventClock) keep(p *Plan, res Result) {
 	defer c.mu.Unlock()
 	if p != nil {
 		for _, m := range p.Matches {
-			if m.Rule.Deadlined() {
+			if m.Rule.Deadlined() || m.Rule.Timed() {
 				c.events[p.ev.ID] = p.ev
 				break
 			}

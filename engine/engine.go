@@ -298,6 +298,13 @@ func policyOf(r *rules.Rule) policy {
 	for _, s := range r.Escalate {
 		p.escalate = append(p.escalate, int64(s.AfterSuppressed))
 	}
+	if r.Timed() {
+		p.resolveAfter = int64(r.ResolveAfter())
+		p.digest = int64(r.Digest)
+		for _, s := range r.Escalate {
+			p.escalateAfter = append(p.escalateAfter, int64(s.After))
+		}
+	}
 	return p
 }
 
@@ -552,6 +559,10 @@ type Result struct {
 	// (docs/rules.md, Resolving), to be resolved by "rule". Their dedup
 	// windows have ended: a later match opens a new alert.
 	Resolves []Resolve
+	// Digests are the digests of groups whose digest period ended
+	// (docs/rules.md, Digests): alerts with Digest set, to be sent to the
+	// targets of the group's alerts.
+	Digests []*alerter.Alert
 }
 
 // Merge adds o's matches, alerts, suppressions, errors, deadlines,
@@ -593,10 +604,9 @@ func (e *Engine) ProcessWithLists(ctx context.Context, ev *event.Event, lists ma
 		return fired, err
 	}
 	res, err := e.Apply(ctx, e.Plan(ctx, ev, lists))
-	res.Alerts = append(fired.Alerts, res.Alerts...)
-	res.Suppressed = append(fired.Suppressed, res.Suppressed...)
-	res.Errors = append(fired.Errors, res.Errors...)
-	return res, err
+	fired.Matches, fired.Deadlines, fired.Cancelled = res.Matches, res.Deadlines, res.Cancelled
+	fired.add(res)
+	return fired, err
 }
 
 // Plan is an event evaluated against the rules, before the stateful stage:
@@ -667,6 +677,9 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (Result, error) {
 	}
 	// An event that meets a rule's when and its resolve.when counts as a
 	// match of the group as it stood, then resolves it.
+	if err := e.stopTimers(ctx, p); err != nil {
+		errs = append(errs, err)
+	}
 	if err := e.endDedup(ctx, p); err != nil {
 		errs = append(errs, err)
 	}
@@ -690,12 +703,13 @@ func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*a
 		d = decision{fire: true, count: 1, ids: []string{ev.ID}}
 	case r.NewValue != nil:
 		var err error
-		if d, err = e.decideNew(ctx, r.ID, m, p, ev); err != nil {
+		if d, err = e.decideNew(ctx, pl, m, p, res); err != nil {
 			return nil, false, err
 		}
 	default:
 		var hand int64
 		var cancel bool
+		var hands []timerHand
 		t := ev.Time.UnixNano()
 		err := e.store.Update(ctx, StateKey(r.ID, m.Group), stateTTL(r, p), func(g *GroupState) error {
 			switch {
@@ -717,6 +731,7 @@ func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*a
 					hand = g.SchedAt
 				}
 			}
+			hands = g.timers(p, d, Entry{Time: t, ID: ev.ID, Ref: pl.Ref}, e.timerNow(t))
 			return nil
 		})
 		switch {
@@ -731,6 +746,7 @@ func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*a
 		if cancel {
 			res.Cancelled = append(res.Cancelled, Deadline{Rule: r.ID, Group: m.Group})
 		}
+		res.handTimers(r, m.Group, hands)
 	}
 	if d.suppressed {
 		st.Suppressed.Add(1)
@@ -750,7 +766,7 @@ func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*a
 // for the alert id.
 func (e *Engine) alert(ctx context.Context, s *snapshot, i int32, group []string, ev *event.Event, fireID string, t time.Time, d decision, lists map[string][]string) (*alerter.Alert, bool, error) {
 	r := s.rules[i]
-	if d.escalation == 0 {
+	if d.escalation == 0 && !d.digest {
 		s.stats[i].Alerts.Add(1)
 	}
 	dedupKey := DedupKey(r.ID, group)
@@ -814,20 +830,23 @@ func (e *Engine) escalation(ctx context.Context, s *snapshot, m Match, ev *event
 
 // decideNew runs the stateful stage of a new_value rule: the rule's
 // learning start, then the group's remembered tuples.
-func (e *Engine) decideNew(ctx context.Context, rule string, m Match, p policy, ev *event.Event) (decision, error) {
-	t := ev.Time.UnixNano()
+func (e *Engine) decideNew(ctx context.Context, pl *Plan, m Match, p policy, res *Result) (decision, error) {
+	rule, t := m.Rule.ID, pl.ev.Time.UnixNano()
 	since, err := e.learningStart(ctx, rule, p, t)
 	if err != nil {
 		return decision{}, err
 	}
 	var d decision
+	var hands []timerHand
 	err = e.store.Update(ctx, StateKey(rule, m.Group), stateTTL(m.Rule, p), func(g *GroupState) error {
-		d = decideNew(g, p, t, ev.ID, m.Tuple, since)
+		d = decideNew(g, p, t, pl.ev.ID, m.Tuple, since)
+		hands = g.timers(p, d, Entry{Time: t, ID: pl.ev.ID, Ref: pl.Ref}, e.timerNow(t))
 		return nil
 	})
 	if err != nil {
 		return decision{}, fmt.Errorf("update group state: %w", err)
 	}
+	res.handTimers(m.Rule, m.Group, hands)
 	return d, nil
 }
 

@@ -164,6 +164,7 @@ func (s *GroupState) clone() GroupState {
 	cp.Fired = slices.Clone(s.Fired)
 	cp.Seen = slices.Clone(s.Seen)
 	cp.Values = slices.Clone(s.Values)
+	cp.DigestOf = slices.Clone(s.DigestOf)
 	cp.Chains = make([][]Entry, len(s.Chains))
 	for k, c := range s.Chains {
 		cp.Chains[k] = slices.Clone(c)

@@ -24,9 +24,13 @@ type Resolve struct {
 	// value on the event, as an alert's group does.
 	Group    map[string]string `json:"group"`
 	DedupKey string            `json:"dedup_key"`
-	// EventID and Time are the resolving event's.
+	// EventID and Time are the resolving event's; for a group resolved
+	// by resolve.after, EventID is empty and Time the deadline's.
 	EventID string    `json:"event_id"`
 	Time    time.Time `json:"time"`
+	// After is, for a group resolved because it had no match this long
+	// (resolve.after), that time; 0 for one resolved by resolve.when.
+	After time.Duration `json:"after,omitempty"`
 	// values are the group's values, in the order of the rule's by.
 	values []string
 }

@@ -88,6 +88,27 @@ type GroupState struct {
 	Escalated     uint8  `json:"e,omitempty"`
 	EscalatedBy   string `json:"eb,omitempty"`
 	EscalatedStep int    `json:"es,omitempty"`
+	// ResolveAt is the group's resolve.after deadline (docs/rules.md,
+	// Resolving): its last match, once it alerted, plus after.
+	ResolveAt Timer `json:"ra,omitzero"`
+	// EscalateAt is the deadline of the group's next escalate: after step
+	// (docs/rules.md, Escalations): EscalateFrom, when its last alert
+	// fired (the wall clock live, its time by the event clock), plus the
+	// step's after. Escalated has the steps taken, of both kinds.
+	EscalateAt   Timer `json:"ea,omitzero"`
+	EscalateFrom int64 `json:"ef,omitempty"`
+	// DigestAt is the deadline of the group's digest period (docs/rules.md,
+	// Digests): its first suppressed match plus the rule's digest period.
+	// DigestCount counts the period's suppressed matches, DigestFirst and
+	// DigestLast are their first and last times, and DigestOf the first
+	// digestExamples of them. They stay once the digest is sent, for the
+	// deadline handed over again, until a suppressed match opens the next
+	// period.
+	DigestAt    Timer   `json:"da,omitzero"`
+	DigestCount int64   `json:"dc,omitempty"`
+	DigestFirst int64   `json:"df,omitempty"`
+	DigestLast  int64   `json:"dl,omitempty"`
+	DigestOf    []Entry `json:"do,omitempty"`
 }
 
 // Value is a tuple of a new_value rule's values, as tupleKey makes it,
@@ -112,7 +133,8 @@ type Entry struct {
 
 // Empty reports whether the state holds nothing worth keeping.
 func (s *GroupState) Empty() bool {
-	return !s.Alerted && s.Suppressed == 0 && len(s.Window) == 0 && len(s.Values) == 0 && s.Since == 0 && !s.partial() && s.Due == 0 && s.SchedAt == 0 && s.FiredDue == 0
+	return !s.Alerted && s.Suppressed == 0 && len(s.Window) == 0 && len(s.Values) == 0 && s.Since == 0 && !s.partial() && s.Due == 0 && s.SchedAt == 0 && s.FiredDue == 0 &&
+		s.ResolveAt == Timer{} && s.EscalateAt == Timer{} && s.DigestAt == Timer{}
 }
 
 // partial reports whether the state holds a partial chain.
@@ -213,8 +235,14 @@ type policy struct {
 	// quiet: a quiet rule, whose groups alert after within without events.
 	quiet bool
 	// escalate are the rule's escalate: steps, each as its after_suppressed
-	// count, or 0 for a step of another kind.
-	escalate []int64
+	// count, or 0 for a step of another kind; escalateAfter the same steps
+	// as their after, or 0, nil for a rule with no after step.
+	escalate      []int64
+	escalateAfter []int64
+	// resolveAfter is the rule's resolve.after, or 0.
+	resolveAfter int64
+	// digest is the rule's digest period, or 0.
+	digest int64
 }
 
 // decision is the outcome of one match.
@@ -231,6 +259,12 @@ type decision struct {
 	// unchanged: the match changes nothing worth writing (a quiet group's
 	// event within the slack of the one recorded).
 	unchanged bool
+	// again: the alert or escalation was made already, and is made again,
+	// identical (a redelivery).
+	again bool
+	// digest: the alert is a digest (docs/rules.md, Digests), which
+	// counts as no alert of the rule.
+	digest bool
 	// escalation is, on a suppressed match that takes an escalate: step,
 	// the step's 1-based index; suppressedBefore is then the group's
 	// suppressed count, ids the last alert's events, and escalates and
@@ -268,10 +302,10 @@ const seenMax = 8
 // state remembers (see Seen) decides nothing.
 func decide(st *GroupState, p policy, t int64, id, tuple string) decision {
 	if n := len(st.Fired); n > 0 && st.Fired[n-1] == id {
-		return decision{fire: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed, distinct: st.FiredDistinct}
+		return decision{fire: true, again: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed, distinct: st.FiredDistinct}
 	}
 	if st.EscalatedBy != "" && st.EscalatedBy == id {
-		return st.escalation(st.EscalatedStep)
+		return st.escalatedAgain()
 	}
 	fp := fingerprint(id)
 	if st.holds(id, fp) {
@@ -351,10 +385,10 @@ func decide(st *GroupState, p policy, t int64, id, tuple string) decision {
 // Redelivery is handled as decide handles it.
 func decideNew(st *GroupState, p policy, t int64, id, tuple string, since int64) decision {
 	if n := len(st.Fired); n > 0 && st.Fired[n-1] == id {
-		return decision{fire: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
+		return decision{fire: true, again: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
 	}
 	if st.EscalatedBy != "" && st.EscalatedBy == id {
-		return st.escalation(st.EscalatedStep)
+		return st.escalatedAgain()
 	}
 	fp := fingerprint(id)
 	if st.holds(id, fp) {
@@ -402,10 +436,10 @@ func decideNew(st *GroupState, p policy, t int64, id, tuple string, since int64)
 // Redelivery is handled as decide handles it.
 func decideSeq(st *GroupState, p policy, t int64, id string, mask uint8, ref uint64) decision {
 	if n := len(st.Fired); n > 0 && st.Fired[n-1] == id {
-		return decision{fire: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
+		return decision{fire: true, again: true, count: n, ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
 	}
 	if st.EscalatedBy != "" && st.EscalatedBy == id {
-		return st.escalation(st.EscalatedStep)
+		return st.escalatedAgain()
 	}
 	fp := fingerprint(id)
 	if st.holds(id, fp) {
@@ -634,7 +668,7 @@ func (p policy) slack() int64 {
 //     before its alert was stored) fires the same alert again.
 func decideDue(st *GroupState, p policy, due int64) decision {
 	if st.FiredDue == due && len(st.Fired) > 0 {
-		return decision{fire: true, count: len(st.Fired), ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
+		return decision{fire: true, again: true, count: len(st.Fired), ids: slices.Clone(st.Fired), suppressedBefore: st.FiredSuppressed}
 	}
 	if st.Due == 0 || st.Due != due {
 		return decision{}
@@ -796,6 +830,14 @@ func (s *GroupState) suppress(p policy, id string) decision {
 		}
 	}
 	return decision{suppressed: true}
+}
+
+// escalatedAgain is the decision of the suppressed match that took the
+// group's latest escalate: step, redelivered: the same escalation.
+func (s *GroupState) escalatedAgain() decision {
+	d := s.escalation(s.EscalatedStep)
+	d.again = true
+	return d
 }
 
 // escalation is the decision of the suppressed match that took escalate:

@@ -226,7 +226,10 @@ func feed(t *testing.T, p policy, ds []delivery) {
 		if !reflect.DeepEqual(st, before) {
 			t.Errorf("redelivery %d of %s changed the state:\nbefore %+v\nafter  %+v", i, dl.id, before, st)
 		}
-		if d.fire && !reflect.DeepEqual(d, f) {
+		if d.fire && (!d.again || f.again) {
+			t.Errorf("redelivery %d of %s fired %+v: not marked as again, or the first time was", i, dl.id, d)
+		}
+		if d.again = false; d.fire && !reflect.DeepEqual(d, f) {
 			t.Errorf("redelivery %d of %s fired %+v, first time %+v", i, dl.id, d, f)
 		}
 	}

@@ -97,8 +97,12 @@ type Options struct {
 	Observe func(time.Duration)
 	// Deadlines keeps the deadlines that events set, and Events finds the
 	// event a deadline's alert carries (see Evaluator.Deadline). Without
-	// Deadlines, absences and quiet rules never fire.
+	// Deadlines, absences and quiet rules never fire, nor resolve.after.
+	// Lifecycle keeps the deadlines of escalate: after steps, which count
+	// wall-clock time from the alert and so need not wait for late events
+	// (a store without lateness); nil: they go to Deadlines.
 	Deadlines Deadlines
+	Lifecycle Deadlines
 	Events    Events
 	// Acked tells whether the alert an escalation escalates
 	// (alerter.Alert.Escalates) was acknowledged or resolved: such an
@@ -110,7 +114,11 @@ type Options struct {
 	// its resolve notifications; a group with no open alert is left
 	// alone. Nil: resolves are dropped.
 	Resolve func(ctx context.Context, r engine.Resolve) error
-	Log     *slog.Logger
+	// EventURL is a stored event's page in the web UI, which a digest
+	// links its examples to (docs/rules.md, Digests); nil, or "" for an
+	// event: no link.
+	EventURL func(id string) string
+	Log      *slog.Logger
 
 	// AckWait is the consumer's ack wait (0: the server's default).
 	AckWait  time.Duration
@@ -553,23 +561,34 @@ func (v *Evaluator) keep(ctx context.Context, res engine.Result) error {
 		if err != nil {
 			return err
 		}
-		if err := v.opt.Deadlines.Schedule(ctx, d.Key(), d.Due, payload); err != nil {
+		if err := v.deadlines(d).Schedule(ctx, d.Key(), d.Due, payload); err != nil {
 			return fmt.Errorf("rule %s: %w", d.Rule, err)
 		}
 	}
 	for _, d := range res.Cancelled {
-		if err := v.opt.Deadlines.Cancel(ctx, d.Key()); err != nil {
-			v.log.Warn("dropping a cancelled deadline", "rule", d.Rule, "err", err)
+		if err := v.deadlines(d).Cancel(ctx, d.Key()); err != nil {
+			v.log.Warn("dropping a cancelled deadline", "rule", d.Rule, "kind", d.Kind, "err", err)
 		}
 	}
 	return nil
 }
 
+// deadlines is where a deadline of d's kind is kept.
+func (v *Evaluator) deadlines(d engine.Deadline) Deadlines {
+	if d.Kind == engine.KindEscalate && v.opt.Lifecycle != nil {
+		return v.opt.Lifecycle
+	}
+	return v.opt.Deadlines
+}
+
 // Deadline deals with a deadline whose time has come: deadlines.Store
 // calls it, once per deadline across replicas, and again if it fails or
 // its replica dies first. The alert it fires is stored like an event's,
-// with an id that is the same on every attempt, and the group's next
-// deadline is kept; an error hands the deadline over again later.
+// with an id that is the same on every attempt, its resolve (resolve.after)
+// goes to the Resolve port, its escalation (escalate: after) is stored
+// unless Acked, and its digest is stored like an alert, with links to its
+// examples; then the group's next deadline is kept. An error hands the
+// deadline over again later.
 func (v *Evaluator) Deadline(ctx context.Context, d deadlines.Deadline) error {
 	var dl engine.Deadline
 	if err := json.Unmarshal(d.Payload, &dl); err != nil || dl.Rule == "" {
@@ -586,14 +605,39 @@ func (v *Evaluator) Deadline(ctx context.Context, d deadlines.Deadline) error {
 		v.stats.RuleErrors.Add(1)
 		v.log.Warn("rule failed", "rule", re.Rule, "deadline", d.Due, "err", re.Err)
 	}
+	if err := v.resolve(ctx, res.Resolves); err != nil {
+		return fmt.Errorf("resolving an alert: %w", err)
+	}
 	if err := v.store(ctx, res.Alerts); err != nil {
 		return fmt.Errorf("storing an alert: %w", err)
+	}
+	if err := v.escalate(ctx, res.Escalations); err != nil {
+		return fmt.Errorf("storing an escalation: %w", err)
+	}
+	v.link(res.Digests)
+	if err := v.store(ctx, res.Digests); err != nil {
+		return fmt.Errorf("storing a digest: %w", err)
 	}
 	if err := v.keep(ctx, res); err != nil {
 		return fmt.Errorf("keeping the next deadline: %w", err)
 	}
 	v.stats.Deadlines.Add(1)
 	return nil
+}
+
+// link links the examples of digests to their events' pages, and writes
+// the digests' texts again with the links.
+func (v *Evaluator) link(digests []*alerter.Alert) {
+	if v.opt.EventURL == nil {
+		return
+	}
+	for _, a := range digests {
+		for i := range a.Digest.Examples {
+			x := &a.Digest.Examples[i]
+			x.URL = v.opt.EventURL(x.ID)
+		}
+		a.Text = engine.DigestText(a.Digest)
+	}
 }
 
 // lookup finds the event a deadline's alert carries where the evaluator

@@ -94,6 +94,15 @@ func AlertURL(externalURL, id string) string {
 	return HTTPURL(strings.TrimRight(externalURL, "/") + "/alerts/" + url.PathEscape(id))
 }
 
+// EventURL is a stored event's page in alerter's web UI (what each rule
+// made of it), <externalURL>/explain?event=<id>, or "" as for AlertURL.
+func EventURL(externalURL, id string) string {
+	if externalURL == "" || id == "" {
+		return ""
+	}
+	return HTTPURL(strings.TrimRight(externalURL, "/") + "/explain?event=" + url.QueryEscape(id))
+}
+
 // SilenceURL is the web UI's silence form prefilled from the alert (its
 // rule and group), <externalURL>/silences?alert=<id>: one click from a page
 // to muting its repeats. "" as for AlertURL.

@@ -61,6 +61,20 @@ func TestAlertAndSilenceURLs(t *testing.T) {
 	}
 }
 
+func TestEventURL(t *testing.T) {
+	for _, tt := range []struct{ ext, id, want string }{
+		{"https://alerter.example.com/", "e1", "https://alerter.example.com/explain?event=e1"},
+		{"https://a.example.com", "a/b c&d", "https://a.example.com/explain?event=a%2Fb+c%26d"},
+		{"", "e1", ""},
+		{"https://a.example.com", "", ""},
+		{"javascript:alert(1)//", "e1", ""},
+	} {
+		if got := EventURL(tt.ext, tt.id); got != tt.want {
+			t.Errorf("EventURL(%q, %q) = %q, want %q", tt.ext, tt.id, got, tt.want)
+		}
+	}
+}
+
 // A target that echoes what it was sent quotes secrets in the encoding it
 // got them in: each is scrubbed, and the text around it kept.
 func TestScrubEncodings(t *testing.T) {

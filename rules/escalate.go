@@ -84,6 +84,9 @@ func (c *compiler) escalate(rc *ruleCheck, r *Rule, opt Options) {
 			if s.After > lastAfter {
 				lastAfter, lastAfterSrc = s.After, sy.After.Value
 			}
+			if !r.Stateful() {
+				rc.at(&sy.After, "escalate: after is counted from the group's alert: the rule needs a grouping (dedup, threshold, new_value, sequence or quiet) to keep its groups")
+			}
 		}
 		if sy.Severity != "" && s.Severity.Rank() < 0 {
 			_, vn := yamlx.Get(sn, "severity")

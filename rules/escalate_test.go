@@ -1,14 +1,11 @@
 package rules
 
 import (
-	"errors"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/alerter/alerter"
-	"github.com/alerter/alerter/internal/yamlx"
 )
 
 func TestLoadEscalate(t *testing.T) {
@@ -70,6 +67,8 @@ func TestLoadEscalateErrors(t *testing.T) {
 			"6:58: escalate: after_suppressed steps go in increasing order (5 after 5)"},
 		{"after out of order", dedup + "    escalate: [{after: 1h}, {after: 30m}]\n",
 			"6:37: escalate: after steps go in increasing order (30m after 1h)"},
+		{"after without a grouping", "    escalate: [{after: 30m}]\n",
+			"5:24: escalate: after is counted from the group's alert: the rule needs a grouping (dedup, threshold, new_value, sequence or quiet) to keep its groups"},
 		{"after not positive", dedup + "    escalate: [{after: 0s}]\n",
 			"6:24: escalate: after: must be longer than zero"},
 		{"bad severity", dedup + "    escalate: [{after_suppressed: 1, severity: urgent}]\n",
@@ -81,17 +80,8 @@ func TestLoadEscalateErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Compile([]File{{Name: "t.yaml", Data: []byte(head + tt.src)}}, Options{Notifiers: []string{"slack"}})
-			var es yamlx.Errors
-			if !errors.As(err, &es) {
-				t.Fatalf("got %v, want positioned errors", err)
-			}
-			var got []string
-			for _, e := range es {
-				got = append(got, strings.TrimPrefix(e.Error(), "t.yaml:"))
-			}
-			if strings.Join(got, "\n") != tt.want {
-				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), tt.want)
+			if got := positionedErrors(t, head+tt.src, Options{Notifiers: []string{"slack"}}); got != tt.want {
+				t.Fatalf("got:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
 	}

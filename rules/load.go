@@ -401,6 +401,7 @@ func (c *compiler) rule(pf *parsedFile, n *yaml.Node, opt Options) (*Rule, yamlx
 	c.quiet(rc, r, &ry)
 	c.escalate(rc, r, opt)
 	c.resolve(rc, r)
+	c.digest(rc, r, &ry.Digest)
 	r.Title = c.template(pf, &ry.Title, "title", &rc.errs, r)
 	if ry.Title.Kind == 0 {
 		r.Title, _ = c.parseTemplate(r.Name)
@@ -876,7 +877,7 @@ func (c *compiler) expect(pf *parsedFile, ty *testYAML, n *yaml.Node, t *Test, o
 	case yaml.ScalarNode:
 		k, ok := expectWords[ty.Expect.Value]
 		if !ok {
-			errs = append(errs, yamlx.At(pf.Name, &ty.Expect, "test %q: expect is alert, none, or a mapping of alerts, suppressed, escalations, resolves, distinct, severity, group, title, text, notify", t.Name))
+			errs = append(errs, yamlx.At(pf.Name, &ty.Expect, "test %q: expect is alert, none, or a mapping of alerts, suppressed, escalations, resolves, digests, distinct, severity, group, title, text, notify", t.Name))
 			break
 		}
 		if k == 1 {
@@ -893,7 +894,7 @@ func (c *compiler) expect(pf *parsedFile, ty *testYAML, n *yaml.Node, t *Test, o
 		if !wellTyped {
 			break
 		}
-		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Escalations: ey.Escalations, Resolves: ey.Resolves, Distinct: ey.Distinct, EventIDs: ey.EventIDs,
+		t.Expect = Expect{Alerts: ey.Alerts, Suppressed: ey.Suppressed, Escalations: ey.Escalations, Resolves: ey.Resolves, Digests: ey.Digests, Distinct: ey.Distinct, EventIDs: ey.EventIDs,
 			Group: ey.Group, Title: ey.Title, Text: ey.Text, Notify: ey.Notify}
 		for _, p := range ey.EventIDs {
 			if p < 1 || p > len(t.Events) {

@@ -285,7 +285,7 @@ rules:
       - {name: b, event: {}, expect: maybe}
 `, []string{
 			`7:9: test "a" has no expect: (alert, none, or a mapping)`,
-			`8:38: test "b": expect is alert, none, or a mapping of alerts, suppressed, escalations, resolves, distinct, severity, group, title, text, notify`,
+			`8:38: test "b": expect is alert, none, or a mapping of alerts, suppressed, escalations, resolves, digests, distinct, severity, group, title, text, notify`,
 		}},
 		{"type error", `
 rules:

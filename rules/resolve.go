@@ -15,8 +15,9 @@ type Resolve struct {
 	// When, if its Program is set, resolves the group (the rule's
 	// GroupBy on the event) of each event that meets it.
 	When Expr
-	// After, if not zero, resolves a group that had no match this long.
-	// It is parsed and kept; acting on it needs durable deadlines.
+	// After, if not zero, resolves a group that alerted and then had no
+	// match this long, in event time (a deadline per group, as a quiet
+	// rule keeps).
 	After time.Duration
 }
 
@@ -57,6 +58,12 @@ func (c *compiler) resolve(rc *ruleCheck, r *Rule) {
 	}
 	if ry.After.Kind != 0 {
 		res.After = c.duration(rc.pf, &ry.After, "resolve.after", rn, &rc.errs)
+		switch {
+		case r.Quiet != nil:
+			rc.at(&ry.After, "resolve.after resolves a group that had no match this long, and a quiet rule alerts for just that: resolve it with resolve.when")
+		case !r.Stateful():
+			rc.at(&ry.After, "resolve.after resolves a group that had no match this long: the rule needs a grouping (dedup, threshold, new_value or sequence) to keep its groups")
+		}
 	}
 	r.Resolve = res
 }

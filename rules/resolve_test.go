@@ -1,12 +1,8 @@
 package rules
 
 import (
-	"errors"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/alerter/alerter/internal/yamlx"
 )
 
 func TestLoadResolve(t *testing.T) {
@@ -49,22 +45,17 @@ func TestLoadResolveErrors(t *testing.T) {
 			"6:22: resolve.when: when must be a condition (true or false): got string"},
 		{"after not positive", dedup + "    resolve: {after: 0s}\n",
 			"6:22: resolve.after: must be longer than zero"},
+		{"after without a grouping", "    resolve: {after: 2h}\n",
+			"5:22: resolve.after resolves a group that had no match this long: the rule needs a grouping (dedup, threshold, new_value or sequence) to keep its groups"},
+		{"after on a quiet rule", "    quiet: {within: 1h}\n    resolve: {after: 2h}\n",
+			"6:22: resolve.after resolves a group that had no match this long, and a quiet rule alerts for just that: resolve it with resolve.when"},
 		{"unknown key", dedup + "    resolve: {whenn: 'true'}\n",
 			`6:15: unknown key "whenn" (did you mean "when"?)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Compile([]File{{Name: "t.yaml", Data: []byte(head + tt.src)}}, Options{})
-			var es yamlx.Errors
-			if !errors.As(err, &es) {
-				t.Fatalf("got %v, want positioned errors", err)
-			}
-			var got []string
-			for _, e := range es {
-				got = append(got, strings.TrimPrefix(e.Error(), "t.yaml:"))
-			}
-			if strings.Join(got, "\n") != tt.want {
-				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), tt.want)
+			if got := positionedErrors(t, head+tt.src, Options{}); got != tt.want {
+				t.Fatalf("got:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -52,6 +53,10 @@ type Rule struct {
 	// Resolve, if set, says when a group's alert resolves (docs/rules.md,
 	// Resolving).
 	Resolve *Resolve
+	// Digest, if not zero, is the period of a group's digests: one summary
+	// of its suppressed matches per period, instead of silence
+	// (docs/rules.md, Digests).
+	Digest time.Duration
 	// GroupBy are the expressions whose values name a rule's group: the
 	// dedup.by expressions, or else the threshold.by ones.
 	GroupBy []Expr
@@ -135,6 +140,21 @@ func (r *Rule) Deadlined() bool {
 	return r.Quiet != nil || (r.Sequence != nil && r.Sequence.Absent)
 }
 
+// Timed reports whether the rule keeps deadlines for its alerts' lifecycle
+// (docs/rules.md, Resolving, Escalations and Digests): resolve.after, an
+// escalate: after step, or digest.
+func (r *Rule) Timed() bool {
+	return r.ResolveAfter() > 0 || r.Digest > 0 || slices.ContainsFunc(r.Escalate, func(s Escalation) bool { return s.After > 0 })
+}
+
+// ResolveAfter is the rule's resolve.after, or 0.
+func (r *Rule) ResolveAfter() time.Duration {
+	if r.Resolve == nil {
+		return 0
+	}
+	return r.Resolve.After
+}
+
 // MinSteps and MaxSteps bound a sequence's steps. The engine keeps a
 // partial chain per step count and a step mask in a uint8.
 const (
@@ -206,9 +226,11 @@ type Expect struct {
 	// Escalations counts the escalations the events made (docs/rules.md,
 	// Escalations).
 	Escalations *int
-	// Resolves counts the events that met the rule's resolve.when
-	// (docs/rules.md, Resolving).
+	// Resolves counts the events that met the rule's resolve.when and
+	// the resolve.after deadlines that passed (docs/rules.md, Resolving).
 	Resolves *int
+	// Digests counts the digests sent (docs/rules.md, Digests).
+	Digests *int
 	// Distinct is the first alert's distinct count (threshold.distinct).
 	Distinct *int
 	// EventIDs are the first alert's events, as 1-based positions in the
@@ -286,6 +308,7 @@ type ruleYAML struct {
 	Dedup       *dedupYAML        `yaml:"dedup"`
 	Escalate    []yaml.Node       `yaml:"escalate"`
 	Resolve     yaml.Node         `yaml:"resolve"`
+	Digest      yaml.Node         `yaml:"digest"`
 	Notify      []string          `yaml:"notify"`
 	Title       yaml.Node         `yaml:"title"`
 	Text        yaml.Node         `yaml:"text"`
@@ -346,6 +369,7 @@ type expectYAML struct {
 	Suppressed  *int              `yaml:"suppressed"`
 	Escalations *int              `yaml:"escalations"`
 	Resolves    *int              `yaml:"resolves"`
+	Digests     *int              `yaml:"digests"`
 	Distinct    *int              `yaml:"distinct"`
 	EventIDs    []int             `yaml:"event_ids"`
 	Severity    *string           `yaml:"severity"`

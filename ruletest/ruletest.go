@@ -44,6 +44,7 @@ type outcome struct {
 	alerts      []*alerter.Alert
 	escalations []*alerter.Alert
 	resolves    []engine.Resolve
+	digests     []*alerter.Alert
 	suppressed  int
 	events      int
 	matched     int
@@ -119,7 +120,10 @@ func check(x rules.Expect, o outcome, r *rules.Rule, route alerter.Router) error
 		fail("expected %d escalation(s), got %d (%s)", *x.Escalations, len(o.escalations), o.why())
 	}
 	if x.Resolves != nil && len(o.resolves) != *x.Resolves {
-		fail("expected %d resolve(s), got %d (an event resolves its group when it meets resolve.when)", *x.Resolves, len(o.resolves))
+		fail("expected %d resolve(s), got %d (an event resolves its group when it meets resolve.when; resolve.after, once a group that alerted had no match that long, by the test's events or until:)", *x.Resolves, len(o.resolves))
+	}
+	if x.Digests != nil && len(o.digests) != *x.Digests {
+		fail("expected %d digest(s), got %d (a digest is sent once its period, from the first suppressed match, has passed: by the test's events or until:)", *x.Digests, len(o.digests))
 	}
 	needAlert := x.Severity != nil || x.Group != nil || x.Title != nil || x.Text != nil || x.Notify != nil || x.Distinct != nil || x.EventIDs != nil
 	if needAlert && len(o.alerts) == 0 {
@@ -174,6 +178,7 @@ func (o *outcome) add(res engine.Result, at string) {
 	o.alerts = append(o.alerts, res.Alerts...)
 	o.escalations = append(o.escalations, res.Escalations...)
 	o.resolves = append(o.resolves, res.Resolves...)
+	o.digests = append(o.digests, res.Digests...)
 	for _, e := range res.Errors {
 		msg, _, _ := strings.Cut(e.Err.Error(), "\n") // drop expr's source snippet
 		o.errs = append(o.errs, fmt.Sprintf("%s: %s", at, msg))

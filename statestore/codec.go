@@ -55,6 +55,13 @@ import (
 // (docs/rules.md, Escalations): the Escalated mask as one byte, and, if
 // it is not zero, EscalatedStep (uvarint) and EscalatedBy as uvarint
 // length + bytes. A group that took none pays one byte.
+//
+// Version 9 appends the lifecycle timers (docs/rules.md, Resolving,
+// Escalations and Digests): a uvarint with a bit for each field that is
+// not zero, then those fields: the times (ResolveAt's Due, Sched and
+// Fired, EscalateAt's, EscalateFrom, DigestAt's, DigestFirst, DigestLast)
+// as zigzag varint deltas to LastAlert, DigestCount as a zigzag varint,
+// and DigestOf as Pending is. A group without them pays one byte.
 const (
 	codecV1 = 1
 	codecV2 = 2
@@ -64,6 +71,7 @@ const (
 	codecV6 = 6
 	codecV7 = 7
 	codecV8 = 8
+	codecV9 = 9
 )
 
 const flagAlerted = 1
@@ -75,7 +83,7 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	if st.Alerted {
 		flags |= flagAlerted
 	}
-	dst = append(dst, codecV8, flags)
+	dst = append(dst, codecV9, flags)
 	dst = binary.AppendVarint(dst, st.LastAlert)
 	dst = binary.AppendVarint(dst, st.Suppressed)
 	dst = binary.AppendVarint(dst, st.Expires-st.LastAlert)
@@ -110,7 +118,51 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	dst = appendValues(dst, st)
 	dst = appendChains(dst, st)
 	dst = appendDeadline(dst, st)
-	return appendEscalated(dst, st)
+	dst = appendEscalated(dst, st)
+	return appendTimers(dst, st)
+}
+
+// timerFields are version 9's lifecycle timer times, in their order.
+func timerFields(st *engine.GroupState) []*int64 {
+	return []*int64{&st.ResolveAt.Due, &st.ResolveAt.Sched, &st.ResolveAt.Fired,
+		&st.EscalateAt.Due, &st.EscalateAt.Sched, &st.EscalateAt.Fired, &st.EscalateFrom,
+		&st.DigestAt.Due, &st.DigestAt.Sched, &st.DigestAt.Fired, &st.DigestFirst, &st.DigestLast}
+}
+
+// The bits of version 9's fields that are no timer times.
+const (
+	bitDigestCount = 12
+	bitDigestOf    = 13
+)
+
+// appendTimers appends version 9's lifecycle timers.
+func appendTimers(dst []byte, st *engine.GroupState) []byte {
+	fields := timerFields(st)
+	var present uint64
+	for i, t := range fields {
+		if *t != 0 {
+			present |= 1 << i
+		}
+	}
+	if st.DigestCount != 0 {
+		present |= 1 << bitDigestCount
+	}
+	if len(st.DigestOf) > 0 {
+		present |= 1 << bitDigestOf
+	}
+	dst = binary.AppendUvarint(dst, present)
+	for _, t := range fields {
+		if *t != 0 {
+			dst = binary.AppendVarint(dst, *t-st.LastAlert)
+		}
+	}
+	if st.DigestCount != 0 {
+		dst = binary.AppendVarint(dst, st.DigestCount)
+	}
+	if len(st.DigestOf) > 0 {
+		dst = appendEntries(dst, st.DigestOf, st.LastAlert)
+	}
+	return dst
 }
 
 // appendEscalated appends version 8's escalate: steps taken.
@@ -161,18 +213,24 @@ func appendDeadline(dst []byte, st *engine.GroupState) []byte {
 		dst = binary.AppendUvarint(dst, st.FiredRef)
 	}
 	for _, c := range [][]engine.Entry{st.Pending, st.Next} {
-		if len(c) == 0 {
-			continue
+		if len(c) > 0 {
+			dst = appendEntries(dst, c, st.LastAlert)
 		}
-		dst = binary.AppendUvarint(dst, uint64(len(c)))
-		prev := st.LastAlert
-		for _, e := range c {
-			dst = binary.AppendVarint(dst, e.Time-prev)
-			prev = e.Time
-			dst = binary.AppendUvarint(dst, uint64(len(e.ID)))
-			dst = append(dst, e.ID...)
-			dst = binary.AppendUvarint(dst, e.Ref)
-		}
+	}
+	return dst
+}
+
+// appendEntries appends a count and entries with refs, times as deltas
+// from base, as entries reads them.
+func appendEntries(dst []byte, c []engine.Entry, base int64) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(c)))
+	prev := base
+	for _, e := range c {
+		dst = binary.AppendVarint(dst, e.Time-prev)
+		prev = e.Time
+		dst = binary.AppendUvarint(dst, uint64(len(e.ID)))
+		dst = append(dst, e.ID...)
+		dst = binary.AppendUvarint(dst, e.Ref)
 	}
 	return dst
 }
@@ -212,7 +270,7 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	if len(b) < 2 {
 		return st, fmt.Errorf("%w: %d bytes", errCorruptState, len(b))
 	}
-	if b[0] < codecV1 || b[0] > codecV8 {
+	if b[0] < codecV1 || b[0] > codecV9 {
 		return st, fmt.Errorf("%w: unknown version %d", errCorruptState, b[0])
 	}
 	st.Alerted = b[1]&flagAlerted != 0
@@ -272,6 +330,9 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	}
 	if b[0] >= codecV8 {
 		d.escalated(&st)
+	}
+	if b[0] >= codecV9 {
+		d.timers(&st)
 	}
 	if d.err == nil && len(d.b) > 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", errCorruptState, len(d.b))
@@ -393,6 +454,25 @@ func (d *decoder) escalated(st *engine.GroupState) {
 	if st.Escalated != 0 {
 		st.EscalatedStep = int(d.uvarint())
 		st.EscalatedBy = d.str()
+	}
+}
+
+// timers reads version 9's lifecycle timers.
+func (d *decoder) timers(st *engine.GroupState) {
+	present := d.uvarint()
+	if d.err != nil {
+		return
+	}
+	for i, t := range timerFields(st) {
+		if present&(1<<i) != 0 {
+			*t = st.LastAlert + d.varint()
+		}
+	}
+	if present&(1<<bitDigestCount) != 0 {
+		st.DigestCount = d.varint()
+	}
+	if present&(1<<bitDigestOf) != 0 {
+		st.DigestOf = d.entries(st.LastAlert)
 	}
 }
 

@@ -39,6 +39,15 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Due: 1, SchedAt: -1, FiredDue: math.MaxInt64},
 		// A group that took escalate: steps 1 and 3, the latest by s.
 		{Alerted: true, LastAlert: t0, Suppressed: 5, Fired: []string{"f"}, Escalated: 0b101, EscalatedStep: 3, EscalatedBy: "s", Expires: t0 + 3600e9},
+		// A group's lifecycle timers: resolve.after moved on since it was
+		// handed out, an escalate: after step armed from the wall clock.
+		{Alerted: true, LastAlert: t0, Fired: []string{"f"}, FiredRef: 9, Expires: t0 + 7200e9,
+			ResolveAt: engine.Timer{Due: t0 + 7300e9, Sched: t0 + 7200e9}, EscalateAt: engine.Timer{Due: t0 + 99e9, Fired: t0 - 1}, EscalateFrom: t0 + 1},
+		{ResolveAt: engine.Timer{Fired: math.MaxInt64}, EscalateAt: engine.Timer{Sched: math.MinInt64 + 1}},
+		// A digest period with two examples, one of them no longer stored.
+		{Alerted: true, LastAlert: t0, Suppressed: 3, Fired: []string{"f"}, Expires: t0 + 3600e9,
+			DigestAt: engine.Timer{Due: t0 + 600e9, Sched: t0 + 600e9, Fired: t0 - 5}, DigestCount: 3, DigestFirst: t0 + 1, DigestLast: t0 + 9e9,
+			DigestOf: []engine.Entry{{Time: t0 + 1, ID: "s1", Ref: 12}, {Time: t0 + 2e9, ID: "s2"}}},
 	}
 	for _, st := range states {
 		b := encodeState(nil, &st)
@@ -77,6 +86,9 @@ func TestCodecCorrupt(t *testing.T) {
 		{7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 << 3, 4, 'a'},     // truncated SchedBy
 		{8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},                  // no escalations byte
 		{8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 3, 'a'},    // truncated EscalatedBy
+		{9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},               // no timers byte
+		{9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 2},         // a timer missing
+		{9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x40},   // digest examples missing
 	}
 	for _, b := range bad {
 		if _, err := decodeState(b); !errors.Is(err, errCorruptState) {
@@ -94,6 +106,8 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add(encodeState(nil, &engine.GroupState{Chains: [][]engine.Entry{{{Time: 1, ID: "a"}}, nil, {{Time: 2, ID: "b"}, {Time: 3, ID: "c"}}}}))
 	f.Add(encodeState(nil, &engine.GroupState{Due: 9, SchedAt: 9, SchedBy: "a", Pending: []engine.Entry{{Time: 1, ID: "a", Ref: 3}}, Next: []engine.Entry{{Time: 10, ID: "b"}}}))
 	f.Add(encodeState(nil, &engine.GroupState{Escalated: 3, EscalatedStep: 2, EscalatedBy: "e"}))
+	f.Add(encodeState(nil, &engine.GroupState{ResolveAt: engine.Timer{Due: 5, Sched: 4}, EscalateAt: engine.Timer{Fired: 2}, EscalateFrom: 1}))
+	f.Add(encodeState(nil, &engine.GroupState{DigestAt: engine.Timer{Due: 5}, DigestCount: 2, DigestFirst: 1, DigestLast: 3, DigestOf: []engine.Entry{{Time: 1, ID: "a", Ref: 2}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := decodeState(b)
 		if err != nil {
@@ -153,6 +167,14 @@ func TestCodecOlderVersions(t *testing.T) {
 	want = engine.GroupState{Due: 9}
 	if err != nil || !equalState(st, want) {
 		t.Errorf("v7: %+v, %v; want %+v", st, err, want)
+	}
+	// A group that took escalate: step 1 by event s, as version 8 wrote
+	// it, before lifecycle timers: none.
+	v8 := []byte{8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 's'}
+	st, err = decodeState(v8)
+	want = engine.GroupState{Escalated: 1, EscalatedStep: 1, EscalatedBy: "s"}
+	if err != nil || !equalState(st, want) {
+		t.Errorf("v8: %+v, %v; want %+v", st, err, want)
 	}
 	v1 := []byte{1, 0, 0, 2, 0, 0}
 	if st, err := decodeState(v1); err != nil || st.Suppressed != 1 {

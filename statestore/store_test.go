@@ -133,7 +133,10 @@ func equalState(a, b engine.GroupState) bool {
 		!slices.EqualFunc(a.Chains, b.Chains, slices.Equal) ||
 		a.Due != b.Due || a.SchedAt != b.SchedAt || a.SchedBy != b.SchedBy || a.FiredDue != b.FiredDue || a.FiredRef != b.FiredRef ||
 		!slices.Equal(a.Pending, b.Pending) || !slices.Equal(a.Next, b.Next) ||
-		a.Escalated != b.Escalated || a.EscalatedStep != b.EscalatedStep || a.EscalatedBy != b.EscalatedBy {
+		a.Escalated != b.Escalated || a.EscalatedStep != b.EscalatedStep || a.EscalatedBy != b.EscalatedBy ||
+		a.ResolveAt != b.ResolveAt || a.EscalateAt != b.EscalateAt || a.EscalateFrom != b.EscalateFrom ||
+		a.DigestAt != b.DigestAt || a.DigestCount != b.DigestCount || a.DigestFirst != b.DigestFirst || a.DigestLast != b.DigestLast ||
+		!slices.Equal(a.DigestOf, b.DigestOf) {
 		return false
 	}
 	for i := range a.Window {

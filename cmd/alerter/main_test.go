@@ -159,6 +159,53 @@ func TestReplayInEventTimeOrder(t *testing.T) {
 	}
 }
 
+// Replay makes the lifecycle deadlines in event time: an escalate: after
+// step at the alert's time plus after, a digest at the end of its period,
+// a resolve.after once the group had no match that long. Escalations and
+// digests are printed as they come; all three are counted in the summary.
+func TestReplayTimers(t *testing.T) {
+	orig, err := os.ReadFile("testdata/burst.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(orig), "    dedup: {window: 30m}\n",
+		"    dedup: {window: 30m}\n    escalate: [{after: 9m}]\n    digest: 5m\n    resolve: {after: 20m}\n", 1)
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rules, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "", "replay", "--rules", rules, "--events", "testdata/events.jsonl")
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errs)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var a alerter.Alert
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		kind := "alert"
+		switch {
+		case a.Escalation > 0:
+			kind = "escalation"
+		case a.Digest != nil:
+			kind = fmt.Sprintf("digest of %d", a.Digest.Count)
+		}
+		got = append(got, kind+" at "+a.Time.Format("15:04"))
+	}
+	// 2 fires at 10:05, 3 is suppressed at 10:12; the escalation is due at
+	// 10:14, the digest at 10:17, the resolve at 10:32 (and a slack of
+	// 37.5s); 4 and 5 then fire a new alert, whose step falls after the
+	// last event: replay moves time no further than that.
+	want := []string{"alert at 10:05", "escalation at 10:14", "digest of 1 at 10:17", "alert at 10:51"}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("replayed:\n%s\nwant:\n%s", strings.Join(got, ", "), strings.Join(want, ", "))
+	}
+	if !strings.Contains(errs, ": 2 alerts, 1 escalations, 1 resolves, 1 digests, 1 suppressed, 0 rule errors") {
+		t.Fatalf("summary: %q", errs)
+	}
+}
+
 // replay --against: what a change to the rules does to the alerts, over
 // the same events.
 func TestReplayAgainst(t *testing.T) {

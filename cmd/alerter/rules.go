@@ -357,6 +357,9 @@ func replayCmd(ctx context.Context, args []string, s stdio) int {
 		if r.resolves > 0 {
 			extra += fmt.Sprintf(", %d resolves", r.resolves)
 		}
+		if r.digests > 0 {
+			extra += fmt.Sprintf(", %d digests", r.digests)
+		}
 		fmt.Fprintf(s.err, "replayed %d events%s: %d alerts%s, %d suppressed, %d rule errors\n", len(evs), span, len(r.alerts), extra, r.suppressed, r.errors)
 		return 0
 	}
@@ -411,15 +414,19 @@ type replayed struct {
 	// escalations are counted apart from alerts (docs/rules.md,
 	// Escalations); they are printed as they come, not compared.
 	escalations int
-	// resolves counts the events that met a rule's resolve.when
-	// (docs/rules.md, Resolving): standard output stays a stream of
-	// alerts, so they are counted in the summary only.
-	resolves           int
+	// resolves counts the events that met a rule's resolve.when and the
+	// resolve.after deadlines that passed (docs/rules.md, Resolving):
+	// standard output stays a stream of alerts, so they are counted in the
+	// summary only.
+	resolves int
+	// digests are counted apart from alerts too (docs/rules.md, Digests),
+	// and printed as they come.
+	digests            int
 	suppressed, errors int
 }
 
 // replay runs evs, in order, through set alone with fresh windows, and
-// hands each alert and escalation to out as it fires.
+// hands each alert, escalation and digest to out as it fires.
 // Rule errors go to standard error, each line led by side ("" or the flag
 // that named the rules).
 func replay(ctx context.Context, set *rules.Set, route alerter.Router, evs []event.Event, out func(any) error, side string, s stdio) (replayed, error) {
@@ -439,11 +446,12 @@ func replay(ctx context.Context, set *rules.Set, route alerter.Router, evs []eve
 		r.suppressed += len(res.Suppressed)
 		r.escalations += len(res.Escalations)
 		r.resolves += len(res.Resolves)
-		for _, a := range slices.Concat(res.Alerts, res.Escalations) {
+		r.digests += len(res.Digests)
+		for _, a := range slices.Concat(res.Alerts, res.Escalations, res.Digests) {
 			if route != nil {
 				a.Notify = route.Route(a)
 			}
-			if a.Escalation == 0 {
+			if a.Escalation == 0 && a.Digest == nil {
 				r.alerts = append(r.alerts, a)
 			}
 			if err := out(a); err != nil {
