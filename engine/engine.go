@@ -578,6 +578,7 @@ func (r *Result) Merge(o Result) {
 	r.Cancelled = append(r.Cancelled, o.Cancelled...)
 	r.Escalations = append(r.Escalations, o.Escalations...)
 	r.Resolves = append(r.Resolves, o.Resolves...)
+	r.Digests = append(r.Digests, o.Digests...)
 }
 
 // Process evaluates ev and applies every match to its group's state,

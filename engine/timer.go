@@ -248,12 +248,12 @@ func (e *Engine) stopTimers(ctx context.Context, pl *Plan) error {
 // match since moved it on) or is the one that resolved it last, handed
 // over again. A group resolved ends its dedup window and its escalations,
 // as one resolved by resolve.when does.
-func decideResolve(s *GroupState, due int64) bool {
+func decideResolve(s *GroupState, p policy, due int64) bool {
 	if !s.ResolveAt.take(due) {
 		return false
 	}
 	s.stopTimers(due)
-	endDedup(s, due)
+	endDedup(s, p, due)
 	return true
 }
 
@@ -299,7 +299,7 @@ func (e *Engine) fireTimer(ctx context.Context, s *snapshot, i int32, dl Deadlin
 		resolved, digest, d, dg = false, false, decision{}, digested{}
 		switch dl.Kind {
 		case KindResolve:
-			resolved = decideResolve(g, due)
+			resolved = decideResolve(g, p, due)
 		case KindEscalate:
 			d = decideEscalate(g, p, due)
 			if len(g.Fired) > 0 {

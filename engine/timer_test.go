@@ -39,7 +39,7 @@ func runTimerSteps(t *testing.T, p policy, steps []timerStep) {
 		switch kind, at, _ := strings.Cut(s.at, " "); kind {
 		case KindResolve:
 			got = "nothing"
-			if decideResolve(&st, off(at)) {
+			if decideResolve(&st, p, off(at)) {
 				got = "resolved"
 			}
 		case KindEscalate:
