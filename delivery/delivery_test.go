@@ -213,7 +213,7 @@ func TestResolveNoticeNotSilenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, _ = json.Marshal(n)
-	if err := env.Streams.PublishResolve(ctx, n.Rule, n.ID, a.ID, data); err != nil {
+	if err := env.Streams.PublishNotice(ctx, n.Rule, n.ID, a.ID, data); err != nil {
 		t.Fatal(err)
 	}
 	stop := run(t, d)

@@ -59,7 +59,7 @@ func TestRefFollowsTheAlert(t *testing.T) {
 		t.Helper()
 		data, _ := json.Marshal(a)
 		if a.Resolves != "" {
-			err = env.Streams.PublishResolve(ctx, a.Rule, a.ID, a.Resolves, data)
+			err = env.Streams.PublishNotice(ctx, a.Rule, a.ID, a.Resolves, data)
 		} else {
 			_, err = env.Streams.PublishAlert(ctx, a.Rule, a.ID, data)
 		}

@@ -30,12 +30,12 @@ func (in incident) Incident(context.Context, *alerter.Alert) ([]*alerter.Alert, 
 // notices records what was queued, as "alert id → targets".
 type notices []string
 
-func (n *notices) PublishResolve(_ context.Context, _, _, resolves string, data []byte) error {
+func (n *notices) PublishNotice(_ context.Context, _, _, of string, data []byte) error {
 	var a alerter.Alert
 	if err := json.Unmarshal(data, &a); err != nil {
 		return err
 	}
-	*n = append(*n, fmt.Sprintf("%s → %v", resolves, a.Notify))
+	*n = append(*n, fmt.Sprintf("%s → %v", of, a.Notify))
 	return nil
 }
 
@@ -67,7 +67,7 @@ func TestQueueResolveOncePerTarget(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var got notices
 			acts := NewActs(nil, tt.sent, tt.incident, &got, nil, slog.New(slog.DiscardHandler))
-			if err := acts.QueueResolve(t.Context(), tt.resolved, View{Status: Resolved}); err != nil {
+			if err := acts.QueueNotices(t.Context(), tt.resolved, View{Status: Resolved}); err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(got, tt.want) {

@@ -19,10 +19,16 @@ import (
 //     alert's blocks, no buttons, the "Resolved by" line that a press of
 //     Resolve shows too), then replies in its thread, since an update
 //     alone notifies nobody;
+//   - its acknowledgement notification updates the message the same way
+//     (the "Acknowledged by" line that a press of Acknowledge shows, the
+//     Acknowledge button gone), and replies nothing: that someone is on
+//     it needs no notification to the channel;
 //   - an escalation replies in its thread, broadcast to the channel.
 //
 // Without a ref (a webhook, whose answer is "ok"; an alert sent before
-// refs were kept; a ref that does not parse) each is a message of its own.
+// refs were kept; a ref that does not parse) each is a message of its own,
+// but an acknowledgement, which is then nothing: a message per
+// acknowledgement would be noise.
 
 // ref is where a message is: its channel, as Slack answered it (an id),
 // its ts, and for a reply, its thread's (the parent's ts). Its string
@@ -114,6 +120,10 @@ func (n *Notifier) follow(ctx context.Context, a *alerter.Alert, refText string)
 		err    error
 	)
 	switch {
+	case a.Acknowledges != "":
+		if ok {
+			posted, err = at, n.acknowledge(ctx, a, at)
+		}
 	case ok && a.Resolves != "":
 		posted, err = n.resolve(ctx, a, at)
 	case ok && a.Escalation > 0:
@@ -133,13 +143,30 @@ var gone = map[string]bool{
 	"edit_window_closed":  true,
 }
 
+// acknowledge updates the message at of the alert that acknowledgement
+// notification a acknowledges to show it acknowledged, as a press of
+// Acknowledge does (RenderActed). A message that cannot be updated is
+// left as it is: the acknowledgement is not worth a message of its own.
+func (n *Notifier) acknowledge(ctx context.Context, a *alerter.Alert, at ref) error {
+	alert := *a
+	alert.ID, alert.Acknowledges = a.Acknowledges, ""
+	err := n.update(ctx, at, n.acted(&alert))
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) && gone[se.Err] {
+		n.log.Info("slack: the alert's message cannot be updated; the acknowledgement is not shown there",
+			"notifier", n.name, "alert", a.Acknowledges, "why", se.Err)
+		return nil
+	}
+	return err
+}
+
 // resolve updates the message at of the alert that resolve notification a
 // resolves to show it resolved, as a press of Resolve does (RenderActed),
 // and says so in its thread.
 func (n *Notifier) resolve(ctx context.Context, a *alerter.Alert, at ref) (ref, error) {
 	alert := *a
 	alert.ID, alert.Resolves = a.Resolves, ""
-	err := n.update(ctx, at, RenderActed(&alert, n.ext, ""))
+	err := n.update(ctx, at, n.acted(&alert))
 	var se slack.SlackErrorResponse
 	if errors.As(err, &se) && gone[se.Err] {
 		n.log.Info("slack: the alert's message cannot be updated; the resolve is posted as a message of its own",
