@@ -238,3 +238,62 @@ func TestResolveNoticeNotSilenced(t *testing.T) {
 	}
 	stop()
 }
+
+// An acknowledgement notification is never silenced and counts its tries
+// from the acknowledgement; one whose alert's resolve notification was
+// sent here already is recorded as sent without being sent, so that it
+// does not show the alert acknowledged again after its resolve.
+func TestAckNotice(t *testing.T) {
+	env, record := start(t)
+	ctx := t.Context()
+	tg := &target{attempts: map[string]int{}}
+	d, err := New(ctx, env.JS, Options{Name: "t", Notifier: tg, Record: record, DeadLetters: env.Streams, Silencer: silencer("muted"),
+		Policy: Policy{MaxAttempts: 4, MaxAge: time.Hour, MaxBackoff: 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := record.Put(ctx, "t", "b1-resolved", alerter.Outcome{Status: alerter.Sent, Attempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	fired, acked := time.Now().Add(-48*time.Hour), time.Now()
+	for _, a := range []alerter.Alert{
+		{ID: "a1", Rule: "muted", Notify: []string{"t"}, FiredAt: fired},
+		{ID: "a1-acked", Acknowledges: "a1", Rule: "muted", Notify: []string{"t"}, FiredAt: fired, Status: "acknowledged", AcknowledgedAt: &acked},
+		{ID: "b1-acked", Acknowledges: "b1", Rule: "r", Notify: []string{"t"}, FiredAt: fired, Status: "acknowledged", AcknowledgedAt: &acked},
+	} {
+		data, _ := json.Marshal(a)
+		if a.Acknowledges != "" {
+			err = env.Streams.PublishNotice(ctx, a.Rule, a.ID, a.Acknowledges, data)
+		} else {
+			_, err = env.Streams.PublishAlert(ctx, a.Rule, a.ID, data)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := run(t, d)
+	want := "a1: silenced after 0, a1-acked: sent after 1, b1-acked: sent after 0"
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); got != want; time.Sleep(10 * time.Millisecond) {
+		var parts []string
+		for _, id := range []string{"a1", "a1-acked", "b1-acked"} {
+			o, ok, err := record.Get(ctx, "t", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				o.Status = "none"
+			}
+			parts = append(parts, fmt.Sprintf("%s: %s after %d", id, o.Status, o.Attempts))
+		}
+		got = strings.Join(parts, ", ")
+		if time.Now().After(deadline) {
+			t.Fatalf("outcomes %q, want %q", got, want)
+		}
+	}
+	stop()
+	if tg.mu.Lock(); !slices.Equal(tg.got, []string{"a1-acked"}) {
+		t.Errorf("the target got %q, want only a1-acked", tg.got)
+	}
+	tg.mu.Unlock()
+}
