@@ -45,7 +45,7 @@ func (n *notices) PublishNotice(_ context.Context, _, _, of string, data []byte)
 
 // A resolve reaches each target that got the alert or one of its
 // escalations once, with the newest of them it got.
-func TestQueueResolveOncePerTarget(t *testing.T) {
+func TestQueueNoticesOncePerTarget(t *testing.T) {
 	alert := &alerter.Alert{ID: "a", Rule: "r", Notify: []string{"chat"}}
 	esc1 := &alerter.Alert{ID: "e1", Rule: "r", Escalation: 1, Escalates: "a", Notify: []string{"chat"}}
 	esc2 := &alerter.Alert{ID: "e2", Rule: "r", Escalation: 2, Escalates: "a", Notify: []string{"pager", "chat"}}
