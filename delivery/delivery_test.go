@@ -217,12 +217,24 @@ func TestResolveNoticeNotSilenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := run(t, d)
-	want := "a1: silenced after 0, a1-resolved: sent after 2"
+	waitOutcomes(t, record, "a1: silenced after 0, a1-resolved: sent after 2")
+	stop()
+}
+
+// waitOutcomes waits for the outcomes at target t to be want, as
+// "<id>: <status> after <attempts>, ...".
+func waitOutcomes(t *testing.T, record *bus.Deliveries, want string) {
+	t.Helper()
+	var ids []string
+	for part := range strings.SplitSeq(want, ", ") {
+		id, _, _ := strings.Cut(part, ":")
+		ids = append(ids, id)
+	}
 	var got string
 	for deadline := time.Now().Add(10 * time.Second); got != want; time.Sleep(10 * time.Millisecond) {
 		var parts []string
-		for _, id := range []string{"a1", "a1-resolved"} {
-			o, ok, err := record.Get(ctx, "t", id)
+		for _, id := range ids {
+			o, ok, err := record.Get(t.Context(), "t", id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -236,7 +248,6 @@ func TestResolveNoticeNotSilenced(t *testing.T) {
 			t.Fatalf("outcomes %q, want %q", got, want)
 		}
 	}
-	stop()
 }
 
 // An acknowledgement notification is never silenced and counts its tries
@@ -272,25 +283,7 @@ func TestAckNotice(t *testing.T) {
 		}
 	}
 	stop := run(t, d)
-	want := "a1: silenced after 0, a1-acked: sent after 1, b1-acked: sent after 0"
-	var got string
-	for deadline := time.Now().Add(10 * time.Second); got != want; time.Sleep(10 * time.Millisecond) {
-		var parts []string
-		for _, id := range []string{"a1", "a1-acked", "b1-acked"} {
-			o, ok, err := record.Get(ctx, "t", id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !ok {
-				o.Status = "none"
-			}
-			parts = append(parts, fmt.Sprintf("%s: %s after %d", id, o.Status, o.Attempts))
-		}
-		got = strings.Join(parts, ", ")
-		if time.Now().After(deadline) {
-			t.Fatalf("outcomes %q, want %q", got, want)
-		}
-	}
+	waitOutcomes(t, record, "a1: silenced after 0, a1-acked: sent after 1, b1-acked: sent after 0")
 	stop()
 	if tg.mu.Lock(); !slices.Equal(tg.got, []string{"a1-acked"}) {
 		t.Errorf("the target got %q, want only a1-acked", tg.got)

@@ -41,7 +41,8 @@ func (lt *lifecycleTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // kinds counts the distinct notifications received, per kind and actor,
-// and the copies received more than once.
+// and the copies received more than once (acknowledgement notifications
+// among them, which are not counted by kind).
 func (lt *lifecycleTarget) kinds() (alerts, escalations, resolves map[string]int, dups int) {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
@@ -50,6 +51,7 @@ func (lt *lifecycleTarget) kinds() (alerts, escalations, resolves map[string]int
 		a := copies[0]
 		actor := a.Group["event.actor.name"]
 		switch {
+		case a.Acknowledges != "":
 		case a.Resolves != "":
 			resolves[actor]++
 		case a.Escalation > 0:

@@ -39,14 +39,7 @@ var unescape = strings.NewReplacer(`\u0026`, "&", `\u003c`, "<", `\u003e`, ">")
 func TestResolveUpdatesTheAlertsMessage(t *testing.T) {
 	f := newFakeSlack(t)
 	n, app := botApp(t, f)
-	a := notifiers.Sample("high", fixedTime)
-	ref, err := n.NotifyRef(t.Context(), a, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ref != "C0SECOPS/1715681280.000101" {
-		t.Fatalf("ref %q, want the channel and ts Slack answered", ref)
-	}
+	a, ref := postSample(t, n)
 	notice := noticeOf(a)
 	replyRef, err := n.NotifyRef(t.Context(), notice, ref)
 	if err != nil {
@@ -72,14 +65,37 @@ func TestResolveUpdatesTheAlertsMessage(t *testing.T) {
 		t.Errorf("%d messages posted, want the alert and the reply", f.count())
 	}
 
-	// A press of Resolve makes the same message.
-	pressed := *a
-	pressed.Status, pressed.ResolvedBy, pressed.ResolvedAt, pressed.Verdict = "resolved", "slack:ann", &resolvedAt, "false_positive"
-	if err := app.Update(t.Context(), "C0SECOPS", "1715681280.000101", &pressed, ""); err != nil {
+	samePress(t, f, app, a, notice)
+}
+
+// postSample posts Sample with n, a bot, and returns it and its ref.
+func postSample(t *testing.T, n *Notifier) (*alerter.Alert, string) {
+	t.Helper()
+	a := notifiers.Sample("high", fixedTime)
+	ref, err := n.NotifyRef(t.Context(), a, "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if after := f.message("1715681280.000101"); after.blocks != msg.blocks || after.text != msg.text {
-		t.Errorf("a press of Resolve shows\n%s\na resolve elsewhere\n%s", after.blocks, msg.blocks)
+	if ref != "C0SECOPS/1715681280.000101" {
+		t.Fatalf("ref %q, want the channel and ts Slack answered", ref)
+	}
+	return a, ref
+}
+
+// samePress checks that a press of the button that makes notice (of alert
+// a, posted first) makes the message that the notice's update made.
+func samePress(t *testing.T, f *fakeSlack, app *App, a, notice *alerter.Alert) {
+	t.Helper()
+	const ts = "1715681280.000101"
+	want := f.message(ts)
+	pressed := *a
+	pressed.Status, pressed.AcknowledgedBy, pressed.AcknowledgedAt = notice.Status, notice.AcknowledgedBy, notice.AcknowledgedAt
+	pressed.ResolvedBy, pressed.ResolvedAt, pressed.Verdict = notice.ResolvedBy, notice.ResolvedAt, notice.Verdict
+	if err := app.Update(t.Context(), "C0SECOPS", ts, &pressed, ""); err != nil {
+		t.Fatal(err)
+	}
+	if after := f.message(ts); after.blocks != want.blocks || after.text != want.text {
+		t.Errorf("a press shows\n%s\nthe %s notice\n%s", after.blocks, notice.Status, want.blocks)
 	}
 }
 
@@ -211,11 +227,7 @@ func ackOf(a *alerter.Alert) *alerter.Alert {
 func TestAckUpdatesTheAlertsMessage(t *testing.T) {
 	f := newFakeSlack(t)
 	n, app := botApp(t, f)
-	a := notifiers.Sample("high", fixedTime)
-	ref, err := n.NotifyRef(t.Context(), a, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, ref := postSample(t, n)
 	got, err := n.NotifyRef(t.Context(), ackOf(a), ref)
 	if err != nil || got != ref {
 		t.Fatalf("the acknowledgement: ref %q, %v; want the alert's %q", got, err, ref)
@@ -235,15 +247,7 @@ func TestAckUpdatesTheAlertsMessage(t *testing.T) {
 		t.Errorf("%d messages posted, want only the alert", f.count())
 	}
 
-	// A press of Acknowledge makes the same message.
-	pressed := *a
-	pressed.Status, pressed.AcknowledgedBy, pressed.AcknowledgedAt = "acknowledged", "slack:ann", &resolvedAt
-	if err := app.Update(t.Context(), "C0SECOPS", "1715681280.000101", &pressed, ""); err != nil {
-		t.Fatal(err)
-	}
-	if after := f.message("1715681280.000101"); after.blocks != msg.blocks || after.text != msg.text {
-		t.Errorf("a press of Acknowledge shows\n%s\nan acknowledgement elsewhere\n%s", after.blocks, msg.blocks)
-	}
+	samePress(t, f, app, a, ackOf(a))
 }
 
 // An acknowledgement shows no buttons on a message posted without them
