@@ -208,8 +208,8 @@ func (d *Deliverer) overtaken(ctx context.Context, a *alerter.Alert) (verdict, b
 }
 
 // send sends a to the target. A RefNotifier is handed the ref recorded
-// when the alert that a resolves, acknowledges or escalates was sent here, and gives the
-// ref of a's message, to be recorded with it. A record that cannot be read
+// when the alert that a resolves, acknowledges or escalates was sent
+// here, and gives the ref of a's message, to be recorded with it. A record that cannot be read
 // is an attempt failed, tried again later: sent without its ref, a resolve
 // would be a message of its own rather than the alert's message updated.
 func (d *Deliverer) send(ctx context.Context, a *alerter.Alert) (string, error) {

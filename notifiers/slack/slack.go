@@ -2,10 +2,11 @@
 // messages, through an incoming webhook (webhook_url) or a bot token and a
 // channel (chat.postMessage of api_url). With a bot token, the notifier
 // keeps where it posted each alert (NotifyRef's ref): the alert's resolve
-// updates that message and says so in its thread, its escalations reply
-// in the thread (thread.go). Through a webhook, whose answer names no
-// message, a resolve is a message of its own ("Resolved: title"). With a
-// bot token and a signing secret, alert messages carry the buttons
+// updates that message and says so in its thread, its acknowledgement
+// updates that message, its escalations reply in the thread (thread.go).
+// Through a webhook, whose answer names no message, a resolve is a
+// message of its own ("Resolved: title"), an acknowledgement nothing.
+// With a bot token and a signing secret, alert messages carry the buttons
 // Acknowledge, Resolve and Silence 1h, and App checks and answers their
 // presses (docs/notifications.md, Slack buttons and The alert lifecycle).
 //
