@@ -26,27 +26,18 @@ func Title(a *alerter.Alert) string {
 // ResolvedBy says who resolved the alert, when, and the verdict, on one
 // line: "Resolved by ann at 2024-05-14 10:30:00 UTC, verdict: benign".
 func ResolvedBy(a *alerter.Alert) string {
-	s := actedBy("Resolved", a.ResolvedBy, a.ResolvedAt)
+	var b strings.Builder
+	b.WriteString("Resolved")
+	if by := OneLine(a.ResolvedBy); by != "" {
+		b.WriteString(" by " + Truncate(by, 200))
+	}
+	if a.ResolvedAt != nil {
+		b.WriteString(" at " + a.ResolvedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
+	}
 	if v := OneLine(a.Verdict); v != "" {
-		s += ", verdict: " + Truncate(strings.ReplaceAll(v, "_", " "), 40)
+		b.WriteString(", verdict: " + Truncate(strings.ReplaceAll(v, "_", " "), 40))
 	}
-	return s
-}
-
-// AcknowledgedBy says who acknowledged the alert and when, on one line:
-// "Acknowledged by ann at 2024-05-14 10:30:00 UTC".
-func AcknowledgedBy(a *alerter.Alert) string {
-	return actedBy("Acknowledged", a.AcknowledgedBy, a.AcknowledgedAt)
-}
-
-func actedBy(what, by string, at *time.Time) string {
-	if by = OneLine(by); by != "" {
-		what += " by " + Truncate(by, 200)
-	}
-	if at != nil {
-		what += " at " + at.UTC().Format("2006-01-02 15:04:05 UTC")
-	}
-	return what
+	return b.String()
 }
 
 // SampleAck is the acknowledgement notification of Sample: acknowledged
