@@ -40,9 +40,8 @@ func (lt *lifecycleTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// kinds counts the distinct notifications received, per kind and actor,
-// and the copies received more than once (acknowledgement notifications
-// among them, which are not counted by kind).
+// kinds counts the distinct notifications received, per kind and actor
+// (acknowledgements: acks), and the copies received more than once.
 func (lt *lifecycleTarget) kinds() (alerts, escalations, resolves map[string]int, dups int) {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
@@ -52,6 +51,7 @@ func (lt *lifecycleTarget) kinds() (alerts, escalations, resolves map[string]int
 		actor := a.Group["event.actor.name"]
 		switch {
 		case a.Acknowledges != "":
+			// counted by acks
 		case a.Resolves != "":
 			resolves[actor]++
 		case a.Escalation > 0:
@@ -62,6 +62,20 @@ func (lt *lifecycleTarget) kinds() (alerts, escalations, resolves map[string]int
 		dups += len(copies) - 1
 	}
 	return alerts, escalations, resolves, dups
+}
+
+// acks counts the distinct acknowledgement notifications received, per
+// actor.
+func (lt *lifecycleTarget) acks() map[string]int {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	acks := map[string]int{}
+	for _, copies := range lt.got {
+		if a := copies[0]; a.Acknowledges != "" {
+			acks[a.Group["event.actor.name"]]++
+		}
+	}
+	return acks
 }
 
 // lifecycleEvent is one Confluence-like event of actor a<i>.
@@ -76,8 +90,9 @@ func lifecycleEvent(action string, i, round int) string {
 // is killed at once; bursts of suppressed matches escalate the 20 others
 // once each (a kill mid-burst, then more matches, must not escalate them
 // again); 10 are resolved by a rule's resolve.when mid-kill and 5 by hand
-// just before a kill. The webhook target gets each alert, escalation and
-// resolve, and the API shows each group where it was left.
+// just before a kill. The webhook target gets each alert, escalation,
+// acknowledgement and resolve, and the API shows each group where it was
+// left.
 func TestCrashLifecycle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts alerter processes")
@@ -186,16 +201,19 @@ routes: {default: [siem]}
 	time.Sleep(500 * time.Millisecond) // a second escalation or resolve would come now
 
 	alerts, escalations, resolves, dups := target.kinds()
+	acks := target.acks()
 	for i := range n {
 		actor := fmt.Sprint("a", i)
-		wantEsc, wantRes := 0, 0
+		wantEsc, wantRes, wantAck := 0, 0, 0
 		if i >= 10 {
 			wantEsc = 1
+		} else {
+			wantAck = 1
 		}
 		if i < 5 || i >= 20 {
 			wantRes = 1
 		}
-		if alerts[actor] != 1 || escalations[actor] != wantEsc || resolves[actor] != wantRes {
+		if alerts[actor] != 1 || escalations[actor] != wantEsc || resolves[actor] != wantRes || acks[actor] != wantAck {
 			target.mu.Lock()
 			for id, copies := range target.got {
 				if a := copies[0]; a.Group["event.actor.name"] == actor {
@@ -203,8 +221,8 @@ routes: {default: [siem]}
 				}
 			}
 			target.mu.Unlock()
-			t.Errorf("%s: %d alerts, %d escalations, %d resolves received; want 1, %d, %d",
-				actor, alerts[actor], escalations[actor], resolves[actor], wantEsc, wantRes)
+			t.Errorf("%s: %d alerts, %d escalations, %d resolves, %d acknowledgements received; want 1, %d, %d, %d",
+				actor, alerts[actor], escalations[actor], resolves[actor], acks[actor], wantEsc, wantRes, wantAck)
 		}
 	}
 	// Only a notification sent in the instant between the target's answer
