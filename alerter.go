@@ -83,6 +83,10 @@ type Alert struct {
 	// the targets that got it once it is resolved), the id of the alert
 	// it resolves; its Status is then "resolved".
 	Resolves string `json:"resolves,omitempty"`
+	// Acknowledges is, on an acknowledgement notification (a copy of an
+	// alert sent to the targets that got it once it is acknowledged), the
+	// id of the alert it acknowledges; its Status is then "acknowledged".
+	Acknowledges string `json:"acknowledges,omitempty"`
 	// Escalation is, on an escalation (the group's alert sent again by
 	// its rule's escalate: step, docs/rules.md, Escalations), the step's
 	// 1-based index; 0 on the alert itself.
@@ -114,6 +118,15 @@ type DigestExample struct {
 	// server.external_url.
 	URL string `json:"url,omitempty"`
 }
+
+// The ends of the ids of an alert's notices, after the alert's id: its
+// resolve notification's and its acknowledgement notification's (package
+// lifecycle makes them; delivery tells by them whether an alert's resolve
+// went out before its acknowledgement).
+const (
+	ResolvedSuffix = "-resolved"
+	AckedSuffix    = "-acked"
+)
 
 // Router names the targets of an alert.
 type Router interface {

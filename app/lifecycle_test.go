@@ -102,7 +102,7 @@ func TestAckAndResolve(t *testing.T) {
 
 	// A later alert of bob's group opens it again.
 	r.post(t, "/in", setting("b3", "bob", "2024-05-14T14:00:00Z"))
-	// ALERTS holds the resolve notification of bob's group besides the alerts.
+	// ALERTS holds the notifications of bob's group besides the alerts.
 	waitFor(t, "the fourth alert", func() bool { return len(firedAlerts(t, r)) == 4 })
 	var bob3 string
 	for _, a := range firedAlerts(t, r) {
@@ -149,10 +149,11 @@ func TestAckAndResolve(t *testing.T) {
 	}
 }
 
-// firedAlerts are the alerts in ALERTS, without resolve notifications.
+// firedAlerts are the alerts in ALERTS, without resolve and
+// acknowledgement notifications.
 func firedAlerts(t *testing.T, r *running) []alerter.Alert {
 	t.Helper()
-	return slices.DeleteFunc(storedAlerts(t, r.svc), func(a alerter.Alert) bool { return a.Resolves != "" })
+	return slices.DeleteFunc(storedAlerts(t, r.svc), func(a alerter.Alert) bool { return lifecycle.NoticeOf(&a) != "" })
 }
 
 func sorted(s ...string) []string {

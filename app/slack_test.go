@@ -202,18 +202,24 @@ func TestSlackButtons(t *testing.T) {
 
 	// Acknowledge: the alert is acknowledged by ann on Slack, and the
 	// message says so, with Resolve and Silence left.
+	waitFor(t, "bob's alert recorded as sent", func() bool { return r.sentTo(t, "slack-bot", bob) })
 	if code, body := r.sendSigned(t, ack, slackSecret, now, ""); code != 200 {
 		t.Fatalf("ack: %d %s", code, body)
 	}
 	if st := status(bob); st["status"] != "acknowledged" || st["acknowledged_by"] != "slack:ann" {
 		t.Fatalf("after the ack: %v", st)
 	}
-	waitFor(t, "the message updated", func() bool { return len(fake.posts("/api/chat.update")) == 1 })
+	// The press updates the message, and so does its acknowledgement
+	// notification, to the same content.
+	waitFor(t, "the message updated twice", func() bool { return len(fake.posts("/api/chat.update")) == 2 })
 	up := fake.posts("/api/chat.update")[0]
 	if up.Get("ts") != "1715681280.000100" || up.Get("channel") != "C0SECOPS" ||
 		!strings.Contains(up.Get("blocks"), "*Acknowledged* by @ann at ") ||
 		strings.Contains(up.Get("blocks"), `"alerter_ack"`) || !strings.Contains(up.Get("blocks"), `"alerter_resolve"`) {
 		t.Errorf("update after the ack: %v", up)
+	}
+	if again := fake.posts("/api/chat.update")[1]; again.Get("blocks") != up.Get("blocks") || again.Get("ts") != up.Get("ts") {
+		t.Errorf("the acknowledgement's update %v differs from the press's %v", again, up)
 	}
 
 	// Resolve: resolved, no buttons left; an ack after it is refused.
@@ -223,8 +229,8 @@ func TestSlackButtons(t *testing.T) {
 	if st := status(bob); st["status"] != "resolved" || st["resolved_by"] != "slack:ann" {
 		t.Fatalf("after the resolve: %v", st)
 	}
-	waitFor(t, "the message updated again", func() bool { return len(fake.posts("/api/chat.update")) == 2 })
-	if up := fake.posts("/api/chat.update")[1].Get("blocks"); !strings.Contains(up, "*Resolved* by @ann") || strings.Contains(up, `"lifecycle"`) {
+	waitFor(t, "the message updated again", func() bool { return len(fake.posts("/api/chat.update")) == 3 })
+	if up := fake.posts("/api/chat.update")[2].Get("blocks"); !strings.Contains(up, "*Resolved* by @ann") || strings.Contains(up, `"lifecycle"`) {
 		t.Errorf("update after the resolve: %s", up)
 	}
 	// A new press has a new timestamp (the same one would be the same request).

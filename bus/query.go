@@ -49,13 +49,14 @@ func (s *Streams) FindAlert(ctx context.Context, id string) (*alerter.Alert, []b
 // only, if not ""), starting below sequence before (0: at the newest),
 // until fn returns false or a page's bound of messages was read. next is
 // the before of the next page, 0 when there is none. The copies that hand
-// dead letters back (PublishRedelivery) and the resolve notifications
-// (PublishResolve) are not alerts of their own.
+// dead letters back (PublishRedelivery) and the resolve and
+// acknowledgement notifications (PublishNotice) are not alerts of their
+// own.
 func (s *Streams) AlertHistory(ctx context.Context, before uint64, rule string, fn func(*alerter.Alert) bool) (next uint64, err error) {
 	prefix := AlertsSubject + "." + rule + "."
 	return newestFirst(ctx, s.Alerts, before, func(m *jetstream.RawStreamMsg) bool {
 		if (rule != "" && !strings.HasPrefix(m.Subject, prefix)) ||
-			m.Header.Get(RedeliverHeader) != "" || m.Header.Get(ResolvesHeader) != "" {
+			m.Header.Get(RedeliverHeader) != "" || m.Header.Get(NoticeHeader) != "" {
 			return true
 		}
 		var a alerter.Alert

@@ -50,7 +50,7 @@ func TestAlertHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 { // a resolve retried: stored once
-		if err := s.PublishResolve(ctx, "r2", "a2-resolved", "a2", mustJSON(t, alerter.Alert{ID: "a2-resolved", Rule: "r2", Resolves: "a2", Status: "resolved"})); err != nil {
+		if err := s.PublishNotice(ctx, "r2", "a2-resolved", "a2", mustJSON(t, alerter.Alert{ID: "a2-resolved", Rule: "r2", Resolves: "a2", Status: "resolved"})); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -247,18 +247,20 @@ func (s *Streams) PublishRedelivery(ctx context.Context, rule, id, target string
 	return nil
 }
 
-// ResolvesHeader marks a resolve notification in ALERTS with the id of
-// the alert it resolves (PublishResolve): histories of alerts leave it
-// out, as it is no alert of its own.
-const ResolvesHeader = "Alerter-Resolves"
+// NoticeHeader marks a notice in ALERTS — a resolve or an
+// acknowledgement notification (PublishNotice) — with the id of the alert
+// it is about: histories of alerts leave it out, as it is no alert of its
+// own. (Its name is from when resolves were the only notices; stored
+// notices keep it.)
+const NoticeHeader = "Alerter-Resolves"
 
-// PublishResolve stores the resolve notification id of alert resolves
-// (of rule), for the targets it names, with its id as message id: it is
-// stored once however often the resolve is retried within the dedup
-// window, and the deliveries record keeps a target from getting it twice
-// after. It has a subject of its own, so that it is found by its id (its
-// dead letter can be handed back) and not by the alert's.
-func (s *Streams) PublishResolve(ctx context.Context, rule, id, resolves string, data []byte) error {
+// PublishNotice stores the notice id of alert of (of rule), for the
+// targets it names, with its id as message id: it is stored once however
+// often the act is retried within the dedup window, and the deliveries
+// record keeps a target from getting it twice after. It has a subject of
+// its own, so that it is found by its id (its dead letter can be handed
+// back) and not by the alert's.
+func (s *Streams) PublishNotice(ctx context.Context, rule, id, of string, data []byte) error {
 	subj, err := subject(AlertsSubject, rule)
 	if err == nil {
 		subj, err = subject(subj, id)
@@ -271,7 +273,7 @@ func (s *Streams) PublishResolve(ctx context.Context, rule, id, resolves string,
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{ResolvesHeader: {resolves}}}
+	m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{NoticeHeader: {of}}}
 	if _, err := s.js.PublishMsg(ctx, m, jetstream.WithMsgID(id)); err != nil {
 		return fmt.Errorf("publish %s %q: %w", subj, id, err)
 	}

@@ -213,16 +213,28 @@ func TestResolveNoticeNotSilenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, _ = json.Marshal(n)
-	if err := env.Streams.PublishResolve(ctx, n.Rule, n.ID, a.ID, data); err != nil {
+	if err := env.Streams.PublishNotice(ctx, n.Rule, n.ID, a.ID, data); err != nil {
 		t.Fatal(err)
 	}
 	stop := run(t, d)
-	want := "a1: silenced after 0, a1-resolved: sent after 2"
+	waitOutcomes(t, record, "a1: silenced after 0, a1-resolved: sent after 2")
+	stop()
+}
+
+// waitOutcomes waits for the outcomes at target t to be want, as
+// "<id>: <status> after <attempts>, ...".
+func waitOutcomes(t *testing.T, record *bus.Deliveries, want string) {
+	t.Helper()
+	var ids []string
+	for part := range strings.SplitSeq(want, ", ") {
+		id, _, _ := strings.Cut(part, ":")
+		ids = append(ids, id)
+	}
 	var got string
 	for deadline := time.Now().Add(10 * time.Second); got != want; time.Sleep(10 * time.Millisecond) {
 		var parts []string
-		for _, id := range []string{"a1", "a1-resolved"} {
-			o, ok, err := record.Get(ctx, "t", id)
+		for _, id := range ids {
+			o, ok, err := record.Get(t.Context(), "t", id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -236,5 +248,45 @@ func TestResolveNoticeNotSilenced(t *testing.T) {
 			t.Fatalf("outcomes %q, want %q", got, want)
 		}
 	}
+}
+
+// An acknowledgement notification is never silenced and counts its tries
+// from the acknowledgement; one whose alert's resolve notification was
+// sent here already is recorded as sent without being sent, so that it
+// does not show the alert acknowledged again after its resolve.
+func TestAckNotice(t *testing.T) {
+	env, record := start(t)
+	ctx := t.Context()
+	tg := &target{attempts: map[string]int{}}
+	d, err := New(ctx, env.JS, Options{Name: "t", Notifier: tg, Record: record, DeadLetters: env.Streams, Silencer: silencer("muted"),
+		Policy: Policy{MaxAttempts: 4, MaxAge: time.Hour, MaxBackoff: 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := record.Put(ctx, "t", "b1-resolved", alerter.Outcome{Status: alerter.Sent, Attempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	fired, acked := time.Now().Add(-48*time.Hour), time.Now()
+	for _, a := range []alerter.Alert{
+		{ID: "a1", Rule: "muted", Notify: []string{"t"}, FiredAt: fired},
+		{ID: "a1-acked", Acknowledges: "a1", Rule: "muted", Notify: []string{"t"}, FiredAt: fired, Status: "acknowledged", AcknowledgedAt: &acked},
+		{ID: "b1-acked", Acknowledges: "b1", Rule: "r", Notify: []string{"t"}, FiredAt: fired, Status: "acknowledged", AcknowledgedAt: &acked},
+	} {
+		data, _ := json.Marshal(a)
+		if a.Acknowledges != "" {
+			err = env.Streams.PublishNotice(ctx, a.Rule, a.ID, a.Acknowledges, data)
+		} else {
+			_, err = env.Streams.PublishAlert(ctx, a.Rule, a.ID, data)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := run(t, d)
+	waitOutcomes(t, record, "a1: silenced after 0, a1-acked: sent after 1, b1-acked: sent after 0")
 	stop()
+	if tg.mu.Lock(); !slices.Equal(tg.got, []string{"a1-acked"}) {
+		t.Errorf("the target got %q, want only a1-acked", tg.got)
+	}
+	tg.mu.Unlock()
 }

@@ -97,9 +97,11 @@ func (d *Deliverer) take(ctx context.Context, msg jetstream.Msg) (at *attempt, v
 		return nil, later(time.Second), false
 	}
 	at = &attempt{msg: msg, a: a, n: int(md.NumDelivered), since: a.FiredAt}
+	// A notice is as old as the resolve or acknowledgement, not the alert.
 	if a.Resolves != "" && a.ResolvedAt != nil {
-		// A resolve notification is as old as the resolve, not the alert.
 		at.since = *a.ResolvedAt
+	} else if a.Acknowledges != "" && a.AcknowledgedAt != nil {
+		at.since = *a.AcknowledgedAt
 	}
 	if !redeliver {
 		// After a crash, alerts already settled come again, and an alert id
@@ -148,15 +150,20 @@ func (d *Deliverer) settled(ctx context.Context, a *alerter.Alert) (verdict, boo
 }
 
 // try silences the alert or sends it, and records what came of it. A
-// resolve notification is never silenced: it goes only to targets that
-// got the alert, which must hear that it is over (docs/notifications.md,
-// The alert lifecycle).
+// notice (a resolve or an acknowledgement notification) is never
+// silenced: it goes only to targets that got the alert, which must hear
+// that someone is on it, or that it is over (docs/notifications.md, The
+// alert lifecycle).
 func (d *Deliverer) try(ctx context.Context, at *attempt) verdict {
-	if d.opt.Silencer != nil && !ownAction(&at.a) && at.a.Resolves == "" {
+	notice := at.a.Resolves != "" || at.a.Acknowledges != ""
+	if d.opt.Silencer != nil && !ownAction(&at.a) && !notice {
 		if ids := d.opt.Silencer.Matching(&at.a, d.now()); len(ids) > 0 {
 			d.stats.Silenced.Add(1)
 			return d.record(ctx, &at.a, alerter.Outcome{Status: alerter.Silenced, Attempts: at.n - 1, Silences: ids})
 		}
+	}
+	if v, stale := d.overtaken(ctx, &at.a); stale {
+		return v
 	}
 	if err := d.waitTurn(ctx, at.msg); err != nil {
 		return later(time.Second)
@@ -178,9 +185,31 @@ func (d *Deliverer) try(ctx context.Context, at *attempt) verdict {
 	return later(wait)
 }
 
+// overtaken tells whether a is an acknowledgement notification whose
+// alert's resolve notification was sent here already (the acknowledgement
+// retried, or handed out late): sent now, it would show the alert as
+// acknowledged again (a Slack message its Resolve button back). It is
+// recorded as sent, without sending; a record that cannot be read is
+// tried again later.
+func (d *Deliverer) overtaken(ctx context.Context, a *alerter.Alert) (verdict, bool) {
+	if a.Acknowledges == "" {
+		return verdict{}, false
+	}
+	o, found, err := d.opt.Record.Get(ctx, d.opt.Name, a.Acknowledges+alerter.ResolvedSuffix)
+	switch {
+	case err != nil:
+		d.log.Warn("reading the deliveries record; will retry", "alert", a.ID, "err", err)
+		return later(time.Second), true
+	case found && o.Status == alerter.Sent:
+		d.stats.Skipped.Add(1)
+		return d.record(ctx, a, alerter.Outcome{Status: alerter.Sent}), true
+	}
+	return verdict{}, false
+}
+
 // send sends a to the target. A RefNotifier is handed the ref recorded
-// when the alert that a resolves or escalates was sent here, and gives the
-// ref of a's message, to be recorded with it. A record that cannot be read
+// when the alert that a resolves, acknowledges or escalates was sent
+// here, and gives the ref of a's message, to be recorded with it. A record that cannot be read
 // is an attempt failed, tried again later: sent without its ref, a resolve
 // would be a message of its own rather than the alert's message updated.
 func (d *Deliverer) send(ctx context.Context, a *alerter.Alert) (string, error) {
@@ -189,7 +218,7 @@ func (d *Deliverer) send(ctx context.Context, a *alerter.Alert) (string, error) 
 		return "", d.opt.Notifier.Notify(ctx, a)
 	}
 	var ref string
-	if of := cmp.Or(a.Resolves, a.Escalates); of != "" {
+	if of := cmp.Or(a.Resolves, a.Acknowledges, a.Escalates); of != "" {
 		o, found, err := d.opt.Record.Get(ctx, d.opt.Name, of)
 		if err != nil {
 			return "", fmt.Errorf("reading where alert %s was sent: %w", of, err)

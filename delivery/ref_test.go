@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -39,8 +40,8 @@ func (t *refTarget) taken() []string {
 }
 
 // The ref a target gives for an alert is recorded with its delivery and
-// handed back with what follows the alert there: its resolve notification
-// and its escalations. Alerts handed out again (the queue made anew) are
+// handed back with what follows the alert there: its resolve and
+// acknowledgement notifications and its escalations. Alerts handed out again (the queue made anew) are
 // not sent again.
 func TestRefFollowsTheAlert(t *testing.T) {
 	env, record := start(t)
@@ -50,16 +51,20 @@ func TestRefFollowsTheAlert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// b1 was given up on here: what follows it has no message to follow.
+	// b1 was given up on here: what follows it has no message to follow;
+	// c2 was sent here.
 	if err := record.Put(ctx, "t", "b1", alerter.Outcome{Status: alerter.Dead, Ref: "msg-b1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := record.Put(ctx, "t", "c2", alerter.Outcome{Status: alerter.Sent, Ref: "msg-c2"}); err != nil {
 		t.Fatal(err)
 	}
 	stop := run(t, d)
 	publish := func(a alerter.Alert) {
 		t.Helper()
 		data, _ := json.Marshal(a)
-		if a.Resolves != "" {
-			err = env.Streams.PublishResolve(ctx, a.Rule, a.ID, a.Resolves, data)
+		if of := cmp.Or(a.Resolves, a.Acknowledges); of != "" {
+			err = env.Streams.PublishNotice(ctx, a.Rule, a.ID, of, data)
 		} else {
 			_, err = env.Streams.PublishAlert(ctx, a.Rule, a.ID, data)
 		}
@@ -129,8 +134,15 @@ func TestRefFollowsTheAlert(t *testing.T) {
 	if got := tg.taken(); len(got) != 5 {
 		t.Errorf("after the queue was made again the target took %q", got)
 	}
+
+	// An acknowledgement notification is handed its alert's ref too.
+	publish(alerter.Alert{ID: "c2-acked", Rule: "r", Notify: []string{"t"}, Acknowledges: "c2", Status: "acknowledged"})
+	waitTaken(6)
+	if got := tg.taken()[5]; got != "c2-acked with msg-c2" {
+		t.Errorf("the target took %q, want c2-acked with c2's ref", got)
+	}
 	stop()
-	if s := fmt.Sprint(d.Stats().Sent.Load(), d.Stats().QueueLost.Load()); s != "5 1" {
-		t.Errorf("sent, queue lost: %s, want 5 1", s)
+	if s := fmt.Sprint(d.Stats().Sent.Load(), d.Stats().QueueLost.Load()); s != "6 1" {
+		t.Errorf("sent, queue lost: %s, want 6 1", s)
 	}
 }

@@ -50,10 +50,10 @@ type Alerts interface {
 	// Alert is the stored alert of id and its sequence; an error when
 	// there is none.
 	Alert(ctx context.Context, id string) ([]byte, uint64, error)
-	// PublishResolve queues the resolve notification id (data) of alert
-	// resolves, of rule, to the targets it names; storing it again
-	// queues nothing more.
-	PublishResolve(ctx context.Context, rule, id, resolves string, data []byte) error
+	// PublishNotice queues the notification id (data) of alert of (a
+	// resolve or an acknowledgement), of rule, to the targets it names;
+	// storing it again queues nothing more.
+	PublishNotice(ctx context.Context, rule, id, of string, data []byte) error
 }
 
 // DeadLetters are the notifications given up on.

@@ -95,8 +95,8 @@ func (h *handler) actOnAlert(w http.ResponseWriter, r *http.Request, to lifecycl
 	if !ok {
 		return
 	}
-	if a.Resolves != "" {
-		writeJSON(w, http.StatusBadRequest, errorBody(fmt.Sprintf("%s is the resolve notification of alert %s: act on %s", a.ID, a.Resolves, a.Resolves)))
+	if of := lifecycle.NoticeOf(a); of != "" {
+		writeJSON(w, http.StatusBadRequest, errorBody(fmt.Sprintf("%s is a notification of alert %s: act on %s", a.ID, of, of)))
 		return
 	}
 	who := identity(r)
@@ -108,7 +108,11 @@ func (h *handler) actOnAlert(w http.ResponseWriter, r *http.Request, to lifecycl
 		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("alert %s was resolved by %s at %s: it cannot be acknowledged", a.ID, res.View.Resolved.By, res.View.Resolved.At.Format(time.RFC3339))))
 		return
 	case errors.As(err, &nq):
-		writeJSON(w, http.StatusServiceUnavailable, errorBody(fmt.Sprintf("alert %s is resolved, but its resolve notifications are not queued (%v): resolve it again to queue them", a.ID, nq.Err)))
+		kind, verb := "resolve", "resolve"
+		if to == lifecycle.Acknowledged {
+			kind, verb = "acknowledgement", "acknowledge"
+		}
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(fmt.Sprintf("alert %s is %s, but its %s notifications are not queued (%v): %s it again to queue them", a.ID, to, kind, nq.Err, verb)))
 		return
 	case err != nil:
 		writeJSON(w, http.StatusServiceUnavailable, errorBody(err.Error()))

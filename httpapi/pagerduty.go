@@ -61,7 +61,8 @@ func (h *handler) pagerDutyWebhook(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody("reading the body: "+err.Error()))
 		return
 	}
-	if !pagerduty.Verify(body, r.Header.Get(pagerduty.SignatureHeader), secrets) {
+	from := pagerduty.Signers(body, r.Header.Get(pagerduty.SignatureHeader), h.cfg)
+	if len(from) == 0 {
 		h.Log.Warn("refused a PagerDuty webhook: no valid signature", "remote", r.RemoteAddr,
 			"signed", r.Header.Get(pagerduty.SignatureHeader) != "")
 		writeJSON(w, http.StatusUnauthorized, errorBody("no valid "+pagerduty.SignatureHeader+" for the webhook_secret of any pagerduty notifier"))
@@ -72,7 +73,7 @@ func (h *handler) pagerDutyWebhook(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
 		return
 	}
-	code, ans := h.takePagerDuty(r.Context(), ev)
+	code, ans := h.takePagerDuty(r.Context(), ev, from)
 	writeJSON(w, code, ans)
 }
 
@@ -82,8 +83,9 @@ var pagerDutyStatus = map[string]lifecycle.Status{
 	pagerduty.IncidentResolved:     lifecycle.Resolved,
 }
 
-// takePagerDuty acts on a verified webhook's event.
-func (h *handler) takePagerDuty(ctx context.Context, ev *pagerduty.WebhookEvent) (int, pagerDutyAnswer) {
+// takePagerDuty acts on a verified webhook's event, which came from the
+// pagerduty notifiers from (whose webhook_secret signed it).
+func (h *handler) takePagerDuty(ctx context.Context, ev *pagerduty.WebhookEvent, from []string) (int, pagerDutyAnswer) {
 	log := h.Log.With("pagerduty_event", ev.ID, "event_type", ev.EventType, "incident", ev.Data.ID)
 	to, ok := pagerDutyStatus[ev.EventType]
 	if !ok || ev.Data.Type != "incident" {
@@ -114,9 +116,14 @@ func (h *handler) takePagerDuty(ctx context.Context, ev *pagerduty.WebhookEvent)
 	}
 	// An acknowledgement here is the group's, as from the API: what is to
 	// stop on one (escalations, docs/notifications.md) reads the group's
-	// state, so it needs nothing more from this path.
+	// state, so it needs nothing more from this path. Its notification
+	// reaches the alert's other targets, not the PagerDuty services it
+	// came from (Change.From), whose incident is acknowledged already.
 	who := pagerDutyAgent(ev.Agent)
 	c := lifecycle.Change{By: who.Name, At: at, Comment: pagerDutyComment(ev.Data)}
+	if to == lifecycle.Acknowledged {
+		c.From = from
+	}
 	res, err := h.act(ctx, a, to, who, c)
 	switch {
 	case errors.Is(err, lifecycle.ErrResolved):

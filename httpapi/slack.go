@@ -160,8 +160,8 @@ func (h *handler) pressed(ctx context.Context, action, id string, who actions.Id
 		return nil, "", fmt.Sprintf("alert %s cannot be read: %v", id, err)
 	case err != nil:
 		return nil, "", fmt.Sprintf("alerter has no alert %q", id)
-	case a.Resolves != "":
-		return nil, "", fmt.Sprintf("%s is the resolve notification of alert %s", a.ID, a.Resolves)
+	case lifecycle.NoticeOf(a) != "":
+		return nil, "", fmt.Sprintf("%s is a notification of alert %s", a.ID, lifecycle.NoticeOf(a))
 	}
 	now := time.Now().UTC()
 	if action == slack.ActionSilence {
@@ -175,9 +175,9 @@ func (h *handler) pressed(ctx context.Context, action, id string, who actions.Id
 		}
 		return a, slack.SilenceNote(who.Name, sl.StartsAt, sl.EndsAt), ""
 	}
-	to := lifecycle.Acknowledged
+	to, button := lifecycle.Acknowledged, "Acknowledge"
 	if action == slack.ActionResolve {
-		to = lifecycle.Resolved
+		to, button = lifecycle.Resolved, "Resolve"
 	}
 	res, err := h.act(ctx, a, to, who, lifecycle.Change{By: who.Name, At: now})
 	var nq lifecycle.ErrNotQueued
@@ -186,7 +186,7 @@ func (h *handler) pressed(ctx context.Context, action, id string, who actions.Id
 		return nil, "", fmt.Sprintf("alert %s was resolved by %s at %s: it cannot be acknowledged",
 			a.ID, res.View.Resolved.By, res.View.Resolved.At.UTC().Format(time.RFC3339))
 	case errors.As(err, &nq):
-		return nil, "", fmt.Sprintf("alert %s is resolved, but its resolve notifications are not queued: press Resolve again", a.ID)
+		return nil, "", fmt.Sprintf("alert %s is %s, but its notifications are not queued: press %s again", a.ID, to, button)
 	case err != nil:
 		return nil, "", fmt.Sprintf("alert %s: %v", a.ID, err)
 	}

@@ -25,15 +25,16 @@ type Outcomes interface {
 	Get(ctx context.Context, target, alertID string) (alerter.Outcome, bool, error)
 }
 
-// Notices queue resolve notifications (the ALERTS stream).
+// Notices queue resolve and acknowledgement notifications (the ALERTS
+// stream).
 type Notices interface {
-	// PublishResolve queues the resolve notification id (data) of alert
-	// resolves, of rule, to the targets it names; storing it again
-	// queues nothing more.
-	PublishResolve(ctx context.Context, rule, id, resolves string, data []byte) error
+	// PublishNotice queues the notification id (data) of alert of, of
+	// rule, to the targets it names; storing it again queues nothing
+	// more.
+	PublishNotice(ctx context.Context, rule, id, of string, data []byte) error
 }
 
-// Incidents find the alerts an alert's resolve concerns: the alert it
+// Incidents find the alerts an alert's notices concern: the alert it
 // escalates, or itself, followed by that alert's escalations, oldest
 // first (the ALERTS stream).
 type Incidents interface {
@@ -58,8 +59,8 @@ type Acts struct {
 }
 
 // NewActs returns the acts on states that record each change in actions
-// and queue resolve notifications in notices, to the targets outcomes say
-// got the alert or, with incidents, its escalations.
+// and queue resolve and acknowledgement notifications in notices, to the
+// targets outcomes say got the alert or, with incidents, its escalations.
 func NewActs(states States, outcomes Outcomes, incidents Incidents, notices Notices, actions Actions, log *slog.Logger) *Acts {
 	return &Acts{states: states, outcomes: outcomes, incidents: incidents, notices: notices, actions: actions, log: log}
 }
@@ -71,22 +72,22 @@ type Acted struct {
 	Changed bool // false: it stood there already
 }
 
-// ErrNotQueued is a resolve made whose resolve notifications could not be
-// queued: acting again queues them.
+// ErrNotQueued is an acknowledgement or a resolve made whose
+// notifications could not be queued: acting again queues them.
 type ErrNotQueued struct{ Err error }
 
-func (e ErrNotQueued) Error() string { return "resolve notifications not queued: " + e.Err.Error() }
+func (e ErrNotQueued) Error() string { return "notifications not queued: " + e.Err.Error() }
 
 func (e ErrNotQueued) Unwrap() error { return e.Err }
 
 // Act acknowledges or resolves (to) alert a, and with it its group, as
 // who with c's comment and verdict: it records the change as one of
-// alerter's own events, queues the resolve notifications of a resolved
-// alert (again if it was resolved already, so that acting again retries
-// them: they are stored once), and fills in a's status fields.
-// Acknowledging a resolved alert is ErrResolved, with the result's View
-// saying who resolved it; a resolve whose notifications could not be
-// queued is ErrNotQueued, the change made.
+// alerter's own events, queues the notifications of where a stands then,
+// acknowledged or resolved (again if it stood there already, so that
+// acting again retries them: they are stored once), and fills in a's
+// status fields. Acknowledging a resolved alert is ErrResolved, with the
+// result's View saying who resolved it; an act whose notifications could
+// not be queued is ErrNotQueued, the change made.
 func (s *Acts) Act(ctx context.Context, a *alerter.Alert, to Status, who actions.Identity, c Change) (Acted, error) {
 	var res Acted
 	st, err := s.states.Update(ctx, a, func(st *State) (bool, error) {
@@ -109,24 +110,24 @@ func (s *Acts) Act(ctx context.Context, a *alerter.Alert, to Status, who actions
 	if res.Changed {
 		s.record(ctx, who, a, c, to)
 	}
-	if res.View.Status == Resolved {
-		if err := s.QueueResolve(ctx, a, res.View); err != nil {
-			s.log.Error("queueing resolve notifications", "alert", a.ID, "err", err)
-			return res, ErrNotQueued{err}
-		}
+	if err := s.QueueNotices(ctx, a, res.View); err != nil {
+		s.log.Error("queueing notifications", "alert", a.ID, "status", res.View.Status, "err", err)
+		return res, ErrNotQueued{err}
 	}
 	return res, nil
 }
 
-// QueueResolve queues the resolve notifications of a, resolved as v says,
-// to the targets that got it or, with Incidents, the alert it escalates or
-// that alert's escalations (docs/notifications.md, What the targets
-// receive on a resolve): those where a delivery was sent, not those where
-// it was silenced, given up on or is still being tried. A target gets one
-// resolve, of the newest of them it got, so that a target that got an
-// alert and its escalation hears once that it is over. Nothing is queued
-// when no target got any.
-func (s *Acts) QueueResolve(ctx context.Context, a *alerter.Alert, v View) error {
+// QueueNotices queues the notifications of a, standing as v says
+// (acknowledged or resolved: Notice), to the targets that got it or, with
+// Incidents, the alert it escalates or that alert's escalations
+// (docs/notifications.md, What the targets receive on an acknowledgement
+// or a resolve): those where a delivery was sent, not those where it was
+// silenced, given up on or is still being tried, nor those an
+// acknowledgement came from (Change.From). A target gets one
+// notification, of the newest of them it got, so that a target that got
+// an alert and its escalation hears once that someone is on it, or that
+// it is over. Nothing is queued when no target got any.
+func (s *Acts) QueueNotices(ctx context.Context, a *alerter.Alert, v View) error {
 	incident := []*alerter.Alert{a}
 	if s.incidents != nil {
 		found, err := s.incidents.Incident(ctx, a)
@@ -137,9 +138,16 @@ func (s *Acts) QueueResolve(ctx context.Context, a *alerter.Alert, v View) error
 			incident = found
 		}
 	}
+	var from []string
+	if v.Status == Acknowledged && v.Acked != nil {
+		from = v.Acked.From
+	}
 	newest := map[string]int{} // target → index in incident of the newest sent there
 	for i, x := range incident {
 		for _, t := range x.Notify {
+			if slices.Contains(from, t) {
+				continue
+			}
 			o, ok, err := s.outcomes.Get(ctx, t, x.ID)
 			if err != nil {
 				return fmt.Errorf("reading the deliveries of alert %s: %w", x.ID, err)
@@ -156,15 +164,15 @@ func (s *Acts) QueueResolve(ctx context.Context, a *alerter.Alert, v View) error
 				sent = append(sent, t)
 			}
 		}
-		if len(sent) == 0 {
+		n := Notice(x, v, sent)
+		if len(sent) == 0 || n == nil {
 			continue
 		}
-		n := Notice(x, v, sent)
 		data, err := json.Marshal(n)
 		if err != nil {
 			return err
 		}
-		if err := s.notices.PublishResolve(ctx, x.Rule, n.ID, x.ID, data); err != nil {
+		if err := s.notices.PublishNotice(ctx, x.Rule, n.ID, x.ID, data); err != nil {
 			return err
 		}
 	}

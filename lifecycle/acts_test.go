@@ -2,14 +2,18 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	json "github.com/goccy/go-json"
 
 	"github.com/alerter/alerter"
+	"github.com/alerter/alerter/actions"
+	"github.com/alerter/alerter/internal/natstest"
 )
 
 // deliveries are outcomes by "target/alert id".
@@ -30,18 +34,18 @@ func (in incident) Incident(context.Context, *alerter.Alert) ([]*alerter.Alert, 
 // notices records what was queued, as "alert id → targets".
 type notices []string
 
-func (n *notices) PublishResolve(_ context.Context, _, _, resolves string, data []byte) error {
+func (n *notices) PublishNotice(_ context.Context, _, _, of string, data []byte) error {
 	var a alerter.Alert
 	if err := json.Unmarshal(data, &a); err != nil {
 		return err
 	}
-	*n = append(*n, fmt.Sprintf("%s → %v", resolves, a.Notify))
+	*n = append(*n, fmt.Sprintf("%s → %v", of, a.Notify))
 	return nil
 }
 
 // A resolve reaches each target that got the alert or one of its
 // escalations once, with the newest of them it got.
-func TestQueueResolveOncePerTarget(t *testing.T) {
+func TestQueueNoticesOncePerTarget(t *testing.T) {
 	alert := &alerter.Alert{ID: "a", Rule: "r", Notify: []string{"chat"}}
 	esc1 := &alerter.Alert{ID: "e1", Rule: "r", Escalation: 1, Escalates: "a", Notify: []string{"chat"}}
 	esc2 := &alerter.Alert{ID: "e2", Rule: "r", Escalation: 2, Escalates: "a", Notify: []string{"pager", "chat"}}
@@ -67,11 +71,76 @@ func TestQueueResolveOncePerTarget(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var got notices
 			acts := NewActs(nil, tt.sent, tt.incident, &got, nil, slog.New(slog.DiscardHandler))
-			if err := acts.QueueResolve(t.Context(), tt.resolved, View{Status: Resolved}); err != nil {
+			if err := acts.QueueNotices(t.Context(), tt.resolved, View{Status: Resolved}); err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("queued %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// An acknowledgement reaches the targets that got the alert, as a resolve
+// does: not those where it was silenced or given up on, nor those it came
+// from; acking again (a retry) queues nothing new, and a resolved alert is
+// not acknowledged. Acts runs on the real store and streams: the notices
+// are read back from ALERTS.
+func TestActQueuesAcknowledgement(t *testing.T) {
+	at := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
+	type act struct {
+		to   Status
+		by   string
+		from []string
+	}
+	for _, tt := range []struct {
+		name string
+		acts []act
+		want []string // "id acknowledges|resolves → targets by"
+	}{
+		{"an ack reaches the targets that got the alert", []act{{Acknowledged, "ann", nil}},
+			[]string{"a-acked acknowledges a → [chat pager] ann"}},
+		{"acking again queues nothing new", []act{{Acknowledged, "ann", nil}, {Acknowledged, "bob", nil}},
+			[]string{"a-acked acknowledges a → [chat pager] ann"}},
+		{"an ack from PagerDuty is not sent back there", []act{{Acknowledged, "pagerduty:ann", []string{"pager"}}},
+			[]string{"a-acked acknowledges a → [chat] pagerduty:ann"}},
+		{"a resolve after the ack follows it", []act{{Acknowledged, "ann", nil}, {Resolved, "bob", nil}},
+			[]string{"a-acked acknowledges a → [chat pager] ann", "a-resolved resolves a → [chat pager] bob"}},
+		{"a resolved alert is not acknowledged", []act{{Resolved, "bob", nil}, {Acknowledged, "ann", nil}},
+			[]string{"a-resolved resolves a → [chat pager] bob"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := natstest.Start(t)
+			store, err := Open(t.Context(), env.JS, 1, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			log := slog.New(slog.DiscardHandler)
+			sent := deliveries{"chat/a": alerter.Sent, "pager/a": alerter.Sent, "mail/a": alerter.Dead, "muted/a": alerter.Silenced}
+			acts := NewActs(store, sent, nil, env.Streams, actions.NewPublisher(env.Streams, log), log)
+			for i, x := range tt.acts {
+				a := &alerter.Alert{ID: "a", Rule: "r", DedupKey: "r:0123456789abcdef", FiredAt: at,
+					Notify: []string{"chat", "pager", "mail", "muted", "later"}}
+				c := Change{By: x.by, At: at.Add(time.Duration(i+1) * time.Minute), From: x.from}
+				if _, err := acts.Act(t.Context(), a, x.to, actions.Identity{Name: x.by}, c); err != nil && !errors.Is(err, ErrResolved) {
+					t.Fatal(err)
+				}
+			}
+			var got []string
+			for _, data := range env.Alerts(t) {
+				var n alerter.Alert
+				if err := json.Unmarshal(data, &n); err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case n.Acknowledges != "":
+					got = append(got, fmt.Sprintf("%s acknowledges %s → %v %s", n.ID, n.Acknowledges, n.Notify, n.AcknowledgedBy))
+				case n.Resolves != "":
+					got = append(got, fmt.Sprintf("%s resolves %s → %v %s", n.ID, n.Resolves, n.Notify, n.ResolvedBy))
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("queued\n %q\nwant\n %q", got, tt.want)
 			}
 		})
 	}

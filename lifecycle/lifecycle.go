@@ -76,6 +76,10 @@ type Change struct {
 	Verdict Verdict   `json:"verdict,omitempty"`
 	// Alert is the id of the alert the change was made on.
 	Alert string `json:"alert"`
+	// From are the targets an acknowledgement came from (the pagerduty
+	// notifiers whose webhook_secret signed PagerDuty's webhook): its
+	// notification is not sent back to them, which know already.
+	From []string `json:"from,omitempty"`
 }
 
 // State is a group's status, as the people who acted on it left it.
@@ -141,7 +145,7 @@ func Resolve(st *State, a *alerter.Alert, c Change) bool {
 	if Of(st, a).Status == Resolved {
 		return false
 	}
-	c.Status, c.Alert = Resolved, a.ID
+	c.Status, c.Alert, c.From = Resolved, a.ID, nil
 	if c.At.Before(a.FiredAt) {
 		// Clocks of replicas differ: a resolve covers the alert resolved.
 		c.At = a.FiredAt
@@ -158,19 +162,43 @@ func (st *State) record(c Change) {
 	}
 }
 
-// NoticeSuffix ends the id of an alert's resolve notification: one per
-// alert, so that storing it again (a resolve retried) is recognised.
-const NoticeSuffix = "-resolved"
+// The ends of the ids of an alert's notices: one resolve notification and
+// one acknowledgement notification per alert, so that storing one again
+// (an act retried) is recognised.
+const (
+	NoticeSuffix = alerter.ResolvedSuffix
+	AckSuffix    = alerter.AckedSuffix
+)
 
-// Notice is the resolve notification of alert a, resolved as v says: a
-// copy of a with status resolved, by whom, when and the verdict, for the
-// targets that got a (docs/notifications.md, The alert lifecycle). The
+// Notice is the notice of alert a for the targets that got it, as v says
+// a stands (docs/notifications.md, The alert lifecycle): resolved, its
+// resolve notification, a copy of a with status resolved, by whom, when
+// and the verdict, and Resolves naming a; acknowledged, its
+// acknowledgement notification, a copy with status acknowledged, by whom
+// and when, and Acknowledges naming a. A firing alert has none (nil). The
 // copy shares a's lists and maps: neither is to be modified.
 func Notice(a *alerter.Alert, v View, targets []string) *alerter.Alert {
 	n := *a
-	n.ID, n.Resolves, n.Notify = a.ID+NoticeSuffix, a.ID, targets
+	switch v.Status {
+	case Resolved:
+		n.ID, n.Resolves = a.ID+NoticeSuffix, a.ID
+	case Acknowledged:
+		n.ID, n.Acknowledges = a.ID+AckSuffix, a.ID
+	default:
+		return nil
+	}
+	n.Notify = targets
 	v.Fill(&n)
 	return &n
+}
+
+// NoticeOf is the id of the alert that notice a is about (Notice), ""
+// when a is an alert, not a notice: a notice is no alert to act on.
+func NoticeOf(a *alerter.Alert) string {
+	if a.Resolves != "" {
+		return a.Resolves
+	}
+	return a.Acknowledges
 }
 
 // Fill sets a's status fields (status, acknowledged_by, ..., verdict) to

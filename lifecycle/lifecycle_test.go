@@ -154,8 +154,9 @@ func TestStoreConcurrentUpdates(t *testing.T) {
 	}
 }
 
-// A resolve notification is a copy of the alert, for the targets given,
-// with the resolve's status fields; the alert itself is left as it was.
+// A resolve or an acknowledgement notification is a copy of the alert,
+// for the targets given, with the act's status fields; the alert itself is
+// left as it was.
 func TestNotice(t *testing.T) {
 	a := alert("a1", 0)
 	a.Notify = []string{"pd", "mail"}
@@ -169,5 +170,23 @@ func TestNotice(t *testing.T) {
 	}
 	if a.ID != "a1" || a.Status != "" || a.Resolves != "" || len(a.Notify) != 2 {
 		t.Errorf("the alert was changed: %+v", a)
+	}
+
+	// An acknowledgement's notice, and none of a firing alert.
+	st = &lifecycle.State{}
+	if _, err := lifecycle.Ack(st, a, lifecycle.Change{By: "bob", At: t0.Add(time.Minute), From: []string{"pd"}}); err != nil {
+		t.Fatal(err)
+	}
+	n = lifecycle.Notice(a, lifecycle.Of(st, a), []string{"mail"})
+	got = fmt.Sprintf("%s acknowledges=%s resolves=%s notify=%v %s by %s at %s", n.ID, n.Acknowledges, n.Resolves, n.Notify, n.Status,
+		n.AcknowledgedBy, n.AcknowledgedAt.Format(time.TimeOnly))
+	if want := "a1-acked acknowledges=a1 resolves= notify=[mail] acknowledged by bob at 10:01:00"; got != want {
+		t.Errorf("notice\n %s\nwant\n %s", got, want)
+	}
+	if lifecycle.NoticeOf(n) != "a1" || lifecycle.NoticeOf(a) != "" {
+		t.Errorf("NoticeOf: %q of the notice, %q of the alert", lifecycle.NoticeOf(n), lifecycle.NoticeOf(a))
+	}
+	if n := lifecycle.Notice(a, lifecycle.View{Status: lifecycle.Firing}, []string{"pd"}); n != nil {
+		t.Errorf("a firing alert's notice: %+v", n)
 	}
 }

@@ -8,8 +8,10 @@ import (
 )
 
 // A resolve notification (alerter.Alert.Resolves set, status resolved)
-// tells a target that got an alert that it is over (docs/notifications.md,
-// The alert lifecycle). These are what every target shows of it.
+// tells a target that got an alert that it is over, an acknowledgement
+// notification (Acknowledges set, status acknowledged) that someone is on
+// it (docs/notifications.md, The alert lifecycle). These are what the
+// targets show of them.
 
 // Title is the alert's title, or its rule's name or id when it has none;
 // an escalation's (docs/rules.md, Escalations) is marked "Escalated: ".
@@ -38,13 +40,23 @@ func ResolvedBy(a *alerter.Alert) string {
 	return b.String()
 }
 
+// SampleAck is the acknowledgement notification of Sample: acknowledged
+// by "Ann <Lee> & Co" (characters each target must escape) at acked.
+func SampleAck(severity alerter.Severity, fired, acked time.Time) *alerter.Alert {
+	a := Sample(severity, fired)
+	a.Acknowledges = a.ID
+	a.ID += alerter.AckedSuffix
+	a.Status, a.AcknowledgedBy, a.AcknowledgedAt = "acknowledged", "Ann <Lee> & Co", &acked
+	return a
+}
+
 // SampleResolve is the resolve notification of Sample: resolved by
 // "Ann <Lee> & Co" (characters each target must escape) at resolved,
 // a false positive.
 func SampleResolve(severity alerter.Severity, fired, resolved time.Time) *alerter.Alert {
 	a := Sample(severity, fired)
 	a.Resolves = a.ID
-	a.ID += "-resolved"
+	a.ID += alerter.ResolvedSuffix
 	a.Status, a.ResolvedBy, a.ResolvedAt, a.Verdict = "resolved", "Ann <Lee> & Co", &resolved, "false_positive"
 	return a
 }

@@ -43,7 +43,7 @@ func (lt *lifecycleTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // tally is what a target received, by kind and actor: distinct
 // notifications, and copies received more than once.
 type tally struct {
-	alerts, escalations, resolves, digests map[string]int
+	alerts, escalations, acks, resolves, digests map[string]int
 	// digested sums the digests' counts; examples counts each event a
 	// digest showed.
 	digested map[string]int64
@@ -54,12 +54,14 @@ type tally struct {
 func (lt *lifecycleTarget) tally() tally {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
-	tl := tally{alerts: map[string]int{}, escalations: map[string]int{}, resolves: map[string]int{}, digests: map[string]int{},
+	tl := tally{alerts: map[string]int{}, escalations: map[string]int{}, acks: map[string]int{}, resolves: map[string]int{}, digests: map[string]int{},
 		digested: map[string]int64{}, examples: map[string]int{}}
 	for _, copies := range lt.got {
 		a := copies[0]
 		actor := a.Group["event.actor.name"]
 		switch {
+		case a.Acknowledges != "":
+			tl.acks[actor]++
 		case a.Resolves != "":
 			tl.resolves[actor]++
 		case a.Escalation > 0:
@@ -149,8 +151,9 @@ func (l *lifecycleRun) restart(c *child) *child {
 // is killed at once; bursts of suppressed matches escalate the 20 others
 // once each (a kill mid-burst, then more matches, must not escalate them
 // again); 10 are resolved by a rule's resolve.when mid-kill and 5 by hand
-// just before a kill. The webhook target gets each alert, escalation and
-// resolve, and the API shows each group where it was left.
+// just before a kill. The webhook target gets each alert, escalation,
+// acknowledgement and resolve, and the API shows each group where it was
+// left.
 func TestCrashLifecycle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts alerter processes")
@@ -216,14 +219,16 @@ func TestCrashLifecycle(t *testing.T) {
 	tl := target.tally()
 	for i := range n {
 		actor := fmt.Sprint("a", i)
-		wantEsc, wantRes := 0, 0
+		wantEsc, wantRes, wantAck := 0, 0, 0
 		if i >= 10 {
 			wantEsc = 1
+		} else {
+			wantAck = 1
 		}
 		if i < 5 || i >= 20 {
 			wantRes = 1
 		}
-		if tl.alerts[actor] != 1 || tl.escalations[actor] != wantEsc || tl.resolves[actor] != wantRes {
+		if tl.alerts[actor] != 1 || tl.escalations[actor] != wantEsc || tl.resolves[actor] != wantRes || tl.acks[actor] != wantAck {
 			target.mu.Lock()
 			for id, copies := range target.got {
 				if a := copies[0]; a.Group["event.actor.name"] == actor {
@@ -231,8 +236,8 @@ func TestCrashLifecycle(t *testing.T) {
 				}
 			}
 			target.mu.Unlock()
-			t.Errorf("%s: %d alerts, %d escalations, %d resolves received; want 1, %d, %d",
-				actor, tl.alerts[actor], tl.escalations[actor], tl.resolves[actor], wantEsc, wantRes)
+			t.Errorf("%s: %d alerts, %d escalations, %d resolves, %d acknowledgements received; want 1, %d, %d, %d",
+				actor, tl.alerts[actor], tl.escalations[actor], tl.resolves[actor], tl.acks[actor], wantEsc, wantRes, wantAck)
 		}
 	}
 	// Only a notification sent in the instant between the target's answer
@@ -412,13 +417,13 @@ func TestCrashLifecycleTimers(t *testing.T) {
 	tl := target.tally()
 	for i := range n {
 		actor := fmt.Sprint("c", i)
-		wantEsc := 1
+		wantEsc, wantAck := 1, 0
 		if i < 5 {
-			wantEsc = 0
+			wantEsc, wantAck = 0, 1
 		}
-		if tl.alerts[actor] != 1 || tl.escalations[actor] != wantEsc || tl.resolves[actor] != 1 {
-			t.Errorf("%s: %d alerts, %d escalations, %d resolves received; want 1, %d, 1",
-				actor, tl.alerts[actor], tl.escalations[actor], tl.resolves[actor], wantEsc)
+		if tl.alerts[actor] != 1 || tl.escalations[actor] != wantEsc || tl.acks[actor] != wantAck || tl.resolves[actor] != 1 {
+			t.Errorf("%s: %d alerts, %d escalations, %d acknowledgements, %d resolves received; want 1, %d, %d, 1",
+				actor, tl.alerts[actor], tl.escalations[actor], tl.acks[actor], tl.resolves[actor], wantEsc, wantAck)
 		}
 	}
 	for i := range bursts {

@@ -48,9 +48,17 @@ func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
 // resolve, with who resolved it, the verdict and the alert it resolves:
 //
 //	2024-05-14T10:30:00Z RESOLVED soteri-global-setting-changed "Jane Doe changed ..." by=ann verdict=benign alert=01J... id=01J...-resolved
+//
+// An acknowledgement notification is a line marked ACKNOWLEDGED, at the
+// time of the acknowledgement, with who acknowledged it and the alert:
+//
+//	2024-05-14T10:12:00Z ACKNOWLEDGED soteri-global-setting-changed "Jane Doe changed ..." by=ann alert=01J... id=01J...-acked
 func Line(a *alerter.Alert) string {
-	if a.Resolves != "" {
-		return resolveLine(a)
+	switch {
+	case a.Resolves != "":
+		return noticeLine(a, "RESOLVED", a.ResolvedAt, a.ResolvedBy, a.Verdict, a.Resolves)
+	case a.Acknowledges != "":
+		return noticeLine(a, "ACKNOWLEDGED", a.AcknowledgedAt, a.AcknowledgedBy, "", a.Acknowledges)
 	}
 	var b strings.Builder
 	b.WriteString(a.Time.UTC().Format(time.RFC3339))
@@ -81,20 +89,22 @@ func Line(a *alerter.Alert) string {
 	return b.String()
 }
 
-func resolveLine(a *alerter.Alert) string {
+// noticeLine is the line of a notice marked what, made at (else at the
+// alert's time) by who, with the verdict if any, about alert of.
+func noticeLine(a *alerter.Alert, what string, at *time.Time, by, verdict, of string) string {
 	var b strings.Builder
-	at := a.Time
-	if a.ResolvedAt != nil {
-		at = *a.ResolvedAt
+	t := a.Time
+	if at != nil {
+		t = *at
 	}
-	b.WriteString(at.UTC().Format(time.RFC3339))
-	b.WriteString(" RESOLVED ")
+	b.WriteString(t.UTC().Format(time.RFC3339))
+	b.WriteString(" " + what + " ")
 	b.WriteString(notifiers.TerminalSafe(a.Rule))
 	b.WriteByte(' ')
 	b.WriteString(strconv.Quote(notifiers.Truncate(a.Title, maxTitle)))
-	field(&b, "by", a.ResolvedBy)
-	field(&b, "verdict", a.Verdict)
-	field(&b, "alert", a.Resolves)
+	field(&b, "by", by)
+	field(&b, "verdict", verdict)
+	field(&b, "alert", of)
 	field(&b, "id", a.ID)
 	return b.String()
 }

@@ -27,14 +27,23 @@ func TestLineEscapesEventData(t *testing.T) {
 	}
 }
 
-// A resolve notification is a line of its own, marked RESOLVED, with who
-// resolved the alert, the verdict and the alert.
-func TestResolveLine(t *testing.T) {
-	a := notifiers.SampleResolve(alerter.High, time.Date(2024, 5, 14, 10, 8, 0, 0, time.UTC), time.Date(2024, 5, 14, 10, 30, 0, 0, time.UTC))
-	got := Line(a)
-	want := `2024-05-14T10:30:00Z RESOLVED soteri-protection-weakened "Ming <Chen> & Co (mchen) weakened Soteri protection" by="Ann <Lee> & Co" verdict=false_positive alert=01HXV8VQSYBTC29ZQ6YHKQYR13 id=01HXV8VQSYBTC29ZQ6YHKQYR13-resolved`
-	if got != want {
-		t.Errorf("got\n%s\nwant\n%s", got, want)
+// A resolve or an acknowledgement notification is a line of its own,
+// marked RESOLVED or ACKNOWLEDGED, at the time of the act, with who acted,
+// the verdict of a resolve and the alert.
+func TestNoticeLine(t *testing.T) {
+	fired, acted := time.Date(2024, 5, 14, 10, 8, 0, 0, time.UTC), time.Date(2024, 5, 14, 10, 30, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		a    *alerter.Alert
+		want string
+	}{
+		{notifiers.SampleResolve(alerter.High, fired, acted),
+			`2024-05-14T10:30:00Z RESOLVED soteri-protection-weakened "Ming <Chen> & Co (mchen) weakened Soteri protection" by="Ann <Lee> & Co" verdict=false_positive alert=01HXV8VQSYBTC29ZQ6YHKQYR13 id=01HXV8VQSYBTC29ZQ6YHKQYR13-resolved`},
+		{notifiers.SampleAck(alerter.High, fired, acted),
+			`2024-05-14T10:30:00Z ACKNOWLEDGED soteri-protection-weakened "Ming <Chen> & Co (mchen) weakened Soteri protection" by="Ann <Lee> & Co" alert=01HXV8VQSYBTC29ZQ6YHKQYR13 id=01HXV8VQSYBTC29ZQ6YHKQYR13-acked`},
+	} {
+		if got := Line(tt.a); got != tt.want {
+			t.Errorf("got\n%s\nwant\n%s", got, tt.want)
+		}
 	}
 }
 

@@ -7,7 +7,9 @@
 // retry after a lost reply) is recognisable as the same one, and its
 // References header from the dedup key, so that mail clients thread the
 // re-fires of one group. A resolve notification is "[RESOLVED] title" in
-// reply to its alert's message (In-Reply-To, References).
+// reply to its alert's message (In-Reply-To, References); an
+// acknowledgement notification sends nothing (docs/notifications.md, The
+// alert lifecycle).
 package email
 
 import (
@@ -118,6 +120,11 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
 	if a == nil {
 		return notifiers.Permanent(errors.New("email: no alert"))
+	}
+	if a.Acknowledges != "" {
+		// A mail per acknowledgement would be noise in every
+		// recipient's inbox; the alert's page shows who is on it.
+		return nil
 	}
 	if err := ctx.Err(); err != nil {
 		return notifiers.Retry(fmt.Errorf("email: %w", err), 0)

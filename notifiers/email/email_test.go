@@ -249,6 +249,19 @@ func TestDeliversOverSTARTTLSWithAuth(t *testing.T) {
 	}
 }
 
+// An acknowledgement notification mails nothing, and is done with.
+func TestAckSendsNothing(t *testing.T) {
+	s := newSMTPServer(t, TLSStartTLS, testUser, testPass)
+	n := newNotifier(t, s.notifierConfig(), nil)
+	fired := time.Date(2024, 5, 14, 10, 8, 0, 12e6, time.UTC)
+	if err := n.Notify(t.Context(), notifiers.SampleAck(alerter.Critical, fired, fired.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := s.messages(); len(msgs) != 0 {
+		t.Errorf("the server received %d messages for an acknowledgement, want none", len(msgs))
+	}
+}
+
 // A resolve notification is mailed as "[RESOLVED] title" in the alert's
 // thread: In-Reply-To and References name the alert's message. It says
 // who resolved the alert, when and the verdict, and links to the alert.

@@ -1,6 +1,6 @@
 // Package pagerduty is the notifier that triggers PagerDuty incidents
-// through the Events API v2, and resolves them when their alert is
-// resolved.
+// through the Events API v2, and acknowledges and resolves them when their
+// alert is acknowledged or resolved.
 //
 // It posts the event itself rather than through github.com/PagerDuty/go-pagerduty:
 // that library's configurable client turns the Events API's answers into a
@@ -111,12 +111,13 @@ type Event struct {
 	ClientURL   string  `json:"client_url,omitempty"`
 }
 
-// Resolve is an Events API v2 resolve: it resolves the incident that the
-// trigger with the same dedup_key opened. PagerDuty documents no payload
-// for it; the routing key must be the trigger's.
+// Resolve is an Events API v2 resolve or acknowledge: it resolves or
+// acknowledges the incident that the trigger with the same dedup_key
+// opened. PagerDuty documents no payload for either; the routing key must
+// be the trigger's.
 type Resolve struct {
 	RoutingKey  string `json:"routing_key"`
-	EventAction string `json:"event_action"` // "resolve"
+	EventAction string `json:"event_action"` // "resolve" or "acknowledge"
 	DedupKey    string `json:"dedup_key"`
 }
 
@@ -318,14 +319,15 @@ func (e *StatusError) Error() string {
 // body is the request body for a: the event as JSON, at most MaxBody
 // bytes.
 //
-// A resolve notification (docs/notifications.md, The alert lifecycle) is
-// a Resolve with the alert's dedup_key.
+// A resolve or an acknowledgement notification (docs/notifications.md,
+// The alert lifecycle) is a Resolve, of action resolve or acknowledge,
+// with the alert's dedup_key.
 func (n *Notifier) body(a *alerter.Alert) ([]byte, error) {
-	if a.Resolves != "" {
+	if action := noticeAction(a); action != "" {
 		if a.DedupKey == "" {
-			return nil, errors.New("a resolve needs the alert's dedup_key, and it has none")
+			return nil, fmt.Errorf("to %s an incident needs the alert's dedup_key, and it has none", action)
 		}
-		return marshal(Resolve{RoutingKey: n.key.Value(), EventAction: "resolve", DedupKey: dedupKey(a.DedupKey)})
+		return marshal(Resolve{RoutingKey: n.key.Value(), EventAction: action, DedupKey: dedupKey(a.DedupKey)})
 	}
 	ev := n.event(a)
 	b, err := marshal(ev)
@@ -352,6 +354,18 @@ func (n *Notifier) body(a *alerter.Alert) ([]byte, error) {
 	// Only the top-level fields are left, each at most maxField.
 	ev.Payload.CustomDetails = &Details{AlertID: notifiers.Truncate(d.AlertID, 128), Rule: notifiers.Truncate(d.Rule, 256), Severity: notifiers.Truncate(d.Severity, 20), Truncated: true}
 	return marshal(ev)
+}
+
+// noticeAction is the event_action of a notice: resolve or acknowledge;
+// "" for an alert.
+func noticeAction(a *alerter.Alert) string {
+	switch {
+	case a.Resolves != "":
+		return "resolve"
+	case a.Acknowledges != "":
+		return "acknowledge"
+	}
+	return ""
 }
 
 // marshal is v as compact JSON, without escaping <, > and & (PagerDuty

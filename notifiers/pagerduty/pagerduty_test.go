@@ -356,41 +356,51 @@ func TestEvent(t *testing.T) {
 	}
 }
 
-// A resolve notification resolves the incident its alert triggered: the
-// same routing key and dedup_key, event_action resolve, which the Events
-// API accepts without a payload.
-func TestResolve(t *testing.T) {
-	s := newPDServer(t)
-	n := newNotifier(t, s.url(), nil)
+// A resolve or an acknowledgement notification resolves or acknowledges
+// the incident its alert triggered: the same routing key and dedup_key,
+// event_action resolve or acknowledge, which the Events API accepts
+// without a payload.
+func TestResolveAndAcknowledge(t *testing.T) {
 	fired := time.Now()
-	trigger, resolve := notifiers.Sample(alerter.High, fired), notifiers.SampleResolve(alerter.High, fired, fired.Add(time.Minute))
-	long := notifiers.SampleResolve(alerter.High, fired, fired.Add(time.Minute))
-	long.DedupKey = strings.Repeat("k", 300)
-	for _, a := range []*alerter.Alert{trigger, resolve, long} {
-		if err := n.Notify(t.Context(), a); err != nil {
-			t.Fatalf("%s: %v", a.ID, err)
-		}
-	}
-	got := s.received()
-	if len(got) != 3 {
-		t.Fatalf("%d events, want 3", len(got))
-	}
-	want := `{"routing_key":"` + testKey + `","event_action":"resolve","dedup_key":"soteri-protection-weakened:6b1f0c2d9e8a7b44"}`
-	if string(got[1]) != want {
-		t.Errorf("resolve sent\n%s\nwant\n%s", got[1], want)
-	}
-	if m := sent(t, got[0]); m["dedup_key"] != sent(t, got[1])["dedup_key"] {
-		t.Errorf("the resolve's dedup_key %v is not the trigger's %v", sent(t, got[1])["dedup_key"], m["dedup_key"])
-	}
-	if k := sent(t, got[2])["dedup_key"]; k != dedupKey(long.DedupKey) {
-		t.Errorf("a long dedup_key is resolved as %v, want it as triggered, %s", k, dedupKey(long.DedupKey))
-	}
-	noKey := notifiers.SampleResolve(alerter.High, fired, fired)
-	noKey.DedupKey = ""
-	if err := n.Notify(t.Context(), noKey); err == nil {
-		t.Error("a resolve without a dedup_key was sent")
-	} else if retry, _ := notifiers.Classify(err); retry {
-		t.Errorf("a resolve without a dedup_key: %v, want a permanent error", err)
+	for _, tt := range []struct {
+		action string
+		notice func(alerter.Severity, time.Time, time.Time) *alerter.Alert
+	}{
+		{"resolve", notifiers.SampleResolve},
+		{"acknowledge", notifiers.SampleAck},
+	} {
+		t.Run(tt.action, func(t *testing.T) {
+			s := newPDServer(t)
+			n := newNotifier(t, s.url(), nil)
+			long := tt.notice(alerter.High, fired, fired.Add(time.Minute))
+			long.DedupKey = strings.Repeat("k", 300)
+			for _, a := range []*alerter.Alert{notifiers.Sample(alerter.High, fired), tt.notice(alerter.High, fired, fired.Add(time.Minute)), long} {
+				if err := n.Notify(t.Context(), a); err != nil {
+					t.Fatalf("%s: %v", a.ID, err)
+				}
+			}
+			got := s.received()
+			if len(got) != 3 {
+				t.Fatalf("%d events, want 3", len(got))
+			}
+			want := `{"routing_key":"` + testKey + `","event_action":"` + tt.action + `","dedup_key":"soteri-protection-weakened:6b1f0c2d9e8a7b44"}`
+			if string(got[1]) != want {
+				t.Errorf("%s sent\n%s\nwant\n%s", tt.action, got[1], want)
+			}
+			if m := sent(t, got[0]); m["dedup_key"] != sent(t, got[1])["dedup_key"] {
+				t.Errorf("the %s's dedup_key %v is not the trigger's %v", tt.action, sent(t, got[1])["dedup_key"], m["dedup_key"])
+			}
+			if k := sent(t, got[2])["dedup_key"]; k != dedupKey(long.DedupKey) {
+				t.Errorf("a long dedup_key is sent as %v, want it as triggered, %s", k, dedupKey(long.DedupKey))
+			}
+			noKey := tt.notice(alerter.High, fired, fired)
+			noKey.DedupKey = ""
+			if err := n.Notify(t.Context(), noKey); err == nil {
+				t.Errorf("a %s without a dedup_key was sent", tt.action)
+			} else if retry, _ := notifiers.Classify(err); retry {
+				t.Errorf("a %s without a dedup_key: %v, want a permanent error", tt.action, err)
+			}
+		})
 	}
 }
 

@@ -159,6 +159,23 @@ func WebhookSecrets(cfg *config.Config) []config.Secret {
 	return out
 }
 
+// Signers are the names of the pagerduty notifiers of cfg whose
+// webhook_secret signed body (Verify): the targets a webhook came from,
+// none when it is not PagerDuty's. Every secret is checked, so that the
+// time taken does not say which one signed it.
+func Signers(body []byte, header string, cfg *config.Config) []string {
+	var names []string
+	for _, nc := range cfg.Notifiers {
+		if nc.Type != Type {
+			continue
+		}
+		if s := settings(nc).WebhookSecret; s != "" && Verify(body, header, []config.Secret{s}) {
+			names = append(names, nc.Name)
+		}
+	}
+	return names
+}
+
 // DedupKey is the dedup_key alerter sends PagerDuty for an alert whose
 // DedupKey is k (k itself unless longer than PagerDuty takes), and so the
 // incident_key of the incident it opens.

@@ -1,6 +1,7 @@
 package pagerduty
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,37 @@ notifiers:
 	got := WebhookSecrets(cfg)
 	if len(got) != 1 || got[0].Value() != "whsec-from-env" || got[0].String() == "whsec-from-env" {
 		t.Errorf("secrets %v", got)
+	}
+}
+
+// TestSigners: a webhook came from the pagerduty notifiers whose
+// webhook_secret signed it, during a rotation too, and from none when no
+// secret did.
+func TestSigners(t *testing.T) {
+	cfg, err := config.Parse("a.yaml", []byte(`
+notifiers:
+  - {name: p1, type: pagerduty, routing_key: `+testKey+`, webhook_secret: whsec-a}
+  - {name: p2, type: pagerduty, routing_key: `+testKey+`, webhook_secret: whsec-b}
+  - {name: p3, type: pagerduty, routing_key: `+testKey+`, webhook_secret: whsec-a}
+  - {name: p4, type: pagerduty, routing_key: `+testKey+`}
+`), nil, config.Plugins{Notifiers: []config.Plugin{Plugin{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := pdtest.Body(pdtest.Incident{EventType: IncidentAcknowledged, IncidentKey: "r:abc"})
+	for _, tc := range []struct {
+		header string
+		want   []string
+	}{
+		{pdtest.Signature(body, "whsec-a"), []string{"p1", "p3"}},
+		{pdtest.Signature(body, "whsec-retired", "whsec-b"), []string{"p2"}},
+		{pdtest.Signature(body, "whsec-c"), nil},
+		{pdtest.Signature([]byte("{}"), "whsec-a"), nil},
+		{"", nil},
+	} {
+		if got := Signers(body, tc.header, cfg); !slices.Equal(got, tc.want) {
+			t.Errorf("%q: signed by %v, want %v", tc.header, got, tc.want)
+		}
 	}
 }
 

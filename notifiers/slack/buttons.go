@@ -52,6 +52,11 @@ func withButtons(m Message, a *alerter.Alert) Message {
 // silence made from the message) if not "", then the buttons that still
 // apply. It replaces the posted message (chat.update).
 func RenderActed(a *alerter.Alert, externalURL, note string) Message {
+	return withButtons(renderStatus(a, externalURL, note), a)
+}
+
+// renderStatus is RenderActed's message without buttons.
+func renderStatus(a *alerter.Alert, externalURL, note string) Message {
 	m := Render(a, externalURL)
 	var lines []string
 	if a.AcknowledgedBy != "" && a.AcknowledgedAt != nil {
@@ -67,7 +72,7 @@ func RenderActed(a *alerter.Alert, externalURL, note string) Message {
 		m.Blocks = append(m.Blocks, slack.NewSectionBlock(mrkdwn(truncate(strings.Join(lines, "\n"), maxSectionText)), nil, nil,
 			slack.SectionBlockOptionBlockID("status")))
 	}
-	return withButtons(m, a)
+	return m
 }
 
 // resolvedLine says who resolved a, when, and the verdict, as the

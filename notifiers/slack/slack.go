@@ -2,10 +2,11 @@
 // messages, through an incoming webhook (webhook_url) or a bot token and a
 // channel (chat.postMessage of api_url). With a bot token, the notifier
 // keeps where it posted each alert (NotifyRef's ref): the alert's resolve
-// updates that message and says so in its thread, its escalations reply
-// in the thread (thread.go). Through a webhook, whose answer names no
-// message, a resolve is a message of its own ("Resolved: title"). With a
-// bot token and a signing secret, alert messages carry the buttons
+// updates that message and says so in its thread, its acknowledgement
+// updates that message, its escalations reply in the thread (thread.go).
+// Through a webhook, whose answer names no message, a resolve is a
+// message of its own ("Resolved: title"), an acknowledgement nothing.
+// With a bot token and a signing secret, alert messages carry the buttons
 // Acknowledge, Resolve and Silence 1h, and App checks and answers their
 // presses (docs/notifications.md, Slack buttons and The alert lifecycle).
 //
@@ -157,14 +158,19 @@ func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
 
 // NotifyRef posts the alert and returns its message's ref (with a bot
 // token; "" through a webhook, whose answer names no message). Given prev,
-// the ref of the message of the alert a resolves or escalates, it updates
-// or answers that message (see thread.go). Its error is classified as
-// Notify's.
+// the ref of the message of the alert a resolves, acknowledges or
+// escalates, it updates or answers that message (see thread.go). Its
+// error is classified as Notify's.
 func (n *Notifier) NotifyRef(ctx context.Context, a *alerter.Alert, prev string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", notifiers.Retry(fmt.Errorf("slack %s: %w", n.name, err), 0)
 	}
 	if n.webhook != "" {
+		if a.Acknowledges != "" {
+			// A webhook's message cannot be updated, and a message of its
+			// own per acknowledgement would be noise in the channel.
+			return "", nil
+		}
 		return "", n.postWebhook(ctx, a)
 	}
 	return n.follow(ctx, a, prev)
@@ -178,6 +184,15 @@ func (n *Notifier) message(a *alerter.Alert) Message {
 		m = withButtons(m, a)
 	}
 	return m
+}
+
+// acted is the message of alert a once acted on (RenderActed), with
+// buttons only if its message had them.
+func (n *Notifier) acted(a *alerter.Alert) Message {
+	if n.buttons {
+		return RenderActed(a, n.ext, "")
+	}
+	return renderStatus(a, n.ext, "")
 }
 
 // postWebhook posts a's message to the incoming webhook.

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strings"
@@ -19,10 +20,16 @@ import (
 //     alert's blocks, no buttons, the "Resolved by" line that a press of
 //     Resolve shows too), then replies in its thread, since an update
 //     alone notifies nobody;
+//   - its acknowledgement notification updates the message the same way
+//     (the "Acknowledged by" line that a press of Acknowledge shows, the
+//     Acknowledge button gone), and replies nothing: that someone is on
+//     it needs no notification to the channel;
 //   - an escalation replies in its thread, broadcast to the channel.
 //
 // Without a ref (a webhook, whose answer is "ok"; an alert sent before
-// refs were kept; a ref that does not parse) each is a message of its own.
+// refs were kept; a ref that does not parse) each is a message of its own,
+// but an acknowledgement, which is then nothing: a message per
+// acknowledgement would be noise.
 
 // ref is where a message is: its channel, as Slack answered it (an id),
 // its ts, and for a reply, its thread's (the parent's ts). Its string
@@ -114,6 +121,10 @@ func (n *Notifier) follow(ctx context.Context, a *alerter.Alert, refText string)
 		err    error
 	)
 	switch {
+	case a.Acknowledges != "":
+		if ok {
+			posted, err = at, n.acknowledge(ctx, a, at)
+		}
 	case ok && a.Resolves != "":
 		posted, err = n.resolve(ctx, a, at)
 	case ok && a.Escalation > 0:
@@ -124,32 +135,52 @@ func (n *Notifier) follow(ctx context.Context, a *alerter.Alert, refText string)
 	return posted.String(), err
 }
 
-// gone are the chat.update errors of a message that cannot be updated
-// (deleted, not the app's, past the workspace's edit window): the resolve
-// is then posted as a message of its own rather than lost.
-var gone = map[string]bool{
+// goneErrors are the chat.update errors of a message that cannot be
+// updated (deleted, not the app's, past the workspace's edit window): a
+// resolve is then posted as a message of its own rather than lost.
+var goneErrors = map[string]bool{
 	"message_not_found":   true,
 	"cant_update_message": true,
 	"edit_window_closed":  true,
 }
 
+// acknowledge updates the message at of the alert that acknowledgement
+// notification a acknowledges to show it acknowledged, as a press of
+// Acknowledge does (RenderActed). A message that cannot be updated is
+// left as it is: the acknowledgement is not worth a message of its own.
+func (n *Notifier) acknowledge(ctx context.Context, a *alerter.Alert, at ref) error {
+	_, err := n.updateAlert(ctx, a, at)
+	return err
+}
+
 // resolve updates the message at of the alert that resolve notification a
 // resolves to show it resolved, as a press of Resolve does (RenderActed),
-// and says so in its thread.
+// and says so in its thread; a message that cannot be updated gets the
+// resolve as a message of its own.
 func (n *Notifier) resolve(ctx context.Context, a *alerter.Alert, at ref) (ref, error) {
-	alert := *a
-	alert.ID, alert.Resolves = a.Resolves, ""
-	err := n.update(ctx, at, RenderActed(&alert, n.ext, ""))
-	var se slack.SlackErrorResponse
-	if errors.As(err, &se) && gone[se.Err] {
-		n.log.Info("slack: the alert's message cannot be updated; the resolve is posted as a message of its own",
-			"notifier", n.name, "alert", a.Resolves, "why", se.Err)
+	gone, err := n.updateAlert(ctx, a, at)
+	switch {
+	case gone:
 		return n.post(ctx, a, n.message(a), "", false)
-	}
-	if err != nil {
+	case err != nil:
 		return ref{}, err
 	}
 	return n.post(ctx, a, resolvedReply(a), at.threadTS(), false)
+}
+
+// updateAlert replaces the message at of the alert that notice a is about
+// with that alert as it stands (its status fields are the notice's). gone
+// tells a message that can no longer be updated; the error is then nil.
+func (n *Notifier) updateAlert(ctx context.Context, a *alerter.Alert, at ref) (gone bool, err error) {
+	alert := *a
+	alert.ID, alert.Resolves, alert.Acknowledges = cmp.Or(a.Resolves, a.Acknowledges), "", ""
+	err = n.update(ctx, at, n.acted(&alert))
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) && goneErrors[se.Err] {
+		n.log.Info("slack: the alert's message cannot be updated", "notifier", n.name, "alert", alert.ID, "notice", a.ID, "why", se.Err)
+		return true, nil
+	}
+	return false, err
 }
 
 // resolvedReply is the reply a resolve posts in the alert's thread: the

@@ -39,14 +39,7 @@ var unescape = strings.NewReplacer(`\u0026`, "&", `\u003c`, "<", `\u003e`, ">")
 func TestResolveUpdatesTheAlertsMessage(t *testing.T) {
 	f := newFakeSlack(t)
 	n, app := botApp(t, f)
-	a := notifiers.Sample("high", fixedTime)
-	ref, err := n.NotifyRef(t.Context(), a, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ref != "C0SECOPS/1715681280.000101" {
-		t.Fatalf("ref %q, want the channel and ts Slack answered", ref)
-	}
+	a, ref := postSample(t, n)
 	notice := noticeOf(a)
 	replyRef, err := n.NotifyRef(t.Context(), notice, ref)
 	if err != nil {
@@ -72,14 +65,37 @@ func TestResolveUpdatesTheAlertsMessage(t *testing.T) {
 		t.Errorf("%d messages posted, want the alert and the reply", f.count())
 	}
 
-	// A press of Resolve makes the same message.
-	pressed := *a
-	pressed.Status, pressed.ResolvedBy, pressed.ResolvedAt, pressed.Verdict = "resolved", "slack:ann", &resolvedAt, "false_positive"
-	if err := app.Update(t.Context(), "C0SECOPS", "1715681280.000101", &pressed, ""); err != nil {
+	samePress(t, f, app, a, notice)
+}
+
+// postSample posts Sample with n, a bot, and returns it and its ref.
+func postSample(t *testing.T, n *Notifier) (*alerter.Alert, string) {
+	t.Helper()
+	a := notifiers.Sample("high", fixedTime)
+	ref, err := n.NotifyRef(t.Context(), a, "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if after := f.message("1715681280.000101"); after.blocks != msg.blocks || after.text != msg.text {
-		t.Errorf("a press of Resolve shows\n%s\na resolve elsewhere\n%s", after.blocks, msg.blocks)
+	if ref != "C0SECOPS/1715681280.000101" {
+		t.Fatalf("ref %q, want the channel and ts Slack answered", ref)
+	}
+	return a, ref
+}
+
+// samePress checks that a press of the button that makes notice (of alert
+// a, posted first) makes the message that the notice's update made.
+func samePress(t *testing.T, f *fakeSlack, app *App, a, notice *alerter.Alert) {
+	t.Helper()
+	const ts = "1715681280.000101"
+	want := f.message(ts)
+	pressed := *a
+	pressed.Status, pressed.AcknowledgedBy, pressed.AcknowledgedAt = notice.Status, notice.AcknowledgedBy, notice.AcknowledgedAt
+	pressed.ResolvedBy, pressed.ResolvedAt, pressed.Verdict = notice.ResolvedBy, notice.ResolvedAt, notice.Verdict
+	if err := app.Update(t.Context(), "C0SECOPS", ts, &pressed, ""); err != nil {
+		t.Fatal(err)
+	}
+	if after := f.message(ts); after.blocks != want.blocks || after.text != want.text {
+		t.Errorf("a press shows\n%s\nthe %s notice\n%s", after.blocks, notice.Status, want.blocks)
 	}
 }
 
@@ -192,6 +208,82 @@ func TestEscalationRepliesInTheThread(t *testing.T) {
 	}
 	if m := f.message("1715681280.000104"); m == nil || m.thread != "" {
 		t.Errorf("an escalation without a ref: %+v", m)
+	}
+}
+
+// ackOf is the acknowledgement notification of a, acknowledged by ann at
+// resolvedAt, as the lifecycle makes it.
+func ackOf(a *alerter.Alert) *alerter.Alert {
+	n := *a
+	n.ID, n.Acknowledges = a.ID+alerter.AckedSuffix, a.ID
+	n.Status, n.AcknowledgedBy, n.AcknowledgedAt = "acknowledged", "slack:ann", &resolvedAt
+	return &n
+}
+
+// An acknowledgement of an alert posted with a bot token updates the
+// alert's message, exactly as a press of Acknowledge would (its blocks,
+// who acknowledged it and when, Resolve and Silence 1h but no Acknowledge
+// button), and posts nothing: no reply in the thread.
+func TestAckUpdatesTheAlertsMessage(t *testing.T) {
+	f := newFakeSlack(t)
+	n, app := botApp(t, f)
+	a, ref := postSample(t, n)
+	got, err := n.NotifyRef(t.Context(), ackOf(a), ref)
+	if err != nil || got != ref {
+		t.Fatalf("the acknowledgement: ref %q, %v; want the alert's %q", got, err, ref)
+	}
+	msg := f.message("1715681280.000101")
+	if blocks := unescape.Replace(msg.blocks); msg.updates != 1 || !strings.Contains(blocks, "HIGH: Ming &lt;Chen&gt;") ||
+		!strings.Contains(blocks, ":eyes: *Acknowledged* by @ann at 10:30 UTC") {
+		t.Errorf("the alert's message after %d updates: %s", msg.updates, msg.blocks)
+	}
+	if b := buttons(t, msg.blocks); len(b) != 2 || b[ActionResolve] != a.ID || b[ActionSilence] != a.ID {
+		t.Errorf("buttons %v, want Resolve and Silence 1h of %s", b, a.ID)
+	}
+	if u := f.lastUpdate(); u.Get("channel") != "C0SECOPS" || u.Get("ts") != "1715681280.000101" {
+		t.Errorf("chat.update of %s/%s, want the alert's message", u.Get("channel"), u.Get("ts"))
+	}
+	if f.count() != 1 {
+		t.Errorf("%d messages posted, want only the alert", f.count())
+	}
+
+	samePress(t, f, app, a, ackOf(a))
+}
+
+// An acknowledgement shows no buttons on a message posted without them
+// (no signing secret), and without the message (a webhook, no ref, a
+// message that cannot be updated) it is nothing: no message of its own.
+func TestAckWithoutButtonsOrMessage(t *testing.T) {
+	f := newFakeSlack(t)
+	n := botNotifier(t, f, nil)
+	a := notifiers.Sample("high", fixedTime)
+	ref, err := n.NotifyRef(t.Context(), a, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.NotifyRef(t.Context(), ackOf(a), ref); err != nil {
+		t.Fatal(err)
+	}
+	if m := f.message("1715681280.000101"); m.updates != 1 || !strings.Contains(m.blocks, "*Acknowledged* by @ann") || len(buttons(t, m.blocks)) != 0 {
+		t.Errorf("the message without buttons after an acknowledgement: %+v", m)
+	}
+	for _, tc := range []struct {
+		name, ref, updateError string
+		n                      *Notifier
+	}{
+		{name: "a webhook", ref: ref, n: hookNotifier(t, f, nil)},
+		{name: "no ref", n: n},
+		{name: "a ref that does not parse", ref: "not a ref", n: n},
+		{name: "message_not_found", ref: "C0SECOPS/1715681299.000001", n: n},
+		{name: "edit_window_closed", ref: ref, updateError: "edit_window_closed", n: n},
+	} {
+		f.failUpdate(tc.updateError)
+		if _, err := tc.n.NotifyRef(t.Context(), ackOf(a), tc.ref); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if f.count() != 1 || f.message("1715681280.000101").updates != 1 {
+			t.Errorf("%s: %d posted, %d updates, want nothing more", tc.name, f.count(), f.message("1715681280.000101").updates)
+		}
 	}
 }
 

@@ -86,8 +86,14 @@ func New(cfg config.Notifier, opt Options) (*Notifier, error) {
 }
 
 // Notify posts the alert's card. Its error is classified
-// (notifiers.Retry, notifiers.Permanent) by Teams' answer.
+// (notifiers.Retry, notifiers.Permanent) by Teams' answer. An
+// acknowledgement notification posts nothing: a card per acknowledgement
+// would be noise in the channel, and a posted card cannot be updated
+// through a webhook (docs/notifications.md, The alert lifecycle).
 func (n *Notifier) Notify(ctx context.Context, a *alerter.Alert) error {
+	if a.Acknowledges != "" {
+		return nil
+	}
 	body, err := json.Marshal(Render(a, n.ext))
 	if err != nil {
 		return notifiers.Permanent(n.errorf(err, "encoding alert %s: %v", a.ID, err))

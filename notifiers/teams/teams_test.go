@@ -207,6 +207,18 @@ func TestResolveCard(t *testing.T) {
 	}
 }
 
+// An acknowledgement notification posts nothing, and is done with.
+func TestAckPostsNothing(t *testing.T) {
+	f := newFakeTeams(t)
+	fired := time.Date(2024, 5, 14, 10, 8, 0, 0, time.UTC)
+	if err := newNotifier(t, f.url(), io.Discard).Notify(t.Context(), notifiers.SampleAck(alerter.Critical, fired, fired.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.received) != 0 {
+		t.Errorf("Teams got %d cards for an acknowledgement, want none", len(f.received))
+	}
+}
+
 func TestConfig(t *testing.T) {
 	for _, tc := range []struct{ entry, want string }{
 		{"{name: t, type: teams}", "c.yaml:1:13: notifier t: a teams notifier needs webhook_url"},

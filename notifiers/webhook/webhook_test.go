@@ -259,29 +259,41 @@ func TestRequest(t *testing.T) {
 
 // A resolve notification's body is the alert with "status": "resolved",
 // who resolved it, when, the verdict, and the id of the alert it
-// resolves; the same dedup_key as the alert's.
-func TestResolveBody(t *testing.T) {
-	r := newReceiver(t)
-	resolved := fixedTime.Add(20 * time.Minute)
-	a := notifiers.SampleResolve("critical", fixedTime, resolved)
-	if err := newNotifier(t, r.url(), nil).Notify(t.Context(), a); err != nil {
-		t.Fatal(err)
-	}
-	req, body := r.last()
-	var m map[string]any
-	if err := json.Unmarshal(body, &m); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]any{"id": "01HXV8VQSYBTC29ZQ6YHKQYR13-resolved", "resolves": "01HXV8VQSYBTC29ZQ6YHKQYR13", "status": "resolved",
-		"resolved_by": "Ann <Lee> & Co", "resolved_at": "2024-05-14T10:28:00.012Z", "verdict": "false_positive",
-		"dedup_key": "soteri-protection-weakened:6b1f0c2d9e8a7b44"}
-	for k, v := range want {
-		if m[k] != v {
-			t.Errorf("%s: %v, want %v", k, m[k], v)
+// resolves; an acknowledgement notification's, with "status":
+// "acknowledged", who acknowledged it, when, and the id of the alert it
+// acknowledges; either with the same dedup_key as the alert's.
+func TestNoticeBody(t *testing.T) {
+	acted := fixedTime.Add(20 * time.Minute)
+	for _, tt := range []struct {
+		a    *alerter.Alert
+		want map[string]any
+	}{
+		{notifiers.SampleResolve("critical", fixedTime, acted), map[string]any{
+			"id": "01HXV8VQSYBTC29ZQ6YHKQYR13-resolved", "resolves": "01HXV8VQSYBTC29ZQ6YHKQYR13", "status": "resolved",
+			"resolved_by": "Ann <Lee> & Co", "resolved_at": "2024-05-14T10:28:00.012Z", "verdict": "false_positive",
+			"acknowledges": nil, "dedup_key": "soteri-protection-weakened:6b1f0c2d9e8a7b44"}},
+		{notifiers.SampleAck("critical", fixedTime, acted), map[string]any{
+			"id": "01HXV8VQSYBTC29ZQ6YHKQYR13-acked", "acknowledges": "01HXV8VQSYBTC29ZQ6YHKQYR13", "status": "acknowledged",
+			"acknowledged_by": "Ann <Lee> & Co", "acknowledged_at": "2024-05-14T10:28:00.012Z", "resolves": nil,
+			"dedup_key": "soteri-protection-weakened:6b1f0c2d9e8a7b44"}},
+	} {
+		r := newReceiver(t)
+		if err := newNotifier(t, r.url(), nil).Notify(t.Context(), tt.a); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if got := req.Header.Get("X-Alerter-Alert-Id"); got != a.ID {
-		t.Errorf("X-Alerter-Alert-Id: %q, want %q", got, a.ID)
+		req, body := r.last()
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range tt.want {
+			if m[k] != v {
+				t.Errorf("%s: %s: %v, want %v", tt.a.ID, k, m[k], v)
+			}
+		}
+		if got := req.Header.Get("X-Alerter-Alert-Id"); got != tt.a.ID {
+			t.Errorf("X-Alerter-Alert-Id: %q, want %q", got, tt.a.ID)
+		}
 	}
 }
 
