@@ -552,14 +552,17 @@ func TestBrowser(t *testing.T) {
 			b, _ := json.Marshal(map[string]any{"id": id, "time": "2024-05-14T" + at + ":00Z", "action": action, "actor": map[string]string{"name": actor}})
 			return string(b)
 		}
-		events := strings.Join([]string{
-			ev("a", "Global setting changed", hostile, "10:00"),
-			ev("b", "Global setting changed", hostile, "10:02"),
-			ev("c", "Global setting changed", hostile, "10:04"),
-			ev("d", "Page viewed", "bob", "10:12"),
-			ev("e", "Setting restored", hostile, "10:20"),
-			ev("f", "Global setting changed", hostile, "10:25"),
-		}, "\n")
+		eventsOf := func(actor string) []byte {
+			b, _ := json.Marshal(strings.Join([]string{
+				ev("a", "Global setting changed", actor, "10:00"),
+				ev("b", "Global setting changed", actor, "10:02"),
+				ev("c", "Global setting changed", actor, "10:04"),
+				ev("d", "Page viewed", "bob", "10:12"),
+				ev("e", "Setting restored", actor, "10:20"),
+				ev("f", "Global setting changed", actor, "10:25"),
+			}, "\n"))
+			return b
+		}
 		rule := strings.Join([]string{
 			"id: lifecycle",
 			"severity: high",
@@ -573,9 +576,8 @@ func TestBrowser(t *testing.T) {
 		do(t, ctx, "open the playground", chromedp.Navigate(a.url+"/playground"))
 		waitFor(t, ctx, "the example event", `document.getElementById('events').value.includes('Ming Chen')`)
 		r, _ := json.Marshal(rule)
-		e, _ := json.Marshal(events)
 		do(t, ctx, "paste the rule and the events, and try",
-			chromedp.Evaluate[chromedp.Void](`document.getElementById('rule').value = `+string(r)+`; document.getElementById('events').value = `+string(e)),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById('rule').value = `+string(r)+`; document.getElementById('events').value = `+string(eventsOf(hostile))),
 			chromedp.Click(chromedp.ID("try")))
 		waitFor(t, ctx, "the result", `document.getElementById('summary').textContent.startsWith('Matched')`)
 		if got, want := eval[string](t, ctx, `document.getElementById('summary').textContent`), "Matched 4 of 6 events: 2 alerts, 2 escalations, 1 digest, 1 resolve."; got != want {
@@ -614,7 +616,14 @@ func TestBrowser(t *testing.T) {
 		if eval[bool](t, ctx, `document.title === 'pwned' || !!document.querySelector('#results img, #results b')`) {
 			t.Error("the hostile actor name was made HTML")
 		}
-		screenshot(t, ctx, "playground-lifecycle", true)
+		if os.Getenv("ALERTER_SCREENSHOTS") != "" {
+			// The picture with a plain name.
+			do(t, ctx, "try with a plain name",
+				chromedp.Evaluate[chromedp.Void](`document.getElementById('events').value = `+string(eventsOf("zoe"))),
+				chromedp.Click(chromedp.ID("try")))
+			waitFor(t, ctx, "the plain result", `!document.getElementById('results').textContent.includes('<img')`)
+			screenshot(t, ctx, "playground-lifecycle", true)
+		}
 	})
 
 	t.Run("rules and dead letters", func(t *testing.T) {
