@@ -157,12 +157,7 @@ func (h *handler) explain(ctx context.Context, id string, within time.Duration) 
 // alert, if the event fired one.
 func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Match, ev *event.Event, rx *api.RuleExplanation, rb rebuilt) {
 	rx.Change = rb.view
-	rx.Group = map[string]string{}
-	for i, by := range r.GroupBy {
-		if i < len(m.Group) {
-			rx.Group[by.Source] = m.Group[i]
-		}
-	}
+	rx.Group = engine.GroupMap(r, m.Group)
 	st, live, err := h.State.Get(ctx, engine.StateKey(r.ID, m.Group))
 	live = err == nil && live
 	if live {

@@ -347,7 +347,7 @@ func pendingDeadlines(ctx context.Context, eng *engine.Engine, store *engine.Mem
 		if r == nil {
 			continue
 		}
-		p := Pending{Rule: d.Rule, Group: groupOf(r, d.Group), Kind: d.Kind, Due: d.Due}
+		p := Pending{Rule: d.Rule, Group: engine.GroupMap(r, d.Group), Kind: d.Kind, Due: d.Due}
 		st, _ := store.Get(engine.StateKey(d.Rule, d.Group))
 		switch tm := st.Timers(r); d.Kind {
 		case engine.KindRule:
@@ -360,17 +360,6 @@ func pendingDeadlines(ctx context.Context, eng *engine.Engine, store *engine.Mem
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// groupOf maps each of r's by expressions to the group's value.
-func groupOf(r *rules.Rule, values []string) map[string]string {
-	m := make(map[string]string, len(r.GroupBy))
-	for i, by := range r.GroupBy {
-		if i < len(values) {
-			m[by.Source] = values[i]
-		}
-	}
-	return m
 }
 
 // distinctWindows are the distinct values in the windows of the matches'
