@@ -48,7 +48,7 @@ const (
 	// (the newest of the time asked for): about 60 MB held while it runs,
 	// and one backtest runs at a time.
 	backtestEvents = 20_000
-	// backtestShown is how many matching events a backtest answers with.
+	// backtestShown is how many events a backtest answers with.
 	backtestShown = 100
 )
 
@@ -115,8 +115,9 @@ type Backtest struct {
 	Escalations int `json:"escalations"`
 	Resolves    int `json:"resolves"`
 	Digests     int `json:"digests"`
-	// Shown is how many of the matching events are in the results (the
-	// first in event time).
+	// Shown is how many events are in the results (the first in event
+	// time): those that matched, and those before which a deadline made
+	// something.
 	Shown int `json:"shown"`
 	// Running is, for each rule tried that has the id of a loaded rule,
 	// how many alerts the loaded one fired over the same events: what the
@@ -222,7 +223,8 @@ type EvalResponse struct {
 	Rules   []string     `json:"rules"`
 	Results []EvalResult `json:"results"`
 	// Backtest is set when the rule ran over stored events; Results then
-	// hold only matching events, the first Backtest.Shown of them.
+	// hold only the events that matched or that deadlines made something
+	// before, the first Backtest.Shown of them.
 	Backtest *Backtest `json:"backtest,omitempty"`
 	// Pending are the deadlines still to come after the last event, in
 	// time order.
@@ -478,7 +480,7 @@ func (s *Playground) playgroundEvents(ctx context.Context, req Request) (evs []e
 
 // count adds what a rule made of one stored event to the backtest's sums,
 // and tells whether the event is one of the results to show: over history,
-// only what matched is told, and only so much.
+// only what matched or what deadlines made is told, and only so much.
 func (bt *Backtest) count(ev *event.Event, res engine.Result, err error) bool {
 	// What deadlines made counts too: it came before the event, which
 	// need not match.
