@@ -1,6 +1,7 @@
 package playground
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -231,6 +232,7 @@ func made(r EvalResult) string {
 func TestEvaluateShowsLifecycle(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
+		rule    string // lifecycleRule if empty
 		events  []string
 		want    []string
 		pending string
@@ -263,10 +265,17 @@ func TestEvaluateShowsLifecycle(t *testing.T) {
 		},
 		want:    []string{"alert/1", "escalation 2 10:10 critical/1, resolve zoe after 32m0s 10:33"},
 		pending: "",
+	}, {
+		name:    "a quiet group's alert",
+		rule:    "id: try\nseverity: high\nwhen: event.action == \"Global setting changed\"\nquiet: {within: 32m, by: [event.actor.name]}\n",
+		events:  []string{lifecycleEvent("a", "Global setting changed", "zoe", "00")},
+		want:    []string{"-"},
+		pending: "alert 10:33",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, cfg := New(fixed{&rules.Set{}}, nil, builtin.Notifiers()), config.Default(builtin.Plugins())
-			out := s.Evaluate(t.Context(), cfg, Request{Rule: lifecycleRule, Events: strings.Join(tc.events, "\n")})
+			rule := cmp.Or(tc.rule, lifecycleRule)
+			out := s.Evaluate(t.Context(), cfg, Request{Rule: rule, Events: strings.Join(tc.events, "\n")})
 			if !out.OK || len(out.Results) != len(tc.events) {
 				t.Fatalf("%+v", out)
 			}
