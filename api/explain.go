@@ -98,8 +98,34 @@ type StateView struct {
 	// Pending are the events behind Deadline: an absence's chain, its
 	// steps before the absent one, or a quiet group's last event.
 	Pending []ChainStep `json:"pending,omitempty"`
+	// ResolveDue, NextEscalation and Digest are the group's lifecycle
+	// timers that are set (docs/rules.md, Resolving, Escalations and
+	// Digests): when resolve.after resolves the group unless a match
+	// moves it on, the next escalate: after step, and the open digest
+	// period.
+	ResolveDue     *time.Time      `json:"resolve_after_due,omitempty"`
+	NextEscalation *EscalationStep `json:"next_escalation,omitempty"`
+	Digest         *DigestPeriod   `json:"digest_period,omitempty"`
 	// Expires is in event time: later events of the group ignore this state.
 	Expires *time.Time `json:"expires,omitempty"`
+}
+
+// EscalationStep is a rule's escalate: after step still to come for a
+// group's alert: its 1-based index in escalate: and when it is due, unless
+// the alert is acknowledged or resolved first.
+type EscalationStep struct {
+	Step int       `json:"step"`
+	Due  time.Time `json:"due"`
+}
+
+// DigestPeriod is a group's open digest period: when it ends (and its
+// digest is sent), and the suppressed matches it counted so far, the
+// first at First and the last at Last.
+type DigestPeriod struct {
+	Due   time.Time `json:"due"`
+	Count int64     `json:"count"`
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
 }
 
 // ChainStep is one step of a sequence's partial chain: the event that met

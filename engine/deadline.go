@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -316,4 +318,44 @@ func (q *dueQueue) Pop() any {
 	x := old[len(old)-1]
 	*q = old[:len(old)-1]
 	return x
+}
+
+// Pending are the deadlines kept WithEventClock that have yet to act, in
+// time order, each with the time it acts at: one that a later match moved
+// on (a quiet group's, resolve.after's) acts later than it was kept, and
+// one that will act no more (its timer stopped) is left out. It is nil
+// without WithEventClock. The playground tells with it what a try leaves
+// pending once its last event is processed.
+func (e *Engine) Pending(ctx context.Context) ([]Deadline, error) {
+	if e.clock == nil {
+		return nil, nil
+	}
+	e.clock.mu.Lock()
+	kept := slices.Collect(maps.Values(e.clock.dls))
+	e.clock.mu.Unlock()
+	var out []Deadline
+	for _, d := range kept {
+		var due int64
+		err := e.store.Update(ctx, d.stateKey(), 0, func(g *GroupState) error {
+			due = g.Due
+			if d.Kind != KindRule {
+				due = g.timer(d.Kind).Due
+			}
+			return errUnchanged
+		})
+		if err != nil && !errors.Is(err, errUnchanged) {
+			return nil, fmt.Errorf("rule %s: read group state: %w", d.Rule, err)
+		}
+		if due != 0 {
+			d.Due = time.Unix(0, due).UTC()
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b Deadline) int {
+		if c := a.Due.Compare(b.Due); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key(), b.Key())
+	})
+	return out, nil
 }

@@ -782,7 +782,7 @@ func (e *Engine) alert(ctx context.Context, s *snapshot, i int32, group []string
 		Runbook:    r.Runbook,
 		Labels:     r.Labels,
 		Tags:       r.Tags,
-		Group:      groupMap(r, group),
+		Group:      GroupMap(r, group),
 		DedupKey:   dedupKey,
 		Time:       t,
 		FiredAt:    e.now().UTC(),

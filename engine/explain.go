@@ -174,3 +174,47 @@ func (s *GroupState) clone() GroupState {
 	}
 	return cp
 }
+
+// Timers are a group's lifecycle timers that are set (docs/rules.md,
+// Resolving, Escalations and Digests), as its state holds them: a zero
+// time for one that is not.
+type Timers struct {
+	// Resolve is when resolve.after resolves the group unless a match
+	// moves it on.
+	Resolve time.Time
+	// Escalate is when the next escalate: after step fires, unless the
+	// group is acknowledged or resolved first; EscalateStep is that
+	// step's 1-based index in the rule's escalate: list.
+	Escalate     time.Time
+	EscalateStep int
+	// Digest is when the open digest period ends; DigestCount counts the
+	// suppressed matches in it so far, the first at DigestFirst and the
+	// last at DigestLast.
+	Digest                  time.Time
+	DigestCount             int64
+	DigestFirst, DigestLast time.Time
+}
+
+// Timers are the lifecycle timers of the group of rule r that s is the
+// state of.
+func (s *GroupState) Timers(r *rules.Rule) Timers {
+	var t Timers
+	if s.ResolveAt.Due != 0 {
+		t.Resolve = time.Unix(0, s.ResolveAt.Due).UTC()
+	}
+	if s.EscalateAt.Due != 0 {
+		t.Escalate = time.Unix(0, s.EscalateAt.Due).UTC()
+		for k, after := range policyOf(r).escalateAfter {
+			if after > 0 && s.Escalated&(1<<k) == 0 {
+				t.EscalateStep = k + 1
+				break
+			}
+		}
+	}
+	if s.DigestAt.Due != 0 {
+		t.Digest = time.Unix(0, s.DigestAt.Due).UTC()
+		t.DigestCount = s.DigestCount
+		t.DigestFirst, t.DigestLast = time.Unix(0, s.DigestFirst).UTC(), time.Unix(0, s.DigestLast).UTC()
+	}
+	return t
+}

@@ -38,9 +38,9 @@ func DedupKey(rule string, group []string) string {
 	return rule + ":" + groupHash(group)
 }
 
-// groupMap maps each of r's group-by expressions, as written, to its value
-// in group: an alert's (or a resolve's) group.
-func groupMap(r *rules.Rule, group []string) map[string]string {
+// GroupMap maps each of r's group-by expressions, as written, to its value
+// in group: an alert's (or a resolve's, or a deadline's) group.
+func GroupMap(r *rules.Rule, group []string) map[string]string {
 	m := make(map[string]string, len(r.GroupBy))
 	for j, g := range r.GroupBy {
 		if j < len(group) {

@@ -80,7 +80,7 @@ func (w *worker) resolve(s *snapshot, ev *event.Event, i int32) (*Resolve, error
 		return nil, err
 	}
 	boundGroup(group)
-	return &Resolve{Rule: r.ID, Group: groupMap(r, group), DedupKey: DedupKey(r.ID, group), EventID: ev.ID, Time: ev.Time, values: group}, nil
+	return &Resolve{Rule: r.ID, Group: GroupMap(r, group), DedupKey: DedupKey(r.ID, group), EventID: ev.ID, Time: ev.Time, values: group}, nil
 }
 
 // endDedup applies the resolves of a plan to their groups' state: a

@@ -323,7 +323,7 @@ func (e *Engine) fireTimer(ctx context.Context, s *snapshot, i int32, dl Deadlin
 	res.handTimers(r, dl.Group, hands)
 	switch {
 	case resolved:
-		res.Resolves = append(res.Resolves, Resolve{Rule: r.ID, Group: groupMap(r, dl.Group), DedupKey: DedupKey(r.ID, dl.Group),
+		res.Resolves = append(res.Resolves, Resolve{Rule: r.ID, Group: GroupMap(r, dl.Group), DedupKey: DedupKey(r.ID, dl.Group),
 			Time: dl.Due, After: r.ResolveAfter(), values: dl.Group})
 	case digest:
 		a, err := e.digestAlert(ctx, s, i, dl, dg, lookup)

@@ -402,3 +402,64 @@ func TestFireTimersHandOver(t *testing.T) {
 		}
 	}
 }
+
+// Pending lists the lifecycle deadlines the event clock keeps, at the time
+// each acts (resolve.after's moved on by a later match acts later than it
+// was kept), and a group's Timers say the same of its state, with the next
+// escalate: after step and the open digest period's count.
+func TestPendingAndTimers(t *testing.T) {
+	set := compile(t, `
+rules:
+  - id: setting-changed
+    severity: high
+    when: event.action == "changed"
+    dedup: {by: [event.actor.name], window: 1h}
+    resolve: {after: 32m}
+    digest: 15m
+    escalate:
+      - {after_suppressed: 5}
+      - {after: 10m, severity: critical}
+`)
+	store := &MemStore{}
+	e := New(set, store, WithEventClock(), WithClock(func() time.Time { return t0 }))
+	pending := func() string {
+		t.Helper()
+		dls, err := e.Pending(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, d := range dls {
+			out = append(out, fmt.Sprintf("%s@%s", d.Kind, d.Due.Sub(t0)))
+		}
+		return strings.Join(out, " ")
+	}
+	for _, v := range []*event.Event{ev("a", "changed", "ann", 0), ev("b", "changed", "ann", 5*time.Minute)} {
+		if _, err := e.Process(t.Context(), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := pending(), "escalate@10m0s digest@20m0s resolve@38m0s"; got != want {
+		t.Errorf("pending after two matches: %s, want %s", got, want)
+	}
+	st, _ := store.Get(StateKey("setting-changed", []string{"ann"}))
+	tm := st.Timers(set.Rules[0])
+	if got := fmt.Sprintf("r=%s x=%s/%d d=%s/%d %s-%s", tm.Resolve.Sub(t0), tm.Escalate.Sub(t0), tm.EscalateStep,
+		tm.Digest.Sub(t0), tm.DigestCount, tm.DigestFirst.Sub(t0), tm.DigestLast.Sub(t0)); got != "r=38m0s x=10m0s/2 d=20m0s/1 5m0s-5m0s" {
+		t.Errorf("timers: %s", got)
+	}
+	res, err := e.Until(t.Context(), t0.Add(15*time.Minute))
+	if err != nil || len(res.Escalations) != 1 {
+		t.Fatalf("until 15m: %+v, %v", res, err)
+	}
+	if got, want := pending(), "digest@20m0s resolve@38m0s"; got != want {
+		t.Errorf("pending after the escalation: %s, want %s", got, want)
+	}
+	st, _ = store.Get(StateKey("setting-changed", []string{"ann"}))
+	if tm := st.Timers(set.Rules[0]); !tm.Escalate.IsZero() || tm.EscalateStep != 0 {
+		t.Errorf("timers after the last step: %+v", tm)
+	}
+	if dls, err := New(set, &MemStore{}).Pending(t.Context()); dls != nil || err != nil {
+		t.Errorf("without the event clock: %v, %v", dls, err)
+	}
+}

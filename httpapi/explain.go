@@ -157,12 +157,7 @@ func (h *handler) explain(ctx context.Context, id string, within time.Duration) 
 // alert, if the event fired one.
 func (h *handler) explainMatch(ctx context.Context, r *rules.Rule, m engine.Match, ev *event.Event, rx *api.RuleExplanation, rb rebuilt) {
 	rx.Change = rb.view
-	rx.Group = map[string]string{}
-	for i, by := range r.GroupBy {
-		if i < len(m.Group) {
-			rx.Group[by.Source] = m.Group[i]
-		}
-	}
+	rx.Group = engine.GroupMap(r, m.Group)
 	st, live, err := h.State.Get(ctx, engine.StateKey(r.ID, m.Group))
 	live = err == nil && live
 	if live {
@@ -207,6 +202,7 @@ func stateView(m engine.Match, st *engine.GroupState) *api.StateView {
 		}
 	}
 	deadlineView(v, r, st.Due, st.Pending)
+	timersView(v, st.Timers(r))
 	v.LastAlert = timeOf(st.LastAlert, st.Alerted)
 	v.Expires = timeOf(st.Expires, st.Expires > 0)
 	return v
@@ -227,6 +223,20 @@ func deadlineView(v *api.StateView, r *rules.Rule, due int64, pending []engine.E
 			step = r.Sequence.Steps[i].Name
 		}
 		v.Pending = append(v.Pending, api.ChainStep{Step: step, EventID: e.ID, Time: time.Unix(0, e.Time).UTC()})
+	}
+}
+
+// timersView shows a group's lifecycle timers that are set in v
+// (docs/rules.md, Resolving, Escalations and Digests).
+func timersView(v *api.StateView, t engine.Timers) {
+	if !t.Resolve.IsZero() {
+		v.ResolveDue = &t.Resolve
+	}
+	if !t.Escalate.IsZero() {
+		v.NextEscalation = &api.EscalationStep{Step: t.EscalateStep, Due: t.Escalate}
+	}
+	if !t.Digest.IsZero() {
+		v.Digest = &api.DigestPeriod{Due: t.Digest, Count: t.DigestCount, First: t.DigestFirst, Last: t.DigestLast}
 	}
 }
 

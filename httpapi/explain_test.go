@@ -209,3 +209,47 @@ func TestDeadlineView(t *testing.T) {
 		}
 	}
 }
+
+// The state view shows a group's lifecycle timers that are set, and only
+// those: resolve.after's deadline, the next escalate: after step (its index
+// in escalate:, after_suppressed steps counted) and the open digest period.
+func TestTimersView(t *testing.T) {
+	set := compileRules(t, `rules:
+  - id: l
+    severity: low
+    when: "true"
+    dedup: {by: [event.actor.name], window: 1h}
+    resolve: {after: 30m}
+    digest: 15m
+    escalate: [{after_suppressed: 3}, {after: 10m}, {after: 20m}]
+`)
+	at := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
+	ns := func(min int) int64 { return at.Add(time.Duration(min) * time.Minute).UnixNano() }
+	for _, tt := range []struct {
+		name string
+		st   engine.GroupState
+		want string
+	}{
+		{"none", engine.GroupState{Alerted: true}, "resolve none, escalation none, digest none"},
+		{"all", engine.GroupState{ResolveAt: engine.Timer{Due: ns(35)}, EscalateAt: engine.Timer{Due: ns(10)}, EscalateFrom: ns(0),
+			DigestAt: engine.Timer{Due: ns(17)}, DigestCount: 4, DigestFirst: ns(2), DigestLast: ns(9)},
+			"resolve 10:35, escalation 2 10:10, digest 10:17 4 10:02-10:09"},
+		{"the first after: step taken", engine.GroupState{EscalateAt: engine.Timer{Due: ns(20)}, EscalateFrom: ns(0), Escalated: 0b10},
+			"resolve none, escalation 3 10:20, digest none"},
+	} {
+		v := stateView(engine.Match{Rule: set.Rules[0]}, &tt.st)
+		got := []string{"resolve none", "escalation none", "digest none"}
+		if v.ResolveDue != nil {
+			got[0] = "resolve " + v.ResolveDue.Format("15:04")
+		}
+		if x := v.NextEscalation; x != nil {
+			got[1] = fmt.Sprintf("escalation %d %s", x.Step, x.Due.Format("15:04"))
+		}
+		if d := v.Digest; d != nil {
+			got[2] = fmt.Sprintf("digest %s %d %s-%s", d.Due.Format("15:04"), d.Count, d.First.Format("15:04"), d.Last.Format("15:04"))
+		}
+		if s := strings.Join(got, ", "); s != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, s, tt.want)
+		}
+	}
+}

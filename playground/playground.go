@@ -48,7 +48,7 @@ const (
 	// (the newest of the time asked for): about 60 MB held while it runs,
 	// and one backtest runs at a time.
 	backtestEvents = 20_000
-	// backtestShown is how many matching events a backtest answers with.
+	// backtestShown is how many events a backtest answers with.
 	backtestShown = 100
 )
 
@@ -109,19 +109,28 @@ type Backtest struct {
 	Matched    int  `json:"matched"`
 	Alerts     int  `json:"alerts"`
 	Suppressed int  `json:"suppressed"`
-	// Shown is how many of the matching events are in the results (the
-	// first in event time).
+	// Escalations, Resolves and Digests count the alert lifecycle's
+	// (docs/rules.md, Escalations, Resolving and Digests): made by events
+	// and by the deadlines the events' time moved past.
+	Escalations int `json:"escalations"`
+	Resolves    int `json:"resolves"`
+	Digests     int `json:"digests"`
+	// Shown is how many events are in the results (the first in event
+	// time): those that matched, and those before which a deadline made
+	// something.
 	Shown int `json:"shown"`
 	// Running is, for each rule tried that has the id of a loaded rule,
 	// how many alerts the loaded one fired over the same events: what the
 	// change does.
 	Running map[string]int `json:"running,omitempty"`
-	// ByDay counts the alerts by the UTC day of the event that fired them:
-	// the pages a day the rule would cost.
+	// ByDay counts the pages by UTC day: alerts, escalations and digests,
+	// each on the day of the event that made it (or whose time moved past
+	// the deadline that did): the pages a day the rule would cost.
 	ByDay []DayCount `json:"by_day"`
 }
 
-// DayCount is a number of alerts on a day (YYYY-MM-DD, UTC).
+// DayCount is a number of pages (alerts, escalations and digests) on a
+// day (YYYY-MM-DD, UTC).
 type DayCount struct {
 	Day    string `json:"day"`
 	Alerts int    `json:"alerts"`
@@ -142,8 +151,17 @@ type EvalResult struct {
 	Matches    []string         `json:"matches"`
 	Alerts     []*alerter.Alert `json:"alerts"`
 	Suppressed []string         `json:"suppressed"`
-	Errors     []string         `json:"errors"`
-	// Notifications are what each alert's targets would be sent.
+	// Escalations are group alerts sent again by their rule's escalate:
+	// steps (Alert.Escalation), Resolves the groups resolved, and Digests
+	// the digests of groups whose digest period ended (Alert.Digest)
+	// (docs/rules.md, Escalations, Resolving and Digests). Those made by
+	// deadlines that fell due before the event lead, as alerts do.
+	Escalations []*alerter.Alert `json:"escalations"`
+	Resolves    []Resolve        `json:"resolves"`
+	Digests     []*alerter.Alert `json:"digests"`
+	Errors      []string         `json:"errors"`
+	// Notifications are what the targets of each alert, escalation and
+	// digest would be sent.
 	Notifications []Notification `json:"notifications"`
 	// Distinct maps each matching rule with threshold.distinct to the
 	// distinct values its group's window holds after this event (empty
@@ -157,6 +175,33 @@ type EvalResult struct {
 	// chain closest to completing after this event: empty once a chain
 	// completed, which clears them (docs/rules.md, Sequences).
 	Chains map[string][]engine.ChainStep `json:"partial_chain,omitempty"`
+}
+
+// Resolve is a group resolved by its rule (docs/rules.md, Resolving):
+// by an event that met resolve.when (EventID), or by resolve.after, after
+// After without a match (then Time is the deadline's).
+type Resolve struct {
+	Rule     string            `json:"rule"`
+	Group    map[string]string `json:"group"`
+	DedupKey string            `json:"dedup_key"`
+	EventID  string            `json:"event_id,omitempty"`
+	After    string            `json:"after,omitempty"`
+	Time     time.Time         `json:"time"`
+}
+
+// Pending is a deadline still to come after the last event: time moves
+// only as far as the events go, as in alerter replay.
+type Pending struct {
+	Rule  string            `json:"rule"`
+	Group map[string]string `json:"group"`
+	// Kind is what it does when it falls due: "resolve" (resolve.after),
+	// "escalate" (escalate: step Step, unless the group is acknowledged or
+	// resolved first), "digest" (the digest of the Count matches
+	// suppressed so far), or "alert" (an absence's or a quiet group's).
+	Kind  string    `json:"kind"`
+	Due   time.Time `json:"due"`
+	Step  int       `json:"step,omitempty"`
+	Count int64     `json:"count,omitempty"`
 }
 
 // Notification is what one target would be sent for an alert: a subject
@@ -178,8 +223,12 @@ type EvalResponse struct {
 	Rules   []string     `json:"rules"`
 	Results []EvalResult `json:"results"`
 	// Backtest is set when the rule ran over stored events; Results then
-	// hold only matching events, the first Backtest.Shown of them.
+	// hold only the events that matched or that deadlines made something
+	// before, the first Backtest.Shown of them.
 	Backtest *Backtest `json:"backtest,omitempty"`
+	// Pending are the deadlines still to come after the last event, in
+	// time order.
+	Pending []Pending `json:"pending"`
 	// Tests are the outcomes of the rules' own tests:, as alerter test
 	// runs them.
 	Tests []EvalTest `json:"tests"`
@@ -216,7 +265,7 @@ const playgroundRule = "rule"
 // windows, in event-time order: the playground's question "would this
 // rule fire on this event, and what would it say?".
 func (s *Playground) Evaluate(ctx context.Context, cfg *config.Config, req Request) EvalResponse {
-	resp := EvalResponse{Errors: []EvalError{}, Rules: []string{}, Results: []EvalResult{}, Tests: []EvalTest{}}
+	resp := EvalResponse{Errors: []EvalError{}, Rules: []string{}, Results: []EvalResult{}, Tests: []EvalTest{}, Pending: []Pending{}}
 	set, shift, errs := s.compilePlayground(cfg, req.Rule)
 	if len(errs) > 0 {
 		resp.Errors = errs
@@ -255,15 +304,13 @@ func (s *Playground) Evaluate(ctx context.Context, cfg *config.Config, req Reque
 		ev := &evs[i]
 		clock = ev.Time
 		// The deadlines due before the event fire first (absences, quiet
-		// sources): their alerts are shown with the event that moved time
-		// past them.
-		fired, ferr := eng.Advance(ctx, ev.Time)
+		// sources, the alert lifecycle's): what they make is shown with
+		// the event that moved time past them.
+		res, ferr := eng.Advance(ctx, ev.Time)
 		plan := eng.Plan(ctx, ev, lists)
 		seen := lastSeen(store, plan.Matches)
-		res, err := eng.Apply(ctx, plan)
-		res.Alerts = append(fired.Alerts, res.Alerts...)
-		res.Suppressed = append(fired.Suppressed, res.Suppressed...)
-		res.Errors = append(fired.Errors, res.Errors...)
+		applied, err := eng.Apply(ctx, plan)
+		res.Merge(applied)
 		err = errors.Join(ferr, err)
 		if bt != nil && !bt.count(ev, res, err) {
 			continue
@@ -279,8 +326,42 @@ func (s *Playground) Evaluate(ctx context.Context, cfg *config.Config, req Reque
 	if stopped(ctx, &resp) {
 		return resp
 	}
-	resp.OK = true
+	pending, perr := pendingDeadlines(ctx, eng, store, set)
+	if perr != nil {
+		resp.Errors = append(resp.Errors, EvalError{File: playgroundRule, Message: perr.Error()})
+		return resp
+	}
+	resp.Pending, resp.OK = pending, true
 	return resp
+}
+
+// pendingDeadlines are the deadlines eng keeps that are still to come,
+// with the next escalate: step and the digest's count from the groups'
+// states in store.
+func pendingDeadlines(ctx context.Context, eng *engine.Engine, store *engine.MemStore, set *rules.Set) ([]Pending, error) {
+	dls, err := eng.Pending(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []Pending{}
+	for _, d := range dls {
+		r := set.Rule(d.Rule)
+		if r == nil {
+			continue
+		}
+		p := Pending{Rule: d.Rule, Group: engine.GroupMap(r, d.Group), Kind: d.Kind, Due: d.Due}
+		st, _ := store.Get(engine.StateKey(d.Rule, d.Group))
+		switch tm := st.Timers(r); d.Kind {
+		case engine.KindRule:
+			p.Kind = "alert"
+		case engine.KindEscalate:
+			p.Step = tm.EscalateStep
+		case engine.KindDigest:
+			p.Count = tm.DigestCount
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // distinctWindows are the distinct values in the windows of the matches'
@@ -399,20 +480,28 @@ func (s *Playground) playgroundEvents(ctx context.Context, req Request) (evs []e
 
 // count adds what a rule made of one stored event to the backtest's sums,
 // and tells whether the event is one of the results to show: over history,
-// only what matched is told, and only so much.
+// only what matched or what deadlines made is told, and only so much.
 func (bt *Backtest) count(ev *event.Event, res engine.Result, err error) bool {
-	if len(res.Matches) == 0 && len(res.Errors) == 0 && err == nil {
+	// What deadlines made counts too: it came before the event, which
+	// need not match.
+	pages := len(res.Alerts) + len(res.Escalations) + len(res.Digests)
+	if len(res.Matches) == 0 && len(res.Errors) == 0 && err == nil && pages == 0 && len(res.Resolves) == 0 && len(res.Suppressed) == 0 {
 		return false
 	}
-	bt.Matched++
+	if len(res.Matches) > 0 {
+		bt.Matched++
+	}
 	bt.Alerts += len(res.Alerts)
 	bt.Suppressed += len(res.Suppressed)
-	if len(res.Alerts) > 0 {
+	bt.Escalations += len(res.Escalations)
+	bt.Resolves += len(res.Resolves)
+	bt.Digests += len(res.Digests)
+	if pages > 0 {
 		day := ev.Time.UTC().Format(time.DateOnly)
 		if n := len(bt.ByDay); n > 0 && bt.ByDay[n-1].Day == day {
-			bt.ByDay[n-1].Alerts += len(res.Alerts)
+			bt.ByDay[n-1].Alerts += pages
 		} else {
-			bt.ByDay = append(bt.ByDay, DayCount{Day: day, Alerts: len(res.Alerts)})
+			bt.ByDay = append(bt.ByDay, DayCount{Day: day, Alerts: pages})
 		}
 	}
 	if bt.Shown == backtestShown {
@@ -425,21 +514,28 @@ func (bt *Backtest) count(ev *event.Event, res engine.Result, err error) bool {
 // evalResult is what one event did: its matches, its alerts routed as
 // live with what each target would be sent, and errors.
 func (s *Playground) evalResult(cfg *config.Config, ev *event.Event, res engine.Result, err error, route alerter.Router) EvalResult {
-	r := EvalResult{Event: ev, Matches: []string{}, Alerts: []*alerter.Alert{}, Suppressed: nonNil(res.Suppressed), Errors: []string{}, Notifications: []Notification{}}
+	r := EvalResult{Event: ev, Matches: []string{}, Alerts: nonNil(res.Alerts), Suppressed: nonNil(res.Suppressed),
+		Escalations: nonNil(res.Escalations), Resolves: []Resolve{}, Digests: nonNil(res.Digests), Errors: []string{}, Notifications: []Notification{}}
 	if err != nil {
 		r.Errors = append(r.Errors, err.Error())
 	}
 	for _, m := range res.Matches {
 		r.Matches = append(r.Matches, m.Rule.ID)
 	}
-	for _, a := range res.Alerts {
+	for _, a := range slices.Concat(r.Alerts, r.Escalations, r.Digests) {
 		a.Notify = nonNil(route.Route(a))
-		r.Alerts = append(r.Alerts, a)
 		for _, t := range a.Notify {
 			if nc := cfg.Notifier(t); nc != nil {
 				r.Notifications = append(r.Notifications, s.preview(a, nc, cfg.Server.ExternalURL))
 			}
 		}
+	}
+	for _, rv := range res.Resolves {
+		x := Resolve{Rule: rv.Rule, Group: rv.Group, DedupKey: rv.DedupKey, EventID: rv.EventID, Time: rv.Time}
+		if rv.After > 0 {
+			x.After = rv.After.String()
+		}
+		r.Resolves = append(r.Resolves, x)
 	}
 	for _, e := range res.Errors {
 		r.Errors = append(r.Errors, e.Error())

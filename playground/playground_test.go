@@ -1,6 +1,7 @@
 package playground
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -168,5 +169,189 @@ sequence:
 	}
 	if a := out.Results[2].Alerts[0]; strings.Join(a.EventIDs, ",") != "a,b,c" || a.Count != 3 {
 		t.Errorf("alert: events %v, count %d", a.EventIDs, a.Count)
+	}
+}
+
+// lifecycleRule escalates, resolves and digests (docs/rules.md,
+// Escalations, Resolving and Digests). resolve.after's slack is 1m.
+const lifecycleRule = `id: try
+severity: high
+when: event.action == "Global setting changed"
+dedup: {by: [event.actor.name], window: 1h}
+resolve:
+  when: event.action == "Setting restored"
+  after: 32m
+digest: 15m
+escalate:
+  - {after_suppressed: 2, severity: critical}
+  - {after: 10m, severity: critical}
+`
+
+// lifecycleEvent is an event of action by actor at 10:MM, or at HH:MM.
+func lifecycleEvent(id, action, actor, at string) string {
+	if !strings.Contains(at, ":") {
+		at = "10:" + at
+	}
+	return fmt.Sprintf(`{"id":%q,"time":"2024-05-14T%s:00Z","action":%q,"actor":{"name":%q}}`, id, at, action, actor)
+}
+
+// made describes what one event did: its alerts, escalations, digests and
+// resolves, each with how many notifications preview it.
+func made(r EvalResult) string {
+	previews := map[string]int{}
+	for _, n := range r.Notifications {
+		previews[n.Alert]++
+	}
+	var out []string
+	for _, a := range r.Alerts {
+		out = append(out, fmt.Sprintf("alert/%d", previews[a.ID]))
+	}
+	for _, a := range r.Escalations {
+		out = append(out, fmt.Sprintf("escalation %d %s %s/%d", a.Escalation, a.Time.Format("15:04"), a.Severity, previews[a.ID]))
+	}
+	for _, a := range r.Digests {
+		out = append(out, fmt.Sprintf("digest %d %s/%d", a.Digest.Count, a.Time.Format("15:04"), previews[a.ID]))
+	}
+	for _, rv := range r.Resolves {
+		by := "by " + rv.EventID
+		if rv.After != "" {
+			by = "after " + rv.After
+		}
+		out = append(out, fmt.Sprintf("resolve %s %s %s", rv.Group["event.actor.name"], by, rv.Time.Format("15:04")))
+	}
+	if len(out) == 0 {
+		return "-"
+	}
+	return strings.Join(out, ", ")
+}
+
+// The playground shows, with each event, the escalations, digests and
+// resolves it made, and those of the deadlines that fell due before it,
+// each routed and previewed as alerts are; after the last event, the
+// deadlines still to come.
+func TestEvaluateShowsLifecycle(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		rule    string // lifecycleRule if empty
+		events  []string
+		want    []string
+		pending string
+	}{{
+		name: "escalations, a digest and resolve.when",
+		events: []string{
+			lifecycleEvent("a", "Global setting changed", "zoe", "00"),
+			lifecycleEvent("b", "Global setting changed", "zoe", "02"), // suppressed: the digest opens, due 10:17
+			lifecycleEvent("c", "Global setting changed", "zoe", "04"), // the 2nd suppressed: step 1
+			lifecycleEvent("d", "Page viewed", "bob", "12"),            // after the after: step's 10:10
+			lifecycleEvent("e", "Setting restored", "zoe", "20"),       // after the digest's 10:17; resolves
+			lifecycleEvent("f", "Global setting changed", "zoe", "25"), // a new alert
+			lifecycleEvent("g", "Global setting changed", "zoe", "27"), // suppressed: a new digest period
+		},
+		want: []string{
+			"alert/1",
+			"-",
+			"escalation 1 10:04 critical/1",
+			"escalation 2 10:10 critical/1",
+			"digest 2 10:17/1, resolve zoe by e 10:20",
+			"alert/1",
+			"-",
+		},
+		pending: "escalate 10:35 step 2, digest 10:42 count 1, resolve 11:00",
+	}, {
+		name: "resolve.after",
+		events: []string{
+			lifecycleEvent("a", "Global setting changed", "zoe", "00"),
+			lifecycleEvent("b", "Page viewed", "bob", "11:00"),
+		},
+		want:    []string{"alert/1", "escalation 2 10:10 critical/1, resolve zoe after 32m0s 10:33"},
+		pending: "",
+	}, {
+		name:    "a quiet group's alert",
+		rule:    "id: try\nseverity: high\nwhen: event.action == \"Global setting changed\"\nquiet: {within: 32m, by: [event.actor.name]}\n",
+		events:  []string{lifecycleEvent("a", "Global setting changed", "zoe", "00")},
+		want:    []string{"-"},
+		pending: "alert 10:33",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, cfg := New(fixed{&rules.Set{}}, nil, builtin.Notifiers()), config.Default(builtin.Plugins())
+			rule := cmp.Or(tc.rule, lifecycleRule)
+			out := s.Evaluate(t.Context(), cfg, Request{Rule: rule, Events: strings.Join(tc.events, "\n")})
+			if !out.OK || len(out.Results) != len(tc.events) {
+				t.Fatalf("%+v", out)
+			}
+			for i, r := range out.Results {
+				if got := made(r); got != tc.want[i] {
+					t.Errorf("event %s: %s, want %s", r.Event.ID, got, tc.want[i])
+				}
+			}
+			var pending []string
+			for _, p := range out.Pending {
+				x := fmt.Sprintf("%s %s", p.Kind, p.Due.Format("15:04"))
+				switch {
+				case p.Step > 0:
+					x += fmt.Sprint(" step ", p.Step)
+				case p.Count > 0:
+					x += fmt.Sprint(" count ", p.Count)
+				}
+				if p.Rule != "try" || p.Group["event.actor.name"] != "zoe" {
+					t.Errorf("pending %+v: not zoe's group of try", p)
+				}
+				pending = append(pending, x)
+			}
+			if got := strings.Join(pending, ", "); got != tc.pending {
+				t.Errorf("pending: %s, want %s", got, tc.pending)
+			}
+		})
+	}
+}
+
+// stored are the events a backtest reads.
+type stored []event.Event
+
+func (s stored) NewestEvents(context.Context, time.Time, int) ([]event.Event, bool, error) {
+	return s, false, nil
+}
+
+// A backtest sums up escalations, resolves and digests, and counts each
+// day's pages as its alerts, escalations and digests; an event that
+// matches nothing is shown when a deadline made something before it.
+func TestBacktestCountsLifecycle(t *testing.T) {
+	var evs []event.Event
+	for _, e := range []string{
+		lifecycleEvent("a", "Global setting changed", "zoe", "00"),
+		lifecycleEvent("b", "Global setting changed", "zoe", "02"),
+		lifecycleEvent("c", "Global setting changed", "zoe", "04"),
+		lifecycleEvent("d", "Page viewed", "bob", "12"),
+		lifecycleEvent("x", "Page viewed", "bob", "14"), // nothing before it: not shown
+		lifecycleEvent("e", "Setting restored", "zoe", "20"),
+		lifecycleEvent("f", "Global setting changed", "zoe", "25"),
+		lifecycleEvent("g", "Global setting changed", "zoe", "27"),
+	} {
+		ev, err := event.Parse([]byte(e), event.Options{Source: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev...)
+	}
+	s, cfg := New(fixed{&rules.Set{}}, stored(evs), builtin.Notifiers()), config.Default(builtin.Plugins())
+	out := s.Evaluate(t.Context(), cfg, Request{Rule: lifecycleRule, Since: "24h"})
+	if !out.OK || out.Backtest == nil {
+		t.Fatalf("%+v", out)
+	}
+	bt := out.Backtest
+	got := fmt.Sprintf("matched %d, alerts %d, suppressed %d, escalations %d, resolves %d, digests %d, shown %d, by day %v",
+		bt.Matched, bt.Alerts, bt.Suppressed, bt.Escalations, bt.Resolves, bt.Digests, bt.Shown, bt.ByDay)
+	if want := "matched 5, alerts 2, suppressed 3, escalations 2, resolves 1, digests 1, shown 7, by day [{2024-05-14 5}]"; got != want {
+		t.Errorf("backtest:\n%s, want\n%s", got, want)
+	}
+	var shown []string
+	for _, r := range out.Results {
+		shown = append(shown, r.Event.ID)
+	}
+	if got := strings.Join(shown, ""); got != "abcdefg" {
+		t.Errorf("shown: %s, want abcdefg", got)
+	}
+	if len(out.Pending) != 3 {
+		t.Errorf("pending: %+v", out.Pending)
 	}
 }

@@ -544,6 +544,88 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("the playground shows escalations, digests, resolves and what is still pending, hostile text escaped", func(t *testing.T) {
+		// An actor name that is markup: it is in titles, groups, the
+		// resolve line and the pending list, always as text.
+		const hostile = `<img src=x onerror="document.title='pwned'">zoe`
+		ev := func(id, action, actor, at string) string {
+			b, _ := json.Marshal(map[string]any{"id": id, "time": "2024-05-14T" + at + ":00Z", "action": action, "actor": map[string]string{"name": actor}})
+			return string(b)
+		}
+		eventsOf := func(actor string) []byte {
+			b, _ := json.Marshal(strings.Join([]string{
+				ev("a", "Global setting changed", actor, "10:00"),
+				ev("b", "Global setting changed", actor, "10:02"),
+				ev("c", "Global setting changed", actor, "10:04"),
+				ev("d", "Page viewed", "bob", "10:12"),
+				ev("e", "Setting restored", actor, "10:20"),
+				ev("f", "Global setting changed", actor, "10:25"),
+			}, "\n"))
+			return b
+		}
+		rule := strings.Join([]string{
+			"id: lifecycle",
+			"severity: high",
+			`when: event.action == "Global setting changed"`,
+			"dedup: {by: [event.actor.name], window: 1h}",
+			`resolve: {when: 'event.action == "Setting restored"', after: 32m}`,
+			"digest: 15m",
+			"escalate: [{after_suppressed: 2}, {after: 10m}]",
+			`title: "{{ event.actor.name }} changed a setting"`,
+		}, "\n")
+		do(t, ctx, "open the playground", chromedp.Navigate(a.url+"/playground"))
+		waitFor(t, ctx, "the example event", `document.getElementById('events').value.includes('Ming Chen')`)
+		r, _ := json.Marshal(rule)
+		do(t, ctx, "paste the rule and the events, and try",
+			chromedp.Evaluate[chromedp.Void](`document.getElementById('rule').value = `+string(r)+`; document.getElementById('events').value = `+string(eventsOf(hostile))),
+			chromedp.Click(chromedp.ID("try")))
+		waitFor(t, ctx, "the result", `document.getElementById('summary').textContent.startsWith('Matched')`)
+		if got, want := eval[string](t, ctx, `document.getElementById('summary').textContent`), "Matched 4 of 6 events: 2 alerts, 2 escalations, 1 digest, 1 resolve."; got != want {
+			t.Errorf("summary %q, want %q", got, want)
+		}
+		marks := eval[[]string](t, ctx, `[...document.querySelectorAll('#results .alert-card')].map(c => (c.querySelector('.mark')?.textContent ?? 'Alert') + ' | ' + c.querySelector('.alert-title').textContent)`)
+		want := []string{
+			"Alert | " + hostile + " changed a setting",
+			"Escalation 1 | " + hostile + " changed a setting",
+			"Escalation 2 | " + hostile + " changed a setting",
+			"Digest: 2 suppressed | Digest: 2 more of " + hostile + " changed a setting between 2024-05-14T10:02:00Z and 2024-05-14T10:04:00Z",
+			"Alert | " + hostile + " changed a setting",
+		}
+		if strings.Join(marks, "\n") != strings.Join(want, "\n") {
+			t.Errorf("cards:\n%s\nwant:\n%s", strings.Join(marks, "\n"), strings.Join(want, "\n"))
+		}
+		// The escalation of the after: step came before bob's event, which
+		// did not match, and is shown with it; each card has its preview.
+		if got := eval[string](t, ctx, `[...document.querySelectorAll('#results article.result')].find(a => a.textContent.includes('Page viewed'))?.querySelector('.mark')?.textContent ?? ''`); got != "Escalation 2" {
+			t.Errorf("bob's event shows %q, want Escalation 2", got)
+		}
+		if got := eval[int](t, ctx, `document.querySelectorAll('#results .alert-card .notification').length`); got != 5*2 {
+			t.Errorf("%d previews, want 10 (console and siem for each card)", got)
+		}
+		if got := eval[string](t, ctx, `document.querySelector('#results .resolve').textContent`); !strings.HasPrefix(got, "Resolved: the group of lifecycle (event.actor.name = "+hostile+"), by the event e (its resolve.when), at ") {
+			t.Errorf("resolve line %q", got)
+		}
+		pending := eval[[]string](t, ctx, `[...document.querySelectorAll('#results .pending li')].map(l => l.textContent.replace(/^[^:]*:\d\d:\d\d: /, ''))`)
+		wantPending := []string{
+			"escalation 2, if nobody acknowledges or resolves the alert first (lifecycle, event.actor.name = " + hostile + ")",
+			"resolve.after resolves the group (lifecycle, event.actor.name = " + hostile + ")",
+		}
+		if strings.Join(pending, "\n") != strings.Join(wantPending, "\n") {
+			t.Errorf("pending:\n%s\nwant:\n%s", strings.Join(pending, "\n"), strings.Join(wantPending, "\n"))
+		}
+		if eval[bool](t, ctx, `document.title === 'pwned' || !!document.querySelector('#results img, #results b')`) {
+			t.Error("the hostile actor name was made HTML")
+		}
+		if os.Getenv("ALERTER_SCREENSHOTS") != "" {
+			// The picture with a plain name.
+			do(t, ctx, "try with a plain name",
+				chromedp.Evaluate[chromedp.Void](`document.getElementById('events').value = `+string(eventsOf("zoe"))),
+				chromedp.Click(chromedp.ID("try")))
+			waitFor(t, ctx, "the plain result", `!document.getElementById('results').textContent.includes('<img')`)
+			screenshot(t, ctx, "playground-lifecycle", true)
+		}
+	})
+
 	t.Run("rules and dead letters", func(t *testing.T) {
 		do(t, ctx, "open the rules", chromedp.Navigate(a.url+"/rules"))
 		waitFor(t, ctx, "the counters", `document.querySelector('#rule-soteri-protection-weakened td:nth-child(7)')?.textContent === '1'`)

@@ -142,6 +142,15 @@ func printState(w io.Writer, label string, st *api.StateView) {
 	if st.Deadline != nil {
 		fmt.Fprintf(w, "    deadline: %s, waiting on %s\n", st.Deadline.Format(time.RFC3339), chainText(st.Pending))
 	}
+	if st.ResolveDue != nil {
+		fmt.Fprintf(w, "    resolve.after resolves it at %s unless a match comes first\n", st.ResolveDue.Format(time.RFC3339))
+	}
+	if x := st.NextEscalation; x != nil {
+		fmt.Fprintf(w, "    escalation %d at %s unless acknowledged or resolved first\n", x.Step, x.Due.Format(time.RFC3339))
+	}
+	if d := st.Digest; d != nil {
+		fmt.Fprintf(w, "    digest at %s of %d suppressed (%s to %s)\n", d.Due.Format(time.RFC3339), d.Count, d.First.Format(time.RFC3339), d.Last.Format(time.RFC3339))
+	}
 }
 
 // chainText shows a chain's steps, each with its event's time and id.

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/alerter/alerter/api"
 )
 
 // explain shows each correlation rule's group state as the event saw it
@@ -81,5 +84,27 @@ func TestExplainBeforeAfter(t *testing.T) {
 				t.Errorf("explain %s, rule %s lacks %q:\n%s", tt.event, tt.rule, w, block)
 			}
 		}
+	}
+}
+
+// explain prints a group's lifecycle timers that are set, in words.
+func TestPrintStateTimers(t *testing.T) {
+	at := func(min int) time.Time { return time.Date(2024, 5, 14, 10, min, 0, 0, time.UTC) }
+	var b strings.Builder
+	resolve := at(33)
+	printState(&b, "state", &api.StateView{Alerted: true, ResolveDue: &resolve,
+		NextEscalation: &api.EscalationStep{Step: 2, Due: at(10)}, Digest: &api.DigestPeriod{Due: at(17), Count: 3, First: at(2), Last: at(5)}})
+	want := `  state: alerted=true suppressed since=0 in window=0
+    resolve.after resolves it at 2024-05-14T10:33:00Z unless a match comes first
+    escalation 2 at 2024-05-14T10:10:00Z unless acknowledged or resolved first
+    digest at 2024-05-14T10:17:00Z of 3 suppressed (2024-05-14T10:02:00Z to 2024-05-14T10:05:00Z)
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	printState(&b, "state", &api.StateView{})
+	if strings.Count(b.String(), "\n") != 1 {
+		t.Errorf("no timers set, yet:\n%s", b.String())
 	}
 }

@@ -66,6 +66,14 @@ function stateText(st, none = 'no live state for this group (it expired, or the 
   else if (st.value_seen === false) parts.push(`its values not seen before (${st.values_remembered ?? 0} values remembered)`);
   if (st.partial_chain) parts.push(['partial chain: ', chainSteps(st.partial_chain)]);
   if (st.deadline) parts.push(['pending deadline ', time(st.deadline), ', waiting on ', chainSteps(st.pending ?? [])]);
+  if (st.resolve_after_due) parts.push(['resolves by resolve.after at ', time(st.resolve_after_due), ' unless a match comes first']);
+  if (st.next_escalation) {
+    parts.push([`escalates (step ${st.next_escalation.step}) at `, time(st.next_escalation.due), ' unless acknowledged or resolved first']);
+  }
+  if (st.digest_period) {
+    const d = st.digest_period;
+    parts.push([`a digest of ${d.count} suppressed match${d.count === 1 ? '' : 'es'} (`, time(d.first), ' to ', time(d.last), ') is sent at ', time(d.due)]);
+  }
   if (st.expires) parts.push(['it affects events up to ', time(st.expires), ' (event time)']);
   return parts.map((p, i) => [i ? '; ' : '', p]);
 }

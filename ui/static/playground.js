@@ -1,6 +1,7 @@
 // The playground: a rule and events in, POST /api/v1/evaluate, and back
 // the errors (with their positions, marked in the editors), the matches
-// and each alert as its targets would get it.
+// and each alert, escalation and digest as its targets would get it, the
+// groups resolved, and the deadlines still pending after the last event.
 import { $, api, groupText, h, href, severity, showError, time } from './app.js';
 import { Editor } from './editor.js';
 
@@ -126,27 +127,13 @@ function show(res) {
   }
   const results = res.results ?? [];
   const matched = results.filter((r) => r.matches.length > 0);
-  const alerts = results.reduce((n, r) => n + r.alerts.length, 0);
   const summary = $('summary');
-  const plural = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? '' : 's'}`;
-  const of = plural(results.length, 'event');
   const bt = res.backtest;
-  if (bt) {
-    summary.textContent = (bt.events === 0 ? 'No events were stored in that time.'
-      : `Over ${plural(bt.events, 'stored event')}${bt.truncated ? ' (the newest; older ones were left out)' : ''}, from ${new Date(bt.from).toLocaleString()} to ${new Date(bt.to).toLocaleString()}: `
-        + (bt.matched ? `matched ${plural(bt.matched, 'time')}, ${plural(bt.alerts, 'alert')}, ${bt.suppressed.toLocaleString()} suppressed.` : 'no match.'))
-      + ((bt.by_day ?? []).length > 1 ? ` Alerts by day (UTC): ${bt.by_day.map((d) => `${d.day} ${d.alerts}`).join(', ')}.` : '')
-      + Object.entries(bt.running ?? {}).map(([id, n]) => ` The rule ${id} as loaded now fired ${plural(n, 'alert')} over the same events.`).join('')
-      + (bt.shown < bt.matched ? ` The first ${bt.shown} matches are shown.` : '');
-  } else {
-    summary.textContent = matched.length
-      ? `Matched ${matched.length} of ${of}: ${plural(alerts, 'alert')}.`
-      : `No match: the rule matched none of the ${of}.`;
-  }
+  summary.textContent = bt ? backtestSummary(bt) : trySummary(results, matched);
   summary.className = 'summary' + (matched.length ? ' matched' : '');
   $('try-status').textContent = summary.textContent;
 
-  const full = results.length === 1 ? results : results.filter((r) => r.matches.length || r.errors.length);
+  const full = results.length === 1 ? results : results.filter((r) => r.matches.length || r.errors.length || made(r));
   const rest = results.filter((r) => !full.includes(r));
   const out = full.map((r) => eventResult(r, results.indexOf(r) + 1));
   if (rest.length) {
@@ -154,8 +141,63 @@ function show(res) {
       h('summary', null, `${rest.length} event${rest.length === 1 ? '' : 's'} did not match`),
       h('ul', null, rest.map((r) => h('li', null, eventTitle(r, results.indexOf(r) + 1), eventFields(r.event))))));
   }
+  const pending = res.pending ?? [];
+  if (pending.length) out.push(pendingList(pending));
   $('results').replaceChildren(...out);
   $('results-section').hidden = false;
+}
+
+const plural = (n, word, many = word + 's') => `${n.toLocaleString()} ${n === 1 ? word : many}`;
+
+// made counts what an event, or the deadlines that fell due before it,
+// made besides matches: alerts, escalations, digests and resolves.
+const made = (r) => r.alerts.length + (r.escalations ?? []).length + (r.digests ?? []).length + (r.resolves ?? []).length;
+
+// lifecycleText says how many escalations, digests and resolves there
+// were, or nothing if none (docs/rules.md, Escalations, Resolving, Digests).
+function lifecycleText(escalations, digests, resolves) {
+  const parts = [];
+  if (escalations) parts.push(plural(escalations, 'escalation'));
+  if (digests) parts.push(plural(digests, 'digest'));
+  if (resolves) parts.push(plural(resolves, 'resolve'));
+  return parts.length ? `, ${parts.join(', ')}` : '';
+}
+
+function trySummary(results, matched) {
+  const of = plural(results.length, 'event');
+  const sum = (f) => results.reduce((n, r) => n + (r[f] ?? []).length, 0);
+  const lifecycle = lifecycleText(sum('escalations'), sum('digests'), sum('resolves'));
+  return matched.length
+    ? `Matched ${matched.length} of ${of}: ${plural(sum('alerts'), 'alert')}${lifecycle}.`
+    : `No match: the rule matched none of the ${of}${lifecycle ? `; before them${lifecycle.slice(1)}` : ''}.`;
+}
+
+function backtestSummary(bt) {
+  return (bt.events === 0 ? 'No events were stored in that time.'
+    : `Over ${plural(bt.events, 'stored event')}${bt.truncated ? ' (the newest; older ones were left out)' : ''}, from ${new Date(bt.from).toLocaleString()} to ${new Date(bt.to).toLocaleString()}: `
+      + (bt.matched ? `matched ${plural(bt.matched, 'time')}, ${plural(bt.alerts, 'alert')}, ${bt.suppressed.toLocaleString()} suppressed`
+        + `${lifecycleText(bt.escalations ?? 0, bt.digests ?? 0, bt.resolves ?? 0)}.` : 'no match.'))
+    + ((bt.by_day ?? []).length > 1 ? ` Pages (alerts, escalations and digests) by day (UTC): ${bt.by_day.map((d) => `${d.day} ${d.alerts}`).join(', ')}.` : '')
+    + Object.entries(bt.running ?? {}).map(([id, n]) => ` The rule ${id} as loaded now fired ${plural(n, 'alert')} over the same events.`).join('')
+    + (bt.shown < bt.matched ? ` The first ${bt.shown} matches are shown.` : '');
+}
+
+// pendingKinds say what a deadline still pending does when it falls due.
+const pendingKinds = {
+  resolve: () => 'resolve.after resolves the group',
+  escalate: (p) => `escalation ${p.step}, if nobody acknowledges or resolves the alert first`,
+  digest: (p) => `a digest of ${plural(p.count, 'suppressed match', 'suppressed matches')}, and more if they come`,
+  alert: () => 'the rule alerts, unless an event comes first',
+};
+
+// pendingList shows the deadlines still to come after the last event:
+// time moves only as far as the events go.
+function pendingList(pending) {
+  return h('section', { class: 'pending' },
+    h('h3', null, 'Still pending after the last event'),
+    h('p', { class: 'help' }, 'Time moves only as far as the events go: these deadlines would fall due later.'),
+    h('ul', null, pending.map((p) => h('li', null, time(p.due), ': ', (pendingKinds[p.kind] ?? (() => p.kind))(p),
+      ` (${p.rule}${groupText(p.group) ? `, ${groupText(p.group)}` : ''})`))));
 }
 
 // showTests lists the outcomes of the rule's own tests:, as alerter test
@@ -189,6 +231,7 @@ function eventFields(e) {
 
 // verdict says what became of an event: a word, then why.
 function verdict(r) {
+  if (!r.matches.length && made(r)) return ['Not matched', ': the condition was false for this event; the deadlines that fell due before it are shown.'];
   if (!r.matches.length) return ['Not matched', ': the condition was false for this event.'];
   if (r.alerts.length) return ['Matched', `: ${r.alerts.length} alert${r.alerts.length === 1 ? '' : 's'}.`];
   if (r.suppressed.length) return ['Matched, but suppressed', ': an alert of the same group fired within the dedup window.'];
@@ -206,8 +249,23 @@ function eventResult(r, n) {
       t ? time(t) : 'never (new)')),
     Object.entries(r.partial_chain ?? {}).map(([rule, chain]) => h('p', null, `The partial chain of ${rule} after it: `,
       chain.length ? chain.map((c, i) => [i ? ' → ' : '', `${c.step} at `, time(c.time)]) : 'none (a chain completed, or none started)')),
-    r.alerts.map((a) => alertCard(a, (r.notifications ?? []).filter((n) => n.alert === a.id))),
+    (r.resolves ?? []).map(resolveLine),
+    [...r.alerts, ...(r.escalations ?? []), ...(r.digests ?? [])].map((a) => alertCard(a, (r.notifications ?? []).filter((n) => n.alert === a.id))),
     eventFields(r.event));
+}
+
+// resolveLine says which group its rule resolved, and why.
+function resolveLine(rv) {
+  const group = groupText(rv.group);
+  return h('p', { class: 'resolve' }, h('strong', null, 'Resolved'), `: the group of ${rv.rule}${group ? ` (${group})` : ''}, `,
+    rv.after ? `after ${rv.after} without a match, at ` : `by the event ${rv.event_id} (its resolve.when), at `, time(rv.time), '.');
+}
+
+// cardMark marks an escalation or a digest apart from an alert.
+function cardMark(a) {
+  if (a.escalation) return h('span', { class: 'mark' }, `Escalation ${a.escalation}`);
+  if (a.digest) return h('span', { class: 'mark' }, `Digest: ${a.digest.count} suppressed`);
+  return null;
 }
 
 function alertCard(a, notifications) {
@@ -216,12 +274,15 @@ function alertCard(a, notifications) {
     ['Count', a.count],
     ...(a.distinct ? [['Distinct', a.distinct]] : []),
     ['Suppressed before it', a.suppressed],
+    ...(a.escalates ? [['Escalates', h('code', null, a.escalates)]] : []),
+    ...(a.digest ? [['Suppressed in the period', [`${a.digest.count}, from `, time(a.digest.first), ' to ', time(a.digest.last)]]] : []),
     ['Labels', Object.entries(a.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || 'none'],
     ['Dedup key', h('code', null, a.dedup_key)],
   ];
   const targets = a.notify ?? [];
-  return h('section', { class: 'alert-card' },
-    h('h4', null, severity(a.severity), ' ', h('span', { class: 'alert-title' }, a.title)),
+  const mark = cardMark(a);
+  return h('section', { class: 'alert-card' + (mark ? ' lifecycle' : '') },
+    h('h4', null, mark, mark ? ' ' : '', severity(a.severity), ' ', h('span', { class: 'alert-title' }, a.title)),
     a.text ? h('div', { class: 'alert-text' }, a.text) : null,
     h('dl', { class: 'facts' }, facts.flatMap(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
     h('h5', null, `Notifications (${targets.length} target${targets.length === 1 ? '' : 's'})`),
