@@ -67,7 +67,7 @@ func Line(a *alerter.Alert) string {
 	b.WriteByte(' ')
 	b.WriteString(notifiers.TerminalSafe(a.Rule))
 	b.WriteByte(' ')
-	b.WriteString(strconv.Quote(notifiers.Truncate(a.Title, maxTitle)))
+	b.WriteString(strconv.Quote(notifiers.Truncate(notifiers.Title(a), maxTitle)))
 	if e := a.Event; e != nil {
 		field(&b, "actor", e.Actor.Name)
 		if e.Actor.Name == "" {

@@ -61,3 +61,12 @@ func TestLineBounded(t *testing.T) {
 		t.Errorf("got %.200q...", got)
 	}
 }
+
+// An escalation's line says so in its title, as every target does.
+func TestEscalationLine(t *testing.T) {
+	a := &alerter.Alert{ID: "01J-e1", Rule: "r", Severity: "critical", Title: "Burst", Escalation: 1, Escalates: "01J",
+		Time: time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC), Count: 1}
+	if got := Line(a); !strings.Contains(got, `"Escalated: Burst"`) {
+		t.Errorf("got %s", got)
+	}
+}
