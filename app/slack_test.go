@@ -230,9 +230,30 @@ func TestSlackButtons(t *testing.T) {
 		t.Fatalf("after the resolve: %v", st)
 	}
 	waitFor(t, "the message updated again", func() bool { return len(fake.posts("/api/chat.update")) == 3 })
-	if up := fake.posts("/api/chat.update")[2].Get("blocks"); !strings.Contains(up, "*Resolved* by @ann") || strings.Contains(up, `"lifecycle"`) {
+	if up := fake.posts("/api/chat.update")[2].Get("blocks"); !strings.Contains(up, "*Resolved* by @ann") ||
+		strings.Contains(up, `"alerter_resolve"`) || !strings.Contains(up, `"alerter_verdict_false_positive"`) {
 		t.Errorf("update after the resolve: %s", up)
 	}
+	// The verdict, given from the resolved message: it is the resolve's,
+	// counts for the rule's precision, and no button is left.
+	if code, body := r.sendSigned(t, press("alerter_verdict_false_positive", bob, respond), slackSecret, time.Now().Add(time.Second), ""); code != 200 {
+		t.Fatalf("verdict: %d %s", code, body)
+	}
+	if st := status(bob); st["status"] != "resolved" || st["resolved_by"] != "slack:ann" || st["verdict"] != "false_positive" {
+		t.Fatalf("after the verdict: %v", st)
+	}
+	_, rulesBody := r.call(t, "viewer-token", "GET", "/api/v1/rules", "")
+	if b, _ := json.Marshal(rulesBody); !strings.Contains(string(b), `"false_positive":1`) {
+		t.Errorf("the verdict does not count for the rule's precision: %s", b)
+	}
+	waitFor(t, "the message with its verdict", func() bool {
+		for _, up := range fake.posts("/api/chat.update") {
+			if b := up.Get("blocks"); strings.Contains(b, "verdict: false positive") && !strings.Contains(b, `"lifecycle"`) {
+				return true
+			}
+		}
+		return false
+	})
 	// A new press has a new timestamp (the same one would be the same request).
 	if code, _ := r.sendSigned(t, ack, slackSecret, now.Add(2*time.Second), ""); code != 200 {
 		t.Fatalf("a second ack: %d", code)

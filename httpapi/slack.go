@@ -61,7 +61,7 @@ func (h *handler) slackInteraction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action, id := in.Action()
-	if !slices.Contains([]string{slack.ActionAck, slack.ActionResolve, slack.ActionSilence}, action) {
+	if _, verdict := slack.VerdictActions[action]; !verdict && !slices.Contains([]string{slack.ActionAck, slack.ActionResolve, slack.ActionSilence}, action) {
 		// A link button (Runbook, View alert) is reported too: nothing to do.
 		w.WriteHeader(http.StatusOK)
 		return
@@ -175,11 +175,14 @@ func (h *handler) pressed(ctx context.Context, action, id string, who actions.Id
 		}
 		return a, slack.SilenceNote(who.Name, sl.StartsAt, sl.EndsAt), ""
 	}
-	to, button := lifecycle.Acknowledged, "Acknowledge"
-	if action == slack.ActionResolve {
+	to, button, c := lifecycle.Acknowledged, "Acknowledge", lifecycle.Change{By: who.Name, At: now}
+	if v, ok := slack.VerdictActions[action]; ok {
+		// A verdict is given with a resolve, or to one made already.
+		to, button, c.Verdict = lifecycle.Resolved, "the verdict", lifecycle.Verdict(v)
+	} else if action == slack.ActionResolve {
 		to, button = lifecycle.Resolved, "Resolve"
 	}
-	res, err := h.act(ctx, a, to, who, lifecycle.Change{By: who.Name, At: now})
+	res, err := h.act(ctx, a, to, who, c)
 	var nq lifecycle.ErrNotQueued
 	switch {
 	case errors.Is(err, lifecycle.ErrResolved):

@@ -140,10 +140,21 @@ func Ack(st *State, a *alerter.Alert, c Change) (bool, error) {
 
 // Resolve resolves alert a and every alert of its group fired up to c.At.
 // It reports whether the state changed: an alert resolved already stays
-// as it was.
+// as it was, but for a verdict it did not have, which it takes.
 func Resolve(st *State, a *alerter.Alert, c Change) bool {
-	if Of(st, a).Status == Resolved {
-		return false
+	if v := Of(st, a); v.Status == Resolved {
+		// A verdict given after the resolve (resolved from PagerDuty or by
+		// a rule, or a verdict corrected) becomes the resolve's; who
+		// resolved it, and when, stay.
+		if c.Verdict == "" || c.Verdict == v.Resolved.Verdict {
+			return false
+		}
+		r := *v.Resolved
+		r.Verdict = c.Verdict
+		st.Resolved = &r
+		c.Status, c.Alert = Resolved, a.ID
+		st.record(c)
+		return true
 	}
 	c.Status, c.Alert, c.From = Resolved, a.ID, nil
 	if c.At.Before(a.FiredAt) {

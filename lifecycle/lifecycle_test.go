@@ -43,6 +43,11 @@ func TestTransitions(t *testing.T) {
 			[]string{"a2 resolved resolved bob"}},
 		{"resolving twice changes nothing", []string{"resolve a1 @10 bob: changed", "resolve a2 @11 ann: same"},
 			[]string{"a2 resolved resolved bob"}},
+		{"a verdict given after the resolve is the resolve's", []string{"resolve a1 @10 bob: changed", "resolve a2 @12 ann/benign: changed"},
+			[]string{"a1 resolved resolved bob benign", "a3 firing"}},
+		{"a verdict corrected; the same again changes nothing", []string{"resolve a1 @10 bob/benign: changed",
+			"resolve a1 @11 ann/false_positive: changed", "resolve a2 @12 cid/false_positive: same"},
+			[]string{"a2 resolved resolved bob false_positive"}},
 		{"resolved without an ack", []string{"resolve a3 @30 bob: changed"},
 			[]string{"a1 resolved resolved bob", "a3 resolved resolved bob"}},
 		{"a resolve stamped before the alert (another replica's clock) still covers it", []string{"resolve a3 @19 bob: changed"},
@@ -61,7 +66,8 @@ func TestTransitions(t *testing.T) {
 				if st == nil {
 					st = &lifecycle.State{}
 				}
-				c := lifecycle.Change{By: by, At: t0.Add(time.Duration(m) * time.Minute), Comment: "c"}
+				by, verdict, _ := strings.Cut(by, "/")
+				c := lifecycle.Change{By: by, At: t0.Add(time.Duration(m) * time.Minute), Comment: "c", Verdict: lifecycle.Verdict(verdict)}
 				var changed bool
 				var err error
 				if verb == "ack" {
@@ -86,6 +92,9 @@ func TestTransitions(t *testing.T) {
 				}
 				if v.Resolved != nil {
 					got += " resolved " + v.Resolved.By
+					if v.Resolved.Verdict != "" {
+						got += " " + string(v.Resolved.Verdict)
+					}
 				}
 				if got != w {
 					t.Errorf("got %q, want %q", got, w)

@@ -795,8 +795,8 @@ func TestBrowser(t *testing.T) {
 		if eval[bool](t, ctx, `document.querySelector('#history img, #history b, #alert-status img') !== null || document.title === 'pwned'`) {
 			t.Error("the comment was made HTML")
 		}
-		if !eval[bool](t, ctx, `document.getElementById('lifecycle-form').hidden`) {
-			t.Error("a resolved alert still offers Acknowledge and Resolve")
+		if !eval[bool](t, ctx, `document.getElementById('ack').hidden && document.getElementById('resolve').textContent === 'Set verdict'`) {
+			t.Error("a resolved alert still offers Acknowledge and Resolve, or no Set verdict")
 		}
 		// An acknowledgement that reaches the API after the resolve (another
 		// tab, a page that had not noticed) gets the API's refusal.
@@ -811,16 +811,24 @@ func TestBrowser(t *testing.T) {
 		if detail.Status != "resolved" || detail.Verdict != "false_positive" || len(detail.History) != 2 || detail.History[1].Comment != hostile {
 			t.Errorf("the API says %+v", detail)
 		}
+		// The verdict corrected: who resolved it stays.
+		do(t, ctx, "correct the verdict",
+			chromedp.SetValue(chromedp.ID("lifecycle-verdict"), "benign"),
+			chromedp.Click(chromedp.ID("resolve")))
+		waitFor(t, ctx, "the new verdict", `document.getElementById('alert-status').textContent.startsWith('resolved by api_token at ') && document.getElementById('alert-status').textContent.endsWith(' (benign).')`)
+		if h := history(); len(h) != 3 || h[2][2] != "resolved" || h[2][4] != "benign" {
+			t.Errorf("history after the verdict, oldest first: %q", h)
+		}
 
 		// The list shows it, and filters on it.
 		do(t, ctx, "open the alerts", chromedp.Navigate(a.url+"/"))
 		row := `document.querySelector('#alerts-body tr[data-id="` + id + `"] td.standing')`
-		waitFor(t, ctx, "its status in the list", row+`?.textContent === 'resolved by api_token (false positive)'`)
+		waitFor(t, ctx, "its status in the list", row+`?.textContent === 'resolved by api_token (benign)'`)
 		do(t, ctx, "filter on resolved",
 			chromedp.SetValue(chromedp.ID("f-status"), "resolved"),
 			chromedp.Submit(chromedp.ID("f-status")))
 		waitFor(t, ctx, "the resolved alerts", `location.search.includes('status=resolved') && document.getElementById('alerts-status').textContent.startsWith('1 alert shown (filtered).')`)
-		if got := eval[string](t, ctx, row+`?.textContent ?? ''`); got != "resolved by api_token (false positive)" {
+		if got := eval[string](t, ctx, row+`?.textContent ?? ''`); got != "resolved by api_token (benign)" {
 			t.Errorf("the resolved list's row: %q", got)
 		}
 		do(t, ctx, "filter on firing",
@@ -875,7 +883,7 @@ func TestBrowser(t *testing.T) {
 		do(t, ctx, "open the rules", chromedp.Navigate(a.url+"/rules"))
 		row := `document.getElementById('rule-soteri-protection-weakened')`
 		waitFor(t, ctx, "the precision and the suggestion", row+`.querySelector('.suggestion code')?.textContent.includes('event.actor.name in')`)
-		if got := eval[string](t, ctx, row+`.querySelector('.verdicts').textContent`); got != "precision 0% (0 TP, 4 FP, 0 benign, 30 d)" {
+		if got := eval[string](t, ctx, row+`.querySelector('.verdicts').textContent`); got != "precision 0% (0 TP, 3 FP, 1 benign, 30 d)" { // one FP was corrected to benign above
 			t.Errorf("the precision: %q", got)
 		}
 		want := `!(event.actor.name in [` + strconv.Quote(hostile) + `])`

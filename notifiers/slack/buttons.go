@@ -18,12 +18,21 @@ const (
 	ActionSilence = "alerter_silence_1h"
 )
 
+// VerdictActions are the buttons a resolved alert's message carries until
+// it has a verdict, by action_id: each gives the resolve its verdict
+// (docs/notifications.md, Verdicts and precision).
+var VerdictActions = map[string]string{
+	"alerter_verdict_true_positive":  "true_positive",
+	"alerter_verdict_false_positive": "false_positive",
+	"alerter_verdict_benign":         "benign",
+}
+
 // SilenceFor is how long the Silence button silences an alert's group.
 const SilenceFor = time.Hour
 
 // withButtons appends to m the buttons that still apply to a, as its
 // status says: Acknowledge while it fires, Resolve and Silence 1h until it
-// is resolved, none after.
+// is resolved, then the verdicts until it has one.
 func withButtons(m Message, a *alerter.Alert) Message {
 	var buttons []slack.BlockElement
 	button := func(actionID, label string) {
@@ -32,6 +41,11 @@ func withButtons(m Message, a *alerter.Alert) Message {
 	}
 	switch a.Status {
 	case "resolved":
+		if a.Verdict == "" {
+			button("alerter_verdict_true_positive", "True positive")
+			button("alerter_verdict_false_positive", "False positive")
+			button("alerter_verdict_benign", "Benign")
+		}
 	case "acknowledged":
 		button(ActionResolve, "Resolve")
 		button(ActionSilence, "Silence 1h")

@@ -245,6 +245,8 @@ func TestUpdate(t *testing.T) {
 	resolved := notifiers.Sample("high", fixedTime)
 	resolved.Status, resolved.AcknowledgedBy, resolved.AcknowledgedAt = "resolved", "slack:ann", &at
 	resolved.ResolvedBy, resolved.ResolvedAt = "alice <script>", &later
+	judged := *resolved
+	judged.Verdict = "false_positive"
 	for _, tc := range []struct {
 		name    string
 		a       func() *alerter.Alert
@@ -253,7 +255,9 @@ func TestUpdate(t *testing.T) {
 		buttons []string
 	}{
 		{"acknowledged", func() *alerter.Alert { return acked }, "", []string{"*Acknowledged* by @ann at 14:02 UTC"}, []string{ActionResolve, ActionSilence}},
-		{"resolved", func() *alerter.Alert { return resolved }, "", []string{"*Resolved* by alice &lt;script&gt; at 14:05 UTC"}, nil},
+		{"resolved", func() *alerter.Alert { return resolved }, "", []string{"*Resolved* by alice &lt;script&gt; at 14:05 UTC"},
+			[]string{"alerter_verdict_true_positive", "alerter_verdict_false_positive", "alerter_verdict_benign"}},
+		{"resolved with a verdict", func() *alerter.Alert { return &judged }, "", []string{"*Resolved* by alice &lt;script&gt; at 14:05 UTC, verdict: false positive"}, nil},
 		{"silenced", func() *alerter.Alert { return notifiers.Sample("high", fixedTime) }, SilenceNote("slack:ann", at, at.Add(time.Hour)),
 			[]string{"*Silenced* for 1h by @ann at 14:02 UTC, until 15:02 UTC"}, []string{ActionAck, ActionResolve, ActionSilence}},
 	} {

@@ -118,14 +118,17 @@ function historyRows(history) {
 
 // showStanding shows where the alert stands, its group's history and the
 // buttons that can change it: Acknowledge while it is firing, Resolve
-// until it is resolved.
+// until it is resolved, then Set verdict (a resolve from PagerDuty or by a
+// rule has none; a verdict can be corrected).
 function showStanding(a, history) {
   $('alert-status').replaceChildren(standing(a, { when: true }), '.');
   const form = $('lifecycle-form');
   if (form) {
-    form.hidden = a.status === 'resolved';
+    const resolved = a.status === 'resolved';
+    $('ack').hidden = resolved;
     $('ack').disabled = a.status === 'acknowledged';
     $('ack').title = a.status === 'acknowledged' ? `Acknowledged already, by ${a.acknowledged_by}` : '';
+    $('resolve').textContent = resolved ? 'Set verdict' : 'Resolve';
   }
   $('history').replaceChildren(...historyRows(history ?? []));
   $('alert-history').hidden = !history?.length;
