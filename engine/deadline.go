@@ -196,14 +196,11 @@ func (e *Engine) advance(ctx context.Context, t int64, inclusive bool) (Result, 
 	}
 }
 
-// add adds what a deadline fired to the result.
+// add adds what a deadline fired to the result: all but its matches and
+// the deadlines it handed out or cancelled, which the event clock keeps.
 func (res *Result) add(r Result) {
-	res.Alerts = append(res.Alerts, r.Alerts...)
-	res.Suppressed = append(res.Suppressed, r.Suppressed...)
-	res.Errors = append(res.Errors, r.Errors...)
-	res.Escalations = append(res.Escalations, r.Escalations...)
-	res.Resolves = append(res.Resolves, r.Resolves...)
-	res.Digests = append(res.Digests, r.Digests...)
+	r.Matches, r.Deadlines, r.Cancelled = nil, nil, nil
+	res.Merge(r)
 }
 
 // hasKind reports whether rule r has deadlines of kind.
