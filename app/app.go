@@ -120,6 +120,7 @@ type App struct {
 	// watch makes losses of the streams loud.
 	watch       *streamWatch
 	evalLatency prometheus.Histogram
+	lifecycle   lifecycleMetrics
 
 	listener net.Listener
 	srv      *http.Server
@@ -360,7 +361,9 @@ func (s *App) newEvaluator(ctx context.Context, cfg *config.Config) error {
 // actions record, the playground and the API, on the parts of s.
 func (s *App) newHTTP() {
 	s.actions = actions.NewPublisher(s.streams, s.log)
-	s.acts = lifecycle.NewActs(s.alertStates, outcomes{s}, incidents{s}, s.streams, s.actions, s.log)
+	s.lifecycle = newLifecycleMetrics()
+	s.acts = lifecycle.NewActs(lifecycle.ActsOptions{States: s.alertStates, Outcomes: outcomes{s}, Incidents: incidents{s},
+		Notices: s.streams, Actions: s.actions, Observe: s.lifecycle.observe, Log: s.log})
 	st := stored{Streams: s.streams, js: s.js}
 	s.playground = playground.New(live{s}, st, s.opt.Notifiers)
 	s.http = httpapi.New(httpapi.Options{

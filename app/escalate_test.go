@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +82,21 @@ func TestEscalateAfterSuppressed(t *testing.T) {
 	}
 	if got, want := sorted(chat.accepted()...), sorted(annAlert.ID, annAlert.ID+alerter.AckedSuffix, bob.ID); !slices.Equal(got, want) {
 		t.Errorf("chat got %v, want the two alerts and the acknowledgement of ann's", got)
+	}
+	// The metrics count the escalations made (ann's too, not sent) and
+	// the acknowledgement, and how long ann's alert waited for it.
+	text := r.metrics(t)
+	for _, want := range []string{
+		`alerter_escalations_total{rule="setting-changed"} 2`,
+		`alerter_alerts_total{rule="setting-changed",severity="high"} 2`,
+		`alerter_alert_changes_total{change="acknowledged",source="api"} 1`,
+		`alerter_alert_time_to_acknowledge_seconds_count{severity="high"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", text)
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/ingest"
+	"github.com/alerter/alerter/lifecycle"
 )
 
 // sourceStats are a source's counters, read when metrics are scraped.
@@ -28,6 +30,7 @@ func (s *App) metrics(g *generation) http.Handler {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&collector{s: s, g: g})
 	reg.MustRegister(s.evalLatency)
+	s.lifecycle.register(reg)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }
 
@@ -40,6 +43,8 @@ var (
 	descRuleEvals     = prometheus.NewDesc("alerter_rule_evaluations_total", "Rule evaluations, by rule.", []string{"rule"}, nil)
 	descRuleMatches   = prometheus.NewDesc("alerter_rule_matches_total", "Rule matches, by rule.", []string{"rule"}, nil)
 	descRuleAlerts    = prometheus.NewDesc("alerter_alerts_total", "Alerts fired, by rule and severity.", []string{"rule", "severity"}, nil)
+	descRuleEsc       = prometheus.NewDesc("alerter_escalations_total", "Escalations made, by rule (docs/rules.md, Escalations); those of a group acknowledged meanwhile are not sent.", []string{"rule"}, nil)
+	descRuleDigests   = prometheus.NewDesc("alerter_digests_total", "Digests of suppressed matches made, by rule (docs/rules.md, Digests).", []string{"rule"}, nil)
 	descRuleSupp      = prometheus.NewDesc("alerter_alerts_suppressed_total", "Matches suppressed by a dedup window, by rule.", []string{"rule"}, nil)
 	descRuleErrors    = prometheus.NewDesc("alerter_rule_errors_total", "Rule evaluation errors, by rule.", []string{"rule"}, nil)
 	descNotify        = prometheus.NewDesc("alerter_notifications_total", "Notification attempts and outcomes, by notifier: sent, failed (an attempt), retried, dead (given up), silenced, skipped (settled already: handed out again after a restart, or the alert id stored again).", []string{"notifier", "outcome"}, nil)
@@ -70,7 +75,7 @@ type collector struct {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descEventsIn, descRejected, descEvaluated, descRetried, descRedelivered, descRuleEvals,
-		descRuleMatches, descRuleAlerts, descRuleSupp, descRuleErrors, descNotify, descQueueLost,
+		descRuleMatches, descRuleAlerts, descRuleEsc, descRuleDigests, descRuleSupp, descRuleErrors, descNotify, descQueueLost,
 		descQueue, descNATS, descRulesInfo, descReloads, descStateOps, descStateCache, descStreamBytes,
 		descStreamMax, descStreamFill, descStreamMissing, descSilRefused, descReloadFailed,
 	} {
@@ -123,6 +128,8 @@ func (c *collector) rules(m metricSink) {
 		m.counter(descRuleMatches, st.Matches.Load(), r.ID)
 		m.counter(descRuleAlerts, st.Alerts.Load(), r.ID, string(r.Severity))
 		m.counter(descRuleSupp, st.Suppressed.Load(), r.ID)
+		m.counter(descRuleEsc, st.Escalations.Load(), r.ID)
+		m.counter(descRuleDigests, st.Digests.Load(), r.ID)
 		m.counter(descRuleErrors, st.Errors.Load(), r.ID)
 	}
 	m.gauge(descRulesInfo, float64(len(set.Rules)), set.Version)
@@ -187,5 +194,56 @@ func (c *collector) health(m metricSink) {
 			m.gauge(descStreamMax, float64(st.maxBytes), name)
 			m.gauge(descStreamFill, float64(st.bytes)/float64(st.maxBytes), name)
 		}
+	}
+}
+
+// lifecycleMetrics say how long alerts waited for someone, and who acted
+// on them (docs/api.md, Metrics): each acknowledgement and resolve that
+// moves a group, as this replica made it.
+type lifecycleMetrics struct {
+	changes          *prometheus.CounterVec
+	toAck, toResolve *prometheus.HistogramVec
+}
+
+// lifecycleBuckets run from half a minute to a day: the pace of people,
+// not of machines.
+var lifecycleBuckets = []float64{30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400}
+
+func newLifecycleMetrics() lifecycleMetrics {
+	return lifecycleMetrics{
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alerter_alert_changes_total",
+			Help: "Alert groups acknowledged or resolved, by change and by where it came from: api (the API, the command line, the web UI), slack, pagerduty, rule.",
+		}, []string{"change", "source"}),
+		toAck: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "alerter_alert_time_to_acknowledge_seconds",
+			Help:    "From an alert firing to its group's acknowledgement, by severity.",
+			Buckets: lifecycleBuckets,
+		}, []string{"severity"}),
+		toResolve: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "alerter_alert_time_to_resolve_seconds",
+			Help:    "From an alert firing to its group's resolve, by severity and where the resolve came from.",
+			Buckets: lifecycleBuckets,
+		}, []string{"severity", "source"}),
+	}
+}
+
+func (m lifecycleMetrics) register(reg prometheus.Registerer) {
+	reg.MustRegister(m.changes, m.toAck, m.toResolve)
+}
+
+// observe counts a change that moved alert a's group (lifecycle.Acts).
+func (m lifecycleMetrics) observe(to lifecycle.Status, a *alerter.Alert, c lifecycle.Change) {
+	source := c.Source()
+	m.changes.WithLabelValues(string(to), source).Inc()
+	waited := max(c.At.Sub(a.FiredAt), 0).Seconds()
+	severity := string(a.Severity)
+	if severity == "" || a.Severity.Rank() < 0 {
+		severity = "unknown" // bounded, whatever an alert stored says
+	}
+	if to == lifecycle.Acknowledged {
+		m.toAck.WithLabelValues(severity).Observe(waited)
+	} else {
+		m.toResolve.WithLabelValues(severity, source).Observe(waited)
 	}
 }

@@ -16,13 +16,7 @@ func TestMetrics(t *testing.T) {
 	waitFor(t, "the alert", func() bool { return len(r.out.lines()) == 1 })
 	r.drained(t)
 
-	resp, err := http.Get(r.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	text := string(b)
+	text := r.metrics(t)
 	for _, want := range []string{
 		`alerter_events_received_total{source="hook",type="webhook"} 1`,
 		`alerter_events_received_total{source="open",type="webhook"} 1`,
@@ -52,4 +46,16 @@ func TestMetrics(t *testing.T) {
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", text)
 	}
+}
+
+// metrics is what /metrics says now.
+func (r *running) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(r.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

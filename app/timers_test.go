@@ -205,4 +205,8 @@ func TestDigestLive(t *testing.T) {
 	if n := len(siem.counts()); n != 3 {
 		t.Errorf("siem got %v, want the two alerts and the digest", siem.counts())
 	}
+	if text := r.metrics(t); !strings.Contains(text, `alerter_digests_total{rule="setting-changed"} 1`) ||
+		!strings.Contains(text, `alerter_alerts_total{rule="setting-changed",severity="high"} 2`) {
+		t.Errorf("/metrics does not count the digest apart from the two alerts")
+	}
 }

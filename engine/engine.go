@@ -110,6 +110,10 @@ type RuleStats struct {
 	Evaluations atomic.Int64
 	Matches     atomic.Int64
 	Alerts      atomic.Int64
+	// Escalations and Digests the rule's groups made (an escalation of a
+	// group acknowledged meanwhile is made, and not sent).
+	Escalations atomic.Int64
+	Digests     atomic.Int64
 	Suppressed  atomic.Int64
 	Errors      atomic.Int64
 	LastMatch   atomic.Int64 // event time of the last match, unix nanos
@@ -767,7 +771,12 @@ func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*a
 // for the alert id.
 func (e *Engine) alert(ctx context.Context, s *snapshot, i int32, group []string, ev *event.Event, fireID string, t time.Time, d decision, lists map[string][]string) (*alerter.Alert, bool, error) {
 	r := s.rules[i]
-	if d.escalation == 0 && !d.digest {
+	switch {
+	case d.escalation > 0:
+		s.stats[i].Escalations.Add(1)
+	case d.digest:
+		s.stats[i].Digests.Add(1)
+	default:
 		s.stats[i].Alerts.Add(1)
 	}
 	dedupKey := DedupKey(r.ID, group)

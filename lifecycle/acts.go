@@ -50,20 +50,30 @@ type Actions interface {
 // through the API, a button, PagerDuty, or a rule's resolve.when — the
 // same way (docs/notifications.md, The alert lifecycle).
 type Acts struct {
-	states    States
-	outcomes  Outcomes
-	incidents Incidents
-	notices   Notices
-	actions   Actions
-	log       *slog.Logger
+	ActsOptions
 }
 
-// NewActs returns the acts on states that record each change in actions
-// and queue resolve and acknowledgement notifications in notices, to the
-// targets outcomes say got the alert or, with incidents, its escalations.
-func NewActs(states States, outcomes Outcomes, incidents Incidents, notices Notices, actions Actions, log *slog.Logger) *Acts {
-	return &Acts{states: states, outcomes: outcomes, incidents: incidents, notices: notices, actions: actions, log: log}
+// ActsOptions are what Acts work with. States, Outcomes, Notices, Actions
+// and Log are required.
+type ActsOptions struct {
+	States   States
+	Outcomes Outcomes
+	// Incidents, if set, find an alert's escalations: a resolve reaches
+	// the targets that got them too.
+	Incidents Incidents
+	Notices   Notices
+	Actions   Actions
+	// Observe, if set, is told of each acknowledgement and resolve that
+	// moved a group (not of a verdict given later, nor of acting again):
+	// the metrics of how long alerts waited for someone.
+	Observe func(to Status, a *alerter.Alert, c Change)
+	Log     *slog.Logger
 }
+
+// NewActs returns the acts on opt.States that record each change in
+// opt.Actions and queue resolve and acknowledgement notifications in
+// opt.Notices, to the targets opt.Outcomes say got the alert.
+func NewActs(opt ActsOptions) *Acts { return &Acts{opt} }
 
 // Acted is what an acknowledgement or a resolve made of an alert's group.
 type Acted struct {
@@ -90,8 +100,10 @@ func (e ErrNotQueued) Unwrap() error { return e.Err }
 // not be queued is ErrNotQueued, the change made.
 func (s *Acts) Act(ctx context.Context, a *alerter.Alert, to Status, who actions.Identity, c Change) (Acted, error) {
 	var res Acted
-	st, err := s.states.Update(ctx, a, func(st *State) (bool, error) {
+	var moved bool
+	st, err := s.States.Update(ctx, a, func(st *State) (bool, error) {
 		var err error
+		moved = Of(st, a).Status != to
 		if to == Acknowledged {
 			res.Changed, err = Ack(st, a, c)
 		} else {
@@ -109,9 +121,12 @@ func (s *Acts) Act(ctx context.Context, a *alerter.Alert, to Status, who actions
 	res.View.Fill(a)
 	if res.Changed {
 		s.record(ctx, who, a, c, to)
+		if moved && s.Observe != nil {
+			s.Observe(to, a, c)
+		}
 	}
 	if err := s.QueueNotices(ctx, a, res.View); err != nil {
-		s.log.Error("queueing notifications", "alert", a.ID, "status", res.View.Status, "err", err)
+		s.Log.Error("queueing notifications", "alert", a.ID, "status", res.View.Status, "err", err)
 		return res, ErrNotQueued{err}
 	}
 	return res, nil
@@ -129,8 +144,8 @@ func (s *Acts) Act(ctx context.Context, a *alerter.Alert, to Status, who actions
 // it is over. Nothing is queued when no target got any.
 func (s *Acts) QueueNotices(ctx context.Context, a *alerter.Alert, v View) error {
 	incident := []*alerter.Alert{a}
-	if s.incidents != nil {
-		found, err := s.incidents.Incident(ctx, a)
+	if s.Incidents != nil {
+		found, err := s.Incidents.Incident(ctx, a)
 		if err != nil {
 			return fmt.Errorf("finding the escalations of alert %s: %w", a.ID, err)
 		}
@@ -148,7 +163,7 @@ func (s *Acts) QueueNotices(ctx context.Context, a *alerter.Alert, v View) error
 			if slices.Contains(from, t) {
 				continue
 			}
-			o, ok, err := s.outcomes.Get(ctx, t, x.ID)
+			o, ok, err := s.Outcomes.Get(ctx, t, x.ID)
 			if err != nil {
 				return fmt.Errorf("reading the deliveries of alert %s: %w", x.ID, err)
 			}
@@ -172,7 +187,7 @@ func (s *Acts) QueueNotices(ctx context.Context, a *alerter.Alert, v View) error
 		if err != nil {
 			return err
 		}
-		if err := s.notices.PublishNotice(ctx, x.Rule, n.ID, x.ID, data); err != nil {
+		if err := s.Notices.PublishNotice(ctx, x.Rule, n.ID, x.ID, data); err != nil {
 			return err
 		}
 	}
@@ -186,12 +201,12 @@ func (s *Acts) record(ctx context.Context, who actions.Identity, a *alerter.Aler
 	if to == Resolved {
 		name = actions.AlertResolved
 	}
-	s.log.Info(name, "alert", a.ID, "rule", a.Rule, "by", who.Name)
+	s.Log.Info(name, "alert", a.ID, "rule", a.Rule, "by", who.Name)
 	attrs := map[string]string{"alert_id": a.ID, "rule": a.Rule, "severity": string(a.Severity), "title": a.Title,
 		"dedup_key": a.DedupKey, "comment": c.Comment}
 	if c.Verdict != "" {
 		attrs["verdict"] = string(c.Verdict)
 	}
-	s.actions.Publish(ctx, actions.Action{Name: name, Who: who, Attrs: attrs,
+	s.Actions.Publish(ctx, actions.Action{Name: name, Who: who, Attrs: attrs,
 		Objects: []event.Object{{Type: "alert", ID: a.ID, Name: a.Title}, {Type: "rule", ID: a.Rule, Name: a.Name}}})
 }

@@ -70,7 +70,7 @@ func TestQueueNoticesOncePerTarget(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var got notices
-			acts := NewActs(nil, tt.sent, tt.incident, &got, nil, slog.New(slog.DiscardHandler))
+			acts := NewActs(ActsOptions{Outcomes: tt.sent, Incidents: tt.incident, Notices: &got, Log: slog.New(slog.DiscardHandler)})
 			if err := acts.QueueNotices(t.Context(), tt.resolved, View{Status: Resolved}); err != nil {
 				t.Fatal(err)
 			}
@@ -89,25 +89,28 @@ func TestQueueNoticesOncePerTarget(t *testing.T) {
 func TestActQueuesAcknowledgement(t *testing.T) {
 	at := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
 	type act struct {
-		to   Status
-		by   string
-		from []string
+		to      Status
+		by      string
+		from    []string
+		verdict Verdict
 	}
 	for _, tt := range []struct {
-		name string
-		acts []act
-		want []string // "id acknowledges|resolves → targets by"
+		name     string
+		acts     []act
+		want     []string // "id acknowledges|resolves → targets by"
+		observed []string // "status after source"
 	}{
-		{"an ack reaches the targets that got the alert", []act{{Acknowledged, "ann", nil}},
-			[]string{"a-acked acknowledges a → [chat pager] ann"}},
-		{"acking again queues nothing new", []act{{Acknowledged, "ann", nil}, {Acknowledged, "bob", nil}},
-			[]string{"a-acked acknowledges a → [chat pager] ann"}},
-		{"an ack from PagerDuty is not sent back there", []act{{Acknowledged, "pagerduty:ann", []string{"pager"}}},
-			[]string{"a-acked acknowledges a → [chat] pagerduty:ann"}},
-		{"a resolve after the ack follows it", []act{{Acknowledged, "ann", nil}, {Resolved, "bob", nil}},
-			[]string{"a-acked acknowledges a → [chat pager] ann", "a-resolved resolves a → [chat pager] bob"}},
-		{"a resolved alert is not acknowledged", []act{{Resolved, "bob", nil}, {Acknowledged, "ann", nil}},
-			[]string{"a-resolved resolves a → [chat pager] bob"}},
+		{"an ack reaches the targets that got the alert", []act{{Acknowledged, "ann", nil, ""}},
+			[]string{"a-acked acknowledges a → [chat pager] ann"}, []string{"acknowledged 1m0s api"}},
+		{"acking again queues nothing new", []act{{Acknowledged, "ann", nil, ""}, {Acknowledged, "bob", nil, ""}},
+			[]string{"a-acked acknowledges a → [chat pager] ann"}, []string{"acknowledged 1m0s api"}},
+		{"an ack from PagerDuty is not sent back there", []act{{Acknowledged, "pagerduty:ann", []string{"pager"}, ""}},
+			[]string{"a-acked acknowledges a → [chat] pagerduty:ann"}, []string{"acknowledged 1m0s pagerduty"}},
+		{"a resolve after the ack follows it", []act{{Acknowledged, "slack:ann", nil, ""}, {Resolved, "bob", nil, ""}},
+			[]string{"a-acked acknowledges a → [chat pager] slack:ann", "a-resolved resolves a → [chat pager] bob"},
+			[]string{"acknowledged 1m0s slack", "resolved 2m0s api"}},
+		{"a resolved alert is not acknowledged; a verdict given later moves nothing", []act{{Resolved, ByRule, nil, ""}, {Acknowledged, "ann", nil, ""}, {Resolved, "ann", nil, Benign}},
+			[]string{"a-resolved resolves a → [chat pager] rule"}, []string{"resolved 1m0s rule"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			env := natstest.Start(t)
@@ -117,11 +120,15 @@ func TestActQueuesAcknowledgement(t *testing.T) {
 			}
 			log := slog.New(slog.DiscardHandler)
 			sent := deliveries{"chat/a": alerter.Sent, "pager/a": alerter.Sent, "mail/a": alerter.Dead, "muted/a": alerter.Silenced}
-			acts := NewActs(store, sent, nil, env.Streams, actions.NewPublisher(env.Streams, log), log)
+			var observed []string
+			acts := NewActs(ActsOptions{States: store, Outcomes: sent, Notices: env.Streams, Actions: actions.NewPublisher(env.Streams, log), Log: log,
+				Observe: func(to Status, a *alerter.Alert, c Change) {
+					observed = append(observed, fmt.Sprint(to, " ", c.At.Sub(a.FiredAt), " ", c.Source()))
+				}})
 			for i, x := range tt.acts {
 				a := &alerter.Alert{ID: "a", Rule: "r", DedupKey: "r:0123456789abcdef", FiredAt: at,
 					Notify: []string{"chat", "pager", "mail", "muted", "later"}}
-				c := Change{By: x.by, At: at.Add(time.Duration(i+1) * time.Minute), From: x.from}
+				c := Change{By: x.by, At: at.Add(time.Duration(i+1) * time.Minute), From: x.from, Verdict: x.verdict}
 				if _, err := acts.Act(t.Context(), a, x.to, actions.Identity{Name: x.by}, c); err != nil && !errors.Is(err, ErrResolved) {
 					t.Fatal(err)
 				}
@@ -141,6 +148,9 @@ func TestActQueuesAcknowledgement(t *testing.T) {
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("queued\n %q\nwant\n %q", got, tt.want)
+			}
+			if !slices.Equal(observed, tt.observed) {
+				t.Errorf("observed %q, want %q", observed, tt.observed)
 			}
 		})
 	}

@@ -20,6 +20,7 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/alerter/alerter"
@@ -59,6 +60,22 @@ const (
 	MaxComment = 2000 // bytes
 	MaxHistory = 50   // changes kept, the newest
 )
+
+// Source says where a change came from, for metrics: "rule" (a rule's
+// resolve), "slack" and "pagerduty" (their buttons and webhooks, whose
+// changes are by "slack:<user>" and "pagerduty[:<agent>]"), or "api" (the
+// API, the command line, the web UI: by a token's name).
+func (c Change) Source() string {
+	switch {
+	case c.By == ByRule:
+		return "rule"
+	case strings.HasPrefix(c.By, "slack:"):
+		return "slack"
+	case c.By == "pagerduty" || strings.HasPrefix(c.By, "pagerduty:"):
+		return "pagerduty"
+	}
+	return "api"
+}
 
 // ByRule is who resolved a group that an event of its rule's resolve.when
 // resolved (docs/rules.md, Resolving).
