@@ -752,6 +752,44 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("an escalation is marked in the list and says what it escalates on its page", func(t *testing.T) {
+		// Six Soteri exports by one person in four minutes: soteri-export-burst
+		// alerts on the third, and the third suppressed escalates.
+		var events strings.Builder
+		for i := range 6 {
+			fmt.Fprintf(&events, `{"timestamp":"2024-05-16T10:%02d:%02d.000Z","author":{"name":"Ravi Iyer","type":"user","id":"8a7f808a8b1c2d3e018b1c2e77880009"},"type":{"categoryI18nKey":"soteri.security.confluence.audit.category","category":"Soteri Security for Confluence","actionI18nKey":"soteri.security.confluence.audit.findings-exported","action":"Findings exported"},"affectedObjects":[{"name":"Finance","type":"Space"}],"changedValues":[],"source":"198.51.100.44","system":"https://confluence.example.com","extraAttributes":[]}`+"\n", 25+i/2, (i%2)*30)
+		}
+		file := filepath.Join(t.TempDir(), "burst.jsonl")
+		if err := os.WriteFile(file, []byte(events.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		a.post(t, file)
+		var alerts struct {
+			Alerts []struct {
+				ID         string `json:"id"`
+				Escalation int    `json:"escalation"`
+				Escalates  string `json:"escalates"`
+			} `json:"alerts"`
+		}
+		for end := time.Now().Add(30 * time.Second); len(alerts.Alerts) < 2 && time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+			a.api(t, "/api/v1/alerts?rule=soteri-export-burst&group=8a7f808a8b1c2d3e018b1c2e77880009", &alerts)
+		}
+		if len(alerts.Alerts) != 2 || alerts.Alerts[0].Escalation != 1 || alerts.Alerts[0].Escalates != alerts.Alerts[1].ID {
+			t.Fatalf("alerts of the burst, newest first: %+v", alerts.Alerts)
+		}
+		esc, alert := alerts.Alerts[0].ID, alerts.Alerts[1].ID
+		do(t, ctx, "open the burst's alerts", chromedp.Navigate(a.url+"/?rule=soteri-export-burst"))
+		mark := func(id string) string {
+			return `document.querySelector('#alerts-body tr[data-id="` + id + `"] .mark')`
+		}
+		waitFor(t, ctx, "the escalation marked", mark(esc)+`?.textContent === 'Escalation 1'`)
+		if eval[bool](t, ctx, mark(alert)+` !== null`) {
+			t.Error("the alert it escalates is marked too")
+		}
+		do(t, ctx, "open the escalation", chromedp.Click(chromedp.CSS(`#alerts-body tr[data-id="`+esc+`"] th a`)))
+		waitFor(t, ctx, "what it escalates", `[...document.querySelectorAll('#alert-facts dt')].some(dt => dt.textContent === 'Escalation' && dt.nextElementSibling.querySelector('a code')?.textContent === '`+alert+`')`)
+	})
+
 	t.Run("an alert is acknowledged and resolved from its page", func(t *testing.T) {
 		var alerts struct {
 			Alerts []struct{ ID string } `json:"alerts"`

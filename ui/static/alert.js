@@ -10,7 +10,12 @@ const id = $('alert').dataset.alertId;
 function facts(a) {
   const runbook = safeURL(a.runbook);
   const labels = Object.entries(a.labels ?? {});
+  const alertLink = (aid) => h('a', { href: href('alerts/' + encodeURIComponent(aid)) }, h('code', null, aid));
   const items = [
+    ...(a.escalation ? [['Escalation', [`step ${a.escalation} of the rule's escalate: the group's alert `, alertLink(a.escalates),
+      ' sent again, louder, because nobody had acknowledged it']]] : []),
+    ...(a.digest ? [['Digest', `${a.digest.count} matching event${a.digest.count === 1 ? ' was' : 's were'} suppressed in this group between `,
+      time(a.digest.first), ' and ', time(a.digest.last), `; the first ${a.digest.examples?.length ?? 0} are listed below`]] : []),
     ['Severity', severity(a.severity)],
     ['Rule', [h('a', { href: href('rules#rule-' + a.rule) }, a.rule), a.name ? ` (${a.name})` : '']],
     ['Group', groupText(a.group) || h('span', { class: 'empty' }, 'none: the rule has one group')],

@@ -23,6 +23,15 @@ function delivery(d) {
     h('span', { class: 'state state-' + o.status, title: o.error || null }, `${t} ${o.status}`)]);
 }
 
+// kind marks an escalation (the group's alert sent again by a step of
+// its rule's escalate:) and a digest (a summary of suppressed matches),
+// which otherwise read like the alert they follow.
+function kind(a) {
+  if (a.escalation) return [h('span', { class: 'mark', title: `Sent again by step ${a.escalation} of the rule's escalate:` }, `Escalation ${a.escalation}`), ' '];
+  if (a.digest) return [h('span', { class: 'mark', title: 'A summary of the matches this group\'s dedup window suppressed' }, 'Digest'), ' '];
+  return null;
+}
+
 const rows = new Map(); // alert id → its row
 
 function row(a, fresh) {
@@ -30,7 +39,7 @@ function row(a, fresh) {
     h('td', { class: 'time' }, time(a.fired_at),
       h('small', { class: 'event-time', title: 'Time of the event that fired it' }, 'event ', time(a.time))),
     h('td', null, severity(a.severity)),
-    h('th', { scope: 'row' }, h('a', { href: href('alerts/' + encodeURIComponent(a.id)) }, a.title || a.name || a.rule)),
+    h('th', { scope: 'row' }, kind(a), h('a', { href: href('alerts/' + encodeURIComponent(a.id)) }, a.title || a.name || a.rule)),
     h('td', { class: 'standing' }, standing(a)),
     h('td', { class: 'rule' }, h('a', { href: href('?rule=' + encodeURIComponent(a.rule)), title: 'Alerts of this rule' }, a.rule)),
     h('td', { class: 'group' }, groupText(a.group)),
