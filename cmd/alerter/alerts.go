@@ -12,6 +12,7 @@ import (
 
 	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/api"
+	"github.com/alerter/alerter/notifiers"
 )
 
 const alertsUsage = `Usage: alerter alerts [--url URL] [--rule ID] [--severity S] [--status S] [--group VALUE] [--since 24h] [--limit N]
@@ -89,7 +90,7 @@ func alertsCmd(ctx context.Context, args []string, s stdio) int {
 		}
 		sort.Strings(targets)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.FiredAt.Local().Format(time.DateTime), a.Time.Local().Format(time.DateTime), safe(string(a.Severity)), statusOf(a.Alert), safe(a.Rule),
-			strings.Join(targets, ", "), safe(a.Title), safe(a.ID))
+			strings.Join(targets, ", "), safe(notifiers.Title(a.Alert)), safe(a.ID))
 	}
 	_ = tw.Flush()
 	if older {
