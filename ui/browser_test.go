@@ -115,6 +115,16 @@ routes: {high: [console, siem], default: [console]}
 }
 
 // post sends events to the webhook source.
+// postText posts events (NDJSON) to the webhook, as post posts a file.
+func (a *alerter) postText(t *testing.T, events string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "events.jsonl")
+	if err := os.WriteFile(file, []byte(events), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.post(t, file)
+}
+
 func (a *alerter) post(t *testing.T, file string) {
 	t.Helper()
 	data, err := os.ReadFile(file)
@@ -713,11 +723,7 @@ func TestBrowser(t *testing.T) {
 		for _, e := range [][2]string{{"08:47:44", "Human Resources"}, {"08:50:02", "Finance"}, {"08:57:12", "Legal"}} {
 			fmt.Fprintf(&events, `{"timestamp":"2024-05-14T%s.000Z","author":{"name":"Ming Chen","type":"user","id":"8a7f808a8b1c2d3e018b1c2e11220001"},"type":{"category":"Import/Export","actionI18nKey":"audit.logging.summary.space.export","action":"Space export"},"affectedObjects":[{"name":%q,"type":"Space"}],"changedValues":[],"source":"198.51.100.7","system":"https://confluence.example.com","extraAttributes":[]}`+"\n", e[0], e[1])
 		}
-		file := filepath.Join(t.TempDir(), "exports.jsonl")
-		if err := os.WriteFile(file, []byte(events.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		a.post(t, file)
+		a.postText(t, events.String())
 		var alerts struct {
 			Alerts []struct {
 				ID       string   `json:"id"`
@@ -759,11 +765,7 @@ func TestBrowser(t *testing.T) {
 		for i := range 6 {
 			fmt.Fprintf(&events, `{"timestamp":"2024-05-16T10:%02d:%02d.000Z","author":{"name":"Ravi Iyer","type":"user","id":"8a7f808a8b1c2d3e018b1c2e77880009"},"type":{"categoryI18nKey":"soteri.security.confluence.audit.category","category":"Soteri Security for Confluence","actionI18nKey":"soteri.security.confluence.audit.findings-exported","action":"Findings exported"},"affectedObjects":[{"name":"Finance","type":"Space"}],"changedValues":[],"source":"198.51.100.44","system":"https://confluence.example.com","extraAttributes":[]}`+"\n", 25+i/2, (i%2)*30)
 		}
-		file := filepath.Join(t.TempDir(), "burst.jsonl")
-		if err := os.WriteFile(file, []byte(events.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		a.post(t, file)
+		a.postText(t, events.String())
 		var alerts struct {
 			Alerts []struct {
 				ID         string `json:"id"`

@@ -169,7 +169,7 @@ func TestCrashLifecycle(t *testing.T) {
 		first = append(first, lifecycleEvent("Global setting changed", i, 0))
 	}
 	c = l.send(c, first, n/2)
-	waitTarget(t, "the first alerts", func() bool { return len(target.tally().alerts) == n })
+	waitUntil(t, "the target to get the first alerts", func() bool { return len(target.tally().alerts) == n })
 	fired := groupAlerts(t, url)
 	if len(fired) != n {
 		t.Fatalf("the API lists alerts of %d groups, want %d", len(fired), n)
@@ -190,7 +190,7 @@ func TestCrashLifecycle(t *testing.T) {
 		}
 	}
 	c = l.send(c, burst, len(burst)/2)
-	waitTarget(t, "the escalations", func() bool { return len(target.tally().escalations) == 20 })
+	waitUntil(t, "the target to get the escalations", func() bool { return len(target.tally().escalations) == 20 })
 
 	// 4. Three more, killed mid-burst: no second escalation.
 	burst = burst[:0]
@@ -212,7 +212,7 @@ func TestCrashLifecycle(t *testing.T) {
 		lifecycleAct(t, url, fired[fmt.Sprint("a", i)].ID, "resolve", `{"verdict":"benign"}`)
 	}
 	c = l.restart(c)
-	waitTarget(t, "the resolves", func() bool { return len(target.tally().resolves) == 15 })
+	waitUntil(t, "the target to get the resolves", func() bool { return len(target.tally().resolves) == 15 })
 	waitDrained(t, url)
 	time.Sleep(500 * time.Millisecond) // a second escalation or resolve would come now
 
@@ -263,17 +263,6 @@ func TestCrashLifecycle(t *testing.T) {
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	if err := c.cmd.Wait(); err != nil {
 		t.Errorf("alerter exited with %v after SIGTERM", err)
-	}
-}
-
-func waitTarget(t *testing.T, what string, done func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !done() {
-		if time.Now().After(deadline) {
-			t.Fatalf("the target did not get %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -382,7 +371,7 @@ func TestCrashLifecycleTimers(t *testing.T) {
 		first = append(first, timedEvent("Global setting changed", "c", i, 0, now))
 	}
 	c = l.send(c, first, n/2)
-	waitTarget(t, "the first alerts", func() bool { return len(target.tally().alerts) == n })
+	waitUntil(t, "the target to get the first alerts", func() bool { return len(target.tally().alerts) == n })
 	fired := groupAlerts(t, url)
 	for i := range 5 {
 		lifecycleAct(t, url, fired[fmt.Sprint("c", i)].ID, "ack", `{"comment":"looking"}`)
@@ -402,8 +391,8 @@ func TestCrashLifecycleTimers(t *testing.T) {
 	}
 	c = l.send(c, burst, len(burst)/2)
 
-	waitTarget(t, "the resolves", func() bool { return len(target.tally().resolves) == n })
-	waitTarget(t, "the digests", func() bool {
+	waitUntil(t, "the target to get the resolves", func() bool { return len(target.tally().resolves) == n })
+	waitUntil(t, "the target to get the digests", func() bool {
 		tl := target.tally()
 		var sum int64
 		for _, c := range tl.digested {

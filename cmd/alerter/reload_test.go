@@ -212,9 +212,11 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
+// waitUntil waits for cond, a minute at most (alerter processes start and
+// stop on a loaded machine).
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
