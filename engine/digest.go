@@ -21,9 +21,10 @@ type digested struct {
 // decideDigest applies a digest deadline at due, whose time has come, to
 // the group's state (docs/rules.md, Digests): it returns what the period
 // counted, and whether a digest is to be sent, because the deadline is
-// the period's or is the one sent last, handed over again before another
-// period opened. The counts stay in the state until the next period
-// opens, so a deadline handed over again sends the same digest.
+// the period's or is the one sent last, handed over again. The period's
+// counts move to Sent, where they stay until the next period's digest
+// fires, so a deadline handed over again sends the same digest whether or
+// not a suppressed match opened the next period meanwhile.
 func decideDigest(s *GroupState, due int64) (digested, bool) {
 	if s.DigestAt.Sched == due {
 		s.DigestAt.Sched = 0
@@ -31,11 +32,13 @@ func decideDigest(s *GroupState, due int64) (digested, bool) {
 	switch {
 	case s.DigestAt.Due == due:
 		s.DigestAt.Due, s.DigestAt.Fired = 0, due
-	case s.DigestAt.Fired == due && s.DigestAt.Due == 0:
+		s.Sent = DigestCounts{Count: s.DigestCount, First: s.DigestFirst, Last: s.DigestLast, Of: s.DigestOf}
+		s.DigestCount, s.DigestFirst, s.DigestLast, s.DigestOf = 0, 0, 0, nil
+	case s.DigestAt.Fired == due:
 	default:
 		return digested{}, false
 	}
-	d := digested{count: s.DigestCount, first: s.DigestFirst, last: s.DigestLast, of: s.DigestOf}
+	d := digested{count: s.Sent.Count, first: s.Sent.First, last: s.Sent.Last, of: s.Sent.Of}
 	return d, d.count > 0
 }
 

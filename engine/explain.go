@@ -165,6 +165,7 @@ func (s *GroupState) clone() GroupState {
 	cp.Seen = slices.Clone(s.Seen)
 	cp.Values = slices.Clone(s.Values)
 	cp.DigestOf = slices.Clone(s.DigestOf)
+	cp.Sent.Of = slices.Clone(s.Sent.Of)
 	cp.Chains = make([][]Entry, len(s.Chains))
 	for k, c := range s.Chains {
 		cp.Chains[k] = slices.Clone(c)

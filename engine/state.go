@@ -101,14 +101,26 @@ type GroupState struct {
 	// Digests): its first suppressed match plus the rule's digest period.
 	// DigestCount counts the period's suppressed matches, DigestFirst and
 	// DigestLast are their first and last times, and DigestOf the first
-	// digestExamples of them. They stay once the digest is sent, for the
-	// deadline handed over again, until a suppressed match opens the next
-	// period.
+	// digestExamples of them.
 	DigestAt    Timer   `json:"da,omitzero"`
 	DigestCount int64   `json:"dc,omitempty"`
 	DigestFirst int64   `json:"df,omitempty"`
 	DigestLast  int64   `json:"dl,omitempty"`
 	DigestOf    []Entry `json:"do,omitempty"`
+	// Sent is what the period whose digest fired last (DigestAt.Fired)
+	// counted, kept until the next period's digest fires: a deadline
+	// handed over again (its first attempt died before the digest was
+	// stored) sends the same digest, even once the next period opened.
+	Sent DigestCounts `json:"ds,omitzero"`
+}
+
+// DigestCounts are what a digest period counted: its suppressed matches,
+// the first and last time, and the first digestExamples of them.
+type DigestCounts struct {
+	Count int64   `json:"c,omitempty"`
+	First int64   `json:"f,omitempty"`
+	Last  int64   `json:"l,omitempty"`
+	Of    []Entry `json:"o,omitempty"`
 }
 
 // Value is a tuple of a new_value rule's values, as tupleKey makes it,

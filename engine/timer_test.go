@@ -161,9 +161,10 @@ func TestDecideDigest(t *testing.T) {
 			{"digest 12m", "digest 2 2m0s-5m0s 2"}, {"14m", "suppress d=24m0s/1"}, {"digest 24m", "digest 1 14m0s-14m0s 1"}}},
 		{"no suppressed match, no period, no digest", []timerStep{
 			{"0s", "fire"}, {"40m", "fire"}, {"digest 10m", "nothing"}}},
-		{"handed over again before the next period, the same digest", []timerStep{
+		{"handed over again, the same digest, also once the next period opened", []timerStep{
 			{"0s", "fire"}, {"1m", "suppress d=11m0s/1"}, {"digest 11m", "digest 1 1m0s-1m0s 1"}, {"digest 11m", "digest 1 1m0s-1m0s 1"},
-			{"12m", "suppress d=22m0s/1"}, {"digest 11m", "nothing d=22m0s/1"}}},
+			{"12m", "suppress d=22m0s/1"}, {"digest 11m", "digest 1 1m0s-1m0s 1 d=22m0s/1"},
+			{"13m", "suppress d=22m0s/2"}, {"digest 22m", "digest 2 12m0s-13m0s 2"}, {"digest 11m", "nothing"}}},
 		{"a stale deadline sends nothing", []timerStep{
 			{"0s", "fire"}, {"1m", "suppress d=11m0s/1"}, {"digest 5m", "nothing d=11m0s/1"}}},
 		{"at most ten examples, all counted", many},

@@ -62,16 +62,22 @@ import (
 // Fired, EscalateAt's, EscalateFrom, DigestAt's, DigestFirst, DigestLast)
 // as zigzag varint deltas to LastAlert, DigestCount as a zigzag varint,
 // and DigestOf as Pending is. A group without them pays one byte.
+//
+// Version 10 appends the counts of the digest period sent last (Sent): a
+// uvarint with a bit for each field that is not zero, then Count as a zigzag
+// varint, First and Last as zigzag varint deltas to LastAlert, and Of as
+// Pending is. A group without them pays one byte.
 const (
-	codecV1 = 1
-	codecV2 = 2
-	codecV3 = 3
-	codecV4 = 4
-	codecV5 = 5
-	codecV6 = 6
-	codecV7 = 7
-	codecV8 = 8
-	codecV9 = 9
+	codecV1  = 1
+	codecV2  = 2
+	codecV3  = 3
+	codecV4  = 4
+	codecV5  = 5
+	codecV6  = 6
+	codecV7  = 7
+	codecV8  = 8
+	codecV9  = 9
+	codecV10 = 10
 )
 
 const flagAlerted = 1
@@ -83,7 +89,7 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	if st.Alerted {
 		flags |= flagAlerted
 	}
-	dst = append(dst, codecV9, flags)
+	dst = append(dst, codecV10, flags)
 	dst = binary.AppendVarint(dst, st.LastAlert)
 	dst = binary.AppendVarint(dst, st.Suppressed)
 	dst = binary.AppendVarint(dst, st.Expires-st.LastAlert)
@@ -119,7 +125,32 @@ func encodeState(dst []byte, st *engine.GroupState) []byte {
 	dst = appendChains(dst, st)
 	dst = appendDeadline(dst, st)
 	dst = appendEscalated(dst, st)
-	return appendTimers(dst, st)
+	dst = appendTimers(dst, st)
+	return appendSent(dst, st)
+}
+
+// appendSent appends version 10's counts of the digest sent last.
+func appendSent(dst []byte, st *engine.GroupState) []byte {
+	c := &st.Sent
+	var present uint64
+	for i, set := range []bool{c.Count != 0, c.First != 0, c.Last != 0, len(c.Of) > 0} {
+		if set {
+			present |= 1 << i
+		}
+	}
+	dst = binary.AppendUvarint(dst, present)
+	if c.Count != 0 {
+		dst = binary.AppendVarint(dst, c.Count)
+	}
+	for _, t := range []int64{c.First, c.Last} {
+		if t != 0 {
+			dst = binary.AppendVarint(dst, t-st.LastAlert)
+		}
+	}
+	if len(c.Of) > 0 {
+		dst = appendEntries(dst, c.Of, st.LastAlert)
+	}
+	return dst
 }
 
 // timerFields are version 9's lifecycle timer times, in their order.
@@ -270,7 +301,7 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	if len(b) < 2 {
 		return st, fmt.Errorf("%w: %d bytes", errCorruptState, len(b))
 	}
-	if b[0] < codecV1 || b[0] > codecV9 {
+	if b[0] < codecV1 || b[0] > codecV10 {
 		return st, fmt.Errorf("%w: unknown version %d", errCorruptState, b[0])
 	}
 	st.Alerted = b[1]&flagAlerted != 0
@@ -333,6 +364,9 @@ func decodeState(b []byte) (engine.GroupState, error) {
 	}
 	if b[0] >= codecV9 {
 		d.timers(&st)
+	}
+	if b[0] >= codecV10 {
+		d.sent(&st)
 	}
 	if d.err == nil && len(d.b) > 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", errCorruptState, len(d.b))
@@ -473,6 +507,27 @@ func (d *decoder) timers(st *engine.GroupState) {
 	}
 	if present&(1<<bitDigestOf) != 0 {
 		st.DigestOf = d.entries(st.LastAlert)
+	}
+}
+
+// sent reads version 10's counts of the digest sent last.
+func (d *decoder) sent(st *engine.GroupState) {
+	present := d.uvarint()
+	if d.err != nil {
+		return
+	}
+	c := &st.Sent
+	if present&1 != 0 {
+		c.Count = d.varint()
+	}
+	if present&2 != 0 {
+		c.First = st.LastAlert + d.varint()
+	}
+	if present&4 != 0 {
+		c.Last = st.LastAlert + d.varint()
+	}
+	if present&8 != 0 {
+		c.Of = d.entries(st.LastAlert)
 	}
 }
 

@@ -48,6 +48,12 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Alerted: true, LastAlert: t0, Suppressed: 3, Fired: []string{"f"}, Expires: t0 + 3600e9,
 			DigestAt: engine.Timer{Due: t0 + 600e9, Sched: t0 + 600e9, Fired: t0 - 5}, DigestCount: 3, DigestFirst: t0 + 1, DigestLast: t0 + 9e9,
 			DigestOf: []engine.Entry{{Time: t0 + 1, ID: "s1", Ref: 12}, {Time: t0 + 2e9, ID: "s2"}}},
+		// The digest sent last kept while the next period counts.
+		{Alerted: true, LastAlert: t0, Suppressed: 4, Fired: []string{"f"}, Expires: t0 + 3600e9,
+			DigestAt: engine.Timer{Due: t0 + 1300e9, Sched: t0 + 1300e9, Fired: t0 + 600e9}, DigestCount: 1, DigestFirst: t0 + 700e9, DigestLast: t0 + 700e9,
+			DigestOf: []engine.Entry{{Time: t0 + 700e9, ID: "s4", Ref: 15}},
+			Sent:     engine.DigestCounts{Count: 3, First: t0 + 1, Last: t0 + 9e9, Of: []engine.Entry{{Time: t0 + 1, ID: "s1", Ref: 12}, {Time: t0 + 2e9, ID: "s2"}}}},
+		{Sent: engine.DigestCounts{Count: 1}},
 	}
 	for _, st := range states {
 		b := encodeState(nil, &st)
@@ -108,6 +114,7 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add(encodeState(nil, &engine.GroupState{Escalated: 3, EscalatedStep: 2, EscalatedBy: "e"}))
 	f.Add(encodeState(nil, &engine.GroupState{ResolveAt: engine.Timer{Due: 5, Sched: 4}, EscalateAt: engine.Timer{Fired: 2}, EscalateFrom: 1}))
 	f.Add(encodeState(nil, &engine.GroupState{DigestAt: engine.Timer{Due: 5}, DigestCount: 2, DigestFirst: 1, DigestLast: 3, DigestOf: []engine.Entry{{Time: 1, ID: "a", Ref: 2}}}))
+	f.Add(encodeState(nil, &engine.GroupState{DigestAt: engine.Timer{Fired: 5}, Sent: engine.DigestCounts{Count: 2, First: 1, Last: 3, Of: []engine.Entry{{Time: 1, ID: "a", Ref: 2}}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := decodeState(b)
 		if err != nil {
@@ -175,6 +182,14 @@ func TestCodecOlderVersions(t *testing.T) {
 	want = engine.GroupState{Escalated: 1, EscalatedStep: 1, EscalatedBy: "s"}
 	if err != nil || !equalState(st, want) {
 		t.Errorf("v8: %+v, %v; want %+v", st, err, want)
+	}
+	// A digest period of 2 matches due at 5 as version 9 wrote it, before
+	// the digest sent last was kept: none.
+	v9 := []byte{9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x21, 0xa, 0x4}
+	st, err = decodeState(v9)
+	want = engine.GroupState{DigestAt: engine.Timer{Due: 5}, DigestCount: 2}
+	if err != nil || !equalState(st, want) {
+		t.Errorf("v9: %+v, %v; want %+v", st, err, want)
 	}
 	v1 := []byte{1, 0, 0, 2, 0, 0}
 	if st, err := decodeState(v1); err != nil || st.Suppressed != 1 {

@@ -136,7 +136,8 @@ func equalState(a, b engine.GroupState) bool {
 		a.Escalated != b.Escalated || a.EscalatedStep != b.EscalatedStep || a.EscalatedBy != b.EscalatedBy ||
 		a.ResolveAt != b.ResolveAt || a.EscalateAt != b.EscalateAt || a.EscalateFrom != b.EscalateFrom ||
 		a.DigestAt != b.DigestAt || a.DigestCount != b.DigestCount || a.DigestFirst != b.DigestFirst || a.DigestLast != b.DigestLast ||
-		!slices.Equal(a.DigestOf, b.DigestOf) {
+		!slices.Equal(a.DigestOf, b.DigestOf) ||
+		a.Sent.Count != b.Sent.Count || a.Sent.First != b.Sent.First || a.Sent.Last != b.Sent.Last || !slices.Equal(a.Sent.Of, b.Sent.Of) {
 		return false
 	}
 	for i := range a.Window {
