@@ -1,8 +1,10 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/alerter/alerter"
@@ -58,8 +60,30 @@ func (s *App) openAnnouncements(ctx context.Context, cfg *config.Config) error {
 	return nil
 }
 
-// runAnnouncements makes the announcements whose time has come.
+// runAnnouncements makes the announcements whose time has come, and
+// schedules those of every silence again now and then: a silence written
+// into the bucket past the API, or one whose scheduling failed, is
+// announced all the same (docs/notifications.md, When a silence ends).
 func (s *App) runAnnouncements(ctx context.Context) error {
+	every := cmp.Or(s.opt.silenceReconcile, announce.DefaultReconcile)
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-t.C:
+				if err := s.announcing.announcer.Reconcile(rctx); err != nil && rctx.Err() == nil {
+					s.log.Warn("scheduling the announcements of the silences again; tried again later", "err", err)
+				}
+			}
+		}
+	})
+	defer wg.Wait()
+	defer cancel()
 	return s.announcing.deadlines.Run(ctx, s.announcing.announcer.Fire)
 }
 

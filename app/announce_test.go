@@ -20,6 +20,7 @@ import (
 	"github.com/alerter/alerter"
 	"github.com/alerter/alerter/deadlines"
 	"github.com/alerter/alerter/delivery"
+	"github.com/alerter/alerter/silences"
 	"github.com/alerter/alerter/silences/announce"
 )
 
@@ -233,5 +234,37 @@ func TestSilenceAboutToEndAnnounced(t *testing.T) {
 	ended := hook.of(announce.ExpiredRule)
 	if len(ended) != 1 || !strings.Contains(ended[0].Title, long) {
 		t.Errorf("ends announced: %+v, want that of %s", ended, long)
+	}
+}
+
+// docs/notifications.md, When a silence ends: a silence written into the
+// bucket past the API, whose announcements nothing scheduled, has its end
+// announced all the same: the announcements of every silence are
+// scheduled again now and then.
+func TestSilencePastTheAPIAnnounced(t *testing.T) {
+	hook := &hookLog{}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	r := run(t, announceConfig(t, t.TempDir(), "", "", srv.URL), nil,
+		Options{AckWait: 2 * time.Second, Stdout: io.Discard, silenceReconcile: 200 * time.Millisecond},
+		map[string]delivery.Notifier{"chat": newTarget(nil)})
+
+	now := time.Now().UTC()
+	sl := silences.Silence{ID: "01HXV8Z0000000000000000000", Matchers: []silences.Matcher{{Name: "rule", Value: "setting-changed"}},
+		StartsAt: now, EndsAt: now.Add(4 * time.Second), CreatedBy: "ops", Comment: "written past the API", CreatedAt: now, UpdatedAt: now}
+	b, _ := json.Marshal(sl)
+	kv, err := r.svc.js.KeyValue(t.Context(), silences.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(t.Context(), sl.ID, b); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the silence in force", func() bool { _, ok := r.svc.silenceStore.Get(sl.ID); return ok })
+	r.post(t, "/webhooks/in", setting("e1", "ann", "2024-05-14T10:00:00Z"))
+	silencedAt(t, r, "hook", 1)
+	waitFor(t, "its end announced", func() bool { return len(hook.of(announce.ExpiredRule)) == 1 })
+	if got := hook.of(announce.ExpiredRule)[0]; !strings.Contains(got.Title, sl.ID) {
+		t.Errorf("announced %q, want the end of %s", got.Title, sl.ID)
 	}
 }

@@ -72,6 +72,9 @@ type Options struct {
 	// silenceLead is how long before its end a silence is announced as
 	// about to end; default an hour (tests shorten it).
 	silenceLead time.Duration
+	// silenceReconcile is how often the silences' announcements are
+	// scheduled again (default announce.DefaultReconcile), for tests.
+	silenceReconcile time.Duration
 }
 
 // App is a running alerter.

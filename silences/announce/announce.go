@@ -34,6 +34,11 @@ import (
 // to: an hour.
 const DefaultLead = time.Hour
 
+// DefaultReconcile is how often the announcements of every silence are
+// scheduled again (Reconcile), for those scheduled nowhere: a silence
+// written into the bucket past the API is announced at most this late.
+const DefaultReconcile = time.Minute
+
 // Silences are the silences in force (silences.Store).
 type Silences interface {
 	Get(id string) (silences.Silence, bool)
