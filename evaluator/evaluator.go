@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -404,19 +405,31 @@ func (v *Evaluator) prepare(msg jetstream.Msg) *job {
 // nothing. A collision of two keys' hashes only orders two updates that
 // need not be.
 func (v *Evaluator) split(j *job) []*part {
+	// Most events that match touch one group, or none: their plan is one
+	// part, taken whole (its stateless matches wait for the group's turn,
+	// which is only its state update).
+	keys := make([]uint64, 0, len(j.plan.Matches)+len(j.plan.Resolves))
+	for _, m := range j.plan.Matches {
+		if m.Rule.Stateful() {
+			keys = append(keys, v.key(m.Rule.ID, m.Group))
+		}
+	}
+	for _, r := range j.plan.Resolves {
+		keys = append(keys, v.key(r.Rule, r.Values()))
+	}
+	if !slices.ContainsFunc(keys, func(k uint64) bool { return k != keys[0] }) {
+		pt := &part{job: j, plan: j.plan}
+		if len(keys) > 0 {
+			pt.turn.Keys = keys[:1]
+		}
+		pt.turn.Job = pt
+		return []*part{pt}
+	}
 	free := &part{job: j, plan: j.plan.Part(nil, nil)}
 	free.plan.Errors = j.plan.Errors
 	parts := []*part{free}
 	byKey := map[uint64]*part{}
-	of := func(rule string, group []string) *part {
-		var h maphash.Hash
-		h.SetSeed(v.seed)
-		h.WriteString(rule)
-		for _, g := range group {
-			h.WriteByte(0)
-			h.WriteString(g)
-		}
-		k := h.Sum64()
+	of := func(k uint64) *part {
 		pt, ok := byKey[k]
 		if !ok {
 			pt = &part{job: j, plan: j.plan.Part(nil, nil), turn: order.Ticket[*part]{Keys: []uint64{k}}}
@@ -425,15 +438,18 @@ func (v *Evaluator) split(j *job) []*part {
 		}
 		return pt
 	}
+	n := 0
 	for _, m := range j.plan.Matches {
 		pt := free
 		if m.Rule.Stateful() {
-			pt = of(m.Rule.ID, m.Group)
+			pt = of(keys[n])
+			n++
 		}
 		pt.plan.Matches = append(pt.plan.Matches, m)
 	}
 	for _, r := range j.plan.Resolves {
-		pt := of(r.Rule, r.Values())
+		pt := of(keys[n])
+		n++
 		pt.plan.Resolves = append(pt.plan.Resolves, r)
 	}
 	if len(free.plan.Matches) == 0 && len(free.plan.Errors) == 0 {
@@ -443,6 +459,18 @@ func (v *Evaluator) split(j *job) []*part {
 		pt.turn.Job = pt
 	}
 	return parts
+}
+
+// key is the hash of a state key: rule and group values.
+func (v *Evaluator) key(rule string, group []string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(v.seed)
+	h.WriteString(rule)
+	for _, g := range group {
+		h.WriteByte(0)
+		h.WriteString(g)
+	}
+	return h.Sum64()
 }
 
 // apply applies one part of a job's plan to its group's state.
