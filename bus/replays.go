@@ -50,3 +50,17 @@ func (r *Replays) Remember(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// Claim records key unless it is recorded already, in one step: of two
+// copies of a request taken at once, one claims it (true), the other
+// finds it claimed (false).
+func (r *Replays) Claim(ctx context.Context, key string) (bool, error) {
+	_, err := r.kv.Create(ctx, key, nil)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("signed request %s: %w", key, err)
+	}
+	return true, nil
+}

@@ -170,10 +170,10 @@ type SlackApp interface {
 }
 
 // SignedRequests remember the signed requests taken (bus.Replays), so
-// that one sent again within its signature's window is not taken twice.
+// that one sent again within its signature's window is not taken twice:
+// Claim records a key unless it is recorded already, atomically.
 type SignedRequests interface {
-	Seen(ctx context.Context, key string) (bool, error)
-	Remember(ctx context.Context, key string) error
+	Claim(ctx context.Context, key string) (bool, error)
 }
 
 // Options are what the API is made of, the same for every config.

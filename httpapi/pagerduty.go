@@ -95,10 +95,15 @@ func (h *handler) takePagerDuty(ctx context.Context, ev *pagerduty.WebhookEvent,
 		return http.StatusServiceUnavailable, pagerDutyAnswer{Status: "ignored", Reason: "alert states are not kept here"}
 	}
 	// The event acts as of when it occurred in PagerDuty (never later than
-	// now): on the alerts fired before it.
+	// now): on the alerts fired before it. PagerDuty always says when; an
+	// event that does not could be an old one replayed against a newer
+	// alert of the group.
+	if ev.OccurredAt.IsZero() {
+		return http.StatusOK, pagerDutyAnswer{Status: "ignored", Reason: "the event has no occurred_at"}
+	}
 	at := time.Now().UTC()
-	if o := ev.OccurredAt; !o.IsZero() && o.Before(at) {
-		at = o.UTC()
+	if o := ev.OccurredAt.UTC(); o.Before(at) {
+		at = o
 	}
 	a, err := h.incidentAlert(ctx, ev.Data.IncidentKey, at)
 	if err != nil {

@@ -31,6 +31,11 @@ const SlackInteractions = "/slack/interactions"
 // message, or telling the person why nothing was done.
 const slackAnswerTime = 10 * time.Second
 
+// slackPressTime bounds doing what a button asks before answering Slack,
+// which gives up after 3 seconds: past it, the press is refused (the
+// person is told why) rather than done unseen.
+const slackPressTime = 2500 * time.Millisecond
+
 // slackInteraction takes a button press from a Slack app's message
 // (Acknowledge, Resolve, Silence 1h). The request must be signed by the
 // signing secret of one of the slack notifiers, at most 5 minutes ago
@@ -66,19 +71,16 @@ func (h *handler) slackInteraction(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	key, seen := h.slackSeen(r)
-	if seen {
+	if h.slackSeen(r, body) {
 		h.Log.Info("a Slack button press sent again; taken once", "app", app.Name(), "action", action, "alert", id, "remote", r.RemoteAddr)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	who := actions.Identity{Name: in.Who(), Role: config.RoleWriter}
-	a, note, refused := h.pressed(r.Context(), action, id, who)
-	if key != "" {
-		if err := h.gen.SignedRequests.Remember(r.Context(), key); err != nil {
-			h.Log.Warn("cannot remember a Slack button press; the same request sent again within 5 minutes would be taken again", "err", err)
-		}
-	}
+	// Slack waits 3 seconds for the answer.
+	pctx, pcancel := context.WithTimeout(r.Context(), slackPressTime)
+	a, note, refused := h.pressed(pctx, action, id, who)
+	pcancel()
 	// An empty answer of a declared length is complete once flushed:
 	// Slack has it while the message is updated.
 	w.Header().Set("Content-Length", "0")
@@ -127,23 +129,26 @@ func (h *handler) slackApp(w http.ResponseWriter, r *http.Request, body []byte) 
 	return nil, false
 }
 
-// slackSeen tells whether the signed request r was taken already, and its
-// key in SignedRequests ("" without them): its signature, which is Slack's
-// over its timestamp and body, hashed into a valid bucket key. Should the
+// slackSeen tells whether the signed request r, of body, was taken
+// already, and claims it if not. Its key is its timestamp and body, which
+// the signature covers, hashed into a valid bucket key: not the signature
+// header as written, whose hex may be spelled in either case. Should the
 // bucket not answer, the request is taken: acknowledging and resolving
 // twice change nothing.
-func (h *handler) slackSeen(r *http.Request) (key string, seen bool) {
+func (h *handler) slackSeen(r *http.Request, body []byte) bool {
 	if h.gen.SignedRequests == nil {
-		return "", false
+		return false
 	}
-	sum := sha256.Sum256([]byte("slack\x00" + r.Header.Get("X-Slack-Signature")))
-	key = "slack-" + hex.EncodeToString(sum[:])
-	seen, err := h.gen.SignedRequests.Seen(r.Context(), key)
+	sum := sha256.New()
+	sum.Write([]byte("slack\x00" + r.Header.Get("X-Slack-Request-Timestamp") + "\x00"))
+	sum.Write(body)
+	key := "slack-" + hex.EncodeToString(sum.Sum(nil))
+	claimed, err := h.gen.SignedRequests.Claim(r.Context(), key)
 	if err != nil {
-		h.Log.Warn("cannot tell whether a Slack button press was taken already", "err", err)
-		return key, false
+		h.Log.Warn("cannot tell whether a Slack button press was taken already; taking it", "err", err)
+		return false
 	}
-	return key, seen
+	return !claimed
 }
 
 // pressed does what a button (action) of alert id's message asks, as who:
@@ -158,8 +163,10 @@ func (h *handler) pressed(ctx context.Context, action, id string, who actions.Id
 	switch {
 	case errors.Is(err, bus.ErrUnreadable):
 		return nil, "", fmt.Sprintf("alert %s cannot be read: %v", id, err)
-	case err != nil:
+	case errors.Is(err, bus.ErrNotFound):
 		return nil, "", fmt.Sprintf("alerter has no alert %q", id)
+	case err != nil:
+		return nil, "", fmt.Sprintf("alert %s cannot be read now (%v): press again", id, err)
 	case lifecycle.NoticeOf(a) != "":
 		return nil, "", fmt.Sprintf("%s is a notification of alert %s", a.ID, lifecycle.NoticeOf(a))
 	}

@@ -5,6 +5,7 @@ package main
 // acknowledge or resolve through it (docs/notifications.md, PagerDuty).
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -98,6 +99,13 @@ routes: {default: [pd]}
 		if code, body := tg.do(request{method: "POST", path: "/pagerduty/webhook", body: a.body, header: a.header}); code != a.want {
 			t.Errorf("%s: %d %s, want %d", a.name, code, body, a.want)
 		}
+	}
+	// Signed, but saying nothing of when it occurred: it could be an old
+	// event replayed against a newer alert of the group.
+	undated := bytes.Replace(ack, []byte(`"occurred_at"`), []byte(`"occurred_at_"`), 1)
+	if code, body := tg.do(request{method: "POST", path: "/pagerduty/webhook", body: undated,
+		header: map[string]string{"X-PagerDuty-Signature": pdtest.Signature(undated, secret)}}); code != 200 || !strings.Contains(body, "no occurred_at") {
+		t.Errorf("an event without occurred_at: %d %s", code, body)
 	}
 	if s := status(); s != "firing " {
 		t.Fatalf("after the attacks the alert is %q, want firing", s)

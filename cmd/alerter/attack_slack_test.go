@@ -125,6 +125,13 @@ routes: {default: [slack-bot]}
 		header: slackSigned(slackSigningSecret, again, now, "")}); code != 200 {
 		t.Errorf("the same request again: %d %s", code, answer)
 	}
+	// And again with its signature's hex in capitals, which decodes to
+	// the same signature: still taken once.
+	upper := slackSigned(slackSigningSecret, again, now, "")
+	upper["X-Slack-Signature"] = "v0=" + strings.ToUpper(strings.TrimPrefix(upper["X-Slack-Signature"], "v0="))
+	if code, answer := tg.do(request{method: "POST", path: "/slack/interactions", body: again, header: upper}); code != 200 {
+		t.Errorf("the same request, its signature in capitals: %d %s", code, answer)
+	}
 	code, answer := tg.do(request{method: "GET", path: "/api/v1/silences"})
 	if code != 200 || !strings.Contains(answer, `"silences":[]`) {
 		t.Errorf("silences after the attacks: %d %s", code, answer)
