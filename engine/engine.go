@@ -658,7 +658,7 @@ func (p *Plan) Part(matches []Match, resolves []Resolve) *Plan {
 // the alerts that fire. It uses the rule set the plan was made with, even
 // if another was swapped in since.
 func (e *Engine) Apply(ctx context.Context, p *Plan) (Result, error) {
-	res := Result{Matches: p.Matches, Errors: p.Errors, Resolves: p.Resolves}
+	res := Result{Matches: p.Matches, Errors: p.Errors, Resolves: slices.Clone(p.Resolves)}
 	var errs []error
 	for _, m := range p.Matches {
 		a, suppressed, err := e.decide(ctx, p, m, &res)
@@ -682,10 +682,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (Result, error) {
 	}
 	// An event that meets a rule's when and its resolve.when counts as a
 	// match of the group as it stood, then resolves it.
-	if err := e.stopTimers(ctx, p); err != nil {
-		errs = append(errs, err)
-	}
-	if err := e.endDedup(ctx, p); err != nil {
+	if err := e.endDedup(ctx, p, res.Resolves); err != nil {
 		errs = append(errs, err)
 	}
 	if e.clock != nil {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,8 +17,8 @@ import (
 // Resolving): it ends the condition of the rule's group it belongs to, so
 // the group's open alert is to be resolved, by "rule". The engine does not
 // know the alerts' lifecycle states: a group that never alerted, or whose
-// alert was resolved already, gets a Resolve all the same, and its
-// consumer does nothing with it.
+// alert was resolved already, gets a Resolve all the same (rule tests
+// count them), with Open false where its state shows no alert to resolve.
 type Resolve struct {
 	Rule string `json:"rule"`
 	// Group maps each of the rule's by expressions, as written, to its
@@ -31,6 +32,11 @@ type Resolve struct {
 	// After is, for a group resolved because it had no match this long
 	// (resolve.after), that time; 0 for one resolved by resolve.when.
 	After time.Duration `json:"after,omitempty"`
+	// Open is set when the group had an alert this resolve ended (its
+	// dedup window or timers; again when the event is evaluated again),
+	// or when the rule keeps no window to tell: only then is there an
+	// alert to find and resolve.
+	Open bool `json:"-"`
 	// values are the group's values, in the order of the rule's by.
 	values []string
 }
@@ -84,27 +90,42 @@ func (w *worker) resolve(s *snapshot, ev *event.Event, i int32) (*Resolve, error
 }
 
 // endDedup applies the resolves of a plan to their groups' state: a
-// resolved group's dedup window ends, so that its next match opens a new
-// alert (docs/rules.md, Resolving) rather than being suppressed as part
-// of the resolved one. A resolve not later than the group's last alert (a
-// redelivery after the group alerted again, or the event that fired it)
-// leaves the state as it is.
-func (e *Engine) endDedup(ctx context.Context, pl *Plan) error {
-	for _, rv := range pl.Resolves {
+// resolved group's lifecycle timers stop (a resolved alert escalates no
+// more, resolve.after has nothing left to resolve), and its dedup window
+// ends, so that its next match opens a new alert (docs/rules.md,
+// Resolving) rather than being suppressed as part of the resolved one. A
+// resolve not later than the group's last alert (a redelivery after the
+// group alerted again, or the event that fired it), or of a group whose
+// window and timers ended already, writes nothing.
+// It marks each of resolves (the result's copy of the plan's) Open as
+// the group's state says.
+func (e *Engine) endDedup(ctx context.Context, pl *Plan, resolves []Resolve) error {
+	for k, rv := range resolves {
 		i, ok := pl.s.byID[rv.Rule]
 		if !ok {
 			continue
 		}
-		r, p := pl.s.rules[i], pl.s.pol[i]
+		r, p := pl.s.rules[i], &pl.s.pol[i]
 		if !r.Stateful() || p.dedupWindow == 0 {
+			resolves[k].Open = true
+		}
+		if !r.Stateful() || (p.dedupWindow == 0 && !r.Timed()) {
 			continue
 		}
 		t := rv.Time.UnixNano()
-		err := e.store.Update(ctx, StateKey(r.ID, rv.values), stateTTL(r, p), func(g *GroupState) error {
-			endDedup(g, p, t)
+		err := e.store.Update(ctx, StateKey(r.ID, rv.values), stateTTL(r, *p), func(g *GroupState) error {
+			// The timers first: ending the window moves the last alert.
+			stopped := r.Timed() && g.stopTimers(t)
+			ended := p.dedupWindow > 0 && endDedup(g, *p, t)
+			// A window that ends at t was ended by this event: evaluated
+			// again, it finds the alert open as the first time did.
+			resolves[k].Open = resolves[k].Open || stopped || ended || (g.Alerted && g.LastAlert+p.dedupWindow == t)
+			if !stopped && !ended {
+				return errUnchanged
+			}
 			return nil
 		})
-		if err != nil {
+		if err != nil && !errors.Is(err, errUnchanged) {
 			return fmt.Errorf("rule %s: resolve group state: %w", r.ID, err)
 		}
 	}
@@ -120,11 +141,16 @@ func (e *Engine) endDedup(ctx context.Context, pl *Plan) error {
 // alert and is suppressed; and the state keeps the events it has seen, so
 // that such an event is known. LastAlert is then the window's start, not
 // the alert's time.
-func endDedup(g *GroupState, p policy, t int64) {
+//
+// It reports whether it changed the state. The resolved alert's escalate:
+// steps count as taken until the group's next alert, so that a late match
+// suppressed as part of it escalates nothing.
+func endDedup(g *GroupState, p policy, t int64) bool {
 	if !g.Alerted || t <= g.LastAlert || t >= g.LastAlert+p.dedupWindow {
-		return
+		return false
 	}
 	g.LastAlert = t - p.dedupWindow
 	g.Suppressed = 0
-	g.Escalated, g.EscalatedBy, g.EscalatedStep = 0, "", 0
+	g.Escalated, g.EscalatedBy, g.EscalatedStep = ^uint8(0), "", 0
+	return true
 }

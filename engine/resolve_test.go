@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -226,4 +227,72 @@ rules:
 			t.Fatalf("event %s: got alerts/suppressed/resolves %s, want %s", s.id, got, s.want)
 		}
 	}
+}
+
+// A resolved alert escalates no more: a late match, suppressed as part of
+// it, takes no escalate: step; the group's next alert takes them anew.
+// An event that meets resolve.when of a group with nothing to end writes
+// nothing.
+func TestResolvedAlertEscalatesNoMore(t *testing.T) {
+	src := strings.Replace(resolveRule, "    resolve:", "    escalate: [{after_suppressed: 1, severity: critical}]\n    resolve:", 1)
+	store := &writingStore{}
+	e := New(compile(t, src), store)
+	steps := []struct {
+		action string
+		at     time.Duration
+		want   string
+	}{
+		{"off", 0, "alert"},
+		{"on", 10 * time.Minute, "resolve"},
+		{"off", 5 * time.Minute, "suppressed"},
+		{"on", 11 * time.Minute, "resolve"},
+		{"off", 20 * time.Minute, "alert"},
+		{"off", 21 * time.Minute, "suppressed, escalation"},
+	}
+	for i, s := range steps {
+		writes := store.writes
+		res, err := e.Process(t.Context(), ev(fmt.Sprint(i), s.action, "a", s.at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for range res.Alerts {
+			got = append(got, "alert")
+		}
+		for range res.Suppressed {
+			got = append(got, "suppressed")
+		}
+		for range res.Escalations {
+			got = append(got, "escalation")
+		}
+		for _, r := range res.Resolves {
+			got = append(got, "resolve")
+			// Only the first finds an alert open to resolve.
+			if r.Open != (i == 1) {
+				t.Errorf("event %d: resolve open %v", i, r.Open)
+			}
+		}
+		if g := strings.Join(got, ", "); g != s.want {
+			t.Errorf("event %d (%s at %s): got %q, want %q", i, s.action, s.at, g, s.want)
+		}
+		if i == 3 && store.writes != writes {
+			t.Errorf("a resolve of a group already resolved wrote its state")
+		}
+	}
+}
+
+// writingStore is a MemStore that counts the states it writes.
+type writingStore struct {
+	MemStore
+	writes int
+}
+
+func (c *writingStore) Update(ctx context.Context, key string, ttl time.Duration, fn func(*GroupState) error) error {
+	return c.MemStore.Update(ctx, key, ttl, func(g *GroupState) error {
+		err := fn(g)
+		if err == nil {
+			c.writes++
+		}
+		return err
+	})
 }

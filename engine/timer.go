@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -206,40 +205,16 @@ func (s *GroupState) nextEscalation(p policy) int64 {
 }
 
 // stopTimers ends the lifecycle timers (resolve.after, escalate: after)
-// of a group resolved at t, unless its last alert is not older: an event
-// fired it, or it fired after.
-func (s *GroupState) stopTimers(t int64) {
-	if t <= s.LastAlert {
-		return
+// of a group resolved at t, unless its last alert is not older (an event
+// fired it, or it fired after) or none is running. It reports whether it
+// stopped any.
+func (s *GroupState) stopTimers(t int64) bool {
+	if t <= s.LastAlert || (s.ResolveAt.Due == 0 && s.EscalateAt.Due == 0) {
+		return false
 	}
 	s.ResolveAt.stop()
 	s.EscalateAt.stop()
-}
-
-// stopTimers applies the resolves of a plan to the lifecycle timers of
-// their groups (docs/rules.md, Resolving): a resolved alert escalates no
-// more, and resolve.after has nothing left to resolve. It runs before
-// endDedup, which moves the group's last alert.
-func (e *Engine) stopTimers(ctx context.Context, pl *Plan) error {
-	for _, rv := range pl.Resolves {
-		i, ok := pl.s.byID[rv.Rule]
-		if !ok || !pl.s.rules[i].Timed() {
-			continue
-		}
-		r, p := pl.s.rules[i], pl.s.pol[i]
-		t := rv.Time.UnixNano()
-		err := e.store.Update(ctx, StateKey(r.ID, rv.values), stateTTL(r, p), func(g *GroupState) error {
-			if t <= g.LastAlert || (g.ResolveAt.Due == 0 && g.EscalateAt.Due == 0) {
-				return errUnchanged
-			}
-			g.stopTimers(t)
-			return nil
-		})
-		if err != nil && !errors.Is(err, errUnchanged) {
-			return fmt.Errorf("rule %s: resolve group state: %w", r.ID, err)
-		}
-	}
-	return nil
+	return true
 }
 
 // decideResolve applies a resolve.after deadline at due, whose time has
@@ -324,7 +299,7 @@ func (e *Engine) fireTimer(ctx context.Context, s *snapshot, i int32, dl Deadlin
 	switch {
 	case resolved:
 		res.Resolves = append(res.Resolves, Resolve{Rule: r.ID, Group: GroupMap(r, dl.Group), DedupKey: DedupKey(r.ID, dl.Group),
-			Time: dl.Due, After: r.ResolveAfter(), values: dl.Group})
+			Time: dl.Due, After: r.ResolveAfter(), Open: true, values: dl.Group})
 	case digest:
 		a, err := e.digestAlert(ctx, s, i, dl, dg, lookup)
 		if err != nil {

@@ -570,6 +570,9 @@ func (v *Evaluator) resolve(ctx context.Context, resolves []engine.Resolve) erro
 		return nil
 	}
 	for _, r := range resolves {
+		if !r.Open {
+			continue // no alert of the group to resolve: nothing to look up
+		}
 		if err := v.opt.Resolve(ctx, r); err != nil {
 			return fmt.Errorf("rule %s, group %s: %w", r.Rule, r.DedupKey, err)
 		}
