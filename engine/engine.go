@@ -698,7 +698,9 @@ var errUnchanged = errors.New("unchanged")
 // decide runs the stateful stage for one match.
 func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*alerter.Alert, bool, error) {
 	s, ev := pl.s, pl.ev
-	r, st, p := m.Rule, s.stats[m.index], s.pol[m.index]
+	// The policy by pointer: a closure holds a policy (over 128 bytes)
+	// on the heap, for every match.
+	r, st, p := m.Rule, s.stats[m.index], &s.pol[m.index]
 	var d decision
 	switch {
 	case !r.Stateful():
@@ -709,31 +711,37 @@ func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*a
 			return nil, false, err
 		}
 	default:
-		var hand int64
-		var cancel bool
-		var hands []timerHand
+		// What the update decides, in one value the closure writes.
+		var out struct {
+			d      decision
+			hand   int64
+			cancel bool
+			hands  []timerHand
+		}
 		t := ev.Time.UnixNano()
-		err := e.store.Update(ctx, StateKey(r.ID, m.Group), stateTTL(r, p), func(g *GroupState) error {
+		err := e.store.Update(ctx, StateKey(r.ID, m.Group), stateTTL(r, *p), func(g *GroupState) error {
 			switch {
 			case p.quiet:
-				if d = decideQuiet(g, p, t, ev.ID, pl.Ref); d.unchanged {
+				if out.d = decideQuiet(g, *p, t, ev.ID, pl.Ref); out.d.unchanged {
 					return errUnchanged
 				}
 			case p.steps > 0:
-				d = decideSeq(g, p, t, ev.ID, m.Steps, pl.Ref)
+				out.d = decideSeq(g, *p, t, ev.ID, m.Steps, pl.Ref)
 			default:
-				d = decide(g, p, t, ev.ID, m.Tuple)
+				out.d = decide(g, *p, t, ev.ID, m.Tuple)
 			}
-			hand, cancel = 0, false
+			out.hand, out.cancel = 0, false
 			if r.Deadlined() {
-				hand, cancel = g.handOut(ev.ID)
-				if hand == 0 && g.SchedBy == ev.ID {
+				out.hand, out.cancel = g.handOut(ev.ID)
+				if out.hand == 0 && g.SchedBy == ev.ID {
 					// Redelivered: the deadline it handed out may not have
 					// been kept.
-					hand = g.SchedAt
+					out.hand = g.SchedAt
 				}
 			}
-			hands = g.timers(p, d, Entry{Time: t, ID: ev.ID, Ref: pl.Ref}, e.timerNow(t))
+			if p.timed() {
+				out.hands = g.timers(*p, out.d, Entry{Time: t, ID: ev.ID, Ref: pl.Ref}, e.timerNow(t))
+			}
 			return nil
 		})
 		switch {
@@ -742,13 +750,14 @@ func (e *Engine) decide(ctx context.Context, pl *Plan, m Match, res *Result) (*a
 		case err != nil:
 			return nil, false, fmt.Errorf("update group state: %w", err)
 		}
-		if hand != 0 {
-			res.Deadlines = append(res.Deadlines, Deadline{Rule: r.ID, Group: m.Group, Due: time.Unix(0, hand).UTC()})
+		d = out.d
+		if out.hand != 0 {
+			res.Deadlines = append(res.Deadlines, Deadline{Rule: r.ID, Group: m.Group, Due: time.Unix(0, out.hand).UTC()})
 		}
-		if cancel {
+		if out.cancel {
 			res.Cancelled = append(res.Cancelled, Deadline{Rule: r.ID, Group: m.Group})
 		}
-		res.handTimers(r, m.Group, hands)
+		res.handTimers(r, m.Group, out.hands)
 	}
 	if d.suppressed {
 		st.Suppressed.Add(1)
@@ -837,24 +846,28 @@ func (e *Engine) escalation(ctx context.Context, s *snapshot, m Match, ev *event
 
 // decideNew runs the stateful stage of a new_value rule: the rule's
 // learning start, then the group's remembered tuples.
-func (e *Engine) decideNew(ctx context.Context, pl *Plan, m Match, p policy, res *Result) (decision, error) {
+func (e *Engine) decideNew(ctx context.Context, pl *Plan, m Match, p *policy, res *Result) (decision, error) {
 	rule, t := m.Rule.ID, pl.ev.Time.UnixNano()
-	since, err := e.learningStart(ctx, rule, p, t)
+	since, err := e.learningStart(ctx, rule, *p, t)
 	if err != nil {
 		return decision{}, err
 	}
-	var d decision
-	var hands []timerHand
-	err = e.store.Update(ctx, StateKey(rule, m.Group), stateTTL(m.Rule, p), func(g *GroupState) error {
-		d = decideNew(g, p, t, pl.ev.ID, m.Tuple, since)
-		hands = g.timers(p, d, Entry{Time: t, ID: pl.ev.ID, Ref: pl.Ref}, e.timerNow(t))
+	var out struct {
+		d     decision
+		hands []timerHand
+	}
+	err = e.store.Update(ctx, StateKey(rule, m.Group), stateTTL(m.Rule, *p), func(g *GroupState) error {
+		out.d = decideNew(g, *p, t, pl.ev.ID, m.Tuple, since)
+		if p.timed() {
+			out.hands = g.timers(*p, out.d, Entry{Time: t, ID: pl.ev.ID, Ref: pl.Ref}, e.timerNow(t))
+		}
 		return nil
 	})
 	if err != nil {
 		return decision{}, fmt.Errorf("update group state: %w", err)
 	}
-	res.handTimers(m.Rule, m.Group, hands)
-	return d, nil
+	res.handTimers(m.Rule, m.Group, out.hands)
+	return out.d, nil
 }
 
 // learnedStart is a learning start as read from the store, and when.

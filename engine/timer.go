@@ -106,7 +106,7 @@ func (p policy) resolveSlack() int64 { return p.resolveAfter / quietSlackDiv }
 //   - The event that fired an alert, redelivered, hands the timers' kept
 //     deadlines out again: the process may have died before they were kept.
 func (s *GroupState) timers(p policy, d decision, e Entry, now int64) []timerHand {
-	if p.resolveAfter == 0 && len(p.escalateAfter) == 0 && p.digest == 0 {
+	if !p.timed() {
 		return nil
 	}
 	var out []timerHand
@@ -146,6 +146,12 @@ func (s *GroupState) timers(p policy, d decision, e Entry, now int64) []timerHan
 		}
 	}
 	return out
+}
+
+// timed reports whether the rule has lifecycle timers: resolve.after,
+// escalate: after steps or a digest.
+func (p *policy) timed() bool {
+	return p.resolveAfter != 0 || len(p.escalateAfter) > 0 || p.digest != 0
 }
 
 // timerKinds are the kinds of the lifecycle timers.
