@@ -133,6 +133,7 @@ func (s *GroupState) timers(p policy, d decision, e Entry, now int64) []timerHan
 		s.ResolveAt.Fired, s.EscalateAt.Fired = 0, 0
 		s.EscalateFrom = now
 		s.EscalateAt.Due = s.nextEscalation(p)
+		s.Expires = max(s.Expires, s.EscalateAt.Due)
 	}
 	if p.resolveAfter > 0 {
 		s.moveResolve(p, d, e.Time, match)
@@ -258,6 +259,7 @@ func decideEscalate(s *GroupState, p policy, due int64) decision {
 		if after > 0 && s.Escalated&(1<<k) == 0 {
 			s.Escalated |= 1 << k
 			s.EscalateAt.Due = s.nextEscalation(p)
+			s.Expires = max(s.Expires, s.EscalateAt.Due)
 			return s.escalation(k + 1)
 		}
 	}

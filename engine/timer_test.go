@@ -464,3 +464,15 @@ rules:
 		t.Errorf("without the event clock: %v, %v", dls, err)
 	}
 }
+
+// A group's state lasts until its escalate: after step is due, however
+// short its dedup window: the state's expiry is what a store may drop it by.
+func TestEscalateAfterOutlivesTheWindow(t *testing.T) {
+	p := policy{dedupWindow: time.Minute.Nanoseconds(), escalate: []int64{0}, escalateAfter: []int64{30 * time.Minute.Nanoseconds()}}
+	var st GroupState
+	d := decide(&st, p, 0, "e1", "")
+	st.timers(p, d, Entry{Time: 0, ID: "e1"}, 0)
+	if st.EscalateAt.Due == 0 || st.Expires < st.EscalateAt.Due {
+		t.Errorf("the state expires at %d, its escalation is due at %d", st.Expires, st.EscalateAt.Due)
+	}
+}
