@@ -65,11 +65,12 @@ func (c *Count) add(a *alerter.Alert, at time.Time) {
 
 // Tally keeps a Count per silence in a KV bucket shared by the replicas,
 // so that what a silence suppressed is known, after restarts, when it
-// ends. Writes of one process queue on a lock, so compare-and-set
-// conflicts only happen between replicas.
+// ends. Writes of one process to one silence's count queue on its lock,
+// so compare-and-set conflicts only happen between replicas, and the
+// counts of other silences (other targets' deliverers) do not wait.
 type Tally struct {
-	kv jetstream.KeyValue
-	mu sync.Mutex
+	kv    jetstream.KeyValue
+	locks sync.Map // silence id → *sync.Mutex
 }
 
 // maxTries bounds the compare-and-set attempts of one count: each
@@ -91,11 +92,13 @@ func OpenTally(ctx context.Context, js jetstream.JetStream, replicas int, ttl ti
 // Count adds a, suppressed at at, to the count of each silence of ids
 // (keys of the silences bucket, as Store.Matching returns them).
 func (t *Tally) Count(ctx context.Context, ids []string, a *alerter.Alert, at time.Time) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	var errs []error
 	for _, id := range ids {
+		l, _ := t.locks.LoadOrStore(id, &sync.Mutex{})
+		mu := l.(*sync.Mutex)
+		mu.Lock()
 		errs = append(errs, t.update(ctx, id, func(c *Count) { c.add(a, at) }))
+		mu.Unlock()
 	}
 	return errors.Join(errs...)
 }
@@ -152,6 +155,7 @@ func (t *Tally) Get(ctx context.Context, id string) (Count, bool, error) {
 
 // Forget removes the count of silence id, once its end is announced.
 func (t *Tally) Forget(ctx context.Context, id string) error {
+	t.locks.Delete(id)
 	if err := t.kv.Purge(ctx, id); err != nil {
 		return fmt.Errorf("forgetting the count of silence %s: %w", id, err)
 	}
