@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -84,6 +85,10 @@ type Options struct {
 type Announcer struct {
 	opt Options
 	now func() time.Time
+	// reconciled are the ends Reconcile scheduled, by silence id: it
+	// schedules again only what changed since.
+	mu         sync.Mutex
+	reconciled map[string]time.Time
 }
 
 // New returns an Announcer working with opt.
@@ -121,12 +126,36 @@ func (an *Announcer) Schedule(ctx context.Context, sl silences.Silence) error {
 // between storing a silence and scheduling, a silence written into the
 // bucket past the API). What it schedules again that was scheduled is
 // replaced by the same.
+//
+// Run again (every DefaultReconcile), it schedules only the silences it
+// has not scheduled with their end as it stands: the first run of a
+// process schedules every one.
 func (an *Announcer) Reconcile(ctx context.Context) error {
 	var errs []error
 	now := an.now()
+	an.mu.Lock()
+	defer an.mu.Unlock()
+	if an.reconciled == nil {
+		an.reconciled = map[string]time.Time{}
+	}
+	seen := map[string]bool{}
 	for _, sl := range an.opt.Silences.List() {
-		if sl.State(now) != silences.Expired {
-			errs = append(errs, an.Schedule(ctx, sl))
+		seen[sl.ID] = true
+		if sl.State(now) == silences.Expired {
+			continue
+		}
+		if end, ok := an.reconciled[sl.ID]; ok && end.Equal(sl.EndsAt) {
+			continue
+		}
+		if err := an.Schedule(ctx, sl); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		an.reconciled[sl.ID] = sl.EndsAt
+	}
+	for id := range an.reconciled {
+		if !seen[id] {
+			delete(an.reconciled, id)
 		}
 	}
 	return errors.Join(errs...)

@@ -93,6 +93,20 @@ func (w *world) scheduled(t *testing.T) int {
 	return len(info.State.Subjects)
 }
 
+// written is the last sequence of the deadlines stream: what was written.
+func (w *world) written(t *testing.T) uint64 {
+	t.Helper()
+	st, err := w.env.JS.Stream(t.Context(), deadlines.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
 // A silence longer than the lead gets both deadlines, a shorter one only
 // its end; expiring one early cancels its warning; Reconcile schedules
 // the same again, for the silences that have not ended.
@@ -110,6 +124,12 @@ func TestSchedule(t *testing.T) {
 	}
 	if err := w.an.Reconcile(ctx); err != nil || w.scheduled(t) != 3 {
 		t.Fatalf("after Reconcile: %d schedules, %v", w.scheduled(t), err)
+	}
+	// Run again, Reconcile writes nothing for silences it scheduled as
+	// they stand.
+	written := w.written(t)
+	if err := w.an.Reconcile(ctx); err != nil || w.written(t) != written {
+		t.Fatalf("a second Reconcile wrote %d messages, %v", w.written(t)-written, err)
 	}
 	ended, err := w.store.Expire(ctx, long.ID)
 	if err != nil {
