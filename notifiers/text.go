@@ -13,13 +13,17 @@ import (
 
 // OneLine makes s a single line, for a subject, a summary or a header:
 // control characters and Unicode line and paragraph separators become
-// spaces, and runs of spaces one. Text from events cannot start a new
-// header line through it.
+// spaces, and runs of spaces one; bidirectional overrides and isolates
+// are dropped. Text from events cannot start a new header line through
+// it, nor show its words in another order than they are.
 func OneLine(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	var b strings.Builder
 	space := false
 	for _, r := range s {
+		if (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') {
+			continue
+		}
 		if unicode.IsControl(r) || unicode.IsSpace(r) || r == '\u2028' || r == '\u2029' {
 			space = true
 			continue

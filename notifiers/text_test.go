@@ -14,6 +14,7 @@ import (
 func TestText(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
 		{OneLine("a\r\nBcc: x@y\u2028 b\t\tc"), "a Bcc: x@y b c"},
+		{OneLine("ann\u202Egnp.exe\u2066x\u2069"), "anngnp.exex"},
 		{Truncate("héllo wörld", 5), "héll…"},
 		{Truncate("short", 5), "short"},
 		{Or("  ", "def"), "def"},

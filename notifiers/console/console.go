@@ -101,7 +101,7 @@ func noticeLine(a *alerter.Alert, what string, at *time.Time, by, verdict, of st
 	b.WriteString(" " + what + " ")
 	b.WriteString(notifiers.TerminalSafe(a.Rule))
 	b.WriteByte(' ')
-	b.WriteString(strconv.Quote(notifiers.Truncate(a.Title, maxTitle)))
+	b.WriteString(strconv.Quote(notifiers.Truncate(notifiers.Title(a), maxTitle)))
 	field(&b, "by", by)
 	field(&b, "verdict", verdict)
 	field(&b, "alert", of)

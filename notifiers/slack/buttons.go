@@ -74,7 +74,7 @@ func renderStatus(a *alerter.Alert, externalURL, note string) Message {
 	m := Render(a, externalURL)
 	var lines []string
 	if a.AcknowledgedBy != "" && a.AcknowledgedAt != nil {
-		lines = append(lines, ":eyes: *Acknowledged* by "+person(a.AcknowledgedBy)+" at "+clock(*a.AcknowledgedAt))
+		lines = append(lines, ":eyes: *Acknowledged* by "+person(notifiers.Truncate(notifiers.OneLine(a.AcknowledgedBy), 200))+" at "+clock(*a.AcknowledgedAt))
 	}
 	if a.ResolvedBy != "" && a.ResolvedAt != nil {
 		lines = append(lines, resolvedLine(a))

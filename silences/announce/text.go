@@ -54,13 +54,7 @@ const (
 // row of its own), without bidirectional overrides (which would make the
 // rest of a line read backwards), and at most max characters.
 func clean(s string, max int) string {
-	s = strings.Map(func(r rune) rune {
-		if (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') {
-			return -1
-		}
-		return r
-	}, notifiers.OneLine(s))
-	return notifiers.Truncate(s, max)
+	return notifiers.Truncate(notifiers.OneLine(s), max)
 }
 
 // stamp writes a time as an announcement does.
