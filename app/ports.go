@@ -186,7 +186,11 @@ func (s *App) acked(ctx context.Context, esc *alerter.Alert) (bool, error) {
 // deadline resolving again (redelivered) queues what may not have been
 // queued.
 func (s *App) resolveGroup(ctx context.Context, r engine.Resolve) error {
-	a, err := s.newestAlert(ctx, r.Rule, r.DedupKey)
+	at := r.Applied
+	if at.IsZero() {
+		at = time.Now().UTC()
+	}
+	a, err := s.newestAlert(ctx, r.Rule, r.DedupKey, at)
 	if err != nil || a == nil {
 		return err
 	}
@@ -201,7 +205,7 @@ func (s *App) resolveGroup(ctx context.Context, r engine.Resolve) error {
 	if v := lifecycle.Of(st, a); v.Status == lifecycle.Resolved && (v.Resolved.By != lifecycle.ByRule || v.Resolved.Comment != comment) {
 		return nil
 	}
-	c := lifecycle.Change{By: lifecycle.ByRule, At: time.Now().UTC(), Comment: comment}
+	c := lifecycle.Change{By: lifecycle.ByRule, At: at, Comment: comment}
 	_, err = s.acts.Act(ctx, a, lifecycle.Resolved, actions.Alerter("rule "+r.Rule), c)
 	return err
 }
@@ -243,13 +247,15 @@ func (in incidents) Incident(ctx context.Context, a *alerter.Alert) ([]*alerter.
 	return append([]*alerter.Alert{base}, escalations...), nil
 }
 
-// newestAlert is the newest stored alert of rule with dedupKey, nil if
-// one page of the rule's history has none. A digest is passed over: it
-// sums up the alert's suppressed matches, and the alert is what resolves.
-func (s *App) newestAlert(ctx context.Context, rule, dedupKey string) (*alerter.Alert, error) {
+// newestAlert is the newest stored alert of rule with dedupKey fired up to
+// upTo, nil if one page of the rule's history has none: the group's next
+// event may have fired a new alert before a resolve applied earlier gets
+// here. A digest is passed over: it sums up the alert's suppressed
+// matches, and the alert is what resolves.
+func (s *App) newestAlert(ctx context.Context, rule, dedupKey string, upTo time.Time) (*alerter.Alert, error) {
 	var found *alerter.Alert
 	_, err := s.streams.AlertHistory(ctx, 0, rule, func(a *alerter.Alert) bool {
-		if a.DedupKey == dedupKey && a.Digest == nil {
+		if a.DedupKey == dedupKey && a.Digest == nil && !a.FiredAt.After(upTo) {
 			found = a
 			return false
 		}

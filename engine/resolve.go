@@ -37,6 +37,10 @@ type Resolve struct {
 	// or when the rule keeps no window to tell: only then is there an
 	// alert to find and resolve.
 	Open bool `json:"-"`
+	// Applied is when the engine applied the resolve to the group (its
+	// clock, as alerts' FiredAt): the alerts fired up to then are the
+	// ones it resolves, not one the group's next event fired meanwhile.
+	Applied time.Time `json:"-"`
 	// values are the group's values, in the order of the rule's by.
 	values []string
 }
@@ -100,7 +104,9 @@ func (w *worker) resolve(s *snapshot, ev *event.Event, i int32) (*Resolve, error
 // It marks each of resolves (the result's copy of the plan's) Open as
 // the group's state says.
 func (e *Engine) endDedup(ctx context.Context, pl *Plan, resolves []Resolve) error {
+	now := e.now().UTC()
 	for k, rv := range resolves {
+		resolves[k].Applied = now
 		i, ok := pl.s.byID[rv.Rule]
 		if !ok {
 			continue

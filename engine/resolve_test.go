@@ -268,8 +268,8 @@ func TestResolvedAlertEscalatesNoMore(t *testing.T) {
 		for _, r := range res.Resolves {
 			got = append(got, "resolve")
 			// Only the first finds an alert open to resolve.
-			if r.Open != (i == 1) {
-				t.Errorf("event %d: resolve open %v", i, r.Open)
+			if r.Open != (i == 1) || r.Applied.IsZero() {
+				t.Errorf("event %d: resolve open %v, applied at %s", i, r.Open, r.Applied)
 			}
 		}
 		if g := strings.Join(got, ", "); g != s.want {

@@ -307,7 +307,7 @@ func (e *Engine) fireTimer(ctx context.Context, s *snapshot, i int32, dl Deadlin
 	switch {
 	case resolved:
 		res.Resolves = append(res.Resolves, Resolve{Rule: r.ID, Group: GroupMap(r, dl.Group), DedupKey: DedupKey(r.ID, dl.Group),
-			Time: dl.Due, After: r.ResolveAfter(), Open: true, values: dl.Group})
+			Time: dl.Due, After: r.ResolveAfter(), Open: true, Applied: e.now().UTC(), values: dl.Group})
 	case digest:
 		a, err := e.digestAlert(ctx, s, i, dl, dg, lookup)
 		if err != nil {
