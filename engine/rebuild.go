@@ -107,7 +107,7 @@ func (b *Rebuild) Remember(ctx context.Context, rule string, st, learning GroupS
 // target's groups; to other groups it does nothing.
 func (b *Rebuild) Add(ctx context.Context, ev *event.Event) error {
 	p := b.mine(ctx, ev)
-	if len(p.Matches) == 0 {
+	if len(p.Matches) == 0 && len(p.Resolves) == 0 {
 		return nil
 	}
 	for _, m := range p.Matches {
@@ -123,11 +123,15 @@ func (b *Rebuild) Add(ctx context.Context, ev *event.Event) error {
 // Applied is how many earlier events were applied to rule's group.
 func (b *Rebuild) Applied(rule string) int { return b.events[rule] }
 
-// mine plans ev, keeping only its matches in the target's groups.
+// mine plans ev, keeping only its matches and resolves in the target's
+// groups: an event that resolves a group ends its window as live.
 func (b *Rebuild) mine(ctx context.Context, ev *event.Event) *Plan {
 	p := b.eng.Plan(ctx, ev, b.lists)
 	p.Matches = slices.DeleteFunc(p.Matches, func(m Match) bool {
 		return b.keys[m.Rule.ID] != StateKey(m.Rule.ID, m.Group)
+	})
+	p.Resolves = slices.DeleteFunc(p.Resolves, func(r Resolve) bool {
+		return b.keys[r.Rule] != StateKey(r.Rule, r.values)
 	})
 	return p
 }

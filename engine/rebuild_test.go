@@ -36,6 +36,7 @@ rules:
         - {name: "on", when: event.action == "on", absent: true}
     dedup: {window: 1h}
   - {id: quiet, severity: high, when: event.action == "beat", quiet: {within: 10m, by: [event.actor.name]}}
+  - {id: dd, severity: low, when: event.action == "chg", threshold: {count: 2, within: 1h, by: [event.actor.name]}, dedup: {window: 1h}, resolve: {when: 'event.action == "fix"'}}
 `)
 	base := time.Date(2024, 5, 14, 10, 0, 0, 0, time.UTC)
 	// "id action actor ip minute", in stream order.
@@ -50,6 +51,8 @@ rules:
 			return "none"
 		}
 		switch rule {
+		case "dd":
+			return "alerted at " + time.Unix(0, st.LastAlert).Sub(base).String()
 		case "off", "quiet":
 			if st.Due == 0 {
 				if st.LastAlert != 0 {
@@ -120,6 +123,9 @@ rules:
 		{name: "a late cancel sees the deadline fired, by the events' clock", rule: "off",
 			earlier: []string{"e1 off mchen - 0", "o1 off zoe - 16"}, target: "e2 on mchen - 20",
 			before: "no deadline, alerted at 15m0s", after: "no deadline, alerted at 15m0s", events: 1},
+		{name: "a resolve before the event ended the group's window", rule: "dd",
+			earlier: []string{"e1 chg mchen - 0", "e2 chg mchen - 1", "e3 fix mchen - 10"}, target: "e4 chg mchen - 12",
+			before: "alerted at -50m0s", after: "alerted at -50m0s", events: 2},
 		{name: "a quiet group's event moves its deadline", rule: "quiet",
 			earlier: []string{"e1 beat mchen - 0"}, target: "e2 beat mchen - 5",
 			before: "due 10m18.75s after e1", after: "due 15m18.75s after e2", events: 1}, // within 10m, slack 18.75s
